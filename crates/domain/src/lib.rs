@@ -1,0 +1,31 @@
+//! trawler's vocabulary: projects, platforms, metrics and points, plus the pure
+//! math the rest of the system leans on (schedule offsets, derived metrics,
+//! downsampling parameters). Nothing here does I/O.
+
+pub mod metric;
+pub mod platform;
+pub mod project;
+pub mod schedule;
+
+pub use metric::{downsample, Agg, Derived, Metric, Observation, Point, Totals};
+pub use platform::Platform;
+pub use project::{ProjectId, ProjectStatus, RunId, RunKind, RunStatus, RunTrigger};
+
+/// The current wall-clock time as whole seconds since the Unix epoch.
+///
+/// The one place that reads the clock for "now" in seconds, so the unit is the
+/// same everywhere (points, runs and schedules all use epoch seconds).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The current wall-clock time as milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,119 @@
+//! Schedule math: when each project's scrape runs.
+//!
+//! Like Prometheus' `Target.offset`, every project gets a stable offset
+//! inside the interval from a hash of its id, so N projects spread evenly
+//! over the window instead of all firing at start-up or on the hour. A slot
+//! is `k × interval + offset` for integer k; the next slot after a moment is
+//! pure arithmetic, so a node that was down runs the missed slot once (the
+//! next slot is simply the next one from now) and never bursts to catch up.
+
+use std::time::Duration;
+
+/// SplitMix64's finaliser: a fast, well-mixed 64-bit hash of an integer.
+/// Stable across versions and platforms (unlike `std`'s `DefaultHasher`),
+/// which matters because offsets must not move when the binary is upgraded.
+pub fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The offset of `key` inside `interval`, in milliseconds:
+/// `hash(key) mod interval`. `seed` separates schedules that share keys (the
+/// full scrape and the fast poll of one project should not coincide).
+pub fn offset_ms(key: u64, seed: u64, interval: Duration) -> u64 {
+    let len = interval.as_millis().max(1) as u64;
+    mix64(key ^ mix64(seed)) % len
+}
+
+/// The first slot strictly after `now_ms` (epoch milliseconds) for a
+/// schedule of `interval` shifted by `offset_ms`.
+pub fn next_slot_ms(now_ms: i64, interval: Duration, offset_ms: u64) -> i64 {
+    let len = interval.as_millis().max(1) as i64;
+    let offset = (offset_ms as i64).rem_euclid(len);
+    // Slots are k*len + offset; find the smallest one > now.
+    let k = (now_ms - offset).div_euclid(len) + 1;
+    k * len + offset
+}
+
+/// The latest slot at or before `now_ms`: the slot a run starting now belongs to.
+pub fn current_slot_ms(now_ms: i64, interval: Duration, offset_ms: u64) -> i64 {
+    let len = interval.as_millis().max(1) as i64;
+    next_slot_ms(now_ms, interval, offset_ms) - len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H4: Duration = Duration::from_secs(4 * 3600);
+
+    #[test]
+    fn offsets_are_stable_and_inside_the_interval() {
+        for id in 0..1000u64 {
+            let o = offset_ms(id, 1, H4);
+            assert!(o < H4.as_millis() as u64);
+            assert_eq!(o, offset_ms(id, 1, H4), "offset must not change between calls");
+        }
+        // Pinned value: changing the hash would move every project's slot.
+        assert_eq!(mix64(0), 0xe220_a839_7b1d_cdaf);
+    }
+
+    #[test]
+    fn n_projects_spread_evenly_over_the_interval() {
+        // 10,000 projects with sequential ids over 4 h, 100 buckets of 144 s:
+        // each bucket should hold ~100; allow ±40% for hash noise.
+        let n = 10_000u64;
+        let buckets = 100usize;
+        let mut counts = vec![0usize; buckets];
+        let len = H4.as_millis() as u64;
+        for id in 1..=n {
+            let o = offset_ms(id, 7, H4);
+            counts[(o * buckets as u64 / len) as usize] += 1;
+        }
+        let expected = (n as usize) / buckets;
+        for (i, c) in counts.iter().enumerate() {
+            assert!(
+                *c > expected * 6 / 10 && *c < expected * 14 / 10,
+                "bucket {i} holds {c} projects, expected about {expected}"
+            );
+        }
+        // And the busiest minute holds far fewer than a thundering herd would.
+        let max = counts.iter().max().copied().unwrap_or(0);
+        assert!(max < (n as usize) / 20);
+    }
+
+    #[test]
+    fn seeds_separate_schedules() {
+        let same = (0..1000u64).filter(|&id| offset_ms(id, 1, H4) == offset_ms(id, 2, H4)).count();
+        assert!(same < 5);
+    }
+
+    #[test]
+    fn next_slot_is_strictly_after_now_and_on_the_grid() {
+        let interval = Duration::from_secs(60);
+        let offset = 15_000;
+        assert_eq!(next_slot_ms(0, interval, offset), 15_000);
+        assert_eq!(next_slot_ms(14_999, interval, offset), 15_000);
+        assert_eq!(next_slot_ms(15_000, interval, offset), 75_000);
+        assert_eq!(next_slot_ms(74_999, interval, offset), 75_000);
+        assert_eq!(current_slot_ms(74_999, interval, offset), 15_000);
+        // Negative clocks (tests with injected time) stay on the grid.
+        assert_eq!(next_slot_ms(-1, interval, offset), 15_000);
+        assert_eq!(next_slot_ms(-50_000, interval, offset), -45_000);
+    }
+
+    #[test]
+    fn a_missed_slot_runs_once_then_returns_to_the_grid() {
+        // Node down from t=0 to t=10 intervals: the next slot after recovery
+        // is one slot, on the grid, not ten catch-up runs.
+        let interval = Duration::from_secs(100);
+        let offset = offset_ms(42, 0, interval);
+        let recovered_at = 1_000_000 + 3;
+        let next = next_slot_ms(recovered_at, interval, offset);
+        assert!(next > recovered_at);
+        assert!(next - recovered_at <= 100_000);
+        assert_eq!((next - offset as i64).rem_euclid(100_000), 0);
+    }
+}

@@ -1,0 +1,40 @@
+//! The store's one error type.
+//!
+//! Policy: a missing row is `NotFound` (the caller decides whether that is a
+//! 404); everything else is a database or configuration failure that the
+//! caller reports as such. Messages never contain connection passwords.
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The `DATABASE_URL` is not one trawler understands.
+    #[error("invalid database url: {0}")]
+    InvalidUrl(String),
+    /// Opening a connection failed (server down, bad credentials, bad path).
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    /// The pool could not hand out a connection in time.
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Applying or reverting migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// The row asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A row holds a value the code does not know (a newer version wrote it?).
+    #[error("unexpected value in the database: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the failure is the database being unreachable or failing, as
+    /// opposed to a row missing: the first is retried, the second is not.
+    pub fn is_unavailable(&self) -> bool {
+        !matches!(self, StoreError::NotFound(_) | StoreError::Corrupt(_))
+    }
+}

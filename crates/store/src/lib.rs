@@ -1,0 +1,24 @@
+//! trawler's persistence: the diesel schema, models and queries, the
+//! migrations of both backends, and the connection pool. One code path serves
+//! SQLite (the embedded default) and PostgreSQL (production, clusters): each
+//! query is written once and expanded per backend by [`db_run!`].
+
+#[macro_use]
+mod pool;
+mod error;
+mod migrate;
+pub mod point;
+pub mod project;
+pub mod run;
+pub mod schema;
+pub mod testing;
+
+pub use error::StoreError;
+pub use migrate::{migrations_pending, revert_all, run_migrations};
+pub use point::{Point, Series, SeriesQuery, SeriesResult};
+pub use pool::{AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
+pub use project::{NewSource, Project, ProjectPatch, Source};
+pub use run::Run;
+
+/// The result type of every store function.
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,0 +1,288 @@
+//! Connections and the pool.
+//!
+//! The backend is picked from the URL scheme here, not by diesel's derived
+//! `MultiConnection::establish`: that one tries every variant in turn and
+//! throws the errors away, so a down PostgreSQL would be reported as
+//! "invalid connection url" after SQLite had been tried with it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::{StoreError, StoreResult};
+
+/// One connection to either backend. Queries that the common subset of both
+/// backends can express could run on it directly; trawler's queries run on
+/// the inner connection through [`db_run!`] so that `ON CONFLICT`,
+/// `RETURNING` and batch inserts are available on both.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    /// A PostgreSQL connection.
+    Postgresql(PgConnection),
+    /// A SQLite connection.
+    Sqlite(SqliteConnection),
+}
+
+/// Runs one block of diesel code on whichever backend `$conn` holds. The
+/// block is compiled once per backend, so it must type-check on both.
+#[macro_export]
+macro_rules! db_run {
+    ($conn:ident: $body:block) => {
+        match $conn {
+            $crate::AnyConnection::Postgresql($conn) => $body,
+            $crate::AnyConnection::Sqlite($conn) => $body,
+        }
+    };
+}
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL (`postgres://` or `postgresql://`).
+    Postgres,
+    /// SQLite (`sqlite://path`).
+    Sqlite,
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A PostgreSQL connection string, passed to libpq as is.
+    Postgres(String),
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+impl DbUrl {
+    /// Parses `postgres://…`, `postgresql://…`, `sqlite://relative/path` or
+    /// `sqlite:///absolute/path`.
+    pub fn parse(url: &str) -> StoreResult<DbUrl> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbUrl::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::InvalidUrl("sqlite:// needs a file path".into()));
+            }
+            return Ok(DbUrl::Sqlite(PathBuf::from(path)));
+        }
+        Err(StoreError::InvalidUrl(format!(
+            "`{}` (expected postgres://…, sqlite://relative/path or sqlite:///absolute/path)",
+            redact(url)
+        )))
+    }
+
+    /// The SQLite URL of a file.
+    pub fn sqlite_file(path: &Path) -> DbUrl {
+        DbUrl::Sqlite(path.to_path_buf())
+    }
+
+    /// Which backend this URL selects.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbUrl::Postgres(_) => Backend::Postgres,
+            DbUrl::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The URL with any password replaced by `***`, for logs and status pages.
+    pub fn redacted(&self) -> String {
+        match self {
+            DbUrl::Postgres(u) => redact(u),
+            DbUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+        }
+    }
+
+    /// Opens one connection, configured for trawler's workload.
+    pub fn connect(&self) -> Result<AnyConnection, diesel::ConnectionError> {
+        match self {
+            DbUrl::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+            DbUrl::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                let mut conn = SqliteConnection::establish(&path)?;
+                // WAL lets readers run beside the one writer; NORMAL sync is
+                // durable across process crashes (not power loss) at a
+                // fraction of FULL's cost; busy_timeout makes concurrent
+                // writers wait instead of failing with SQLITE_BUSY.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA busy_timeout = 10000;
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA cache_size = -32768;",
+                )
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Where the database is.
+    pub url: DbUrl,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before failing.
+    pub connection_timeout: Duration,
+}
+
+impl StoreConfig {
+    /// Defaults for a URL: a small pool (SQLite has one writer anyway).
+    pub fn new(url: DbUrl) -> StoreConfig {
+        let max_connections = match url.backend() {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 10,
+        };
+        StoreConfig {
+            url,
+            max_connections,
+            connection_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The r2d2 manager that opens connections of the configured backend.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        self.url.connect()
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// A pool of connections plus what it was opened with.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+    url: DbUrl,
+}
+
+/// A connection borrowed from the pool.
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+impl DbPool {
+    /// Opens the pool. For SQLite the file's folder is created first. The
+    /// pool is built lazily (no connection yet), so a server can start and
+    /// report "not ready" while its database is down; the first `get` fails
+    /// with the database's own error.
+    pub fn open(config: &StoreConfig) -> StoreResult<DbPool> {
+        if let DbUrl::Sqlite(path) = &config.url {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::InvalidUrl(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(config.max_connections)
+            .min_idle(Some(0))
+            .connection_timeout(config.connection_timeout)
+            .build_unchecked(Manager {
+                url: config.url.clone(),
+            });
+        Ok(DbPool {
+            pool,
+            backend: config.url.backend(),
+            url: config.url.clone(),
+        })
+    }
+
+    /// Borrows a connection. A fresh connection is opened directly first so
+    /// that a failure reports the database's own error, not r2d2's timeout.
+    pub fn get(&self) -> StoreResult<PooledConn> {
+        match self.pool.try_get() {
+            Some(conn) => Ok(conn),
+            None => match self.pool.get() {
+                Ok(conn) => Ok(conn),
+                Err(e) => match self.url.connect() {
+                    Err(connect_err) => Err(StoreError::Connect(connect_err)),
+                    Ok(_) => Err(StoreError::Pool(e)),
+                },
+            },
+        }
+    }
+
+    /// Which backend the pool talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL with its password masked.
+    pub fn url_redacted(&self) -> String {
+        self.url.redacted()
+    }
+
+    /// Runs `SELECT 1`: is the database reachable right now?
+    pub fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.get()?;
+        conn.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        assert_eq!(
+            DbUrl::parse("sqlite://data/t.db").ok(),
+            Some(DbUrl::Sqlite(PathBuf::from("data/t.db")))
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite:///tmp/t.db").ok(),
+            Some(DbUrl::Sqlite(PathBuf::from("/tmp/t.db")))
+        );
+        assert_eq!(
+            DbUrl::parse("postgres://u@h/db").map(|u| u.backend()).ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(DbUrl::parse("mysql://x").is_err());
+        assert!(DbUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        let u = DbUrl::parse("postgres://app:s3cret@db:5432/trawler").map(|u| u.redacted());
+        assert_eq!(u.ok().as_deref(), Some("postgres://app:***@db:5432/trawler"));
+        let err = DbUrl::parse("mysql://app:s3cret@db/x").err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| !e.contains("s3cret")));
+    }
+}

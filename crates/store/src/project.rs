@@ -1,0 +1,295 @@
+//! Projects and their sources.
+
+use diesel::prelude::*;
+use serde::Serialize;
+use trawler_domain::{now_millis, Platform, ProjectId, ProjectStatus};
+
+use crate::schema::{projects, sources};
+use crate::{AnyConnection, StoreError, StoreResult};
+
+/// A project as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Project {
+    /// Its id.
+    pub id: ProjectId,
+    /// A human name ("Aurora Lamp").
+    pub name: String,
+    /// Active (scraped) or archived.
+    pub status: ProjectStatus,
+    /// When it was created, epoch ms.
+    pub created_at_ms: i64,
+    /// When it was last changed, epoch ms.
+    pub updated_at_ms: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = projects)]
+struct ProjectRow {
+    id: i64,
+    name: String,
+    status: String,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+}
+
+impl TryFrom<ProjectRow> for Project {
+    type Error = StoreError;
+    fn try_from(r: ProjectRow) -> StoreResult<Project> {
+        Ok(Project {
+            id: ProjectId(r.id),
+            name: r.name,
+            status: r
+                .status
+                .parse()
+                .map_err(|e: trawler_domain::project::UnknownName| StoreError::Corrupt(e.to_string()))?,
+            created_at_ms: r.created_at_ms,
+            updated_at_ms: r.updated_at_ms,
+        })
+    }
+}
+
+/// One source of a project: a platform and the project's reference there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// Its id.
+    pub id: i64,
+    /// The project it feeds.
+    pub project_id: ProjectId,
+    /// Which adapter reads it.
+    pub platform: Platform,
+    /// The project's id on the platform (`creator/slug`, `act_123`, …).
+    pub external_ref: String,
+    /// Adapter options (URL template, metric map, …), a JSON object.
+    pub options: serde_json::Value,
+    /// A credential for the platform (an access token). Stored, never
+    /// returned by the API.
+    pub secret: Option<String>,
+    /// When it was added, epoch ms.
+    pub created_at_ms: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sources)]
+struct SourceRow {
+    id: i64,
+    project_id: i64,
+    platform: String,
+    external_ref: String,
+    options: String,
+    secret: Option<String>,
+    created_at_ms: i64,
+}
+
+impl TryFrom<SourceRow> for Source {
+    type Error = StoreError;
+    fn try_from(r: SourceRow) -> StoreResult<Source> {
+        Ok(Source {
+            id: r.id,
+            project_id: ProjectId(r.project_id),
+            platform: r
+                .platform
+                .parse()
+                .map_err(|e: trawler_domain::platform::UnknownPlatform| StoreError::Corrupt(e.to_string()))?,
+            external_ref: r.external_ref,
+            options: serde_json::from_str(&r.options)
+                .map_err(|e| StoreError::Corrupt(format!("source {} options: {e}", r.id)))?,
+            secret: r.secret,
+            created_at_ms: r.created_at_ms,
+        })
+    }
+}
+
+/// A source to add to a project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSource {
+    /// Which adapter reads it.
+    pub platform: Platform,
+    /// The project's id on the platform.
+    pub external_ref: String,
+    /// Adapter options, a JSON object.
+    pub options: serde_json::Value,
+    /// A credential; `None` on an update keeps the secret the same
+    /// (platform, reference) had before.
+    pub secret: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sources)]
+#[diesel(treat_none_as_default_value = false)]
+struct SourceInsert<'a> {
+    project_id: i64,
+    platform: &'a str,
+    external_ref: &'a str,
+    options: String,
+    secret: Option<&'a str>,
+    created_at_ms: i64,
+}
+
+/// A change to a project: fields left `None` stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectPatch {
+    /// A new name.
+    pub name: Option<String>,
+    /// The complete new list of sources (replaces the old list).
+    pub sources: Option<Vec<NewSource>>,
+}
+
+fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Vec<T>> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+fn insert_sources(
+    conn: &mut AnyConnection,
+    project: ProjectId,
+    list: &[NewSource],
+    now: i64,
+) -> StoreResult<()> {
+    let rows: Vec<SourceInsert<'_>> = list
+        .iter()
+        .map(|s| SourceInsert {
+            project_id: project.0,
+            platform: s.platform.as_str(),
+            external_ref: &s.external_ref,
+            options: s.options.to_string(),
+            secret: s.secret.as_deref(),
+            created_at_ms: now,
+        })
+        .collect();
+    if !rows.is_empty() {
+        db_run!(conn: { diesel::insert_into(sources::table).values(&rows).execute(conn)?; });
+    }
+    Ok(())
+}
+
+impl Project {
+    /// Creates an active project with its sources, in one transaction.
+    pub fn create(conn: &mut AnyConnection, name: &str, list: &[NewSource]) -> StoreResult<(Project, Vec<Source>)> {
+        let now = now_millis();
+        let id: i64 = conn.transaction::<_, StoreError, _>(|conn| {
+            let id: i64 = db_run!(conn: {
+                diesel::insert_into(projects::table)
+                    .values((
+                        projects::name.eq(name),
+                        projects::status.eq(ProjectStatus::Active.as_str()),
+                        projects::created_at_ms.eq(now),
+                        projects::updated_at_ms.eq(now),
+                    ))
+                    .returning(projects::id)
+                    .get_result(conn)?
+            });
+            insert_sources(conn, ProjectId(id), list, now)?;
+            Ok(id)
+        })?;
+        let project = Project::get(conn, ProjectId(id))?;
+        let sources = Source::list_for_project(conn, project.id)?;
+        Ok((project, sources))
+    }
+
+    /// One project, or `NotFound`.
+    pub fn get(conn: &mut AnyConnection, id: ProjectId) -> StoreResult<Project> {
+        let row: Option<ProjectRow> = db_run!(conn: {
+            projects::table
+                .find(id.0)
+                .select(ProjectRow::as_select())
+                .first(conn)
+                .optional()?
+        });
+        row.ok_or(StoreError::NotFound("project"))?.try_into()
+    }
+
+    /// Every project, or those with one status, by id.
+    pub fn list(conn: &mut AnyConnection, status: Option<ProjectStatus>) -> StoreResult<Vec<Project>> {
+        let rows: Vec<ProjectRow> = db_run!(conn: {
+            let mut q = projects::table.select(ProjectRow::as_select()).order(projects::id).into_boxed();
+            if let Some(s) = status {
+                q = q.filter(projects::status.eq(s.as_str()));
+            }
+            q.load(conn)?
+        });
+        convert(rows)
+    }
+
+    /// Applies a patch; replacing the sources keeps the secrets of the
+    /// (platform, reference) pairs that stay, unless the patch sets new ones.
+    pub fn update(conn: &mut AnyConnection, id: ProjectId, patch: &ProjectPatch) -> StoreResult<Project> {
+        let now = now_millis();
+        conn.transaction::<_, StoreError, _>(|conn| {
+            Project::get(conn, id)?;
+            if let Some(name) = &patch.name {
+                db_run!(conn: {
+                    diesel::update(projects::table.find(id.0))
+                        .set(projects::name.eq(name))
+                        .execute(conn)?;
+                });
+            }
+            if let Some(list) = &patch.sources {
+                let old = Source::list_for_project(conn, id)?;
+                let merged: Vec<NewSource> = list
+                    .iter()
+                    .map(|s| {
+                        let mut s = s.clone();
+                        if s.secret.is_none() {
+                            s.secret = old
+                                .iter()
+                                .find(|o| o.platform == s.platform && o.external_ref == s.external_ref)
+                                .and_then(|o| o.secret.clone());
+                        }
+                        s
+                    })
+                    .collect();
+                db_run!(conn: {
+                    diesel::delete(sources::table.filter(sources::project_id.eq(id.0))).execute(conn)?;
+                });
+                insert_sources(conn, id, &merged, now)?;
+            }
+            db_run!(conn: {
+                diesel::update(projects::table.find(id.0))
+                    .set(projects::updated_at_ms.eq(now))
+                    .execute(conn)?;
+            });
+            Ok(())
+        })?;
+        Project::get(conn, id)
+    }
+
+    /// Sets a project's status (archive, reactivate).
+    pub fn set_status(conn: &mut AnyConnection, id: ProjectId, status: ProjectStatus) -> StoreResult<Project> {
+        let n = db_run!(conn: {
+            diesel::update(projects::table.find(id.0))
+                .set((projects::status.eq(status.as_str()), projects::updated_at_ms.eq(now_millis())))
+                .execute(conn)?
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound("project"));
+        }
+        Project::get(conn, id)
+    }
+}
+
+impl Source {
+    /// The sources of one project, by id.
+    pub fn list_for_project(conn: &mut AnyConnection, id: ProjectId) -> StoreResult<Vec<Source>> {
+        let rows: Vec<SourceRow> = db_run!(conn: {
+            sources::table
+                .filter(sources::project_id.eq(id.0))
+                .select(SourceRow::as_select())
+                .order(sources::id)
+                .load(conn)?
+        });
+        convert(rows)
+    }
+
+    /// The sources on one platform of every active project (the fast poll's work list).
+    pub fn list_active_for_platform(conn: &mut AnyConnection, platform: Platform) -> StoreResult<Vec<Source>> {
+        let rows: Vec<SourceRow> = db_run!(conn: {
+            sources::table
+                .inner_join(projects::table)
+                .filter(sources::platform.eq(platform.as_str()))
+                .filter(projects::status.eq(ProjectStatus::Active.as_str()))
+                .select(SourceRow::as_select())
+                .order(sources::id)
+                .load(conn)?
+        });
+        convert(rows)
+    }
+}

@@ -1,0 +1,183 @@
+//! Runs: one row per full scrape, with its outcome and log.
+
+use diesel::prelude::*;
+use serde::Serialize;
+use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
+
+use crate::schema::runs;
+use crate::{AnyConnection, StoreError, StoreResult};
+
+/// Longest log kept per run; a longer log keeps its head and says so.
+pub const MAX_LOG_BYTES: usize = 64 * 1024;
+
+/// A scrape run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Run {
+    /// Its id.
+    pub id: RunId,
+    /// The project scraped.
+    pub project_id: ProjectId,
+    /// Full scrape or fast poll.
+    pub kind: RunKind,
+    /// Schedule or manual trigger.
+    pub triggered_by: RunTrigger,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// When it started, epoch ms.
+    pub started_at_ms: i64,
+    /// When it ended, epoch ms.
+    pub finished_at_ms: Option<i64>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Points handed to ingestion.
+    pub points_written: i64,
+    /// What happened, one line per step.
+    pub log: String,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = runs)]
+struct RunRow {
+    id: i64,
+    project_id: i64,
+    kind: String,
+    triggered_by: String,
+    status: String,
+    started_at_ms: i64,
+    finished_at_ms: Option<i64>,
+    error: Option<String>,
+    points_written: i64,
+    log: String,
+}
+
+fn corrupt(e: trawler_domain::project::UnknownName) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl TryFrom<RunRow> for Run {
+    type Error = StoreError;
+    fn try_from(r: RunRow) -> StoreResult<Run> {
+        Ok(Run {
+            id: RunId(r.id),
+            project_id: ProjectId(r.project_id),
+            kind: r.kind.parse().map_err(corrupt)?,
+            triggered_by: r.triggered_by.parse().map_err(corrupt)?,
+            status: r.status.parse().map_err(corrupt)?,
+            started_at_ms: r.started_at_ms,
+            finished_at_ms: r.finished_at_ms,
+            error: r.error,
+            points_written: r.points_written,
+            log: r.log,
+        })
+    }
+}
+
+/// Cuts `log` to [`MAX_LOG_BYTES`] on a character boundary.
+fn clip_log(log: &str) -> String {
+    if log.len() <= MAX_LOG_BYTES {
+        return log.to_owned();
+    }
+    let mut end = MAX_LOG_BYTES;
+    while !log.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n… log truncated ({} bytes in all)", &log[..end], log.len())
+}
+
+impl Run {
+    /// Records the start of a run; returns it with its id.
+    pub fn start(conn: &mut AnyConnection, project: ProjectId, kind: RunKind, trigger: RunTrigger) -> StoreResult<Run> {
+        let now = now_millis();
+        let id: i64 = db_run!(conn: {
+            diesel::insert_into(runs::table)
+                .values((
+                    runs::project_id.eq(project.0),
+                    runs::kind.eq(kind.as_str()),
+                    runs::triggered_by.eq(trigger.as_str()),
+                    runs::status.eq(RunStatus::Running.as_str()),
+                    runs::started_at_ms.eq(now),
+                    runs::points_written.eq(0i64),
+                    runs::log.eq(""),
+                ))
+                .returning(runs::id)
+                .get_result(conn)?
+        });
+        Run::get(conn, RunId(id))
+    }
+
+    /// Records the end of a run.
+    pub fn finish(
+        conn: &mut AnyConnection,
+        id: RunId,
+        status: RunStatus,
+        error: Option<&str>,
+        points_written: i64,
+        log: &str,
+    ) -> StoreResult<()> {
+        let log = clip_log(log);
+        let n = db_run!(conn: {
+            diesel::update(runs::table.find(id.0))
+                .set((
+                    runs::status.eq(status.as_str()),
+                    runs::finished_at_ms.eq(Some(now_millis())),
+                    runs::error.eq(error),
+                    runs::points_written.eq(points_written),
+                    runs::log.eq(&log),
+                ))
+                .execute(conn)?
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound("run"));
+        }
+        Ok(())
+    }
+
+    /// One run, or `NotFound`.
+    pub fn get(conn: &mut AnyConnection, id: RunId) -> StoreResult<Run> {
+        let row: Option<RunRow> = db_run!(conn: {
+            runs::table.find(id.0).select(RunRow::as_select()).first(conn).optional()?
+        });
+        row.ok_or(StoreError::NotFound("run"))?.try_into()
+    }
+
+    /// A project's runs, newest first.
+    pub fn list_for_project(conn: &mut AnyConnection, project: ProjectId, limit: i64) -> StoreResult<Vec<Run>> {
+        let rows: Vec<RunRow> = db_run!(conn: {
+            runs::table
+                .filter(runs::project_id.eq(project.0))
+                .order(runs::id.desc())
+                .limit(limit)
+                .select(RunRow::as_select())
+                .load(conn)?
+        });
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// Closes runs that a stopped process left `running` as `aborted`;
+    /// returns how many. Called at start-up, before any new run starts.
+    pub fn abort_unfinished(conn: &mut AnyConnection) -> StoreResult<usize> {
+        Ok(db_run!(conn: {
+            diesel::update(runs::table.filter(runs::status.eq(RunStatus::Running.as_str())))
+                .set((
+                    runs::status.eq(RunStatus::Aborted.as_str()),
+                    runs::finished_at_ms.eq(Some(now_millis())),
+                    runs::error.eq(Some("the process stopped before the run finished")),
+                ))
+                .execute(conn)?
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_logs_are_clipped_on_a_char_boundary() {
+        let log = "é".repeat(MAX_LOG_BYTES);
+        let clipped = clip_log(&log);
+        assert!(clipped.len() < log.len());
+        assert!(clipped.ends_with("bytes in all)"));
+        assert_eq!(clip_log("short"), "short");
+    }
+}

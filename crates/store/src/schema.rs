@@ -1,0 +1,57 @@
+//! The diesel schema, shared by both backends (written by hand: the column
+//! types are the common subset, ids and times are `BigInt`).
+
+diesel::table! {
+    /// Projects: one creator's campaign and its ad spend.
+    projects (id) {
+        id -> BigInt,
+        name -> Text,
+        status -> Text,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Where a project's numbers come from: one row per platform reference.
+    sources (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        platform -> Text,
+        external_ref -> Text,
+        options -> Text,
+        secret -> Nullable<Text>,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Observations, unique on (project, metric, platform, ts); `ts` is epoch seconds.
+    points (project_id, metric, platform, ts) {
+        project_id -> BigInt,
+        metric -> Text,
+        platform -> Text,
+        ts -> BigInt,
+        value -> Double,
+    }
+}
+
+diesel::table! {
+    /// Scrape runs with their outcome and log.
+    runs (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        kind -> Text,
+        triggered_by -> Text,
+        status -> Text,
+        started_at_ms -> BigInt,
+        finished_at_ms -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        points_written -> BigInt,
+        log -> Text,
+    }
+}
+
+diesel::joinable!(sources -> projects (project_id));
+diesel::joinable!(runs -> projects (project_id));
+diesel::allow_tables_to_appear_in_same_query!(projects, sources, points, runs);

@@ -1,0 +1,223 @@
+//! The store suite: every test runs on SQLite and, when
+//! `TRAWLER_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database.
+
+use anyhow::Result;
+use serde_json::json;
+use trawler_domain::{Agg, Metric, Platform, ProjectId, ProjectStatus, RunKind, RunStatus, RunTrigger, Totals};
+use trawler_store::testing::TestDb;
+use trawler_store::{
+    migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run,
+    SeriesQuery, Source, StoreError,
+};
+
+fn point(project: ProjectId, platform: Platform, metric: &str, ts: i64, value: f64) -> trawler_domain::Point {
+    trawler_domain::Point {
+        project_id: project,
+        platform,
+        metric: metric.parse().expect("test metric names are valid"),
+        ts,
+        value,
+    }
+}
+
+fn kickstarter(reference: &str) -> NewSource {
+    NewSource {
+        platform: Platform::Kickstarter,
+        external_ref: reference.into(),
+        options: json!({}),
+        secret: None,
+    }
+}
+
+#[test]
+fn the_suite_covers_postgres_when_configured() -> Result<()> {
+    let dbs = TestDb::all()?;
+    let expect_pg = std::env::var(trawler_store::testing::PG_ENV).is_ok_and(|v| !v.is_empty());
+    assert_eq!(dbs.iter().any(|d| d.pool.backend() == Backend::Postgres), expect_pg);
+    Ok(())
+}
+
+#[test]
+fn migrations_apply_revert_and_reapply() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        assert!(!migrations_pending(&mut conn)?);
+        let reverted = revert_all(&mut conn)?;
+        assert_eq!(reverted.len(), 1, "{:?}", db.pool.backend());
+        assert!(migrations_pending(&mut conn)?);
+        assert_eq!(run_migrations(&mut conn)?.len(), 1);
+        assert!(!migrations_pending(&mut conn)?);
+        // The tables are back and usable.
+        let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
+        assert_eq!(Project::get(&mut conn, p.id)?.name, "after re-migration");
+    }
+    Ok(())
+}
+
+#[test]
+fn projects_are_created_listed_updated_and_archived() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let meta = NewSource {
+            platform: Platform::MetaAds,
+            external_ref: "act_42".into(),
+            options: json!({"level": "account"}),
+            secret: Some("EAAB-secret".into()),
+        };
+        let (p, sources) = Project::create(&mut conn, "Aurora Lamp", &[kickstarter("maker/aurora"), meta])?;
+        assert_eq!(p.status, ProjectStatus::Active);
+        assert_eq!(sources.len(), 2);
+        assert_eq!(sources[1].secret.as_deref(), Some("EAAB-secret"));
+        assert_eq!(sources[1].options, json!({"level": "account"}));
+
+        let (other, _) = Project::create(&mut conn, "Other", &[])?;
+        assert_eq!(Project::list(&mut conn, None)?.len(), 2);
+
+        // Replacing the sources without repeating the secret keeps it.
+        let patch = ProjectPatch {
+            name: Some("Aurora Lamp 2".into()),
+            sources: Some(vec![NewSource {
+                platform: Platform::MetaAds,
+                external_ref: "act_42".into(),
+                options: json!({}),
+                secret: None,
+            }]),
+        };
+        let updated = Project::update(&mut conn, p.id, &patch)?;
+        assert_eq!(updated.name, "Aurora Lamp 2");
+        let sources = Source::list_for_project(&mut conn, p.id)?;
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].secret.as_deref(), Some("EAAB-secret"));
+
+        Project::set_status(&mut conn, other.id, ProjectStatus::Archived)?;
+        let active = Project::list(&mut conn, Some(ProjectStatus::Active))?;
+        assert_eq!(active.iter().map(|p| p.id).collect::<Vec<_>>(), vec![p.id]);
+        assert!(Source::list_active_for_platform(&mut conn, Platform::MetaAds)?.len() == 1);
+        Project::set_status(&mut conn, p.id, ProjectStatus::Archived)?;
+        assert!(Source::list_active_for_platform(&mut conn, Platform::MetaAds)?.is_empty());
+
+        assert!(matches!(Project::get(&mut conn, ProjectId(9999)), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            Project::update(&mut conn, ProjectId(9999), &ProjectPatch::default()),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn inserting_points_is_idempotent() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        // More than one insert chunk, to cover chunking.
+        let batch: Vec<_> = (0..2500).map(|i| point(p.id, Platform::Kickstarter, "backers", i, i as f64)).collect();
+        assert_eq!(Point::insert_batch(&mut conn, &batch)?, 2500);
+        assert_eq!(Point::insert_batch(&mut conn, &batch)?, 0, "a replay adds nothing");
+        // Same ts on another platform or metric is a different point.
+        let other = [
+            point(p.id, Platform::Indiegogo, "backers", 0, 1.0),
+            point(p.id, Platform::Kickstarter, "pledged", 0, 1.0),
+        ];
+        assert_eq!(Point::insert_batch(&mut conn, &other)?, 2);
+        assert_eq!(Point::count_for_project(&mut conn, p.id)?, 2502);
+        assert_eq!(Point::insert_batch(&mut conn, &[])?, 0);
+    }
+    Ok(())
+}
+
+#[test]
+fn series_are_read_raw_and_downsampled() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        let (q, _) = Project::create(&mut conn, "Q", &[])?;
+        let mut batch: Vec<_> = (0..120).map(|i| point(p.id, Platform::Kickstarter, "pledged", i * 30, i as f64)).collect();
+        batch.push(point(p.id, Platform::Indiegogo, "pledged", 60, 1000.0));
+        batch.push(point(q.id, Platform::Kickstarter, "pledged", 60, -1.0));
+        Point::insert_batch(&mut conn, &batch)?;
+
+        let mut query = SeriesQuery {
+            project: p.id,
+            metric: Metric::known(Metric::PLEDGED),
+            platform: None,
+            from: 0,
+            to: 599,
+            step: None,
+            agg: Agg::Last,
+        };
+        let raw = Point::series(&mut conn, &query)?;
+        assert!(!raw.truncated);
+        assert_eq!(raw.series.len(), 2);
+        assert_eq!(raw.series[0].platform, Platform::Indiegogo);
+        assert_eq!(raw.series[0].points, vec![(60, 1000.0)]);
+        assert_eq!(raw.series[1].points.len(), 20, "ts 0..=570 every 30 s");
+
+        query.platform = Some(Platform::Kickstarter);
+        query.step = Some(300);
+        for (agg, expected) in [
+            (Agg::Last, vec![(0, 9.0), (300, 19.0)]),
+            (Agg::Min, vec![(0, 0.0), (300, 10.0)]),
+            (Agg::Max, vec![(0, 9.0), (300, 19.0)]),
+            (Agg::Avg, vec![(0, 4.5), (300, 14.5)]),
+        ] {
+            query.agg = agg;
+            let s = Point::series(&mut conn, &query)?;
+            assert_eq!(s.series.len(), 1);
+            assert_eq!(s.series[0].points, expected, "{agg:?} on {:?}", db.pool.backend());
+        }
+        query.metric = Metric::known(Metric::SPEND);
+        assert!(Point::series(&mut conn, &query)?.series.is_empty());
+    }
+    Ok(())
+}
+
+#[test]
+fn observations_give_range_totals() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        Point::insert_batch(
+            &mut conn,
+            &[
+                point(p.id, Platform::Kickstarter, "pledged", 100, 1000.0),
+                point(p.id, Platform::Kickstarter, "pledged", 200, 1600.0),
+                point(p.id, Platform::Kickstarter, "pledged", 300, 2000.0),
+                point(p.id, Platform::MetaAds, "spend", 100, 50.0),
+                point(p.id, Platform::MetaAds, "spend", 300, 250.0),
+            ],
+        )?;
+        let end = Point::observations_at(&mut conn, p.id, 250)?;
+        assert_eq!(end.len(), 2);
+        let start = Point::observations_at(&mut conn, p.id, 150)?;
+        let t = Totals::from_observations(&end, &start);
+        assert_eq!(t.latest.get("pledged"), Some(&1600.0));
+        assert_eq!(t.delta.get("pledged"), Some(&600.0));
+        assert_eq!(t.delta.get("spend"), Some(&0.0));
+        assert!(Point::observations_at(&mut conn, p.id, 99)?.is_empty());
+    }
+    Ok(())
+}
+
+#[test]
+fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        let r1 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual)?;
+        assert_eq!(r1.status, RunStatus::Running);
+        Run::finish(&mut conn, r1.id, RunStatus::Succeeded, None, 7, "kickstarter: 7 points\n")?;
+        let r2 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Schedule)?;
+        let done = Run::get(&mut conn, r1.id)?;
+        assert_eq!(done.status, RunStatus::Succeeded);
+        assert_eq!(done.points_written, 7);
+        assert!(done.finished_at_ms.is_some());
+        let list = Run::list_for_project(&mut conn, p.id, 10)?;
+        assert_eq!(list.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r2.id, r1.id]);
+        assert_eq!(Run::abort_unfinished(&mut conn)?, 1);
+        let aborted = Run::get(&mut conn, r2.id)?;
+        assert_eq!(aborted.status, RunStatus::Aborted);
+        assert!(aborted.error.is_some());
+    }
+    Ok(())
+}

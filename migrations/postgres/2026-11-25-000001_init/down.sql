@@ -1,0 +1,4 @@
+DROP TABLE runs;
+DROP TABLE points;
+DROP TABLE sources;
+DROP TABLE projects;
