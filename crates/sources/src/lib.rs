@@ -1,1 +1,20 @@
-//! placeholder
+//! trawler's side of the platforms: one [`Adapter`] per platform behind one
+//! trait, the bounded HTTP client they share (size, time, redirects, SSRF
+//! guard), per-platform rate gates, and tolerant number parsing for pages
+//! written for humans.
+
+mod adapter;
+mod error;
+mod gate;
+mod html;
+mod http;
+mod http_json;
+mod indiegogo;
+mod kickstarter;
+mod meta_ads;
+pub mod number;
+
+pub use adapter::{Adapter, Adapters, Fetched, Sample, SourceSpec, SourcesConfig};
+pub use error::SourceError;
+pub use gate::{GateSnapshot, Gates, RateGate};
+pub use http::{HttpClient, HttpConfig, HttpResponse};

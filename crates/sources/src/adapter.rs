@@ -1,0 +1,308 @@
+//! The adapter trait and the set of adapters a node runs with.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use serde_json::Value;
+use trawler_domain::{Metric, Platform, RunKind};
+
+use crate::{Gates, HttpClient, HttpConfig, SourceError};
+
+/// A boxed, sendable future (adapters are used as trait objects).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What an adapter needs to know about one source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    /// The platform.
+    pub platform: Platform,
+    /// The project's reference on the platform.
+    pub external_ref: String,
+    /// Adapter options (a JSON object).
+    pub options: Value,
+    /// The platform credential, if any.
+    pub secret: Option<String>,
+}
+
+/// One metric value read from a platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// What it measures.
+    pub metric: Metric,
+    /// The value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// A sample of a well-known metric.
+    pub fn known(metric: &'static str, value: f64) -> Sample {
+        Sample { metric: Metric::known(metric), value }
+    }
+}
+
+/// What one fetch brought back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    /// The numbers.
+    pub samples: Vec<Sample>,
+    /// Facts worth a line in the run log (title, currency, deadline, state).
+    pub notes: Vec<String>,
+}
+
+/// A platform adapter. One instance serves every project on its platform.
+pub trait Adapter: Send + Sync {
+    /// The platform it reads.
+    fn platform(&self) -> Platform;
+
+    /// Checks a source's reference and options before it is saved, so a bad
+    /// source is a 400 at creation, not a failed run hours later.
+    fn validate(&self, spec: &SourceSpec) -> Result<(), String>;
+
+    /// Fetches the metrics of one source: every metric for a full scrape,
+    /// the hot ones for a poll.
+    fn fetch<'a>(&'a self, http: &'a HttpClient, spec: &'a SourceSpec, kind: RunKind) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+}
+
+/// Settings of the sources: platform base URLs, HTTP bounds, rates, retries.
+#[derive(Debug, Clone)]
+pub struct SourcesConfig {
+    /// Kickstarter's base URL (`https://www.kickstarter.com`).
+    pub kickstarter_url: String,
+    /// Indiegogo's API base URL (`https://api.indiegogo.com`).
+    pub indiegogo_url: String,
+    /// The Graph API base URL for Meta Ads (`https://graph.facebook.com`).
+    pub meta_url: String,
+    /// The Marketing API version in paths (`v21.0`).
+    pub meta_api_version: String,
+    /// The HTTP client's bounds.
+    pub http: HttpConfig,
+    /// Requests per second per platform.
+    pub rates: BTreeMap<Platform, f64>,
+    /// Retries of a transient failure within one fetch.
+    pub max_retries: usize,
+    /// The longest wait between two tries (a longer Retry-After fails the
+    /// fetch instead of holding it).
+    pub max_retry_delay: Duration,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            kickstarter_url: "https://www.kickstarter.com".into(),
+            indiegogo_url: "https://api.indiegogo.com".into(),
+            meta_url: "https://graph.facebook.com".into(),
+            meta_api_version: "v21.0".into(),
+            http: HttpConfig::default(),
+            rates: default_rates(),
+            max_retries: 2,
+            max_retry_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Conservative default budgets, requests/s.
+pub fn default_rates() -> BTreeMap<Platform, f64> {
+    BTreeMap::from([
+        (Platform::Kickstarter, 5.0),
+        (Platform::Indiegogo, 5.0),
+        (Platform::MetaAds, 10.0),
+        (Platform::HttpJson, 20.0),
+        (Platform::Html, 10.0),
+    ])
+}
+
+/// Every adapter, the HTTP client and the rate gates: what a node needs to
+/// fetch any source. Cheap to clone.
+#[derive(Clone)]
+pub struct Adapters {
+    adapters: std::sync::Arc<BTreeMap<Platform, Box<dyn Adapter>>>,
+    http: HttpClient,
+    gates: Gates,
+    max_retries: usize,
+    max_retry_delay: Duration,
+}
+
+impl Adapters {
+    /// Builds the adapters from the configuration.
+    pub fn new(config: &SourcesConfig) -> Result<Adapters, SourceError> {
+        let http = HttpClient::new(config.http.clone())?;
+        let mut adapters: BTreeMap<Platform, Box<dyn Adapter>> = BTreeMap::new();
+        adapters.insert(
+            Platform::Kickstarter,
+            Box::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)),
+        );
+        adapters.insert(Platform::Indiegogo, Box::new(crate::indiegogo::Indiegogo::new(&config.indiegogo_url)));
+        adapters.insert(
+            Platform::MetaAds,
+            Box::new(crate::meta_ads::MetaAds::new(&config.meta_url, &config.meta_api_version)),
+        );
+        adapters.insert(Platform::HttpJson, Box::new(crate::http_json::HttpJson));
+        adapters.insert(Platform::Html, Box::new(crate::html::Html));
+        Ok(Adapters {
+            adapters: std::sync::Arc::new(adapters),
+            http,
+            gates: Gates::new(&config.rates),
+            max_retries: config.max_retries,
+            max_retry_delay: config.max_retry_delay,
+        })
+    }
+
+    fn adapter(&self, platform: Platform) -> &dyn Adapter {
+        // `new` registers an adapter for every platform.
+        self.adapters[&platform].as_ref()
+    }
+
+    /// The rate gates.
+    pub fn gates(&self) -> &Gates {
+        &self.gates
+    }
+
+    /// Validates a source (see [`Adapter::validate`]).
+    pub fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
+        if spec.external_ref.trim().is_empty() {
+            return Err("external_ref must not be empty".into());
+        }
+        if spec.external_ref.len() > 500 || spec.external_ref.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("external_ref must be at most 500 characters without spaces or control characters".into());
+        }
+        if !spec.options.is_object() {
+            return Err("options must be a JSON object".into());
+        }
+        self.adapter(spec.platform).validate(spec)
+    }
+
+    /// Fetches one source: waits for the platform's rate gate before every
+    /// try, retries transient failures with exponential backoff and full
+    /// jitter, and honours the platform's Retry-After up to the configured
+    /// cap. Nothing is held while sleeping.
+    pub async fn fetch(&self, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
+        let adapter = self.adapter(spec.platform);
+        let gate = self.gates.get(spec.platform);
+        let cap = self.max_retry_delay;
+        let attempt = || async {
+            gate.acquire().await;
+            adapter.fetch(&self.http, spec, kind).await
+        };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_max_times(self.max_retries)
+                    .with_jitter(),
+            )
+            .when(move |e: &SourceError| e.is_transient() && e.retry_after().is_none_or(|d| d <= cap))
+            .adjust(|e: &SourceError, d| e.retry_after().or(d))
+            .await
+    }
+}
+
+/// Replaces `{ref}` in a URL template with the percent-encoded reference
+/// (`/` kept, so `creator/slug` stays a path).
+pub fn fill_template(template: &str, reference: &str) -> String {
+    template.replace("{ref}", &encode_path(reference))
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+pub fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reads a string option.
+pub fn option_str<'a>(options: &'a Value, key: &str) -> Option<&'a str> {
+    options.get(key).and_then(Value::as_str)
+}
+
+/// Validates the `url` and `metrics` options shared by `http_json` and `html`,
+/// with `check` applied to every metric's locator.
+pub fn validate_generic(spec: &SourceSpec, check: impl Fn(&str) -> Result<(), String>) -> Result<(), String> {
+    let url = option_str(&spec.options, "url").ok_or("options.url is required (a URL, `{ref}` is replaced by external_ref)")?;
+    let filled = fill_template(url, &spec.external_ref);
+    let parsed = reqwest::Url::parse(&filled).map_err(|e| format!("options.url `{url}` is not a valid URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("options.url must be http or https".into());
+    }
+    let metrics = spec
+        .options
+        .get("metrics")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+        .ok_or("options.metrics must map at least one metric name to a locator")?;
+    for (name, locator) in metrics {
+        name.parse::<Metric>().map_err(|e| format!("options.metrics: {e}"))?;
+        let locator = locator.as_str().ok_or_else(|| format!("options.metrics.{name} must be a string"))?;
+        check(locator).map_err(|e| format!("options.metrics.{name}: {e}"))?;
+    }
+    if let Some(hot) = spec.options.get("hot") {
+        let list = hot.as_array().ok_or("options.hot must be a list of metric names")?;
+        for h in list {
+            let h = h.as_str().ok_or("options.hot must be a list of metric names")?;
+            if !metrics.contains_key(h) {
+                return Err(format!("options.hot names `{h}`, which options.metrics does not map"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The metrics a generic adapter reads for a fetch kind: all of them for a
+/// full scrape; for a poll, those listed in `options.hot` (all when absent).
+pub fn generic_metrics(options: &Value, kind: RunKind) -> Vec<(String, String)> {
+    let hot: Option<Vec<&str>> = options.get("hot").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect());
+    options
+        .get("metrics")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(name, _)| kind == RunKind::Full || hot.as_ref().is_none_or(|h| h.contains(&name.as_str())))
+                .filter_map(|(name, loc)| loc.as_str().map(|l| (name.clone(), l.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads a JSON value as a number: a JSON number, or a string parsed
+/// tolerantly (platforms send money as strings).
+pub fn json_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => crate::number::parse_number(s),
+        _ => None,
+    }
+}
+
+/// Parses a body as JSON, or fails with a parse error naming the platform.
+pub fn parse_json(platform: Platform, body: &[u8]) -> Result<Value, SourceError> {
+    serde_json::from_slice(body).map_err(|e| SourceError::Parse(format!("{platform}: body is not JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_encode_the_reference() {
+        assert_eq!(fill_template("https://x/{ref}/stats", "maker/my lamp"), "https://x/maker/my%20lamp/stats");
+        assert_eq!(fill_template("https://x/?id={ref}", "a&b"), "https://x/?id=a%26b");
+    }
+
+    #[test]
+    fn poll_reads_only_hot_metrics() {
+        let opts = serde_json::json!({"metrics": {"pledged": "/p", "backers": "/b"}, "hot": ["pledged"]});
+        let full = generic_metrics(&opts, RunKind::Full);
+        assert_eq!(full.len(), 2);
+        let poll = generic_metrics(&opts, RunKind::Poll);
+        assert_eq!(poll, vec![("pledged".to_string(), "/p".to_string())]);
+    }
+}

@@ -1,0 +1,90 @@
+//! The sources' one error type.
+//!
+//! Policy: every failure is classified (timeout, throttled, http_status,
+//! parse, too_large, redirect, connect, blocked, config) so runs and
+//! dashboards can say *why* a fetch failed, and so retries only repeat what a
+//! retry can fix ([`SourceError::is_transient`]).
+
+use std::time::Duration;
+
+/// Why a fetch failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The platform did not answer in time.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// The connection could not be made or broke.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The URL resolves to a private, loopback or link-local address and
+    /// private targets are not allowed.
+    #[error("blocked: {0}")]
+    Blocked(String),
+    /// Too many redirects, or a redirect to a blocked address.
+    #[error("redirect: {0}")]
+    Redirect(String),
+    /// The body was larger than the configured limit.
+    #[error("too_large: response body over {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The platform answered with an error status.
+    #[error("http_status: {status} {detail}")]
+    HttpStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// A short excerpt of the body or the platform's error message.
+        detail: String,
+    },
+    /// The platform said to slow down (429, Retry-After, or a platform's own
+    /// throttling codes).
+    #[error("throttled: {detail}")]
+    Throttled {
+        /// How long the platform asked us to wait, when it said.
+        retry_after: Option<Duration>,
+        /// What the platform said.
+        detail: String,
+    },
+    /// The body was not in the shape the adapter expects.
+    #[error("parse: {0}")]
+    Parse(String),
+    /// The source is misconfigured (bad URL template, missing token).
+    #[error("config: {0}")]
+    Config(String),
+}
+
+impl SourceError {
+    /// A stable snake_case code for logs, runs and the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::Timeout(_) => "timeout",
+            SourceError::Connect(_) => "connect",
+            SourceError::Blocked(_) => "blocked",
+            SourceError::Redirect(_) => "redirect",
+            SourceError::TooLarge { .. } => "too_large",
+            SourceError::HttpStatus { .. } => "http_status",
+            SourceError::Throttled { .. } => "throttled",
+            SourceError::Parse(_) => "parse",
+            SourceError::Config(_) => "config",
+        }
+    }
+
+    /// Whether trying again later in the same run may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Timeout(_) | SourceError::Connect(_) | SourceError::Throttled { .. } => true,
+            SourceError::HttpStatus { status, .. } => *status >= 500 || *status == 408,
+            _ => false,
+        }
+    }
+
+    /// The wait the platform asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SourceError::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}

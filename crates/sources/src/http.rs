@@ -1,0 +1,332 @@
+//! The one HTTP client every adapter uses: bounded in time, size and
+//! redirects, and refusing private addresses unless the operator allows them.
+//!
+//! The SSRF guard sits in three places because each sees different URLs: the
+//! DNS resolver (every host name, including after redirects), the redirect
+//! policy (IP-literal redirect targets never reach the resolver), and `get`
+//! itself (IP-literal request URLs).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::HeaderMap;
+use reqwest::redirect;
+
+use crate::SourceError;
+
+/// Settings of the HTTP client.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Whole-request deadline (connect, headers and body).
+    pub timeout: Duration,
+    /// Largest body accepted, in bytes (after decompression).
+    pub max_body_bytes: usize,
+    /// Most redirects followed.
+    pub max_redirects: usize,
+    /// Whether loopback and private addresses may be fetched (the simulator,
+    /// tests, an intranet platform). Off by default: SSRF protection.
+    pub allow_private: bool,
+    /// The User-Agent header sent.
+    pub user_agent: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            timeout: Duration::from_secs(20),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_redirects: 5,
+            allow_private: false,
+            user_agent: format!("trawler/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// A response whose body was read in full (within the size bound).
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The first 200 characters of the body, for error messages.
+    pub fn excerpt(&self) -> String {
+        let t = self.text();
+        let t = t.trim();
+        match t.char_indices().nth(200) {
+            Some((i, _)) => format!("{}…", &t[..i]),
+            None => t.to_owned(),
+        }
+    }
+
+    /// The `Retry-After` header as a duration, in either of its forms
+    /// (delay-seconds or an HTTP date).
+    pub fn retry_after(&self) -> Option<Duration> {
+        let v = self.headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        let when = httpdate_to_unix(v)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
+        Some(Duration::from_secs(when.saturating_sub(now).max(0) as u64))
+    }
+
+    /// Fails unless the status is 2xx: 429 and 503 are throttling (with
+    /// their Retry-After), anything else an HTTP status error.
+    pub fn error_for_status(self) -> Result<HttpResponse, SourceError> {
+        match self.status {
+            200..=299 => Ok(self),
+            429 | 503 => Err(SourceError::Throttled {
+                retry_after: self.retry_after(),
+                detail: format!("HTTP {} {}", self.status, self.excerpt()),
+            }),
+            status => Err(SourceError::HttpStatus { status, detail: self.excerpt() }),
+        }
+    }
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to epoch seconds.
+fn httpdate_to_unix(s: &str) -> Option<i64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let day: i64 = parts[1].parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == parts[2])? as i64
+        + 1;
+    let year: i64 = parts[3].parse().ok()?;
+    let hms: Vec<i64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    if hms.len() != 3 {
+        return None;
+    }
+    // Days from civil date (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+}
+
+/// Whether an address is on the public internet (not loopback, private,
+/// link-local — cloud metadata lives there —, shared, multicast or unspecified).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 shared address space
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local
+                || (seg[0] & 0xffc0) == 0xfe80) // link local
+        }
+    }
+}
+
+/// The error the resolver returns for a host with only private addresses.
+#[derive(Debug)]
+struct BlockedHost(String);
+
+impl std::fmt::Display for BlockedHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} resolves only to private or loopback addresses", self.0)
+    }
+}
+
+impl std::error::Error for BlockedHost {}
+
+/// A resolver that drops non-public addresses.
+struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(Box::new(BlockedHost(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Whether a URL's host is an IP literal that is not public.
+fn blocked_literal(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => !is_public(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => !is_public(IpAddr::V6(ip)),
+        _ => false,
+    }
+}
+
+/// The shared, bounded HTTP client. Cheap to clone (one connection pool).
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    config: Arc<HttpConfig>,
+}
+
+impl HttpClient {
+    /// Builds the client.
+    pub fn new(config: HttpConfig) -> Result<HttpClient, SourceError> {
+        let max_redirects = config.max_redirects;
+        let allow_private = config.allow_private;
+        let policy = redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > max_redirects {
+                attempt.error(format!("more than {max_redirects} redirects"))
+            } else if !allow_private && blocked_literal(attempt.url()) {
+                let msg = format!("redirect to private address {}", attempt.url());
+                attempt.error(msg)
+            } else {
+                attempt.follow()
+            }
+        });
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .redirect(policy)
+            .user_agent(config.user_agent.clone())
+            .pool_idle_timeout(Duration::from_secs(60));
+        if !config.allow_private {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        let client = builder.build().map_err(|e| SourceError::Config(format!("HTTP client: {e}")))?;
+        Ok(HttpClient { client, config: Arc::new(config) })
+    }
+
+    /// The client's settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// GETs a URL and reads its body up to the size limit. Any status is
+    /// returned as is: adapters decide what an error body means.
+    pub async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, SourceError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| SourceError::Config(format!("bad URL `{url}`: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(SourceError::Config(format!("unsupported scheme in `{url}`")));
+        }
+        if !self.config.allow_private && blocked_literal(&parsed) {
+            return Err(SourceError::Blocked(format!(
+                "{} is a private address (set TRAWLER_ALLOW_PRIVATE to allow it)",
+                parsed.host_str().unwrap_or_default()
+            )));
+        }
+        let mut req = self.client.get(parsed);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut resp = req.send().await.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let limit = self.config.max_body_bytes;
+        if resp.content_length().is_some_and(|n| n as usize > limit) {
+            return Err(SourceError::TooLarge { limit });
+        }
+        // Read chunk by chunk and stop at the limit: Content-Length can lie
+        // or be absent, and gzip bodies grow when decoded.
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > limit {
+                return Err(SourceError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse { status, headers, body })
+    }
+}
+
+/// Maps a reqwest error to a classified [`SourceError`].
+fn classify(e: reqwest::Error) -> SourceError {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    while let Some(s) = source {
+        if let Some(b) = s.downcast_ref::<BlockedHost>() {
+            return SourceError::Blocked(format!("{b} (set TRAWLER_ALLOW_PRIVATE to allow it)"));
+        }
+        source = s.source();
+    }
+    let msg = error_chain(&e);
+    if e.is_timeout() {
+        SourceError::Timeout(msg)
+    } else if e.is_redirect() {
+        SourceError::Redirect(msg)
+    } else if e.is_connect() || e.is_request() || e.is_body() {
+        SourceError::Connect(msg)
+    } else if e.is_decode() {
+        SourceError::Parse(msg)
+    } else {
+        SourceError::Connect(msg)
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_addresses_are_not_public() {
+        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"] {
+            let ip: IpAddr = ip.parse().expect("test literal");
+            assert!(!is_public(ip), "{ip} must be blocked");
+        }
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+            let ip: IpAddr = ip.parse().expect("test literal");
+            assert!(is_public(ip), "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(httpdate_to_unix("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(httpdate_to_unix("yesterday"), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! Meta (Facebook) Ads: Marketing API insights of an ad account
+//! (`act_<id>`) or a campaign (`<id>`), lifetime totals
+//! (`date_preset=maximum`). Numbers arrive as strings; purchases and their
+//! value are entries of the `actions` / `action_values` arrays keyed by
+//! `action_type`. Throttling is signalled by error codes and usage headers,
+//! not only by 429. Field names are listed in docs/sources.md.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use trawler_domain::{Metric, Platform, RunKind};
+
+use crate::adapter::{json_number, parse_json, Adapter, BoxFuture, Fetched, Sample, SourceSpec};
+use crate::{HttpClient, HttpResponse, SourceError};
+
+/// Most pages of insights followed for one fetch.
+const MAX_PAGES: usize = 20;
+
+/// The `action_type`s counted as purchases, in order of preference: the
+/// first one present is used, so a purchase reported under both is counted once.
+const PURCHASE_TYPES: [&str; 3] = ["purchase", "offsite_conversion.fb_pixel_purchase", "omni_purchase"];
+
+/// Graph API error codes that mean "slow down" (rate limiting pages of the
+/// Marketing API): 4 app limit, 17 user/account limit, 32 page limit,
+/// 613 too many calls, 80000–80014 business use case limits.
+fn is_throttle_code(code: i64) -> bool {
+    matches!(code, 4 | 17 | 32 | 613) || (80_000..=80_014).contains(&code)
+}
+
+/// The Meta Ads adapter.
+pub struct MetaAds {
+    base: String,
+    version: String,
+}
+
+impl MetaAds {
+    /// An adapter for the Graph API at `base` and API `version` (`v21.0`).
+    pub fn new(base: &str, version: &str) -> MetaAds {
+        MetaAds { base: base.trim_end_matches('/').to_owned(), version: version.trim_matches('/').to_owned() }
+    }
+
+    async fn insights(&self, http: &HttpClient, spec: &SourceSpec) -> Result<Fetched, SourceError> {
+        let token = spec
+            .secret
+            .as_deref()
+            .ok_or_else(|| SourceError::Config("meta_ads needs an access token (the source's secret)".into()))?;
+        let auth = format!("Bearer {token}");
+        let mut url = format!(
+            "{}/{}/{}/insights?fields=spend,impressions,clicks,actions,action_values&date_preset=maximum",
+            self.base, self.version, spec.external_ref
+        );
+        let mut totals = [0.0f64; 5]; // spend, impressions, clicks, purchases, purchase_value
+        let mut rows = 0usize;
+        for page in 0..MAX_PAGES {
+            let resp = http.get(&url, &[("Authorization", &auth), ("Accept", "application/json")]).await?;
+            let json = check(resp)?;
+            let data = json
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| SourceError::Parse("meta_ads: no `data` array".into()))?;
+            for row in data {
+                rows += 1;
+                for (i, field) in ["spend", "impressions", "clicks"].iter().enumerate() {
+                    totals[i] += row.get(*field).and_then(json_number).unwrap_or(0.0);
+                }
+                totals[3] += action_value(row.get("actions"));
+                totals[4] += action_value(row.get("action_values"));
+            }
+            match json.pointer("/paging/next").and_then(Value::as_str) {
+                Some(next) if page + 1 < MAX_PAGES => url = next.to_owned(),
+                Some(_) => return Err(SourceError::Parse(format!("meta_ads: more than {MAX_PAGES} pages of insights"))),
+                None => break,
+            }
+        }
+        let mut fetched = Fetched::default();
+        for (i, metric) in [Metric::SPEND, Metric::IMPRESSIONS, Metric::CLICKS, Metric::PURCHASES, Metric::PURCHASE_VALUE]
+            .into_iter()
+            .enumerate()
+        {
+            fetched.samples.push(Sample::known(metric, totals[i]));
+        }
+        fetched.notes.push(format!("insights rows={rows}"));
+        Ok(fetched)
+    }
+}
+
+/// The value of the first purchase `action_type` present in an
+/// `actions` / `action_values` array (0 when none is).
+fn action_value(list: Option<&Value>) -> f64 {
+    let Some(list) = list.and_then(Value::as_array) else {
+        return 0.0;
+    };
+    for kind in PURCHASE_TYPES {
+        if let Some(entry) = list.iter().find(|a| a.get("action_type").and_then(Value::as_str) == Some(kind)) {
+            return entry.get("value").and_then(json_number).unwrap_or(0.0);
+        }
+    }
+    0.0
+}
+
+/// The longest `estimated_time_to_regain_access` (minutes) in an
+/// `X-Business-Use-Case-Usage` header, as a duration.
+fn buc_regain(resp: &HttpResponse) -> Option<Duration> {
+    let header = resp.headers.get("x-business-use-case-usage")?.to_str().ok()?;
+    let json: Value = serde_json::from_str(header).ok()?;
+    let minutes = json
+        .as_object()?
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|u| u.get("estimated_time_to_regain_access").and_then(Value::as_f64))
+        .fold(0.0f64, f64::max);
+    (minutes > 0.0).then(|| Duration::from_secs_f64(minutes * 60.0))
+}
+
+/// Turns a Graph API response into its JSON, or a classified error.
+fn check(resp: HttpResponse) -> Result<Value, SourceError> {
+    let regain = buc_regain(&resp);
+    if (200..300).contains(&resp.status) {
+        return parse_json(Platform::MetaAds, &resp.body);
+    }
+    let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    if let Some(err) = json.get("error") {
+        let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+        let subcode = err.get("error_subcode").and_then(Value::as_i64);
+        let message = err.get("message").and_then(Value::as_str).unwrap_or("");
+        let detail = match subcode {
+            Some(s) => format!("code {code} subcode {s}: {message}"),
+            None => format!("code {code}: {message}"),
+        };
+        if is_throttle_code(code) || resp.status == 429 {
+            return Err(SourceError::Throttled { retry_after: regain.or(resp.retry_after()), detail });
+        }
+        return Err(SourceError::HttpStatus { status: resp.status, detail });
+    }
+    if regain.is_some() {
+        return Err(SourceError::Throttled { retry_after: regain, detail: format!("HTTP {}", resp.status) });
+    }
+    resp.error_for_status().map(|_| Value::Null)
+}
+
+impl Adapter for MetaAds {
+    fn platform(&self) -> Platform {
+        Platform::MetaAds
+    }
+
+    fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
+        let id = spec.external_ref.strip_prefix("act_").unwrap_or(&spec.external_ref);
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("a meta_ads external_ref is an ad account (`act_<digits>`) or a campaign id (digits)".into());
+        }
+        if spec.secret.as_deref().is_none_or(str::is_empty) {
+            return Err("a meta_ads source needs `secret`: a Marketing API access token".into());
+        }
+        Ok(())
+    }
+
+    fn fetch<'a>(&'a self, http: &'a HttpClient, spec: &'a SourceSpec, _kind: RunKind) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+        // One insights request carries every ad metric, so the poll and the
+        // full scrape read the same numbers.
+        Box::pin(self.insights(http, spec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    use serde_json::json;
+
+    fn response(status: u16, body: Value, headers: &[(&'static str, &str)]) -> HttpResponse {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                map.insert(*k, v);
+            }
+        }
+        HttpResponse { status, headers: map, body: body.to_string().into_bytes() }
+    }
+
+    #[test]
+    fn purchases_are_counted_once() {
+        let actions = json!([
+            {"action_type": "link_click", "value": "40"},
+            {"action_type": "offsite_conversion.fb_pixel_purchase", "value": "3"},
+            {"action_type": "purchase", "value": "3"}
+        ]);
+        assert_eq!(action_value(Some(&actions)), 3.0);
+        assert_eq!(action_value(Some(&json!([{"action_type": "omni_purchase", "value": "2"}]))), 2.0);
+        assert_eq!(action_value(None), 0.0);
+    }
+
+    #[test]
+    fn throttling_codes_and_headers_are_throttling() {
+        let body = json!({"error": {"message": "User request limit reached", "type": "OAuthException", "code": 17, "error_subcode": 2446079}});
+        let buc = r#"{"123": [{"type": "ads_insights", "call_count": 98, "estimated_time_to_regain_access": 2}]}"#;
+        match check(response(400, body, &[("x-business-use-case-usage", buc)])) {
+            Err(SourceError::Throttled { retry_after, detail }) => {
+                assert_eq!(retry_after, Some(Duration::from_secs(120)));
+                assert!(detail.contains("2446079"));
+            }
+            other => panic!("expected throttled, got {other:?}"),
+        }
+        let body = json!({"error": {"message": "Invalid OAuth access token", "type": "OAuthException", "code": 190}});
+        assert!(matches!(check(response(400, body, &[])), Err(SourceError::HttpStatus { status: 400, .. })));
+        let body = json!({"error": {"message": "too many calls", "code": 613, "error_subcode": 1487742}});
+        assert!(matches!(check(response(400, body, &[])), Err(SourceError::Throttled { .. })));
+    }
+}
