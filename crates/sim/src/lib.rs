@@ -1,1 +1,11 @@
-//! placeholder
+//! A simulator of the platforms trawler scrapes. It serves Kickstarter-,
+//! Indiegogo- and Meta-Ads-shaped endpoints (plus a generic JSON and HTML
+//! page) with deterministic values that grow with time, and logs every value
+//! it served, so a test can check that what trawler stored is what the
+//! platform said.
+
+pub mod model;
+mod server;
+
+pub use model::{Ads, Campaign};
+pub use server::{configure, LogEntry, SimServer, SimState};

@@ -1,0 +1,158 @@
+//! The deterministic data behind the simulator: a function of the project's
+//! reference and the seconds elapsed since the simulator's epoch. Two
+//! simulators with the same epoch serve the same numbers.
+
+use serde::Serialize;
+use trawler_domain::schedule::mix64;
+
+/// A stable 64-bit hash of a reference (FNV-1a, then mixed).
+pub fn seed(reference: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in reference.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    mix64(h)
+}
+
+/// A crowdfunding campaign at one moment. Money is in cents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Campaign {
+    /// The platform's numeric id.
+    pub id: u64,
+    /// Its title.
+    pub title: String,
+    /// ISO currency code.
+    pub currency: &'static str,
+    /// The goal, cents.
+    pub goal_cents: i64,
+    /// Pledged so far, cents.
+    pub pledged_cents: i64,
+    /// Backers so far.
+    pub backers: i64,
+    /// Comments so far.
+    pub comments: i64,
+    /// The deadline, epoch seconds.
+    pub deadline: i64,
+}
+
+impl Campaign {
+    /// The campaign of `reference`, `elapsed` seconds after `epoch`.
+    pub fn at(reference: &str, epoch: i64, elapsed: i64) -> Campaign {
+        let s = seed(reference);
+        let elapsed = elapsed.max(0);
+        let goal_cents = (5_000 + (s % 96) as i64 * 1_000) * 100;
+        let avg_pledge_cents = 2_500 + ((s >> 8) % 10_000) as i64;
+        // 0.05 to 0.55 backers a second: a demo screen moves every few seconds.
+        let rate_milli = 50 + ((s >> 20) % 500) as i64;
+        let backers = 3 + ((s >> 32) % 40) as i64 + elapsed * rate_milli / 1000;
+        let pledged_cents = backers * avg_pledge_cents + (backers * 37) % 100;
+        Campaign {
+            id: (s >> 12) % 1_000_000_000 + 1,
+            title: format!("Simulated campaign {reference}"),
+            currency: ["USD", "EUR", "GBP", "CAD"][((s >> 40) % 4) as usize],
+            goal_cents,
+            pledged_cents,
+            backers,
+            comments: backers / 9,
+            deadline: epoch + 30 * 86_400,
+        }
+    }
+
+    /// Pledged, in currency units.
+    pub fn pledged(&self) -> f64 {
+        self.pledged_cents as f64 / 100.0
+    }
+
+    /// The goal, in currency units.
+    pub fn goal(&self) -> f64 {
+        self.goal_cents as f64 / 100.0
+    }
+}
+
+/// An ad account's lifetime insights at one moment. Money is in cents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ads {
+    /// Lifetime spend, cents.
+    pub spend_cents: i64,
+    /// Lifetime impressions.
+    pub impressions: i64,
+    /// Lifetime clicks.
+    pub clicks: i64,
+    /// Lifetime purchases.
+    pub purchases: i64,
+    /// Lifetime purchase value, cents.
+    pub purchase_value_cents: i64,
+}
+
+impl Ads {
+    /// The account `reference`, `elapsed` seconds after the epoch.
+    pub fn at(reference: &str, elapsed: i64) -> Ads {
+        let s = seed(reference);
+        let elapsed = elapsed.max(0);
+        // 1 to 21 cents a second (about $860 to $18k a day).
+        let cents_per_sec = 1 + (s % 21) as i64;
+        let spend_cents = 1_000 + elapsed * cents_per_sec;
+        let impressions = spend_cents * 8 / 10; // $8 CPM
+        let clicks = impressions * 2 / 100;
+        let purchases = clicks * 5 / 100;
+        let order_cents = 3_000 + ((s >> 16) % 6_000) as i64;
+        Ads { spend_cents, impressions, clicks, purchases, purchase_value_cents: purchases * order_cents }
+    }
+
+    /// Splits the account into two campaigns whose numbers add up to it
+    /// (served as two pages of insights).
+    pub fn split(&self) -> [Ads; 2] {
+        let part = |v: i64| v * 3 / 5;
+        let a = Ads {
+            spend_cents: part(self.spend_cents),
+            impressions: part(self.impressions),
+            clicks: part(self.clicks),
+            purchases: part(self.purchases),
+            purchase_value_cents: part(self.purchase_value_cents),
+        };
+        let b = Ads {
+            spend_cents: self.spend_cents - a.spend_cents,
+            impressions: self.impressions - a.impressions,
+            clicks: self.clicks - a.clicks,
+            purchases: self.purchases - a.purchases,
+            purchase_value_cents: self.purchase_value_cents - a.purchase_value_cents,
+        };
+        [a, b]
+    }
+}
+
+/// Formats cents as `1234.50`.
+pub fn money(cents: i64) -> String {
+    format!("{}{}.{:02}", if cents < 0 { "-" } else { "" }, cents.abs() / 100, cents.abs() % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_deterministic_and_grow() {
+        let a = Campaign::at("maker/lamp", 0, 100);
+        assert_eq!(a, Campaign::at("maker/lamp", 0, 100));
+        let b = Campaign::at("maker/lamp", 0, 10_000);
+        assert!(b.backers > a.backers && b.pledged_cents > a.pledged_cents);
+        assert_ne!(seed("maker/other"), seed("maker/lamp"));
+        let ads = Ads::at("act_1", 1000);
+        assert!(Ads::at("act_1", 2000).spend_cents > ads.spend_cents);
+    }
+
+    #[test]
+    fn split_pages_add_up() {
+        let ads = Ads::at("act_77", 12_345);
+        let [a, b] = ads.split();
+        assert_eq!(a.spend_cents + b.spend_cents, ads.spend_cents);
+        assert_eq!(a.purchase_value_cents + b.purchase_value_cents, ads.purchase_value_cents);
+    }
+
+    #[test]
+    fn money_formats_cents() {
+        assert_eq!(money(123_450), "1234.50");
+        assert_eq!(money(5), "0.05");
+    }
+}

@@ -1,0 +1,412 @@
+//! The simulator's HTTP side: one route per platform endpoint, plus
+//! `/_sim/log` (every value served) and `/_sim/stats` (requests per source).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use trawler_domain::now_secs;
+
+use crate::model::{money, Ads, Campaign};
+
+/// Most log entries kept (oldest dropped first).
+const LOG_CAPACITY: usize = 200_000;
+
+/// One response the simulator served, with the numbers in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// When it was served, epoch seconds.
+    pub at: i64,
+    /// Which platform shape.
+    pub platform: String,
+    /// The project's reference.
+    pub reference: String,
+    /// Which endpoint (`stats.json`, `page`, `campaign`, `insights`, …).
+    pub endpoint: String,
+    /// The numbers a correct scraper reads from the response, by metric.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Requests seen for one (platform, reference).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SourceStats {
+    /// How many requests.
+    pub requests: u64,
+    /// When the last one came, epoch seconds.
+    pub last_at: i64,
+}
+
+/// The simulator's shared state.
+pub struct SimState {
+    /// The moment the simulated campaigns started, epoch seconds.
+    pub epoch: i64,
+    log: Mutex<(u64, VecDeque<LogEntry>)>,
+    stats: Mutex<BTreeMap<String, SourceStats>>,
+}
+
+impl SimState {
+    /// A simulator whose campaigns started at `epoch`.
+    pub fn new(epoch: i64) -> SimState {
+        SimState { epoch, log: Mutex::new((0, VecDeque::new())), stats: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn elapsed(&self, at: i64) -> i64 {
+        at - self.epoch
+    }
+
+    fn count(&self, platform: &str, reference: &str, at: i64) {
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let s = stats.entry(format!("{platform}:{reference}")).or_default();
+        s.requests += 1;
+        s.last_at = at;
+    }
+
+    fn record(&self, at: i64, platform: &str, reference: &str, endpoint: &str, values: &[(&str, f64)]) {
+        let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let (seq, log) = &mut *guard;
+        *seq += 1;
+        if log.len() >= LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(LogEntry {
+            seq: *seq,
+            at,
+            platform: platform.to_owned(),
+            reference: reference.to_owned(),
+            endpoint: endpoint.to_owned(),
+            values: values.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        });
+    }
+
+    /// Logged responses, optionally of one platform and reference.
+    pub fn entries(&self, platform: Option<&str>, reference: Option<&str>) -> Vec<LogEntry> {
+        let guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .1
+            .iter()
+            .filter(|e| platform.is_none_or(|p| e.platform == p) && reference.is_none_or(|r| e.reference == r))
+            .cloned()
+            .collect()
+    }
+
+    /// Requests per `platform:reference`.
+    pub fn stats(&self) -> BTreeMap<String, SourceStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Escapes text for HTML (element content and quoted attributes).
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;").replace('\'', "&#39;")
+}
+
+/// Formats a count with `,` thousands separators (`12,345`).
+fn grouped(n: i64) -> String {
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Formats cents the European way (`12.345,50 €`).
+fn euro(cents: i64) -> String {
+    let units = grouped(cents / 100).replace(',', ".");
+    format!("{units},{:02} €", cents % 100)
+}
+
+async fn kickstarter_stats(state: web::Data<SimState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let reference = format!("{}/{}", path.0, path.1);
+    let at = now_secs();
+    state.count("kickstarter", &reference, at);
+    let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+    state.record(at, "kickstarter", &reference, "stats.json", &[
+        ("pledged", c.pledged()),
+        ("backers", c.backers as f64),
+        ("comments", c.comments as f64),
+    ]);
+    HttpResponse::Ok().json(json!({
+        "project": {
+            "id": c.id,
+            "state": "live",
+            "state_changed_at": state.epoch,
+            "backers_count": c.backers,
+            "pledged": money(c.pledged_cents),
+            "comments_count": c.comments,
+        }
+    }))
+}
+
+async fn kickstarter_page(state: web::Data<SimState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let reference = format!("{}/{}", path.0, path.1);
+    let at = now_secs();
+    state.count("kickstarter", &reference, at);
+    let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+    state.record(at, "kickstarter", &reference, "page", &[
+        ("pledged", c.pledged()),
+        ("backers", c.backers as f64),
+        ("goal", c.goal()),
+        ("comments", c.comments as f64),
+    ]);
+    let project = json!({
+        "id": c.id,
+        "name": c.title,
+        "goal": c.goal(),
+        "pledged": c.pledged(),
+        "currency": c.currency,
+        "deadline": c.deadline,
+        "state": "live",
+        "backers_count": c.backers,
+        "comments_count": c.comments,
+    });
+    let body = format!(
+        "<!DOCTYPE html><html><head><title>{title} — Kickstarter</title>\
+         <meta property=\"og:title\" content=\"{title}\"></head><body>\
+         <h1>{title}</h1><div id=\"pledged\">{pledged} {currency}</div>\
+         <script>window.current_project = \"{embedded}\";</script></body></html>",
+        title = escape_html(&c.title),
+        pledged = money(c.pledged_cents),
+        currency = c.currency,
+        embedded = escape_html(&project.to_string()),
+    );
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+}
+
+async fn indiegogo_campaign(state: web::Data<SimState>, path: web::Path<String>) -> HttpResponse {
+    let Some(reference) = path.strip_suffix(".json") else {
+        return HttpResponse::NotFound().json(json!({"error": "not found"}));
+    };
+    let at = now_secs();
+    state.count("indiegogo", reference, at);
+    let c = Campaign::at(reference, state.epoch, state.elapsed(at));
+    state.record(at, "indiegogo", reference, "campaign", &[
+        ("pledged", c.pledged()),
+        ("backers", c.backers as f64),
+        ("goal", c.goal()),
+    ]);
+    HttpResponse::Ok().json(json!({
+        "response": {
+            "id": c.id,
+            "title": c.title,
+            "collected_funds": c.pledged(),
+            "goal": c.goal(),
+            "contributions_count": c.backers,
+            "currency": {"iso_code": c.currency, "symbol": "$"},
+            "funding_started_at": "2026-01-01T00:00:00-08:00",
+            "funding_ends_at": "2026-12-31T23:59:59-08:00",
+        }
+    }))
+}
+
+#[derive(Deserialize)]
+struct InsightsQuery {
+    after: Option<i64>,
+    access_token: Option<String>,
+}
+
+fn insights_row(ads: &Ads, name: &str) -> serde_json::Value {
+    json!({
+        "spend": money(ads.spend_cents),
+        "impressions": ads.impressions.to_string(),
+        "clicks": ads.clicks.to_string(),
+        "actions": [
+            {"action_type": "link_click", "value": ads.clicks.to_string()},
+            {"action_type": "offsite_conversion.fb_pixel_purchase", "value": ads.purchases.to_string()},
+            {"action_type": "purchase", "value": ads.purchases.to_string()},
+        ],
+        "action_values": [
+            {"action_type": "offsite_conversion.fb_pixel_purchase", "value": money(ads.purchase_value_cents)},
+            {"action_type": "purchase", "value": money(ads.purchase_value_cents)},
+        ],
+        "campaign_name": name,
+        "date_start": "2026-01-01",
+        "date_stop": "2026-12-31",
+    })
+}
+
+async fn meta_insights(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<InsightsQuery>,
+) -> HttpResponse {
+    let (version, object) = path.into_inner();
+    let has_token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7)
+        || query.access_token.as_deref().is_some_and(|t| !t.is_empty());
+    if !has_token {
+        return HttpResponse::BadRequest().json(json!({"error": {
+            "message": "An access token is required to request this resource.",
+            "type": "OAuthException", "code": 104, "fbtrace_id": "SimTrace"}}));
+    }
+    let at = now_secs();
+    state.count("meta_ads", &object, at);
+    // The cursor pins the snapshot, so both pages describe the same moment.
+    let snapshot = query.after.unwrap_or(at);
+    let ads = Ads::at(&object, state.elapsed(snapshot));
+    if query.after.is_none() {
+        state.record(at, "meta_ads", &object, "insights", &[
+            ("spend", ads.spend_cents as f64 / 100.0),
+            ("impressions", ads.impressions as f64),
+            ("clicks", ads.clicks as f64),
+            ("purchases", ads.purchases as f64),
+            ("purchase_value", ads.purchase_value_cents as f64 / 100.0),
+        ]);
+    }
+    let usage = json!({"acc_id_util_pct": 4.2, "reset_time_duration": 0, "ads_api_access_tier": "standard_access"});
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("x-ad-account-usage", usage.to_string()));
+    if !object.starts_with("act_") {
+        return resp.json(json!({"data": [insights_row(&ads, &object)], "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}}));
+    }
+    // An ad account: two campaigns, one page each.
+    let [first, second] = ads.split();
+    match query.after {
+        None => {
+            let info = req.connection_info();
+            let next = format!(
+                "{}://{}/meta/{version}/{object}/insights?fields=spend,impressions,clicks,actions,action_values&date_preset=maximum&after={snapshot}",
+                info.scheme(),
+                info.host()
+            );
+            resp.json(json!({"data": [insights_row(&first, "Campaign A")], "paging": {"cursors": {"before": "MA", "after": snapshot.to_string()}, "next": next}}))
+        }
+        Some(_) => resp.json(json!({"data": [insights_row(&second, "Campaign B")], "paging": {"cursors": {"before": "MB", "after": "MB"}}})),
+    }
+}
+
+async fn generic_json(state: web::Data<SimState>, path: web::Path<String>) -> HttpResponse {
+    let reference = path.into_inner();
+    let at = now_secs();
+    state.count("http_json", &reference, at);
+    let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+    state.record(at, "http_json", &reference, "json", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
+    HttpResponse::Ok().json(json!({
+        "campaign": {
+            "raised": format!("${}", money(c.pledged_cents)),
+            "supporters": c.backers,
+            "updated_at": at,
+        }
+    }))
+}
+
+async fn generic_html(state: web::Data<SimState>, path: web::Path<String>) -> HttpResponse {
+    let reference = path.into_inner();
+    let at = now_secs();
+    state.count("html", &reference, at);
+    let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+    state.record(at, "html", &reference, "html", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
+    let body = format!(
+        "<!DOCTYPE html><html><head><meta property=\"sim:backers\" content=\"{backers}\"></head><body>\
+         <div class=\"campaign\"><span class=\"raised\">{raised}</span> raised by \
+         <b class=\"supporters\">{backers}</b> supporters</div></body></html>",
+        backers = grouped(c.backers),
+        raised = euro(c.pledged_cents),
+    );
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    platform: Option<String>,
+    reference: Option<String>,
+}
+
+async fn log(state: web::Data<SimState>, query: web::Query<LogQuery>) -> HttpResponse {
+    HttpResponse::Ok().json(state.entries(query.platform.as_deref(), query.reference.as_deref()))
+}
+
+async fn stats(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"epoch": state.epoch, "sources": state.stats()}))
+}
+
+async fn index(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "simulator": "trawler sim",
+        "epoch": state.epoch,
+        "endpoints": [
+            "GET /kickstarter/projects/{creator}/{slug}",
+            "GET /kickstarter/projects/{creator}/{slug}/stats.json?v=1",
+            "GET /indiegogo/1.1/campaigns/{id}.json",
+            "GET /meta/{version}/{act_id|campaign_id}/insights",
+            "GET /json/{ref}",
+            "GET /html/{ref}",
+            "GET /_sim/log?platform=&reference=",
+            "GET /_sim/stats",
+        ],
+    }))
+}
+
+/// Registers the simulator's routes (state must be in `app_data`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/kickstarter/projects/{creator}/{slug}/stats.json", web::get().to(kickstarter_stats))
+        .route("/kickstarter/projects/{creator}/{slug}", web::get().to(kickstarter_page))
+        .route("/indiegogo/1.1/campaigns/{file}", web::get().to(indiegogo_campaign))
+        .route("/meta/{version}/{object}/insights", web::get().to(meta_insights))
+        .route("/json/{reference:.*}", web::get().to(generic_json))
+        .route("/html/{reference:.*}", web::get().to(generic_html))
+        .route("/_sim/log", web::get().to(log))
+        .route("/_sim/stats", web::get().to(stats));
+}
+
+/// A running simulator.
+pub struct SimServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Stops it.
+    pub handle: ServerHandle,
+    /// Its state (log and stats).
+    pub state: web::Data<SimState>,
+}
+
+impl SimServer {
+    /// Binds and starts the simulator on the current actix/tokio runtime.
+    pub fn start(bind: &str, epoch: i64, workers: usize) -> std::io::Result<SimServer> {
+        let state = web::Data::new(SimState::new(epoch));
+        let app_state = state.clone();
+        let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(configure))
+            .workers(workers.max(1))
+            .disable_signals()
+            .bind(bind)?;
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| std::io::Error::other("simulator bound no address"))?;
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Ok(SimServer { addr, handle, state })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_match_what_tolerant_parsing_expects() {
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(12), "12");
+        assert_eq!(euro(1_234_550), "12.345,50 €");
+        assert_eq!(euro(5_050), "50,50 €");
+    }
+}
