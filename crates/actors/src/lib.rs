@@ -1,1 +1,26 @@
-//! placeholder
+//! trawler's supervision tree, after Erlang/OTP: a supervisor that starts one
+//! scraper actor per active project and restarts it when it crashes, a
+//! registry of live scrapers, a fast-poll actor per platform, and an
+//! ingestion actor that batches points into the database with back-pressure.
+//! [`Tree`] starts the whole tree and is the handle the web layer uses.
+
+mod db;
+mod error;
+mod ingest;
+mod registry;
+mod scraper;
+mod source;
+mod state;
+mod supervisor;
+mod tree;
+
+pub use db::{DbExecutor, Exec};
+pub use error::ActorError;
+pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints};
+pub use registry::{Lookup, Register, Registry, Unregister};
+pub use scraper::{Reload, ScrapeNow, ScraperActor};
+pub use source::SourceActor;
+pub use state::{ActorInfo, ActorStatus, TreeSnapshot};
+pub use supervisor::ProjectSupervisor;
+pub use tree::{ActorsConfig, Tree};
+pub use trawler_sources::{Adapters, SourceSpec};

@@ -1,1 +1,68 @@
-fn main() {}
+//! The `trawler` command: `serve` (production), `demo` (simulator + server
+//! on SQLite with seeded projects), `sim` (the platform simulator alone) and
+//! `migrate`. Configuration comes from flags and `TRAWLER_*` / `DATABASE_URL`
+//! environment variables; a bad value is a one-line error and exit code 2.
+
+mod config;
+mod demo;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ServeArgs, SimArgs};
+
+/// trawler keeps dashboards fed with numbers scraped from crowdfunding and ad platforms.
+#[derive(Parser)]
+#[command(name = "trawler", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: scrapers, ingestion and the HTTP API.
+    Serve(ServeArgs),
+    /// Run the simulator and the service on SQLite with ~20 seeded projects.
+    Demo(demo::DemoArgs),
+    /// Run the platform simulator alone.
+    Sim(SimArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(config::MigrateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: the first line of clap's message says what was wrong.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("trawler: error: {first}");
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,actix_server=warn,actix_web=warn"))
+        .format_timestamp_millis()
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Sim(args) => serve::run_sim(args),
+        Command::Migrate(args) => serve::migrate(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trawler: error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,15 @@
-//! placeholder
+//! trawler's HTTP surface: the JSON API under `/api/v1` (projects, triggers,
+//! series, summaries, runs, the operators' view of the actor tree) and the
+//! health endpoints. Every route is wired in [`routes`]; every error leaves
+//! through [`ApiError`].
+
+mod auth;
+mod error;
+mod handlers;
+mod routes;
+mod state;
+
+pub use auth::AdminToken;
+pub use error::ApiError;
+pub use routes::configure;
+pub use state::AppState;

@@ -1,0 +1,30 @@
+//! The actors' one error type.
+//!
+//! Policy: `NotFound` and `Archived` are the caller's problem (404, 409);
+//! `Store` and `Mailbox` mean the system could not do the work right now.
+
+use trawler_store::StoreError;
+
+/// What can go wrong when asking the tree to do something.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActorError {
+    /// The project does not exist.
+    #[error("project not found")]
+    NotFound,
+    /// The project is archived: it is not scraped any more.
+    #[error("project is archived")]
+    Archived,
+    /// The project is active but its scraper is not running (restarting after a crash).
+    #[error("the project's scraper is restarting; try again shortly")]
+    NotRunning,
+    /// Writing buffered points failed.
+    #[error("flushing points failed: {0}")]
+    Flush(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An actor could not be reached (stopping, or its mailbox closed).
+    #[error("actor unavailable: {0}")]
+    Mailbox(#[from] actix::MailboxError),
+}

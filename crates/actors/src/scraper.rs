@@ -1,0 +1,396 @@
+//! The ScraperActor: one per active project. It runs the project's full
+//! scrape on its own slot (every `full_interval`, at an offset hashed from
+//! the project id), runs it now on `ScrapeNow` — joining a run already in
+//! progress rather than starting a second — and records every run.
+//!
+//! A scrape runs as a spawned future, so the mailbox stays open: state
+//! queries are answered mid-fetch. A panic inside a scrape is caught at this
+//! boundary (actix does not catch panics, and an uncaught one kills every
+//! actor on the thread), recorded as a failed run, and the actor stops so
+//! its supervisor restarts it.
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms};
+use trawler_domain::{now_millis, now_secs, Point, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
+use trawler_sources::SourceSpec;
+use trawler_store::{Run, Source};
+
+use crate::db::Exec;
+use crate::error::ActorError;
+use crate::ingest::IngestPoints;
+use crate::state::{ActorInfo, ActorStatus};
+use crate::supervisor::{ChildStopped, ProjectSupervisor};
+use crate::tree::Deps;
+
+/// Seed separating the full-scrape schedule from the poll schedule.
+pub(crate) const FULL_SEED: u64 = 0x46554c4c; // "FULL"
+
+/// Starts a full scrape now, or joins the one running; answers its run id.
+#[derive(Message)]
+#[rtype(result = "Result<RunId, ActorError>")]
+pub struct ScrapeNow;
+
+/// Re-reads the project's sources (after an edit).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload;
+
+/// Stops the actor for good (archive, shutdown): no restart.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopScraper;
+
+/// Asks for the actor's state.
+#[derive(Message)]
+#[rtype(result = "ActorInfo")]
+pub struct GetScraperState;
+
+/// How a start-up should treat the first run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstRun {
+    /// Run at once (a project just created).
+    Now,
+    /// Run soon if the last slot was missed, spread over a short window so
+    /// a node starting with many projects does not burst.
+    IfMissed,
+}
+
+/// The scraper of one project.
+pub struct ScraperActor {
+    project: ProjectId,
+    deps: Deps,
+    supervisor: Addr<ProjectSupervisor>,
+    first_run: FirstRun,
+    restarts: u32,
+    sources: Vec<Source>,
+    status: ActorStatus,
+    current_run: Option<RunId>,
+    last_run_ms: Option<i64>,
+    last_status: Option<RunStatus>,
+    last_error: Option<String>,
+    next_run_ms: Option<i64>,
+    timer: Option<SpawnHandle>,
+    stopping_normally: bool,
+    crashed: bool,
+}
+
+impl ScraperActor {
+    /// A scraper for `project`; `restarts` is how often its supervisor has
+    /// restarted it so far.
+    pub(crate) fn new(
+        project: ProjectId,
+        deps: Deps,
+        supervisor: Addr<ProjectSupervisor>,
+        first_run: FirstRun,
+        restarts: u32,
+    ) -> ScraperActor {
+        ScraperActor {
+            project,
+            deps,
+            supervisor,
+            first_run,
+            restarts,
+            sources: Vec::new(),
+            status: ActorStatus::Starting,
+            current_run: None,
+            last_run_ms: None,
+            last_status: None,
+            last_error: None,
+            next_run_ms: None,
+            timer: None,
+            stopping_normally: false,
+            crashed: false,
+        }
+    }
+}
+
+impl Actor for ScraperActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let project = self.project;
+        let load = self.deps.db.send(Exec(move |conn| {
+            let sources = Source::list_for_project(conn, project)?;
+            let last = Run::list_for_project(conn, project, 1)?.into_iter().next();
+            Ok((sources, last))
+        }));
+        // wait: no ScrapeNow is handled before the sources are known.
+        ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
+            Ok(Ok((sources, last))) => {
+                act.sources = sources;
+                act.status = ActorStatus::Idle;
+                if let Some(run) = &last {
+                    act.last_run_ms = Some(run.started_at_ms);
+                    act.last_status = Some(run.status);
+                    act.last_error = run.error.clone();
+                }
+                act.schedule_first(last.map(|r| r.started_at_ms), ctx);
+            }
+            Ok(Err(e)) => act.crash(format!("loading the project failed: {e}"), ctx),
+            Err(e) => act.crash(format!("database executor unavailable: {e}"), ctx),
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(run) = self.current_run.take() {
+            // The scrape future was dropped with the actor: close its run.
+            let error = if self.stopping_normally { "stopped (archived or shutting down)" } else { "the scraper crashed" };
+            self.deps.db.do_send(Exec(move |conn| Run::finish(conn, run, RunStatus::Aborted, Some(error), 0, "")));
+        }
+        self.supervisor.do_send(ChildStopped {
+            project: self.project,
+            crashed: self.crashed || !self.stopping_normally,
+            reason: self.last_error.clone(),
+        });
+    }
+}
+
+impl Handler<ScrapeNow> for ScraperActor {
+    type Result = AtomicResponse<Self, Result<RunId, ActorError>>;
+
+    fn handle(&mut self, _: ScrapeNow, _: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(self.start_run(RunTrigger::Manual))
+    }
+}
+
+impl Handler<Reload> for ScraperActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
+        let project = self.project;
+        let load = self.deps.db.send(Exec(move |conn| Source::list_for_project(conn, project)));
+        AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, _| match result {
+            Ok(Ok(sources)) => act.sources = sources,
+            Ok(Err(e)) => log::warn!("scraper {}: reloading sources failed: {e}", act.project),
+            Err(e) => log::warn!("scraper {}: reloading sources failed: {e}", act.project),
+        })))
+    }
+}
+
+impl Handler<StopScraper> for ScraperActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopScraper, ctx: &mut Context<Self>) {
+        self.stopping_normally = true;
+        ctx.stop();
+    }
+}
+
+impl Handler<GetScraperState> for ScraperActor {
+    type Result = MessageResult<GetScraperState>;
+
+    fn handle(&mut self, _: GetScraperState, _: &mut Context<Self>) -> Self::Result {
+        let mut info = ActorInfo::new("scraper", format!("scraper:{}", self.project), self.status);
+        info.project_id = Some(self.project);
+        info.last_run_ms = self.last_run_ms;
+        info.next_run_ms = self.next_run_ms;
+        info.restarts = self.restarts;
+        info.last_error = self.last_error.clone();
+        info.detail = serde_json::json!({
+            "sources": self.sources.len(),
+            "current_run": self.current_run,
+            "last_status": self.last_status,
+        });
+        MessageResult(info)
+    }
+}
+
+impl ScraperActor {
+    fn interval(&self) -> Duration {
+        self.deps.config.full_interval
+    }
+
+    fn offset(&self) -> u64 {
+        offset_ms(self.project.0 as u64, FULL_SEED, self.interval())
+    }
+
+    /// Schedules the first run after start-up, then the regular slots.
+    fn schedule_first(&mut self, last_started_ms: Option<i64>, ctx: &mut Context<Self>) {
+        let now = now_millis();
+        let missed = last_started_ms.is_none_or(|t| t < current_slot_ms(now, self.interval(), self.offset()));
+        match self.first_run {
+            FirstRun::Now => ctx.wait(self.start_run(RunTrigger::Schedule).map(|_, _, _| ())),
+            FirstRun::IfMissed if missed => {
+                // One catch-up run (never one per missed slot), spread over
+                // up to a minute across projects.
+                let window = self.interval().min(Duration::from_secs(60));
+                let delay = Duration::from_millis(offset_ms(self.project.0 as u64, !FULL_SEED, window));
+                self.next_run_ms = Some(now + delay.as_millis() as i64);
+                self.timer = Some(ctx.run_later(delay, |act, ctx| {
+                    ctx.wait(act.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
+                    act.schedule_next(ctx);
+                }));
+                return;
+            }
+            FirstRun::IfMissed => {}
+        }
+        self.schedule_next(ctx);
+    }
+
+    /// Arms the timer for the next slot.
+    fn schedule_next(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let now = now_millis();
+        let next = next_slot_ms(now, self.interval(), self.offset());
+        self.next_run_ms = Some(next);
+        let delay = Duration::from_millis((next - now).max(0) as u64);
+        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.timer = None;
+            // wait: the run row exists before any ScrapeNow is handled.
+            ctx.wait(act.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
+            act.schedule_next(ctx);
+        }));
+    }
+
+    /// Records a crash and stops; the supervisor restarts the actor.
+    fn crash(&mut self, error: String, ctx: &mut Context<Self>) {
+        log::error!("scraper {} crashed: {error}", self.project);
+        self.last_error = Some(error);
+        self.crashed = true;
+        ctx.stop();
+    }
+
+    /// Creates the run row and spawns the scrape; joins a run in progress.
+    fn start_run(&mut self, trigger: RunTrigger) -> ResponseActFuture<Self, Result<RunId, ActorError>> {
+        if let Some(run) = self.current_run {
+            return Box::pin(actix::fut::ready(Ok(run)));
+        }
+        let project = self.project;
+        let create = self.deps.db.send(Exec(move |conn| Run::start(conn, project, RunKind::Full, trigger)));
+        Box::pin(create.into_actor(self).map(|result, act, ctx| {
+            let run = result??;
+            act.current_run = Some(run.id);
+            act.status = ActorStatus::Scraping;
+            act.last_run_ms = Some(run.started_at_ms);
+            ctx.spawn(act.execute(run.id));
+            Ok(run.id)
+        }))
+    }
+
+    /// The scrape itself, as a future on this actor's context.
+    fn execute(&mut self, run: RunId) -> impl ActorFuture<Self, Output = ()> {
+        let project = self.project;
+        let sources = self.sources.clone();
+        let deps = self.deps.clone();
+        async move {
+            let outcome = AssertUnwindSafe(scrape(project, &sources, &deps)).catch_unwind().await;
+            let (outcome, panicked) = match outcome {
+                Ok(o) => (o, false),
+                Err(panic) => {
+                    let msg = panic_message(panic.as_ref());
+                    (Outcome { status: RunStatus::Failed, error: Some(format!("panic: {msg}")), points: 0, log: format!("panic: {msg}\n") }, true)
+                }
+            };
+            let Outcome { status, error, points, log } = outcome;
+            let err = error.clone();
+            let recorded = deps.db.send(Exec(move |conn| Run::finish(conn, run, status, err.as_deref(), points, &log))).await;
+            if !matches!(recorded, Ok(Ok(()))) {
+                log::warn!("scraper {project}: recording the end of run {run} failed: {recorded:?}");
+            }
+            (status, error, panicked)
+        }
+        .into_actor(self)
+        .map(move |(status, error, panicked), act, ctx| {
+            act.current_run = None;
+            act.status = ActorStatus::Idle;
+            act.last_status = Some(status);
+            act.last_error = error.clone();
+            if panicked {
+                act.crash(error.unwrap_or_default(), ctx);
+            }
+        })
+    }
+}
+
+/// What a scrape came to.
+struct Outcome {
+    status: RunStatus,
+    error: Option<String>,
+    points: i64,
+    log: String,
+}
+
+/// Fetches every source of a project once and hands the points to ingestion.
+async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome {
+    if sources.is_empty() {
+        return Outcome {
+            status: RunStatus::Failed,
+            error: Some("the project has no sources".into()),
+            points: 0,
+            log: "no sources configured\n".into(),
+        };
+    }
+    let mut log = String::new();
+    let mut points_total = 0i64;
+    let mut ok = 0usize;
+    let mut first_error = None;
+    for source in sources {
+        let spec = SourceSpec {
+            platform: source.platform,
+            external_ref: source.external_ref.clone(),
+            options: source.options.clone(),
+            secret: source.secret.clone(),
+        };
+        let started = Instant::now();
+        match deps.adapters.fetch(&spec, RunKind::Full).await {
+            Ok(fetched) => {
+                let ts = now_secs();
+                let points: Vec<Point> = fetched
+                    .samples
+                    .into_iter()
+                    .map(|s| Point { project_id: project, platform: source.platform, metric: s.metric, ts, value: s.value })
+                    .collect();
+                let n = points.len();
+                let listed: Vec<String> = points.iter().map(|p| format!("{}={}", p.metric, p.value)).collect();
+                // send().await: waits while ingestion is saturated (back-pressure).
+                if let Err(e) = deps.ingest.send(IngestPoints(points)).await {
+                    log.push_str(&format!("{} {}: ingestion unavailable: {e}\n", source.platform, source.external_ref));
+                    first_error.get_or_insert_with(|| format!("ingestion unavailable: {e}"));
+                    continue;
+                }
+                ok += 1;
+                points_total += n as i64;
+                log.push_str(&format!(
+                    "{} {}: {n} points in {} ms ({}){}\n",
+                    source.platform,
+                    source.external_ref,
+                    started.elapsed().as_millis(),
+                    listed.join(", "),
+                    if fetched.notes.is_empty() { String::new() } else { format!(" [{}]", fetched.notes.join(", ")) }
+                ));
+            }
+            Err(e) => {
+                log.push_str(&format!(
+                    "{} {}: failed after {} ms: {e}\n",
+                    source.platform,
+                    source.external_ref,
+                    started.elapsed().as_millis()
+                ));
+                first_error.get_or_insert_with(|| format!("{} {}: {e}", source.platform, source.external_ref));
+            }
+        }
+    }
+    let status = match ok {
+        0 => RunStatus::Failed,
+        n if n == sources.len() => RunStatus::Succeeded,
+        _ => RunStatus::Partial,
+    };
+    Outcome { status, error: first_error, points: points_total, log }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}

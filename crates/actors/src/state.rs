@@ -1,0 +1,76 @@
+//! What `/admin/actors` shows: one entry per live actor.
+
+use serde::Serialize;
+use trawler_domain::{Platform, ProjectId};
+
+/// An actor's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorStatus {
+    /// Running and waiting for work.
+    Idle,
+    /// Starting up (loading its state).
+    Starting,
+    /// Fetching from a platform.
+    Scraping,
+    /// Writing to the database.
+    Flushing,
+    /// Waiting before a retry (database or platform down).
+    BackingOff,
+    /// Running (for actors without finer states).
+    Running,
+}
+
+/// One actor in the tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorInfo {
+    /// `supervisor`, `registry`, `ingest`, `source` or `scraper`.
+    pub kind: &'static str,
+    /// A readable name (`scraper:42`, `source:kickstarter`).
+    pub name: String,
+    /// The project, for scrapers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<ProjectId>,
+    /// The platform, for source actors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    /// Its status now.
+    pub status: ActorStatus,
+    /// When its last run started, epoch ms.
+    pub last_run_ms: Option<i64>,
+    /// When its next run is due, epoch ms.
+    pub next_run_ms: Option<i64>,
+    /// Times the supervisor restarted it.
+    pub restarts: u32,
+    /// The last error it saw.
+    pub last_error: Option<String>,
+    /// Kind-specific figures (buffer sizes, counters).
+    pub detail: serde_json::Value,
+}
+
+impl ActorInfo {
+    /// An entry with no runs, restarts or error.
+    pub fn new(kind: &'static str, name: String, status: ActorStatus) -> ActorInfo {
+        ActorInfo {
+            kind,
+            name,
+            project_id: None,
+            platform: None,
+            status,
+            last_run_ms: None,
+            next_run_ms: None,
+            restarts: 0,
+            last_error: None,
+            detail: serde_json::Value::Null,
+        }
+    }
+}
+
+/// The whole tree at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeSnapshot {
+    /// When it was taken, epoch ms.
+    pub taken_at_ms: i64,
+    /// The supervisor, registry and ingest actor, then sources, then scrapers by project.
+    pub actors: Vec<ActorInfo>,
+}

@@ -1,0 +1,150 @@
+//! Starting the tree, and the handle the rest of the program uses to talk to it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use trawler_domain::{now_millis, Platform, ProjectId, ProjectStatus, RunId};
+use trawler_sources::Adapters;
+use trawler_store::{DbPool, Project, StoreError};
+
+use crate::db::{DbExecutor, Exec};
+use crate::error::ActorError;
+use crate::ingest::{Flush, GetIngestState, IngestActor, IngestConfig};
+use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
+use crate::scraper::{GetScraperState, ScrapeNow};
+use crate::source::{GetSourceState, SourceActor};
+use crate::state::TreeSnapshot;
+use crate::supervisor::{GetSupervisorState, IsStarted, ProjectSupervisor, ReloadProject, StartProject, StopAll, StopProject};
+
+/// Settings of the actors.
+#[derive(Debug, Clone)]
+pub struct ActorsConfig {
+    /// How often each project gets a full scrape.
+    pub full_interval: Duration,
+    /// How often each platform's hot metrics are polled.
+    pub poll_interval: Duration,
+    /// The ingestion stage.
+    pub ingest: IngestConfig,
+    /// Threads of the DbExecutor.
+    pub db_threads: usize,
+}
+
+impl Default for ActorsConfig {
+    fn default() -> Self {
+        ActorsConfig {
+            full_interval: Duration::from_secs(4 * 3600),
+            poll_interval: Duration::from_secs(300),
+            ingest: IngestConfig::default(),
+            db_threads: 2,
+        }
+    }
+}
+
+/// What every actor of the tree shares.
+#[derive(Clone)]
+pub(crate) struct Deps {
+    pub(crate) db: Addr<DbExecutor>,
+    pub(crate) ingest: Addr<IngestActor>,
+    pub(crate) adapters: Adapters,
+    pub(crate) config: Arc<ActorsConfig>,
+}
+
+/// The running tree: addresses of its long-lived actors.
+#[derive(Clone)]
+pub struct Tree {
+    supervisor: Addr<ProjectSupervisor>,
+    registry: Addr<Registry>,
+    ingest: Addr<IngestActor>,
+    sources: Vec<(Platform, Addr<SourceActor>)>,
+    db: Addr<DbExecutor>,
+    adapters: Adapters,
+}
+
+impl Tree {
+    /// Starts the tree on the current actix system. Migrations must have run.
+    pub fn start(config: ActorsConfig, pool: DbPool, adapters: Adapters) -> Tree {
+        let db_pool = pool.clone();
+        let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
+        let ingest = IngestActor::new(db.clone(), config.ingest.clone()).start();
+        let deps = Deps { db: db.clone(), ingest: ingest.clone(), adapters: adapters.clone(), config: Arc::new(config) };
+        let registry = Registry::default().start();
+        let sources: Vec<(Platform, Addr<SourceActor>)> =
+            Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
+        let supervisor =
+            ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
+        Tree { supervisor, registry, ingest, sources, db, adapters }
+    }
+
+    /// The adapters (validation of sources before they are saved).
+    pub fn adapters(&self) -> &Adapters {
+        &self.adapters
+    }
+
+    /// Triggers a full scrape of a project now, or joins the one running.
+    pub async fn trigger(&self, project: ProjectId) -> Result<RunId, ActorError> {
+        if let Some(addr) = self.registry.send(Lookup(project)).await? {
+            return addr.send(ScrapeNow).await?;
+        }
+        // No live scraper: say why.
+        let found = self.db.send(Exec(move |conn| Project::get(conn, project))).await?;
+        match found {
+            Ok(p) if p.status == ProjectStatus::Archived => Err(ActorError::Archived),
+            Ok(_) => Err(ActorError::NotRunning),
+            Err(StoreError::NotFound(_)) => Err(ActorError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts the scraper of a new project and scrapes it at once.
+    pub async fn project_created(&self, project: ProjectId) -> Result<(), ActorError> {
+        Ok(self.supervisor.send(StartProject { project, scrape_now: true }).await?)
+    }
+
+    /// Stops a project's scraper and polls for good.
+    pub async fn project_archived(&self, project: ProjectId) -> Result<(), ActorError> {
+        Ok(self.supervisor.send(StopProject(project)).await?)
+    }
+
+    /// Makes a project's scraper re-read its sources.
+    pub async fn project_updated(&self, project: ProjectId) -> Result<(), ActorError> {
+        Ok(self.supervisor.send(ReloadProject(project)).await?)
+    }
+
+    /// Whether the supervisor has started every active project.
+    pub async fn is_started(&self) -> bool {
+        self.supervisor.send(IsStarted).await.unwrap_or(false)
+    }
+
+    /// Every live actor's state.
+    pub async fn snapshot(&self) -> Result<TreeSnapshot, ActorError> {
+        let mut actors = vec![
+            self.supervisor.send(GetSupervisorState).await?,
+            self.registry.send(GetRegistryState).await?,
+            self.ingest.send(GetIngestState).await?,
+        ];
+        for (_, addr) in &self.sources {
+            actors.push(addr.send(GetSourceState).await?);
+        }
+        let scrapers = self.registry.send(ListScrapers).await?;
+        // A scraper that stops between the listing and the query is skipped.
+        let states = join_all(scrapers.iter().map(|(_, addr)| addr.send(GetScraperState))).await;
+        actors.extend(states.into_iter().flatten());
+        Ok(TreeSnapshot { taken_at_ms: now_millis(), actors })
+    }
+
+    /// Stops scheduling, stops every scraper (their open runs are closed as
+    /// aborted) and writes every buffered point. Returns the points written
+    /// by the final flush.
+    pub async fn shutdown(&self) -> Result<usize, ActorError> {
+        let stopped = self.supervisor.send(StopAll).await?;
+        log::info!("shutdown: stopped {stopped} scrapers");
+        // Give stopping scrapers a moment to hand over what they fetched.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let written = self.ingest.send(Flush).await?.map_err(|e| ActorError::Flush(e))?;
+        // A barrier: every database call queued before it has run.
+        let _ = self.db.send(Exec(|_| Ok(()))).await;
+        Ok(written)
+    }
+}

@@ -1,0 +1,224 @@
+//! The configuration: flags and environment variables, validated at start-up
+//! and turned into each crate's settings struct.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::{Args, ArgAction};
+use trawler_actors::ActorsConfig;
+use trawler_domain::Platform;
+use trawler_sources::{HttpConfig, SourcesConfig};
+use trawler_store::{DbUrl, StoreConfig};
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 5s, 5m or 4h: {e}"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of requests per second"))?;
+    if !r.is_finite() || r <= 0.0 || r > 100_000.0 {
+        return Err(format!("`{s}` must be between 0 and 100000 requests per second"));
+    }
+    Ok(r)
+}
+
+fn database_url(s: &str) -> Result<DbUrl, String> {
+    DbUrl::parse(s).map_err(|e| e.to_string())
+}
+
+fn bytes(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| format!("`{s}` is not a number of bytes"))?;
+    if n < 1024 {
+        return Err("must be at least 1024 bytes".into());
+    }
+    Ok(n)
+}
+
+/// Where the database is.
+#[derive(Args, Clone, Debug)]
+pub struct DbArgs {
+    /// Database URL: sqlite://relative/path, sqlite:///absolute/path or
+    /// postgres://user@host/db. Default: a SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL", value_parser = database_url)]
+    pub database_url: Option<DbUrl>,
+
+    /// Directory for the default SQLite database and other state.
+    #[arg(long, env = "TRAWLER_DATA_DIR", default_value = "trawler-data")]
+    pub data_dir: PathBuf,
+}
+
+impl DbArgs {
+    /// The store's settings.
+    pub fn store(&self) -> StoreConfig {
+        let url = self.database_url.clone().unwrap_or_else(|| DbUrl::sqlite_file(&self.data_dir.join("trawler.db")));
+        StoreConfig::new(url)
+    }
+}
+
+/// Flags of `trawler migrate`.
+#[derive(Args, Clone, Debug)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Flags of `trawler serve` (and the base of `trawler demo`).
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Address the HTTP API listens on (port 0 picks a free port).
+    #[arg(long, env = "TRAWLER_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// The admin bearer token every API route requires (at least 16 characters).
+    #[arg(long, env = "TRAWLER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Allow fetching loopback and private addresses (simulator, intranet). Off: SSRF protection.
+    #[arg(long, env = "TRAWLER_ALLOW_PRIVATE", action = ArgAction::Set, num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_private: bool,
+
+    /// How often each project gets a full scrape.
+    #[arg(long, env = "TRAWLER_FULL_INTERVAL", default_value = "4h", value_parser = duration)]
+    pub full_interval: Duration,
+
+    /// How often each platform's hot metrics are polled.
+    #[arg(long, env = "TRAWLER_POLL_INTERVAL", default_value = "5m", value_parser = duration)]
+    pub poll_interval: Duration,
+
+    /// Deadline of one HTTP request to a platform.
+    #[arg(long, env = "TRAWLER_HTTP_TIMEOUT", default_value = "20s", value_parser = duration)]
+    pub http_timeout: Duration,
+
+    /// Largest response body read from a platform, in bytes.
+    #[arg(long, env = "TRAWLER_MAX_BODY_BYTES", default_value = "4194304", value_parser = bytes)]
+    pub max_body_bytes: usize,
+
+    /// Requests per second to Kickstarter.
+    #[arg(long, env = "TRAWLER_RATE_KICKSTARTER", default_value = "5", value_parser = rate)]
+    pub rate_kickstarter: f64,
+
+    /// Requests per second to Indiegogo.
+    #[arg(long, env = "TRAWLER_RATE_INDIEGOGO", default_value = "5", value_parser = rate)]
+    pub rate_indiegogo: f64,
+
+    /// Requests per second to the Meta Marketing API.
+    #[arg(long, env = "TRAWLER_RATE_META_ADS", default_value = "10", value_parser = rate)]
+    pub rate_meta_ads: f64,
+
+    /// Requests per second to http_json sources (all hosts together).
+    #[arg(long, env = "TRAWLER_RATE_HTTP_JSON", default_value = "20", value_parser = rate)]
+    pub rate_http_json: f64,
+
+    /// Requests per second to html sources (all hosts together).
+    #[arg(long, env = "TRAWLER_RATE_HTML", default_value = "10", value_parser = rate)]
+    pub rate_html: f64,
+
+    /// Kickstarter's base URL.
+    #[arg(long, env = "TRAWLER_KICKSTARTER_URL", default_value = "https://www.kickstarter.com")]
+    pub kickstarter_url: String,
+
+    /// Indiegogo's API base URL.
+    #[arg(long, env = "TRAWLER_INDIEGOGO_URL", default_value = "https://api.indiegogo.com")]
+    pub indiegogo_url: String,
+
+    /// The Graph API base URL for Meta Ads.
+    #[arg(long, env = "TRAWLER_META_URL", default_value = "https://graph.facebook.com")]
+    pub meta_url: String,
+
+    /// The Marketing API version used in paths.
+    #[arg(long, env = "TRAWLER_META_API_VERSION", default_value = "v21.0")]
+    pub meta_api_version: String,
+
+    /// HTTP worker threads (default: one per CPU).
+    #[arg(long, env = "TRAWLER_HTTP_WORKERS")]
+    pub http_workers: Option<usize>,
+}
+
+/// The validated configuration of a server.
+pub struct Config {
+    pub store: StoreConfig,
+    pub sources: SourcesConfig,
+    pub actors: ActorsConfig,
+    pub bind: SocketAddr,
+    pub admin_token: String,
+    pub http_workers: Option<usize>,
+}
+
+fn check_base_url(name: &str, url: &str) -> Result<()> {
+    match url.split_once("://") {
+        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),
+        _ => bail!("{name} `{url}` must be an http:// or https:// URL"),
+    }
+}
+
+impl ServeArgs {
+    /// Validates the flags into a [`Config`].
+    pub fn config(&self) -> Result<Config> {
+        let Some(token) = self.admin_token.clone().filter(|t| !t.trim().is_empty()) else {
+            bail!("TRAWLER_ADMIN_TOKEN (or --admin-token) is required: every API route needs it");
+        };
+        if token.len() < 16 {
+            bail!("the admin token must be at least 16 characters");
+        }
+        check_base_url("TRAWLER_KICKSTARTER_URL", &self.kickstarter_url)?;
+        check_base_url("TRAWLER_INDIEGOGO_URL", &self.indiegogo_url)?;
+        check_base_url("TRAWLER_META_URL", &self.meta_url)?;
+        let rates = BTreeMap::from([
+            (Platform::Kickstarter, self.rate_kickstarter),
+            (Platform::Indiegogo, self.rate_indiegogo),
+            (Platform::MetaAds, self.rate_meta_ads),
+            (Platform::HttpJson, self.rate_http_json),
+            (Platform::Html, self.rate_html),
+        ]);
+        let sources = SourcesConfig {
+            kickstarter_url: self.kickstarter_url.clone(),
+            indiegogo_url: self.indiegogo_url.clone(),
+            meta_url: self.meta_url.clone(),
+            meta_api_version: self.meta_api_version.clone(),
+            http: HttpConfig {
+                timeout: self.http_timeout,
+                max_body_bytes: self.max_body_bytes,
+                allow_private: self.allow_private,
+                ..HttpConfig::default()
+            },
+            rates,
+            ..SourcesConfig::default()
+        };
+        let actors = ActorsConfig { full_interval: self.full_interval, poll_interval: self.poll_interval, ..ActorsConfig::default() };
+        Ok(Config {
+            store: self.db.store(),
+            sources,
+            actors,
+            bind: self.bind,
+            admin_token: token,
+            http_workers: self.http_workers.filter(|w| *w > 0),
+        })
+    }
+}
+
+/// Flags of `trawler sim`.
+#[derive(Args, Clone, Debug)]
+pub struct SimArgs {
+    /// Address the simulator listens on (port 0 picks a free port).
+    #[arg(long, env = "TRAWLER_SIM_BIND", default_value = "127.0.0.1:9090")]
+    pub bind: SocketAddr,
+
+    /// When the simulated campaigns started, epoch seconds (default: now).
+    #[arg(long, env = "TRAWLER_SIM_EPOCH")]
+    pub epoch: Option<i64>,
+
+    /// Worker threads.
+    #[arg(long, default_value = "2")]
+    pub workers: usize,
+}

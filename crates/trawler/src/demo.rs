@@ -1,0 +1,173 @@
+//! `trawler demo`: the whole product on one machine with no network — the
+//! simulator, the server on SQLite, and about twenty seeded projects across
+//! every platform, with cadences in seconds so the numbers move on screen.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+use trawler_domain::{Platform, ProjectStatus};
+use trawler_store::{AnyConnection, NewSource, Project};
+
+use crate::config::{DbArgs, ServeArgs};
+use crate::serve::{start, wait_for_signal};
+
+/// Flags of `trawler demo`.
+#[derive(Args, Clone, Debug)]
+pub struct DemoArgs {
+    /// Directory for the demo's SQLite database (kept between runs).
+    #[arg(long, env = "TRAWLER_DATA_DIR", default_value = "trawler-demo")]
+    pub data_dir: PathBuf,
+
+    /// Address of the API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+
+    /// Address of the simulator (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub sim_bind: std::net::SocketAddr,
+
+    /// Projects to seed into an empty database.
+    #[arg(long, default_value = "20")]
+    pub projects: usize,
+
+    /// Full scrape interval of the demo.
+    #[arg(long, default_value = "30s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub full_interval: Duration,
+
+    /// Fast poll interval of the demo.
+    #[arg(long, default_value = "5s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub poll_interval: Duration,
+}
+
+/// A fresh random token (from the OS), or one derived from the clock.
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_ok();
+    if !ok {
+        let seed = trawler_domain::schedule::mix64(trawler_domain::now_millis() as u64 ^ u64::from(std::process::id()));
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        bytes[8..].copy_from_slice(&trawler_domain::schedule::mix64(seed).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The simulator's epoch, kept in the data directory so that restarting the
+/// demo continues the same campaigns instead of starting them over.
+fn sim_epoch(dir: &Path) -> Result<i64> {
+    let file = dir.join("sim-epoch");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Ok(epoch) = text.trim().parse() {
+            return Ok(epoch);
+        }
+    }
+    // Campaigns that started a day ago: numbers of a realistic size.
+    let epoch = trawler_domain::now_secs() - 86_400;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&file, epoch.to_string()).with_context(|| format!("writing {}", file.display()))?;
+    Ok(epoch)
+}
+
+/// Demo projects: crowdfunding campaigns with and without ads, plus
+/// generic JSON and HTML sources, round-robin up to `n`.
+fn demo_projects(n: usize, sim: &str) -> Vec<(String, Vec<NewSource>)> {
+    let names = [
+        "Aurora Desk Lamp", "Basecamp Stove", "Cartographer's Deck", "Driftwood Speaker", "Ember Mug",
+        "Fjord Backpack", "Glacier Bottle", "Harbor Kayak", "Inkwell Pen", "Juniper Planter",
+        "Kestrel Drone", "Lumen Bike Light", "Meadow Board Game", "Nimbus Umbrella", "Orbit Watch",
+        "Pinecone Tent", "Quartz Keyboard", "Riverstone Knife", "Sable Headphones", "Tundra Boots",
+    ];
+    let source = |platform: Platform, external_ref: String, options: serde_json::Value, secret: Option<&str>| NewSource {
+        platform,
+        external_ref,
+        options,
+        secret: secret.map(str::to_owned),
+    };
+    (0..n)
+        .map(|i| {
+            let name = names[i % names.len()];
+            let slug = name.to_lowercase().replace([' ', '\''], "-");
+            let ads = source(Platform::MetaAds, format!("act_{}", 1000 + i), json!({}), Some("demo-access-token"));
+            let sources = match i % 5 {
+                0 | 1 => vec![source(Platform::Kickstarter, format!("demo-studio/{slug}"), json!({}), None), ads],
+                2 => vec![source(Platform::Indiegogo, format!("{}", 2_000_000 + i), json!({}), Some("demo-api-token")), ads],
+                3 => vec![source(
+                    Platform::HttpJson,
+                    format!("{slug}"),
+                    json!({"url": format!("{sim}/json/{{ref}}"), "metrics": {"pledged": "/campaign/raised", "backers": "/campaign/supporters"}, "hot": ["pledged"]}),
+                    None,
+                )],
+                _ => vec![source(
+                    Platform::Html,
+                    format!("{slug}"),
+                    json!({"url": format!("{sim}/html/{{ref}}"), "metrics": {"pledged": ".campaign .raised", "backers": "meta[property='sim:backers']@content"}}),
+                    None,
+                )],
+            };
+            (name.to_owned(), sources)
+        })
+        .collect()
+}
+
+fn seed(conn: &mut AnyConnection, n: usize, sim: &str) -> Result<()> {
+    if !Project::list(conn, Some(ProjectStatus::Active))?.is_empty() {
+        return Ok(());
+    }
+    for (name, sources) in demo_projects(n, sim) {
+        Project::create(conn, &name, &sources)?;
+    }
+    println!("trawler demo: seeded {n} projects");
+    Ok(())
+}
+
+/// `trawler demo`.
+pub fn run(args: DemoArgs) -> Result<()> {
+    let token = std::env::var("TRAWLER_ADMIN_TOKEN").ok().filter(|t| t.len() >= 16).unwrap_or_else(random_token);
+    actix_web::rt::System::new().block_on(async move {
+        let epoch = sim_epoch(&args.data_dir)?;
+        let sim = trawler_sim::SimServer::start(&args.sim_bind.to_string(), epoch, 1)
+            .with_context(|| format!("binding the simulator to {}", args.sim_bind))?;
+        let sim_url = format!("http://{}", sim.addr);
+        let serve = ServeArgs {
+            db: DbArgs { database_url: None, data_dir: args.data_dir.clone() },
+            bind: args.bind,
+            admin_token: Some(token.clone()),
+            allow_private: true,
+            full_interval: args.full_interval,
+            poll_interval: args.poll_interval,
+            http_timeout: Duration::from_secs(10),
+            max_body_bytes: 4 * 1024 * 1024,
+            rate_kickstarter: 20.0,
+            rate_indiegogo: 20.0,
+            rate_meta_ads: 20.0,
+            rate_http_json: 20.0,
+            rate_html: 20.0,
+            kickstarter_url: format!("{sim_url}/kickstarter"),
+            indiegogo_url: format!("{sim_url}/indiegogo"),
+            meta_url: format!("{sim_url}/meta"),
+            meta_api_version: "v21.0".into(),
+            http_workers: Some(2),
+        };
+        let n = args.projects;
+        let sim_for_seed = sim_url.clone();
+        let running = start(serve.config()?, move |conn| seed(conn, n, &sim_for_seed)).await?;
+        let api = format!("http://{}", running.addr);
+        println!();
+        println!("trawler demo is running (Ctrl-C stops it)");
+        println!("  simulator    {sim_url}/");
+        println!("  API          {api}/api/v1/projects");
+        println!("  actors       {api}/api/v1/admin/actors");
+        println!("  health       {api}/readyz");
+        println!("  admin token  {token}");
+        println!("  data         {}", args.data_dir.display());
+        println!();
+        println!("  try: curl -H 'Authorization: Bearer {token}' {api}/api/v1/projects/1/summary");
+        println!();
+        wait_for_signal().await;
+        running.stop().await?;
+        sim.handle.stop(true).await;
+        Ok(())
+    })
+}

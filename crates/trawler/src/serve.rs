@@ -1,0 +1,135 @@
+//! Starting and stopping a server (shared by `serve` and `demo`), the
+//! simulator command, and `migrate`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+use anyhow::{Context, Result};
+use trawler_actors::Tree;
+use trawler_sources::Adapters;
+use trawler_store::{run_migrations, AnyConnection, DbPool};
+use trawler_web::{AdminToken, AppState};
+
+use crate::config::{Config, MigrateArgs, ServeArgs, SimArgs};
+
+/// A running server.
+pub struct Running {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    tree: Tree,
+}
+
+/// Opens the database, applies migrations, lets `seed` add data, starts the
+/// actor tree and the HTTP server. Must run inside an actix system.
+pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Result<()>) -> Result<Running> {
+    let pool = DbPool::open(&config.store).context("opening the database")?;
+    {
+        let mut conn = pool.get().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
+        let applied = run_migrations(&mut conn).context("applying migrations")?;
+        for name in &applied {
+            log::info!("applied migration {name}");
+        }
+        seed(&mut conn)?;
+    }
+    log::info!("database: {}", pool.url_redacted());
+    let adapters = Adapters::new(&config.sources).context("building the HTTP client")?;
+    let tree = Tree::start(config.actors.clone(), pool.clone(), adapters);
+    let state = web::Data::new(AppState {
+        pool,
+        tree: tree.clone(),
+        admin_token: AdminToken::new(config.admin_token.clone()),
+        migrated: Arc::new(AtomicBool::new(true)),
+    });
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(trawler_web::configure))
+        .disable_signals()
+        .shutdown_timeout(10);
+    if let Some(workers) = config.http_workers {
+        server = server.workers(workers);
+    }
+    let server = server.bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
+    let addr = server.addrs().first().copied().context("the server bound no address")?;
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(Running { addr, handle, tree })
+}
+
+impl Running {
+    /// Stops accepting requests, stops the scrapers and flushes every
+    /// buffered point.
+    pub async fn stop(self) -> Result<()> {
+        log::info!("shutting down: stopping the HTTP server");
+        self.handle.stop(true).await;
+        let written = self.tree.shutdown().await.context("flushing buffered points")?;
+        log::info!("shutdown complete ({written} buffered points written)");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `trawler serve`.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let config = args.config()?;
+    actix_web::rt::System::new().block_on(async move {
+        let running = start(config, |_| Ok(())).await?;
+        println!("trawler: serving on http://{}", running.addr);
+        wait_for_signal().await;
+        running.stop().await
+    })
+}
+
+/// `trawler sim`.
+pub fn run_sim(args: SimArgs) -> Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let epoch = args.epoch.unwrap_or_else(trawler_domain::now_secs);
+        let sim = trawler_sim::SimServer::start(&args.bind.to_string(), epoch, args.workers)
+            .with_context(|| format!("binding {}", args.bind))?;
+        println!("trawler sim: listening on http://{} (epoch {epoch})", sim.addr);
+        wait_for_signal().await;
+        sim.handle.stop(true).await;
+        Ok(())
+    })
+}
+
+/// `trawler migrate`.
+pub fn migrate(args: MigrateArgs) -> Result<()> {
+    let store = args.db.store();
+    let pool = DbPool::open(&store).context("opening the database")?;
+    let mut conn = pool.get().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
+    let applied = run_migrations(&mut conn).context("applying migrations")?;
+    if applied.is_empty() {
+        println!("trawler: {} is up to date", pool.url_redacted());
+    } else {
+        for name in applied {
+            println!("trawler: applied {name}");
+        }
+    }
+    Ok(())
+}

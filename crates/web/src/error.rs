@@ -1,0 +1,115 @@
+//! The API's one error type and its JSON form.
+//!
+//! Policy: every failure leaves as `{"error": {"code", "message"}}` with the
+//! status its code maps to in [`ApiError::status`]. Bad input is always a
+//! 4xx with a message saying what to fix. A 5xx logs its cause and sends a
+//! generic message: internals (SQL, paths, hosts) never reach a client.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use trawler_actors::ActorError;
+use trawler_store::StoreError;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No or a wrong credential.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Input that does not validate.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The resource is in a state that forbids the action.
+    #[error("{0}")]
+    Conflict(String),
+    /// A dependency (database, actor) is unavailable right now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the message is logged, not sent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable snake_case code clients can match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            ApiError::Internal(cause) => {
+                log::error!("internal error: {cause}");
+                "internal error; see the server log".to_owned()
+            }
+            ApiError::Unavailable(cause) => {
+                log::warn!("unavailable: {cause}");
+                "a dependency is unavailable; try again shortly".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized(_)) {
+            resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        resp.json(json!({"error": {"code": self.code(), "message": message}}))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            e if e.is_unavailable() => ApiError::Unavailable(e.to_string()),
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ActorError> for ApiError {
+    fn from(e: ActorError) -> ApiError {
+        match e {
+            ActorError::NotFound => ApiError::NotFound("project not found".into()),
+            ActorError::Archived => ApiError::Conflict("the project is archived; it is not scraped any more".into()),
+            ActorError::NotRunning => ApiError::Unavailable("the project's scraper is restarting".into()),
+            ActorError::Store(s) => s.into(),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> ApiError {
+        ApiError::Unavailable(format!("blocking pool: {e}"))
+    }
+}

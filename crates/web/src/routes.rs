@@ -1,0 +1,71 @@
+//! Every route, in one place.
+
+use actix_web::error::{InternalError, JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::handlers::*;
+use crate::ApiError;
+
+/// Largest JSON body accepted.
+const MAX_JSON_BYTES: usize = 256 * 1024;
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let message = match &err {
+        JsonPayloadError::ContentType => "send a JSON body with `Content-Type: application/json`".to_owned(),
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            format!("the body is larger than {limit} bytes")
+        }
+        JsonPayloadError::Deserialize(e) => format!("invalid JSON body: {e}"),
+        other => format!("invalid JSON body: {other}"),
+    };
+    InternalError::from_response(err, actix_web::ResponseError::error_response(&ApiError::BadRequest(message))).into()
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let message = format!("invalid query string: {err}");
+    InternalError::from_response(err, actix_web::ResponseError::error_response(&ApiError::BadRequest(message))).into()
+}
+
+fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
+    let message = format!("invalid path: {err}");
+    InternalError::from_response(err, actix_web::ResponseError::error_response(&ApiError::BadRequest(message))).into()
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route".into()))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed("this route does not take that method".into()))
+}
+
+/// A resource whose unmatched methods answer 405 in JSON.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Registers every route (the `AppState` must be in `app_data`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(MAX_JSON_BYTES).error_handler(json_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .service(resource("/healthz").route(web::get().to(get_healthz)))
+        .service(resource("/readyz").route(web::get().to(get_readyz)))
+        .service(
+            web::scope("/api/v1")
+                .service(resource("/projects").route(web::get().to(list_projects)).route(web::post().to(create_project)))
+                .service(
+                    resource("/projects/{id}")
+                        .route(web::get().to(get_project))
+                        .route(web::patch().to(update_project))
+                        .route(web::delete().to(archive_project)),
+                )
+                .service(resource("/projects/{id}/scrape").route(web::post().to(trigger_scrape)))
+                .service(resource("/projects/{id}/series").route(web::get().to(get_series)))
+                .service(resource("/projects/{id}/summary").route(web::get().to(get_summary)))
+                .service(resource("/projects/{id}/runs").route(web::get().to(list_runs)))
+                .service(resource("/runs/{id}").route(web::get().to(get_run)))
+                .service(resource("/admin/actors").route(web::get().to(get_actors))),
+        )
+        .default_service(web::to(not_found));
+}

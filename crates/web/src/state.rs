@@ -1,0 +1,21 @@
+//! What every handler can reach.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use trawler_actors::Tree;
+use trawler_store::DbPool;
+
+use crate::AdminToken;
+
+/// Shared by all workers (built once, outside `HttpServer::new`).
+pub struct AppState {
+    /// The database.
+    pub pool: DbPool,
+    /// The actor tree.
+    pub tree: Tree,
+    /// The admin credential.
+    pub admin_token: AdminToken,
+    /// Set once migrations have been applied (for `/readyz`).
+    pub migrated: Arc<AtomicBool>,
+}
