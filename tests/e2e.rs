@@ -1,1 +1,402 @@
-fn main() {}
+//! End-to-end: the real `trawler` binary (simulator + server) on SQLite and,
+//! when `TRAWLER_TEST_DATABASE_URL` is set, on PostgreSQL. Everything is
+//! checked through HTTP, the way a dashboard or an operator would.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use trawler_sim::{Ads, Campaign};
+use trawler_store::testing::TestDb;
+
+const TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// A child process that is killed when the guard drops, whatever happens.
+struct Proc {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary and waits for the stdout line that names its address.
+fn spawn(args: &[&str], env: &[(&str, String)], marker: &str) -> Result<Proc> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawler"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().context("starting trawler")?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+    let (tx, rx) = mpsc::channel();
+    let marker = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split(&marker).nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let mut proc_ = Proc { child, addr: String::new() };
+    proc_.addr = rx.recv_timeout(Duration::from_secs(30)).context("the process did not print its address")?;
+    Ok(proc_)
+}
+
+struct Api {
+    client: Client,
+    base: String,
+}
+
+impl Api {
+    fn get(&self, path: &str) -> Result<(u16, Value)> {
+        let resp = self.client.get(format!("{}{path}", self.base)).bearer_auth(TOKEN).send()?;
+        Ok((resp.status().as_u16(), resp.json().unwrap_or(Value::Null)))
+    }
+
+    fn ok(&self, path: &str) -> Result<Value> {
+        let (status, body) = self.get(path)?;
+        ensure!(status == 200, "GET {path}: {status} {body}");
+        Ok(body)
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send()?;
+        Ok((resp.status().as_u16(), resp.json().unwrap_or(Value::Null)))
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if check()? {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// The values the simulator's model gives for a logged response.
+fn model_values(platform: &str, reference: &str, epoch: i64, at: i64) -> Vec<(&'static str, f64)> {
+    let c = Campaign::at(reference, epoch, at - epoch);
+    match platform {
+        "meta_ads" => {
+            let a = Ads::at(reference, at - epoch);
+            vec![
+                ("spend", a.spend_cents as f64 / 100.0),
+                ("impressions", a.impressions as f64),
+                ("clicks", a.clicks as f64),
+                ("purchases", a.purchases as f64),
+                ("purchase_value", a.purchase_value_cents as f64 / 100.0),
+            ]
+        }
+        _ => vec![
+            ("pledged", c.pledged()),
+            ("backers", c.backers as f64),
+            ("goal", c.goal()),
+            ("comments", c.comments as f64),
+        ],
+    }
+}
+
+/// Checks every stored point of a source against what the simulator served.
+fn check_points_match_simulator(
+    api: &Api,
+    sim: &Client,
+    sim_base: &str,
+    epoch: i64,
+    project: i64,
+    platform: &str,
+    reference: &str,
+) -> Result<usize> {
+    let log: Vec<Value> =
+        sim.get(format!("{sim_base}/_sim/log?platform={platform}&reference={reference}")).send()?.json()?;
+    ensure!(!log.is_empty(), "the simulator served nothing for {platform} {reference}");
+    // The log itself follows the deterministic model.
+    for entry in &log {
+        let at = entry["at"].as_i64().unwrap_or_default();
+        for (metric, expected) in model_values(platform, reference, epoch, at) {
+            if let Some(v) = entry["values"][metric].as_f64() {
+                ensure!(close(v, expected), "simulator log {metric}={v} but the model says {expected} at {at}");
+            }
+        }
+    }
+    let metrics: Vec<String> = log
+        .iter()
+        .flat_map(|e| e["values"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut checked = 0;
+    for metric in metrics {
+        let series =
+            api.ok(&format!("/api/v1/projects/{project}/series?metric={metric}&platform={platform}&from=0"))?;
+        for point in series["series"][0]["points"].as_array().cloned().unwrap_or_default() {
+            let ts = point[0].as_i64().unwrap_or_default();
+            let value = point[1].as_f64().unwrap_or(f64::NAN);
+            // Served at most a few seconds before it was stored (retries, slow CI).
+            let served = log.iter().any(|e| {
+                let at = e["at"].as_i64().unwrap_or_default();
+                at <= ts && ts - at <= 5 && e["values"][&metric].as_f64().is_some_and(|v| close(v, value))
+            });
+            ensure!(
+                served,
+                "{platform} {reference}: stored {metric}={value} at {ts} was never served by the simulator"
+            );
+            checked += 1;
+        }
+    }
+    Ok(checked)
+}
+
+fn last_at_or_before(points: &[Value], t: i64) -> Option<f64> {
+    points.iter().rfind(|p| p[0].as_i64().is_some_and(|ts| ts <= t)).and_then(|p| p[1].as_f64())
+}
+
+fn run_scenario(db_url: &str) -> Result<()> {
+    let epoch = trawler_domain::now_secs() - 3600;
+    let sim = spawn(&["sim", "--bind", "127.0.0.1:0", "--epoch", &epoch.to_string()], &[], "listening on ")?;
+    let sim_base = sim.addr.clone();
+    let server = spawn(
+        &["serve"],
+        &[
+            ("DATABASE_URL", db_url.to_owned()),
+            ("TRAWLER_BIND", "127.0.0.1:0".into()),
+            ("TRAWLER_ADMIN_TOKEN", TOKEN.into()),
+            ("TRAWLER_ALLOW_PRIVATE", "true".into()),
+            ("TRAWLER_FULL_INTERVAL", "3s".into()),
+            ("TRAWLER_POLL_INTERVAL", "1s".into()),
+            ("TRAWLER_HTTP_TIMEOUT", "5s".into()),
+            ("TRAWLER_KICKSTARTER_URL", format!("{sim_base}/kickstarter")),
+            ("TRAWLER_INDIEGOGO_URL", format!("{sim_base}/indiegogo")),
+            ("TRAWLER_META_URL", format!("{sim_base}/meta")),
+            ("TRAWLER_RATE_KICKSTARTER", "200".into()),
+            ("TRAWLER_RATE_META_ADS", "200".into()),
+            ("TRAWLER_HTTP_WORKERS", "2".into()),
+        ],
+        "serving on ",
+    )?;
+    let client = Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let api = Api { client: client.clone(), base: server.addr.clone() };
+    wait_until("readiness", Duration::from_secs(30), || {
+        Ok(client.get(format!("{}/readyz", api.base)).send()?.status() == 200)
+    })?;
+
+    // Access control and bad input: JSON errors with the right status.
+    let resp = client.get(format!("{}/api/v1/projects", api.base)).send()?;
+    ensure!(resp.status() == 401, "no token must be 401");
+    let body: Value = resp.json()?;
+    ensure!(body["error"]["code"] == "unauthorized", "{body}");
+    let resp = client.get(format!("{}/api/v1/projects", api.base)).bearer_auth("wrong-token-wrong-token").send()?;
+    ensure!(resp.status() == 401);
+    let (status, body) = api.send(
+        reqwest::Method::POST,
+        "/api/v1/projects",
+        Some(json!({"name": "x", "sources": [{"platform": "myspace", "external_ref": "a"}]})),
+    )?;
+    ensure!(
+        status == 400 && body["error"]["message"].as_str().is_some_and(|m| m.contains("myspace")),
+        "{status} {body}"
+    );
+    let (status, _) = api.send(
+        reqwest::Method::POST,
+        "/api/v1/projects",
+        Some(json!({"name": "x", "sources": [{"platform": "meta_ads", "external_ref": "act_1"}]})),
+    )?;
+    ensure!(status == 400, "meta_ads without a token must be refused");
+    let (status, body) = api.get("/api/v1/projects/999999")?;
+    ensure!(status == 404 && body["error"]["code"] == "not_found", "{status} {body}");
+    let (status, _) = api.get("/api/v1/projects/abc")?;
+    ensure!(status == 400);
+    let resp = client
+        .post(format!("{}/api/v1/projects", api.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()?;
+    ensure!(resp.status() == 400);
+
+    // One project per platform, plus a campaign with ads for derived metrics.
+    let specs = vec![
+        ("Kickstarter only", vec![json!({"platform": "kickstarter", "external_ref": "e2e/lamp"})]),
+        ("Indiegogo", vec![json!({"platform": "indiegogo", "external_ref": "4242", "secret": "igg-token"})]),
+        ("Meta only", vec![json!({"platform": "meta_ads", "external_ref": "act_777", "secret": "meta-token"})]),
+        (
+            "Generic JSON",
+            vec![
+                json!({"platform": "http_json", "external_ref": "json-1", "options": {"url": format!("{sim_base}/json/{{ref}}"), "metrics": {"pledged": "/campaign/raised", "backers": "/campaign/supporters"}}}),
+            ],
+        ),
+        (
+            "Generic HTML",
+            vec![
+                json!({"platform": "html", "external_ref": "html-1", "options": {"url": format!("{sim_base}/html/{{ref}}"), "metrics": {"pledged": ".raised", "backers": "meta[property='sim:backers']@content"}}}),
+            ],
+        ),
+        (
+            "Campaign with ads",
+            vec![
+                json!({"platform": "kickstarter", "external_ref": "e2e/stove"}),
+                json!({"platform": "meta_ads", "external_ref": "9001", "secret": "meta-token-2"}),
+            ],
+        ),
+    ];
+    let mut projects = Vec::new();
+    for (name, sources) in &specs {
+        let (status, body) =
+            api.send(reqwest::Method::POST, "/api/v1/projects", Some(json!({"name": name, "sources": sources})))?;
+        ensure!(status == 201, "create {name}: {status} {body}");
+        ensure!(!body.to_string().contains("meta-token"), "a secret leaked: {body}");
+        projects.push(body["id"].as_i64().ok_or_else(|| anyhow!("no id"))?);
+    }
+
+    // Trigger a scrape of each and wait for its run to finish.
+    for &id in &projects {
+        let (status, body) = api.send(reqwest::Method::POST, &format!("/api/v1/projects/{id}/scrape"), None)?;
+        ensure!(status == 202, "trigger {id}: {status} {body}");
+        let run = body["run_id"].as_i64().ok_or_else(|| anyhow!("no run id"))?;
+        wait_until("the run to finish", Duration::from_secs(30), || {
+            Ok(api.ok(&format!("/api/v1/runs/{run}"))?["status"] != "running")
+        })?;
+        let run = api.ok(&format!("/api/v1/runs/{run}"))?;
+        ensure!(run["status"] == "succeeded", "run of project {id}: {run}");
+        ensure!(run["points_written"].as_i64() > Some(0), "{run}");
+        ensure!(run["log"].as_str().is_some_and(|l| l.contains("points")), "{run}");
+    }
+    // Let the fast poll add points too.
+    std::thread::sleep(Duration::from_millis(3500));
+
+    // Every stored point is a value the simulator served.
+    let sources = [
+        (0, "kickstarter", "e2e/lamp"),
+        (1, "indiegogo", "4242"),
+        (2, "meta_ads", "act_777"),
+        (3, "http_json", "json-1"),
+        (4, "html", "html-1"),
+        (5, "kickstarter", "e2e/stove"),
+        (5, "meta_ads", "9001"),
+    ];
+    let sim_client = Client::new();
+    for (i, platform, reference) in sources {
+        let checked =
+            check_points_match_simulator(&api, &sim_client, &sim_base, epoch, projects[i], platform, reference)?;
+        ensure!(checked >= 2, "{platform} {reference}: only {checked} points");
+        let runs = api.ok(&format!("/api/v1/projects/{}/runs", projects[i]))?;
+        ensure!(runs["runs"].as_array().is_some_and(|r| !r.is_empty()), "no runs recorded: {runs}");
+    }
+
+    // The summary's derived metrics are the arithmetic of the stored series.
+    let pid = projects[5];
+    let series = |metric: &str, platform: &str| -> Result<Vec<Value>> {
+        Ok(api.ok(&format!("/api/v1/projects/{pid}/series?metric={metric}&platform={platform}&from=0"))?["series"][0]
+            ["points"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    };
+    let spend = series("spend", "meta_ads")?;
+    let value = series("purchase_value", "meta_ads")?;
+    let pledged = series("pledged", "kickstarter")?;
+    let backers = series("backers", "kickstarter")?;
+    let goal = series("goal", "kickstarter")?;
+    ensure!(spend.len() >= 3 && pledged.len() >= 3, "too few points to test a range");
+    let to = spend.last().and_then(|p| p[0].as_i64()).unwrap_or_default();
+    let from = spend[1][0].as_i64().unwrap_or_default();
+    let summary = api.ok(&format!("/api/v1/projects/{pid}/summary?from={from}&to={to}"))?;
+    let delta = |pts: &[Value]| -> Option<f64> {
+        Some(last_at_or_before(pts, to)? - last_at_or_before(pts, from - 1).unwrap_or(0.0))
+    };
+    let (d_spend, d_value, d_pledged, d_backers) = (delta(&spend), delta(&value), delta(&pledged), delta(&backers));
+    let expect = |num: Option<f64>, den: Option<f64>| match (num, den) {
+        (Some(n), Some(d)) if d != 0.0 => Some(n / d),
+        _ => None,
+    };
+    let derived = &summary["derived"];
+    for (name, expected) in [
+        ("roas", expect(d_value, d_spend)),
+        ("blended_roas", expect(d_pledged, d_spend)),
+        ("cost_per_backer", expect(d_spend, d_backers)),
+        ("funded_pct", expect(last_at_or_before(&pledged, to), last_at_or_before(&goal, to)).map(|r| r * 100.0)),
+    ] {
+        match (derived[name].as_f64(), expected) {
+            (Some(got), Some(want)) => ensure!(close(got, want), "{name}: {got} != {want} ({summary})"),
+            (None, None) => {}
+            (got, want) => bail!("{name}: got {got:?}, expected {want:?} ({summary})"),
+        }
+    }
+    ensure!(derived["roas"].as_f64().is_some(), "spend grew, so RoAS must be defined: {summary}");
+
+    // The operators' view lists every scraper.
+    let actors = api.ok("/api/v1/admin/actors")?;
+    let scrapers: Vec<i64> = actors["actors"]
+        .as_array()
+        .map(|a| a.iter().filter(|x| x["kind"] == "scraper").filter_map(|x| x["project_id"].as_i64()).collect())
+        .unwrap_or_default();
+    for id in &projects {
+        ensure!(scrapers.contains(id), "no scraper for project {id} in {actors}");
+    }
+
+    // Archiving stops the requests at the simulator.
+    let archived = projects[0];
+    let (status, body) = api.send(reqwest::Method::DELETE, &format!("/api/v1/projects/{archived}"), None)?;
+    ensure!(status == 200 && body["status"] == "archived", "{status} {body}");
+    std::thread::sleep(Duration::from_millis(1500)); // requests already in flight may land
+    let count = || -> Result<u64> {
+        let stats: Value = sim_client.get(format!("{sim_base}/_sim/stats")).send()?.json()?;
+        Ok(stats["sources"]["kickstarter:e2e/lamp"]["requests"].as_u64().unwrap_or(0))
+    };
+    let before = count()?;
+    std::thread::sleep(Duration::from_secs(5)); // > one full interval and several polls
+    ensure!(count()? == before, "the archived project was still fetched");
+    let still = count()?;
+    let other: Value = sim_client.get(format!("{sim_base}/_sim/stats")).send()?.json()?;
+    ensure!(
+        other["sources"]["kickstarter:e2e/stove"]["requests"].as_u64() > Some(still.min(1)),
+        "active projects stopped too"
+    );
+    let (status, body) = api.send(reqwest::Method::POST, &format!("/api/v1/projects/{archived}/scrape"), None)?;
+    ensure!(status == 409, "triggering an archived project: {status} {body}");
+    let actors = api.ok("/api/v1/admin/actors")?;
+    ensure!(
+        !actors["actors"].as_array().is_some_and(|a| a.iter().any(|x| x["project_id"].as_i64() == Some(archived))),
+        "the archived project's scraper is still listed"
+    );
+    Ok(())
+}
+
+#[test]
+fn end_to_end_on_sqlite() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    run_scenario(&db.url)
+}
+
+#[test]
+fn end_to_end_on_postgres() -> Result<()> {
+    match TestDb::postgres() {
+        Some(db) => run_scenario(&db?.url),
+        None => {
+            eprintln!("TRAWLER_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+            Ok(())
+        }
+    }
+}

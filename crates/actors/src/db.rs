@@ -60,10 +60,7 @@ impl Handler<WritePoints> for DbExecutor {
     type Result = actix::MessageResult<WritePoints>;
 
     fn handle(&mut self, msg: WritePoints, _: &mut SyncContext<Self>) -> Self::Result {
-        let result = self
-            .pool
-            .get()
-            .and_then(|mut conn| trawler_store::Point::insert_batch(&mut conn, &msg.0));
+        let result = self.pool.get().and_then(|mut conn| trawler_store::Point::insert_batch(&mut conn, &msg.0));
         actix::MessageResult((msg.0, result))
     }
 }

@@ -22,5 +22,5 @@ pub use scraper::{Reload, ScrapeNow, ScraperActor};
 pub use source::SourceActor;
 pub use state::{ActorInfo, ActorStatus, TreeSnapshot};
 pub use supervisor::ProjectSupervisor;
-pub use tree::{ActorsConfig, Tree};
 pub use trawler_sources::{Adapters, SourceSpec};
+pub use tree::{ActorsConfig, Tree};

@@ -138,7 +138,8 @@ impl Actor for ScraperActor {
     fn stopped(&mut self, _: &mut Context<Self>) {
         if let Some(run) = self.current_run.take() {
             // The scrape future was dropped with the actor: close its run.
-            let error = if self.stopping_normally { "stopped (archived or shutting down)" } else { "the scraper crashed" };
+            let error =
+                if self.stopping_normally { "stopped (archived or shutting down)" } else { "the scraper crashed" };
             self.deps.db.do_send(Exec(move |conn| Run::finish(conn, run, RunStatus::Aborted, Some(error), 0, "")));
         }
         self.supervisor.do_send(ChildStopped {
@@ -284,12 +285,21 @@ impl ScraperActor {
                 Ok(o) => (o, false),
                 Err(panic) => {
                     let msg = panic_message(panic.as_ref());
-                    (Outcome { status: RunStatus::Failed, error: Some(format!("panic: {msg}")), points: 0, log: format!("panic: {msg}\n") }, true)
+                    (
+                        Outcome {
+                            status: RunStatus::Failed,
+                            error: Some(format!("panic: {msg}")),
+                            points: 0,
+                            log: format!("panic: {msg}\n"),
+                        },
+                        true,
+                    )
                 }
             };
             let Outcome { status, error, points, log } = outcome;
             let err = error.clone();
-            let recorded = deps.db.send(Exec(move |conn| Run::finish(conn, run, status, err.as_deref(), points, &log))).await;
+            let recorded =
+                deps.db.send(Exec(move |conn| Run::finish(conn, run, status, err.as_deref(), points, &log))).await;
             if !matches!(recorded, Ok(Ok(()))) {
                 log::warn!("scraper {project}: recording the end of run {run} failed: {recorded:?}");
             }
@@ -344,7 +354,13 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
                 let points: Vec<Point> = fetched
                     .samples
                     .into_iter()
-                    .map(|s| Point { project_id: project, platform: source.platform, metric: s.metric, ts, value: s.value })
+                    .map(|s| Point {
+                        project_id: project,
+                        platform: source.platform,
+                        metric: s.metric,
+                        ts,
+                        value: s.value,
+                    })
                     .collect();
                 let n = points.len();
                 let listed: Vec<String> = points.iter().map(|p| format!("{}={}", p.metric, p.value)).collect();

@@ -164,7 +164,13 @@ impl SourceActor {
                     let points: Vec<Point> = f
                         .samples
                         .into_iter()
-                        .map(|s| Point { project_id: source.project_id, platform: source.platform, metric: s.metric, ts, value: s.value })
+                        .map(|s| Point {
+                            project_id: source.project_id,
+                            platform: source.platform,
+                            metric: s.metric,
+                            ts,
+                            value: s.value,
+                        })
                         .collect();
                     let n = points.len();
                     deps.ingest

@@ -16,7 +16,9 @@ use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
 use crate::scraper::{GetScraperState, ScrapeNow};
 use crate::source::{GetSourceState, SourceActor};
 use crate::state::TreeSnapshot;
-use crate::supervisor::{GetSupervisorState, IsStarted, ProjectSupervisor, ReloadProject, StartProject, StopAll, StopProject};
+use crate::supervisor::{
+    GetSupervisorState, IsStarted, ProjectSupervisor, ReloadProject, StartProject, StopAll, StopProject,
+};
 
 /// Settings of the actors.
 #[derive(Debug, Clone)]
@@ -68,7 +70,8 @@ impl Tree {
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
         let ingest = IngestActor::new(db.clone(), config.ingest.clone()).start();
-        let deps = Deps { db: db.clone(), ingest: ingest.clone(), adapters: adapters.clone(), config: Arc::new(config) };
+        let deps =
+            Deps { db: db.clone(), ingest: ingest.clone(), adapters: adapters.clone(), config: Arc::new(config) };
         let registry = Registry::default().start();
         let sources: Vec<(Platform, Addr<SourceActor>)> =
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
@@ -142,7 +145,7 @@ impl Tree {
         log::info!("shutdown: stopped {stopped} scrapers");
         // Give stopping scrapers a moment to hand over what they fetched.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let written = self.ingest.send(Flush).await?.map_err(|e| ActorError::Flush(e))?;
+        let written = self.ingest.send(Flush).await?.map_err(ActorError::Flush)?;
         // A barrier: every database call queued before it has run.
         let _ = self.db.send(Exec(|_| Ok(()))).await;
         Ok(written)

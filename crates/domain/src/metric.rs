@@ -179,10 +179,8 @@ impl Totals {
     pub fn from_observations(end: &[Observation], start: &[Observation]) -> Totals {
         let mut t = Totals::default();
         for o in end {
-            let before = start
-                .iter()
-                .find(|s| s.platform == o.platform && s.metric == o.metric)
-                .map_or(0.0, |s| s.value);
+            let before =
+                start.iter().find(|s| s.platform == o.platform && s.metric == o.metric).map_or(0.0, |s| s.value);
             *t.latest.entry(o.metric.0.clone()).or_insert(0.0) += o.value;
             *t.delta.entry(o.metric.0.clone()).or_insert(0.0) += o.value - before;
         }
@@ -282,7 +280,8 @@ mod tests {
 
     #[test]
     fn division_by_zero_gives_none() {
-        let t = totals(&[("pledged", 100.0), ("goal", 0.0)], &[("spend", 0.0), ("purchase_value", 10.0), ("backers", 0.0)]);
+        let t =
+            totals(&[("pledged", 100.0), ("goal", 0.0)], &[("spend", 0.0), ("purchase_value", 10.0), ("backers", 0.0)]);
         let d = Derived::from_totals(&t);
         assert_eq!(d.roas, None, "no spend: no RoAS");
         assert_eq!(d.cost_per_backer, None, "no new backers: no cost per backer");

@@ -22,13 +22,8 @@ pub enum Platform {
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 5] = [
-        Platform::Kickstarter,
-        Platform::Indiegogo,
-        Platform::MetaAds,
-        Platform::HttpJson,
-        Platform::Html,
-    ];
+    pub const ALL: [Platform; 5] =
+        [Platform::Kickstarter, Platform::Indiegogo, Platform::MetaAds, Platform::HttpJson, Platform::Html];
 
     /// The snake_case name used in the API, the database and config keys.
     pub fn as_str(self) -> &'static str {
@@ -57,10 +52,7 @@ impl FromStr for Platform {
     type Err = UnknownPlatform;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Platform::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| UnknownPlatform(s.to_owned()))
+        Platform::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| UnknownPlatform(s.to_owned()))
     }
 }
 

@@ -122,13 +122,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for s in [
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::Partial,
-            RunStatus::Failed,
-            RunStatus::Aborted,
-        ] {
+        for s in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Partial, RunStatus::Failed, RunStatus::Aborted] {
             assert_eq!(s.as_str().parse::<RunStatus>(), Ok(s));
         }
         assert_eq!("archived".parse::<ProjectStatus>(), Ok(ProjectStatus::Archived));

@@ -111,7 +111,7 @@ fn grouped(n: i64) -> String {
     let digits = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -134,11 +134,13 @@ async fn kickstarter_stats(state: web::Data<SimState>, path: web::Path<(String, 
     let at = now_secs();
     state.count("kickstarter", &reference, at);
     let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
-    state.record(at, "kickstarter", &reference, "stats.json", &[
-        ("pledged", c.pledged()),
-        ("backers", c.backers as f64),
-        ("comments", c.comments as f64),
-    ]);
+    state.record(
+        at,
+        "kickstarter",
+        &reference,
+        "stats.json",
+        &[("pledged", c.pledged()), ("backers", c.backers as f64), ("comments", c.comments as f64)],
+    );
     HttpResponse::Ok().json(json!({
         "project": {
             "id": c.id,
@@ -156,12 +158,13 @@ async fn kickstarter_page(state: web::Data<SimState>, path: web::Path<(String, S
     let at = now_secs();
     state.count("kickstarter", &reference, at);
     let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
-    state.record(at, "kickstarter", &reference, "page", &[
-        ("pledged", c.pledged()),
-        ("backers", c.backers as f64),
-        ("goal", c.goal()),
-        ("comments", c.comments as f64),
-    ]);
+    state.record(
+        at,
+        "kickstarter",
+        &reference,
+        "page",
+        &[("pledged", c.pledged()), ("backers", c.backers as f64), ("goal", c.goal()), ("comments", c.comments as f64)],
+    );
     let project = json!({
         "id": c.id,
         "name": c.title,
@@ -193,11 +196,13 @@ async fn indiegogo_campaign(state: web::Data<SimState>, path: web::Path<String>)
     let at = now_secs();
     state.count("indiegogo", reference, at);
     let c = Campaign::at(reference, state.epoch, state.elapsed(at));
-    state.record(at, "indiegogo", reference, "campaign", &[
-        ("pledged", c.pledged()),
-        ("backers", c.backers as f64),
-        ("goal", c.goal()),
-    ]);
+    state.record(
+        at,
+        "indiegogo",
+        reference,
+        "campaign",
+        &[("pledged", c.pledged()), ("backers", c.backers as f64), ("goal", c.goal())],
+    );
     HttpResponse::Ok().json(json!({
         "response": {
             "id": c.id,
@@ -262,13 +267,19 @@ async fn meta_insights(
     let snapshot = query.after.unwrap_or(at);
     let ads = Ads::at(&object, state.elapsed(snapshot));
     if query.after.is_none() {
-        state.record(at, "meta_ads", &object, "insights", &[
-            ("spend", ads.spend_cents as f64 / 100.0),
-            ("impressions", ads.impressions as f64),
-            ("clicks", ads.clicks as f64),
-            ("purchases", ads.purchases as f64),
-            ("purchase_value", ads.purchase_value_cents as f64 / 100.0),
-        ]);
+        state.record(
+            at,
+            "meta_ads",
+            &object,
+            "insights",
+            &[
+                ("spend", ads.spend_cents as f64 / 100.0),
+                ("impressions", ads.impressions as f64),
+                ("clicks", ads.clicks as f64),
+                ("purchases", ads.purchases as f64),
+                ("purchase_value", ads.purchase_value_cents as f64 / 100.0),
+            ],
+        );
     }
     let usage = json!({"acc_id_util_pct": 4.2, "reset_time_duration": 0, "ads_api_access_tier": "standard_access"});
     let mut resp = HttpResponse::Ok();
@@ -386,11 +397,8 @@ impl SimServer {
             .workers(workers.max(1))
             .disable_signals()
             .bind(bind)?;
-        let addr = server
-            .addrs()
-            .first()
-            .copied()
-            .ok_or_else(|| std::io::Error::other("simulator bound no address"))?;
+        let addr =
+            server.addrs().first().copied().ok_or_else(|| std::io::Error::other("simulator bound no address"))?;
         let server = server.run();
         let handle = server.handle();
         actix_web::rt::spawn(server);

@@ -63,7 +63,12 @@ pub trait Adapter: Send + Sync {
 
     /// Fetches the metrics of one source: every metric for a full scrape,
     /// the hot ones for a poll.
-    fn fetch<'a>(&'a self, http: &'a HttpClient, spec: &'a SourceSpec, kind: RunKind) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+    fn fetch<'a>(
+        &'a self,
+        http: &'a HttpClient,
+        spec: &'a SourceSpec,
+        kind: RunKind,
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>>;
 }
 
 /// Settings of the sources: platform base URLs, HTTP bounds, rates, retries.
@@ -130,10 +135,7 @@ impl Adapters {
     pub fn new(config: &SourcesConfig) -> Result<Adapters, SourceError> {
         let http = HttpClient::new(config.http.clone())?;
         let mut adapters: BTreeMap<Platform, Box<dyn Adapter>> = BTreeMap::new();
-        adapters.insert(
-            Platform::Kickstarter,
-            Box::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)),
-        );
+        adapters.insert(Platform::Kickstarter, Box::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)));
         adapters.insert(Platform::Indiegogo, Box::new(crate::indiegogo::Indiegogo::new(&config.indiegogo_url)));
         adapters.insert(
             Platform::MetaAds,
@@ -227,7 +229,8 @@ pub fn option_str<'a>(options: &'a Value, key: &str) -> Option<&'a str> {
 /// Validates the `url` and `metrics` options shared by `http_json` and `html`,
 /// with `check` applied to every metric's locator.
 pub fn validate_generic(spec: &SourceSpec, check: impl Fn(&str) -> Result<(), String>) -> Result<(), String> {
-    let url = option_str(&spec.options, "url").ok_or("options.url is required (a URL, `{ref}` is replaced by external_ref)")?;
+    let url = option_str(&spec.options, "url")
+        .ok_or("options.url is required (a URL, `{ref}` is replaced by external_ref)")?;
     let filled = fill_template(url, &spec.external_ref);
     let parsed = reqwest::Url::parse(&filled).map_err(|e| format!("options.url `{url}` is not a valid URL: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -259,7 +262,8 @@ pub fn validate_generic(spec: &SourceSpec, check: impl Fn(&str) -> Result<(), St
 /// The metrics a generic adapter reads for a fetch kind: all of them for a
 /// full scrape; for a poll, those listed in `options.hot` (all when absent).
 pub fn generic_metrics(options: &Value, kind: RunKind) -> Vec<(String, String)> {
-    let hot: Option<Vec<&str>> = options.get("hot").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect());
+    let hot: Option<Vec<&str>> =
+        options.get("hot").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect());
     options
         .get("metrics")
         .and_then(Value::as_object)

@@ -38,9 +38,7 @@ impl RateGate {
         let rate = if rate_per_sec.is_finite() && rate_per_sec > 0.0 { rate_per_sec } else { 1.0 };
         let period = Duration::from_secs_f64(1.0 / rate);
         let burst = NonZeroU32::new(rate.floor().clamp(1.0, 10_000.0) as u32).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst);
+        let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
         RateGate {
             limiter: RateLimiter::direct(quota),
             rate_per_sec: rate,
@@ -76,10 +74,8 @@ pub struct Gates {
 impl Gates {
     /// One gate per platform with the given rates (requests/s).
     pub fn new(rates: &BTreeMap<Platform, f64>) -> Gates {
-        let gates = Platform::ALL
-            .into_iter()
-            .map(|p| (p, RateGate::new(rates.get(&p).copied().unwrap_or(5.0))))
-            .collect();
+        let gates =
+            Platform::ALL.into_iter().map(|p| (p, RateGate::new(rates.get(&p).copied().unwrap_or(5.0)))).collect();
         Gates { gates: Arc::new(gates) }
     }
 

@@ -6,7 +6,9 @@
 use scraper::{Html as Document, Selector};
 use trawler_domain::{Platform, RunKind};
 
-use crate::adapter::{fill_template, generic_metrics, option_str, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec};
+use crate::adapter::{
+    fill_template, generic_metrics, option_str, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec,
+};
 use crate::number::parse_number;
 use crate::{HttpClient, SourceError};
 
@@ -51,7 +53,8 @@ pub(crate) fn extract(page: &str, metrics: &[(String, String)]) -> Result<Vec<Sa
 
 impl Html {
     async fn read(&self, http: &HttpClient, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
-        let template = option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
+        let template =
+            option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
         let url = fill_template(template, &spec.external_ref);
         let resp = http.get(&url, &[("Accept", "text/html")]).await?.error_for_status()?;
         let samples = extract(&resp.text(), &generic_metrics(&spec.options, kind))?;
@@ -71,7 +74,12 @@ impl Adapter for Html {
         })
     }
 
-    fn fetch<'a>(&'a self, http: &'a HttpClient, spec: &'a SourceSpec, kind: RunKind) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a HttpClient,
+        spec: &'a SourceSpec,
+        kind: RunKind,
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(self.read(http, spec, kind))
     }
 }

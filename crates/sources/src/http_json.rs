@@ -14,7 +14,8 @@ pub struct HttpJson;
 
 impl HttpJson {
     async fn read(&self, http: &HttpClient, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
-        let template = option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
+        let template =
+            option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
         let url = fill_template(template, &spec.external_ref);
         let resp = http.get(&url, &[("Accept", "application/json")]).await?.error_for_status()?;
         let json = parse_json(Platform::HttpJson, &resp.body)?;
@@ -23,8 +24,9 @@ impl HttpJson {
             let value = json
                 .pointer(&pointer)
                 .ok_or_else(|| SourceError::Parse(format!("http_json: nothing at `{pointer}` for {name}")))?;
-            let value = json_number(value)
-                .ok_or_else(|| SourceError::Parse(format!("http_json: `{pointer}` for {name} is not a number: {value}")))?;
+            let value = json_number(value).ok_or_else(|| {
+                SourceError::Parse(format!("http_json: `{pointer}` for {name} is not a number: {value}"))
+            })?;
             let metric = name.parse().map_err(|e| SourceError::Config(format!("{e}")))?;
             fetched.samples.push(Sample { metric, value });
         }
@@ -47,7 +49,12 @@ impl Adapter for HttpJson {
         })
     }
 
-    fn fetch<'a>(&'a self, http: &'a HttpClient, spec: &'a SourceSpec, kind: RunKind) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a HttpClient,
+        spec: &'a SourceSpec,
+        kind: RunKind,
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(self.read(http, spec, kind))
     }
 }

@@ -27,13 +27,14 @@ impl Indiegogo {
         }
         let resp = http.get(&url, &[("Accept", "application/json")]).await?;
         if resp.status == 401 || resp.status == 403 {
-            return Err(SourceError::HttpStatus { status: resp.status, detail: "indiegogo rejected the api_token".into() });
+            return Err(SourceError::HttpStatus {
+                status: resp.status,
+                detail: "indiegogo rejected the api_token".into(),
+            });
         }
         let resp = resp.error_for_status()?;
         let json = parse_json(Platform::Indiegogo, &resp.body)?;
-        let c = json
-            .get("response")
-            .ok_or_else(|| SourceError::Parse("indiegogo: no `response` object".into()))?;
+        let c = json.get("response").ok_or_else(|| SourceError::Parse("indiegogo: no `response` object".into()))?;
         let num = |field: &str| {
             c.get(field)
                 .and_then(json_number)
@@ -70,7 +71,12 @@ impl Adapter for Indiegogo {
         Ok(())
     }
 
-    fn fetch<'a>(&'a self, http: &'a HttpClient, spec: &'a SourceSpec, kind: RunKind) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a HttpClient,
+        spec: &'a SourceSpec,
+        kind: RunKind,
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(self.campaign(http, spec, kind))
     }
 }

@@ -44,7 +44,8 @@ impl Kickstarter {
     }
 
     async fn full(&self, http: &HttpClient, spec: &SourceSpec) -> Result<Fetched, SourceError> {
-        let resp = http.get(&self.page_url(&spec.external_ref), &[("Accept", "text/html")]).await?.error_for_status()?;
+        let resp =
+            http.get(&self.page_url(&spec.external_ref), &[("Accept", "text/html")]).await?.error_for_status()?;
         let project = embedded_project(&resp.text())?;
         let mut fetched = Fetched::default();
         for (field, metric) in [
@@ -75,9 +76,8 @@ fn required(obj: &Value, field: &str) -> Result<f64, SourceError> {
 /// a JavaScript string literal holding HTML-escaped JSON.
 pub(crate) fn embedded_project(page: &str) -> Result<Value, SourceError> {
     const MARK: &str = "window.current_project";
-    let start = page
-        .find(MARK)
-        .ok_or_else(|| SourceError::Parse("kickstarter page: no window.current_project".into()))?;
+    let start =
+        page.find(MARK).ok_or_else(|| SourceError::Parse("kickstarter page: no window.current_project".into()))?;
     let rest = &page[start + MARK.len()..];
     let open = rest
         .find('"')
@@ -106,7 +106,8 @@ pub(crate) fn embedded_project(page: &str) -> Result<Value, SourceError> {
         return Err(SourceError::Parse("kickstarter page: unterminated window.current_project".into()));
     }
     let json = unescape_html(&raw);
-    serde_json::from_str(&json).map_err(|e| SourceError::Parse(format!("kickstarter page: current_project is not JSON: {e}")))
+    serde_json::from_str(&json)
+        .map_err(|e| SourceError::Parse(format!("kickstarter page: current_project is not JSON: {e}")))
 }
 
 /// Decodes the HTML character references a page uses to embed JSON.
@@ -128,7 +129,9 @@ pub(crate) fn unescape_html(s: &str) -> String {
             "lt" => Some('<'),
             "gt" => Some('>'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with("#x") || e.starts_with("#X") => {
+                u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
+            }
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -155,12 +158,19 @@ impl Adapter for Kickstarter {
     fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
         let parts: Vec<&str> = spec.external_ref.split('/').collect();
         if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
-            return Err("a kickstarter external_ref is `creator/slug`, as in kickstarter.com/projects/creator/slug".into());
+            return Err(
+                "a kickstarter external_ref is `creator/slug`, as in kickstarter.com/projects/creator/slug".into()
+            );
         }
         Ok(())
     }
 
-    fn fetch<'a>(&'a self, http: &'a HttpClient, spec: &'a SourceSpec, kind: RunKind) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a HttpClient,
+        spec: &'a SourceSpec,
+        kind: RunKind,
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(async move {
             match kind {
                 RunKind::Poll => self.poll(http, spec).await,

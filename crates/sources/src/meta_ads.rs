@@ -68,14 +68,17 @@ impl MetaAds {
             }
             match json.pointer("/paging/next").and_then(Value::as_str) {
                 Some(next) if page + 1 < MAX_PAGES => url = next.to_owned(),
-                Some(_) => return Err(SourceError::Parse(format!("meta_ads: more than {MAX_PAGES} pages of insights"))),
+                Some(_) => {
+                    return Err(SourceError::Parse(format!("meta_ads: more than {MAX_PAGES} pages of insights")))
+                }
                 None => break,
             }
         }
         let mut fetched = Fetched::default();
-        for (i, metric) in [Metric::SPEND, Metric::IMPRESSIONS, Metric::CLICKS, Metric::PURCHASES, Metric::PURCHASE_VALUE]
-            .into_iter()
-            .enumerate()
+        for (i, metric) in
+            [Metric::SPEND, Metric::IMPRESSIONS, Metric::CLICKS, Metric::PURCHASES, Metric::PURCHASE_VALUE]
+                .into_iter()
+                .enumerate()
         {
             fetched.samples.push(Sample::known(metric, totals[i]));
         }
@@ -155,7 +158,12 @@ impl Adapter for MetaAds {
         Ok(())
     }
 
-    fn fetch<'a>(&'a self, http: &'a HttpClient, spec: &'a SourceSpec, _kind: RunKind) -> BoxFuture<'a, Result<Fetched, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a HttpClient,
+        spec: &'a SourceSpec,
+        _kind: RunKind,
+    ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         // One insights request carries every ad metric, so the poll and the
         // full scrape read the same numbers.
         Box::pin(self.insights(http, spec))

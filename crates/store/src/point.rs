@@ -179,7 +179,9 @@ impl Point {
                     platform: platform
                         .parse()
                         .map_err(|e: trawler_domain::platform::UnknownPlatform| StoreError::Corrupt(e.to_string()))?,
-                    metric: metric.parse().map_err(|e: trawler_domain::metric::InvalidMetric| StoreError::Corrupt(e.to_string()))?,
+                    metric: metric
+                        .parse()
+                        .map_err(|e: trawler_domain::metric::InvalidMetric| StoreError::Corrupt(e.to_string()))?,
                     ts,
                     value,
                 });

@@ -153,11 +153,7 @@ impl StoreConfig {
             Backend::Sqlite => 4,
             Backend::Postgres => 10,
         };
-        StoreConfig {
-            url,
-            max_connections,
-            connection_timeout: Duration::from_secs(5),
-        }
+        StoreConfig { url, max_connections, connection_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -176,8 +172,7 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
@@ -204,23 +199,16 @@ impl DbPool {
     pub fn open(config: &StoreConfig) -> StoreResult<DbPool> {
         if let DbUrl::Sqlite(path) = &config.url {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::InvalidUrl(format!("cannot create {}: {e}", dir.display()))
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::InvalidUrl(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
         let pool = r2d2::Pool::builder()
             .max_size(config.max_connections)
             .min_idle(Some(0))
             .connection_timeout(config.connection_timeout)
-            .build_unchecked(Manager {
-                url: config.url.clone(),
-            });
-        Ok(DbPool {
-            pool,
-            backend: config.url.backend(),
-            url: config.url.clone(),
-        })
+            .build_unchecked(Manager { url: config.url.clone() });
+        Ok(DbPool { pool, backend: config.url.backend(), url: config.url.clone() })
     }
 
     /// Borrows a connection. A fresh connection is opened directly first so
@@ -262,18 +250,9 @@ mod tests {
 
     #[test]
     fn urls_pick_the_backend() {
-        assert_eq!(
-            DbUrl::parse("sqlite://data/t.db").ok(),
-            Some(DbUrl::Sqlite(PathBuf::from("data/t.db")))
-        );
-        assert_eq!(
-            DbUrl::parse("sqlite:///tmp/t.db").ok(),
-            Some(DbUrl::Sqlite(PathBuf::from("/tmp/t.db")))
-        );
-        assert_eq!(
-            DbUrl::parse("postgres://u@h/db").map(|u| u.backend()).ok(),
-            Some(Backend::Postgres)
-        );
+        assert_eq!(DbUrl::parse("sqlite://data/t.db").ok(), Some(DbUrl::Sqlite(PathBuf::from("data/t.db"))));
+        assert_eq!(DbUrl::parse("sqlite:///tmp/t.db").ok(), Some(DbUrl::Sqlite(PathBuf::from("/tmp/t.db"))));
+        assert_eq!(DbUrl::parse("postgres://u@h/db").map(|u| u.backend()).ok(), Some(Backend::Postgres));
         assert!(DbUrl::parse("mysql://x").is_err());
         assert!(DbUrl::parse("sqlite://").is_err());
     }

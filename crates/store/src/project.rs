@@ -138,12 +138,7 @@ fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Ve
     rows.into_iter().map(T::try_from).collect()
 }
 
-fn insert_sources(
-    conn: &mut AnyConnection,
-    project: ProjectId,
-    list: &[NewSource],
-    now: i64,
-) -> StoreResult<()> {
+fn insert_sources(conn: &mut AnyConnection, project: ProjectId, list: &[NewSource], now: i64) -> StoreResult<()> {
     let rows: Vec<SourceInsert<'_>> = list
         .iter()
         .map(|s| SourceInsert {

@@ -6,8 +6,8 @@ use serde_json::json;
 use trawler_domain::{Agg, Metric, Platform, ProjectId, ProjectStatus, RunKind, RunStatus, RunTrigger, Totals};
 use trawler_store::testing::TestDb;
 use trawler_store::{
-    migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run,
-    SeriesQuery, Source, StoreError,
+    migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery,
+    Source, StoreError,
 };
 
 fn point(project: ProjectId, platform: Platform, metric: &str, ts: i64, value: f64) -> trawler_domain::Point {
@@ -21,12 +21,7 @@ fn point(project: ProjectId, platform: Platform, metric: &str, ts: i64, value: f
 }
 
 fn kickstarter(reference: &str) -> NewSource {
-    NewSource {
-        platform: Platform::Kickstarter,
-        external_ref: reference.into(),
-        options: json!({}),
-        secret: None,
-    }
+    NewSource { platform: Platform::Kickstarter, external_ref: reference.into(), options: json!({}), secret: None }
 }
 
 #[test]
@@ -132,7 +127,8 @@ fn series_are_read_raw_and_downsampled() -> Result<()> {
         let mut conn = db.pool.get()?;
         let (p, _) = Project::create(&mut conn, "P", &[])?;
         let (q, _) = Project::create(&mut conn, "Q", &[])?;
-        let mut batch: Vec<_> = (0..120).map(|i| point(p.id, Platform::Kickstarter, "pledged", i * 30, i as f64)).collect();
+        let mut batch: Vec<_> =
+            (0..120).map(|i| point(p.id, Platform::Kickstarter, "pledged", i * 30, i as f64)).collect();
         batch.push(point(p.id, Platform::Indiegogo, "pledged", 60, 1000.0));
         batch.push(point(q.id, Platform::Kickstarter, "pledged", 60, -1.0));
         Point::insert_batch(&mut conn, &batch)?;

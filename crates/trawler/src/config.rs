@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use clap::{Args, ArgAction};
+use clap::{ArgAction, Args};
 use trawler_actors::ActorsConfig;
 use trawler_domain::Platform;
 use trawler_sources::{HttpConfig, SourcesConfig};
@@ -195,7 +195,11 @@ impl ServeArgs {
             rates,
             ..SourcesConfig::default()
         };
-        let actors = ActorsConfig { full_interval: self.full_interval, poll_interval: self.poll_interval, ..ActorsConfig::default() };
+        let actors = ActorsConfig {
+            full_interval: self.full_interval,
+            poll_interval: self.poll_interval,
+            ..ActorsConfig::default()
+        };
         Ok(Config {
             store: self.db.store(),
             sources,

@@ -45,7 +45,8 @@ pub struct DemoArgs {
 /// A fresh random token (from the OS), or one derived from the clock.
 fn random_token() -> String {
     let mut bytes = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_ok();
+    let ok =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_ok();
     if !ok {
         let seed = trawler_domain::schedule::mix64(trawler_domain::now_millis() as u64 ^ u64::from(std::process::id()));
         bytes[..8].copy_from_slice(&seed.to_le_bytes());
@@ -74,16 +75,29 @@ fn sim_epoch(dir: &Path) -> Result<i64> {
 /// generic JSON and HTML sources, round-robin up to `n`.
 fn demo_projects(n: usize, sim: &str) -> Vec<(String, Vec<NewSource>)> {
     let names = [
-        "Aurora Desk Lamp", "Basecamp Stove", "Cartographer's Deck", "Driftwood Speaker", "Ember Mug",
-        "Fjord Backpack", "Glacier Bottle", "Harbor Kayak", "Inkwell Pen", "Juniper Planter",
-        "Kestrel Drone", "Lumen Bike Light", "Meadow Board Game", "Nimbus Umbrella", "Orbit Watch",
-        "Pinecone Tent", "Quartz Keyboard", "Riverstone Knife", "Sable Headphones", "Tundra Boots",
+        "Aurora Desk Lamp",
+        "Basecamp Stove",
+        "Cartographer's Deck",
+        "Driftwood Speaker",
+        "Ember Mug",
+        "Fjord Backpack",
+        "Glacier Bottle",
+        "Harbor Kayak",
+        "Inkwell Pen",
+        "Juniper Planter",
+        "Kestrel Drone",
+        "Lumen Bike Light",
+        "Meadow Board Game",
+        "Nimbus Umbrella",
+        "Orbit Watch",
+        "Pinecone Tent",
+        "Quartz Keyboard",
+        "Riverstone Knife",
+        "Sable Headphones",
+        "Tundra Boots",
     ];
-    let source = |platform: Platform, external_ref: String, options: serde_json::Value, secret: Option<&str>| NewSource {
-        platform,
-        external_ref,
-        options,
-        secret: secret.map(str::to_owned),
+    let source = |platform: Platform, external_ref: String, options: serde_json::Value, secret: Option<&str>| {
+        NewSource { platform, external_ref, options, secret: secret.map(str::to_owned) }
     };
     (0..n)
         .map(|i| {
@@ -95,13 +109,13 @@ fn demo_projects(n: usize, sim: &str) -> Vec<(String, Vec<NewSource>)> {
                 2 => vec![source(Platform::Indiegogo, format!("{}", 2_000_000 + i), json!({}), Some("demo-api-token")), ads],
                 3 => vec![source(
                     Platform::HttpJson,
-                    format!("{slug}"),
+                    slug.clone(),
                     json!({"url": format!("{sim}/json/{{ref}}"), "metrics": {"pledged": "/campaign/raised", "backers": "/campaign/supporters"}, "hot": ["pledged"]}),
                     None,
                 )],
                 _ => vec![source(
                     Platform::Html,
-                    format!("{slug}"),
+                    slug.clone(),
                     json!({"url": format!("{sim}/html/{{ref}}"), "metrics": {"pledged": ".campaign .raised", "backers": "meta[property='sim:backers']@content"}}),
                     None,
                 )],

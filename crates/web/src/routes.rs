@@ -53,7 +53,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/readyz").route(web::get().to(get_readyz)))
         .service(
             web::scope("/api/v1")
-                .service(resource("/projects").route(web::get().to(list_projects)).route(web::post().to(create_project)))
+                .service(
+                    resource("/projects").route(web::get().to(list_projects)).route(web::post().to(create_project)),
+                )
                 .service(
                     resource("/projects/{id}")
                         .route(web::get().to(get_project))
