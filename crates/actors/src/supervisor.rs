@@ -16,7 +16,7 @@ use trawler_store::{Project, Run};
 
 use crate::db::Exec;
 use crate::registry::{Register, Registry, Unregister};
-use crate::scraper::{FirstRun, Reload, ScraperActor, StopScraper};
+use crate::scraper::{FirstRun, Reload, ScrapeNow, ScraperActor, StopScraper};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
 use crate::state::{ActorInfo, ActorStatus};
 use crate::tree::Deps;
@@ -172,8 +172,15 @@ impl Handler<StartProject> for ProjectSupervisor {
         for s in &self.sources {
             s.do_send(ProjectStarted(msg.project));
         }
-        let first = if msg.scrape_now { FirstRun::Now } else { FirstRun::IfMissed };
-        self.start_child(msg.project, first, 0, ctx);
+        match self.children.get(&msg.project) {
+            // Already started (start-up loaded it first): just scrape it now.
+            Some(child) if msg.scrape_now => child.addr.do_send(ScrapeNow),
+            Some(_) => {}
+            None => {
+                let first = if msg.scrape_now { FirstRun::Now } else { FirstRun::IfMissed };
+                self.start_child(msg.project, first, 0, ctx);
+            }
+        }
     }
 }
 

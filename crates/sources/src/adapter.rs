@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -123,7 +124,7 @@ pub fn default_rates() -> BTreeMap<Platform, f64> {
 /// fetch any source. Cheap to clone.
 #[derive(Clone)]
 pub struct Adapters {
-    adapters: std::sync::Arc<BTreeMap<Platform, Box<dyn Adapter>>>,
+    adapters: Arc<BTreeMap<Platform, Arc<dyn Adapter>>>,
     http: HttpClient,
     gates: Gates,
     max_retries: usize,
@@ -134,22 +135,30 @@ impl Adapters {
     /// Builds the adapters from the configuration.
     pub fn new(config: &SourcesConfig) -> Result<Adapters, SourceError> {
         let http = HttpClient::new(config.http.clone())?;
-        let mut adapters: BTreeMap<Platform, Box<dyn Adapter>> = BTreeMap::new();
-        adapters.insert(Platform::Kickstarter, Box::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)));
-        adapters.insert(Platform::Indiegogo, Box::new(crate::indiegogo::Indiegogo::new(&config.indiegogo_url)));
-        adapters.insert(
-            Platform::MetaAds,
-            Box::new(crate::meta_ads::MetaAds::new(&config.meta_url, &config.meta_api_version)),
-        );
-        adapters.insert(Platform::HttpJson, Box::new(crate::http_json::HttpJson));
-        adapters.insert(Platform::Html, Box::new(crate::html::Html));
+        let list: [Arc<dyn Adapter>; 5] = [
+            Arc::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)),
+            Arc::new(crate::indiegogo::Indiegogo::new(&config.indiegogo_url)),
+            Arc::new(crate::meta_ads::MetaAds::new(&config.meta_url, &config.meta_api_version)),
+            Arc::new(crate::http_json::HttpJson),
+            Arc::new(crate::html::Html),
+        ];
+        let adapters: BTreeMap<Platform, Arc<dyn Adapter>> = list.into_iter().map(|a| (a.platform(), a)).collect();
         Ok(Adapters {
-            adapters: std::sync::Arc::new(adapters),
+            adapters: Arc::new(adapters),
             http,
             gates: Gates::new(&config.rates),
             max_retries: config.max_retries,
             max_retry_delay: config.max_retry_delay,
         })
+    }
+
+    /// Replaces the adapter of its platform (a custom platform client, or a
+    /// scripted adapter in tests).
+    pub fn with_adapter(mut self, adapter: Arc<dyn Adapter>) -> Adapters {
+        let mut map = (*self.adapters).clone();
+        map.insert(adapter.platform(), adapter);
+        self.adapters = Arc::new(map);
+        self
     }
 
     fn adapter(&self, platform: Platform) -> &dyn Adapter {

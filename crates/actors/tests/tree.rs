@@ -1,0 +1,227 @@
+//! The supervision tree against a real database, with a scripted adapter in
+//! place of the http_json platform so a test decides when a fetch is slow or
+//! panics.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::json;
+use trawler_actors::{ActorError, ActorsConfig, Tree};
+use trawler_domain::{Platform, ProjectId, ProjectStatus, RunId, RunKind, RunStatus, RunTrigger};
+use trawler_sources::{Adapter, Adapters, BoxFuture, Fetched, HttpClient, Sample, SourceSpec, SourcesConfig};
+use trawler_store::testing::TestDb;
+use trawler_store::{NewSource, Project, Run};
+
+/// Answers every fetch after `delay` with `pledged = call number`; panics on
+/// the calls listed in `panic_on`.
+struct Scripted {
+    calls: Arc<AtomicUsize>,
+    delay: Duration,
+    panic_on: Vec<usize>,
+}
+
+impl Adapter for Scripted {
+    fn platform(&self) -> Platform {
+        Platform::HttpJson
+    }
+
+    fn validate(&self, _: &SourceSpec) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        _: &'a HttpClient,
+        _: &'a SourceSpec,
+        _: RunKind,
+    ) -> BoxFuture<'a, Result<Fetched, trawler_sources::SourceError>> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let delay = self.delay;
+        let panic = self.panic_on.contains(&n);
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            if panic {
+                panic!("scripted failure in call {n}");
+            }
+            Ok(Fetched { samples: vec![Sample::known("pledged", n as f64)], notes: vec![] })
+        })
+    }
+}
+
+struct Fixture {
+    db: TestDb,
+    tree: Tree,
+    calls: Arc<AtomicUsize>,
+}
+
+fn config() -> ActorsConfig {
+    // Long cadences: only the test's own triggers and creations run scrapes.
+    ActorsConfig {
+        full_interval: Duration::from_secs(3600),
+        poll_interval: Duration::from_secs(86_400),
+        ..ActorsConfig::default()
+    }
+}
+
+fn start(delay: Duration, panic_on: Vec<usize>) -> Result<Fixture> {
+    let db = TestDb::sqlite()?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(Scripted {
+        calls: calls.clone(),
+        delay,
+        panic_on,
+    }));
+    let tree = Tree::start(config(), db.pool.clone(), adapters);
+    Ok(Fixture { db, tree, calls })
+}
+
+fn new_project(fx: &Fixture, name: &str) -> Result<ProjectId> {
+    let source =
+        NewSource { platform: Platform::HttpJson, external_ref: name.into(), options: json!({}), secret: None };
+    Ok(Project::create(&mut *fx.db.pool.get()?, name, &[source])?.0.id)
+}
+
+async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f()? {
+            return Ok(v);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn finished_run(fx: &Fixture, id: RunId) -> Result<Run> {
+    wait_for("the run to finish", || {
+        let run = Run::get(&mut *fx.db.pool.get()?, id)?;
+        Ok((run.status != RunStatus::Running).then_some(run))
+    })
+    .await
+}
+
+async fn scraper_restarts(fx: &Fixture, project: ProjectId) -> Result<Option<u32>> {
+    let snapshot = fx.tree.snapshot().await?;
+    Ok(snapshot.actors.iter().find(|a| a.kind == "scraper" && a.project_id == Some(project)).map(|a| a.restarts))
+}
+
+#[test]
+fn a_trigger_during_a_scrape_joins_it() -> Result<()> {
+    actix::System::new().block_on(async {
+        let fx = start(Duration::from_millis(600), vec![])?;
+        wait_for("start-up", || Ok(Some(()))).await?;
+        let project = new_project(&fx, "slow")?;
+        fx.tree.project_created(project).await?; // scrapes at once
+        let (a, b) = futures_util::join!(fx.tree.trigger(project), fx.tree.trigger(project));
+        let (a, b) = (a?, b?);
+        assert_eq!(a, b, "both triggers join the run in progress");
+        let run = finished_run(&fx, a).await?;
+        assert_eq!(run.status, RunStatus::Succeeded);
+        assert_eq!(fx.calls.load(Ordering::SeqCst), 1, "one fetch, not three");
+        // Once it has finished, a trigger starts a new run.
+        let c = fx.tree.trigger(project).await?;
+        assert_ne!(c, a);
+        assert_eq!(finished_run(&fx, c).await?.status, RunStatus::Succeeded);
+        assert_eq!(fx.calls.load(Ordering::SeqCst), 2);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_panicking_scrape_is_recorded_and_its_scraper_restarted() -> Result<()> {
+    actix::System::new().block_on(async {
+        let fx = start(Duration::from_millis(10), vec![1])?;
+        let bystander = new_project(&fx, "bystander")?;
+        let victim = new_project(&fx, "victim")?;
+        fx.tree.project_created(bystander).await?;
+        // Let the bystander's first scrape (call 0) finish so the victim's is call 1.
+        wait_for("the bystander's scrape", || Ok((fx.calls.load(Ordering::SeqCst) >= 1).then_some(()))).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        fx.tree.project_created(victim).await?;
+        let crashed = wait_for("the crashed run", || {
+            let runs = Run::list_for_project(&mut *fx.db.pool.get()?, victim, 1)?;
+            Ok(runs.into_iter().next().filter(|r| r.status != RunStatus::Running))
+        })
+        .await?;
+        assert_eq!(crashed.status, RunStatus::Failed);
+        assert!(crashed.error.as_deref().is_some_and(|e| e.contains("panic: scripted failure")), "{crashed:?}");
+        // Restarted by the supervisor, counted, and usable again.
+        let mut restarts = None;
+        for _ in 0..100 {
+            restarts = scraper_restarts(&fx, victim).await?;
+            if restarts == Some(1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(restarts, Some(1), "the victim's scraper was restarted once");
+        let run = fx.tree.trigger(victim).await?;
+        assert_eq!(finished_run(&fx, run).await?.status, RunStatus::Succeeded);
+        // The crash touched no one else.
+        assert_eq!(scraper_restarts(&fx, bystander).await?, Some(0));
+        let run = fx.tree.trigger(bystander).await?;
+        assert_eq!(finished_run(&fx, run).await?.status, RunStatus::Succeeded);
+        Ok(())
+    })
+}
+
+#[test]
+fn archiving_stops_a_scraper_for_good() -> Result<()> {
+    actix::System::new().block_on(async {
+        let fx = start(Duration::from_millis(10), vec![])?;
+        let project = new_project(&fx, "archived")?;
+        fx.tree.project_created(project).await?;
+        wait_for("the first scrape", || Ok((fx.calls.load(Ordering::SeqCst) >= 1).then_some(()))).await?;
+        Project::set_status(&mut *fx.db.pool.get()?, project, ProjectStatus::Archived)?;
+        fx.tree.project_archived(project).await?;
+        // Longer than the first restart delay: an archived scraper stays down.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(scraper_restarts(&fx, project).await?, None, "no scraper for an archived project");
+        match fx.tree.trigger(project).await {
+            Err(ActorError::Archived) => {}
+            other => return Err(anyhow!("expected Archived, got {other:?}")),
+        }
+        match fx.tree.trigger(ProjectId(424_242)).await {
+            Err(ActorError::NotFound) => {}
+            other => return Err(anyhow!("expected NotFound, got {other:?}")),
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn start_up_closes_runs_left_running_and_starts_active_projects() -> Result<()> {
+    actix::System::new().block_on(async {
+        let db = TestDb::sqlite()?;
+        let source =
+            NewSource { platform: Platform::HttpJson, external_ref: "x".into(), options: json!({}), secret: None };
+        let (p, _) = Project::create(&mut *db.pool.get()?, "left over", &[source.clone()])?;
+        let (gone, _) = Project::create(&mut *db.pool.get()?, "archived", &[source])?;
+        Project::set_status(&mut *db.pool.get()?, gone.id, ProjectStatus::Archived)?;
+        let stale = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule)?;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(Scripted {
+            calls: calls.clone(),
+            delay: Duration::ZERO,
+            panic_on: vec![],
+        }));
+        let tree = Tree::start(config(), db.pool.clone(), adapters);
+        let fx = Fixture { db, tree, calls };
+        wait_for("start-up", || Ok(Some(()))).await?;
+        for _ in 0..100 {
+            if fx.tree.is_started().await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(fx.tree.is_started().await);
+        assert_eq!(Run::get(&mut *fx.db.pool.get()?, stale.id)?.status, RunStatus::Aborted);
+        assert_eq!(scraper_restarts(&fx, p.id).await?, Some(0), "the active project has a scraper");
+        assert_eq!(scraper_restarts(&fx, gone.id).await?, None, "the archived one has none");
+        Ok(())
+    })
+}
