@@ -199,7 +199,7 @@ fn start_up_closes_runs_left_running_and_starts_active_projects() -> Result<()> 
         let db = TestDb::sqlite()?;
         let source =
             NewSource { platform: Platform::HttpJson, external_ref: "x".into(), options: json!({}), secret: None };
-        let (p, _) = Project::create(&mut *db.pool.get()?, "left over", &[source.clone()])?;
+        let (p, _) = Project::create(&mut *db.pool.get()?, "left over", std::slice::from_ref(&source))?;
         let (gone, _) = Project::create(&mut *db.pool.get()?, "archived", &[source])?;
         Project::set_status(&mut *db.pool.get()?, gone.id, ProjectStatus::Archived)?;
         let stale = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule)?;
