@@ -173,6 +173,69 @@ fn last_at_or_before(points: &[Value], t: i64) -> Option<f64> {
     points.iter().rfind(|p| p[0].as_i64().is_some_and(|ts| ts <= t)).and_then(|p| p[1].as_f64())
 }
 
+/// Odd input on every route: always a 4xx with a JSON error, never a 5xx.
+fn check_bad_input_never_fails_the_server(api: &Api) -> Result<()> {
+    use reqwest::Method;
+    let (_, created) = api.send(Method::POST, "/api/v1/projects", Some(json!({"name": "fuzz target"})))?;
+    let id = created["id"].as_i64().unwrap_or(1);
+    let gets = [
+        format!("/api/v1/projects/{id}/series"),
+        format!("/api/v1/projects/{id}/series?metric=Pledged"),
+        format!("/api/v1/projects/{id}/series?metric=pledged&from=10&to=5"),
+        format!("/api/v1/projects/{id}/series?metric=pledged&from=-9223372036854775808&to=9223372036854775807&step=1"),
+        format!("/api/v1/projects/{id}/series?metric=pledged&step=0"),
+        format!("/api/v1/projects/{id}/series?metric=pledged&step=-5"),
+        format!("/api/v1/projects/{id}/series?metric=pledged&agg=median"),
+        format!("/api/v1/projects/{id}/series?metric=pledged&platform=myspace"),
+        format!("/api/v1/projects/{id}/series?metric=pledged&from=abc"),
+        format!("/api/v1/projects/{id}/series?metric=pledged&bogus=1"),
+        format!("/api/v1/projects/{id}/summary?from=9223372036854775807&to=0"),
+        format!("/api/v1/projects/{id}/runs?limit=0"),
+        format!("/api/v1/projects/{id}/runs?limit=99999999999999999999"),
+        "/api/v1/projects?status=paused".into(),
+        "/api/v1/projects/99999999999999999999".into(),
+        "/api/v1/projects/-1".into(),
+        "/api/v1/runs/0".into(),
+        "/api/v1/nothing-here".into(),
+        "/api/v1/projects/1/%00".into(),
+    ];
+    for path in &gets {
+        let (status, body) = api.get(path)?;
+        ensure!((400..500).contains(&status), "GET {path}: {status} {body}");
+        ensure!(body["error"]["code"].is_string(), "GET {path}: no JSON error: {body}");
+    }
+    let long_name = "x".repeat(300);
+    let bodies = [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": long_name}),
+        json!({"name": "ok", "extra": 1}),
+        json!({"name": "ok", "sources": "nope"}),
+        json!({"name": "ok", "sources": [{"platform": "kickstarter", "external_ref": "no-slash"}]}),
+        json!({"name": "ok", "sources": [{"platform": "kickstarter", "external_ref": "a/b", "options": []}]}),
+        json!({"name": "ok", "sources": [{"platform": "http_json", "external_ref": "a", "options": {"url": "ftp://x/{ref}", "metrics": {"p": "/a"}}}]}),
+        json!({"name": "ok", "sources": [{"platform": "http_json", "external_ref": "a", "options": {"url": "http://x/{ref}", "metrics": {"p": "a"}}}]}),
+        json!({"name": "ok", "sources": [{"platform": "html", "external_ref": "a", "options": {"url": "http://x/{ref}", "metrics": {"p": "<<<"}}}]}),
+        json!({"name": "ok", "sources": [{"platform": "html", "external_ref": "a b", "options": {"url": "http://x/", "metrics": {"p": "p"}}}]}),
+        json!([1, 2, 3]),
+        json!("just a string"),
+    ];
+    for body in &bodies {
+        let (status, answer) = api.send(Method::POST, "/api/v1/projects", Some(body.clone()))?;
+        ensure!((400..500).contains(&status), "POST {body}: {status} {answer}");
+        let (status, answer) = api.send(Method::PATCH, &format!("/api/v1/projects/{id}"), Some(body.clone()))?;
+        ensure!(status == 200 || (400..500).contains(&status), "PATCH {body}: {status} {answer}");
+    }
+    let big = json!({"name": "x".repeat(300_000)});
+    let (status, _) = api.send(Method::POST, "/api/v1/projects", Some(big))?;
+    ensure!(status == 413, "oversized body: {status}");
+    let (status, _) = api.send(Method::PUT, "/api/v1/projects", Some(json!({})))?;
+    ensure!(status == 405, "wrong method: {status}");
+    let (status, _) = api.send(Method::DELETE, &format!("/api/v1/projects/{id}"), None)?;
+    ensure!(status == 200, "archive the fuzz target: {status}");
+    Ok(())
+}
+
 fn run_scenario(db_url: &str) -> Result<()> {
     let epoch = trawler_domain::now_secs() - 3600;
     let sim = spawn(&["sim", "--bind", "127.0.0.1:0", "--epoch", &epoch.to_string()], &[], "listening on ")?;
@@ -235,6 +298,8 @@ fn run_scenario(db_url: &str) -> Result<()> {
         .body("{nope")
         .send()?;
     ensure!(resp.status() == 400);
+
+    check_bad_input_never_fails_the_server(&api)?;
 
     // One project per platform, plus a campaign with ads for derived metrics.
     let specs = vec![

@@ -180,6 +180,18 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Logs the pool's connection errors on one line each (libpq's messages
+/// span several).
+#[derive(Debug)]
+struct OneLineErrors;
+
+impl r2d2::HandleError<diesel::ConnectionError> for OneLineErrors {
+    fn handle_error(&self, error: diesel::ConnectionError) {
+        let text = error.to_string();
+        log::warn!("database connection failed: {}", text.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+}
+
 /// A pool of connections plus what it was opened with.
 #[derive(Clone)]
 pub struct DbPool {
@@ -204,6 +216,7 @@ impl DbPool {
             }
         }
         let pool = r2d2::Pool::builder()
+            .error_handler(Box::new(OneLineErrors))
             .max_size(config.max_connections)
             .min_idle(Some(0))
             .connection_timeout(config.connection_timeout)
@@ -234,6 +247,12 @@ impl DbPool {
     /// The URL with its password masked.
     pub fn url_redacted(&self) -> String {
         self.url.redacted()
+    }
+
+    /// Opens one connection outside the pool and drops it: the fastest way
+    /// to learn whether the database is reachable, with its own error.
+    pub fn probe(&self) -> StoreResult<()> {
+        self.url.connect().map(drop).map_err(StoreError::Connect)
     }
 
     /// Runs `SELECT 1`: is the database reachable right now?

@@ -68,7 +68,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("trawler: error: {}", format!("{e:#}").replace('\n', " "));
+            let text = format!("{e:#}");
+            eprintln!("trawler: error: {}", text.split_whitespace().collect::<Vec<_>>().join(" "));
             ExitCode::FAILURE
         }
     }

@@ -27,6 +27,7 @@ pub struct Running {
 /// actor tree and the HTTP server. Must run inside an actix system.
 pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Result<()>) -> Result<Running> {
     let pool = DbPool::open(&config.store).context("opening the database")?;
+    pool.probe().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
     {
         let mut conn = pool.get().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
         let applied = run_migrations(&mut conn).context("applying migrations")?;
@@ -122,6 +123,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
 pub fn migrate(args: MigrateArgs) -> Result<()> {
     let store = args.db.store();
     let pool = DbPool::open(&store).context("opening the database")?;
+    pool.probe().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
     let mut conn = pool.get().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
     let applied = run_migrations(&mut conn).context("applying migrations")?;
     if applied.is_empty() {

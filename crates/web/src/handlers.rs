@@ -304,7 +304,7 @@ pub async fn get_series(
         if !(1..=MAX_STEP_SECS).contains(&step) {
             return Err(ApiError::BadRequest("`step` must be between 1 second and one year, in seconds".into()));
         }
-        if (to - from) / step > MAX_BUCKETS {
+        if to.saturating_sub(from) / step > MAX_BUCKETS {
             return Err(ApiError::BadRequest(format!("`step` too small: at most {MAX_BUCKETS} buckets per series")));
         }
     }

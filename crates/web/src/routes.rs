@@ -10,15 +10,17 @@ use crate::ApiError;
 const MAX_JSON_BYTES: usize = 256 * 1024;
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    let message = match &err {
-        JsonPayloadError::ContentType => "send a JSON body with `Content-Type: application/json`".to_owned(),
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            format!("the body is larger than {limit} bytes")
+    let api = match &err {
+        JsonPayloadError::ContentType => {
+            ApiError::BadRequest("send a JSON body with `Content-Type: application/json`".to_owned())
         }
-        JsonPayloadError::Deserialize(e) => format!("invalid JSON body: {e}"),
-        other => format!("invalid JSON body: {other}"),
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")),
+        other => ApiError::BadRequest(format!("invalid JSON body: {other}")),
     };
-    InternalError::from_response(err, actix_web::ResponseError::error_response(&ApiError::BadRequest(message))).into()
+    InternalError::from_response(err, actix_web::ResponseError::error_response(&api)).into()
 }
 
 fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {

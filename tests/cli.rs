@@ -1,0 +1,90 @@
+//! The command line as an operator meets it: bad configuration is one line
+//! on stderr and a non-zero exit; `migrate` is idempotent; SIGTERM is a
+//! clean exit.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+
+fn trawler(args: &[&str], env: &[(&str, &str)]) -> Result<Output> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawler"));
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Ok(cmd.output()?)
+}
+
+fn one_line_error(out: &Output, code: i32, needle: &str) -> Result<()> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(code), "exit {:?}, stderr: {stderr}", out.status.code());
+    ensure!(stderr.trim_end().lines().count() == 1, "more than one line: {stderr}");
+    ensure!(stderr.contains(needle), "`{needle}` not in: {stderr}");
+    Ok(())
+}
+
+fn temp_dir(name: &str) -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("trawler_cli_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[test]
+fn bad_configuration_is_one_line_and_a_non_zero_exit() -> Result<()> {
+    let token = ("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-token");
+    one_line_error(&trawler(&["serve", "--full-interval", "banana"], &[token])?, 2, "banana")?;
+    one_line_error(&trawler(&["serve"], &[token, ("TRAWLER_POLL_INTERVAL", "0s")])?, 2, "longer than zero")?;
+    one_line_error(&trawler(&["serve"], &[token, ("TRAWLER_RATE_META_ADS", "-3")])?, 2, "-3")?;
+    one_line_error(&trawler(&["serve"], &[token, ("DATABASE_URL", "mysql://db/x")])?, 2, "mysql")?;
+    one_line_error(&trawler(&["serve"], &[token, ("TRAWLER_BIND", "not-an-address")])?, 2, "not-an-address")?;
+    one_line_error(&trawler(&["serve"], &[])?, 1, "TRAWLER_ADMIN_TOKEN")?;
+    one_line_error(&trawler(&["serve"], &[("TRAWLER_ADMIN_TOKEN", "short")])?, 1, "at least 16")?;
+    one_line_error(&trawler(&["frobnicate"], &[])?, 2, "frobnicate")?;
+    // A database that is down: its own error, one line, no password.
+    let out = trawler(
+        &["serve"],
+        &[token, ("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/trawler"), ("TRAWLER_BIND", "127.0.0.1:0")],
+    )?;
+    one_line_error(&out, 1, "connect")?;
+    ensure!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"), "the password leaked");
+    Ok(())
+}
+
+#[test]
+fn migrate_applies_once() -> Result<()> {
+    let dir = temp_dir("migrate")?;
+    let url = format!("sqlite://{}/t.db", dir.display());
+    let first = trawler(&["migrate"], &[("DATABASE_URL", &url)])?;
+    ensure!(first.status.success(), "{first:?}");
+    ensure!(String::from_utf8_lossy(&first.stdout).contains("applied"), "{first:?}");
+    let second = trawler(&["migrate"], &[("DATABASE_URL", &url)])?;
+    ensure!(String::from_utf8_lossy(&second.stdout).contains("up to date"), "{second:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() -> Result<()> {
+    let dir = temp_dir("sigterm")?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trawler"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-token")
+        .env("TRAWLER_DATA_DIR", &dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    ensure!(line.contains("serving on http://127.0.0.1:"), "{line}");
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    ensure!(killed.success());
+    let status = child.wait()?;
+    ensure!(status.code() == Some(0), "exit status {status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
