@@ -15,6 +15,9 @@ pub enum ActorError {
     /// The project is archived: it is not scraped any more.
     #[error("project is archived")]
     Archived,
+    /// The project is quarantined after crashing too often.
+    #[error("project is quarantined; resume it first")]
+    Quarantined,
     /// The project is active but its scraper is not running (restarting after a crash).
     #[error("the project's scraper is restarting; try again shortly")]
     NotRunning,

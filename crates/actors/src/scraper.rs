@@ -140,7 +140,9 @@ impl Actor for ScraperActor {
             // The scrape future was dropped with the actor: close its run.
             let error =
                 if self.stopping_normally { "stopped (archived or shutting down)" } else { "the scraper crashed" };
-            self.deps.db.do_send(Exec(move |conn| Run::finish(conn, run, RunStatus::Aborted, Some(error), 0, "")));
+            self.deps
+                .db
+                .do_send(Exec(move |conn| Run::finish(conn, run, RunStatus::Aborted, Some(("aborted", error)), 0, "")));
         }
         self.supervisor.do_send(ChildStopped {
             project: self.project,
@@ -288,7 +290,7 @@ impl ScraperActor {
                     (
                         Outcome {
                             status: RunStatus::Failed,
-                            error: Some(format!("panic: {msg}")),
+                            error: Some(("panic", format!("panic: {msg}"))),
                             points: 0,
                             log: format!("panic: {msg}\n"),
                         },
@@ -298,8 +300,12 @@ impl ScraperActor {
             };
             let Outcome { status, error, points, log } = outcome;
             let err = error.clone();
-            let recorded =
-                deps.db.send(Exec(move |conn| Run::finish(conn, run, status, err.as_deref(), points, &log))).await;
+            let recorded = deps
+                .db
+                .send(Exec(move |conn| {
+                    Run::finish(conn, run, status, err.as_ref().map(|(k, m)| (*k, m.as_str())), points, &log)
+                }))
+                .await;
             if !matches!(recorded, Ok(Ok(()))) {
                 log::warn!("scraper {project}: recording the end of run {run} failed: {recorded:?}");
             }
@@ -310,9 +316,10 @@ impl ScraperActor {
             act.current_run = None;
             act.status = ActorStatus::Idle;
             act.last_status = Some(status);
-            act.last_error = error.clone();
+            act.last_error = error.map(|(_, message)| message);
             if panicked {
-                act.crash(error.unwrap_or_default(), ctx);
+                let message = act.last_error.clone().unwrap_or_default();
+                act.crash(message, ctx);
             }
         })
     }
@@ -321,7 +328,8 @@ impl ScraperActor {
 /// What a scrape came to.
 struct Outcome {
     status: RunStatus,
-    error: Option<String>,
+    /// The first error: its class and its message.
+    error: Option<(&'static str, String)>,
     points: i64,
     log: String,
 }
@@ -331,7 +339,7 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
     if sources.is_empty() {
         return Outcome {
             status: RunStatus::Failed,
-            error: Some("the project has no sources".into()),
+            error: Some(("config", "the project has no sources".into())),
             points: 0,
             log: "no sources configured\n".into(),
         };
@@ -340,6 +348,9 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
     let mut points_total = 0i64;
     let mut ok = 0usize;
     let mut first_error = None;
+    // One budget for the whole run: a failing platform cannot keep a run
+    // retrying past it, however many sources the project has.
+    let budget = deps.adapters.run_budget();
     for source in sources {
         let spec = SourceSpec {
             platform: source.platform,
@@ -348,7 +359,7 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
             secret: source.secret.clone(),
         };
         let started = Instant::now();
-        match deps.adapters.fetch(&spec, RunKind::Full).await {
+        match deps.adapters.fetch(&spec, RunKind::Full, &budget).await {
             Ok(fetched) => {
                 let ts = now_secs();
                 let points: Vec<Point> = fetched
@@ -367,7 +378,7 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
                 // send().await: waits while ingestion is saturated (back-pressure).
                 if let Err(e) = deps.ingest.send(IngestPoints(points)).await {
                     log.push_str(&format!("{} {}: ingestion unavailable: {e}\n", source.platform, source.external_ref));
-                    first_error.get_or_insert_with(|| format!("ingestion unavailable: {e}"));
+                    first_error.get_or_insert_with(|| ("ingest", format!("ingestion unavailable: {e}")));
                     continue;
                 }
                 ok += 1;
@@ -388,7 +399,8 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
                     source.external_ref,
                     started.elapsed().as_millis()
                 ));
-                first_error.get_or_insert_with(|| format!("{} {}: {e}", source.platform, source.external_ref));
+                first_error
+                    .get_or_insert_with(|| (e.code(), format!("{} {}: {e}", source.platform, source.external_ref)));
             }
         }
     }

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use trawler_domain::schedule::{next_slot_ms, offset_ms};
 use trawler_domain::{now_millis, now_secs, Platform, Point, ProjectId, RunKind};
-use trawler_sources::SourceSpec;
+use trawler_sources::{RetryBudget, SourceSpec};
 use trawler_store::Source;
 
 use crate::db::Exec;
@@ -157,7 +157,8 @@ impl SourceActor {
                 options: source.options.clone(),
                 secret: source.secret.clone(),
             };
-            let fetched = deps.adapters.fetch(&spec, RunKind::Poll).await;
+            // A poll retries at most once: the next window comes soon.
+            let fetched = deps.adapters.fetch(&spec, RunKind::Poll, &RetryBudget::new(1)).await;
             let result = match fetched {
                 Ok(f) => {
                     let ts = now_secs();

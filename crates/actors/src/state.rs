@@ -19,6 +19,8 @@ pub enum ActorStatus {
     BackingOff,
     /// Running (for actors without finer states).
     Running,
+    /// Stopped after crashing too often; waits for an admin to resume it.
+    Quarantined,
 }
 
 /// One actor in the tree.

@@ -2,16 +2,22 @@
 //! restarts a scraper that crashed (with a growing delay), and stops one for
 //! good when its project is archived.
 //!
+//! Restart intensity works like OTP's `max_restarts` in `max_seconds`: a
+//! project whose scraper crashes more than `max_restarts` times within
+//! `restart_window` is **quarantined** — its status is stored, it is not
+//! restarted (not even by a node restart), and an admin resumes it. No
+//! crash loops.
+//!
 //! Start-up loads the active projects with one database call and starts the
 //! children directly from its result — it never `send`s to itself and
 //! awaits the answer, which would deadlock (the OTP "process attempted to
 //! call itself" trap).
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use trawler_domain::{ProjectId, ProjectStatus};
+use trawler_domain::{now_millis, ProjectId, ProjectStatus};
 use trawler_store::{Project, Run};
 
 use crate::db::Exec;
@@ -56,6 +62,16 @@ pub struct ChildStopped {
     pub reason: Option<String>,
 }
 
+/// Starts a resumed project with a clean restart history.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ResumeProject(pub ProjectId);
+
+/// Entries for projects without a live scraper: restarting or quarantined.
+#[derive(Message)]
+#[rtype(result = "Vec<ActorInfo>")]
+pub struct ListDormant;
+
 /// Stops every scraper and all polling (shutdown).
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -81,14 +97,31 @@ struct Child {
     stopping: bool,
 }
 
+/// A project the supervisor stopped restarting.
+struct Quarantine {
+    restarts: u32,
+    reason: Option<String>,
+    since_ms: i64,
+}
+
+/// A crashed scraper waiting for its restart.
+struct Restart {
+    restarts: u32,
+    at_ms: i64,
+    reason: Option<String>,
+}
+
 /// Supervises the scrapers.
 pub struct ProjectSupervisor {
     deps: Deps,
     registry: Addr<Registry>,
     sources: Vec<Addr<SourceActor>>,
     children: HashMap<ProjectId, Child>,
-    /// Crashed scrapers waiting for their restart, with their restart count.
-    restarting: HashMap<ProjectId, u32>,
+    /// Crashed scrapers waiting for their restart.
+    restarting: HashMap<ProjectId, Restart>,
+    /// When each project's scraper crashed within the restart window.
+    crashes: HashMap<ProjectId, VecDeque<Instant>>,
+    quarantined: HashMap<ProjectId, Quarantine>,
     started: bool,
     shutting_down: bool,
     total_restarts: u64,
@@ -103,6 +136,8 @@ impl ProjectSupervisor {
             sources,
             children: HashMap::new(),
             restarting: HashMap::new(),
+            crashes: HashMap::new(),
+            quarantined: HashMap::new(),
             started: false,
             shutting_down: false,
             total_restarts: 0,
@@ -137,10 +172,15 @@ impl Handler<StartAll> for ProjectSupervisor {
             // before any new run starts.
             let aborted = Run::abort_unfinished(conn)?;
             let projects = Project::list(conn, Some(ProjectStatus::Active))?;
-            Ok((aborted, projects))
+            let quarantined = Project::list(conn, Some(ProjectStatus::Quarantined))?;
+            Ok((aborted, projects, quarantined))
         }));
         ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok((aborted, projects))) => {
+            Ok(Ok((aborted, projects, quarantined))) => {
+                for p in quarantined {
+                    let q = Quarantine { restarts: 0, reason: p.status_reason, since_ms: p.updated_at_ms };
+                    act.quarantined.insert(p.id, q);
+                }
                 if aborted > 0 {
                     log::warn!("closed {aborted} runs left running by a previous process as aborted");
                 }
@@ -189,6 +229,8 @@ impl Handler<StopProject> for ProjectSupervisor {
 
     fn handle(&mut self, msg: StopProject, _: &mut Context<Self>) {
         self.restarting.remove(&msg.0);
+        self.crashes.remove(&msg.0);
+        self.quarantined.remove(&msg.0);
         if let Some(child) = self.children.get_mut(&msg.0) {
             child.stopping = true;
             child.addr.do_send(StopScraper);
@@ -221,19 +263,105 @@ impl Handler<ChildStopped> for ProjectSupervisor {
         if child.stopping || self.shutting_down || !msg.crashed {
             return;
         }
+        let project = msg.project;
+        self.last_error = msg.reason.as_ref().map(|r| format!("project {project}: {r}"));
+        // Restart intensity: crashes inside the window, this one included.
+        let now = Instant::now();
+        let window = self.deps.config.restart_window;
+        let crashes = self.crashes.entry(project).or_default();
+        crashes.push_back(now);
+        while crashes.front().is_some_and(|t| now.duration_since(*t) > window) {
+            crashes.pop_front();
+        }
+        if crashes.len() as u32 > self.deps.config.max_restarts {
+            self.quarantine(project, child.restarts, msg.reason, ctx);
+            return;
+        }
         // A crash: restart after 1 s, 2 s, 4 s … up to a minute.
         let restarts = child.restarts + 1;
         self.total_restarts += 1;
-        self.last_error = msg.reason.map(|r| format!("project {}: {r}", msg.project));
         let delay = Duration::from_secs(1u64 << child.restarts.min(6)).min(MAX_RESTART_DELAY);
-        log::warn!("supervisor: scraper {} crashed; restart {restarts} in {delay:?}", msg.project);
-        self.restarting.insert(msg.project, restarts);
-        let project = msg.project;
+        log::warn!("supervisor: scraper {project} crashed; restart {restarts} in {delay:?}");
+        let at_ms = now_millis() + delay.as_millis() as i64;
+        self.restarting.insert(project, Restart { restarts, at_ms, reason: msg.reason });
         ctx.run_later(delay, move |act, ctx| {
-            if let Some(restarts) = act.restarting.remove(&project) {
-                act.start_child(project, FirstRun::IfMissed, restarts, ctx);
+            if let Some(r) = act.restarting.remove(&project) {
+                act.start_child(project, FirstRun::IfMissed, r.restarts, ctx);
             }
         });
+    }
+}
+
+impl ProjectSupervisor {
+    /// Stops restarting a project: stores its status and stops its polls.
+    fn quarantine(&mut self, project: ProjectId, restarts: u32, reason: Option<String>, ctx: &mut Context<Self>) {
+        log::error!(
+            "supervisor: project {project} crashed more than {} times in {:?}; quarantined",
+            self.deps.config.max_restarts,
+            self.deps.config.restart_window
+        );
+        self.crashes.remove(&project);
+        for s in &self.sources {
+            s.do_send(ProjectStopped(project));
+        }
+        let text = format!(
+            "crashed more than {} times in {} s; last: {}",
+            self.deps.config.max_restarts,
+            self.deps.config.restart_window.as_secs(),
+            reason.as_deref().unwrap_or("unknown")
+        );
+        self.quarantined.insert(project, Quarantine { restarts, reason: Some(text.clone()), since_ms: now_millis() });
+        let store = self.deps.db.send(Exec(move |conn| {
+            Project::set_status(conn, project, ProjectStatus::Quarantined, Some(&text)).map(drop)
+        }));
+        ctx.spawn(store.into_actor(self).map(move |result, _, _| {
+            if !matches!(result, Ok(Ok(()))) {
+                log::error!("supervisor: storing the quarantine of project {project} failed: {result:?}");
+            }
+        }));
+    }
+}
+
+impl Handler<ResumeProject> for ProjectSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResumeProject, ctx: &mut Context<Self>) {
+        self.quarantined.remove(&msg.0);
+        self.crashes.remove(&msg.0);
+        self.restarting.remove(&msg.0);
+        for s in &self.sources {
+            s.do_send(ProjectStarted(msg.0));
+        }
+        match self.children.get(&msg.0) {
+            Some(child) => child.addr.do_send(ScrapeNow),
+            None => self.start_child(msg.0, FirstRun::Now, 0, ctx),
+        }
+    }
+}
+
+impl Handler<ListDormant> for ProjectSupervisor {
+    type Result = MessageResult<ListDormant>;
+
+    fn handle(&mut self, _: ListDormant, _: &mut Context<Self>) -> Self::Result {
+        let mut out = Vec::new();
+        for (id, r) in &self.restarting {
+            let mut info = ActorInfo::new("scraper", format!("scraper:{id}"), ActorStatus::BackingOff);
+            info.project_id = Some(*id);
+            info.restarts = r.restarts;
+            info.next_run_ms = Some(r.at_ms);
+            info.last_error = r.reason.clone();
+            out.push(info);
+        }
+        for (id, q) in &self.quarantined {
+            let mut info = ActorInfo::new("scraper", format!("scraper:{id}"), ActorStatus::Quarantined);
+            info.project_id = Some(*id);
+            info.restarts = q.restarts;
+            info.last_error = q.reason.clone();
+            info.detail = serde_json::json!({ "quarantined_since_ms": q.since_ms });
+            out.push(info);
+        }
+        out.sort_by_key(|i| i.project_id);
+        MessageResult(out)
     }
 }
 
@@ -273,6 +401,9 @@ impl Handler<GetSupervisorState> for ProjectSupervisor {
         info.detail = serde_json::json!({
             "children": self.children.len(),
             "restarting": self.restarting.len(),
+            "quarantined": self.quarantined.len(),
+            "max_restarts": self.deps.config.max_restarts,
+            "restart_window_ms": self.deps.config.restart_window.as_millis() as u64,
             "shutting_down": self.shutting_down,
             "full_interval_ms": self.deps.config.full_interval.as_millis() as u64,
         });

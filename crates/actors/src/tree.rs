@@ -17,7 +17,8 @@ use crate::scraper::{GetScraperState, ScrapeNow};
 use crate::source::{GetSourceState, SourceActor};
 use crate::state::TreeSnapshot;
 use crate::supervisor::{
-    GetSupervisorState, IsStarted, ProjectSupervisor, ReloadProject, StartProject, StopAll, StopProject,
+    GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor, ReloadProject, ResumeProject, StartProject, StopAll,
+    StopProject,
 };
 
 /// Settings of the actors.
@@ -31,6 +32,11 @@ pub struct ActorsConfig {
     pub ingest: IngestConfig,
     /// Threads of the DbExecutor.
     pub db_threads: usize,
+    /// Restarts a scraper may need within `restart_window` before its
+    /// project is quarantined (OTP's max_restarts).
+    pub max_restarts: u32,
+    /// The window of `max_restarts` (OTP's max_seconds).
+    pub restart_window: Duration,
 }
 
 impl Default for ActorsConfig {
@@ -40,6 +46,8 @@ impl Default for ActorsConfig {
             poll_interval: Duration::from_secs(300),
             ingest: IngestConfig::default(),
             db_threads: 2,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(600),
         }
     }
 }
@@ -94,6 +102,7 @@ impl Tree {
         let found = self.db.send(Exec(move |conn| Project::get(conn, project))).await?;
         match found {
             Ok(p) if p.status == ProjectStatus::Archived => Err(ActorError::Archived),
+            Ok(p) if p.status == ProjectStatus::Quarantined => Err(ActorError::Quarantined),
             Ok(_) => Err(ActorError::NotRunning),
             Err(StoreError::NotFound(_)) => Err(ActorError::NotFound),
             Err(e) => Err(e.into()),
@@ -108,6 +117,12 @@ impl Tree {
     /// Stops a project's scraper and polls for good.
     pub async fn project_archived(&self, project: ProjectId) -> Result<(), ActorError> {
         Ok(self.supervisor.send(StopProject(project)).await?)
+    }
+
+    /// Starts a resumed project's scraper (quarantined or archived before;
+    /// the caller has set it active) with a clean restart history.
+    pub async fn project_resumed(&self, project: ProjectId) -> Result<(), ActorError> {
+        Ok(self.supervisor.send(ResumeProject(project)).await?)
     }
 
     /// Makes a project's scraper re-read its sources.
@@ -134,6 +149,8 @@ impl Tree {
         // A scraper that stops between the listing and the query is skipped.
         let states = join_all(scrapers.iter().map(|(_, addr)| addr.send(GetScraperState))).await;
         actors.extend(states.into_iter().flatten());
+        // Projects without a live scraper: waiting for a restart, or quarantined.
+        actors.extend(self.supervisor.send(ListDormant).await?);
         Ok(TreeSnapshot { taken_at_ms: now_millis(), actors })
     }
 

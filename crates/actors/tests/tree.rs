@@ -2,24 +2,25 @@
 //! place of the http_json platform so a test decides when a fetch is slow or
 //! panics.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
-use trawler_actors::{ActorError, ActorsConfig, Tree};
+use trawler_actors::{ActorError, ActorStatus, ActorsConfig, Tree};
 use trawler_domain::{Platform, ProjectId, ProjectStatus, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_sources::{Adapter, Adapters, BoxFuture, Fetched, HttpClient, Sample, SourceSpec, SourcesConfig};
 use trawler_store::testing::TestDb;
 use trawler_store::{NewSource, Project, Run};
 
 /// Answers every fetch after `delay` with `pledged = call number`; panics on
-/// the calls listed in `panic_on`.
+/// the calls listed in `panic_on`, and on every call while `panic_all` is set.
 struct Scripted {
     calls: Arc<AtomicUsize>,
     delay: Duration,
     panic_on: Vec<usize>,
+    panic_all: Arc<AtomicBool>,
 }
 
 impl Adapter for Scripted {
@@ -39,7 +40,7 @@ impl Adapter for Scripted {
     ) -> BoxFuture<'a, Result<Fetched, trawler_sources::SourceError>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let delay = self.delay;
-        let panic = self.panic_on.contains(&n);
+        let panic = self.panic_on.contains(&n) || self.panic_all.load(Ordering::SeqCst);
         Box::pin(async move {
             tokio::time::sleep(delay).await;
             if panic {
@@ -66,14 +67,20 @@ fn config() -> ActorsConfig {
 }
 
 fn start(delay: Duration, panic_on: Vec<usize>) -> Result<Fixture> {
+    start_with(config(), delay, panic_on, Arc::new(AtomicBool::new(false)))
+}
+
+fn start_with(
+    config: ActorsConfig,
+    delay: Duration,
+    panic_on: Vec<usize>,
+    panic_all: Arc<AtomicBool>,
+) -> Result<Fixture> {
     let db = TestDb::sqlite()?;
     let calls = Arc::new(AtomicUsize::new(0));
-    let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(Scripted {
-        calls: calls.clone(),
-        delay,
-        panic_on,
-    }));
-    let tree = Tree::start(config(), db.pool.clone(), adapters);
+    let scripted = Scripted { calls: calls.clone(), delay, panic_on, panic_all };
+    let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(scripted));
+    let tree = Tree::start(config, db.pool.clone(), adapters);
     Ok(Fixture { db, tree, calls })
 }
 
@@ -104,9 +111,16 @@ async fn finished_run(fx: &Fixture, id: RunId) -> Result<Run> {
     .await
 }
 
+/// The restart count of a project's *live* scraper (not one waiting for its
+/// restart or quarantined), if there is one.
 async fn scraper_restarts(fx: &Fixture, project: ProjectId) -> Result<Option<u32>> {
     let snapshot = fx.tree.snapshot().await?;
-    Ok(snapshot.actors.iter().find(|a| a.kind == "scraper" && a.project_id == Some(project)).map(|a| a.restarts))
+    Ok(snapshot
+        .actors
+        .iter()
+        .filter(|a| !matches!(a.status, ActorStatus::BackingOff | ActorStatus::Quarantined))
+        .find(|a| a.kind == "scraper" && a.project_id == Some(project))
+        .map(|a| a.restarts))
 }
 
 #[test]
@@ -176,7 +190,7 @@ fn archiving_stops_a_scraper_for_good() -> Result<()> {
         let project = new_project(&fx, "archived")?;
         fx.tree.project_created(project).await?;
         wait_for("the first scrape", || Ok((fx.calls.load(Ordering::SeqCst) >= 1).then_some(()))).await?;
-        Project::set_status(&mut *fx.db.pool.get()?, project, ProjectStatus::Archived)?;
+        Project::set_status(&mut *fx.db.pool.get()?, project, ProjectStatus::Archived, None)?;
         fx.tree.project_archived(project).await?;
         // Longer than the first restart delay: an archived scraper stays down.
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -201,13 +215,14 @@ fn start_up_closes_runs_left_running_and_starts_active_projects() -> Result<()> 
             NewSource { platform: Platform::HttpJson, external_ref: "x".into(), options: json!({}), secret: None };
         let (p, _) = Project::create(&mut *db.pool.get()?, "left over", std::slice::from_ref(&source))?;
         let (gone, _) = Project::create(&mut *db.pool.get()?, "archived", &[source])?;
-        Project::set_status(&mut *db.pool.get()?, gone.id, ProjectStatus::Archived)?;
+        Project::set_status(&mut *db.pool.get()?, gone.id, ProjectStatus::Archived, None)?;
         let stale = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule)?;
         let calls = Arc::new(AtomicUsize::new(0));
         let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(Scripted {
             calls: calls.clone(),
             delay: Duration::ZERO,
             panic_on: vec![],
+            panic_all: Arc::new(AtomicBool::new(false)),
         }));
         let tree = Tree::start(config(), db.pool.clone(), adapters);
         let fx = Fixture { db, tree, calls };
@@ -222,6 +237,51 @@ fn start_up_closes_runs_left_running_and_starts_active_projects() -> Result<()> 
         assert_eq!(Run::get(&mut *fx.db.pool.get()?, stale.id)?.status, RunStatus::Aborted);
         assert_eq!(scraper_restarts(&fx, p.id).await?, Some(0), "the active project has a scraper");
         assert_eq!(scraper_restarts(&fx, gone.id).await?, None, "the archived one has none");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_crash_loop_is_quarantined_and_resumed_by_an_admin() -> Result<()> {
+    actix::System::new().block_on(async {
+        // Every slot (each second) panics; two restarts are allowed.
+        let config = ActorsConfig {
+            full_interval: Duration::from_secs(1),
+            max_restarts: 2,
+            restart_window: Duration::from_secs(600),
+            ..config()
+        };
+        let panic_all = Arc::new(AtomicBool::new(true));
+        let fx = start_with(config, Duration::ZERO, vec![], panic_all.clone())?;
+        let project = new_project(&fx, "crashy")?;
+        fx.tree.project_created(project).await?;
+        let quarantined = wait_for("the quarantine", || {
+            let p = Project::get(&mut *fx.db.pool.get()?, project)?;
+            Ok((p.status == ProjectStatus::Quarantined).then_some(p))
+        })
+        .await?;
+        assert!(quarantined.status_reason.as_deref().is_some_and(|r| r.contains("panic")), "{quarantined:?}");
+        let crashes = Run::list_for_project(&mut *fx.db.pool.get()?, project, 100)?;
+        assert_eq!(crashes.len(), 3, "two restarts, then the third crash quarantines");
+        assert!(crashes.iter().all(|r| r.error_kind.as_deref() == Some("panic")), "{crashes:?}");
+        // Not restarted: no new runs, shown as quarantined, triggers refused.
+        let calls = fx.calls.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(fx.calls.load(Ordering::SeqCst), calls, "a quarantined project is not scraped");
+        let snapshot = fx.tree.snapshot().await?;
+        let entry = snapshot.actors.iter().find(|a| a.project_id == Some(project));
+        assert_eq!(entry.map(|a| a.status), Some(ActorStatus::Quarantined));
+        assert!(matches!(fx.tree.trigger(project).await, Err(ActorError::Quarantined)));
+        // The admin fixes the cause and resumes: it runs again.
+        panic_all.store(false, Ordering::SeqCst);
+        Project::set_status(&mut *fx.db.pool.get()?, project, ProjectStatus::Active, None)?;
+        fx.tree.project_resumed(project).await?;
+        wait_for("a successful run", || {
+            let runs = Run::list_for_project(&mut *fx.db.pool.get()?, project, 1)?;
+            Ok(runs.first().filter(|r| r.status == RunStatus::Succeeded).cloned())
+        })
+        .await?;
+        assert_eq!(scraper_restarts(&fx, project).await?, Some(0), "resumed with a clean history");
         Ok(())
     })
 }

@@ -77,6 +77,8 @@ named_enum!(
         Active => "active",
         /// Stopped for good by an admin; its data stays readable.
         Archived => "archived",
+        /// Stopped by the supervisor after crashing too often; an admin resumes it.
+        Quarantined => "quarantined",
     }
 );
 

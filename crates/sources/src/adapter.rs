@@ -87,8 +87,18 @@ pub struct SourcesConfig {
     pub http: HttpConfig,
     /// Requests per second per platform.
     pub rates: BTreeMap<Platform, f64>,
-    /// Retries of a transient failure within one fetch.
+    /// Requests in flight at once, per platform.
+    pub max_in_flight_per_platform: usize,
+    /// Requests in flight at once, all platforms together.
+    pub max_in_flight_total: usize,
+    /// Consecutive platform failures that open a platform's circuit.
+    pub circuit_failures: u32,
+    /// How long an open circuit refuses requests before probing.
+    pub circuit_open_for: Duration,
+    /// Retries of a transient failure within one request.
     pub max_retries: usize,
+    /// Retries one run may spend across all its requests.
+    pub retry_budget_per_run: u32,
     /// The longest wait between two tries (a longer Retry-After fails the
     /// fetch instead of holding it).
     pub max_retry_delay: Duration,
@@ -103,7 +113,12 @@ impl Default for SourcesConfig {
             meta_api_version: "v21.0".into(),
             http: HttpConfig::default(),
             rates: default_rates(),
+            max_in_flight_per_platform: 32,
+            max_in_flight_total: 256,
+            circuit_failures: 5,
+            circuit_open_for: Duration::from_secs(30),
             max_retries: 2,
+            retry_budget_per_run: 6,
             max_retry_delay: Duration::from_secs(30),
         }
     }
@@ -129,6 +144,7 @@ pub struct Adapters {
     gates: Gates,
     max_retries: usize,
     max_retry_delay: Duration,
+    retry_budget_per_run: u32,
 }
 
 impl Adapters {
@@ -146,9 +162,25 @@ impl Adapters {
         Ok(Adapters {
             adapters: Arc::new(adapters),
             http,
-            gates: Gates::new(&config.rates),
+            gates: Gates::new(
+                &config
+                    .rates
+                    .iter()
+                    .map(|(p, r)| {
+                        let gate = crate::GateConfig {
+                            rate_per_sec: *r,
+                            max_in_flight: config.max_in_flight_per_platform,
+                            circuit_failures: config.circuit_failures.max(1),
+                            circuit_open_for: config.circuit_open_for,
+                        };
+                        (*p, gate)
+                    })
+                    .collect(),
+                config.max_in_flight_total,
+            ),
             max_retries: config.max_retries,
             max_retry_delay: config.max_retry_delay,
+            retry_budget_per_run: config.retry_budget_per_run,
         })
     }
 
@@ -185,19 +217,30 @@ impl Adapters {
         self.adapter(spec.platform).validate(spec)
     }
 
-    /// Fetches one source: waits for the platform's rate gate before every
-    /// try, retries transient failures with exponential backoff and full
-    /// jitter, and honours the platform's Retry-After up to the configured
-    /// cap. Nothing is held while sleeping.
-    pub async fn fetch(&self, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
+    /// A fresh retry budget for one run.
+    pub fn run_budget(&self) -> RetryBudget {
+        RetryBudget::new(self.retry_budget_per_run)
+    }
+
+    /// Fetches one source. Every try passes the platform's gate (circuit,
+    /// pause, token, slot) and reports its outcome to it; transient failures
+    /// are retried with exponential backoff and full jitter, at most
+    /// `max_retries` times for this request and only while `budget` lasts,
+    /// with a platform's Retry-After replacing the backoff delay up to the
+    /// cap. The slot is released before any sleep.
+    pub async fn fetch(&self, spec: &SourceSpec, kind: RunKind, budget: &RetryBudget) -> Result<Fetched, SourceError> {
         let adapter = self.adapter(spec.platform);
         let gate = self.gates.get(spec.platform);
         let cap = self.max_retry_delay;
+        let spent = std::sync::atomic::AtomicBool::new(false);
         let attempt = || async {
-            gate.acquire().await;
-            adapter.fetch(&self.http, spec, kind).await
+            let pass = self.gates.enter(spec.platform).await?;
+            let result = adapter.fetch(&self.http, spec, kind).await;
+            gate.record(&result);
+            drop(pass);
+            result
         };
-        attempt
+        let result = attempt
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(200))
@@ -205,9 +248,50 @@ impl Adapters {
                     .with_max_times(self.max_retries)
                     .with_jitter(),
             )
-            .when(move |e: &SourceError| e.is_transient() && e.retry_after().is_none_or(|d| d <= cap))
+            .sleep(tokio::time::sleep)
+            .when(|e: &SourceError| {
+                if !e.is_transient() || e.retry_after().is_some_and(|d| d > cap) {
+                    return false;
+                }
+                let ok = budget.try_take();
+                if !ok {
+                    spent.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                ok
+            })
             .adjust(|e: &SourceError, d| e.retry_after().or(d))
-            .await
+            .await;
+        match result {
+            Err(e) if spent.load(std::sync::atomic::Ordering::Relaxed) => Err(SourceError::BudgetSpent(Box::new(e))),
+            other => other,
+        }
+    }
+}
+
+/// Retries one run may still spend, shared by all its requests, so a run
+/// against a failing platform ends in bounded time and the next slot comes
+/// as usual. There is no retry queue: what the budget does not cover fails.
+#[derive(Debug)]
+pub struct RetryBudget(std::sync::atomic::AtomicU32);
+
+impl RetryBudget {
+    /// A budget of `n` retries.
+    pub fn new(n: u32) -> RetryBudget {
+        RetryBudget(std::sync::atomic::AtomicU32::new(n))
+    }
+
+    /// Takes one retry, if any is left.
+    pub fn try_take(&self) -> bool {
+        self.0
+            .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |n| {
+                n.checked_sub(1)
+            })
+            .is_ok()
+    }
+
+    /// Retries left.
+    pub fn left(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

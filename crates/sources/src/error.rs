@@ -50,6 +50,17 @@ pub enum SourceError {
     /// The body was not in the shape the adapter expects.
     #[error("parse: {0}")]
     Parse(String),
+    /// The platform's circuit is open after repeated failures: not tried.
+    #[error("circuit_open: {platform} is failing; next probe in {}s", retry_in.as_secs())]
+    CircuitOpen {
+        /// The platform.
+        platform: String,
+        /// Time until the next probe.
+        retry_in: Duration,
+    },
+    /// The run's retry budget is spent (the last error is in the message).
+    #[error("{0}")]
+    BudgetSpent(Box<SourceError>),
     /// The source is misconfigured (bad URL template, missing token).
     #[error("config: {0}")]
     Config(String),
@@ -67,8 +78,17 @@ impl SourceError {
             SourceError::HttpStatus { .. } => "http_status",
             SourceError::Throttled { .. } => "throttled",
             SourceError::Parse(_) => "parse",
+            SourceError::CircuitOpen { .. } => "circuit_open",
+            SourceError::BudgetSpent(inner) => inner.code(),
             SourceError::Config(_) => "config",
         }
+    }
+
+    /// Whether the failure says the platform itself is unwell (it counts
+    /// towards opening the circuit), as opposed to one project's problem.
+    pub fn is_platform_failure(&self) -> bool {
+        matches!(self, SourceError::Timeout(_) | SourceError::Connect(_) | SourceError::Throttled { .. })
+            || matches!(self, SourceError::HttpStatus { status, .. } if *status >= 500)
     }
 
     /// Whether trying again later in the same run may succeed.

@@ -1,93 +1,354 @@
-//! Per-platform rate gates: a token bucket shared by every actor that talks
-//! to the platform, so the scrapers and the fast poll together stay inside
-//! one budget.
+//! Per-platform gates: everything that stands between a scrape and a
+//! platform. One gate per platform, shared by every scraper and the
+//! platform's fast poll, so they spend one budget together:
+//!
+//! 1. a **circuit breaker**: after `circuit_failures` consecutive platform
+//!    failures (timeouts, connection errors, 5xx, throttling) the circuit
+//!    opens and requests fail at once with `circuit_open` for
+//!    `circuit_open_for`; then one probe goes through (half-open) and its
+//!    outcome closes or re-opens the circuit;
+//! 2. a **pause**: a `Retry-After` or a platform's throttling signal pauses
+//!    the whole platform until the time it named;
+//! 3. a **token bucket** (governor) at the configured requests per second;
+//! 4. **slots**: at most `max_in_flight` requests to the platform at once,
+//!    and at most the global cap across platforms.
+//!
+//! Waiting happens before a slot is taken, and a retry's backoff sleeps after
+//! the slot is released: nothing is held while sleeping.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::StateInformationMiddleware;
+use governor::{clock::DefaultClock, state::InMemoryState, state::NotKeyed, Quota, RateLimiter};
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use trawler_domain::Platform;
 
-/// One platform's gate.
-pub struct RateGate {
-    limiter: DefaultDirectRateLimiter,
-    rate_per_sec: f64,
-    waiting: AtomicUsize,
-    passed: AtomicU64,
+use crate::SourceError;
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+/// Settings of one platform's gate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateConfig {
+    /// Requests per second on average.
+    pub rate_per_sec: f64,
+    /// Requests in flight at once.
+    pub max_in_flight: usize,
+    /// Consecutive platform failures that open the circuit.
+    pub circuit_failures: u32,
+    /// How long an open circuit refuses requests before a probe.
+    pub circuit_open_for: Duration,
 }
 
-/// What a gate looks like right now (for `/admin/actors` and the UI).
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            rate_per_sec: 5.0,
+            max_in_flight: 16,
+            circuit_failures: 5,
+            circuit_open_for: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Circuit {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen,
+}
+
+#[derive(Debug)]
+struct GateState {
+    circuit: Circuit,
+    paused_until: Option<Instant>,
+    remaining_burst: u32,
+    opened_total: u64,
+}
+
+/// One platform's gate.
+pub struct PlatformGate {
+    platform: Platform,
+    config: GateConfig,
+    limiter: Limiter,
+    burst: u32,
+    slots: Arc<Semaphore>,
+    state: Mutex<GateState>,
+    waiting: AtomicUsize,
+    in_flight: AtomicUsize,
+    passed: AtomicU64,
+    throttled: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// The right to make one request; dropping it frees the slots.
+pub struct Pass<'a> {
+    gate: &'a PlatformGate,
+    _platform_slot: OwnedSemaphorePermit,
+    _global_slot: OwnedSemaphorePermit,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.gate.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Converts a future instant to epoch milliseconds (for status pages).
+fn epoch_ms(at: Instant) -> i64 {
+    let now = Instant::now();
+    let now_ms = trawler_domain::now_millis();
+    if at >= now {
+        now_ms + at.duration_since(now).as_millis() as i64
+    } else {
+        now_ms - now.duration_since(at).as_millis() as i64
+    }
+}
+
+/// A gate's state, for `/admin/platforms` and `/admin/actors`.
 #[derive(Debug, Clone, Serialize)]
 pub struct GateSnapshot {
+    /// The platform.
+    pub platform: Platform,
     /// Requests per second allowed.
     pub rate_per_sec: f64,
-    /// Callers waiting for a token now.
+    /// Largest burst the bucket allows.
+    pub burst: u32,
+    /// Tokens left in the bucket after the last request let through.
+    pub tokens: u32,
+    /// `closed`, `open` or `half_open`.
+    pub circuit: &'static str,
+    /// Consecutive platform failures counted by a closed circuit.
+    pub consecutive_failures: u32,
+    /// Until when an open circuit refuses requests, epoch ms.
+    pub circuit_open_until_ms: Option<i64>,
+    /// How often the circuit has opened.
+    pub circuit_opened_total: u64,
+    /// Until when the platform asked us to pause, epoch ms.
+    pub paused_until_ms: Option<i64>,
+    /// Requests in flight now.
+    pub in_flight: usize,
+    /// Most requests in flight at once.
+    pub max_in_flight: usize,
+    /// Callers waiting for the pause, a token or a slot.
     pub waiting: usize,
     /// Requests let through since start.
     pub passed: u64,
+    /// Throttling answers seen since start.
+    pub throttled: u64,
+    /// Platform failures seen since start.
+    pub failures: u64,
 }
 
-impl RateGate {
-    /// A gate letting `rate_per_sec` requests through per second on average,
-    /// with bursts of up to one second's worth (at least one).
-    pub fn new(rate_per_sec: f64) -> RateGate {
-        let rate = if rate_per_sec.is_finite() && rate_per_sec > 0.0 { rate_per_sec } else { 1.0 };
+impl PlatformGate {
+    /// A gate for `platform`.
+    pub fn new(platform: Platform, config: GateConfig) -> PlatformGate {
+        let rate = if config.rate_per_sec.is_finite() && config.rate_per_sec > 0.0 { config.rate_per_sec } else { 1.0 };
         let period = Duration::from_secs_f64(1.0 / rate);
-        let burst = NonZeroU32::new(rate.floor().clamp(1.0, 10_000.0) as u32).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
-        RateGate {
-            limiter: RateLimiter::direct(quota),
-            rate_per_sec: rate,
+        let burst = rate.floor().clamp(1.0, 10_000.0) as u32;
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let max_in_flight = config.max_in_flight.max(1);
+        PlatformGate {
+            platform,
+            limiter: RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
+            burst,
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+            state: Mutex::new(GateState {
+                circuit: Circuit::Closed { failures: 0 },
+                paused_until: None,
+                remaining_burst: burst,
+                opened_total: 0,
+            }),
+            config: GateConfig { rate_per_sec: rate, max_in_flight, ..config },
             waiting: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
             passed: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         }
     }
 
-    /// Waits for a token. Holds nothing while waiting.
-    pub async fn acquire(&self) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fails fast while the circuit is open; lets one probe through when
+    /// the open period is over.
+    fn check_circuit(&self) -> Result<(), SourceError> {
+        let mut state = self.lock();
+        match state.circuit {
+            Circuit::Closed { .. } => Ok(()),
+            Circuit::Open { until } if Instant::now() >= until => {
+                state.circuit = Circuit::HalfOpen;
+                Ok(())
+            }
+            Circuit::Open { until } => Err(SourceError::CircuitOpen {
+                platform: self.platform.to_string(),
+                retry_in: until.saturating_duration_since(Instant::now()),
+            }),
+            Circuit::HalfOpen => {
+                Err(SourceError::CircuitOpen { platform: self.platform.to_string(), retry_in: Duration::ZERO })
+            }
+        }
+    }
+
+    /// Waits for the platform's pause, a token and a slot (platform and
+    /// global), in that order.
+    pub async fn enter(&self, global: &Arc<Semaphore>) -> Result<Pass<'_>, SourceError> {
+        self.check_circuit()?;
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        self.limiter.until_ready().await;
+        let result = async {
+            loop {
+                let paused = self.lock().paused_until.filter(|t| *t > Instant::now());
+                match paused {
+                    Some(until) => tokio::time::sleep_until(until.into()).await,
+                    None => break,
+                }
+            }
+            let snapshot = self.limiter.until_ready().await;
+            self.lock().remaining_burst = snapshot.remaining_burst_capacity();
+            let platform_slot = self.slots.clone().acquire_owned().await;
+            let global_slot = global.clone().acquire_owned().await;
+            (platform_slot, global_slot)
+        }
+        .await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        self.passed.fetch_add(1, Ordering::Relaxed);
+        match result {
+            (Ok(p), Ok(g)) => {
+                self.in_flight.fetch_add(1, Ordering::Relaxed);
+                self.passed.fetch_add(1, Ordering::Relaxed);
+                Ok(Pass { gate: self, _platform_slot: p, _global_slot: g })
+            }
+            _ => Err(SourceError::Config("the gate's semaphores were closed".into())),
+        }
+    }
+
+    /// Records a request's outcome: platform failures move the circuit
+    /// towards open, anything the platform answered closes it, and a
+    /// throttling answer with a wait pauses the platform.
+    pub fn record<T>(&self, result: &Result<T, SourceError>) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        match result {
+            Err(e) if e.is_platform_failure() => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                if let SourceError::Throttled { retry_after, .. } = e {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
+                    if let Some(wait) = retry_after {
+                        let until = now + *wait;
+                        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+                    }
+                }
+                let open = Circuit::Open { until: now + self.config.circuit_open_for };
+                state.circuit = match state.circuit {
+                    Circuit::Closed { failures } if failures + 1 >= self.config.circuit_failures => {
+                        state.opened_total += 1;
+                        log::warn!("{}: circuit opened after {} consecutive failures", self.platform, failures + 1);
+                        open
+                    }
+                    Circuit::Closed { failures } => Circuit::Closed { failures: failures + 1 },
+                    Circuit::HalfOpen => {
+                        state.opened_total += 1;
+                        open
+                    }
+                    open @ Circuit::Open { .. } => open,
+                };
+            }
+            // A circuit_open refusal says nothing new about the platform.
+            Err(SourceError::CircuitOpen { .. }) => {}
+            _ => {
+                if state.circuit == Circuit::HalfOpen {
+                    log::info!("{}: circuit closed after a successful probe", self.platform);
+                }
+                state.circuit = Circuit::Closed { failures: 0 };
+            }
+        }
     }
 
     /// The gate's current state.
     pub fn snapshot(&self) -> GateSnapshot {
+        let state = self.lock();
+        let (circuit, failures, open_until) = match state.circuit {
+            Circuit::Closed { failures } => ("closed", failures, None),
+            Circuit::Open { until } => ("open", 0, Some(epoch_ms(until))),
+            Circuit::HalfOpen => ("half_open", 0, None),
+        };
         GateSnapshot {
-            rate_per_sec: self.rate_per_sec,
+            platform: self.platform,
+            rate_per_sec: self.config.rate_per_sec,
+            burst: self.burst,
+            tokens: state.remaining_burst,
+            circuit,
+            consecutive_failures: failures,
+            circuit_open_until_ms: open_until,
+            circuit_opened_total: state.opened_total,
+            paused_until_ms: state.paused_until.filter(|t| *t > Instant::now()).map(epoch_ms),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            max_in_flight: self.config.max_in_flight,
             waiting: self.waiting.load(Ordering::Relaxed),
             passed: self.passed.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
         }
     }
 }
 
-/// The gates of every platform.
+/// The gates of every platform plus the global cap on requests in flight.
 #[derive(Clone)]
 pub struct Gates {
-    gates: Arc<BTreeMap<Platform, RateGate>>,
+    gates: Arc<BTreeMap<Platform, PlatformGate>>,
+    global: Arc<Semaphore>,
+    max_in_flight: usize,
+}
+
+/// Every gate at once.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatesSnapshot {
+    /// Requests in flight across platforms now.
+    pub in_flight: usize,
+    /// The global cap.
+    pub max_in_flight: usize,
+    /// One entry per platform.
+    pub platforms: Vec<GateSnapshot>,
 }
 
 impl Gates {
-    /// One gate per platform with the given rates (requests/s).
-    pub fn new(rates: &BTreeMap<Platform, f64>) -> Gates {
-        let gates =
-            Platform::ALL.into_iter().map(|p| (p, RateGate::new(rates.get(&p).copied().unwrap_or(5.0)))).collect();
-        Gates { gates: Arc::new(gates) }
+    /// One gate per platform (platforms without a config get the default)
+    /// and a global cap of `max_in_flight` requests.
+    pub fn new(configs: &BTreeMap<Platform, GateConfig>, max_in_flight: usize) -> Gates {
+        let gates = Platform::ALL
+            .into_iter()
+            .map(|p| (p, PlatformGate::new(p, configs.get(&p).cloned().unwrap_or_default())))
+            .collect();
+        let max_in_flight = max_in_flight.max(1);
+        Gates { gates: Arc::new(gates), global: Arc::new(Semaphore::new(max_in_flight)), max_in_flight }
     }
 
     /// The gate of a platform.
-    pub fn get(&self, platform: Platform) -> &RateGate {
+    pub fn get(&self, platform: Platform) -> &PlatformGate {
         // Every platform has a gate: `new` fills all of Platform::ALL.
         &self.gates[&platform]
     }
 
+    /// Waits at a platform's gate (see [`PlatformGate::enter`]).
+    pub async fn enter(&self, platform: Platform) -> Result<Pass<'_>, SourceError> {
+        self.get(platform).enter(&self.global).await
+    }
+
     /// Every gate's state.
-    pub fn snapshot(&self) -> BTreeMap<Platform, GateSnapshot> {
-        self.gates.iter().map(|(p, g)| (*p, g.snapshot())).collect()
+    pub fn snapshot(&self) -> GatesSnapshot {
+        GatesSnapshot {
+            in_flight: self.max_in_flight - self.global.available_permits(),
+            max_in_flight: self.max_in_flight,
+            platforms: self.gates.values().map(PlatformGate::snapshot).collect(),
+        }
     }
 }
 
@@ -95,17 +356,95 @@ impl Gates {
 mod tests {
     use super::*;
 
+    fn gate(failures: u32, open_for: Duration) -> (PlatformGate, Arc<Semaphore>) {
+        let config = GateConfig {
+            rate_per_sec: 1000.0,
+            max_in_flight: 4,
+            circuit_failures: failures,
+            circuit_open_for: open_for,
+        };
+        (PlatformGate::new(Platform::HttpJson, config), Arc::new(Semaphore::new(100)))
+    }
+
+    fn timeout() -> Result<(), SourceError> {
+        Err(SourceError::Timeout("slow".into()))
+    }
+
     #[tokio::test]
     async fn a_gate_spaces_requests_after_its_burst() {
-        let gate = RateGate::new(50.0);
-        let start = std::time::Instant::now();
+        let (_, global) = gate(5, Duration::from_secs(1));
+        let g = PlatformGate::new(Platform::Html, GateConfig { rate_per_sec: 50.0, ..GateConfig::default() });
+        let start = Instant::now();
         for _ in 0..75 {
-            gate.acquire().await;
+            drop(g.enter(&global).await);
         }
         // 50 pass at once (the burst), the next 25 need ~0.5 s at 50/s.
-        let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
-        assert_eq!(gate.snapshot().passed, 75);
-        assert_eq!(gate.snapshot().waiting, 0);
+        assert!(start.elapsed() >= Duration::from_millis(400), "{:?}", start.elapsed());
+        assert_eq!(g.snapshot().passed, 75);
+    }
+
+    #[tokio::test]
+    async fn the_circuit_opens_probes_and_closes() {
+        let (g, global) = gate(3, Duration::from_millis(200));
+        for _ in 0..2 {
+            g.record(&timeout());
+        }
+        assert_eq!(g.snapshot().circuit, "closed");
+        g.record(&Ok::<(), SourceError>(())); // a success resets the count
+        for _ in 0..3 {
+            g.record(&timeout());
+        }
+        assert_eq!(g.snapshot().circuit, "open");
+        assert!(matches!(g.enter(&global).await, Err(SourceError::CircuitOpen { .. })));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let probe = g.enter(&global).await;
+        assert!(probe.is_ok(), "one probe goes through");
+        assert!(matches!(g.enter(&global).await, Err(SourceError::CircuitOpen { .. })), "only one");
+        g.record(&timeout());
+        assert_eq!(g.snapshot().circuit, "open", "a failed probe re-opens");
+        drop(probe);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let probe = g.enter(&global).await;
+        assert!(probe.is_ok());
+        // The platform answered (even with a project-level error): close.
+        g.record(&Err::<(), _>(SourceError::Parse("bad body".into())));
+        assert_eq!(g.snapshot().circuit, "closed");
+        assert_eq!(g.snapshot().circuit_opened_total, 2);
+    }
+
+    #[tokio::test]
+    async fn retry_after_pauses_the_whole_platform() {
+        let (g, global) = gate(100, Duration::from_secs(1));
+        g.record(&Err::<(), _>(SourceError::Throttled {
+            retry_after: Some(Duration::from_millis(300)),
+            detail: "429".into(),
+        }));
+        assert!(g.snapshot().paused_until_ms.is_some());
+        let start = Instant::now();
+        drop(g.enter(&global).await);
+        assert!(start.elapsed() >= Duration::from_millis(280), "{:?}", start.elapsed());
+        assert_eq!(g.snapshot().throttled, 1);
+    }
+
+    #[tokio::test]
+    async fn slots_cap_requests_in_flight() {
+        let (g, global) = gate(100, Duration::from_secs(1));
+        let passes: Vec<_> = futures_join(&g, &global, 4).await;
+        assert_eq!(g.snapshot().in_flight, 4);
+        let fifth = tokio::time::timeout(Duration::from_millis(100), g.enter(&global)).await;
+        assert!(fifth.is_err(), "a fifth request waits for a slot");
+        drop(passes);
+        assert_eq!(g.snapshot().in_flight, 0);
+        assert!(g.enter(&global).await.is_ok());
+    }
+
+    async fn futures_join<'a>(g: &'a PlatformGate, global: &Arc<Semaphore>, n: usize) -> Vec<Pass<'a>> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            if let Ok(p) = g.enter(global).await {
+                out.push(p);
+            }
+        }
+        out
     }
 }

@@ -14,7 +14,7 @@ mod kickstarter;
 mod meta_ads;
 pub mod number;
 
-pub use adapter::{Adapter, Adapters, BoxFuture, Fetched, Sample, SourceSpec, SourcesConfig};
+pub use adapter::{Adapter, Adapters, BoxFuture, Fetched, RetryBudget, Sample, SourceSpec, SourcesConfig};
 pub use error::SourceError;
-pub use gate::{GateSnapshot, Gates, RateGate};
+pub use gate::{GateConfig, GateSnapshot, Gates, GatesSnapshot, Pass, PlatformGate};
 pub use http::{HttpClient, HttpConfig, HttpResponse};

@@ -20,6 +20,8 @@ pub struct Project {
     pub created_at_ms: i64,
     /// When it was last changed, epoch ms.
     pub updated_at_ms: i64,
+    /// Why it is in its status (the crash behind a quarantine), if recorded.
+    pub status_reason: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -30,6 +32,7 @@ struct ProjectRow {
     status: String,
     created_at_ms: i64,
     updated_at_ms: i64,
+    status_reason: Option<String>,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -44,6 +47,7 @@ impl TryFrom<ProjectRow> for Project {
                 .map_err(|e: trawler_domain::project::UnknownName| StoreError::Corrupt(e.to_string()))?,
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
+            status_reason: r.status_reason,
         })
     }
 }
@@ -247,11 +251,20 @@ impl Project {
         Project::get(conn, id)
     }
 
-    /// Sets a project's status (archive, reactivate).
-    pub fn set_status(conn: &mut AnyConnection, id: ProjectId, status: ProjectStatus) -> StoreResult<Project> {
+    /// Sets a project's status (archive, quarantine, resume) and why.
+    pub fn set_status(
+        conn: &mut AnyConnection,
+        id: ProjectId,
+        status: ProjectStatus,
+        reason: Option<&str>,
+    ) -> StoreResult<Project> {
         let n = db_run!(conn: {
             diesel::update(projects::table.find(id.0))
-                .set((projects::status.eq(status.as_str()), projects::updated_at_ms.eq(now_millis())))
+                .set((
+                    projects::status.eq(status.as_str()),
+                    projects::status_reason.eq(reason),
+                    projects::updated_at_ms.eq(now_millis()),
+                ))
                 .execute(conn)?
         });
         if n == 0 {

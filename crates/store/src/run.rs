@@ -33,6 +33,9 @@ pub struct Run {
     pub points_written: i64,
     /// What happened, one line per step.
     pub log: String,
+    /// The class of the error (timeout, throttled, http_status, parse,
+    /// too_large, redirect, connect, blocked, circuit_open, config, panic, …).
+    pub error_kind: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -48,6 +51,7 @@ struct RunRow {
     error: Option<String>,
     points_written: i64,
     log: String,
+    error_kind: Option<String>,
 }
 
 fn corrupt(e: trawler_domain::project::UnknownName) -> StoreError {
@@ -68,6 +72,7 @@ impl TryFrom<RunRow> for Run {
             error: r.error,
             points_written: r.points_written,
             log: r.log,
+            error_kind: r.error_kind,
         })
     }
 }
@@ -105,12 +110,12 @@ impl Run {
         Run::get(conn, RunId(id))
     }
 
-    /// Records the end of a run.
+    /// Records the end of a run; `error` is `(kind, message)`.
     pub fn finish(
         conn: &mut AnyConnection,
         id: RunId,
         status: RunStatus,
-        error: Option<&str>,
+        error: Option<(&str, &str)>,
         points_written: i64,
         log: &str,
     ) -> StoreResult<()> {
@@ -120,7 +125,8 @@ impl Run {
                 .set((
                     runs::status.eq(status.as_str()),
                     runs::finished_at_ms.eq(Some(now_millis())),
-                    runs::error.eq(error),
+                    runs::error.eq(error.map(|e| e.1)),
+                    runs::error_kind.eq(error.map(|e| e.0)),
                     runs::points_written.eq(points_written),
                     runs::log.eq(&log),
                 ))
@@ -162,6 +168,7 @@ impl Run {
                     runs::status.eq(RunStatus::Aborted.as_str()),
                     runs::finished_at_ms.eq(Some(now_millis())),
                     runs::error.eq(Some("the process stopped before the run finished")),
+                    runs::error_kind.eq(Some("aborted")),
                 ))
                 .execute(conn)?
         }))

@@ -9,6 +9,7 @@ diesel::table! {
         status -> Text,
         created_at_ms -> BigInt,
         updated_at_ms -> BigInt,
+        status_reason -> Nullable<Text>,
     }
 }
 
@@ -49,6 +50,7 @@ diesel::table! {
         error -> Nullable<Text>,
         points_written -> BigInt,
         log -> Text,
+        error_kind -> Nullable<Text>,
     }
 }
 

@@ -38,9 +38,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 1, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 2, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 1);
+        assert_eq!(run_migrations(&mut conn)?.len(), 2);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -84,11 +84,11 @@ fn projects_are_created_listed_updated_and_archived() -> Result<()> {
         assert_eq!(sources.len(), 1);
         assert_eq!(sources[0].secret.as_deref(), Some("EAAB-secret"));
 
-        Project::set_status(&mut conn, other.id, ProjectStatus::Archived)?;
+        Project::set_status(&mut conn, other.id, ProjectStatus::Archived, None)?;
         let active = Project::list(&mut conn, Some(ProjectStatus::Active))?;
         assert_eq!(active.iter().map(|p| p.id).collect::<Vec<_>>(), vec![p.id]);
         assert!(Source::list_active_for_platform(&mut conn, Platform::MetaAds)?.len() == 1);
-        Project::set_status(&mut conn, p.id, ProjectStatus::Archived)?;
+        Project::set_status(&mut conn, p.id, ProjectStatus::Archived, None)?;
         assert!(Source::list_active_for_platform(&mut conn, Platform::MetaAds)?.is_empty());
 
         assert!(matches!(Project::get(&mut conn, ProjectId(9999)), Err(StoreError::NotFound(_))));
@@ -203,17 +203,23 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
         let r1 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual)?;
         assert_eq!(r1.status, RunStatus::Running);
         Run::finish(&mut conn, r1.id, RunStatus::Succeeded, None, 7, "kickstarter: 7 points\n")?;
+        let failed = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual)?;
+        Run::finish(&mut conn, failed.id, RunStatus::Failed, Some(("timeout", "kickstarter a/b: timeout")), 0, "")?;
+        let failed = Run::get(&mut conn, failed.id)?;
+        assert_eq!(failed.error_kind.as_deref(), Some("timeout"));
+        assert_eq!(failed.error.as_deref(), Some("kickstarter a/b: timeout"));
         let r2 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Schedule)?;
         let done = Run::get(&mut conn, r1.id)?;
         assert_eq!(done.status, RunStatus::Succeeded);
         assert_eq!(done.points_written, 7);
         assert!(done.finished_at_ms.is_some());
         let list = Run::list_for_project(&mut conn, p.id, 10)?;
-        assert_eq!(list.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r2.id, r1.id]);
+        assert_eq!(list.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r2.id, failed.id, r1.id]);
         assert_eq!(Run::abort_unfinished(&mut conn)?, 1);
         let aborted = Run::get(&mut conn, r2.id)?;
         assert_eq!(aborted.status, RunStatus::Aborted);
         assert!(aborted.error.is_some());
+        assert_eq!(aborted.error_kind.as_deref(), Some("aborted"));
     }
     Ok(())
 }

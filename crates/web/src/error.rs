@@ -106,6 +106,9 @@ impl From<ActorError> for ApiError {
         match e {
             ActorError::NotFound => ApiError::NotFound("project not found".into()),
             ActorError::Archived => ApiError::Conflict("the project is archived; it is not scraped any more".into()),
+            ActorError::Quarantined => {
+                ApiError::Conflict("the project is quarantined after repeated crashes; resume it first".into())
+            }
             ActorError::NotRunning => ApiError::Unavailable("the project's scraper is restarting".into()),
             ActorError::Store(s) => s.into(),
             other => ApiError::Unavailable(other.to_string()),

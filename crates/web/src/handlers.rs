@@ -242,11 +242,24 @@ pub async fn update_project(
 pub async fn archive_project(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let (p, s) = db(&state, move |conn| {
-        let p = Project::set_status(conn, id, ProjectStatus::Archived)?;
+        let p = Project::set_status(conn, id, ProjectStatus::Archived, None)?;
         Ok((p, Source::list_for_project(conn, id)?))
     })
     .await?;
     state.tree.project_archived(id).await?;
+    Ok(HttpResponse::Ok().json(project_view(p, s)))
+}
+
+/// Makes a quarantined or archived project active again and starts its
+/// scraper with a clean restart history.
+pub async fn resume_project(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = ProjectId(id.into_inner());
+    let (p, s) = db(&state, move |conn| {
+        let p = Project::set_status(conn, id, ProjectStatus::Active, None)?;
+        Ok((p, Source::list_for_project(conn, id)?))
+    })
+    .await?;
+    state.tree.project_resumed(id).await?;
     Ok(HttpResponse::Ok().json(project_view(p, s)))
 }
 
@@ -432,6 +445,10 @@ pub async fn get_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpRe
 }
 
 // ---- admin -------------------------------------------------------------
+
+pub async fn get_platforms(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.tree.adapters().gates().snapshot()))
+}
 
 pub async fn get_actors(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
     let snapshot = state.tree.snapshot().await?;

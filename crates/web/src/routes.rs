@@ -65,11 +65,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(archive_project)),
                 )
                 .service(resource("/projects/{id}/scrape").route(web::post().to(trigger_scrape)))
+                .service(resource("/projects/{id}/resume").route(web::post().to(resume_project)))
                 .service(resource("/projects/{id}/series").route(web::get().to(get_series)))
                 .service(resource("/projects/{id}/summary").route(web::get().to(get_summary)))
                 .service(resource("/projects/{id}/runs").route(web::get().to(list_runs)))
                 .service(resource("/runs/{id}").route(web::get().to(get_run)))
-                .service(resource("/admin/actors").route(web::get().to(get_actors))),
+                .service(resource("/admin/actors").route(web::get().to(get_actors)))
+                .service(resource("/admin/platforms").route(web::get().to(get_platforms))),
         )
         .default_service(web::to(not_found));
 }

@@ -1,0 +1,2 @@
+ALTER TABLE runs DROP COLUMN error_kind;
+ALTER TABLE projects DROP COLUMN status_reason;
