@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_util::FutureExt;
-use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms};
+use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, FULL_SEED};
 use trawler_domain::{now_millis, now_secs, Point, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_sources::SourceSpec;
 use trawler_store::{Run, Source};
@@ -25,9 +25,6 @@ use crate::ingest::IngestPoints;
 use crate::state::{ActorInfo, ActorStatus};
 use crate::supervisor::{ChildStopped, ProjectSupervisor};
 use crate::tree::Deps;
-
-/// Seed separating the full-scrape schedule from the poll schedule.
-pub(crate) const FULL_SEED: u64 = 0x46554c4c; // "FULL"
 
 /// Starts a full scrape now, or joins the one running; answers its run id.
 #[derive(Message)]

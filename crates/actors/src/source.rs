@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
-use trawler_domain::schedule::{next_slot_ms, offset_ms};
+use trawler_domain::schedule::{next_slot_ms, offset_ms, POLL_SEED};
 use trawler_domain::{now_millis, now_secs, Platform, Point, ProjectId, RunKind};
 use trawler_sources::{RetryBudget, SourceSpec};
 use trawler_store::Source;
@@ -19,9 +19,6 @@ use crate::db::Exec;
 use crate::ingest::IngestPoints;
 use crate::state::{ActorInfo, ActorStatus};
 use crate::tree::Deps;
-
-/// Seed separating the poll schedule from the full-scrape schedule.
-const POLL_SEED: u64 = 0x504f4c4c; // "POLL"
 
 /// A project was archived: stop polling it, including polls already planned.
 #[derive(Message)]

@@ -9,6 +9,12 @@
 
 use std::time::Duration;
 
+/// Seed of the full-scrape schedule.
+pub const FULL_SEED: u64 = 0x4655_4c4c; // "FULL"
+/// Seed of the fast-poll schedule (so a project's poll and full scrape do
+/// not coincide).
+pub const POLL_SEED: u64 = 0x504f_4c4c; // "POLL"
+
 /// SplitMix64's finaliser: a fast, well-mixed 64-bit hash of an integer.
 /// Stable across versions and platforms (unlike `std`'s `DefaultHasher`),
 /// which matters because offsets must not move when the binary is upgraded.
@@ -82,6 +88,29 @@ mod tests {
         // And the busiest minute holds far fewer than a thundering herd would.
         let max = counts.iter().max().copied().unwrap_or(0);
         assert!(max < (n as usize) / 20);
+    }
+
+    #[test]
+    fn ten_thousand_full_scrapes_land_evenly_over_the_interval() {
+        // 10,000 projects (ids as the database hands them out) over 4 h, in
+        // 12-minute buckets: no bucket above 1.2 x the mean.
+        let buckets = 20u64;
+        let len = H4.as_millis() as u64;
+        let mut counts = vec![0u64; buckets as usize];
+        for id in 1..=10_000u64 {
+            counts[(offset_ms(id, FULL_SEED, H4) * buckets / len) as usize] += 1;
+        }
+        let mean = 10_000 / buckets;
+        let max = counts.iter().copied().max().unwrap_or(0);
+        assert!(max * 10 <= mean * 12, "busiest bucket {max}, mean {mean}: {counts:?}");
+        // And the fast poll over 5 minutes, in 15-second buckets.
+        let m5 = Duration::from_secs(300);
+        let mut counts = vec![0u64; buckets as usize];
+        for id in 1..=10_000u64 {
+            counts[(offset_ms(id, POLL_SEED, m5) * buckets / 300_000) as usize] += 1;
+        }
+        let max = counts.iter().copied().max().unwrap_or(0);
+        assert!(max * 10 <= mean * 12, "busiest poll bucket {max}, mean {mean}: {counts:?}");
     }
 
     #[test]

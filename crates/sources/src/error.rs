@@ -46,6 +46,9 @@ pub enum SourceError {
         retry_after: Option<Duration>,
         /// What the platform said.
         detail: String,
+        /// Whether the limit is the platform's as a whole (pause every
+        /// request to it) or one account's or token's (pause only this source).
+        platform_wide: bool,
     },
     /// The body was not in the shape the adapter expects.
     #[error("parse: {0}")]

@@ -239,10 +239,12 @@ impl PlatformGate {
         match result {
             Err(e) if e.is_platform_failure() => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                if let SourceError::Throttled { retry_after, .. } = e {
+                if let SourceError::Throttled { retry_after, platform_wide, .. } = e {
                     self.throttled.fetch_add(1, Ordering::Relaxed);
-                    if let Some(wait) = retry_after {
-                        let until = now + *wait;
+                    // An account's own limit is waited out by its own retry;
+                    // only a platform-wide limit pauses everyone.
+                    if let Some(wait) = retry_after.filter(|_| *platform_wide) {
+                        let until = now + wait;
                         state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
                     }
                 }
@@ -418,6 +420,7 @@ mod tests {
         g.record(&Err::<(), _>(SourceError::Throttled {
             retry_after: Some(Duration::from_millis(300)),
             detail: "429".into(),
+            platform_wide: true,
         }));
         assert!(g.snapshot().paused_until_ms.is_some());
         let start = Instant::now();

@@ -83,14 +83,20 @@ impl HttpResponse {
         Some(Duration::from_secs(when.saturating_sub(now).max(0) as u64))
     }
 
-    /// Fails unless the status is 2xx: 429 and 503 are throttling (with
-    /// their Retry-After), anything else an HTTP status error.
+    /// Fails unless the status is 2xx: 429, and 503 with a Retry-After, are
+    /// throttling; anything else an HTTP status error.
     pub fn error_for_status(self) -> Result<HttpResponse, SourceError> {
         match self.status {
             200..=299 => Ok(self),
-            429 | 503 => Err(SourceError::Throttled {
+            429 => Err(SourceError::Throttled {
                 retry_after: self.retry_after(),
                 detail: format!("HTTP {} {}", self.status, self.excerpt()),
+                platform_wide: true,
+            }),
+            503 if self.retry_after().is_some() => Err(SourceError::Throttled {
+                retry_after: self.retry_after(),
+                detail: format!("HTTP {} {}", self.status, self.excerpt()),
+                platform_wide: true,
             }),
             status => Err(SourceError::HttpStatus { status, detail: self.excerpt() }),
         }

@@ -27,6 +27,12 @@ fn is_throttle_code(code: i64) -> bool {
     matches!(code, 4 | 17 | 32 | 613) || (80_000..=80_014).contains(&code)
 }
 
+/// Whether a throttle code limits the whole app (every source on the
+/// platform) rather than one user token or ad account.
+fn is_app_wide(code: i64) -> bool {
+    code == 4
+}
+
 /// The Meta Ads adapter.
 pub struct MetaAds {
     base: String,
@@ -60,11 +66,17 @@ impl MetaAds {
                 .ok_or_else(|| SourceError::Parse("meta_ads: no `data` array".into()))?;
             for row in data {
                 rows += 1;
+                // A field Meta leaves out had no activity (0); a field that is
+                // present but not a number is a parse error, never a silent 0.
                 for (i, field) in ["spend", "impressions", "clicks"].iter().enumerate() {
-                    totals[i] += row.get(*field).and_then(json_number).unwrap_or(0.0);
+                    totals[i] += match row.get(*field) {
+                        None => 0.0,
+                        Some(v) => json_number(v)
+                            .ok_or_else(|| SourceError::Parse(format!("meta_ads: `{field}` is not a number: {v}")))?,
+                    };
                 }
-                totals[3] += action_value(row.get("actions"));
-                totals[4] += action_value(row.get("action_values"));
+                totals[3] += action_value(row.get("actions"))?;
+                totals[4] += action_value(row.get("action_values"))?;
             }
             match json.pointer("/paging/next").and_then(Value::as_str) {
                 Some(next) if page + 1 < MAX_PAGES => url = next.to_owned(),
@@ -89,16 +101,18 @@ impl MetaAds {
 
 /// The value of the first purchase `action_type` present in an
 /// `actions` / `action_values` array (0 when none is).
-fn action_value(list: Option<&Value>) -> f64 {
+fn action_value(list: Option<&Value>) -> Result<f64, SourceError> {
     let Some(list) = list.and_then(Value::as_array) else {
-        return 0.0;
+        return Ok(0.0);
     };
     for kind in PURCHASE_TYPES {
         if let Some(entry) = list.iter().find(|a| a.get("action_type").and_then(Value::as_str) == Some(kind)) {
-            return entry.get("value").and_then(json_number).unwrap_or(0.0);
+            let value = entry.get("value").unwrap_or(&Value::Null);
+            return json_number(value)
+                .ok_or_else(|| SourceError::Parse(format!("meta_ads: {kind} value is not a number: {value}")));
         }
     }
-    0.0
+    Ok(0.0)
 }
 
 /// The longest `estimated_time_to_regain_access` (minutes) in an
@@ -132,12 +146,20 @@ fn check(resp: HttpResponse) -> Result<Value, SourceError> {
             None => format!("code {code}: {message}"),
         };
         if is_throttle_code(code) || resp.status == 429 {
-            return Err(SourceError::Throttled { retry_after: regain.or(resp.retry_after()), detail });
+            return Err(SourceError::Throttled {
+                retry_after: regain.or(resp.retry_after()),
+                detail,
+                platform_wide: is_app_wide(code),
+            });
         }
         return Err(SourceError::HttpStatus { status: resp.status, detail });
     }
     if regain.is_some() {
-        return Err(SourceError::Throttled { retry_after: regain, detail: format!("HTTP {}", resp.status) });
+        return Err(SourceError::Throttled {
+            retry_after: regain,
+            detail: format!("HTTP {}", resp.status),
+            platform_wide: false,
+        });
     }
     resp.error_for_status().map(|_| Value::Null)
 }
@@ -193,9 +215,10 @@ mod tests {
             {"action_type": "offsite_conversion.fb_pixel_purchase", "value": "3"},
             {"action_type": "purchase", "value": "3"}
         ]);
-        assert_eq!(action_value(Some(&actions)), 3.0);
-        assert_eq!(action_value(Some(&json!([{"action_type": "omni_purchase", "value": "2"}]))), 2.0);
-        assert_eq!(action_value(None), 0.0);
+        assert_eq!(action_value(Some(&actions)), Ok(3.0));
+        assert_eq!(action_value(Some(&json!([{"action_type": "omni_purchase", "value": "2"}]))), Ok(2.0));
+        assert_eq!(action_value(None), Ok(0.0));
+        assert!(action_value(Some(&json!([{"action_type": "purchase", "value": "n/a"}]))).is_err());
     }
 
     #[test]
@@ -203,8 +226,9 @@ mod tests {
         let body = json!({"error": {"message": "User request limit reached", "type": "OAuthException", "code": 17, "error_subcode": 2446079}});
         let buc = r#"{"123": [{"type": "ads_insights", "call_count": 98, "estimated_time_to_regain_access": 2}]}"#;
         match check(response(400, body, &[("x-business-use-case-usage", buc)])) {
-            Err(SourceError::Throttled { retry_after, detail }) => {
+            Err(SourceError::Throttled { retry_after, detail, platform_wide }) => {
                 assert_eq!(retry_after, Some(Duration::from_secs(120)));
+                assert!(!platform_wide, "code 17 limits one user token, not the app");
                 assert!(detail.contains("2446079"));
             }
             other => panic!("expected throttled, got {other:?}"),

@@ -140,6 +140,39 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_META_API_VERSION", default_value = "v21.0")]
     pub meta_api_version: String,
 
+    /// Requests in flight at once per platform.
+    #[arg(long, env = "TRAWLER_MAX_IN_FLIGHT_PER_PLATFORM", default_value = "32", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_in_flight_per_platform: u32,
+
+    /// Requests in flight at once across all platforms.
+    #[arg(long, env = "TRAWLER_MAX_IN_FLIGHT", default_value = "256", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+
+    /// Retries of one request on a transient failure.
+    #[arg(long, env = "TRAWLER_MAX_RETRIES", default_value = "2", value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub max_retries: u32,
+
+    /// Retries one run may spend across all its requests.
+    #[arg(long, env = "TRAWLER_RETRY_BUDGET", default_value = "6", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub retry_budget: u32,
+
+    /// Consecutive platform failures that open its circuit.
+    #[arg(long, env = "TRAWLER_CIRCUIT_FAILURES", default_value = "5", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub circuit_failures: u32,
+
+    /// How long an open circuit refuses requests before one probe.
+    #[arg(long, env = "TRAWLER_CIRCUIT_OPEN_FOR", default_value = "30s", value_parser = duration)]
+    pub circuit_open_for: Duration,
+
+    /// Crashes of one project's scraper tolerated within the restart window
+    /// before the project is quarantined.
+    #[arg(long, env = "TRAWLER_MAX_RESTARTS", default_value = "5", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub max_restarts: u32,
+
+    /// The window of TRAWLER_MAX_RESTARTS.
+    #[arg(long, env = "TRAWLER_RESTART_WINDOW", default_value = "10m", value_parser = duration)]
+    pub restart_window: Duration,
+
     /// HTTP worker threads (default: one per CPU).
     #[arg(long, env = "TRAWLER_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -193,11 +226,19 @@ impl ServeArgs {
                 ..HttpConfig::default()
             },
             rates,
+            max_in_flight_per_platform: self.max_in_flight_per_platform as usize,
+            max_in_flight_total: self.max_in_flight as usize,
+            circuit_failures: self.circuit_failures,
+            circuit_open_for: self.circuit_open_for,
+            max_retries: self.max_retries as usize,
+            retry_budget_per_run: self.retry_budget,
             ..SourcesConfig::default()
         };
         let actors = ActorsConfig {
             full_interval: self.full_interval,
             poll_interval: self.poll_interval,
+            max_restarts: self.max_restarts,
+            restart_window: self.restart_window,
             ..ActorsConfig::default()
         };
         Ok(Config {

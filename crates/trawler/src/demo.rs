@@ -163,6 +163,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
             meta_url: format!("{sim_url}/meta"),
             meta_api_version: "v21.0".into(),
             http_workers: Some(2),
+            max_in_flight_per_platform: 32,
+            max_in_flight: 256,
+            max_retries: 2,
+            retry_budget: 6,
+            circuit_failures: 5,
+            circuit_open_for: Duration::from_secs(30),
+            max_restarts: 5,
+            restart_window: Duration::from_secs(600),
         };
         let n = args.projects;
         let sim_for_seed = sim_url.clone();
