@@ -2,95 +2,16 @@
 //! when `TRAWLER_TEST_DATABASE_URL` is set, on PostgreSQL. Everything is
 //! checked through HTTP, the way a dashboard or an operator would.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, ensure, Result};
+use common::{server_env, start_server, start_sim, wait_until, Api, TOKEN};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use trawler_sim::{Ads, Campaign};
 use trawler_store::testing::TestDb;
-
-const TOKEN: &str = "e2e-admin-token-0123456789";
-
-/// A child process that is killed when the guard drops, whatever happens.
-struct Proc {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary and waits for the stdout line that names its address.
-fn spawn(args: &[&str], env: &[(&str, String)], marker: &str) -> Result<Proc> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawler"));
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).env("RUST_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().context("starting trawler")?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-    let (tx, rx) = mpsc::channel();
-    let marker = marker.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split(&marker).nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let mut proc_ = Proc { child, addr: String::new() };
-    proc_.addr = rx.recv_timeout(Duration::from_secs(30)).context("the process did not print its address")?;
-    Ok(proc_)
-}
-
-struct Api {
-    client: Client,
-    base: String,
-}
-
-impl Api {
-    fn get(&self, path: &str) -> Result<(u16, Value)> {
-        let resp = self.client.get(format!("{}{path}", self.base)).bearer_auth(TOKEN).send()?;
-        Ok((resp.status().as_u16(), resp.json().unwrap_or(Value::Null)))
-    }
-
-    fn ok(&self, path: &str) -> Result<Value> {
-        let (status, body) = self.get(path)?;
-        ensure!(status == 200, "GET {path}: {status} {body}");
-        Ok(body)
-    }
-
-    fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send()?;
-        Ok((resp.status().as_u16(), resp.json().unwrap_or(Value::Null)))
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
-    let start = Instant::now();
-    loop {
-        if check()? {
-            return Ok(());
-        }
-        if start.elapsed() > timeout {
-            bail!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
@@ -238,32 +159,10 @@ fn check_bad_input_never_fails_the_server(api: &Api) -> Result<()> {
 
 fn run_scenario(db_url: &str) -> Result<()> {
     let epoch = trawler_domain::now_secs() - 3600;
-    let sim = spawn(&["sim", "--bind", "127.0.0.1:0", "--epoch", &epoch.to_string()], &[], "listening on ")?;
+    let sim = start_sim(epoch, &[])?;
     let sim_base = sim.addr.clone();
-    let server = spawn(
-        &["serve"],
-        &[
-            ("DATABASE_URL", db_url.to_owned()),
-            ("TRAWLER_BIND", "127.0.0.1:0".into()),
-            ("TRAWLER_ADMIN_TOKEN", TOKEN.into()),
-            ("TRAWLER_ALLOW_PRIVATE", "true".into()),
-            ("TRAWLER_FULL_INTERVAL", "3s".into()),
-            ("TRAWLER_POLL_INTERVAL", "1s".into()),
-            ("TRAWLER_HTTP_TIMEOUT", "5s".into()),
-            ("TRAWLER_KICKSTARTER_URL", format!("{sim_base}/kickstarter")),
-            ("TRAWLER_INDIEGOGO_URL", format!("{sim_base}/indiegogo")),
-            ("TRAWLER_META_URL", format!("{sim_base}/meta")),
-            ("TRAWLER_RATE_KICKSTARTER", "200".into()),
-            ("TRAWLER_RATE_META_ADS", "200".into()),
-            ("TRAWLER_HTTP_WORKERS", "2".into()),
-        ],
-        "serving on ",
-    )?;
-    let client = Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let api = Api { client: client.clone(), base: server.addr.clone() };
-    wait_until("readiness", Duration::from_secs(30), || {
-        Ok(client.get(format!("{}/readyz", api.base)).send()?.status() == 200)
-    })?;
+    let (_server, api) = start_server(&server_env(db_url, &sim_base, &[]))?;
+    let client = api.client.clone();
 
     // Access control and bad input: JSON errors with the right status.
     let resp = client.get(format!("{}/api/v1/projects", api.base)).send()?;

@@ -4,8 +4,10 @@
 //! it served, so a test can check that what trawler stored is what the
 //! platform said.
 
+pub mod fault;
 pub mod model;
 mod server;
 
+pub use fault::Fault;
 pub use model::{Ads, Campaign};
-pub use server::{configure, LogEntry, SimServer, SimState};
+pub use server::{configure, LogEntry, RequestRecord, SimServer, SimState};

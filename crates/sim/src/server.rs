@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use trawler_domain::now_secs;
 
+use crate::fault::{break_response, Fault, Faults, Verdict};
 use crate::model::{money, Ads, Campaign};
 
 /// Most log entries kept (oldest dropped first).
@@ -33,6 +34,19 @@ pub struct LogEntry {
     pub values: BTreeMap<String, f64>,
 }
 
+/// One request as the simulator saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// When it arrived, epoch ms.
+    pub at_ms: i64,
+    /// Which platform shape.
+    pub platform: String,
+    /// The project's reference.
+    pub reference: String,
+    /// `ok`, `bad_numbers`, `limited` (the platform limit's 429) or the fault's kind.
+    pub outcome: String,
+}
+
 /// Requests seen for one (platform, reference).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SourceStats {
@@ -46,14 +60,23 @@ pub struct SourceStats {
 pub struct SimState {
     /// The moment the simulated campaigns started, epoch seconds.
     pub epoch: i64,
+    /// Faults and request limits in force.
+    pub faults: Faults,
     log: Mutex<(u64, VecDeque<LogEntry>)>,
+    requests: Mutex<VecDeque<RequestRecord>>,
     stats: Mutex<BTreeMap<String, SourceStats>>,
 }
 
 impl SimState {
     /// A simulator whose campaigns started at `epoch`.
     pub fn new(epoch: i64) -> SimState {
-        SimState { epoch, log: Mutex::new((0, VecDeque::new())), stats: Mutex::new(BTreeMap::new()) }
+        SimState {
+            epoch,
+            faults: Faults::default(),
+            log: Mutex::new((0, VecDeque::new())),
+            requests: Mutex::new(VecDeque::new()),
+            stats: Mutex::new(BTreeMap::new()),
+        }
     }
 
     fn elapsed(&self, at: i64) -> i64 {
@@ -95,6 +118,25 @@ impl SimState {
             .collect()
     }
 
+    fn note_request(&self, platform: &str, reference: &str, outcome: &str) {
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        if requests.len() >= LOG_CAPACITY {
+            requests.pop_front();
+        }
+        requests.push_back(RequestRecord {
+            at_ms: trawler_domain::now_millis(),
+            platform: platform.to_owned(),
+            reference: reference.to_owned(),
+            outcome: outcome.to_owned(),
+        });
+    }
+
+    /// Every request seen, optionally of one platform, in arrival order.
+    pub fn requests(&self, platform: Option<&str>) -> Vec<RequestRecord> {
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        requests.iter().filter(|r| platform.is_none_or(|p| r.platform == p)).cloned().collect()
+    }
+
     /// Requests per `platform:reference`.
     pub fn stats(&self) -> BTreeMap<String, SourceStats> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -129,92 +171,143 @@ fn euro(cents: i64) -> String {
     format!("{units},{:02} €", cents % 100)
 }
 
-async fn kickstarter_stats(state: web::Data<SimState>, path: web::Path<(String, String)>) -> HttpResponse {
-    let reference = format!("{}/{}", path.0, path.1);
+/// Answers one platform request: counts it, applies any fault or limit,
+/// and otherwise builds the normal answer (`bad_numbers` asks for numbers
+/// that do not parse).
+async fn serve(
+    state: &SimState,
+    req: &HttpRequest,
+    platform: &str,
+    reference: &str,
+    build: impl FnOnce(bool) -> HttpResponse,
+) -> HttpResponse {
     let at = now_secs();
-    state.count("kickstarter", &reference, at);
-    let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
-    state.record(
-        at,
-        "kickstarter",
-        &reference,
-        "stats.json",
-        &[("pledged", c.pledged()), ("backers", c.backers as f64), ("comments", c.comments as f64)],
-    );
-    HttpResponse::Ok().json(json!({
-        "project": {
-            "id": c.id,
-            "state": "live",
-            "state_changed_at": state.epoch,
-            "backers_count": c.backers,
-            "pledged": money(c.pledged_cents),
-            "comments_count": c.comments,
+    state.count(platform, reference, at);
+    let (verdict, outcome) = state.faults.verdict(platform, reference, at);
+    state.note_request(platform, reference, &outcome);
+    match verdict {
+        Verdict::Normal => build(false),
+        Verdict::BadNumbers => build(true),
+        Verdict::Delay(d) => {
+            tokio::time::sleep(d).await;
+            build(false)
         }
-    }))
+        Verdict::Replace(resp) => resp,
+        Verdict::Break(fault) => break_response(fault, build(false), req).await,
+    }
 }
 
-async fn kickstarter_page(state: web::Data<SimState>, path: web::Path<(String, String)>) -> HttpResponse {
+async fn kickstarter_stats(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
     let reference = format!("{}/{}", path.0, path.1);
-    let at = now_secs();
-    state.count("kickstarter", &reference, at);
-    let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
-    state.record(
-        at,
-        "kickstarter",
-        &reference,
-        "page",
-        &[("pledged", c.pledged()), ("backers", c.backers as f64), ("goal", c.goal()), ("comments", c.comments as f64)],
-    );
-    let project = json!({
-        "id": c.id,
-        "name": c.title,
-        "goal": c.goal(),
-        "pledged": c.pledged(),
-        "currency": c.currency,
-        "deadline": c.deadline,
-        "state": "live",
-        "backers_count": c.backers,
-        "comments_count": c.comments,
-    });
-    let body = format!(
-        "<!DOCTYPE html><html><head><title>{title} — Kickstarter</title>\
-         <meta property=\"og:title\" content=\"{title}\"></head><body>\
-         <h1>{title}</h1><div id=\"pledged\">{pledged} {currency}</div>\
-         <script>window.current_project = \"{embedded}\";</script></body></html>",
-        title = escape_html(&c.title),
-        pledged = money(c.pledged_cents),
-        currency = c.currency,
-        embedded = escape_html(&project.to_string()),
-    );
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+    serve(&state, &req, "kickstarter", &reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(
+                at,
+                "kickstarter",
+                &reference,
+                "stats.json",
+                &[("pledged", c.pledged()), ("backers", c.backers as f64), ("comments", c.comments as f64)],
+            );
+        }
+        HttpResponse::Ok().json(json!({
+            "project": {
+                "id": c.id,
+                "state": "live",
+                "state_changed_at": state.epoch,
+                "backers_count": if bad { json!("many") } else { json!(c.backers) },
+                "pledged": if bad { "n/a".to_owned() } else { money(c.pledged_cents) },
+                "comments_count": c.comments,
+            }
+        }))
+    })
+    .await
 }
 
-async fn indiegogo_campaign(state: web::Data<SimState>, path: web::Path<String>) -> HttpResponse {
+async fn kickstarter_page(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let reference = format!("{}/{}", path.0, path.1);
+    serve(&state, &req, "kickstarter", &reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(
+                at,
+                "kickstarter",
+                &reference,
+                "page",
+                &[
+                    ("pledged", c.pledged()),
+                    ("backers", c.backers as f64),
+                    ("goal", c.goal()),
+                    ("comments", c.comments as f64),
+                ],
+            );
+        }
+        let project = json!({
+            "id": c.id,
+            "name": c.title,
+            "goal": c.goal(),
+            "pledged": if bad { json!("TBD") } else { json!(c.pledged()) },
+            "currency": c.currency,
+            "deadline": c.deadline,
+            "state": "live",
+            "backers_count": c.backers,
+            "comments_count": c.comments,
+        });
+        let body = format!(
+            "<!DOCTYPE html><html><head><title>{title} — Kickstarter</title>\
+             <meta property=\"og:title\" content=\"{title}\"></head><body>\
+             <h1>{title}</h1><div id=\"pledged\">{pledged} {currency}</div>\
+             <script>window.current_project = \"{embedded}\";</script></body></html>",
+            title = escape_html(&c.title),
+            pledged = money(c.pledged_cents),
+            currency = c.currency,
+            embedded = escape_html(&project.to_string()),
+        );
+        HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+    })
+    .await
+}
+
+async fn indiegogo_campaign(state: web::Data<SimState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let Some(reference) = path.strip_suffix(".json") else {
         return HttpResponse::NotFound().json(json!({"error": "not found"}));
     };
-    let at = now_secs();
-    state.count("indiegogo", reference, at);
-    let c = Campaign::at(reference, state.epoch, state.elapsed(at));
-    state.record(
-        at,
-        "indiegogo",
-        reference,
-        "campaign",
-        &[("pledged", c.pledged()), ("backers", c.backers as f64), ("goal", c.goal())],
-    );
-    HttpResponse::Ok().json(json!({
-        "response": {
-            "id": c.id,
-            "title": c.title,
-            "collected_funds": c.pledged(),
-            "goal": c.goal(),
-            "contributions_count": c.backers,
-            "currency": {"iso_code": c.currency, "symbol": "$"},
-            "funding_started_at": "2026-01-01T00:00:00-08:00",
-            "funding_ends_at": "2026-12-31T23:59:59-08:00",
+    serve(&state, &req, "indiegogo", reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(
+                at,
+                "indiegogo",
+                reference,
+                "campaign",
+                &[("pledged", c.pledged()), ("backers", c.backers as f64), ("goal", c.goal())],
+            );
         }
-    }))
+        HttpResponse::Ok().json(json!({
+            "response": {
+                "id": c.id,
+                "title": c.title,
+                "collected_funds": if bad { json!("unknown") } else { json!(c.pledged()) },
+                "goal": c.goal(),
+                "contributions_count": c.backers,
+                "currency": {"iso_code": c.currency, "symbol": "$"},
+                "funding_started_at": "2026-01-01T00:00:00-08:00",
+                "funding_ends_at": "2026-12-31T23:59:59-08:00",
+            }
+        }))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -223,9 +316,9 @@ struct InsightsQuery {
     access_token: Option<String>,
 }
 
-fn insights_row(ads: &Ads, name: &str) -> serde_json::Value {
+fn insights_row(ads: &Ads, name: &str, bad: bool) -> serde_json::Value {
     json!({
-        "spend": money(ads.spend_cents),
+        "spend": if bad { "n/a".to_owned() } else { money(ads.spend_cents) },
         "impressions": ads.impressions.to_string(),
         "clicks": ads.clicks.to_string(),
         "actions": [
@@ -261,77 +354,126 @@ async fn meta_insights(
             "message": "An access token is required to request this resource.",
             "type": "OAuthException", "code": 104, "fbtrace_id": "SimTrace"}}));
     }
-    let at = now_secs();
-    state.count("meta_ads", &object, at);
-    // The cursor pins the snapshot, so both pages describe the same moment.
-    let snapshot = query.after.unwrap_or(at);
-    let ads = Ads::at(&object, state.elapsed(snapshot));
-    if query.after.is_none() {
-        state.record(
-            at,
-            "meta_ads",
-            &object,
-            "insights",
-            &[
+    serve(&state, &req, "meta_ads", &object, |bad| {
+        let at = now_secs();
+        // The cursor pins the snapshot, so both pages describe the same moment.
+        let snapshot = query.after.unwrap_or(at);
+        let ads = Ads::at(&object, state.elapsed(snapshot));
+        if query.after.is_none() && !bad {
+            state.record(at, "meta_ads", &object, "insights", &[
                 ("spend", ads.spend_cents as f64 / 100.0),
                 ("impressions", ads.impressions as f64),
                 ("clicks", ads.clicks as f64),
                 ("purchases", ads.purchases as f64),
                 ("purchase_value", ads.purchase_value_cents as f64 / 100.0),
-            ],
-        );
-    }
-    let usage = json!({"acc_id_util_pct": 4.2, "reset_time_duration": 0, "ads_api_access_tier": "standard_access"});
-    let mut resp = HttpResponse::Ok();
-    resp.insert_header(("x-ad-account-usage", usage.to_string()));
-    if !object.starts_with("act_") {
-        return resp.json(json!({"data": [insights_row(&ads, &object)], "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}}));
-    }
-    // An ad account: two campaigns, one page each.
-    let [first, second] = ads.split();
-    match query.after {
-        None => {
-            let info = req.connection_info();
-            let next = format!(
-                "{}://{}/meta/{version}/{object}/insights?fields=spend,impressions,clicks,actions,action_values&date_preset=maximum&after={snapshot}",
-                info.scheme(),
-                info.host()
+            ]);
+        }
+        let usage = json!({"acc_id_util_pct": 4.2, "reset_time_duration": 0, "ads_api_access_tier": "standard_access"});
+        let mut resp = HttpResponse::Ok();
+        resp.insert_header(("x-ad-account-usage", usage.to_string()));
+        if !object.starts_with("act_") {
+            return resp.json(json!({"data": [insights_row(&ads, &object, bad)],
+                "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}}));
+        }
+        // An ad account: two campaigns, one page each.
+        let [first, second] = ads.split();
+        match query.after {
+            None => {
+                let info = req.connection_info();
+                let next = format!(
+                    "{}://{}/meta/{version}/{object}/insights?fields=spend,impressions,clicks,actions,action_values&date_preset=maximum&after={snapshot}",
+                    info.scheme(),
+                    info.host()
+                );
+                resp.json(json!({"data": [insights_row(&first, "Campaign A", bad)],
+                    "paging": {"cursors": {"before": "MA", "after": snapshot.to_string()}, "next": next}}))
+            }
+            Some(_) => resp.json(json!({"data": [insights_row(&second, "Campaign B", bad)],
+                "paging": {"cursors": {"before": "MB", "after": "MB"}}})),
+        }
+    })
+    .await
+}
+
+async fn generic_json(state: web::Data<SimState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let reference = path.into_inner();
+    serve(&state, &req, "http_json", &reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(
+                at,
+                "http_json",
+                &reference,
+                "json",
+                &[("pledged", c.pledged()), ("backers", c.backers as f64)],
             );
-            resp.json(json!({"data": [insights_row(&first, "Campaign A")], "paging": {"cursors": {"before": "MA", "after": snapshot.to_string()}, "next": next}}))
         }
-        Some(_) => resp.json(json!({"data": [insights_row(&second, "Campaign B")], "paging": {"cursors": {"before": "MB", "after": "MB"}}})),
-    }
+        HttpResponse::Ok().json(json!({
+            "campaign": {
+                "raised": if bad { "TBD".to_owned() } else { format!("${}", money(c.pledged_cents)) },
+                "supporters": c.backers,
+                "updated_at": at,
+            }
+        }))
+    })
+    .await
 }
 
-async fn generic_json(state: web::Data<SimState>, path: web::Path<String>) -> HttpResponse {
+async fn generic_html(state: web::Data<SimState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let reference = path.into_inner();
-    let at = now_secs();
-    state.count("http_json", &reference, at);
-    let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
-    state.record(at, "http_json", &reference, "json", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
-    HttpResponse::Ok().json(json!({
-        "campaign": {
-            "raised": format!("${}", money(c.pledged_cents)),
-            "supporters": c.backers,
-            "updated_at": at,
+    serve(&state, &req, "html", &reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(at, "html", &reference, "html", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
         }
-    }))
+        let body = format!(
+            "<!DOCTYPE html><html><head><meta property=\"sim:backers\" content=\"{backers}\"></head><body>\
+             <div class=\"campaign\"><span class=\"raised\">{raised}</span> raised by \
+             <b class=\"supporters\">{backers}</b> supporters</div></body></html>",
+            backers = grouped(c.backers),
+            raised = if bad { "—".to_owned() } else { euro(c.pledged_cents) },
+        );
+        HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+    })
+    .await
 }
 
-async fn generic_html(state: web::Data<SimState>, path: web::Path<String>) -> HttpResponse {
-    let reference = path.into_inner();
-    let at = now_secs();
-    state.count("html", &reference, at);
-    let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
-    state.record(at, "html", &reference, "html", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
-    let body = format!(
-        "<!DOCTYPE html><html><head><meta property=\"sim:backers\" content=\"{backers}\"></head><body>\
-         <div class=\"campaign\"><span class=\"raised\">{raised}</span> raised by \
-         <b class=\"supporters\">{backers}</b> supporters</div></body></html>",
-        backers = grouped(c.backers),
-        raised = euro(c.pledged_cents),
-    );
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetFault {
+    target: String,
+    fault: Fault,
+}
+
+#[derive(Deserialize)]
+struct TargetQuery {
+    target: Option<String>,
+}
+
+async fn list_faults(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"faults": state.faults.list(), "limits_rejected": state.faults.rejected()}))
+}
+
+async fn set_fault(state: web::Data<SimState>, body: web::Json<SetFault>) -> HttpResponse {
+    let SetFault { target, fault } = body.into_inner();
+    state.faults.set(&target, fault);
+    HttpResponse::Ok().json(json!({"faults": state.faults.list()}))
+}
+
+async fn clear_faults(state: web::Data<SimState>, query: web::Query<TargetQuery>) -> HttpResponse {
+    state.faults.clear(query.target.as_deref());
+    HttpResponse::Ok().json(json!({"faults": state.faults.list()}))
+}
+
+#[derive(Deserialize)]
+struct RequestsQuery {
+    platform: Option<String>,
+}
+
+async fn requests(state: web::Data<SimState>, query: web::Query<RequestsQuery>) -> HttpResponse {
+    HttpResponse::Ok().json(state.requests(query.platform.as_deref()))
 }
 
 #[derive(Deserialize)]
@@ -345,7 +487,11 @@ async fn log(state: web::Data<SimState>, query: web::Query<LogQuery>) -> HttpRes
 }
 
 async fn stats(state: web::Data<SimState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"epoch": state.epoch, "sources": state.stats()}))
+    HttpResponse::Ok().json(json!({
+        "epoch": state.epoch,
+        "sources": state.stats(),
+        "limits_rejected": state.faults.rejected(),
+    }))
 }
 
 async fn index(state: web::Data<SimState>) -> HttpResponse {
@@ -361,6 +507,8 @@ async fn index(state: web::Data<SimState>) -> HttpResponse {
             "GET /html/{ref}",
             "GET /_sim/log?platform=&reference=",
             "GET /_sim/stats",
+            "GET /_sim/requests?platform=",
+            "GET|POST|DELETE /_sim/faults",
         ],
     }))
 }
@@ -375,7 +523,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/json/{reference:.*}", web::get().to(generic_json))
         .route("/html/{reference:.*}", web::get().to(generic_html))
         .route("/_sim/log", web::get().to(log))
-        .route("/_sim/stats", web::get().to(stats));
+        .route("/_sim/stats", web::get().to(stats))
+        .route("/_sim/requests", web::get().to(requests))
+        .route("/_sim/faults", web::get().to(list_faults))
+        .route("/_sim/faults", web::post().to(set_fault))
+        .route("/_sim/faults", web::delete().to(clear_faults));
 }
 
 /// A running simulator.
@@ -391,7 +543,12 @@ pub struct SimServer {
 impl SimServer {
     /// Binds and starts the simulator on the current actix/tokio runtime.
     pub fn start(bind: &str, epoch: i64, workers: usize) -> std::io::Result<SimServer> {
-        let state = web::Data::new(SimState::new(epoch));
+        Self::start_with(bind, SimState::new(epoch), workers)
+    }
+
+    /// Starts the simulator with prepared state (faults, limits).
+    pub fn start_with(bind: &str, state: SimState, workers: usize) -> std::io::Result<SimServer> {
+        let state = web::Data::new(state);
         let app_state = state.clone();
         let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(configure))
             .workers(workers.max(1))

@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: scrapers, ingestion and the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the simulator and the service on SQLite with ~20 seeded projects.
     Demo(demo::DemoArgs),
     /// Run the platform simulator alone.
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     .format_timestamp_millis()
     .init();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => serve::run_sim(args),
         Command::Migrate(args) => serve::migrate(args),

@@ -110,7 +110,19 @@ pub fn run(args: ServeArgs) -> Result<()> {
 pub fn run_sim(args: SimArgs) -> Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let epoch = args.epoch.unwrap_or_else(trawler_domain::now_secs);
-        let sim = trawler_sim::SimServer::start(&args.bind.to_string(), epoch, args.workers)
+        let state = trawler_sim::SimState::new(epoch);
+        if let Some(file) = &args.faults {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let faults: std::collections::BTreeMap<String, trawler_sim::Fault> = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a map of target to fault", file.display()))?;
+            for (target, fault) in faults {
+                state.faults.set(&target, fault);
+            }
+        }
+        for (platform, per_sec) in &args.limits {
+            state.faults.set_limit(platform, *per_sec);
+        }
+        let sim = trawler_sim::SimServer::start_with(&args.bind.to_string(), state, args.workers)
             .with_context(|| format!("binding {}", args.bind))?;
         println!("trawler sim: listening on http://{} (epoch {epoch})", sim.addr);
         wait_for_signal().await;

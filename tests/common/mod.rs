@@ -1,0 +1,148 @@
+//! Helpers shared by the end-to-end tests: start the real binary, wait for
+//! its address, talk to its API.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+pub const TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// A child process that is killed when the guard drops, whatever happens.
+pub struct Proc {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary and waits for the stdout line that names its address.
+pub fn spawn(args: &[&str], env: &[(&str, String)], marker: &str) -> Result<Proc> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawler"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().context("starting trawler")?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+    let (tx, rx) = mpsc::channel();
+    let marker = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split(&marker).nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let mut proc_ = Proc { child, addr: String::new() };
+    proc_.addr = rx.recv_timeout(Duration::from_secs(30)).context("the process did not print its address")?;
+    Ok(proc_)
+}
+
+pub struct Api {
+    pub client: Client,
+    pub base: String,
+}
+
+impl Api {
+    pub fn get(&self, path: &str) -> Result<(u16, Value)> {
+        let resp = self.client.get(format!("{}{path}", self.base)).bearer_auth(TOKEN).send()?;
+        Ok((resp.status().as_u16(), resp.json().unwrap_or(Value::Null)))
+    }
+
+    pub fn ok(&self, path: &str) -> Result<Value> {
+        let (status, body) = self.get(path)?;
+        ensure!(status == 200, "GET {path}: {status} {body}");
+        Ok(body)
+    }
+
+    pub fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send()?;
+        Ok((resp.status().as_u16(), resp.json().unwrap_or(Value::Null)))
+    }
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if check()? {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The environment of a server scraping the simulator at `sim` into `db_url`,
+/// with compressed cadences; `extra` entries override the defaults.
+pub fn server_env(db_url: &str, sim: &str, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> = vec![
+        ("DATABASE_URL", db_url.to_owned()),
+        ("TRAWLER_BIND", "127.0.0.1:0".into()),
+        ("TRAWLER_ADMIN_TOKEN", TOKEN.into()),
+        ("TRAWLER_ALLOW_PRIVATE", "true".into()),
+        ("TRAWLER_FULL_INTERVAL", "3s".into()),
+        ("TRAWLER_POLL_INTERVAL", "1s".into()),
+        ("TRAWLER_HTTP_TIMEOUT", "5s".into()),
+        ("TRAWLER_KICKSTARTER_URL", format!("{sim}/kickstarter")),
+        ("TRAWLER_INDIEGOGO_URL", format!("{sim}/indiegogo")),
+        ("TRAWLER_META_URL", format!("{sim}/meta")),
+        ("TRAWLER_RATE_KICKSTARTER", "200".into()),
+        ("TRAWLER_RATE_META_ADS", "200".into()),
+        ("TRAWLER_HTTP_WORKERS", "2".into()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        let key: &'static str = Box::leak(k.to_string().into_boxed_str());
+        env.push((key, (*v).to_owned()));
+    }
+    env
+}
+
+/// Starts the simulator with extra arguments; returns it and its base URL.
+pub fn start_sim(epoch: i64, extra: &[&str]) -> Result<Proc> {
+    let epoch = epoch.to_string();
+    let mut args = vec!["sim", "--bind", "127.0.0.1:0", "--epoch", &epoch];
+    args.extend_from_slice(extra);
+    spawn(&args, &[], "listening on ")
+}
+
+/// Starts a server and waits until it is ready.
+pub fn start_server(env: &[(&'static str, String)]) -> Result<(Proc, Api)> {
+    let server = spawn(&["serve"], env, "serving on ")?;
+    let client = Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let api = Api { client: client.clone(), base: server.addr.clone() };
+    wait_until("readiness", Duration::from_secs(30), || {
+        Ok(client.get(format!("{}/readyz", api.base)).send()?.status() == 200)
+    })?;
+    Ok((server, api))
+}
+
+/// The resident memory of a process, in KiB (Linux).
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS for {pid}"))
+}
