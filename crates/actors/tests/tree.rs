@@ -285,3 +285,42 @@ fn a_crash_loop_is_quarantined_and_resumed_by_an_admin() -> Result<()> {
         Ok(())
     })
 }
+
+#[test]
+fn missed_slots_run_once_then_the_schedule_returns_to_its_offsets() -> Result<()> {
+    actix::System::new().block_on(async {
+        let interval = Duration::from_secs(2);
+        let db = TestDb::sqlite()?;
+        let source =
+            NewSource { platform: Platform::HttpJson, external_ref: "late".into(), options: json!({}), secret: None };
+        let (p, _) = Project::create(&mut *db.pool.get()?, "late", &[source])?;
+        let old = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule)?;
+        Run::finish(&mut *db.pool.get()?, old.id, RunStatus::Succeeded, None, 1, "")?;
+        // The node is "down" for three slots.
+        tokio::time::sleep(Duration::from_millis(6500)).await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let scripted = Scripted {
+            calls: calls.clone(),
+            delay: Duration::ZERO,
+            panic_on: vec![],
+            panic_all: Arc::new(AtomicBool::new(false)),
+        };
+        let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(scripted));
+        let config = ActorsConfig { full_interval: interval, ..config() };
+        let tree = Tree::start(config, db.pool.clone(), adapters);
+        let fx = Fixture { db, tree, calls };
+        tokio::time::sleep(Duration::from_millis(5500)).await;
+        let mut runs = Run::list_for_project(&mut *fx.db.pool.get()?, p.id, 100)?;
+        runs.retain(|r| r.id != old.id);
+        runs.sort_by_key(|r| r.started_at_ms);
+        // One catch-up run, not three; then one run per slot.
+        assert!((2..=4).contains(&runs.len()), "{} runs in 5.5 s after a 3-slot outage", runs.len());
+        let offset = trawler_domain::schedule::offset_ms(p.id.0 as u64, trawler_domain::schedule::FULL_SEED, interval);
+        for r in &runs[1..] {
+            let phase = (r.started_at_ms - offset as i64).rem_euclid(2000);
+            let off_by = phase.min(2000 - phase);
+            assert!(off_by < 300, "run at {} is {off_by} ms off its slot", r.started_at_ms);
+        }
+        Ok(())
+    })
+}
