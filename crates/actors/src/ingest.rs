@@ -17,7 +17,7 @@ use serde::Serialize;
 use trawler_domain::{now_millis, Point};
 
 use crate::db::{DbExecutor, WritePoints};
-use crate::state::{ActorInfo, ActorStatus};
+use crate::state::{ActorInfo, ActorStatus, Mailbox};
 
 /// Settings of the ingestion stage.
 #[derive(Debug, Clone)]
@@ -72,6 +72,7 @@ struct Counters {
 pub struct IngestActor {
     db: Addr<DbExecutor>,
     config: IngestConfig,
+    mailbox: Mailbox,
     buffer: Vec<Point>,
     counters: Counters,
     status: ActorStatus,
@@ -80,11 +81,13 @@ pub struct IngestActor {
 }
 
 impl IngestActor {
-    /// An ingest actor writing through `db`.
-    pub fn new(db: Addr<DbExecutor>, config: IngestConfig) -> IngestActor {
+    /// An ingest actor writing through `db`; `mailbox` counts the points
+    /// messages waiting for it.
+    pub fn new(db: Addr<DbExecutor>, config: IngestConfig, mailbox: Mailbox) -> IngestActor {
         IngestActor {
             db,
             config,
+            mailbox,
             buffer: Vec::new(),
             counters: Counters::default(),
             status: ActorStatus::Idle,
@@ -201,6 +204,7 @@ impl Handler<GetIngestState> for IngestActor {
     fn handle(&mut self, _: GetIngestState, _: &mut Context<Self>) -> Self::Result {
         let mut info = ActorInfo::new("ingest", "ingest".into(), self.status);
         info.last_run_ms = self.last_flush_ms;
+        info.mailbox = Some(self.mailbox.len());
         info.last_error = self.last_error.clone();
         info.detail = serde_json::json!({
             "buffered": self.buffer.len(),

@@ -20,7 +20,7 @@ pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints}
 pub use registry::{Lookup, Register, Registry, Unregister};
 pub use scraper::{Reload, ScrapeNow, ScraperActor};
 pub use source::SourceActor;
-pub use state::{ActorInfo, ActorStatus, TreeSnapshot};
+pub use state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 pub use supervisor::ProjectSupervisor;
 pub use trawler_sources::{Adapters, SourceSpec};
 pub use tree::{ActorsConfig, Tree};

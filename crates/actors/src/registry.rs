@@ -9,12 +9,12 @@ use actix::prelude::*;
 use trawler_domain::ProjectId;
 
 use crate::scraper::ScraperActor;
-use crate::state::{ActorInfo, ActorStatus};
+use crate::state::{ActorInfo, ActorStatus, Mailbox};
 
-/// Records the scraper of a project.
+/// Records the scraper of a project and its mailbox counter.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Register(pub ProjectId, pub Addr<ScraperActor>);
+pub struct Register(pub ProjectId, pub Addr<ScraperActor>, pub Mailbox);
 
 /// Forgets the scraper of a project.
 #[derive(Message)]
@@ -23,12 +23,12 @@ pub struct Unregister(pub ProjectId);
 
 /// The live scraper of a project, if any.
 #[derive(Message)]
-#[rtype(result = "Option<Addr<ScraperActor>>")]
+#[rtype(result = "Option<(Addr<ScraperActor>, Mailbox)>")]
 pub struct Lookup(pub ProjectId);
 
 /// Every live scraper, by project id.
 #[derive(Message)]
-#[rtype(result = "Vec<(ProjectId, Addr<ScraperActor>)>")]
+#[rtype(result = "Vec<(ProjectId, (Addr<ScraperActor>, Mailbox))>")]
 pub struct ListScrapers;
 
 /// Asks for the registry's state.
@@ -39,7 +39,7 @@ pub struct GetRegistryState;
 /// The project → scraper table.
 #[derive(Default)]
 pub struct Registry {
-    entries: HashMap<ProjectId, Addr<ScraperActor>>,
+    entries: HashMap<ProjectId, (Addr<ScraperActor>, Mailbox)>,
 }
 
 impl Actor for Registry {
@@ -49,7 +49,7 @@ impl Actor for Registry {
 impl Handler<Register> for Registry {
     type Result = ();
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) {
-        self.entries.insert(msg.0, msg.1);
+        self.entries.insert(msg.0, (msg.1, msg.2));
     }
 }
 
@@ -61,10 +61,10 @@ impl Handler<Unregister> for Registry {
 }
 
 impl Handler<Lookup> for Registry {
-    type Result = Option<Addr<ScraperActor>>;
+    type Result = Option<(Addr<ScraperActor>, Mailbox)>;
     fn handle(&mut self, msg: Lookup, _: &mut Context<Self>) -> Self::Result {
         match self.entries.get(&msg.0) {
-            Some(addr) if addr.connected() => Some(addr.clone()),
+            Some(entry) if entry.0.connected() => Some(entry.clone()),
             Some(_) => {
                 self.entries.remove(&msg.0);
                 None
@@ -77,7 +77,7 @@ impl Handler<Lookup> for Registry {
 impl Handler<ListScrapers> for Registry {
     type Result = MessageResult<ListScrapers>;
     fn handle(&mut self, _: ListScrapers, _: &mut Context<Self>) -> Self::Result {
-        self.entries.retain(|_, a| a.connected());
+        self.entries.retain(|_, (a, _)| a.connected());
         let mut list: Vec<_> = self.entries.iter().map(|(id, a)| (*id, a.clone())).collect();
         list.sort_by_key(|(id, _)| *id);
         MessageResult(list)

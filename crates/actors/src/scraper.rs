@@ -22,7 +22,7 @@ use trawler_store::{Run, Source};
 use crate::db::Exec;
 use crate::error::ActorError;
 use crate::ingest::IngestPoints;
-use crate::state::{ActorInfo, ActorStatus};
+use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::supervisor::{ChildStopped, ProjectSupervisor};
 use crate::tree::Deps;
 
@@ -63,6 +63,7 @@ pub struct ScraperActor {
     supervisor: Addr<ProjectSupervisor>,
     first_run: FirstRun,
     restarts: u32,
+    mailbox: Mailbox,
     sources: Vec<Source>,
     status: ActorStatus,
     current_run: Option<RunId>,
@@ -84,6 +85,7 @@ impl ScraperActor {
         supervisor: Addr<ProjectSupervisor>,
         first_run: FirstRun,
         restarts: u32,
+        mailbox: Mailbox,
     ) -> ScraperActor {
         ScraperActor {
             project,
@@ -91,6 +93,7 @@ impl ScraperActor {
             supervisor,
             first_run,
             restarts,
+            mailbox,
             sources: Vec::new(),
             status: ActorStatus::Starting,
             current_run: None,
@@ -189,6 +192,7 @@ impl Handler<GetScraperState> for ScraperActor {
         info.last_run_ms = self.last_run_ms;
         info.next_run_ms = self.next_run_ms;
         info.restarts = self.restarts;
+        info.mailbox = Some(self.mailbox.len());
         info.last_error = self.last_error.clone();
         info.detail = serde_json::json!({
             "sources": self.sources.len(),
@@ -373,7 +377,7 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
                 let n = points.len();
                 let listed: Vec<String> = points.iter().map(|p| format!("{}={}", p.metric, p.value)).collect();
                 // send().await: waits while ingestion is saturated (back-pressure).
-                if let Err(e) = deps.ingest.send(IngestPoints(points)).await {
+                if let Err(e) = deps.ingest_mailbox.send(&deps.ingest, IngestPoints(points)).await {
                     log.push_str(&format!("{} {}: ingestion unavailable: {e}\n", source.platform, source.external_ref));
                     first_error.get_or_insert_with(|| ("ingest", format!("ingestion unavailable: {e}")));
                     continue;

@@ -171,8 +171,8 @@ impl SourceActor {
                         })
                         .collect();
                     let n = points.len();
-                    deps.ingest
-                        .send(IngestPoints(points))
+                    deps.ingest_mailbox
+                        .send(&deps.ingest, IngestPoints(points))
                         .await
                         .map(|_| n)
                         .map_err(|e| format!("ingestion unavailable: {e}"))

@@ -24,7 +24,7 @@ use crate::db::Exec;
 use crate::registry::{Register, Registry, Unregister};
 use crate::scraper::{FirstRun, Reload, ScrapeNow, ScraperActor, StopScraper};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
-use crate::state::{ActorInfo, ActorStatus};
+use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::tree::Deps;
 
 /// Longest wait before restarting a crashed scraper.
@@ -149,8 +149,10 @@ impl ProjectSupervisor {
         if self.shutting_down || self.children.contains_key(&project) {
             return;
         }
-        let addr = ScraperActor::new(project, self.deps.clone(), ctx.address(), first_run, restarts).start();
-        self.registry.do_send(Register(project, addr.clone()));
+        let mailbox = Mailbox::default();
+        let addr =
+            ScraperActor::new(project, self.deps.clone(), ctx.address(), first_run, restarts, mailbox.clone()).start();
+        self.registry.do_send(Register(project, addr.clone(), mailbox));
         self.children.insert(project, Child { addr, restarts, stopping: false });
     }
 }

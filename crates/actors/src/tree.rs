@@ -15,7 +15,7 @@ use crate::ingest::{Flush, GetIngestState, IngestActor, IngestConfig};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
 use crate::scraper::{GetScraperState, ScrapeNow};
 use crate::source::{GetSourceState, SourceActor};
-use crate::state::TreeSnapshot;
+use crate::state::{Mailbox, TreeSnapshot};
 use crate::supervisor::{
     GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor, ReloadProject, ResumeProject, StartProject, StopAll,
     StopProject,
@@ -57,6 +57,8 @@ impl Default for ActorsConfig {
 pub(crate) struct Deps {
     pub(crate) db: Addr<DbExecutor>,
     pub(crate) ingest: Addr<IngestActor>,
+    /// Counts the points messages waiting for the ingest actor.
+    pub(crate) ingest_mailbox: Mailbox,
     pub(crate) adapters: Adapters,
     pub(crate) config: Arc<ActorsConfig>,
 }
@@ -77,9 +79,15 @@ impl Tree {
     pub fn start(config: ActorsConfig, pool: DbPool, adapters: Adapters) -> Tree {
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
-        let ingest = IngestActor::new(db.clone(), config.ingest.clone()).start();
-        let deps =
-            Deps { db: db.clone(), ingest: ingest.clone(), adapters: adapters.clone(), config: Arc::new(config) };
+        let ingest_mailbox = Mailbox::default();
+        let ingest = IngestActor::new(db.clone(), config.ingest.clone(), ingest_mailbox.clone()).start();
+        let deps = Deps {
+            db: db.clone(),
+            ingest: ingest.clone(),
+            ingest_mailbox,
+            adapters: adapters.clone(),
+            config: Arc::new(config),
+        };
         let registry = Registry::default().start();
         let sources: Vec<(Platform, Addr<SourceActor>)> =
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
@@ -95,8 +103,8 @@ impl Tree {
 
     /// Triggers a full scrape of a project now, or joins the one running.
     pub async fn trigger(&self, project: ProjectId) -> Result<RunId, ActorError> {
-        if let Some(addr) = self.registry.send(Lookup(project)).await? {
-            return addr.send(ScrapeNow).await?;
+        if let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? {
+            return mailbox.send(&addr, ScrapeNow).await?;
         }
         // No live scraper: say why.
         let found = self.db.send(Exec(move |conn| Project::get(conn, project))).await?;
@@ -147,7 +155,7 @@ impl Tree {
         }
         let scrapers = self.registry.send(ListScrapers).await?;
         // A scraper that stops between the listing and the query is skipped.
-        let states = join_all(scrapers.iter().map(|(_, addr)| addr.send(GetScraperState))).await;
+        let states = join_all(scrapers.iter().map(|(_, (addr, mailbox))| mailbox.send(addr, GetScraperState))).await;
         actors.extend(states.into_iter().flatten());
         // Projects without a live scraper: waiting for a restart, or quarantined.
         actors.extend(self.supervisor.send(ListDormant).await?);

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use trawler_domain::{downsample, Agg, Metric, Observation, Platform, ProjectId};
 
-use crate::schema::points;
+use crate::schema::{points, points_staging};
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// Rows per INSERT statement: 5 binds each keeps a statement far below
@@ -24,6 +24,25 @@ struct PointInsert<'a> {
     ts: i64,
     value: f64,
 }
+
+#[derive(Insertable)]
+#[diesel(table_name = points_staging)]
+#[diesel(treat_none_as_default_value = false)]
+struct StagingInsert<'a> {
+    project_id: i64,
+    metric: &'a str,
+    platform: &'a str,
+    ts: i64,
+    value: f64,
+}
+
+const CREATE_STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS points_staging (
+    project_id BIGINT NOT NULL, metric TEXT NOT NULL, platform TEXT NOT NULL,
+    ts BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL) ON COMMIT DELETE ROWS";
+
+const MOVE_STAGED: &str = "INSERT INTO points (project_id, metric, platform, ts, value)
+    SELECT project_id, metric, platform, ts, value FROM points_staging
+    ON CONFLICT DO NOTHING";
 
 /// Namespace for point queries.
 pub struct Point;
@@ -68,10 +87,18 @@ pub struct SeriesResult {
 impl Point {
     /// Stores points; a point already stored (same project, metric, platform,
     /// ts) is skipped, so replaying a batch is harmless. Returns how many rows
-    /// were new. All chunks go in one transaction.
+    /// were new. One transaction.
+    ///
+    /// The SQL differs by backend, on purpose: PostgreSQL gets COPY (binary)
+    /// into a temporary staging table and one `INSERT … SELECT … ON CONFLICT
+    /// DO NOTHING`, about twice as fast as multi-row INSERTs; SQLite gets
+    /// multi-row INSERTs chunked under its bind-variable limit.
     pub fn insert_batch(conn: &mut AnyConnection, batch: &[trawler_domain::Point]) -> StoreResult<usize> {
         if batch.is_empty() {
             return Ok(0);
+        }
+        if let AnyConnection::Postgresql(pg) = conn {
+            return Point::copy_batch(pg, batch);
         }
         let rows: Vec<PointInsert<'_>> = batch
             .iter()
@@ -94,6 +121,25 @@ impl Point {
                 });
             }
             Ok(inserted)
+        })
+    }
+
+    fn copy_batch(conn: &mut diesel::PgConnection, batch: &[trawler_domain::Point]) -> StoreResult<usize> {
+        use diesel::connection::SimpleConnection;
+        let rows: Vec<StagingInsert<'_>> = batch
+            .iter()
+            .map(|p| StagingInsert {
+                project_id: p.project_id.0,
+                metric: p.metric.as_str(),
+                platform: p.platform.as_str(),
+                ts: p.ts,
+                value: p.value,
+            })
+            .collect();
+        conn.transaction::<_, StoreError, _>(|conn| {
+            conn.batch_execute(CREATE_STAGING)?;
+            diesel::copy_from(points_staging::table).from_insertable(&rows).execute(conn)?;
+            Ok(diesel::sql_query(MOVE_STAGED).execute(conn)?)
         })
     }
 

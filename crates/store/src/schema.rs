@@ -38,6 +38,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// A per-connection temporary table (PostgreSQL only) that COPY fills
+    /// before `INSERT … SELECT … ON CONFLICT DO NOTHING` moves new rows into
+    /// `points`: COPY itself has no ON CONFLICT. Created on first use.
+    points_staging (project_id, metric, platform, ts) {
+        project_id -> BigInt,
+        metric -> Text,
+        platform -> Text,
+        ts -> BigInt,
+        value -> Double,
+    }
+}
+
+diesel::table! {
     /// Scrape runs with their outcome and log.
     runs (id) {
         id -> BigInt,

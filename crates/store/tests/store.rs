@@ -117,6 +117,9 @@ fn inserting_points_is_idempotent() -> Result<()> {
         assert_eq!(Point::insert_batch(&mut conn, &other)?, 2);
         assert_eq!(Point::count_for_project(&mut conn, p.id)?, 2502);
         assert_eq!(Point::insert_batch(&mut conn, &[])?, 0);
+        // The same point twice in one batch is stored once.
+        let twice = [point(p.id, Platform::Html, "backers", 7, 1.0), point(p.id, Platform::Html, "backers", 7, 1.0)];
+        assert_eq!(Point::insert_batch(&mut conn, &twice)?, 1);
     }
     Ok(())
 }
