@@ -319,9 +319,9 @@ fn run_scenario(db_url: &str) -> Result<()> {
     for id in &projects {
         ensure!(scrapers.contains(id), "no scraper for project {id} in {actors}");
     }
-    let counted = actors["actors"]
-        .as_array()
-        .is_some_and(|a| a.iter().filter(|x| x["kind"] == "scraper" || x["kind"] == "ingest").all(|x| x["mailbox"].is_u64()));
+    let counted = actors["actors"].as_array().is_some_and(|a| {
+        a.iter().filter(|x| x["kind"] == "scraper" || x["kind"] == "ingest").all(|x| x["mailbox"].is_u64())
+    });
     ensure!(counted, "scrapers and the ingest actor report their mailbox: {actors}");
 
     // Archiving stops the requests at the simulator.

@@ -10,6 +10,7 @@ mod ingest;
 mod registry;
 mod scraper;
 mod source;
+mod spool;
 mod state;
 mod supervisor;
 mod tree;
@@ -20,6 +21,7 @@ pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints}
 pub use registry::{Lookup, Register, Registry, Unregister};
 pub use scraper::{Reload, ScrapeNow, ScraperActor};
 pub use source::SourceActor;
+pub use spool::{Spool, SpoolDepth, SpoolError};
 pub use state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 pub use supervisor::ProjectSupervisor;
 pub use trawler_sources::{Adapters, SourceSpec};

@@ -377,9 +377,14 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
                 let n = points.len();
                 let listed: Vec<String> = points.iter().map(|p| format!("{}={}", p.metric, p.value)).collect();
                 // send().await: waits while ingestion is saturated (back-pressure).
-                if let Err(e) = deps.ingest_mailbox.send(&deps.ingest, IngestPoints(points)).await {
-                    log.push_str(&format!("{} {}: ingestion unavailable: {e}\n", source.platform, source.external_ref));
-                    first_error.get_or_insert_with(|| ("ingest", format!("ingestion unavailable: {e}")));
+                // Resolves once the points are durable (database or spool).
+                let stored = match deps.ingest_mailbox.send(&deps.ingest, IngestPoints(points)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(format!("ingestion unavailable: {e}")),
+                };
+                if let Err(e) = stored {
+                    log.push_str(&format!("{} {}: points not stored: {e}\n", source.platform, source.external_ref));
+                    first_error.get_or_insert_with(|| ("ingest", format!("points not stored: {e}")));
                     continue;
                 }
                 ok += 1;

@@ -171,11 +171,11 @@ impl SourceActor {
                         })
                         .collect();
                     let n = points.len();
-                    deps.ingest_mailbox
-                        .send(&deps.ingest, IngestPoints(points))
-                        .await
-                        .map(|_| n)
-                        .map_err(|e| format!("ingestion unavailable: {e}"))
+                    match deps.ingest_mailbox.send(&deps.ingest, IngestPoints(points)).await {
+                        Ok(Ok(())) => Ok(n),
+                        Ok(Err(e)) => Err(format!("points not stored: {e}")),
+                        Err(e) => Err(format!("ingestion unavailable: {e}")),
+                    }
                 }
                 Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
             };

@@ -15,6 +15,7 @@ use crate::ingest::{Flush, GetIngestState, IngestActor, IngestConfig};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
 use crate::scraper::{GetScraperState, ScrapeNow};
 use crate::source::{GetSourceState, SourceActor};
+use crate::spool::Spool;
 use crate::state::{Mailbox, TreeSnapshot};
 use crate::supervisor::{
     GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor, ReloadProject, ResumeProject, StartProject, StopAll,
@@ -76,11 +77,18 @@ pub struct Tree {
 
 impl Tree {
     /// Starts the tree on the current actix system. Migrations must have run.
-    pub fn start(config: ActorsConfig, pool: DbPool, adapters: Adapters) -> Tree {
+    /// Fails only when the spool cannot be opened.
+    pub fn start(config: ActorsConfig, pool: DbPool, adapters: Adapters) -> Result<Tree, ActorError> {
+        let spool = match &config.ingest.spool_dir {
+            Some(dir) => {
+                Some(Spool::open(dir, config.ingest.spool_max_bytes).map_err(|e| ActorError::Spool(e.to_string()))?)
+            }
+            None => None,
+        };
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
         let ingest_mailbox = Mailbox::default();
-        let ingest = IngestActor::new(db.clone(), config.ingest.clone(), ingest_mailbox.clone()).start();
+        let ingest = IngestActor::new(db.clone(), config.ingest.clone(), ingest_mailbox.clone(), spool).start();
         let deps = Deps {
             db: db.clone(),
             ingest: ingest.clone(),
@@ -93,7 +101,7 @@ impl Tree {
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
         let supervisor =
             ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
-        Tree { supervisor, registry, ingest, sources, db, adapters }
+        Ok(Tree { supervisor, registry, ingest, sources, db, adapters })
     }
 
     /// The adapters (validation of sources before they are saved).

@@ -80,7 +80,7 @@ fn start_with(
     let calls = Arc::new(AtomicUsize::new(0));
     let scripted = Scripted { calls: calls.clone(), delay, panic_on, panic_all };
     let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(scripted));
-    let tree = Tree::start(config, db.pool.clone(), adapters);
+    let tree = Tree::start(config, db.pool.clone(), adapters)?;
     Ok(Fixture { db, tree, calls })
 }
 
@@ -224,7 +224,7 @@ fn start_up_closes_runs_left_running_and_starts_active_projects() -> Result<()> 
             panic_on: vec![],
             panic_all: Arc::new(AtomicBool::new(false)),
         }));
-        let tree = Tree::start(config(), db.pool.clone(), adapters);
+        let tree = Tree::start(config(), db.pool.clone(), adapters)?;
         let fx = Fixture { db, tree, calls };
         wait_for("start-up", || Ok(Some(()))).await?;
         for _ in 0..100 {
@@ -307,7 +307,7 @@ fn missed_slots_run_once_then_the_schedule_returns_to_its_offsets() -> Result<()
         };
         let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(scripted));
         let config = ActorsConfig { full_interval: interval, ..config() };
-        let tree = Tree::start(config, db.pool.clone(), adapters);
+        let tree = Tree::start(config, db.pool.clone(), adapters)?;
         let fx = Fixture { db, tree, calls };
         tokio::time::sleep(Duration::from_millis(5500)).await;
         let mut runs = Run::list_for_project(&mut *fx.db.pool.get()?, p.id, 100)?;

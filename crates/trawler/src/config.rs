@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{ArgAction, Args};
-use trawler_actors::ActorsConfig;
+use trawler_actors::{ActorsConfig, IngestConfig};
 use trawler_domain::Platform;
 use trawler_sources::{HttpConfig, SourcesConfig};
 use trawler_store::{DbUrl, StoreConfig};
@@ -173,6 +173,19 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_RESTART_WINDOW", default_value = "10m", value_parser = duration)]
     pub restart_window: Duration,
 
+    /// Points per database write.
+    #[arg(long, env = "TRAWLER_INGEST_BATCH", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ingest_batch: u32,
+
+    /// Longest a scraped point waits before it is written.
+    #[arg(long, env = "TRAWLER_INGEST_FLUSH_INTERVAL", default_value = "500ms", value_parser = duration)]
+    pub ingest_flush_interval: Duration,
+
+    /// Size bound of the spool (points kept on disk while the database is
+    /// down), in bytes; past it, scrapers wait.
+    #[arg(long, env = "TRAWLER_SPOOL_MAX_BYTES", default_value = "67108864", value_parser = bytes)]
+    pub spool_max_bytes: usize,
+
     /// HTTP worker threads (default: one per CPU).
     #[arg(long, env = "TRAWLER_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -239,6 +252,13 @@ impl ServeArgs {
             poll_interval: self.poll_interval,
             max_restarts: self.max_restarts,
             restart_window: self.restart_window,
+            ingest: IngestConfig {
+                batch_size: self.ingest_batch as usize,
+                flush_interval: self.ingest_flush_interval,
+                spool_dir: Some(self.db.data_dir.join("spool")),
+                spool_max_bytes: self.spool_max_bytes as u64,
+                ..IngestConfig::default()
+            },
             ..ActorsConfig::default()
         };
         Ok(Config {

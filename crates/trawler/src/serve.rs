@@ -38,7 +38,7 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
     }
     log::info!("database: {}", pool.url_redacted());
     let adapters = Adapters::new(&config.sources).context("building the HTTP client")?;
-    let tree = Tree::start(config.actors.clone(), pool.clone(), adapters);
+    let tree = Tree::start(config.actors.clone(), pool.clone(), adapters).context("starting the actors")?;
     let state = web::Data::new(AppState {
         pool,
         tree: tree.clone(),
