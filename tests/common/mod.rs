@@ -146,3 +146,88 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow!("no VmRSS for {pid}"))
 }
+
+/// A throwaway PostgreSQL cluster in a temporary folder on a free port, made
+/// with the machine's own initdb and pg_ctl; stopped and removed on drop.
+pub struct PgCluster {
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl PgCluster {
+    /// Creates and starts a cluster, or `None` when no PostgreSQL binaries
+    /// are installed.
+    pub fn start() -> Result<Option<PgCluster>> {
+        let Some(bin) = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+        else {
+            return Ok(None);
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir = std::env::temp_dir().join(format!("trawler_pg_{}_{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let cluster = PgCluster { bin, dir, port };
+        // initdb refuses to run as root: hand the folder to `postgres`.
+        if cluster.as_root() {
+            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster.dir).status()?;
+            ensure!(status.success(), "chown failed");
+        }
+        let data = cluster.dir.join("data");
+        cluster.pg("initdb", &["-D", &data.to_string_lossy(), "-U", "postgres", "--auth=trust", "-E", "UTF8"])?;
+        cluster.up()?;
+        Ok(Some(cluster))
+    }
+
+    fn as_root(&self) -> bool {
+        Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+    }
+
+    fn pg(&self, tool: &str, args: &[&str]) -> Result<()> {
+        let exe = self.bin.join(tool);
+        let out = if self.as_root() {
+            Command::new("runuser").args(["-u", "postgres", "--"]).arg(&exe).args(args).output()?
+        } else {
+            Command::new(&exe).args(args).output()?
+        };
+        ensure!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+
+    /// Starts (or restarts) the server.
+    pub fn up(&self) -> Result<()> {
+        let data = self.dir.join("data");
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync=on",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log");
+        self.pg("pg_ctl", &["-D", &data.to_string_lossy(), "-l", &log.to_string_lossy(), "-o", &opts, "-w", "start"])
+    }
+
+    /// Stops the server the hard way (`-m immediate`: like pulling the plug).
+    pub fn crash(&self) -> Result<()> {
+        let data = self.dir.join("data");
+        self.pg("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"])
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = self.pg("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -107,6 +107,9 @@ pub struct IngestActor {
     status: ActorStatus,
     last_flush_ms: Option<i64>,
     last_error: Option<String>,
+    /// The actor's state, republished after every change so `/admin/actors`
+    /// can read it while the mailbox is paused for a write.
+    published: Arc<Mutex<ActorInfo>>,
 }
 
 fn ack(waiters: Vec<Waiter>, result: Result<(), String>) {
@@ -119,9 +122,16 @@ fn ack(waiters: Vec<Waiter>, result: Result<(), String>) {
 impl IngestActor {
     /// An ingest actor writing through `db`; `mailbox` counts the points
     /// messages waiting for it; `spool` takes batches the database refuses.
-    pub fn new(db: Addr<DbExecutor>, config: IngestConfig, mailbox: Mailbox, spool: Option<Spool>) -> IngestActor {
+    pub fn new(
+        db: Addr<DbExecutor>,
+        config: IngestConfig,
+        mailbox: Mailbox,
+        spool: Option<Spool>,
+        published: Arc<Mutex<ActorInfo>>,
+    ) -> IngestActor {
         let spool_depth = spool.as_ref().map(Spool::depth).unwrap_or_default();
         IngestActor {
+            published,
             db,
             config,
             mailbox,
@@ -138,6 +148,27 @@ impl IngestActor {
         }
     }
 
+    /// The actor's state as `/admin/actors` shows it.
+    fn info(&self) -> ActorInfo {
+        let mut info = ActorInfo::new("ingest", "ingest".into(), self.status);
+        info.last_run_ms = self.last_flush_ms;
+        info.mailbox = Some(self.mailbox.len());
+        info.last_error = self.last_error.clone();
+        info.detail = serde_json::json!({
+            "buffered": self.buffer.len(),
+            "waiting_senders": self.waiters.len(),
+            "batch_size": self.config.batch_size,
+            "flush_interval_ms": self.config.flush_interval.as_millis() as u64,
+            "spool": if self.spool.is_some() { serde_json::json!(self.spool_depth) } else { serde_json::Value::Null },
+            "counters": self.counters,
+        });
+        info
+    }
+
+    fn publish(&self) {
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = self.info();
+    }
+
     /// Writes the buffer: to the database, else to the spool, else holds it
     /// and tries again every second (the mailbox stays paused meanwhile).
     fn flush(&mut self) -> ResponseActFuture<Self, ()> {
@@ -147,6 +178,7 @@ impl IngestActor {
         let batch = std::mem::take(&mut self.buffer);
         let waiters = std::mem::take(&mut self.waiters);
         self.status = ActorStatus::Flushing;
+        self.publish();
         let write = self.db.send(WritePoints(batch));
         Box::pin(write.into_actor(self).then(move |result, act, _| {
             act.last_flush_ms = Some(now_millis());
@@ -158,11 +190,13 @@ impl IngestActor {
                     act.status = ActorStatus::Idle;
                     act.last_error = None;
                     ack(waiters, Ok(()));
+                    act.publish();
                     Box::pin(actix::fut::ready(())) as ResponseActFuture<Self, ()>
                 }
                 Ok((batch, Err(e))) => {
                     act.counters.failed_writes += 1;
                     act.last_error = Some(format!("database: {e}"));
+                    act.publish();
                     act.spool_or_hold(batch, waiters)
                 }
                 Err(e) => {
@@ -191,12 +225,14 @@ impl IngestActor {
                 act.spool_depth = depth;
                 act.counters.spooled += batch.len() as u64;
                 ack(waiters, Ok(()));
+                act.publish();
                 Box::pin(actix::fut::ready(())) as ResponseActFuture<Self, ()>
             }
             Ok((batch, Err(e), depth)) => {
                 act.spool_depth = depth;
                 log::warn!("ingest: the database and the spool both refused {} points: {e}", batch.len());
                 act.last_error = Some(format!("spool: {e}"));
+                act.publish();
                 act.hold(batch, waiters)
             }
             Err(e) => {
@@ -249,11 +285,13 @@ impl IngestActor {
                 act.spool_depth = depth;
                 act.drain_backoff = Duration::from_secs(1);
                 act.status = ActorStatus::Idle;
+                act.publish();
             }
             Err(e) => {
                 act.next_drain = Instant::now() + act.drain_backoff;
                 act.drain_backoff = (act.drain_backoff * 2).min(MAX_DRAIN_BACKOFF);
                 act.last_error = Some(format!("draining the spool: {e}"));
+                act.publish();
             }
         }))
     }
@@ -267,7 +305,9 @@ impl Actor for IngestActor {
         if self.spool_depth.batches > 0 {
             log::warn!("ingest: {} points wait in the spool from before; replaying", self.spool_depth.points);
         }
+        self.publish();
         ctx.run_interval(self.config.flush_interval, |act, ctx| {
+            act.publish();
             // wait: no message is handled while a write or a drain runs.
             if !act.buffer.is_empty() {
                 ctx.wait(act.flush());
@@ -292,6 +332,7 @@ impl Handler<IngestPoints> for IngestActor {
         self.buffer.extend(msg.0);
         let (tx, rx) = oneshot::channel();
         self.waiters.push(tx);
+        self.publish();
         if self.buffer.len() >= self.config.batch_size {
             ctx.wait(self.flush());
         }
@@ -317,18 +358,6 @@ impl Handler<GetIngestState> for IngestActor {
     type Result = MessageResult<GetIngestState>;
 
     fn handle(&mut self, _: GetIngestState, _: &mut Context<Self>) -> Self::Result {
-        let mut info = ActorInfo::new("ingest", "ingest".into(), self.status);
-        info.last_run_ms = self.last_flush_ms;
-        info.mailbox = Some(self.mailbox.len());
-        info.last_error = self.last_error.clone();
-        info.detail = serde_json::json!({
-            "buffered": self.buffer.len(),
-            "waiting_senders": self.waiters.len(),
-            "batch_size": self.config.batch_size,
-            "flush_interval_ms": self.config.flush_interval.as_millis() as u64,
-            "spool": if self.spool.is_some() { serde_json::json!(self.spool_depth) } else { serde_json::Value::Null },
-            "counters": self.counters,
-        });
-        MessageResult(info)
+        MessageResult(self.info())
     }
 }

@@ -261,24 +261,46 @@ impl ScraperActor {
     }
 
     /// Creates the run row and spawns the scrape; joins a run in progress.
+    ///
+    /// When the database is down, a scheduled run scrapes anyway without a
+    /// run row — its points go to the spool, so the series has no hole — and
+    /// a manual trigger is refused (it has no run id to answer with).
     fn start_run(&mut self, trigger: RunTrigger) -> ResponseActFuture<Self, Result<RunId, ActorError>> {
         if let Some(run) = self.current_run {
             return Box::pin(actix::fut::ready(Ok(run)));
         }
+        if self.status == ActorStatus::Scraping {
+            // An unrecorded run (database down) is in progress.
+            return Box::pin(actix::fut::ready(Err(ActorError::NotRunning)));
+        }
         let project = self.project;
         let create = self.deps.db.send(Exec(move |conn| Run::start(conn, project, RunKind::Full, trigger)));
-        Box::pin(create.into_actor(self).map(|result, act, ctx| {
-            let run = result??;
+        Box::pin(create.into_actor(self).map(move |result, act, ctx| {
+            let run = match result {
+                Ok(Ok(run)) => run,
+                Ok(Err(e)) if trigger == RunTrigger::Schedule && e.is_unavailable() => {
+                    log::warn!(
+                        "scraper {}: the database is unavailable; scraping without a run record: {e}",
+                        act.project
+                    );
+                    act.status = ActorStatus::Scraping;
+                    act.last_run_ms = Some(now_millis());
+                    ctx.spawn(act.execute(None));
+                    return Err(e.into());
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) => return Err(e.into()),
+            };
             act.current_run = Some(run.id);
             act.status = ActorStatus::Scraping;
             act.last_run_ms = Some(run.started_at_ms);
-            ctx.spawn(act.execute(run.id));
+            ctx.spawn(act.execute(Some(run.id)));
             Ok(run.id)
         }))
     }
 
     /// The scrape itself, as a future on this actor's context.
-    fn execute(&mut self, run: RunId) -> impl ActorFuture<Self, Output = ()> {
+    fn execute(&mut self, run: Option<RunId>) -> impl ActorFuture<Self, Output = ()> {
         let project = self.project;
         let sources = self.sources.clone();
         let deps = self.deps.clone();
@@ -300,15 +322,17 @@ impl ScraperActor {
                 }
             };
             let Outcome { status, error, points, log } = outcome;
-            let err = error.clone();
-            let recorded = deps
-                .db
-                .send(Exec(move |conn| {
-                    Run::finish(conn, run, status, err.as_ref().map(|(k, m)| (*k, m.as_str())), points, &log)
-                }))
-                .await;
-            if !matches!(recorded, Ok(Ok(()))) {
-                log::warn!("scraper {project}: recording the end of run {run} failed: {recorded:?}");
+            if let Some(run) = run {
+                let err = error.clone();
+                let recorded = deps
+                    .db
+                    .send(Exec(move |conn| {
+                        Run::finish(conn, run, status, err.as_ref().map(|(k, m)| (*k, m.as_str())), points, &log)
+                    }))
+                    .await;
+                if !matches!(recorded, Ok(Ok(()))) {
+                    log::warn!("scraper {project}: recording the end of run {run} failed: {recorded:?}");
+                }
             }
             (status, error, panicked)
         }

@@ -59,6 +59,8 @@ pub struct SourceActor {
     /// cannot bring them back.
     stopped: HashSet<ProjectId>,
     in_flight: HashSet<i64>,
+    /// The source list of the last window whose load succeeded.
+    known: Vec<Source>,
     sources: usize,
     counters: Counters,
     last_window_ms: Option<i64>,
@@ -77,6 +79,7 @@ impl SourceActor {
             active: HashSet::new(),
             stopped: HashSet::new(),
             in_flight: HashSet::new(),
+            known: Vec::new(),
             sources: 0,
             counters: Counters::default(),
             last_window_ms: None,
@@ -115,9 +118,17 @@ impl SourceActor {
         let platform = self.platform;
         let load = self.deps.db.send(Exec(move |conn| Source::list_active_for_platform(conn, platform)));
         ctx.spawn(load.into_actor(self).map(move |result, act, ctx| {
+            // With the database down, poll the list loaded last time: the
+            // points go to the spool and the series keeps no hole.
             let sources = match result {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return act.note_error(format!("loading sources failed: {e}")),
+                Ok(Ok(s)) => {
+                    act.known = s.clone();
+                    s
+                }
+                Ok(Err(e)) => {
+                    act.note_error(format!("loading sources failed, polling the last known list: {e}"));
+                    act.known.clone()
+                }
                 Err(e) => return act.note_error(format!("database executor unavailable: {e}")),
             };
             act.sources = sources.len();

@@ -1,6 +1,6 @@
 //! Starting the tree, and the handle the rest of the program uses to talk to it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -11,12 +11,12 @@ use trawler_store::{DbPool, Project, StoreError};
 
 use crate::db::{DbExecutor, Exec};
 use crate::error::ActorError;
-use crate::ingest::{Flush, GetIngestState, IngestActor, IngestConfig};
+use crate::ingest::{Flush, IngestActor, IngestConfig};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
 use crate::scraper::{GetScraperState, ScrapeNow};
 use crate::source::{GetSourceState, SourceActor};
 use crate::spool::Spool;
-use crate::state::{Mailbox, TreeSnapshot};
+use crate::state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 use crate::supervisor::{
     GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor, ReloadProject, ResumeProject, StartProject, StopAll,
     StopProject,
@@ -70,6 +70,10 @@ pub struct Tree {
     supervisor: Addr<ProjectSupervisor>,
     registry: Addr<Registry>,
     ingest: Addr<IngestActor>,
+    /// The ingest actor's last published state (read without messaging it:
+    /// its mailbox pauses while it writes).
+    ingest_info: Arc<Mutex<ActorInfo>>,
+    ingest_mailbox: Mailbox,
     sources: Vec<(Platform, Addr<SourceActor>)>,
     db: Addr<DbExecutor>,
     adapters: Adapters,
@@ -88,7 +92,11 @@ impl Tree {
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
         let ingest_mailbox = Mailbox::default();
-        let ingest = IngestActor::new(db.clone(), config.ingest.clone(), ingest_mailbox.clone(), spool).start();
+        let ingest_info = Arc::new(Mutex::new(ActorInfo::new("ingest", "ingest".into(), ActorStatus::Starting)));
+        let ingest =
+            IngestActor::new(db.clone(), config.ingest.clone(), ingest_mailbox.clone(), spool, ingest_info.clone())
+                .start();
+        let deps_mailbox = ingest_mailbox.clone();
         let deps = Deps {
             db: db.clone(),
             ingest: ingest.clone(),
@@ -101,7 +109,7 @@ impl Tree {
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
         let supervisor =
             ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
-        Ok(Tree { supervisor, registry, ingest, sources, db, adapters })
+        Ok(Tree { supervisor, registry, ingest, ingest_info, ingest_mailbox: deps_mailbox, sources, db, adapters })
     }
 
     /// The adapters (validation of sources before they are saved).
@@ -151,12 +159,18 @@ impl Tree {
         self.supervisor.send(IsStarted).await.unwrap_or(false)
     }
 
+    fn ingest_state(&self) -> ActorInfo {
+        let mut info = self.ingest_info.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        info.mailbox = Some(self.ingest_mailbox.len());
+        info
+    }
+
     /// Every live actor's state.
     pub async fn snapshot(&self) -> Result<TreeSnapshot, ActorError> {
         let mut actors = vec![
             self.supervisor.send(GetSupervisorState).await?,
             self.registry.send(GetRegistryState).await?,
-            self.ingest.send(GetIngestState).await?,
+            self.ingest_state(),
         ];
         for (_, addr) in &self.sources {
             actors.push(addr.send(GetSourceState).await?);

@@ -14,6 +14,9 @@ pub enum StoreError {
     /// Opening a connection failed (server down, bad credentials, bad path).
     #[error("cannot connect to the database: {0}")]
     Connect(#[from] diesel::ConnectionError),
+    /// The database failed moments ago; not tried again yet.
+    #[error("the database is unavailable (failed {0} ms ago)")]
+    RecentlyDown(i64),
     /// The pool could not hand out a connection in time.
     #[error("database pool: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),

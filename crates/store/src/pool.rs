@@ -153,7 +153,7 @@ impl StoreConfig {
             Backend::Sqlite => 4,
             Backend::Postgres => 10,
         };
-        StoreConfig { url, max_connections, connection_timeout: Duration::from_secs(5) }
+        StoreConfig { url, max_connections, connection_timeout: Duration::from_secs(2) }
     }
 }
 
@@ -198,7 +198,15 @@ pub struct DbPool {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
     url: DbUrl,
+    /// When a connection last failed, epoch ms (0: never). For a moment after
+    /// a failure, `get` fails at once instead of waiting for the connect
+    /// timeout again: during an outage every caller would otherwise queue on
+    /// the database threads.
+    failed_at_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// How long after a failed connection `get` fails fast.
+const FAIL_FAST_MS: i64 = 1000;
 
 /// A connection borrowed from the pool.
 pub type PooledConn = r2d2::PooledConnection<Manager>;
@@ -221,13 +229,24 @@ impl DbPool {
             .min_idle(Some(0))
             .connection_timeout(config.connection_timeout)
             .build_unchecked(Manager { url: config.url.clone() });
-        Ok(DbPool { pool, backend: config.url.backend(), url: config.url.clone() })
+        Ok(DbPool {
+            pool,
+            backend: config.url.backend(),
+            url: config.url.clone(),
+            failed_at_ms: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        })
     }
 
     /// Borrows a connection. A fresh connection is opened directly first so
     /// that a failure reports the database's own error, not r2d2's timeout.
     pub fn get(&self) -> StoreResult<PooledConn> {
-        match self.pool.try_get() {
+        use std::sync::atomic::Ordering;
+        let now = trawler_domain::now_millis();
+        let failed_at = self.failed_at_ms.load(Ordering::Relaxed);
+        if failed_at > 0 && now - failed_at < FAIL_FAST_MS {
+            return Err(StoreError::RecentlyDown(now - failed_at));
+        }
+        let result = match self.pool.try_get() {
             Some(conn) => Ok(conn),
             None => match self.pool.get() {
                 Ok(conn) => Ok(conn),
@@ -236,7 +255,13 @@ impl DbPool {
                     Ok(_) => Err(StoreError::Pool(e)),
                 },
             },
+        };
+        match &result {
+            Err(StoreError::Connect(_)) => self.failed_at_ms.store(trawler_domain::now_millis(), Ordering::Relaxed),
+            Ok(_) if failed_at > 0 => self.failed_at_ms.store(0, Ordering::Relaxed),
+            _ => {}
         }
+        result
     }
 
     /// Which backend the pool talks to.
