@@ -2,7 +2,10 @@
 //!
 //! Points arrive in `IngestPoints` messages and are buffered; the buffer is
 //! written in one batch when it reaches `batch_size` or when it is
-//! `flush_interval` old, whichever comes first. A sender's `send().await`
+//! `flush_interval` old, whichever comes first — and, since senders wait for
+//! their acknowledgement, as soon as the mailbox has been drained (group
+//! commit: each write carries what arrived during the previous one). A
+//! sender's `send().await`
 //! resolves only when its points are **durable** — in the database, or, when
 //! the database is down, appended and fsync'd to the spool (spool.rs). That
 //! is group commit: one write acknowledges every message in the batch.
@@ -53,9 +56,9 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
-            batch_size: 1000,
+            batch_size: 10_000,
             flush_interval: Duration::from_millis(500),
-            mailbox: 64,
+            mailbox: 1024,
             spool_dir: None,
             spool_max_bytes: 64 * 1024 * 1024,
         }
@@ -72,6 +75,22 @@ pub struct IngestPoints(pub Vec<Point>);
 #[derive(Message)]
 #[rtype(result = "Result<usize, String>")]
 pub struct Flush;
+
+/// Writes the buffer once the messages queued before it are handled.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushQueued;
+
+impl Handler<FlushQueued> for IngestActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushQueued, ctx: &mut Context<Self>) {
+        self.flush_planned = false;
+        if !self.buffer.is_empty() {
+            ctx.wait(self.flush());
+        }
+    }
+}
 
 /// Asks for the actor's state.
 #[derive(Message)]
@@ -110,6 +129,8 @@ pub struct IngestActor {
     /// The actor's state, republished after every change so `/admin/actors`
     /// can read it while the mailbox is paused for a write.
     published: Arc<Mutex<ActorInfo>>,
+    /// A flush is planned for when the mailbox has been drained.
+    flush_planned: bool,
 }
 
 fn ack(waiters: Vec<Waiter>, result: Result<(), String>) {
@@ -132,6 +153,7 @@ impl IngestActor {
         let spool_depth = spool.as_ref().map(Spool::depth).unwrap_or_default();
         IngestActor {
             published,
+            flush_planned: false,
             db,
             config,
             mailbox,
@@ -335,6 +357,12 @@ impl Handler<IngestPoints> for IngestActor {
         self.publish();
         if self.buffer.len() >= self.config.batch_size {
             ctx.wait(self.flush());
+        } else if !self.flush_planned {
+            // Group commit: a note to self queues behind the messages
+            // already waiting, so one write carries everything that arrived
+            // meanwhile and no sender waits for the flush interval.
+            self.flush_planned = true;
+            ctx.notify(FlushQueued);
         }
         Box::pin(
             async move { rx.await.unwrap_or_else(|_| Err("ingestion stopped before the points were stored".into())) },

@@ -174,7 +174,7 @@ pub struct ServeArgs {
     pub restart_window: Duration,
 
     /// Points per database write.
-    #[arg(long, env = "TRAWLER_INGEST_BATCH", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "TRAWLER_INGEST_BATCH", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub ingest_batch: u32,
 
     /// Longest a scraped point waits before it is written.

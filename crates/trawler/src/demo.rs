@@ -171,7 +171,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             circuit_open_for: Duration::from_secs(30),
             max_restarts: 5,
             restart_window: Duration::from_secs(600),
-            ingest_batch: 1000,
+            ingest_batch: 10_000,
             ingest_flush_interval: Duration::from_millis(500),
             spool_max_bytes: 64 * 1024 * 1024,
         };

@@ -3,6 +3,7 @@
 //! `migrate`. Configuration comes from flags and `TRAWLER_*` / `DATABASE_URL`
 //! environment variables; a bad value is a one-line error and exit code 2.
 
+mod bench;
 mod config;
 mod demo;
 mod serve;
@@ -31,6 +32,8 @@ enum Command {
     Sim(SimArgs),
     /// Apply pending database migrations and exit.
     Migrate(config::MigrateArgs),
+    /// Run a benchmark and print its figures.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => serve::run_sim(args),
         Command::Migrate(args) => serve::migrate(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
