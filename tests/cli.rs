@@ -43,6 +43,8 @@ fn bad_configuration_is_one_line_and_a_non_zero_exit() -> Result<()> {
     one_line_error(&trawler(&["serve"], &[])?, 1, "TRAWLER_ADMIN_TOKEN")?;
     one_line_error(&trawler(&["serve"], &[("TRAWLER_ADMIN_TOKEN", "short")])?, 1, "at least 16")?;
     one_line_error(&trawler(&["frobnicate"], &[])?, 2, "frobnicate")?;
+    one_line_error(&trawler(&["serve"], &[token, ("TRAWLER_RETENTION", "5m")])?, 2, "shorter than an hour")?;
+    one_line_error(&trawler(&["serve"], &[token, ("TRAWLER_INGEST_BATCH", "0")])?, 2, "ingest-batch")?;
     // A database that is down: its own error, one line, no password.
     let out = trawler(
         &["serve"],

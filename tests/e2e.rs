@@ -323,6 +323,11 @@ fn run_scenario(db_url: &str) -> Result<()> {
         a.iter().filter(|x| x["kind"] == "scraper" || x["kind"] == "ingest").all(|x| x["mailbox"].is_u64())
     });
     ensure!(counted, "scrapers and the ingest actor report their mailbox: {actors}");
+    let retention = actors["actors"].as_array().and_then(|a| a.iter().find(|x| x["kind"] == "retention").cloned());
+    ensure!(
+        retention.is_some_and(|r| r["detail"]["keep_raw_secs"] == 90 * 86_400),
+        "the default retention runs: {actors}"
+    );
 
     // Archiving stops the requests at the simulator.
     let archived = projects[0];

@@ -13,6 +13,7 @@ use crate::db::{DbExecutor, Exec};
 use crate::error::ActorError;
 use crate::ingest::{Flush, IngestActor, IngestConfig};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
+use crate::retention::{GetRetentionState, RetentionActor};
 use crate::scraper::{GetScraperState, ScrapeNow};
 use crate::source::{GetSourceState, SourceActor};
 use crate::spool::Spool;
@@ -38,6 +39,9 @@ pub struct ActorsConfig {
     pub max_restarts: u32,
     /// The window of `max_restarts` (OTP's max_seconds).
     pub restart_window: Duration,
+    /// How long raw points are kept before they are rolled into hourly
+    /// rollups; `None` keeps them forever.
+    pub retention: Option<Duration>,
 }
 
 impl Default for ActorsConfig {
@@ -49,6 +53,7 @@ impl Default for ActorsConfig {
             db_threads: 2,
             max_restarts: 5,
             restart_window: Duration::from_secs(600),
+            retention: None,
         }
     }
 }
@@ -75,6 +80,7 @@ pub struct Tree {
     ingest_info: Arc<Mutex<ActorInfo>>,
     ingest_mailbox: Mailbox,
     sources: Vec<(Platform, Addr<SourceActor>)>,
+    retention: Option<Addr<RetentionActor>>,
     db: Addr<DbExecutor>,
     adapters: Adapters,
 }
@@ -91,6 +97,7 @@ impl Tree {
         };
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
+        let retention = config.retention.map(|keep| RetentionActor::new(db.clone(), keep).start());
         let ingest_mailbox = Mailbox::default();
         let ingest_info = Arc::new(Mutex::new(ActorInfo::new("ingest", "ingest".into(), ActorStatus::Starting)));
         let ingest =
@@ -109,7 +116,17 @@ impl Tree {
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
         let supervisor =
             ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
-        Ok(Tree { supervisor, registry, ingest, ingest_info, ingest_mailbox: deps_mailbox, sources, db, adapters })
+        Ok(Tree {
+            supervisor,
+            registry,
+            ingest,
+            ingest_info,
+            ingest_mailbox: deps_mailbox,
+            sources,
+            retention,
+            db,
+            adapters,
+        })
     }
 
     /// The adapters (validation of sources before they are saved).
@@ -174,6 +191,9 @@ impl Tree {
         ];
         for (_, addr) in &self.sources {
             actors.push(addr.send(GetSourceState).await?);
+        }
+        if let Some(retention) = &self.retention {
+            actors.push(retention.send(GetRetentionState).await?);
         }
         let scrapers = self.registry.send(ListScrapers).await?;
         // A scraper that stops between the listing and the query is skipped.

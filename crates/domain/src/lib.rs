@@ -7,7 +7,7 @@ pub mod platform;
 pub mod project;
 pub mod schedule;
 
-pub use metric::{downsample, Agg, Derived, Metric, Observation, Point, Totals};
+pub use metric::{downsample, downsample_weighted, Agg, Derived, Metric, Observation, Point, Totals};
 pub use platform::Platform;
 pub use project::{ProjectId, ProjectStatus, RunId, RunKind, RunStatus, RunTrigger};
 

@@ -191,25 +191,33 @@ impl Totals {
 /// Reduces points sorted by time to one value per `step`-second bucket
 /// (bucket start = ts rounded down to a multiple of `step`).
 pub fn downsample(points: &[(i64, f64)], step: i64, agg: Agg) -> Vec<(i64, f64)> {
+    let weighted: Vec<(i64, f64, f64)> = points.iter().map(|&(t, v)| (t, v, 1.0)).collect();
+    downsample_weighted(&weighted, step, agg)
+}
+
+/// [`downsample`] for samples that stand for several points each (an
+/// hourly rollup's mean stands for `count` points): `(ts, value, weight)`.
+/// The weight matters only to `avg`.
+pub fn downsample_weighted(points: &[(i64, f64, f64)], step: i64, agg: Agg) -> Vec<(i64, f64)> {
     let step = step.max(1);
     let mut out: Vec<(i64, f64)> = Vec::new();
-    let mut count = 0u32;
-    for &(ts, v) in points {
+    let mut weight = 0.0f64;
+    for &(ts, v, w) in points {
         let bucket = ts.div_euclid(step) * step;
         match out.last_mut() {
             Some((b, acc)) if *b == bucket => {
-                count += 1;
+                weight += w;
                 *acc = match agg {
                     Agg::Last => v,
                     Agg::Min => acc.min(v),
                     Agg::Max => acc.max(v),
-                    // Running mean: exact for the counts a bucket holds.
-                    Agg::Avg => *acc + (v - *acc) / f64::from(count),
+                    // Running weighted mean.
+                    Agg::Avg => *acc + (v - *acc) * w / weight,
                 };
             }
             _ => {
                 out.push((bucket, v));
-                count = 1;
+                weight = w;
             }
         }
     }
@@ -331,6 +339,9 @@ mod tests {
         assert_eq!(downsample(&pts, 60, Agg::Max), vec![(0, 5.0), (60, 10.0), (120, 9.0)]);
         assert_eq!(downsample(&pts, 60, Agg::Avg), vec![(0, 3.0), (60, 10.0), (120, 8.0)]);
         assert!(downsample(&[], 60, Agg::Avg).is_empty());
+        // A rollup standing for three points weighs three times as much.
+        let w = [(0, 10.0, 3.0), (10, 2.0, 1.0)];
+        assert_eq!(downsample_weighted(&w, 60, Agg::Avg), vec![(0, 8.0)]);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Points: storing observations and reading series and summaries back.
 
 use diesel::prelude::*;
-use trawler_domain::{downsample, Agg, Metric, Observation, Platform, ProjectId};
+use trawler_domain::{downsample_weighted, Agg, Metric, Observation, Platform, ProjectId};
 
-use crate::schema::{points, points_staging};
+use crate::schema::{points, points_hourly, points_staging};
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// Rows per INSERT statement: 5 binds each keeps a statement far below
@@ -170,7 +170,7 @@ impl Point {
     /// A metric's series over a range, per platform, raw or downsampled.
     /// Reads the range through the primary key (project, metric, platform, ts).
     pub fn series(conn: &mut AnyConnection, q: &SeriesQuery) -> StoreResult<SeriesResult> {
-        let rows: Vec<(String, i64, f64)> = db_run!(conn: {
+        let mut rows: Vec<(String, i64, f64)> = db_run!(conn: {
             let mut query = points::table
                 .filter(points::project_id.eq(q.project.0))
                 .filter(points::metric.eq(q.metric.as_str()))
@@ -187,53 +187,151 @@ impl Point {
             }
             query.load(conn)?
         });
-        let mut rows = rows;
         let truncated = q.step.is_none() && rows.len() > MAX_RAW_POINTS;
         rows.truncate(if truncated { MAX_RAW_POINTS } else { rows.len() });
+        // Older points live as hourly rollups: each becomes one sample, the
+        // one the aggregate needs (its last point, its min, max, or mean
+        // weighted by its count).
+        let hourly = Point::rollup_samples(conn, q)?;
+        let mut by_platform: std::collections::BTreeMap<String, Vec<(i64, f64, f64)>> = Default::default();
+        for (platform, ts, value) in rows {
+            by_platform.entry(platform).or_default().push((ts, value, 1.0));
+        }
+        for (platform, ts, value, weight) in hourly {
+            by_platform.entry(platform).or_default().push((ts, value, weight));
+        }
         let mut result = SeriesResult { series: Vec::new(), truncated };
-        let mut current: Option<(String, Vec<(i64, f64)>)> = None;
-        let flush = |name: String, pts: Vec<(i64, f64)>, out: &mut Vec<Series>| -> StoreResult<()> {
+        for (name, mut samples) in by_platform {
             let platform = name
                 .parse()
                 .map_err(|e: trawler_domain::platform::UnknownPlatform| StoreError::Corrupt(e.to_string()))?;
+            samples.sort_by_key(|s| s.0);
             let points = match q.step {
-                Some(step) => downsample(&pts, step, q.agg),
-                None => pts,
+                Some(step) => downsample_weighted(&samples, step, q.agg),
+                None => samples.into_iter().map(|(t, v, _)| (t, v)).collect(),
             };
-            out.push(Series { platform, points });
-            Ok(())
-        };
-        for (platform, ts, value) in rows {
-            match &mut current {
-                Some((name, pts)) if *name == platform => pts.push((ts, value)),
-                _ => {
-                    if let Some((name, pts)) = current.take() {
-                        flush(name, pts, &mut result.series)?;
-                    }
-                    current = Some((platform, vec![(ts, value)]));
-                }
-            }
-        }
-        if let Some((name, pts)) = current.take() {
-            flush(name, pts, &mut result.series)?;
+            result.series.push(Series { platform, points });
         }
         Ok(result)
+    }
+
+    /// The hourly rollups of a series query's range, as `(platform, ts,
+    /// value, weight)` samples for its aggregate.
+    fn rollup_samples(conn: &mut AnyConnection, q: &SeriesQuery) -> StoreResult<Vec<(String, i64, f64, f64)>> {
+        type Row = (String, i64, i64, f64, f64, f64, f64, i64);
+        let rows: Vec<Row> = db_run!(conn: {
+            let mut query = points_hourly::table
+                .filter(points_hourly::project_id.eq(q.project.0))
+                .filter(points_hourly::metric.eq(q.metric.as_str()))
+                .filter(points_hourly::hour_ts.ge(q.from.div_euclid(3600) * 3600))
+                .filter(points_hourly::hour_ts.le(q.to))
+                .select((
+                    points_hourly::platform,
+                    points_hourly::hour_ts,
+                    points_hourly::last_ts,
+                    points_hourly::last_value,
+                    points_hourly::min_value,
+                    points_hourly::max_value,
+                    points_hourly::sum_value,
+                    points_hourly::count,
+                ))
+                .into_boxed();
+            if let Some(p) = q.platform {
+                query = query.filter(points_hourly::platform.eq(p.as_str()));
+            }
+            query.load(conn)?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(platform, hour, last_ts, last, min, max, sum, count)| {
+                let (ts, value, weight) = match q.agg {
+                    Agg::Last => (last_ts, last, 1.0),
+                    Agg::Min => (hour, min, 1.0),
+                    Agg::Max => (hour, max, 1.0),
+                    Agg::Avg => (hour, sum / count.max(1) as f64, count as f64),
+                };
+                (ts >= q.from && ts <= q.to).then_some((platform, ts, value, weight))
+            })
+            .collect())
+    }
+
+    /// Rolls raw points older than `cutoff` (epoch seconds, rounded down to
+    /// an hour) into hourly rollups and deletes them, a day at a time, each
+    /// day in one transaction. A point that arrives late for an hour already
+    /// rolled up is merged into it by the next call. Returns the raw points
+    /// rolled up.
+    ///
+    /// Plain SQL, the same text on both backends (CASE instead of
+    /// LEAST/GREATEST, which SQLite lacks); the bounds are integers the
+    /// function computed, never input.
+    pub fn roll_up_before(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<u64> {
+        let cutoff = cutoff.div_euclid(3600) * 3600;
+        let oldest: Option<i64> = db_run!(conn: {
+            points::table.select(diesel::dsl::min(points::ts)).first(conn)?
+        });
+        let Some(oldest) = oldest.filter(|o| *o < cutoff) else {
+            return Ok(0);
+        };
+        let mut rolled = 0u64;
+        let mut lo = oldest.div_euclid(3600) * 3600;
+        while lo < cutoff {
+            let hi = (lo + 86_400).min(cutoff);
+            let insert = format!(
+                "INSERT INTO points_hourly (project_id, metric, platform, hour_ts, last_ts, last_value,
+                     min_value, max_value, sum_value, count)
+                 SELECT g.project_id, g.metric, g.platform, g.hour_ts, g.last_ts, p.value, g.mn, g.mx, g.sm, g.cnt
+                 FROM (SELECT project_id, metric, platform, (ts / 3600) * 3600 AS hour_ts, MAX(ts) AS last_ts,
+                              MIN(value) AS mn, MAX(value) AS mx, SUM(value) AS sm, COUNT(*) AS cnt
+                       FROM points WHERE ts >= {lo} AND ts < {hi}
+                       GROUP BY project_id, metric, platform, (ts / 3600) * 3600) AS g
+                 JOIN points AS p ON p.project_id = g.project_id AND p.metric = g.metric
+                                 AND p.platform = g.platform AND p.ts = g.last_ts
+                 WHERE true
+                 ON CONFLICT (project_id, metric, platform, hour_ts) DO UPDATE SET
+                   last_value = CASE WHEN excluded.last_ts >= points_hourly.last_ts
+                                     THEN excluded.last_value ELSE points_hourly.last_value END,
+                   last_ts = CASE WHEN excluded.last_ts >= points_hourly.last_ts
+                                  THEN excluded.last_ts ELSE points_hourly.last_ts END,
+                   min_value = CASE WHEN excluded.min_value < points_hourly.min_value
+                                    THEN excluded.min_value ELSE points_hourly.min_value END,
+                   max_value = CASE WHEN excluded.max_value > points_hourly.max_value
+                                    THEN excluded.max_value ELSE points_hourly.max_value END,
+                   sum_value = points_hourly.sum_value + excluded.sum_value,
+                   count = points_hourly.count + excluded.count"
+            );
+            let delete = format!("DELETE FROM points WHERE ts >= {lo} AND ts < {hi}");
+            rolled += conn.transaction::<_, StoreError, _>(|conn| {
+                db_run!(conn: { diesel::sql_query(&insert).execute(conn)?; });
+                Ok(db_run!(conn: { diesel::sql_query(&delete).execute(conn)? }) as u64)
+            })?;
+            lo = hi;
+        }
+        Ok(rolled)
     }
 
     /// The latest observation of every (platform, metric) of a project at or
     /// before `at` (epoch seconds).
     pub fn observations_at(conn: &mut AnyConnection, project: ProjectId, at: i64) -> StoreResult<Vec<Observation>> {
-        let pairs: Vec<(String, String)> = db_run!(conn: {
+        let mut pairs: Vec<(String, String)> = db_run!(conn: {
             points::table
                 .filter(points::project_id.eq(project.0))
                 .select((points::platform, points::metric))
                 .distinct()
-                .order((points::platform, points::metric))
                 .load(conn)?
         });
+        let rolled: Vec<(String, String)> = db_run!(conn: {
+            points_hourly::table
+                .filter(points_hourly::project_id.eq(project.0))
+                .select((points_hourly::platform, points_hourly::metric))
+                .distinct()
+                .load(conn)?
+        });
+        pairs.extend(rolled);
+        pairs.sort();
+        pairs.dedup();
         let mut out = Vec::with_capacity(pairs.len());
         for (platform, metric) in pairs {
-            let latest: Option<(i64, f64)> = db_run!(conn: {
+            let raw: Option<(i64, f64)> = db_run!(conn: {
                 points::table
                     .filter(points::project_id.eq(project.0))
                     .filter(points::metric.eq(&metric))
@@ -244,6 +342,23 @@ impl Point {
                     .first(conn)
                     .optional()?
             });
+            // Rolled-up hours are older than raw points, save late arrivals:
+            // take whichever of the two is later.
+            let hourly: Option<(i64, f64)> = db_run!(conn: {
+                points_hourly::table
+                    .filter(points_hourly::project_id.eq(project.0))
+                    .filter(points_hourly::metric.eq(&metric))
+                    .filter(points_hourly::platform.eq(&platform))
+                    .filter(points_hourly::last_ts.le(at))
+                    .order(points_hourly::last_ts.desc())
+                    .select((points_hourly::last_ts, points_hourly::last_value))
+                    .first(conn)
+                    .optional()?
+            });
+            let latest = match (raw, hourly) {
+                (Some(r), Some(h)) => Some(if h.0 > r.0 { h } else { r }),
+                (r, h) => r.or(h),
+            };
             if let Some((ts, value)) = latest {
                 out.push(Observation {
                     platform: platform

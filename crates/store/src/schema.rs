@@ -38,6 +38,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Hourly rollups of points older than the retention period.
+    points_hourly (project_id, metric, platform, hour_ts) {
+        project_id -> BigInt,
+        metric -> Text,
+        platform -> Text,
+        hour_ts -> BigInt,
+        last_ts -> BigInt,
+        last_value -> Double,
+        min_value -> Double,
+        max_value -> Double,
+        sum_value -> Double,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
     /// A per-connection temporary table (PostgreSQL only) that COPY fills
     /// before `INSERT … SELECT … ON CONFLICT DO NOTHING` moves new rows into
     /// `points`: COPY itself has no ON CONFLICT. Created on first use.
@@ -69,4 +85,4 @@ diesel::table! {
 
 diesel::joinable!(sources -> projects (project_id));
 diesel::joinable!(runs -> projects (project_id));
-diesel::allow_tables_to_appear_in_same_query!(projects, sources, points, runs);
+diesel::allow_tables_to_appear_in_same_query!(projects, sources, points, points_hourly, runs);

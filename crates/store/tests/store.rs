@@ -38,9 +38,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 2, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 3, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 2);
+        assert_eq!(run_migrations(&mut conn)?.len(), 3);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -223,6 +223,79 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
         assert_eq!(aborted.status, RunStatus::Aborted);
         assert!(aborted.error.is_some());
         assert_eq!(aborted.error_kind.as_deref(), Some("aborted"));
+    }
+    Ok(())
+}
+
+#[test]
+fn rolled_up_points_read_the_same_through_series_and_summaries() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        // Five hours of points every 10 minutes, on two platforms.
+        let mut batch = Vec::new();
+        for i in 0..30 {
+            let ts = 36_000 + i * 600;
+            batch.push(point(p.id, Platform::Kickstarter, "pledged", ts, (i * i) as f64));
+            batch.push(point(p.id, Platform::Indiegogo, "pledged", ts, 1000.0 - i as f64));
+        }
+        Point::insert_batch(&mut conn, &batch)?;
+        let query = |agg: Agg, step: Option<i64>| SeriesQuery {
+            project: p.id,
+            metric: Metric::known(Metric::PLEDGED),
+            platform: None,
+            from: 0,
+            to: 100_000,
+            step,
+            agg,
+        };
+        let aggs = [Agg::Last, Agg::Min, Agg::Max, Agg::Avg];
+        let before: Vec<_> =
+            aggs.iter().map(|a| Point::series(&mut conn, &query(*a, Some(3600)))).collect::<Result<_, _>>()?;
+        let obs_before = Point::observations_at(&mut conn, p.id, 100_000)?;
+        // Rolled-up data has hourly resolution: compare at an hour's end.
+        let mid_before = Point::observations_at(&mut conn, p.id, 39_599)?;
+
+        // Roll up everything before 10:00 + 3 h (points at 10:00..12:59).
+        let rolled = Point::roll_up_before(&mut conn, 36_000 + 3 * 3600 + 1234)?;
+        assert_eq!(rolled, 36, "3 hours x 6 points x 2 platforms");
+        assert_eq!(Point::count_for_project(&mut conn, p.id)?, 24);
+        for (agg, expected) in aggs.iter().zip(&before) {
+            let after = Point::series(&mut conn, &query(*agg, Some(3600)))?;
+            assert_eq!(after.series.len(), expected.series.len());
+            for (a, e) in after.series.iter().zip(&expected.series) {
+                assert_eq!(a.platform, e.platform);
+                assert_eq!(a.points.len(), e.points.len(), "{agg:?}");
+                for (x, y) in a.points.iter().zip(&e.points) {
+                    assert_eq!(x.0, y.0);
+                    assert!((x.1 - y.1).abs() < 1e-9, "{agg:?} {x:?} != {y:?} on {:?}", db.pool.backend());
+                }
+            }
+        }
+        assert_eq!(Point::observations_at(&mut conn, p.id, 100_000)?, obs_before);
+        assert_eq!(
+            Point::observations_at(&mut conn, p.id, 39_599)?,
+            mid_before,
+            "a summary range deep in the rolled past"
+        );
+        // Raw reads of a rolled hour give one point per hour (its last).
+        let raw = Point::series(&mut conn, &query(Agg::Last, None))?;
+        assert_eq!(raw.series[0].points.len(), 3 + 12);
+
+        // A late point for a rolled hour is merged by the next roll-up.
+        Point::insert_batch(&mut conn, &[point(p.id, Platform::Kickstarter, "pledged", 36_001, -5.0)])?;
+        assert_eq!(Point::roll_up_before(&mut conn, 36_000 + 3 * 3600)?, 1);
+        let min = Point::series(
+            &mut conn,
+            &SeriesQuery { platform: Some(Platform::Kickstarter), ..query(Agg::Min, Some(3600)) },
+        )?;
+        assert_eq!(min.series[0].points[0], (36_000, -5.0));
+        let last = Point::series(
+            &mut conn,
+            &SeriesQuery { platform: Some(Platform::Kickstarter), ..query(Agg::Last, Some(3600)) },
+        )?;
+        assert_eq!(last.series[0].points[0], (36_000, 25.0), "the late point is not the hour's last");
+        assert_eq!(Point::roll_up_before(&mut conn, 36_000)?, 0, "nothing before the cutoff: no-op");
     }
     Ok(())
 }

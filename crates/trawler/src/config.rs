@@ -29,6 +29,21 @@ fn rate(s: &str) -> Result<f64, String> {
     Ok(r)
 }
 
+/// The retention setting: a duration, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention(pub Option<Duration>);
+
+fn retention(s: &str) -> Result<Retention, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Retention(None));
+    }
+    let d = duration(s)?;
+    if d < Duration::from_secs(3600) {
+        return Err(format!("`{s}` is shorter than an hour, the rollups' resolution"));
+    }
+    Ok(Retention(Some(d)))
+}
+
 fn database_url(s: &str) -> Result<DbUrl, String> {
     DbUrl::parse(s).map_err(|e| e.to_string())
 }
@@ -186,6 +201,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_SPOOL_MAX_BYTES", default_value = "67108864", value_parser = bytes)]
     pub spool_max_bytes: usize,
 
+    /// How long raw points are kept before they are rolled into hourly
+    /// rollups (`90d`, `12h`), or `off` to keep every raw point.
+    #[arg(long, env = "TRAWLER_RETENTION", default_value = "90d", value_parser = retention)]
+    pub retention: Retention,
+
     /// HTTP worker threads (default: one per CPU).
     #[arg(long, env = "TRAWLER_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -252,6 +272,7 @@ impl ServeArgs {
             poll_interval: self.poll_interval,
             max_restarts: self.max_restarts,
             restart_window: self.restart_window,
+            retention: self.retention.0,
             ingest: IngestConfig {
                 batch_size: self.ingest_batch as usize,
                 flush_interval: self.ingest_flush_interval,
