@@ -329,6 +329,23 @@ fn run_scenario(db_url: &str) -> Result<()> {
         "the default retention runs: {actors}"
     );
 
+    // Prometheus metrics: admin only, counted by platform, outcome and route.
+    let resp = client.get(format!("{}/metrics", api.base)).send()?;
+    ensure!(resp.status() == 401, "/metrics without a token: {}", resp.status());
+    let metrics = client.get(format!("{}/metrics", api.base)).bearer_auth(TOKEN).send()?.text()?;
+    for needle in [
+        r#"trawler_fetches_total{platform="meta_ads",kind="full",outcome="ok"}"#,
+        r#"trawler_fetches_total{platform="html",kind="poll",outcome="ok"}"#,
+        "trawler_points_written_total",
+        "trawler_spool_points 0",
+        r#"trawler_scrapers{status="idle"}"#,
+        r#"trawler_circuit_state{platform="kickstarter"} 0"#,
+        r#"route="/api/v1/projects/{id}""#,
+        "# EOF",
+    ] {
+        ensure!(metrics.contains(needle), "/metrics lacks `{needle}`:\n{metrics}");
+    }
+
     // Archiving stops the requests at the simulator.
     let archived = projects[0];
     let (status, body) = api.send(reqwest::Method::DELETE, &format!("/api/v1/projects/{archived}"), None)?;

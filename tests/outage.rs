@@ -90,6 +90,12 @@ fn a_database_outage_loses_nothing_and_stores_nothing_twice() -> Result<()> {
     wait_until("points in the spool", Duration::from_secs(20), || Ok(spooled_points(&api)? > 20))?;
     let readyz = api.client.get(format!("{}/readyz", api.base)).send()?;
     ensure!(readyz.status() == 503, "readyz must report the outage");
+    let metrics = api.client.get(format!("{}/metrics", api.base)).bearer_auth(common::TOKEN).send()?.text()?;
+    let depth = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("trawler_spool_points "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    ensure!(depth.is_some_and(|d| d > 0), "the spool depth shows in /metrics: {depth:?}");
     std::thread::sleep(Duration::from_secs(2));
     let spooled = spooled_points(&api)?;
 

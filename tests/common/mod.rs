@@ -94,7 +94,14 @@ pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Resu
 /// The environment of a server scraping the simulator at `sim` into `db_url`,
 /// with compressed cadences; `extra` entries override the defaults.
 pub fn server_env(db_url: &str, sim: &str, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let data_dir = std::env::temp_dir().join(format!(
+        "trawler_e2e_data_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let mut env: Vec<(&'static str, String)> = vec![
+        ("TRAWLER_DATA_DIR", data_dir.to_string_lossy().into_owned()),
         ("DATABASE_URL", db_url.to_owned()),
         ("TRAWLER_BIND", "127.0.0.1:0".into()),
         ("TRAWLER_ADMIN_TOKEN", TOKEN.into()),

@@ -31,6 +31,7 @@ use tokio::sync::oneshot;
 use trawler_domain::{now_millis, Point};
 
 use crate::db::{DbExecutor, WritePoints};
+use crate::metrics::Metrics;
 use crate::spool::{Spool, SpoolDepth};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 
@@ -129,6 +130,7 @@ pub struct IngestActor {
     /// The actor's state, republished after every change so `/admin/actors`
     /// can read it while the mailbox is paused for a write.
     published: Arc<Mutex<ActorInfo>>,
+    metrics: Metrics,
     /// A flush is planned for when the mailbox has been drained.
     flush_planned: bool,
 }
@@ -149,10 +151,12 @@ impl IngestActor {
         mailbox: Mailbox,
         spool: Option<Spool>,
         published: Arc<Mutex<ActorInfo>>,
+        metrics: Metrics,
     ) -> IngestActor {
         let spool_depth = spool.as_ref().map(Spool::depth).unwrap_or_default();
         IngestActor {
             published,
+            metrics,
             flush_planned: false,
             db,
             config,
@@ -208,6 +212,8 @@ impl IngestActor {
                 Ok((batch, Ok(n))) => {
                     act.counters.batches += 1;
                     act.counters.written += n as u64;
+                    act.metrics.points_written.inc_by(n as u64);
+                    act.metrics.batch_points.observe(batch.len() as f64);
                     act.counters.duplicates += (batch.len() - n) as u64;
                     act.status = ActorStatus::Idle;
                     act.last_error = None;
@@ -246,6 +252,7 @@ impl IngestActor {
             Ok((batch, Ok(()), depth)) => {
                 act.spool_depth = depth;
                 act.counters.spooled += batch.len() as u64;
+                act.metrics.points_spooled.inc_by(batch.len() as u64);
                 ack(waiters, Ok(()));
                 act.publish();
                 Box::pin(actix::fut::ready(())) as ResponseActFuture<Self, ()>
@@ -304,6 +311,7 @@ impl IngestActor {
             Ok((replayed, depth)) => {
                 log::info!("ingest: the spool drained ({replayed} points replayed)");
                 act.counters.replayed += replayed;
+                act.metrics.points_written.inc_by(replayed);
                 act.spool_depth = depth;
                 act.drain_backoff = Duration::from_secs(1);
                 act.status = ActorStatus::Idle;

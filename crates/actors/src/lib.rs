@@ -7,6 +7,7 @@
 mod db;
 mod error;
 mod ingest;
+pub mod metrics;
 mod registry;
 mod retention;
 mod scraper;
@@ -19,6 +20,7 @@ mod tree;
 pub use db::{DbExecutor, Exec};
 pub use error::ActorError;
 pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints};
+pub use metrics::Metrics;
 pub use registry::{Lookup, Register, Registry, Unregister};
 pub use retention::RetentionActor;
 pub use scraper::{Reload, ScrapeNow, ScraperActor};

@@ -16,7 +16,7 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, FULL_SEED};
 use trawler_domain::{now_millis, now_secs, Point, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
-use trawler_sources::SourceSpec;
+use trawler_sources::{SourceError, SourceSpec};
 use trawler_store::{Run, Source};
 
 use crate::db::Exec;
@@ -384,7 +384,10 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
             secret: source.secret.clone(),
         };
         let started = Instant::now();
-        match deps.adapters.fetch(&spec, RunKind::Full, &budget).await {
+        let fetched = deps.adapters.fetch(&spec, RunKind::Full, &budget).await;
+        let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
+        deps.metrics.fetch(source.platform.as_str(), "full", outcome, started.elapsed().as_secs_f64());
+        match fetched {
             Ok(fetched) => {
                 let ts = now_secs();
                 let points: Vec<Point> = fetched

@@ -166,7 +166,10 @@ impl SourceActor {
                 secret: source.secret.clone(),
             };
             // A poll retries at most once: the next window comes soon.
+            let started = std::time::Instant::now();
             let fetched = deps.adapters.fetch(&spec, RunKind::Poll, &RetryBudget::new(1)).await;
+            let outcome = fetched.as_ref().map_or_else(trawler_sources::SourceError::code, |_| "ok");
+            deps.metrics.fetch(source.platform.as_str(), "poll", outcome, started.elapsed().as_secs_f64());
             let result = match fetched {
                 Ok(f) => {
                     let ts = now_secs();

@@ -282,6 +282,7 @@ impl Handler<ChildStopped> for ProjectSupervisor {
         // A crash: restart after 1 s, 2 s, 4 s … up to a minute.
         let restarts = child.restarts + 1;
         self.total_restarts += 1;
+        self.deps.metrics.restarts.inc();
         let delay = Duration::from_secs(1u64 << child.restarts.min(6)).min(MAX_RESTART_DELAY);
         log::warn!("supervisor: scraper {project} crashed; restart {restarts} in {delay:?}");
         let at_ms = now_millis() + delay.as_millis() as i64;
@@ -303,6 +304,7 @@ impl ProjectSupervisor {
             self.deps.config.restart_window
         );
         self.crashes.remove(&project);
+        self.deps.metrics.quarantines.inc();
         for s in &self.sources {
             s.do_send(ProjectStopped(project));
         }

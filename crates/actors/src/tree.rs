@@ -12,6 +12,7 @@ use trawler_store::{DbPool, Project, StoreError};
 use crate::db::{DbExecutor, Exec};
 use crate::error::ActorError;
 use crate::ingest::{Flush, IngestActor, IngestConfig};
+use crate::metrics::{self, Metrics};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
 use crate::retention::{GetRetentionState, RetentionActor};
 use crate::scraper::{GetScraperState, ScrapeNow};
@@ -65,6 +66,7 @@ pub(crate) struct Deps {
     pub(crate) ingest: Addr<IngestActor>,
     /// Counts the points messages waiting for the ingest actor.
     pub(crate) ingest_mailbox: Mailbox,
+    pub(crate) metrics: Metrics,
     pub(crate) adapters: Adapters,
     pub(crate) config: Arc<ActorsConfig>,
 }
@@ -81,6 +83,7 @@ pub struct Tree {
     ingest_mailbox: Mailbox,
     sources: Vec<(Platform, Addr<SourceActor>)>,
     retention: Option<Addr<RetentionActor>>,
+    metrics: Metrics,
     db: Addr<DbExecutor>,
     adapters: Adapters,
 }
@@ -98,16 +101,24 @@ impl Tree {
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
         let retention = config.retention.map(|keep| RetentionActor::new(db.clone(), keep).start());
+        let metrics = Metrics::new();
         let ingest_mailbox = Mailbox::default();
         let ingest_info = Arc::new(Mutex::new(ActorInfo::new("ingest", "ingest".into(), ActorStatus::Starting)));
-        let ingest =
-            IngestActor::new(db.clone(), config.ingest.clone(), ingest_mailbox.clone(), spool, ingest_info.clone())
-                .start();
+        let ingest = IngestActor::new(
+            db.clone(),
+            config.ingest.clone(),
+            ingest_mailbox.clone(),
+            spool,
+            ingest_info.clone(),
+            metrics.clone(),
+        )
+        .start();
         let deps_mailbox = ingest_mailbox.clone();
         let deps = Deps {
             db: db.clone(),
             ingest: ingest.clone(),
             ingest_mailbox,
+            metrics: metrics.clone(),
             adapters: adapters.clone(),
             config: Arc::new(config),
         };
@@ -124,6 +135,7 @@ impl Tree {
             ingest_mailbox: deps_mailbox,
             sources,
             retention,
+            metrics,
             db,
             adapters,
         })
@@ -180,6 +192,42 @@ impl Tree {
         let mut info = self.ingest_info.lock().unwrap_or_else(|p| p.into_inner()).clone();
         info.mailbox = Some(self.ingest_mailbox.len());
         info
+    }
+
+    /// The node's metrics (the HTTP layer records its requests there).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics in Prometheus text format, gauges sampled now from the
+    /// same state `/admin/actors` shows.
+    pub async fn render_metrics(&self) -> Result<String, ActorError> {
+        let snapshot = self.snapshot().await?;
+        let m = &self.metrics;
+        m.scrapers.clear();
+        for a in snapshot.actors.iter().filter(|a| a.kind == "scraper") {
+            let status = serde_json::to_value(a.status).ok().and_then(|v| v.as_str().map(str::to_owned));
+            m.scrapers.get_or_create(&metrics::StatusLabel { status: status.unwrap_or_default() }).inc();
+        }
+        if let Some(ingest) = snapshot.actors.iter().find(|a| a.kind == "ingest") {
+            let gauge = |path: &str| ingest.detail.pointer(path).and_then(serde_json::Value::as_i64).unwrap_or(0);
+            m.spool_points.set(gauge("/spool/points"));
+            m.spool_bytes.set(gauge("/spool/bytes"));
+            m.ingest_buffered.set(gauge("/buffered"));
+        }
+        for gate in self.adapters.gates().snapshot().platforms {
+            let label = metrics::PlatformLabel { platform: gate.platform.to_string() };
+            let state = match gate.circuit {
+                "open" => 2,
+                "half_open" => 1,
+                _ => 0,
+            };
+            m.circuit_state.get_or_create(&label).set(state);
+            m.gate_waiting.get_or_create(&label).set(gate.waiting as i64);
+            m.gate_in_flight.get_or_create(&label).set(gate.in_flight as i64);
+            m.throttled.get_or_create(&label).set(gate.throttled as i64);
+        }
+        m.encode().map_err(|e| ActorError::Flush(format!("encoding metrics: {e}")))
     }
 
     /// Every live actor's state.

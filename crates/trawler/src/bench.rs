@@ -99,7 +99,9 @@ fn product(db: &TestDb, rows: &[Point], per_message: usize, senders: usize, batc
             "ingest".into(),
             trawler_actors::ActorStatus::Idle,
         )));
-        let ingest = IngestActor::new(executor, config, Mailbox::default(), None, published).start();
+        let ingest =
+            IngestActor::new(executor, config, Mailbox::default(), None, published, trawler_actors::Metrics::new())
+                .start();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(messages.into_iter()));
         let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let started = Instant::now();

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
 use anyhow::{Context, Result};
 use trawler_actors::Tree;
@@ -46,9 +46,27 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
         migrated: Arc::new(AtomicBool::new(true)),
     });
     let app_state = state.clone();
-    let mut server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(trawler_web::configure))
-        .disable_signals()
-        .shutdown_timeout(10);
+    let mut server = HttpServer::new(move || {
+        let metrics_state = app_state.clone();
+        App::new()
+            .app_data(app_state.clone())
+            .wrap_fn(move |req, srv| {
+                let started = std::time::Instant::now();
+                let method = req.method().to_string();
+                let route = req.match_pattern();
+                let state = metrics_state.clone();
+                let response = srv.call(req);
+                async move {
+                    let response = response.await?;
+                    let seconds = started.elapsed().as_secs_f64();
+                    trawler_web::record_request(&state, &method, route, response.status().as_u16(), seconds);
+                    Ok(response)
+                }
+            })
+            .configure(trawler_web::configure)
+    })
+    .disable_signals()
+    .shutdown_timeout(10);
     if let Some(workers) = config.http_workers {
         server = server.workers(workers);
     }

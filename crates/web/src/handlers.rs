@@ -446,6 +446,11 @@ pub async fn get_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpRe
 
 // ---- admin -------------------------------------------------------------
 
+pub async fn get_metrics(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
+    let text = state.tree.render_metrics().await?;
+    Ok(HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text))
+}
+
 pub async fn get_platforms(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.tree.adapters().gates().snapshot()))
 }

@@ -11,5 +11,5 @@ mod state;
 
 pub use auth::AdminToken;
 pub use error::ApiError;
-pub use routes::configure;
+pub use routes::{configure, record_request};
 pub use state::AppState;

@@ -53,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(path_error))
         .service(resource("/healthz").route(web::get().to(get_healthz)))
         .service(resource("/readyz").route(web::get().to(get_readyz)))
+        .service(resource("/metrics").route(web::get().to(get_metrics)))
         .service(
             web::scope("/api/v1")
                 .service(
@@ -74,4 +75,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/platforms").route(web::get().to(get_platforms))),
         )
         .default_service(web::to(not_found));
+}
+
+/// Counts a served request in the node's metrics, by route pattern (not the
+/// raw path, which would make every project id a new series).
+pub fn record_request(state: &crate::AppState, method: &str, route: Option<String>, status: u16, seconds: f64) {
+    let metrics = state.tree.metrics();
+    let labels = trawler_actors::metrics::HttpLabels {
+        method: method.to_owned(),
+        route: route.unwrap_or_else(|| "unmatched".into()),
+        status: status.to_string(),
+    };
+    metrics.http_requests.get_or_create(&labels).inc();
+    metrics.http_seconds.observe(seconds);
 }

@@ -1,0 +1,162 @@
+//! Prometheus metrics. Counters and histograms are recorded where things
+//! happen (a fetch, a batch write, a restart); gauges are sampled from the
+//! actors' state when `/metrics` is scraped, so they cannot drift from what
+//! `/admin/actors` shows.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a fetch.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FetchLabels {
+    /// The platform.
+    pub platform: String,
+    /// `full` or `poll`.
+    pub kind: String,
+    /// `ok` or the error class.
+    pub outcome: String,
+}
+
+/// A label of one platform.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlatformLabel {
+    /// The platform.
+    pub platform: String,
+}
+
+/// A label of one status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// The status.
+    pub status: String,
+}
+
+/// Labels of an HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The method.
+    pub method: String,
+    /// The route pattern (`/api/v1/projects/{id}`), not the raw path.
+    pub route: String,
+    /// The status code.
+    pub status: String,
+}
+
+/// Every metric of a node.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// Fetches by platform, kind and outcome.
+    pub fetches: Family<FetchLabels, Counter>,
+    /// Fetch duration by platform, retries included.
+    pub fetch_seconds: Family<PlatformLabel, Histogram>,
+    /// Points written to the database (replays from the spool included).
+    pub points_written: Counter,
+    /// Points appended to the spool.
+    pub points_spooled: Counter,
+    /// Points per database write.
+    pub batch_points: Histogram,
+    /// Scraper restarts after crashes.
+    pub restarts: Counter,
+    /// Projects quarantined.
+    pub quarantines: Counter,
+    /// Points waiting in the spool.
+    pub spool_points: Gauge,
+    /// Bytes of the spool.
+    pub spool_bytes: Gauge,
+    /// Points buffered in memory by the ingest actor.
+    pub ingest_buffered: Gauge,
+    /// Scrapers by status.
+    pub scrapers: Family<StatusLabel, Gauge>,
+    /// Circuit state per platform: 0 closed, 1 half open, 2 open.
+    pub circuit_state: Family<PlatformLabel, Gauge>,
+    /// Requests waiting at a platform's gate.
+    pub gate_waiting: Family<PlatformLabel, Gauge>,
+    /// Requests in flight to a platform.
+    pub gate_in_flight: Family<PlatformLabel, Gauge>,
+    /// Throttling answers per platform.
+    pub throttled: Family<PlatformLabel, Gauge>,
+    /// HTTP requests served.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// HTTP request duration.
+    pub http_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics, registered under the `trawler_` prefix.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("trawler");
+        let m = Metrics {
+            registry: Arc::new(Registry::default()),
+            fetches: Family::default(),
+            fetch_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14))),
+            points_written: Counter::default(),
+            points_spooled: Counter::default(),
+            batch_points: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
+            restarts: Counter::default(),
+            quarantines: Counter::default(),
+            spool_points: Gauge::default(),
+            spool_bytes: Gauge::default(),
+            ingest_buffered: Gauge::default(),
+            scrapers: Family::default(),
+            circuit_state: Family::default(),
+            gate_waiting: Family::default(),
+            gate_in_flight: Family::default(),
+            throttled: Family::default(),
+            http_requests: Family::default(),
+            http_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+        };
+        registry.register("fetches", "Platform fetches by outcome", m.fetches.clone());
+        registry.register("fetch_seconds", "Duration of one source fetch, retries included", m.fetch_seconds.clone());
+        registry.register("points_written", "Points written to the database", m.points_written.clone());
+        registry.register(
+            "points_spooled",
+            "Points appended to the spool while the database was down",
+            m.points_spooled.clone(),
+        );
+        registry.register("ingest_batch_points", "Points per database write", m.batch_points.clone());
+        registry.register("scraper_restarts", "Scraper restarts after a crash", m.restarts.clone());
+        registry.register("quarantines", "Projects quarantined after crashing too often", m.quarantines.clone());
+        registry.register("spool_points", "Points waiting in the spool", m.spool_points.clone());
+        registry.register("spool_bytes", "Size of the spool", m.spool_bytes.clone());
+        registry.register("ingest_buffered_points", "Points buffered by the ingest actor", m.ingest_buffered.clone());
+        registry.register("scrapers", "Scraper actors by status", m.scrapers.clone());
+        registry.register(
+            "circuit_state",
+            "Circuit per platform: 0 closed, 1 half open, 2 open",
+            m.circuit_state.clone(),
+        );
+        registry.register("gate_waiting", "Requests waiting at a platform's gate", m.gate_waiting.clone());
+        registry.register("gate_in_flight", "Requests in flight to a platform", m.gate_in_flight.clone());
+        registry.register("platform_throttled", "Throttling answers per platform since start", m.throttled.clone());
+        registry.register("http_requests", "HTTP requests served", m.http_requests.clone());
+        registry.register("http_request_seconds", "HTTP request duration", m.http_seconds.clone());
+        Metrics { registry: Arc::new(registry), ..m }
+    }
+
+    /// Records one fetch.
+    pub fn fetch(&self, platform: &str, kind: &str, outcome: &str, seconds: f64) {
+        let labels = FetchLabels { platform: platform.into(), kind: kind.into(), outcome: outcome.into() };
+        self.fetches.get_or_create(&labels).inc();
+        self.fetch_seconds.get_or_create(&PlatformLabel { platform: platform.into() }).observe(seconds);
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
