@@ -15,13 +15,11 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::FutureExt;
 use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, FULL_SEED};
-use trawler_domain::{now_millis, now_secs, Point, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
-use trawler_sources::{SourceError, SourceSpec};
+use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_store::{Run, Source};
 
 use crate::db::Exec;
 use crate::error::ActorError;
-use crate::ingest::IngestPoints;
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::supervisor::{ChildStopped, ProjectSupervisor};
 use crate::tree::Deps;
@@ -305,7 +303,7 @@ impl ScraperActor {
         let sources = self.sources.clone();
         let deps = self.deps.clone();
         async move {
-            let outcome = AssertUnwindSafe(scrape(project, &sources, &deps)).catch_unwind().await;
+            let outcome = AssertUnwindSafe(scrape(&sources, &deps)).catch_unwind().await;
             let (outcome, panicked) = match outcome {
                 Ok(o) => (o, false),
                 Err(panic) => {
@@ -360,7 +358,7 @@ struct Outcome {
 }
 
 /// Fetches every source of a project once and hands the points to ingestion.
-async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome {
+async fn scrape(sources: &[Source], deps: &Deps) -> Outcome {
     if sources.is_empty() {
         return Outcome {
             status: RunStatus::Failed,
@@ -377,43 +375,18 @@ async fn scrape(project: ProjectId, sources: &[Source], deps: &Deps) -> Outcome 
     // retrying past it, however many sources the project has.
     let budget = deps.adapters.run_budget();
     for source in sources {
-        let spec = SourceSpec {
-            platform: source.platform,
-            external_ref: source.external_ref.clone(),
-            options: source.options.clone(),
-            secret: source.secret.clone(),
-        };
         let started = Instant::now();
-        let fetched = deps.adapters.fetch(&spec, RunKind::Full, &budget).await;
-        let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
-        deps.metrics.fetch(source.platform.as_str(), "full", outcome, started.elapsed().as_secs_f64());
-        match fetched {
+        match deps.fetch(source, RunKind::Full, &budget).await {
             Ok(fetched) => {
-                let ts = now_secs();
-                let points: Vec<Point> = fetched
-                    .samples
-                    .into_iter()
-                    .map(|s| Point {
-                        project_id: project,
-                        platform: source.platform,
-                        metric: s.metric,
-                        ts,
-                        value: s.value,
-                    })
-                    .collect();
-                let n = points.len();
-                let listed: Vec<String> = points.iter().map(|p| format!("{}={}", p.metric, p.value)).collect();
-                // send().await: waits while ingestion is saturated (back-pressure).
-                // Resolves once the points are durable (database or spool).
-                let stored = match deps.ingest_mailbox.send(&deps.ingest, IngestPoints(points)).await {
-                    Ok(r) => r,
-                    Err(e) => Err(format!("ingestion unavailable: {e}")),
+                let listed: Vec<String> = fetched.samples.iter().map(|s| format!("{}={}", s.metric, s.value)).collect();
+                let n = match deps.ingest(source, fetched.samples).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        log.push_str(&format!("{} {}: {e}\n", source.platform, source.external_ref));
+                        first_error.get_or_insert(("ingest", e));
+                        continue;
+                    }
                 };
-                if let Err(e) = stored {
-                    log.push_str(&format!("{} {}: points not stored: {e}\n", source.platform, source.external_ref));
-                    first_error.get_or_insert_with(|| ("ingest", format!("points not stored: {e}")));
-                    continue;
-                }
                 ok += 1;
                 points_total += n as i64;
                 log.push_str(&format!(

@@ -11,12 +11,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::Serialize;
 use trawler_domain::schedule::{next_slot_ms, offset_ms, POLL_SEED};
-use trawler_domain::{now_millis, now_secs, Platform, Point, ProjectId, RunKind};
-use trawler_sources::{RetryBudget, SourceSpec};
+use trawler_domain::{now_millis, Platform, ProjectId, RunKind};
+use trawler_sources::RetryBudget;
 use trawler_store::Source;
 
 use crate::db::Exec;
-use crate::ingest::IngestPoints;
 use crate::state::{ActorInfo, ActorStatus};
 use crate::tree::Deps;
 
@@ -159,38 +158,9 @@ impl SourceActor {
         }
         let deps = self.deps.clone();
         let fut = async move {
-            let spec = SourceSpec {
-                platform: source.platform,
-                external_ref: source.external_ref.clone(),
-                options: source.options.clone(),
-                secret: source.secret.clone(),
-            };
             // A poll retries at most once: the next window comes soon.
-            let started = std::time::Instant::now();
-            let fetched = deps.adapters.fetch(&spec, RunKind::Poll, &RetryBudget::new(1)).await;
-            let outcome = fetched.as_ref().map_or_else(trawler_sources::SourceError::code, |_| "ok");
-            deps.metrics.fetch(source.platform.as_str(), "poll", outcome, started.elapsed().as_secs_f64());
-            let result = match fetched {
-                Ok(f) => {
-                    let ts = now_secs();
-                    let points: Vec<Point> = f
-                        .samples
-                        .into_iter()
-                        .map(|s| Point {
-                            project_id: source.project_id,
-                            platform: source.platform,
-                            metric: s.metric,
-                            ts,
-                            value: s.value,
-                        })
-                        .collect();
-                    let n = points.len();
-                    match deps.ingest_mailbox.send(&deps.ingest, IngestPoints(points)).await {
-                        Ok(Ok(())) => Ok(n),
-                        Ok(Err(e)) => Err(format!("points not stored: {e}")),
-                        Err(e) => Err(format!("ingestion unavailable: {e}")),
-                    }
-                }
+            let result = match deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1)).await {
+                Ok(f) => deps.ingest(&source, f.samples).await,
                 Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
             };
             (source.id, result)

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
-use trawler_domain::{now_millis, Platform, ProjectId, ProjectStatus, RunId};
-use trawler_sources::Adapters;
-use trawler_store::{DbPool, Project, StoreError};
+use trawler_domain::{now_millis, now_secs, Platform, Point, ProjectId, ProjectStatus, RunId, RunKind};
+use trawler_sources::{Adapters, Fetched, RetryBudget, Sample, SourceError, SourceSpec};
+use trawler_store::{DbPool, Project, Source, StoreError};
 
 use crate::db::{DbExecutor, Exec};
 use crate::error::ActorError;
-use crate::ingest::{Flush, IngestActor, IngestConfig};
+use crate::ingest::{Flush, IngestActor, IngestConfig, IngestPoints};
 use crate::metrics::{self, Metrics};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
 use crate::retention::{GetRetentionState, RetentionActor};
@@ -69,6 +69,53 @@ pub(crate) struct Deps {
     pub(crate) metrics: Metrics,
     pub(crate) adapters: Adapters,
     pub(crate) config: Arc<ActorsConfig>,
+}
+
+impl Deps {
+    /// Fetches one source through its platform's gate and records the fetch
+    /// in the metrics.
+    pub(crate) async fn fetch(
+        &self,
+        source: &Source,
+        kind: RunKind,
+        budget: &RetryBudget,
+    ) -> Result<Fetched, SourceError> {
+        let spec = SourceSpec {
+            platform: source.platform,
+            external_ref: source.external_ref.clone(),
+            options: source.options.clone(),
+            secret: source.secret.clone(),
+        };
+        let started = std::time::Instant::now();
+        let fetched = self.adapters.fetch(&spec, kind, budget).await;
+        let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
+        self.metrics.fetch(source.platform.as_str(), kind.as_str(), outcome, started.elapsed().as_secs_f64());
+        fetched
+    }
+
+    /// Stamps a source's samples as points observed now and hands them to
+    /// ingestion. `send().await` waits while ingestion is saturated (the
+    /// back-pressure) and resolves once the points are durable (database or
+    /// spool). Returns how many points were stored.
+    pub(crate) async fn ingest(&self, source: &Source, samples: Vec<Sample>) -> Result<usize, String> {
+        let ts = now_secs();
+        let points: Vec<Point> = samples
+            .into_iter()
+            .map(|s| Point {
+                project_id: source.project_id,
+                platform: source.platform,
+                metric: s.metric,
+                ts,
+                value: s.value,
+            })
+            .collect();
+        let n = points.len();
+        match self.ingest_mailbox.send(&self.ingest, IngestPoints(points)).await {
+            Ok(Ok(())) => Ok(n),
+            Ok(Err(e)) => Err(format!("points not stored: {e}")),
+            Err(e) => Err(format!("ingestion unavailable: {e}")),
+        }
+    }
 }
 
 /// The running tree: addresses of its long-lived actors.

@@ -29,6 +29,103 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Ingestion rows/s against the raw baseline.
     Ingest(IngestArgs),
+    /// Downsampled series queries over tens of millions of points.
+    Series(SeriesArgs),
+}
+
+/// Flags of `trawler bench series`.
+#[derive(Args, Clone, Debug)]
+pub struct SeriesArgs {
+    /// Projects (each with two metrics every 5 minutes).
+    #[arg(long, default_value = "1000")]
+    pub projects: i64,
+    /// Days of points per project.
+    #[arg(long, default_value = "30")]
+    pub days: i64,
+    /// Series queries to time.
+    #[arg(long, default_value = "200")]
+    pub queries: usize,
+    /// A PostgreSQL server, or omit for SQLite in a temporary file.
+    #[arg(long, env = "TRAWLER_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Loads `projects × days` of 5-minute points, then times series queries of
+/// one project's whole range downsampled to 500 buckets.
+fn series(args: SeriesArgs) -> Result<()> {
+    use trawler_domain::Agg;
+    use trawler_store::SeriesQuery;
+    if args.projects <= 0 || args.days <= 0 || args.queries == 0 {
+        bail!("--projects, --days and --queries must be positive");
+    }
+    let ticks = args.days * 86_400 / 300;
+    let total = args.projects * 2 * ticks;
+    let backend = if args.database_url.is_some() { "postgres" } else { "sqlite" };
+    eprintln!(
+        "bench series: loading {total} points ({} projects x 2 metrics x {ticks} ticks) into {backend}",
+        args.projects
+    );
+    let db = fresh_db(&args.database_url)?;
+    let start_ts = 1_780_000_000i64;
+    let loading = Instant::now();
+    let mut conn = db.pool.get()?;
+    let mut loaded = 0i64;
+    let mut batch = Vec::with_capacity(50_000);
+    for project in 1..=args.projects {
+        for (m, metric) in [Metric::PLEDGED, Metric::BACKERS].into_iter().enumerate() {
+            for t in 0..ticks {
+                batch.push(Point {
+                    project_id: ProjectId(project),
+                    platform: Platform::Kickstarter,
+                    metric: Metric::known(metric),
+                    ts: start_ts + t * 300,
+                    value: (t * (m as i64 + 1) + project) as f64,
+                });
+                if batch.len() == 50_000 {
+                    loaded += trawler_store::Point::insert_batch(&mut conn, &batch)? as i64;
+                    batch.clear();
+                    eprint!("\r  loaded {loaded}/{total}");
+                }
+            }
+        }
+    }
+    loaded += trawler_store::Point::insert_batch(&mut conn, &batch)? as i64;
+    eprintln!("\r  loaded {loaded}/{total} in {:.1} s", loading.elapsed().as_secs_f64());
+    let range = ticks * 300;
+    let mut latencies = Vec::with_capacity(args.queries);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..args.queries {
+        seed = trawler_domain::schedule::mix64(seed);
+        let project = ProjectId(1 + (seed % args.projects as u64) as i64);
+        let query = SeriesQuery {
+            project,
+            metric: Metric::known(Metric::PLEDGED),
+            platform: None,
+            from: start_ts,
+            to: start_ts + range,
+            step: Some((range / 500).max(1)),
+            agg: Agg::Avg,
+        };
+        let started = Instant::now();
+        let result = trawler_store::Point::series(&mut conn, &query)?;
+        latencies.push(started.elapsed());
+        let points = result.series.first().map_or(0, |s| s.points.len());
+        if !(490..=501).contains(&points) {
+            bail!("a query returned {points} buckets, expected about 500");
+        }
+    }
+    latencies.sort();
+    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    println!("loaded       : {total} points");
+    println!("query        : one project's {} days of one metric ({ticks} points) -> 500 buckets, avg", args.days);
+    println!("latency      : p50 {:.2} ms, p99 {:.2} ms over {} queries", pct(50), pct(99), args.queries);
+    println!(
+        "bench series backend={backend} points={total} points_per_query={ticks} buckets=500 queries={} p50_ms={:.2} p99_ms={:.2}",
+        args.queries,
+        pct(50),
+        pct(99)
+    );
+    Ok(())
 }
 
 /// Flags of `trawler bench ingest`.
@@ -194,7 +291,10 @@ print(time.perf_counter() - t)
 
 /// `trawler bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let BenchWhat::Ingest(args) = args.what;
+    let args = match args.what {
+        BenchWhat::Ingest(a) => a,
+        BenchWhat::Series(a) => return series(a),
+    };
     if args.rows == 0 {
         bail!("--rows must be positive");
     }
