@@ -50,6 +50,22 @@ fn check_points_match_simulator(
     platform: &str,
     reference: &str,
 ) -> Result<usize> {
+    let metrics: &[&str] = match platform {
+        "meta_ads" => &["spend", "impressions", "clicks", "purchases", "purchase_value"],
+        "kickstarter" => &["pledged", "backers", "goal", "comments"],
+        "indiegogo" => &["pledged", "backers", "goal"],
+        _ => &["pledged", "backers"],
+    };
+    // Stored points first, the simulator's log after: polls keep running, and
+    // a log read first would miss what they store meanwhile.
+    let mut stored = Vec::new();
+    for metric in metrics {
+        let series =
+            api.ok(&format!("/api/v1/projects/{project}/series?metric={metric}&platform={platform}&from=0"))?;
+        for point in series["series"][0]["points"].as_array().cloned().unwrap_or_default() {
+            stored.push((*metric, point[0].as_i64().unwrap_or_default(), point[1].as_f64().unwrap_or(f64::NAN)));
+        }
+    }
     let log: Vec<Value> =
         sim.get(format!("{sim_base}/_sim/log?platform={platform}&reference={reference}")).send()?.json()?;
     ensure!(!log.is_empty(), "the simulator served nothing for {platform} {reference}");
@@ -62,32 +78,15 @@ fn check_points_match_simulator(
             }
         }
     }
-    let metrics: Vec<String> = log
-        .iter()
-        .flat_map(|e| e["values"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut checked = 0;
-    for metric in metrics {
-        let series =
-            api.ok(&format!("/api/v1/projects/{project}/series?metric={metric}&platform={platform}&from=0"))?;
-        for point in series["series"][0]["points"].as_array().cloned().unwrap_or_default() {
-            let ts = point[0].as_i64().unwrap_or_default();
-            let value = point[1].as_f64().unwrap_or(f64::NAN);
-            // Served at most a few seconds before it was stored (retries, slow CI).
-            let served = log.iter().any(|e| {
-                let at = e["at"].as_i64().unwrap_or_default();
-                at <= ts && ts - at <= 5 && e["values"][&metric].as_f64().is_some_and(|v| close(v, value))
-            });
-            ensure!(
-                served,
-                "{platform} {reference}: stored {metric}={value} at {ts} was never served by the simulator"
-            );
-            checked += 1;
-        }
+    for (metric, ts, value) in &stored {
+        // Served at most a few seconds before it was stored (retries, slow CI).
+        let served = log.iter().any(|e| {
+            let at = e["at"].as_i64().unwrap_or_default();
+            at <= *ts && ts - at <= 5 && e["values"][*metric].as_f64().is_some_and(|v| close(v, *value))
+        });
+        ensure!(served, "{platform} {reference}: stored {metric}={value} at {ts} was never served by the simulator");
     }
-    Ok(checked)
+    Ok(stored.len())
 }
 
 fn last_at_or_before(points: &[Value], t: i64) -> Option<f64> {
