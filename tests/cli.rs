@@ -2,6 +2,8 @@
 //! on stderr and a non-zero exit; `migrate` is idempotent; SIGTERM is a
 //! clean exit.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -88,5 +90,45 @@ fn sigterm_stops_the_server_cleanly() -> Result<()> {
     let status = child.wait()?;
     ensure!(status.code() == Some(0), "exit status {status:?}");
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn sigterm_during_a_scrape_burst_finishes_the_runs_and_loses_no_point() -> Result<()> {
+    use trawler_domain::{ProjectId, RunStatus};
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let sim = common::start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let env =
+        common::server_env(&db.url, &sim.addr, &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
+    let (mut server, api) = common::start_server(&env)?;
+    // Every html answer takes 1.5 s: the scrapes are in flight when SIGTERM comes.
+    let fault = serde_json::json!({"target": "html", "fault": {"kind": "slow", "delay_ms": 1500}});
+    reqwest::blocking::Client::new().post(format!("{}/_sim/faults", sim.addr)).json(&fault).send()?;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let source = serde_json::json!({"platform": "html", "external_ref": format!("burst-{i}"),
+            "options": {"url": format!("{}/html/{{ref}}", sim.addr), "metrics": {"pledged": ".raised", "backers": ".supporters"}}});
+        let body = serde_json::json!({"name": format!("burst {i}"), "sources": [source]});
+        let (status, created) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
+        ensure!(status == 201, "{status} {created}");
+        ids.push(created["id"].as_i64().context("id")?);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status()?;
+    ensure!(killed.success());
+    common::wait_until("the server to exit", Duration::from_secs(20), || Ok(server.child.try_wait()?.is_some()))?;
+    let status = server.child.wait()?;
+    ensure!(status.code() == Some(0), "exit status {status:?}");
+    let mut conn = db.pool.get()?;
+    for id in ids {
+        let runs = trawler_store::Run::list_for_project(&mut conn, ProjectId(id), 10)?;
+        ensure!(!runs.is_empty(), "project {id} has no run");
+        for run in &runs {
+            ensure!(run.status == RunStatus::Succeeded, "project {id}: run left {:?}: {run:?}", run.status);
+        }
+        let written: i64 = runs.iter().map(|r| r.points_written).sum();
+        let stored = trawler_store::Point::count_for_project(&mut conn, ProjectId(id))?;
+        ensure!(written > 0 && stored >= written, "project {id}: {written} points written, {stored} stored");
+    }
     Ok(())
 }

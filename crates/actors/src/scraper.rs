@@ -39,6 +39,12 @@ pub struct Reload;
 #[rtype(result = "()")]
 pub struct StopScraper;
 
+/// Stops scheduling and stops once the run in progress, if any, has
+/// finished (graceful shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
 /// Asks for the actor's state.
 #[derive(Message)]
 #[rtype(result = "ActorInfo")]
@@ -71,6 +77,8 @@ pub struct ScraperActor {
     next_run_ms: Option<i64>,
     timer: Option<SpawnHandle>,
     stopping_normally: bool,
+    /// Shutting down: stop when the run in progress ends.
+    draining: bool,
     crashed: bool,
 }
 
@@ -101,6 +109,7 @@ impl ScraperActor {
             next_run_ms: None,
             timer: None,
             stopping_normally: false,
+            draining: false,
             crashed: false,
         }
     }
@@ -181,6 +190,21 @@ impl Handler<StopScraper> for ScraperActor {
     }
 }
 
+impl Handler<Drain> for ScraperActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
+        self.stopping_normally = true;
+        self.draining = true;
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if self.status != ActorStatus::Scraping {
+            ctx.stop();
+        }
+    }
+}
+
 impl Handler<GetScraperState> for ScraperActor {
     type Result = MessageResult<GetScraperState>;
 
@@ -235,6 +259,9 @@ impl ScraperActor {
 
     /// Arms the timer for the next slot.
     fn schedule_next(&mut self, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
@@ -343,6 +370,8 @@ impl ScraperActor {
             if panicked {
                 let message = act.last_error.clone().unwrap_or_default();
                 act.crash(message, ctx);
+            } else if act.draining {
+                ctx.stop();
             }
         })
     }

@@ -22,7 +22,7 @@ use trawler_store::{Project, Run};
 
 use crate::db::Exec;
 use crate::registry::{Register, Registry, Unregister};
-use crate::scraper::{FirstRun, Reload, ScrapeNow, ScraperActor, StopScraper};
+use crate::scraper::{Drain, FirstRun, Reload, ScrapeNow, ScraperActor, StopScraper};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::tree::Deps;
@@ -72,10 +72,22 @@ pub struct ResumeProject(pub ProjectId);
 #[rtype(result = "Vec<ActorInfo>")]
 pub struct ListDormant;
 
-/// Stops every scraper and all polling (shutdown).
+/// Stops all polling and scheduling; each scraper stops once its run in
+/// progress has finished (graceful shutdown). Answers how many are left.
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct StopAll;
+
+/// Stops the scrapers still running now, their runs closed as aborted
+/// (the shutdown deadline passed).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct ForceStopAll;
+
+/// How many scrapers are still alive.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountChildren;
 
 /// Whether start-up has started every active project.
 #[derive(Message)]
@@ -380,8 +392,27 @@ impl Handler<StopAll> for ProjectSupervisor {
         }
         for child in self.children.values_mut() {
             child.stopping = true;
+            child.addr.do_send(Drain);
+        }
+        self.children.len()
+    }
+}
+
+impl Handler<ForceStopAll> for ProjectSupervisor {
+    type Result = usize;
+
+    fn handle(&mut self, _: ForceStopAll, _: &mut Context<Self>) -> usize {
+        for child in self.children.values() {
             child.addr.do_send(StopScraper);
         }
+        self.children.len()
+    }
+}
+
+impl Handler<CountChildren> for ProjectSupervisor {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountChildren, _: &mut Context<Self>) -> usize {
         self.children.len()
     }
 }

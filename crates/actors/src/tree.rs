@@ -20,8 +20,8 @@ use crate::source::{GetSourceState, SourceActor};
 use crate::spool::Spool;
 use crate::state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 use crate::supervisor::{
-    GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor, ReloadProject, ResumeProject, StartProject, StopAll,
-    StopProject,
+    CountChildren, ForceStopAll, GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor, ReloadProject,
+    ResumeProject, StartProject, StopAll, StopProject,
 };
 
 /// Settings of the actors.
@@ -299,14 +299,27 @@ impl Tree {
         Ok(TreeSnapshot { taken_at_ms: now_millis(), actors })
     }
 
-    /// Stops scheduling, stops every scraper (their open runs are closed as
-    /// aborted) and writes every buffered point. Returns the points written
-    /// by the final flush.
-    pub async fn shutdown(&self) -> Result<usize, ActorError> {
-        let stopped = self.supervisor.send(StopAll).await?;
-        log::info!("shutdown: stopped {stopped} scrapers");
-        // Give stopping scrapers a moment to hand over what they fetched.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    /// Graceful shutdown: stops scheduling and polling, lets scrapes in
+    /// progress finish for up to `deadline` (then stops the rest, their runs
+    /// closed as aborted), waits for requests in flight, and writes every
+    /// buffered point. Returns the points written by the final flush.
+    pub async fn shutdown(&self, deadline: Duration) -> Result<usize, ActorError> {
+        let until = tokio::time::Instant::now() + deadline;
+        let running = self.supervisor.send(StopAll).await?;
+        log::info!("shutdown: waiting for {running} scrapers to finish (up to {deadline:?})");
+        while tokio::time::Instant::now() < until {
+            let left = self.supervisor.send(CountChildren).await?;
+            let in_flight = self.adapters.gates().snapshot().in_flight;
+            if left == 0 && in_flight == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let forced = self.supervisor.send(ForceStopAll).await?;
+        if forced > 0 {
+            log::warn!("shutdown: {forced} scrapers did not finish in time; their runs are closed as aborted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let written = self.ingest.send(Flush).await?.map_err(ActorError::Flush)?;
         // A barrier: every database call queued before it has run.
         let _ = self.db.send(Exec(|_| Ok(()))).await;

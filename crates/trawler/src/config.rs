@@ -206,6 +206,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_RETENTION", default_value = "90d", value_parser = retention)]
     pub retention: Retention,
 
+    /// How long a shutdown waits for scrapes in progress before it aborts them.
+    #[arg(long, env = "TRAWLER_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
+
     /// HTTP worker threads (default: one per CPU).
     #[arg(long, env = "TRAWLER_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -219,6 +223,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub admin_token: String,
     pub http_workers: Option<usize>,
+    pub shutdown_timeout: Duration,
 }
 
 fn check_base_url(name: &str, url: &str) -> Result<()> {
@@ -289,6 +294,7 @@ impl ServeArgs {
             bind: self.bind,
             admin_token: token,
             http_workers: self.http_workers.filter(|w| *w > 0),
+            shutdown_timeout: self.shutdown_timeout,
         })
     }
 }

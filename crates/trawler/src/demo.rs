@@ -175,6 +175,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             ingest_flush_interval: Duration::from_millis(500),
             spool_max_bytes: 64 * 1024 * 1024,
             retention: crate::config::Retention(Some(Duration::from_secs(90 * 86_400))),
+            shutdown_timeout: Duration::from_secs(10),
         };
         let n = args.projects;
         let sim_for_seed = sim_url.clone();

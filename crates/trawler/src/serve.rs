@@ -19,6 +19,7 @@ use crate::config::{Config, MigrateArgs, ServeArgs, SimArgs};
 pub struct Running {
     /// Where the API listens.
     pub addr: SocketAddr,
+    shutdown_timeout: std::time::Duration,
     handle: ServerHandle,
     tree: Tree,
 }
@@ -75,7 +76,7 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    Ok(Running { addr, handle, tree })
+    Ok(Running { addr, handle, tree, shutdown_timeout: config.shutdown_timeout })
 }
 
 impl Running {
@@ -84,7 +85,7 @@ impl Running {
     pub async fn stop(self) -> Result<()> {
         log::info!("shutting down: stopping the HTTP server");
         self.handle.stop(true).await;
-        let written = self.tree.shutdown().await.context("flushing buffered points")?;
+        let written = self.tree.shutdown(self.shutdown_timeout).await.context("flushing buffered points")?;
         log::info!("shutdown complete ({written} buffered points written)");
         Ok(())
     }
