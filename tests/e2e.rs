@@ -328,6 +328,35 @@ fn run_scenario(db_url: &str) -> Result<()> {
         "the default retention runs: {actors}"
     );
 
+    // Export: every stored point, streamed as CSV and as JSON lines.
+    let total: usize =
+        ["spend", "purchase_value", "pledged", "backers", "goal", "comments", "impressions", "clicks", "purchases"]
+            .iter()
+            .map(|m| -> Result<usize> {
+                let s = api.ok(&format!("/api/v1/projects/{pid}/series?metric={m}&from=0&to={to}"))?;
+                Ok(s["series"]
+                    .as_array()
+                    .map_or(0, |a| a.iter().map(|x| x["points"].as_array().map_or(0, Vec::len)).sum()))
+            })
+            .sum::<Result<usize>>()?;
+    let csv = client.get(format!("{}/api/v1/projects/{pid}/export.csv?to={to}", api.base)).bearer_auth(TOKEN).send()?;
+    ensure!(csv.headers().get("content-type").is_some_and(|v| v.to_str().is_ok_and(|t| t.starts_with("text/csv"))));
+    let csv = csv.text()?;
+    let mut lines = csv.lines();
+    ensure!(lines.next() == Some("project_id,platform,metric,ts,time,value,resolution"), "{csv}");
+    ensure!(lines.clone().count() == total, "CSV has {} rows, series have {total} points", lines.count());
+    let jsonl = client
+        .get(format!("{}/api/v1/projects/{pid}/export.jsonl?to={to}", api.base))
+        .bearer_auth(TOKEN)
+        .send()?
+        .text()?;
+    let parsed: Vec<Value> = jsonl.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    ensure!(parsed.len() == total && parsed.iter().all(|r| r["resolution"] == "raw"), "{jsonl}");
+    let (status, _) = api.get(&format!("/api/v1/projects/{pid}/export.csv?from=10&to=5"))?;
+    ensure!(status == 400);
+    let (status, _) = api.get("/api/v1/projects/999999/export.jsonl")?;
+    ensure!(status == 404);
+
     // Prometheus metrics: admin only, counted by platform, outcome and route.
     let resp = client.get(format!("{}/metrics", api.base)).send()?;
     ensure!(resp.status() == 401, "/metrics without a token: {}", resp.status());

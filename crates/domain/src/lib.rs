@@ -6,6 +6,7 @@ pub mod metric;
 pub mod platform;
 pub mod project;
 pub mod schedule;
+pub mod time;
 
 pub use metric::{downsample, downsample_weighted, Agg, Derived, Metric, Observation, Point, Totals};
 pub use platform::Platform;

@@ -278,24 +278,15 @@ pub async fn break_response(fault: Fault, normal: HttpResponse, req: &HttpReques
 
 /// `now + secs` as an IMF-fixdate.
 fn http_date_in(secs: i64, now: i64) -> String {
-    let t = now + secs;
-    let days = t.div_euclid(86_400);
-    let rem = t.rem_euclid(86_400);
-    // Civil date from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let c = trawler_domain::time::civil(now + secs);
+    let weekday = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][c.weekday as usize];
     let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let rem = c.second_of_day;
     format!(
-        "{weekday}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
-        months[(month - 1) as usize],
+        "{weekday}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        c.day,
+        months[(c.month - 1) as usize],
+        c.year,
         rem / 3600,
         rem % 3600 / 60,
         rem % 60

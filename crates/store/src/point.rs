@@ -44,6 +44,31 @@ const MOVE_STAGED: &str = "INSERT INTO points (project_id, metric, platform, ts,
     SELECT project_id, metric, platform, ts, value FROM points_staging
     ON CONFLICT DO NOTHING";
 
+/// One exported row: a raw point, or a rolled-up hour (its last point).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRow {
+    /// The platform.
+    pub platform: String,
+    /// The metric.
+    pub metric: String,
+    /// When, epoch seconds.
+    pub ts: i64,
+    /// The value.
+    pub value: f64,
+    /// Whether the row stands for a rolled-up hour.
+    pub rollup: bool,
+}
+
+/// Where an export stands, so it can go on in the next chunk: which
+/// (metric, platform), which table, after which ts.
+#[derive(Debug, Clone)]
+pub struct ExportCursor {
+    pairs: Vec<(String, String)>,
+    index: usize,
+    in_rollups: bool,
+    after: Option<i64>,
+}
+
 /// Namespace for point queries.
 pub struct Point;
 
@@ -373,6 +398,110 @@ impl Point {
             }
         }
         Ok(out)
+    }
+
+    /// Starts an export of a project's points (one metric, or all): lists
+    /// the (metric, platform) pairs it will walk.
+    pub fn export_start(
+        conn: &mut AnyConnection,
+        project: ProjectId,
+        metric: Option<&Metric>,
+    ) -> StoreResult<ExportCursor> {
+        let m = metric.map(Metric::as_str);
+        let mut pairs: Vec<(String, String)> = db_run!(conn: {
+            let mut q = points::table
+                .filter(points::project_id.eq(project.0))
+                .select((points::metric, points::platform))
+                .distinct()
+                .into_boxed();
+            if let Some(m) = m {
+                q = q.filter(points::metric.eq(m));
+            }
+            q.load(conn)?
+        });
+        let rolled: Vec<(String, String)> = db_run!(conn: {
+            let mut q = points_hourly::table
+                .filter(points_hourly::project_id.eq(project.0))
+                .select((points_hourly::metric, points_hourly::platform))
+                .distinct()
+                .into_boxed();
+            if let Some(m) = m {
+                q = q.filter(points_hourly::metric.eq(m));
+            }
+            q.load(conn)?
+        });
+        pairs.extend(rolled);
+        pairs.sort();
+        pairs.dedup();
+        Ok(ExportCursor { pairs, index: 0, in_rollups: true, after: None })
+    }
+
+    /// The next `limit` rows of an export over `[from, to]`, ordered by
+    /// metric, platform and time (rolled-up hours before raw points), and the
+    /// cursor for the rest (`None` when done). Keyset pagination: every chunk
+    /// is an index range scan, however far into the export.
+    pub fn export_chunk(
+        conn: &mut AnyConnection,
+        project: ProjectId,
+        from: i64,
+        to: i64,
+        mut cursor: ExportCursor,
+        limit: usize,
+    ) -> StoreResult<(Vec<ExportRow>, Option<ExportCursor>)> {
+        let mut rows = Vec::new();
+        while rows.len() < limit && cursor.index < cursor.pairs.len() {
+            let (metric, platform) = cursor.pairs[cursor.index].clone();
+            let start = cursor.after.map_or(from, |a| a.saturating_add(1)).max(from);
+            let want = (limit - rows.len()) as i64;
+            let chunk: Vec<(i64, f64)> = if cursor.in_rollups {
+                db_run!(conn: {
+                    points_hourly::table
+                        .filter(points_hourly::project_id.eq(project.0))
+                        .filter(points_hourly::metric.eq(&metric))
+                        .filter(points_hourly::platform.eq(&platform))
+                        .filter(points_hourly::last_ts.ge(start))
+                        .filter(points_hourly::last_ts.le(to))
+                        .order(points_hourly::last_ts)
+                        .select((points_hourly::last_ts, points_hourly::last_value))
+                        .limit(want)
+                        .load(conn)?
+                })
+            } else {
+                db_run!(conn: {
+                    points::table
+                        .filter(points::project_id.eq(project.0))
+                        .filter(points::metric.eq(&metric))
+                        .filter(points::platform.eq(&platform))
+                        .filter(points::ts.ge(start))
+                        .filter(points::ts.le(to))
+                        .order(points::ts)
+                        .select((points::ts, points::value))
+                        .limit(want)
+                        .load(conn)?
+                })
+            };
+            let full = chunk.len() as i64 == want;
+            cursor.after = chunk.last().map(|c| c.0).or(cursor.after);
+            rows.extend(chunk.into_iter().map(|(ts, value)| ExportRow {
+                platform: platform.clone(),
+                metric: metric.clone(),
+                ts,
+                value,
+                rollup: cursor.in_rollups,
+            }));
+            if !full {
+                // This table of this pair is done: rollups → raw → next pair.
+                if cursor.in_rollups {
+                    cursor.in_rollups = false;
+                } else {
+                    cursor.index += 1;
+                    cursor.in_rollups = true;
+                }
+                cursor.after = None;
+            }
+        }
+        let done = cursor.index >= cursor.pairs.len();
+        Ok((rows, (!done).then_some(cursor)))
     }
 
     /// How many points a project has (all platforms and metrics).

@@ -299,3 +299,45 @@ fn rolled_up_points_read_the_same_through_series_and_summaries() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn exports_walk_rollups_and_raw_points_in_chunks() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        let mut batch = Vec::new();
+        for i in 0..30 {
+            batch.push(point(p.id, Platform::Kickstarter, "pledged", 36_000 + i * 600, i as f64));
+            batch.push(point(p.id, Platform::Kickstarter, "backers", 36_000 + i * 600, i as f64));
+        }
+        Point::insert_batch(&mut conn, &batch)?;
+        Point::roll_up_before(&mut conn, 36_000 + 2 * 3600)?; // 2 hours per metric rolled up
+        let mut cursor = Some(Point::export_start(&mut conn, p.id, None)?);
+        let mut rows = Vec::new();
+        let mut chunks = 0;
+        while let Some(c) = cursor {
+            let (chunk, next) = Point::export_chunk(&mut conn, p.id, 0, i64::MAX, c, 7)?;
+            assert!(chunk.len() <= 7);
+            rows.extend(chunk);
+            cursor = next;
+            chunks += 1;
+        }
+        // Per metric: 2 rolled hours + 18 raw points.
+        assert_eq!(rows.len(), 2 * (2 + 18), "{:?}", db.pool.backend());
+        assert!(chunks >= 6);
+        assert_eq!(rows.iter().filter(|r| r.rollup).count(), 4);
+        assert_eq!(rows[0].metric, "backers");
+        assert!(rows[0].rollup && rows[1].rollup && !rows[2].rollup);
+        for w in rows.windows(2) {
+            if w[0].metric == w[1].metric && w[0].rollup == w[1].rollup {
+                assert!(w[0].ts < w[1].ts, "ordered and without repeats");
+            }
+        }
+        // One metric, a time range.
+        let c = Point::export_start(&mut conn, p.id, Some(&Metric::known(Metric::PLEDGED)))?;
+        let (chunk, next) = Point::export_chunk(&mut conn, p.id, 50_000, 50_400, c, 100)?;
+        assert_eq!(chunk.iter().map(|r| r.ts).collect::<Vec<_>>(), vec![50_400]);
+        assert!(next.is_none());
+    }
+    Ok(())
+}

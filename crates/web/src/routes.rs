@@ -70,6 +70,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/projects/{id}/series").route(web::get().to(get_series)))
                 .service(resource("/projects/{id}/summary").route(web::get().to(get_summary)))
                 .service(resource("/projects/{id}/runs").route(web::get().to(list_runs)))
+                .service(resource("/projects/{id}/export.csv").route(web::get().to(export_csv)))
+                .service(resource("/projects/{id}/export.jsonl").route(web::get().to(export_jsonl)))
                 .service(resource("/runs/{id}").route(web::get().to(get_run)))
                 .service(resource("/admin/actors").route(web::get().to(get_actors)))
                 .service(resource("/admin/platforms").route(web::get().to(get_platforms))),
