@@ -58,6 +58,21 @@ fn bad_configuration_is_one_line_and_a_non_zero_exit() -> Result<()> {
 }
 
 #[test]
+fn config_check_prints_the_effective_settings_with_secrets_masked() -> Result<()> {
+    let out = trawler(
+        &["config", "check"],
+        &[("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-secret"), ("DATABASE_URL", "postgres://app:hunter2@db/trawler")],
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "{out:?}");
+    ensure!(stdout.contains("DATABASE_URL=postgres://app:***@db/trawler"), "{stdout}");
+    ensure!(stdout.contains("TRAWLER_RETENTION=90d") && stdout.contains("TRAWLER_FULL_INTERVAL=4h"), "{stdout}");
+    ensure!(!stdout.contains("hunter2") && !stdout.contains("0123456789abcdef-secret"), "a secret leaked: {stdout}");
+    one_line_error(&trawler(&["config", "check", "--poll-interval", "soon"], &[])?, 2, "soon")?;
+    Ok(())
+}
+
+#[test]
 fn migrate_applies_once() -> Result<()> {
     let dir = temp_dir("migrate")?;
     let url = format!("sqlite://{}/t.db", dir.display());

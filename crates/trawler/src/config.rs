@@ -226,6 +226,70 @@ pub struct Config {
     pub shutdown_timeout: Duration,
 }
 
+/// A duration as it would be written in the configuration (`90d`, `4h`).
+fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() == 0 && secs > 0 && secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
+impl Config {
+    /// The effective settings as `NAME=value` lines, secrets masked — what
+    /// `trawler config check` prints.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let s = &self.sources;
+        let a = &self.actors;
+        let mut out = vec![
+            ("DATABASE_URL", self.store.url.redacted()),
+            ("TRAWLER_BIND", self.bind.to_string()),
+            ("TRAWLER_ADMIN_TOKEN", format!("*** ({} characters)", self.admin_token.len())),
+            ("TRAWLER_ALLOW_PRIVATE", s.http.allow_private.to_string()),
+            ("TRAWLER_FULL_INTERVAL", human(a.full_interval)),
+            ("TRAWLER_POLL_INTERVAL", human(a.poll_interval)),
+            ("TRAWLER_HTTP_TIMEOUT", human(s.http.timeout)),
+            ("TRAWLER_MAX_BODY_BYTES", s.http.max_body_bytes.to_string()),
+        ];
+        for (platform, rate) in &s.rates {
+            let name: &'static str = match platform {
+                Platform::Kickstarter => "TRAWLER_RATE_KICKSTARTER",
+                Platform::Indiegogo => "TRAWLER_RATE_INDIEGOGO",
+                Platform::MetaAds => "TRAWLER_RATE_META_ADS",
+                Platform::HttpJson => "TRAWLER_RATE_HTTP_JSON",
+                Platform::Html => "TRAWLER_RATE_HTML",
+            };
+            out.push((name, format!("{rate} requests/s")));
+        }
+        out.extend([
+            ("TRAWLER_KICKSTARTER_URL", s.kickstarter_url.clone()),
+            ("TRAWLER_INDIEGOGO_URL", s.indiegogo_url.clone()),
+            ("TRAWLER_META_URL", s.meta_url.clone()),
+            ("TRAWLER_META_API_VERSION", s.meta_api_version.clone()),
+            ("TRAWLER_MAX_IN_FLIGHT_PER_PLATFORM", s.max_in_flight_per_platform.to_string()),
+            ("TRAWLER_MAX_IN_FLIGHT", s.max_in_flight_total.to_string()),
+            ("TRAWLER_MAX_RETRIES", s.max_retries.to_string()),
+            ("TRAWLER_RETRY_BUDGET", s.retry_budget_per_run.to_string()),
+            ("TRAWLER_CIRCUIT_FAILURES", s.circuit_failures.to_string()),
+            ("TRAWLER_CIRCUIT_OPEN_FOR", human(s.circuit_open_for)),
+            ("TRAWLER_MAX_RESTARTS", a.max_restarts.to_string()),
+            ("TRAWLER_RESTART_WINDOW", human(a.restart_window)),
+            ("TRAWLER_INGEST_BATCH", a.ingest.batch_size.to_string()),
+            ("TRAWLER_INGEST_FLUSH_INTERVAL", human(a.ingest.flush_interval)),
+            (
+                "TRAWLER_DATA_DIR",
+                a.ingest.spool_dir.as_ref().and_then(|d| d.parent()).map_or(String::new(), |d| d.display().to_string()),
+            ),
+            ("TRAWLER_SPOOL_MAX_BYTES", a.ingest.spool_max_bytes.to_string()),
+            ("TRAWLER_RETENTION", a.retention.map_or("off".into(), human)),
+            ("TRAWLER_SHUTDOWN_TIMEOUT", human(self.shutdown_timeout)),
+            ("TRAWLER_HTTP_WORKERS", self.http_workers.map_or("one per CPU".into(), |w| w.to_string())),
+        ]);
+        out
+    }
+}
+
 fn check_base_url(name: &str, url: &str) -> Result<()> {
     match url.split_once("://") {
         Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),

@@ -34,6 +34,18 @@ enum Command {
     Migrate(config::MigrateArgs),
     /// Run a benchmark and print its figures.
     Bench(bench::BenchArgs),
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate flags and environment, print the effective settings (secrets
+    /// masked) and exit; a bad value is a one-line error and exit code 2.
+    Check(Box<ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +80,12 @@ fn main() -> ExitCode {
         Command::Sim(args) => serve::run_sim(args),
         Command::Migrate(args) => serve::migrate(args),
         Command::Bench(args) => bench::run(args),
+        Command::Config { what: ConfigCommand::Check(args) } => args.config().map(|config| {
+            for (name, value) in config.describe() {
+                println!("{name}={value}");
+            }
+            println!("# configuration is valid");
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
