@@ -229,7 +229,7 @@ pub struct Config {
 /// A duration as it would be written in the configuration (`90d`, `4h`).
 fn human(d: Duration) -> String {
     let secs = d.as_secs();
-    if d.subsec_nanos() == 0 && secs > 0 && secs % 86_400 == 0 {
+    if d.subsec_nanos() == 0 && secs > 0 && secs.is_multiple_of(86_400) {
         format!("{}d", secs / 86_400)
     } else {
         humantime::format_duration(d).to_string()
