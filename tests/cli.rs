@@ -147,3 +147,37 @@ fn sigterm_during_a_scrape_burst_finishes_the_runs_and_loses_no_point() -> Resul
     }
     Ok(())
 }
+
+#[test]
+fn the_command_line_client_drives_a_node() -> Result<()> {
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let sim = common::start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let env =
+        common::server_env(&db.url, &sim.addr, &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
+    let (_server, api) = common::start_server(&env)?;
+    let remote = [("TRAWLER_URL", api.base.as_str()), ("TRAWLER_ADMIN_TOKEN", common::TOKEN)];
+    let run = |args: &[&str]| -> Result<(i32, String, String)> {
+        let out = trawler(args, &remote)?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    };
+    let (code, out, err) = run(&["projects", "add", "--name", "Lamp", "--source", "kickstarter:cli/lamp"])?;
+    ensure!(code == 0 && out.contains("added project 1 (Lamp): kickstarter:cli/lamp"), "{out}{err}");
+    let (code, out, _) = run(&["projects", "list"])?;
+    ensure!(code == 0 && out.contains("Lamp") && out.contains("1 projects"), "{out}");
+    let (code, out, err) = run(&["projects", "scrape", "1"])?;
+    ensure!(code == 0 && out.contains("succeeded") && out.contains("kickstarter cli/lamp: 4 points"), "{out}{err}");
+    let (code, out, _) = run(&["actors"])?;
+    ensure!(code == 0 && out.starts_with("System") && out.contains("scraper:1") && out.contains("ingest"), "{out}");
+    let (code, out, _) = run(&["projects", "archive", "1"])?;
+    ensure!(code == 0 && out.contains("project 1 is archived"), "{out}");
+    // API errors: one line, exit 1.
+    let (code, _, err) = run(&["projects", "scrape", "1"])?;
+    ensure!(code == 1 && err.trim_end().lines().count() == 1 && err.contains("409 conflict"), "{err}");
+    let (code, _, err) = run(&["projects", "add", "--name", "x", "--source", "myspace:x"])?;
+    ensure!(code == 1 && err.contains("400 bad_request") && err.contains("myspace"), "{err}");
+    Ok(())
+}

@@ -292,7 +292,8 @@ impl Tree {
         }
         let scrapers = self.registry.send(ListScrapers).await?;
         // A scraper that stops between the listing and the query is skipped.
-        let states = join_all(scrapers.iter().map(|(_, (addr, mailbox))| mailbox.send(addr, GetScraperState))).await;
+        // Not counted in the mailbox: the query would count itself.
+        let states = join_all(scrapers.iter().map(|(_, (addr, _))| addr.send(GetScraperState))).await;
         actors.extend(states.into_iter().flatten());
         // Projects without a live scraper: waiting for a restart, or quarantined.
         actors.extend(self.supervisor.send(ListDormant).await?);

@@ -4,6 +4,7 @@
 //! environment variables; a bad value is a one-line error and exit code 2.
 
 mod bench;
+mod client;
 mod config;
 mod demo;
 mod serve;
@@ -34,6 +35,10 @@ enum Command {
     Migrate(config::MigrateArgs),
     /// Run a benchmark and print its figures.
     Bench(bench::BenchArgs),
+    /// List, add, archive, resume or scrape projects on a running node.
+    Projects(client::ProjectsArgs),
+    /// Print a running node's supervision tree.
+    Actors(client::ActorsArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -80,6 +85,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => serve::run_sim(args),
         Command::Migrate(args) => serve::migrate(args),
         Command::Bench(args) => bench::run(args),
+        Command::Projects(args) => client::projects(args),
+        Command::Actors(args) => client::actors(args),
         Command::Config { what: ConfigCommand::Check(args) } => args.config().map(|config| {
             for (name, value) in config.describe() {
                 println!("{name}={value}");

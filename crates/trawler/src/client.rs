@@ -1,0 +1,270 @@
+//! The command-line client: `trawler projects …` and `trawler actors` talk
+//! to a running node's API with the admin token, and print what an operator
+//! needs on one screen. API errors become a one-line message and exit 1.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use reqwest::blocking::{Client, RequestBuilder};
+use serde_json::{json, Value};
+
+/// Where the node is and how to reach it.
+#[derive(Args, Clone, Debug)]
+pub struct Remote {
+    /// The node's base URL.
+    #[arg(long, env = "TRAWLER_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The admin token.
+    #[arg(long, env = "TRAWLER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+/// `trawler projects …`
+#[derive(Args, Clone, Debug)]
+pub struct ProjectsArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    #[command(subcommand)]
+    pub what: ProjectsCommand,
+}
+
+/// What to do with projects.
+#[derive(Subcommand, Clone, Debug)]
+pub enum ProjectsCommand {
+    /// List projects.
+    List {
+        /// `active`, `archived`, `quarantined` or `all`.
+        #[arg(long, default_value = "all")]
+        status: String,
+    },
+    /// Add a project.
+    Add {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// A source as `platform:external_ref` (repeatable), e.g. `kickstarter:studio/lamp`.
+        #[arg(long = "source")]
+        sources: Vec<String>,
+        /// A source as the API's JSON object (repeatable), for options and secrets.
+        #[arg(long = "source-json")]
+        sources_json: Vec<String>,
+    },
+    /// Archive a project (stop scraping it for good).
+    Archive {
+        /// The project id.
+        id: i64,
+    },
+    /// Resume a quarantined or archived project.
+    Resume {
+        /// The project id.
+        id: i64,
+    },
+    /// Scrape a project now and wait for the run to finish.
+    Scrape {
+        /// The project id.
+        id: i64,
+        /// Return at once instead of waiting for the run.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+/// `trawler actors`
+#[derive(Args, Clone, Debug)]
+pub struct ActorsArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+/// Prints a line; a closed pipe (`trawler actors | head`) ends the program
+/// quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(e.into());
+        }
+    }};
+}
+
+struct Api {
+    client: Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    fn new(remote: &Remote) -> Result<Api> {
+        let Some(token) = remote.admin_token.clone().filter(|t| !t.is_empty()) else {
+            bail!("TRAWLER_ADMIN_TOKEN (or --admin-token) is required to talk to the node");
+        };
+        let client = Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(Api { client, base: remote.url.trim_end_matches('/').to_owned(), token })
+    }
+
+    fn call(&self, req: RequestBuilder) -> Result<Value> {
+        let resp = req.bearer_auth(&self.token).send().with_context(|| format!("cannot reach {}", self.base))?;
+        let status = resp.status();
+        let body: Value = resp.json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            let code = body["error"]["code"].as_str().unwrap_or("error");
+            let message = body["error"]["message"].as_str().unwrap_or("no details");
+            bail!("{} {code}: {message}", status.as_u16());
+        }
+        Ok(body)
+    }
+
+    fn get(&self, path: &str) -> Result<Value> {
+        self.call(self.client.get(format!("{}{path}", self.base)))
+    }
+
+    fn post(&self, path: &str, body: Option<Value>) -> Result<Value> {
+        let req = self.client.post(format!("{}{path}", self.base));
+        self.call(match body {
+            Some(b) => req.json(&b),
+            None => req,
+        })
+    }
+}
+
+fn sources_line(project: &Value) -> String {
+    project["sources"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|x| {
+                    format!("{}:{}", x["platform"].as_str().unwrap_or("?"), x["external_ref"].as_str().unwrap_or("?"))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// `trawler projects …`
+pub fn projects(args: ProjectsArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    match args.what {
+        ProjectsCommand::List { status } => {
+            let body = api.get(&format!("/api/v1/projects?status={status}"))?;
+            let projects = body["projects"].as_array().cloned().unwrap_or_default();
+            out!("{:>6}  {:<11}  {:<28}  sources", "id", "status", "name");
+            for p in &projects {
+                out!(
+                    "{:>6}  {:<11}  {:<28}  {}",
+                    p["id"],
+                    p["status"].as_str().unwrap_or("?"),
+                    p["name"].as_str().unwrap_or("?"),
+                    sources_line(p)
+                );
+            }
+            out!("{} projects", projects.len());
+        }
+        ProjectsCommand::Add { name, sources, sources_json } => {
+            let mut list = Vec::new();
+            for s in &sources {
+                let Some((platform, reference)) = s.split_once(':') else {
+                    bail!("--source `{s}` is not platform:external_ref");
+                };
+                list.push(json!({"platform": platform, "external_ref": reference}));
+            }
+            for s in &sources_json {
+                list.push(
+                    serde_json::from_str::<Value>(s).with_context(|| format!("--source-json `{s}` is not JSON"))?,
+                );
+            }
+            let p = api.post("/api/v1/projects", Some(json!({"name": name, "sources": list})))?;
+            out!("added project {} ({}): {}", p["id"], p["name"].as_str().unwrap_or("?"), sources_line(&p));
+        }
+        ProjectsCommand::Archive { id } => {
+            let resp = api.client.delete(format!("{}/api/v1/projects/{id}", api.base));
+            let p = api.call(resp)?;
+            out!("project {id} is {}", p["status"].as_str().unwrap_or("?"));
+        }
+        ProjectsCommand::Resume { id } => {
+            let p = api.post(&format!("/api/v1/projects/{id}/resume"), None)?;
+            out!("project {id} is {}", p["status"].as_str().unwrap_or("?"));
+        }
+        ProjectsCommand::Scrape { id, no_wait } => {
+            let started = api.post(&format!("/api/v1/projects/{id}/scrape"), None)?;
+            let run = started["run_id"].as_i64().context("the node answered without a run id")?;
+            out!("run {run} started for project {id}");
+            if no_wait {
+                return Ok(());
+            }
+            let since = Instant::now();
+            loop {
+                let r = api.get(&format!("/api/v1/runs/{run}"))?;
+                if r["status"] != "running" {
+                    eprint!("\r{:30}\r", "");
+                    out!("run {run}: {} ({} points)", r["status"].as_str().unwrap_or("?"), r["points_written"]);
+                    out!("{}", r["log"].as_str().unwrap_or("").trim_end());
+                    if r["status"] == "failed" {
+                        bail!("run {run} failed: {}", r["error"].as_str().unwrap_or("unknown error"));
+                    }
+                    return Ok(());
+                }
+                eprint!("\r  waiting… {} s", since.elapsed().as_secs());
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ago(ms: &Value) -> String {
+    let Some(ms) = ms.as_i64() else {
+        return "-".into();
+    };
+    let delta = (trawler_domain::now_millis() - ms) / 1000;
+    if delta >= 0 {
+        format!("{delta}s ago")
+    } else {
+        format!("in {}s", -delta)
+    }
+}
+
+/// `trawler actors`: the supervision tree as a tree.
+pub fn actors(args: ActorsArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    let tree = api.get("/api/v1/admin/actors")?;
+    let actors = tree["actors"].as_array().cloned().unwrap_or_default();
+    let line = |a: &Value| {
+        let mut parts =
+            vec![format!("{:<22} {}", a["name"].as_str().unwrap_or("?"), a["status"].as_str().unwrap_or("?"))];
+        if !a["last_run_ms"].is_null() {
+            parts.push(format!("last {}", ago(&a["last_run_ms"])));
+        }
+        if !a["next_run_ms"].is_null() {
+            parts.push(format!("next {}", ago(&a["next_run_ms"])));
+        }
+        if a["restarts"].as_u64().unwrap_or(0) > 0 {
+            parts.push(format!("restarts {}", a["restarts"]));
+        }
+        if let Some(m) = a["mailbox"].as_u64() {
+            parts.push(format!("mailbox {m}"));
+        }
+        if let Some(e) = a["last_error"].as_str() {
+            parts.push(format!("error: {e}"));
+        }
+        parts.join("  ")
+    };
+    out!("System");
+    let (scrapers, others): (Vec<&Value>, Vec<&Value>) = actors.iter().partition(|a| a["kind"] == "scraper");
+    for a in others.iter().filter(|a| a["kind"] != "supervisor") {
+        out!("├── {}", line(a));
+    }
+    if let Some(sup) = others.iter().find(|a| a["kind"] == "supervisor") {
+        out!("└── {}", line(sup));
+        for (i, a) in scrapers.iter().enumerate() {
+            let branch = if i + 1 == scrapers.len() { "└──" } else { "├──" };
+            out!("    {branch} {}", line(a));
+        }
+    }
+    Ok(())
+}
