@@ -73,6 +73,31 @@ fn config_check_prints_the_effective_settings_with_secrets_masked() -> Result<()
 }
 
 #[test]
+fn a_configuration_file_sits_under_the_environment_and_flags() -> Result<()> {
+    let dir = temp_dir("toml")?;
+    let file = dir.join("trawler.toml");
+    std::fs::write(
+        &file,
+        "admin_token = \"from-the-file-0123456789\"\nfull_interval = \"1h\"\npoll_interval = \"1m\"\n[rate]\nkickstarter = 2.5\n",
+    )?;
+    let path = file.to_string_lossy().to_string();
+    let out =
+        trawler(&["config", "check", "--config", &path, "--poll-interval", "7m"], &[("TRAWLER_FULL_INTERVAL", "2h")])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "{out:?}");
+    ensure!(stdout.contains("TRAWLER_RATE_KICKSTARTER=2.5 requests/s"), "the file applies: {stdout}");
+    ensure!(stdout.contains("TRAWLER_FULL_INTERVAL=2h"), "the environment overrides the file: {stdout}");
+    ensure!(stdout.contains("TRAWLER_POLL_INTERVAL=7m"), "a flag overrides both: {stdout}");
+    std::fs::write(&file, "ful_interval = \"1h\"\n")?;
+    one_line_error(&trawler(&["config", "check"], &[("TRAWLER_CONFIG", &path)])?, 2, "unknown setting `ful_interval`")?;
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/trawler.example.toml");
+    let out = trawler(&["config", "check", "--config", example], &[("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-token")])?;
+    ensure!(out.status.success(), "the example file is valid: {}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
 fn migrate_applies_once() -> Result<()> {
     let dir = temp_dir("migrate")?;
     let url = format!("sqlite://{}/t.db", dir.display());

@@ -6,12 +6,73 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{ArgAction, Args};
 use trawler_actors::{ActorsConfig, IngestConfig};
 use trawler_domain::Platform;
 use trawler_sources::{HttpConfig, SourcesConfig};
 use trawler_store::{DbUrl, StoreConfig};
+
+/// Finds the configuration file (`--config FILE`, `--config=FILE` or
+/// TRAWLER_CONFIG) and sets each of its settings as an environment variable,
+/// unless that variable is already set. Keys are checked against the
+/// variables the command knows: a typo is an error, not a silent default.
+pub fn apply_file(command: &clap::Command, args: impl Iterator<Item = std::ffi::OsString>) -> Result<()> {
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let from_args = args.iter().enumerate().find_map(|(i, a)| {
+        if a == "--config" {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--config=").map(str::to_owned)
+        }
+    });
+    let Some(path) = from_args.or_else(|| std::env::var("TRAWLER_CONFIG").ok()) else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading the configuration file {path}"))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{path}: {}", e.message()))?;
+    let mut known = std::collections::BTreeSet::new();
+    fn collect(cmd: &clap::Command, known: &mut std::collections::BTreeSet<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                known.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            collect(sub, known);
+        }
+    }
+    collect(command, &mut known);
+    let mut settings = Vec::new();
+    flatten("", &table, &mut settings);
+    for (key, value) in settings {
+        let env =
+            if key == "database_url" { "DATABASE_URL".to_owned() } else { format!("TRAWLER_{}", key.to_uppercase()) };
+        if !known.contains(&env) || env == "TRAWLER_CONFIG" {
+            bail!("{path}: unknown setting `{key}`");
+        }
+        if std::env::var_os(&env).is_none() {
+            std::env::set_var(&env, value);
+        }
+    }
+    Ok(())
+}
+
+/// Flattens nested tables into `a_b = value` pairs.
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            toml::Value::String(s) => out.push((key, s.clone())),
+            toml::Value::Integer(i) => out.push((key, i.to_string())),
+            toml::Value::Float(f) => out.push((key, f.to_string())),
+            toml::Value::Boolean(b) => out.push((key, b.to_string())),
+            // Dates and arrays configure nothing here; keep them visible.
+            other => out.push((key, format!("{other:?}"))),
+        }
+    }
+}
 
 fn duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 5s, 5m or 4h: {e}"))?;

@@ -11,7 +11,7 @@ mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{ServeArgs, SimArgs};
 
@@ -19,6 +19,12 @@ use crate::config::{ServeArgs, SimArgs};
 #[derive(Parser)]
 #[command(name = "trawler", version, about, long_about = None)]
 struct Cli {
+    /// A TOML file of settings, under the environment and flags:
+    /// `full_interval = "1h"` stands for TRAWLER_FULL_INTERVAL, a `[rate]`
+    /// table's `kickstarter = 5` for TRAWLER_RATE_KICKSTARTER.
+    #[arg(long, global = true, env = "TRAWLER_CONFIG")]
+    config: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +60,12 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // The file's settings become environment defaults before the flags and
+    // the environment are parsed, so the precedence is file < env < flag.
+    if let Err(e) = config::apply_file(&Cli::command(), std::env::args_os()) {
+        eprintln!("trawler: error: {e:#}");
+        return ExitCode::from(2);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
