@@ -197,6 +197,14 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(code == 0 && out.contains("succeeded") && out.contains("kickstarter cli/lamp: 4 points"), "{out}{err}");
     let (code, out, _) = run(&["actors"])?;
     ensure!(code == 0 && out.starts_with("System") && out.contains("scraper:1") && out.contains("ingest"), "{out}");
+    let file = std::env::temp_dir().join(format!("trawler_cli_export_{}.csv", std::process::id()));
+    let (code, _, err) = run(&["export", "1", "--output", &file.to_string_lossy()])?;
+    let csv = std::fs::read_to_string(&file)?;
+    let _ = std::fs::remove_file(&file);
+    ensure!(code == 0 && csv.starts_with("project_id,platform,metric,ts,time,value,resolution"), "{err}{csv}");
+    ensure!(csv.lines().count() == 5 && err.contains("4 points"), "one scrape, 4 points: {csv} {err}");
+    let (code, out, _) = run(&["export", "1", "--format", "jsonl", "--metric", "backers"])?;
+    ensure!(code == 0 && out.lines().count() == 1 && out.contains("\"metric\":\"backers\""), "{out}");
     let (code, out, _) = run(&["projects", "archive", "1"])?;
     ensure!(code == 0 && out.contains("project 1 is archived"), "{out}");
     // API errors: one line, exit 1.

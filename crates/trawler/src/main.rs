@@ -45,6 +45,8 @@ enum Command {
     Projects(client::ProjectsArgs),
     /// Print a running node's supervision tree.
     Actors(client::ActorsArgs),
+    /// Stream a project's points to a file (CSV or JSON lines).
+    Export(client::ExportArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Projects(args) => client::projects(args),
         Command::Actors(args) => client::actors(args),
+        Command::Export(args) => client::export(args),
         Command::Config { what: ConfigCommand::Check(args) } => args.config().map(|config| {
             for (name, value) in config.describe() {
                 println!("{name}={value}");
