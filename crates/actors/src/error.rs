@@ -24,6 +24,9 @@ pub enum ActorError {
     /// The spool could not be opened.
     #[error("spool: {0}")]
     Spool(String),
+    /// Encoding the metrics failed.
+    #[error("encoding metrics: {0}")]
+    Metrics(String),
     /// Writing buffered points failed.
     #[error("flushing points failed: {0}")]
     Flush(String),

@@ -274,7 +274,7 @@ impl Tree {
             m.gate_in_flight.get_or_create(&label).set(gate.in_flight as i64);
             m.throttled.get_or_create(&label).set(gate.throttled as i64);
         }
-        m.encode().map_err(|e| ActorError::Flush(format!("encoding metrics: {e}")))
+        m.encode().map_err(|e| ActorError::Metrics(e.to_string()))
     }
 
     /// Every live actor's state.

@@ -111,6 +111,7 @@ impl From<ActorError> for ApiError {
             }
             ActorError::NotRunning => ApiError::Unavailable("the project's scraper is restarting".into()),
             ActorError::Store(s) => s.into(),
+            ActorError::Metrics(e) => ApiError::Internal(e),
             other => ApiError::Unavailable(other.to_string()),
         }
     }
