@@ -18,12 +18,17 @@ pub const TOKEN: &str = "e2e-admin-token-0123456789";
 pub struct Proc {
     pub child: Child,
     pub addr: String,
+    /// A folder to remove when the process is gone (its data dir).
+    pub cleanup: Option<std::path::PathBuf>,
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.cleanup {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -46,7 +51,7 @@ pub fn spawn(args: &[&str], env: &[(&str, String)], marker: &str) -> Result<Proc
             }
         }
     });
-    let mut proc_ = Proc { child, addr: String::new() };
+    let mut proc_ = Proc { child, addr: String::new(), cleanup: None };
     proc_.addr = rx.recv_timeout(Duration::from_secs(30)).context("the process did not print its address")?;
     Ok(proc_)
 }
@@ -134,7 +139,13 @@ pub fn start_sim(epoch: i64, extra: &[&str]) -> Result<Proc> {
 
 /// Starts a server and waits until it is ready.
 pub fn start_server(env: &[(&'static str, String)]) -> Result<(Proc, Api)> {
-    let server = spawn(&["serve"], env, "serving on ")?;
+    let mut server = spawn(&["serve"], env, "serving on ")?;
+    // Data dirs made by server_env live in the temp dir: remove them with the process.
+    server.cleanup = env
+        .iter()
+        .find(|(k, _)| *k == "TRAWLER_DATA_DIR")
+        .map(|(_, v)| std::path::PathBuf::from(v))
+        .filter(|d| d.starts_with(std::env::temp_dir()) && d.to_string_lossy().contains("trawler_e2e_data_"));
     let client = Client::builder().timeout(Duration::from_secs(10)).build()?;
     let api = Api { client: client.clone(), base: server.addr.clone() };
     wait_until("readiness", Duration::from_secs(30), || {
