@@ -21,7 +21,7 @@ use trawler_store::{Run, Source};
 use crate::db::Exec;
 use crate::error::ActorError;
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
-use crate::supervisor::{ChildStopped, ProjectSupervisor};
+use crate::supervisor::{ChildReady, ChildStopped, ProjectSupervisor};
 use crate::tree::Deps;
 
 /// Starts a full scrape now, or joins the one running; answers its run id.
@@ -50,6 +50,14 @@ pub struct Drain;
 #[rtype(result = "ActorInfo")]
 pub struct GetScraperState;
 
+/// A scraper's state as the supervisor loaded it at start-up.
+pub(crate) struct Preloaded {
+    /// The project's sources.
+    pub(crate) sources: Vec<Source>,
+    /// When its latest run started, epoch ms.
+    pub(crate) last_started_ms: Option<i64>,
+}
+
 /// How a start-up should treat the first run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FirstRun {
@@ -68,6 +76,8 @@ pub struct ScraperActor {
     first_run: FirstRun,
     restarts: u32,
     mailbox: Mailbox,
+    /// State the supervisor loaded for many scrapers at once (start-up).
+    preloaded: Option<Preloaded>,
     sources: Vec<Source>,
     status: ActorStatus,
     current_run: Option<RunId>,
@@ -92,8 +102,10 @@ impl ScraperActor {
         first_run: FirstRun,
         restarts: u32,
         mailbox: Mailbox,
+        preloaded: Option<Preloaded>,
     ) -> ScraperActor {
         ScraperActor {
+            preloaded,
             project,
             deps,
             supervisor,
@@ -119,6 +131,14 @@ impl Actor for ScraperActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(pre) = self.preloaded.take() {
+            self.sources = pre.sources;
+            self.status = ActorStatus::Idle;
+            self.last_run_ms = pre.last_started_ms;
+            self.supervisor.do_send(ChildReady(self.project));
+            self.schedule_first(pre.last_started_ms, ctx);
+            return;
+        }
         let project = self.project;
         let load = self.deps.db.send(Exec(move |conn| {
             let sources = Source::list_for_project(conn, project)?;
@@ -130,6 +150,7 @@ impl Actor for ScraperActor {
             Ok(Ok((sources, last))) => {
                 act.sources = sources;
                 act.status = ActorStatus::Idle;
+                act.supervisor.do_send(ChildReady(act.project));
                 if let Some(run) = &last {
                     act.last_run_ms = Some(run.started_at_ms);
                     act.last_status = Some(run.status);

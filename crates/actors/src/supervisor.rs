@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use trawler_domain::{now_millis, ProjectId, ProjectStatus};
-use trawler_store::{Project, Run};
+use trawler_store::{Project, Run, Source};
 
 use crate::db::Exec;
 use crate::registry::{Register, Registry, Unregister};
-use crate::scraper::{Drain, FirstRun, Reload, ScrapeNow, ScraperActor, StopScraper};
+use crate::scraper::{Drain, FirstRun, Preloaded, Reload, ScrapeNow, ScraperActor, StopScraper};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::tree::Deps;
@@ -84,6 +84,16 @@ pub struct StopAll;
 #[rtype(result = "usize")]
 pub struct ForceStopAll;
 
+/// How many scrapers have not finished starting (loading their state).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountStarting;
+
+/// A scraper finished starting.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChildReady(pub ProjectId);
+
 /// How many scrapers are still alive.
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -135,6 +145,8 @@ pub struct ProjectSupervisor {
     crashes: HashMap<ProjectId, VecDeque<Instant>>,
     quarantined: HashMap<ProjectId, Quarantine>,
     started: bool,
+    /// Scrapers started but not yet ready.
+    starting: std::collections::HashSet<ProjectId>,
     shutting_down: bool,
     total_restarts: u64,
     last_error: Option<String>,
@@ -151,6 +163,7 @@ impl ProjectSupervisor {
             crashes: HashMap::new(),
             quarantined: HashMap::new(),
             started: false,
+            starting: Default::default(),
             shutting_down: false,
             total_restarts: 0,
             last_error: None,
@@ -158,13 +171,33 @@ impl ProjectSupervisor {
     }
 
     fn start_child(&mut self, project: ProjectId, first_run: FirstRun, restarts: u32, ctx: &mut Context<Self>) {
+        self.start_child_with(project, first_run, restarts, None, ctx);
+    }
+
+    fn start_child_with(
+        &mut self,
+        project: ProjectId,
+        first_run: FirstRun,
+        restarts: u32,
+        preloaded: Option<Preloaded>,
+        ctx: &mut Context<Self>,
+    ) {
         if self.shutting_down || self.children.contains_key(&project) {
             return;
         }
         let mailbox = Mailbox::default();
-        let addr =
-            ScraperActor::new(project, self.deps.clone(), ctx.address(), first_run, restarts, mailbox.clone()).start();
+        let scraper = ScraperActor::new(
+            project,
+            self.deps.clone(),
+            ctx.address(),
+            first_run,
+            restarts,
+            mailbox.clone(),
+            preloaded,
+        );
+        let addr = scraper.start();
         self.registry.do_send(Register(project, addr.clone(), mailbox));
+        self.starting.insert(project);
         self.children.insert(project, Child { addr, restarts, stopping: false });
     }
 }
@@ -187,10 +220,16 @@ impl Handler<StartAll> for ProjectSupervisor {
             let aborted = Run::abort_unfinished(conn)?;
             let projects = Project::list(conn, Some(ProjectStatus::Active))?;
             let quarantined = Project::list(conn, Some(ProjectStatus::Quarantined))?;
-            Ok((aborted, projects, quarantined))
+            // Three queries for every scraper's state, not two per scraper.
+            let mut sources: HashMap<ProjectId, Vec<Source>> = HashMap::new();
+            for s in Source::list_active(conn)? {
+                sources.entry(s.project_id).or_default().push(s);
+            }
+            let last: HashMap<ProjectId, i64> = Run::last_started(conn)?.into_iter().collect();
+            Ok((aborted, projects, quarantined, sources, last))
         }));
         ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok((aborted, projects, quarantined))) => {
+            Ok(Ok((aborted, projects, quarantined, mut sources, last))) => {
                 for p in quarantined {
                     let q = Quarantine { restarts: 0, reason: p.status_reason, since_ms: p.updated_at_ms };
                     act.quarantined.insert(p.id, q);
@@ -199,7 +238,11 @@ impl Handler<StartAll> for ProjectSupervisor {
                     log::warn!("closed {aborted} runs left running by a previous process as aborted");
                 }
                 for p in &projects {
-                    act.start_child(p.id, FirstRun::IfMissed, 0, ctx);
+                    let preloaded = Preloaded {
+                        sources: sources.remove(&p.id).unwrap_or_default(),
+                        last_started_ms: last.get(&p.id).copied(),
+                    };
+                    act.start_child_with(p.id, FirstRun::IfMissed, 0, Some(preloaded), ctx);
                 }
                 act.started = true;
                 act.last_error = None;
@@ -270,6 +313,7 @@ impl Handler<ChildStopped> for ProjectSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ChildStopped, ctx: &mut Context<Self>) {
+        self.starting.remove(&msg.project);
         let Some(child) = self.children.remove(&msg.project) else {
             return;
         };
@@ -406,6 +450,26 @@ impl Handler<ForceStopAll> for ProjectSupervisor {
             child.addr.do_send(StopScraper);
         }
         self.children.len()
+    }
+}
+
+impl Handler<CountStarting> for ProjectSupervisor {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountStarting, _: &mut Context<Self>) -> usize {
+        if self.started {
+            self.starting.len()
+        } else {
+            usize::MAX
+        }
+    }
+}
+
+impl Handler<ChildReady> for ProjectSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildReady, _: &mut Context<Self>) {
+        self.starting.remove(&msg.0);
     }
 }
 

@@ -20,8 +20,8 @@ use crate::source::{GetSourceState, SourceActor};
 use crate::spool::Spool;
 use crate::state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 use crate::supervisor::{
-    CountChildren, ForceStopAll, GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor, ReloadProject,
-    ResumeProject, StartProject, StopAll, StopProject,
+    CountChildren, CountStarting, ForceStopAll, GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor,
+    ReloadProject, ResumeProject, StartProject, StopAll, StopProject,
 };
 
 /// Settings of the actors.
@@ -59,9 +59,12 @@ impl Default for ActorsConfig {
     }
 }
 
-/// What every actor of the tree shares.
-#[derive(Clone)]
-pub(crate) struct Deps {
+/// What every actor of the tree shares, behind one `Arc`: a hundred thousand
+/// scrapers hold one pointer each, not a copy of every handle.
+pub(crate) type Deps = Arc<SharedDeps>;
+
+/// The handles in [`Deps`].
+pub(crate) struct SharedDeps {
     pub(crate) db: Addr<DbExecutor>,
     pub(crate) ingest: Addr<IngestActor>,
     /// Counts the points messages waiting for the ingest actor.
@@ -71,7 +74,7 @@ pub(crate) struct Deps {
     pub(crate) config: Arc<ActorsConfig>,
 }
 
-impl Deps {
+impl SharedDeps {
     /// Fetches one source through its platform's gate and records the fetch
     /// in the metrics.
     pub(crate) async fn fetch(
@@ -161,14 +164,14 @@ impl Tree {
         )
         .start();
         let deps_mailbox = ingest_mailbox.clone();
-        let deps = Deps {
+        let deps = Arc::new(SharedDeps {
             db: db.clone(),
             ingest: ingest.clone(),
             ingest_mailbox,
             metrics: metrics.clone(),
             adapters: adapters.clone(),
             config: Arc::new(config),
-        };
+        });
         let registry = Registry::default().start();
         let sources: Vec<(Platform, Addr<SourceActor>)> =
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
@@ -275,6 +278,17 @@ impl Tree {
             m.throttled.get_or_create(&label).set(gate.throttled as i64);
         }
         m.encode().map_err(|e| ActorError::Metrics(e.to_string()))
+    }
+
+    /// How many scrapers are live.
+    pub async fn scrapers_live(&self) -> Result<usize, ActorError> {
+        Ok(self.registry.send(ListScrapers).await?.len())
+    }
+
+    /// How many scrapers are still loading their state (start-up progress,
+    /// without building a whole snapshot).
+    pub async fn scrapers_starting(&self) -> Result<usize, ActorError> {
+        Ok(self.supervisor.send(CountStarting).await?)
     }
 
     /// Every live actor's state.

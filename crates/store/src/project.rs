@@ -287,6 +287,20 @@ impl Source {
         convert(rows)
     }
 
+    /// The sources of every active project, by project (start-up loads them
+    /// in one query instead of one per project).
+    pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Source>> {
+        let rows: Vec<SourceRow> = db_run!(conn: {
+            sources::table
+                .inner_join(projects::table)
+                .filter(projects::status.eq(ProjectStatus::Active.as_str()))
+                .select(SourceRow::as_select())
+                .order((sources::project_id, sources::id))
+                .load(conn)?
+        });
+        convert(rows)
+    }
+
     /// The sources on one platform of every active project (the fast poll's work list).
     pub fn list_active_for_platform(conn: &mut AnyConnection, platform: Platform) -> StoreResult<Vec<Source>> {
         let rows: Vec<SourceRow> = db_run!(conn: {

@@ -146,6 +146,18 @@ impl Run {
         row.ok_or(StoreError::NotFound("run"))?.try_into()
     }
 
+    /// When each project's latest run started, epoch ms, for every project
+    /// that has runs.
+    pub fn last_started(conn: &mut AnyConnection) -> StoreResult<Vec<(ProjectId, i64)>> {
+        let rows: Vec<(i64, Option<i64>)> = db_run!(conn: {
+            runs::table
+                .group_by(runs::project_id)
+                .select((runs::project_id, diesel::dsl::max(runs::started_at_ms)))
+                .load(conn)?
+        });
+        Ok(rows.into_iter().filter_map(|(p, t)| Some((ProjectId(p), t?))).collect())
+    }
+
     /// A project's runs, newest first.
     pub fn list_for_project(conn: &mut AnyConnection, project: ProjectId, limit: i64) -> StoreResult<Vec<Run>> {
         let rows: Vec<RunRow> = db_run!(conn: {

@@ -88,6 +88,12 @@ fn projects_are_created_listed_updated_and_archived() -> Result<()> {
         let active = Project::list(&mut conn, Some(ProjectStatus::Active))?;
         assert_eq!(active.iter().map(|p| p.id).collect::<Vec<_>>(), vec![p.id]);
         assert!(Source::list_active_for_platform(&mut conn, Platform::MetaAds)?.len() == 1);
+        let all_active = Source::list_active(&mut conn)?;
+        assert_eq!(
+            all_active.iter().map(|s| s.project_id).collect::<Vec<_>>(),
+            vec![p.id],
+            "archived projects left out"
+        );
         Project::set_status(&mut conn, p.id, ProjectStatus::Archived, None)?;
         assert!(Source::list_active_for_platform(&mut conn, Platform::MetaAds)?.is_empty());
 
@@ -218,6 +224,7 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
         assert!(done.finished_at_ms.is_some());
         let list = Run::list_for_project(&mut conn, p.id, 10)?;
         assert_eq!(list.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r2.id, failed.id, r1.id]);
+        assert_eq!(Run::last_started(&mut conn)?, vec![(p.id, r2.started_at_ms)]);
         assert_eq!(Run::abort_unfinished(&mut conn)?, 1);
         let aborted = Run::get(&mut conn, r2.id)?;
         assert_eq!(aborted.status, RunStatus::Aborted);
