@@ -33,6 +33,101 @@ pub enum BenchWhat {
     Series(SeriesArgs),
     /// Start-up time and memory of many idle scraper actors.
     Actors(ActorsArgs),
+    /// Sustained scrapes/s of N projects against the simulator.
+    Scrape(ScrapeArgs),
+}
+
+/// Flags of `trawler bench scrape`.
+#[derive(Args, Clone, Debug)]
+pub struct ScrapeArgs {
+    /// Projects (one http_json source each).
+    #[arg(long, default_value = "10000")]
+    pub projects: usize,
+    /// The poll window: every project is polled once per window.
+    #[arg(long, default_value = "2s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub window: Duration,
+    /// How long to measure after a warm-up window.
+    #[arg(long, default_value = "10s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub seconds: Duration,
+}
+
+/// CPU seconds this process has used (user + system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Polls N projects every `window` against an in-process simulator and
+/// reports the sustained rate of stored scrapes.
+fn scrape(args: ScrapeArgs) -> Result<()> {
+    use trawler_actors::{ActorsConfig, IngestConfig, Tree};
+    let db = fresh_db(&None)?;
+    let pool = db.pool.clone();
+    let n = args.projects;
+    let (pages_per_s, cpu_per_1000, rss, errors) = actix::System::new().block_on(async move {
+        let sim = trawler_sim::SimServer::start("127.0.0.1:0", trawler_domain::now_secs() - 3600, 1)?;
+        let url = format!("http://{}/json/{{ref}}", sim.addr);
+        {
+            let mut conn = pool.get()?;
+            for i in 0..n {
+                let source = trawler_store::NewSource {
+                    platform: Platform::HttpJson,
+                    external_ref: format!("p{i}"),
+                    options: serde_json::json!({"url": url, "metrics": {"pledged": "/campaign/raised", "backers": "/campaign/supporters"}}),
+                    secret: None,
+                };
+                trawler_store::Project::create(&mut conn, &format!("p{i}"), &[source])?;
+            }
+        }
+        let mut sources = trawler_sources::SourcesConfig::default();
+        sources.http.allow_private = true;
+        sources.rates.insert(Platform::HttpJson, 1_000_000.0);
+        sources.max_in_flight_per_platform = 256;
+        let config = ActorsConfig {
+            full_interval: Duration::from_secs(30 * 86_400),
+            poll_interval: args.window,
+            retention: None,
+            ingest: IngestConfig::default(),
+            ..ActorsConfig::default()
+        };
+        let tree = Tree::start(config, pool, trawler_sources::Adapters::new(&sources)?)?;
+        let count = |text: &str, outcome_ok: bool| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with("trawler_fetches_total{") && (l.contains("outcome=\"ok\"") == outcome_ok))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        // Warm up for a window plus the first catch-up burst, then measure.
+        tokio::time::sleep(args.window * 2).await;
+        let m0 = tree.render_metrics().await?;
+        let (ok0, cpu0, t0) = (count(&m0, true), cpu_seconds(), Instant::now());
+        let mut peak_rss = rss_kib();
+        while t0.elapsed() < args.seconds {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak_rss = peak_rss.max(rss_kib());
+            eprint!("\r  measuring… {:.0} s", t0.elapsed().as_secs_f64());
+        }
+        let m1 = tree.render_metrics().await?;
+        let (ok1, cpu1, secs) = (count(&m1, true), cpu_seconds(), t0.elapsed().as_secs_f64());
+        eprintln!();
+        let pages = ok1 - ok0;
+        tree.shutdown(Duration::from_secs(5)).await?;
+        sim.handle.stop(true).await;
+        Ok::<_, anyhow::Error>((pages / secs, (cpu1 - cpu0) / pages.max(1.0) * 1000.0, peak_rss, count(&m1, false)))
+    })?;
+    let demand = n as f64 / args.window.as_secs_f64();
+    println!("projects     : {n}, each polled every {:?} (demand {demand:.0} pages/s)", args.window);
+    println!("sustained    : {pages_per_s:.0} pages/s stored ({} failed fetches)", errors as u64);
+    println!("cpu          : {cpu_per_1000:.3} CPU-seconds per 1,000 scrapes (trawler and the in-process simulator)");
+    println!(
+        "bench scrape projects={n} window_s={} demand_pages_per_s={demand:.0} pages_per_s={pages_per_s:.0} cpu_s_per_1000={cpu_per_1000:.3} peak_rss_kib={rss} failed={}",
+        args.window.as_secs_f64(),
+        errors as u64
+    );
+    Ok(())
 }
 
 /// Flags of `trawler bench actors`.
@@ -378,6 +473,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchWhat::Ingest(a) => a,
         BenchWhat::Series(a) => return series(a),
         BenchWhat::Actors(a) => return actors(a),
+        BenchWhat::Scrape(a) => return scrape(a),
     };
     if args.rows == 0 {
         bail!("--rows must be positive");
