@@ -45,6 +45,7 @@ struct Counters {
     polls_ok: u64,
     polls_failed: u64,
     polls_skipped_in_flight: u64,
+    polls_skipped_busy: u64,
     points: u64,
 }
 
@@ -169,10 +170,20 @@ impl SourceActor {
         if self.halted || !self.active.contains(&source.project_id) {
             return;
         }
-        if !self.in_flight.insert(source.id) {
+        if self.in_flight.contains(&source.id) {
             self.counters.polls_skipped_in_flight += 1;
             return;
         }
+        // Overload: when four times the platform's request slots are already
+        // taken by polls in flight or waiting, skip this one (counted) rather
+        // than queue it. Waiting polls cost memory and scheduling, and past
+        // capacity a longer queue only makes every poll later.
+        let cap = 4 * self.deps.adapters.gates().get(self.platform).max_in_flight();
+        if self.in_flight.len() >= cap {
+            self.counters.polls_skipped_busy += 1;
+            return;
+        }
+        self.in_flight.insert(source.id);
         let deps = self.deps.clone();
         let addr = ctx.address();
         actix::spawn(async move {

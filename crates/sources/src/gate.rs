@@ -274,6 +274,11 @@ impl PlatformGate {
         }
     }
 
+    /// Most requests in flight at once through this gate.
+    pub fn max_in_flight(&self) -> usize {
+        self.config.max_in_flight
+    }
+
     /// The gate's current state.
     pub fn snapshot(&self) -> GateSnapshot {
         let state = self.lock();
