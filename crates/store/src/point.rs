@@ -337,25 +337,9 @@ impl Point {
     /// The latest observation of every (platform, metric) of a project at or
     /// before `at` (epoch seconds).
     pub fn observations_at(conn: &mut AnyConnection, project: ProjectId, at: i64) -> StoreResult<Vec<Observation>> {
-        let mut pairs: Vec<(String, String)> = db_run!(conn: {
-            points::table
-                .filter(points::project_id.eq(project.0))
-                .select((points::platform, points::metric))
-                .distinct()
-                .load(conn)?
-        });
-        let rolled: Vec<(String, String)> = db_run!(conn: {
-            points_hourly::table
-                .filter(points_hourly::project_id.eq(project.0))
-                .select((points_hourly::platform, points_hourly::metric))
-                .distinct()
-                .load(conn)?
-        });
-        pairs.extend(rolled);
-        pairs.sort();
-        pairs.dedup();
+        let pairs = Point::pairs(conn, project, None)?;
         let mut out = Vec::with_capacity(pairs.len());
-        for (platform, metric) in pairs {
+        for (metric, platform) in pairs {
             let raw: Option<(i64, f64)> = db_run!(conn: {
                 points::table
                     .filter(points::project_id.eq(project.0))
@@ -397,24 +381,20 @@ impl Point {
                 });
             }
         }
+        out.sort_by(|a, b| (a.platform, &a.metric).cmp(&(b.platform, &b.metric)));
         Ok(out)
     }
 
-    /// Starts an export of a project's points (one metric, or all): lists
-    /// the (metric, platform) pairs it will walk.
-    pub fn export_start(
-        conn: &mut AnyConnection,
-        project: ProjectId,
-        metric: Option<&Metric>,
-    ) -> StoreResult<ExportCursor> {
-        let m = metric.map(Metric::as_str);
+    /// Every (metric, platform) of a project that has raw points or
+    /// rollups (of one metric, or all), sorted.
+    fn pairs(conn: &mut AnyConnection, project: ProjectId, metric: Option<&str>) -> StoreResult<Vec<(String, String)>> {
         let mut pairs: Vec<(String, String)> = db_run!(conn: {
             let mut q = points::table
                 .filter(points::project_id.eq(project.0))
                 .select((points::metric, points::platform))
                 .distinct()
                 .into_boxed();
-            if let Some(m) = m {
+            if let Some(m) = metric {
                 q = q.filter(points::metric.eq(m));
             }
             q.load(conn)?
@@ -425,7 +405,7 @@ impl Point {
                 .select((points_hourly::metric, points_hourly::platform))
                 .distinct()
                 .into_boxed();
-            if let Some(m) = m {
+            if let Some(m) = metric {
                 q = q.filter(points_hourly::metric.eq(m));
             }
             q.load(conn)?
@@ -433,6 +413,17 @@ impl Point {
         pairs.extend(rolled);
         pairs.sort();
         pairs.dedup();
+        Ok(pairs)
+    }
+
+    /// Starts an export of a project's points (one metric, or all): lists
+    /// the (metric, platform) pairs it will walk.
+    pub fn export_start(
+        conn: &mut AnyConnection,
+        project: ProjectId,
+        metric: Option<&Metric>,
+    ) -> StoreResult<ExportCursor> {
+        let pairs = Point::pairs(conn, project, metric.map(Metric::as_str))?;
         Ok(ExportCursor { pairs, index: 0, in_rollups: true, after: None })
     }
 
