@@ -198,6 +198,11 @@ impl Adapters {
         self.adapters[&platform].as_ref()
     }
 
+    /// The shared HTTP client (webhooks send through it too).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// The rate gates.
     pub fn gates(&self) -> &Gates {
         &self.gates

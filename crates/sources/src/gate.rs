@@ -111,7 +111,7 @@ fn epoch_ms(at: Instant) -> i64 {
 }
 
 /// A gate's state, for `/admin/platforms` and `/admin/actors`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GateSnapshot {
     /// The platform.
     pub platform: Platform,
@@ -316,7 +316,7 @@ pub struct Gates {
 }
 
 /// Every gate at once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GatesSnapshot {
     /// Requests in flight across platforms now.
     pub in_flight: usize,

@@ -30,6 +30,10 @@ pub struct HttpConfig {
     pub allow_private: bool,
     /// The User-Agent header sent.
     pub user_agent: String,
+    /// When set, the only hosts that may be fetched (request URLs and
+    /// redirect targets): exact names or IP literals, or `*.example.com` for
+    /// a domain and its subdomains. An egress allowlist.
+    pub egress_allow: Option<Vec<String>>,
 }
 
 impl Default for HttpConfig {
@@ -40,6 +44,7 @@ impl Default for HttpConfig {
             max_redirects: 5,
             allow_private: false,
             user_agent: format!("trawler/{}", env!("CARGO_PKG_VERSION")),
+            egress_allow: None,
         }
     }
 }
@@ -198,6 +203,20 @@ fn blocked_literal(url: &reqwest::Url) -> bool {
     }
 }
 
+/// Whether `host` matches one entry of an egress allowlist: the same name
+/// (case-insensitive; IPv6 literals with or without brackets), or for
+/// `*.example.com` the domain itself or any subdomain.
+pub fn host_allowed(allow: &[String], host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
+    allow.iter().any(|entry| {
+        let entry = entry.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        match entry.strip_prefix("*.") {
+            Some(domain) => host == domain || host.ends_with(&format!(".{domain}")),
+            None => host == entry,
+        }
+    })
+}
+
 /// The shared, bounded HTTP client. Cheap to clone (one connection pool).
 #[derive(Clone)]
 pub struct HttpClient {
@@ -210,9 +229,16 @@ impl HttpClient {
     pub fn new(config: HttpConfig) -> Result<HttpClient, SourceError> {
         let max_redirects = config.max_redirects;
         let allow_private = config.allow_private;
+        let egress = config.egress_allow.clone();
         let policy = redirect::Policy::custom(move |attempt| {
+            let outside = egress
+                .as_deref()
+                .is_some_and(|allow| !host_allowed(allow, attempt.url().host_str().unwrap_or_default()));
             if attempt.previous().len() > max_redirects {
                 attempt.error(format!("more than {max_redirects} redirects"))
+            } else if outside {
+                let msg = format!("redirect to {}, outside the egress allowlist", attempt.url());
+                attempt.error(msg)
             } else if !allow_private && blocked_literal(attempt.url()) {
                 let msg = format!("redirect to private address {}", attempt.url());
                 attempt.error(msg)
@@ -241,20 +267,46 @@ impl HttpClient {
     /// GETs a URL and reads its body up to the size limit. Any status is
     /// returned as is: adapters decide what an error body means.
     pub async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, SourceError> {
+        let mut req = self.client.get(self.check_url(url)?);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.read(req).await
+    }
+
+    /// POSTs a body (webhooks) under the same guards and bounds as `get`.
+    pub async fn post(&self, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<HttpResponse, SourceError> {
+        let mut req = self.client.post(self.check_url(url)?).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.read(req).await
+    }
+
+    /// Parses a URL and applies the scheme, egress and SSRF checks that do
+    /// not need DNS (the resolver does the rest).
+    pub fn check_url(&self, url: &str) -> Result<reqwest::Url, SourceError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| SourceError::Config(format!("bad URL `{url}`: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(SourceError::Config(format!("unsupported scheme in `{url}`")));
         }
+        let host = parsed.host_str().unwrap_or_default();
+        if let Some(allow) = &self.config.egress_allow {
+            if !host_allowed(allow, host) {
+                return Err(SourceError::Blocked(format!(
+                    "{host} is not in the egress allowlist (TRAWLER_EGRESS_ALLOW)"
+                )));
+            }
+        }
         if !self.config.allow_private && blocked_literal(&parsed) {
             return Err(SourceError::Blocked(format!(
-                "{} is a private address (set TRAWLER_ALLOW_PRIVATE to allow it)",
-                parsed.host_str().unwrap_or_default()
+                "{host} is a private address (set TRAWLER_ALLOW_PRIVATE to allow it)"
             )));
         }
-        let mut req = self.client.get(parsed);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
+        Ok(parsed)
+    }
+
+    async fn read(&self, req: reqwest::RequestBuilder) -> Result<HttpResponse, SourceError> {
         let mut resp = req.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -338,6 +390,20 @@ mod tests {
         for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
             let ip: IpAddr = ip.parse().expect("test literal");
             assert!(is_public(ip), "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn egress_allowlist_matches_names_domains_and_literals() {
+        let allow: Vec<String> =
+            ["127.0.0.1", "*.kickstarter.com", "API.example.org", "::1"].iter().map(|s| s.to_string()).collect();
+        for host in
+            ["127.0.0.1", "kickstarter.com", "www.kickstarter.com", "api.example.org", "[::1]", "a.b.kickstarter.com."]
+        {
+            assert!(host_allowed(&allow, host), "{host} is allowed");
+        }
+        for host in ["127.0.0.2", "evilkickstarter.com", "kickstarter.com.evil.net", "example.org", "localhost"] {
+            assert!(!host_allowed(&allow, host), "{host} is not allowed");
         }
     }
 

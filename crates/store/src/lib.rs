@@ -12,6 +12,7 @@ pub mod project;
 pub mod run;
 pub mod schema;
 pub mod testing;
+pub mod webhook;
 
 pub use error::StoreError;
 pub use migrate::{migrations_pending, revert_all, run_migrations};
@@ -19,6 +20,7 @@ pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResul
 pub use pool::{AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
 pub use project::{NewSource, Project, ProjectPatch, Source};
 pub use run::Run;
+pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, Webhook};
 
 /// The result type of every store function.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -8,7 +8,7 @@ use crate::schema::{projects, sources};
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// A project as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Project {
     /// Its id.
     pub id: ProjectId,

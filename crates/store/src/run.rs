@@ -11,7 +11,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 pub const MAX_LOG_BYTES: usize = 64 * 1024;
 
 /// A scrape run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Run {
     /// Its id.
     pub id: RunId,

@@ -86,3 +86,38 @@ diesel::table! {
 diesel::joinable!(sources -> projects (project_id));
 diesel::joinable!(runs -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, sources, points, points_hourly, runs);
+
+diesel::table! {
+    /// Webhook endpoints and the events they receive.
+    webhooks (id) {
+        id -> BigInt,
+        url -> Text,
+        secret -> Text,
+        events -> Text,
+        description -> Text,
+        active -> Bool,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The webhook outbox and delivery log.
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        event -> Text,
+        project_id -> Nullable<BigInt>,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at_ms -> BigInt,
+        last_attempt_at_ms -> Nullable<BigInt>,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        delivered_at_ms -> Nullable<BigInt>,
+        created_at_ms -> BigInt,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);

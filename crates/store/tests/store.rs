@@ -9,6 +9,7 @@ use trawler_store::{
     migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery,
     Source, StoreError,
 };
+use trawler_store::{Attempt, Delivery, DeliveryStatus, NewWebhook, Webhook};
 
 fn point(project: ProjectId, platform: Platform, metric: &str, ts: i64, value: f64) -> trawler_domain::Point {
     trawler_domain::Point {
@@ -38,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 3, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 4, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 3);
+        assert_eq!(run_migrations(&mut conn)?.len(), 4);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -345,6 +346,88 @@ fn exports_walk_rollups_and_raw_points_in_chunks() -> Result<()> {
         let (chunk, next) = Point::export_chunk(&mut conn, p.id, 50_000, 50_400, c, 100)?;
         assert_eq!(chunk.iter().map(|r| r.ts).collect::<Vec<_>>(), vec![50_400]);
         assert!(next.is_none());
+    }
+    Ok(())
+}
+
+#[test]
+fn webhook_deliveries_are_queued_claimed_retried_and_logged() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let all = Webhook::create(
+            &mut conn,
+            &NewWebhook {
+                url: "http://127.0.0.1:1/a".into(),
+                secret: "s3cret".into(),
+                events: vec!["*".into()],
+                description: String::new(),
+            },
+        )?;
+        let failing_only = Webhook::create(
+            &mut conn,
+            &NewWebhook {
+                url: "http://127.0.0.1:1/b".into(),
+                secret: "other".into(),
+                events: vec!["project.failing".into()],
+                description: "pager".into(),
+            },
+        )?;
+        assert_eq!(Webhook::list(&mut conn)?.len(), 2);
+        assert_eq!(serde_json::to_value(&all)?.get("secret"), None, "the secret is never serialised");
+
+        // An event reaches only the webhooks that want it.
+        let p = ProjectId(7);
+        let ids =
+            Delivery::enqueue(&mut conn, "project.quarantined", Some(p), &json!({"event": "project.quarantined"}))?;
+        assert_eq!(ids.len(), 1);
+        let ids = Delivery::enqueue(&mut conn, "project.failing", Some(p), &json!({"event": "project.failing"}))?;
+        assert_eq!(ids.len(), 2);
+
+        // Claiming leases rows: a second claim at the same time gets none.
+        let now = trawler_domain::now_millis();
+        let due = Delivery::claim_due(&mut conn, now, 30_000, 10)?;
+        assert_eq!(due.len(), 3);
+        assert!(Delivery::claim_due(&mut conn, now, 30_000, 10)?.is_empty());
+        let to_b = due.iter().find(|d| d.delivery.webhook_id == failing_only.id).expect("b has one");
+        assert_eq!(to_b.secret, "other");
+        assert_eq!(to_b.delivery.payload, json!({"event": "project.failing"}));
+
+        // A failure with a retry stays pending; the last failure is final;
+        // a success is final too.
+        Delivery::record(
+            &mut conn,
+            to_b.delivery.id,
+            &Attempt::Failed { status: Some(500), error: "HTTP 500".into(), retry_at_ms: Some(now + 1_000) },
+        )?;
+        assert_eq!(Delivery::next_due_ms(&mut conn)?, Some(now + 1_000));
+        let again = Delivery::claim_due(&mut conn, now + 1_000, 30_000, 10)?;
+        assert_eq!(again.len(), 1);
+        Delivery::record(
+            &mut conn,
+            to_b.delivery.id,
+            &Attempt::Failed { status: None, error: "refused".into(), retry_at_ms: None },
+        )?;
+        for d in due.iter().filter(|d| d.delivery.webhook_id == all.id) {
+            Delivery::record(&mut conn, d.delivery.id, &Attempt::Delivered { status: 204 })?;
+        }
+        let log_b = Delivery::list_for_webhook(&mut conn, failing_only.id, 10)?;
+        assert_eq!(log_b.len(), 1);
+        assert_eq!((log_b[0].status, log_b[0].attempts, log_b[0].last_status_code), (DeliveryStatus::Failed, 2, None));
+        assert_eq!(log_b[0].last_error.as_deref(), Some("refused"));
+        let log_all = Delivery::list_for_webhook(&mut conn, all.id, 10)?;
+        assert!(log_all
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1 && d.delivered_at_ms.is_some()));
+        assert_eq!(Delivery::next_due_ms(&mut conn)?, None);
+        assert!(Delivery::claim_due(&mut conn, now + 10_000_000, 30_000, 10)?.is_empty());
+
+        // An inactive webhook gets nothing new; deleting one removes its log.
+        Webhook::set_active(&mut conn, all.id, false)?;
+        Delivery::enqueue(&mut conn, "project.recovered", Some(p), &json!({}))?;
+        assert!(Delivery::claim_due(&mut conn, now + 10_000_000, 30_000, 10)?.is_empty());
+        Webhook::delete(&mut conn, all.id)?;
+        assert!(matches!(Webhook::get(&mut conn, all.id), Err(StoreError::NotFound(_))));
+        assert!(Delivery::list_for_webhook(&mut conn, all.id, 10)?.is_empty());
     }
     Ok(())
 }
