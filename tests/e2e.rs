@@ -363,7 +363,12 @@ fn run_scenario(db_url: &str) -> Result<()> {
     // Prometheus metrics: admin only, counted by platform, outcome and route.
     let resp = client.get(format!("{}/metrics", api.base)).send()?;
     ensure!(resp.status() == 401, "/metrics without a token: {}", resp.status());
-    let metrics = client.get(format!("{}/metrics", api.base)).bearer_auth(TOKEN).send()?.text()?;
+    let metrics = client
+        .get(format!("{}/metrics", api.base))
+        .header("Accept", "application/openmetrics-text; version=1.0.0")
+        .bearer_auth(TOKEN)
+        .send()?
+        .text()?;
     for needle in [
         r#"trawler_fetches_total{platform="meta_ads",kind="full",outcome="ok"}"#,
         r#"trawler_fetches_total{platform="html",kind="poll",outcome="ok"}"#,
@@ -376,6 +381,23 @@ fn run_scenario(db_url: &str) -> Result<()> {
     ] {
         ensure!(metrics.contains(needle), "/metrics lacks `{needle}`:\n{metrics}");
     }
+    // The OpenAPI document and its docs page need no token.
+    let doc: Value = client.get(format!("{}/api/v1/openapi.json", api.base)).send()?.json()?;
+    ensure!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
+    for path in ["/api/v1/projects", "/api/v1/projects/{id}/series", "/api/v1/admin/webhooks/{id}/deliveries"] {
+        ensure!(doc["paths"][path].is_object(), "the document lacks {path}");
+    }
+    let docs = client.get(format!("{}/api/v1/docs/", api.base)).send()?;
+    ensure!(docs.status() == 200 && docs.text()?.contains("swagger"), "the docs page is served");
+
+    // Without asking for OpenMetrics: the classic text format, which
+    // promtool validates (CI installs it and sets TRAWLER_REQUIRE_PROMTOOL).
+    let resp = client.get(format!("{}/metrics", api.base)).bearer_auth(TOKEN).send()?;
+    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    ensure!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let text = resp.text()?;
+    ensure!(text.contains("# TYPE trawler_fetches_total counter") && !text.contains("# EOF"), "{text}");
+    common::promtool_check(&text)?;
 
     // Archiving stops the requests at the simulator.
     let archived = projects[0];

@@ -249,3 +249,32 @@ impl Drop for PgCluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Runs `promtool check metrics` on a metrics page. Without promtool on the
+/// PATH the check is skipped, unless TRAWLER_REQUIRE_PROMTOOL is set (CI).
+pub fn promtool_check(text: &str) -> Result<()> {
+    use std::io::Write;
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("TRAWLER_REQUIRE_PROMTOOL").is_none() => {
+            eprintln!("promtool not run ({e}); set TRAWLER_REQUIRE_PROMTOOL to require it");
+            return Ok(());
+        }
+        Err(e) => bail!("promtool is required (TRAWLER_REQUIRE_PROMTOOL) but cannot run: {e}"),
+    };
+    child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?.write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}

@@ -6,6 +6,7 @@
 
 mod db;
 mod error;
+pub mod events;
 mod ingest;
 pub mod metrics;
 mod registry;
@@ -16,9 +17,11 @@ mod spool;
 mod state;
 mod supervisor;
 mod tree;
+pub mod webhook;
 
 pub use db::{DbExecutor, Exec};
 pub use error::ActorError;
+pub use events::{Event, EventBus};
 pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints};
 pub use metrics::Metrics;
 pub use registry::{Lookup, Register, Registry, Unregister};
@@ -30,3 +33,4 @@ pub use state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 pub use supervisor::ProjectSupervisor;
 pub use trawler_sources::{Adapters, SourceSpec};
 pub use tree::{ActorsConfig, Tree};
+pub use webhook::{WebhookConfig, Webhooks, WEBHOOK_EVENTS};

@@ -37,6 +37,13 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+/// A label of one outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// The outcome.
+    pub outcome: String,
+}
+
 /// Labels of an HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -86,6 +93,8 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     /// HTTP request duration.
     pub http_seconds: Histogram,
+    /// Webhook delivery attempts: delivered, retrying or failed.
+    pub webhook_attempts: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -117,6 +126,7 @@ impl Metrics {
             throttled: Family::default(),
             http_requests: Family::default(),
             http_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            webhook_attempts: Family::default(),
         };
         registry.register("fetches", "Platform fetches by outcome", m.fetches.clone());
         registry.register("fetch_seconds", "Duration of one source fetch, retries included", m.fetch_seconds.clone());
@@ -143,6 +153,11 @@ impl Metrics {
         registry.register("platform_throttled", "Throttling answers per platform since start", m.throttled.clone());
         registry.register("http_requests", "HTTP requests served", m.http_requests.clone());
         registry.register("http_request_seconds", "HTTP request duration", m.http_seconds.clone());
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts: delivered, retrying or failed",
+            m.webhook_attempts.clone(),
+        );
         Metrics { registry: Arc::new(registry), ..m }
     }
 
@@ -153,10 +168,82 @@ impl Metrics {
         self.fetch_seconds.get_or_create(&PlatformLabel { platform: platform.into() }).observe(seconds);
     }
 
+    /// Records one webhook delivery attempt.
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.webhook_attempts.get_or_create(&OutcomeLabel { outcome: outcome.into() }).inc();
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// Rewrites OpenMetrics text into the classic Prometheus text format
+/// (0.0.4), for scrapers and tools that do not ask for OpenMetrics: a
+/// counter's HELP and TYPE name its `_total` sample, and there is no `# EOF`.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            if let Some(h) = help.replace(rest) {
+                out.push_str("# HELP ");
+                out.push_str(h);
+                out.push('\n');
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (name, kind) = match kind {
+                "counter" if !name.ends_with("_total") => (format!("{name}_total"), "counter"),
+                "info" | "stateset" | "gaugehistogram" | "unknown" => (name.to_owned(), "untyped"),
+                k => (name.to_owned(), k),
+            };
+            if let Some(h) = help.take() {
+                let text = h.split_once(' ').map_or("", |(_, t)| t);
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(h) = help.take() {
+            out.push_str("# HELP ");
+            out.push_str(h);
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_becomes_prometheus_text() {
+        let m = Metrics::new();
+        m.fetch("kickstarter", "full", "ok", 0.1);
+        m.restarts.inc();
+        let om = m.encode().expect("encode");
+        assert!(om.contains("# TYPE trawler_scraper_restarts counter"));
+        assert!(om.ends_with("# EOF\n"));
+        let text = to_prometheus_text(&om);
+        assert!(text.contains("# HELP trawler_scraper_restarts_total Scraper restarts after a crash.\n"));
+        assert!(text.contains("# TYPE trawler_scraper_restarts_total counter\ntrawler_scraper_restarts_total 1\n"));
+        assert!(text.contains("# TYPE trawler_fetch_seconds histogram\n"));
+        assert!(!text.contains("# EOF"));
+        assert_eq!(
+            om.lines().filter(|l| !l.starts_with('#')).count(),
+            text.lines().filter(|l| !l.starts_with('#')).count()
+        );
     }
 }

@@ -20,6 +20,7 @@ use trawler_store::{Run, Source};
 
 use crate::db::Exec;
 use crate::error::ActorError;
+use crate::events::Event;
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::supervisor::{ChildReady, ChildStopped, ProjectSupervisor};
 use crate::tree::Deps;
@@ -340,6 +341,13 @@ impl ScraperActor {
             act.current_run = Some(run.id);
             act.status = ActorStatus::Scraping;
             act.last_run_ms = Some(run.started_at_ms);
+            act.deps.events.publish(Event::RunStarted {
+                project_id: project,
+                run_id: run.id,
+                kind: run.kind,
+                triggered_by: run.triggered_by,
+                at_ms: run.started_at_ms,
+            });
             ctx.spawn(act.execute(Some(run.id)));
             Ok(run.id)
         }))
@@ -380,10 +388,19 @@ impl ScraperActor {
                     log::warn!("scraper {project}: recording the end of run {run} failed: {recorded:?}");
                 }
             }
-            (status, error, panicked)
+            (status, error, panicked, points)
         }
         .into_actor(self)
-        .map(move |(status, error, panicked), act, ctx| {
+        .map(move |(status, error, panicked, points), act, ctx| {
+            act.deps.events.publish(Event::RunFinished {
+                project_id: project,
+                run_id: run,
+                status,
+                error_kind: error.as_ref().map(|(k, _)| (*k).to_owned()),
+                error: error.as_ref().map(|(_, m)| m.clone()),
+                points,
+                at_ms: now_millis(),
+            });
             act.current_run = None;
             act.status = ActorStatus::Idle;
             act.last_status = Some(status);

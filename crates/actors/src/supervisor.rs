@@ -21,6 +21,7 @@ use trawler_domain::{now_millis, ProjectId, ProjectStatus};
 use trawler_store::{Project, Run, Source};
 
 use crate::db::Exec;
+use crate::events::Event;
 use crate::registry::{Register, Registry, Unregister};
 use crate::scraper::{Drain, FirstRun, Preloaded, Reload, ScrapeNow, ScraperActor, StopScraper};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
@@ -371,6 +372,7 @@ impl ProjectSupervisor {
             reason.as_deref().unwrap_or("unknown")
         );
         self.quarantined.insert(project, Quarantine { restarts, reason: Some(text.clone()), since_ms: now_millis() });
+        self.deps.events.publish(Event::quarantined(project, text.clone()));
         let store = self.deps.db.send(Exec(move |conn| {
             Project::set_status(conn, project, ProjectStatus::Quarantined, Some(&text)).map(drop)
         }));

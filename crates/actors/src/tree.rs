@@ -11,6 +11,7 @@ use trawler_store::{DbPool, Project, Source, StoreError};
 
 use crate::db::{DbExecutor, Exec};
 use crate::error::ActorError;
+use crate::events::{Event, EventBus};
 use crate::ingest::{Flush, IngestActor, IngestConfig, IngestPoints};
 use crate::metrics::{self, Metrics};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
@@ -23,6 +24,7 @@ use crate::supervisor::{
     CountChildren, CountStarting, ForceStopAll, GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor,
     ReloadProject, ResumeProject, StartProject, StopAll, StopProject,
 };
+use crate::webhook::{WebhookConfig, Webhooks};
 
 /// Settings of the actors.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct ActorsConfig {
     /// How long raw points are kept before they are rolled into hourly
     /// rollups; `None` keeps them forever.
     pub retention: Option<Duration>,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for ActorsConfig {
@@ -55,6 +59,7 @@ impl Default for ActorsConfig {
             max_restarts: 5,
             restart_window: Duration::from_secs(600),
             retention: None,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -72,6 +77,8 @@ pub(crate) struct SharedDeps {
     pub(crate) metrics: Metrics,
     pub(crate) adapters: Adapters,
     pub(crate) config: Arc<ActorsConfig>,
+    /// Where runs and state changes are announced.
+    pub(crate) events: EventBus,
 }
 
 impl SharedDeps {
@@ -136,6 +143,8 @@ pub struct Tree {
     metrics: Metrics,
     db: Addr<DbExecutor>,
     adapters: Adapters,
+    events: EventBus,
+    webhooks: Webhooks,
 }
 
 impl Tree {
@@ -164,6 +173,9 @@ impl Tree {
         )
         .start();
         let deps_mailbox = ingest_mailbox.clone();
+        let events = EventBus::new();
+        let webhooks =
+            Webhooks::start(config.webhooks.clone(), db.clone(), adapters.http().clone(), &events, metrics.clone());
         let deps = Arc::new(SharedDeps {
             db: db.clone(),
             ingest: ingest.clone(),
@@ -171,6 +183,7 @@ impl Tree {
             metrics: metrics.clone(),
             adapters: adapters.clone(),
             config: Arc::new(config),
+            events: events.clone(),
         });
         let registry = Registry::default().start();
         let sources: Vec<(Platform, Addr<SourceActor>)> =
@@ -188,7 +201,19 @@ impl Tree {
             metrics,
             db,
             adapters,
+            events,
+            webhooks,
         })
+    }
+
+    /// The event bus (runs, state changes).
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The webhook dispatcher (wake it after queueing a delivery).
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// The adapters (validation of sources before they are saved).
@@ -225,7 +250,9 @@ impl Tree {
     /// Starts a resumed project's scraper (quarantined or archived before;
     /// the caller has set it active) with a clean restart history.
     pub async fn project_resumed(&self, project: ProjectId) -> Result<(), ActorError> {
-        Ok(self.supervisor.send(ResumeProject(project)).await?)
+        self.supervisor.send(ResumeProject(project)).await?;
+        self.events.publish(Event::ProjectResumed { project_id: project, at_ms: now_millis() });
+        Ok(())
     }
 
     /// Makes a project's scraper re-read its sources.

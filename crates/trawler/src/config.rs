@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{ArgAction, Args};
-use trawler_actors::{ActorsConfig, IngestConfig};
+use trawler_actors::{ActorsConfig, IngestConfig, WebhookConfig};
 use trawler_domain::Platform;
 use trawler_sources::{HttpConfig, SourcesConfig};
 use trawler_store::{DbUrl, StoreConfig};
@@ -105,6 +105,17 @@ fn retention(s: &str) -> Result<Retention, String> {
     Ok(Retention(Some(d)))
 }
 
+fn egress_entry(s: &str) -> Result<String, String> {
+    let entry = s.trim();
+    let name = entry.strip_prefix("*.").unwrap_or(entry);
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    if !ok {
+        return Err(format!("`{s}` is not a host name, an IP address or *.domain"));
+    }
+    Ok(entry.to_owned())
+}
+
 fn database_url(s: &str) -> Result<DbUrl, String> {
     DbUrl::parse(s).map_err(|e| e.to_string())
 }
@@ -163,6 +174,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_ALLOW_PRIVATE", action = ArgAction::Set, num_args = 0..=1, default_value = "false",
           default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_private: bool,
+
+    /// The only hosts that may be fetched (platforms and webhooks), comma
+    /// separated: names, IP literals or `*.example.com`. Unset: any public host.
+    #[arg(long, env = "TRAWLER_EGRESS_ALLOW", value_delimiter = ',', value_parser = egress_entry)]
+    pub egress_allow: Option<Vec<String>>,
 
     /// How often each project gets a full scrape.
     #[arg(long, env = "TRAWLER_FULL_INTERVAL", default_value = "4h", value_parser = duration)]
@@ -271,6 +287,20 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration)]
     pub shutdown_timeout: Duration,
 
+    /// Consecutive failed full scrapes of a project that send the
+    /// `project.failing` webhook.
+    #[arg(long, env = "TRAWLER_WEBHOOK_FAILURE_STREAK", default_value = "3", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub webhook_failure_streak: u32,
+
+    /// Attempts at one webhook delivery before it is marked failed.
+    #[arg(long, env = "TRAWLER_WEBHOOK_MAX_ATTEMPTS", default_value = "8", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_max_attempts: u32,
+
+    /// Wait before the first retry of a webhook delivery; it doubles with
+    /// each attempt, up to an hour.
+    #[arg(long, env = "TRAWLER_WEBHOOK_RETRY_BASE", default_value = "10s", value_parser = duration)]
+    pub webhook_retry_base: Duration,
+
     /// HTTP worker threads (default: one per CPU).
     #[arg(long, env = "TRAWLER_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -308,6 +338,7 @@ impl Config {
             ("TRAWLER_BIND", self.bind.to_string()),
             ("TRAWLER_ADMIN_TOKEN", format!("*** ({} characters)", self.admin_token.len())),
             ("TRAWLER_ALLOW_PRIVATE", s.http.allow_private.to_string()),
+            ("TRAWLER_EGRESS_ALLOW", s.http.egress_allow.as_ref().map_or("any public host".into(), |a| a.join(","))),
             ("TRAWLER_FULL_INTERVAL", human(a.full_interval)),
             ("TRAWLER_POLL_INTERVAL", human(a.poll_interval)),
             ("TRAWLER_HTTP_TIMEOUT", human(s.http.timeout)),
@@ -345,6 +376,9 @@ impl Config {
             ("TRAWLER_SPOOL_MAX_BYTES", a.ingest.spool_max_bytes.to_string()),
             ("TRAWLER_RETENTION", a.retention.map_or("off".into(), human)),
             ("TRAWLER_SHUTDOWN_TIMEOUT", human(self.shutdown_timeout)),
+            ("TRAWLER_WEBHOOK_FAILURE_STREAK", a.webhooks.failure_streak.to_string()),
+            ("TRAWLER_WEBHOOK_MAX_ATTEMPTS", a.webhooks.max_attempts.to_string()),
+            ("TRAWLER_WEBHOOK_RETRY_BASE", human(a.webhooks.retry_base)),
             ("TRAWLER_HTTP_WORKERS", self.http_workers.map_or("one per CPU".into(), |w| w.to_string())),
         ]);
         out
@@ -386,6 +420,7 @@ impl ServeArgs {
                 timeout: self.http_timeout,
                 max_body_bytes: self.max_body_bytes,
                 allow_private: self.allow_private,
+                egress_allow: self.egress_allow.clone().filter(|a| !a.is_empty()),
                 ..HttpConfig::default()
             },
             rates,
@@ -403,6 +438,12 @@ impl ServeArgs {
             max_restarts: self.max_restarts,
             restart_window: self.restart_window,
             retention: self.retention.0,
+            webhooks: WebhookConfig {
+                failure_streak: self.webhook_failure_streak,
+                max_attempts: self.webhook_max_attempts,
+                retry_base: self.webhook_retry_base,
+                ..WebhookConfig::default()
+            },
             ingest: IngestConfig {
                 batch_size: self.ingest_batch as usize,
                 flush_interval: self.ingest_flush_interval,

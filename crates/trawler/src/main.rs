@@ -43,6 +43,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List, add, archive, resume or scrape projects on a running node.
     Projects(client::ProjectsArgs),
+    /// List, add, remove or ping webhooks, and show their delivery logs.
+    Webhooks(client::WebhooksArgs),
     /// Print a running node's supervision tree.
     Actors(client::ActorsArgs),
     /// Stream a project's points to a file (CSV or JSON lines).
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Projects(args) => client::projects(args),
         Command::Actors(args) => client::actors(args),
+        Command::Webhooks(args) => client::webhooks(args),
         Command::Export(args) => client::export(args),
         Command::Config { what: ConfigCommand::Check(args) } => args.config().map(|config| {
             for (name, value) in config.describe() {

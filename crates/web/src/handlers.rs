@@ -4,19 +4,20 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use trawler_actors::SourceSpec;
+use serde_json::json;
+use trawler_actors::{SourceSpec, TreeSnapshot};
 use trawler_domain::{now_secs, Agg, Derived, Metric, Platform, ProjectId, ProjectStatus, RunId, Totals};
+use trawler_sources::GatesSnapshot;
 use trawler_store::{AnyConnection, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery, Source, StoreResult};
 
 use crate::auth::Admin;
+use crate::views::*;
 use crate::{ApiError, AppState};
 
-type Data = web::Data<AppState>;
+pub(crate) type Data = web::Data<AppState>;
 
 /// Runs blocking database work on actix-web's blocking pool.
-async fn db<R, F>(state: &Data, f: F) -> Result<R, ApiError>
+pub(crate) async fn db<R, F>(state: &Data, f: F) -> Result<R, ApiError>
 where
     F: FnOnce(&mut AnyConnection) -> StoreResult<R> + Send + 'static,
     R: Send + 'static,
@@ -30,72 +31,20 @@ where
     Ok(result?)
 }
 
-// ---- views -------------------------------------------------------------
+/// A JSON body as the API takes it: an object (serde would also take an
+/// array for a struct), whose `sources`, if any, are objects too.
+pub(crate) type Body = web::Json<serde_json::Map<String, serde_json::Value>>;
 
-/// A source as the API shows it: the secret is never returned.
-#[derive(Serialize)]
-struct SourceView {
-    id: i64,
-    platform: Platform,
-    external_ref: String,
-    options: Value,
-    has_secret: bool,
-}
-
-impl From<Source> for SourceView {
-    fn from(s: Source) -> SourceView {
-        SourceView {
-            id: s.id,
-            platform: s.platform,
-            external_ref: s.external_ref,
-            options: s.options,
-            has_secret: s.secret.is_some_and(|x| !x.is_empty()),
+/// Reads a [`Body`] into its type.
+pub(crate) fn from_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let map = body.into_inner();
+    if let Some(serde_json::Value::Array(items)) = map.get("sources") {
+        if let Some(i) = items.iter().position(|x| !x.is_object()) {
+            return Err(ApiError::BadRequest(format!("invalid JSON body: sources[{i}] must be an object")));
         }
     }
-}
-
-#[derive(Serialize)]
-struct ProjectView {
-    #[serde(flatten)]
-    project: Project,
-    sources: Vec<SourceView>,
-}
-
-fn project_view(project: Project, sources: Vec<Source>) -> ProjectView {
-    ProjectView { project, sources: sources.into_iter().map(SourceView::from).collect() }
-}
-
-// ---- input -------------------------------------------------------------
-
-/// A source in a create or update body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceInput {
-    platform: String,
-    external_ref: String,
-    #[serde(default)]
-    options: Option<Value>,
-    #[serde(default)]
-    secret: Option<String>,
-}
-
-/// The body of `POST /projects`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProject {
-    name: String,
-    #[serde(default)]
-    sources: Vec<SourceInput>,
-}
-
-/// The body of `PATCH /projects/{id}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProject {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    sources: Option<Vec<SourceInput>>,
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 const MAX_SOURCES: usize = 20;
@@ -142,10 +91,17 @@ fn check_sources(state: &Data, input: Vec<SourceInput>) -> Result<Vec<NewSource>
 
 // ---- health ------------------------------------------------------------
 
+/// Whether the process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "Alive", body = Health)))]
 pub async fn get_healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
+/// Whether the node can serve: database reachable, migrations applied,
+/// supervisor started.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses((status = 200, description = "Ready", body = Ready), (status = 503, description = "Not ready", body = Ready)))]
 pub async fn get_readyz(state: Data) -> HttpResponse {
     let pool = state.pool.clone();
     let database =
@@ -153,14 +109,17 @@ pub async fn get_readyz(state: Data) -> HttpResponse {
     let migrations = state.migrated.load(Ordering::Acquire);
     let supervisor = state.tree.is_started().await;
     let ready = database.is_ok() && migrations && supervisor;
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": {
-            "database": match &database { Ok(()) => "ok".to_owned(), Err(e) => { log::warn!("readyz: database: {e}"); "unreachable".to_owned() } },
-            "migrations": if migrations { "applied" } else { "pending" },
-            "supervisor": if supervisor { "started" } else { "starting" },
-        }
-    });
+    if let Err(e) = &database {
+        log::warn!("readyz: database: {e}");
+    }
+    let body = Ready {
+        status: if ready { "ready" } else { "not_ready" }.into(),
+        checks: ReadyChecks {
+            database: if database.is_ok() { "ok" } else { "unreachable" }.into(),
+            migrations: if migrations { "applied" } else { "pending" }.into(),
+            supervisor: if supervisor { "started" } else { "starting" }.into(),
+        },
+    };
     if ready {
         HttpResponse::Ok().json(body)
     } else {
@@ -170,12 +129,10 @@ pub async fn get_readyz(state: Data) -> HttpResponse {
 
 // ---- projects ----------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    status: Option<String>,
-}
-
+/// Lists projects with their sources.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", params(ListQuery),
+    responses((status = 200, body = ProjectList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let status = match q.into_inner().status.as_deref() {
         None | Some("all") => None,
@@ -189,16 +146,20 @@ pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> R
         let mut views = Vec::with_capacity(projects.len());
         for p in projects {
             let sources = Source::list_for_project(conn, p.id)?;
-            views.push(project_view(p, sources));
+            views.push(ProjectView::new(p, sources));
         }
         Ok(views)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "projects": views })))
+    Ok(HttpResponse::Ok().json(ProjectList { projects: views }))
 }
 
-pub async fn create_project(_: Admin, state: Data, body: web::Json<CreateProject>) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+/// Creates a project; its first full scrape starts at once.
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
+    responses((status = 201, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
+    let body: CreateProject = from_body(body)?;
     let name = check_name(&body.name)?;
     let sources = check_sources(&state, body.sources)?;
     let (project, sources) = db(&state, move |conn| Project::create(conn, &name, &sources)).await?;
@@ -206,23 +167,27 @@ pub async fn create_project(_: Admin, state: Data, body: web::Json<CreateProject
     state.tree.project_created(id).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/projects/{id}")))
-        .json(project_view(project, sources)))
+        .json(ProjectView::new(project, sources)))
 }
 
+/// One project with its sources (secrets are never returned).
+#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects", params(("id" = i64, Path, description = "Project id")),
+    responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_project(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let (p, s) = db(&state, move |conn| Ok((Project::get(conn, id)?, Source::list_for_project(conn, id)?))).await?;
-    Ok(HttpResponse::Ok().json(project_view(p, s)))
+    Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
 }
 
-pub async fn update_project(
-    _: Admin,
-    state: Data,
-    id: web::Path<i64>,
-    body: web::Json<UpdateProject>,
-) -> Result<HttpResponse, ApiError> {
+/// Renames a project or replaces its sources.
+#[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", params(("id" = i64, Path, description = "Project id")),
+    request_body = UpdateProject,
+    responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Body) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
-    let body = body.into_inner();
+    let body: UpdateProject = from_body(body)?;
     let patch = ProjectPatch {
         name: body.name.as_deref().map(check_name).transpose()?,
         sources: body.sources.map(|s| check_sources(&state, s)).transpose()?,
@@ -236,9 +201,13 @@ pub async fn update_project(
     if reload && p.status == ProjectStatus::Active {
         state.tree.project_updated(id).await?;
     }
-    Ok(HttpResponse::Ok().json(project_view(p, s)))
+    Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
 }
 
+/// Archives a project: it is not scraped any more; its data stays readable.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects", params(("id" = i64, Path, description = "Project id")),
+    responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn archive_project(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let (p, s) = db(&state, move |conn| {
@@ -247,11 +216,14 @@ pub async fn archive_project(_: Admin, state: Data, id: web::Path<i64>) -> Resul
     })
     .await?;
     state.tree.project_archived(id).await?;
-    Ok(HttpResponse::Ok().json(project_view(p, s)))
+    Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
 }
 
 /// Makes a quarantined or archived project active again and starts its
 /// scraper with a clean restart history.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/resume", tag = "projects", params(("id" = i64, Path, description = "Project id")),
+    responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn resume_project(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let (p, s) = db(&state, move |conn| {
@@ -260,15 +232,22 @@ pub async fn resume_project(_: Admin, state: Data, id: web::Path<i64>) -> Result
     })
     .await?;
     state.tree.project_resumed(id).await?;
-    Ok(HttpResponse::Ok().json(project_view(p, s)))
+    Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
 }
 
+/// Starts a full scrape now, or joins the one in progress.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/scrape", tag = "projects", params(("id" = i64, Path, description = "Project id")),
+    responses((status = 202, body = Triggered), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Archived or quarantined", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn trigger_scrape(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let run = state.tree.trigger(id).await?;
-    Ok(HttpResponse::Accepted()
-        .insert_header(("Location", format!("/api/v1/runs/{run}")))
-        .json(json!({"run_id": run, "project_id": id, "status_url": format!("/api/v1/runs/{run}")})))
+    Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/runs/{run}"))).json(Triggered {
+        run_id: run,
+        project_id: id,
+        status_url: format!("/api/v1/runs/{run}"),
+    }))
 }
 
 // ---- series and summary ------------------------------------------------
@@ -278,18 +257,29 @@ const MAX_STEP_SECS: i64 = 366 * 86_400;
 /// Most buckets a downsampled series may have.
 const MAX_BUCKETS: i64 = 100_000;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeriesParams {
-    metric: Option<String>,
-    from: Option<i64>,
-    to: Option<i64>,
-    step: Option<i64>,
-    agg: Option<String>,
-    platform: Option<String>,
+/// The last second of year 9999: the latest time the API takes.
+const MAX_EPOCH: i64 = 253_402_300_799;
+
+/// Checks that `from` and `to`, when given, are epoch seconds in
+/// 0..=MAX_EPOCH and in order.
+fn check_times(from: Option<i64>, to: Option<i64>) -> Result<(), ApiError> {
+    for (name, v) in [("from", from), ("to", to)] {
+        if v.is_some_and(|v| !(0..=MAX_EPOCH).contains(&v)) {
+            return Err(ApiError::BadRequest(format!(
+                "`{name}` must be epoch seconds between 0 and {MAX_EPOCH} (the end of year 9999)"
+            )));
+        }
+    }
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(ApiError::BadRequest("`from` must not be after `to` (both epoch seconds)".into()));
+        }
+    }
+    Ok(())
 }
 
 fn range(from: Option<i64>, to: Option<i64>, default_span: i64) -> Result<(i64, i64), ApiError> {
+    check_times(from, to)?;
     let to = to.unwrap_or_else(now_secs);
     let from = from.unwrap_or(to.saturating_sub(default_span));
     if from > to {
@@ -298,6 +288,11 @@ fn range(from: Option<i64>, to: Option<i64>, default_span: i64) -> Result<(i64, 
     Ok((from, to))
 }
 
+/// A metric over time, raw or downsampled to `step`.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/series", tag = "data",
+    params(("id" = i64, Path, description = "Project id"), SeriesParams),
+    responses((status = 200, body = SeriesResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_series(
     _: Admin,
     state: Data,
@@ -337,30 +332,24 @@ pub async fn get_series(
         Point::series(conn, &query)
     })
     .await?;
-    let series: Vec<Value> = result
-        .series
-        .into_iter()
-        .map(|s| json!({"platform": s.platform, "points": s.points.into_iter().map(|(t, v)| json!([t, v])).collect::<Vec<_>>()}))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "project_id": id,
-        "metric": metric,
-        "from": from,
-        "to": to,
-        "step": q.step,
-        "agg": agg,
-        "truncated": result.truncated,
-        "series": series,
-    })))
+    let series = result.series.into_iter().map(|s| SeriesLine { platform: s.platform, points: s.points }).collect();
+    Ok(HttpResponse::Ok().json(SeriesResponse {
+        project_id: id,
+        metric,
+        from,
+        to,
+        step: q.step,
+        agg,
+        truncated: result.truncated,
+        series,
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SummaryParams {
-    from: Option<i64>,
-    to: Option<i64>,
-}
-
+/// Latest values, changes over the range and derived figures (RoAS, …).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/summary", tag = "data",
+    params(("id" = i64, Path, description = "Project id"), SummaryParams),
+    responses((status = 200, body = SummaryResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_summary(
     _: Admin,
     state: Data,
@@ -370,6 +359,7 @@ pub async fn get_summary(
     let id = ProjectId(id.into_inner());
     let q = q.into_inner();
     // Without `from`, the summary covers the project's whole history.
+    check_times(q.from, q.to)?;
     let to = q.to.unwrap_or_else(now_secs);
     let from = q.from.unwrap_or(0);
     if from > to {
@@ -384,34 +374,26 @@ pub async fn get_summary(
     .await?;
     let totals = Totals::from_observations(&end, &start);
     let derived = Derived::from_totals(&totals);
-    let mut latest: BTreeMap<String, Value> = BTreeMap::new();
+    let mut latest: BTreeMap<String, LatestValue> = BTreeMap::new();
     for (metric, value) in &totals.latest {
         let ts = end.iter().filter(|o| o.metric.as_str() == metric).map(|o| o.ts).max();
-        latest.insert(metric.clone(), json!({"value": value, "ts": ts}));
+        latest.insert(metric.clone(), LatestValue { value: *value, ts });
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "project_id": id,
-        "from": if q.from.is_some() { Some(from) } else { None },
-        "to": to,
-        "latest": latest,
-        "delta": totals.delta,
-        "derived": derived,
-        "observations": end,
-    })))
+    Ok(HttpResponse::Ok().json(SummaryResponse {
+        project_id: id,
+        from: q.from.map(|_| from),
+        to,
+        latest,
+        delta: totals.delta,
+        derived,
+        observations: end,
+    }))
 }
 
 // ---- export ------------------------------------------------------------
 
 /// Rows per database read of an export.
 const EXPORT_CHUNK: usize = 5_000;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportParams {
-    metric: Option<String>,
-    from: Option<i64>,
-    to: Option<i64>,
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum ExportFormat {
@@ -445,6 +427,7 @@ async fn export(state: Data, id: i64, q: ExportParams, format: ExportFormat) -> 
     let id = ProjectId(id);
     let metric =
         q.metric.as_deref().map(str::parse::<Metric>).transpose().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    check_times(q.from, q.to)?;
     let from = q.from.unwrap_or(i64::MIN);
     let to = q.to.unwrap_or(i64::MAX);
     if from > to {
@@ -489,6 +472,12 @@ async fn export(state: Data, id: i64, q: ExportParams, format: ExportFormat) -> 
         .streaming(futures_util::StreamExt::chain(head, chunks)))
 }
 
+/// Streams a project's points (raw and hourly rollups) as CSV.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/export.csv", tag = "data",
+    params(("id" = i64, Path, description = "Project id"), ExportParams),
+    responses((status = 200, description = "project_id,platform,metric,ts,time,value,resolution", content_type = "text/csv", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn export_csv(
     _: Admin,
     state: Data,
@@ -498,6 +487,12 @@ pub async fn export_csv(
     export(state, id.into_inner(), q.into_inner(), ExportFormat::Csv).await
 }
 
+/// Streams a project's points (raw and hourly rollups) as JSON lines.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/export.jsonl", tag = "data",
+    params(("id" = i64, Path, description = "Project id"), ExportParams),
+    responses((status = 200, description = "One JSON object per point", content_type = "application/x-ndjson", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn export_jsonl(
     _: Admin,
     state: Data,
@@ -509,12 +504,11 @@ pub async fn export_jsonl(
 
 // ---- runs --------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunsParams {
-    limit: Option<i64>,
-}
-
+/// A project's runs, newest first, without logs.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs", tag = "runs",
+    params(("id" = i64, Path, description = "Project id"), RunsParams),
+    responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_runs(
     _: Admin,
     state: Data,
@@ -532,19 +526,13 @@ pub async fn list_runs(
     })
     .await?;
     // The list leaves logs out; GET /runs/{id} has them.
-    let runs: Vec<Value> = runs
-        .into_iter()
-        .map(|r| {
-            let mut v = json!(r);
-            if let Some(o) = v.as_object_mut() {
-                o.remove("log");
-            }
-            v
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"project_id": id, "runs": runs})))
+    Ok(HttpResponse::Ok().json(RunList { project_id: id, runs: runs.into_iter().map(RunBrief::from).collect() }))
 }
 
+/// One run with its log.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = i64, Path, description = "Run id")),
+    responses((status = 200, body = Run), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = RunId(id.into_inner());
     let run = db(&state, move |conn| Run::get(conn, id)).await?;
@@ -553,15 +541,34 @@ pub async fn get_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpRe
 
 // ---- admin -------------------------------------------------------------
 
-pub async fn get_metrics(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "admin",
+    responses((status = 200, description = "OpenMetrics when the Accept header asks for it, else the Prometheus text format",
+        content((String = "text/plain"), (String = "application/openmetrics-text"))), (status = 401, body = ErrorBody)))]
+pub async fn get_metrics(_: Admin, state: Data, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     let text = state.tree.render_metrics().await?;
-    Ok(HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text))
+    // Content negotiation, as Prometheus' own clients do: OpenMetrics for
+    // scrapers that ask for it, the classic text format otherwise.
+    let accept = req.headers().get(actix_web::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains("application/openmetrics-text") {
+        Ok(HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text))
+    } else {
+        Ok(HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(trawler_actors::metrics::to_prometheus_text(&text)))
+    }
 }
 
+/// Each platform's rate gate, circuit and slots.
+#[utoipa::path(get, path = "/api/v1/admin/platforms", tag = "admin",
+    responses((status = 200, body = GatesSnapshot), (status = 401, body = ErrorBody)))]
 pub async fn get_platforms(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.tree.adapters().gates().snapshot()))
 }
 
+/// The supervision tree: every actor's state.
+#[utoipa::path(get, path = "/api/v1/admin/actors", tag = "admin",
+    responses((status = 200, body = TreeSnapshot), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_actors(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
     let snapshot = state.tree.snapshot().await?;
     Ok(HttpResponse::Ok().json(snapshot))

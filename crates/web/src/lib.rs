@@ -6,8 +6,11 @@
 mod auth;
 mod error;
 mod handlers;
+pub mod openapi;
 mod routes;
 mod state;
+pub mod views;
+mod webhooks;
 
 pub use auth::AdminToken;
 pub use error::ApiError;

@@ -4,6 +4,7 @@ use actix_web::error::{InternalError, JsonPayloadError, PathError, QueryPayloadE
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::handlers::*;
+use crate::webhooks::*;
 use crate::ApiError;
 
 /// Largest JSON body accepted.
@@ -37,13 +38,16 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".into()))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed("this route does not take that method".into()))
-}
-
-/// A resource whose unmatched methods answer 405 in JSON.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A resource whose unmatched methods answer 405 in JSON, with the `Allow`
+/// header listing the methods it takes.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let error = ApiError::MethodNotAllowed(format!("this route takes {allow}"));
+        let mut resp = actix_web::ResponseError::error_response(&error);
+        resp.headers_mut()
+            .insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+        resp
+    }))
 }
 
 /// Registers every route (the `AppState` must be in `app_data`).
@@ -51,30 +55,55 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(MAX_JSON_BYTES).error_handler(json_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
-        .service(resource("/healthz").route(web::get().to(get_healthz)))
-        .service(resource("/readyz").route(web::get().to(get_readyz)))
-        .service(resource("/metrics").route(web::get().to(get_metrics)))
+        .service(resource("/healthz", "GET").route(web::get().to(get_healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(get_readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(get_metrics)))
+        // Before the /api/v1 scope, which would otherwise take these paths.
+        .service(resource("/api/v1/docs", "GET").route(
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect().insert_header(("Location", "/api/v1/docs/")).finish()
+            }),
+        ))
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs/{_:.*}")
+                .url("/api/v1/openapi.json", crate::openapi::document()),
+        )
         .service(
             web::scope("/api/v1")
                 .service(
-                    resource("/projects").route(web::get().to(list_projects)).route(web::post().to(create_project)),
+                    resource("/projects", "GET, POST")
+                        .route(web::get().to(list_projects))
+                        .route(web::post().to(create_project)),
                 )
                 .service(
-                    resource("/projects/{id}")
+                    resource("/projects/{id}", "GET, PATCH, DELETE")
                         .route(web::get().to(get_project))
                         .route(web::patch().to(update_project))
                         .route(web::delete().to(archive_project)),
                 )
-                .service(resource("/projects/{id}/scrape").route(web::post().to(trigger_scrape)))
-                .service(resource("/projects/{id}/resume").route(web::post().to(resume_project)))
-                .service(resource("/projects/{id}/series").route(web::get().to(get_series)))
-                .service(resource("/projects/{id}/summary").route(web::get().to(get_summary)))
-                .service(resource("/projects/{id}/runs").route(web::get().to(list_runs)))
-                .service(resource("/projects/{id}/export.csv").route(web::get().to(export_csv)))
-                .service(resource("/projects/{id}/export.jsonl").route(web::get().to(export_jsonl)))
-                .service(resource("/runs/{id}").route(web::get().to(get_run)))
-                .service(resource("/admin/actors").route(web::get().to(get_actors)))
-                .service(resource("/admin/platforms").route(web::get().to(get_platforms))),
+                .service(resource("/projects/{id}/scrape", "POST").route(web::post().to(trigger_scrape)))
+                .service(resource("/projects/{id}/resume", "POST").route(web::post().to(resume_project)))
+                .service(resource("/projects/{id}/series", "GET").route(web::get().to(get_series)))
+                .service(resource("/projects/{id}/summary", "GET").route(web::get().to(get_summary)))
+                .service(resource("/projects/{id}/runs", "GET").route(web::get().to(list_runs)))
+                .service(resource("/projects/{id}/export.csv", "GET").route(web::get().to(export_csv)))
+                .service(resource("/projects/{id}/export.jsonl", "GET").route(web::get().to(export_jsonl)))
+                .service(resource("/runs/{id}", "GET").route(web::get().to(get_run)))
+                .service(resource("/admin/actors", "GET").route(web::get().to(get_actors)))
+                .service(resource("/admin/platforms", "GET").route(web::get().to(get_platforms)))
+                .service(
+                    resource("/admin/webhooks", "GET, POST")
+                        .route(web::get().to(list_webhooks))
+                        .route(web::post().to(create_webhook)),
+                )
+                .service(
+                    resource("/admin/webhooks/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(get_webhook))
+                        .route(web::patch().to(update_webhook))
+                        .route(web::delete().to(delete_webhook)),
+                )
+                .service(resource("/admin/webhooks/{id}/ping", "POST").route(web::post().to(ping_webhook)))
+                .service(resource("/admin/webhooks/{id}/deliveries", "GET").route(web::get().to(list_deliveries))),
         )
         .default_service(web::to(not_found));
 }

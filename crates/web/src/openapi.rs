@@ -1,0 +1,64 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the
+//! view types, served at `/api/v1/openapi.json` with Swagger UI at
+//! `/api/v1/docs/`.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::handlers::*;
+use crate::webhooks::*;
+
+/// The whole API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "trawler",
+        description = "Numbers scraped from crowdfunding and ad platforms, for dashboards. \
+            Every route but /healthz and /readyz needs `Authorization: Bearer <admin token>`. \
+            Errors are `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    paths(
+        get_healthz, get_readyz, get_metrics,
+        list_projects, create_project, get_project, update_project, archive_project, resume_project, trigger_scrape,
+        get_series, get_summary, export_csv, export_jsonl,
+        list_runs, get_run,
+        get_actors, get_platforms,
+        list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, ping_webhook, list_deliveries,
+    ),
+    modifiers(&BearerAuth),
+    security(("admin" = [])),
+    tags(
+        (name = "projects", description = "Projects, their sources, triggers"),
+        (name = "data", description = "Series, summaries, exports"),
+        (name = "runs", description = "Scrape runs and their logs"),
+        (name = "admin", description = "The supervision tree, rate gates, metrics"),
+        (name = "webhooks", description = "Signed event deliveries and their log"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the admin bearer token.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The node's admin token (TRAWLER_ADMIN_TOKEN)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}

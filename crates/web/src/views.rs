@@ -1,0 +1,468 @@
+//! What the API sends and receives, as types: the handlers build these, and
+//! the OpenAPI document is generated from the same types, so the document
+//! cannot drift from the responses.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use trawler_domain::{Agg, Derived, Metric, Observation, Platform, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
+use trawler_store::{Delivery, Project, Run, Source, Webhook};
+use utoipa::{IntoParams, ToSchema};
+
+// ---- errors and health -------------------------------------------------
+
+/// Every error: a stable code and a message saying what to fix.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `bad_request`, `unauthorized`, `not_found`, `method_not_allowed`,
+    /// `conflict`, `payload_too_large`, `unavailable` or `internal`.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// `/healthz`: the process is alive.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `/readyz`: whether the node can serve.
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    /// Each check's state.
+    pub checks: ReadyChecks,
+}
+
+/// The checks behind readiness.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyChecks {
+    /// `ok` or `unreachable`.
+    pub database: String,
+    /// `applied` or `pending`.
+    pub migrations: String,
+    /// `started` or `starting`.
+    pub supervisor: String,
+}
+
+// ---- projects ----------------------------------------------------------
+
+/// A source as the API shows it: the secret is never returned.
+#[derive(Serialize, ToSchema)]
+pub struct SourceView {
+    /// Its id.
+    pub id: i64,
+    /// Which adapter reads it.
+    pub platform: Platform,
+    /// The project's id on the platform.
+    pub external_ref: String,
+    /// Adapter options.
+    #[schema(value_type = Object)]
+    pub options: Value,
+    /// Whether a secret (an access token) is stored.
+    pub has_secret: bool,
+}
+
+impl From<Source> for SourceView {
+    fn from(s: Source) -> SourceView {
+        SourceView {
+            id: s.id,
+            platform: s.platform,
+            external_ref: s.external_ref,
+            options: s.options,
+            has_secret: s.secret.is_some_and(|x| !x.is_empty()),
+        }
+    }
+}
+
+/// A project with its sources.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectView {
+    /// The project.
+    #[serde(flatten)]
+    pub project: Project,
+    /// Where its numbers come from.
+    pub sources: Vec<SourceView>,
+}
+
+impl ProjectView {
+    /// A project and its sources.
+    pub fn new(project: Project, sources: Vec<Source>) -> ProjectView {
+        ProjectView { project, sources: sources.into_iter().map(SourceView::from).collect() }
+    }
+}
+
+/// `GET /projects`.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectList {
+    /// The projects, oldest first.
+    pub projects: Vec<ProjectView>,
+}
+
+/// A source in a create or update body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInput {
+    /// `kickstarter`, `indiegogo`, `meta_ads`, `http_json` or `html`.
+    #[schema(value_type = Platform, example = "kickstarter")]
+    pub platform: String,
+    /// The project's id on the platform (`creator/slug`, `act_123`, …).
+    #[schema(example = "studio/aurora-lamp", pattern = "\\S")]
+    pub external_ref: String,
+    /// Adapter options (see docs/sources.md).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Value>,
+    /// A credential (an access token); stored, never returned.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// The body of `POST /projects`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// 1 to 200 characters, no control characters.
+    #[schema(
+        example = "Aurora Lamp",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub name: String,
+    /// Up to 20 sources.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub sources: Vec<SourceInput>,
+}
+
+/// The body of `PATCH /projects/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    /// A new name.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub name: Option<String>,
+    /// The complete new list of sources.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub sources: Option<Vec<SourceInput>>,
+}
+
+/// `?status=` of `GET /projects`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `active`, `archived`, `quarantined` or `all` (the default).
+    #[param(pattern = "^(active|archived|quarantined|all)$")]
+    pub status: Option<String>,
+}
+
+/// The answer to a trigger.
+#[derive(Serialize, ToSchema)]
+pub struct Triggered {
+    /// The run (a new one, or the one already in progress).
+    pub run_id: RunId,
+    /// The project.
+    pub project_id: ProjectId,
+    /// Where to follow the run.
+    pub status_url: String,
+}
+
+// ---- series and summary ------------------------------------------------
+
+/// The query of `GET /projects/{id}/series`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesParams {
+    /// The metric: `pledged`, `backers`, `spend`, …
+    #[param(required = true, value_type = String, pattern = "^[a-z0-9_]{1,64}$")]
+    pub metric: Option<String>,
+    /// Start, epoch seconds (default: `to` minus 7 days).
+    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
+    pub from: Option<i64>,
+    /// End, epoch seconds (default: now).
+    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
+    pub to: Option<i64>,
+    /// Bucket width in seconds, up to a year; at most 100,000 buckets per
+    /// series. Without it, raw points.
+    #[param(minimum = 1, maximum = 31_622_400)]
+    pub step: Option<i64>,
+    /// `last` (default), `min`, `max` or `avg` per bucket.
+    #[param(value_type = Option<Agg>)]
+    pub agg: Option<String>,
+    /// One platform only.
+    #[param(value_type = Option<Platform>)]
+    pub platform: Option<String>,
+}
+
+/// One platform's line of a series.
+#[derive(Serialize, ToSchema)]
+pub struct SeriesLine {
+    /// The platform.
+    pub platform: Platform,
+    /// `[ts, value]` pairs, `ts` in epoch seconds.
+    #[schema(value_type = Vec<Vec<f64>>)]
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A metric over time.
+#[derive(Serialize, ToSchema)]
+pub struct SeriesResponse {
+    /// The project.
+    pub project_id: ProjectId,
+    /// The metric.
+    pub metric: Metric,
+    /// Start, epoch seconds.
+    pub from: i64,
+    /// End, epoch seconds.
+    pub to: i64,
+    /// Bucket width, if downsampled.
+    pub step: Option<i64>,
+    /// The aggregate per bucket.
+    pub agg: Agg,
+    /// Whether the raw points were cut at the limit (ask with a `step`).
+    pub truncated: bool,
+    /// One line per platform.
+    pub series: Vec<SeriesLine>,
+}
+
+/// The query of `GET /projects/{id}/summary`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryParams {
+    /// Start of the range, epoch seconds (default: the whole history).
+    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
+    pub from: Option<i64>,
+    /// End of the range, epoch seconds (default: now).
+    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
+    pub to: Option<i64>,
+}
+
+/// A metric's latest value.
+#[derive(Serialize, ToSchema)]
+pub struct LatestValue {
+    /// The value (summed over platforms).
+    pub value: f64,
+    /// When it was observed, epoch seconds.
+    pub ts: Option<i64>,
+}
+
+/// Latest values, changes and derived figures over a range.
+#[derive(Serialize, ToSchema)]
+pub struct SummaryResponse {
+    /// The project.
+    pub project_id: ProjectId,
+    /// Start of the range, if one was given.
+    pub from: Option<i64>,
+    /// End of the range.
+    pub to: i64,
+    /// Each metric's value at `to`.
+    pub latest: BTreeMap<String, LatestValue>,
+    /// Each metric's change over the range.
+    pub delta: BTreeMap<String, f64>,
+    /// RoAS, blended RoAS, cost per backer, funded %.
+    pub derived: Derived,
+    /// The observations behind `latest`, per platform.
+    pub observations: Vec<Observation>,
+}
+
+/// The query of the exports.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// One metric only.
+    #[param(pattern = "^[a-z0-9_]{1,64}$")]
+    pub metric: Option<String>,
+    /// Start, epoch seconds.
+    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
+    pub from: Option<i64>,
+    /// End, epoch seconds.
+    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
+    pub to: Option<i64>,
+}
+
+// ---- runs --------------------------------------------------------------
+
+/// `?limit=` of the run list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunsParams {
+    /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// A run without its log (`GET /runs/{id}` has the log).
+#[derive(Serialize, ToSchema)]
+pub struct RunBrief {
+    /// Its id.
+    pub id: RunId,
+    /// The project.
+    pub project_id: ProjectId,
+    /// Full scrape or fast poll.
+    pub kind: RunKind,
+    /// Schedule or manual trigger.
+    pub triggered_by: RunTrigger,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// When it started, epoch ms.
+    pub started_at_ms: i64,
+    /// When it ended, epoch ms.
+    pub finished_at_ms: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The error's class.
+    pub error_kind: Option<String>,
+    /// Points stored.
+    pub points_written: i64,
+}
+
+impl From<Run> for RunBrief {
+    fn from(r: Run) -> RunBrief {
+        RunBrief {
+            id: r.id,
+            project_id: r.project_id,
+            kind: r.kind,
+            triggered_by: r.triggered_by,
+            status: r.status,
+            started_at_ms: r.started_at_ms,
+            finished_at_ms: r.finished_at_ms,
+            error: r.error,
+            error_kind: r.error_kind,
+            points_written: r.points_written,
+        }
+    }
+}
+
+/// A project's runs, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    /// The project.
+    pub project_id: ProjectId,
+    /// The runs.
+    pub runs: Vec<RunBrief>,
+}
+
+// ---- webhooks ----------------------------------------------------------
+
+/// The body of `POST /admin/webhooks`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Where events are POSTed (http or https).
+    #[schema(example = "https://hooks.example.com/trawler", max_length = 2048, pattern = "^https?://[^\\s/?#]+")]
+    pub url: String,
+    /// Events to send: `project.failing`, `project.quarantined`,
+    /// `project.recovered`, `ping`, or `*` (the default) for all.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<WebhookEvent>>, min_items = 1)]
+    pub events: Option<Vec<String>>,
+    /// The signing secret, 16 to 256 characters without control characters;
+    /// generated (and shown once) when absent.
+    #[serde(default)]
+    #[schema(min_length = 16, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    pub secret: Option<String>,
+    /// A note for operators, up to 500 characters without control characters.
+    #[serde(default)]
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    pub description: Option<String>,
+}
+
+/// An event a webhook can subscribe to.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the names; the handlers check strings
+pub enum WebhookEvent {
+    /// A project's full scrapes failed several times in a row.
+    #[schema(rename = "project.failing")]
+    Failing,
+    /// A project crashed too often and is quarantined.
+    #[schema(rename = "project.quarantined")]
+    Quarantined,
+    /// A failing or quarantined project scraped successfully again.
+    #[schema(rename = "project.recovered")]
+    Recovered,
+    /// A test event.
+    #[schema(rename = "ping")]
+    Ping,
+    /// Every event.
+    #[schema(rename = "*")]
+    All,
+}
+
+/// The body of `PATCH /admin/webhooks/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    /// Whether events are sent to it.
+    pub active: bool,
+}
+
+/// A new webhook; `secret` only when it was generated.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    /// The webhook.
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// The generated secret, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Every webhook.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookList {
+    /// The webhooks.
+    pub webhooks: Vec<Webhook>,
+    /// The event names a webhook can subscribe to.
+    pub events: Vec<String>,
+}
+
+/// A queued ping.
+#[derive(Serialize, ToSchema)]
+pub struct PingQueued {
+    /// The delivery to look for in the log.
+    pub delivery_id: i64,
+    /// The webhook.
+    pub webhook_id: i64,
+}
+
+/// `?limit=` of the delivery log.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesParams {
+    /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// A webhook's deliveries, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryList {
+    /// The webhook.
+    pub webhook_id: i64,
+    /// The deliveries.
+    pub deliveries: Vec<Delivery>,
+}
