@@ -205,6 +205,18 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(csv.lines().count() == 5 && err.contains("4 points"), "one scrape, 4 points: {csv} {err}");
     let (code, out, _) = run(&["export", "1", "--format", "jsonl", "--metric", "backers"])?;
     ensure!(code == 0 && out.lines().count() == 1 && out.contains("\"metric\":\"backers\""), "{out}");
+    let (code, out, _) = run(&["webhooks", "add", "http://127.0.0.1:9/hook", "--event", "project.failing"])?;
+    ensure!(code == 0 && out.contains("added webhook 1") && out.contains("secret (shown once"), "{out}");
+    let (code, out, _) = run(&["webhooks", "ping", "1"])?;
+    ensure!(code == 0 && out.contains("ping queued as delivery"), "{out}");
+    let (code, out, _) = run(&["webhooks", "list"])?;
+    ensure!(code == 0 && out.contains("http://127.0.0.1:9/hook") && out.contains("project.failing"), "{out}");
+    let (code, out, _) = run(&["webhooks", "deliveries", "1"])?;
+    ensure!(code == 0 && out.contains("ping"), "{out}");
+    let (code, _, err) = run(&["webhooks", "add", "ftp://x/y"])?;
+    ensure!(code == 1 && err.contains("400 bad_request"), "{err}");
+    let (code, out, _) = run(&["webhooks", "remove", "1"])?;
+    ensure!(code == 0 && out.contains("webhook 1 removed"), "{out}");
     let (code, out, _) = run(&["projects", "archive", "1"])?;
     ensure!(code == 0 && out.contains("project 1 is archived"), "{out}");
     // API errors: one line, exit 1.
@@ -212,5 +224,33 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(code == 1 && err.trim_end().lines().count() == 1 && err.contains("409 conflict"), "{err}");
     let (code, _, err) = run(&["projects", "add", "--name", "x", "--source", "myspace:x"])?;
     ensure!(code == 1 && err.contains("400 bad_request") && err.contains("myspace"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn every_setting_is_documented_in_configuration_md() -> Result<()> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md"))?;
+    let mut seen = 0;
+    for args in [&["serve", "--help"][..], &["projects", "--help"], &["webhooks", "add", "--help"]] {
+        let out = trawler(args, &[])?;
+        let help = String::from_utf8_lossy(&out.stdout);
+        for var in help.split("[env: ").skip(1).filter_map(|rest| rest.split(['=', ']']).next()) {
+            seen += 1;
+            ensure!(doc.contains(&format!("`{var}`")), "docs/configuration.md does not describe {var}");
+        }
+    }
+    ensure!(seen > 30, "the help listed only {seen} variables");
+    Ok(())
+}
+
+#[test]
+fn config_check_shows_the_egress_allowlist_and_refuses_bad_hosts() -> Result<()> {
+    let token = ("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-token");
+    let out = trawler(&["config", "check"], &[token, ("TRAWLER_EGRESS_ALLOW", "*.kickstarter.com,127.0.0.1")])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(stdout.contains("TRAWLER_EGRESS_ALLOW=*.kickstarter.com,127.0.0.1"), "{stdout}");
+    ensure!(stdout.contains("TRAWLER_WEBHOOK_FAILURE_STREAK=3"), "{stdout}");
+    one_line_error(&trawler(&["config", "check"], &[token, ("TRAWLER_EGRESS_ALLOW", "http://evil/")])?, 2, "evil")?;
     Ok(())
 }

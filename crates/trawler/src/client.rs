@@ -129,9 +129,18 @@ pub fn export(args: ExportArgs) -> Result<()> {
             std::fs::File::create(&args.output).with_context(|| format!("creating {}", args.output))?,
         ))
     };
+    // A spinner with the figures so far: the size of an export is unknown
+    // until its end. Hidden when stderr is not a terminal.
+    let progress = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} · {binary_bytes} · {binary_bytes_per_sec} · {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    progress.enable_steady_tick(Duration::from_millis(120));
     let started = Instant::now();
     let mut buf = vec![0u8; 64 * 1024];
-    let (mut bytes, mut lines, mut shown) = (0u64, 0u64, Instant::now());
+    let (mut bytes, mut lines) = (0u64, 0u64);
     loop {
         let n = resp.read(&mut buf).context("reading the export")?;
         if n == 0 {
@@ -140,18 +149,16 @@ pub fn export(args: ExportArgs) -> Result<()> {
         sink.write_all(&buf[..n]).context("writing the export")?;
         bytes += n as u64;
         lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
-        if shown.elapsed() >= Duration::from_millis(250) {
-            eprint!("\r  {lines} lines, {:.1} MiB", bytes as f64 / 1_048_576.0);
-            shown = Instant::now();
-        }
+        progress.set_position(bytes);
+        progress.set_message(format!("{lines} lines"));
     }
     sink.flush()?;
+    progress.finish_and_clear();
     let rows = if args.format == "csv" { lines.saturating_sub(1) } else { lines };
     eprintln!(
-        "\r  {rows} points, {:.1} MiB in {:.1} s{:10}",
+        "exported {rows} points ({:.1} MiB) in {:.1} s",
         bytes as f64 / 1_048_576.0,
-        started.elapsed().as_secs_f64(),
-        ""
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -283,11 +290,16 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
             if no_wait {
                 return Ok(());
             }
-            let since = Instant::now();
+            let progress = indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template("{spinner} run {msg} running · {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            progress.set_message(run.to_string());
+            progress.enable_steady_tick(Duration::from_millis(120));
             loop {
                 let r = api.get(&format!("/api/v1/runs/{run}"))?;
                 if r["status"] != "running" {
-                    eprint!("\r{:30}\r", "");
+                    progress.finish_and_clear();
                     out!("run {run}: {} ({} points)", r["status"].as_str().unwrap_or("?"), r["points_written"]);
                     out!("{}", r["log"].as_str().unwrap_or("").trim_end());
                     if r["status"] == "failed" {
@@ -295,7 +307,6 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
                     }
                     return Ok(());
                 }
-                eprint!("\r  waiting… {} s", since.elapsed().as_secs());
                 std::thread::sleep(Duration::from_millis(300));
             }
         }
