@@ -205,6 +205,33 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(csv.lines().count() == 5 && err.contains("4 points"), "one scrape, 4 points: {csv} {err}");
     let (code, out, _) = run(&["export", "1", "--format", "jsonl", "--metric", "backers"])?;
     ensure!(code == 0 && out.lines().count() == 1 && out.contains("\"metric\":\"backers\""), "{out}");
+
+    // Import: the CSV export into a second project gives the same points;
+    // a replay stores nothing new; a bad line stores nothing at all.
+    let (code, out, _) = run(&["projects", "add", "--name", "Lamp copy"])?;
+    ensure!(code == 0 && out.contains("added project 2"), "{out}");
+    let csv_file = std::env::temp_dir().join(format!("trawler_cli_import_{}.csv", std::process::id()));
+    std::fs::write(&csv_file, &csv)?;
+    let (code, _, err) = run(&["import", "2", &csv_file.to_string_lossy()])?;
+    ensure!(code == 0 && err.contains("imported 4 points into project 2 (4 new, 0 already stored)"), "{err}");
+    let (code, _, err) = run(&["import", "2", &csv_file.to_string_lossy()])?;
+    ensure!(code == 0 && err.contains("(0 new, 4 already stored)"), "{err}");
+    let (_, copy, _) = run(&["export", "2"])?;
+    let strip = |text: &str| -> Vec<String> {
+        text.lines().skip(1).map(|l| l.split_once(',').map_or(String::new(), |(_, rest)| rest.to_owned())).collect()
+    };
+    ensure!(strip(&copy) == strip(&csv), "the copy matches:\n{copy}\n{csv}");
+    let bad = std::env::temp_dir().join(format!("trawler_cli_import_{}.jsonl", std::process::id()));
+    std::fs::write(&bad, "{\"platform\":\"kickstarter\",\"metric\":\"goal\",\"ts\":5,\"value\":1}\n{\"platform\":\"myspace\",\"metric\":\"goal\",\"ts\":6,\"value\":1}\n")?;
+    let (code, _, err) = run(&["import", "2", &bad.to_string_lossy()])?;
+    ensure!(
+        code == 1 && err.trim_end().lines().count() == 1 && err.contains("line 2") && err.contains("myspace"),
+        "{err}"
+    );
+    let (_, copy_after, _) = run(&["export", "2"])?;
+    ensure!(copy_after == copy, "a rejected import stores nothing");
+    let _ = std::fs::remove_file(&csv_file);
+    let _ = std::fs::remove_file(&bad);
     let (code, out, _) = run(&["webhooks", "add", "http://127.0.0.1:9/hook", "--event", "project.failing"])?;
     ensure!(code == 0 && out.contains("added webhook 1") && out.contains("secret (shown once"), "{out}");
     let (code, out, _) = run(&["webhooks", "ping", "1"])?;

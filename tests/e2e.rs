@@ -376,6 +376,7 @@ fn run_scenario(db_url: &str) -> Result<()> {
         "trawler_spool_points 0",
         r#"trawler_scrapers{status="idle"}"#,
         r#"trawler_circuit_state{platform="kickstarter"} 0"#,
+        r#"trawler_gate_wait_seconds_bucket{le="0.001",platform="kickstarter"}"#,
         r#"route="/api/v1/projects/{id}""#,
         "# EOF",
     ] {

@@ -83,6 +83,8 @@ pub struct Metrics {
     pub scrapers: Family<StatusLabel, Gauge>,
     /// Circuit state per platform: 0 closed, 1 half open, 2 open.
     pub circuit_state: Family<PlatformLabel, Gauge>,
+    /// How long requests waited at a platform's gate (rate, pause, slots).
+    pub gate_wait_seconds: Family<PlatformLabel, Histogram>,
     /// Requests waiting at a platform's gate.
     pub gate_waiting: Family<PlatformLabel, Gauge>,
     /// Requests in flight to a platform.
@@ -121,6 +123,7 @@ impl Metrics {
             ingest_buffered: Gauge::default(),
             scrapers: Family::default(),
             circuit_state: Family::default(),
+            gate_wait_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 4.0, 10))),
             gate_waiting: Family::default(),
             gate_in_flight: Family::default(),
             throttled: Family::default(),
@@ -147,6 +150,11 @@ impl Metrics {
             "circuit_state",
             "Circuit per platform: 0 closed, 1 half open, 2 open",
             m.circuit_state.clone(),
+        );
+        registry.register(
+            "gate_wait_seconds",
+            "Time a request waited at its platform's gate for the rate, a pause or a slot",
+            m.gate_wait_seconds.clone(),
         );
         registry.register("gate_waiting", "Requests waiting at a platform's gate", m.gate_waiting.clone());
         registry.register("gate_in_flight", "Requests in flight to a platform", m.gate_in_flight.clone());

@@ -161,6 +161,12 @@ impl Tree {
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
         let retention = config.retention.map(|keep| RetentionActor::new(db.clone(), keep).start());
         let metrics = Metrics::new();
+        let waits = metrics.gate_wait_seconds.clone();
+        adapters.gates().observe_waits(Arc::new(move |platform, waited| {
+            waits
+                .get_or_create(&metrics::PlatformLabel { platform: platform.to_string() })
+                .observe(waited.as_secs_f64());
+        }));
         let ingest_mailbox = Mailbox::default();
         let ingest_info = Arc::new(Mutex::new(ActorInfo::new("ingest", "ingest".into(), ActorStatus::Starting)));
         let ingest = IngestActor::new(

@@ -307,12 +307,16 @@ impl PlatformGate {
     }
 }
 
+/// Told how long each request waited at its gate (metrics).
+pub type WaitObserver = Arc<dyn Fn(Platform, Duration) + Send + Sync>;
+
 /// The gates of every platform plus the global cap on requests in flight.
 #[derive(Clone)]
 pub struct Gates {
     gates: Arc<BTreeMap<Platform, PlatformGate>>,
     global: Arc<Semaphore>,
     max_in_flight: usize,
+    observer: Arc<std::sync::OnceLock<WaitObserver>>,
 }
 
 /// Every gate at once.
@@ -335,7 +339,18 @@ impl Gates {
             .map(|p| (p, PlatformGate::new(p, configs.get(&p).cloned().unwrap_or_default())))
             .collect();
         let max_in_flight = max_in_flight.max(1);
-        Gates { gates: Arc::new(gates), global: Arc::new(Semaphore::new(max_in_flight)), max_in_flight }
+        Gates {
+            gates: Arc::new(gates),
+            global: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            observer: Arc::default(),
+        }
+    }
+
+    /// Sets the function told each request's wait at its gate (once; later
+    /// calls are ignored).
+    pub fn observe_waits(&self, observer: WaitObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// The gate of a platform.
@@ -346,7 +361,12 @@ impl Gates {
 
     /// Waits at a platform's gate (see [`PlatformGate::enter`]).
     pub async fn enter(&self, platform: Platform) -> Result<Pass<'_>, SourceError> {
-        self.get(platform).enter(&self.global).await
+        let started = Instant::now();
+        let pass = self.get(platform).enter(&self.global).await;
+        if let (Ok(_), Some(observe)) = (&pass, self.observer.get()) {
+            observe(platform, started.elapsed());
+        }
+        pass
     }
 
     /// Every gate's state.

@@ -163,6 +163,92 @@ pub fn export(args: ExportArgs) -> Result<()> {
     Ok(())
 }
 
+/// `trawler import`
+#[derive(Args, Clone, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// The project id.
+    pub id: i64,
+    /// The file: JSON lines or CSV, as `trawler export` writes them.
+    pub file: std::path::PathBuf,
+    /// `csv` or `jsonl` (default: from the file name, else jsonl).
+    #[arg(long, value_parser = ["csv", "jsonl"])]
+    pub format: Option<String>,
+}
+
+/// Bytes per request of an import (the API takes up to 16 MiB).
+const IMPORT_PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// `trawler import`: sends a file of points in parts, with a progress bar.
+pub fn import(args: ImportArgs) -> Result<()> {
+    use std::io::BufRead;
+    let api = Api::new(&args.remote)?;
+    let csv = match args.format.as_deref() {
+        Some(f) => f == "csv",
+        None => args.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+    };
+    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let size = file.metadata()?.len();
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header = if csv {
+        match lines.next() {
+            Some(h) => Some(h.context("reading the CSV header")?),
+            None => bail!("{} is empty", args.file.display()),
+        }
+    } else {
+        None
+    };
+    let progress = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:32} {binary_bytes}/{binary_total_bytes} · {msg} · {binary_bytes_per_sec} · eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let content_type = if csv { "text/csv" } else { "application/x-ndjson" };
+    let url = format!("{}/api/v1/projects/{}/points", api.base, args.id);
+    let started = Instant::now();
+    let (mut points, mut stored, mut read) = (0u64, 0u64, header.as_ref().map_or(0, |h| h.len() as u64 + 1));
+    let mut done = false;
+    while !done {
+        let mut part = header.clone().map(|h| h + "\n").unwrap_or_default();
+        let start_len = part.len();
+        loop {
+            match lines.next() {
+                Some(line) => {
+                    let line = line.context("reading the file")?;
+                    read += line.len() as u64 + 1;
+                    part.push_str(&line);
+                    part.push('\n');
+                    if part.len() >= IMPORT_PART_BYTES {
+                        break;
+                    }
+                }
+                None => {
+                    done = true;
+                    break;
+                }
+            }
+        }
+        if part.len() == start_len {
+            break;
+        }
+        let answer = api.call(api.client.post(&url).header("Content-Type", content_type).body(part))?;
+        points += answer["points"].as_u64().unwrap_or(0);
+        stored += answer["stored"].as_u64().unwrap_or(0);
+        progress.set_position(read.min(size));
+        progress.set_message(format!("{points} points"));
+    }
+    progress.finish_and_clear();
+    eprintln!(
+        "imported {points} points into project {} ({stored} new, {} already stored) in {:.1} s",
+        args.id,
+        points - stored,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// `trawler actors`
 #[derive(Args, Clone, Debug)]
 pub struct ActorsArgs {

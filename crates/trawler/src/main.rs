@@ -49,6 +49,8 @@ enum Command {
     Actors(client::ActorsArgs),
     /// Stream a project's points to a file (CSV or JSON lines).
     Export(client::ExportArgs),
+    /// Load points into a project from a file (CSV or JSON lines, as exported).
+    Import(client::ImportArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Actors(args) => client::actors(args),
         Command::Webhooks(args) => client::webhooks(args),
         Command::Export(args) => client::export(args),
+        Command::Import(args) => client::import(args),
         Command::Config { what: ConfigCommand::Check(args) } => args.config().map(|config| {
             for (name, value) in config.describe() {
                 println!("{name}={value}");

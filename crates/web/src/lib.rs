@@ -6,6 +6,7 @@
 mod auth;
 mod error;
 mod handlers;
+mod import;
 pub mod openapi;
 mod routes;
 mod state;

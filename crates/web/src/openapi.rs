@@ -6,6 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::handlers::*;
+use crate::import::*;
 use crate::webhooks::*;
 
 /// The whole API.
@@ -20,7 +21,7 @@ use crate::webhooks::*;
     paths(
         get_healthz, get_readyz, get_metrics,
         list_projects, create_project, get_project, update_project, archive_project, resume_project, trigger_scrape,
-        get_series, get_summary, export_csv, export_jsonl,
+        get_series, get_summary, export_csv, export_jsonl, import_points,
         list_runs, get_run,
         get_actors, get_platforms,
         list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, ping_webhook, list_deliveries,

@@ -86,6 +86,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/projects/{id}/series", "GET").route(web::get().to(get_series)))
                 .service(resource("/projects/{id}/summary", "GET").route(web::get().to(get_summary)))
                 .service(resource("/projects/{id}/runs", "GET").route(web::get().to(list_runs)))
+                .service(resource("/projects/{id}/points", "POST").route(web::post().to(crate::import::import_points)))
                 .service(resource("/projects/{id}/export.csv", "GET").route(web::get().to(export_csv)))
                 .service(resource("/projects/{id}/export.jsonl", "GET").route(web::get().to(export_jsonl)))
                 .service(resource("/runs/{id}", "GET").route(web::get().to(get_run)))
