@@ -1,9 +1,16 @@
 //! The event bus: what happens in the tree (runs starting and ending,
-//! projects changing state), fanned out to whoever listens — webhooks now,
-//! live views later. Publishing never blocks: a listener that falls behind
-//! skips events (it is told how many), it never holds up a scraper.
+//! projects changing state, points stored), fanned out to whoever listens —
+//! webhooks, the admin stream, dashboards following one project. Publishing
+//! never blocks: a listener that falls behind skips events (it is told how
+//! many), it never holds up a scraper.
+//!
+//! Two kinds of channel: one for lifecycle events of every project (runs and
+//! states, not points: a node stores thousands of points a second), and one
+//! per project that someone follows, carrying everything about it. A project
+//! nobody follows costs one map lookup per publish.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -11,6 +18,8 @@ use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigge
 
 /// Events kept for a slow listener before it starts skipping.
 const CAPACITY: usize = 4096;
+/// The same, for one project's channel.
+const PROJECT_CAPACITY: usize = 256;
 
 /// Something that happened in the tree.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,6 +71,24 @@ pub enum Event {
         /// When, epoch ms.
         at_ms: i64,
     },
+    /// An admin archived a project.
+    ProjectArchived {
+        /// The project.
+        project_id: ProjectId,
+        /// When, epoch ms.
+        at_ms: i64,
+    },
+    /// Points of one source fetch were stored (database or spool).
+    Points {
+        /// The project.
+        project_id: ProjectId,
+        /// The platform they came from.
+        platform: trawler_domain::Platform,
+        /// When they were observed, epoch seconds.
+        ts: i64,
+        /// Metric → value.
+        values: std::collections::BTreeMap<String, f64>,
+    },
 }
 
 impl Event {
@@ -71,7 +98,21 @@ impl Event {
             Event::RunStarted { project_id, .. }
             | Event::RunFinished { project_id, .. }
             | Event::ProjectQuarantined { project_id, .. }
-            | Event::ProjectResumed { project_id, .. } => *project_id,
+            | Event::ProjectResumed { project_id, .. }
+            | Event::ProjectArchived { project_id, .. }
+            | Event::Points { project_id, .. } => *project_id,
+        }
+    }
+
+    /// The SSE event name: the `type` tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::RunFinished { .. } => "run_finished",
+            Event::ProjectQuarantined { .. } => "project_quarantined",
+            Event::ProjectResumed { .. } => "project_resumed",
+            Event::ProjectArchived { .. } => "project_archived",
+            Event::Points { .. } => "points",
         }
     }
 
@@ -85,6 +126,7 @@ impl Event {
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    projects: Arc<Mutex<HashMap<ProjectId, broadcast::Sender<Arc<Event>>>>>,
 }
 
 impl Default for EventBus {
@@ -96,17 +138,52 @@ impl Default for EventBus {
 impl EventBus {
     /// A bus with no listeners.
     pub fn new() -> EventBus {
-        EventBus { tx: broadcast::channel(CAPACITY).0 }
+        EventBus { tx: broadcast::channel(CAPACITY).0, projects: Arc::default() }
     }
 
-    /// Sends an event to every listener; without listeners it is dropped.
+    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, broadcast::Sender<Arc<Event>>>> {
+        self.projects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends an event to its project's followers and, unless it is points,
+    /// to every lifecycle listener. Without listeners it is dropped.
     pub fn publish(&self, event: Event) {
-        let _ = self.tx.send(Arc::new(event));
+        let event = Arc::new(event);
+        let project = event.project();
+        {
+            let mut topics = self.topics();
+            if let Some(tx) = topics.get(&project) {
+                if tx.send(event.clone()).is_err() {
+                    // Everyone left: forget the channel.
+                    topics.remove(&project);
+                }
+            }
+        }
+        if !matches!(*event, Event::Points { .. }) {
+            let _ = self.tx.send(event);
+        }
     }
 
-    /// A new listener, receiving events published from now on.
+    /// A new lifecycle listener (every project's runs and states, no points),
+    /// receiving events published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// A new follower of one project: all its events, points included.
+    pub fn subscribe_project(&self, project: ProjectId) -> broadcast::Receiver<Arc<Event>> {
+        self.topics().entry(project).or_insert_with(|| broadcast::channel(PROJECT_CAPACITY).0).subscribe()
+    }
+
+    /// Whether anyone follows a project (so a publisher can skip building
+    /// an event nobody would read).
+    pub fn followed(&self, project: ProjectId) -> bool {
+        self.topics().contains_key(&project)
+    }
+
+    /// Projects followed now.
+    pub fn followed_projects(&self) -> usize {
+        self.topics().len()
     }
 
     /// Listeners now.
@@ -133,5 +210,29 @@ mod tests {
             other => panic!("expected a lag, got {other:?}"),
         }
         assert_eq!(slow.recv().await.map(|e| e.project()).ok(), Some(ProjectId(10)));
+    }
+
+    #[tokio::test]
+    async fn followers_get_their_projects_events_and_points_stay_off_the_lifecycle_channel() {
+        let bus = EventBus::new();
+        let mut all = bus.subscribe();
+        let mut seven = bus.subscribe_project(ProjectId(7));
+        let points = |p| Event::Points {
+            project_id: ProjectId(p),
+            platform: trawler_domain::Platform::Kickstarter,
+            ts: 1,
+            values: [("pledged".to_owned(), 1.0)].into(),
+        };
+        bus.publish(points(8));
+        bus.publish(points(7));
+        bus.publish(Event::ProjectResumed { project_id: ProjectId(7), at_ms: 0 });
+        assert_eq!(seven.recv().await.map(|e| e.name()).ok(), Some("points"));
+        assert_eq!(seven.recv().await.map(|e| e.name()).ok(), Some("project_resumed"));
+        assert_eq!(all.recv().await.map(|e| e.name()).ok(), Some("project_resumed"));
+        assert!(all.try_recv().is_err(), "no points on the lifecycle channel");
+        assert_eq!(bus.followed_projects(), 1);
+        drop(seven);
+        bus.publish(points(7));
+        assert_eq!(bus.followed_projects(), 0, "a channel nobody follows is dropped");
     }
 }

@@ -120,8 +120,24 @@ impl SharedDeps {
             })
             .collect();
         let n = points.len();
+        // Built only for a project someone follows: a node stores thousands
+        // of these a second.
+        let values: Option<std::collections::BTreeMap<String, f64>> = self
+            .events
+            .followed(source.project_id)
+            .then(|| points.iter().map(|p| (p.metric.as_str().to_owned(), p.value)).collect());
         match self.ingest_mailbox.send(&self.ingest, IngestPoints(points)).await {
-            Ok(Ok(())) => Ok(n),
+            Ok(Ok(())) => {
+                if let Some(values) = values.filter(|_| n > 0) {
+                    self.events.publish(Event::Points {
+                        project_id: source.project_id,
+                        platform: source.platform,
+                        ts,
+                        values,
+                    });
+                }
+                Ok(n)
+            }
             Ok(Err(e)) => Err(format!("points not stored: {e}")),
             Err(e) => Err(format!("ingestion unavailable: {e}")),
         }
@@ -250,7 +266,9 @@ impl Tree {
 
     /// Stops a project's scraper and polls for good.
     pub async fn project_archived(&self, project: ProjectId) -> Result<(), ActorError> {
-        Ok(self.supervisor.send(StopProject(project)).await?)
+        self.supervisor.send(StopProject(project)).await?;
+        self.events.publish(Event::ProjectArchived { project_id: project, at_ms: now_millis() });
+        Ok(())
     }
 
     /// Starts a resumed project's scraper (quarantined or archived before;

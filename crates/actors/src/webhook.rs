@@ -199,7 +199,7 @@ impl Watcher {
                 self.alerted.insert(*project_id);
                 self.hooks.enqueue("project.quarantined", Some(*project_id), json!({"reason": reason})).await;
             }
-            Event::RunStarted { .. } | Event::ProjectResumed { .. } => {}
+            _ => {}
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod project;
 pub mod run;
 pub mod schema;
 pub mod testing;
+pub mod token;
 pub mod webhook;
 
 pub use error::StoreError;
@@ -20,6 +21,7 @@ pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResul
 pub use pool::{AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
 pub use project::{NewSource, Project, ProjectPatch, Source};
 pub use run::Run;
+pub use token::ProjectToken;
 pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, Webhook};
 
 /// The result type of every store function.

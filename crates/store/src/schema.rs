@@ -121,3 +121,17 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);
+
+diesel::table! {
+    /// Per-project read tokens (only their SHA-256 is kept).
+    project_tokens (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        prefix -> Text,
+        created_at_ms -> BigInt,
+        last_used_at_ms -> Nullable<BigInt>,
+        revoked_at_ms -> Nullable<BigInt>,
+    }
+}

@@ -9,7 +9,7 @@ use trawler_store::{
     migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery,
     Source, StoreError,
 };
-use trawler_store::{Attempt, Delivery, DeliveryStatus, NewWebhook, Webhook};
+use trawler_store::{Attempt, Delivery, DeliveryStatus, NewWebhook, ProjectToken, Webhook};
 
 fn point(project: ProjectId, platform: Platform, metric: &str, ts: i64, value: f64) -> trawler_domain::Point {
     trawler_domain::Point {
@@ -39,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 4, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 5, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 4);
+        assert_eq!(run_migrations(&mut conn)?.len(), 5);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -428,6 +428,38 @@ fn webhook_deliveries_are_queued_claimed_retried_and_logged() -> Result<()> {
         Webhook::delete(&mut conn, all.id)?;
         assert!(matches!(Webhook::get(&mut conn, all.id), Err(StoreError::NotFound(_))));
         assert!(Delivery::list_for_webhook(&mut conn, all.id, 10)?.is_empty());
+    }
+    Ok(())
+}
+
+#[test]
+fn read_tokens_authenticate_until_revoked() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "tokens", &[])?;
+        let t = ProjectToken::create(&mut conn, p.id, "dashboard", "hash-1", "trw_ab12")?;
+        assert_eq!(
+            (t.project_id, t.name.as_str(), t.prefix.as_str(), t.revoked_at_ms),
+            (p.id, "dashboard", "trw_ab12", None)
+        );
+        assert!(matches!(
+            ProjectToken::create(&mut conn, ProjectId(999_999), "x", "hash-2", "p"),
+            Err(StoreError::NotFound(_))
+        ));
+        let found = ProjectToken::authenticate(&mut conn, "hash-1")?.expect("a live token");
+        assert_eq!(found.id, t.id);
+        assert!(ProjectToken::get(&mut conn, p.id, t.id)?.last_used_at_ms.is_some(), "use is recorded");
+        assert_eq!(ProjectToken::authenticate(&mut conn, "nope")?, None);
+        let revoked = ProjectToken::revoke(&mut conn, p.id, t.id)?;
+        assert!(revoked.revoked_at_ms.is_some());
+        assert_eq!(ProjectToken::authenticate(&mut conn, "hash-1")?, None, "a revoked token reads nothing");
+        assert_eq!(ProjectToken::revoke(&mut conn, p.id, t.id)?.revoked_at_ms, revoked.revoked_at_ms, "idempotent");
+        assert_eq!(ProjectToken::list(&mut conn, p.id)?.len(), 1);
+        let (other, _) = Project::create(&mut conn, "other", &[])?;
+        assert!(
+            matches!(ProjectToken::revoke(&mut conn, other.id, t.id), Err(StoreError::NotFound(_))),
+            "tokens are per project"
+        );
     }
     Ok(())
 }

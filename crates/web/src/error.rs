@@ -21,6 +21,9 @@ pub enum ApiError {
     /// Input that does not validate.
     #[error("{0}")]
     BadRequest(String),
+    /// A valid credential that does not cover this resource.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such resource.
     #[error("{0}")]
     NotFound(String),
@@ -47,6 +50,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -62,6 +66,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,

@@ -10,7 +10,7 @@ use trawler_domain::{now_secs, Agg, Derived, Metric, Platform, ProjectId, Projec
 use trawler_sources::GatesSnapshot;
 use trawler_store::{AnyConnection, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery, Source, StoreResult};
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Reader};
 use crate::views::*;
 use crate::{ApiError, AppState};
 
@@ -171,10 +171,11 @@ pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpRes
 }
 
 /// One project with its sources (secrets are never returned).
-#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects", params(("id" = i64, Path, description = "Project id")),
+#[utoipa::path(get, security(("admin" = []), ("read_token" = [])), path = "/api/v1/projects/{id}", tag = "projects", params(("id" = i64, Path, description = "Project id")),
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "A read token of another project", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn get_project(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn get_project(_: Reader, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let (p, s) = db(&state, move |conn| Ok((Project::get(conn, id)?, Source::list_for_project(conn, id)?))).await?;
     Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
@@ -289,12 +290,13 @@ fn range(from: Option<i64>, to: Option<i64>, default_span: i64) -> Result<(i64, 
 }
 
 /// A metric over time, raw or downsampled to `step`.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/series", tag = "data",
+#[utoipa::path(get, security(("admin" = []), ("read_token" = [])), path = "/api/v1/projects/{id}/series", tag = "data",
     params(("id" = i64, Path, description = "Project id"), SeriesParams),
     responses((status = 200, body = SeriesResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "A read token of another project", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_series(
-    _: Admin,
+    _: Reader,
     state: Data,
     id: web::Path<i64>,
     q: web::Query<SeriesParams>,
@@ -346,12 +348,13 @@ pub async fn get_series(
 }
 
 /// Latest values, changes over the range and derived figures (RoAS, …).
-#[utoipa::path(get, path = "/api/v1/projects/{id}/summary", tag = "data",
+#[utoipa::path(get, security(("admin" = []), ("read_token" = [])), path = "/api/v1/projects/{id}/summary", tag = "data",
     params(("id" = i64, Path, description = "Project id"), SummaryParams),
     responses((status = 200, body = SummaryResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "A read token of another project", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_summary(
-    _: Admin,
+    _: Reader,
     state: Data,
     id: web::Path<i64>,
     q: web::Query<SummaryParams>,
@@ -473,13 +476,14 @@ async fn export(state: Data, id: i64, q: ExportParams, format: ExportFormat) -> 
 }
 
 /// Streams a project's points (raw and hourly rollups) as CSV.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/export.csv", tag = "data",
+#[utoipa::path(get, security(("admin" = []), ("read_token" = [])), path = "/api/v1/projects/{id}/export.csv", tag = "data",
     params(("id" = i64, Path, description = "Project id"), ExportParams),
     responses((status = 200, description = "project_id,platform,metric,ts,time,value,resolution", content_type = "text/csv", body = String),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "A read token of another project", body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn export_csv(
-    _: Admin,
+    _: Reader,
     state: Data,
     id: web::Path<i64>,
     q: web::Query<ExportParams>,
@@ -488,13 +492,14 @@ pub async fn export_csv(
 }
 
 /// Streams a project's points (raw and hourly rollups) as JSON lines.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/export.jsonl", tag = "data",
+#[utoipa::path(get, security(("admin" = []), ("read_token" = [])), path = "/api/v1/projects/{id}/export.jsonl", tag = "data",
     params(("id" = i64, Path, description = "Project id"), ExportParams),
     responses((status = 200, description = "One JSON object per point", content_type = "application/x-ndjson", body = String),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "A read token of another project", body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn export_jsonl(
-    _: Admin,
+    _: Reader,
     state: Data,
     id: web::Path<i64>,
     q: web::Query<ExportParams>,

@@ -9,7 +9,9 @@ mod handlers;
 mod import;
 pub mod openapi;
 mod routes;
+mod sse;
 mod state;
+mod tokens;
 pub mod views;
 mod webhooks;
 

@@ -7,6 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::handlers::*;
 use crate::import::*;
+use crate::sse::*;
+use crate::tokens::*;
 use crate::webhooks::*;
 
 /// The whole API.
@@ -23,6 +25,8 @@ use crate::webhooks::*;
         list_projects, create_project, get_project, update_project, archive_project, resume_project, trigger_scrape,
         get_series, get_summary, export_csv, export_jsonl, import_points,
         list_runs, get_run,
+        project_events, admin_events,
+        create_token, list_tokens, revoke_token, rotate_token,
         get_actors, get_platforms,
         list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, ping_webhook, list_deliveries,
     ),
@@ -34,6 +38,7 @@ use crate::webhooks::*;
         (name = "runs", description = "Scrape runs and their logs"),
         (name = "admin", description = "The supervision tree, rate gates, metrics"),
         (name = "webhooks", description = "Signed event deliveries and their log"),
+        (name = "tokens", description = "Per-project read tokens for dashboards"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -51,6 +56,15 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("The node's admin token (TRAWLER_ADMIN_TOKEN)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "read_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A project's read token (`trw_…`): reads that project only"))
                     .build(),
             ),
         );

@@ -86,12 +86,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/projects/{id}/series", "GET").route(web::get().to(get_series)))
                 .service(resource("/projects/{id}/summary", "GET").route(web::get().to(get_summary)))
                 .service(resource("/projects/{id}/runs", "GET").route(web::get().to(list_runs)))
+                .service(resource("/projects/{id}/events", "GET").route(web::get().to(crate::sse::project_events)))
+                .service(
+                    resource("/projects/{id}/tokens", "GET, POST")
+                        .route(web::get().to(crate::tokens::list_tokens))
+                        .route(web::post().to(crate::tokens::create_token)),
+                )
+                .service(
+                    resource("/projects/{id}/tokens/{token_id}", "DELETE")
+                        .route(web::delete().to(crate::tokens::revoke_token)),
+                )
+                .service(
+                    resource("/projects/{id}/tokens/{token_id}/rotate", "POST")
+                        .route(web::post().to(crate::tokens::rotate_token)),
+                )
                 .service(resource("/projects/{id}/points", "POST").route(web::post().to(crate::import::import_points)))
                 .service(resource("/projects/{id}/export.csv", "GET").route(web::get().to(export_csv)))
                 .service(resource("/projects/{id}/export.jsonl", "GET").route(web::get().to(export_jsonl)))
                 .service(resource("/runs/{id}", "GET").route(web::get().to(get_run)))
                 .service(resource("/admin/actors", "GET").route(web::get().to(get_actors)))
                 .service(resource("/admin/platforms", "GET").route(web::get().to(get_platforms)))
+                .service(resource("/admin/events", "GET").route(web::get().to(crate::sse::admin_events)))
                 .service(
                     resource("/admin/webhooks", "GET, POST")
                         .route(web::get().to(list_webhooks))

@@ -212,6 +212,8 @@ pub struct SeriesParams {
     /// One platform only.
     #[param(value_type = Option<Platform>)]
     pub platform: Option<String>,
+    /// A read token, for clients that cannot send an Authorization header.
+    pub token: Option<String>,
 }
 
 /// One platform's line of a series.
@@ -256,6 +258,8 @@ pub struct SummaryParams {
     /// End of the range, epoch seconds (default: now).
     #[param(minimum = 0, maximum = 253_402_300_799_i64)]
     pub to: Option<i64>,
+    /// A read token, for clients that cannot send an Authorization header.
+    pub token: Option<String>,
 }
 
 /// A metric's latest value.
@@ -300,6 +304,8 @@ pub struct ExportParams {
     /// End, epoch seconds.
     #[param(minimum = 0, maximum = 253_402_300_799_i64)]
     pub to: Option<i64>,
+    /// A read token, for clients that cannot send an Authorization header.
+    pub token: Option<String>,
 }
 
 // ---- runs --------------------------------------------------------------
@@ -465,4 +471,46 @@ pub struct DeliveryList {
     pub webhook_id: i64,
     /// The deliveries.
     pub deliveries: Vec<Delivery>,
+}
+
+/// `?token=` of the event streams.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsParams {
+    /// A read token or the admin token, for EventSource (which cannot send
+    /// an Authorization header).
+    pub token: Option<String>,
+}
+
+/// The body of `POST /projects/{id}/tokens`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A label, 1 to 100 characters ("creator dashboard").
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub name: String,
+}
+
+/// A new read token: the token itself is in this answer only.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token's record.
+    #[serde(flatten)]
+    pub record: trawler_store::ProjectToken,
+    /// The token: send it as `Authorization: Bearer <token>` or `?token=`.
+    pub token: String,
+}
+
+/// A project's read tokens.
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    /// The project.
+    pub project_id: ProjectId,
+    /// Its tokens, newest first, revoked ones included.
+    pub tokens: Vec<trawler_store::ProjectToken>,
 }

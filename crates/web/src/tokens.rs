@@ -1,0 +1,78 @@
+//! Read tokens of a project: create (the token is shown once), list,
+//! revoke, rotate. Admin only.
+
+use actix_web::{web, HttpResponse};
+use trawler_domain::ProjectId;
+use trawler_store::ProjectToken;
+
+use crate::auth::{new_read_token, token_hash, Admin};
+use crate::handlers::{db, from_body, Body, Data};
+use crate::views::*;
+use crate::ApiError;
+
+fn check_label(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("`name` must be 1 to 100 characters, without control characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+async fn issue(state: &Data, project: ProjectId, name: String) -> Result<CreatedToken, ApiError> {
+    let token = new_read_token()?;
+    let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
+    let record = db(state, move |conn| ProjectToken::create(conn, project, &name, &hash, &prefix)).await?;
+    Ok(CreatedToken { record, token })
+}
+
+/// Creates a read token of a project; the token is in this answer only.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/tokens", tag = "tokens",
+    params(("id" = i64, Path, description = "Project id")), request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn create_token(_: Admin, state: Data, id: web::Path<i64>, body: Body) -> Result<HttpResponse, ApiError> {
+    let project = ProjectId(id.into_inner());
+    let body: CreateToken = from_body(body)?;
+    let created = issue(&state, project, check_label(&body.name)?).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// A project's read tokens (never the tokens themselves).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/tokens", tag = "tokens",
+    params(("id" = i64, Path, description = "Project id")),
+    responses((status = 200, body = TokenList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_tokens(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let project = ProjectId(id.into_inner());
+    let tokens = db(&state, move |conn| ProjectToken::list(conn, project)).await?;
+    Ok(HttpResponse::Ok().json(TokenList { project_id: project, tokens }))
+}
+
+/// Revokes a read token: it reads nothing from now on.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/tokens/{token_id}", tag = "tokens",
+    params(("id" = i64, Path, description = "Project id"), ("token_id" = i64, Path, description = "Token id")),
+    responses((status = 200, body = trawler_store::ProjectToken), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn revoke_token(_: Admin, state: Data, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
+    let (project, token) = path.into_inner();
+    let revoked = db(&state, move |conn| ProjectToken::revoke(conn, ProjectId(project), token)).await?;
+    Ok(HttpResponse::Ok().json(revoked))
+}
+
+/// Replaces a read token: a new one with the same name, the old one revoked.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/tokens/{token_id}/rotate", tag = "tokens",
+    params(("id" = i64, Path, description = "Project id"), ("token_id" = i64, Path, description = "Token id")),
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "The token is revoked already", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn rotate_token(_: Admin, state: Data, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
+    let (project, token) = path.into_inner();
+    let project = ProjectId(project);
+    let old = db(&state, move |conn| ProjectToken::get(conn, project, token)).await?;
+    if old.revoked_at_ms.is_some() {
+        return Err(ApiError::Conflict("the token is revoked; create a new one".into()));
+    }
+    let created = issue(&state, project, old.name.clone()).await?;
+    db(&state, move |conn| ProjectToken::revoke(conn, project, token)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
