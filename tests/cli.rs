@@ -217,7 +217,10 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     let csv_file = std::env::temp_dir().join(format!("trawler_cli_import_{}.csv", std::process::id()));
     std::fs::write(&csv_file, &csv)?;
     let (code, _, err) = run(&["import", "2", &csv_file.to_string_lossy()])?;
-    ensure!(code == 0 && err.contains(&format!("imported {stored} points into project 2 ({stored} new, 0 already")), "{err}");
+    ensure!(
+        code == 0 && err.contains(&format!("imported {stored} points into project 2 ({stored} new, 0 already")),
+        "{err}"
+    );
     let (code, _, err) = run(&["import", "2", &csv_file.to_string_lossy()])?;
     ensure!(code == 0 && err.contains(&format!("(0 new, {stored} already stored)")), "{err}");
     let (_, copy, _) = run(&["export", "2"])?;
