@@ -32,6 +32,8 @@ enum Access {
     Public,
     Reader,
     Admin,
+    /// A page of the admin UI: a session cookie, never a bearer token.
+    Ui,
 }
 
 struct Route {
@@ -58,7 +60,9 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
     let db = trawler_store::testing::TestDb::sqlite()?;
     let env = server_env(&db.url, &sim.addr, &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
     let (_server, api) = start_server(&env)?;
-    let client = Client::builder().timeout(Duration::from_secs(10)).build()?;
+    // Redirects are statuses here, not something to follow.
+    let client =
+        Client::builder().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none()).build()?;
 
     // Fixtures: p1 (read), p2 (another project), p3 (archived by the matrix),
     // a webhook, a token of each project, a run.
@@ -110,6 +114,11 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
         route(Method::GET, format!("/api/v1/projects/{p1}/export.csv"), Reader, 200),
         route(Method::GET, format!("/api/v1/projects/{p1}/export.jsonl"), Reader, 200),
         route(Method::GET, format!("/api/v1/projects/{p1}/events"), Reader, 200),
+        route(Method::GET, format!("/d/{p1}"), Reader, 200),
+        route(Method::GET, "/ui/", Ui, 303),
+        route(Method::GET, format!("/ui/projects/{p1}"), Ui, 303),
+        route(Method::GET, "/ui/actors", Ui, 303),
+        route(Method::POST, format!("/ui/projects/{p1}/archive"), Ui, 303),
         route(Method::GET, "/metrics", Admin, 200),
         route(Method::GET, "/api/v1/projects", Admin, 200),
         with_json(route(Method::POST, "/api/v1/projects", Admin, 201), json!({"name": "made by the matrix"})),
@@ -147,7 +156,7 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
     for r in &routes {
         for cred in [Cred::None, Cred::Wrong, Cred::OtherProject, Cred::Project, Cred::Admin] {
             let expected = match (r.access, cred) {
-                (Public, _) => r.ok,
+                (Public, _) | (Ui, _) => r.ok,
                 (_, Cred::Admin) => r.ok,
                 (Reader, Cred::Project) => r.ok,
                 (Reader, Cred::OtherProject) => 403,

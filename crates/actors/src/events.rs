@@ -126,6 +126,9 @@ impl Event {
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    /// Everything, points included, for the few who want it all (the admin
+    /// UI's project list); fed only while someone listens.
+    firehose: broadcast::Sender<Arc<Event>>,
     projects: Arc<Mutex<HashMap<ProjectId, broadcast::Sender<Arc<Event>>>>>,
 }
 
@@ -138,7 +141,11 @@ impl Default for EventBus {
 impl EventBus {
     /// A bus with no listeners.
     pub fn new() -> EventBus {
-        EventBus { tx: broadcast::channel(CAPACITY).0, projects: Arc::default() }
+        EventBus {
+            tx: broadcast::channel(CAPACITY).0,
+            firehose: broadcast::channel(CAPACITY).0,
+            projects: Arc::default(),
+        }
     }
 
     fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, broadcast::Sender<Arc<Event>>>> {
@@ -159,6 +166,9 @@ impl EventBus {
                 }
             }
         }
+        if self.firehose.receiver_count() > 0 {
+            let _ = self.firehose.send(event.clone());
+        }
         if !matches!(*event, Event::Points { .. }) {
             let _ = self.tx.send(event);
         }
@@ -170,6 +180,11 @@ impl EventBus {
         self.tx.subscribe()
     }
 
+    /// A new listener of every event, points included.
+    pub fn subscribe_all(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.firehose.subscribe()
+    }
+
     /// A new follower of one project: all its events, points included.
     pub fn subscribe_project(&self, project: ProjectId) -> broadcast::Receiver<Arc<Event>> {
         self.topics().entry(project).or_insert_with(|| broadcast::channel(PROJECT_CAPACITY).0).subscribe()
@@ -178,7 +193,7 @@ impl EventBus {
     /// Whether anyone follows a project (so a publisher can skip building
     /// an event nobody would read).
     pub fn followed(&self, project: ProjectId) -> bool {
-        self.topics().contains_key(&project)
+        self.firehose.receiver_count() > 0 || self.topics().contains_key(&project)
     }
 
     /// Projects followed now.

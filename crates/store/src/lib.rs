@@ -11,6 +11,7 @@ pub mod point;
 pub mod project;
 pub mod run;
 pub mod schema;
+pub mod session;
 pub mod testing;
 pub mod token;
 pub mod webhook;
@@ -21,6 +22,7 @@ pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResul
 pub use pool::{AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
 pub use project::{NewSource, Project, ProjectPatch, Source};
 pub use run::Run;
+pub use session::Session;
 pub use token::ProjectToken;
 pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, Webhook};
 

@@ -135,3 +135,13 @@ diesel::table! {
         revoked_at_ms -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    /// Admin UI sessions (only a hash of the cookie's id is kept).
+    sessions (id_hash) {
+        id_hash -> Text,
+        csrf -> Text,
+        created_at_ms -> BigInt,
+        expires_at_ms -> BigInt,
+    }
+}

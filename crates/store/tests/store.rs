@@ -39,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 5, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 6, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 5);
+        assert_eq!(run_migrations(&mut conn)?.len(), 6);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -460,6 +460,20 @@ fn read_tokens_authenticate_until_revoked() -> Result<()> {
             matches!(ProjectToken::revoke(&mut conn, other.id, t.id), Err(StoreError::NotFound(_))),
             "tokens are per project"
         );
+    }
+    Ok(())
+}
+
+#[test]
+fn sessions_live_until_they_expire_or_end() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        trawler_store::Session::create(&mut conn, "h1", "csrf-1", 60_000)?;
+        trawler_store::Session::create(&mut conn, "h2", "csrf-2", -1)?;
+        assert_eq!(trawler_store::Session::get(&mut conn, "h1")?.map(|s| s.csrf), Some("csrf-1".to_owned()));
+        assert_eq!(trawler_store::Session::get(&mut conn, "h2")?, None, "expired");
+        trawler_store::Session::delete(&mut conn, "h1")?;
+        assert_eq!(trawler_store::Session::get(&mut conn, "h1")?, None, "logged out");
     }
     Ok(())
 }

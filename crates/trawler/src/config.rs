@@ -116,6 +116,11 @@ fn egress_entry(s: &str) -> Result<String, String> {
     Ok(entry.to_owned())
 }
 
+fn password_hash(s: &str) -> Result<String, String> {
+    trawler_web::check_password_hash(s.trim())?;
+    Ok(s.trim().to_owned())
+}
+
 fn database_url(s: &str) -> Result<DbUrl, String> {
     DbUrl::parse(s).map_err(|e| e.to_string())
 }
@@ -169,6 +174,17 @@ pub struct ServeArgs {
     /// The admin bearer token every API route requires (at least 16 characters).
     #[arg(long, env = "TRAWLER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// The argon2 hash of the admin UI's password (`trawler hash-password`
+    /// makes one). Without it the UI's login is off; the API still works.
+    #[arg(long, env = "TRAWLER_ADMIN_PASSWORD_HASH", hide_env_values = true, value_parser = password_hash)]
+    pub admin_password_hash: Option<String>,
+
+    /// Mark session cookies Secure whatever the request's scheme (behind a
+    /// TLS-terminating proxy). Requests over https get it anyway.
+    #[arg(long, env = "TRAWLER_COOKIE_SECURE", action = ArgAction::Set, num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub cookie_secure: bool,
 
     /// Allow fetching loopback and private addresses (simulator, intranet). Off: SSRF protection.
     #[arg(long, env = "TRAWLER_ALLOW_PRIVATE", action = ArgAction::Set, num_args = 0..=1, default_value = "false",
@@ -308,6 +324,8 @@ pub struct ServeArgs {
 
 /// The validated configuration of a server.
 pub struct Config {
+    pub admin_password_hash: Option<String>,
+    pub cookie_secure: bool,
     pub store: StoreConfig,
     pub sources: SourcesConfig,
     pub actors: ActorsConfig,
@@ -337,6 +355,15 @@ impl Config {
             ("DATABASE_URL", self.store.url.redacted()),
             ("TRAWLER_BIND", self.bind.to_string()),
             ("TRAWLER_ADMIN_TOKEN", format!("*** ({} characters)", self.admin_token.len())),
+            (
+                "TRAWLER_ADMIN_PASSWORD_HASH",
+                if self.admin_password_hash.is_some() {
+                    "*** (the UI's login is on)".into()
+                } else {
+                    "unset (the UI's login is off)".into()
+                },
+            ),
+            ("TRAWLER_COOKIE_SECURE", self.cookie_secure.to_string()),
             ("TRAWLER_ALLOW_PRIVATE", s.http.allow_private.to_string()),
             ("TRAWLER_EGRESS_ALLOW", s.http.egress_allow.as_ref().map_or("any public host".into(), |a| a.join(","))),
             ("TRAWLER_FULL_INTERVAL", human(a.full_interval)),
@@ -454,6 +481,8 @@ impl ServeArgs {
             ..ActorsConfig::default()
         };
         Ok(Config {
+            admin_password_hash: self.admin_password_hash.clone(),
+            cookie_secure: self.cookie_secure,
             store: self.db.store(),
             sources,
             actors,

@@ -139,6 +139,7 @@ fn seed(conn: &mut AnyConnection, n: usize, sim: &str) -> Result<()> {
 /// `trawler demo`.
 pub fn run(args: DemoArgs) -> Result<()> {
     let token = std::env::var("TRAWLER_ADMIN_TOKEN").ok().filter(|t| t.len() >= 16).unwrap_or_else(random_token);
+    let password = std::env::var("TRAWLER_DEMO_PASSWORD").ok().filter(|p| p.len() >= 12).unwrap_or_else(random_token);
     actix_web::rt::System::new().block_on(async move {
         let epoch = sim_epoch(&args.data_dir)?;
         let sim = trawler_sim::SimServer::start(&args.sim_bind.to_string(), epoch, 1)
@@ -148,6 +149,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
             db: DbArgs { database_url: None, data_dir: args.data_dir.clone() },
             bind: args.bind,
             admin_token: Some(token.clone()),
+            admin_password_hash: Some(trawler_web::hash_password(&password).map_err(anyhow::Error::msg)?),
+            cookie_secure: false,
             allow_private: true,
             egress_allow: None,
             full_interval: args.full_interval,
@@ -187,6 +190,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let api = format!("http://{}", running.addr);
         println!();
         println!("trawler demo is running (Ctrl-C stops it)");
+        println!("  admin UI     {api}/ui/   (password {password})");
         println!("  simulator    {sim_url}/");
         println!("  API          {api}/api/v1/projects");
         println!("  actors       {api}/api/v1/admin/actors");

@@ -51,6 +51,9 @@ enum Command {
     Export(client::ExportArgs),
     /// Load points into a project from a file (CSV or JSON lines, as exported).
     Import(client::ImportArgs),
+    /// Read a password on standard input and print its argon2 hash, for
+    /// TRAWLER_ADMIN_PASSWORD_HASH.
+    HashPassword,
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -63,6 +66,17 @@ enum ConfigCommand {
     /// Validate flags and environment, print the effective settings (secrets
     /// masked) and exit; a bad value is a one-line error and exit code 2.
     Check(Box<ServeArgs>),
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.chars().count() < 12 {
+        anyhow::bail!("use a password of at least 12 characters");
+    }
+    println!("{}", trawler_web::hash_password(password).map_err(anyhow::Error::msg)?);
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -108,6 +122,7 @@ fn main() -> ExitCode {
         Command::Webhooks(args) => client::webhooks(args),
         Command::Export(args) => client::export(args),
         Command::Import(args) => client::import(args),
+        Command::HashPassword => hash_password(),
         Command::Config { what: ConfigCommand::Check(args) } => args.config().map(|config| {
             for (name, value) in config.describe() {
                 println!("{name}={value}");

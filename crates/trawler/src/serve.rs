@@ -45,6 +45,9 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
         tree: tree.clone(),
         admin_token: AdminToken::new(config.admin_token.clone()),
         migrated: Arc::new(AtomicBool::new(true)),
+        ui_password_hash: config.admin_password_hash.clone(),
+        secure_cookies: config.cookie_secure,
+        login_limiter: Default::default(),
     });
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {

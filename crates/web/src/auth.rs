@@ -5,14 +5,69 @@
 //! headers, as with EventSource). Read tokens are random, shown once, and
 //! stored only as a SHA-256.
 
-use std::future::{ready, Ready};
-
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::error::InternalError;
+use actix_web::http::{header, Method};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use trawler_domain::ProjectId;
-use trawler_store::ProjectToken;
+use trawler_store::{ProjectToken, Session};
 
 use crate::{ApiError, AppState};
+
+/// The admin UI's session cookie.
+pub const SESSION_COOKIE: &str = "trawler_session";
+
+/// The admin session a request's cookie names, if it is live. Only read
+/// requests may ride on a cookie: state changes need a bearer token or a
+/// form with the session's CSRF token.
+/// A pending session lookup: the id's hash and the session, if live.
+type SessionLookup = LocalBoxFuture<'static, Result<Option<(String, Session)>, ApiError>>;
+
+fn session_lookup(req: &HttpRequest) -> Option<SessionLookup> {
+    let id = req.cookie(SESSION_COOKIE)?.value().to_owned();
+    let pool = req.app_data::<web::Data<AppState>>()?.pool.clone();
+    Some(Box::pin(async move {
+        let hash = token_hash(&id);
+        let found = web::block(move || {
+            let mut conn = pool.get()?;
+            Session::get(&mut conn, &hash).map(|s| s.map(|s| (hash, s)))
+        })
+        .await??;
+        Ok(found)
+    }))
+}
+
+fn is_read(req: &HttpRequest) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD)
+}
+
+/// A logged-in admin of the web UI; pages without one redirect to the login.
+pub struct UiSession {
+    /// The token the session's forms carry.
+    pub csrf: String,
+    /// The hash of the session's id (to end it).
+    pub id_hash: String,
+}
+
+impl FromRequest for UiSession {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<UiSession, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let lookup = session_lookup(req);
+        Box::pin(async move {
+            let to_login = || -> actix_web::Error {
+                let resp = HttpResponse::SeeOther().insert_header((header::LOCATION, "/ui/login")).finish();
+                InternalError::from_response("log in first", resp).into()
+            };
+            let Some(lookup) = lookup else { return Err(to_login()) };
+            match lookup.await? {
+                Some((id_hash, session)) => Ok(UiSession { csrf: session.csrf, id_hash }),
+                None => Err(to_login()),
+            }
+        })
+    }
+}
 
 /// A new read token: `trw_` and 40 hex digits (160 random bits).
 pub fn new_read_token() -> Result<String, ApiError> {
@@ -87,17 +142,25 @@ impl FromRequest for Reader {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let id = req.match_info().get("id").map(str::to_owned);
         let token = credential(req);
+        let session = if token.is_none() && is_read(req) { session_lookup(req) } else { None };
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let parse = |id: Option<String>| {
+                id.and_then(|id| id.parse::<i64>().ok())
+                    .map(ProjectId)
+                    .ok_or_else(|| ApiError::BadRequest("invalid path: the project id must be an integer".into()))
+            };
+            if let Some(session) = session {
+                if session.await?.is_some() {
+                    return Ok(Reader { project: parse(id)? });
+                }
+            }
             let Some(token) = token else {
                 return Err(ApiError::Unauthorized(
                     "send `Authorization: Bearer <admin token or this project's read token>`".into(),
                 ));
             };
-            let project = id
-                .and_then(|id| id.parse::<i64>().ok())
-                .map(ProjectId)
-                .ok_or_else(|| ApiError::BadRequest("invalid path: the project id must be an integer".into()))?;
+            let project = parse(id)?;
             if state.admin_token.matches(&token) {
                 return Ok(Reader { project });
             }
@@ -123,16 +186,27 @@ impl FromRequest for Reader {
 
 impl FromRequest for Admin {
     type Error = ApiError;
-    type Future = Ready<Result<Admin, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Admin, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(ApiError::Internal("application state missing".into())));
+            return Box::pin(async { Err(ApiError::Internal("application state missing".into())) });
         };
-        ready(match bearer(req) {
-            None => Err(ApiError::Unauthorized("send `Authorization: Bearer <admin token>`".into())),
+        let verdict = match bearer(req) {
             Some(token) if state.admin_token.matches(token) => Ok(Admin),
             Some(_) => Err(ApiError::Unauthorized("invalid token".into())),
+            None => Err(ApiError::Unauthorized("send `Authorization: Bearer <admin token>`".into())),
+        };
+        // The UI's pages read the API with their session cookie.
+        let session =
+            if verdict.is_err() && bearer(req).is_none() && is_read(req) { session_lookup(req) } else { None };
+        Box::pin(async move {
+            if let Some(session) = session {
+                if session.await?.is_some() {
+                    return Ok(Admin);
+                }
+            }
+            verdict
         })
     }
 }

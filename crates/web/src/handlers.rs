@@ -49,7 +49,7 @@ pub(crate) fn from_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T,
 
 const MAX_SOURCES: usize = 20;
 
-fn check_name(name: &str) -> Result<String, ApiError> {
+pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::BadRequest("name must be 1 to 200 characters".into()));
@@ -60,7 +60,7 @@ fn check_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-fn check_sources(state: &Data, input: Vec<SourceInput>) -> Result<Vec<NewSource>, ApiError> {
+pub(crate) fn check_sources(state: &Data, input: Vec<SourceInput>) -> Result<Vec<NewSource>, ApiError> {
     if input.len() > MAX_SOURCES {
         return Err(ApiError::BadRequest(format!("at most {MAX_SOURCES} sources per project")));
     }

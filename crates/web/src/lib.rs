@@ -12,6 +12,7 @@ mod routes;
 mod sse;
 mod state;
 mod tokens;
+pub mod ui;
 pub mod views;
 mod webhooks;
 
@@ -19,3 +20,4 @@ pub use auth::AdminToken;
 pub use error::ApiError;
 pub use routes::{configure, record_request};
 pub use state::AppState;
+pub use ui::{check_password_hash, hash_password};

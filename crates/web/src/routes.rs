@@ -121,6 +121,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/webhooks/{id}/ping", "POST").route(web::post().to(ping_webhook)))
                 .service(resource("/admin/webhooks/{id}/deliveries", "GET").route(web::get().to(list_deliveries))),
         )
+        .configure(crate::ui::configure)
         .default_service(web::to(not_found));
 }
 

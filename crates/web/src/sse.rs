@@ -89,12 +89,13 @@ pub async fn project_events(
     Ok(stream(state.tree.events().subscribe_project(id)))
 }
 
-/// Every project's runs and state changes (no points).
-#[utoipa::path(get, path = "/api/v1/admin/events", tag = "admin",
+/// Every project's runs and state changes; with `points=true`, its points too.
+#[utoipa::path(get, path = "/api/v1/admin/events", tag = "admin", params(AdminEventsParams),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
-        (status = 401, body = ErrorBody)))]
-pub async fn admin_events(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
-    Ok(stream(state.tree.events().subscribe()))
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn admin_events(_: Admin, state: Data, q: web::Query<AdminEventsParams>) -> Result<HttpResponse, ApiError> {
+    let events = state.tree.events();
+    Ok(stream(if q.points.unwrap_or(false) { events.subscribe_all() } else { events.subscribe() }))
 }
 
 #[cfg(test)]

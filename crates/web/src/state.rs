@@ -18,4 +18,12 @@ pub struct AppState {
     pub admin_token: AdminToken,
     /// Set once migrations have been applied (for `/readyz`).
     pub migrated: Arc<AtomicBool>,
+    /// The argon2 hash of the admin UI's password; without it the UI's
+    /// login is off.
+    pub ui_password_hash: Option<String>,
+    /// Whether session cookies are marked Secure whatever the request's
+    /// scheme (set behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
+    /// Limits login attempts per client address.
+    pub login_limiter: crate::ui::LoginLimiter,
 }

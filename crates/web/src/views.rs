@@ -514,3 +514,12 @@ pub struct TokenList {
     /// Its tokens, newest first, revoked ones included.
     pub tokens: Vec<trawler_store::ProjectToken>,
 }
+
+/// The query of `/admin/events`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AdminEventsParams {
+    /// Also every project's points (many per second on a busy node).
+    pub points: Option<bool>,
+}

@@ -1,0 +1,756 @@
+//! The admin web UI (server-rendered with askama, live over SSE) and the
+//! creator dashboard. Pages live under `/ui`; their scripts read the JSON API
+//! with the session cookie (GET routes only: anything that changes state is
+//! a form post carrying the session's CSRF token).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+use trawler_domain::{now_millis, now_secs, ProjectId, ProjectStatus, RunId};
+use trawler_store::{Point, Project, ProjectPatch, ProjectToken, Run, Session, Source};
+
+use crate::auth::{new_read_token, token_hash, UiSession, SESSION_COOKIE};
+use crate::handlers::{check_sources, db, Data};
+use crate::views::SourceInput;
+use crate::ApiError;
+
+/// How long a login lasts.
+const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+
+/// Login attempts allowed per client address and minute.
+const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 5;
+
+/// Limits login attempts per client address.
+pub struct LoginLimiter(governor::DefaultKeyedRateLimiter<IpAddr>);
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        let per_minute = NonZeroU32::new(LOGIN_ATTEMPTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+        LoginLimiter(governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)))
+    }
+}
+
+/// Hashes a password for `TRAWLER_ADMIN_PASSWORD_HASH` (argon2id, PHC string).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system random source failed".to_owned())?;
+    let salt = SaltString::encode_b64(&bytes).map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Checks that a configured hash is a PHC string argon2 can verify against.
+pub fn check_password_hash(hash: &str) -> Result<(), String> {
+    argon2::password_hash::PasswordHash::new(hash).map(drop).map_err(|e| format!("not an argon2 PHC string: {e}"))
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+fn random_hex(bytes: usize) -> Result<String, ApiError> {
+    let mut buf = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut buf).map_err(|_| ApiError::Internal("the system random source failed".into()))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_owned())).finish()
+}
+
+fn html(template: &impl Template) -> Result<HttpResponse, ApiError> {
+    let body = template.render().map_err(|e| ApiError::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+        ))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .body(body))
+}
+
+fn ms_text(ms: Option<i64>) -> String {
+    ms.map_or("–".into(), |ms| {
+        trawler_domain::time::rfc3339(ms / 1000).replace('T', " ").trim_end_matches('Z').to_owned()
+    })
+}
+
+fn number(v: Option<f64>) -> String {
+    match v {
+        None => "–".into(),
+        Some(v) if v.abs() >= 1000.0 => {
+            let s = format!("{:.0}", v.round());
+            let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+            let mut out = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            format!("{sign}{out}")
+        }
+        Some(v) => format!("{}", (v * 100.0).round() / 100.0),
+    }
+}
+
+/// A form's CSRF field, checked against the session's.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+fn check_csrf(session: &UiSession, sent: &str) -> Result<(), ApiError> {
+    if crate::AdminToken::new(session.csrf.clone()).matches(sent) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("the form is stale or forged (CSRF check failed); reload the page".into()))
+    }
+}
+
+// ---- login -------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    nav: &'static str,
+    flash: Option<String>,
+    enabled: bool,
+}
+
+pub async fn login_page(state: Data) -> Result<HttpResponse, ApiError> {
+    html(&LoginPage { csrf: String::new(), nav: "", flash: None, enabled: state.ui_password_hash.is_some() })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    password: String,
+}
+
+pub async fn login(state: Data, req: HttpRequest, form: web::Form<LoginForm>) -> Result<HttpResponse, ApiError> {
+    let Some(hash) = state.ui_password_hash.clone() else {
+        return login_page(state).await;
+    };
+    let ip = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    if state.login_limiter.0.check_key(&ip).is_err() {
+        let page = LoginPage {
+            csrf: String::new(),
+            nav: "",
+            flash: Some("Too many attempts from this address; wait a minute.".into()),
+            enabled: true,
+        };
+        let mut resp = html(&page)?;
+        *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
+        return Ok(resp);
+    }
+    let password = form.into_inner().password;
+    let ok = web::block(move || verify_password(&hash, &password)).await?;
+    if !ok {
+        log::warn!("ui: failed login from {ip}");
+        let page = LoginPage { csrf: String::new(), nav: "", flash: Some("Wrong password.".into()), enabled: true };
+        let mut resp = html(&page)?;
+        *resp.status_mut() = actix_web::http::StatusCode::UNAUTHORIZED;
+        return Ok(resp);
+    }
+    let (id, csrf) = (random_hex(32)?, random_hex(16)?);
+    let id_hash = token_hash(&id);
+    db(&state, move |conn| Session::create(conn, &id_hash, &csrf, SESSION_TTL_MS)).await?;
+    let secure = state.secure_cookies || req.connection_info().scheme() == "https";
+    let cookie = Cookie::build(SESSION_COOKIE, id)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(actix_web::cookie::time::Duration::milliseconds(SESSION_TTL_MS))
+        .finish();
+    Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/ui/")).finish())
+}
+
+pub async fn logout(session: UiSession, state: Data, form: web::Form<CsrfForm>) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id_hash = session.id_hash.clone();
+    db(&state, move |conn| Session::delete(conn, &id_hash)).await?;
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    gone.make_removal();
+    Ok(HttpResponse::SeeOther().cookie(gone).insert_header((header::LOCATION, "/ui/login")).finish())
+}
+
+// ---- projects ----------------------------------------------------------
+
+struct ProjectRow {
+    id: i64,
+    name: String,
+    status: String,
+    sources: String,
+    pledged: String,
+    backers: String,
+    spend: String,
+    spark_metric: String,
+    last_run: String,
+}
+
+#[derive(Template)]
+#[template(path = "projects.html")]
+struct ProjectsPage {
+    csrf: String,
+    nav: &'static str,
+    flash: Option<String>,
+    rows: Vec<ProjectRow>,
+}
+
+#[derive(Deserialize)]
+pub struct FlashQuery {
+    flash: Option<String>,
+    range: Option<String>,
+}
+
+pub async fn projects(session: UiSession, state: Data, q: web::Query<FlashQuery>) -> Result<HttpResponse, ApiError> {
+    let now = now_secs();
+    let rows = db(&state, move |conn| {
+        let mut rows = Vec::new();
+        for p in Project::list(conn, None)? {
+            let sources = Source::list_for_project(conn, p.id)?;
+            let obs = Point::observations_at(conn, p.id, now)?;
+            let mut latest: BTreeMap<String, f64> = BTreeMap::new();
+            for o in &obs {
+                *latest.entry(o.metric.as_str().to_owned()).or_default() += o.value;
+            }
+            let last = Run::list_for_project(conn, p.id, 1)?.into_iter().next();
+            let spark_metric = if latest.contains_key("pledged") || latest.is_empty() { "pledged" } else { "spend" };
+            rows.push(ProjectRow {
+                id: p.id.0,
+                name: p.name,
+                status: p.status.to_string(),
+                sources: sources
+                    .iter()
+                    .map(|s| format!("{}:{}", s.platform, s.external_ref))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                pledged: number(latest.get("pledged").copied()),
+                backers: number(latest.get("backers").copied()),
+                spend: number(latest.get("spend").copied()),
+                spark_metric: spark_metric.to_owned(),
+                last_run: last.map_or("–".into(), |r| format!("{} · {}", r.status, ms_text(Some(r.started_at_ms)))),
+            });
+        }
+        Ok(rows)
+    })
+    .await?;
+    html(&ProjectsPage { csrf: session.csrf, nav: "projects", flash: q.into_inner().flash, rows })
+}
+
+#[derive(Deserialize)]
+pub struct NewProjectForm {
+    csrf: String,
+    name: String,
+    sources: String,
+}
+
+pub async fn create_project(
+    session: UiSession,
+    state: Data,
+    form: web::Form<NewProjectForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    check_csrf(&session, &form.csrf)?;
+    let mut inputs = Vec::new();
+    for line in form.sources.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((platform, reference)) = line.split_once(':') else {
+            return Err(ApiError::BadRequest(format!("`{line}` is not platform:reference")));
+        };
+        inputs.push(SourceInput {
+            platform: platform.trim().to_owned(),
+            external_ref: reference.trim().to_owned(),
+            options: None,
+            secret: None,
+        });
+    }
+    let name = crate::handlers::check_name(&form.name)?;
+    let sources = check_sources(&state, inputs)?;
+    let (project, _) = db(&state, move |conn| Project::create(conn, &name, &sources)).await?;
+    state.tree.project_created(project.id).await?;
+    Ok(see_other(&format!("/ui/projects/{}", project.id)))
+}
+
+struct RunRow {
+    id: i64,
+    started: String,
+    trigger: String,
+    status: String,
+    points: i64,
+    error: String,
+    log: String,
+}
+
+struct TokenRow {
+    id: i64,
+    name: String,
+    prefix: String,
+    created: String,
+    last_used: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "project.html")]
+struct ProjectPage {
+    csrf: String,
+    nav: &'static str,
+    flash: Option<String>,
+    id: i64,
+    name: String,
+    status: String,
+    status_reason: Option<String>,
+    figures: Vec<(String, String)>,
+    metrics: Vec<String>,
+    ranges: Vec<(String, String)>,
+    range: String,
+    from: i64,
+    step: i64,
+    runs: Vec<RunRow>,
+    sources_json: String,
+    tokens: Vec<TokenRow>,
+    new_token: Option<String>,
+}
+
+const RANGES: [(&str, &str, i64); 4] = [
+    ("1h", "last hour", 3600),
+    ("24h", "last 24 hours", 86_400),
+    ("7d", "last 7 days", 7 * 86_400),
+    ("30d", "last 30 days", 30 * 86_400),
+];
+
+/// The figures and chart metrics of a project: latest values summed over
+/// platforms, then the derived ones.
+fn figures(obs: &[trawler_domain::Observation]) -> (Vec<(String, String)>, Vec<String>) {
+    let mut latest: BTreeMap<String, f64> = BTreeMap::new();
+    for o in obs {
+        *latest.entry(o.metric.as_str().to_owned()).or_default() += o.value;
+    }
+    let totals = trawler_domain::Totals::from_observations(obs, &[]);
+    let derived = trawler_domain::Derived::from_totals(&totals);
+    let mut out: Vec<(String, String)> = latest.iter().map(|(m, v)| (m.clone(), number(Some(*v)))).collect();
+    for (name, v) in
+        [("roas", derived.roas), ("cost_per_backer", derived.cost_per_backer), ("funded_pct", derived.funded_pct)]
+    {
+        if v.is_some() {
+            out.push((name.to_owned(), number(v)));
+        }
+    }
+    (out, latest.into_keys().collect())
+}
+
+async fn project_page(
+    session: UiSession,
+    state: &Data,
+    id: ProjectId,
+    range: Option<String>,
+    flash: Option<String>,
+    new_token: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (range, span) = RANGES
+        .iter()
+        .find(|r| Some(r.0) == range.as_deref())
+        .map_or(("24h".to_owned(), 86_400), |r| (r.0.to_owned(), r.2));
+    let now = now_secs();
+    let (project, sources, obs, runs, tokens) = db(state, move |conn| {
+        let p = Project::get(conn, id)?;
+        Ok((
+            p,
+            Source::list_for_project(conn, id)?,
+            Point::observations_at(conn, id, now)?,
+            Run::list_for_project(conn, id, 20)?,
+            ProjectToken::list(conn, id)?,
+        ))
+    })
+    .await?;
+    let (figures, metrics) = figures(&obs);
+    let sources_json = serde_json::to_string_pretty(
+        &sources
+            .iter()
+            .map(|s| json!({"platform": s.platform, "external_ref": s.external_ref, "options": s.options}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
+    let page = ProjectPage {
+        csrf: session.csrf,
+        nav: "projects",
+        flash,
+        id: id.0,
+        name: project.name,
+        status: project.status.to_string(),
+        status_reason: project.status_reason,
+        figures,
+        metrics,
+        ranges: RANGES.iter().map(|r| (r.0.to_owned(), r.1.to_owned())).collect(),
+        range,
+        from: now - span,
+        step: (span / 300).max(1),
+        runs: runs
+            .into_iter()
+            .map(|r| RunRow {
+                id: r.id.0,
+                started: ms_text(Some(r.started_at_ms)),
+                trigger: r.triggered_by.to_string(),
+                status: r.status.to_string(),
+                points: r.points_written,
+                error: r.error.unwrap_or_default(),
+                log: r.log,
+            })
+            .collect(),
+        sources_json,
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                prefix: t.prefix,
+                created: ms_text(Some(t.created_at_ms)),
+                last_used: ms_text(t.last_used_at_ms),
+                revoked: t.revoked_at_ms.is_some(),
+            })
+            .collect(),
+        new_token,
+    };
+    html(&page)
+}
+
+pub async fn project(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    q: web::Query<FlashQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    project_page(session, &state, ProjectId(id.into_inner()), q.range, q.flash, None).await
+}
+
+pub async fn scrape(
+    session: UiSession,
+    state: Data,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let run: RunId = state.tree.trigger(id).await?;
+    // The page's script asks for JSON and stays on the page.
+    let wants_json = req.headers().get(header::ACCEPT).is_some_and(|a| a.as_bytes().starts_with(b"application/json"));
+    if wants_json {
+        return Ok(HttpResponse::Accepted().json(json!({"run_id": run, "project_id": id})));
+    }
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Scrape+started+(run+{run})")))
+}
+
+pub async fn archive(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    db(&state, move |conn| Project::set_status(conn, id, ProjectStatus::Archived, None)).await?;
+    state.tree.project_archived(id).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Archived")))
+}
+
+pub async fn resume(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    db(&state, move |conn| Project::set_status(conn, id, ProjectStatus::Active, None)).await?;
+    state.tree.project_resumed(id).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Resumed")))
+}
+
+#[derive(Deserialize)]
+pub struct SourcesForm {
+    csrf: String,
+    sources: String,
+}
+
+pub async fn save_sources(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<SourcesForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let inputs: Vec<SourceInput> = serde_json::from_str(&form.sources)
+        .map_err(|e| ApiError::BadRequest(format!("sources: not a JSON list of sources: {e}")))?;
+    let patch = ProjectPatch { name: None, sources: Some(check_sources(&state, inputs)?) };
+    let p = db(&state, move |conn| Project::update(conn, id, &patch)).await?;
+    if p.status == ProjectStatus::Active {
+        state.tree.project_updated(id).await?;
+    }
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Sources+saved")))
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    csrf: String,
+    name: String,
+}
+
+pub async fn make_token(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let name = form.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("the token's name must be 1 to 100 characters".into()));
+    }
+    let token = new_read_token()?;
+    let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
+    db(&state, move |conn| ProjectToken::create(conn, id, &name, &hash, &prefix)).await?;
+    // Rendered, not redirected: the token is shown this once.
+    project_page(session, &state, id, None, Some("Token made: copy it now".into()), Some(token)).await
+}
+
+pub async fn revoke_token(
+    session: UiSession,
+    state: Data,
+    path: web::Path<(i64, i64)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let (id, token) = path.into_inner();
+    db(&state, move |conn| ProjectToken::revoke(conn, ProjectId(id), token)).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Token+revoked")))
+}
+
+// ---- actors and platforms ----------------------------------------------
+
+struct ActorRow {
+    kind: String,
+    name: String,
+    status: String,
+    info: String,
+    error: Option<String>,
+    project: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "actors.html")]
+struct ActorsPage {
+    csrf: String,
+    nav: &'static str,
+    flash: Option<String>,
+    taken: String,
+    actors: Vec<ActorRow>,
+}
+
+pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, ApiError> {
+    let snapshot = state.tree.snapshot().await?;
+    let now = now_millis();
+    let rel = |ms: Option<i64>| {
+        ms.map(|ms| {
+            let s = (ms - now) / 1000;
+            if s >= 0 {
+                format!("in {s}s")
+            } else {
+                format!("{}s ago", -s)
+            }
+        })
+    };
+    let actors = snapshot
+        .actors
+        .into_iter()
+        .map(|a| {
+            let mut info = Vec::new();
+            if let Some(t) = rel(a.last_run_ms) {
+                info.push(format!("last {t}"));
+            }
+            if let Some(t) = rel(a.next_run_ms) {
+                info.push(format!("next {t}"));
+            }
+            if a.restarts > 0 {
+                info.push(format!("restarts {}", a.restarts));
+            }
+            if let Some(m) = a.mailbox {
+                info.push(format!("mailbox {m}"));
+            }
+            let status =
+                serde_json::to_value(a.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            ActorRow {
+                kind: a.kind.to_owned(),
+                name: a.name,
+                status,
+                info: info.join(" · "),
+                error: a.last_error,
+                project: a.project_id.map(|p| p.0),
+            }
+        })
+        .collect();
+    html(&ActorsPage {
+        csrf: session.csrf,
+        nav: "actors",
+        flash: None,
+        taken: ms_text(Some(snapshot.taken_at_ms)),
+        actors,
+    })
+}
+
+struct PlatformRow {
+    name: String,
+    rate: f64,
+    tokens: u32,
+    burst: u32,
+    circuit: String,
+    in_flight: usize,
+    max_in_flight: usize,
+    waiting: usize,
+    passed: u64,
+    throttled: u64,
+    failures: u64,
+    paused: String,
+}
+
+#[derive(Template)]
+#[template(path = "platforms.html")]
+struct PlatformsPage {
+    csrf: String,
+    nav: &'static str,
+    flash: Option<String>,
+    in_flight: usize,
+    max_in_flight: usize,
+    platforms: Vec<PlatformRow>,
+}
+
+pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, ApiError> {
+    let snap = state.tree.adapters().gates().snapshot();
+    let value = serde_json::to_value(&snap).unwrap_or_default();
+    let platforms = value["platforms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| PlatformRow {
+            name: p["platform"].as_str().unwrap_or("?").to_owned(),
+            rate: p["rate_per_sec"].as_f64().unwrap_or(0.0),
+            tokens: p["tokens"].as_u64().unwrap_or(0) as u32,
+            burst: p["burst"].as_u64().unwrap_or(0) as u32,
+            circuit: p["circuit"].as_str().unwrap_or("?").to_owned(),
+            in_flight: p["in_flight"].as_u64().unwrap_or(0) as usize,
+            max_in_flight: p["max_in_flight"].as_u64().unwrap_or(0) as usize,
+            waiting: p["waiting"].as_u64().unwrap_or(0) as usize,
+            passed: p["passed"].as_u64().unwrap_or(0),
+            throttled: p["throttled"].as_u64().unwrap_or(0),
+            failures: p["failures"].as_u64().unwrap_or(0),
+            paused: ms_text(p["paused_until_ms"].as_i64()),
+        })
+        .collect();
+    html(&PlatformsPage {
+        csrf: session.csrf,
+        nav: "platforms",
+        flash: None,
+        in_flight: snap.in_flight,
+        max_in_flight: snap.max_in_flight,
+        platforms,
+    })
+}
+
+// ---- the creator dashboard ---------------------------------------------
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    id: i64,
+    name: String,
+    token: String,
+    figures: Vec<(String, String)>,
+    metrics: Vec<String>,
+    from: i64,
+    step: i64,
+}
+
+#[derive(Deserialize)]
+pub struct DashboardQuery {
+    token: Option<String>,
+}
+
+/// `/d/{id}?token=…`: a project's live figures and charts for its creator.
+pub async fn dashboard(
+    reader: crate::auth::Reader,
+    state: Data,
+    q: web::Query<DashboardQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = reader.project;
+    let now = now_secs();
+    let (project, obs) =
+        db(&state, move |conn| Ok((Project::get(conn, id)?, Point::observations_at(conn, id, now)?))).await?;
+    let (figures, metrics) = figures(&obs);
+    let span = 7 * 86_400;
+    html(&DashboardPage {
+        id: id.0,
+        name: project.name,
+        token: q.into_inner().token.unwrap_or_default(),
+        figures,
+        metrics,
+        from: now - span,
+        step: span / 300,
+    })
+}
+
+// ---- assets --------------------------------------------------------------
+
+pub async fn asset(name: web::Path<String>) -> HttpResponse {
+    let (body, content_type): (&'static [u8], &str) = match name.as_str() {
+        "app.js" => (include_bytes!("../assets/app.js"), "text/javascript; charset=utf-8"),
+        "app.css" => (include_bytes!("../assets/app.css"), "text/css; charset=utf-8"),
+        "uPlot.iife.min.js" => {
+            (include_bytes!("../assets/vendor/uplot/uPlot.iife.min.js"), "text/javascript; charset=utf-8")
+        }
+        "uPlot.min.css" => (include_bytes!("../assets/vendor/uplot/uPlot.min.css"), "text/css; charset=utf-8"),
+        _ => return actix_web::ResponseError::error_response(&ApiError::NotFound("no such asset".into())),
+    };
+    HttpResponse::Ok().content_type(content_type).insert_header(("Cache-Control", "public, max-age=3600")).body(body)
+}
+
+/// Registers the UI's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/").route(web::get().to(|| async { see_other("/ui/") })))
+        .service(web::resource("/ui").route(web::get().to(|| async { see_other("/ui/") })))
+        .service(web::resource("/ui/assets/{name}").route(web::get().to(asset)))
+        .service(web::resource("/ui/login").route(web::get().to(login_page)).route(web::post().to(login)))
+        .service(web::resource("/ui/logout").route(web::post().to(logout)))
+        .service(web::resource("/ui/").route(web::get().to(projects)))
+        .service(web::resource("/ui/projects").route(web::post().to(create_project)))
+        .service(web::resource("/ui/projects/{id}").route(web::get().to(project)))
+        .service(web::resource("/ui/projects/{id}/scrape").route(web::post().to(scrape)))
+        .service(web::resource("/ui/projects/{id}/archive").route(web::post().to(archive)))
+        .service(web::resource("/ui/projects/{id}/resume").route(web::post().to(resume)))
+        .service(web::resource("/ui/projects/{id}/sources").route(web::post().to(save_sources)))
+        .service(web::resource("/ui/projects/{id}/tokens").route(web::post().to(make_token)))
+        .service(web::resource("/ui/projects/{id}/tokens/{token_id}/revoke").route(web::post().to(revoke_token)))
+        .service(web::resource("/ui/actors").route(web::get().to(actors)))
+        .service(web::resource("/ui/platforms").route(web::get().to(platforms)))
+        .service(web::resource("/d/{id}").route(web::get().to(dashboard)));
+}
