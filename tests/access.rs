@@ -1,5 +1,6 @@
 //! The access matrix: every route × {no credential, a wrong one, a read
-//! token of another project, the project's read token, the admin token} →
+//! token of another project, the project's read token, the admin token, an
+//! admin UI session cookie} →
 //! the expected status, on the real binary. No response ever carries a
 //! secret: platform credentials, webhook secrets, the admin token, or a read
 //! token (outside the one answer that creates it).
@@ -24,6 +25,8 @@ enum Cred {
     OtherProject,
     Project,
     Admin,
+    /// The admin UI's session cookie: reads, and the UI's forms with CSRF.
+    Session,
 }
 
 /// Who may call a route.
@@ -58,11 +61,25 @@ fn with_json(mut r: Route, body: Value) -> Route {
 fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> {
     let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
     let db = trawler_store::testing::TestDb::sqlite()?;
-    let env = server_env(&db.url, &sim.addr, &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
+    let hash = trawler_web::hash_password("access-matrix-password").map_err(anyhow::Error::msg)?;
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_ADMIN_PASSWORD_HASH", &hash)],
+    );
     let (_server, api) = start_server(&env)?;
     // Redirects are statuses here, not something to follow.
     let client =
         Client::builder().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none()).build()?;
+    let login = client
+        .post(format!("{}/ui/login", api.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("password=access-matrix-password")
+        .send()?;
+    ensure!(login.status() == 303, "login: {}", login.status());
+    let set_cookie = login.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    ensure!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_owned();
 
     // Fixtures: p1 (read), p2 (another project), p3 (archived by the matrix),
     // a webhook, a token of each project, a run.
@@ -118,7 +135,10 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
         route(Method::GET, "/ui/", Ui, 303),
         route(Method::GET, format!("/ui/projects/{p1}"), Ui, 303),
         route(Method::GET, "/ui/actors", Ui, 303),
-        route(Method::POST, format!("/ui/projects/{p1}/archive"), Ui, 303),
+        Route {
+            body: Some(("application/x-www-form-urlencoded", "csrf=forged".into())),
+            ..route(Method::POST, format!("/ui/projects/{p1}/archive"), Ui, 303)
+        },
         route(Method::GET, "/metrics", Admin, 200),
         route(Method::GET, "/api/v1/projects", Admin, 200),
         with_json(route(Method::POST, "/api/v1/projects", Admin, 201), json!({"name": "made by the matrix"})),
@@ -154,9 +174,18 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
     let forbidden_everywhere = [PLATFORM_SECRET, WEBHOOK_SECRET, TOKEN];
     let mut checked = 0;
     for r in &routes {
-        for cred in [Cred::None, Cred::Wrong, Cred::OtherProject, Cred::Project, Cred::Admin] {
+        for cred in [Cred::None, Cred::Wrong, Cred::OtherProject, Cred::Project, Cred::Admin, Cred::Session] {
+            let read = r.method == Method::GET;
             let expected = match (r.access, cred) {
-                (Public, _) | (Ui, _) => r.ok,
+                (Public, _) => r.ok,
+                // A UI page with a session is shown; a UI form with a forged
+                // CSRF token is refused.
+                (Ui, Cred::Session) if read => 200,
+                (Ui, Cred::Session) => 403,
+                (Ui, _) => r.ok,
+                // Through the API, the cookie only reads.
+                (_, Cred::Session) if read => r.ok,
+                (_, Cred::Session) => 401,
                 (_, Cred::Admin) => r.ok,
                 (Reader, Cred::Project) => r.ok,
                 (Reader, Cred::OtherProject) => 403,
@@ -169,6 +198,7 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
                 Cred::OtherProject => req.bearer_auth(&t2),
                 Cred::Project => req.bearer_auth(&t1),
                 Cred::Admin => req.bearer_auth(TOKEN),
+                Cred::Session => req.header("Cookie", &cookie),
             };
             if let Some((content_type, body)) = &r.body {
                 req = req.header("Content-Type", *content_type).body(body.clone());
@@ -191,7 +221,7 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
             checked += 1;
         }
     }
-    ensure!(checked == routes.len() * 5);
+    ensure!(checked == routes.len() * 6);
 
     // A revoked token reads nothing; a rotated one neither, its successor does.
     let (status, _) = api.send(Method::POST, &format!("/api/v1/projects/{p1}/tokens/{rotatable}/rotate"), None)?;

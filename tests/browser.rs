@@ -262,6 +262,21 @@ async fn scenario(b: &mut Browser, base: &str) -> Result<()> {
     for page in ["actors", "platforms"] {
         b.client.goto(&format!("{base}/ui/{page}")).await?;
         b.client.wait().for_element(Locator::Css("main h1")).await?;
+        b.client
+            .execute(
+                "window.__same_page = true; window.__stamp = document.querySelector('[data-stamp]').textContent;",
+                vec![],
+            )
+            .await?;
+        if page == "actors" {
+            // The tree refreshes itself: a new snapshot time, same page.
+            b.wait(
+                "the tree to refresh",
+                Duration::from_secs(10),
+                "window.__same_page === true && document.querySelector('[data-stamp]').textContent !== window.__stamp",
+            )
+            .await?;
+        }
         b.shot(page).await?;
     }
     Ok(())

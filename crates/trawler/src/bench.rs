@@ -35,6 +35,8 @@ pub enum BenchWhat {
     Actors(ActorsArgs),
     /// Sustained scrapes/s of N projects against the simulator.
     Scrape(ScrapeArgs),
+    /// Time for an event to reach N subscribers of a project's stream.
+    Sse(crate::bench_sse::SseArgs),
 }
 
 /// Flags of `trawler bench scrape`.
@@ -474,6 +476,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchWhat::Series(a) => return series(a),
         BenchWhat::Actors(a) => return actors(a),
         BenchWhat::Scrape(a) => return scrape(a),
+        BenchWhat::Sse(a) => return crate::bench_sse::run(a),
     };
     if args.rows == 0 {
         bail!("--rows must be positive");

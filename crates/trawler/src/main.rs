@@ -4,6 +4,7 @@
 //! environment variables; a bad value is a one-line error and exit code 2.
 
 mod bench;
+mod bench_sse;
 mod client;
 mod config;
 mod demo;

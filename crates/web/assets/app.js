@@ -155,6 +155,27 @@
     }
   }
 
+  // ---- pages that refresh themselves (actors, platforms) ---------------
+
+  const live = document.querySelector("[data-live=refresh]");
+  if (live) {
+    const swap = async () => {
+      try {
+        const resp = await fetch(location.href, { credentials: "same-origin" });
+        if (resp.ok) {
+          const page = new DOMParser().parseFromString(await resp.text(), "text/html");
+          const fresh = page.querySelector("[data-live=refresh]");
+          const stamp = page.querySelector("[data-stamp]");
+          if (fresh) live.replaceChildren(...fresh.childNodes);
+          const old = document.querySelector("[data-stamp]");
+          if (stamp && old) old.replaceChildren(...stamp.childNodes);
+        }
+      } catch (e) { /* next round */ }
+      setTimeout(swap, 3000);
+    };
+    setTimeout(swap, 3000);
+  }
+
   // ---- the projects list ----------------------------------------------
 
   const list = document.querySelector("#projects[data-live=admin]");
