@@ -122,14 +122,45 @@ impl Event {
     }
 }
 
+/// An event as the bus hands it out: shared by every listener, with its
+/// JSON form made once, by the first listener that asks (a thousand SSE
+/// subscribers must not serialise it a thousand times).
+#[derive(Debug)]
+pub struct Envelope {
+    event: Event,
+    json: std::sync::OnceLock<String>,
+}
+
+impl Envelope {
+    /// Wraps an event for listeners.
+    pub fn new(event: Event) -> Shared {
+        Arc::new(Envelope { event, json: std::sync::OnceLock::new() })
+    }
+
+    /// The event as JSON (with its `type` tag).
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| serde_json::to_string(&self.event).unwrap_or_else(|_| "{}".into()))
+    }
+}
+
+impl std::ops::Deref for Envelope {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
+/// What a listener receives.
+pub type Shared = Arc<Envelope>;
+
 /// The bus. Cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
-    tx: broadcast::Sender<Arc<Event>>,
+    tx: broadcast::Sender<Shared>,
     /// Everything, points included, for the few who want it all (the admin
     /// UI's project list); fed only while someone listens.
-    firehose: broadcast::Sender<Arc<Event>>,
-    projects: Arc<Mutex<HashMap<ProjectId, broadcast::Sender<Arc<Event>>>>>,
+    firehose: broadcast::Sender<Shared>,
+    projects: Arc<Mutex<HashMap<ProjectId, broadcast::Sender<Shared>>>>,
 }
 
 impl Default for EventBus {
@@ -148,14 +179,14 @@ impl EventBus {
         }
     }
 
-    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, broadcast::Sender<Arc<Event>>>> {
+    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, broadcast::Sender<Shared>>> {
         self.projects.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends an event to its project's followers and, unless it is points,
     /// to every lifecycle listener. Without listeners it is dropped.
     pub fn publish(&self, event: Event) {
-        let event = Arc::new(event);
+        let event = Envelope::new(event);
         let project = event.project();
         {
             let mut topics = self.topics();
@@ -169,24 +200,24 @@ impl EventBus {
         if self.firehose.receiver_count() > 0 {
             let _ = self.firehose.send(event.clone());
         }
-        if !matches!(*event, Event::Points { .. }) {
+        if !matches!(**event, Event::Points { .. }) {
             let _ = self.tx.send(event);
         }
     }
 
     /// A new lifecycle listener (every project's runs and states, no points),
     /// receiving events published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Shared> {
         self.tx.subscribe()
     }
 
     /// A new listener of every event, points included.
-    pub fn subscribe_all(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe_all(&self) -> broadcast::Receiver<Shared> {
         self.firehose.subscribe()
     }
 
     /// A new follower of one project: all its events, points included.
-    pub fn subscribe_project(&self, project: ProjectId) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe_project(&self, project: ProjectId) -> broadcast::Receiver<Shared> {
         self.topics().entry(project).or_insert_with(|| broadcast::channel(PROJECT_CAPACITY).0).subscribe()
     }
 

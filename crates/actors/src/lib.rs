@@ -21,7 +21,7 @@ pub mod webhook;
 
 pub use db::{DbExecutor, Exec};
 pub use error::ActorError;
-pub use events::{Event, EventBus};
+pub use events::{Envelope, Event, EventBus, Shared};
 pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints};
 pub use metrics::Metrics;
 pub use registry::{Lookup, Register, Registry, Unregister};

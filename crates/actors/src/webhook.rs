@@ -154,7 +154,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(mut self, mut rx: broadcast::Receiver<Arc<Event>>) {
+    async fn run(mut self, mut rx: broadcast::Receiver<crate::events::Shared>) {
         loop {
             match rx.recv().await {
                 Ok(event) => self.handle(&event).await,

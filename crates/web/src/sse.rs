@@ -8,12 +8,11 @@
 //! (its socket full, its channel overrun) gets an `event: lagged` and is
 //! closed: it reconnects, it never holds up the bus or other subscribers.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use tokio::sync::broadcast;
-use trawler_actors::Event;
+use trawler_actors::{Envelope, Shared};
 use trawler_domain::ProjectId;
 use trawler_store::Project;
 
@@ -31,13 +30,19 @@ enum Phase {
     Done,
 }
 
-fn frame(event: &Event) -> web::Bytes {
-    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
-    web::Bytes::from(format!("event: {}\ndata: {data}\n\n", event.name()))
+fn frame(event: &Envelope) -> web::Bytes {
+    let (name, json) = (event.name(), event.json());
+    let mut out = String::with_capacity(name.len() + json.len() + 16);
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push_str("\ndata: ");
+    out.push_str(json);
+    out.push_str("\n\n");
+    web::Bytes::from(out)
 }
 
 /// The response streaming a receiver's events.
-fn stream(rx: broadcast::Receiver<Arc<Event>>) -> HttpResponse {
+fn stream(rx: broadcast::Receiver<Shared>) -> HttpResponse {
     let mut tick = tokio::time::interval(KEEP_ALIVE);
     tick.reset(); // the first tick after KEEP_ALIVE, not at once
     let body = futures_util::stream::unfold((rx, tick, Phase::Start), |(mut rx, mut tick, phase)| async move {
@@ -101,12 +106,13 @@ pub async fn admin_events(_: Admin, state: Data, q: web::Query<AdminEventsParams
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trawler_actors::Event;
 
     #[actix_web::test]
     async fn a_subscriber_that_overran_its_channel_is_told_and_closed() {
         let (tx, rx) = broadcast::channel(4);
         for i in 0..10 {
-            let _ = tx.send(Arc::new(Event::ProjectResumed { project_id: ProjectId(i), at_ms: 0 }));
+            let _ = tx.send(Envelope::new(Event::ProjectResumed { project_id: ProjectId(i), at_ms: 0 }));
         }
         // The stream ends by itself (the sender is still alive): it was dropped.
         let body = actix_web::body::to_bytes(stream(rx).into_body()).await.expect("the body");
@@ -119,7 +125,7 @@ mod tests {
     #[actix_web::test]
     async fn events_are_framed_with_their_type() {
         let (tx, rx) = broadcast::channel(4);
-        let _ = tx.send(Arc::new(Event::ProjectArchived { project_id: ProjectId(3), at_ms: 5 }));
+        let _ = tx.send(Envelope::new(Event::ProjectArchived { project_id: ProjectId(3), at_ms: 5 }));
         drop(tx);
         let body = actix_web::body::to_bytes(stream(rx).into_body()).await.expect("the body");
         assert!(String::from_utf8_lossy(&body).ends_with(
