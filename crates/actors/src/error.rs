@@ -21,6 +21,9 @@ pub enum ActorError {
     /// The project is active but its scraper is not running (restarting after a crash).
     #[error("the project's scraper is restarting; try again shortly")]
     NotRunning,
+    /// The run is not in progress (it ended, or never started here).
+    #[error("the run is not running")]
+    RunNotRunning,
     /// The spool could not be opened.
     #[error("spool: {0}")]
     Spool(String),

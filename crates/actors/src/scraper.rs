@@ -10,6 +10,8 @@
 //! its supervisor restarts it.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -87,6 +89,8 @@ pub struct ScraperActor {
     last_error: Option<String>,
     next_run_ms: Option<i64>,
     timer: Option<SpawnHandle>,
+    /// The scrape in progress and what it has done so far (for a cancel).
+    exec: Option<(SpawnHandle, Arc<Progress>)>,
     stopping_normally: bool,
     /// Shutting down: stop when the run in progress ends.
     draining: bool,
@@ -121,6 +125,7 @@ impl ScraperActor {
             last_error: None,
             next_run_ms: None,
             timer: None,
+            exec: None,
             stopping_normally: false,
             draining: false,
             crashed: false,
@@ -186,6 +191,60 @@ impl Handler<ScrapeNow> for ScraperActor {
 
     fn handle(&mut self, _: ScrapeNow, _: &mut Context<Self>) -> Self::Result {
         AtomicResponse::new(self.start_run(RunTrigger::Manual))
+    }
+}
+
+/// Cancels the run in progress if it is this one: its request is dropped,
+/// the points stored so far stay, the run ends `cancelled`.
+pub struct CancelRun(pub RunId);
+
+impl Message for CancelRun {
+    type Result = Result<(), ActorError>;
+}
+
+impl Handler<CancelRun> for ScraperActor {
+    type Result = AtomicResponse<Self, Result<(), ActorError>>;
+
+    fn handle(&mut self, msg: CancelRun, ctx: &mut Context<Self>) -> Self::Result {
+        if self.current_run != Some(msg.0) {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(ActorError::RunNotRunning))));
+        }
+        let progress = match self.exec.take() {
+            Some((handle, progress)) => {
+                ctx.cancel_future(handle);
+                Some(progress)
+            }
+            None => None,
+        };
+        let (points, mut log) = progress.map_or((0, String::new()), |p| p.snapshot());
+        log.push_str("cancelled by an admin\n");
+        let run = msg.0;
+        let record = self.deps.db.send(Exec(move |conn| {
+            Run::finish(conn, run, RunStatus::Cancelled, Some(("cancelled", "cancelled by an admin")), points, &log)
+        }));
+        AtomicResponse::new(Box::pin(record.into_actor(self).map(move |result, act, ctx| {
+            act.deps.events.publish(Event::RunFinished {
+                project_id: act.project,
+                run_id: Some(run),
+                status: RunStatus::Cancelled,
+                error_kind: Some("cancelled".into()),
+                error: Some("cancelled by an admin".into()),
+                points,
+                at_ms: now_millis(),
+            });
+            act.current_run = None;
+            act.status = ActorStatus::Idle;
+            act.last_status = Some(RunStatus::Cancelled);
+            act.last_error = None;
+            if act.draining {
+                ctx.stop();
+            }
+            match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            }
+        })))
     }
 }
 
@@ -332,7 +391,9 @@ impl ScraperActor {
                     );
                     act.status = ActorStatus::Scraping;
                     act.last_run_ms = Some(now_millis());
-                    ctx.spawn(act.execute(None));
+                    let progress = Arc::new(Progress::default());
+                    let handle = ctx.spawn(act.execute(None, progress.clone()));
+                    act.exec = Some((handle, progress));
                     return Err(e.into());
                 }
                 Ok(Err(e)) => return Err(e.into()),
@@ -348,20 +409,33 @@ impl ScraperActor {
                 triggered_by: run.triggered_by,
                 at_ms: run.started_at_ms,
             });
-            ctx.spawn(act.execute(Some(run.id)));
+            let progress = Arc::new(Progress::default());
+            let handle = ctx.spawn(act.execute(Some(run.id), progress.clone()));
+            act.exec = Some((handle, progress));
             Ok(run.id)
         }))
     }
 
     /// The scrape itself, as a future on this actor's context.
-    fn execute(&mut self, run: Option<RunId>) -> impl ActorFuture<Self, Output = ()> {
+    fn execute(&mut self, run: Option<RunId>, progress: Arc<Progress>) -> impl ActorFuture<Self, Output = ()> {
         let project = self.project;
         let sources = self.sources.clone();
         let deps = self.deps.clone();
+        let deadline = deps.config.run_deadline;
         async move {
-            let outcome = AssertUnwindSafe(scrape(&sources, &deps)).catch_unwind().await;
+            let bounded = tokio::time::timeout(deadline, scrape(&sources, &deps, &progress));
+            let outcome = AssertUnwindSafe(bounded).catch_unwind().await;
             let (outcome, panicked) = match outcome {
-                Ok(o) => (o, false),
+                Ok(Ok(o)) => (o, false),
+                Ok(Err(_)) => {
+                    // Past the deadline: the scrape future is dropped with
+                    // its requests; what it stored stays.
+                    let (points, mut log) = progress.snapshot();
+                    log.push_str(&format!("stopped at the run deadline ({} s)\n", deadline.as_secs()));
+                    let error =
+                        format!("the run passed its deadline of {} s (TRAWLER_RUN_DEADLINE)", deadline.as_secs());
+                    (Outcome { status: RunStatus::Failed, error: Some(("deadline", error)), points, log }, false)
+                }
                 Err(panic) => {
                     let msg = panic_message(panic.as_ref());
                     (
@@ -392,6 +466,7 @@ impl ScraperActor {
         }
         .into_actor(self)
         .map(move |(status, error, panicked, points), act, ctx| {
+            act.exec = None;
             act.deps.events.publish(Event::RunFinished {
                 project_id: project,
                 run_id: run,
@@ -424,8 +499,27 @@ struct Outcome {
     log: String,
 }
 
+/// What a scrape has done so far, shared with its actor so that a cancel or
+/// a deadline can record it.
+#[derive(Default)]
+pub(crate) struct Progress {
+    points: AtomicI64,
+    log: Mutex<String>,
+}
+
+impl Progress {
+    fn note(&self, line: String) {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).push_str(&line);
+    }
+
+    /// Points stored and the log so far.
+    fn snapshot(&self) -> (i64, String) {
+        (self.points.load(Ordering::Relaxed), self.log.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
 /// Fetches every source of a project once and hands the points to ingestion.
-async fn scrape(sources: &[Source], deps: &Deps) -> Outcome {
+async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome {
     if sources.is_empty() {
         return Outcome {
             status: RunStatus::Failed,
@@ -434,8 +528,6 @@ async fn scrape(sources: &[Source], deps: &Deps) -> Outcome {
             log: "no sources configured\n".into(),
         };
     }
-    let mut log = String::new();
-    let mut points_total = 0i64;
     let mut ok = 0usize;
     let mut first_error = None;
     // One budget for the whole run: a failing platform cannot keep a run
@@ -449,14 +541,14 @@ async fn scrape(sources: &[Source], deps: &Deps) -> Outcome {
                 let n = match deps.ingest(source, fetched.samples).await {
                     Ok(n) => n,
                     Err(e) => {
-                        log.push_str(&format!("{} {}: {e}\n", source.platform, source.external_ref));
+                        progress.note(format!("{} {}: {e}\n", source.platform, source.external_ref));
                         first_error.get_or_insert(("ingest", e));
                         continue;
                     }
                 };
                 ok += 1;
-                points_total += n as i64;
-                log.push_str(&format!(
+                progress.points.fetch_add(n as i64, Ordering::Relaxed);
+                progress.note(format!(
                     "{} {}: {n} points in {} ms ({}){}\n",
                     source.platform,
                     source.external_ref,
@@ -466,7 +558,7 @@ async fn scrape(sources: &[Source], deps: &Deps) -> Outcome {
                 ));
             }
             Err(e) => {
-                log.push_str(&format!(
+                progress.note(format!(
                     "{} {}: failed after {} ms: {e}\n",
                     source.platform,
                     source.external_ref,
@@ -482,7 +574,8 @@ async fn scrape(sources: &[Source], deps: &Deps) -> Outcome {
         n if n == sources.len() => RunStatus::Succeeded,
         _ => RunStatus::Partial,
     };
-    Outcome { status, error: first_error, points: points_total, log }
+    let (points, log) = progress.snapshot();
+    Outcome { status, error: first_error, points, log }
 }
 
 /// The text of a panic payload.

@@ -47,6 +47,9 @@ pub struct ActorsConfig {
     pub retention: Option<Duration>,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
+    /// The longest a full scrape may take; past it, it is stopped and fails
+    /// (`deadline`), so no run stays `running`.
+    pub run_deadline: Duration,
 }
 
 impl Default for ActorsConfig {
@@ -60,6 +63,7 @@ impl Default for ActorsConfig {
             restart_window: Duration::from_secs(600),
             retention: None,
             webhooks: WebhookConfig::default(),
+            run_deadline: Duration::from_secs(600),
         }
     }
 }
@@ -257,6 +261,20 @@ impl Tree {
             Err(StoreError::NotFound(_)) => Err(ActorError::NotFound),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Cancels a running run: its scrape stops, the points stored so far
+    /// stay, it ends `cancelled`. Returns the run as recorded.
+    pub async fn cancel(&self, run: RunId) -> Result<trawler_store::Run, ActorError> {
+        let found = self.db.send(Exec(move |conn| trawler_store::Run::get(conn, run))).await??;
+        if found.status != trawler_domain::RunStatus::Running {
+            return Err(ActorError::RunNotRunning);
+        }
+        let Some((addr, mailbox)) = self.registry.send(Lookup(found.project_id)).await? else {
+            return Err(ActorError::RunNotRunning);
+        };
+        mailbox.send(&addr, crate::scraper::CancelRun(run)).await??;
+        Ok(self.db.send(Exec(move |conn| trawler_store::Run::get(conn, run))).await??)
     }
 
     /// Starts the scraper of a new project and scrapes it at once.

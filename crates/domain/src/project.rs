@@ -115,6 +115,8 @@ named_enum!(
         Failed => "failed",
         /// The process stopped before the run finished.
         Aborted => "aborted",
+        /// An admin cancelled it; the points fetched before are kept.
+        Cancelled => "cancelled",
     }
 );
 

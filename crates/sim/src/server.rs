@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -65,6 +66,39 @@ pub struct SimState {
     log: Mutex<(u64, VecDeque<LogEntry>)>,
     requests: Mutex<VecDeque<RequestRecord>>,
     stats: Mutex<BTreeMap<String, SourceStats>>,
+    delayed: Arc<DelayCounters>,
+}
+
+/// Slow and hanging answers: how many are being waited out, and how many
+/// were abandoned by their client before the end.
+#[derive(Default)]
+struct DelayCounters {
+    in_flight: std::sync::atomic::AtomicU64,
+    abandoned: std::sync::atomic::AtomicU64,
+}
+
+/// Counts a delayed answer while it lasts; dropped before `done`, it counts
+/// the client as gone.
+struct Delayed {
+    counters: Arc<DelayCounters>,
+    done: bool,
+}
+
+impl Delayed {
+    fn new(counters: &Arc<DelayCounters>) -> Delayed {
+        counters.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Delayed { counters: counters.clone(), done: false }
+    }
+}
+
+impl Drop for Delayed {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if !self.done {
+            self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl SimState {
@@ -76,6 +110,7 @@ impl SimState {
             log: Mutex::new((0, VecDeque::new())),
             requests: Mutex::new(VecDeque::new()),
             stats: Mutex::new(BTreeMap::new()),
+            delayed: Arc::default(),
         }
     }
 
@@ -188,8 +223,21 @@ async fn serve(
     match verdict {
         Verdict::Normal => build(false),
         Verdict::BadNumbers => build(true),
+        // A hang: headers at once, then a body that never ends (a space
+        // every 250 ms, so a client that goes away is noticed on the next
+        // write and the stream is dropped).
+        Verdict::Delay(d) if d >= Duration::from_secs(3600) => {
+            let guard = Delayed::new(&state.delayed);
+            let trickle = futures_util::stream::unfold(guard, |guard| async move {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b" ")), guard))
+            });
+            HttpResponse::Ok().content_type("application/json").streaming(trickle)
+        }
         Verdict::Delay(d) => {
+            let mut guard = Delayed::new(&state.delayed);
             tokio::time::sleep(d).await;
+            guard.done = true;
             build(false)
         }
         Verdict::Replace(resp) => resp,
@@ -491,6 +539,8 @@ async fn stats(state: web::Data<SimState>) -> HttpResponse {
         "epoch": state.epoch,
         "sources": state.stats(),
         "limits_rejected": state.faults.rejected(),
+        "delayed_in_flight": state.delayed.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        "delayed_abandoned": state.delayed.abandoned.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
 

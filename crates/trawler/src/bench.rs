@@ -228,6 +228,100 @@ pub struct SeriesArgs {
     /// A PostgreSQL server, or omit for SQLite in a temporary file.
     #[arg(long, env = "TRAWLER_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Then query the same series through the HTTP API of a node (a child
+    /// process) under load from wrk, for this long.
+    #[arg(long, value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub http: Option<Duration>,
+    /// wrk's open connections.
+    #[arg(long, default_value = "8")]
+    pub connections: u32,
+}
+
+/// Parses wrk's `--latency` report: (p50 ms, p99 ms, requests/s, non-2xx).
+fn parse_wrk(report: &str) -> Result<(f64, f64, f64, u64)> {
+    let ms = |v: &str| -> Option<f64> {
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "m" => n * 60_000.0,
+            _ => return None,
+        })
+    };
+    let line = |prefix: &str| {
+        report.lines().map(str::trim).find(|l| l.starts_with(prefix)).map(|l| l[prefix.len()..].trim().to_owned())
+    };
+    let p50 = line("50%").and_then(|v| ms(&v)).context("no p50 in wrk's report")?;
+    let p99 = line("99%").and_then(|v| ms(&v)).context("no p99 in wrk's report")?;
+    let rate: f64 = line("Requests/sec:").and_then(|v| v.parse().ok()).context("no rate in wrk's report")?;
+    let non_2xx = line("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((p50, p99, rate, non_2xx))
+}
+
+/// Serves the bench's database from a child `trawler serve` and loads it
+/// with wrk; returns wrk's figures.
+fn series_over_http(
+    db_url: &str,
+    projects: i64,
+    query: &str,
+    seconds: Duration,
+    connections: u32,
+) -> Result<(f64, f64, f64, u64)> {
+    use std::io::BufRead;
+    const TOKEN: &str = "bench-series-admin-token-0123456789";
+    let dir = std::env::temp_dir().join(format!("trawler_bench_http_{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .env("DATABASE_URL", db_url)
+        .env("TRAWLER_ADMIN_TOKEN", TOKEN)
+        .env("TRAWLER_BIND", "127.0.0.1:0")
+        .env("TRAWLER_DATA_DIR", &dir)
+        .env("TRAWLER_RETENTION", "off")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting the node")?;
+    let result = (|| {
+        let stdout = child.stdout.take().context("no stdout")?;
+        let base = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split("serving on ").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_owned))
+            .context("the node did not start")?;
+        let client = reqwest::blocking::Client::new();
+        for _ in 0..300 {
+            if client.get(format!("{base}/readyz")).send().is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let script = dir.join("series.lua");
+        std::fs::write(
+            &script,
+            format!(
+                "math.randomseed(42)\nrequest = function()\n  local p = math.random(1, {projects})\n  return wrk.format(\"GET\", \"/api/v1/projects/\" .. p .. \"/series?{query}\", {{[\"Authorization\"] = \"Bearer {TOKEN}\"}})\nend\n"
+            ),
+        )?;
+        eprintln!("  wrk: {connections} connections for {seconds:?} against {base}");
+        let out = Command::new("wrk")
+            .args(["-t2", &format!("-c{connections}"), &format!("-d{}s", seconds.as_secs().max(1)), "--latency", "-s"])
+            .arg(&script)
+            .arg(&base)
+            .output()
+            .context("running wrk (Debian's package `wrk`)")?;
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            bail!("wrk failed: {report}{}", String::from_utf8_lossy(&out.stderr));
+        }
+        parse_wrk(&report).with_context(|| format!("reading wrk's report:\n{report}"))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 /// Loads `projects × days` of 5-minute points, then times series queries of
@@ -249,6 +343,13 @@ fn series(args: SeriesArgs) -> Result<()> {
     let start_ts = 1_780_000_000i64;
     let loading = Instant::now();
     let mut conn = db.pool.get()?;
+    // Project rows (ids 1..=N in a fresh database), for the HTTP API.
+    for p in 1..=args.projects {
+        let (made, _) = trawler_store::Project::create(&mut conn, &format!("bench {p}"), &[])?;
+        if made.id != ProjectId(p) {
+            bail!("the fresh database gave project id {} for project {p}", made.id);
+        }
+    }
     let mut loaded = 0i64;
     let mut batch = Vec::with_capacity(50_000);
     for project in 1..=args.projects {
@@ -305,6 +406,26 @@ fn series(args: SeriesArgs) -> Result<()> {
         pct(50),
         pct(99)
     );
+    if let Some(seconds) = args.http {
+        drop(conn);
+        let query =
+            format!("metric=pledged&from={start_ts}&to={}&step={}&agg=avg", start_ts + range, (range / 500).max(1));
+        let (p50, p99, rate, non_2xx) = series_over_http(&db.url, args.projects, &query, seconds, args.connections)?;
+        if non_2xx > 0 {
+            bail!("{non_2xx} HTTP answers were not 2xx");
+        }
+        println!(
+            "http (wrk)   : p50 {p50:.2} ms, p99 {p99:.2} ms at {rate:.0} req/s ({} connections); p99 is {:.2}x the direct query's",
+            args.connections,
+            p99 / pct(99)
+        );
+        println!(
+            "bench series-http backend={backend} connections={} req_per_s={rate:.0} p50_ms={p50:.2} p99_ms={p99:.2} direct_p99_ms={:.2} ratio_p99={:.2}",
+            args.connections,
+            pct(99),
+            p99 / pct(99)
+        );
+    }
     Ok(())
 }
 

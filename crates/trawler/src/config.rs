@@ -299,6 +299,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_RETENTION", default_value = "90d", value_parser = retention)]
     pub retention: Retention,
 
+    /// The longest a full scrape may run; past it, it is stopped and fails.
+    #[arg(long, env = "TRAWLER_RUN_DEADLINE", default_value = "10m", value_parser = duration)]
+    pub run_deadline: Duration,
+
     /// How long a shutdown waits for scrapes in progress before it aborts them.
     #[arg(long, env = "TRAWLER_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration)]
     pub shutdown_timeout: Duration,
@@ -403,6 +407,7 @@ impl Config {
             ("TRAWLER_SPOOL_MAX_BYTES", a.ingest.spool_max_bytes.to_string()),
             ("TRAWLER_RETENTION", a.retention.map_or("off".into(), human)),
             ("TRAWLER_SHUTDOWN_TIMEOUT", human(self.shutdown_timeout)),
+            ("TRAWLER_RUN_DEADLINE", human(a.run_deadline)),
             ("TRAWLER_WEBHOOK_FAILURE_STREAK", a.webhooks.failure_streak.to_string()),
             ("TRAWLER_WEBHOOK_MAX_ATTEMPTS", a.webhooks.max_attempts.to_string()),
             ("TRAWLER_WEBHOOK_RETRY_BASE", human(a.webhooks.retry_base)),
@@ -465,6 +470,7 @@ impl ServeArgs {
             max_restarts: self.max_restarts,
             restart_window: self.restart_window,
             retention: self.retention.0,
+            run_deadline: self.run_deadline,
             webhooks: WebhookConfig {
                 failure_streak: self.webhook_failure_streak,
                 max_attempts: self.webhook_max_attempts,

@@ -177,6 +177,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             restart_window: Duration::from_secs(600),
             ingest_batch: 10_000,
             ingest_flush_interval: Duration::from_millis(500),
+            run_deadline: Duration::from_secs(600),
             webhook_failure_streak: 3,
             webhook_max_attempts: 8,
             webhook_retry_base: Duration::from_secs(10),

@@ -100,7 +100,7 @@
       if (!runs || runs.querySelector(`[data-run="${r.run_id}"]`)) return;
       const row = document.createElement("tr");
       row.dataset.run = r.run_id;
-      row.innerHTML = `<td>#${r.run_id}</td><td>${time(r.at_ms)}</td><td>${r.triggered_by}</td><td><span class="badge running">running</span></td><td class="num"></td><td></td>`;
+      row.innerHTML = `<td>#${r.run_id}</td><td>${time(r.at_ms)}</td><td>${r.triggered_by}</td><td><span class="badge running">running</span> <button class="danger cancel" data-cancel="${r.run_id}">Cancel</button></td><td class="num"></td><td></td>`;
       runs.prepend(row);
     });
     const finished = (r) => {
@@ -130,6 +130,18 @@
     if (runs) runs.querySelectorAll("tr[data-run]").forEach((row) => {
       if (row.querySelector(".badge.running")) follow(row.dataset.run);
     });
+    // Cancel buttons of running runs (rows added live get one too).
+    if (runs) runs.addEventListener("click", async (e) => {
+      const button = e.target.closest("[data-cancel]");
+      if (!button) return;
+      button.disabled = true;
+      const body = new URLSearchParams({ csrf: document.body.dataset.csrf || "" });
+      const resp = await fetch(`/ui/runs/${button.dataset.cancel}/cancel`, { method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" } });
+      const answer = await resp.json();
+      const flash = document.getElementById("flash");
+      if (!resp.ok) { if (flash) flash.textContent = answer.error ? answer.error.message : "failed"; return; }
+      finished({ id: answer.run_id, status: answer.status, points_written: answer.points_written, error: "cancelled by an admin" });
+    });
     // "Scrape now" without leaving the page.
     const scrape = document.querySelector("form[data-async]");
     if (scrape) scrape.addEventListener("submit", async (e) => {
@@ -142,7 +154,7 @@
       if (runs && !runs.querySelector(`[data-run="${answer.run_id}"]`)) {
         const row = document.createElement("tr");
         row.dataset.run = answer.run_id;
-        row.innerHTML = `<td>#${answer.run_id}</td><td>${time(Date.now())}</td><td>manual</td><td><span class="badge running">running</span></td><td class="num"></td><td></td>`;
+        row.innerHTML = `<td>#${answer.run_id}</td><td>${time(Date.now())}</td><td>manual</td><td><span class="badge running">running</span> <button class="danger cancel" data-cancel="${answer.run_id}">Cancel</button></td><td class="num"></td><td></td>`;
         runs.prepend(row);
       }
       follow(answer.run_id);

@@ -115,6 +115,7 @@ impl From<ActorError> for ApiError {
                 ApiError::Conflict("the project is quarantined after repeated crashes; resume it first".into())
             }
             ActorError::NotRunning => ApiError::Unavailable("the project's scraper is restarting".into()),
+            ActorError::RunNotRunning => ApiError::Conflict("the run is not running: it ended already".into()),
             ActorError::Store(s) => s.into(),
             ActorError::Metrics(e) => ApiError::Internal(e),
             other => ApiError::Unavailable(other.to_string()),

@@ -534,6 +534,18 @@ pub async fn list_runs(
     Ok(HttpResponse::Ok().json(RunList { project_id: id, runs: runs.into_iter().map(RunBrief::from).collect() }))
 }
 
+/// Cancels a running run: its requests are dropped within a second, the
+/// points stored so far stay, and it ends `cancelled`. The next slot runs as
+/// usual.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = i64, Path, description = "Run id")),
+    responses((status = 200, body = Run), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "The run is not running", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn cancel_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let run = state.tree.cancel(RunId(id.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(run))
+}
+
 /// One run with its log.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = i64, Path, description = "Run id")),
     responses((status = 200, body = Run), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

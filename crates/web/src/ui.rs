@@ -457,6 +457,18 @@ pub async fn scrape(
     Ok(see_other(&format!("/ui/projects/{id}?flash=Scrape+started+(run+{run})")))
 }
 
+/// Cancels a run from the project page (answers JSON to its script).
+pub async fn cancel(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let run = state.tree.cancel(RunId(id.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(json!({"run_id": run.id, "status": run.status, "points_written": run.points_written})))
+}
+
 pub async fn archive(
     session: UiSession,
     state: Data,
@@ -746,6 +758,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/projects/{id}").route(web::get().to(project)))
         .service(web::resource("/ui/projects/{id}/scrape").route(web::post().to(scrape)))
         .service(web::resource("/ui/projects/{id}/archive").route(web::post().to(archive)))
+        .service(web::resource("/ui/runs/{id}/cancel").route(web::post().to(cancel)))
         .service(web::resource("/ui/projects/{id}/resume").route(web::post().to(resume)))
         .service(web::resource("/ui/projects/{id}/sources").route(web::post().to(save_sources)))
         .service(web::resource("/ui/projects/{id}/tokens").route(web::post().to(make_token)))
