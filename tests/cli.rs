@@ -288,3 +288,69 @@ fn config_check_shows_the_egress_allowlist_and_refuses_bad_hosts() -> Result<()>
     one_line_error(&trawler(&["config", "check"], &[token, ("TRAWLER_EGRESS_ALLOW", "http://evil/")])?, 2, "evil")?;
     Ok(())
 }
+
+#[test]
+fn the_capacity_check_warns_when_sources_outgrow_the_rate_budget() -> Result<()> {
+    use trawler_domain::Platform;
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    {
+        let mut conn = db.pool.get()?;
+        for i in 0..1000 {
+            let source = trawler_store::NewSource {
+                platform: Platform::Kickstarter,
+                external_ref: format!("cap/p{i}"),
+                options: serde_json::json!({}),
+                secret: None,
+            };
+            trawler_store::Project::create(&mut conn, &format!("p{i}"), &[source])?;
+        }
+    }
+    // A budget of 8 requests/s covers 800 polls per 100 s interval.
+    let env = [
+        ("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-token"),
+        ("DATABASE_URL", db.url.as_str()),
+        ("TRAWLER_POLL_INTERVAL", "100s"),
+        ("TRAWLER_FULL_INTERVAL", "4h"),
+        ("TRAWLER_RATE_KICKSTARTER", "8"),
+    ];
+    let out = trawler(&["config", "check"], &env)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "{stdout}");
+    ensure!(
+        stdout.contains(
+            "WARNING capacity kickstarter: 1000 sources need 10.07 requests/s, 126% of the budget of 8.00/s; poll every 2m7s or more"
+        ),
+        "{stdout}"
+    );
+    ensure!(stdout.contains("# capacity meta_ads: 0 sources"), "{stdout}");
+    // With a budget that fits, no warning.
+    let mut fits = env.to_vec();
+    fits.retain(|(k, _)| *k != "TRAWLER_RATE_KICKSTARTER");
+    fits.push(("TRAWLER_RATE_KICKSTARTER", "20"));
+    let stdout = String::from_utf8_lossy(&trawler(&["config", "check"], &fits)?.stdout).into_owned();
+    ensure!(
+        !stdout.contains("WARNING")
+            && stdout.contains("# capacity kickstarter: 1000 sources need 10.07 requests/s, 50%"),
+        "{stdout}"
+    );
+
+    // The running node says the same in /admin/platforms.
+    let sim = common::start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let server_env = common::server_env(
+        &db.url,
+        &sim.addr,
+        &[("TRAWLER_POLL_INTERVAL", "100s"), ("TRAWLER_FULL_INTERVAL", "4h"), ("TRAWLER_RATE_KICKSTARTER", "8")],
+    );
+    let (_server, api) = common::start_server(&server_env)?;
+    let view = api.ok("/api/v1/admin/platforms")?;
+    let ks = view["capacity"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["platform"] == "kickstarter").cloned())
+        .ok_or_else(|| anyhow::anyhow!("no kickstarter capacity: {view}"))?;
+    ensure!(ks["sources"] == 1000 && ks["budget_per_sec"] == 8.0, "{ks}");
+    let min = ks["min_poll_interval_secs"].as_f64().unwrap_or(0.0);
+    ensure!((min - 1000.0 / (8.0 - 1000.0 / 14_400.0)).abs() < 1e-6, "{ks}");
+    ensure!(view["warnings"].as_array().is_some_and(|w| w.len() == 1), "{view}");
+    ensure!(view["platforms"].as_array().is_some_and(|p| p.len() == 5), "the gates are still there: {view}");
+    Ok(())
+}

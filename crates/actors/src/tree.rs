@@ -165,6 +165,7 @@ pub struct Tree {
     adapters: Adapters,
     events: EventBus,
     webhooks: Webhooks,
+    config: Arc<ActorsConfig>,
 }
 
 impl Tree {
@@ -211,6 +212,7 @@ impl Tree {
             config: Arc::new(config),
             events: events.clone(),
         });
+        let config = deps.config.clone();
         let registry = Registry::default().start();
         let sources: Vec<(Platform, Addr<SourceActor>)> =
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
@@ -229,7 +231,13 @@ impl Tree {
             adapters,
             events,
             webhooks,
+            config,
         })
+    }
+
+    /// The tree's settings (cadences, for the capacity check).
+    pub fn config(&self) -> &ActorsConfig {
+        &self.config
     }
 
     /// The event bus (runs, state changes).

@@ -301,6 +301,27 @@ impl Source {
         convert(rows)
     }
 
+    /// How many sources of active projects each platform has.
+    pub fn count_active_by_platform(conn: &mut AnyConnection) -> StoreResult<Vec<(Platform, u64)>> {
+        let rows: Vec<(String, i64)> = db_run!(conn: {
+            sources::table
+                .inner_join(projects::table)
+                .filter(projects::status.eq(ProjectStatus::Active.as_str()))
+                .group_by(sources::platform)
+                .select((sources::platform, diesel::dsl::count_star()))
+                .load(conn)?
+        });
+        rows.into_iter()
+            .map(|(p, n)| {
+                Ok((
+                    p.parse()
+                        .map_err(|e: trawler_domain::platform::UnknownPlatform| StoreError::Corrupt(e.to_string()))?,
+                    n as u64,
+                ))
+            })
+            .collect()
+    }
+
     /// The sources on one platform of every active project (the fast poll's work list).
     pub fn list_active_for_platform(conn: &mut AnyConnection, platform: Platform) -> StoreResult<Vec<Source>> {
         let rows: Vec<SourceRow> = db_run!(conn: {

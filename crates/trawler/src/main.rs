@@ -129,6 +129,10 @@ fn main() -> ExitCode {
                 println!("{name}={value}");
             }
             println!("# configuration is valid");
+            match config.capacity_report() {
+                Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+                Err(e) => println!("# capacity: not checked ({})", format!("{e:#}").replace('\n', " ")),
+            }
         }),
     };
     match result {

@@ -7,7 +7,6 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 use trawler_actors::{SourceSpec, TreeSnapshot};
 use trawler_domain::{now_secs, Agg, Derived, Metric, Platform, ProjectId, ProjectStatus, RunId, Totals};
-use trawler_sources::GatesSnapshot;
 use trawler_store::{AnyConnection, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery, Source, StoreResult};
 
 use crate::auth::{Admin, Reader};
@@ -576,11 +575,37 @@ pub async fn get_metrics(_: Admin, state: Data, req: actix_web::HttpRequest) -> 
     }
 }
 
-/// Each platform's rate gate, circuit and slots.
+/// Each platform's rate gate, circuit and slots, and its capacity: the
+/// request rate its active sources need against its budget, with a warning
+/// past 90%.
 #[utoipa::path(get, path = "/api/v1/admin/platforms", tag = "admin",
-    responses((status = 200, body = GatesSnapshot), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = PlatformsView), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_platforms(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.tree.adapters().gates().snapshot()))
+    Ok(HttpResponse::Ok().json(platforms_view(&state).await?))
+}
+
+/// The gates and the capacity of every platform.
+pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiError> {
+    let gates = state.tree.adapters().gates().snapshot();
+    let counts = db(state, Source::count_active_by_platform).await?;
+    let config = state.tree.config();
+    let capacity: Vec<trawler_domain::capacity::Capacity> = gates
+        .platforms
+        .iter()
+        .map(|g| {
+            let sources = counts.iter().find(|(p, _)| *p == g.platform).map_or(0, |(_, n)| *n);
+            trawler_domain::capacity::capacity(
+                g.platform,
+                sources,
+                config.full_interval.as_secs_f64(),
+                config.poll_interval.as_secs_f64(),
+                g.rate_per_sec,
+                1,
+            )
+        })
+        .collect();
+    let warnings = capacity.iter().filter_map(|c| c.warning.clone()).collect();
+    Ok(PlatformsView { gates, capacity, warnings })
 }
 
 /// The supervision tree: every actor's state.

@@ -643,6 +643,12 @@ struct PlatformRow {
     throttled: u64,
     failures: u64,
     paused: String,
+    sources: u64,
+    required: String,
+    budget: String,
+    share_pct: u32,
+    bar_pct: u32,
+    over: bool,
 }
 
 #[derive(Template)]
@@ -654,11 +660,13 @@ struct PlatformsPage {
     in_flight: usize,
     max_in_flight: usize,
     platforms: Vec<PlatformRow>,
+    warnings: Vec<String>,
 }
 
 pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, ApiError> {
-    let snap = state.tree.adapters().gates().snapshot();
-    let value = serde_json::to_value(&snap).unwrap_or_default();
+    let view = crate::handlers::platforms_view(&state).await?;
+    let snap = &view.gates;
+    let value = serde_json::to_value(snap).unwrap_or_default();
     let platforms = value["platforms"]
         .as_array()
         .cloned()
@@ -677,6 +685,23 @@ pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, 
             throttled: p["throttled"].as_u64().unwrap_or(0),
             failures: p["failures"].as_u64().unwrap_or(0),
             paused: ms_text(p["paused_until_ms"].as_i64()),
+            sources: 0,
+            required: String::new(),
+            budget: String::new(),
+            share_pct: 0,
+            bar_pct: 0,
+            over: false,
+        })
+        .map(|mut row: PlatformRow| {
+            if let Some(c) = view.capacity.iter().find(|c| c.platform.as_str() == row.name) {
+                row.sources = c.sources;
+                row.required = format!("{:.2}", c.required_per_sec);
+                row.budget = format!("{:.2}", c.budget_per_sec);
+                row.share_pct = (c.share * 100.0).round().min(9_999.0) as u32;
+                row.bar_pct = row.share_pct.min(100);
+                row.over = c.warning.is_some();
+            }
+            row
         })
         .collect();
     html(&PlatformsPage {
@@ -686,6 +711,7 @@ pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, 
         in_flight: snap.in_flight,
         max_in_flight: snap.max_in_flight,
         platforms,
+        warnings: view.warnings,
     })
 }
 

@@ -473,6 +473,19 @@ pub struct DeliveryList {
     pub deliveries: Vec<Delivery>,
 }
 
+/// Each platform's gate, and its capacity: what its active sources need
+/// against its rate budget.
+#[derive(Serialize, ToSchema)]
+pub struct PlatformsView {
+    /// The gates.
+    #[serde(flatten)]
+    pub gates: trawler_sources::GatesSnapshot,
+    /// One entry per platform.
+    pub capacity: Vec<trawler_domain::capacity::Capacity>,
+    /// The warnings of the entries over 90% of their budget.
+    pub warnings: Vec<String>,
+}
+
 /// `?token=` of the event streams.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
