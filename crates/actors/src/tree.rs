@@ -50,6 +50,9 @@ pub struct ActorsConfig {
     /// The longest a full scrape may take; past it, it is stopped and fails
     /// (`deadline`), so no run stays `running`.
     pub run_deadline: Duration,
+    /// The freshness target: the share of slots that must start on time and
+    /// succeed.
+    pub slo_target: f64,
 }
 
 impl Default for ActorsConfig {
@@ -64,6 +67,7 @@ impl Default for ActorsConfig {
             retention: None,
             webhooks: WebhookConfig::default(),
             run_deadline: Duration::from_secs(600),
+            slo_target: trawler_domain::slo::DEFAULT_TARGET,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod metric;
 pub mod platform;
 pub mod project;
 pub mod schedule;
+pub mod slo;
 pub mod time;
 
 pub use metric::{downsample, downsample_weighted, Agg, Derived, Metric, Observation, Point, Totals};

@@ -158,6 +158,34 @@ impl Run {
         Ok(rows.into_iter().filter_map(|(p, t)| Some((ProjectId(p), t?))).collect())
     }
 
+    /// Full scrapes started in `[from_ms, to_ms]`, of one project or of all:
+    /// `(project, started_at_ms, status)`, for the freshness SLO.
+    pub fn full_starts_between(
+        conn: &mut AnyConnection,
+        project: Option<ProjectId>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<(ProjectId, i64, RunStatus)>> {
+        let rows: Vec<(i64, i64, String)> = match project {
+            Some(p) => db_run!(conn: {
+                runs::table
+                    .filter(runs::project_id.eq(p.0))
+                    .filter(runs::kind.eq(RunKind::Full.as_str()))
+                    .filter(runs::started_at_ms.between(from_ms, to_ms))
+                    .select((runs::project_id, runs::started_at_ms, runs::status))
+                    .load(conn)?
+            }),
+            None => db_run!(conn: {
+                runs::table
+                    .filter(runs::kind.eq(RunKind::Full.as_str()))
+                    .filter(runs::started_at_ms.between(from_ms, to_ms))
+                    .select((runs::project_id, runs::started_at_ms, runs::status))
+                    .load(conn)?
+            }),
+        };
+        rows.into_iter().map(|(p, t, s)| Ok((ProjectId(p), t, s.parse().map_err(corrupt)?))).collect()
+    }
+
     /// A project's runs, newest first.
     pub fn list_for_project(conn: &mut AnyConnection, project: ProjectId, limit: i64) -> StoreResult<Vec<Run>> {
         let rows: Vec<RunRow> = db_run!(conn: {

@@ -105,6 +105,14 @@ fn retention(s: &str) -> Result<Retention, String> {
     Ok(Retention(Some(d)))
 }
 
+fn share(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("`{s}` must be between 0 and 1 (0.999 = 99.9%)"));
+    }
+    Ok(v)
+}
+
 fn egress_entry(s: &str) -> Result<String, String> {
     let entry = s.trim();
     let name = entry.strip_prefix("*.").unwrap_or(entry);
@@ -303,6 +311,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_RUN_DEADLINE", default_value = "10m", value_parser = duration)]
     pub run_deadline: Duration,
 
+    /// The freshness target: the share of full-scrape slots that must start
+    /// within 1% of the interval and succeed (0.999 = 99.9%).
+    #[arg(long, env = "TRAWLER_SLO_TARGET", default_value = "0.999", value_parser = share)]
+    pub slo_target: f64,
+
     /// How long a shutdown waits for scrapes in progress before it aborts them.
     #[arg(long, env = "TRAWLER_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration)]
     pub shutdown_timeout: Duration,
@@ -408,6 +421,7 @@ impl Config {
             ("TRAWLER_RETENTION", a.retention.map_or("off".into(), human)),
             ("TRAWLER_SHUTDOWN_TIMEOUT", human(self.shutdown_timeout)),
             ("TRAWLER_RUN_DEADLINE", human(a.run_deadline)),
+            ("TRAWLER_SLO_TARGET", a.slo_target.to_string()),
             ("TRAWLER_WEBHOOK_FAILURE_STREAK", a.webhooks.failure_streak.to_string()),
             ("TRAWLER_WEBHOOK_MAX_ATTEMPTS", a.webhooks.max_attempts.to_string()),
             ("TRAWLER_WEBHOOK_RETRY_BASE", human(a.webhooks.retry_base)),
@@ -512,6 +526,7 @@ impl ServeArgs {
             restart_window: self.restart_window,
             retention: self.retention.0,
             run_deadline: self.run_deadline,
+            slo_target: self.slo_target,
             webhooks: WebhookConfig {
                 failure_streak: self.webhook_failure_streak,
                 max_attempts: self.webhook_max_attempts,

@@ -555,6 +555,69 @@ pub async fn get_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(run))
 }
 
+// ---- freshness ---------------------------------------------------------
+
+/// Freshness of projects over `[now - window, now]`, from one read of runs.
+pub(crate) fn freshness_of(
+    conn: &mut AnyConnection,
+    config: &trawler_actors::ActorsConfig,
+    projects: &[Project],
+    window_ms: i64,
+) -> StoreResult<Vec<trawler_domain::slo::Freshness>> {
+    use trawler_domain::schedule::{offset_ms, FULL_SEED};
+    let now = trawler_domain::now_millis();
+    let only = (projects.len() == 1).then(|| projects[0].id);
+    let mut by_project: std::collections::HashMap<ProjectId, Vec<(i64, trawler_domain::RunStatus)>> =
+        std::collections::HashMap::new();
+    for (p, t, s) in Run::full_starts_between(conn, only, now - window_ms, now)? {
+        by_project.entry(p).or_default().push((t, s));
+    }
+    let interval = config.full_interval;
+    Ok(projects
+        .iter()
+        .map(|p| {
+            let runs = by_project.get(&p.id).map_or(&[][..], Vec::as_slice);
+            let offset = offset_ms(p.id.0 as u64, FULL_SEED, interval);
+            trawler_domain::slo::freshness(runs, interval, offset, (now - window_ms).max(p.created_at_ms), now)
+        })
+        .collect())
+}
+
+/// The freshness SLO of every active or quarantined project: the share of
+/// its full-scrape slots that started within 1% of the interval and
+/// succeeded, worst first.
+#[utoipa::path(get, path = "/api/v1/admin/freshness", tag = "admin", params(FreshnessParams),
+    responses((status = 200, body = FreshnessList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>) -> Result<HttpResponse, ApiError> {
+    let window_ms: i64 = match q.window.as_deref() {
+        None | Some("24h") => 86_400_000,
+        Some("7d") => 7 * 86_400_000,
+        Some(other) => return Err(ApiError::BadRequest(format!("`window` must be 24h or 7d, not `{other}`"))),
+    };
+    let config = state.tree.config().clone();
+    let target = config.slo_target;
+    let mut rows = db(&state, move |conn| {
+        let projects: Vec<Project> =
+            Project::list(conn, None)?.into_iter().filter(|p| p.status != ProjectStatus::Archived).collect();
+        let fresh = freshness_of(conn, &config, &projects, window_ms)?;
+        Ok(projects
+            .into_iter()
+            .zip(fresh)
+            .map(|(p, f)| FreshnessRow {
+                project_id: p.id,
+                name: p.name,
+                status: p.status,
+                below_target: f.share.is_some_and(|s| s < target),
+                freshness: f,
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    rows.sort_by(|a, b| a.freshness.share.unwrap_or(1.0).total_cmp(&b.freshness.share.unwrap_or(1.0)));
+    Ok(HttpResponse::Ok().json(FreshnessList { window_secs: window_ms / 1000, target, projects: rows }))
+}
+
 // ---- admin -------------------------------------------------------------
 
 /// Prometheus metrics (OpenMetrics text).

@@ -201,6 +201,8 @@ struct ProjectRow {
     spend: String,
     spark_metric: String,
     last_run: String,
+    fresh: String,
+    fresh_bad: bool,
 }
 
 #[derive(Template)]
@@ -220,9 +222,12 @@ pub struct FlashQuery {
 
 pub async fn projects(session: UiSession, state: Data, q: web::Query<FlashQuery>) -> Result<HttpResponse, ApiError> {
     let now = now_secs();
+    let config = state.tree.config().clone();
     let rows = db(&state, move |conn| {
         let mut rows = Vec::new();
-        for p in Project::list(conn, None)? {
+        let projects = Project::list(conn, None)?;
+        let fresh = crate::handlers::freshness_of(conn, &config, &projects, 86_400_000)?;
+        for (p, f) in projects.into_iter().zip(fresh) {
             let sources = Source::list_for_project(conn, p.id)?;
             let obs = Point::observations_at(conn, p.id, now)?;
             let mut latest: BTreeMap<String, f64> = BTreeMap::new();
@@ -245,6 +250,8 @@ pub async fn projects(session: UiSession, state: Data, q: web::Query<FlashQuery>
                 spend: number(latest.get("spend").copied()),
                 spark_metric: spark_metric.to_owned(),
                 last_run: last.map_or("–".into(), |r| format!("{} · {}", r.status, ms_text(Some(r.started_at_ms)))),
+                fresh: f.share.map_or("–".into(), |s| format!("{:.1}% of {}", s * 100.0, f.slots)),
+                fresh_bad: f.share.is_some_and(|s| s < config.slo_target),
             });
         }
         Ok(rows)

@@ -486,6 +486,43 @@ pub struct PlatformsView {
     pub warnings: Vec<String>,
 }
 
+/// `?window=` of the freshness list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FreshnessParams {
+    /// `24h` (default) or `7d`.
+    #[param(pattern = "^(24h|7d)$")]
+    pub window: Option<String>,
+}
+
+/// One project's freshness over the window.
+#[derive(Serialize, ToSchema)]
+pub struct FreshnessRow {
+    /// The project.
+    pub project_id: ProjectId,
+    /// Its name.
+    pub name: String,
+    /// Its status.
+    pub status: trawler_domain::ProjectStatus,
+    /// Its slots and how they went.
+    #[serde(flatten)]
+    pub freshness: trawler_domain::slo::Freshness,
+    /// Whether its share is under the target.
+    pub below_target: bool,
+}
+
+/// Every active or quarantined project's freshness, worst first.
+#[derive(Serialize, ToSchema)]
+pub struct FreshnessList {
+    /// The window, in seconds.
+    pub window_secs: i64,
+    /// The target share (`TRAWLER_SLO_TARGET`).
+    pub target: f64,
+    /// The projects, lowest share first.
+    pub projects: Vec<FreshnessRow>,
+}
+
 /// `?token=` of the event streams.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
