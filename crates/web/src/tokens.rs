@@ -10,7 +10,7 @@ use crate::handlers::{db, from_body, Body, Data};
 use crate::views::*;
 use crate::ApiError;
 
-fn check_label(name: &str) -> Result<String, ApiError> {
+pub(crate) fn check_label(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::BadRequest("`name` must be 1 to 100 characters, without control characters".into()));
@@ -18,7 +18,7 @@ fn check_label(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-async fn issue(state: &Data, project: ProjectId, name: String) -> Result<CreatedToken, ApiError> {
+pub(crate) async fn issue(state: &Data, project: ProjectId, name: String) -> Result<CreatedToken, ApiError> {
     let token = new_read_token()?;
     let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
     let record = db(state, move |conn| ProjectToken::create(conn, project, &name, &hash, &prefix)).await?;

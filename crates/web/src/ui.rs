@@ -16,7 +16,7 @@ use serde_json::json;
 use trawler_domain::{now_millis, now_secs, ProjectId, ProjectStatus, RunId};
 use trawler_store::{Point, Project, ProjectPatch, ProjectToken, Run, Session, Source};
 
-use crate::auth::{new_read_token, token_hash, UiSession, SESSION_COOKIE};
+use crate::auth::{token_hash, UiSession, SESSION_COOKIE};
 use crate::handlers::{check_sources, db, Data};
 use crate::views::SourceInput;
 use crate::ApiError;
@@ -542,15 +542,9 @@ pub async fn make_token(
     let form = form.into_inner();
     check_csrf(&session, &form.csrf)?;
     let id = ProjectId(id.into_inner());
-    let name = form.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("the token's name must be 1 to 100 characters".into()));
-    }
-    let token = new_read_token()?;
-    let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
-    db(&state, move |conn| ProjectToken::create(conn, id, &name, &hash, &prefix)).await?;
+    let created = crate::tokens::issue(&state, id, crate::tokens::check_label(&form.name)?).await?;
     // Rendered, not redirected: the token is shown this once.
-    project_page(session, &state, id, None, Some("Token made: copy it now".into()), Some(token)).await
+    project_page(session, &state, id, None, Some("Token made: copy it now".into()), Some(created.token)).await
 }
 
 pub async fn revoke_token(
