@@ -209,14 +209,27 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn archive_project(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let id = ProjectId(id.into_inner());
-    let (p, s) = db(&state, move |conn| {
-        let p = Project::set_status(conn, id, ProjectStatus::Archived, None)?;
+    let view = set_project_status(&state, ProjectId(id.into_inner()), ProjectStatus::Archived).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Archives (`Archived`) or resumes (`Active`) a project, stored first, then
+/// told to the tree: the one path the API and the UI share.
+pub(crate) async fn set_project_status(
+    state: &Data,
+    id: ProjectId,
+    status: ProjectStatus,
+) -> Result<ProjectView, ApiError> {
+    let (p, s) = db(state, move |conn| {
+        let p = Project::set_status(conn, id, status, None)?;
         Ok((p, Source::list_for_project(conn, id)?))
     })
     .await?;
-    state.tree.project_archived(id).await?;
-    Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
+    match status {
+        ProjectStatus::Archived => state.tree.project_archived(id).await?,
+        _ => state.tree.project_resumed(id).await?,
+    }
+    Ok(ProjectView::new(p, s))
 }
 
 /// Makes a quarantined or archived project active again and starts its
@@ -225,14 +238,8 @@ pub async fn archive_project(_: Admin, state: Data, id: web::Path<i64>) -> Resul
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn resume_project(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let id = ProjectId(id.into_inner());
-    let (p, s) = db(&state, move |conn| {
-        let p = Project::set_status(conn, id, ProjectStatus::Active, None)?;
-        Ok((p, Source::list_for_project(conn, id)?))
-    })
-    .await?;
-    state.tree.project_resumed(id).await?;
-    Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
+    let view = set_project_status(&state, ProjectId(id.into_inner()), ProjectStatus::Active).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Starts a full scrape now, or joins the one in progress.

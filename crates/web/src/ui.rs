@@ -484,8 +484,7 @@ pub async fn archive(
 ) -> Result<HttpResponse, ApiError> {
     check_csrf(&session, &form.csrf)?;
     let id = ProjectId(id.into_inner());
-    db(&state, move |conn| Project::set_status(conn, id, ProjectStatus::Archived, None)).await?;
-    state.tree.project_archived(id).await?;
+    crate::handlers::set_project_status(&state, id, ProjectStatus::Archived).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Archived")))
 }
 
@@ -497,8 +496,7 @@ pub async fn resume(
 ) -> Result<HttpResponse, ApiError> {
     check_csrf(&session, &form.csrf)?;
     let id = ProjectId(id.into_inner());
-    db(&state, move |conn| Project::set_status(conn, id, ProjectStatus::Active, None)).await?;
-    state.tree.project_resumed(id).await?;
+    crate::handlers::set_project_status(&state, id, ProjectStatus::Active).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Resumed")))
 }
 
