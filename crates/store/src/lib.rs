@@ -19,7 +19,7 @@ pub mod webhook;
 pub use error::StoreError;
 pub use migrate::{migrations_pending, revert_all, run_migrations};
 pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResult};
-pub use pool::{AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
+pub use pool::{write_transaction, AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
 pub use project::{NewSource, Project, ProjectPatch, Source};
 pub use run::Run;
 pub use session::Session;

@@ -136,7 +136,7 @@ impl Point {
                 value: p.value,
             })
             .collect();
-        conn.transaction::<_, StoreError, _>(|conn| {
+        crate::write_transaction::<_, StoreError, _>(conn, |conn| {
             let mut inserted = 0;
             for chunk in rows.chunks(INSERT_CHUNK) {
                 inserted += db_run!(conn: {
@@ -325,7 +325,7 @@ impl Point {
                    count = points_hourly.count + excluded.count"
             );
             let delete = format!("DELETE FROM points WHERE ts >= {lo} AND ts < {hi}");
-            rolled += conn.transaction::<_, StoreError, _>(|conn| {
+            rolled += crate::write_transaction::<_, StoreError, _>(conn, |conn| {
                 db_run!(conn: { diesel::sql_query(&insert).execute(conn)?; });
                 Ok(db_run!(conn: { diesel::sql_query(&delete).execute(conn)? }) as u64)
             })?;

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{self, ManageConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
@@ -36,6 +36,37 @@ macro_rules! db_run {
             $crate::AnyConnection::Sqlite($conn) => $body,
         }
     };
+}
+
+/// Runs `f` in a transaction that writes. On SQLite it begins with
+/// `BEGIN IMMEDIATE`, which takes the write lock at once and so waits out a
+/// concurrent writer under `busy_timeout`. A deferred transaction that reads
+/// first and writes later would instead fail at once with "database is
+/// locked" when another connection wrote in between: SQLite cannot upgrade
+/// its stale read snapshot, so it does not wait. On PostgreSQL this is an
+/// ordinary transaction. Must not be nested; use `transaction` inside.
+pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match conn {
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        AnyConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The caller's error is the one worth reporting; a failed
+            // rollback marks the connection broken and r2d2 discards it.
+            let _ = Manager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
 }
 
 /// Which database a URL points at.

@@ -164,7 +164,7 @@ impl Project {
     /// Creates an active project with its sources, in one transaction.
     pub fn create(conn: &mut AnyConnection, name: &str, list: &[NewSource]) -> StoreResult<(Project, Vec<Source>)> {
         let now = now_millis();
-        let id: i64 = conn.transaction::<_, StoreError, _>(|conn| {
+        let id: i64 = crate::write_transaction::<_, StoreError, _>(conn, |conn| {
             let id: i64 = db_run!(conn: {
                 diesel::insert_into(projects::table)
                     .values((
@@ -212,7 +212,7 @@ impl Project {
     /// (platform, reference) pairs that stay, unless the patch sets new ones.
     pub fn update(conn: &mut AnyConnection, id: ProjectId, patch: &ProjectPatch) -> StoreResult<Project> {
         let now = now_millis();
-        conn.transaction::<_, StoreError, _>(|conn| {
+        crate::write_transaction::<_, StoreError, _>(conn, |conn| {
             Project::get(conn, id)?;
             if let Some(name) = &patch.name {
                 db_run!(conn: {

@@ -127,12 +127,12 @@ impl Webhook {
 
     /// Deletes a webhook and its delivery log.
     pub fn delete(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
-        let n = db_run!(conn: {
-            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        let n = crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+            Ok(db_run!(conn: {
                 diesel::delete(wd::table.filter(wd::webhook_id.eq(id))).execute(conn)?;
-                diesel::delete(webhooks::table.find(id)).execute(conn)
-            })?
-        });
+                diesel::delete(webhooks::table.find(id)).execute(conn)?
+            }))
+        })?;
         if n == 0 {
             return Err(StoreError::NotFound("webhook"));
         }

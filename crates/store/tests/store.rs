@@ -477,3 +477,45 @@ fn sessions_live_until_they_expire_or_end() -> Result<()> {
     }
     Ok(())
 }
+
+/// Edits read before they write. On SQLite a deferred transaction doing that
+/// beside another writer fails at once with "database is locked"; write
+/// transactions begin IMMEDIATE so they wait their turn instead.
+#[test]
+fn edits_beside_a_busy_writer_wait_instead_of_failing() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "Busy", &[kickstarter("maker/busy")])?;
+        drop(conn);
+        let db = &db;
+        std::thread::scope(|s| -> Result<()> {
+            let writer = s.spawn(|| -> Result<()> {
+                let mut conn = db.pool.get()?;
+                for i in 0..200 {
+                    let batch: Vec<_> =
+                        (0..20).map(|k| point(p.id, Platform::Kickstarter, "pledged", i * 100 + k, 1.0)).collect();
+                    Point::insert_batch(&mut conn, &batch)?;
+                }
+                Ok(())
+            });
+            let editors: Vec<_> = (0..3)
+                .map(|e| {
+                    s.spawn(move || -> Result<()> {
+                        let mut conn = db.pool.get()?;
+                        for i in 0..40 {
+                            let patch = ProjectPatch { name: Some(format!("Busy {e}.{i}")), ..Default::default() };
+                            Project::update(&mut conn, p.id, &patch)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            writer.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+            for e in editors {
+                e.join().map_err(|_| anyhow::anyhow!("editor panicked"))??;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
