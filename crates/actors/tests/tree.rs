@@ -216,7 +216,7 @@ fn start_up_closes_runs_left_running_and_starts_active_projects() -> Result<()> 
         let (p, _) = Project::create(&mut *db.pool.get()?, "left over", std::slice::from_ref(&source))?;
         let (gone, _) = Project::create(&mut *db.pool.get()?, "archived", &[source])?;
         Project::set_status(&mut *db.pool.get()?, gone.id, ProjectStatus::Archived, None)?;
-        let stale = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule)?;
+        let stale = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule, "test")?;
         let calls = Arc::new(AtomicUsize::new(0));
         let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(Scripted {
             calls: calls.clone(),
@@ -294,7 +294,7 @@ fn missed_slots_run_once_then_the_schedule_returns_to_its_offsets() -> Result<()
         let source =
             NewSource { platform: Platform::HttpJson, external_ref: "late".into(), options: json!({}), secret: None };
         let (p, _) = Project::create(&mut *db.pool.get()?, "late", &[source])?;
-        let old = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule)?;
+        let old = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule, "test")?;
         Run::finish(&mut *db.pool.get()?, old.id, RunStatus::Succeeded, None, 1, "")?;
         // The node is "down" for three slots.
         tokio::time::sleep(Duration::from_millis(6500)).await;

@@ -287,6 +287,15 @@ impl Source {
         convert(rows)
     }
 
+    /// Every project's sources, by project (the projects page filters on
+    /// them in one query instead of one per project).
+    pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Source>> {
+        let rows: Vec<SourceRow> = db_run!(conn: {
+            sources::table.select(SourceRow::as_select()).order((sources::project_id, sources::id)).load(conn)?
+        });
+        convert(rows)
+    }
+
     /// The sources of every active project, by project (start-up loads them
     /// in one query instead of one per project).
     pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Source>> {

@@ -36,6 +36,30 @@ pub struct Run {
     /// The class of the error (timeout, throttled, http_status, parse,
     /// too_large, redirect, connect, blocked, circuit_open, config, panic, …).
     pub error_kind: Option<String>,
+    /// The node that ran it (`TRAWLER_NODE_NAME`).
+    pub node: String,
+}
+
+/// What the runs page and `GET /api/v1/runs` filter by; empty lists match
+/// everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    /// Runs of projects with a source on one of these platforms.
+    pub platforms: Vec<trawler_domain::Platform>,
+    /// Runs in one of these states.
+    pub statuses: Vec<RunStatus>,
+    /// Runs on one of these nodes.
+    pub nodes: Vec<String>,
+    /// Runs of one of these projects.
+    pub projects: Vec<ProjectId>,
+    /// Started at or after, epoch ms.
+    pub from_ms: Option<i64>,
+    /// Started before, epoch ms.
+    pub to_ms: Option<i64>,
+    /// Only runs with a smaller id (the next page).
+    pub before_id: Option<i64>,
+    /// Most runs returned.
+    pub limit: i64,
 }
 
 #[derive(Queryable, Selectable)]
@@ -52,6 +76,7 @@ struct RunRow {
     points_written: i64,
     log: String,
     error_kind: Option<String>,
+    node: String,
 }
 
 fn corrupt(e: trawler_domain::project::UnknownName) -> StoreError {
@@ -73,6 +98,7 @@ impl TryFrom<RunRow> for Run {
             points_written: r.points_written,
             log: r.log,
             error_kind: r.error_kind,
+            node: r.node,
         })
     }
 }
@@ -90,8 +116,14 @@ fn clip_log(log: &str) -> String {
 }
 
 impl Run {
-    /// Records the start of a run; returns it with its id.
-    pub fn start(conn: &mut AnyConnection, project: ProjectId, kind: RunKind, trigger: RunTrigger) -> StoreResult<Run> {
+    /// Records the start of a run on `node`; returns it with its id.
+    pub fn start(
+        conn: &mut AnyConnection,
+        project: ProjectId,
+        kind: RunKind,
+        trigger: RunTrigger,
+        node: &str,
+    ) -> StoreResult<Run> {
         let now = now_millis();
         let id: i64 = db_run!(conn: {
             diesel::insert_into(runs::table)
@@ -103,6 +135,7 @@ impl Run {
                     runs::started_at_ms.eq(now),
                     runs::points_written.eq(0i64),
                     runs::log.eq(""),
+                    runs::node.eq(node),
                 ))
                 .returning(runs::id)
                 .get_result(conn)?
@@ -197,6 +230,66 @@ impl Run {
                 .load(conn)?
         });
         rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// Runs matching every part of `filter`, newest first.
+    pub fn search(conn: &mut AnyConnection, filter: &RunFilter) -> StoreResult<Vec<Run>> {
+        use crate::schema::sources;
+        let platforms: Vec<&str> = filter.platforms.iter().map(|p| p.as_str()).collect();
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let projects: Vec<i64> = filter.projects.iter().map(|p| p.0).collect();
+        let rows: Vec<RunRow> = db_run!(conn: {
+            let mut q = runs::table.into_boxed();
+            if !platforms.is_empty() {
+                q = q.filter(
+                    runs::project_id.eq_any(
+                        sources::table.filter(sources::platform.eq_any(platforms.clone())).select(sources::project_id),
+                    ),
+                );
+            }
+            if !statuses.is_empty() {
+                q = q.filter(runs::status.eq_any(statuses.clone()));
+            }
+            if !filter.nodes.is_empty() {
+                q = q.filter(runs::node.eq_any(filter.nodes.clone()));
+            }
+            if !projects.is_empty() {
+                q = q.filter(runs::project_id.eq_any(projects.clone()));
+            }
+            if let Some(from) = filter.from_ms {
+                q = q.filter(runs::started_at_ms.ge(from));
+            }
+            if let Some(to) = filter.to_ms {
+                q = q.filter(runs::started_at_ms.lt(to));
+            }
+            if let Some(before) = filter.before_id {
+                q = q.filter(runs::id.lt(before));
+            }
+            q.order(runs::id.desc()).limit(filter.limit.max(0)).select(RunRow::as_select()).load(conn)?
+        });
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// The latest run of every project that has runs.
+    pub fn latest_per_project(conn: &mut AnyConnection) -> StoreResult<Vec<Run>> {
+        let rows: Vec<RunRow> = db_run!(conn: {
+            let inner = diesel::alias!(runs as inner_runs);
+            let latest = inner
+                .group_by(inner.field(runs::project_id))
+                .select(diesel::dsl::max(inner.field(runs::id)));
+            runs::table
+                .filter(runs::id.nullable().eq_any(latest))
+                .select(RunRow::as_select())
+                .load(conn)?
+        });
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// The nodes that have recorded runs, for the filters' choices.
+    pub fn nodes(conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
+        Ok(db_run!(conn: {
+            runs::table.select(runs::node).distinct().order(runs::node).load::<String>(conn)?
+        }))
     }
 
     /// Closes runs that a stopped process left `running` as `aborted`;

@@ -80,6 +80,7 @@ diesel::table! {
         points_written -> BigInt,
         log -> Text,
         error_kind -> Nullable<Text>,
+        node -> Text,
     }
 }
 

@@ -6,8 +6,8 @@ use serde_json::json;
 use trawler_domain::{Agg, Metric, Platform, ProjectId, ProjectStatus, RunKind, RunStatus, RunTrigger, Totals};
 use trawler_store::testing::TestDb;
 use trawler_store::{
-    migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery,
-    Source, StoreError,
+    migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run, RunFilter,
+    SeriesQuery, Source, StoreError,
 };
 use trawler_store::{Attempt, Delivery, DeliveryStatus, NewWebhook, ProjectToken, Webhook};
 
@@ -39,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 6, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 7, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 6);
+        assert_eq!(run_migrations(&mut conn)?.len(), 7);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -210,15 +210,15 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
     for db in TestDb::all()? {
         let mut conn = db.pool.get()?;
         let (p, _) = Project::create(&mut conn, "P", &[])?;
-        let r1 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual)?;
+        let r1 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual, "node-a")?;
         assert_eq!(r1.status, RunStatus::Running);
         Run::finish(&mut conn, r1.id, RunStatus::Succeeded, None, 7, "kickstarter: 7 points\n")?;
-        let failed = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual)?;
+        let failed = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual, "node-a")?;
         Run::finish(&mut conn, failed.id, RunStatus::Failed, Some(("timeout", "kickstarter a/b: timeout")), 0, "")?;
         let failed = Run::get(&mut conn, failed.id)?;
         assert_eq!(failed.error_kind.as_deref(), Some("timeout"));
         assert_eq!(failed.error.as_deref(), Some("kickstarter a/b: timeout"));
-        let r2 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Schedule)?;
+        let r2 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Schedule, "node-a")?;
         let done = Run::get(&mut conn, r1.id)?;
         assert_eq!(done.status, RunStatus::Succeeded);
         assert_eq!(done.points_written, 7);
@@ -231,6 +231,53 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
         assert_eq!(aborted.status, RunStatus::Aborted);
         assert!(aborted.error.is_some());
         assert_eq!(aborted.error_kind.as_deref(), Some("aborted"));
+    }
+    Ok(())
+}
+
+#[test]
+fn runs_are_found_by_platform_status_node_and_time() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (ks, _) = Project::create(&mut conn, "K", &[kickstarter("maker/k")])?;
+        let igg =
+            NewSource { platform: Platform::Indiegogo, external_ref: "i".into(), options: json!({}), secret: None };
+        let (ig, _) = Project::create(&mut conn, "I", &[igg])?;
+        let (none, _) = Project::create(&mut conn, "N", &[])?;
+        let mut ids = Vec::new();
+        for (p, node, status) in [
+            (ks.id, "a", RunStatus::Failed),
+            (ig.id, "b", RunStatus::Failed),
+            (none.id, "a", RunStatus::Failed),
+            (ks.id, "b", RunStatus::Succeeded),
+        ] {
+            let r = Run::start(&mut conn, p, RunKind::Full, RunTrigger::Schedule, node)?;
+            Run::finish(&mut conn, r.id, status, None, 0, "")?;
+            ids.push(r.id);
+        }
+        let find = |conn: &mut trawler_store::AnyConnection, f: RunFilter| -> Result<Vec<i64>> {
+            Ok(Run::search(conn, &RunFilter { limit: 100, ..f })?.into_iter().map(|r| r.id.0).collect())
+        };
+        let all = find(&mut conn, RunFilter::default())?;
+        assert_eq!(all, ids.iter().rev().map(|r| r.0).collect::<Vec<_>>(), "newest first");
+        let failed_on_two_platforms = RunFilter {
+            platforms: vec![Platform::Kickstarter, Platform::Indiegogo],
+            statuses: vec![RunStatus::Failed],
+            ..RunFilter::default()
+        };
+        assert_eq!(find(&mut conn, failed_on_two_platforms)?, vec![ids[1].0, ids[0].0]);
+        let on_a = RunFilter { nodes: vec!["a".into()], ..RunFilter::default() };
+        assert_eq!(find(&mut conn, on_a)?, vec![ids[2].0, ids[0].0]);
+        let future = RunFilter { from_ms: Some(trawler_domain::now_millis() + 60_000), ..RunFilter::default() };
+        assert!(find(&mut conn, future)?.is_empty());
+        let page = RunFilter { before_id: Some(ids[2].0), limit: 1, ..RunFilter::default() };
+        assert_eq!(Run::search(&mut conn, &page)?.len(), 1);
+        assert_eq!(Run::search(&mut conn, &page)?[0].id, ids[1]);
+        let mut latest: Vec<(i64, String)> =
+            Run::latest_per_project(&mut conn)?.into_iter().map(|r| (r.id.0, r.node)).collect();
+        latest.sort();
+        assert_eq!(latest, vec![(ids[1].0, "b".into()), (ids[2].0, "a".into()), (ids[3].0, "b".into())]);
+        assert_eq!(Run::nodes(&mut conn)?, vec!["a".to_owned(), "b".to_owned()]);
     }
     Ok(())
 }

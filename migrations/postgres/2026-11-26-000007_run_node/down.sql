@@ -1,0 +1,2 @@
+DROP INDEX runs_started;
+ALTER TABLE runs DROP COLUMN node;
