@@ -26,7 +26,7 @@ pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints}
 pub use metrics::Metrics;
 pub use registry::{Lookup, Register, Registry, Unregister};
 pub use retention::RetentionActor;
-pub use scraper::{Reload, ScrapeNow, ScraperActor};
+pub use scraper::{Reload, RunPhase, ScrapeNow, ScraperActor};
 pub use source::SourceActor;
 pub use spool::{Spool, SpoolDepth, SpoolError};
 pub use state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};

@@ -10,7 +10,7 @@
 //! its supervisor restarts it.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, FULL_SEED};
 use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
+use trawler_sources::{LinePlace, Standing};
 use trawler_store::{Run, Source};
 
 use crate::db::Exec;
@@ -52,6 +53,25 @@ pub struct Drain;
 #[derive(Message)]
 #[rtype(result = "ActorInfo")]
 pub struct GetScraperState;
+
+/// Asks where a run in progress stands (answered only by its project's
+/// scraper, while the run is this one).
+pub struct GetRunPhase(pub RunId);
+
+impl Message for GetRunPhase {
+    type Result = Option<RunPhase>;
+}
+
+/// Where a running run stands.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RunPhase {
+    /// `waiting`: its next request waits at a platform's gate (for a pause,
+    /// a token or a slot); `fetching`: a request is in flight or its points
+    /// are being stored.
+    pub phase: &'static str,
+    /// For a waiting run: its place in line and estimated start.
+    pub wait: Option<Standing>,
+}
 
 /// A scraper's state as the supervisor loaded it at start-up.
 pub(crate) struct Preloaded {
@@ -306,6 +326,28 @@ impl Handler<GetScraperState> for ScraperActor {
     }
 }
 
+impl Handler<GetRunPhase> for ScraperActor {
+    type Result = Option<RunPhase>;
+
+    fn handle(&mut self, msg: GetRunPhase, _: &mut Context<Self>) -> Self::Result {
+        if self.current_run != Some(msg.0) {
+            return None;
+        }
+        let gates = self.deps.adapters.gates();
+        let (_, progress) = self.exec.as_ref()?;
+        if let Some(standing) = gates.standing(&progress.place) {
+            return Some(RunPhase { phase: "waiting", wait: Some(standing) });
+        }
+        if progress.begun.load(Ordering::Relaxed) {
+            return Some(RunPhase { phase: "fetching", wait: None });
+        }
+        // Spawned but not yet polled: it is about to join the first
+        // source's line, behind everyone there now.
+        let first = self.sources.first()?;
+        Some(RunPhase { phase: "waiting", wait: Some(gates.get(first.platform).standing_if_joined()) })
+    }
+}
+
 impl ScraperActor {
     fn interval(&self) -> Duration {
         self.deps.config.full_interval
@@ -380,7 +422,9 @@ impl ScraperActor {
             return Box::pin(actix::fut::ready(Err(ActorError::NotRunning)));
         }
         let project = self.project;
-        let create = self.deps.db.send(Exec(move |conn| Run::start(conn, project, RunKind::Full, trigger)));
+        let deps = self.deps.clone();
+        let create =
+            self.deps.db.send(Exec(move |conn| Run::start(conn, project, RunKind::Full, trigger, &deps.config.node)));
         Box::pin(create.into_actor(self).map(move |result, act, ctx| {
             let run = match result {
                 Ok(Ok(run)) => run,
@@ -505,6 +549,10 @@ struct Outcome {
 pub(crate) struct Progress {
     points: AtomicI64,
     log: Mutex<String>,
+    /// Set once the scrape has started to run.
+    begun: AtomicBool,
+    /// Where its request waits at a gate, while it does.
+    place: LinePlace,
 }
 
 impl Progress {
@@ -520,6 +568,7 @@ impl Progress {
 
 /// Fetches every source of a project once and hands the points to ingestion.
 async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome {
+    progress.begun.store(true, Ordering::Relaxed);
     if sources.is_empty() {
         return Outcome {
             status: RunStatus::Failed,
@@ -535,7 +584,7 @@ async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome
     let budget = deps.adapters.run_budget();
     for source in sources {
         let started = Instant::now();
-        match deps.fetch(source, RunKind::Full, &budget).await {
+        match deps.fetch(source, RunKind::Full, &budget, Some(&progress.place)).await {
             Ok(fetched) => {
                 let listed: Vec<String> = fetched.samples.iter().map(|s| format!("{}={}", s.metric, s.value)).collect();
                 let n = match deps.ingest(source, fetched.samples).await {

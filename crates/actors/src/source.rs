@@ -188,7 +188,7 @@ impl SourceActor {
         let addr = ctx.address();
         actix::spawn(async move {
             // A poll retries at most once: the next window comes soon.
-            let result = match deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1)).await {
+            let result = match deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), None).await {
                 Ok(f) => deps.ingest(&source, f.samples).await,
                 Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
             };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::future::join_all;
 use trawler_domain::{now_millis, now_secs, Platform, Point, ProjectId, ProjectStatus, RunId, RunKind};
-use trawler_sources::{Adapters, Fetched, RetryBudget, Sample, SourceError, SourceSpec};
+use trawler_sources::{Adapters, Fetched, LinePlace, RetryBudget, Sample, SourceError, SourceSpec};
 use trawler_store::{DbPool, Project, Source, StoreError};
 
 use crate::db::{DbExecutor, Exec};
@@ -16,7 +16,7 @@ use crate::ingest::{Flush, IngestActor, IngestConfig, IngestPoints};
 use crate::metrics::{self, Metrics};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
 use crate::retention::{GetRetentionState, RetentionActor};
-use crate::scraper::{GetScraperState, ScrapeNow};
+use crate::scraper::{GetScraperState, RunPhase, ScrapeNow};
 use crate::source::{GetSourceState, SourceActor};
 use crate::spool::Spool;
 use crate::state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
@@ -53,6 +53,8 @@ pub struct ActorsConfig {
     /// The freshness target: the share of slots that must start on time and
     /// succeed.
     pub slo_target: f64,
+    /// This node's name, recorded with each run.
+    pub node: String,
 }
 
 impl Default for ActorsConfig {
@@ -68,6 +70,7 @@ impl Default for ActorsConfig {
             webhooks: WebhookConfig::default(),
             run_deadline: Duration::from_secs(600),
             slo_target: trawler_domain::slo::DEFAULT_TARGET,
+            node: "local".into(),
         }
     }
 }
@@ -97,6 +100,7 @@ impl SharedDeps {
         source: &Source,
         kind: RunKind,
         budget: &RetryBudget,
+        place: Option<&LinePlace>,
     ) -> Result<Fetched, SourceError> {
         let spec = SourceSpec {
             platform: source.platform,
@@ -105,7 +109,7 @@ impl SharedDeps {
             secret: source.secret.clone(),
         };
         let started = std::time::Instant::now();
-        let fetched = self.adapters.fetch(&spec, kind, budget).await;
+        let fetched = self.adapters.fetch(&spec, kind, budget, place).await;
         let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
         self.metrics.fetch(source.platform.as_str(), kind.as_str(), outcome, started.elapsed().as_secs_f64());
         fetched
@@ -273,6 +277,16 @@ impl Tree {
             Err(StoreError::NotFound(_)) => Err(ActorError::NotFound),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Where a running run of `project` stands: waiting at a gate (with its
+    /// place and estimated start) or fetching. `None` when the run is not
+    /// in progress on this node.
+    pub async fn run_phase(&self, project: ProjectId, run: RunId) -> Result<Option<RunPhase>, ActorError> {
+        let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? else {
+            return Ok(None);
+        };
+        Ok(mailbox.send(&addr, crate::scraper::GetRunPhase(run)).await?)
     }
 
     /// Cancels a running run: its scrape stops, the points stored so far

@@ -10,7 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use serde_json::Value;
 use trawler_domain::{Metric, Platform, RunKind};
 
-use crate::{Gates, HttpClient, HttpConfig, SourceError};
+use crate::{Gates, HttpClient, HttpConfig, LinePlace, SourceError};
 
 /// A boxed, sendable future (adapters are used as trait objects).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -233,13 +233,20 @@ impl Adapters {
     /// `max_retries` times for this request and only while `budget` lasts,
     /// with a platform's Retry-After replacing the backoff delay up to the
     /// cap. The slot is released before any sleep.
-    pub async fn fetch(&self, spec: &SourceSpec, kind: RunKind, budget: &RetryBudget) -> Result<Fetched, SourceError> {
+    /// `place`, if given, shows where the request stands while it waits.
+    pub async fn fetch(
+        &self,
+        spec: &SourceSpec,
+        kind: RunKind,
+        budget: &RetryBudget,
+        place: Option<&LinePlace>,
+    ) -> Result<Fetched, SourceError> {
         let adapter = self.adapter(spec.platform);
         let gate = self.gates.get(spec.platform);
         let cap = self.max_retry_delay;
         let spent = std::sync::atomic::AtomicBool::new(false);
         let attempt = || async {
-            let pass = self.gates.enter(spec.platform).await?;
+            let pass = self.gates.enter(spec.platform, place).await?;
             let result = adapter.fetch(&self.http, spec, kind).await;
             gate.record(&result);
             drop(pass);

@@ -15,8 +15,15 @@
 //!
 //! Waiting happens before a slot is taken, and a retry's backoff sleeps after
 //! the slot is released: nothing is held while sleeping.
+//!
+//! Callers wait in one line per platform and pass in the order they came
+//! (a fair lock around the waits), so a waiter's place in line is its rank
+//! among the tickets still waiting, and its start can be estimated from the
+//! pause, the tokens the bucket will have and when the slots in use will
+//! free (see [`PlatformGate::standing`]).
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,7 +75,49 @@ struct GateState {
     circuit: Circuit,
     paused_until: Option<Instant>,
     remaining_burst: u32,
+    /// When the last caller took a token (the bucket refills from there).
+    last_token_at: Option<Instant>,
     opened_total: u64,
+    /// Tickets of the callers waiting, in arrival order.
+    line: BTreeSet<u64>,
+    next_ticket: u64,
+    /// When each request in flight started, by pass number.
+    in_flight_since: BTreeMap<u64, Instant>,
+    next_pass: u64,
+    /// Average request duration (exponentially weighted), for estimates.
+    avg_request: Option<Duration>,
+}
+
+/// Where one caller (a run) stands at a gate: set while it waits, cleared
+/// when it passes or gives up. Readable from anywhere, so a run's status
+/// can say where its request is in line.
+#[derive(Debug, Default)]
+pub struct LinePlace(Mutex<Option<(Platform, u64)>>);
+
+impl LinePlace {
+    fn set(&self, at: Option<(Platform, u64)>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    /// The platform and ticket of the wait in progress, if any.
+    pub fn get(&self) -> Option<(Platform, u64)> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A waiting caller's standing at its gate.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Standing {
+    /// The platform whose gate it waits at.
+    #[schema(value_type = String)]
+    pub platform: Platform,
+    /// Callers ahead of it in line (0: next to pass).
+    pub place: usize,
+    /// What holds it now: `pause` (the platform asked to wait), `rate` (the
+    /// token bucket) or `slot` (requests in flight at their cap).
+    pub waiting_for: &'static str,
+    /// When it is expected to pass, epoch ms.
+    pub estimated_start_ms: i64,
 }
 
 /// One platform's gate.
@@ -79,6 +128,8 @@ pub struct PlatformGate {
     burst: u32,
     slots: Arc<Semaphore>,
     state: Mutex<GateState>,
+    /// Fair (FIFO) lock held while waiting: callers pass in arrival order.
+    line: tokio::sync::Mutex<()>,
     waiting: AtomicUsize,
     in_flight: AtomicUsize,
     passed: AtomicU64,
@@ -89,6 +140,7 @@ pub struct PlatformGate {
 /// The right to make one request; dropping it frees the slots.
 pub struct Pass<'a> {
     gate: &'a PlatformGate,
+    number: u64,
     _platform_slot: OwnedSemaphorePermit,
     _global_slot: OwnedSemaphorePermit,
 }
@@ -96,6 +148,32 @@ pub struct Pass<'a> {
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
         self.gate.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let mut state = self.gate.lock();
+        if let Some(since) = state.in_flight_since.remove(&self.number) {
+            let took = since.elapsed();
+            state.avg_request = Some(match state.avg_request {
+                Some(avg) => avg.mul_f64(0.8) + took.mul_f64(0.2),
+                None => took,
+            });
+        }
+    }
+}
+
+/// Holds a caller's place in line; leaving (passing, failing or being
+/// dropped with a cancelled run) takes the ticket out.
+struct InLine<'a> {
+    gate: &'a PlatformGate,
+    ticket: u64,
+    place: Option<&'a LinePlace>,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.gate.lock().line.remove(&self.ticket);
+        self.gate.waiting.fetch_sub(1, Ordering::Relaxed);
+        if let Some(place) = self.place {
+            place.set(None);
+        }
     }
 }
 
@@ -164,8 +242,15 @@ impl PlatformGate {
                 circuit: Circuit::Closed { failures: 0 },
                 paused_until: None,
                 remaining_burst: burst,
+                last_token_at: None,
                 opened_total: 0,
+                line: BTreeSet::new(),
+                next_ticket: 0,
+                in_flight_since: BTreeMap::new(),
+                next_pass: 0,
+                avg_request: None,
             }),
+            line: tokio::sync::Mutex::new(()),
             config: GateConfig { rate_per_sec: rate, max_in_flight, ..config },
             waiting: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
@@ -200,33 +285,123 @@ impl PlatformGate {
     }
 
     /// Waits for the platform's pause, a token and a slot (platform and
-    /// global), in that order.
-    pub async fn enter(&self, global: &Arc<Semaphore>) -> Result<Pass<'_>, SourceError> {
+    /// global), in that order, behind the callers that came earlier.
+    /// `place`, if given, shows the ticket while the caller waits.
+    pub async fn enter<'a>(
+        &'a self,
+        global: &Arc<Semaphore>,
+        place: Option<&'a LinePlace>,
+    ) -> Result<Pass<'a>, SourceError> {
         self.check_circuit()?;
+        let ticket = {
+            let mut state = self.lock();
+            let ticket = state.next_ticket;
+            state.next_ticket += 1;
+            state.line.insert(ticket);
+            ticket
+        };
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        let result = async {
-            loop {
-                let paused = self.lock().paused_until.filter(|t| *t > Instant::now());
-                match paused {
-                    Some(until) => tokio::time::sleep_until(until.into()).await,
-                    None => break,
-                }
-            }
-            let snapshot = self.limiter.until_ready().await;
-            self.lock().remaining_burst = snapshot.remaining_burst_capacity();
-            let platform_slot = self.slots.clone().acquire_owned().await;
-            let global_slot = global.clone().acquire_owned().await;
-            (platform_slot, global_slot)
+        if let Some(place) = place {
+            place.set(Some((self.platform, ticket)));
         }
-        .await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        match result {
+        let in_line = InLine { gate: self, ticket, place };
+        let turn = self.line.lock().await;
+        loop {
+            let paused = self.lock().paused_until.filter(|t| *t > Instant::now());
+            match paused {
+                Some(until) => tokio::time::sleep_until(until.into()).await,
+                None => break,
+            }
+        }
+        let snapshot = self.limiter.until_ready().await;
+        {
+            let mut state = self.lock();
+            state.remaining_burst = snapshot.remaining_burst_capacity();
+            state.last_token_at = Some(Instant::now());
+        }
+        let platform_slot = self.slots.clone().acquire_owned().await;
+        let global_slot = global.clone().acquire_owned().await;
+        drop(turn);
+        drop(in_line);
+        match (platform_slot, global_slot) {
             (Ok(p), Ok(g)) => {
                 self.in_flight.fetch_add(1, Ordering::Relaxed);
                 self.passed.fetch_add(1, Ordering::Relaxed);
-                Ok(Pass { gate: self, _platform_slot: p, _global_slot: g })
+                let number = {
+                    let mut state = self.lock();
+                    let number = state.next_pass;
+                    state.next_pass += 1;
+                    state.in_flight_since.insert(number, Instant::now());
+                    number
+                };
+                Ok(Pass { gate: self, number, _platform_slot: p, _global_slot: g })
             }
             _ => Err(SourceError::Config("the gate's semaphores were closed".into())),
+        }
+    }
+
+    /// Where the caller holding `ticket` stands, if it still waits: its
+    /// place in line and when it should pass. The estimate takes the
+    /// latest of three times: the end of a pause; when the bucket, refilling
+    /// at the configured rate from its last known level, has a token for
+    /// everyone ahead and for this caller; and when a slot frees for it,
+    /// assuming each request in flight or ahead takes the recent average.
+    pub fn standing(&self, ticket: u64) -> Option<Standing> {
+        let state = self.lock();
+        if !state.line.contains(&ticket) {
+            return None;
+        }
+        let ahead = state.line.range(..ticket).count();
+        Some(self.estimate(&state, ahead))
+    }
+
+    /// Where a caller arriving now would stand: behind everyone waiting.
+    pub fn standing_if_joined(&self) -> Standing {
+        let state = self.lock();
+        self.estimate(&state, state.line.len())
+    }
+
+    fn estimate(&self, state: &GateState, ahead: usize) -> Standing {
+        let now = Instant::now();
+        let rate = self.config.rate_per_sec;
+        let mut waits: Vec<(&'static str, Duration)> = Vec::with_capacity(3);
+        if let Some(until) = state.paused_until.filter(|t| *t > now) {
+            waits.push(("pause", until - now));
+        }
+        let tokens_now = match state.last_token_at {
+            Some(at) => {
+                (f64::from(state.remaining_burst) + at.elapsed().as_secs_f64() * rate).min(f64::from(self.burst))
+            }
+            None => f64::from(self.burst),
+        };
+        let short = ahead as f64 + 1.0 - tokens_now;
+        if short > 0.0 {
+            waits.push(("rate", Duration::from_secs_f64(short / rate)));
+        }
+        let avg = state.avg_request.unwrap_or(Duration::from_millis(500));
+        let cap = self.config.max_in_flight;
+        // When each slot frees: the requests in flight end after the
+        // average, counted from their start; free slots are free now.
+        let mut frees: BinaryHeap<Reverse<Duration>> =
+            state.in_flight_since.values().map(|since| Reverse(avg.saturating_sub(since.elapsed()))).collect();
+        while frees.len() < cap {
+            frees.push(Reverse(Duration::ZERO));
+        }
+        // Everyone ahead takes the earliest free slot for one average request.
+        for _ in 0..ahead.min(100_000) {
+            if let Some(Reverse(t)) = frees.pop() {
+                frees.push(Reverse(t + avg));
+            }
+        }
+        if let Some(Reverse(t)) = frees.peek().copied().filter(|t| !t.0.is_zero()) {
+            waits.push(("slot", t));
+        }
+        let (waiting_for, wait) = waits.into_iter().max_by_key(|(_, d)| *d).unwrap_or(("rate", Duration::ZERO));
+        Standing {
+            platform: self.platform,
+            place: ahead,
+            waiting_for,
+            estimated_start_ms: trawler_domain::now_millis() + wait.as_millis() as i64,
         }
     }
 
@@ -360,13 +535,23 @@ impl Gates {
     }
 
     /// Waits at a platform's gate (see [`PlatformGate::enter`]).
-    pub async fn enter(&self, platform: Platform) -> Result<Pass<'_>, SourceError> {
+    pub async fn enter<'a>(
+        &'a self,
+        platform: Platform,
+        place: Option<&'a LinePlace>,
+    ) -> Result<Pass<'a>, SourceError> {
         let started = Instant::now();
-        let pass = self.get(platform).enter(&self.global).await;
+        let pass = self.get(platform).enter(&self.global, place).await;
         if let (Ok(_), Some(observe)) = (&pass, self.observer.get()) {
             observe(platform, started.elapsed());
         }
         pass
+    }
+
+    /// Where a waiting caller stands (see [`PlatformGate::standing`]).
+    pub fn standing(&self, place: &LinePlace) -> Option<Standing> {
+        let (platform, ticket) = place.get()?;
+        self.get(platform).standing(ticket)
     }
 
     /// Every gate's state.
@@ -403,7 +588,7 @@ mod tests {
         let g = PlatformGate::new(Platform::Html, GateConfig { rate_per_sec: 50.0, ..GateConfig::default() });
         let start = Instant::now();
         for _ in 0..75 {
-            drop(g.enter(&global).await);
+            drop(g.enter(&global, None).await);
         }
         // 50 pass at once (the burst), the next 25 need ~0.5 s at 50/s.
         assert!(start.elapsed() >= Duration::from_millis(400), "{:?}", start.elapsed());
@@ -422,16 +607,16 @@ mod tests {
             g.record(&timeout());
         }
         assert_eq!(g.snapshot().circuit, "open");
-        assert!(matches!(g.enter(&global).await, Err(SourceError::CircuitOpen { .. })));
+        assert!(matches!(g.enter(&global, None).await, Err(SourceError::CircuitOpen { .. })));
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let probe = g.enter(&global).await;
+        let probe = g.enter(&global, None).await;
         assert!(probe.is_ok(), "one probe goes through");
-        assert!(matches!(g.enter(&global).await, Err(SourceError::CircuitOpen { .. })), "only one");
+        assert!(matches!(g.enter(&global, None).await, Err(SourceError::CircuitOpen { .. })), "only one");
         g.record(&timeout());
         assert_eq!(g.snapshot().circuit, "open", "a failed probe re-opens");
         drop(probe);
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let probe = g.enter(&global).await;
+        let probe = g.enter(&global, None).await;
         assert!(probe.is_ok());
         // The platform answered (even with a project-level error): close.
         g.record(&Err::<(), _>(SourceError::Parse("bad body".into())));
@@ -449,7 +634,7 @@ mod tests {
         }));
         assert!(g.snapshot().paused_until_ms.is_some());
         let start = Instant::now();
-        drop(g.enter(&global).await);
+        drop(g.enter(&global, None).await);
         assert!(start.elapsed() >= Duration::from_millis(280), "{:?}", start.elapsed());
         assert_eq!(g.snapshot().throttled, 1);
     }
@@ -459,17 +644,60 @@ mod tests {
         let (g, global) = gate(100, Duration::from_secs(1));
         let passes: Vec<_> = futures_join(&g, &global, 4).await;
         assert_eq!(g.snapshot().in_flight, 4);
-        let fifth = tokio::time::timeout(Duration::from_millis(100), g.enter(&global)).await;
+        let fifth = tokio::time::timeout(Duration::from_millis(100), g.enter(&global, None)).await;
         assert!(fifth.is_err(), "a fifth request waits for a slot");
         drop(passes);
         assert_eq!(g.snapshot().in_flight, 0);
-        assert!(g.enter(&global).await.is_ok());
+        assert!(g.enter(&global, None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn waiters_pass_in_order_and_know_their_place_and_start() {
+        let config = GateConfig { rate_per_sec: 10.0, max_in_flight: 100, ..GateConfig::default() };
+        let g = Arc::new(PlatformGate::new(Platform::HttpJson, config));
+        let global = Arc::new(Semaphore::new(100));
+        // Spend the burst: from here a token comes every 100 ms.
+        for _ in 0..10 {
+            drop(g.enter(&global, None).await);
+        }
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let places: Vec<Arc<LinePlace>> = (0..5).map(|_| Arc::new(LinePlace::default())).collect();
+        let mut tasks = Vec::new();
+        for (i, place) in places.iter().enumerate() {
+            let (g, global, place, order) = (g.clone(), global.clone(), place.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let pass = g.enter(&global, Some(&place)).await;
+                order.lock().unwrap_or_else(|p| p.into_inner()).push((i, trawler_domain::now_millis()));
+                drop(pass);
+            }));
+            // Each joins after the one before.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let now = trawler_domain::now_millis();
+        let standings: Vec<Standing> = places
+            .iter()
+            .map(|p| p.get().and_then(|(_, ticket)| g.standing(ticket)).expect("every caller waits"))
+            .collect();
+        for (k, s) in standings.iter().enumerate() {
+            assert_eq!(s.place, k, "{standings:?}");
+            assert_eq!(s.waiting_for, "rate");
+        }
+        for t in tasks {
+            t.await.expect("the task ran");
+        }
+        let order = order.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(order.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4], "first come, first served");
+        for ((_, passed), s) in order.iter().zip(&standings) {
+            let (estimated, actual) = (s.estimated_start_ms - now, passed - now);
+            assert!((estimated - actual).abs() <= 60, "estimated {estimated} ms, passed after {actual} ms");
+        }
+        assert!(places.iter().all(|p| p.get().is_none()), "places are cleared on passing");
     }
 
     async fn futures_join<'a>(g: &'a PlatformGate, global: &Arc<Semaphore>, n: usize) -> Vec<Pass<'a>> {
         let mut out = Vec::new();
         for _ in 0..n {
-            if let Ok(p) = g.enter(global).await {
+            if let Ok(p) = g.enter(global, None).await {
                 out.push(p);
             }
         }

@@ -16,5 +16,5 @@ pub mod number;
 
 pub use adapter::{Adapter, Adapters, BoxFuture, Fetched, RetryBudget, Sample, SourceSpec, SourcesConfig};
 pub use error::SourceError;
-pub use gate::{GateConfig, GateSnapshot, Gates, GatesSnapshot, Pass, PlatformGate};
+pub use gate::{GateConfig, GateSnapshot, Gates, GatesSnapshot, LinePlace, Pass, PlatformGate, Standing};
 pub use http::{HttpClient, HttpConfig, HttpResponse};
