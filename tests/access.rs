@@ -135,6 +135,11 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
         route(Method::GET, "/ui/", Ui, 303),
         route(Method::GET, format!("/ui/projects/{p1}"), Ui, 303),
         route(Method::GET, "/ui/actors", Ui, 303),
+        route(Method::GET, "/ui/runs?status=failed", Ui, 303),
+        Route {
+            body: Some(("application/x-www-form-urlencoded", format!("csrf=forged&action=archive&id={p1}"))),
+            ..route(Method::POST, "/ui/bulk", Ui, 303)
+        },
         Route {
             body: Some(("application/x-www-form-urlencoded", "csrf=forged".into())),
             ..route(Method::POST, format!("/ui/projects/{p1}/archive"), Ui, 303)
@@ -147,6 +152,11 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
         route(Method::POST, format!("/api/v1/projects/{p2}/resume"), Admin, 200),
         route(Method::GET, format!("/api/v1/projects/{p1}/runs"), Admin, 200),
         route(Method::GET, format!("/api/v1/runs/{run}"), Admin, 200),
+        route(Method::GET, "/api/v1/runs?platform=kickstarter&status=succeeded,failed", Admin, 200),
+        with_json(
+            route(Method::POST, "/api/v1/admin/projects/bulk", Admin, 200),
+            json!({"action": "trigger", "ids": [p1, 999_999]}),
+        ),
         Route {
             body: Some((
                 "application/x-ndjson",

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use common::{server_env, start_server, start_sim, Proc};
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -65,12 +66,15 @@ impl Browser {
     async fn wait(&self, what: &str, timeout: Duration, script: &str) -> Result<Value> {
         let started = Instant::now();
         loop {
-            let v = self.client.execute(&format!("return ({script});"), vec![]).await?;
-            if !(v.is_null() || v == json!(false)) {
-                return Ok(v);
-            }
+            // A script sent while a form's navigation replaces the page can
+            // be lost with the old document (a script timeout): ask again.
+            let last = match self.client.execute(&format!("return ({script});"), vec![]).await {
+                Ok(v) if !(v.is_null() || v == json!(false)) => return Ok(v),
+                Ok(v) => v.to_string(),
+                Err(e) => e.to_string(),
+            };
             if started.elapsed() > timeout {
-                bail!("timed out waiting for {what}");
+                bail!("timed out waiting for {what} (last answer: {last})");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
@@ -104,6 +108,42 @@ fn chromedriver() -> Result<Option<Proc>> {
     Ok(Some(proc_))
 }
 
+/// Opens a Chromium session for `name` (its screenshots go to
+/// `<target>/browser-artifacts/<name>/`), runs `scenario` in it, and fails on
+/// the scenario's error or on any console error.
+async fn in_browser<F>(driver: &Proc, name: &str, scenario: F) -> Result<()>
+where
+    F: for<'a> FnOnce(&'a mut Browser) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + 'a>>,
+{
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../browser-artifacts").join(name);
+    std::fs::create_dir_all(&artifacts)?;
+    let caps = json!({
+        "goog:chromeOptions": {"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]},
+        "goog:loggingPrefs": {"browser": "ALL"},
+    });
+    let client = ClientBuilder::rustls()?
+        .capabilities(caps.as_object().cloned().ok_or_else(|| anyhow!("capabilities"))?)
+        .connect(&driver.addr)
+        .await
+        .context("starting Chromium through chromedriver")?;
+    // Scripts here answer at once; a lost one should fail fast, not after
+    // chromedriver's default 30 s.
+    client
+        .update_timeouts(TimeoutConfiguration::new(
+            Some(Duration::from_secs(5)),
+            Some(Duration::from_secs(30)),
+            Some(Duration::ZERO),
+        ))
+        .await?;
+    let mut b = Browser { client, artifacts, shots: 0, errors: Vec::new() };
+    let result = scenario(&mut b).await;
+    let _ = b.shot("end").await;
+    let _ = b.client.clone().close().await;
+    result?;
+    ensure!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
+    Ok(())
+}
+
 #[test]
 fn an_admin_and_a_creator_use_the_ui_in_a_real_browser() -> Result<()> {
     let Some(driver) = chromedriver()? else { return Ok(()) };
@@ -116,27 +156,168 @@ fn an_admin_and_a_creator_use_the_ui_in_a_real_browser() -> Result<()> {
         &[("TRAWLER_ADMIN_PASSWORD_HASH", &hash), ("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "2s")],
     );
     let (_server, api) = start_server(&env)?;
-    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../browser-artifacts");
-    std::fs::create_dir_all(&artifacts)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
-        let caps = json!({
-            "goog:chromeOptions": {"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]},
-            "goog:loggingPrefs": {"browser": "ALL"},
-        });
-        let client = ClientBuilder::rustls()?
-            .capabilities(caps.as_object().cloned().ok_or_else(|| anyhow!("capabilities"))?)
-            .connect(&driver.addr)
-            .await
-            .context("starting Chromium through chromedriver")?;
-        let mut b = Browser { client, artifacts, shots: 0, errors: Vec::new() };
-        let result = scenario(&mut b, &api.base).await;
-        let _ = b.shot("end").await;
-        let _ = b.client.clone().close().await;
-        result?;
-        ensure!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
-        Ok::<_, anyhow::Error>(())
+    let base = api.base.clone();
+    rt.block_on(in_browser(&driver, "admin-and-creator", move |b| Box::pin(async move { scenario(b, &base).await })))?;
+    drop(driver);
+    Ok(())
+}
+
+/// Logs in through the form.
+async fn log_in(b: &mut Browser, base: &str) -> Result<()> {
+    b.client.goto(&format!("{base}/ui/login")).await?;
+    b.client.find(Locator::Css("input[name=password]")).await?.send_keys(PASSWORD).await?;
+    b.client.find(Locator::Css("form[action='/ui/login'] button")).await?.click().await?;
+    b.client.wait().for_element(Locator::Css("#projects")).await?;
+    Ok(())
+}
+
+/// The names of the project rows shown.
+async fn listed(b: &Browser) -> Result<Vec<String>> {
+    let v = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#projects tbody tr td:nth-child(2) > a')].map(a => a.textContent);",
+            vec![],
+        )
+        .await?;
+    let mut names: Vec<String> = serde_json::from_value(v)?;
+    names.sort();
+    Ok(names)
+}
+
+#[test]
+fn an_operator_filters_failed_projects_and_acts_on_them_in_bulk() -> Result<()> {
+    let Some(driver) = chromedriver()? else { return Ok(()) };
+    let sim = start_sim(trawler_domain::now_secs() - 3600, &[])?;
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let hash = trawler_web::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_ADMIN_PASSWORD_HASH", &hash),
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1h"),
+            ("TRAWLER_MAX_RETRIES", "0"),
+        ],
+    );
+    let (_server, api) = start_server(&env)?;
+    let faults = reqwest::blocking::Client::new();
+    for target in ["kickstarter:maker/ks-bad", "indiegogo:igg-bad", "indiegogo:igg-bad-2", "meta_ads:act_9"] {
+        let resp = faults
+            .post(format!("{}/_sim/faults", sim.addr))
+            .json(&json!({"target": target, "fault": {"kind": "server_error"}}))
+            .send()?;
+        ensure!(resp.status() == 200, "{target}: {}", resp.status());
+    }
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, platform, reference) in [
+        ("ks-ok", "kickstarter", "maker/ks-ok"),
+        ("ks-bad", "kickstarter", "maker/ks-bad"),
+        ("igg-ok", "indiegogo", "igg-ok"),
+        ("igg-bad", "indiegogo", "igg-bad"),
+        ("igg-bad-2", "indiegogo", "igg-bad-2"),
+        ("meta-bad", "meta_ads", "act_9"),
+    ] {
+        let mut source = json!({"platform": platform, "external_ref": reference});
+        if platform == "meta_ads" {
+            source["secret"] = json!("EAAB-browser-test");
+        }
+        let body = json!({"name": name, "sources": [source]});
+        let (status, p) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
+        ensure!(status == 201, "{status} {p}");
+        ids.insert(name, p["id"].as_i64().ok_or_else(|| anyhow!("no id"))?);
+    }
+    common::wait_until("every creation scrape to end", Duration::from_secs(20), || {
+        let running = api.ok("/api/v1/runs?status=running")?["runs"].as_array().map_or(0, Vec::len);
+        let all = api.ok("/api/v1/runs")?["runs"].as_array().map_or(0, Vec::len);
+        Ok(running == 0 && all == ids.len())
     })?;
+    let failed = api.ok("/api/v1/runs?platform=kickstarter,indiegogo&status=failed")?;
+    ensure!(failed["runs"].as_array().map_or(0, Vec::len) == 3, "{failed}");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let base = api.base.clone();
+    let sim_addr = sim.addr.clone();
+    rt.block_on(in_browser(&driver, "filters-and-bulk", move |b| {
+        Box::pin(async move {
+            log_in(b, &base).await?;
+            ensure!(listed(b).await?.len() == 6);
+            // Two platforms and a failed last run, through the filter form.
+            for choice in ["platform'][value='kickstarter", "platform'][value='indiegogo", "last'][value='failed"] {
+                b.client.find(Locator::Css(&format!("#filters input[name='{choice}']"))).await?.click().await?;
+            }
+            b.client.find(Locator::Css("#apply")).await?.click().await?;
+            b.wait("the filtered list", Duration::from_secs(10), "location.search.includes('last=failed')").await?;
+            let view = b.client.current_url().await?;
+            ensure!(listed(b).await? == ["igg-bad", "igg-bad-2", "ks-bad"], "{:?}", listed(b).await?);
+            let count = b.client.find(Locator::Css("#count")).await?.text().await?;
+            ensure!(count == "3 of 6", "{count}");
+            b.shot("filtered").await?;
+
+            // Archive the three, confirming a dialog that counts them.
+            b.client.find(Locator::Css("[data-select-all]")).await?.click().await?;
+            b.client.find(Locator::Css("#bulk-archive")).await?.click().await?;
+            let asked =
+                b.client.wait().for_element(Locator::Css("dialog#confirm[open] [data-message]")).await?.text().await?;
+            ensure!(asked.starts_with("Archive 3 projects?"), "{asked}");
+            b.shot("bulk-archive-confirm").await?;
+            b.client.find(Locator::Css("#confirm-yes")).await?.click().await?;
+            let flash = b.client.wait().for_element(Locator::Css(".flash")).await?.text().await?;
+            ensure!(flash == "Archived 3 projects", "{flash}");
+            ensure!(
+                b.client.current_url().await?.query_pairs().any(|(k, v)| k == "last" && v == "failed"),
+                "back on the view"
+            );
+            let statuses = b
+                .client
+                .execute("return [...document.querySelectorAll('#projects tbody .badge.archived')].length;", vec![])
+                .await?;
+            ensure!(statuses == json!(3), "three archived rows: {statuses}");
+
+            // The platforms recover; the bookmarked view opens as it was and
+            // the three are resumed together.
+            reqwest::Client::new().delete(format!("{sim_addr}/_sim/faults")).send().await?;
+            b.client.goto(view.as_str()).await?;
+            b.client.wait().for_element(Locator::Css("#projects")).await?;
+            ensure!(listed(b).await? == ["igg-bad", "igg-bad-2", "ks-bad"], "{:?}", listed(b).await?);
+            for choice in ["platform'][value='kickstarter", "platform'][value='indiegogo", "last'][value='failed"] {
+                let checked = b
+                    .client
+                    .find(Locator::Css(&format!("#filters input[name='{choice}']")))
+                    .await?
+                    .prop("checked")
+                    .await?;
+                ensure!(checked.as_deref() == Some("true"), "{choice} is still checked");
+            }
+            b.client.find(Locator::Css("[data-select-all]")).await?.click().await?;
+            b.client.find(Locator::Css("#bulk-resume")).await?.click().await?;
+            let asked =
+                b.client.wait().for_element(Locator::Css("dialog#confirm[open] [data-message]")).await?.text().await?;
+            ensure!(asked.starts_with("Resume 3 projects?"), "{asked}");
+            b.client.find(Locator::Css("#confirm-yes")).await?.click().await?;
+            let flash = b.client.wait().for_element(Locator::Css(".flash")).await?.text().await?;
+            ensure!(flash == "Resumed 3 projects", "{flash}");
+            b.shot("bulk-resumed").await?;
+
+            // The runs page filters the same way.
+            b.client.goto(&format!("{base}/ui/runs?platform=indiegogo&status=failed")).await?;
+            b.client.wait().for_element(Locator::Css("#runs")).await?;
+            let rows = b.client.execute("return document.querySelectorAll('#runs tbody tr').length;", vec![]).await?;
+            ensure!(rows == json!(2), "two failed indiegogo runs: {rows}");
+            b.shot("runs-filtered").await?;
+            Ok(())
+        })
+    }))?;
+    for name in ["ks-bad", "igg-bad", "igg-bad-2"] {
+        let p = api.ok(&format!("/api/v1/projects/{}", ids[name]))?;
+        ensure!(p["status"] == "active", "{name}: {p}");
+    }
+    for name in ["ks-ok", "igg-ok", "meta-bad"] {
+        let p = api.ok(&format!("/api/v1/projects/{}", ids[name]))?;
+        ensure!(p["status"] == "active", "{name} was never touched: {p}");
+    }
     drop(driver);
     Ok(())
 }
@@ -251,7 +432,10 @@ async fn scenario(b: &mut Browser, base: &str) -> Result<()> {
     // Archiving, with its confirmation.
     b.client.goto(&format!("{base}/ui/projects/{id}")).await?;
     b.client.find(Locator::Css("#archive")).await?.click().await?;
-    b.client.accept_alert().await?;
+    let asked = b.client.wait().for_element(Locator::Css("dialog#confirm[open] [data-message]")).await?.text().await?;
+    ensure!(asked.contains("Archive Browser Lamp?"), "{asked}");
+    b.shot("archive-confirm").await?;
+    b.client.find(Locator::Css("#confirm-yes")).await?.click().await?;
     b.wait(
         "the archived status",
         Duration::from_secs(10),

@@ -33,6 +33,37 @@ pub fn civil(secs: i64) -> Civil {
     Civil { year, month, day, second_of_day: rem, weekday: (days + 4).rem_euclid(7) }
 }
 
+/// Epoch seconds of midnight UTC at the start of `YYYY-MM-DD` (as an HTML
+/// date input sends it), or `None` if it is not a real date in years
+/// 1970–9999.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let mut parts = s.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4
+        || m.len() != 2
+        || d.len() != 2
+        || !(y.chars().chain(m.chars()).chain(d.chars())).all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let (year, month, day): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if year < 1970 || !(1..=12).contains(&month) || day < 1 {
+        return None;
+    }
+    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm).
+    let y = year - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400;
+    // Reject 2026-02-31 and the like: the date must come back unchanged.
+    let back = civil(secs);
+    (back.year == year && back.month == month && back.day == day).then_some(secs)
+}
+
 /// `secs` since the epoch as RFC 3339 in UTC: `2026-11-25T20:12:36Z`.
 pub fn rfc3339(secs: i64) -> String {
     let c = civil(secs);
@@ -50,5 +81,22 @@ mod tests {
         assert_eq!(rfc3339(784_111_777), "1994-11-06T08:49:37Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_to_midnight_utc_and_bad_ones_are_refused() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-11-26"), Some(1_795_651_200));
+        assert_eq!(rfc3339(parse_date("2024-02-29").expect("a leap day")), "2024-02-29T00:00:00Z");
+        for bad in
+            ["2026-02-30", "2025-02-29", "2026-13-01", "26-11-26", "2026-1-01", "1969-12-31", "x", "2026-11-26T00"]
+        {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
     }
 }

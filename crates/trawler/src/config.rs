@@ -316,6 +316,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_SLO_TARGET", default_value = "0.999", value_parser = share)]
     pub slo_target: f64,
 
+    /// This node's name, recorded with each run and shown on the admin
+    /// pages (letters, digits, `.`, `_`, `-`; at most 64). Defaults to the
+    /// host name.
+    #[arg(long, env = "TRAWLER_NODE_NAME", value_parser = node_name)]
+    pub node_name: Option<String>,
+
     /// How long a shutdown waits for scrapes in progress before it aborts them.
     #[arg(long, env = "TRAWLER_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration)]
     pub shutdown_timeout: Duration,
@@ -421,6 +427,7 @@ impl Config {
             ("TRAWLER_RETENTION", a.retention.map_or("off".into(), human)),
             ("TRAWLER_SHUTDOWN_TIMEOUT", human(self.shutdown_timeout)),
             ("TRAWLER_RUN_DEADLINE", human(a.run_deadline)),
+            ("TRAWLER_NODE_NAME", a.node.clone()),
             ("TRAWLER_SLO_TARGET", a.slo_target.to_string()),
             ("TRAWLER_WEBHOOK_FAILURE_STREAK", a.webhooks.failure_streak.to_string()),
             ("TRAWLER_WEBHOOK_MAX_ATTEMPTS", a.webhooks.max_attempts.to_string()),
@@ -527,6 +534,7 @@ impl ServeArgs {
             retention: self.retention.0,
             run_deadline: self.run_deadline,
             slo_target: self.slo_target,
+            node: self.node_name.clone().unwrap_or_else(host_name),
             webhooks: WebhookConfig {
                 failure_streak: self.webhook_failure_streak,
                 max_attempts: self.webhook_max_attempts,
@@ -587,4 +595,30 @@ fn limit(s: &str) -> Result<(String, u64), String> {
     platform.parse::<Platform>().map_err(|e| e.to_string())?;
     let n: u64 = n.parse().map_err(|_| format!("`{n}` is not a number of requests per second"))?;
     Ok((platform.to_owned(), n))
+}
+
+/// Parses a node name: 1 to 64 of letters, digits, `.`, `_` and `-`.
+fn node_name(s: &str) -> Result<String, String> {
+    let ok =
+        (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("a node name is 1 to 64 letters, digits, `.`, `_` or `-`".into())
+    }
+}
+
+/// The host name (Linux), cut to a valid node name; `trawler` if unknown.
+pub fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let cleaned: String =
+        raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).take(64).collect();
+    if cleaned.is_empty() {
+        "trawler".into()
+    } else {
+        cleaned
+    }
 }

@@ -185,6 +185,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             spool_max_bytes: 64 * 1024 * 1024,
             retention: crate::config::Retention(Some(Duration::from_secs(90 * 86_400))),
             shutdown_timeout: Duration::from_secs(10),
+            node_name: None,
         };
         let n = args.projects;
         let sim_for_seed = sim_url.clone();

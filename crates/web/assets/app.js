@@ -9,16 +9,72 @@
   const fmt = (v) => v == null ? "–" : (Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en-US") : (Math.round(v * 100) / 100).toString());
   const time = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
 
+  // Live streams close when the page is hidden (navigation, back-forward
+  // cache): a browser allows six connections per host, and streams kept
+  // open by pages left behind would starve the next page's requests. A page
+  // restored from that cache reloads to be live again.
+  const streams = [];
+  function stream(url) {
+    const es = new EventSource(url);
+    streams.push(es);
+    return es;
+  }
+  window.addEventListener("pagehide", () => streams.forEach((es) => es.close()));
+  window.addEventListener("pageshow", (e) => { if (e.persisted) location.reload(); });
+
   async function getJson(url) {
     const resp = await fetch(withToken(url), { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (!resp.ok) throw new Error(url + ": HTTP " + resp.status);
     return resp.json();
   }
 
-  // Confirmation for destructive forms.
+  // Confirmation for destructive forms, in a page dialog (not window.confirm,
+  // which blocks the page and cannot be styled). A form's message may name
+  // "{count}": the number of checked boxes it submits (bulk actions).
+  const dialog = document.getElementById("confirm");
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
-    form.addEventListener("submit", (e) => { if (!window.confirm(form.dataset.confirm)) e.preventDefault(); });
+    form.addEventListener("submit", (e) => {
+      if (form.dataset.confirmed === "yes" || !dialog) return;
+      e.preventDefault();
+      const action = e.submitter && e.submitter.name === "action" ? e.submitter.value : "";
+      // getAttribute: `form.id` would be the form's controls named "id".
+      const formId = form.getAttribute("id");
+      const count = formId
+        ? document.querySelectorAll("input[type=checkbox][name=id][form='" + formId + "']:checked").length
+        : 0;
+      const message = (e.submitter && e.submitter.dataset.confirm) || form.dataset.confirm;
+      dialog.querySelector("[data-message]").textContent = message.replace("{count}", count).replace("{s}", count === 1 ? "" : "s");
+      dialog.returnValue = "";
+      dialog.onclose = () => {
+        if (dialog.returnValue !== "yes") return;
+        form.dataset.confirmed = "yes";
+        if (action) {
+          const field = document.createElement("input");
+          field.type = "hidden"; field.name = "action"; field.value = action;
+          form.appendChild(field);
+        }
+        form.submit();
+      };
+      dialog.showModal();
+    });
   });
+
+  // Bulk selection: a box in the header selects the page; the bar counts.
+  const bulk = document.getElementById("bulk");
+  if (bulk) {
+    const boxes = () => document.querySelectorAll("input[type=checkbox][name=id][form=bulk]");
+    const count = () => {
+      const n = [...boxes()].filter((b) => b.checked).length;
+      bulk.querySelector("[data-selected]").textContent = n;
+      bulk.querySelectorAll("button[name=action]").forEach((b) => { b.disabled = n === 0; });
+    };
+    document.querySelectorAll("[data-select-all]").forEach((all) => all.addEventListener("change", () => {
+      boxes().forEach((b) => { b.checked = all.checked; });
+      count();
+    }));
+    boxes().forEach((b) => b.addEventListener("change", count));
+    count();
+  }
 
   document.querySelectorAll("select[data-submit]").forEach((select) => {
     select.addEventListener("change", () => select.form.submit());
@@ -85,7 +141,7 @@
       }
     });
     load();
-    const events = new EventSource(withToken(`/api/v1/projects/${id}/events`));
+    const events = stream(withToken(`/api/v1/projects/${id}/events`));
     events.addEventListener("points", (e) => {
       const p = JSON.parse(e.data);
       for (const [metric, value] of Object.entries(p.values)) {
@@ -102,7 +158,25 @@
       row.dataset.run = r.run_id;
       row.innerHTML = `<td>#${r.run_id}</td><td>${time(r.at_ms)}</td><td>${r.triggered_by}</td><td><span class="badge running">running</span> <button class="danger cancel" data-cancel="${r.run_id}">Cancel</button></td><td class="num"></td><td></td>`;
       runs.prepend(row);
+      follow(r.run_id);
     });
+    // Where a running run stands: waiting in a platform's line, or fetching.
+    const showProgress = (runId, progress) => {
+      const row = runs && runs.querySelector(`[data-run="${runId}"]`);
+      if (!row || row.dataset.done) return;
+      let span = row.querySelector(".progress");
+      if (!span) {
+        span = document.createElement("span");
+        span.className = "progress";
+        row.children[3].appendChild(span);
+      }
+      if (!progress) { span.textContent = ""; return; }
+      const w = progress.wait;
+      if (progress.phase !== "waiting" || !w) { span.textContent = "fetching"; return; }
+      const why = { pause: "the platform's pause", rate: "the rate limit", slot: "a free slot" }[w.waiting_for] || w.waiting_for;
+      const secs = Math.max(0, Math.round((w.estimated_start_ms - Date.now()) / 1000));
+      span.textContent = `${w.platform}: ${w.place === 0 ? "next in line" : w.place + " ahead"}, waiting for ${why}, starts in ~${secs} s`;
+    };
     const finished = (r) => {
       const row = runs && runs.querySelector(`[data-run="${r.id}"]`);
       if (!row || row.dataset.done) return;
@@ -116,12 +190,17 @@
       const r = JSON.parse(e.data);
       finished({ id: r.run_id, status: r.status, points_written: r.points, error: r.error });
     });
-    // A run that ended before the stream connected: ask for it until it ends.
+    // Follow a running run: where it stands (waiting in line, fetching)
+    // until it ends; this also catches an end the stream missed.
+    const following = new Set();
     const follow = (runId) => {
+      if (following.has(String(runId))) return;
+      following.add(String(runId));
       const tick = async () => {
         try {
           const r = await getJson(`/api/v1/runs/${runId}`);
           if (r.status !== "running") return finished(r);
+          showProgress(runId, r.progress);
         } catch (e) { /* try again */ }
         setTimeout(tick, 1000);
       };
@@ -214,7 +293,7 @@
         });
       } catch (e) { /* the next event retries */ }
     };
-    const events = new EventSource("/api/v1/admin/events?points=true");
+    const events = stream("/api/v1/admin/events?points=true");
     events.addEventListener("points", (e) => {
       const id = JSON.parse(e.data).project_id;
       if (pending.has(id)) return;

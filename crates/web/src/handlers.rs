@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use trawler_actors::{SourceSpec, TreeSnapshot};
 use trawler_domain::{now_secs, Agg, Derived, Metric, Platform, ProjectId, ProjectStatus, RunId, Totals};
-use trawler_store::{AnyConnection, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery, Source, StoreResult};
+use trawler_store::{
+    AnyConnection, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery, Source, StoreError, StoreResult,
+};
 
 use crate::auth::{Admin, Reader};
 use crate::views::*;
@@ -250,10 +252,12 @@ pub async fn resume_project(_: Admin, state: Data, id: web::Path<i64>) -> Result
 pub async fn trigger_scrape(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let run = state.tree.trigger(id).await?;
+    let progress = state.tree.run_phase(id, run).await?;
     Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/runs/{run}"))).json(Triggered {
         run_id: run,
         project_id: id,
         status_url: format!("/api/v1/runs/{run}"),
+        progress,
     }))
 }
 
@@ -540,6 +544,126 @@ pub async fn list_runs(
     Ok(HttpResponse::Ok().json(RunList { project_id: id, runs: runs.into_iter().map(RunBrief::from).collect() }))
 }
 
+/// Runs across projects, newest first, filtered by platform, outcome,
+/// node, project and start time.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(RunSearchParams),
+    responses((status = 200, body = RunSearch), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn search_runs(_: Admin, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let f = crate::filters::Filters::parse(req.query_string(), false)?;
+    let mut limit = 50;
+    let mut before = None;
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        match k.as_ref() {
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=500).contains(l))
+                    .ok_or_else(|| ApiError::BadRequest("`limit` must be between 1 and 500".into()))?
+            }
+            "before" => {
+                before = Some(v.parse::<i64>().map_err(|_| ApiError::BadRequest("`before` must be a run id".into()))?)
+            }
+            _ => {}
+        }
+    }
+    let filter = trawler_store::RunFilter {
+        platforms: f.platforms.clone(),
+        statuses: f.run_statuses.clone(),
+        nodes: f.nodes.clone(),
+        projects: f.projects.iter().map(|&p| ProjectId(p)).collect(),
+        from_ms: f.from_ms,
+        to_ms: f.to_ms,
+        before_id: before,
+        limit,
+    };
+    let runs = db(&state, move |conn| Run::search(conn, &filter)).await?;
+    let next = (runs.len() as i64 == limit).then(|| {
+        let q = f.query(false, 1);
+        let last = runs.last().map_or(0, |r| r.id.0);
+        let sep = if q.is_empty() { "" } else { "&" };
+        format!("/api/v1/runs?{q}{sep}limit={limit}&before={last}")
+    });
+    Ok(HttpResponse::Ok().json(RunSearch { runs: runs.into_iter().map(RunBrief::from).collect(), next }))
+}
+
+/// Applies one action to many projects: trigger, resume or archive. Each
+/// project is handled on its own; those the action does not fit (resuming
+/// an active one, archiving an archived one, triggering one that is not
+/// active) are skipped with the reason.
+#[utoipa::path(post, path = "/api/v1/admin/projects/bulk", tag = "projects", request_body = BulkRequest,
+    responses((status = 200, body = BulkResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn bulk_projects(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
+    let body: BulkRequest = from_body(body)?;
+    if body.ids.is_empty() || body.ids.len() > 10_000 {
+        return Err(ApiError::BadRequest("`ids` must list 1 to 10,000 projects".into()));
+    }
+    Ok(HttpResponse::Ok().json(bulk_apply(&state, body.action, body.ids).await?))
+}
+
+/// The one path of bulk actions, for the API and the UI.
+pub(crate) async fn bulk_apply(state: &Data, action: BulkAction, ids: Vec<ProjectId>) -> Result<BulkResult, ApiError> {
+    let mut ids = ids;
+    ids.sort();
+    ids.dedup();
+    let wanted = ids.clone();
+    let found: std::collections::HashMap<ProjectId, ProjectStatus> = db(state, move |conn| {
+        let mut out = std::collections::HashMap::new();
+        for id in wanted {
+            match Project::get(conn, id) {
+                Ok(p) => {
+                    out.insert(id, p.status);
+                }
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    let mut result = BulkResult { action, done: Vec::new(), skipped: Vec::new() };
+    for id in ids {
+        let skip = |reason: &str| BulkSkip { id, reason: reason.to_owned() };
+        let Some(&status) = found.get(&id) else {
+            result.skipped.push(skip("not found"));
+            continue;
+        };
+        let outcome = match (action, status) {
+            (BulkAction::Trigger, ProjectStatus::Active) => {
+                state.tree.trigger(id).await.map(|_| ()).map_err(ApiError::from)
+            }
+            (BulkAction::Trigger, _) => {
+                result.skipped.push(skip("not active"));
+                continue;
+            }
+            (BulkAction::Resume, ProjectStatus::Active) => {
+                result.skipped.push(skip("already active"));
+                continue;
+            }
+            (BulkAction::Resume, _) => set_project_status(state, id, ProjectStatus::Active).await.map(|_| ()),
+            (BulkAction::Archive, ProjectStatus::Archived) => {
+                result.skipped.push(skip("already archived"));
+                continue;
+            }
+            (BulkAction::Archive, _) => set_project_status(state, id, ProjectStatus::Archived).await.map(|_| ()),
+        };
+        match outcome {
+            Ok(()) => result.done.push(id),
+            // The database going away fails the whole request (503): the
+            // caller retries; the rest are per-project conditions.
+            Err(e @ ApiError::Unavailable(_)) => return Err(e),
+            Err(ApiError::Internal(e)) => {
+                log::error!("bulk {action:?} of project {id}: {e}");
+                result.skipped.push(skip("internal error (see the node's log)"));
+            }
+            Err(e) => result.skipped.push(skip(&e.to_string())),
+        }
+    }
+    Ok(result)
+}
+
 /// Cancels a running run: its requests are dropped within a second, the
 /// points stored so far stay, and it ends `cancelled`. The next slot runs as
 /// usual.
@@ -554,12 +678,16 @@ pub async fn cancel_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<Htt
 
 /// One run with its log.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = i64, Path, description = "Run id")),
-    responses((status = 200, body = Run), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = RunDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = RunId(id.into_inner());
     let run = db(&state, move |conn| Run::get(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(run))
+    let progress = match run.status {
+        trawler_domain::RunStatus::Running => state.tree.run_phase(run.project_id, id).await?,
+        _ => None,
+    };
+    Ok(HttpResponse::Ok().json(RunDetail { run, progress }))
 }
 
 // ---- freshness ---------------------------------------------------------

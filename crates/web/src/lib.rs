@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod filters;
 mod handlers;
 mod import;
 pub mod openapi;

@@ -24,7 +24,7 @@ use crate::webhooks::*;
         get_healthz, get_readyz, get_metrics,
         list_projects, create_project, get_project, update_project, archive_project, resume_project, trigger_scrape,
         get_series, get_summary, export_csv, export_jsonl, import_points,
-        list_runs, get_run, cancel_run,
+        list_runs, search_runs, get_run, cancel_run, bulk_projects,
         project_events, admin_events,
         create_token, list_tokens, revoke_token, rotate_token,
         get_actors, get_platforms, get_freshness,

@@ -103,10 +103,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/projects/{id}/points", "POST").route(web::post().to(crate::import::import_points)))
                 .service(resource("/projects/{id}/export.csv", "GET").route(web::get().to(export_csv)))
                 .service(resource("/projects/{id}/export.jsonl", "GET").route(web::get().to(export_jsonl)))
+                .service(resource("/runs", "GET").route(web::get().to(search_runs)))
                 .service(resource("/runs/{id}", "GET").route(web::get().to(get_run)))
                 .service(resource("/runs/{id}/cancel", "POST").route(web::post().to(cancel_run)))
                 .service(resource("/admin/actors", "GET").route(web::get().to(get_actors)))
                 .service(resource("/admin/platforms", "GET").route(web::get().to(get_platforms)))
+                .service(resource("/admin/projects/bulk", "POST").route(web::post().to(bulk_projects)))
                 .service(resource("/admin/freshness", "GET").route(web::get().to(get_freshness)))
                 .service(resource("/admin/events", "GET").route(web::get().to(crate::sse::admin_events)))
                 .service(

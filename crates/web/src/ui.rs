@@ -13,11 +13,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::json;
-use trawler_domain::{now_millis, now_secs, ProjectId, ProjectStatus, RunId};
-use trawler_store::{Point, Project, ProjectPatch, ProjectToken, Run, Session, Source};
+use trawler_domain::{now_millis, now_secs, Platform, ProjectId, ProjectStatus, RunId, RunStatus};
+use trawler_store::{Point, Project, ProjectPatch, ProjectToken, Run, RunFilter, Session, Source};
 
 use crate::auth::{token_hash, UiSession, SESSION_COOKIE};
+use crate::filters::{Filters, PAGE_SIZE};
 use crate::handlers::{check_sources, db, Data};
+use crate::views::BulkAction;
 use crate::views::SourceInput;
 use crate::ApiError;
 
@@ -201,8 +203,90 @@ struct ProjectRow {
     spend: String,
     spark_metric: String,
     last_run: String,
+    last_status: String,
     fresh: String,
     fresh_bad: bool,
+}
+
+/// One choice of a filter: its value, its label, whether it is on.
+struct Choice {
+    value: String,
+    label: String,
+    on: bool,
+}
+
+fn choices<T: Copy + PartialEq>(all: &[T], on: &[T], text: impl Fn(T) -> &'static str) -> Vec<Choice> {
+    all.iter()
+        .map(|&v| Choice { value: text(v).to_owned(), label: text(v).replace('_', " "), on: on.contains(&v) })
+        .collect()
+}
+
+/// The filter form's choices, shared by the projects and runs pages.
+struct FilterForm {
+    platforms: Vec<Choice>,
+    statuses: Vec<Choice>,
+    runs: Vec<Choice>,
+    nodes: Vec<Choice>,
+    from: String,
+    to: String,
+    name: String,
+    any: bool,
+}
+
+const RUN_STATUSES: [RunStatus; 6] = [
+    RunStatus::Running,
+    RunStatus::Succeeded,
+    RunStatus::Partial,
+    RunStatus::Failed,
+    RunStatus::Cancelled,
+    RunStatus::Aborted,
+];
+
+fn filter_form(f: &Filters, nodes: Vec<String>) -> FilterForm {
+    FilterForm {
+        platforms: choices(&Platform::ALL, &f.platforms, Platform::as_str),
+        statuses: choices(
+            &[ProjectStatus::Active, ProjectStatus::Quarantined, ProjectStatus::Archived],
+            &f.project_statuses,
+            ProjectStatus::as_str,
+        ),
+        runs: choices(&RUN_STATUSES, &f.run_statuses, RunStatus::as_str),
+        nodes: nodes
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .map(|n| Choice { on: f.nodes.contains(&n), label: n.clone(), value: n })
+            .collect(),
+        from: f.from.clone(),
+        to: f.to.clone(),
+        name: f.name.clone(),
+        any: f.any(),
+    }
+}
+
+/// Links to the pages before and after this one.
+struct Pager {
+    page: usize,
+    pages: usize,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+fn pager(base: &str, f: &Filters, projects: bool, total: usize) -> Pager {
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let link = |page: usize| {
+        let q = f.query(projects, page);
+        if q.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{q}")
+        }
+    };
+    Pager {
+        page: f.page,
+        pages,
+        prev: (f.page > 1).then(|| link(f.page - 1)),
+        next: (f.page < pages).then(|| link(f.page + 1)),
+    }
 }
 
 #[derive(Template)]
@@ -212,6 +296,12 @@ struct ProjectsPage {
     nav: &'static str,
     flash: Option<String>,
     rows: Vec<ProjectRow>,
+    total: usize,
+    all: usize,
+    filters: FilterForm,
+    pager: Pager,
+    /// This view's URL, where bulk actions come back to.
+    here: String,
 }
 
 #[derive(Deserialize)]
@@ -220,44 +310,212 @@ pub struct FlashQuery {
     range: Option<String>,
 }
 
-pub async fn projects(session: UiSession, state: Data, q: web::Query<FlashQuery>) -> Result<HttpResponse, ApiError> {
+/// Whether a project passes the filters, given its sources and latest run.
+fn project_matches(f: &Filters, p: &Project, sources: &[Source], last: Option<&Run>) -> bool {
+    (f.platforms.is_empty() || sources.iter().any(|s| f.platforms.contains(&s.platform)))
+        && (f.project_statuses.is_empty() || f.project_statuses.contains(&p.status))
+        && (f.run_statuses.is_empty() || last.is_some_and(|r| f.run_statuses.contains(&r.status)))
+        && (f.nodes.is_empty() || last.is_some_and(|r| f.nodes.contains(&r.node)))
+        && (f.from_ms.is_none() && f.to_ms.is_none() || last.is_some_and(|r| f.in_range(r.started_at_ms)))
+        && (f.name.is_empty() || p.name.to_lowercase().contains(&f.name.to_lowercase()))
+        && (f.projects.is_empty() || f.projects.contains(&p.id.0))
+}
+
+/// The projects page: filtered by platform, state, latest run (outcome,
+/// node, time) and name, a page at a time, with bulk actions.
+pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let f = Filters::parse(req.query_string(), true)?;
     let now = now_secs();
     let config = state.tree.config().clone();
-    let rows = db(&state, move |conn| {
-        let mut rows = Vec::new();
+    let filters = f.clone();
+    let (rows, total, all, nodes) = db(&state, move |conn| {
+        let f = filters;
         let projects = Project::list(conn, None)?;
-        let fresh = crate::handlers::freshness_of(conn, &config, &projects, 86_400_000)?;
-        for (p, f) in projects.into_iter().zip(fresh) {
-            let sources = Source::list_for_project(conn, p.id)?;
+        let all = projects.len();
+        let mut sources: BTreeMap<ProjectId, Vec<Source>> = BTreeMap::new();
+        for s in Source::list_all(conn)? {
+            sources.entry(s.project_id).or_default().push(s);
+        }
+        let mut latest: BTreeMap<ProjectId, Run> =
+            Run::latest_per_project(conn)?.into_iter().map(|r| (r.project_id, r)).collect();
+        let matched: Vec<Project> = projects
+            .into_iter()
+            .filter(|p| {
+                let s = sources.get(&p.id).map_or(&[][..], Vec::as_slice);
+                project_matches(&f, p, s, latest.get(&p.id))
+            })
+            .collect();
+        let total = matched.len();
+        let page: Vec<Project> = matched.into_iter().skip((f.page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+        let fresh = crate::handlers::freshness_of(conn, &config, &page, 86_400_000)?;
+        let mut rows = Vec::with_capacity(page.len());
+        for (p, fr) in page.into_iter().zip(fresh) {
             let obs = Point::observations_at(conn, p.id, now)?;
-            let mut latest: BTreeMap<String, f64> = BTreeMap::new();
+            let mut values: BTreeMap<String, f64> = BTreeMap::new();
             for o in &obs {
-                *latest.entry(o.metric.as_str().to_owned()).or_default() += o.value;
+                *values.entry(o.metric.as_str().to_owned()).or_default() += o.value;
             }
-            let last = Run::list_for_project(conn, p.id, 1)?.into_iter().next();
-            let spark_metric = if latest.contains_key("pledged") || latest.is_empty() { "pledged" } else { "spend" };
+            let last = latest.remove(&p.id);
+            let spark_metric = if values.contains_key("pledged") || values.is_empty() { "pledged" } else { "spend" };
             rows.push(ProjectRow {
                 id: p.id.0,
                 name: p.name,
                 status: p.status.to_string(),
                 sources: sources
-                    .iter()
+                    .get(&p.id)
+                    .into_iter()
+                    .flatten()
                     .map(|s| format!("{}:{}", s.platform, s.external_ref))
                     .collect::<Vec<_>>()
                     .join(" "),
-                pledged: number(latest.get("pledged").copied()),
-                backers: number(latest.get("backers").copied()),
-                spend: number(latest.get("spend").copied()),
+                pledged: number(values.get("pledged").copied()),
+                backers: number(values.get("backers").copied()),
+                spend: number(values.get("spend").copied()),
                 spark_metric: spark_metric.to_owned(),
-                last_run: last.map_or("–".into(), |r| format!("{} · {}", r.status, ms_text(Some(r.started_at_ms)))),
-                fresh: f.share.map_or("–".into(), |s| format!("{:.1}% of {}", s * 100.0, f.slots)),
-                fresh_bad: f.share.is_some_and(|s| s < config.slo_target),
+                last_status: last.as_ref().map_or(String::new(), |r| r.status.to_string()),
+                last_run: last.map_or("–".into(), |r| ms_text(Some(r.started_at_ms))),
+                fresh: fr.share.map_or("–".into(), |s| format!("{:.1}% of {}", s * 100.0, fr.slots)),
+                fresh_bad: fr.share.is_some_and(|s| s < config.slo_target),
             });
         }
-        Ok(rows)
+        Ok((rows, total, all, Run::nodes(conn)?))
     })
     .await?;
-    html(&ProjectsPage { csrf: session.csrf, nav: "projects", flash: q.into_inner().flash, rows })
+    let query = f.query(true, f.page);
+    html(&ProjectsPage {
+        csrf: session.csrf,
+        nav: "projects",
+        flash: f.flash.clone(),
+        rows,
+        total,
+        all,
+        pager: pager("/ui/", &f, true, total),
+        filters: filter_form(&f, nodes),
+        here: if query.is_empty() { "/ui/".into() } else { format!("/ui/?{query}") },
+    })
+}
+
+// ---- runs --------------------------------------------------------------
+
+struct RunListRow {
+    id: i64,
+    project_id: i64,
+    project: String,
+    status: String,
+    trigger: String,
+    node: String,
+    started: String,
+    took: String,
+    points: i64,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+struct RunsPage {
+    csrf: String,
+    nav: &'static str,
+    flash: Option<String>,
+    rows: Vec<RunListRow>,
+    filters: FilterForm,
+    /// The next page (older runs), if there may be one.
+    older: Option<String>,
+    here: String,
+}
+
+/// The runs page: every project's runs, newest first, filtered by platform,
+/// outcome, node and time; bulk "scrape again" for the selected runs'
+/// projects.
+pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let f = Filters::parse(req.query_string(), false)?;
+    let before = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "before")
+        .map(|(_, v)| v.parse::<i64>().map_err(|_| ApiError::BadRequest("before: a run id".into())))
+        .transpose()?;
+    let filter = RunFilter {
+        platforms: f.platforms.clone(),
+        statuses: f.run_statuses.clone(),
+        nodes: f.nodes.clone(),
+        projects: f.projects.iter().map(|&p| ProjectId(p)).collect(),
+        from_ms: f.from_ms,
+        to_ms: f.to_ms,
+        before_id: before,
+        limit: PAGE_SIZE as i64,
+    };
+    let (runs, names, nodes) = db(&state, move |conn| {
+        let runs = Run::search(conn, &filter)?;
+        let names: BTreeMap<ProjectId, String> =
+            Project::list(conn, None)?.into_iter().map(|p| (p.id, p.name)).collect();
+        Ok((runs, names, Run::nodes(conn)?))
+    })
+    .await?;
+    let older = (runs.len() == PAGE_SIZE).then(|| {
+        let q = f.query(false, 1);
+        let last = runs.last().map_or(0, |r| r.id.0);
+        if q.is_empty() {
+            format!("/ui/runs?before={last}")
+        } else {
+            format!("/ui/runs?{q}&before={last}")
+        }
+    });
+    let rows = runs
+        .into_iter()
+        .map(|r| RunListRow {
+            id: r.id.0,
+            project_id: r.project_id.0,
+            project: names.get(&r.project_id).cloned().unwrap_or_else(|| format!("#{}", r.project_id)),
+            status: r.status.to_string(),
+            trigger: r.triggered_by.to_string(),
+            node: r.node,
+            started: ms_text(Some(r.started_at_ms)),
+            took: r.finished_at_ms.map_or("–".into(), |e| format!("{:.1} s", (e - r.started_at_ms) as f64 / 1000.0)),
+            points: r.points_written,
+            error: r.error.unwrap_or_default(),
+        })
+        .collect();
+    let query = f.query(false, 1);
+    html(&RunsPage {
+        csrf: session.csrf,
+        nav: "runs",
+        flash: f.flash.clone(),
+        rows,
+        filters: filter_form(&f, nodes),
+        older,
+        here: if query.is_empty() { "/ui/runs".into() } else { format!("/ui/runs?{query}") },
+    })
+}
+
+/// Applies a bulk action to the checked projects, then returns to the view
+/// it came from with a message that counts what was done and skipped.
+pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let mut csrf = String::new();
+    let mut action = None;
+    let mut back = "/ui/".to_owned();
+    let mut ids = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "csrf" => csrf = v.into_owned(),
+            "action" => action = Some(v.into_owned()),
+            // Only back to a page of the UI: never an open redirect.
+            "back" if v.starts_with("/ui/") && !v.contains("//") => back = v.into_owned(),
+            "id" => ids.push(v.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("`{v}` is not a project id")))?),
+            _ => {}
+        }
+    }
+    check_csrf(&session, &csrf)?;
+    let action: BulkAction =
+        action.as_deref().unwrap_or_default().parse().map_err(|e: String| ApiError::BadRequest(e))?;
+    let message = if ids.is_empty() {
+        "Nothing was selected".to_owned()
+    } else {
+        crate::handlers::bulk_apply(&state, action, ids.into_iter().map(ProjectId).collect()).await?.summary(action)
+    };
+    let mut to =
+        url::Url::parse("http://x").and_then(|u| u.join(&back)).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let kept: Vec<(String, String)> =
+        to.query_pairs().filter(|(k, _)| k != "flash").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    to.query_pairs_mut().clear().extend_pairs(kept).append_pair("flash", &message);
+    Ok(see_other(&format!("{}?{}", to.path(), to.query().unwrap_or_default())))
 }
 
 #[derive(Deserialize)]
@@ -762,6 +1020,7 @@ pub async fn asset(name: web::Path<String>) -> HttpResponse {
     let (body, content_type): (&'static [u8], &str) = match name.as_str() {
         "app.js" => (include_bytes!("../assets/app.js"), "text/javascript; charset=utf-8"),
         "app.css" => (include_bytes!("../assets/app.css"), "text/css; charset=utf-8"),
+        "favicon.svg" => (include_bytes!("../assets/favicon.svg"), "image/svg+xml"),
         "uPlot.iife.min.js" => {
             (include_bytes!("../assets/vendor/uplot/uPlot.iife.min.js"), "text/javascript; charset=utf-8")
         }
@@ -776,9 +1035,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(|| async { see_other("/ui/") })))
         .service(web::resource("/ui").route(web::get().to(|| async { see_other("/ui/") })))
         .service(web::resource("/ui/assets/{name}").route(web::get().to(asset)))
+        // Pages without a <link rel=icon> (JSON, the API docs) still get one.
+        .service(web::resource("/favicon.ico").route(web::get().to(|| async {
+            HttpResponse::MovedPermanently().insert_header((header::LOCATION, "/ui/assets/favicon.svg")).finish()
+        })))
         .service(web::resource("/ui/login").route(web::get().to(login_page)).route(web::post().to(login)))
         .service(web::resource("/ui/logout").route(web::post().to(logout)))
         .service(web::resource("/ui/").route(web::get().to(projects)))
+        .service(web::resource("/ui/runs").route(web::get().to(runs)))
+        .service(web::resource("/ui/bulk").route(web::post().to(bulk)))
         .service(web::resource("/ui/projects").route(web::post().to(create_project)))
         .service(web::resource("/ui/projects/{id}").route(web::get().to(project)))
         .service(web::resource("/ui/projects/{id}/scrape").route(web::post().to(scrape)))

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use trawler_actors::RunPhase;
 use trawler_domain::{Agg, Derived, Metric, Observation, Platform, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_store::{Delivery, Project, Run, Source, Webhook};
 use utoipa::{IntoParams, ToSchema};
@@ -184,6 +185,19 @@ pub struct Triggered {
     pub project_id: ProjectId,
     /// Where to follow the run.
     pub status_url: String,
+    /// Where the run stands now (see `RunDetail`); absent once it has ended.
+    pub progress: Option<RunPhase>,
+}
+
+/// A run with its log and, while it runs on this node, where it stands.
+#[derive(Serialize, ToSchema)]
+pub struct RunDetail {
+    /// The run as recorded.
+    #[serde(flatten)]
+    pub run: Run,
+    /// For a running run: `waiting` at a platform's gate (with its place in
+    /// line and estimated start) or `fetching`. Absent for ended runs.
+    pub progress: Option<RunPhase>,
 }
 
 // ---- series and summary ------------------------------------------------
@@ -343,6 +357,8 @@ pub struct RunBrief {
     pub error_kind: Option<String>,
     /// Points stored.
     pub points_written: i64,
+    /// The node that ran it.
+    pub node: String,
 }
 
 impl From<Run> for RunBrief {
@@ -358,7 +374,118 @@ impl From<Run> for RunBrief {
             error: r.error,
             error_kind: r.error_kind,
             points_written: r.points_written,
+            node: r.node,
         }
+    }
+}
+
+/// The query of `GET /api/v1/runs`. List filters take several values,
+/// repeated (`status=failed&status=partial`) or comma-separated.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunSearchParams {
+    /// Platforms: runs of projects with a source on one of them.
+    pub platform: Option<String>,
+    /// Outcomes: running, succeeded, partial, failed, cancelled, aborted.
+    pub status: Option<String>,
+    /// Node names.
+    pub node: Option<String>,
+    /// Project ids.
+    pub project: Option<String>,
+    /// Started at or after: epoch seconds or a date (YYYY-MM-DD, UTC).
+    pub from: Option<String>,
+    /// Started before: epoch seconds, or a date (which counts whole).
+    pub to: Option<String>,
+    /// Runs older than this run id (the next page).
+    pub before: Option<i64>,
+    /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// Runs across projects, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RunSearch {
+    /// The runs.
+    pub runs: Vec<RunBrief>,
+    /// The next page, if this one is full.
+    pub next: Option<String>,
+}
+
+/// What a bulk request does to each project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkAction {
+    /// Start a full scrape now (active projects).
+    Trigger,
+    /// Make quarantined or archived projects active again.
+    Resume,
+    /// Stop scraping (projects not yet archived).
+    Archive,
+}
+
+impl std::str::FromStr for BulkAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "trigger" => Ok(BulkAction::Trigger),
+            "resume" => Ok(BulkAction::Resume),
+            "archive" => Ok(BulkAction::Archive),
+            other => Err(format!("unknown action `{other}` (trigger, resume or archive)")),
+        }
+    }
+}
+
+/// `POST /api/v1/admin/projects/bulk`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// The action.
+    pub action: BulkAction,
+    /// The projects (1 to 10,000).
+    #[schema(min_items = 1, max_items = 10000)]
+    pub ids: Vec<ProjectId>,
+}
+
+/// A project a bulk action left alone, and why.
+#[derive(Serialize, ToSchema)]
+pub struct BulkSkip {
+    /// The project.
+    pub id: ProjectId,
+    /// Why (`already active`, `not found`, …).
+    pub reason: String,
+}
+
+/// What a bulk action did.
+#[derive(Serialize, ToSchema)]
+pub struct BulkResult {
+    /// The action.
+    pub action: BulkAction,
+    /// Projects it was applied to.
+    pub done: Vec<ProjectId>,
+    /// Projects it left alone.
+    pub skipped: Vec<BulkSkip>,
+}
+
+impl BulkResult {
+    /// One line for people: what was done, what was skipped and why.
+    pub fn summary(&self, action: BulkAction) -> String {
+        let verb = match action {
+            BulkAction::Trigger => "Started scrapes of",
+            BulkAction::Resume => "Resumed",
+            BulkAction::Archive => "Archived",
+        };
+        let n = self.done.len();
+        let mut out = format!("{verb} {n} project{}", if n == 1 { "" } else { "s" });
+        if !self.skipped.is_empty() {
+            let mut reasons: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for s in &self.skipped {
+                reasons.entry(s.reason.as_str()).or_default().push(format!("#{}", s.id));
+            }
+            let listed: Vec<String> = reasons.into_iter().map(|(r, ids)| format!("{r}: {}", ids.join(", "))).collect();
+            out.push_str(&format!("; skipped {} ({})", self.skipped.len(), listed.join("; ")));
+        }
+        out
     }
 }
 

@@ -1,0 +1,217 @@
+//! Filters of the projects and runs lists (the UI pages and `GET
+//! /api/v1/runs`), read from the query string. Values of a key may repeat
+//! (`platform=kickstarter&platform=indiegogo`, as a form of checkboxes sends
+//! them) or be comma-separated (`platform=kickstarter,indiegogo`), so any
+//! view is a URL that can be bookmarked and shared.
+
+use trawler_domain::{Platform, ProjectStatus, RunStatus};
+
+use crate::error::ApiError;
+
+/// Most items per page.
+pub const PAGE_SIZE: usize = 50;
+
+/// What a list is filtered by; empty lists match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// Projects with a source on one of these platforms.
+    pub platforms: Vec<Platform>,
+    /// Project states (projects page) .
+    pub project_statuses: Vec<ProjectStatus>,
+    /// Run outcomes: of the runs (runs page), of each project's latest run
+    /// (projects page).
+    pub run_statuses: Vec<RunStatus>,
+    /// Nodes that ran them.
+    pub nodes: Vec<String>,
+    /// Start of the time range as given (`YYYY-MM-DD` or epoch seconds).
+    pub from: String,
+    /// End of the time range as given (a date counts whole).
+    pub to: String,
+    /// Start of the range, epoch ms (inclusive).
+    pub from_ms: Option<i64>,
+    /// End of the range, epoch ms (exclusive).
+    pub to_ms: Option<i64>,
+    /// Part of a project's name, any case.
+    pub name: String,
+    /// Only projects with these ids (runs page: one project's runs).
+    pub projects: Vec<i64>,
+    /// Page number, from 1.
+    pub page: usize,
+    /// A message to show once (after a redirect).
+    pub flash: Option<String>,
+    /// The projects page's chart range (kept through redirects).
+    pub range: Option<String>,
+}
+
+/// Parses a time bound: epoch seconds, or a `YYYY-MM-DD` date (midnight
+/// UTC; as an end, the midnight after, so the day counts whole).
+fn bound(name: &str, value: &str, end: bool) -> Result<Option<i64>, ApiError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) && value.len() <= 12 {
+        let secs: i64 = value.parse().map_err(|_| ApiError::BadRequest(format!("`{name}` is too large")))?;
+        return Ok(Some(secs * 1000));
+    }
+    let midnight = trawler_domain::time::parse_date(value).ok_or_else(|| {
+        ApiError::BadRequest(format!("`{name}` must be a date (YYYY-MM-DD) or epoch seconds, not `{value}`"))
+    })?;
+    Ok(Some((midnight + if end { 86_400 } else { 0 }) * 1000))
+}
+
+impl Filters {
+    /// Reads filters from a query string. `statuses` says what `status`
+    /// means: project states (`true`, projects page, where `last` holds the
+    /// latest run's outcome) or run outcomes (`false`).
+    pub fn parse(query: &str, project_statuses: bool) -> Result<Filters, ApiError> {
+        let mut f = Filters { page: 1, ..Filters::default() };
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let values = value.split(',').map(str::trim).filter(|v| !v.is_empty());
+            match key.as_ref() {
+                "platform" => {
+                    for v in values {
+                        let p = v.parse().map_err(|e| ApiError::BadRequest(format!("platform: {e}")))?;
+                        if !f.platforms.contains(&p) {
+                            f.platforms.push(p);
+                        }
+                    }
+                }
+                "status" if project_statuses => {
+                    for v in values {
+                        f.project_statuses.push(v.parse().map_err(|e| {
+                            ApiError::BadRequest(format!("status: {e} (active, quarantined or archived)"))
+                        })?);
+                    }
+                }
+                "status" | "last" => {
+                    for v in values {
+                        f.run_statuses.push(v.parse().map_err(|e| ApiError::BadRequest(format!("{key}: {e}")))?);
+                    }
+                }
+                "node" => {
+                    for v in values {
+                        if v.len() > 64 {
+                            return Err(ApiError::BadRequest("node: a node name has at most 64 characters".into()));
+                        }
+                        f.nodes.push(v.to_owned());
+                    }
+                }
+                "project" => {
+                    for v in values {
+                        f.projects.push(
+                            v.parse()
+                                .map_err(|_| ApiError::BadRequest(format!("project: `{v}` is not a project id")))?,
+                        );
+                    }
+                }
+                "from" => {
+                    f.from_ms = bound("from", value.trim(), false)?;
+                    f.from = value.trim().to_owned();
+                }
+                "to" => {
+                    f.to_ms = bound("to", value.trim(), true)?;
+                    f.to = value.trim().to_owned();
+                }
+                "q" => f.name = value.trim().chars().take(200).collect(),
+                "page" => {
+                    f.page = value
+                        .parse()
+                        .ok()
+                        .filter(|p| (1..=1_000_000).contains(p))
+                        .ok_or_else(|| ApiError::BadRequest("page: a number from 1".into()))?;
+                }
+                "flash" => f.flash = Some(value.chars().take(500).collect()),
+                "range" => f.range = Some(value.into_owned()),
+                // Other keys (a token, a cache buster) do not filter.
+                _ => {}
+            }
+        }
+        if let (Some(from), Some(to)) = (f.from_ms, f.to_ms) {
+            if from >= to {
+                return Err(ApiError::BadRequest("`from` must come before `to`".into()));
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether anything is filtered.
+    pub fn any(&self) -> bool {
+        !(self.platforms.is_empty()
+            && self.project_statuses.is_empty()
+            && self.run_statuses.is_empty()
+            && self.nodes.is_empty()
+            && self.from_ms.is_none()
+            && self.to_ms.is_none()
+            && self.name.is_empty()
+            && self.projects.is_empty())
+    }
+
+    /// The query string of these filters (without the flash) at `page`,
+    /// in a stable order: what links and redirects carry.
+    pub fn query(&self, project_statuses: bool, page: usize) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for p in &self.platforms {
+            out.append_pair("platform", p.as_str());
+        }
+        for s in &self.project_statuses {
+            out.append_pair("status", s.as_str());
+        }
+        let runs_key = if project_statuses { "last" } else { "status" };
+        for s in &self.run_statuses {
+            out.append_pair(runs_key, s.as_str());
+        }
+        for n in &self.nodes {
+            out.append_pair("node", n);
+        }
+        for p in &self.projects {
+            out.append_pair("project", &p.to_string());
+        }
+        for (k, v) in [("from", &self.from), ("to", &self.to), ("q", &self.name)] {
+            if !v.is_empty() {
+                out.append_pair(k, v);
+            }
+        }
+        if let Some(range) = &self.range {
+            out.append_pair("range", range);
+        }
+        if page > 1 {
+            out.append_pair("page", &page.to_string());
+        }
+        out.finish()
+    }
+
+    /// Whether a time falls in the range.
+    pub fn in_range(&self, ms: i64) -> bool {
+        self.from_ms.is_none_or(|f| ms >= f) && self.to_ms.is_none_or(|t| ms < t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_and_comma_separated_values_read_the_same() {
+        let a = Filters::parse("platform=kickstarter&platform=indiegogo&last=failed&node=n1", true).expect("valid");
+        let b = Filters::parse("platform=kickstarter,indiegogo&last=failed&node=n1", true).expect("valid");
+        assert_eq!(a, b);
+        assert_eq!(a.platforms, vec![Platform::Kickstarter, Platform::Indiegogo]);
+        assert_eq!(a.run_statuses, vec![RunStatus::Failed]);
+        // The query string round-trips.
+        assert_eq!(Filters::parse(&a.query(true, 1), true).expect("valid"), a);
+    }
+
+    #[test]
+    fn dates_cover_whole_days_and_bad_values_are_refused() {
+        let f = Filters::parse("from=2026-11-25&to=2026-11-25", false).expect("valid");
+        assert_eq!(f.to_ms.zip(f.from_ms).map(|(t, f)| t - f), Some(86_400_000));
+        assert!(f.in_range(f.from_ms.unwrap_or_default()));
+        assert!(!f.in_range(f.to_ms.unwrap_or_default()));
+        for bad in ["platform=myspace", "status=sleeping", "from=yesterday", "from=2026-11-26&to=2026-11-25", "page=0"]
+        {
+            assert!(Filters::parse(bad, false).is_err(), "{bad}");
+        }
+        assert!(Filters::parse("status=quarantined", true).is_ok());
+        assert!(Filters::parse("status=quarantined", false).is_err(), "runs are never quarantined");
+    }
+}
