@@ -19,7 +19,7 @@ use futures_util::FutureExt;
 use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, FULL_SEED};
 use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_sources::{LinePlace, Standing};
-use trawler_store::{Run, Source};
+use trawler_store::{Run, RunEnd, Source};
 
 use crate::db::Exec;
 use crate::error::ActorError;
@@ -194,9 +194,9 @@ impl Actor for ScraperActor {
             // The scrape future was dropped with the actor: close its run.
             let error =
                 if self.stopping_normally { "stopped (archived or shutting down)" } else { "the scraper crashed" };
-            self.deps
-                .db
-                .do_send(Exec(move |conn| Run::finish(conn, run, RunStatus::Aborted, Some(("aborted", error)), 0, "")));
+            self.deps.db.do_send(Exec(move |conn| {
+                Run::finish(conn, run, RunEnd { error: Some(("aborted", error)), ..RunEnd::new(RunStatus::Aborted) })
+            }));
         }
         self.supervisor.do_send(ChildStopped {
             project: self.project,
@@ -236,11 +236,19 @@ impl Handler<CancelRun> for ScraperActor {
             }
             None => None,
         };
+        let fetch_started_at_ms = progress.as_ref().and_then(|p| p.place.first_pass_ms());
         let (points, mut log) = progress.map_or((0, String::new()), |p| p.snapshot());
         log.push_str("cancelled by an admin\n");
         let run = msg.0;
         let record = self.deps.db.send(Exec(move |conn| {
-            Run::finish(conn, run, RunStatus::Cancelled, Some(("cancelled", "cancelled by an admin")), points, &log)
+            let end = RunEnd {
+                status: RunStatus::Cancelled,
+                error: Some(("cancelled", "cancelled by an admin")),
+                points_written: points,
+                log: &log,
+                fetch_started_at_ms,
+            };
+            Run::finish(conn, run, end)
         }));
         AtomicResponse::new(Box::pin(record.into_actor(self).map(move |result, act, ctx| {
             act.deps.events.publish(Event::RunFinished {
@@ -496,10 +504,18 @@ impl ScraperActor {
             let Outcome { status, error, points, log } = outcome;
             if let Some(run) = run {
                 let err = error.clone();
+                let fetch_started_at_ms = progress.place.first_pass_ms();
                 let recorded = deps
                     .db
                     .send(Exec(move |conn| {
-                        Run::finish(conn, run, status, err.as_ref().map(|(k, m)| (*k, m.as_str())), points, &log)
+                        let end = RunEnd {
+                            status,
+                            error: err.as_ref().map(|(k, m)| (*k, m.as_str())),
+                            points_written: points,
+                            log: &log,
+                            fetch_started_at_ms,
+                        };
+                        Run::finish(conn, run, end)
                     }))
                     .await;
                 if !matches!(recorded, Ok(Ok(()))) {

@@ -12,7 +12,7 @@ use trawler_actors::{ActorError, ActorStatus, ActorsConfig, Tree};
 use trawler_domain::{Platform, ProjectId, ProjectStatus, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_sources::{Adapter, Adapters, BoxFuture, Fetched, HttpClient, Sample, SourceSpec, SourcesConfig};
 use trawler_store::testing::TestDb;
-use trawler_store::{NewSource, Project, Run};
+use trawler_store::{NewSource, Project, Run, RunEnd};
 
 /// Answers every fetch after `delay` with `pledged = call number`; panics on
 /// the calls listed in `panic_on`, and on every call while `panic_all` is set.
@@ -295,7 +295,7 @@ fn missed_slots_run_once_then_the_schedule_returns_to_its_offsets() -> Result<()
             NewSource { platform: Platform::HttpJson, external_ref: "late".into(), options: json!({}), secret: None };
         let (p, _) = Project::create(&mut *db.pool.get()?, "late", &[source])?;
         let old = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule, "test")?;
-        Run::finish(&mut *db.pool.get()?, old.id, RunStatus::Succeeded, None, 1, "")?;
+        Run::finish(&mut *db.pool.get()?, old.id, RunEnd { points_written: 1, ..RunEnd::new(RunStatus::Succeeded) })?;
         // The node is "down" for three slots.
         tokio::time::sleep(Duration::from_millis(6500)).await;
         let calls = Arc::new(AtomicUsize::new(0));

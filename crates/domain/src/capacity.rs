@@ -27,6 +27,10 @@ pub struct Capacity {
     /// this full-scrape cadence, in seconds (`None` when the full scrapes
     /// alone exceed the budget).
     pub min_poll_interval_secs: Option<f64>,
+    /// The shortest full-scrape interval the budget allows with these
+    /// sources and this poll cadence, in seconds (`None` when the polls
+    /// alone exceed the budget).
+    pub min_full_interval_secs: Option<f64>,
     /// Set when the share passes 90%: what is wrong and what would fix it.
     pub warning: Option<String>,
 }
@@ -49,10 +53,17 @@ pub fn capacity(
     // The budget left after full scrapes, spent on polls.
     let left = budget - full;
     let min_poll = (left > 0.0 && sources > 0).then(|| n / left);
+    // The budget left after polls, spent on full scrapes.
+    let left_for_full = budget - polls;
+    let min_full = (left_for_full > 0.0 && sources > 0).then(|| n / left_for_full);
     let warning = (share > WARN_SHARE).then(|| {
-        let fix = match min_poll {
-            Some(p) => format!("poll every {} or more, or raise the rate", human_secs(p.ceil())),
-            None => "the full scrapes alone exceed the budget: lengthen the full interval or raise the rate".into(),
+        let fix = match (min_poll, min_full) {
+            (Some(p), _) => format!("poll every {} or more, or raise the rate", human_secs(p.ceil())),
+            (None, Some(f)) => format!(
+                "the full scrapes alone exceed the budget: scrape every {} or more, or raise the rate",
+                human_secs(f.ceil())
+            ),
+            (None, None) => "the polls alone exceed the budget: lengthen the poll interval or raise the rate".into(),
         };
         format!(
             "{platform}: {sources} sources need {required:.2} requests/s, {:.0}% of the budget of {budget:.2}/s; {fix}",
@@ -66,6 +77,7 @@ pub fn capacity(
         budget_per_sec: budget,
         share,
         min_poll_interval_secs: min_poll,
+        min_full_interval_secs: min_full,
         warning,
     }
 }
@@ -110,6 +122,14 @@ mod tests {
     fn full_scrapes_alone_over_budget_say_so() {
         let c = capacity(Platform::Indiegogo, 100_000, 3600.0, 300.0, 5.0, 1);
         assert_eq!(c.min_poll_interval_secs, None);
-        assert!(c.warning.expect("over").contains("full scrapes alone"));
+        assert_eq!(c.min_full_interval_secs, None, "the polls alone need 333/s");
+        assert!(c.warning.expect("over").contains("polls alone"));
+        // 1,000 sources scraped every 10 s against 800 per interval: the
+        // shortest full interval is sources ÷ budget (polls a week apart).
+        let c = capacity(Platform::Kickstarter, 1000, 10.0, 604_800.0, 80.0, 1);
+        let min = c.min_full_interval_secs.expect("feasible");
+        assert!((min - 1000.0 / (80.0 - 1000.0 / 604_800.0)).abs() < 1e-9, "{min}");
+        let w = c.warning.expect("over");
+        assert!(w.contains("full scrapes alone") && w.contains("scrape every 13s") && w.contains("125%"), "{w}");
     }
 }

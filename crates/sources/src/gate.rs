@@ -25,7 +25,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -92,16 +92,30 @@ struct GateState {
 /// when it passes or gives up. Readable from anywhere, so a run's status
 /// can say where its request is in line.
 #[derive(Debug, Default)]
-pub struct LinePlace(Mutex<Option<(Platform, u64)>>);
+pub struct LinePlace {
+    at: Mutex<Option<(Platform, u64)>>,
+    /// When the caller first passed a gate, epoch ms (0: not yet).
+    first_pass_ms: AtomicI64,
+}
 
 impl LinePlace {
     fn set(&self, at: Option<(Platform, u64)>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+        *self.at.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    fn passed(&self) {
+        let _ =
+            self.first_pass_ms.compare_exchange(0, trawler_domain::now_millis(), Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// The platform and ticket of the wait in progress, if any.
     pub fn get(&self) -> Option<(Platform, u64)> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        *self.at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the caller's first request passed its gate, epoch ms.
+    pub fn first_pass_ms(&self) -> Option<i64> {
+        Some(self.first_pass_ms.load(Ordering::Relaxed)).filter(|&t| t > 0)
     }
 }
 
@@ -334,6 +348,9 @@ impl PlatformGate {
                     state.in_flight_since.insert(number, Instant::now());
                     number
                 };
+                if let Some(place) = place {
+                    place.passed();
+                }
                 Ok(Pass { gate: self, number, _platform_slot: p, _global_slot: g })
             }
             _ => Err(SourceError::Config("the gate's semaphores were closed".into())),
@@ -692,6 +709,10 @@ mod tests {
             assert!((estimated - actual).abs() <= 60, "estimated {estimated} ms, passed after {actual} ms");
         }
         assert!(places.iter().all(|p| p.get().is_none()), "places are cleared on passing");
+        for ((_, passed), p) in order.iter().zip(&places) {
+            let first = p.first_pass_ms().expect("the pass time is kept");
+            assert!((first - passed).abs() <= 5, "passed at {first}, seen at {passed}");
+        }
     }
 
     async fn futures_join<'a>(g: &'a PlatformGate, global: &Arc<Semaphore>, n: usize) -> Vec<Pass<'a>> {

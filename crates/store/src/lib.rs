@@ -21,7 +21,7 @@ pub use migrate::{migrations_pending, revert_all, run_migrations};
 pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResult};
 pub use pool::{write_transaction, AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
 pub use project::{NewSource, Project, ProjectPatch, Source};
-pub use run::{Run, RunFilter};
+pub use run::{Run, RunEnd, RunFilter};
 pub use session::Session;
 pub use token::ProjectToken;
 pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, Webhook};

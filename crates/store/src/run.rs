@@ -38,6 +38,32 @@ pub struct Run {
     pub error_kind: Option<String>,
     /// The node that ran it (`TRAWLER_NODE_NAME`).
     pub node: String,
+    /// When its first request passed the platform's gate, epoch ms: the
+    /// start the freshness SLO counts (a run can wait in line after
+    /// `started_at_ms`). Set when the run ends; none if nothing passed.
+    pub fetch_started_at_ms: Option<i64>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunEnd<'a> {
+    /// Its outcome.
+    pub status: RunStatus,
+    /// `(kind, message)` of its first error.
+    pub error: Option<(&'a str, &'a str)>,
+    /// Points it handed to ingestion.
+    pub points_written: i64,
+    /// Its log.
+    pub log: &'a str,
+    /// When its first request passed the platform's gate, epoch ms.
+    pub fetch_started_at_ms: Option<i64>,
+}
+
+impl<'a> RunEnd<'a> {
+    /// An end with no points, no log and no fetch.
+    pub fn new(status: RunStatus) -> RunEnd<'a> {
+        RunEnd { status, error: None, points_written: 0, log: "", fetch_started_at_ms: None }
+    }
 }
 
 /// What the runs page and `GET /api/v1/runs` filter by; empty lists match
@@ -77,6 +103,7 @@ struct RunRow {
     log: String,
     error_kind: Option<String>,
     node: String,
+    fetch_started_at_ms: Option<i64>,
 }
 
 fn corrupt(e: trawler_domain::project::UnknownName) -> StoreError {
@@ -99,6 +126,7 @@ impl TryFrom<RunRow> for Run {
             log: r.log,
             error_kind: r.error_kind,
             node: r.node,
+            fetch_started_at_ms: r.fetch_started_at_ms,
         })
     }
 }
@@ -144,14 +172,8 @@ impl Run {
     }
 
     /// Records the end of a run; `error` is `(kind, message)`.
-    pub fn finish(
-        conn: &mut AnyConnection,
-        id: RunId,
-        status: RunStatus,
-        error: Option<(&str, &str)>,
-        points_written: i64,
-        log: &str,
-    ) -> StoreResult<()> {
+    pub fn finish(conn: &mut AnyConnection, id: RunId, end: RunEnd<'_>) -> StoreResult<()> {
+        let RunEnd { status, error, points_written, log, fetch_started_at_ms } = end;
         let log = clip_log(log);
         let n = db_run!(conn: {
             diesel::update(runs::table.find(id.0))
@@ -162,6 +184,7 @@ impl Run {
                     runs::error_kind.eq(error.map(|e| e.0)),
                     runs::points_written.eq(points_written),
                     runs::log.eq(&log),
+                    runs::fetch_started_at_ms.eq(fetch_started_at_ms),
                 ))
                 .execute(conn)?
         });
@@ -199,24 +222,44 @@ impl Run {
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<(ProjectId, i64, RunStatus)>> {
-        let rows: Vec<(i64, i64, String)> = match project {
+        // A run counts from its first request through the gate when it has
+        // one; it was recorded before that, by less than a day (runs stop at
+        // their deadline).
+        let recorded_from = from_ms - 86_400_000;
+        type Row = (i64, i64, Option<i64>, String);
+        let rows: Vec<Row> = match project {
             Some(p) => db_run!(conn: {
                 runs::table
                     .filter(runs::project_id.eq(p.0))
                     .filter(runs::kind.eq(RunKind::Full.as_str()))
-                    .filter(runs::started_at_ms.between(from_ms, to_ms))
-                    .select((runs::project_id, runs::started_at_ms, runs::status))
+                    .filter(runs::started_at_ms.between(recorded_from, to_ms))
+                    .select((runs::project_id, runs::started_at_ms, runs::fetch_started_at_ms, runs::status))
                     .load(conn)?
             }),
             None => db_run!(conn: {
                 runs::table
                     .filter(runs::kind.eq(RunKind::Full.as_str()))
-                    .filter(runs::started_at_ms.between(from_ms, to_ms))
-                    .select((runs::project_id, runs::started_at_ms, runs::status))
+                    .filter(runs::started_at_ms.between(recorded_from, to_ms))
+                    .select((runs::project_id, runs::started_at_ms, runs::fetch_started_at_ms, runs::status))
                     .load(conn)?
             }),
         };
-        rows.into_iter().map(|(p, t, s)| Ok((ProjectId(p), t, s.parse().map_err(corrupt)?))).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for (p, recorded, fetched, status) in rows {
+            let status: RunStatus = status.parse().map_err(corrupt)?;
+            // A run still running without a fetch time is still waiting in
+            // line (the time is written when the run ends; a fetch takes far
+            // less than a run may wait): it has not started yet.
+            let start = match (fetched, status) {
+                (Some(t), _) => t,
+                (None, RunStatus::Running) => continue,
+                (None, _) => recorded,
+            };
+            if (from_ms..=to_ms).contains(&start) {
+                out.push((ProjectId(p), start, status));
+            }
+        }
+        Ok(out)
     }
 
     /// A project's runs, newest first.

@@ -81,6 +81,7 @@ diesel::table! {
         log -> Text,
         error_kind -> Nullable<Text>,
         node -> Text,
+        fetch_started_at_ms -> Nullable<BigInt>,
     }
 }
 

@@ -6,8 +6,8 @@ use serde_json::json;
 use trawler_domain::{Agg, Metric, Platform, ProjectId, ProjectStatus, RunKind, RunStatus, RunTrigger, Totals};
 use trawler_store::testing::TestDb;
 use trawler_store::{
-    migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run, RunFilter,
-    SeriesQuery, Source, StoreError,
+    migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run, RunEnd,
+    RunFilter, SeriesQuery, Source, StoreError,
 };
 use trawler_store::{Attempt, Delivery, DeliveryStatus, NewWebhook, ProjectToken, Webhook};
 
@@ -212,9 +212,11 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
         let (p, _) = Project::create(&mut conn, "P", &[])?;
         let r1 = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual, "node-a")?;
         assert_eq!(r1.status, RunStatus::Running);
-        Run::finish(&mut conn, r1.id, RunStatus::Succeeded, None, 7, "kickstarter: 7 points\n")?;
+        let end = RunEnd { points_written: 7, log: "kickstarter: 7 points\n", ..RunEnd::new(RunStatus::Succeeded) };
+        Run::finish(&mut conn, r1.id, end)?;
         let failed = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Manual, "node-a")?;
-        Run::finish(&mut conn, failed.id, RunStatus::Failed, Some(("timeout", "kickstarter a/b: timeout")), 0, "")?;
+        let end = RunEnd { error: Some(("timeout", "kickstarter a/b: timeout")), ..RunEnd::new(RunStatus::Failed) };
+        Run::finish(&mut conn, failed.id, end)?;
         let failed = Run::get(&mut conn, failed.id)?;
         assert_eq!(failed.error_kind.as_deref(), Some("timeout"));
         assert_eq!(failed.error.as_deref(), Some("kickstarter a/b: timeout"));
@@ -252,7 +254,7 @@ fn runs_are_found_by_platform_status_node_and_time() -> Result<()> {
             (ks.id, "b", RunStatus::Succeeded),
         ] {
             let r = Run::start(&mut conn, p, RunKind::Full, RunTrigger::Schedule, node)?;
-            Run::finish(&mut conn, r.id, status, None, 0, "")?;
+            Run::finish(&mut conn, r.id, RunEnd::new(status))?;
             ids.push(r.id);
         }
         let find = |conn: &mut trawler_store::AnyConnection, f: RunFilter| -> Result<Vec<i64>> {

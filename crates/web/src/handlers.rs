@@ -699,12 +699,23 @@ pub(crate) fn freshness_of(
     projects: &[Project],
     window_ms: i64,
 ) -> StoreResult<Vec<trawler_domain::slo::Freshness>> {
-    use trawler_domain::schedule::{offset_ms, FULL_SEED};
     let now = trawler_domain::now_millis();
+    freshness_between(conn, config, projects, now - window_ms, now)
+}
+
+/// Freshness of projects over `[from_ms, to_ms]`.
+pub(crate) fn freshness_between(
+    conn: &mut AnyConnection,
+    config: &trawler_actors::ActorsConfig,
+    projects: &[Project],
+    from_ms: i64,
+    to_ms: i64,
+) -> StoreResult<Vec<trawler_domain::slo::Freshness>> {
+    use trawler_domain::schedule::{offset_ms, FULL_SEED};
     let only = (projects.len() == 1).then(|| projects[0].id);
     let mut by_project: std::collections::HashMap<ProjectId, Vec<(i64, trawler_domain::RunStatus)>> =
         std::collections::HashMap::new();
-    for (p, t, s) in Run::full_starts_between(conn, only, now - window_ms, now)? {
+    for (p, t, s) in Run::full_starts_between(conn, only, from_ms, to_ms)? {
         by_project.entry(p).or_default().push((t, s));
     }
     let interval = config.full_interval;
@@ -713,7 +724,7 @@ pub(crate) fn freshness_of(
         .map(|p| {
             let runs = by_project.get(&p.id).map_or(&[][..], Vec::as_slice);
             let offset = offset_ms(p.id.0 as u64, FULL_SEED, interval);
-            trawler_domain::slo::freshness(runs, interval, offset, (now - window_ms).max(p.created_at_ms), now)
+            trawler_domain::slo::freshness(runs, interval, offset, from_ms.max(p.created_at_ms), to_ms)
         })
         .collect())
 }
@@ -725,17 +736,31 @@ pub(crate) fn freshness_of(
     responses((status = 200, body = FreshnessList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
     let window_ms: i64 = match q.window.as_deref() {
         None | Some("24h") => 86_400_000,
         Some("7d") => 7 * 86_400_000,
         Some(other) => return Err(ApiError::BadRequest(format!("`window` must be 24h or 7d, not `{other}`"))),
     };
+    check_times(q.from, q.to)?;
+    let now = trawler_domain::now_millis();
+    let to_ms = q.to.map_or(now, |t| (t * 1000).min(now));
+    let from_ms = match q.from {
+        Some(f) if q.window.is_some() => {
+            return Err(ApiError::BadRequest(format!("give `window` or `from`, not both (from={f})")))
+        }
+        Some(f) => f * 1000,
+        None => to_ms - window_ms,
+    };
+    if from_ms >= to_ms {
+        return Err(ApiError::BadRequest("`from` must come before `to` and before now".into()));
+    }
     let config = state.tree.config().clone();
     let target = config.slo_target;
     let mut rows = db(&state, move |conn| {
         let projects: Vec<Project> =
             Project::list(conn, None)?.into_iter().filter(|p| p.status != ProjectStatus::Archived).collect();
-        let fresh = freshness_of(conn, &config, &projects, window_ms)?;
+        let fresh = freshness_between(conn, &config, &projects, from_ms, to_ms)?;
         Ok(projects
             .into_iter()
             .zip(fresh)
@@ -750,7 +775,13 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
     })
     .await?;
     rows.sort_by(|a, b| a.freshness.share.unwrap_or(1.0).total_cmp(&b.freshness.share.unwrap_or(1.0)));
-    Ok(HttpResponse::Ok().json(FreshnessList { window_secs: window_ms / 1000, target, projects: rows }))
+    Ok(HttpResponse::Ok().json(FreshnessList {
+        window_secs: (to_ms - from_ms) / 1000,
+        from_ms,
+        to_ms,
+        target,
+        projects: rows,
+    }))
 }
 
 // ---- admin -------------------------------------------------------------

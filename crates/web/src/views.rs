@@ -359,6 +359,9 @@ pub struct RunBrief {
     pub points_written: i64,
     /// The node that ran it.
     pub node: String,
+    /// When its first request passed the platform's gate, epoch ms (the
+    /// time in line is this minus `started_at_ms`).
+    pub fetch_started_at_ms: Option<i64>,
 }
 
 impl From<Run> for RunBrief {
@@ -375,6 +378,7 @@ impl From<Run> for RunBrief {
             error_kind: r.error_kind,
             points_written: r.points_written,
             node: r.node,
+            fetch_started_at_ms: r.fetch_started_at_ms,
         }
     }
 }
@@ -618,9 +622,15 @@ pub struct PlatformsView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FreshnessParams {
-    /// `24h` (default) or `7d`.
+    /// `24h` (default) or `7d`, ending now (or at `to`).
     #[param(pattern = "^(24h|7d)$")]
     pub window: Option<String>,
+    /// Instead of `window`: the start, epoch seconds.
+    #[param(minimum = 0, maximum = 253_402_300_799i64)]
+    pub from: Option<i64>,
+    /// The end, epoch seconds (default: now; later is cut to now).
+    #[param(minimum = 0, maximum = 253_402_300_799i64)]
+    pub to: Option<i64>,
 }
 
 /// One project's freshness over the window.
@@ -644,6 +654,10 @@ pub struct FreshnessRow {
 pub struct FreshnessList {
     /// The window, in seconds.
     pub window_secs: i64,
+    /// Its start, epoch ms.
+    pub from_ms: i64,
+    /// Its end, epoch ms.
+    pub to_ms: i64,
     /// The target share (`TRAWLER_SLO_TARGET`).
     pub target: f64,
     /// The projects, lowest share first.
