@@ -377,6 +377,8 @@ fn run_scenario(db_url: &str) -> Result<()> {
         r#"trawler_scrapers{status="idle"}"#,
         r#"trawler_circuit_state{platform="kickstarter"} 0"#,
         r#"trawler_gate_wait_seconds_bucket{le="0.001",platform="kickstarter"}"#,
+        r#"trawler_slot_lateness_seconds_count{kind="poll"}"#,
+        r#"trawler_slot_lateness_seconds_count{kind="full"}"#,
         r#"route="/api/v1/projects/{id}""#,
         "# EOF",
     ] {

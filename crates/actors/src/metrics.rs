@@ -37,6 +37,13 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+/// The kind of a slot: `full` scrape or fast `poll`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `full` or `poll`.
+    pub kind: String,
+}
+
 /// A label of one outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
@@ -97,6 +104,11 @@ pub struct Metrics {
     pub http_seconds: Histogram,
     /// Webhook delivery attempts: delivered, retrying or failed.
     pub webhook_attempts: Family<OutcomeLabel, Counter>,
+    /// How long after its slot time each scheduled fetch passed its gate.
+    pub slot_lateness_seconds: Family<KindLabel, Histogram>,
+    /// Slots that got no fetch of their own (the previous one still ran, or
+    /// polls were shed under overload).
+    pub slots_skipped: Family<KindLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -130,6 +142,10 @@ impl Metrics {
             http_requests: Family::default(),
             http_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             webhook_attempts: Family::default(),
+            // 5 ms to about 3 hours: 1% of a 5-minute poll interval is 3 s,
+            // of a 4-hour full interval 144 s.
+            slot_lateness_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 3.0, 15))),
+            slots_skipped: Family::default(),
         };
         registry.register("fetches", "Platform fetches by outcome", m.fetches.clone());
         registry.register("fetch_seconds", "Duration of one source fetch, retries included", m.fetch_seconds.clone());
@@ -162,6 +178,16 @@ impl Metrics {
         registry.register("http_requests", "HTTP requests served", m.http_requests.clone());
         registry.register("http_request_seconds", "HTTP request duration", m.http_seconds.clone());
         registry.register(
+            "slot_lateness_seconds",
+            "How long after its slot time a scheduled fetch passed its gate (full scrapes and polls)",
+            m.slot_lateness_seconds.clone(),
+        );
+        registry.register(
+            "slots_skipped",
+            "Scheduled slots without a fetch of their own (previous run still going, polls shed)",
+            m.slots_skipped.clone(),
+        );
+        registry.register(
             "webhook_attempts",
             "Webhook delivery attempts: delivered, retrying or failed",
             m.webhook_attempts.clone(),
@@ -174,6 +200,17 @@ impl Metrics {
         let labels = FetchLabels { platform: platform.into(), kind: kind.into(), outcome: outcome.into() };
         self.fetches.get_or_create(&labels).inc();
         self.fetch_seconds.get_or_create(&PlatformLabel { platform: platform.into() }).observe(seconds);
+    }
+
+    /// Records how late a scheduled fetch of `kind` started.
+    pub fn slot_lateness(&self, kind: &str, late_ms: i64) {
+        let seconds = late_ms.max(0) as f64 / 1000.0;
+        self.slot_lateness_seconds.get_or_create(&KindLabel { kind: kind.into() }).observe(seconds);
+    }
+
+    /// Counts a slot of `kind` that got no fetch of its own.
+    pub fn slot_skipped(&self, kind: &str) {
+        self.slots_skipped.get_or_create(&KindLabel { kind: kind.into() }).inc();
     }
 
     /// Records one webhook delivery attempt.

@@ -108,6 +108,8 @@ pub struct ScraperActor {
     last_status: Option<RunStatus>,
     last_error: Option<String>,
     next_run_ms: Option<i64>,
+    /// The slot time of the scheduled run about to start (for its lateness).
+    slot_ms: Option<i64>,
     timer: Option<SpawnHandle>,
     /// The scrape in progress and what it has done so far (for a cancel).
     exec: Option<(SpawnHandle, Arc<Progress>)>,
@@ -144,6 +146,7 @@ impl ScraperActor {
             last_status: None,
             last_error: None,
             next_run_ms: None,
+            slot_ms: None,
             timer: None,
             exec: None,
             stopping_normally: false,
@@ -400,8 +403,13 @@ impl ScraperActor {
         let next = next_slot_ms(now, self.interval(), self.offset());
         self.next_run_ms = Some(next);
         let delay = Duration::from_millis((next - now).max(0) as u64);
-        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+        self.timer = Some(ctx.run_later(delay, move |act, ctx| {
             act.timer = None;
+            if act.current_run.is_some() || act.status == ActorStatus::Scraping {
+                // The previous run still goes: this slot joins it.
+                act.deps.metrics.slot_skipped("full");
+            }
+            act.slot_ms = Some(next);
             // wait: the run row exists before any ScrapeNow is handled.
             ctx.wait(act.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
             act.schedule_next(ctx);
@@ -422,6 +430,7 @@ impl ScraperActor {
     /// run row — its points go to the spool, so the series has no hole — and
     /// a manual trigger is refused (it has no run id to answer with).
     fn start_run(&mut self, trigger: RunTrigger) -> ResponseActFuture<Self, Result<RunId, ActorError>> {
+        let slot = self.slot_ms.take().filter(|_| trigger == RunTrigger::Schedule);
         if let Some(run) = self.current_run {
             return Box::pin(actix::fut::ready(Ok(run)));
         }
@@ -444,7 +453,7 @@ impl ScraperActor {
                     act.status = ActorStatus::Scraping;
                     act.last_run_ms = Some(now_millis());
                     let progress = Arc::new(Progress::default());
-                    let handle = ctx.spawn(act.execute(None, progress.clone()));
+                    let handle = ctx.spawn(act.execute(None, progress.clone(), slot));
                     act.exec = Some((handle, progress));
                     return Err(e.into());
                 }
@@ -462,14 +471,20 @@ impl ScraperActor {
                 at_ms: run.started_at_ms,
             });
             let progress = Arc::new(Progress::default());
-            let handle = ctx.spawn(act.execute(Some(run.id), progress.clone()));
+            let handle = ctx.spawn(act.execute(Some(run.id), progress.clone(), slot));
             act.exec = Some((handle, progress));
             Ok(run.id)
         }))
     }
 
     /// The scrape itself, as a future on this actor's context.
-    fn execute(&mut self, run: Option<RunId>, progress: Arc<Progress>) -> impl ActorFuture<Self, Output = ()> {
+    /// `slot` is the slot time of a scheduled run, for its lateness.
+    fn execute(
+        &mut self,
+        run: Option<RunId>,
+        progress: Arc<Progress>,
+        slot: Option<i64>,
+    ) -> impl ActorFuture<Self, Output = ()> {
         let project = self.project;
         let sources = self.sources.clone();
         let deps = self.deps.clone();
@@ -502,6 +517,9 @@ impl ScraperActor {
                 }
             };
             let Outcome { status, error, points, log } = outcome;
+            if let (Some(slot), Some(first)) = (slot, progress.place.first_pass_ms()) {
+                deps.metrics.slot_lateness("full", first - slot);
+            }
             if let Some(run) = run {
                 let err = error.clone();
                 let fetch_started_at_ms = progress.place.first_pass_ms();

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use trawler_domain::schedule::{next_slot_ms, offset_ms, POLL_SEED};
 use trawler_domain::{now_millis, Platform, ProjectId, RunKind};
-use trawler_sources::RetryBudget;
+use trawler_sources::{LinePlace, RetryBudget};
 use trawler_store::Source;
 
 use crate::db::Exec;
@@ -154,7 +154,7 @@ impl SourceActor {
                     if wait > 0 {
                         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
                     }
-                    addr.do_send(PollNow(source));
+                    addr.do_send(PollNow(source, at));
                 }
             }));
         }));
@@ -166,12 +166,14 @@ impl SourceActor {
     }
 
     /// Polls one source's hot metrics, as a task of its own.
-    fn poll(&mut self, source: Source, ctx: &mut Context<Self>) {
+    /// `slot_ms` is the poll's planned time, for its lateness.
+    fn poll(&mut self, source: Source, slot_ms: i64, ctx: &mut Context<Self>) {
         if self.halted || !self.active.contains(&source.project_id) {
             return;
         }
         if self.in_flight.contains(&source.id) {
             self.counters.polls_skipped_in_flight += 1;
+            self.deps.metrics.slot_skipped("poll");
             return;
         }
         // Overload: when four times the platform's request slots are already
@@ -181,6 +183,7 @@ impl SourceActor {
         let cap = 4 * self.deps.adapters.gates().get(self.platform).max_in_flight();
         if self.in_flight.len() >= cap {
             self.counters.polls_skipped_busy += 1;
+            self.deps.metrics.slot_skipped("poll");
             return;
         }
         self.in_flight.insert(source.id);
@@ -188,7 +191,12 @@ impl SourceActor {
         let addr = ctx.address();
         actix::spawn(async move {
             // A poll retries at most once: the next window comes soon.
-            let result = match deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), None).await {
+            let place = LinePlace::default();
+            let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
+            if let Some(first) = place.first_pass_ms() {
+                deps.metrics.slot_lateness("poll", first - slot_ms);
+            }
+            let result = match fetched {
                 Ok(f) => deps.ingest(&source, f.samples).await,
                 Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
             };
@@ -200,7 +208,7 @@ impl SourceActor {
 /// A source's moment in the window has come.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct PollNow(Source);
+struct PollNow(Source, i64);
 
 /// A poll ended: points stored, or why not.
 #[derive(Message)]
@@ -213,7 +221,7 @@ struct PollDone {
 impl Handler<PollNow> for SourceActor {
     type Result = ();
     fn handle(&mut self, msg: PollNow, ctx: &mut Context<Self>) {
-        self.poll(msg.0, ctx);
+        self.poll(msg.0, msg.1, ctx);
     }
 }
 
