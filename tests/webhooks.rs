@@ -284,3 +284,54 @@ fn tempfile_db() -> Result<String> {
     let _ = std::fs::remove_file(dir.join("w.db"));
     Ok(format!("sqlite://{}", dir.join("w.db").display()))
 }
+
+/// A project whose slots fail drops below the freshness target: the SLO
+/// check sends `project.slo_breached`, signed, with the numbers, once.
+#[test]
+fn a_project_below_its_freshness_target_is_reported_once() -> Result<()> {
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let (hook_url, received) = receiver(0)?;
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_FULL_INTERVAL", "2s"),
+            ("TRAWLER_POLL_INTERVAL", "1h"),
+            ("TRAWLER_MAX_RETRIES", "0"),
+            ("TRAWLER_SLO_CHECK_INTERVAL", "1s"),
+            ("TRAWLER_EGRESS_ALLOW", "127.0.0.1"),
+        ],
+    );
+    let (_server, api) = start_server(&env)?;
+    let hook = json!({"url": hook_url, "secret": SECRET, "events": ["project.slo_breached"]});
+    let (status, body) = api.send(Method::POST, "/api/v1/admin/webhooks", Some(hook))?;
+    ensure!(status == 201, "{status} {body}");
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/_sim/faults", sim.addr))
+        .json(&json!({"target": "kickstarter:slo/late", "fault": {"kind": "server_error"}}))
+        .send()?;
+    ensure!(resp.status() == 200);
+    let body = json!({"name": "Late Lamp", "sources": [{"platform": "kickstarter", "external_ref": "slo/late"}]});
+    let (status, project) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
+    ensure!(status == 201, "{status} {project}");
+    let id = project["id"].as_i64().ok_or_else(|| anyhow!("no id"))?;
+
+    wait_until("project.slo_breached", Duration::from_secs(20), || Ok(!received.lock().expect("log").is_empty()))?;
+    // A few more checks pass: the alert is not repeated.
+    std::thread::sleep(Duration::from_secs(3));
+    let got = received.lock().expect("log").clone();
+    ensure!(got.len() == 1, "one delivery, not {}", got.len());
+    let r = &got[0];
+    ensure!(r.headers.get("x-trawler-event").map(String::as_str) == Some("project.slo_breached"));
+    ensure!(signature_ok(r.headers.get("x-trawler-signature").map_or("", String::as_str), &r.body), "signed");
+    let body: Value = serde_json::from_slice(&r.body)?;
+    ensure!(body["project"]["id"] == id && body["project"]["name"] == "Late Lamp", "{body}");
+    let data = &body["data"];
+    ensure!(
+        data["share"] == 0.0 && data["slots"].as_u64().is_some_and(|s| s >= 1) && data["target"] == 0.999,
+        "{data}"
+    );
+    ensure!(data["met"] == 0 && data["window_secs"] == 86_400, "{data}");
+    Ok(())
+}

@@ -209,8 +209,15 @@ impl Tree {
         .start();
         let deps_mailbox = ingest_mailbox.clone();
         let events = EventBus::new();
-        let webhooks =
-            Webhooks::start(config.webhooks.clone(), db.clone(), adapters.http().clone(), &events, metrics.clone());
+        let slo = crate::webhook::SloCheck { full_interval: config.full_interval, target: config.slo_target };
+        let webhooks = Webhooks::start(
+            config.webhooks.clone(),
+            slo,
+            db.clone(),
+            adapters.http().clone(),
+            &events,
+            metrics.clone(),
+        );
         let deps = Arc::new(SharedDeps {
             db: db.clone(),
             ingest: ingest.clone(),

@@ -1,5 +1,6 @@
 //! Webhooks: a watcher turns events into deliveries (failure streaks,
-//! quarantines, recoveries) and a dispatcher sends them.
+//! quarantines, recoveries), an SLO check turns freshness crossing its
+//! target into deliveries, and a dispatcher sends them.
 //!
 //! Deliveries live in the database (an outbox), so a restart loses none and
 //! retries resume where they stopped; a delivery answered with a 2xx is
@@ -24,7 +25,14 @@ use crate::events::{Event, EventBus};
 use crate::metrics::Metrics;
 
 /// The events a webhook can subscribe to.
-pub const WEBHOOK_EVENTS: [&str; 4] = ["project.failing", "project.quarantined", "project.recovered", "ping"];
+pub const WEBHOOK_EVENTS: [&str; 6] = [
+    "project.failing",
+    "project.quarantined",
+    "project.recovered",
+    "project.slo_breached",
+    "project.slo_restored",
+    "ping",
+];
 
 /// Settings of webhook delivery.
 #[derive(Debug, Clone)]
@@ -39,6 +47,9 @@ pub struct WebhookConfig {
     pub max_retry_delay: Duration,
     /// Deliveries sent at once.
     pub concurrency: usize,
+    /// How often every active project's 24-hour freshness is checked
+    /// against the SLO target (`project.slo_breached` / `slo_restored`).
+    pub slo_check_every: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -49,6 +60,7 @@ impl Default for WebhookConfig {
             retry_base: Duration::from_secs(10),
             max_retry_delay: Duration::from_secs(3600),
             concurrency: 8,
+            slo_check_every: Duration::from_secs(300),
         }
     }
 }
@@ -91,6 +103,7 @@ impl Webhooks {
     /// Starts the watcher and the dispatcher on the current actix system.
     pub(crate) fn start(
         config: WebhookConfig,
+        slo: SloCheck,
         db: Addr<DbExecutor>,
         http: HttpClient,
         bus: &EventBus,
@@ -101,6 +114,7 @@ impl Webhooks {
         let watcher =
             Watcher { config: config.clone(), hooks: hooks.clone(), streaks: HashMap::new(), alerted: HashSet::new() };
         actix::spawn(watcher.run(bus.subscribe()));
+        actix::spawn(watch_slo(slo, config.slo_check_every, hooks.clone()));
         actix::spawn(dispatch(config, db, http, wake, metrics));
         hooks
     }
@@ -201,6 +215,68 @@ impl Watcher {
             }
             _ => {}
         }
+    }
+}
+
+/// What the SLO check compares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SloCheck {
+    /// The full-scrape interval (the slots).
+    pub(crate) full_interval: Duration,
+    /// The target share.
+    pub(crate) target: f64,
+}
+
+/// The 24-hour window of the SLO check.
+const SLO_WINDOW_MS: i64 = 86_400_000;
+
+/// Checks every active project's 24-hour freshness against the target every
+/// `every`, and queues `project.slo_breached` when a project falls below it
+/// and `project.slo_restored` when it is back. The first check only notes
+/// where projects stand: a restart does not repeat alerts already sent.
+async fn watch_slo(slo: SloCheck, every: Duration, hooks: Webhooks) {
+    let mut below: Option<HashSet<ProjectId>> = None;
+    loop {
+        let now = now_millis();
+        let checked = hooks
+            .db
+            .send(Exec(move |conn| {
+                let projects = Project::list(conn, Some(trawler_domain::ProjectStatus::Active))?;
+                let fresh =
+                    trawler_store::Run::freshness(conn, slo.full_interval, &projects, now - SLO_WINDOW_MS, now)?;
+                Ok::<_, trawler_store::StoreError>(projects.into_iter().map(|p| p.id).zip(fresh).collect::<Vec<_>>())
+            }))
+            .await;
+        let rows = match checked {
+            Ok(Ok(rows)) => rows,
+            other => {
+                log::warn!("webhooks: the SLO check could not read freshness: {other:?}");
+                tokio::time::sleep(every).await;
+                continue;
+            }
+        };
+        let now_below: HashSet<ProjectId> =
+            rows.iter().filter(|(_, f)| f.share.is_some_and(|s| s < slo.target)).map(|(p, _)| *p).collect();
+        if let Some(before) = &below {
+            for (p, f) in &rows {
+                let data = json!({
+                    "window_secs": SLO_WINDOW_MS / 1000,
+                    "target": slo.target,
+                    "share": f.share,
+                    "slots": f.slots,
+                    "met": f.met,
+                    "failed": f.failed,
+                    "missed": f.missed,
+                });
+                match (before.contains(p), now_below.contains(p)) {
+                    (false, true) => hooks.enqueue("project.slo_breached", Some(*p), data).await,
+                    (true, false) => hooks.enqueue("project.slo_restored", Some(*p), data).await,
+                    _ => {}
+                }
+            }
+        }
+        below = Some(now_below);
+        tokio::time::sleep(every).await;
     }
 }
 

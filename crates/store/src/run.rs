@@ -262,6 +262,34 @@ impl Run {
         Ok(out)
     }
 
+    /// The freshness SLO of `projects` over `[from_ms, to_ms]` with full
+    /// scrapes every `interval`, from one read of the runs: one entry per
+    /// project, in order. A project's window starts no earlier than its
+    /// creation.
+    pub fn freshness(
+        conn: &mut AnyConnection,
+        interval: std::time::Duration,
+        projects: &[crate::Project],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<trawler_domain::slo::Freshness>> {
+        use trawler_domain::schedule::{offset_ms, FULL_SEED};
+        let only = (projects.len() == 1).then(|| projects[0].id);
+        let mut by_project: std::collections::HashMap<ProjectId, Vec<(i64, RunStatus)>> =
+            std::collections::HashMap::new();
+        for (p, t, s) in Run::full_starts_between(conn, only, from_ms, to_ms)? {
+            by_project.entry(p).or_default().push((t, s));
+        }
+        Ok(projects
+            .iter()
+            .map(|p| {
+                let runs = by_project.get(&p.id).map_or(&[][..], Vec::as_slice);
+                let offset = offset_ms(p.id.0 as u64, FULL_SEED, interval);
+                trawler_domain::slo::freshness(runs, interval, offset, from_ms.max(p.created_at_ms), to_ms)
+            })
+            .collect())
+    }
+
     /// A project's runs, newest first.
     pub fn list_for_project(conn: &mut AnyConnection, project: ProjectId, limit: i64) -> StoreResult<Vec<Run>> {
         let rows: Vec<RunRow> = db_run!(conn: {

@@ -311,6 +311,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_RUN_DEADLINE", default_value = "10m", value_parser = duration)]
     pub run_deadline: Duration,
 
+    /// How often every active project's 24-hour freshness is checked against
+    /// the target (webhooks `project.slo_breached` and `slo_restored`).
+    #[arg(long, env = "TRAWLER_SLO_CHECK_INTERVAL", default_value = "5m", value_parser = duration)]
+    pub slo_check_interval: Duration,
+
     /// The freshness target: the share of full-scrape slots that must start
     /// within 1% of the interval and succeed (0.999 = 99.9%).
     #[arg(long, env = "TRAWLER_SLO_TARGET", default_value = "0.999", value_parser = share)]
@@ -429,6 +434,7 @@ impl Config {
             ("TRAWLER_RUN_DEADLINE", human(a.run_deadline)),
             ("TRAWLER_NODE_NAME", a.node.clone()),
             ("TRAWLER_SLO_TARGET", a.slo_target.to_string()),
+            ("TRAWLER_SLO_CHECK_INTERVAL", human(a.webhooks.slo_check_every)),
             ("TRAWLER_WEBHOOK_FAILURE_STREAK", a.webhooks.failure_streak.to_string()),
             ("TRAWLER_WEBHOOK_MAX_ATTEMPTS", a.webhooks.max_attempts.to_string()),
             ("TRAWLER_WEBHOOK_RETRY_BASE", human(a.webhooks.retry_base)),
@@ -539,6 +545,7 @@ impl ServeArgs {
                 failure_streak: self.webhook_failure_streak,
                 max_attempts: self.webhook_max_attempts,
                 retry_base: self.webhook_retry_base,
+                slo_check_every: self.slo_check_interval,
                 ..WebhookConfig::default()
             },
             ingest: IngestConfig {

@@ -179,6 +179,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             ingest_flush_interval: Duration::from_millis(500),
             run_deadline: Duration::from_secs(600),
             slo_target: 0.999,
+            slo_check_interval: Duration::from_secs(300),
             webhook_failure_streak: 3,
             webhook_max_attempts: 8,
             webhook_retry_base: Duration::from_secs(10),

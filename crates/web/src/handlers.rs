@@ -711,22 +711,7 @@ pub(crate) fn freshness_between(
     from_ms: i64,
     to_ms: i64,
 ) -> StoreResult<Vec<trawler_domain::slo::Freshness>> {
-    use trawler_domain::schedule::{offset_ms, FULL_SEED};
-    let only = (projects.len() == 1).then(|| projects[0].id);
-    let mut by_project: std::collections::HashMap<ProjectId, Vec<(i64, trawler_domain::RunStatus)>> =
-        std::collections::HashMap::new();
-    for (p, t, s) in Run::full_starts_between(conn, only, from_ms, to_ms)? {
-        by_project.entry(p).or_default().push((t, s));
-    }
-    let interval = config.full_interval;
-    Ok(projects
-        .iter()
-        .map(|p| {
-            let runs = by_project.get(&p.id).map_or(&[][..], Vec::as_slice);
-            let offset = offset_ms(p.id.0 as u64, FULL_SEED, interval);
-            trawler_domain::slo::freshness(runs, interval, offset, from_ms.max(p.created_at_ms), to_ms)
-        })
-        .collect())
+    Run::freshness(conn, config.full_interval, projects, from_ms, to_ms)
 }
 
 /// The freshness SLO of every active or quarantined project: the share of
