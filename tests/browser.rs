@@ -255,6 +255,12 @@ fn an_operator_filters_failed_projects_and_acts_on_them_in_bulk() -> Result<()> 
             let count = b.client.find(Locator::Css("#count")).await?.text().await?;
             ensure!(count == "3 of 6", "{count}");
             b.shot("filtered").await?;
+            // Sorting by freshness keeps the filters.
+            b.client.find(Locator::Css("#sort-fresh")).await?.click().await?;
+            b.wait("the sorted view", Duration::from_secs(10), "location.search.includes('sort=fresh')").await?;
+            let sorted = b.client.current_url().await?;
+            ensure!(sorted.query_pairs().any(|(k, v)| k == "last" && v == "failed"), "{sorted}");
+            ensure!(listed(b).await?.len() == 3, "{:?}", listed(b).await?);
 
             // Archive the three, confirming a dialog that counts them.
             b.client.find(Locator::Css("[data-select-all]")).await?.click().await?;

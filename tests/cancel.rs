@@ -113,3 +113,36 @@ fn a_run_past_its_deadline_fails_instead_of_hanging() -> Result<()> {
     })?;
     Ok(())
 }
+
+#[test]
+fn runs_left_by_a_killed_node_are_closed_at_restart() -> Result<()> {
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_HTTP_TIMEOUT", "60s")],
+    );
+    let (mut server, api) = start_server(&env)?;
+    reqwest::blocking::Client::new()
+        .post(format!("{}/_sim/faults", sim.addr))
+        .json(&json!({"target": "http_json", "fault": {"kind": "hang"}}))
+        .send()?;
+    let ids: Vec<i64> = (0..3).map(|i| project(&api, &sim.addr, &format!("killed-{i}"))).collect::<Result<_>>()?;
+    wait_until("three runs hanging", Duration::from_secs(10), || {
+        Ok(api.ok("/api/v1/runs?status=running")?["runs"].as_array().map_or(0, Vec::len) == 3)
+    })?;
+    // kill -9: no shutdown path runs.
+    server.child.kill()?;
+    server.child.wait()?;
+
+    let (_server, api) = start_server(&env)?;
+    let running = api.ok("/api/v1/runs?status=running")?;
+    ensure!(running["runs"].as_array().is_some_and(Vec::is_empty), "{running}");
+    for id in ids {
+        let run = api.ok(&format!("/api/v1/projects/{id}/runs?limit=1"))?["runs"][0].clone();
+        ensure!(run["status"] == "aborted" && run["error_kind"] == "aborted", "{run}");
+        ensure!(run["finished_at_ms"].as_i64().is_some(), "{run}");
+    }
+    Ok(())
+}

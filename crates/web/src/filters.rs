@@ -41,6 +41,9 @@ pub struct Filters {
     pub flash: Option<String>,
     /// The projects page's chart range (kept through redirects).
     pub range: Option<String>,
+    /// The projects page's order: `fresh` (lowest 24-hour freshness
+    /// first) or `name`; by id when absent.
+    pub sort: Option<String>,
 }
 
 /// Parses a time bound: epoch seconds, or a `YYYY-MM-DD` date (midnight
@@ -122,6 +125,11 @@ impl Filters {
                 }
                 "flash" => f.flash = Some(value.chars().take(500).collect()),
                 "range" => f.range = Some(value.into_owned()),
+                "sort" => match value.as_ref() {
+                    "fresh" | "name" => f.sort = Some(value.into_owned()),
+                    "" | "id" => f.sort = None,
+                    other => return Err(ApiError::BadRequest(format!("sort: `{other}` (fresh, name or id)"))),
+                },
                 // Other keys (a token, a cache buster) do not filter.
                 _ => {}
             }
@@ -173,6 +181,9 @@ impl Filters {
         }
         if let Some(range) = &self.range {
             out.append_pair("range", range);
+        }
+        if let Some(sort) = &self.sort {
+            out.append_pair("sort", sort);
         }
         if page > 1 {
             out.append_pair("page", &page.to_string());

@@ -302,6 +302,11 @@ struct ProjectsPage {
     pager: Pager,
     /// This view's URL, where bulk actions come back to.
     here: String,
+    /// The order shown, and links to the others.
+    sort: String,
+    sort_fresh: String,
+    sort_name: String,
+    sort_id: String,
 }
 
 #[derive(Deserialize)]
@@ -346,8 +351,24 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
             })
             .collect();
         let total = matched.len();
-        let page: Vec<Project> = matched.into_iter().skip((f.page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
-        let fresh = crate::handlers::freshness_of(conn, &config, &page, 86_400_000)?;
+        let (page, fresh): (Vec<Project>, Vec<_>) = match f.sort.as_deref() {
+            // Worst first needs every match's freshness (one read of runs).
+            Some("fresh") => {
+                let fresh = crate::handlers::freshness_of(conn, &config, &matched, 86_400_000)?;
+                let mut both: Vec<_> = matched.into_iter().zip(fresh).collect();
+                both.sort_by(|a, b| a.1.share.unwrap_or(1.0).total_cmp(&b.1.share.unwrap_or(1.0)));
+                both.into_iter().skip((f.page - 1) * PAGE_SIZE).take(PAGE_SIZE).unzip()
+            }
+            sort => {
+                let mut matched = matched;
+                if sort == Some("name") {
+                    matched.sort_by_key(|p| p.name.to_lowercase());
+                }
+                let page: Vec<Project> = matched.into_iter().skip((f.page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+                let fresh = crate::handlers::freshness_of(conn, &config, &page, 86_400_000)?;
+                (page, fresh)
+            }
+        };
         let mut rows = Vec::with_capacity(page.len());
         for (p, fr) in page.into_iter().zip(fresh) {
             let obs = Point::observations_at(conn, p.id, now)?;
@@ -382,7 +403,21 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
     })
     .await?;
     let query = f.query(true, f.page);
+    let sorted = |sort: Option<&str>| {
+        let mut g = f.clone();
+        g.sort = sort.map(str::to_owned);
+        let q = g.query(true, 1);
+        if q.is_empty() {
+            "/ui/".to_owned()
+        } else {
+            format!("/ui/?{q}")
+        }
+    };
     html(&ProjectsPage {
+        sort_fresh: sorted(Some("fresh")),
+        sort_name: sorted(Some("name")),
+        sort_id: sorted(None),
+        sort: f.sort.clone().unwrap_or_else(|| "id".into()),
         csrf: session.csrf,
         nav: "projects",
         flash: f.flash.clone(),
