@@ -1,6 +1,6 @@
-//! The freshness SLO on the real binary: with full scrapes every 5 s, a
-//! healthy project meets its slots, a failing one meets none and is flagged
-//! below target, listed first.
+//! The freshness SLO on the real binary: with full scrapes and polls every
+//! 5 s, a healthy project meets its slots, a failing one meets none and is
+//! flagged below target, listed first; full scrapes and polls separately.
 
 mod common;
 
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 fn slots_on_time_and_successful_make_the_share() -> Result<()> {
     let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
     let db = trawler_store::testing::TestDb::sqlite()?;
-    let env = server_env(&db.url, &sim.addr, &[("TRAWLER_FULL_INTERVAL", "5s"), ("TRAWLER_POLL_INTERVAL", "1h")]);
+    let env = server_env(&db.url, &sim.addr, &[("TRAWLER_FULL_INTERVAL", "5s"), ("TRAWLER_POLL_INTERVAL", "5s")]);
     let (_server, api) = start_server(&env)?;
     let make = |name: &str, platform: &str, url: String, metric: &str| -> Result<i64> {
         let body = json!({"name": name, "sources": [{"platform": platform, "external_ref": name,
@@ -33,7 +33,11 @@ fn slots_on_time_and_successful_make_the_share() -> Result<()> {
     let mut list = Value::Null;
     wait_until("three slots each", Duration::from_secs(40), || {
         list = api.ok("/api/v1/admin/freshness")?;
-        Ok(row(&list, healthy)["slots"].as_u64() >= Some(3) && row(&list, failing)["slots"].as_u64() >= Some(3))
+        let (h, f) = (row(&list, healthy), row(&list, failing));
+        Ok(h["slots"].as_u64() >= Some(3)
+            && f["slots"].as_u64() >= Some(3)
+            && h["polls"]["slots"].as_u64() >= Some(3)
+            && f["polls"]["slots"].as_u64() >= Some(3))
     })?;
     let (h, f) = (row(&list, healthy), row(&list, failing));
     ensure!(list["window_secs"] == 86_400 && list["target"] == 0.999, "{list}");
@@ -44,6 +48,10 @@ fn slots_on_time_and_successful_make_the_share() -> Result<()> {
     );
     ensure!(h["met"].as_u64() >= Some(2), "the healthy project met its slots: {h}");
     ensure!(list["projects"][0]["project_id"] == failing, "worst first: {list}");
+    // Polls, counted apart: the healthy project's start on time; none of the
+    // failing project's succeed.
+    ensure!(h["polls"]["met"].as_u64() >= Some(2), "the healthy project's polls met their slots: {h}");
+    ensure!(f["polls"]["met"] == 0 && f["polls"]["share"] == 0.0 && f["polls_below_target"] == true, "{f}");
     let (status, _) = api.get("/api/v1/admin/freshness?window=1y")?;
     ensure!(status == 400);
     ensure!(api.ok("/api/v1/admin/freshness?window=7d")?["window_secs"] == 7 * 86_400);

@@ -8,6 +8,7 @@ mod db;
 mod error;
 pub mod events;
 mod ingest;
+mod ledger;
 pub mod metrics;
 mod registry;
 mod retention;

@@ -11,11 +11,13 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::Serialize;
 use trawler_domain::schedule::{next_slot_ms, offset_ms, POLL_SEED};
+use trawler_domain::slo::Freshness;
 use trawler_domain::{now_millis, Platform, ProjectId, RunKind};
 use trawler_sources::{LinePlace, RetryBudget};
 use trawler_store::Source;
 
 use crate::db::Exec;
+use crate::ledger::PollLedger;
 use crate::state::{ActorInfo, ActorStatus};
 use crate::tree::Deps;
 
@@ -69,11 +71,14 @@ pub struct SourceActor {
     /// The task sending this window's `PollNow`s.
     plan: Option<tokio::task::JoinHandle<()>>,
     halted: bool,
+    /// Which poll slots started on time and succeeded (the poll SLO).
+    ledger: PollLedger,
 }
 
 impl SourceActor {
     /// The fast-poll actor of `platform`.
     pub(crate) fn new(platform: Platform, deps: Deps) -> SourceActor {
+        let deps_interval = deps.config.poll_interval;
         SourceActor {
             platform,
             deps,
@@ -88,6 +93,7 @@ impl SourceActor {
             last_error: None,
             plan: None,
             halted: false,
+            ledger: PollLedger::new(deps_interval),
         }
     }
 
@@ -147,6 +153,11 @@ impl SourceActor {
                 .map(|s| (window_ms + offset_ms(s.project_id.0 as u64, POLL_SEED, act.interval()) as i64, s))
                 .collect();
             planned.sort_by_key(|(at, _)| *at);
+            for (at, source) in &planned {
+                if act.active.contains(&source.project_id) {
+                    act.ledger.plan(source.project_id, *at);
+                }
+            }
             let addr = ctx.address();
             act.plan = Some(actix::spawn(async move {
                 for (at, source) in planned {
@@ -193,14 +204,22 @@ impl SourceActor {
             // A poll retries at most once: the next window comes soon.
             let place = LinePlace::default();
             let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
-            if let Some(first) = place.first_pass_ms() {
-                deps.metrics.slot_lateness("poll", first - slot_ms);
+            let late = place.first_pass_ms().map(|first| first - slot_ms);
+            if let Some(late) = late {
+                deps.metrics.slot_lateness("poll", late);
             }
+            let tolerance = (deps.config.poll_interval.as_millis() as i64 / 100).max(1);
             let result = match fetched {
                 Ok(f) => deps.ingest(&source, f.samples).await,
                 Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
             };
-            addr.do_send(PollDone { source: source.id, result });
+            addr.do_send(PollDone {
+                source: source.id,
+                project: source.project_id,
+                slot_ms,
+                on_time: late.is_some_and(|l| l <= tolerance),
+                result,
+            });
         });
     }
 }
@@ -215,6 +234,10 @@ struct PollNow(Source, i64);
 #[rtype(result = "()")]
 struct PollDone {
     source: i64,
+    project: ProjectId,
+    slot_ms: i64,
+    /// Whether its request passed the gate within 1% of the interval.
+    on_time: bool,
     result: Result<usize, String>,
 }
 
@@ -229,6 +252,7 @@ impl Handler<PollDone> for SourceActor {
     type Result = ();
     fn handle(&mut self, msg: PollDone, _: &mut Context<Self>) {
         self.in_flight.remove(&msg.source);
+        self.ledger.record(msg.project, msg.slot_ms, msg.on_time, msg.result.is_ok());
         match msg.result {
             Ok(n) => {
                 self.counters.polls_ok += 1;
@@ -255,6 +279,29 @@ impl Handler<ProjectStopped> for SourceActor {
     fn handle(&mut self, msg: ProjectStopped, _: &mut Context<Self>) {
         self.active.remove(&msg.0);
         self.stopped.insert(msg.0);
+        self.ledger.forget(msg.0);
+    }
+}
+
+/// Asks for the poll side of the freshness SLO over `[from_ms, to_ms]`.
+pub struct GetPollFreshness {
+    /// Start of the window, epoch ms.
+    pub from_ms: i64,
+    /// End of the window, epoch ms.
+    pub to_ms: i64,
+}
+
+impl Message for GetPollFreshness {
+    type Result = Vec<(ProjectId, Freshness)>;
+}
+
+impl Handler<GetPollFreshness> for SourceActor {
+    type Result = MessageResult<GetPollFreshness>;
+    fn handle(&mut self, msg: GetPollFreshness, _: &mut Context<Self>) -> Self::Result {
+        let interval = self.interval();
+        MessageResult(
+            self.ledger.freshness(msg.from_ms, msg.to_ms, |p| offset_ms(p.0 as u64, POLL_SEED, interval) as i64),
+        )
     }
 }
 

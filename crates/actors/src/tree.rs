@@ -393,6 +393,35 @@ impl Tree {
         Ok(self.supervisor.send(CountStarting).await?)
     }
 
+    /// The poll side of the freshness SLO over `[from_ms, to_ms]`, per
+    /// project, summed over the platforms it is polled on. Kept in memory
+    /// for the last day since this node started (polls write no run rows).
+    pub async fn poll_freshness(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<std::collections::HashMap<ProjectId, trawler_domain::slo::Freshness>, ActorError> {
+        let mut out: std::collections::HashMap<ProjectId, trawler_domain::slo::Freshness> =
+            std::collections::HashMap::new();
+        for (_, addr) in &self.sources {
+            for (p, f) in addr.send(crate::source::GetPollFreshness { from_ms, to_ms }).await? {
+                let e = out.entry(p).or_insert(trawler_domain::slo::Freshness {
+                    slots: 0,
+                    met: 0,
+                    failed: 0,
+                    missed: 0,
+                    share: None,
+                });
+                e.slots += f.slots;
+                e.met += f.met;
+                e.failed += f.failed;
+                e.missed += f.missed;
+                e.share = (e.slots > 0).then(|| e.met as f64 / e.slots as f64);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every live actor's state.
     pub async fn snapshot(&self) -> Result<TreeSnapshot, ActorError> {
         let mut actors = vec![

@@ -742,6 +742,7 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
     }
     let config = state.tree.config().clone();
     let target = config.slo_target;
+    let polls = state.tree.poll_freshness(from_ms, to_ms).await?;
     let mut rows = db(&state, move |conn| {
         let projects: Vec<Project> =
             Project::list(conn, None)?.into_iter().filter(|p| p.status != ProjectStatus::Archived).collect();
@@ -755,6 +756,8 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
                 status: p.status,
                 below_target: f.share.is_some_and(|s| s < target),
                 freshness: f,
+                polls: polls.get(&p.id).copied().filter(|f| f.slots > 0),
+                polls_below_target: polls.get(&p.id).and_then(|f| f.share).is_some_and(|s| s < target),
             })
             .collect::<Vec<_>>())
     })

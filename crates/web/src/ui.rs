@@ -206,6 +206,9 @@ struct ProjectRow {
     last_status: String,
     fresh: String,
     fresh_bad: bool,
+    /// The polls' share over 24 h (empty when none were seen).
+    polls: String,
+    polls_bad: bool,
 }
 
 /// One choice of a filter: its value, its label, whether it is on.
@@ -333,6 +336,8 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
     let now = now_secs();
     let config = state.tree.config().clone();
     let filters = f.clone();
+    let now_ms = now_millis();
+    let polls = state.tree.poll_freshness(now_ms - 86_400_000, now_ms).await?;
     let (rows, total, all, nodes) = db(&state, move |conn| {
         let f = filters;
         let projects = Project::list(conn, None)?;
@@ -397,6 +402,11 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                 last_run: last.map_or("–".into(), |r| ms_text(Some(r.started_at_ms))),
                 fresh: fr.share.map_or("–".into(), |s| format!("{:.1}% of {}", s * 100.0, fr.slots)),
                 fresh_bad: fr.share.is_some_and(|s| s < config.slo_target),
+                polls: polls
+                    .get(&p.id)
+                    .and_then(|f| f.share.map(|s| format!("{:.1}% of {}", s * 100.0, f.slots)))
+                    .unwrap_or_default(),
+                polls_bad: polls.get(&p.id).and_then(|f| f.share).is_some_and(|s| s < config.slo_target),
             });
         }
         Ok((rows, total, all, Run::nodes(conn)?))

@@ -642,11 +642,17 @@ pub struct FreshnessRow {
     pub name: String,
     /// Its status.
     pub status: trawler_domain::ProjectStatus,
-    /// Its slots and how they went.
+    /// Its full-scrape slots and how they went.
     #[serde(flatten)]
     pub freshness: trawler_domain::slo::Freshness,
-    /// Whether its share is under the target.
+    /// Whether its full-scrape share is under the target.
     pub below_target: bool,
+    /// Its fast-poll slots and how they went: kept in memory for the last
+    /// day since the node started, so absent for a window this node has not
+    /// seen (or a project without polls).
+    pub polls: Option<trawler_domain::slo::Freshness>,
+    /// Whether its poll share is under the target.
+    pub polls_below_target: bool,
 }
 
 /// Every active or quarantined project's freshness, worst first.
