@@ -52,6 +52,13 @@ fn slots_on_time_and_successful_make_the_share() -> Result<()> {
     // failing project's succeed.
     ensure!(h["polls"]["met"].as_u64() >= Some(2), "the healthy project's polls met their slots: {h}");
     ensure!(f["polls"]["met"] == 0 && f["polls"]["share"] == 0.0 && f["polls_below_target"] == true, "{f}");
+    // The project's own summary says the same, for its dashboard.
+    let summary = api.ok(&format!("/api/v1/projects/{failing}/summary"))?;
+    let fresh = &summary["freshness"];
+    ensure!(fresh["below_target"] == true && fresh["full"]["met"] == 0 && fresh["window_secs"] == 86_400, "{fresh}");
+    ensure!(fresh["polls"]["met"] == 0 && fresh["polls"]["slots"].as_u64() >= Some(3), "{fresh}");
+    let summary = api.ok(&format!("/api/v1/projects/{healthy}/summary"))?;
+    ensure!(summary["freshness"]["full"]["met"].as_u64() >= Some(2), "{summary}");
     let (status, _) = api.get("/api/v1/admin/freshness?window=1y")?;
     ensure!(status == 400);
     ensure!(api.ok("/api/v1/admin/freshness?window=7d")?["window_secs"] == 7 * 86_400);

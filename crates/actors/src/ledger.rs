@@ -115,6 +115,7 @@ impl PollLedger {
     /// passed by `to_ms`.
     pub(crate) fn freshness(
         &self,
+        only: Option<ProjectId>,
         from_ms: i64,
         to_ms: i64,
         offset: impl Fn(ProjectId) -> i64,
@@ -122,6 +123,7 @@ impl PollLedger {
         let tolerance = (self.interval_ms / 100).max(1);
         self.tracks
             .iter()
+            .filter(|(p, _)| only.is_none_or(|o| o == **p))
             .map(|(&project, track)| {
                 let mut f = Freshness { slots: 0, met: 0, failed: 0, missed: 0, share: None };
                 let (lo, hi) = (self.slot(from_ms - offset(project)), self.slot(to_ms - tolerance - offset(project)));
@@ -168,13 +170,13 @@ mod tests {
             ledger.record(p, at(k), true, true);
         }
         // Slot 109's start window (3 s) has not passed at its own time.
-        let got = ledger.freshness(at(100), at(109), |_| offset);
+        let got = ledger.freshness(None, at(100), at(109), |_| offset);
         let f = got[0].1;
         assert_eq!((f.slots, f.met, f.failed, f.missed), (9, 7, 1, 1));
-        let got = ledger.freshness(at(101), at(110), |_| offset);
+        let got = ledger.freshness(None, at(101), at(110), |_| offset);
         assert_eq!(got[0].1.slots, 9, "from slot 101 to 109");
         ledger.forget(p);
-        assert!(ledger.freshness(0, i64::MAX / 2, |_| offset).is_empty());
+        assert!(ledger.freshness(None, 0, i64::MAX / 2, |_| offset).is_empty());
     }
 
     #[test]
@@ -188,7 +190,7 @@ mod tests {
         }
         let track = &ledger.tracks[&p];
         assert!(track.planned.len() <= 288 / 64 + 2, "{} words", track.planned.len());
-        let f = ledger.freshness(1999 * 300_000 - 86_400_000 + 300_000, 1999 * 300_000 + 3_000, |_| 0)[0].1;
+        let f = ledger.freshness(None, 1999 * 300_000 - 86_400_000 + 300_000, 1999 * 300_000 + 3_000, |_| 0)[0].1;
         assert_eq!((f.slots, f.met), (288, 288));
     }
 }

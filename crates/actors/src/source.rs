@@ -285,6 +285,8 @@ impl Handler<ProjectStopped> for SourceActor {
 
 /// Asks for the poll side of the freshness SLO over `[from_ms, to_ms]`.
 pub struct GetPollFreshness {
+    /// One project only, or all.
+    pub project: Option<ProjectId>,
     /// Start of the window, epoch ms.
     pub from_ms: i64,
     /// End of the window, epoch ms.
@@ -300,7 +302,8 @@ impl Handler<GetPollFreshness> for SourceActor {
     fn handle(&mut self, msg: GetPollFreshness, _: &mut Context<Self>) -> Self::Result {
         let interval = self.interval();
         MessageResult(
-            self.ledger.freshness(msg.from_ms, msg.to_ms, |p| offset_ms(p.0 as u64, POLL_SEED, interval) as i64),
+            self.ledger
+                .freshness(msg.project, msg.from_ms, msg.to_ms, |p| offset_ms(p.0 as u64, POLL_SEED, interval) as i64),
         )
     }
 }

@@ -398,13 +398,14 @@ impl Tree {
     /// for the last day since this node started (polls write no run rows).
     pub async fn poll_freshness(
         &self,
+        project: Option<ProjectId>,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<std::collections::HashMap<ProjectId, trawler_domain::slo::Freshness>, ActorError> {
         let mut out: std::collections::HashMap<ProjectId, trawler_domain::slo::Freshness> =
             std::collections::HashMap::new();
         for (_, addr) in &self.sources {
-            for (p, f) in addr.send(crate::source::GetPollFreshness { from_ms, to_ms }).await? {
+            for (p, f) in addr.send(crate::source::GetPollFreshness { project, from_ms, to_ms }).await? {
                 let e = out.entry(p).or_insert(trawler_domain::slo::Freshness {
                     slots: 0,
                     met: 0,

@@ -378,13 +378,18 @@ pub async fn get_summary(
     if from > to {
         return Err(ApiError::BadRequest("`from` must not be after `to` (both epoch seconds)".into()));
     }
-    let (end, start) = db(&state, move |conn| {
-        Project::get(conn, id)?;
+    let config = state.tree.config().clone();
+    let now_ms = trawler_domain::now_millis();
+    let (end, start, full) = db(&state, move |conn| {
+        let p = Project::get(conn, id)?;
         let end = Point::observations_at(conn, id, to)?;
         let start = if from > 0 { Point::observations_at(conn, id, from - 1)? } else { Vec::new() };
-        Ok((end, start))
+        let full = Run::freshness(conn, config.full_interval, &[p], now_ms - 86_400_000, now_ms)?;
+        Ok((end, start, full.into_iter().next()))
     })
     .await?;
+    let polls = state.tree.poll_freshness(Some(id), now_ms - 86_400_000, now_ms).await?.remove(&id);
+    let target = state.tree.config().slo_target;
     let totals = Totals::from_observations(&end, &start);
     let derived = Derived::from_totals(&totals);
     let mut latest: BTreeMap<String, LatestValue> = BTreeMap::new();
@@ -400,6 +405,13 @@ pub async fn get_summary(
         delta: totals.delta,
         derived,
         observations: end,
+        freshness: SummaryFreshness {
+            window_secs: 86_400,
+            target,
+            below_target: full.and_then(|f| f.share).is_some_and(|s| s < target),
+            full,
+            polls: polls.filter(|f| f.slots > 0),
+        },
     }))
 }
 
@@ -742,7 +754,7 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
     }
     let config = state.tree.config().clone();
     let target = config.slo_target;
-    let polls = state.tree.poll_freshness(from_ms, to_ms).await?;
+    let polls = state.tree.poll_freshness(None, from_ms, to_ms).await?;
     let mut rows = db(&state, move |conn| {
         let projects: Vec<Project> =
             Project::list(conn, None)?.into_iter().filter(|p| p.status != ProjectStatus::Archived).collect();

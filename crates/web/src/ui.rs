@@ -337,7 +337,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
     let config = state.tree.config().clone();
     let filters = f.clone();
     let now_ms = now_millis();
-    let polls = state.tree.poll_freshness(now_ms - 86_400_000, now_ms).await?;
+    let polls = state.tree.poll_freshness(None, now_ms - 86_400_000, now_ms).await?;
     let (rows, total, all, nodes) = db(&state, move |conn| {
         let f = filters;
         let projects = Project::list(conn, None)?;

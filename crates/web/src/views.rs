@@ -285,6 +285,21 @@ pub struct LatestValue {
     pub ts: Option<i64>,
 }
 
+/// A project's freshness SLO over the last 24 hours.
+#[derive(Serialize, ToSchema)]
+pub struct SummaryFreshness {
+    /// The window, in seconds.
+    pub window_secs: i64,
+    /// The target share (`TRAWLER_SLO_TARGET`).
+    pub target: f64,
+    /// Its full-scrape slots: started within 1% of the interval and succeeded.
+    pub full: Option<trawler_domain::slo::Freshness>,
+    /// Its fast-poll slots (kept in memory since the node started).
+    pub polls: Option<trawler_domain::slo::Freshness>,
+    /// Whether the full-scrape share is under the target.
+    pub below_target: bool,
+}
+
 /// Latest values, changes and derived figures over a range.
 #[derive(Serialize, ToSchema)]
 pub struct SummaryResponse {
@@ -302,6 +317,8 @@ pub struct SummaryResponse {
     pub derived: Derived,
     /// The observations behind `latest`, per platform.
     pub observations: Vec<Observation>,
+    /// The project's freshness over the last 24 hours (whatever the range).
+    pub freshness: SummaryFreshness,
 }
 
 /// The query of the exports.
