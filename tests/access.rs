@@ -170,6 +170,7 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
         route(Method::POST, format!("/api/v1/projects/{p1}/tokens/{rotatable}/rotate"), Admin, 201),
         route(Method::GET, "/api/v1/admin/actors", Admin, 200),
         route(Method::GET, "/api/v1/admin/platforms", Admin, 200),
+        route(Method::GET, "/api/v1/admin/cluster", Admin, 200),
         route(Method::GET, "/api/v1/admin/events", Admin, 200),
         route(Method::GET, "/api/v1/admin/webhooks", Admin, 200),
         with_json(route(Method::POST, "/api/v1/admin/webhooks", Admin, 201), json!({"url": "http://127.0.0.1:9/y"})),

@@ -120,6 +120,8 @@ impl ActorInfo {
 /// The whole tree at one moment.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TreeSnapshot {
+    /// The node it describes (`TRAWLER_NODE_NAME`).
+    pub node: String,
     /// When it was taken, epoch ms.
     pub taken_at_ms: i64,
     /// The supervisor, registry and ingest actor, then sources, then scrapers by project.

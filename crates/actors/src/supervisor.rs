@@ -215,10 +215,12 @@ impl Handler<StartAll> for ProjectSupervisor {
     type Result = ();
 
     fn handle(&mut self, _: StartAll, ctx: &mut Context<Self>) {
-        let load = self.deps.db.send(Exec(|conn| {
+        let me = self.deps.config.node.clone();
+        let load = self.deps.db.send(Exec(move |conn| {
             // Runs a previous process left open can never finish: close them
-            // before any new run starts.
-            let aborted = Run::abort_unfinished(conn)?;
+            // before any new run starts (not those of other live nodes).
+            let alive = trawler_store::Node::others_alive(conn, &me, trawler_domain::now_millis())?;
+            let aborted = Run::abort_unfinished(conn, &alive)?;
             let projects = Project::list(conn, Some(ProjectStatus::Active))?;
             let quarantined = Project::list(conn, Some(ProjectStatus::Quarantined))?;
             // Three queries for every scraper's state, not two per scraper.

@@ -7,7 +7,7 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use trawler_domain::{now_millis, now_secs, Platform, Point, ProjectId, ProjectStatus, RunId, RunKind};
 use trawler_sources::{Adapters, Fetched, LinePlace, RetryBudget, Sample, SourceError, SourceSpec};
-use trawler_store::{DbPool, Project, Source, StoreError};
+use trawler_store::{DbPool, Node, Project, Source, StoreError};
 
 use crate::db::{DbExecutor, Exec};
 use crate::error::ActorError;
@@ -174,6 +174,8 @@ pub struct Tree {
     events: EventBus,
     webhooks: Webhooks,
     config: Arc<ActorsConfig>,
+    /// This process's id in the node registry.
+    instance: Arc<str>,
 }
 
 impl Tree {
@@ -233,6 +235,9 @@ impl Tree {
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
         let supervisor =
             ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
+        // Tells this process from an earlier one under the same name.
+        let instance: Arc<str> = format!("{:x}-{:x}", std::process::id(), now_millis()).into();
+        actix::spawn(heartbeat(db.clone(), config.node.clone(), instance.clone()));
         Ok(Tree {
             supervisor,
             registry,
@@ -247,7 +252,18 @@ impl Tree {
             events,
             webhooks,
             config,
+            instance,
         })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.config.node
+    }
+
+    /// How many scrapers run on this node.
+    pub async fn scraper_count(&self) -> Result<usize, ActorError> {
+        Ok(self.registry.send(ListScrapers).await?.len())
     }
 
     /// The tree's settings (cadences, for the capacity check).
@@ -443,7 +459,7 @@ impl Tree {
         actors.extend(states.into_iter().flatten());
         // Projects without a live scraper: waiting for a restart, or quarantined.
         actors.extend(self.supervisor.send(ListDormant).await?);
-        Ok(TreeSnapshot { taken_at_ms: now_millis(), actors })
+        Ok(TreeSnapshot { node: self.config.node.clone(), taken_at_ms: now_millis(), actors })
     }
 
     /// Graceful shutdown: stops scheduling and polling, lets scrapes in
@@ -470,6 +486,31 @@ impl Tree {
         let written = self.ingest.send(Flush).await?.map_err(ActorError::Flush)?;
         // A barrier: every database call queued before it has run.
         let _ = self.db.send(Exec(|_| Ok(()))).await;
+        let (name, instance) = (self.config.node.clone(), self.instance.clone());
+        let stopped = self.db.send(Exec(move |conn| Node::stopped(conn, &name, &instance, now_millis()))).await;
+        if !matches!(stopped, Ok(Ok(()))) {
+            log::warn!("shutdown: marking the node stopped failed: {stopped:?}");
+        }
         Ok(written)
+    }
+}
+
+/// Heartbeats this node's row in the registry while the system runs.
+async fn heartbeat(db: Addr<DbExecutor>, name: String, instance: Arc<str>) {
+    let started = now_millis();
+    let version = env!("CARGO_PKG_VERSION");
+    let mut failing = false;
+    loop {
+        let (n, i) = (name.clone(), instance.clone());
+        let beat = db.send(Exec(move |conn| Node::heartbeat(conn, &n, &i, version, started, now_millis()))).await;
+        match beat {
+            Ok(Ok(())) => failing = false,
+            other if !failing => {
+                failing = true;
+                log::warn!("node {name}: heartbeat failed: {other:?}");
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(trawler_store::node::HEARTBEAT_MS as u64)).await;
     }
 }

@@ -7,6 +7,7 @@
 mod pool;
 mod error;
 mod migrate;
+pub mod node;
 pub mod point;
 pub mod project;
 pub mod run;
@@ -18,6 +19,7 @@ pub mod webhook;
 
 pub use error::StoreError;
 pub use migrate::{migrations_pending, revert_all, run_migrations};
+pub use node::Node;
 pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResult};
 pub use pool::{write_transaction, AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
 pub use project::{NewSource, Project, ProjectPatch, Source};

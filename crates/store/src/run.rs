@@ -364,10 +364,15 @@ impl Run {
     }
 
     /// Closes runs that a stopped process left `running` as `aborted`;
-    /// returns how many. Called at start-up, before any new run starts.
-    pub fn abort_unfinished(conn: &mut AnyConnection) -> StoreResult<usize> {
+    /// returns how many. Called at start-up, before any new run starts;
+    /// runs of the nodes in `alive` (other nodes still running) are theirs.
+    pub fn abort_unfinished(conn: &mut AnyConnection, alive: &[String]) -> StoreResult<usize> {
         Ok(db_run!(conn: {
-            diesel::update(runs::table.filter(runs::status.eq(RunStatus::Running.as_str())))
+            diesel::update(
+                runs::table
+                    .filter(runs::status.eq(RunStatus::Running.as_str()))
+                    .filter(diesel::dsl::not(runs::node.eq_any(alive))),
+            )
                 .set((
                     runs::status.eq(RunStatus::Aborted.as_str()),
                     runs::finished_at_ms.eq(Some(now_millis())),

@@ -147,3 +147,15 @@ diesel::table! {
         expires_at_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    /// The nodes running on this database, with their heartbeats.
+    nodes (name) {
+        name -> Text,
+        instance -> Text,
+        version -> Text,
+        started_at_ms -> BigInt,
+        heartbeat_at_ms -> BigInt,
+        stopped_at_ms -> Nullable<BigInt>,
+    }
+}

@@ -39,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 7, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 8, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 7);
+        assert_eq!(run_migrations(&mut conn)?.len(), 8);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -228,7 +228,10 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
         let list = Run::list_for_project(&mut conn, p.id, 10)?;
         assert_eq!(list.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r2.id, failed.id, r1.id]);
         assert_eq!(Run::last_started(&mut conn)?, vec![(p.id, r2.started_at_ms)]);
-        assert_eq!(Run::abort_unfinished(&mut conn)?, 1);
+        // A run of another node that is still alive is that node's to end.
+        let theirs = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Schedule, "node-b")?;
+        assert_eq!(Run::abort_unfinished(&mut conn, &["node-b".to_owned()])?, 1);
+        assert_eq!(Run::get(&mut conn, theirs.id)?.status, RunStatus::Running);
         let aborted = Run::get(&mut conn, r2.id)?;
         assert_eq!(aborted.status, RunStatus::Aborted);
         assert!(aborted.error.is_some());
@@ -565,6 +568,29 @@ fn edits_beside_a_busy_writer_wait_instead_of_failing() -> Result<()> {
             }
             Ok(())
         })?;
+    }
+    Ok(())
+}
+
+#[test]
+fn nodes_heartbeat_stop_and_expire() -> Result<()> {
+    use trawler_store::node::{Node, TTL_MS};
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let t = 1_000_000;
+        Node::heartbeat(&mut conn, "a", "i1", "0.1.0", t, t)?;
+        Node::heartbeat(&mut conn, "b", "i2", "0.1.0", t, t)?;
+        assert_eq!(Node::others_alive(&mut conn, "a", t + 1)?, vec!["b".to_owned()]);
+        // A heartbeat moves the row on; a new instance takes it over.
+        Node::heartbeat(&mut conn, "b", "i3", "0.1.1", t + 5, t + 5)?;
+        let b = Node::list(&mut conn)?.into_iter().find(|n| n.name == "b").expect("b is listed");
+        assert_eq!((b.instance.as_str(), b.heartbeat_at_ms, b.version.as_str()), ("i3", t + 5, "0.1.1"));
+        // Silence past the TTL, or a clean stop, and it is gone.
+        assert!(Node::others_alive(&mut conn, "a", t + 5 + TTL_MS + 1)?.is_empty());
+        Node::stopped(&mut conn, "b", "i2", t + 6)?;
+        assert_eq!(Node::others_alive(&mut conn, "a", t + 7)?, vec!["b".to_owned()], "only its own instance stops it");
+        Node::stopped(&mut conn, "b", "i3", t + 6)?;
+        assert!(Node::others_alive(&mut conn, "a", t + 7)?.is_empty());
     }
     Ok(())
 }

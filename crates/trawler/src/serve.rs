@@ -38,6 +38,7 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
         seed(&mut conn)?;
     }
     log::info!("database: {}", pool.url_redacted());
+    check_alone(&pool, &config.actors.node).await?;
     let adapters = Adapters::new(&config.sources).context("building the HTTP client")?;
     let tree = Tree::start(config.actors.clone(), pool.clone(), adapters).context("starting the actors")?;
     let state = web::Data::new(AppState {
@@ -80,6 +81,56 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
     let handle = server.handle();
     actix_web::rt::spawn(server);
     Ok(Running { addr, handle, tree, shutdown_timeout: config.shutdown_timeout })
+}
+
+/// Refuses to start beside another live node on the same database: SQLite
+/// serves one node, and until project leases exist two nodes on PostgreSQL
+/// would scrape every project twice. A row that looks alive may be a node
+/// killed moments ago: its heartbeat is watched for one beat first.
+async fn check_alone(pool: &DbPool, me: &str) -> Result<()> {
+    use trawler_store::node::{Node, HEARTBEAT_MS, TTL_MS};
+    let read = || -> Result<Vec<Node>> {
+        let mut conn = pool.get().context("reading the node registry")?;
+        Ok(Node::list(&mut conn).context("reading the node registry")?)
+    };
+    let now = trawler_domain::now_millis();
+    let suspects: Vec<Node> = read()?.into_iter().filter(|n| n.alive(now, TTL_MS)).collect();
+    if suspects.is_empty() {
+        return Ok(());
+    }
+    log::info!(
+        "node registry: {} looks alive; watching one heartbeat",
+        suspects.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(HEARTBEAT_MS as u64 + 700)).await;
+    let now = trawler_domain::now_millis();
+    let later = read()?;
+    let Some(other) = later.iter().find(|n| {
+        suspects.iter().any(|s| s.name == n.name && n.heartbeat_at_ms > s.heartbeat_at_ms) && n.alive(now, TTL_MS)
+    }) else {
+        return Ok(());
+    };
+    let age = (now - other.heartbeat_at_ms) as f64 / 1000.0;
+    let why = if other.name == me {
+        format!(
+            "a node named `{me}` is already running on this database (heartbeat {age:.1} s ago); \
+             give each node its own TRAWLER_NODE_NAME"
+        )
+    } else if pool.backend() == trawler_store::Backend::Sqlite {
+        format!(
+            "SQLite serves one node, and node `{}` is running on {} (heartbeat {age:.1} s ago); \
+             stop it, or use PostgreSQL",
+            other.name,
+            pool.url_redacted()
+        )
+    } else {
+        format!(
+            "node `{}` is already running on this database (heartbeat {age:.1} s ago), and this version runs \
+             one node per database: a second one would scrape every project twice; stop it first",
+            other.name
+        )
+    };
+    anyhow::bail!(why)
 }
 
 impl Running {

@@ -786,6 +786,40 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
 
 // ---- admin -------------------------------------------------------------
 
+/// The nodes on this database, their heartbeats and what they scrape.
+#[utoipa::path(get, path = "/api/v1/admin/cluster", tag = "admin",
+    responses((status = 200, body = ClusterView), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
+    use trawler_store::node::{Node, HEARTBEAT_MS, TTL_MS};
+    let nodes = db(&state, Node::list).await?;
+    let me = state.tree.node().to_owned();
+    let scrapers = state.tree.scraper_count().await?;
+    let now = trawler_domain::now_millis();
+    let backend = match state.pool.backend() {
+        trawler_store::Backend::Sqlite => "sqlite",
+        trawler_store::Backend::Postgres => "postgres",
+    };
+    Ok(HttpResponse::Ok().json(ClusterView {
+        backend: backend.into(),
+        heartbeat_ms: HEARTBEAT_MS,
+        ttl_ms: TTL_MS,
+        nodes: nodes
+            .into_iter()
+            .map(|n| NodeView {
+                alive: n.alive(now, TTL_MS),
+                this_node: n.name == me,
+                scrapers: (n.name == me).then_some(scrapers),
+                name: n.name,
+                version: n.version,
+                started_at_ms: n.started_at_ms,
+                heartbeat_at_ms: n.heartbeat_at_ms,
+                stopped_at_ms: n.stopped_at_ms,
+            })
+            .collect(),
+        node: me,
+    }))
+}
+
 /// Prometheus metrics (OpenMetrics text).
 #[utoipa::path(get, path = "/metrics", tag = "admin",
     responses((status = 200, description = "OpenMetrics when the Accept header asks for it, else the Prometheus text format",

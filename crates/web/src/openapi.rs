@@ -27,7 +27,7 @@ use crate::webhooks::*;
         list_runs, search_runs, get_run, cancel_run, bulk_projects,
         project_events, admin_events,
         create_token, list_tokens, revoke_token, rotate_token,
-        get_actors, get_platforms, get_freshness,
+        get_actors, get_platforms, get_freshness, get_cluster,
         list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, ping_webhook, list_deliveries,
     ),
     modifiers(&BearerAuth),

@@ -108,6 +108,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/runs/{id}/cancel", "POST").route(web::post().to(cancel_run)))
                 .service(resource("/admin/actors", "GET").route(web::get().to(get_actors)))
                 .service(resource("/admin/platforms", "GET").route(web::get().to(get_platforms)))
+                .service(resource("/admin/cluster", "GET").route(web::get().to(get_cluster)))
                 .service(resource("/admin/projects/bulk", "POST").route(web::post().to(bulk_projects)))
                 .service(resource("/admin/freshness", "GET").route(web::get().to(get_freshness)))
                 .service(resource("/admin/events", "GET").route(web::get().to(crate::sse::admin_events)))

@@ -737,3 +737,41 @@ pub struct AdminEventsParams {
     /// Also every project's points (many per second on a busy node).
     pub points: Option<bool>,
 }
+
+// ---- cluster -----------------------------------------------------------
+
+/// One node of the registry.
+#[derive(Serialize, ToSchema)]
+pub struct NodeView {
+    /// Its name.
+    pub name: String,
+    /// The version it runs.
+    pub version: String,
+    /// When it started, epoch ms.
+    pub started_at_ms: i64,
+    /// Its latest heartbeat, epoch ms.
+    pub heartbeat_at_ms: i64,
+    /// When it shut down cleanly, if it did.
+    pub stopped_at_ms: Option<i64>,
+    /// Heartbeating (within the TTL) and not stopped.
+    pub alive: bool,
+    /// Whether it is the node answering.
+    pub this_node: bool,
+    /// Projects it scrapes (known for the node answering).
+    pub scrapers: Option<usize>,
+}
+
+/// `GET /api/v1/admin/cluster`.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterView {
+    /// The node answering.
+    pub node: String,
+    /// `sqlite` (one node) or `postgres`.
+    pub backend: String,
+    /// How often nodes heartbeat, ms.
+    pub heartbeat_ms: i64,
+    /// Silence after which a node counts as gone, ms.
+    pub ttl_ms: i64,
+    /// Every node that has run on this database, by name.
+    pub nodes: Vec<NodeView>,
+}
