@@ -91,7 +91,7 @@ async fn check_alone(pool: &DbPool, me: &str) -> Result<()> {
     use trawler_store::node::{Node, HEARTBEAT_MS, TTL_MS};
     let read = || -> Result<Vec<Node>> {
         let mut conn = pool.get().context("reading the node registry")?;
-        Ok(Node::list(&mut conn).context("reading the node registry")?)
+        Node::list(&mut conn).context("reading the node registry")
     };
     let now = trawler_domain::now_millis();
     let suspects: Vec<Node> = read()?.into_iter().filter(|n| n.alive(now, TTL_MS)).collect();
