@@ -37,6 +37,29 @@ pub enum BenchWhat {
     Scrape(ScrapeArgs),
     /// Time for an event to reach N subscribers of a project's stream.
     Sse(crate::bench_sse::SseArgs),
+    /// N projects on a compressed schedule: the share of full-scrape and
+    /// poll slots started within 1% of the interval.
+    Schedule(ScheduleArgs),
+}
+
+/// Flags of `trawler bench schedule`.
+#[derive(Args, Clone, Debug)]
+pub struct ScheduleArgs {
+    /// Projects (one http_json source each).
+    #[arg(long, default_value = "100000")]
+    pub projects: usize,
+    /// Full-scrape interval (4 h in production; compressed here).
+    #[arg(long, default_value = "5m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub full_interval: Duration,
+    /// Poll interval (5 min in production).
+    #[arg(long, default_value = "1m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub poll_interval: Duration,
+    /// Warm-up before measuring (the start-up catch-up runs).
+    #[arg(long, default_value = "90s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub warmup: Duration,
+    /// How long to measure.
+    #[arg(long, default_value = "5m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub measure: Duration,
 }
 
 /// Flags of `trawler bench scrape`.
@@ -128,6 +151,115 @@ fn scrape(args: ScrapeArgs) -> Result<()> {
         "bench scrape projects={n} window_s={} demand_pages_per_s={demand:.0} pages_per_s={pages_per_s:.0} cpu_s_per_1000={cpu_per_1000:.3} peak_rss_kib={rss} failed={}",
         args.window.as_secs_f64(),
         errors as u64
+    );
+    Ok(())
+}
+
+/// Keeps N projects on schedule against an in-process simulator and counts
+/// the slots that started on time, from the runs (full scrapes) and the poll
+/// ledger: the same figures `/admin/freshness` reports.
+fn schedule(args: ScheduleArgs) -> Result<()> {
+    use trawler_actors::{ActorsConfig, IngestConfig, Tree};
+    let db = fresh_db(&None)?;
+    let pool = db.pool.clone();
+    let n = args.projects;
+    let started = Instant::now();
+    let result = actix::System::new().block_on(async move {
+        let sim = trawler_sim::SimServer::start("127.0.0.1:0", trawler_domain::now_secs() - 3600, 1)?;
+        let url = format!("http://{}/json/{{ref}}", sim.addr);
+        {
+            let mut conn = pool.get()?;
+            let bar = indicatif::ProgressBar::new(n as u64).with_message("creating projects");
+            for i in 0..n {
+                let source = trawler_store::NewSource {
+                    platform: Platform::HttpJson,
+                    external_ref: format!("p{i}"),
+                    options: serde_json::json!({"url": url, "metrics": {"pledged": "/campaign/raised"}}),
+                    secret: None,
+                };
+                trawler_store::Project::create(&mut conn, &format!("p{i}"), &[source])?;
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+        }
+        eprintln!("  {n} projects created in {:.0} s", started.elapsed().as_secs_f64());
+        let mut sources = trawler_sources::SourcesConfig::default();
+        sources.http.allow_private = true;
+        sources.rates.insert(Platform::HttpJson, 1_000_000.0);
+        sources.max_in_flight_per_platform = 256;
+        let config = ActorsConfig {
+            full_interval: args.full_interval,
+            poll_interval: args.poll_interval,
+            retention: None,
+            ingest: IngestConfig::default(),
+            ..ActorsConfig::default()
+        };
+        let t0 = Instant::now();
+        let tree = Tree::start(config.clone(), pool.clone(), trawler_sources::Adapters::new(&sources)?)?;
+        let mut peak_rss = rss_kib();
+        let until = args.warmup + args.measure;
+        let from_ms = trawler_domain::now_millis() + args.warmup.as_millis() as i64;
+        while t0.elapsed() < until {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak_rss = peak_rss.max(rss_kib());
+            let phase = if t0.elapsed() < args.warmup { "warming up" } else { "measuring" };
+            eprint!("\r  {phase}… {:.0} / {:.0} s", t0.elapsed().as_secs_f64(), until.as_secs_f64());
+        }
+        eprintln!();
+        let to_ms = trawler_domain::now_millis();
+        let polls = tree.poll_freshness(None, from_ms, to_ms).await?;
+        // Let the runs that started before `to` finish and record their start.
+        tree.shutdown(Duration::from_secs(20)).await?;
+        let full = {
+            let mut conn = pool.get()?;
+            let projects = trawler_store::Project::list(&mut conn, None)?;
+            trawler_store::Run::freshness(&mut conn, config.full_interval, &projects, from_ms, to_ms)?
+        };
+        // How late the full scrapes started: run starts against their slots.
+        let mut late_ms: Vec<i64> = Vec::new();
+        {
+            let mut conn = pool.get()?;
+            let interval = config.full_interval;
+            for (p, t, _) in trawler_store::Run::full_starts_between(&mut conn, None, from_ms, to_ms)? {
+                let offset =
+                    trawler_domain::schedule::offset_ms(p.0 as u64, trawler_domain::schedule::FULL_SEED, interval);
+                let slot = trawler_domain::schedule::current_slot_ms(t, interval, offset);
+                late_ms.push(t - slot);
+            }
+        }
+        late_ms.sort_unstable();
+        sim.handle.stop(true).await;
+        let sum = |it: &mut dyn Iterator<Item = trawler_domain::slo::Freshness>| {
+            it.fold((0u64, 0u64), |(s, m), f| (s + f.slots, m + f.met))
+        };
+        Ok::<_, anyhow::Error>((sum(&mut full.into_iter()), sum(&mut polls.into_values()), late_ms, peak_rss))
+    })?;
+    let ((full_slots, full_met), (poll_slots, poll_met), late, peak_rss) = result;
+    let share = |met: u64, slots: u64| if slots == 0 { 0.0 } else { met as f64 / slots as f64 * 100.0 };
+    let pct =
+        |q: f64| late.get(((late.len() as f64 * q) as usize).min(late.len().saturating_sub(1))).copied().unwrap_or(0);
+    let tol = |d: Duration| d.as_secs_f64() * 10.0;
+    println!(
+        "full scrapes : {full_slots} slots, {:.3}% started within {:.0} ms and succeeded; start lateness p50 {} ms, p99 {} ms, p99.9 {} ms",
+        share(full_met, full_slots),
+        tol(args.full_interval),
+        pct(0.5),
+        pct(0.99),
+        pct(0.999)
+    );
+    println!(
+        "polls        : {poll_slots} slots, {:.3}% started within {:.0} ms and succeeded",
+        share(poll_met, poll_slots),
+        tol(args.poll_interval)
+    );
+    println!("memory       : peak RSS {:.0} MiB (trawler and the in-process simulator)", peak_rss as f64 / 1024.0);
+    println!(
+        "bench schedule projects={n} full_interval_s={} poll_interval_s={} full_slots={full_slots} full_on_time_pct={:.3} full_late_p99_ms={} poll_slots={poll_slots} poll_on_time_pct={:.3} peak_rss_kib={peak_rss}",
+        args.full_interval.as_secs_f64(),
+        args.poll_interval.as_secs_f64(),
+        share(full_met, full_slots),
+        pct(0.99),
+        share(poll_met, poll_slots),
     );
     Ok(())
 }
@@ -598,6 +730,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchWhat::Actors(a) => return actors(a),
         BenchWhat::Scrape(a) => return scrape(a),
         BenchWhat::Sse(a) => return crate::bench_sse::run(a),
+        BenchWhat::Schedule(a) => return schedule(a),
     };
     if args.rows == 0 {
         bail!("--rows must be positive");
