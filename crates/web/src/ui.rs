@@ -879,11 +879,29 @@ struct ActorsPage {
     flash: Option<String>,
     taken: String,
     actors: Vec<ActorRow>,
+    /// The node described.
+    node: String,
+    /// Every node of the registry: name, alive, heartbeat age.
+    nodes: Vec<(String, bool, String)>,
 }
 
 pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, ApiError> {
+    use trawler_store::node::{Node, TTL_MS};
     let snapshot = state.tree.snapshot().await?;
     let now = now_millis();
+    let nodes = db(&state, Node::list)
+        .await?
+        .into_iter()
+        .map(|n| {
+            let alive = n.alive(now, TTL_MS);
+            let seen = if n.stopped_at_ms.is_some() {
+                "stopped".to_owned()
+            } else {
+                format!("heartbeat {:.0} s ago", (now - n.heartbeat_at_ms) as f64 / 1000.0)
+            };
+            (n.name, alive, seen)
+        })
+        .collect();
     let rel = |ms: Option<i64>| {
         ms.map(|ms| {
             let s = (ms - now) / 1000;
@@ -929,6 +947,8 @@ pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, Api
         flash: None,
         taken: ms_text(Some(snapshot.taken_at_ms)),
         actors,
+        node: snapshot.node,
+        nodes,
     })
 }
 
