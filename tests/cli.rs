@@ -251,6 +251,25 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(code == 1 && err.contains("400 bad_request"), "{err}");
     let (code, out, _) = run(&["webhooks", "remove", "1"])?;
     ensure!(code == 0 && out.contains("webhook 1 removed"), "{out}");
+    // Runs of every project, filtered; bulk actions with what they skipped.
+    let (code, out, err) = run(&["runs", "--status", "succeeded", "--platform", "kickstarter"])?;
+    ensure!(code == 0 && out.contains("succeeded") && out.lines().any(|l| l.ends_with(" runs")), "{out}{err}");
+    ensure!(
+        out.lines().skip(1).filter(|l| l.contains("succeeded")).all(|l| l.split_whitespace().nth(1) == Some("1")),
+        "{out}"
+    );
+    // Project 2 has no sources: its creation run failed, and says why.
+    let (code, out, _) = run(&["runs", "--status", "failed", "--project", "2"])?;
+    ensure!(code == 0 && out.contains("1 runs") && out.contains("the project has no sources"), "{out}");
+    let (code, _, err) = run(&["runs", "--status", "sleeping"])?;
+    ensure!(code == 1 && err.trim_end().lines().count() == 1 && err.contains("400 bad_request"), "{err}");
+    let (code, out, err) = run(&["projects", "bulk", "resume", "1", "2", "99"])?;
+    ensure!(code == 0 && out.contains("resume: 0 done"), "{out}{err}");
+    ensure!(out.contains("skipped 1: already active") && out.contains("skipped 99: not found"), "{out}");
+    let (code, out, _) = run(&["projects", "archive", "1"])?;
+    ensure!(code == 0 && out.contains("project 1 is archived"), "{out}");
+    let (code, out, _) = run(&["projects", "bulk", "resume", "1"])?;
+    ensure!(code == 0 && out.contains("resume: 1 done (1)"), "{out}");
     let (code, out, _) = run(&["projects", "archive", "1"])?;
     ensure!(code == 0 && out.contains("project 1 is archived"), "{out}");
     // API errors: one line, exit 1.

@@ -60,6 +60,15 @@ pub enum ProjectsCommand {
         /// The project id.
         id: i64,
     },
+    /// Apply one action to many projects: `trigger`, `resume` or `archive`;
+    /// projects the action does not fit are skipped and listed with why.
+    Bulk {
+        /// `trigger`, `resume` or `archive`.
+        action: String,
+        /// Project ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
     /// Scrape a project now and wait for the run to finish.
     Scrape {
         /// The project id.
@@ -256,6 +265,34 @@ pub struct ActorsArgs {
     pub remote: Remote,
 }
 
+/// `trawler runs`
+#[derive(Args, Clone, Debug)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Outcomes, comma-separated: running, succeeded, partial, failed, cancelled, aborted.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Platforms, comma-separated: runs of projects with a source on one of them.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Nodes, comma-separated.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Project ids, comma-separated.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Started at or after: a date (YYYY-MM-DD, UTC) or epoch seconds.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Started before: a date (counted whole) or epoch seconds.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Most runs to list (1 to 500).
+    #[arg(long, default_value = "50")]
+    pub limit: u32,
+}
+
 /// Prints a line; a closed pipe (`trawler actors | head`) ends the program
 /// quietly instead of panicking.
 macro_rules! out {
@@ -369,6 +406,21 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
             let p = api.post(&format!("/api/v1/projects/{id}/resume"), None)?;
             out!("project {id} is {}", p["status"].as_str().unwrap_or("?"));
         }
+        ProjectsCommand::Bulk { action, ids } => {
+            if !matches!(action.as_str(), "trigger" | "resume" | "archive") {
+                bail!("unknown action `{action}` (trigger, resume or archive)");
+            }
+            let r = api.post("/api/v1/admin/projects/bulk", Some(json!({"action": action, "ids": ids})))?;
+            let done: Vec<String> = r["done"].as_array().into_iter().flatten().map(|v| v.to_string()).collect();
+            out!(
+                "{action}: {} done{}",
+                done.len(),
+                if done.is_empty() { String::new() } else { format!(" ({})", done.join(", ")) }
+            );
+            for s in r["skipped"].as_array().into_iter().flatten() {
+                out!("  skipped {}: {}", s["id"], s["reason"].as_str().unwrap_or("?"));
+            }
+        }
         ProjectsCommand::Scrape { id, no_wait } => {
             let started = api.post(&format!("/api/v1/projects/{id}/scrape"), None)?;
             let run = started["run_id"].as_i64().context("the node answered without a run id")?;
@@ -377,13 +429,23 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
                 return Ok(());
             }
             let progress = indicatif::ProgressBar::new_spinner().with_style(
-                indicatif::ProgressStyle::with_template("{spinner} run {msg} running · {elapsed}")
+                indicatif::ProgressStyle::with_template("{spinner} run {msg} · {elapsed}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
-            progress.set_message(run.to_string());
+            progress.set_message(format!("{run} running"));
             progress.enable_steady_tick(Duration::from_millis(120));
             loop {
                 let r = api.get(&format!("/api/v1/runs/{run}"))?;
+                // While it waits in a platform's line, say where it stands.
+                let wait = &r["progress"]["wait"];
+                match (wait["place"].as_u64(), wait["estimated_start_ms"].as_i64()) {
+                    (Some(place), Some(at)) => progress.set_message(format!(
+                        "{run} waiting for {}: {place} ahead, starts in ~{} s",
+                        wait["platform"].as_str().unwrap_or("its platform"),
+                        ((at - trawler_domain::now_millis()).max(0) + 999) / 1000
+                    )),
+                    _ => progress.set_message(format!("{run} running")),
+                }
                 if r["status"] != "running" {
                     progress.finish_and_clear();
                     out!("run {run}: {} ({} points)", r["status"].as_str().unwrap_or("?"), r["points_written"]);
@@ -574,5 +636,56 @@ pub fn webhooks(args: WebhooksArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `trawler runs`: every project's runs, newest first, filtered.
+pub fn runs(args: RunsArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [
+        ("status", &args.status),
+        ("platform", &args.platform),
+        ("node", &args.node),
+        ("project", &args.project),
+        ("from", &args.from),
+        ("to", &args.to),
+    ] {
+        if let Some(v) = value {
+            query.append_pair(key, v);
+        }
+    }
+    query.append_pair("limit", &args.limit.to_string());
+    let body = api.get(&format!("/api/v1/runs?{}", query.finish()))?;
+    let runs = body["runs"].as_array().cloned().unwrap_or_default();
+    out!(
+        "{:>7}  {:>7}  {:<10}  {:<9}  {:<12}  {:<19}  error",
+        "run",
+        "project",
+        "outcome",
+        "trigger",
+        "node",
+        "started"
+    );
+    for r in &runs {
+        let started = r["started_at_ms"].as_i64().map_or("?".into(), |ms| {
+            trawler_domain::time::rfc3339(ms / 1000).replace('T', " ").trim_end_matches('Z').to_owned()
+        });
+        out!(
+            "{:>7}  {:>7}  {:<10}  {:<9}  {:<12}  {:<19}  {}",
+            r["id"].as_i64().unwrap_or_default(),
+            r["project_id"].as_i64().unwrap_or_default(),
+            r["status"].as_str().unwrap_or("?"),
+            r["triggered_by"].as_str().unwrap_or("?"),
+            r["node"].as_str().unwrap_or(""),
+            started,
+            r["error"].as_str().unwrap_or("")
+        );
+    }
+    out!(
+        "{} runs{}",
+        runs.len(),
+        if body["next"].is_string() { " (more: raise --limit or narrow the filters)" } else { "" }
+    );
     Ok(())
 }

@@ -42,12 +42,14 @@ enum Command {
     Migrate(config::MigrateArgs),
     /// Run a benchmark and print its figures.
     Bench(bench::BenchArgs),
-    /// List, add, archive, resume or scrape projects on a running node.
+    /// List, add, archive, resume or scrape projects on a running node, one or many.
     Projects(client::ProjectsArgs),
     /// List, add, remove or ping webhooks, and show their delivery logs.
     Webhooks(client::WebhooksArgs),
     /// Print a running node's supervision tree.
     Actors(client::ActorsArgs),
+    /// List runs of every project, filtered by outcome, platform, node and time.
+    Runs(client::RunsArgs),
     /// Stream a project's points to a file (CSV or JSON lines).
     Export(client::ExportArgs),
     /// Load points into a project from a file (CSV or JSON lines, as exported).
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Projects(args) => client::projects(args),
         Command::Actors(args) => client::actors(args),
+        Command::Runs(args) => client::runs(args),
         Command::Webhooks(args) => client::webhooks(args),
         Command::Export(args) => client::export(args),
         Command::Import(args) => client::import(args),
