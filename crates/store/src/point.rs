@@ -195,33 +195,56 @@ impl Point {
     /// A metric's series over a range, per platform, raw or downsampled.
     /// Reads the range through the primary key (project, metric, platform, ts).
     pub fn series(conn: &mut AnyConnection, q: &SeriesQuery) -> StoreResult<SeriesResult> {
-        let mut rows: Vec<(String, i64, f64)> = db_run!(conn: {
-            let mut query = points::table
-                .filter(points::project_id.eq(q.project.0))
-                .filter(points::metric.eq(q.metric.as_str()))
-                .filter(points::ts.ge(q.from))
-                .filter(points::ts.le(q.to))
-                .select((points::platform, points::ts, points::value))
-                .order((points::platform, points::ts))
-                .into_boxed();
-            if let Some(p) = q.platform {
-                query = query.filter(points::platform.eq(p.as_str()));
+        // One range read of the primary key per platform, in platform
+        // order: a platform without points costs one index seek, and rows
+        // carry no platform name (no string per row). The query has one
+        // shape, so its prepared statement is reused.
+        let platforms: Vec<Platform> = match q.platform {
+            Some(p) => vec![p],
+            None => {
+                let mut all = Platform::ALL.to_vec();
+                all.sort_by_key(|p| p.as_str());
+                all
             }
-            if q.step.is_none() {
-                query = query.limit(MAX_RAW_POINTS as i64 + 1);
+        };
+        let raw_limit = if q.step.is_none() { MAX_RAW_POINTS as i64 + 1 } else { i64::MAX };
+        let mut by_platform: std::collections::BTreeMap<String, Vec<(i64, f64, f64)>> = Default::default();
+        let mut taken = 0i64;
+        let mut truncated = false;
+        for platform in platforms {
+            let limit = raw_limit.saturating_sub(taken);
+            if limit <= 0 {
+                break;
             }
-            query.load(conn)?
-        });
-        let truncated = q.step.is_none() && rows.len() > MAX_RAW_POINTS;
-        rows.truncate(if truncated { MAX_RAW_POINTS } else { rows.len() });
+            let rows: Vec<(i64, f64)> = db_run!(conn: {
+                points::table
+                    .filter(points::project_id.eq(q.project.0))
+                    .filter(points::metric.eq(q.metric.as_str()))
+                    .filter(points::platform.eq(platform.as_str()))
+                    .filter(points::ts.ge(q.from))
+                    .filter(points::ts.le(q.to))
+                    .select((points::ts, points::value))
+                    .order(points::ts)
+                    .limit(limit)
+                    .load(conn)?
+            });
+            taken += rows.len() as i64;
+            let mut rows = rows;
+            if q.step.is_none() && taken > MAX_RAW_POINTS as i64 {
+                truncated = true;
+                rows.truncate(rows.len() - (taken - MAX_RAW_POINTS as i64) as usize);
+            }
+            if !rows.is_empty() {
+                by_platform
+                    .entry(platform.as_str().to_owned())
+                    .or_default()
+                    .extend(rows.into_iter().map(|(ts, value)| (ts, value, 1.0)));
+            }
+        }
         // Older points live as hourly rollups: each becomes one sample, the
         // one the aggregate needs (its last point, its min, max, or mean
         // weighted by its count).
         let hourly = Point::rollup_samples(conn, q)?;
-        let mut by_platform: std::collections::BTreeMap<String, Vec<(i64, f64, f64)>> = Default::default();
-        for (platform, ts, value) in rows {
-            by_platform.entry(platform).or_default().push((ts, value, 1.0));
-        }
         for (platform, ts, value, weight) in hourly {
             by_platform.entry(platform).or_default().push((ts, value, weight));
         }

@@ -367,6 +367,10 @@ pub struct SeriesArgs {
     /// wrk's open connections.
     #[arg(long, default_value = "8")]
     pub connections: u32,
+    /// Hold the load near this many requests/s (each connection pauses
+    /// between requests) instead of as many as the node can answer.
+    #[arg(long)]
+    pub rate: Option<u32>,
 }
 
 /// Parses wrk's `--latency` report: (p50 ms, p99 ms, requests/s, non-2xx).
@@ -400,6 +404,7 @@ fn series_over_http(
     query: &str,
     seconds: Duration,
     connections: u32,
+    think_ms: Option<u64>,
 ) -> Result<(f64, f64, f64, u64)> {
     use std::io::BufRead;
     const TOKEN: &str = "bench-series-admin-token-0123456789";
@@ -431,10 +436,13 @@ fn series_over_http(
             std::thread::sleep(Duration::from_millis(100));
         }
         let script = dir.join("series.lua");
+        // wrk's delay() pauses a connection before its next request: a
+        // paced load, with latencies measured without the pause.
+        let pace = think_ms.map_or(String::new(), |ms| format!("delay = function()\n  return {ms}\nend\n"));
         std::fs::write(
             &script,
             format!(
-                "math.randomseed(42)\nrequest = function()\n  local p = math.random(1, {projects})\n  return wrk.format(\"GET\", \"/api/v1/projects/\" .. p .. \"/series?{query}\", {{[\"Authorization\"] = \"Bearer {TOKEN}\"}})\nend\n"
+                "math.randomseed(42)\nrequest = function()\n  local p = math.random(1, {projects})\n  return wrk.format(\"GET\", \"/api/v1/projects/\" .. p .. \"/series?{query}\", {{[\"Authorization\"] = \"Bearer {TOKEN}\"}})\nend\n{pace}"
             ),
         )?;
         eprintln!("  wrk: {connections} connections for {seconds:?} against {base}");
@@ -542,7 +550,14 @@ fn series(args: SeriesArgs) -> Result<()> {
         drop(conn);
         let query =
             format!("metric=pledged&from={start_ts}&to={}&step={}&agg=avg", start_ts + range, (range / 500).max(1));
-        let (p50, p99, rate, non_2xx) = series_over_http(&db.url, args.projects, &query, seconds, args.connections)?;
+        // Paced: each connection waits so that all of them together send
+        // about `rate` requests/s, counting the query's own time.
+        let think_ms = args.rate.map(|r| {
+            let per_connection = f64::from(args.connections) * 1000.0 / f64::from(r.max(1));
+            (per_connection - pct(50)).max(0.0).round() as u64
+        });
+        let (p50, p99, rate, non_2xx) =
+            series_over_http(&db.url, args.projects, &query, seconds, args.connections, think_ms)?;
         if non_2xx > 0 {
             bail!("{non_2xx} HTTP answers were not 2xx");
         }
@@ -552,8 +567,9 @@ fn series(args: SeriesArgs) -> Result<()> {
             p99 / pct(99)
         );
         println!(
-            "bench series-http backend={backend} connections={} req_per_s={rate:.0} p50_ms={p50:.2} p99_ms={p99:.2} direct_p99_ms={:.2} ratio_p99={:.2}",
+            "bench series-http backend={backend} connections={} target_req_per_s={} req_per_s={rate:.0} p50_ms={p50:.2} p99_ms={p99:.2} direct_p99_ms={:.2} ratio_p99={:.2}",
             args.connections,
+            args.rate.map_or("max".to_owned(), |r| r.to_string()),
             pct(99),
             p99 / pct(99)
         );
