@@ -37,6 +37,8 @@ pub struct Filters {
     pub projects: Vec<i64>,
     /// Page number, from 1.
     pub page: usize,
+    /// Runs older than this run id (the runs list's next page).
+    pub before: Option<i64>,
     /// A message to show once (after a redirect).
     pub flash: Option<String>,
     /// The projects page's chart range (kept through redirects).
@@ -123,6 +125,10 @@ impl Filters {
                         .filter(|p| (1..=1_000_000).contains(p))
                         .ok_or_else(|| ApiError::BadRequest("page: a number from 1".into()))?;
                 }
+                "before" => {
+                    f.before =
+                        Some(value.parse().map_err(|_| ApiError::BadRequest("`before` must be a run id".into()))?);
+                }
                 "flash" => f.flash = Some(value.chars().take(500).collect()),
                 "range" => f.range = Some(value.into_owned()),
                 "sort" => match value.as_ref() {
@@ -191,6 +197,29 @@ impl Filters {
         out.finish()
     }
 
+    /// The store's run query for these filters, at most `limit` runs.
+    pub fn run_filter(&self, limit: i64) -> trawler_store::RunFilter {
+        trawler_store::RunFilter {
+            platforms: self.platforms.clone(),
+            statuses: self.run_statuses.clone(),
+            nodes: self.nodes.clone(),
+            projects: self.projects.iter().map(|&p| trawler_domain::ProjectId(p)).collect(),
+            from_ms: self.from_ms,
+            to_ms: self.to_ms,
+            before_id: self.before,
+            limit,
+        }
+    }
+
+    /// The URL of the runs after `last` at `path` (`limit` kept when given).
+    pub fn next_runs(&self, path: &str, last: i64, limit: Option<i64>) -> String {
+        let mut q = self.query(false, 1);
+        if let Some(limit) = limit {
+            q.push_str(&format!("{}limit={limit}", if q.is_empty() { "" } else { "&" }));
+        }
+        format!("{path}?{q}{}before={last}", if q.is_empty() { "" } else { "&" })
+    }
+
     /// Whether a time falls in the range.
     pub fn in_range(&self, ms: i64) -> bool {
         self.from_ms.is_none_or(|f| ms >= f) && self.to_ms.is_none_or(|t| ms < t)
@@ -210,6 +239,14 @@ mod tests {
         assert_eq!(a.run_statuses, vec![RunStatus::Failed]);
         // The query string round-trips.
         assert_eq!(Filters::parse(&a.query(true, 1), true).expect("valid"), a);
+        // The next page of runs keeps the filters and starts before the last.
+        let f = Filters::parse("status=failed&before=90", false).expect("valid");
+        assert_eq!(f.run_filter(20).before_id, Some(90));
+        let next = f.next_runs("/api/v1/runs", 70, Some(20));
+        assert_eq!(next, "/api/v1/runs?status=failed&limit=20&before=70");
+        let page = Filters::parse(next.split_once('?').map_or("", |(_, q)| q), false).expect("valid");
+        assert_eq!((page.run_statuses, page.before), (vec![RunStatus::Failed], Some(70)));
+        assert!(Filters::parse("before=x", false).is_err());
     }
 
     #[test]

@@ -564,39 +564,19 @@ pub async fn list_runs(
 pub async fn search_runs(_: Admin, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let f = crate::filters::Filters::parse(req.query_string(), false)?;
     let mut limit = 50;
-    let mut before = None;
     for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=500).contains(l))
-                    .ok_or_else(|| ApiError::BadRequest("`limit` must be between 1 and 500".into()))?
-            }
-            "before" => {
-                before = Some(v.parse::<i64>().map_err(|_| ApiError::BadRequest("`before` must be a run id".into()))?)
-            }
-            _ => {}
+        if k == "limit" {
+            limit = v
+                .parse()
+                .ok()
+                .filter(|l| (1..=500).contains(l))
+                .ok_or_else(|| ApiError::BadRequest("`limit` must be between 1 and 500".into()))?;
         }
     }
-    let filter = trawler_store::RunFilter {
-        platforms: f.platforms.clone(),
-        statuses: f.run_statuses.clone(),
-        nodes: f.nodes.clone(),
-        projects: f.projects.iter().map(|&p| ProjectId(p)).collect(),
-        from_ms: f.from_ms,
-        to_ms: f.to_ms,
-        before_id: before,
-        limit,
-    };
+    let filter = f.run_filter(limit);
     let runs = db(&state, move |conn| Run::search(conn, &filter)).await?;
-    let next = (runs.len() as i64 == limit).then(|| {
-        let q = f.query(false, 1);
-        let last = runs.last().map_or(0, |r| r.id.0);
-        let sep = if q.is_empty() { "" } else { "&" };
-        format!("/api/v1/runs?{q}{sep}limit={limit}&before={last}")
-    });
+    let next = (runs.len() as i64 == limit)
+        .then(|| f.next_runs("/api/v1/runs", runs.last().map_or(0, |r| r.id.0), Some(limit)));
     Ok(HttpResponse::Ok().json(RunSearch { runs: runs.into_iter().map(RunBrief::from).collect(), next }))
 }
 

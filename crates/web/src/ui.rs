@@ -14,7 +14,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::json;
 use trawler_domain::{now_millis, now_secs, Platform, ProjectId, ProjectStatus, RunId, RunStatus};
-use trawler_store::{Point, Project, ProjectPatch, ProjectToken, Run, RunFilter, Session, Source};
+use trawler_store::{Point, Project, ProjectPatch, ProjectToken, Run, Session, Source};
 
 use crate::auth::{token_hash, UiSession, SESSION_COOKIE};
 use crate::filters::{Filters, PAGE_SIZE};
@@ -473,20 +473,7 @@ struct RunsPage {
 /// projects.
 pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let f = Filters::parse(req.query_string(), false)?;
-    let before = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "before")
-        .map(|(_, v)| v.parse::<i64>().map_err(|_| ApiError::BadRequest("before: a run id".into())))
-        .transpose()?;
-    let filter = RunFilter {
-        platforms: f.platforms.clone(),
-        statuses: f.run_statuses.clone(),
-        nodes: f.nodes.clone(),
-        projects: f.projects.iter().map(|&p| ProjectId(p)).collect(),
-        from_ms: f.from_ms,
-        to_ms: f.to_ms,
-        before_id: before,
-        limit: PAGE_SIZE as i64,
-    };
+    let filter = f.run_filter(PAGE_SIZE as i64);
     let (runs, names, nodes) = db(&state, move |conn| {
         let runs = Run::search(conn, &filter)?;
         let names: BTreeMap<ProjectId, String> =
@@ -494,15 +481,7 @@ pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<H
         Ok((runs, names, Run::nodes(conn)?))
     })
     .await?;
-    let older = (runs.len() == PAGE_SIZE).then(|| {
-        let q = f.query(false, 1);
-        let last = runs.last().map_or(0, |r| r.id.0);
-        if q.is_empty() {
-            format!("/ui/runs?before={last}")
-        } else {
-            format!("/ui/runs?{q}&before={last}")
-        }
-    });
+    let older = (runs.len() == PAGE_SIZE).then(|| f.next_runs("/ui/runs", runs.last().map_or(0, |r| r.id.0), None));
     let rows = runs
         .into_iter()
         .map(|r| RunListRow {
