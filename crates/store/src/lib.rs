@@ -5,7 +5,9 @@
 
 #[macro_use]
 mod pool;
+pub mod command;
 mod error;
+pub mod lease;
 mod migrate;
 pub mod node;
 pub mod point;
@@ -17,7 +19,9 @@ pub mod testing;
 pub mod token;
 pub mod webhook;
 
+pub use command::{Command, CommandKind};
 pub use error::StoreError;
+pub use lease::{Holder, Lease};
 pub use migrate::{migrations_pending, revert_all, run_migrations};
 pub use node::Node;
 pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResult};

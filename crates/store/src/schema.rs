@@ -159,3 +159,31 @@ diesel::table! {
         stopped_at_ms -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    /// Which node owns which project (cluster mode), until when.
+    leases (project_id) {
+        project_id -> BigInt,
+        node -> Text,
+        instance -> Text,
+        acquired_at_ms -> BigInt,
+        expires_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Requests for the node that owns a project, and their outcomes.
+    commands (id) {
+        id -> BigInt,
+        node -> Text,
+        project_id -> BigInt,
+        kind -> Text,
+        run_id -> Nullable<BigInt>,
+        created_at_ms -> BigInt,
+        done_at_ms -> Nullable<BigInt>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(leases -> projects (project_id));
+diesel::allow_tables_to_appear_in_same_query!(leases, projects);
