@@ -138,8 +138,8 @@ pub struct Standing {
 pub struct PlatformGate {
     platform: Platform,
     config: GateConfig,
-    limiter: Limiter,
-    burst: u32,
+    /// The token bucket at this node's share of the platform's rate.
+    bucket: Mutex<Bucket>,
     slots: Arc<Semaphore>,
     state: Mutex<GateState>,
     /// Fair (FIFO) lock held while waiting: callers pass in arrival order.
@@ -149,6 +149,29 @@ pub struct PlatformGate {
     passed: AtomicU64,
     throttled: AtomicU64,
     failures: AtomicU64,
+}
+
+/// A token bucket and the rate it was built for.
+struct Bucket {
+    limiter: Arc<Limiter>,
+    rate: f64,
+    burst: u32,
+    /// How many nodes share the platform's budget.
+    nodes: usize,
+}
+
+impl Bucket {
+    /// A bucket refilling at `rate` per second, holding up to a second's
+    /// worth of tokens (at least one).
+    fn new(rate: f64, nodes: usize) -> Bucket {
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let burst = rate.floor().clamp(1.0, 10_000.0) as u32;
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let limiter = Arc::new(RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>());
+        Bucket { limiter, rate, burst, nodes }
+    }
 }
 
 /// The right to make one request; dropping it frees the slots.
@@ -207,8 +230,13 @@ fn epoch_ms(at: Instant) -> i64 {
 pub struct GateSnapshot {
     /// The platform.
     pub platform: Platform,
-    /// Requests per second allowed.
+    /// Requests per second this node lets through: the budget divided
+    /// among the live nodes.
     pub rate_per_sec: f64,
+    /// The platform's budget for the whole cluster, requests per second.
+    pub budget_per_sec: f64,
+    /// How many live nodes share the budget.
+    pub nodes: usize,
     /// Largest burst the bucket allows.
     pub burst: u32,
     /// Tokens left in the bucket after the last request let through.
@@ -241,16 +269,12 @@ impl PlatformGate {
     /// A gate for `platform`.
     pub fn new(platform: Platform, config: GateConfig) -> PlatformGate {
         let rate = if config.rate_per_sec.is_finite() && config.rate_per_sec > 0.0 { config.rate_per_sec } else { 1.0 };
-        let period = Duration::from_secs_f64(1.0 / rate);
-        let burst = rate.floor().clamp(1.0, 10_000.0) as u32;
-        let quota = Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let bucket = Bucket::new(rate, 1);
+        let burst = bucket.burst;
         let max_in_flight = config.max_in_flight.max(1);
         PlatformGate {
             platform,
-            limiter: RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
-            burst,
+            bucket: Mutex::new(bucket),
             slots: Arc::new(Semaphore::new(max_in_flight)),
             state: Mutex::new(GateState {
                 circuit: Circuit::Closed { failures: 0 },
@@ -276,6 +300,32 @@ impl PlatformGate {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bucket(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        self.bucket.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Splits the platform's rate across `nodes` live nodes (cluster mode):
+    /// this gate lets through `rate_per_sec / nodes`. The new bucket starts
+    /// empty, so a change never adds a burst on top of what the other
+    /// nodes' buckets allow. Returns whether the share changed.
+    pub fn set_nodes(&self, nodes: usize) -> bool {
+        let nodes = nodes.max(1);
+        let mut bucket = self.bucket();
+        if bucket.nodes == nodes {
+            return false;
+        }
+        let fresh = Bucket::new(self.config.rate_per_sec / nodes as f64, nodes);
+        if let Some(n) = NonZeroU32::new(fresh.burst) {
+            let _ = fresh.limiter.check_n(n);
+        }
+        let mut state = self.lock();
+        state.remaining_burst = 0;
+        state.last_token_at = Some(Instant::now());
+        drop(state);
+        *bucket = fresh;
+        true
     }
 
     /// Fails fast while the circuit is open; lets one probe through when
@@ -327,7 +377,8 @@ impl PlatformGate {
                 None => break,
             }
         }
-        let snapshot = self.limiter.until_ready().await;
+        let limiter = self.bucket().limiter.clone();
+        let snapshot = limiter.until_ready().await;
         {
             let mut state = self.lock();
             state.remaining_burst = snapshot.remaining_burst_capacity();
@@ -380,16 +431,19 @@ impl PlatformGate {
 
     fn estimate(&self, state: &GateState, ahead: usize) -> Standing {
         let now = Instant::now();
-        let rate = self.config.rate_per_sec;
+        let (rate, burst) = {
+            let bucket = self.bucket();
+            (bucket.rate, bucket.burst)
+        };
         let mut waits: Vec<(&'static str, Duration)> = Vec::with_capacity(3);
         if let Some(until) = state.paused_until.filter(|t| *t > now) {
             waits.push(("pause", until - now));
         }
         let tokens_now = match state.last_token_at {
             Some(at) => {
-                (f64::from(state.remaining_burst) + at.elapsed().as_secs_f64() * rate).min(f64::from(self.burst))
+                (f64::from(state.remaining_burst) + at.elapsed().as_secs_f64() * rate).min(f64::from(burst))
             }
-            None => f64::from(self.burst),
+            None => f64::from(burst),
         };
         let short = ahead as f64 + 1.0 - tokens_now;
         if short > 0.0 {
@@ -473,6 +527,10 @@ impl PlatformGate {
 
     /// The gate's current state.
     pub fn snapshot(&self) -> GateSnapshot {
+        let (rate, burst, nodes) = {
+            let bucket = self.bucket();
+            (bucket.rate, bucket.burst, bucket.nodes)
+        };
         let state = self.lock();
         let (circuit, failures, open_until) = match state.circuit {
             Circuit::Closed { failures } => ("closed", failures, None),
@@ -481,8 +539,10 @@ impl PlatformGate {
         };
         GateSnapshot {
             platform: self.platform,
-            rate_per_sec: self.config.rate_per_sec,
-            burst: self.burst,
+            rate_per_sec: rate,
+            budget_per_sec: self.config.rate_per_sec,
+            nodes,
+            burst,
             tokens: state.remaining_burst,
             circuit,
             consecutive_failures: failures,
@@ -545,7 +605,17 @@ impl Gates {
         let _ = self.observer.set(observer);
     }
 
-    /// The gate of a platform.
+    /// Splits every platform's rate across `nodes` live nodes (see
+    /// [`PlatformGate::set_nodes`]). Returns whether any share changed.
+    pub fn set_nodes(&self, nodes: usize) -> bool {
+        let mut changed = false;
+        for gate in self.gates.values() {
+            changed |= gate.set_nodes(nodes);
+        }
+        changed
+    }
+
+    /// The gate of `platform`.
     pub fn get(&self, platform: Platform) -> &PlatformGate {
         // Every platform has a gate: `new` fills all of Platform::ALL.
         &self.gates[&platform]
@@ -610,6 +680,24 @@ mod tests {
         // 50 pass at once (the burst), the next 25 need ~0.5 s at 50/s.
         assert!(start.elapsed() >= Duration::from_millis(400), "{:?}", start.elapsed());
         assert_eq!(g.snapshot().passed, 75);
+    }
+
+    #[tokio::test]
+    async fn a_node_takes_its_share_of_the_rate_without_a_burst() {
+        let (_, global) = gate(5, Duration::from_secs(1));
+        let g = PlatformGate::new(Platform::Html, GateConfig { rate_per_sec: 40.0, ..GateConfig::default() });
+        assert!(!g.set_nodes(1), "one node: unchanged");
+        assert!(g.set_nodes(4));
+        let snap = g.snapshot();
+        assert_eq!((snap.rate_per_sec, snap.budget_per_sec, snap.nodes, snap.burst), (10.0, 40.0, 4, 10));
+        // The new bucket starts empty: 5 requests at 10/s take ~0.5 s.
+        let start = Instant::now();
+        for _ in 0..5 {
+            drop(g.enter(&global, None).await);
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(900), "{took:?}");
+        assert_eq!(g.standing_if_joined().waiting_for, "rate");
     }
 
     #[tokio::test]
