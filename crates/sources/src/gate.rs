@@ -440,9 +440,7 @@ impl PlatformGate {
             waits.push(("pause", until - now));
         }
         let tokens_now = match state.last_token_at {
-            Some(at) => {
-                (f64::from(state.remaining_burst) + at.elapsed().as_secs_f64() * rate).min(f64::from(burst))
-            }
+            Some(at) => (f64::from(state.remaining_burst) + at.elapsed().as_secs_f64() * rate).min(f64::from(burst)),
             None => f64::from(burst),
         };
         let short = ahead as f64 + 1.0 - tokens_now;

@@ -1,25 +1,26 @@
 //! Project leases (cluster mode): each active project is owned by at most
-//! one live node at a time. A node renews its leases on every heartbeat;
-//! a lease whose `expires_at_ms` has passed may be taken by any node.
+//! one live node at a time.
+//!
+//! A lease names a node process (name and instance) and holds while that
+//! process heartbeats in `nodes`: one heartbeat renews all of a node's
+//! leases, so a node holding 50,000 projects writes one row every two
+//! seconds, not 50,000. Once the holder's heartbeat is older than the TTL,
+//! or it stopped, any node may take the project over.
 //!
 //! Taking leases is one transaction: the candidate projects are locked with
 //! `SELECT … FOR UPDATE SKIP LOCKED`, so nodes acquiring at the same moment
 //! pick different projects instead of queueing on each other, and the
-//! upsert only replaces a lease that has expired, so a lease renewed in the
-//! meantime is never taken. PostgreSQL coordinates; nothing else does.
+//! upsert replaces only a lease whose holder is gone, so a lease is never
+//! taken from a live node. PostgreSQL coordinates; nothing else does.
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
 
-use crate::schema::{leases, projects};
+use crate::schema::{leases, nodes, projects};
 use crate::{write_transaction, AnyConnection, StoreResult};
 use trawler_domain::{ProjectId, ProjectStatus};
 
-/// How long a lease lasts past its latest renewal, ms. Renewed with every
-/// heartbeat ([`crate::node::HEARTBEAT_MS`]), it survives four missed ones.
-pub const LEASE_TTL_MS: i64 = crate::node::TTL_MS;
-
-/// Who holds a lease, for the node that owns it.
+/// A node process that holds leases.
 #[derive(Debug, Clone, Copy)]
 pub struct Holder<'a> {
     /// The node's name.
@@ -34,156 +35,171 @@ struct IdRow {
     id: i64,
 }
 
-fn ids(rows: Vec<IdRow>) -> Vec<ProjectId> {
-    let mut out: Vec<ProjectId> = rows.into_iter().map(|r| ProjectId(r.id)).collect();
-    out.sort();
-    out
+fn sorted(mut ids: Vec<ProjectId>) -> Vec<ProjectId> {
+    ids.sort();
+    ids
 }
 
-/// The lease operations.
+/// Projects without a live holder: never leased, or held by a node process
+/// whose heartbeat is older than `$2` or that stopped.
+const FREE: &str = "SELECT p.id FROM projects p \
+     LEFT JOIN leases l ON l.project_id = p.id \
+     LEFT JOIN nodes n ON n.name = l.node AND n.instance = l.instance \
+         AND n.stopped_at_ms IS NULL AND n.heartbeat_at_ms >= $2 \
+     WHERE p.status = $1 AND n.name IS NULL \
+     ORDER BY p.id LIMIT $3";
+
+/// Replaces a lease only when its holder is gone (`$4`: the oldest live
+/// heartbeat), so a project is never taken from a live node.
+const UPSERT: &str = "ON CONFLICT (project_id) DO UPDATE SET node = excluded.node, \
+     instance = excluded.instance, acquired_at_ms = excluded.acquired_at_ms \
+     WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = leases.node AND n.instance = leases.instance \
+         AND n.stopped_at_ms IS NULL AND n.heartbeat_at_ms >= $4) \
+     RETURNING project_id AS id";
+
+/// The lease operations. `live_since_ms` is the oldest heartbeat that
+/// still counts as alive (now minus the TTL).
 pub struct Lease;
 
 impl Lease {
-    /// Extends every lease `holder` still holds to `now_ms + ttl_ms`;
-    /// returns the projects it holds. A lease another node took over (this
-    /// node missed its renewals) is not among them.
-    pub fn renew(
-        conn: &mut AnyConnection,
-        holder: Holder<'_>,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> StoreResult<Vec<ProjectId>> {
-        let sql = "UPDATE leases SET expires_at_ms = $1 WHERE node = $2 AND instance = $3 RETURNING project_id AS id";
-        let rows: Vec<IdRow> = db_run!(conn: {
-            diesel::sql_query(sql)
-                .bind::<BigInt, _>(now_ms + ttl_ms)
-                .bind::<Text, _>(holder.node)
-                .bind::<Text, _>(holder.instance)
+    /// The projects `holder` holds.
+    pub fn held(conn: &mut AnyConnection, holder: Holder<'_>) -> StoreResult<Vec<ProjectId>> {
+        let rows: Vec<i64> = db_run!(conn: {
+            leases::table
+                .filter(leases::node.eq(holder.node))
+                .filter(leases::instance.eq(holder.instance))
+                .select(leases::project_id)
                 .load(conn)?
         });
-        Ok(ids(rows))
+        Ok(sorted(rows.into_iter().map(ProjectId).collect()))
     }
 
-    /// Takes up to `limit` active projects that nobody holds or whose lease
-    /// expired before `now_ms`; returns those taken.
+    /// How many projects `holder` holds.
+    pub fn held_count(conn: &mut AnyConnection, holder: Holder<'_>) -> StoreResult<usize> {
+        let n: i64 = db_run!(conn: {
+            leases::table
+                .filter(leases::node.eq(holder.node))
+                .filter(leases::instance.eq(holder.instance))
+                .count()
+                .get_result(conn)?
+        });
+        Ok(n as usize)
+    }
+
+    /// Takes up to `limit` active projects without a live holder; returns
+    /// those taken.
     pub fn acquire(
         conn: &mut AnyConnection,
         holder: Holder<'_>,
         limit: usize,
+        live_since_ms: i64,
         now_ms: i64,
-        ttl_ms: i64,
     ) -> StoreResult<Vec<ProjectId>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         write_transaction(conn, |conn| {
             let candidates: Vec<i64> = match conn {
-                AnyConnection::Postgresql(c) => diesel::sql_query(
-                    "SELECT p.id FROM projects p LEFT JOIN leases l ON l.project_id = p.id \
-                     WHERE p.status = $1 AND (l.project_id IS NULL OR l.expires_at_ms < $2) \
-                     ORDER BY p.id LIMIT $3 FOR UPDATE OF p SKIP LOCKED",
-                )
-                .bind::<Text, _>(ProjectStatus::Active.as_str())
-                .bind::<BigInt, _>(now_ms)
-                .bind::<BigInt, _>(limit as i64)
-                .load::<IdRow>(c)?
-                .into_iter()
-                .map(|r| r.id)
-                .collect(),
-                // One node per SQLite file: nothing to race with.
-                AnyConnection::Sqlite(c) => diesel::sql_query(
-                    "SELECT p.id FROM projects p LEFT JOIN leases l ON l.project_id = p.id \
-                     WHERE p.status = $1 AND (l.project_id IS NULL OR l.expires_at_ms < $2) \
-                     ORDER BY p.id LIMIT $3",
-                )
-                .bind::<Text, _>(ProjectStatus::Active.as_str())
-                .bind::<BigInt, _>(now_ms)
-                .bind::<BigInt, _>(limit as i64)
-                .load::<IdRow>(c)?
-                .into_iter()
-                .map(|r| r.id)
-                .collect(),
+                AnyConnection::Postgresql(c) => diesel::sql_query(format!("{FREE} FOR UPDATE OF p SKIP LOCKED"))
+                    .bind::<Text, _>(ProjectStatus::Active.as_str())
+                    .bind::<BigInt, _>(live_since_ms)
+                    .bind::<BigInt, _>(limit as i64)
+                    .load::<IdRow>(c)?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect(),
+                // One node per SQLite file, and its writes are serialised.
+                AnyConnection::Sqlite(c) => diesel::sql_query(FREE.replace('$', "?"))
+                    .bind::<Text, _>(ProjectStatus::Active.as_str())
+                    .bind::<BigInt, _>(live_since_ms)
+                    .bind::<BigInt, _>(limit as i64)
+                    .load::<IdRow>(c)?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect(),
             };
-            Self::take(conn, holder, &candidates, now_ms, ttl_ms)
+            Self::take(conn, holder, &candidates, live_since_ms, now_ms)
         })
     }
 
-    /// Takes the lease of one project if it is active and nobody holds it
-    /// (a project just created or resumed on this node). Returns whether
-    /// this node holds it now.
+    /// Takes the lease of one project if it is active and has no live
+    /// holder (a project just created or resumed on this node). Returns
+    /// whether `holder` holds it now.
     pub fn acquire_one(
         conn: &mut AnyConnection,
         holder: Holder<'_>,
         project: ProjectId,
+        live_since_ms: i64,
         now_ms: i64,
-        ttl_ms: i64,
     ) -> StoreResult<bool> {
         write_transaction(conn, |conn| {
-            let active: Option<String> = db_run!(conn: {
+            let status: Option<String> = db_run!(conn: {
                 projects::table.find(project.0).select(projects::status).first(conn).optional()?
             });
-            if active.as_deref() != Some(ProjectStatus::Active.as_str()) {
+            if status.as_deref() != Some(ProjectStatus::Active.as_str()) {
                 return Ok(false);
             }
-            let taken = Self::take(conn, holder, &[project.0], now_ms, ttl_ms)?;
-            if !taken.is_empty() {
+            if !Self::take(conn, holder, &[project.0], live_since_ms, now_ms)?.is_empty() {
                 return Ok(true);
             }
-            Ok(Self::owner(conn, project, now_ms)?.as_deref() == Some(holder.node))
+            let held: Option<(String, String)> = db_run!(conn: {
+                leases::table.find(project.0).select((leases::node, leases::instance)).first(conn).optional()?
+            });
+            Ok(held.is_some_and(|(n, i)| n == holder.node && i == holder.instance))
         })
     }
 
-    /// Inserts or takes over (when expired) the leases of `candidates`.
+    /// Inserts, or takes over from a gone holder, the leases of `candidates`.
     fn take(
         conn: &mut AnyConnection,
         holder: Holder<'_>,
         candidates: &[i64],
+        live_since_ms: i64,
         now_ms: i64,
-        ttl_ms: i64,
     ) -> StoreResult<Vec<ProjectId>> {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        const UPSERT: &str = "ON CONFLICT (project_id) DO UPDATE SET node = excluded.node, \
-             instance = excluded.instance, acquired_at_ms = excluded.acquired_at_ms, \
-             expires_at_ms = excluded.expires_at_ms WHERE leases.expires_at_ms < $4 \
-             RETURNING project_id AS id";
         let rows: Vec<IdRow> = match conn {
             AnyConnection::Postgresql(c) => diesel::sql_query(format!(
-                "INSERT INTO leases (project_id, node, instance, acquired_at_ms, expires_at_ms) \
-                 SELECT unnest($1::bigint[]), $2, $3, $4, $5 {UPSERT}"
+                "INSERT INTO leases (project_id, node, instance, acquired_at_ms) \
+                 SELECT unnest($1::bigint[]), $2, $3, $5 {UPSERT}"
             ))
             .bind::<Array<BigInt>, _>(candidates)
             .bind::<Text, _>(holder.node)
             .bind::<Text, _>(holder.instance)
+            .bind::<BigInt, _>(live_since_ms)
             .bind::<BigInt, _>(now_ms)
-            .bind::<BigInt, _>(now_ms + ttl_ms)
             .load(c)?,
             AnyConnection::Sqlite(c) => {
                 let mut rows = Vec::new();
                 for id in candidates {
                     // `WHERE true` keeps SQLite's parser from reading ON as a join.
                     rows.extend(
-                        diesel::sql_query(format!(
-                            "INSERT INTO leases (project_id, node, instance, acquired_at_ms, expires_at_ms) \
-                             SELECT $1, $2, $3, $4, $5 WHERE true {UPSERT}"
-                        ))
+                        diesel::sql_query(
+                            format!(
+                                "INSERT INTO leases (project_id, node, instance, acquired_at_ms) \
+                             SELECT $1, $2, $3, $5 WHERE true {UPSERT}"
+                            )
+                            // SQLite numbers `$n` by first appearance; `?n` is position n.
+                            .replace('$', "?"),
+                        )
                         .bind::<BigInt, _>(*id)
                         .bind::<Text, _>(holder.node)
                         .bind::<Text, _>(holder.instance)
+                        .bind::<BigInt, _>(live_since_ms)
                         .bind::<BigInt, _>(now_ms)
-                        .bind::<BigInt, _>(now_ms + ttl_ms)
                         .load::<IdRow>(c)?,
                     );
                 }
                 rows
             }
         };
-        Ok(ids(rows))
+        Ok(sorted(rows.into_iter().map(|r| ProjectId(r.id)).collect()))
     }
 
-    /// Gives up leases of `holder` (projects handed to other nodes,
-    /// archived, or all of them at shutdown).
+    /// Gives up leases of `holder` (projects handed to other nodes, or
+    /// archived).
     pub fn release(conn: &mut AnyConnection, holder: Holder<'_>, projects: &[ProjectId]) -> StoreResult<usize> {
         let mut released = 0;
         for chunk in projects.chunks(10_000) {
@@ -211,23 +227,27 @@ impl Lease {
         }))
     }
 
-    /// The node holding an unexpired lease on `project`, if any.
-    pub fn owner(conn: &mut AnyConnection, project: ProjectId, now_ms: i64) -> StoreResult<Option<String>> {
+    /// The live node holding `project`, if any.
+    pub fn owner(conn: &mut AnyConnection, project: ProjectId, live_since_ms: i64) -> StoreResult<Option<String>> {
         Ok(db_run!(conn: {
             leases::table
-                .find(project.0)
-                .filter(leases::expires_at_ms.ge(now_ms))
+                .inner_join(nodes::table.on(nodes::name.eq(leases::node).and(nodes::instance.eq(leases::instance))))
+                .filter(leases::project_id.eq(project.0))
+                .filter(nodes::stopped_at_ms.is_null())
+                .filter(nodes::heartbeat_at_ms.ge(live_since_ms))
                 .select(leases::node)
                 .first(conn)
                 .optional()?
         }))
     }
 
-    /// Unexpired leases per node, by name.
-    pub fn counts(conn: &mut AnyConnection, now_ms: i64) -> StoreResult<Vec<(String, i64)>> {
+    /// Leases per live node, by name.
+    pub fn counts(conn: &mut AnyConnection, live_since_ms: i64) -> StoreResult<Vec<(String, i64)>> {
         Ok(db_run!(conn: {
             leases::table
-                .filter(leases::expires_at_ms.ge(now_ms))
+                .inner_join(nodes::table.on(nodes::name.eq(leases::node).and(nodes::instance.eq(leases::instance))))
+                .filter(nodes::stopped_at_ms.is_null())
+                .filter(nodes::heartbeat_at_ms.ge(live_since_ms))
                 .group_by(leases::node)
                 .select((leases::node, diesel::dsl::count_star()))
                 .order(leases::node)
@@ -247,7 +267,7 @@ impl Lease {
                 .select(leases::project_id)
                 .load(conn)?
         });
-        Ok(rows.into_iter().map(ProjectId).collect())
+        Ok(sorted(rows.into_iter().map(ProjectId).collect()))
     }
 
     /// How many projects are active (the whole to share out).

@@ -161,13 +161,12 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Which node owns which project (cluster mode), until when.
+    /// Which node process owns which project (cluster mode).
     leases (project_id) {
         project_id -> BigInt,
         node -> Text,
         instance -> Text,
         acquired_at_ms -> BigInt,
-        expires_at_ms -> BigInt,
     }
 }
 
@@ -186,4 +185,4 @@ diesel::table! {
 }
 
 diesel::joinable!(leases -> projects (project_id));
-diesel::allow_tables_to_appear_in_same_query!(leases, projects);
+diesel::allow_tables_to_appear_in_same_query!(leases, projects, nodes);

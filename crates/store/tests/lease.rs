@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 use trawler_domain::{Platform, ProjectId, ProjectStatus};
 use trawler_store::testing::TestDb;
-use trawler_store::{Backend, Command, CommandKind, Holder, Lease, NewSource, Project};
+use trawler_store::{Backend, Command, CommandKind, Holder, Lease, NewSource, Node, Project};
 
 const A: Holder<'static> = Holder { node: "a", instance: "a1" };
 const B: Holder<'static> = Holder { node: "b", instance: "b1" };
@@ -23,43 +23,55 @@ fn projects(db: &TestDb, n: usize) -> Result<Vec<ProjectId>> {
     (0..n).map(|i| Ok(Project::create(&mut conn, &format!("p{i}"), &[source(i)])?.0.id)).collect()
 }
 
+fn beat(conn: &mut trawler_store::AnyConnection, h: Holder<'_>, at: i64) -> Result<()> {
+    Ok(Node::heartbeat(conn, h.node, h.instance, "test", 0, at)?)
+}
+
 #[test]
-fn leases_are_taken_renewed_expired_and_released() -> Result<()> {
+fn leases_hold_while_their_node_heartbeats() -> Result<()> {
     for db in TestDb::all()? {
         let ids = projects(&db, 10)?;
         let mut conn = db.pool.get()?;
         let now = 1_000_000;
+        let live = |at: i64| at - TTL;
+        beat(&mut conn, A, now)?;
+        beat(&mut conn, B, now)?;
         assert_eq!(Lease::active_projects(&mut conn)?, 10);
         // A takes six, B the four left; nothing is taken twice.
-        let a = Lease::acquire(&mut conn, A, 6, now, TTL)?;
-        let b = Lease::acquire(&mut conn, B, 6, now, TTL)?;
+        let a = Lease::acquire(&mut conn, A, 6, live(now), now)?;
+        let b = Lease::acquire(&mut conn, B, 6, live(now), now)?;
         assert_eq!(a, ids[..6]);
         assert_eq!(b, ids[6..]);
-        assert!(Lease::acquire(&mut conn, B, 6, now + 1, TTL)?.is_empty());
-        assert_eq!(Lease::counts(&mut conn, now)?, vec![("a".into(), 6), ("b".into(), 4)]);
-        assert_eq!(Lease::owner(&mut conn, ids[0], now)?.as_deref(), Some("a"));
+        assert!(Lease::acquire(&mut conn, B, 6, live(now), now)?.is_empty());
+        assert_eq!(Lease::counts(&mut conn, live(now))?, vec![("a".into(), 6), ("b".into(), 4)]);
+        assert_eq!(Lease::owner(&mut conn, ids[0], live(now))?.as_deref(), Some("a"));
+        assert_eq!((Lease::held_count(&mut conn, A)?, Lease::held(&mut conn, A)?), (6, ids[..6].to_vec()));
 
-        // A renews; B stops renewing, and after its expiry A takes its four.
-        let later = now + TTL / 2;
-        assert_eq!(Lease::renew(&mut conn, A, later, TTL)?, ids[..6]);
-        let past_b = now + TTL + 1;
-        assert_eq!(Lease::owner(&mut conn, ids[6], past_b)?, None);
-        assert_eq!(Lease::acquire(&mut conn, A, 10, past_b, TTL)?, ids[6..]);
-        // B learns it lost them when it renews.
-        assert!(Lease::renew(&mut conn, B, past_b, TTL)?.is_empty());
-        // A restarted process (a new instance) does not inherit the leases.
-        assert!(Lease::renew(&mut conn, Holder { node: "a", instance: "a2" }, past_b, TTL)?.is_empty());
+        // A heartbeats; B stops. Past B's TTL its leases are free, and A takes them.
+        let later = now + TTL + 1;
+        beat(&mut conn, A, later)?;
+        assert_eq!(Lease::owner(&mut conn, ids[6], live(later))?, None);
+        assert!(Lease::acquire(&mut conn, B, 10, live(now), later)?.is_empty(), "not while B counts as alive");
+        assert_eq!(Lease::acquire(&mut conn, A, 10, live(later), later)?, ids[6..]);
+        assert_eq!(Lease::counts(&mut conn, live(later))?, vec![("a".into(), 10)]);
+        // B learns it lost them; a restarted A (a new instance) inherits nothing.
+        assert!(Lease::held(&mut conn, B)?.is_empty());
+        assert!(Lease::held(&mut conn, Holder { node: "a", instance: "a2" })?.is_empty());
 
         // Archived elsewhere: listed for release; released, it is free.
         Project::set_status(&mut conn, ids[3], ProjectStatus::Archived, None)?;
         assert_eq!(Lease::held_inactive(&mut conn, A)?, vec![ids[3]]);
         assert_eq!(Lease::release(&mut conn, A, &[ids[3], ids[4]])?, 2);
-        assert_eq!(Lease::owner(&mut conn, ids[4], past_b)?, None);
-        assert!(!Lease::acquire_one(&mut conn, B, ids[3], past_b, TTL)?, "an archived project is not leased");
-        assert!(Lease::acquire_one(&mut conn, B, ids[4], past_b, TTL)?);
-        assert!(!Lease::acquire_one(&mut conn, A, ids[4], past_b, TTL)?, "held by B");
-        assert_eq!(Lease::release_all(&mut conn, A)?, 8);
-        assert_eq!(Lease::counts(&mut conn, past_b)?, vec![("b".into(), 1)]);
+        assert_eq!(Lease::owner(&mut conn, ids[4], live(later))?, None);
+        beat(&mut conn, B, later)?;
+        assert!(!Lease::acquire_one(&mut conn, B, ids[3], live(later), later)?, "an archived project is not leased");
+        assert!(Lease::acquire_one(&mut conn, B, ids[4], live(later), later)?);
+        assert!(Lease::acquire_one(&mut conn, B, ids[4], live(later), later)?, "already B's");
+        assert!(!Lease::acquire_one(&mut conn, A, ids[4], live(later), later)?, "held by B");
+        // A node that stopped cleanly frees its leases at once.
+        Node::stopped(&mut conn, "a", "a1", later)?;
+        assert_eq!(Lease::acquire(&mut conn, B, 100, live(later), later)?.len(), 8);
+        assert_eq!(Lease::release_all(&mut conn, B)?, 9);
     }
     Ok(())
 }
@@ -75,6 +87,9 @@ fn nodes_acquiring_at_once_split_the_projects() -> Result<()> {
     let now = trawler_domain::now_millis();
     let holders: Vec<Holder<'static>> =
         vec![A, B, Holder { node: "c", instance: "c1" }, Holder { node: "d", instance: "d1" }];
+    for h in &holders {
+        beat(&mut *db.pool.get()?, *h, now)?;
+    }
     // Each node asks for more than its share, in small bites, at the same time.
     let taken: Vec<Vec<ProjectId>> = std::thread::scope(|s| {
         let handles: Vec<_> = holders
@@ -85,7 +100,7 @@ fn nodes_acquiring_at_once_split_the_projects() -> Result<()> {
                     let mut conn = pool.get()?;
                     let mut mine = Vec::new();
                     for _ in 0..20 {
-                        mine.extend(Lease::acquire(&mut conn, *h, 15, now, TTL)?);
+                        mine.extend(Lease::acquire(&mut conn, *h, 15, now - TTL, now)?);
                     }
                     Ok(mine)
                 })

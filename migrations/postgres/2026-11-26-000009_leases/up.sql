@@ -1,13 +1,14 @@
 -- Cluster mode: which node owns which project, and commands for the owner.
--- A lease is renewed by its node while it lives; once `expires_at_ms` has
--- passed, any node may take the project over. Only PostgreSQL runs several
--- nodes; SQLite keeps the tables so both schemas stay alike.
+-- A lease holds while its node process (name and instance) heartbeats in
+-- `nodes`; once that heartbeat is older than the TTL, or the node stopped,
+-- any node may take the project over. One heartbeat renews every lease of
+-- a node. Only PostgreSQL runs several nodes; SQLite keeps the tables so
+-- both schemas stay alike.
 CREATE TABLE leases (
     project_id BIGINT PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
     node TEXT NOT NULL,
     instance TEXT NOT NULL,
-    acquired_at_ms BIGINT NOT NULL,
-    expires_at_ms BIGINT NOT NULL
+    acquired_at_ms BIGINT NOT NULL
 );
 CREATE INDEX leases_node ON leases (node, instance);
 
