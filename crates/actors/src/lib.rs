@@ -4,6 +4,7 @@
 //! ingestion actor that batches points into the database with back-pressure.
 //! [`Tree`] starts the whole tree and is the handle the web layer uses.
 
+mod cluster;
 mod db;
 mod error;
 pub mod events;
@@ -20,6 +21,7 @@ mod supervisor;
 mod tree;
 pub mod webhook;
 
+pub use cluster::CoordinatorView;
 pub use db::{DbExecutor, Exec};
 pub use error::ActorError;
 pub use events::{Envelope, Event, EventBus, Shared};

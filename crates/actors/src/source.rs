@@ -154,7 +154,7 @@ impl SourceActor {
                 .collect();
             planned.sort_by_key(|(at, _)| *at);
             for (at, source) in &planned {
-                if act.active.contains(&source.project_id) {
+                if act.active.contains(&source.project_id) && act.deps.ownership.owns(source.project_id) {
                     act.ledger.plan(source.project_id, *at);
                 }
             }
@@ -179,7 +179,9 @@ impl SourceActor {
     /// Polls one source's hot metrics, as a task of its own.
     /// `slot_ms` is the poll's planned time, for its lateness.
     fn poll(&mut self, source: Source, slot_ms: i64, ctx: &mut Context<Self>) {
-        if self.halted || !self.active.contains(&source.project_id) {
+        // In cluster mode the list holds every node's projects; the node
+        // that owns a project at its moment polls it.
+        if self.halted || !self.active.contains(&source.project_id) || !self.deps.ownership.owns(source.project_id) {
             return;
         }
         if self.in_flight.contains(&source.id) {

@@ -114,6 +114,18 @@ pub struct GetSupervisorState;
 #[rtype(result = "()")]
 struct StartAll;
 
+/// Cluster mode: this node now holds these projects' leases; start them
+/// (a scrape at once only if their current slot has none yet).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Adopt(pub(crate) Vec<ProjectId>);
+
+/// Cluster mode: stop these projects here (handed to another node, lease
+/// lost, or archived elsewhere). Answers once each scraper has stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Release(pub(crate) Vec<ProjectId>);
+
 struct Child {
     addr: Addr<ScraperActor>,
     restarts: u32,
@@ -183,7 +195,7 @@ impl ProjectSupervisor {
         preloaded: Option<Preloaded>,
         ctx: &mut Context<Self>,
     ) {
-        if self.shutting_down || self.children.contains_key(&project) {
+        if self.shutting_down || self.children.contains_key(&project) || !self.deps.ownership.owns(project) {
             return;
         }
         let mailbox = Mailbox::default();
@@ -216,19 +228,24 @@ impl Handler<StartAll> for ProjectSupervisor {
 
     fn handle(&mut self, _: StartAll, ctx: &mut Context<Self>) {
         let me = self.deps.config.node.clone();
+        // In cluster mode the coordinator hands out projects (`Adopt`).
+        let cluster = self.deps.ownership.is_cluster();
         let load = self.deps.db.send(Exec(move |conn| {
             // Runs a previous process left open can never finish: close them
             // before any new run starts (not those of other live nodes).
             let alive = trawler_store::Node::others_alive(conn, &me, trawler_domain::now_millis())?;
             let aborted = Run::abort_unfinished(conn, &alive)?;
-            let projects = Project::list(conn, Some(ProjectStatus::Active))?;
+            let projects = if cluster { Vec::new() } else { Project::list(conn, Some(ProjectStatus::Active))? };
             let quarantined = Project::list(conn, Some(ProjectStatus::Quarantined))?;
             // Three queries for every scraper's state, not two per scraper.
             let mut sources: HashMap<ProjectId, Vec<Source>> = HashMap::new();
-            for s in Source::list_active(conn)? {
-                sources.entry(s.project_id).or_default().push(s);
+            let mut last: HashMap<ProjectId, i64> = HashMap::new();
+            if !cluster {
+                for s in Source::list_active(conn)? {
+                    sources.entry(s.project_id).or_default().push(s);
+                }
+                last = Run::last_started(conn)?.into_iter().collect();
             }
-            let last: HashMap<ProjectId, i64> = Run::last_started(conn)?.into_iter().collect();
             Ok((aborted, projects, quarantined, sources, last))
         }));
         ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
@@ -262,6 +279,77 @@ impl Handler<StartAll> for ProjectSupervisor {
                 ctx.notify_later(StartAll, Duration::from_secs(2));
             }
         }));
+    }
+}
+
+impl Handler<Adopt> for ProjectSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
+        let ids = msg.0;
+        let fallback = ids.clone();
+        let load = self.deps.db.send(Exec(move |conn| {
+            let mut sources: HashMap<ProjectId, Vec<Source>> = HashMap::new();
+            for s in Source::list_active_for_projects(conn, &ids)? {
+                sources.entry(s.project_id).or_default().push(s);
+            }
+            let last: HashMap<ProjectId, i64> = Run::last_started_for(conn, &ids)?.into_iter().collect();
+            Ok((ids, sources, last))
+        }));
+        // wait: a Release of the same projects is handled after their start.
+        ctx.wait(load.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(Ok((ids, mut sources, last))) => {
+                for id in ids {
+                    for s in &act.sources {
+                        s.do_send(ProjectStarted(id));
+                    }
+                    let preloaded = Preloaded {
+                        sources: sources.remove(&id).unwrap_or_default(),
+                        last_started_ms: last.get(&id).copied(),
+                    };
+                    act.start_child_with(id, FirstRun::IfMissed, 0, Some(preloaded), ctx);
+                }
+            }
+            other => {
+                // The leases stay held: start each scraper on its own, which
+                // loads its state and retries through restarts.
+                let error = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                log::error!("supervisor: loading {} adopted projects failed: {error}", fallback.len());
+                act.last_error = Some(format!("loading adopted projects failed: {error}"));
+                for id in fallback {
+                    act.start_child(id, FirstRun::IfMissed, 0, ctx);
+                }
+            }
+        }));
+    }
+}
+
+impl Handler<Release> for ProjectSupervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Release, _: &mut Context<Self>) -> Self::Result {
+        let mut stopping = Vec::new();
+        for project in msg.0 {
+            self.restarting.remove(&project);
+            self.crashes.remove(&project);
+            self.quarantined.remove(&project);
+            self.starting.remove(&project);
+            if let Some(child) = self.children.get_mut(&project) {
+                child.stopping = true;
+                stopping.push(child.addr.send(StopScraper));
+            }
+            self.registry.do_send(Unregister(project));
+            for s in &self.sources {
+                s.do_send(ProjectStopped(project));
+            }
+        }
+        Box::pin(async move {
+            futures_util::future::join_all(stopping).await;
+        })
     }
 }
 

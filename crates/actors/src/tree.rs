@@ -7,8 +7,10 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use trawler_domain::{now_millis, now_secs, Platform, Point, ProjectId, ProjectStatus, RunId, RunKind};
 use trawler_sources::{Adapters, Fetched, LinePlace, RetryBudget, Sample, SourceError, SourceSpec};
-use trawler_store::{DbPool, Node, Project, Source, StoreError};
+use trawler_store::lease::Holder;
+use trawler_store::{Command, CommandKind, DbPool, Lease, Node, Project, Source, StoreError};
 
+use crate::cluster::{Control, Coordinator, CoordinatorView, Ownership};
 use crate::db::{DbExecutor, Exec};
 use crate::error::ActorError;
 use crate::events::{Event, EventBus};
@@ -90,6 +92,8 @@ pub(crate) struct SharedDeps {
     pub(crate) config: Arc<ActorsConfig>,
     /// Where runs and state changes are announced.
     pub(crate) events: EventBus,
+    /// Which projects this node runs (all of them outside cluster mode).
+    pub(crate) ownership: Arc<Ownership>,
 }
 
 impl SharedDeps {
@@ -156,6 +160,43 @@ impl SharedDeps {
     }
 }
 
+/// How long a node waits for the node running a project to carry out a
+/// request it forwarded.
+const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a node looks for commands queued for it (cluster mode).
+const COMMAND_POLL: Duration = Duration::from_millis(100);
+
+/// Carries out the commands other nodes queue for this one.
+async fn commands(tree: Tree) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(COMMAND_POLL).await;
+        let node = tree.config.node.clone();
+        let pending = match tree.db.send(Exec(move |conn| Command::pending(conn, &node))).await {
+            Ok(Ok(p)) => {
+                failing = false;
+                p
+            }
+            other => {
+                if !failing {
+                    log::warn!("node {}: reading commands failed: {other:?}", tree.config.node);
+                }
+                failing = true;
+                continue;
+            }
+        };
+        for command in pending {
+            let outcome = tree.carry_out(&command).await.to_string();
+            let id = command.id;
+            let done = tree.db.send(Exec(move |conn| Command::finish(conn, id, &outcome, now_millis()))).await;
+            if !matches!(done, Ok(Ok(()))) {
+                log::warn!("node {}: recording command {id}'s outcome failed: {done:?}", tree.config.node);
+            }
+        }
+    }
+}
+
 /// The running tree: addresses of its long-lived actors.
 #[derive(Clone)]
 pub struct Tree {
@@ -176,6 +217,12 @@ pub struct Tree {
     config: Arc<ActorsConfig>,
     /// This process's id in the node registry.
     instance: Arc<str>,
+    /// Which projects this node runs.
+    ownership: Arc<Ownership>,
+    /// Shutdown's hold on the coordinator.
+    control: Arc<tokio::sync::Mutex<Control>>,
+    /// What the coordinator saw last.
+    view: Arc<Mutex<CoordinatorView>>,
 }
 
 impl Tree {
@@ -188,6 +235,9 @@ impl Tree {
             }
             None => None,
         };
+        // PostgreSQL shares projects out by leases; SQLite runs one node.
+        let cluster = pool.backend() == trawler_store::Backend::Postgres;
+        let ownership = Arc::new(Ownership::new(cluster));
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
         let retention = config.retention.map(|keep| RetentionActor::new(db.clone(), keep).start());
@@ -228,6 +278,7 @@ impl Tree {
             adapters: adapters.clone(),
             config: Arc::new(config),
             events: events.clone(),
+            ownership: ownership.clone(),
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();
@@ -237,8 +288,20 @@ impl Tree {
             ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
         // Tells this process from an earlier one under the same name.
         let instance: Arc<str> = format!("{:x}-{:x}", std::process::id(), now_millis()).into();
-        actix::spawn(heartbeat(db.clone(), config.node.clone(), instance.clone()));
-        Ok(Tree {
+        let control = Arc::new(tokio::sync::Mutex::new(Control::default()));
+        let view = Arc::new(Mutex::new(CoordinatorView { leases: cluster, ..CoordinatorView::default() }));
+        let coordinator = Coordinator {
+            db: db.clone(),
+            supervisor: supervisor.clone(),
+            ownership: ownership.clone(),
+            gates: adapters.gates().clone(),
+            node: config.node.clone(),
+            instance: instance.clone(),
+            control: control.clone(),
+            view: view.clone(),
+        };
+        actix::spawn(coordinator.run());
+        let tree = Tree {
             supervisor,
             registry,
             ingest,
@@ -253,7 +316,14 @@ impl Tree {
             webhooks,
             config,
             instance,
-        })
+            ownership,
+            control,
+            view,
+        };
+        if cluster {
+            actix::spawn(commands(tree.clone()));
+        }
+        Ok(tree)
     }
 
     /// This node's name.
@@ -286,8 +356,104 @@ impl Tree {
         &self.adapters
     }
 
+    /// What the cluster coordinator saw at its last round.
+    pub fn cluster_view(&self) -> CoordinatorView {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// In cluster mode, the live node other than this one that runs
+    /// `project`, if any.
+    async fn owner_elsewhere(&self, project: ProjectId) -> Result<Option<String>, ActorError> {
+        if !self.ownership.is_cluster() || self.ownership.owns(project) {
+            return Ok(None);
+        }
+        let live_since = now_millis() - trawler_store::node::TTL_MS;
+        let owner = self.db.send(Exec(move |conn| Lease::owner(conn, project, live_since))).await??;
+        Ok(owner.filter(|o| *o != self.config.node))
+    }
+
+    /// In cluster mode, takes the lease of an active project nobody runs
+    /// and starts it here. Returns whether this node runs it now.
+    async fn adopt_free(&self, project: ProjectId) -> Result<bool, ActorError> {
+        if !self.ownership.is_cluster() {
+            return Ok(true);
+        }
+        if self.ownership.owns(project) {
+            return Ok(true);
+        }
+        let (node, instance) = (self.config.node.clone(), self.instance.clone());
+        let now = now_millis();
+        let live_since = now - trawler_store::node::TTL_MS;
+        let taken = self
+            .db
+            .send(Exec(move |conn| {
+                Lease::acquire_one(conn, Holder { node: &node, instance: &instance }, project, live_since, now)
+            }))
+            .await??;
+        if taken {
+            self.ownership.add(&[project]);
+        }
+        Ok(taken)
+    }
+
+    /// Asks the node that runs `project` to carry out `kind` and waits for
+    /// its outcome (a short JSON text).
+    async fn remote(
+        &self,
+        node: String,
+        project: ProjectId,
+        kind: CommandKind,
+        run: Option<RunId>,
+    ) -> Result<serde_json::Value, ActorError> {
+        let id =
+            self.db.send(Exec(move |conn| Command::queue(conn, &node, project, kind, run, now_millis()))).await??;
+        let deadline = tokio::time::Instant::now() + REMOTE_TIMEOUT;
+        loop {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            if let Some(outcome) = self.db.send(Exec(move |conn| Command::outcome(conn, id))).await?? {
+                let value: serde_json::Value = serde_json::from_str(&outcome).unwrap_or_default();
+                return match value.get("error").and_then(serde_json::Value::as_str) {
+                    None => Ok(value),
+                    Some("not_found") => Err(ActorError::NotFound),
+                    Some("archived") => Err(ActorError::Archived),
+                    Some("quarantined") => Err(ActorError::Quarantined),
+                    Some("not_running") => Err(ActorError::NotRunning),
+                    Some("run_not_running") => Err(ActorError::RunNotRunning),
+                    Some(other) => Err(ActorError::Remote(other.to_owned())),
+                };
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ActorError::Remote(format!("no answer within {REMOTE_TIMEOUT:?}")));
+            }
+        }
+    }
+
     /// Triggers a full scrape of a project now, or joins the one running.
+    /// In cluster mode the node that runs the project does it.
     pub async fn trigger(&self, project: ProjectId) -> Result<RunId, ActorError> {
+        if let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? {
+            return mailbox.send(&addr, ScrapeNow).await?;
+        }
+        if let Some(node) = self.owner_elsewhere(project).await? {
+            let outcome = self.remote(node, project, CommandKind::Trigger, None).await?;
+            return outcome
+                .get("run_id")
+                .and_then(serde_json::Value::as_i64)
+                .map(RunId)
+                .ok_or_else(|| ActorError::Remote(format!("unexpected answer {outcome}")));
+        }
+        // Nobody runs it: a free active project starts here.
+        if self.ownership.is_cluster() && !self.ownership.owns(project) && self.adopt_free(project).await? {
+            self.supervisor.send(StartProject { project, scrape_now: false }).await?;
+            if let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? {
+                return mailbox.send(&addr, ScrapeNow).await?;
+            }
+        }
+        self.trigger_local(project).await
+    }
+
+    /// Triggers a scrape of a project run on this node, or says why not.
+    async fn trigger_local(&self, project: ProjectId) -> Result<RunId, ActorError> {
         if let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? {
             return mailbox.send(&addr, ScrapeNow).await?;
         }
@@ -319,36 +485,111 @@ impl Tree {
         if found.status != trawler_domain::RunStatus::Running {
             return Err(ActorError::RunNotRunning);
         }
-        let Some((addr, mailbox)) = self.registry.send(Lookup(found.project_id)).await? else {
-            return Err(ActorError::RunNotRunning);
-        };
-        mailbox.send(&addr, crate::scraper::CancelRun(run)).await??;
+        if let Some(node) = self.owner_elsewhere(found.project_id).await? {
+            self.remote(node, found.project_id, CommandKind::Cancel, Some(run)).await?;
+        } else {
+            self.cancel_local(found.project_id, run).await?;
+        }
         Ok(self.db.send(Exec(move |conn| trawler_store::Run::get(conn, run))).await??)
     }
 
-    /// Starts the scraper of a new project and scrapes it at once.
+    async fn cancel_local(&self, project: ProjectId, run: RunId) -> Result<(), ActorError> {
+        let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? else {
+            return Err(ActorError::RunNotRunning);
+        };
+        mailbox.send(&addr, crate::scraper::CancelRun(run)).await??;
+        Ok(())
+    }
+
+    /// Starts the scraper of a new project and scrapes it at once. In
+    /// cluster mode the node that created it takes its lease; shares even
+    /// out later.
     pub async fn project_created(&self, project: ProjectId) -> Result<(), ActorError> {
+        if !self.adopt_free(project).await? {
+            if let Some(node) = self.owner_elsewhere(project).await? {
+                self.remote(node, project, CommandKind::Trigger, None).await?;
+            }
+            return Ok(());
+        }
         Ok(self.supervisor.send(StartProject { project, scrape_now: true }).await?)
     }
 
-    /// Stops a project's scraper and polls for good.
+    /// Stops a project's scraper and polls for good (wherever it runs).
     pub async fn project_archived(&self, project: ProjectId) -> Result<(), ActorError> {
-        self.supervisor.send(StopProject(project)).await?;
+        match self.owner_elsewhere(project).await? {
+            // Its node also notices at its next round if this is lost.
+            Some(node) => {
+                if let Err(e) = self.remote(node, project, CommandKind::Stop, None).await {
+                    log::warn!("archiving project {project}: its node did not confirm: {e}");
+                }
+            }
+            None => self.stop_local(project).await?,
+        }
         self.events.publish(Event::ProjectArchived { project_id: project, at_ms: now_millis() });
+        Ok(())
+    }
+
+    async fn stop_local(&self, project: ProjectId) -> Result<(), ActorError> {
+        self.supervisor.send(StopProject(project)).await?;
+        if self.ownership.is_cluster() && self.ownership.owns(project) {
+            self.ownership.remove(&[project]);
+            let (node, instance) = (self.config.node.clone(), self.instance.clone());
+            self.db
+                .send(Exec(move |conn| Lease::release(conn, Holder { node: &node, instance: &instance }, &[project])))
+                .await??;
+        }
         Ok(())
     }
 
     /// Starts a resumed project's scraper (quarantined or archived before;
     /// the caller has set it active) with a clean restart history.
     pub async fn project_resumed(&self, project: ProjectId) -> Result<(), ActorError> {
-        self.supervisor.send(ResumeProject(project)).await?;
+        if self.adopt_free(project).await? {
+            self.supervisor.send(ResumeProject(project)).await?;
+        } else if let Some(node) = self.owner_elsewhere(project).await? {
+            self.remote(node, project, CommandKind::Trigger, None).await?;
+        }
         self.events.publish(Event::ProjectResumed { project_id: project, at_ms: now_millis() });
         Ok(())
     }
 
-    /// Makes a project's scraper re-read its sources.
+    /// Makes a project's scraper re-read its sources (wherever it runs).
     pub async fn project_updated(&self, project: ProjectId) -> Result<(), ActorError> {
+        if let Some(node) = self.owner_elsewhere(project).await? {
+            self.remote(node, project, CommandKind::Reload, None).await?;
+            return Ok(());
+        }
         Ok(self.supervisor.send(ReloadProject(project)).await?)
+    }
+
+    /// Carries out a command another node queued for a project run here.
+    async fn carry_out(&self, command: &Command) -> serde_json::Value {
+        let project = command.project_id;
+        let result = match command.kind {
+            CommandKind::Trigger => self.trigger_local(project).await.map(|run| serde_json::json!({ "run_id": run.0 })),
+            CommandKind::Cancel => match command.run_id {
+                Some(run) => self.cancel_local(project, run).await.map(|()| serde_json::json!({ "ok": true })),
+                None => Err(ActorError::RunNotRunning),
+            },
+            CommandKind::Stop => self.stop_local(project).await.map(|()| serde_json::json!({ "ok": true })),
+            CommandKind::Reload => self
+                .supervisor
+                .send(ReloadProject(project))
+                .await
+                .map(|()| serde_json::json!({ "ok": true }))
+                .map_err(ActorError::from),
+        };
+        result.unwrap_or_else(|e| {
+            let code = match e {
+                ActorError::NotFound => "not_found".to_owned(),
+                ActorError::Archived => "archived".to_owned(),
+                ActorError::Quarantined => "quarantined".to_owned(),
+                ActorError::NotRunning => "not_running".to_owned(),
+                ActorError::RunNotRunning => "run_not_running".to_owned(),
+                other => other.to_string(),
+            };
+            serde_json::json!({ "error": code })
+        })
     }
 
     /// Whether the supervisor has started every active project.
@@ -468,6 +709,9 @@ impl Tree {
     /// buffered point. Returns the points written by the final flush.
     pub async fn shutdown(&self, deadline: Duration) -> Result<usize, ActorError> {
         let until = tokio::time::Instant::now() + deadline;
+        // No more leases taken or handed over; the heartbeat goes on, so
+        // other nodes wait for the scrapes in progress to finish.
+        crate::cluster::halt(&self.control).await;
         let running = self.supervisor.send(StopAll).await?;
         log::info!("shutdown: waiting for {running} scrapers to finish (up to {deadline:?})");
         while tokio::time::Instant::now() < until {
@@ -486,31 +730,20 @@ impl Tree {
         let written = self.ingest.send(Flush).await?.map_err(ActorError::Flush)?;
         // A barrier: every database call queued before it has run.
         let _ = self.db.send(Exec(|_| Ok(()))).await;
+        // The heartbeat ends, then the leases go and the node is marked
+        // stopped: other nodes take its projects at their next round.
+        crate::cluster::finish(&self.control).await;
         let (name, instance) = (self.config.node.clone(), self.instance.clone());
-        let stopped = self.db.send(Exec(move |conn| Node::stopped(conn, &name, &instance, now_millis()))).await;
+        let stopped = self
+            .db
+            .send(Exec(move |conn| {
+                Lease::release_all(conn, Holder { node: &name, instance: &instance })?;
+                Node::stopped(conn, &name, &instance, now_millis())
+            }))
+            .await;
         if !matches!(stopped, Ok(Ok(()))) {
             log::warn!("shutdown: marking the node stopped failed: {stopped:?}");
         }
         Ok(written)
-    }
-}
-
-/// Heartbeats this node's row in the registry while the system runs.
-async fn heartbeat(db: Addr<DbExecutor>, name: String, instance: Arc<str>) {
-    let started = now_millis();
-    let version = env!("CARGO_PKG_VERSION");
-    let mut failing = false;
-    loop {
-        let (n, i) = (name.clone(), instance.clone());
-        let beat = db.send(Exec(move |conn| Node::heartbeat(conn, &n, &i, version, started, now_millis()))).await;
-        match beat {
-            Ok(Ok(())) => failing = false,
-            other if !failing => {
-                failing = true;
-                log::warn!("node {name}: heartbeat failed: {other:?}");
-            }
-            _ => {}
-        }
-        tokio::time::sleep(Duration::from_millis(trawler_store::node::HEARTBEAT_MS as u64)).await;
     }
 }

@@ -46,6 +46,9 @@ pub struct RequestRecord {
     pub reference: String,
     /// `ok`, `bad_numbers`, `limited` (the platform limit's 429) or the fault's kind.
     pub outcome: String,
+    /// The path asked for (a full scrape and a poll ask different ones).
+    #[serde(default)]
+    pub path: String,
 }
 
 /// Requests seen for one (platform, reference).
@@ -153,7 +156,7 @@ impl SimState {
             .collect()
     }
 
-    fn note_request(&self, platform: &str, reference: &str, outcome: &str) {
+    fn note_request(&self, platform: &str, reference: &str, outcome: &str, path: &str) {
         let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         if requests.len() >= LOG_CAPACITY {
             requests.pop_front();
@@ -163,6 +166,7 @@ impl SimState {
             platform: platform.to_owned(),
             reference: reference.to_owned(),
             outcome: outcome.to_owned(),
+            path: path.to_owned(),
         });
     }
 
@@ -219,7 +223,7 @@ async fn serve(
     let at = now_secs();
     state.count(platform, reference, at);
     let (verdict, outcome) = state.faults.verdict(platform, reference, at);
-    state.note_request(platform, reference, &outcome);
+    state.note_request(platform, reference, &outcome, req.path());
     match verdict {
         Verdict::Normal => build(false),
         Verdict::BadNumbers => build(true),

@@ -156,21 +156,21 @@ struct Bucket {
     limiter: Arc<Limiter>,
     rate: f64,
     burst: u32,
-    /// How many nodes share the platform's budget.
-    nodes: usize,
+    /// This node's share of the platform's budget (1: all of it).
+    share: f64,
 }
 
 impl Bucket {
     /// A bucket refilling at `rate` per second, holding up to a second's
     /// worth of tokens (at least one).
-    fn new(rate: f64, nodes: usize) -> Bucket {
+    fn new(rate: f64, share: f64) -> Bucket {
         let period = Duration::from_secs_f64(1.0 / rate);
         let burst = rate.floor().clamp(1.0, 10_000.0) as u32;
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         let limiter = Arc::new(RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>());
-        Bucket { limiter, rate, burst, nodes }
+        Bucket { limiter, rate, burst, share }
     }
 }
 
@@ -230,13 +230,12 @@ fn epoch_ms(at: Instant) -> i64 {
 pub struct GateSnapshot {
     /// The platform.
     pub platform: Platform,
-    /// Requests per second this node lets through: the budget divided
-    /// among the live nodes.
+    /// Requests per second this node lets through: its share of the budget.
     pub rate_per_sec: f64,
     /// The platform's budget for the whole cluster, requests per second.
     pub budget_per_sec: f64,
-    /// How many live nodes share the budget.
-    pub nodes: usize,
+    /// This node's share of the budget (1 outside cluster mode).
+    pub share: f64,
     /// Largest burst the bucket allows.
     pub burst: u32,
     /// Tokens left in the bucket after the last request let through.
@@ -269,7 +268,7 @@ impl PlatformGate {
     /// A gate for `platform`.
     pub fn new(platform: Platform, config: GateConfig) -> PlatformGate {
         let rate = if config.rate_per_sec.is_finite() && config.rate_per_sec > 0.0 { config.rate_per_sec } else { 1.0 };
-        let bucket = Bucket::new(rate, 1);
+        let bucket = Bucket::new(rate, 1.0);
         let burst = bucket.burst;
         let max_in_flight = config.max_in_flight.max(1);
         PlatformGate {
@@ -306,17 +305,18 @@ impl PlatformGate {
         self.bucket.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Splits the platform's rate across `nodes` live nodes (cluster mode):
-    /// this gate lets through `rate_per_sec / nodes`. The new bucket starts
-    /// empty, so a change never adds a burst on top of what the other
-    /// nodes' buckets allow. Returns whether the share changed.
-    pub fn set_nodes(&self, nodes: usize) -> bool {
-        let nodes = nodes.max(1);
+    /// Sets this node's share of the platform's rate (cluster mode): the
+    /// gate lets through `rate_per_sec * share`. A change of less than 1%
+    /// is ignored, so a bucket is not rebuilt at every project created.
+    /// The new bucket starts empty, so a change never adds a burst on top of
+    /// what the other nodes' buckets allow. Returns whether it changed.
+    pub fn set_share(&self, share: f64) -> bool {
+        let share = if share.is_finite() { share.clamp(1e-6, 1.0) } else { 1.0 };
         let mut bucket = self.bucket();
-        if bucket.nodes == nodes {
+        if (bucket.share - share).abs() <= bucket.share * 0.01 {
             return false;
         }
-        let fresh = Bucket::new(self.config.rate_per_sec / nodes as f64, nodes);
+        let fresh = Bucket::new(self.config.rate_per_sec * share, share);
         if let Some(n) = NonZeroU32::new(fresh.burst) {
             let _ = fresh.limiter.check_n(n);
         }
@@ -525,9 +525,9 @@ impl PlatformGate {
 
     /// The gate's current state.
     pub fn snapshot(&self) -> GateSnapshot {
-        let (rate, burst, nodes) = {
+        let (rate, burst, share) = {
             let bucket = self.bucket();
-            (bucket.rate, bucket.burst, bucket.nodes)
+            (bucket.rate, bucket.burst, bucket.share)
         };
         let state = self.lock();
         let (circuit, failures, open_until) = match state.circuit {
@@ -539,7 +539,7 @@ impl PlatformGate {
             platform: self.platform,
             rate_per_sec: rate,
             budget_per_sec: self.config.rate_per_sec,
-            nodes,
+            share,
             burst,
             tokens: state.remaining_burst,
             circuit,
@@ -603,14 +603,10 @@ impl Gates {
         let _ = self.observer.set(observer);
     }
 
-    /// Splits every platform's rate across `nodes` live nodes (see
-    /// [`PlatformGate::set_nodes`]). Returns whether any share changed.
-    pub fn set_nodes(&self, nodes: usize) -> bool {
-        let mut changed = false;
-        for gate in self.gates.values() {
-            changed |= gate.set_nodes(nodes);
-        }
-        changed
+    /// Sets this node's share of each platform's rate (see
+    /// [`PlatformGate::set_share`]). Returns the platforms whose share changed.
+    pub fn set_shares(&self, shares: &BTreeMap<Platform, f64>) -> Vec<Platform> {
+        shares.iter().filter(|(p, share)| self.get(**p).set_share(**share)).map(|(p, _)| *p).collect()
     }
 
     /// The gate of `platform`.
@@ -684,10 +680,11 @@ mod tests {
     async fn a_node_takes_its_share_of_the_rate_without_a_burst() {
         let (_, global) = gate(5, Duration::from_secs(1));
         let g = PlatformGate::new(Platform::Html, GateConfig { rate_per_sec: 40.0, ..GateConfig::default() });
-        assert!(!g.set_nodes(1), "one node: unchanged");
-        assert!(g.set_nodes(4));
+        assert!(!g.set_share(1.0), "all of it: unchanged");
+        assert!(g.set_share(0.25));
+        assert!(!g.set_share(0.2501), "a change under 1% is ignored");
         let snap = g.snapshot();
-        assert_eq!((snap.rate_per_sec, snap.budget_per_sec, snap.nodes, snap.burst), (10.0, 40.0, 4, 10));
+        assert_eq!((snap.rate_per_sec, snap.budget_per_sec, snap.share, snap.burst), (10.0, 40.0, 0.25, 10));
         // The new bucket starts empty: 5 requests at 10/s take ~0.5 s.
         let start = Instant::now();
         for _ in 0..5 {

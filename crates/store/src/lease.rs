@@ -16,7 +16,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
 
-use crate::schema::{leases, nodes, projects};
+use crate::schema::{leases, nodes, projects, sources};
 use crate::{write_transaction, AnyConnection, StoreResult};
 use trawler_domain::{ProjectId, ProjectStatus};
 
@@ -268,6 +268,21 @@ impl Lease {
                 .load(conn)?
         });
         Ok(sorted(rows.into_iter().map(ProjectId).collect()))
+    }
+
+    /// The sources of active projects `holder` holds, per platform (its
+    /// share of each platform's rate follows them).
+    pub fn held_sources_by_platform(conn: &mut AnyConnection, holder: Holder<'_>) -> StoreResult<Vec<(String, i64)>> {
+        Ok(db_run!(conn: {
+            leases::table
+                .inner_join(projects::table.inner_join(sources::table))
+                .filter(leases::node.eq(holder.node))
+                .filter(leases::instance.eq(holder.instance))
+                .filter(projects::status.eq(ProjectStatus::Active.as_str()))
+                .group_by(sources::platform)
+                .select((sources::platform, diesel::dsl::count_star()))
+                .load(conn)?
+        }))
     }
 
     /// How many projects are active (the whole to share out).

@@ -310,6 +310,26 @@ impl Source {
         convert(rows)
     }
 
+    /// The sources of the active projects among `projects` (a node taking
+    /// over some projects loads only theirs).
+    pub fn list_active_for_projects(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<Source>> {
+        let mut out = Vec::new();
+        for chunk in projects.chunks(10_000) {
+            let ids: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+            let rows: Vec<SourceRow> = db_run!(conn: {
+                sources::table
+                    .inner_join(projects::table)
+                    .filter(projects::status.eq(ProjectStatus::Active.as_str()))
+                    .filter(sources::project_id.eq_any(&ids))
+                    .select(SourceRow::as_select())
+                    .order((sources::project_id, sources::id))
+                    .load(conn)?
+            });
+            out.extend(convert(rows)?);
+        }
+        Ok(out)
+    }
+
     /// How many sources of active projects each platform has.
     pub fn count_active_by_platform(conn: &mut AnyConnection) -> StoreResult<Vec<(Platform, u64)>> {
         let rows: Vec<(String, i64)> = db_run!(conn: {

@@ -214,6 +214,48 @@ impl Run {
         Ok(rows.into_iter().filter_map(|(p, t)| Some((ProjectId(p), t?))).collect())
     }
 
+    /// When each of `projects` last started a run.
+    pub fn last_started_for(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<(ProjectId, i64)>> {
+        let mut out = Vec::new();
+        for chunk in projects.chunks(10_000) {
+            let ids: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+            let rows: Vec<(i64, Option<i64>)> = db_run!(conn: {
+                runs::table
+                    .filter(runs::project_id.eq_any(&ids))
+                    .group_by(runs::project_id)
+                    .select((runs::project_id, diesel::dsl::max(runs::started_at_ms)))
+                    .load(conn)?
+            });
+            out.extend(rows.into_iter().filter_map(|(p, t)| Some((ProjectId(p), t?))));
+        }
+        Ok(out)
+    }
+
+    /// Closes the runs of `projects` left `running` by a node that is no
+    /// longer alive (a project taken over after its node died).
+    pub fn abort_orphaned(conn: &mut AnyConnection, projects: &[ProjectId], alive: &[String]) -> StoreResult<usize> {
+        let mut closed = 0;
+        for chunk in projects.chunks(10_000) {
+            let ids: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+            closed += db_run!(conn: {
+                diesel::update(
+                    runs::table
+                        .filter(runs::status.eq(RunStatus::Running.as_str()))
+                        .filter(runs::project_id.eq_any(&ids))
+                        .filter(diesel::dsl::not(runs::node.eq_any(alive))),
+                )
+                .set((
+                    runs::status.eq(RunStatus::Aborted.as_str()),
+                    runs::finished_at_ms.eq(Some(now_millis())),
+                    runs::error.eq(Some("its node stopped before the run finished")),
+                    runs::error_kind.eq(Some("aborted")),
+                ))
+                .execute(conn)?
+            });
+        }
+        Ok(closed)
+    }
+
     /// Full scrapes started in `[from_ms, to_ms]`, of one project or of all:
     /// `(project, started_at_ms, status)`, for the freshness SLO.
     pub fn full_starts_between(

@@ -185,4 +185,6 @@ diesel::table! {
 }
 
 diesel::joinable!(leases -> projects (project_id));
-diesel::allow_tables_to_appear_in_same_query!(leases, projects, nodes);
+diesel::allow_tables_to_appear_in_same_query!(leases, projects);
+diesel::allow_tables_to_appear_in_same_query!(leases, nodes);
+diesel::allow_tables_to_appear_in_same_query!(leases, sources);

@@ -83,10 +83,10 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
     Ok(Running { addr, handle, tree, shutdown_timeout: config.shutdown_timeout })
 }
 
-/// Refuses to start beside another live node on the same database: SQLite
-/// serves one node, and until project leases exist two nodes on PostgreSQL
-/// would scrape every project twice. A row that looks alive may be a node
-/// killed moments ago: its heartbeat is watched for one beat first.
+/// Refuses to start beside another live node under the same name, and on
+/// SQLite beside any other live node (it serves one; PostgreSQL shares the
+/// projects out by leases). A row that looks alive may be a node killed
+/// moments ago: its heartbeat is watched for one beat first.
 async fn check_alone(pool: &DbPool, me: &str) -> Result<()> {
     use trawler_store::node::{Node, HEARTBEAT_MS, TTL_MS};
     let read = || -> Result<Vec<Node>> {
@@ -94,7 +94,9 @@ async fn check_alone(pool: &DbPool, me: &str) -> Result<()> {
         Node::list(&mut conn).context("reading the node registry")
     };
     let now = trawler_domain::now_millis();
-    let suspects: Vec<Node> = read()?.into_iter().filter(|n| n.alive(now, TTL_MS)).collect();
+    let sqlite = pool.backend() == trawler_store::Backend::Sqlite;
+    let suspects: Vec<Node> =
+        read()?.into_iter().filter(|n| n.alive(now, TTL_MS) && (sqlite || n.name == me)).collect();
     if suspects.is_empty() {
         return Ok(());
     }
@@ -116,18 +118,12 @@ async fn check_alone(pool: &DbPool, me: &str) -> Result<()> {
             "a node named `{me}` is already running on this database (heartbeat {age:.1} s ago); \
              give each node its own TRAWLER_NODE_NAME"
         )
-    } else if pool.backend() == trawler_store::Backend::Sqlite {
+    } else {
         format!(
             "SQLite serves one node, and node `{}` is running on {} (heartbeat {age:.1} s ago); \
              stop it, or use PostgreSQL",
             other.name,
             pool.url_redacted()
-        )
-    } else {
-        format!(
-            "node `{}` is already running on this database (heartbeat {age:.1} s ago), and this version runs \
-             one node per database: a second one would scrape every project twice; stop it first",
-            other.name
         )
     };
     anyhow::bail!(why)

@@ -771,10 +771,17 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
     responses((status = 200, body = ClusterView), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
     use trawler_store::node::{Node, HEARTBEAT_MS, TTL_MS};
-    let nodes = db(&state, Node::list).await?;
+    let now = trawler_domain::now_millis();
+    let (nodes, leases, active) = db(&state, move |conn| {
+        Ok((
+            Node::list(conn)?,
+            trawler_store::Lease::counts(conn, now - TTL_MS)?,
+            trawler_store::Lease::active_projects(conn)?,
+        ))
+    })
+    .await?;
     let me = state.tree.node().to_owned();
     let scrapers = state.tree.scraper_count().await?;
-    let now = trawler_domain::now_millis();
     let backend = match state.pool.backend() {
         trawler_store::Backend::Sqlite => "sqlite",
         trawler_store::Backend::Postgres => "postgres",
@@ -786,6 +793,7 @@ pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError
         nodes: nodes
             .into_iter()
             .map(|n| NodeView {
+                leases: leases.iter().find(|(name, _)| *name == n.name).map_or(0, |(_, c)| *c),
                 alive: n.alive(now, TTL_MS),
                 this_node: n.name == me,
                 scrapers: (n.name == me).then_some(scrapers),
@@ -796,6 +804,9 @@ pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError
                 stopped_at_ms: n.stopped_at_ms,
             })
             .collect(),
+        leased: leases.iter().map(|(_, c)| c).sum(),
+        active_projects: active,
+        coordinator: state.tree.cluster_view(),
         node: me,
     }))
 }

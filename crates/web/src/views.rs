@@ -759,6 +759,8 @@ pub struct NodeView {
     pub this_node: bool,
     /// Projects it scrapes (known for the node answering).
     pub scrapers: Option<usize>,
+    /// Project leases it holds (PostgreSQL; 0 for a node that is gone).
+    pub leases: i64,
 }
 
 /// `GET /api/v1/admin/cluster`.
@@ -774,4 +776,11 @@ pub struct ClusterView {
     pub ttl_ms: i64,
     /// Every node that has run on this database, by name.
     pub nodes: Vec<NodeView>,
+    /// Projects leased by a live node, out of `active_projects`.
+    pub leased: i64,
+    /// Active projects.
+    pub active_projects: i64,
+    /// What this node's coordinator saw at its last round: live nodes,
+    /// its fair share, leases taken and handed back.
+    pub coordinator: trawler_actors::CoordinatorView,
 }

@@ -1,0 +1,372 @@
+//! The node's place in the cluster: its heartbeat, and on PostgreSQL the
+//! leases that decide which projects it runs.
+//!
+//! Every [`HEARTBEAT_MS`] the coordinator writes the node's heartbeat (which
+//! renews all its leases at once), reads how many nodes are alive and how
+//! many projects are active, and moves towards a fair share, `ceil(active /
+//! alive)`: below it, it takes free leases (never leased, or held by a node
+//! that stopped heartbeating); above it by more than a twentieth (at least
+//! one project), it hands the excess back. The gap keeps shares from
+//! flapping as projects come and go. It also splits each platform's rate
+//! across the live nodes, so the cluster as a whole keeps to the budget.
+//!
+//! Ordering keeps one owner per project: a node stops a project's scraper
+//! and polls before it deletes the lease, and a joining node can only take
+//! what the others released, after they lowered their rate to the new share.
+//! A node that cannot reach the database for longer than the TTL allows
+//! stops its scrapers (fencing), since the others may take its projects.
+//!
+//! SQLite runs one node, which owns everything: the coordinator only
+//! heartbeats.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde::Serialize;
+use trawler_domain::{now_millis, Platform, ProjectId};
+use trawler_sources::Gates;
+use trawler_store::lease::Holder;
+use trawler_store::node::{HEARTBEAT_MS, TTL_MS};
+use trawler_store::{Command, Lease, Node, Run};
+
+use crate::db::{DbExecutor, Exec};
+use crate::supervisor::{Adopt, ProjectSupervisor, Release};
+
+/// Which projects this node runs. Outside cluster mode, all of them.
+pub(crate) struct Ownership {
+    cluster: bool,
+    owned: RwLock<HashSet<ProjectId>>,
+}
+
+impl Ownership {
+    pub(crate) fn new(cluster: bool) -> Ownership {
+        Ownership { cluster, owned: RwLock::default() }
+    }
+
+    /// Whether projects are shared out by leases.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashSet<ProjectId>> {
+        self.owned.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<ProjectId>> {
+        self.owned.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this node runs `project`.
+    pub(crate) fn owns(&self, project: ProjectId) -> bool {
+        !self.cluster || self.read().contains(&project)
+    }
+
+    pub(crate) fn add(&self, projects: &[ProjectId]) {
+        self.write().extend(projects.iter().copied());
+    }
+
+    pub(crate) fn remove(&self, projects: &[ProjectId]) {
+        let mut owned = self.write();
+        for p in projects {
+            owned.remove(p);
+        }
+    }
+
+    fn owned(&self) -> Vec<ProjectId> {
+        let mut all: Vec<ProjectId> = self.read().iter().copied().collect();
+        all.sort();
+        all
+    }
+
+    fn len(&self) -> usize {
+        self.read().len()
+    }
+}
+
+/// What the coordinator saw at its last round, for `/admin/cluster`.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct CoordinatorView {
+    /// Whether projects are shared out by leases (PostgreSQL).
+    pub leases: bool,
+    /// Live nodes, this one included.
+    pub nodes_alive: usize,
+    /// Active projects in the database.
+    pub active_projects: i64,
+    /// The share this node aims at: `ceil(active / alive)`.
+    pub fair_share: usize,
+    /// Projects this node holds.
+    pub held: usize,
+    /// Leases taken since start.
+    pub acquired_total: u64,
+    /// Leases handed back since start (rebalancing, archived projects).
+    pub released_total: u64,
+    /// Leases found taken by another node (this node missed heartbeats).
+    pub lost_total: u64,
+    /// When the last round succeeded, epoch ms.
+    pub last_round_ms: Option<i64>,
+    /// The last round's error, if it failed.
+    pub last_error: Option<String>,
+}
+
+/// Shutdown's hold on the coordinator.
+#[derive(Default)]
+pub(crate) struct Control {
+    /// Stop taking or handing over projects (shutting down).
+    halted: bool,
+    /// Stop heartbeating: the node is marked stopped.
+    done: bool,
+}
+
+/// The coordinator's handles.
+pub(crate) struct Coordinator {
+    pub(crate) db: Addr<DbExecutor>,
+    pub(crate) supervisor: Addr<ProjectSupervisor>,
+    pub(crate) ownership: Arc<Ownership>,
+    pub(crate) gates: Gates,
+    pub(crate) node: String,
+    pub(crate) instance: Arc<str>,
+    pub(crate) control: Arc<tokio::sync::Mutex<Control>>,
+    pub(crate) view: Arc<Mutex<CoordinatorView>>,
+}
+
+/// One round's reading of the database.
+struct Reading {
+    now: i64,
+    alive: Vec<String>,
+    gone: Vec<String>,
+    held: usize,
+    active: i64,
+    inactive: Vec<ProjectId>,
+}
+
+impl Coordinator {
+    fn holder<'a>(node: &'a str, instance: &'a str) -> Holder<'a> {
+        Holder { node, instance }
+    }
+
+    /// Runs rounds until the node is marked stopped.
+    pub(crate) async fn run(self) {
+        let started = now_millis();
+        let mut last_ok = tokio::time::Instant::now();
+        let mut others_seen = false;
+        let mut failing = false;
+        let mut round: u64 = 0;
+        loop {
+            {
+                let control = self.control.lock().await;
+                if control.done {
+                    return;
+                }
+                match self.round(started, control.halted, round).await {
+                    Ok(others) => {
+                        last_ok = tokio::time::Instant::now();
+                        others_seen = others;
+                        if failing {
+                            log::info!("node {}: the database answers again", self.node);
+                        }
+                        failing = false;
+                    }
+                    Err(e) => {
+                        if !failing {
+                            log::warn!("node {}: heartbeat failed: {e}", self.node);
+                        }
+                        failing = true;
+                        self.lock_view().last_error = Some(e);
+                        // Fencing: past this, other nodes may take our projects.
+                        let fence_after = Duration::from_millis((TTL_MS - 2 * HEARTBEAT_MS) as u64);
+                        if self.ownership.is_cluster() && others_seen && last_ok.elapsed() > fence_after {
+                            let all = self.ownership.owned();
+                            if !all.is_empty() {
+                                log::warn!(
+                                    "node {}: no heartbeat for {:?}; stopping its {} projects, which other nodes \
+                                     may take over",
+                                    self.node,
+                                    last_ok.elapsed(),
+                                    all.len()
+                                );
+                                self.ownership.remove(&all);
+                                let _ = self.supervisor.send(Release(all)).await;
+                            }
+                        }
+                    }
+                }
+            }
+            round += 1;
+            tokio::time::sleep(Duration::from_millis(HEARTBEAT_MS as u64)).await;
+        }
+    }
+
+    fn lock_view(&self) -> std::sync::MutexGuard<'_, CoordinatorView> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a database call on the executor.
+    async fn exec<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut trawler_store::AnyConnection) -> trawler_store::StoreResult<T> + Send + 'static,
+    ) -> Result<T, String> {
+        match self.db.send(Exec(f)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("database executor unavailable: {e}")),
+        }
+    }
+
+    /// One round: heartbeat, then (in cluster mode) reconcile the leases.
+    /// Returns whether other nodes are alive.
+    async fn round(&self, started: i64, halted: bool, round: u64) -> Result<bool, String> {
+        let (node, instance) = (self.node.clone(), self.instance.clone());
+        let cluster = self.ownership.is_cluster();
+        let reading = self
+            .exec(move |conn| {
+                let now = now_millis();
+                Node::heartbeat(conn, &node, &instance, env!("CARGO_PKG_VERSION"), started, now)?;
+                if !cluster {
+                    return Ok(None);
+                }
+                let (alive, gone): (Vec<Node>, Vec<Node>) =
+                    Node::list(conn)?.into_iter().partition(|n| n.alive(now, TTL_MS));
+                let holder = Coordinator::holder(&node, &instance);
+                Ok(Some(Reading {
+                    now,
+                    alive: alive.into_iter().map(|n| n.name).collect(),
+                    gone: gone.into_iter().map(|n| n.name).collect(),
+                    held: Lease::held_count(conn, holder)?,
+                    active: Lease::active_projects(conn)?,
+                    inactive: Lease::held_inactive(conn, holder)?,
+                }))
+            })
+            .await?;
+        let Some(reading) = reading else {
+            let mut view = self.lock_view();
+            view.last_round_ms = Some(now_millis());
+            view.last_error = None;
+            return Ok(false);
+        };
+        let nodes = reading.alive.len().max(1);
+        if round.is_multiple_of(30) && !reading.gone.is_empty() {
+            let gone = reading.gone.clone();
+            let now = reading.now;
+            self.exec(move |conn| Command::expire(conn, &gone, now - 3_600_000, now)).await?;
+        }
+        if !halted {
+            self.reconcile(&reading, nodes).await?;
+        }
+        Ok(nodes > 1)
+    }
+
+    /// Brings the projects run here in line with the leases held, then
+    /// moves towards the fair share.
+    async fn reconcile(&self, reading: &Reading, nodes: usize) -> Result<(), String> {
+        let (node, instance) = (self.node.clone(), self.instance.clone());
+        // Leases lost to another node, or held but not run: rare, so the
+        // whole list is read only when the count disagrees.
+        if reading.held != self.ownership.len() {
+            let (n, i) = (node.clone(), instance.clone());
+            let held: HashSet<ProjectId> =
+                self.exec(move |conn| Lease::held(conn, Coordinator::holder(&n, &i))).await?.into_iter().collect();
+            let owned: HashSet<ProjectId> = self.ownership.owned().into_iter().collect();
+            let lost: Vec<ProjectId> = owned.difference(&held).copied().collect();
+            let unrun: Vec<ProjectId> = held.difference(&owned).copied().collect();
+            if !lost.is_empty() {
+                log::warn!("node {node}: {} leases were taken over by other nodes; stopping them here", lost.len());
+                self.ownership.remove(&lost);
+                self.lock_view().lost_total += lost.len() as u64;
+                let _ = self.supervisor.send(Release(lost)).await;
+            }
+            if !unrun.is_empty() {
+                self.ownership.add(&unrun);
+                self.supervisor.do_send(Adopt(unrun));
+            }
+        }
+        if !reading.inactive.is_empty() {
+            self.release(reading.inactive.clone()).await?;
+        }
+        let active = reading.active.max(0) as usize;
+        let share = active.div_ceil(nodes);
+        let slack = (share / 20).max(1);
+        let held = self.ownership.len();
+        if held < share {
+            let (want, live_since, now) = (share - held, reading.now - TTL_MS, reading.now);
+            let alive = reading.alive.clone();
+            let taken = self
+                .exec(move |conn| {
+                    let taken = Lease::acquire(conn, Coordinator::holder(&node, &instance), want, live_since, now)?;
+                    // Runs their previous node left open cannot finish now.
+                    Run::abort_orphaned(conn, &taken, &alive)?;
+                    Ok(taken)
+                })
+                .await?;
+            if !taken.is_empty() {
+                log::info!("node {}: took {} projects (share {share} of {active})", self.node, taken.len());
+                self.ownership.add(&taken);
+                self.lock_view().acquired_total += taken.len() as u64;
+                self.supervisor.do_send(Adopt(taken));
+            }
+        } else if held > share + slack {
+            let owned = self.ownership.owned();
+            let excess = owned[share..].to_vec();
+            log::info!("node {}: handing {} projects back (share {share} of {active})", self.node, excess.len());
+            self.release(excess).await?;
+        }
+        self.share_rates(nodes).await?;
+        let mut view = self.lock_view();
+        view.leases = true;
+        view.nodes_alive = nodes;
+        view.active_projects = reading.active;
+        view.fair_share = share;
+        view.held = self.ownership.len();
+        view.last_round_ms = Some(reading.now);
+        view.last_error = None;
+        Ok(())
+    }
+
+    /// Sets this node's share of each platform's rate from the sources it
+    /// holds now: `(held + 1) / (total + nodes)`. The shares of the live
+    /// nodes add up to at most 1, each node's follows its own demand, and a
+    /// node holding none of a platform's sources keeps a small share for a
+    /// project created through it. Run after this round's releases and
+    /// takeovers: a node lowers its share before another can raise its own.
+    async fn share_rates(&self, nodes: usize) -> Result<(), String> {
+        let (node, instance) = (self.node.clone(), self.instance.clone());
+        let (held, total) = self
+            .exec(move |conn| {
+                let held = Lease::held_sources_by_platform(conn, Coordinator::holder(&node, &instance))?;
+                Ok((held, trawler_store::Source::count_active_by_platform(conn)?))
+            })
+            .await?;
+        let shares: std::collections::BTreeMap<Platform, f64> = Platform::ALL
+            .into_iter()
+            .map(|p| {
+                let mine = held.iter().find(|(name, _)| name == p.as_str()).map_or(0, |(_, n)| *n) as f64;
+                let all = total.iter().find(|(q, _)| *q == p).map_or(0, |(_, n)| *n) as f64;
+                (p, (mine + 1.0) / (all + nodes as f64))
+            })
+            .collect();
+        for p in self.gates.set_shares(&shares) {
+            log::info!("node {}: {p} rate share now {:.3} ({nodes} live nodes)", self.node, shares[&p]);
+        }
+        Ok(())
+    }
+
+    /// Stops projects here, then gives up their leases.
+    async fn release(&self, projects: Vec<ProjectId>) -> Result<(), String> {
+        self.ownership.remove(&projects);
+        let _ = self.supervisor.send(Release(projects.clone())).await;
+        self.lock_view().released_total += projects.len() as u64;
+        let (node, instance) = (self.node.clone(), self.instance.clone());
+        self.exec(move |conn| Lease::release(conn, Coordinator::holder(&node, &instance), &projects).map(drop)).await
+    }
+}
+
+/// Stops the coordinator taking or handing over projects (shutdown).
+pub(crate) async fn halt(control: &tokio::sync::Mutex<Control>) {
+    control.lock().await.halted = true;
+}
+
+/// Ends the heartbeat: after this, the node can be marked stopped.
+pub(crate) async fn finish(control: &tokio::sync::Mutex<Control>) {
+    control.lock().await.done = true;
+}

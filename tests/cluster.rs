@@ -1,0 +1,303 @@
+//! Cluster mode on the real binary: three `trawler serve` processes on one
+//! PostgreSQL database and the simulator, on loopback.
+//!
+//! - Shares converge to fair (60 projects: 20 each, within the one-project
+//!   gap that keeps shares from flapping) as nodes join.
+//! - A trigger sent to one node for a project another node runs runs once,
+//!   on the node that runs it; an archive sent to one node stops the
+//!   project on the node that ran it.
+//! - `kill -9` of a node: its projects are scraped by the others within the
+//!   lease TTL plus one slot; restarted, it gets its share back.
+//! - The simulator's request log shows no project fetched twice for one
+//!   slot, full scrapes and polls alike, at any time (joins, the kill, the
+//!   takeover, the rejoin), and the http_json platform, kept saturated,
+//!   never receives more than its budget across the cluster.
+//!
+//! Needs `TRAWLER_TEST_DATABASE_URL` (PostgreSQL); skipped without it.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{anyhow, ensure, Result};
+use common::{server_env, start_server, start_sim, wait_until, Api, Proc};
+use reqwest::Method;
+use serde_json::{json, Value};
+use trawler_domain::schedule::{offset_ms, FULL_SEED, POLL_SEED};
+
+const KS_PROJECTS: usize = 30;
+const HOT_PROJECTS: usize = 30;
+const ALL: usize = KS_PROJECTS + HOT_PROJECTS;
+const FULL_MS: i64 = 4_000;
+const POLL_MS: i64 = 2_000;
+/// http_json's budget, requests per second, for the whole cluster.
+const BUDGET: f64 = 10.0;
+const TTL_MS: i64 = trawler_store::node::TTL_MS;
+const HEARTBEAT_MS: i64 = trawler_store::node::HEARTBEAT_MS;
+
+struct Node {
+    name: &'static str,
+    proc_: Proc,
+    api: Api,
+}
+
+fn start(db_url: &str, sim: &str, name: &'static str) -> Result<Node> {
+    let env = server_env(
+        db_url,
+        sim,
+        &[
+            ("TRAWLER_NODE_NAME", name),
+            ("TRAWLER_FULL_INTERVAL", "4s"),
+            ("TRAWLER_POLL_INTERVAL", "2s"),
+            ("TRAWLER_RATE_HTTP_JSON", "10"),
+            ("TRAWLER_RATE_KICKSTARTER", "200"),
+        ],
+    );
+    let (proc_, api) = start_server(&env)?;
+    Ok(Node { name, proc_, api })
+}
+
+/// Leases per live node, from one node's view of the cluster.
+fn shares(api: &Api) -> Result<BTreeMap<String, i64>> {
+    let cluster = api.ok("/api/v1/admin/cluster")?;
+    Ok(cluster["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["alive"] == true)
+        .filter_map(|n| Some((n["name"].as_str()?.to_owned(), n["leases"].as_i64()?)))
+        .collect())
+}
+
+/// Whether `names` are the live nodes and hold fair shares of every project.
+fn fair(api: &Api, names: &[&str]) -> Result<bool> {
+    let s = shares(api)?;
+    let share = ALL.div_ceil(names.len()) as i64;
+    Ok(s.len() == names.len()
+        && names.iter().all(|n| s.get(*n).is_some_and(|c| (c - share).abs() <= 1))
+        && s.values().sum::<i64>() == ALL as i64)
+}
+
+/// The projects a node runs, from its own `/admin/actors`.
+fn running(node: &Node) -> Result<BTreeSet<i64>> {
+    let tree = node.api.ok("/api/v1/admin/actors")?;
+    ensure!(tree["node"] == node.name, "{}", tree["node"]);
+    Ok(tree["actors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["kind"] == "scraper" && a["status"] != "quarantined")
+        .filter_map(|a| a["project_id"].as_i64())
+        .collect())
+}
+
+struct Request {
+    at_ms: i64,
+    reference: String,
+    path: String,
+}
+
+fn requests(sim: &str, platform: &str) -> Result<Vec<Request>> {
+    let log: Value = reqwest::blocking::get(format!("{sim}/_sim/requests?platform={platform}"))?.json()?;
+    Ok(log
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some(Request {
+                at_ms: r["at_ms"].as_i64()?,
+                reference: r["reference"].as_str()?.to_owned(),
+                path: r["path"].as_str()?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// Requests that share a slot with an earlier one of the same project:
+/// `(reference, slot start, arrivals)`.
+fn doubles(
+    reqs: &[&Request],
+    ids: &BTreeMap<String, i64>,
+    interval_ms: i64,
+    seed: u64,
+) -> Vec<(String, i64, Vec<i64>)> {
+    let mut slots: BTreeMap<(String, i64), Vec<i64>> = BTreeMap::new();
+    for r in reqs {
+        let Some(id) = ids.get(&r.reference) else { continue };
+        let offset = offset_ms(*id as u64, seed, Duration::from_millis(interval_ms as u64)) as i64;
+        let slot = (r.at_ms - offset).div_euclid(interval_ms) * interval_ms + offset;
+        slots.entry((r.reference.clone(), slot)).or_default().push(r.at_ms);
+    }
+    slots.into_iter().filter(|(_, v)| v.len() > 1).map(|((r, s), v)| (r, s, v)).collect()
+}
+
+#[test]
+fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
+    let Some(db) = trawler_store::testing::TestDb::postgres() else {
+        eprintln!("cluster test skipped: {} is not set", trawler_store::testing::PG_ENV);
+        return Ok(());
+    };
+    let db = db?;
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let a = start(&db.url, &sim.addr, "a")?;
+
+    // Sixty projects, created through node a.
+    let mut ks_ids: BTreeMap<String, i64> = BTreeMap::new();
+    for i in 0..ALL {
+        let body = if i < KS_PROJECTS {
+            json!({"name": format!("ks {i}"),
+                "sources": [{"platform": "kickstarter", "external_ref": format!("maker/cluster-{i}")}]})
+        } else {
+            json!({"name": format!("hot {i}"), "sources": [{"platform": "http_json", "external_ref": format!("hot-{i}"),
+                "options": {"url": format!("{}/json/{{ref}}", sim.addr), "metrics": {"pledged": "/campaign/raised"}}}]})
+        };
+        let (status, p) = a.api.send(Method::POST, "/api/v1/projects", Some(body))?;
+        ensure!(status == 201, "{status} {p}");
+        if i < KS_PROJECTS {
+            ks_ids.insert(format!("maker/cluster-{i}"), p["id"].as_i64().ok_or_else(|| anyhow!("no id"))?);
+        }
+    }
+    wait_until("a runs everything", Duration::from_secs(20), || fair(&a.api, &["a"]))?;
+
+    // b and c join: shares even out.
+    let b = start(&db.url, &sim.addr, "b")?;
+    let c = start(&db.url, &sim.addr, "c")?;
+    wait_until("fair shares on three nodes", Duration::from_secs(40), || fair(&a.api, &["a", "b", "c"]))?;
+    let cluster = c.api.ok("/api/v1/admin/cluster")?;
+    ensure!(cluster["coordinator"]["nodes_alive"] == 3 && cluster["coordinator"]["fair_share"] == 20, "{cluster}");
+    ensure!(cluster["leased"] == ALL && cluster["active_projects"] == ALL, "{cluster}");
+    let platforms = c.api.ok("/api/v1/admin/platforms")?;
+    let hot = platforms["platforms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["platform"] == "http_json")
+        .ok_or_else(|| anyhow!("no http_json gate: {platforms}"))?;
+    // c's share of http_json follows the http_json sources it holds.
+    let held_hot = c.api.ok("/api/v1/admin/actors")?["actors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["kind"] == "scraper" && a["project_id"].as_i64().is_some_and(|id| id > KS_PROJECTS as i64))
+        .count() as f64;
+    let expect = (held_hot + 1.0) / (HOT_PROJECTS as f64 + 3.0);
+    let share = hot["share"].as_f64().unwrap_or_default();
+    ensure!(hot["budget_per_sec"] == BUDGET && (share - expect).abs() <= expect * 0.011, "{hot} (expected {expect})");
+    ensure!((hot["rate_per_sec"].as_f64().unwrap_or_default() - BUDGET * share).abs() < 1e-9, "{hot}");
+    // Each node runs exactly what it leases, and no project runs twice.
+    let (ra, rb, rc) = (running(&a)?, running(&b)?, running(&c)?);
+    ensure!(ra.len() + rb.len() + rc.len() == ALL, "{} + {} + {}", ra.len(), rb.len(), rc.len());
+    ensure!(ra.is_disjoint(&rb) && rb.is_disjoint(&rc) && ra.is_disjoint(&rc));
+
+    // A trigger sent to a for a project c runs: one manual run, on c.
+    let on_c = *rc.iter().next().ok_or_else(|| anyhow!("c runs nothing"))?;
+    let (status, body) = a.api.send(Method::POST, &format!("/api/v1/projects/{on_c}/scrape"), None)?;
+    ensure!(status == 202, "{status} {body}");
+    let run_id = body["run_id"].as_i64().ok_or_else(|| anyhow!("no run id: {body}"))?;
+    wait_until("the forwarded run", Duration::from_secs(10), || {
+        Ok(b.api.ok(&format!("/api/v1/runs/{run_id}"))?["status"] != "running")
+    })?;
+    let run = b.api.ok(&format!("/api/v1/runs/{run_id}"))?;
+    ensure!(run["node"] == "c" && run["triggered_by"] == "manual" && run["status"] == "succeeded", "{run}");
+    let runs = a.api.ok(&format!("/api/v1/projects/{on_c}/runs"))?;
+    let manual: Vec<&Value> =
+        runs["runs"].as_array().into_iter().flatten().filter(|r| r["triggered_by"] == "manual").collect();
+    ensure!(manual.len() == 1, "one manual run: {runs}");
+
+    // An archive sent to a for a project b runs: b stops it.
+    let on_b = *rb.iter().next().ok_or_else(|| anyhow!("b runs nothing"))?;
+    let (status, body) = a.api.send(Method::DELETE, &format!("/api/v1/projects/{on_b}"), None)?;
+    ensure!(status == 200 || status == 204, "{status} {body}");
+    wait_until("b stops the archived project", Duration::from_secs(10), || Ok(!running(&b)?.contains(&on_b)))?;
+    let archived_at = trawler_domain::now_millis();
+    let alive_projects = ALL - 1;
+
+    // Steady state, then kill -9 of b.
+    std::thread::sleep(Duration::from_secs(4));
+    let b_had: BTreeSet<i64> = running(&b)?;
+    let pid = b.proc_.child.id().to_string();
+    let killed_at = trawler_domain::now_millis();
+    ensure!(Command::new("kill").args(["-KILL", &pid]).status()?.success());
+    drop(b);
+    wait_until("a and c take b's projects", Duration::from_secs(40), || {
+        let s = shares(&a.api)?;
+        Ok(s.len() == 2 && s.values().sum::<i64>() == alive_projects as i64)
+    })?;
+    // Every ks project b ran was fetched again within the TTL and one slot.
+    let bound = TTL_MS + 2 * HEARTBEAT_MS + FULL_MS + 1_000;
+    wait_until("b's projects scraped elsewhere", Duration::from_millis(bound as u64 + 5_000), || {
+        let reqs = requests(&sim.addr, "kickstarter")?;
+        Ok(ks_ids.iter().filter(|(_, id)| b_had.contains(id)).all(|(r, _)| {
+            reqs.iter().any(|q| q.reference == *r && !q.path.ends_with("stats.json") && q.at_ms > killed_at + 1_000)
+        }))
+    })?;
+    let reqs = requests(&sim.addr, "kickstarter")?;
+    let mut worst = 0;
+    for (r, _) in ks_ids.iter().filter(|(_, id)| b_had.contains(id)) {
+        let first = reqs
+            .iter()
+            .filter(|q| q.reference == *r && !q.path.ends_with("stats.json") && q.at_ms > killed_at)
+            .map(|q| q.at_ms)
+            .min()
+            .ok_or_else(|| anyhow!("{r} not scraped after the kill"))?;
+        worst = worst.max(first - killed_at);
+    }
+    eprintln!("takeover: b's projects scraped again at most {worst} ms after the kill (bound {bound} ms)");
+    ensure!(worst <= bound, "takeover took {worst} ms, over {bound} ms");
+
+    // b restarts under its name and gets its share back.
+    let b = start(&db.url, &sim.addr, "b")?;
+    wait_until("fair shares again", Duration::from_secs(40), || {
+        let s = shares(&c.api)?;
+        let share = alive_projects.div_ceil(3) as i64;
+        Ok(s.len() == 3
+            && s.values().all(|n| (n - share).abs() <= 1)
+            && s.values().sum::<i64>() == alive_projects as i64)
+    })?;
+    std::thread::sleep(Duration::from_secs(5));
+    let end = trawler_domain::now_millis();
+    drop((a, b, c));
+
+    // The whole log: no project fetched twice for one slot.
+    let reqs = requests(&sim.addr, "kickstarter")?;
+    let pages: Vec<&Request> = reqs.iter().filter(|r| !r.path.ends_with("stats.json")).collect();
+    let polls: Vec<&Request> = reqs.iter().filter(|r| r.path.ends_with("stats.json")).collect();
+    ensure!(pages.len() > 150 && polls.len() > 250, "{} pages, {} polls", pages.len(), polls.len());
+    let twice = doubles(&pages, &ks_ids, FULL_MS, FULL_SEED);
+    ensure!(twice.is_empty(), "full scrapes fetched twice in one slot: {twice:?}");
+    let twice = doubles(&polls, &ks_ids, POLL_MS, POLL_SEED);
+    ensure!(twice.is_empty(), "polls fetched twice in one slot: {twice:?}");
+    let archived_ref = ks_ids.iter().find(|(_, id)| **id == on_b).map(|(r, _)| r.clone());
+    if let Some(r) = archived_ref {
+        let late: Vec<i64> =
+            reqs.iter().filter(|q| q.reference == r && q.at_ms > archived_at + 500).map(|q| q.at_ms).collect();
+        ensure!(late.is_empty(), "the archived project was fetched after its archive: {late:?}");
+    }
+
+    // http_json, saturated, never above the budget: in any window of w
+    // seconds at most BUDGET * w requests plus one bucket's burst (the
+    // buckets' bursts add up to one second's worth), plus 2 for the jitter
+    // between a request leaving its node and reaching the simulator.
+    let hot: Vec<i64> = requests(&sim.addr, "http_json")?.into_iter().map(|r| r.at_ms).filter(|t| *t <= end).collect();
+    let first = *hot.first().ok_or_else(|| anyhow!("no http_json requests"))?;
+    let span = (end - first) as f64 / 1000.0;
+    let rate = hot.len() as f64 / span;
+    eprintln!("http_json: {} requests over {span:.0} s: {rate:.2}/s against a budget of {BUDGET}/s", hot.len());
+    ensure!(rate > 0.8 * BUDGET, "the platform was not saturated ({rate:.2}/s): the check would prove nothing");
+    for w in [1_000i64, 2_000, 5_000, 10_000] {
+        let allowed = (BUDGET * w as f64 / 1000.0 + BUDGET).floor() as usize + 2;
+        let mut worst = 0;
+        let mut lo = 0;
+        for hi in 0..hot.len() {
+            while hot[hi] - hot[lo] >= w {
+                lo += 1;
+            }
+            worst = worst.max(hi - lo + 1);
+        }
+        eprintln!("http_json: at most {worst} requests in {w} ms (allowed {allowed})");
+        ensure!(worst <= allowed, "{worst} requests within {w} ms: over the budget ({allowed})");
+    }
+    Ok(())
+}
