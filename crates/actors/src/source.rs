@@ -5,7 +5,7 @@
 //! Polls write points but no run rows (a run per project every five minutes
 //! would bury the full scrapes); their outcome shows in `/admin/actors`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -60,7 +60,9 @@ pub struct SourceActor {
     /// Archived projects, so that a source list loaded before the archive
     /// cannot bring them back.
     stopped: HashSet<ProjectId>,
-    in_flight: HashSet<i64>,
+    /// Polls in flight or waiting at the gate, by source: their project and
+    /// task (aborted when the project stops here).
+    in_flight: HashMap<i64, (ProjectId, tokio::task::JoinHandle<()>)>,
     /// The source list of the last window whose load succeeded.
     known: Vec<Source>,
     sources: usize,
@@ -84,7 +86,7 @@ impl SourceActor {
             deps,
             active: HashSet::new(),
             stopped: HashSet::new(),
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             known: Vec::new(),
             sources: 0,
             counters: Counters::default(),
@@ -184,7 +186,7 @@ impl SourceActor {
         if self.halted || !self.active.contains(&source.project_id) || !self.deps.ownership.owns(source.project_id) {
             return;
         }
-        if self.in_flight.contains(&source.id) {
+        if self.in_flight.contains_key(&source.id) {
             self.counters.polls_skipped_in_flight += 1;
             self.deps.metrics.slot_skipped("poll");
             return;
@@ -199,10 +201,10 @@ impl SourceActor {
             self.deps.metrics.slot_skipped("poll");
             return;
         }
-        self.in_flight.insert(source.id);
+        let (id, project) = (source.id, source.project_id);
         let deps = self.deps.clone();
         let addr = ctx.address();
-        actix::spawn(async move {
+        let task = actix::spawn(async move {
             // A poll retries at most once: the next window comes soon.
             let place = LinePlace::default();
             let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
@@ -223,6 +225,7 @@ impl SourceActor {
                 result,
             });
         });
+        self.in_flight.insert(id, (project, task));
     }
 }
 
@@ -279,6 +282,15 @@ impl Actor for SourceActor {
 impl Handler<ProjectStopped> for SourceActor {
     type Result = ();
     fn handle(&mut self, msg: ProjectStopped, _: &mut Context<Self>) {
+        // A poll still waiting at the gate must not go out for a project
+        // archived, or handed to another node.
+        self.in_flight.retain(|_, (project, task)| {
+            let keep = *project != msg.0;
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
         self.active.remove(&msg.0);
         self.stopped.insert(msg.0);
         self.ledger.forget(msg.0);
