@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Result};
-use common::{server_env, start_server, start_sim, wait_until, Api, Proc};
+use common::{server_env, start_server, start_sim, wait_until, Api, Proc, TOKEN};
 use reqwest::Method;
 use serde_json::{json, Value};
 use trawler_domain::schedule::{offset_ms, FULL_SEED, POLL_SEED};
@@ -78,6 +78,26 @@ fn fair(api: &Api, names: &[&str]) -> Result<bool> {
     Ok(s.len() == names.len()
         && names.iter().all(|n| s.get(*n).is_some_and(|c| (c - share).abs() <= 1))
         && s.values().sum::<i64>() == ALL as i64)
+}
+
+/// Follows a project's live events through `node` until every one of
+/// `wanted` (event names) has arrived; returns the names seen, in order.
+fn follow(node: &Node, project: i64, wanted: &[&str], within: Duration) -> Result<Vec<String>> {
+    use std::io::Read;
+    let client = reqwest::blocking::Client::builder().timeout(within).build()?;
+    let mut resp =
+        client.get(format!("{}/api/v1/projects/{project}/events", node.api.base)).bearer_auth(TOKEN).send()?;
+    ensure!(resp.status() == 200, "{}", resp.status());
+    let (mut text, mut buf) = (String::new(), [0u8; 4096]);
+    let seen = |text: &str| -> Vec<String> {
+        text.lines().filter_map(|l| l.strip_prefix("event: ")).map(str::to_owned).collect()
+    };
+    while !wanted.iter().all(|w| seen(&text).iter().any(|s| s == w)) {
+        let n = resp.read(&mut buf).map_err(|e| anyhow!("{e}; seen so far: {:?}", seen(&text)))?;
+        ensure!(n > 0, "the stream ended; seen: {:?}", seen(&text));
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    Ok(seen(&text))
 }
 
 /// The projects a node runs, from its own `/admin/actors`.
@@ -190,6 +210,12 @@ fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
     let (ra, rb, rc) = (running(&a)?, running(&b)?, running(&c)?);
     ensure!(ra.len() + rb.len() + rc.len() == ALL, "{} + {} + {}", ra.len(), rb.len(), rc.len());
     ensure!(ra.is_disjoint(&rb) && rb.is_disjoint(&rc) && ra.is_disjoint(&rc));
+
+    // A dashboard following, through a, a project c runs gets its points
+    // and runs, relayed from c.
+    let followed = *rc.iter().next().ok_or_else(|| anyhow!("c runs nothing"))?;
+    let seen = follow(&a, followed, &["points", "run_finished"], Duration::from_secs(20))?;
+    eprintln!("followed project {followed} (on c) through a: {seen:?}");
 
     // A trigger sent to a for a project c runs: one manual run, on c.
     let is_ks = |id: &&i64| **id <= KS_PROJECTS as i64;

@@ -32,6 +32,7 @@ use trawler_store::node::{HEARTBEAT_MS, TTL_MS};
 use trawler_store::{Command, Lease, Node, Run};
 
 use crate::db::{DbExecutor, Exec};
+use crate::events::{EventBus, Interest};
 use crate::supervisor::{Adopt, ProjectSupervisor, Release};
 
 /// Which projects this node runs. Outside cluster mode, all of them.
@@ -129,6 +130,7 @@ pub(crate) struct Coordinator {
     pub(crate) instance: Arc<str>,
     pub(crate) control: Arc<tokio::sync::Mutex<Control>>,
     pub(crate) view: Arc<Mutex<CoordinatorView>>,
+    pub(crate) events: EventBus,
 }
 
 /// One round's reading of the database.
@@ -139,6 +141,8 @@ struct Reading {
     held: usize,
     active: i64,
     inactive: Vec<ProjectId>,
+    /// What the other live nodes' listeners follow.
+    interests: Vec<Interest>,
 }
 
 impl Coordinator {
@@ -219,17 +223,25 @@ impl Coordinator {
     async fn round(&self, started: i64, halted: bool, round: u64) -> Result<bool, String> {
         let (node, instance) = (self.node.clone(), self.instance.clone());
         let cluster = self.ownership.is_cluster();
+        let following = cluster.then(|| serde_json::to_string(&self.events.interest()).unwrap_or_default());
         let reading = self
             .exec(move |conn| {
                 let now = now_millis();
-                Node::heartbeat(conn, &node, &instance, env!("CARGO_PKG_VERSION"), started, now)?;
+                let version = env!("CARGO_PKG_VERSION");
+                Node::heartbeat(conn, &node, &instance, version, started, now, following.as_deref())?;
                 if !cluster {
                     return Ok(None);
                 }
                 let (alive, gone): (Vec<Node>, Vec<Node>) =
                     Node::list(conn)?.into_iter().partition(|n| n.alive(now, TTL_MS));
                 let holder = Coordinator::holder(&node, &instance);
+                let interests = alive
+                    .iter()
+                    .filter(|n| n.name != node)
+                    .filter_map(|n| serde_json::from_str(n.following.as_deref()?).ok())
+                    .collect();
                 Ok(Some(Reading {
+                    interests,
                     now,
                     alive: alive.into_iter().map(|n| n.name).collect(),
                     gone: gone.into_iter().map(|n| n.name).collect(),
@@ -246,6 +258,7 @@ impl Coordinator {
             return Ok(false);
         };
         let nodes = reading.alive.len().max(1);
+        self.events.set_remote_interest(&reading.interests);
         if round.is_multiple_of(30) && !reading.gone.is_empty() {
             let gone = reading.gone.clone();
             let now = reading.now;
@@ -369,4 +382,86 @@ pub(crate) async fn halt(control: &tokio::sync::Mutex<Control>) {
 /// Ends the heartbeat: after this, the node can be marked stopped.
 pub(crate) async fn finish(control: &tokio::sync::Mutex<Control>) {
     control.lock().await.done = true;
+}
+
+/// The PostgreSQL channel events travel on between nodes.
+const CHANNEL: &str = "trawler_events";
+
+/// Starts relaying events between nodes through `NOTIFY`/`LISTEN` (cluster
+/// mode): one thread sends what this node publishes for the others, one
+/// listens on a connection of its own and publishes what the others send.
+/// Events sent while the listener reconnects are not replayed: live
+/// updates are best effort, the database has the data.
+pub(crate) fn start_relay(pool: trawler_store::DbPool, bus: EventBus, node: &str) {
+    let Some(outgoing) = bus.enable_relay(node) else {
+        return;
+    };
+    let send_pool = pool.clone();
+    let spawned = std::thread::Builder::new().name("trawler-notify".into()).spawn(move || send(send_pool, outgoing));
+    if let Err(e) = spawned {
+        log::error!("event relay: cannot start the sending thread: {e}");
+    }
+    let spawned = std::thread::Builder::new().name("trawler-listen".into()).spawn(move || listen(pool, bus));
+    if let Err(e) = spawned {
+        log::error!("event relay: cannot start the listening thread: {e}");
+    }
+}
+
+/// Sends relayed events in batches, one statement per batch.
+fn send(pool: trawler_store::DbPool, outgoing: std::sync::mpsc::Receiver<String>) {
+    let mut failing = false;
+    while let Ok(first) = outgoing.recv() {
+        let mut batch = vec![first];
+        batch.extend(outgoing.try_iter().take(499));
+        let sent = pool
+            .get()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| trawler_store::notify::notify(&mut conn, CHANNEL, &batch).map_err(|e| e.to_string()));
+        match sent {
+            Ok(_) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                log::warn!("event relay: sending {} events failed: {e}", batch.len());
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Listens for the other nodes' events and publishes them here.
+fn listen(pool: trawler_store::DbPool, bus: EventBus) {
+    let mut failing = false;
+    loop {
+        let mut listener = match trawler_store::notify::Listener::connect(&pool, CHANNEL) {
+            Ok(l) => l,
+            Err(e) => {
+                if !failing {
+                    log::warn!("event relay: listening failed, retrying every second: {e}");
+                }
+                failing = true;
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if failing {
+            log::info!("event relay: listening again");
+        }
+        failing = false;
+        loop {
+            match listener.poll() {
+                Ok(payloads) if payloads.is_empty() => std::thread::sleep(Duration::from_millis(20)),
+                Ok(payloads) => {
+                    for p in payloads {
+                        if !bus.publish_relayed(&p) {
+                            log::warn!("event relay: an event that does not parse: {p}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    log::warn!("event relay: the listening connection failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
 }

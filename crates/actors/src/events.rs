@@ -8,11 +8,18 @@
 //! states, not points: a node stores thousands of points a second), and one
 //! per project that someone follows, carrying everything about it. A project
 //! nobody follows costs one map lookup per publish.
+//!
+//! In cluster mode the bus also relays: the lifecycle events a node
+//! publishes, and the points of projects followed on other nodes, go out
+//! through PostgreSQL `NOTIFY`, and events relayed by other nodes come in
+//! marked remote (live-update streams show them; webhooks act only on their
+//! own node's). Which projects other nodes follow travels with the
+//! heartbeats.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 
@@ -22,7 +29,7 @@ const CAPACITY: usize = 4096;
 const PROJECT_CAPACITY: usize = 256;
 
 /// Something that happened in the tree.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A full scrape started.
@@ -129,12 +136,19 @@ impl Event {
 pub struct Envelope {
     event: Event,
     json: std::sync::OnceLock<String>,
+    /// Relayed from another node.
+    remote: bool,
 }
 
 impl Envelope {
     /// Wraps an event for listeners.
     pub fn new(event: Event) -> Shared {
-        Arc::new(Envelope { event, json: std::sync::OnceLock::new() })
+        Arc::new(Envelope { event, json: std::sync::OnceLock::new(), remote: false })
+    }
+
+    /// Whether another node published it (relayed in cluster mode).
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     /// The event as JSON (with its `type` tag).
@@ -153,6 +167,41 @@ impl std::ops::Deref for Envelope {
 /// What a listener receives.
 pub type Shared = Arc<Envelope>;
 
+/// What a node's listeners follow, as it tells the other nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interest {
+    /// Someone wants every event, points included.
+    pub all: bool,
+    /// Projects someone follows.
+    pub projects: Vec<ProjectId>,
+}
+
+/// Events waiting to be relayed before new ones are dropped.
+const RELAY_CAPACITY: usize = 10_000;
+
+/// The relay to other nodes (cluster mode).
+struct Relay {
+    node: String,
+    out: std::sync::mpsc::SyncSender<String>,
+    /// What the other nodes follow.
+    wanted: RwLock<(bool, HashSet<ProjectId>)>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Relay {
+    fn wants(&self, project: ProjectId) -> bool {
+        let wanted = self.wanted.read().unwrap_or_else(|p| p.into_inner());
+        wanted.0 || wanted.1.contains(&project)
+    }
+}
+
+/// An event on its way between nodes.
+#[derive(Deserialize)]
+struct Relayed {
+    node: String,
+    event: Event,
+}
+
 /// The bus. Cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
@@ -161,6 +210,7 @@ pub struct EventBus {
     /// UI's project list); fed only while someone listens.
     firehose: broadcast::Sender<Shared>,
     projects: Arc<Mutex<HashMap<ProjectId, broadcast::Sender<Shared>>>>,
+    relay: Arc<OnceLock<Relay>>,
 }
 
 impl Default for EventBus {
@@ -176,7 +226,50 @@ impl EventBus {
             tx: broadcast::channel(CAPACITY).0,
             firehose: broadcast::channel(CAPACITY).0,
             projects: Arc::default(),
+            relay: Arc::default(),
         }
+    }
+
+    /// Turns relaying on (cluster mode) for node `node`: returns the
+    /// receiving end of the events to send to the other nodes, as JSON.
+    pub(crate) fn enable_relay(&self, node: &str) -> Option<std::sync::mpsc::Receiver<String>> {
+        let (out, rx) = std::sync::mpsc::sync_channel(RELAY_CAPACITY);
+        let relay = Relay { node: node.to_owned(), out, wanted: RwLock::default(), dropped: Default::default() };
+        self.relay.set(relay).ok().map(|()| rx)
+    }
+
+    /// What this node's listeners follow now.
+    pub fn interest(&self) -> Interest {
+        let mut projects: Vec<ProjectId> = self.topics().keys().copied().collect();
+        projects.sort();
+        Interest { all: self.firehose.receiver_count() > 0, projects }
+    }
+
+    /// Records what the other nodes' listeners follow.
+    pub(crate) fn set_remote_interest(&self, others: &[Interest]) {
+        if let Some(relay) = self.relay.get() {
+            let all = others.iter().any(|i| i.all);
+            let projects = others.iter().flat_map(|i| i.projects.iter().copied()).collect();
+            *relay.wanted.write().unwrap_or_else(|p| p.into_inner()) = (all, projects);
+        }
+    }
+
+    /// Publishes an event another node relayed: to this node's listeners
+    /// only, marked remote.
+    pub(crate) fn publish_relayed(&self, payload: &str) -> bool {
+        let Ok(relayed) = serde_json::from_str::<Relayed>(payload) else {
+            return false;
+        };
+        if self.relay.get().is_some_and(|r| r.node == relayed.node) {
+            return true;
+        }
+        self.fan_out(Arc::new(Envelope { event: relayed.event, json: OnceLock::new(), remote: true }));
+        true
+    }
+
+    /// Events the relay dropped because it fell behind.
+    pub fn relay_dropped(&self) -> u64 {
+        self.relay.get().map_or(0, |r| r.dropped.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, broadcast::Sender<Shared>>> {
@@ -187,6 +280,19 @@ impl EventBus {
     /// to every lifecycle listener. Without listeners it is dropped.
     pub fn publish(&self, event: Event) {
         let event = Envelope::new(event);
+        if let Some(relay) = self.relay.get() {
+            if !matches!(**event, Event::Points { .. }) || relay.wants(event.project()) {
+                let node = serde_json::to_string(&relay.node).unwrap_or_else(|_| "\"\"".into());
+                let payload = format!(r#"{{"node":{node},"event":{}}}"#, event.json());
+                if relay.out.try_send(payload).is_err() {
+                    relay.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        self.fan_out(event);
+    }
+
+    fn fan_out(&self, event: Shared) {
         let project = event.project();
         {
             let mut topics = self.topics();
@@ -224,7 +330,9 @@ impl EventBus {
     /// Whether anyone follows a project (so a publisher can skip building
     /// an event nobody would read).
     pub fn followed(&self, project: ProjectId) -> bool {
-        self.firehose.receiver_count() > 0 || self.topics().contains_key(&project)
+        self.firehose.receiver_count() > 0
+            || self.topics().contains_key(&project)
+            || self.relay.get().is_some_and(|r| r.wants(project))
     }
 
     /// Projects followed now.
@@ -256,6 +364,34 @@ mod tests {
             other => panic!("expected a lag, got {other:?}"),
         }
         assert_eq!(slow.recv().await.map(|e| e.project()).ok(), Some(ProjectId(10)));
+    }
+
+    #[tokio::test]
+    async fn a_relay_sends_lifecycle_events_and_wanted_points_and_marks_what_comes_in() {
+        let bus = EventBus::new();
+        let out = bus.enable_relay("a").expect("first time");
+        let points = |p| Event::Points {
+            project_id: ProjectId(p),
+            platform: trawler_domain::Platform::Kickstarter,
+            ts: 1,
+            values: [("pledged".to_owned(), 1.0)].into(),
+        };
+        bus.set_remote_interest(&[Interest { all: false, projects: vec![ProjectId(7)] }]);
+        assert!(bus.followed(ProjectId(7)) && !bus.followed(ProjectId(8)));
+        bus.publish(points(8));
+        bus.publish(points(7));
+        bus.publish(Event::ProjectResumed { project_id: ProjectId(8), at_ms: 5 });
+        let sent: Vec<String> = out.try_iter().collect();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(sent[0].starts_with(r#"{"node":"a","event":{"type":"points","project_id":7"#), "{}", sent[0]);
+        // Coming in from b: published here, marked remote; our own echo is skipped.
+        let mut all = bus.subscribe();
+        assert!(bus.publish_relayed(&sent[1].replace(r#""node":"a""#, r#""node":"b""#)));
+        assert!(bus.publish_relayed(&sent[1]));
+        let got = all.recv().await.expect("one event");
+        assert!(got.is_remote() && got.name() == "project_resumed");
+        assert!(all.try_recv().is_err(), "the echo of our own event is dropped");
+        assert!(!bus.publish_relayed("not json"));
     }
 
     #[tokio::test]

@@ -299,8 +299,12 @@ impl Tree {
             instance: instance.clone(),
             control: control.clone(),
             view: view.clone(),
+            events: events.clone(),
         };
         actix::spawn(coordinator.run());
+        if cluster {
+            crate::cluster::start_relay(pool.clone(), events.clone(), &config.node);
+        }
         let tree = Tree {
             supervisor,
             registry,

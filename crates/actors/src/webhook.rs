@@ -171,6 +171,8 @@ impl Watcher {
     async fn run(mut self, mut rx: broadcast::Receiver<crate::events::Shared>) {
         loop {
             match rx.recv().await {
+                // Another node's events are its own webhooks' business.
+                Ok(event) if event.is_remote() => {}
                 Ok(event) => self.handle(&event).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     log::warn!("webhooks: fell {n} events behind; streaks may be off by those runs");

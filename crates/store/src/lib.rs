@@ -10,6 +10,7 @@ mod error;
 pub mod lease;
 mod migrate;
 pub mod node;
+pub mod notify;
 pub mod point;
 pub mod project;
 pub mod run;

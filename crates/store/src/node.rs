@@ -30,6 +30,9 @@ pub struct Node {
     pub heartbeat_at_ms: i64,
     /// When it shut down cleanly, epoch ms.
     pub stopped_at_ms: Option<i64>,
+    /// What its live-update listeners follow (JSON, cluster mode).
+    #[serde(skip)]
+    pub following: Option<String>,
 }
 
 impl Node {
@@ -42,6 +45,7 @@ impl Node {
         version: &str,
         started_at_ms: i64,
         now_ms: i64,
+        following: Option<&str>,
     ) -> StoreResult<()> {
         db_run!(conn: {
             diesel::insert_into(nodes::table)
@@ -52,6 +56,7 @@ impl Node {
                     nodes::started_at_ms.eq(started_at_ms),
                     nodes::heartbeat_at_ms.eq(now_ms),
                     nodes::stopped_at_ms.eq(None::<i64>),
+                    nodes::following.eq(following),
                 ))
                 .on_conflict(nodes::name)
                 .do_update()
@@ -61,6 +66,7 @@ impl Node {
                     nodes::started_at_ms.eq(started_at_ms),
                     nodes::heartbeat_at_ms.eq(now_ms),
                     nodes::stopped_at_ms.eq(None::<i64>),
+                    nodes::following.eq(following),
                 ))
                 .execute(conn)?;
         });

@@ -250,6 +250,12 @@ const FAIL_FAST_MS: i64 = 1000;
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 impl DbPool {
+    /// A connection of its own, outside the pool (a `LISTEN` that holds it
+    /// for good).
+    pub fn connect_dedicated(&self) -> Result<AnyConnection, diesel::ConnectionError> {
+        self.url.connect()
+    }
+
     /// Opens the pool. For SQLite the file's folder is created first. The
     /// pool is built lazily (no connection yet), so a server can start and
     /// report "not ready" while its database is down; the first `get` fails

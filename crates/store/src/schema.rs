@@ -157,6 +157,7 @@ diesel::table! {
         started_at_ms -> BigInt,
         heartbeat_at_ms -> BigInt,
         stopped_at_ms -> Nullable<BigInt>,
+        following -> Nullable<Text>,
     }
 }
 

@@ -24,7 +24,7 @@ fn projects(db: &TestDb, n: usize) -> Result<Vec<ProjectId>> {
 }
 
 fn beat(conn: &mut trawler_store::AnyConnection, h: Holder<'_>, at: i64) -> Result<()> {
-    Ok(Node::heartbeat(conn, h.node, h.instance, "test", 0, at)?)
+    Ok(Node::heartbeat(conn, h.node, h.instance, "test", 0, at, None)?)
 }
 
 #[test]
@@ -143,5 +143,32 @@ fn commands_wait_for_their_node_and_carry_an_outcome() -> Result<()> {
         Command::expire(&mut conn, &[], 100, 9)?;
         assert_eq!(Command::outcome(&mut conn, id)?, None, "deleted");
     }
+    Ok(())
+}
+
+#[test]
+fn notifications_reach_a_listener_on_its_own_connection() -> Result<()> {
+    let Some(db) = TestDb::postgres() else {
+        return Ok(());
+    };
+    let db = db?;
+    let mut listener = trawler_store::notify::Listener::connect(&db.pool, "trawler_test_events")?;
+    assert!(trawler_store::notify::Listener::connect(&db.pool, "bad; DROP").is_err());
+    let big = "x".repeat(trawler_store::notify::MAX_PAYLOAD + 1);
+    let sent = trawler_store::notify::notify(
+        &mut *db.pool.get()?,
+        "trawler_test_events",
+        &["one".to_owned(), big, "two".to_owned()],
+    )?;
+    assert_eq!(sent, 2, "the oversized payload is skipped");
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got.extend(listener.poll()?);
+        if got.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(got, vec!["one".to_owned(), "two".to_owned()]);
     Ok(())
 }

@@ -578,11 +578,13 @@ fn nodes_heartbeat_stop_and_expire() -> Result<()> {
     for db in TestDb::all()? {
         let mut conn = db.pool.get()?;
         let t = 1_000_000;
-        Node::heartbeat(&mut conn, "a", "i1", "0.1.0", t, t)?;
-        Node::heartbeat(&mut conn, "b", "i2", "0.1.0", t, t)?;
+        Node::heartbeat(&mut conn, "a", "i1", "0.1.0", t, t, None)?;
+        Node::heartbeat(&mut conn, "b", "i2", "0.1.0", t, t, Some(r#"{"all":false,"projects":[3]}"#))?;
         assert_eq!(Node::others_alive(&mut conn, "a", t + 1)?, vec!["b".to_owned()]);
+        let b = Node::list(&mut conn)?.into_iter().find(|n| n.name == "b").expect("b is listed");
+        assert_eq!(b.following.as_deref(), Some(r#"{"all":false,"projects":[3]}"#));
         // A heartbeat moves the row on; a new instance takes it over.
-        Node::heartbeat(&mut conn, "b", "i3", "0.1.1", t + 5, t + 5)?;
+        Node::heartbeat(&mut conn, "b", "i3", "0.1.1", t + 5, t + 5, None)?;
         let b = Node::list(&mut conn)?.into_iter().find(|n| n.name == "b").expect("b is listed");
         assert_eq!((b.instance.as_str(), b.heartbeat_at_ms, b.version.as_str()), ("i3", t + 5, "0.1.1"));
         // Silence past the TTL, or a clean stop, and it is gone.

@@ -1,2 +1,3 @@
+ALTER TABLE nodes DROP COLUMN following;
 DROP TABLE commands;
 DROP TABLE leases;

@@ -26,3 +26,7 @@ CREATE TABLE commands (
     outcome TEXT
 );
 CREATE INDEX commands_pending ON commands (node, id) WHERE done_at_ms IS NULL;
+
+-- What each node's live-update listeners follow (JSON), so the node running
+-- a project relays its points to the nodes whose clients follow it.
+ALTER TABLE nodes ADD COLUMN following TEXT;
