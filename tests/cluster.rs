@@ -2,7 +2,10 @@
 //! PostgreSQL database and the simulator, on loopback.
 //!
 //! - Shares converge to fair (60 projects: 20 each, within the one-project
-//!   gap that keeps shares from flapping) as nodes join.
+//!   gap that keeps shares from flapping) as nodes join; the admin UI of any
+//!   node draws them, with a session made on another node.
+//! - A dashboard following a project through a node that does not run it
+//!   gets its points and runs, relayed by the node that does.
 //! - A trigger sent to one node for a project another node runs runs once,
 //!   on the node that runs it; an archive sent to one node stops the
 //!   project on the node that ran it.
@@ -43,7 +46,10 @@ struct Node {
     api: Api,
 }
 
+const PASSWORD: &str = "cluster-ui-password";
+
 fn start(db_url: &str, sim: &str, name: &'static str) -> Result<Node> {
+    let hash = trawler_web::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
     let env = server_env(
         db_url,
         sim,
@@ -53,6 +59,7 @@ fn start(db_url: &str, sim: &str, name: &'static str) -> Result<Node> {
             ("TRAWLER_POLL_INTERVAL", "2s"),
             ("TRAWLER_RATE_HTTP_JSON", "10"),
             ("TRAWLER_RATE_KICKSTARTER", "200"),
+            ("TRAWLER_ADMIN_PASSWORD_HASH", &hash),
         ],
     );
     let (proc_, api) = start_server(&env)?;
@@ -210,6 +217,30 @@ fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
     let (ra, rb, rc) = (running(&a)?, running(&b)?, running(&c)?);
     ensure!(ra.len() + rb.len() + rc.len() == ALL, "{} + {} + {}", ra.len(), rb.len(), rc.len());
     ensure!(ra.is_disjoint(&rb) && rb.is_disjoint(&rc) && ra.is_disjoint(&rc));
+
+    // The admin UI: a session made on a works on c (sessions live in the
+    // database), and c's actors page draws the shares.
+    let client = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let login = client
+        .post(format!("{}/ui/login", a.api.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("password={PASSWORD}"))
+        .send()?;
+    ensure!(login.status() == 303, "login: {}", login.status());
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let page = client.get(format!("{}/ui/actors", c.api.base)).header("Cookie", &cookie).send()?;
+    ensure!(page.status() == 200, "actors page on c: {}", page.status());
+    let page = page.text()?;
+    ensure!(page.contains("class=\"sharebar\"") && page.contains("60 of 60 active projects leased"), "{page}");
+    for n in ["a", "b", "c"] {
+        ensure!(page.contains(&format!("title=\"{n}: ")), "no share of {n} drawn");
+    }
 
     // A dashboard following, through a, a project c runs gets its points
     // and runs, relayed from c.

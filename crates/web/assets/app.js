@@ -248,16 +248,17 @@
 
   // ---- pages that refresh themselves (actors, platforms) ---------------
 
-  const live = document.querySelector("[data-live=refresh]");
-  if (live) {
+  const live = document.querySelectorAll("[data-live=refresh]");
+  if (live.length > 0) {
     const swap = async () => {
       try {
         const resp = await fetch(location.href, { credentials: "same-origin" });
         if (resp.ok) {
           const page = new DOMParser().parseFromString(await resp.text(), "text/html");
-          const fresh = page.querySelector("[data-live=refresh]");
+          const fresh = page.querySelectorAll("[data-live=refresh]");
           const stamp = page.querySelector("[data-stamp]");
-          if (fresh) live.replaceChildren(...fresh.childNodes);
+          // Regions are matched by order (a page has the same ones each time).
+          live.forEach((el, i) => { if (fresh[i]) el.replaceChildren(...fresh[i].childNodes); });
           const old = document.querySelector("[data-stamp]");
           if (stamp && old) old.replaceChildren(...stamp.childNodes);
         }

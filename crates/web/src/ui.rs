@@ -860,16 +860,38 @@ struct ActorsPage {
     actors: Vec<ActorRow>,
     /// The node described.
     node: String,
-    /// Every node of the registry: name, alive, heartbeat age.
-    nodes: Vec<(String, bool, String)>,
+    /// Every node of the registry.
+    nodes: Vec<NodeRow>,
+    /// Projects leased out of the active ones (cluster mode; 0 on SQLite).
+    leased: i64,
+    active: i64,
+}
+
+/// One node on the actors page.
+struct NodeRow {
+    name: String,
+    alive: bool,
+    /// `heartbeat 1 s ago` or `stopped`.
+    seen: String,
+    /// Projects it holds.
+    leases: i64,
+    /// Its part of the active projects, percent (the bar's width).
+    pct: f64,
 }
 
 pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, ApiError> {
     use trawler_store::node::{Node, TTL_MS};
     let snapshot = state.tree.snapshot().await?;
     let now = now_millis();
-    let nodes = db(&state, Node::list)
-        .await?
+    let (list, leases, active) = db(&state, move |conn| {
+        Ok((
+            Node::list(conn)?,
+            trawler_store::Lease::counts(conn, now - TTL_MS)?,
+            trawler_store::Lease::active_projects(conn)?,
+        ))
+    })
+    .await?;
+    let nodes: Vec<NodeRow> = list
         .into_iter()
         .map(|n| {
             let alive = n.alive(now, TTL_MS);
@@ -878,9 +900,12 @@ pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, Api
             } else {
                 format!("heartbeat {:.0} s ago", (now - n.heartbeat_at_ms) as f64 / 1000.0)
             };
-            (n.name, alive, seen)
+            let held = leases.iter().find(|(name, _)| *name == n.name).map_or(0, |(_, c)| *c);
+            let pct = if active > 0 { held as f64 * 100.0 / active as f64 } else { 0.0 };
+            NodeRow { name: n.name, alive, seen, leases: held, pct }
         })
         .collect();
+    let leased = leases.iter().map(|(_, c)| c).sum();
     let rel = |ms: Option<i64>| {
         ms.map(|ms| {
             let s = (ms - now) / 1000;
@@ -928,6 +953,8 @@ pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, Api
         actors,
         node: snapshot.node,
         nodes,
+        leased,
+        active,
     })
 }
 
