@@ -218,6 +218,17 @@ fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
     ensure!(ra.len() + rb.len() + rc.len() == ALL, "{} + {} + {}", ra.len(), rb.len(), rc.len());
     ensure!(ra.is_disjoint(&rb) && rb.is_disjoint(&rc) && ra.is_disjoint(&rc));
 
+    // Prometheus sees each node's leases and the live nodes.
+    let metrics =
+        reqwest::blocking::Client::new().get(format!("{}/metrics", c.api.base)).bearer_auth(TOKEN).send()?.text()?;
+    common::promtool_check(&metrics)?;
+    let gauge = |name: &str| -> Option<f64> {
+        metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    };
+    ensure!(gauge("trawler_cluster_nodes") == Some(3.0), "{metrics}");
+    ensure!(gauge("trawler_leases_held") == Some(rc.len() as f64), "{metrics}");
+    ensure!(metrics.contains("trawler_lease_moves_total{change=\"taken\"}"), "{metrics}");
+
     // The admin UI: a session made on a works on c (sessions live in the
     // database), and c's actors page draws the shares.
     let client = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;

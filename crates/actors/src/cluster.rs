@@ -131,6 +131,7 @@ pub(crate) struct Coordinator {
     pub(crate) control: Arc<tokio::sync::Mutex<Control>>,
     pub(crate) view: Arc<Mutex<CoordinatorView>>,
     pub(crate) events: EventBus,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// One round's reading of the database.
@@ -200,6 +201,10 @@ impl Coordinator {
             round += 1;
             tokio::time::sleep(Duration::from_millis(HEARTBEAT_MS as u64)).await;
         }
+    }
+
+    fn moved(&self, change: &'static str, n: usize) {
+        self.metrics.lease_moves.get_or_create(&crate::metrics::MoveLabel { change }).inc_by(n as u64);
     }
 
     fn lock_view(&self) -> std::sync::MutexGuard<'_, CoordinatorView> {
@@ -287,6 +292,7 @@ impl Coordinator {
                 log::warn!("node {node}: {} leases were taken over by other nodes; stopping them here", lost.len());
                 self.ownership.remove(&lost);
                 self.lock_view().lost_total += lost.len() as u64;
+                self.moved("lost", lost.len());
                 let _ = self.supervisor.send(Release(lost)).await;
             }
             if !unrun.is_empty() {
@@ -316,6 +322,7 @@ impl Coordinator {
                 log::info!("node {}: took {} projects (share {share} of {active})", self.node, taken.len());
                 self.ownership.add(&taken);
                 self.lock_view().acquired_total += taken.len() as u64;
+                self.moved("taken", taken.len());
                 self.supervisor.do_send(Adopt(taken));
             }
         } else if held > share + slack {
@@ -331,6 +338,8 @@ impl Coordinator {
         view.active_projects = reading.active;
         view.fair_share = share;
         view.held = self.ownership.len();
+        self.metrics.leases_held.set(view.held as i64);
+        self.metrics.cluster_nodes.set(nodes as i64);
         view.last_round_ms = Some(reading.now);
         view.last_error = None;
         Ok(())
@@ -369,6 +378,7 @@ impl Coordinator {
         self.ownership.remove(&projects);
         let _ = self.supervisor.send(Release(projects.clone())).await;
         self.lock_view().released_total += projects.len() as u64;
+        self.moved("released", projects.len());
         let (node, instance) = (self.node.clone(), self.instance.clone());
         self.exec(move |conn| Lease::release(conn, Coordinator::holder(&node, &instance), &projects).map(drop)).await
     }

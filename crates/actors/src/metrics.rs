@@ -23,6 +23,13 @@ pub struct FetchLabels {
     pub outcome: String,
 }
 
+/// Which way a lease moved: `taken`, `released` or `lost`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MoveLabel {
+    /// The direction.
+    pub change: &'static str,
+}
+
 /// A label of one platform.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PlatformLabel {
@@ -82,6 +89,12 @@ pub struct Metrics {
     pub quarantines: Counter,
     /// Points waiting in the spool.
     pub spool_points: Gauge,
+    /// Project leases this node holds (cluster mode).
+    pub leases_held: Gauge,
+    /// Live nodes this node sees (cluster mode; 1 alone).
+    pub cluster_nodes: Gauge,
+    /// Leases taken over from nodes that were gone, or handed back.
+    pub lease_moves: Family<MoveLabel, Counter>,
     /// Bytes of the spool.
     pub spool_bytes: Gauge,
     /// Points buffered in memory by the ingest actor.
@@ -131,6 +144,9 @@ impl Metrics {
             restarts: Counter::default(),
             quarantines: Counter::default(),
             spool_points: Gauge::default(),
+            leases_held: Gauge::default(),
+            cluster_nodes: Gauge::default(),
+            lease_moves: Family::default(),
             spool_bytes: Gauge::default(),
             ingest_buffered: Gauge::default(),
             scrapers: Family::default(),
@@ -159,6 +175,13 @@ impl Metrics {
         registry.register("scraper_restarts", "Scraper restarts after a crash", m.restarts.clone());
         registry.register("quarantines", "Projects quarantined after crashing too often", m.quarantines.clone());
         registry.register("spool_points", "Points waiting in the spool", m.spool_points.clone());
+        registry.register("leases_held", "Project leases this node holds", m.leases_held.clone());
+        registry.register("cluster_nodes", "Live nodes on the database", m.cluster_nodes.clone());
+        registry.register(
+            "lease_moves",
+            "Project leases taken, handed back or lost by this node",
+            m.lease_moves.clone(),
+        );
         registry.register("spool_bytes", "Size of the spool", m.spool_bytes.clone());
         registry.register("ingest_buffered_points", "Points buffered by the ingest actor", m.ingest_buffered.clone());
         registry.register("scrapers", "Scraper actors by status", m.scrapers.clone());

@@ -300,6 +300,7 @@ impl Tree {
             control: control.clone(),
             view: view.clone(),
             events: events.clone(),
+            metrics: metrics.clone(),
         };
         actix::spawn(coordinator.run());
         if cluster {
