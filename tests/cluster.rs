@@ -218,6 +218,22 @@ fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
     ensure!(ra.len() + rb.len() + rc.len() == ALL, "{} + {} + {}", ra.len(), rb.len(), rc.len());
     ensure!(ra.is_disjoint(&rb) && rb.is_disjoint(&rc) && ra.is_disjoint(&rc));
 
+    // `trawler cluster` prints the same, one line per node.
+    let out = Command::new(env!("CARGO_BIN_EXE_trawler"))
+        .arg("cluster")
+        .env("TRAWLER_URL", &c.api.base)
+        .env("TRAWLER_ADMIN_TOKEN", TOKEN)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    ensure!(text.starts_with("postgres, 60 of 60 active projects leased (answered by c)"), "{text}");
+    for (name, held) in [("a", ra.len()), ("b", rb.len()), ("c", rc.len())] {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).ok_or_else(|| anyhow!("{text}"))?;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        ensure!(fields[1] == "alive" && line.contains(&format!(" {held}  ")), "{line}");
+    }
+    ensure!(text.contains("this node: 3 live nodes, fair share 20"), "{text}");
+
     // Prometheus sees each node's leases and the live nodes.
     let metrics =
         reqwest::blocking::Client::new().get(format!("{}/metrics", c.api.base)).bearer_auth(TOKEN).send()?.text()?;

@@ -265,6 +265,13 @@ pub struct ActorsArgs {
     pub remote: Remote,
 }
 
+/// `trawler cluster`
+#[derive(Args, Clone, Debug)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
 /// `trawler runs`
 #[derive(Args, Clone, Debug)]
 pub struct RunsArgs {
@@ -510,6 +517,54 @@ pub fn actors(args: ActorsArgs) -> Result<()> {
             let branch = if i + 1 == scrapers.len() { "└──" } else { "├──" };
             out!("    {branch} {}", line(a));
         }
+    }
+    Ok(())
+}
+
+/// Prints the nodes on the node's database: liveness, heartbeat, version
+/// and the projects each one leases.
+pub fn cluster(args: ClusterArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    let c = api.get("/api/v1/admin/cluster")?;
+    let backend = c["backend"].as_str().unwrap_or("?");
+    let active = c["active_projects"].as_i64().unwrap_or(0);
+    out!(
+        "{backend}, {} of {active} active projects leased (answered by {})",
+        c["leased"].as_i64().unwrap_or(0),
+        c["node"].as_str().unwrap_or("?")
+    );
+    out!("{:<20} {:<8} {:<16} {:<10} {:>8}  share", "NODE", "STATE", "HEARTBEAT", "VERSION", "LEASES");
+    for n in c["nodes"].as_array().into_iter().flatten() {
+        let state = if n["alive"] == true {
+            "alive"
+        } else if n["stopped_at_ms"].is_i64() {
+            "stopped"
+        } else {
+            "gone"
+        };
+        let leases = n["leases"].as_i64().unwrap_or(0);
+        let width = if active > 0 { (leases * 30 + active / 2) / active } else { 0 } as usize;
+        out!(
+            "{:<20} {:<8} {:<16} {:<10} {:>8}  {}",
+            n["name"].as_str().unwrap_or("?"),
+            state,
+            ago(&n["heartbeat_at_ms"]),
+            n["version"].as_str().unwrap_or("?"),
+            leases,
+            "█".repeat(width)
+        );
+    }
+    let co = &c["coordinator"];
+    if co["leases"] == true {
+        out!(
+            "this node: {} live nodes, fair share {}, holds {} (taken {}, handed back {}, lost {})",
+            co["nodes_alive"],
+            co["fair_share"],
+            co["held"],
+            co["acquired_total"],
+            co["released_total"],
+            co["lost_total"]
+        );
     }
     Ok(())
 }

@@ -48,6 +48,8 @@ enum Command {
     Webhooks(client::WebhooksArgs),
     /// Print a running node's supervision tree.
     Actors(client::ActorsArgs),
+    /// Print the nodes sharing the database and the projects each leases.
+    Cluster(client::ClusterArgs),
     /// List runs of every project, filtered by outcome, platform, node and time.
     Runs(client::RunsArgs),
     /// Stream a project's points to a file (CSV or JSON lines).
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Projects(args) => client::projects(args),
         Command::Actors(args) => client::actors(args),
+        Command::Cluster(args) => client::cluster(args),
         Command::Runs(args) => client::runs(args),
         Command::Webhooks(args) => client::webhooks(args),
         Command::Export(args) => client::export(args),
