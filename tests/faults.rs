@@ -240,3 +240,60 @@ fn retry_after_is_honoured_in_both_forms() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_failing_site_opens_its_own_circuit_not_the_platforms() -> Result<()> {
+    // Two sites on the generic http_json platform: the simulator as
+    // 127.0.0.1 (failing for one project) and as localhost (healthy).
+    let db = TestDb::sqlite()?;
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let port = sim.addr.rsplit(':').next().ok_or_else(|| anyhow!("no port in {}", sim.addr))?.to_owned();
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_FULL_INTERVAL", "1s"),
+            ("TRAWLER_POLL_INTERVAL", "1h"),
+            ("TRAWLER_MAX_RETRIES", "0"),
+            ("TRAWLER_CIRCUIT_FAILURES", "2"),
+            ("TRAWLER_CIRCUIT_OPEN_FOR", "30s"),
+        ],
+    );
+    let (_server, api) = start_server(&env)?;
+    let resp = Client::new()
+        .post(format!("{}/_sim/faults", sim.addr))
+        .json(&json!({"target": "http_json:site-down", "fault": {"kind": "server_error"}}))
+        .send()?;
+    ensure!(resp.status() == 200);
+    let mut ids = Vec::new();
+    for (reference, host) in [("site-down", "127.0.0.1"), ("site-up", "localhost")] {
+        let source = json!({"platform": "http_json", "external_ref": reference,
+            "options": {"url": format!("http://{host}:{port}/json/{{ref}}"), "metrics": {"pledged": "/campaign/raised"}}});
+        let (status, p) =
+            api.send(Method::POST, "/api/v1/projects", Some(json!({"name": reference, "sources": [source]})))?;
+        ensure!(status == 201, "{status} {p}");
+        ids.push(p["id"].as_i64().context("id")?);
+    }
+    common::wait_until("the failing site's circuit to open", Duration::from_secs(20), || {
+        Ok(runs(&api, ids[0])?.iter().any(|r| r["error_kind"] == "circuit_open"))
+    })?;
+    std::thread::sleep(Duration::from_secs(3));
+    // The healthy site kept succeeding, every second, throughout.
+    let up = runs(&api, ids[1])?;
+    let finished: Vec<&Value> = up.iter().filter(|r| r["status"] != "running").collect();
+    ensure!(finished.len() >= 4, "only {} runs of the healthy site", finished.len());
+    ensure!(finished.iter().all(|r| r["status"] == "succeeded"), "{up:?}");
+    // The operators' view names the failing host; the platform stays closed.
+    let platforms = api.ok("/api/v1/admin/platforms")?;
+    let gate = platforms["platforms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["platform"] == "http_json")
+        .ok_or_else(|| anyhow!("{platforms}"))?;
+    ensure!(gate["circuit"] == "closed", "{gate}");
+    let hosts = gate["hosts"].as_array().ok_or_else(|| anyhow!("{gate}"))?;
+    ensure!(hosts.len() == 1 && hosts[0]["host"] == format!("127.0.0.1:{port}"), "{gate}");
+    ensure!(hosts[0]["circuit"] == "open" && hosts[0]["circuit_opened_total"] == 1, "{gate}");
+    Ok(())
+}

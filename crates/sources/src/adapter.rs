@@ -70,6 +70,19 @@ pub trait Adapter: Send + Sync {
         spec: &'a SourceSpec,
         kind: RunKind,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+
+    /// The host whose circuit a request belongs to, for platforms that reach
+    /// unrelated sites; `None` shares the platform's circuit.
+    fn circuit_host(&self, _spec: &SourceSpec) -> Option<String> {
+        None
+    }
+}
+
+/// The `host:port` a generic source's URL reaches.
+pub fn generic_host(spec: &SourceSpec) -> Option<String> {
+    let url = option_str(&spec.options, "url")?;
+    let parsed = reqwest::Url::parse(&fill_template(url, &spec.external_ref)).ok()?;
+    Some(format!("{}:{}", parsed.host_str()?, parsed.port_or_known_default()?))
 }
 
 /// Settings of the sources: platform base URLs, HTTP bounds, rates, retries.
@@ -245,10 +258,11 @@ impl Adapters {
         let gate = self.gates.get(spec.platform);
         let cap = self.max_retry_delay;
         let spent = std::sync::atomic::AtomicBool::new(false);
+        let host = adapter.circuit_host(spec);
         let attempt = || async {
-            let pass = self.gates.enter(spec.platform, place).await?;
+            let pass = self.gates.enter(spec.platform, place, host.as_deref()).await?;
             let result = adapter.fetch(&self.http, spec, kind).await;
-            gate.record(&result);
+            gate.record(host.as_deref(), &result);
             drop(pass);
             result
         };

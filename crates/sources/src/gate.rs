@@ -6,7 +6,10 @@
 //!    failures (timeouts, connection errors, 5xx, throttling) the circuit
 //!    opens and requests fail at once with `circuit_open` for
 //!    `circuit_open_for`; then one probe goes through (half-open) and its
-//!    outcome closes or re-opens the circuit;
+//!    outcome closes or re-opens the circuit. The generic platforms
+//!    (`http_json`, `html`) reach any number of unrelated hosts, so they keep
+//!    one circuit, and one pause, per host: a failing site stops only its
+//!    own sources;
 //! 2. a **pause**: a `Retry-After` or a platform's throttling signal pauses
 //!    the whole platform until the time it named;
 //! 3. a **token bucket** (governor) at the configured requests per second;
@@ -86,6 +89,8 @@ struct GateState {
     next_pass: u64,
     /// Average request duration (exponentially weighted), for estimates.
     avg_request: Option<Duration>,
+    /// Per-host circuits and pauses (generic platforms), failing hosts only.
+    hosts: std::collections::HashMap<String, HostState>,
 }
 
 /// Where one caller (a run) stands at a gate: set while it waits, cleared
@@ -225,6 +230,38 @@ fn epoch_ms(at: Instant) -> i64 {
     }
 }
 
+/// The circuit and pause of one host of a generic platform; kept only while
+/// the host is failing or paused.
+#[derive(Debug)]
+struct HostState {
+    circuit: Circuit,
+    paused_until: Option<Instant>,
+    opened_total: u64,
+}
+
+impl HostState {
+    fn healthy(&self) -> bool {
+        self.circuit == Circuit::Closed { failures: 0 } && self.paused_until.is_none_or(|t| t <= Instant::now())
+    }
+}
+
+/// A host of a generic platform whose circuit is not plainly closed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HostCircuit {
+    /// `host:port`.
+    pub host: String,
+    /// `closed` (counting failures), `open` or `half_open`.
+    pub circuit: &'static str,
+    /// Consecutive failures counted while closed.
+    pub consecutive_failures: u32,
+    /// Until when an open circuit refuses requests, epoch ms.
+    pub circuit_open_until_ms: Option<i64>,
+    /// Until when the host asked us to pause, epoch ms.
+    pub paused_until_ms: Option<i64>,
+    /// How often its circuit has opened.
+    pub circuit_opened_total: u64,
+}
+
 /// A gate's state, for `/admin/platforms` and `/admin/actors`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GateSnapshot {
@@ -262,6 +299,9 @@ pub struct GateSnapshot {
     pub throttled: u64,
     /// Platform failures seen since start.
     pub failures: u64,
+    /// Generic platforms: the hosts that are failing, paused or recovering,
+    /// each with its own circuit.
+    pub hosts: Vec<HostCircuit>,
 }
 
 impl PlatformGate {
@@ -286,6 +326,7 @@ impl PlatformGate {
                 in_flight_since: BTreeMap::new(),
                 next_pass: 0,
                 avg_request: None,
+                hosts: std::collections::HashMap::new(),
             }),
             line: tokio::sync::Mutex::new(()),
             config: GateConfig { rate_per_sec: rate, max_in_flight, ..config },
@@ -328,23 +369,28 @@ impl PlatformGate {
         true
     }
 
-    /// Fails fast while the circuit is open; lets one probe through when
-    /// the open period is over.
-    fn check_circuit(&self) -> Result<(), SourceError> {
+    /// Fails fast while the circuit (the platform's, or `host`'s) is open;
+    /// lets one probe through when the open period is over.
+    fn check_circuit(&self, host: Option<&str>) -> Result<(), SourceError> {
         let mut state = self.lock();
-        match state.circuit {
+        let (circuit, who) = match host {
+            Some(h) => match state.hosts.get_mut(h) {
+                Some(hs) => (&mut hs.circuit, format!("{} host {h}", self.platform)),
+                None => return Ok(()),
+            },
+            None => (&mut state.circuit, self.platform.to_string()),
+        };
+        match *circuit {
             Circuit::Closed { .. } => Ok(()),
             Circuit::Open { until } if Instant::now() >= until => {
-                state.circuit = Circuit::HalfOpen;
+                *circuit = Circuit::HalfOpen;
                 Ok(())
             }
             Circuit::Open { until } => Err(SourceError::CircuitOpen {
-                platform: self.platform.to_string(),
+                platform: who,
                 retry_in: until.saturating_duration_since(Instant::now()),
             }),
-            Circuit::HalfOpen => {
-                Err(SourceError::CircuitOpen { platform: self.platform.to_string(), retry_in: Duration::ZERO })
-            }
+            Circuit::HalfOpen => Err(SourceError::CircuitOpen { platform: who, retry_in: Duration::ZERO }),
         }
     }
 
@@ -355,8 +401,9 @@ impl PlatformGate {
         &'a self,
         global: &Arc<Semaphore>,
         place: Option<&'a LinePlace>,
+        host: Option<&str>,
     ) -> Result<Pass<'a>, SourceError> {
-        self.check_circuit()?;
+        self.check_circuit(host)?;
         let ticket = {
             let mut state = self.lock();
             let ticket = state.next_ticket;
@@ -371,7 +418,11 @@ impl PlatformGate {
         let in_line = InLine { gate: self, ticket, place };
         let turn = self.line.lock().await;
         loop {
-            let paused = self.lock().paused_until.filter(|t| *t > Instant::now());
+            let paused = {
+                let state = self.lock();
+                let host_pause = host.and_then(|h| state.hosts.get(h)).and_then(|hs| hs.paused_until);
+                state.paused_until.max(host_pause).filter(|t| *t > Instant::now())
+            };
             match paused {
                 Some(until) => tokio::time::sleep_until(until.into()).await,
                 None => break,
@@ -475,33 +526,54 @@ impl PlatformGate {
     }
 
     /// Records a request's outcome: platform failures move the circuit
-    /// towards open, anything the platform answered closes it, and a
-    /// throttling answer with a wait pauses the platform.
-    pub fn record<T>(&self, result: &Result<T, SourceError>) {
-        let mut state = self.lock();
+    /// (the platform's, or `host`'s) towards open, anything the platform
+    /// answered closes it, and a throttling answer with a wait pauses the
+    /// platform (or the host).
+    pub fn record<T>(&self, host: Option<&str>, result: &Result<T, SourceError>) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let now = Instant::now();
+        if let Err(e) = result {
+            if e.is_platform_failure() {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let (circuit, paused_until, opened_total) = match host {
+            Some(h) => {
+                if result.is_ok() && !state.hosts.contains_key(h) {
+                    return;
+                }
+                let hs = state.hosts.entry(h.to_owned()).or_insert(HostState {
+                    circuit: Circuit::Closed { failures: 0 },
+                    paused_until: None,
+                    opened_total: 0,
+                });
+                (&mut hs.circuit, &mut hs.paused_until, &mut hs.opened_total)
+            }
+            None => (&mut state.circuit, &mut state.paused_until, &mut state.opened_total),
+        };
+        let who = host.map_or_else(|| self.platform.to_string(), |h| format!("{} host {h}", self.platform));
         match result {
             Err(e) if e.is_platform_failure() => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
                 if let SourceError::Throttled { retry_after, platform_wide, .. } = e {
                     self.throttled.fetch_add(1, Ordering::Relaxed);
                     // An account's own limit is waited out by its own retry;
-                    // only a platform-wide limit pauses everyone.
+                    // only a platform-wide (or host-wide) limit pauses everyone.
                     if let Some(wait) = retry_after.filter(|_| *platform_wide) {
                         let until = now + wait;
-                        state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+                        *paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
                     }
                 }
                 let open = Circuit::Open { until: now + self.config.circuit_open_for };
-                state.circuit = match state.circuit {
+                *circuit = match *circuit {
                     Circuit::Closed { failures } if failures + 1 >= self.config.circuit_failures => {
-                        state.opened_total += 1;
-                        log::warn!("{}: circuit opened after {} consecutive failures", self.platform, failures + 1);
+                        *opened_total += 1;
+                        log::warn!("{who}: circuit opened after {} consecutive failures", failures + 1);
                         open
                     }
                     Circuit::Closed { failures } => Circuit::Closed { failures: failures + 1 },
                     Circuit::HalfOpen => {
-                        state.opened_total += 1;
+                        *opened_total += 1;
                         open
                     }
                     open @ Circuit::Open { .. } => open,
@@ -510,10 +582,17 @@ impl PlatformGate {
             // A circuit_open refusal says nothing new about the platform.
             Err(SourceError::CircuitOpen { .. }) => {}
             _ => {
-                if state.circuit == Circuit::HalfOpen {
-                    log::info!("{}: circuit closed after a successful probe", self.platform);
+                if *circuit == Circuit::HalfOpen {
+                    log::info!("{who}: circuit closed after a successful probe");
                 }
-                state.circuit = Circuit::Closed { failures: 0 };
+                *circuit = Circuit::Closed { failures: 0 };
+            }
+        }
+        // A host that is healthy again is forgotten: the map holds the
+        // failing ones only.
+        if let Some(h) = host {
+            if state.hosts.get(h).is_some_and(HostState::healthy) {
+                state.hosts.remove(h);
             }
         }
     }
@@ -553,6 +632,29 @@ impl PlatformGate {
             passed: self.passed.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            hosts: {
+                let mut hosts: Vec<HostCircuit> = state
+                    .hosts
+                    .iter()
+                    .map(|(host, hs)| {
+                        let (circuit, failures, until) = match hs.circuit {
+                            Circuit::Closed { failures } => ("closed", failures, None),
+                            Circuit::Open { until } => ("open", 0, Some(epoch_ms(until))),
+                            Circuit::HalfOpen => ("half_open", 0, None),
+                        };
+                        HostCircuit {
+                            host: host.clone(),
+                            circuit,
+                            consecutive_failures: failures,
+                            circuit_open_until_ms: until,
+                            paused_until_ms: hs.paused_until.filter(|t| *t > Instant::now()).map(epoch_ms),
+                            circuit_opened_total: hs.opened_total,
+                        }
+                    })
+                    .collect();
+                hosts.sort_by(|a, b| a.host.cmp(&b.host));
+                hosts
+            },
         }
     }
 }
@@ -620,9 +722,10 @@ impl Gates {
         &'a self,
         platform: Platform,
         place: Option<&'a LinePlace>,
+        host: Option<&str>,
     ) -> Result<Pass<'a>, SourceError> {
         let started = Instant::now();
-        let pass = self.get(platform).enter(&self.global, place).await;
+        let pass = self.get(platform).enter(&self.global, place, host).await;
         if let (Ok(_), Some(observe)) = (&pass, self.observer.get()) {
             observe(platform, started.elapsed());
         }
@@ -669,7 +772,7 @@ mod tests {
         let g = PlatformGate::new(Platform::Html, GateConfig { rate_per_sec: 50.0, ..GateConfig::default() });
         let start = Instant::now();
         for _ in 0..75 {
-            drop(g.enter(&global, None).await);
+            drop(g.enter(&global, None, None).await);
         }
         // 50 pass at once (the burst), the next 25 need ~0.5 s at 50/s.
         assert!(start.elapsed() >= Duration::from_millis(400), "{:?}", start.elapsed());
@@ -688,7 +791,7 @@ mod tests {
         // The new bucket starts empty: 5 requests at 10/s take ~0.5 s.
         let start = Instant::now();
         for _ in 0..5 {
-            drop(g.enter(&global, None).await);
+            drop(g.enter(&global, None, None).await);
         }
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(900), "{took:?}");
@@ -699,42 +802,86 @@ mod tests {
     async fn the_circuit_opens_probes_and_closes() {
         let (g, global) = gate(3, Duration::from_millis(200));
         for _ in 0..2 {
-            g.record(&timeout());
+            g.record(None, &timeout());
         }
         assert_eq!(g.snapshot().circuit, "closed");
-        g.record(&Ok::<(), SourceError>(())); // a success resets the count
+        g.record(None, &Ok::<(), SourceError>(())); // a success resets the count
         for _ in 0..3 {
-            g.record(&timeout());
+            g.record(None, &timeout());
         }
         assert_eq!(g.snapshot().circuit, "open");
-        assert!(matches!(g.enter(&global, None).await, Err(SourceError::CircuitOpen { .. })));
+        assert!(matches!(g.enter(&global, None, None).await, Err(SourceError::CircuitOpen { .. })));
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let probe = g.enter(&global, None).await;
+        let probe = g.enter(&global, None, None).await;
         assert!(probe.is_ok(), "one probe goes through");
-        assert!(matches!(g.enter(&global, None).await, Err(SourceError::CircuitOpen { .. })), "only one");
-        g.record(&timeout());
+        assert!(matches!(g.enter(&global, None, None).await, Err(SourceError::CircuitOpen { .. })), "only one");
+        g.record(None, &timeout());
         assert_eq!(g.snapshot().circuit, "open", "a failed probe re-opens");
         drop(probe);
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let probe = g.enter(&global, None).await;
+        let probe = g.enter(&global, None, None).await;
         assert!(probe.is_ok());
         // The platform answered (even with a project-level error): close.
-        g.record(&Err::<(), _>(SourceError::Parse("bad body".into())));
+        g.record(None, &Err::<(), _>(SourceError::Parse("bad body".into())));
         assert_eq!(g.snapshot().circuit, "closed");
         assert_eq!(g.snapshot().circuit_opened_total, 2);
     }
 
     #[tokio::test]
+    async fn a_failing_host_opens_its_own_circuit_only() {
+        let (g, global) = gate(3, Duration::from_millis(200));
+        for _ in 0..3 {
+            g.record(Some("bad.example:443"), &timeout());
+        }
+        let err = g.enter(&global, None, Some("bad.example:443")).await.err();
+        assert!(
+            matches!(&err, Some(SourceError::CircuitOpen { platform, .. }) if platform.contains("bad.example")),
+            "{err:?}"
+        );
+        // Another host, and the platform's own circuit, are untouched.
+        assert!(g.enter(&global, None, Some("good.example:443")).await.is_ok());
+        assert!(g.enter(&global, None, None).await.is_ok());
+        let snap = g.snapshot();
+        assert_eq!(snap.circuit, "closed");
+        assert_eq!(snap.hosts.len(), 1);
+        assert_eq!((snap.hosts[0].host.as_str(), snap.hosts[0].circuit), ("bad.example:443", "open"));
+        // A host's throttling pauses that host only.
+        g.record(
+            Some("slow.example:80"),
+            &Err::<(), _>(SourceError::Throttled {
+                retry_after: Some(Duration::from_millis(300)),
+                detail: "429".into(),
+                platform_wide: true,
+            }),
+        );
+        let start = Instant::now();
+        drop(g.enter(&global, None, Some("good.example:443")).await);
+        assert!(start.elapsed() < Duration::from_millis(100), "another host does not wait");
+        drop(g.enter(&global, None, Some("slow.example:80")).await);
+        assert!(start.elapsed() >= Duration::from_millis(250), "the throttled host waits");
+        // After the open period a probe goes through; its success forgets the host.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let probe = g.enter(&global, None, Some("bad.example:443")).await;
+        assert!(probe.is_ok());
+        g.record(Some("bad.example:443"), &Ok::<(), SourceError>(()));
+        g.record(Some("slow.example:80"), &Ok::<(), SourceError>(()));
+        assert!(g.snapshot().hosts.is_empty(), "{:?}", g.snapshot().hosts);
+    }
+
+    #[tokio::test]
     async fn retry_after_pauses_the_whole_platform() {
         let (g, global) = gate(100, Duration::from_secs(1));
-        g.record(&Err::<(), _>(SourceError::Throttled {
-            retry_after: Some(Duration::from_millis(300)),
-            detail: "429".into(),
-            platform_wide: true,
-        }));
+        g.record(
+            None,
+            &Err::<(), _>(SourceError::Throttled {
+                retry_after: Some(Duration::from_millis(300)),
+                detail: "429".into(),
+                platform_wide: true,
+            }),
+        );
         assert!(g.snapshot().paused_until_ms.is_some());
         let start = Instant::now();
-        drop(g.enter(&global, None).await);
+        drop(g.enter(&global, None, None).await);
         assert!(start.elapsed() >= Duration::from_millis(280), "{:?}", start.elapsed());
         assert_eq!(g.snapshot().throttled, 1);
     }
@@ -744,11 +891,11 @@ mod tests {
         let (g, global) = gate(100, Duration::from_secs(1));
         let passes: Vec<_> = futures_join(&g, &global, 4).await;
         assert_eq!(g.snapshot().in_flight, 4);
-        let fifth = tokio::time::timeout(Duration::from_millis(100), g.enter(&global, None)).await;
+        let fifth = tokio::time::timeout(Duration::from_millis(100), g.enter(&global, None, None)).await;
         assert!(fifth.is_err(), "a fifth request waits for a slot");
         drop(passes);
         assert_eq!(g.snapshot().in_flight, 0);
-        assert!(g.enter(&global, None).await.is_ok());
+        assert!(g.enter(&global, None, None).await.is_ok());
     }
 
     #[tokio::test]
@@ -758,7 +905,7 @@ mod tests {
         let global = Arc::new(Semaphore::new(100));
         // Spend the burst: from here a token comes every 100 ms.
         for _ in 0..10 {
-            drop(g.enter(&global, None).await);
+            drop(g.enter(&global, None, None).await);
         }
         let order = Arc::new(Mutex::new(Vec::new()));
         let places: Vec<Arc<LinePlace>> = (0..5).map(|_| Arc::new(LinePlace::default())).collect();
@@ -766,7 +913,7 @@ mod tests {
         for (i, place) in places.iter().enumerate() {
             let (g, global, place, order) = (g.clone(), global.clone(), place.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
-                let pass = g.enter(&global, Some(&place)).await;
+                let pass = g.enter(&global, Some(&place), None).await;
                 order.lock().unwrap_or_else(|p| p.into_inner()).push((i, trawler_domain::now_millis()));
                 drop(pass);
             }));
@@ -801,7 +948,7 @@ mod tests {
     async fn futures_join<'a>(g: &'a PlatformGate, global: &Arc<Semaphore>, n: usize) -> Vec<Pass<'a>> {
         let mut out = Vec::new();
         for _ in 0..n {
-            if let Ok(p) = g.enter(global, None).await {
+            if let Ok(p) = g.enter(global, None, None).await {
                 out.push(p);
             }
         }

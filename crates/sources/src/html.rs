@@ -74,6 +74,10 @@ impl Adapter for Html {
         })
     }
 
+    fn circuit_host(&self, spec: &SourceSpec) -> Option<String> {
+        crate::adapter::generic_host(spec)
+    }
+
     fn fetch<'a>(
         &'a self,
         http: &'a HttpClient,

@@ -49,6 +49,10 @@ impl Adapter for HttpJson {
         })
     }
 
+    fn circuit_host(&self, spec: &SourceSpec) -> Option<String> {
+        crate::adapter::generic_host(spec)
+    }
+
     fn fetch<'a>(
         &'a self,
         http: &'a HttpClient,

@@ -977,6 +977,9 @@ struct PlatformRow {
     share_pct: u32,
     bar_pct: u32,
     over: bool,
+    /// Sites of a generic platform with their own circuit not plainly
+    /// closed: `host: state`.
+    hosts: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -1019,6 +1022,19 @@ pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, 
             share_pct: 0,
             bar_pct: 0,
             over: false,
+            hosts: p["hosts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|h| {
+                    let state = match h["circuit"].as_str() {
+                        Some("closed") => format!("{} failures", h["consecutive_failures"]),
+                        Some(other) => other.to_owned(),
+                        None => "?".to_owned(),
+                    };
+                    (h["host"].as_str().unwrap_or("?").to_owned(), state)
+                })
+                .collect(),
         })
         .map(|mut row: PlatformRow| {
             if let Some(c) = view.capacity.iter().find(|c| c.platform.as_str() == row.name) {
