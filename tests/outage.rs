@@ -267,3 +267,63 @@ fn a_slow_database_holds_the_scrapers_back_with_bounded_memory() -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// The scrapers a node runs now, from its `/admin/actors` (answered without
+/// the database).
+fn scrapers(api: &Api) -> Result<usize> {
+    let tree = api.ok("/api/v1/admin/actors")?;
+    Ok(tree["actors"].as_array().into_iter().flatten().filter(|a| a["kind"] == "scraper").count())
+}
+
+#[test]
+fn a_cluster_that_loses_its_database_fences_then_resumes_with_the_same_leases() -> Result<()> {
+    let Some(pg) = PgCluster::start()? else {
+        eprintln!("no PostgreSQL binaries: skipping");
+        return Ok(());
+    };
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let node = |name: &str| {
+        server_env(
+            &pg.url(),
+            &sim.addr,
+            &[("TRAWLER_NODE_NAME", name), ("TRAWLER_FULL_INTERVAL", "2s"), ("TRAWLER_POLL_INTERVAL", "1s")],
+        )
+    };
+    let (_a, a) = start_server(&node("a"))?;
+    let (_b, b) = start_server(&node("b"))?;
+    create_projects(&a, &sim.addr)?;
+    wait_until("both nodes run a share", Duration::from_secs(30), || Ok(scrapers(&a)? == 3 && scrapers(&b)? == 3))?;
+    let before: Vec<Value> = [&a, &b].iter().map(|api| api.ok("/api/v1/admin/actors")).collect::<Result<_>>()?;
+
+    // The database goes away: neither node can tell whether the other still
+    // reaches it, so both stop their scrapers before the lease TTL (10 s).
+    pg.crash()?;
+    let crashed = std::time::Instant::now();
+    wait_until("both nodes fence", Duration::from_secs(15), || Ok(scrapers(&a)? == 0 && scrapers(&b)? == 0))?;
+    let fenced_after = crashed.elapsed();
+    eprintln!("fenced {fenced_after:?} after the crash");
+    // 6 s after each node's last heartbeat, which came at most one round
+    // (2 s) before the crash: well before another node could take over
+    // (10 s after that heartbeat).
+    ensure!(fenced_after >= Duration::from_millis(3_500), "fenced too early: {fenced_after:?}");
+    ensure!(fenced_after <= Duration::from_millis(7_500), "fenced too late: {fenced_after:?}");
+
+    // Back: each node takes up the same projects again, nothing moved.
+    pg.up()?;
+    wait_until("both nodes resume", Duration::from_secs(30), || Ok(scrapers(&a)? == 3 && scrapers(&b)? == 3))?;
+    for (api, then) in [(&a, &before[0]), (&b, &before[1])] {
+        let projects = |tree: &Value| -> BTreeSet<i64> {
+            tree["actors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|x| x["kind"] == "scraper")
+                .filter_map(|x| x["project_id"].as_i64())
+                .collect()
+        };
+        ensure!(projects(&api.ok("/api/v1/admin/actors")?) == projects(then), "a node's projects changed");
+    }
+    let cluster = a.ok("/api/v1/admin/cluster")?;
+    ensure!(cluster["leased"] == 6 && cluster["coordinator"]["lost_total"] == 0, "{cluster}");
+    Ok(())
+}

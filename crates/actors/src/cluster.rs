@@ -20,6 +20,7 @@
 //! heartbeats.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -134,6 +135,14 @@ pub(crate) struct Coordinator {
     pub(crate) metrics: crate::metrics::Metrics,
 }
 
+/// How a round went: the heartbeat is what other nodes judge liveness by,
+/// so it counts apart from the rest of the round.
+struct RoundError {
+    /// Whether the heartbeat was written before the failure.
+    beat: bool,
+    error: String,
+}
+
 /// One round's reading of the database.
 struct Reading {
     now: i64,
@@ -154,8 +163,19 @@ impl Coordinator {
     /// Runs rounds until the node is marked stopped.
     pub(crate) async fn run(self) {
         let started = now_millis();
-        let mut last_ok = tokio::time::Instant::now();
-        let mut others_seen = false;
+        // The last heartbeat written, epoch ms, and whether other nodes were
+        // alive then: the watchdog fences from these.
+        let last_beat = Arc::new(std::sync::atomic::AtomicI64::new(now_millis()));
+        let others_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if self.ownership.is_cluster() {
+            actix::spawn(watchdog(
+                last_beat.clone(),
+                others_seen.clone(),
+                self.ownership.clone(),
+                self.supervisor.clone(),
+                self.node.clone(),
+            ));
+        }
         let mut failing = false;
         let mut round: u64 = 0;
         loop {
@@ -166,35 +186,23 @@ impl Coordinator {
                 }
                 match self.round(started, control.halted, round).await {
                     Ok(others) => {
-                        last_ok = tokio::time::Instant::now();
-                        others_seen = others;
+                        last_beat.store(now_millis(), Ordering::Relaxed);
+                        others_seen.store(others, Ordering::Relaxed);
                         if failing {
                             log::info!("node {}: the database answers again", self.node);
                         }
                         failing = false;
                     }
-                    Err(e) => {
+                    Err(RoundError { beat, error }) => {
+                        if beat {
+                            last_beat.store(now_millis(), Ordering::Relaxed);
+                        }
                         if !failing {
-                            log::warn!("node {}: heartbeat failed: {e}", self.node);
+                            let what = if beat { "a round failed after its heartbeat" } else { "heartbeat failed" };
+                            log::warn!("node {}: {what}: {error}", self.node);
                         }
                         failing = true;
-                        self.lock_view().last_error = Some(e);
-                        // Fencing: past this, other nodes may take our projects.
-                        let fence_after = Duration::from_millis((TTL_MS - 2 * HEARTBEAT_MS) as u64);
-                        if self.ownership.is_cluster() && others_seen && last_ok.elapsed() > fence_after {
-                            let all = self.ownership.owned();
-                            if !all.is_empty() {
-                                log::warn!(
-                                    "node {}: no heartbeat for {:?}; stopping its {} projects, which other nodes \
-                                     may take over",
-                                    self.node,
-                                    last_ok.elapsed(),
-                                    all.len()
-                                );
-                                self.ownership.remove(&all);
-                                let _ = self.supervisor.send(Release(all)).await;
-                            }
-                        }
+                        self.lock_view().last_error = Some(error);
                     }
                 }
             }
@@ -225,18 +233,27 @@ impl Coordinator {
 
     /// One round: heartbeat, then (in cluster mode) reconcile the leases.
     /// Returns whether other nodes are alive.
-    async fn round(&self, started: i64, halted: bool, round: u64) -> Result<bool, String> {
+    async fn round(&self, started: i64, halted: bool, round: u64) -> Result<bool, RoundError> {
         let (node, instance) = (self.node.clone(), self.instance.clone());
         let cluster = self.ownership.is_cluster();
         let following = cluster.then(|| serde_json::to_string(&self.events.interest()).unwrap_or_default());
+        self.exec(move |conn| {
+            let version = env!("CARGO_PKG_VERSION");
+            Node::heartbeat(conn, &node, &instance, version, started, now_millis(), following.as_deref())
+        })
+        .await
+        .map_err(|error| RoundError { beat: false, error })?;
+        let after_beat = |error: String| RoundError { beat: true, error };
+        if !cluster {
+            let mut view = self.lock_view();
+            view.last_round_ms = Some(now_millis());
+            view.last_error = None;
+            return Ok(false);
+        }
+        let (node, instance) = (self.node.clone(), self.instance.clone());
         let reading = self
             .exec(move |conn| {
                 let now = now_millis();
-                let version = env!("CARGO_PKG_VERSION");
-                Node::heartbeat(conn, &node, &instance, version, started, now, following.as_deref())?;
-                if !cluster {
-                    return Ok(None);
-                }
                 let (alive, gone): (Vec<Node>, Vec<Node>) =
                     Node::list(conn)?.into_iter().partition(|n| n.alive(now, TTL_MS));
                 let holder = Coordinator::holder(&node, &instance);
@@ -245,7 +262,7 @@ impl Coordinator {
                     .filter(|n| n.name != node)
                     .filter_map(|n| serde_json::from_str(n.following.as_deref()?).ok())
                     .collect();
-                Ok(Some(Reading {
+                Ok(Reading {
                     interests,
                     now,
                     alive: alive.into_iter().map(|n| n.name).collect(),
@@ -253,24 +270,19 @@ impl Coordinator {
                     held: Lease::held_count(conn, holder)?,
                     active: Lease::active_projects(conn)?,
                     inactive: Lease::held_inactive(conn, holder)?,
-                }))
+                })
             })
-            .await?;
-        let Some(reading) = reading else {
-            let mut view = self.lock_view();
-            view.last_round_ms = Some(now_millis());
-            view.last_error = None;
-            return Ok(false);
-        };
+            .await
+            .map_err(after_beat)?;
         let nodes = reading.alive.len().max(1);
         self.events.set_remote_interest(&reading.interests);
         if round.is_multiple_of(30) && !reading.gone.is_empty() {
             let gone = reading.gone.clone();
             let now = reading.now;
-            self.exec(move |conn| Command::expire(conn, &gone, now - 3_600_000, now)).await?;
+            self.exec(move |conn| Command::expire(conn, &gone, now - 3_600_000, now)).await.map_err(after_beat)?;
         }
         if !halted {
-            self.reconcile(&reading, nodes).await?;
+            self.reconcile(&reading, nodes).await.map_err(after_beat)?;
         }
         Ok(nodes > 1)
     }
@@ -381,6 +393,38 @@ impl Coordinator {
         self.moved("released", projects.len());
         let (node, instance) = (self.node.clone(), self.instance.clone());
         self.exec(move |conn| Lease::release(conn, Coordinator::holder(&node, &instance), &projects).map(drop)).await
+    }
+}
+
+/// Fencing, on its own timer so that slow database calls cannot delay it:
+/// past `TTL - 2 heartbeats` since the last heartbeat written, a node that
+/// saw other nodes alive stops all its scrapers, since those nodes may take
+/// its projects once the TTL has passed.
+async fn watchdog(
+    last_beat: Arc<std::sync::atomic::AtomicI64>,
+    others_seen: Arc<std::sync::atomic::AtomicBool>,
+    ownership: Arc<Ownership>,
+    supervisor: Addr<ProjectSupervisor>,
+    node: String,
+) {
+    let fence_after = TTL_MS - 2 * HEARTBEAT_MS;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let silent = now_millis() - last_beat.load(Ordering::Relaxed);
+        if silent <= fence_after || !others_seen.load(Ordering::Relaxed) {
+            continue;
+        }
+        let all = ownership.owned();
+        if all.is_empty() {
+            continue;
+        }
+        log::warn!(
+            "node {node}: no heartbeat for {:.1} s; stopping its {} projects, which other nodes may take over",
+            silent as f64 / 1000.0,
+            all.len()
+        );
+        ownership.remove(&all);
+        let _ = supervisor.send(Release(all)).await;
     }
 }
 
