@@ -136,6 +136,8 @@ impl Event {
 pub struct Envelope {
     event: Event,
     json: std::sync::OnceLock<String>,
+    /// The Server-Sent Events frame, made once for every subscriber.
+    frame: std::sync::OnceLock<String>,
     /// Relayed from another node.
     remote: bool,
 }
@@ -143,7 +145,22 @@ pub struct Envelope {
 impl Envelope {
     /// Wraps an event for listeners.
     pub fn new(event: Event) -> Shared {
-        Arc::new(Envelope { event, json: std::sync::OnceLock::new(), remote: false })
+        Arc::new(Envelope { event, json: OnceLock::new(), frame: OnceLock::new(), remote: false })
+    }
+
+    /// The event as one Server-Sent Events frame (`event:` and `data:`
+    /// lines and the blank line), made by the first subscriber that asks.
+    pub fn sse_frame(&self) -> &str {
+        self.frame.get_or_init(|| {
+            let (name, json) = (self.name(), self.json());
+            let mut out = String::with_capacity(name.len() + json.len() + 16);
+            out.push_str("event: ");
+            out.push_str(name);
+            out.push_str("\ndata: ");
+            out.push_str(json);
+            out.push_str("\n\n");
+            out
+        })
     }
 
     /// Whether another node published it (relayed in cluster mode).
@@ -263,7 +280,12 @@ impl EventBus {
         if self.relay.get().is_some_and(|r| r.node == relayed.node) {
             return true;
         }
-        self.fan_out(Arc::new(Envelope { event: relayed.event, json: OnceLock::new(), remote: true }));
+        self.fan_out(Arc::new(Envelope {
+            event: relayed.event,
+            json: OnceLock::new(),
+            frame: OnceLock::new(),
+            remote: true,
+        }));
         true
     }
 
