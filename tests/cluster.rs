@@ -234,6 +234,27 @@ fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
     }
     ensure!(text.contains("this node: 3 live nodes, fair share 20"), "{text}");
 
+    // Any node shows another node's supervision tree on request.
+    let tree_b = a.api.ok("/api/v1/admin/actors?node=b")?;
+    ensure!(tree_b["node"] == "b", "{}", tree_b["node"]);
+    let through_a: BTreeSet<i64> = tree_b["actors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|x| x["kind"] == "scraper")
+        .filter_map(|x| x["project_id"].as_i64())
+        .collect();
+    ensure!(through_a == running(&b)?, "b's tree through a differs from b's own");
+    let (status, body) = a.api.get("/api/v1/admin/actors?node=nobody")?;
+    ensure!(status == 404 && body["error"]["code"] == "not_found", "{status} {body}");
+    let out = Command::new(env!("CARGO_BIN_EXE_trawler"))
+        .args(["actors", "--node", "c"])
+        .env("TRAWLER_URL", &a.api.base)
+        .env("TRAWLER_ADMIN_TOKEN", TOKEN)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success() && text.starts_with("System (node c)"), "{text}");
+
     // Prometheus sees each node's leases and the live nodes.
     let metrics =
         reqwest::blocking::Client::new().get(format!("{}/metrics", c.api.base)).bearer_auth(TOKEN).send()?.text()?;

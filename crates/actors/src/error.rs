@@ -24,6 +24,9 @@ pub enum ActorError {
     /// The run is not in progress (it ended, or never started here).
     #[error("the run is not running")]
     RunNotRunning,
+    /// No live node of that name.
+    #[error("no live node named `{0}`")]
+    NodeNotFound(String),
     /// The node owning the project did not carry out the request.
     #[error("the node running this project did not answer: {0}")]
     Remote(String),

@@ -567,6 +567,20 @@ impl Tree {
         Ok(self.supervisor.send(ReloadProject(project)).await?)
     }
 
+    /// The supervision tree of `node` (this one, or another live node of
+    /// the cluster, asked through the command table), as JSON.
+    pub async fn snapshot_of(&self, node: &str) -> Result<serde_json::Value, ActorError> {
+        if node == self.config.node {
+            return serde_json::to_value(self.snapshot().await?).map_err(|e| ActorError::Remote(e.to_string()));
+        }
+        let nodes = self.db.send(Exec(trawler_store::Node::list)).await??;
+        let now = now_millis();
+        if !nodes.iter().any(|n| n.name == node && n.alive(now, trawler_store::node::TTL_MS)) {
+            return Err(ActorError::NodeNotFound(node.to_owned()));
+        }
+        self.remote(node.to_owned(), ProjectId(0), CommandKind::Snapshot, None).await
+    }
+
     /// Carries out a command another node queued for a project run here.
     async fn carry_out(&self, command: &Command) -> serde_json::Value {
         let project = command.project_id;
@@ -583,6 +597,10 @@ impl Tree {
                 .await
                 .map(|()| serde_json::json!({ "ok": true }))
                 .map_err(ActorError::from),
+            CommandKind::Snapshot => self
+                .snapshot()
+                .await
+                .and_then(|s| serde_json::to_value(s).map_err(|e| ActorError::Remote(e.to_string()))),
         };
         result.unwrap_or_else(|e| {
             let code = match e {

@@ -20,6 +20,8 @@ pub enum CommandKind {
     Stop,
     /// Re-read the project's sources (edited).
     Reload,
+    /// Answer with the node's supervision tree (no project: id 0).
+    Snapshot,
 }
 
 impl CommandKind {
@@ -30,6 +32,7 @@ impl CommandKind {
             CommandKind::Cancel => "cancel",
             CommandKind::Stop => "stop",
             CommandKind::Reload => "reload",
+            CommandKind::Snapshot => "snapshot",
         }
     }
 
@@ -39,6 +42,7 @@ impl CommandKind {
             "cancel" => CommandKind::Cancel,
             "stop" => CommandKind::Stop,
             "reload" => CommandKind::Reload,
+            "snapshot" => CommandKind::Snapshot,
             _ => return None,
         })
     }

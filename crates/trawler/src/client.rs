@@ -263,6 +263,9 @@ pub fn import(args: ImportArgs) -> Result<()> {
 pub struct ActorsArgs {
     #[command(flatten)]
     pub remote: Remote,
+    /// Another node of the cluster, whose tree the node asked fetches.
+    #[arg(long)]
+    pub node: Option<String>,
 }
 
 /// `trawler cluster`
@@ -484,7 +487,14 @@ fn ago(ms: &Value) -> String {
 /// `trawler actors`: the supervision tree as a tree.
 pub fn actors(args: ActorsArgs) -> Result<()> {
     let api = Api::new(&args.remote)?;
-    let tree = api.get("/api/v1/admin/actors")?;
+    let path = match &args.node {
+        Some(node) => {
+            let query: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("node", node).finish();
+            format!("/api/v1/admin/actors?{query}")
+        }
+        None => "/api/v1/admin/actors".to_owned(),
+    };
+    let tree = api.get(&path)?;
     let actors = tree["actors"].as_array().cloned().unwrap_or_default();
     let line = |a: &Value| {
         let mut parts =
@@ -506,7 +516,7 @@ pub fn actors(args: ActorsArgs) -> Result<()> {
         }
         parts.join("  ")
     };
-    out!("System");
+    out!("System (node {})", tree["node"].as_str().unwrap_or("?"));
     let (scrapers, others): (Vec<&Value>, Vec<&Value>) = actors.iter().partition(|a| a["kind"] == "scraper");
     for a in others.iter().filter(|a| a["kind"] != "supervisor") {
         out!("├── {}", line(a));

@@ -110,6 +110,7 @@ impl From<ActorError> for ApiError {
     fn from(e: ActorError) -> ApiError {
         match e {
             ActorError::NotFound => ApiError::NotFound("project not found".into()),
+            ActorError::NodeNotFound(name) => ApiError::NotFound(format!("no live node named `{name}`")),
             ActorError::Archived => ApiError::Conflict("the project is archived; it is not scraped any more".into()),
             ActorError::Quarantined => {
                 ApiError::Conflict("the project is quarantined after repeated crashes; resume it first".into())

@@ -862,10 +862,15 @@ pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiErr
     Ok(PlatformsView { gates, capacity, warnings })
 }
 
-/// The supervision tree: every actor's state.
-#[utoipa::path(get, path = "/api/v1/admin/actors", tag = "admin",
-    responses((status = 200, body = TreeSnapshot), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn get_actors(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.tree.snapshot().await?;
-    Ok(HttpResponse::Ok().json(snapshot))
+/// The supervision tree: every actor's state, of the node answering or,
+/// with `?node=`, of another live node.
+#[utoipa::path(get, path = "/api/v1/admin/actors", tag = "admin", params(ActorsParams),
+    responses((status = 200, body = TreeSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "No live node of that name", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn get_actors(_: Admin, state: Data, q: web::Query<ActorsParams>) -> Result<HttpResponse, ApiError> {
+    match q.into_inner().node.filter(|n| n != state.tree.node()) {
+        Some(node) => Ok(HttpResponse::Ok().json(state.tree.snapshot_of(&node).await?)),
+        None => Ok(HttpResponse::Ok().json(state.tree.snapshot().await?)),
+    }
 }

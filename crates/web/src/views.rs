@@ -687,6 +687,16 @@ pub struct FreshnessList {
     pub projects: Vec<FreshnessRow>,
 }
 
+/// `GET /admin/actors` parameters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ActorsParams {
+    /// Another live node of the cluster, whose tree this node fetches
+    /// (default: the node answering).
+    pub node: Option<String>,
+}
+
 /// `?token=` of the event streams.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
