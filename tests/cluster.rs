@@ -289,6 +289,13 @@ fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
     for n in ["a", "b", "c"] {
         ensure!(page.contains(&format!("title=\"{n}: ")), "no share of {n} drawn");
     }
+    // Clicking node b's badge on c shows b's tree, fetched through c.
+    let page = client.get(format!("{}/ui/actors?node=b", c.api.base)).header("Cookie", &cookie).send()?;
+    ensure!(page.status() == 200, "b's actors page through c: {}", page.status());
+    let page = page.text()?;
+    ensure!(page.contains("on node b (fetched through c)"), "{page}");
+    let on_b = rb.iter().next().ok_or_else(|| anyhow!("b runs nothing"))?;
+    ensure!(page.contains(&format!("scraper:{on_b}<")), "b's scraper {on_b} is not listed: {page}");
 
     let is_ks = |id: &&i64| **id <= KS_PROJECTS as i64;
     // A dashboard following, through a, a project c runs gets its points

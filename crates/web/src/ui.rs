@@ -860,6 +860,8 @@ struct ActorsPage {
     actors: Vec<ActorRow>,
     /// The node described.
     node: String,
+    /// The node answering (the others' trees come through the database).
+    this_node: String,
     /// Every node of the registry.
     nodes: Vec<NodeRow>,
     /// Projects leased out of the active ones (cluster mode; 0 on SQLite).
@@ -879,9 +881,19 @@ struct NodeRow {
     pct: f64,
 }
 
-pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, ApiError> {
+/// `?node=` of the actors page.
+#[derive(Deserialize)]
+pub struct ActorsQuery {
+    node: Option<String>,
+}
+
+pub async fn actors(session: UiSession, state: Data, q: web::Query<ActorsQuery>) -> Result<HttpResponse, ApiError> {
     use trawler_store::node::{Node, TTL_MS};
-    let snapshot = state.tree.snapshot().await?;
+    // This node's tree, or another live node's through the database.
+    let snapshot = match q.into_inner().node.filter(|n| n != state.tree.node()) {
+        Some(node) => state.tree.snapshot_of(&node).await?,
+        None => serde_json::to_value(state.tree.snapshot().await?).map_err(|e| ApiError::Internal(e.to_string()))?,
+    };
     let now = now_millis();
     let (list, leases, active) = db(&state, move |conn| {
         Ok((
@@ -916,32 +928,32 @@ pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, Api
             }
         })
     };
-    let actors = snapshot
-        .actors
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let actors = snapshot["actors"]
+        .as_array()
         .into_iter()
+        .flatten()
         .map(|a| {
             let mut info = Vec::new();
-            if let Some(t) = rel(a.last_run_ms) {
+            if let Some(t) = rel(a["last_run_ms"].as_i64()) {
                 info.push(format!("last {t}"));
             }
-            if let Some(t) = rel(a.next_run_ms) {
+            if let Some(t) = rel(a["next_run_ms"].as_i64()) {
                 info.push(format!("next {t}"));
             }
-            if a.restarts > 0 {
-                info.push(format!("restarts {}", a.restarts));
+            if let Some(r) = a["restarts"].as_u64().filter(|r| *r > 0) {
+                info.push(format!("restarts {r}"));
             }
-            if let Some(m) = a.mailbox {
+            if let Some(m) = a["mailbox"].as_u64() {
                 info.push(format!("mailbox {m}"));
             }
-            let status =
-                serde_json::to_value(a.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             ActorRow {
-                kind: a.kind.to_owned(),
-                name: a.name,
-                status,
+                kind: text(&a["kind"]),
+                name: text(&a["name"]),
+                status: text(&a["status"]),
                 info: info.join(" · "),
-                error: a.last_error,
-                project: a.project_id.map(|p| p.0),
+                error: a["last_error"].as_str().map(str::to_owned),
+                project: a["project_id"].as_i64(),
             }
         })
         .collect();
@@ -949,9 +961,10 @@ pub async fn actors(session: UiSession, state: Data) -> Result<HttpResponse, Api
         csrf: session.csrf,
         nav: "actors",
         flash: None,
-        taken: ms_text(Some(snapshot.taken_at_ms)),
+        taken: ms_text(snapshot["taken_at_ms"].as_i64()),
         actors,
-        node: snapshot.node,
+        node: text(&snapshot["node"]),
+        this_node: state.tree.node().to_owned(),
         nodes,
         leased,
         active,
