@@ -163,6 +163,9 @@ pub struct ProjectSupervisor {
     shutting_down: bool,
     total_restarts: u64,
     last_error: Option<String>,
+    /// When this process's supervisor was made, epoch ms: runs started
+    /// before it and still `running` were left by an earlier process.
+    started_ms: i64,
 }
 
 impl ProjectSupervisor {
@@ -180,6 +183,7 @@ impl ProjectSupervisor {
             shutting_down: false,
             total_restarts: 0,
             last_error: None,
+            started_ms: now_millis(),
         }
     }
 
@@ -228,13 +232,14 @@ impl Handler<StartAll> for ProjectSupervisor {
 
     fn handle(&mut self, _: StartAll, ctx: &mut Context<Self>) {
         let me = self.deps.config.node.clone();
+        let started_ms = self.started_ms;
         // In cluster mode the coordinator hands out projects (`Adopt`).
         let cluster = self.deps.ownership.is_cluster();
         let load = self.deps.db.send(Exec(move |conn| {
             // Runs a previous process left open can never finish: close them
             // before any new run starts (not those of other live nodes).
             let alive = trawler_store::Node::others_alive(conn, &me, trawler_domain::now_millis())?;
-            let aborted = Run::abort_unfinished(conn, &alive)?;
+            let aborted = Run::abort_unfinished(conn, &alive, started_ms)?;
             let projects = if cluster { Vec::new() } else { Project::list(conn, Some(ProjectStatus::Active))? };
             let quarantined = Project::list(conn, Some(ProjectStatus::Quarantined))?;
             // Three queries for every scraper's state, not two per scraper.

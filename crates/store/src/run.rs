@@ -406,13 +406,16 @@ impl Run {
     }
 
     /// Closes runs that a stopped process left `running` as `aborted`;
-    /// returns how many. Called at start-up, before any new run starts;
-    /// runs of the nodes in `alive` (other nodes still running) are theirs.
-    pub fn abort_unfinished(conn: &mut AnyConnection, alive: &[String]) -> StoreResult<usize> {
+    /// returns how many. Called at start-up: only runs started before
+    /// `started_before_ms` (when this process started) are closed, never one
+    /// this process has begun meanwhile; runs of the nodes in `alive` (other
+    /// nodes still running) are theirs.
+    pub fn abort_unfinished(conn: &mut AnyConnection, alive: &[String], started_before_ms: i64) -> StoreResult<usize> {
         Ok(db_run!(conn: {
             diesel::update(
                 runs::table
                     .filter(runs::status.eq(RunStatus::Running.as_str()))
+                    .filter(runs::started_at_ms.lt(started_before_ms))
                     .filter(diesel::dsl::not(runs::node.eq_any(alive))),
             )
                 .set((

@@ -230,7 +230,9 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
         assert_eq!(Run::last_started(&mut conn)?, vec![(p.id, r2.started_at_ms)]);
         // A run of another node that is still alive is that node's to end.
         let theirs = Run::start(&mut conn, p.id, RunKind::Full, RunTrigger::Schedule, "node-b")?;
-        assert_eq!(Run::abort_unfinished(&mut conn, &["node-b".to_owned()])?, 1);
+        // A run this process began after it started is not a leftover.
+        assert_eq!(Run::abort_unfinished(&mut conn, &["node-b".to_owned()], r2.started_at_ms)?, 0);
+        assert_eq!(Run::abort_unfinished(&mut conn, &["node-b".to_owned()], r2.started_at_ms + 1)?, 1);
         assert_eq!(Run::get(&mut conn, theirs.id)?.status, RunStatus::Running);
         let aborted = Run::get(&mut conn, r2.id)?;
         assert_eq!(aborted.status, RunStatus::Aborted);
