@@ -99,25 +99,19 @@ impl Lease {
             return Ok(Vec::new());
         }
         write_transaction(conn, |conn| {
-            let candidates: Vec<i64> = match conn {
-                AnyConnection::Postgresql(c) => diesel::sql_query(format!("{FREE} FOR UPDATE OF p SKIP LOCKED"))
-                    .bind::<Text, _>(ProjectStatus::Active.as_str())
-                    .bind::<BigInt, _>(live_since_ms)
-                    .bind::<BigInt, _>(limit as i64)
-                    .load::<IdRow>(c)?
-                    .into_iter()
-                    .map(|r| r.id)
-                    .collect(),
+            let sql = match conn {
+                AnyConnection::Postgresql(_) => format!("{FREE} FOR UPDATE OF p SKIP LOCKED"),
                 // One node per SQLite file, and its writes are serialised.
-                AnyConnection::Sqlite(c) => diesel::sql_query(FREE.replace('$', "?"))
+                AnyConnection::Sqlite(_) => FREE.replace('$', "?"),
+            };
+            let rows: Vec<IdRow> = db_run!(conn: {
+                diesel::sql_query(sql)
                     .bind::<Text, _>(ProjectStatus::Active.as_str())
                     .bind::<BigInt, _>(live_since_ms)
                     .bind::<BigInt, _>(limit as i64)
-                    .load::<IdRow>(c)?
-                    .into_iter()
-                    .map(|r| r.id)
-                    .collect(),
-            };
+                    .load(conn)?
+            });
+            let candidates: Vec<i64> = rows.into_iter().map(|r| r.id).collect();
             Self::take(conn, holder, &candidates, live_since_ms, now_ms)
         })
     }
