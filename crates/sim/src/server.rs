@@ -40,6 +40,9 @@ pub struct LogEntry {
 pub struct RequestRecord {
     /// When it arrived, epoch ms.
     pub at_ms: i64,
+    /// When it arrived, epoch µs (for latencies shorter than a millisecond).
+    #[serde(default)]
+    pub at_us: i64,
     /// Which platform shape.
     pub platform: String,
     /// The project's reference.
@@ -161,8 +164,10 @@ impl SimState {
         if requests.len() >= LOG_CAPACITY {
             requests.pop_front();
         }
+        let at_us = trawler_domain::now_micros();
         requests.push_back(RequestRecord {
-            at_ms: trawler_domain::now_millis(),
+            at_ms: at_us.div_euclid(1000),
+            at_us,
             platform: platform.to_owned(),
             reference: reference.to_owned(),
             outcome: outcome.to_owned(),

@@ -1,10 +1,12 @@
-//! `trawler bench sse`: how long an event takes to reach N subscribers of
+//! `trawler bench sse`: how long a point takes to reach N subscribers of
 //! one project's stream, against one subscriber, in the same run. The node
 //! runs as a child process (`trawler serve` on a temporary SQLite file, the
 //! simulator in this process), so each side holds one end of each
-//! connection. The event is a run's `run_started`, stamped by the server
-//! (`at_ms`); a subscriber's latency is the time it read the event minus
-//! that stamp.
+//! connection. Each round triggers a scrape; a point's latency runs from the
+//! simulator's answer (its request log, in µs) to the moment a subscriber
+//! read the `points` event: the whole path of a point, through parsing,
+//! ingestion and the database, to every dashboard. The run's `run_started`
+//! is timed too, from the node's own (millisecond) stamp.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +29,7 @@ pub struct SseArgs {
 }
 
 const TOKEN: &str = "bench-sse-admin-token-0123456789";
+const REFERENCE: &str = "bench/sse";
 
 struct Child(std::process::Child);
 
@@ -53,24 +56,143 @@ async fn subscribe(host: &str, path: &str) -> Result<TcpStream> {
     Ok(stream)
 }
 
-/// Reads until a `run_started` of `run`; returns when it was read, epoch ms.
-async fn wait_for(stream: &mut TcpStream, run: i64) -> Result<i64> {
-    let needle = format!("\"run_id\":{run},");
-    let mut text = String::new();
+/// What a subscriber saw of one run: when it read the run's `run_started`
+/// and then its `points`, epoch µs.
+struct Received {
+    run: i64,
+    run_started_us: i64,
+    points_us: i64,
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads a subscriber's stream for as long as it lasts, reporting each
+/// run's `run_started` and the `points` after it.
+async fn follow(mut stream: TcpStream, out: tokio::sync::mpsc::UnboundedSender<Result<Received>>) {
+    let mut pending = Vec::new();
     let mut buf = vec![0u8; 8192];
+    let mut run: Option<(i64, i64)> = None;
     loop {
-        let n = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut buf)).await??;
-        if n == 0 {
-            bail!("a stream closed");
+        let n = match stream.read(&mut buf).await {
+            Ok(0) => {
+                let _ = out.send(Err(anyhow::anyhow!("a stream closed")));
+                return;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                let _ = out.send(Err(e.into()));
+                return;
+            }
+        };
+        let read_us = trawler_domain::now_micros();
+        pending.extend_from_slice(&buf[..n]);
+        // Whole frames only; chunk headers between them do not matter.
+        while let Some(end) = find(&pending, b"\n\n") {
+            let frame = &pending[..end];
+            if let Some(at) = find(frame, b"event: run_started\n") {
+                let id = find(&frame[at..], b"\"run_id\":").map(|i| {
+                    let digits = &frame[at + i + 9..];
+                    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+                    std::str::from_utf8(&digits[..len]).ok().and_then(|d| d.parse().ok())
+                });
+                if let Some(Some(id)) = id {
+                    run = Some((id, read_us));
+                }
+            } else if find(frame, b"event: points\n").is_some() {
+                if let Some((id, run_started_us)) = run.take() {
+                    if out.send(Ok(Received { run: id, run_started_us, points_us: read_us })).is_err() {
+                        return;
+                    }
+                }
+            }
+            pending.drain(..end + 2);
         }
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if let Some(at) = text.find(&needle) {
-            if text[..at].rfind("event: run_started").is_some() {
-                return Ok(trawler_domain::now_millis());
+    }
+}
+
+/// The subscribers, spread over one thread per core as a load generator
+/// would be (each thread a single-threaded runtime), so that reading ten
+/// thousand sockets is not one core's work while the node uses two.
+struct Fleet {
+    results: tokio::sync::mpsc::UnboundedReceiver<Result<Received>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Fleet {
+    async fn connect(host: &str, path: &str, n: usize) -> Result<Fleet> {
+        let threads_n = std::thread::available_parallelism().map_or(2, |c| c.get()).min(n.max(1));
+        let (out, results) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, mut ready) = tokio::sync::mpsc::unbounded_channel::<Result<()>>();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut threads = Vec::new();
+        for t in 0..threads_n {
+            let share = n / threads_n + usize::from(t < n % threads_n);
+            let (host, path, out, ready_tx, mut stopped) =
+                (host.to_owned(), path.to_owned(), out.clone(), ready_tx.clone(), stopped.clone());
+            threads.push(std::thread::spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    for _ in 0..share {
+                        match subscribe(&host, &path).await {
+                            Ok(stream) => {
+                                tokio::spawn(follow(stream, out.clone()));
+                                let _ = ready_tx.send(Ok(()));
+                            }
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                    let _ = stopped.wait_for(|s| *s).await;
+                });
+            }));
+        }
+        drop(ready_tx);
+        let started = Instant::now();
+        for i in 0..n {
+            ready.recv().await.context("a subscriber thread ended")??;
+            if n >= 1000 && (i + 1) % 1000 == 0 {
+                eprint!("\r  {} subscribers connected", i + 1);
             }
         }
-        if text.len() > 64 * 1024 {
-            text.drain(..text.len() - 1024);
+        if n >= 1000 {
+            eprintln!("\r  {n} subscribers connected in {:.1} s", started.elapsed().as_secs_f64());
+        }
+        Ok(Fleet { results, stop, threads })
+    }
+
+    /// Every subscriber's view of `run`.
+    async fn round(&mut self, run: i64, n: usize) -> Result<Vec<Received>> {
+        let mut got = Vec::with_capacity(n);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while got.len() < n {
+            let r = tokio::time::timeout_at(deadline, self.results.recv())
+                .await
+                .context("the subscribers did not all see the run within 60 s")?
+                .context("the subscribers stopped")??;
+            if r.run == run {
+                got.push(r);
+            }
+        }
+        Ok(got)
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
 }
@@ -79,29 +201,29 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize]
 }
 
-/// One measurement: `n` subscribers, `rounds` events; returns every latency.
+/// Latencies of one measurement, µs: points from the platform's answer,
+/// `run_started` from the node's stamp (a millisecond one).
+#[derive(Default)]
+struct Latencies {
+    points: Vec<i64>,
+    run_started: Vec<i64>,
+}
+
+/// One measurement: `n` subscribers, `rounds` scrapes; returns every latency.
 async fn measure(
     client: &reqwest::Client,
+    sim: &trawler_sim::SimServer,
     base: &str,
     host: &str,
     project: i64,
     n: usize,
     rounds: usize,
-) -> Result<Vec<i64>> {
+) -> Result<Latencies> {
     let path = format!("/api/v1/projects/{project}/events");
-    let mut streams = Vec::with_capacity(n);
-    let started = Instant::now();
-    for i in 0..n {
-        streams.push(subscribe(host, &path).await?);
-        if (i + 1) % 1000 == 0 {
-            eprint!("\r  {} subscribers connected", i + 1);
-        }
-    }
-    if n >= 1000 {
-        eprintln!("\r  {n} subscribers connected in {:.1} s", started.elapsed().as_secs_f64());
-    }
-    let mut latencies = Vec::with_capacity(n * rounds);
+    let mut fleet = Fleet::connect(host, &path, n).await?;
+    let mut latencies = Latencies::default();
     for _ in 0..rounds {
+        let asked_us = trawler_domain::now_micros();
         let resp: Value = client
             .post(format!("{base}/api/v1/projects/{project}/scrape"))
             .bearer_auth(TOKEN)
@@ -110,12 +232,21 @@ async fn measure(
             .json()
             .await?;
         let run = resp["run_id"].as_i64().context("no run id")?;
-        let reads = streams.iter_mut().map(|s| wait_for(s, run));
-        let received = futures_util::future::try_join_all(reads).await?;
+        let received = fleet.round(run, n).await?;
         let run_info: Value =
             client.get(format!("{base}/api/v1/runs/{run}")).bearer_auth(TOKEN).send().await?.json().await?;
-        let at = run_info["started_at_ms"].as_i64().context("no start time")?;
-        latencies.extend(received.iter().map(|r| r - at));
+        let started_us = run_info["started_at_ms"].as_i64().context("no start time")? * 1000;
+        // The points arrived with the platform's last answer of this run.
+        let answered_us = sim
+            .state
+            .requests(Some("kickstarter"))
+            .iter()
+            .filter(|r| r.reference == REFERENCE && r.at_us >= asked_us)
+            .map(|r| r.at_us)
+            .max()
+            .context("the simulator saw no request of the run")?;
+        latencies.points.extend(received.iter().map(|r| r.points_us - answered_us));
+        latencies.run_started.extend(received.iter().map(|r| r.run_started_us - started_us));
         // Let the run end before the next one: a trigger would join it.
         loop {
             let r: Value =
@@ -126,6 +257,8 @@ async fn measure(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    latencies.points.sort_unstable();
+    latencies.run_started.sort_unstable();
     Ok(latencies)
 }
 
@@ -175,45 +308,58 @@ pub fn run(args: SseArgs) -> Result<()> {
         let created: Value = client
             .post(format!("{base}/api/v1/projects"))
             .bearer_auth(TOKEN)
-            .json(&serde_json::json!({"name": "sse bench", "sources": [{"platform": "kickstarter", "external_ref": "bench/sse"}]}))
+            .json(&serde_json::json!({"name": "sse bench", "sources": [{"platform": "kickstarter", "external_ref": REFERENCE}]}))
             .send()
             .await?
             .json()
             .await?;
         let project = created["id"].as_i64().context("no project id")?;
         tokio::time::sleep(Duration::from_millis(500)).await; // the creation scrape ends
-        eprintln!("bench sse: 1 subscriber, {} events", args.rounds);
-        let mut one = measure(&client, &base, &host, project, 1, args.rounds).await?;
-        eprintln!("bench sse: {} subscribers, {} events", args.subscribers, args.rounds);
-        let mut many = measure(&client, &base, &host, project, args.subscribers, args.rounds).await?;
+        eprintln!("bench sse: 1 subscriber, {} scrapes", args.rounds);
+        let one = measure(&client, &sim, &base, &host, project, 1, args.rounds).await?;
+        eprintln!("bench sse: {} subscribers, {} scrapes", args.subscribers, args.rounds);
+        let many = measure(&client, &sim, &base, &host, project, args.subscribers, args.rounds).await?;
         drop(child);
-        one.sort_unstable();
-        many.sort_unstable();
         Ok::<_, anyhow::Error>((one, many))
     });
     let _ = std::fs::remove_dir_all(&dir);
     let (one, many) = result?;
-    let (one_max, many_max) = (*one.last().unwrap_or(&0), *many.last().unwrap_or(&0));
-    let ratio = many_max.max(1) as f64 / one_max.max(1) as f64;
-    println!("one          : p50 {} ms, max {} ms over {} events", percentile(&one, 50.0), one_max, one.len());
+    let ms = |us: i64| us as f64 / 1000.0;
+    let max = |v: &[i64]| *v.last().unwrap_or(&0);
+    let ratio = |many: &[i64], one: &[i64]| max(many).max(1) as f64 / max(one).max(1) as f64;
+    let subs = format!("{} subs", args.subscribers);
+    for (what, one, many) in [
+        ("points (from the platform's answer)", &one.points, &many.points),
+        ("run_started (from the node's ms stamp)", &one.run_started, &many.run_started),
+    ] {
+        println!("{what}:");
+        println!(
+            "  one          : p50 {:.2} ms, max {:.2} ms over {} events",
+            ms(percentile(one, 50.0)),
+            ms(max(one)),
+            one.len()
+        );
+        println!(
+            "  {subs:<13}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} deliveries; the last got it {:.1}x later than the single one",
+            ms(percentile(many, 50.0)),
+            ms(percentile(many, 99.0)),
+            ms(max(many)),
+            many.len(),
+            ratio(many, one)
+        );
+    }
     println!(
-        "{:<13}: p50 {} ms, p99 {} ms, max {} ms over {} deliveries",
-        format!("{} subs", args.subscribers),
-        percentile(&many, 50.0),
-        percentile(&many, 99.0),
-        many_max,
-        many.len()
-    );
-    println!(
-        "ratio        : the last of {} subscribers got it {ratio:.1}× later than the single one (max vs max)",
-        args.subscribers
-    );
-    println!(
-        "bench sse subscribers={} rounds={} one_max_ms={one_max} many_p50_ms={} many_p99_ms={} many_max_ms={many_max} ratio={ratio:.2}",
+        "bench sse subscribers={} rounds={} one_max_ms={:.2} many_p50_ms={:.2} many_p99_ms={:.2} many_max_ms={:.2} ratio={:.2} run_started_one_max_ms={:.2} run_started_many_max_ms={:.2} run_started_ratio={:.2}",
         args.subscribers,
         args.rounds,
-        percentile(&many, 50.0),
-        percentile(&many, 99.0)
+        ms(max(&one.points)),
+        ms(percentile(&many.points, 50.0)),
+        ms(percentile(&many.points, 99.0)),
+        ms(max(&many.points)),
+        ratio(&many.points, &one.points),
+        ms(max(&one.run_started)),
+        ms(max(&many.run_started)),
+        ratio(&many.run_started, &one.run_started),
     );
     Ok(())
 }

@@ -1,0 +1,92 @@
+//! The benchmark commands, small: each runs the real binary end to end and
+//! prints its one machine-readable line with figures that make sense. The
+//! full-size runs and their results are in docs/benchmarks.md.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use anyhow::{ensure, Context, Result};
+
+/// Runs `trawler bench <args>`; returns the `bench <name> k=v …` line's fields.
+fn bench(args: &[&str], name: &str) -> Result<HashMap<String, String>> {
+    let out = Command::new(env!("CARGO_BIN_EXE_trawler")).arg("bench").args(args).env("RUST_LOG", "warn").output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "bench {args:?} failed: {stdout}\n{stderr}");
+    let prefix = format!("bench {name} ");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .with_context(|| format!("no `{prefix}…` line in: {stdout}"))?;
+    Ok(line[prefix.len()..]
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+fn number(fields: &HashMap<String, String>, key: &str) -> Result<f64> {
+    fields.get(key).with_context(|| format!("no `{key}` in {fields:?}"))?.parse().with_context(|| format!("`{key}`"))
+}
+
+#[test]
+fn sse_times_a_point_to_every_subscriber() -> Result<()> {
+    let f = bench(&["sse", "--subscribers", "50", "--rounds", "2"], "sse")?;
+    ensure!(f["subscribers"] == "50" && f["rounds"] == "2", "{f:?}");
+    let (one, many, ratio) = (number(&f, "one_max_ms")?, number(&f, "many_max_ms")?, number(&f, "ratio")?);
+    // A point goes through parsing, ingestion and the database: never free,
+    // and on a loaded test machine still well under a few seconds.
+    ensure!(one > 0.0 && one < 5_000.0, "one subscriber: {one} ms");
+    ensure!(many > 0.0 && many < 5_000.0, "50 subscribers: {many} ms");
+    ensure!(number(&f, "many_p50_ms")? <= many, "{f:?}");
+    ensure!((ratio - many / one).abs() < 0.05 * ratio.max(1.0), "ratio {ratio} is not {many}/{one}");
+    ensure!(number(&f, "run_started_many_max_ms")? >= 0.0, "{f:?}");
+    Ok(())
+}
+
+#[test]
+fn series_times_the_query_directly_and_through_http() -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        ensure!(std::env::var_os("TRAWLER_REQUIRE_WRK").is_none(), "wrk is required (TRAWLER_REQUIRE_WRK) but missing");
+        eprintln!("wrk is not installed: only the direct part runs");
+        let f = bench(&["series", "--projects", "3", "--days", "2", "--queries", "20"], "series")?;
+        ensure!(number(&f, "p99_ms")? > 0.0, "{f:?}");
+        return Ok(());
+    }
+    let f = bench(
+        &["series", "--projects", "3", "--days", "2", "--queries", "20", "--http", "2s", "--connections", "2", "--rate", "50"],
+        "series-http",
+    )?;
+    // 3 projects × 2 days of 5-minute points, read through the real API.
+    ensure!(number(&f, "req_per_s")? > 5.0, "{f:?}");
+    ensure!(number(&f, "direct_load_req_per_s")? > 5.0, "{f:?}");
+    for key in ["p50_ms", "p99_ms", "direct_p99_ms", "direct_load_p99_ms"] {
+        ensure!(number(&f, key)? > 0.0, "{key}: {f:?}");
+    }
+    let ratio = number(&f, "ratio_p99_same_load")?;
+    ensure!((ratio - number(&f, "p99_ms")? / number(&f, "direct_load_p99_ms")?).abs() < 0.05 * ratio, "{f:?}");
+    Ok(())
+}
+
+#[test]
+fn ingest_compares_the_product_with_the_raw_baseline() -> Result<()> {
+    let f = bench(&["ingest", "--rows", "5000", "--senders", "4"], "ingest")?;
+    ensure!(f["backend"] == "sqlite" && f["rows"] == "5000", "{f:?}");
+    let (product, baseline) = (number(&f, "product_rows_per_s")?, number(&f, "baseline_rows_per_s")?);
+    ensure!(product > 0.0 && baseline > 0.0, "{f:?}");
+    ensure!((number(&f, "ratio")? - product / baseline).abs() < 0.01 + 0.01 * product / baseline, "{f:?}");
+    Ok(())
+}
+
+#[test]
+fn actors_reports_memory_per_actor() -> Result<()> {
+    let f = bench(&["actors", "--projects", "2000"], "actors")?;
+    ensure!(f["projects"] == "2000", "{f:?}");
+    let (before, after) = (number(&f, "rss_before_kib")?, number(&f, "rss_after_kib")?);
+    ensure!(after > before, "starting 2,000 actors took no memory: {f:?}");
+    // Whatever the allocator does, an idle actor is neither free nor huge.
+    let per_actor = number(&f, "bytes_per_actor")?;
+    ensure!(per_actor > 100.0 && per_actor < 64.0 * 1024.0, "{f:?}");
+    ensure!((0.0..60.0).contains(&number(&f, "startup_s")?), "{f:?}");
+    Ok(())
+}
