@@ -14,10 +14,8 @@ fn bench(args: &[&str], name: &str) -> Result<HashMap<String, String>> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(out.status.success(), "bench {args:?} failed: {stdout}\n{stderr}");
     let prefix = format!("bench {name} ");
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .with_context(|| format!("no `{prefix}…` line in: {stdout}"))?;
+    let line =
+        stdout.lines().find(|l| l.starts_with(&prefix)).with_context(|| format!("no `{prefix}…` line in: {stdout}"))?;
     Ok(line[prefix.len()..]
         .split_whitespace()
         .filter_map(|kv| kv.split_once('='))
@@ -54,7 +52,21 @@ fn series_times_the_query_directly_and_through_http() -> Result<()> {
         return Ok(());
     }
     let f = bench(
-        &["series", "--projects", "3", "--days", "2", "--queries", "20", "--http", "2s", "--connections", "2", "--rate", "50"],
+        &[
+            "series",
+            "--projects",
+            "3",
+            "--days",
+            "2",
+            "--queries",
+            "20",
+            "--http",
+            "2s",
+            "--connections",
+            "2",
+            "--rate",
+            "50",
+        ],
         "series-http",
     )?;
     // 3 projects × 2 days of 5-minute points, read through the real API.

@@ -63,6 +63,19 @@ impl TestDb {
         Ok(TestDb { pool, url, cleanup: Cleanup::Postgres { admin, name } })
     }
 
+    /// Brings a freshly loaded database to the state a live one is kept in:
+    /// statistics gathered, and on PostgreSQL the visibility map that
+    /// autovacuum maintains (index-only scans skip the heap only for pages
+    /// marked all-visible).
+    pub fn settle(&self) -> StoreResult<()> {
+        let mut conn = self.pool.get()?;
+        match &self.cleanup {
+            Cleanup::Postgres { .. } => conn.batch_execute("VACUUM (ANALYZE)")?,
+            Cleanup::Dir(_) => conn.batch_execute("ANALYZE")?,
+        }
+        Ok(())
+    }
+
     /// SQLite, plus PostgreSQL when configured: run a test body on each.
     pub fn all() -> StoreResult<Vec<TestDb>> {
         let mut dbs = vec![TestDb::sqlite()?];

@@ -550,9 +550,13 @@ fn series(args: SeriesArgs) -> Result<()> {
     }
     let mut loaded = 0i64;
     let mut batch = Vec::with_capacity(50_000);
-    for project in 1..=args.projects {
-        for (m, metric) in [Metric::PLEDGED, Metric::BACKERS].into_iter().enumerate() {
-            for t in 0..ticks {
+    // In time order, as scrapers write them: each tick, every project's
+    // points. Where the table is not clustered by its key (PostgreSQL's
+    // heap), one series is then spread over the whole table, as in a real
+    // database.
+    for t in 0..ticks {
+        for project in 1..=args.projects {
+            for (m, metric) in [Metric::PLEDGED, Metric::BACKERS].into_iter().enumerate() {
                 batch.push(Point {
                     project_id: ProjectId(project),
                     platform: Platform::Kickstarter,
@@ -570,6 +574,9 @@ fn series(args: SeriesArgs) -> Result<()> {
     }
     loaded += trawler_store::Point::insert_batch(&mut conn, &batch)? as i64;
     eprintln!("\r  loaded {loaded}/{total} in {:.1} s", loading.elapsed().as_secs_f64());
+    drop(conn);
+    db.settle().context("vacuuming and analysing the loaded points")?;
+    let mut conn = db.pool.get()?;
     let range = ticks * 300;
     // One query per project first, untimed, as a node serving dashboards
     // has its pages in memory (the HTTP run below warms up the same way
