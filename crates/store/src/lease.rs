@@ -196,8 +196,7 @@ impl Lease {
     /// archived).
     pub fn release(conn: &mut AnyConnection, holder: Holder<'_>, projects: &[ProjectId]) -> StoreResult<usize> {
         let mut released = 0;
-        for chunk in projects.chunks(10_000) {
-            let ids: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+        for ids in crate::id_chunks(projects) {
             released += db_run!(conn: {
                 diesel::delete(
                     leases::table

@@ -35,3 +35,10 @@ pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, We
 
 /// The result type of every store function.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Project ids in slices a single statement can bind (`IN (…)`): SQLite
+/// takes at most 32,766 parameters per statement and PostgreSQL 65,535, and
+/// a node may pass a hundred thousand projects.
+pub(crate) fn id_chunks(projects: &[trawler_domain::ProjectId]) -> impl Iterator<Item = Vec<i64>> + '_ {
+    projects.chunks(10_000).map(|chunk| chunk.iter().map(|p| p.0).collect())
+}

@@ -314,8 +314,7 @@ impl Source {
     /// over some projects loads only theirs).
     pub fn list_active_for_projects(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<Source>> {
         let mut out = Vec::new();
-        for chunk in projects.chunks(10_000) {
-            let ids: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+        for ids in crate::id_chunks(projects) {
             let rows: Vec<SourceRow> = db_run!(conn: {
                 sources::table
                     .inner_join(projects::table)

@@ -217,8 +217,7 @@ impl Run {
     /// When each of `projects` last started a run.
     pub fn last_started_for(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<(ProjectId, i64)>> {
         let mut out = Vec::new();
-        for chunk in projects.chunks(10_000) {
-            let ids: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+        for ids in crate::id_chunks(projects) {
             let rows: Vec<(i64, Option<i64>)> = db_run!(conn: {
                 runs::table
                     .filter(runs::project_id.eq_any(&ids))
@@ -235,8 +234,7 @@ impl Run {
     /// longer alive (a project taken over after its node died).
     pub fn abort_orphaned(conn: &mut AnyConnection, projects: &[ProjectId], alive: &[String]) -> StoreResult<usize> {
         let mut closed = 0;
-        for chunk in projects.chunks(10_000) {
-            let ids: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+        for ids in crate::id_chunks(projects) {
             closed += db_run!(conn: {
                 diesel::update(
                     runs::table
