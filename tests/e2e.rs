@@ -113,6 +113,9 @@ fn check_bad_input_never_fails_the_server(api: &Api) -> Result<()> {
         format!("/api/v1/projects/{id}/runs?limit=0"),
         format!("/api/v1/projects/{id}/runs?limit=99999999999999999999"),
         "/api/v1/projects?status=paused".into(),
+        "/api/v1/projects?limit=0".into(),
+        "/api/v1/projects?limit=10001".into(),
+        "/api/v1/projects?after=abc".into(),
         "/api/v1/projects/99999999999999999999".into(),
         "/api/v1/projects/-1".into(),
         "/api/v1/runs/0".into(),
@@ -231,6 +234,29 @@ fn run_scenario(db_url: &str) -> Result<()> {
         ensure!(status == 201, "create {name}: {status} {body}");
         ensure!(!body.to_string().contains("meta-token"), "a secret leaked: {body}");
         projects.push(body["id"].as_i64().ok_or_else(|| anyhow!("no id"))?);
+    }
+
+    // The listing, whole and walked two at a time, gives the same projects
+    // with their sources.
+    let whole = api.ok("/api/v1/projects")?;
+    ensure!(whole.get("next_after").is_none(), "{whole}");
+    let whole = whole["projects"].as_array().cloned().unwrap_or_default();
+    let mut walked = Vec::new();
+    let mut path = "/api/v1/projects?limit=2".to_owned();
+    loop {
+        let page = api.ok(&path)?;
+        let items = page["projects"].as_array().cloned().unwrap_or_default();
+        ensure!(items.len() <= 2, "{page}");
+        walked.extend(items);
+        match page["next_after"].as_i64() {
+            Some(after) => path = format!("/api/v1/projects?limit=2&after={after}"),
+            None => break,
+        }
+    }
+    ensure!(walked == whole, "pages {walked:?} differ from the whole listing {whole:?}");
+    for (listed, (name, sources)) in whole.iter().rev().zip(specs.iter().rev()) {
+        ensure!(listed["name"] == *name, "{listed}");
+        ensure!(listed["sources"].as_array().map(Vec::len) == Some(sources.len()), "{listed}");
     }
 
     // Trigger a scrape of each and wait for its run to finish.

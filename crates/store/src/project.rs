@@ -198,10 +198,27 @@ impl Project {
 
     /// Every project, or those with one status, by id.
     pub fn list(conn: &mut AnyConnection, status: Option<ProjectStatus>) -> StoreResult<Vec<Project>> {
+        Project::list_page(conn, status, None, None)
+    }
+
+    /// Projects by id, those after `after` (exclusive), at most `limit`:
+    /// one page of a listing that walks a hundred thousand projects by key.
+    pub fn list_page(
+        conn: &mut AnyConnection,
+        status: Option<ProjectStatus>,
+        after: Option<ProjectId>,
+        limit: Option<i64>,
+    ) -> StoreResult<Vec<Project>> {
         let rows: Vec<ProjectRow> = db_run!(conn: {
             let mut q = projects::table.select(ProjectRow::as_select()).order(projects::id).into_boxed();
             if let Some(s) = status {
                 q = q.filter(projects::status.eq(s.as_str()));
+            }
+            if let Some(after) = after {
+                q = q.filter(projects::id.gt(after.0));
+            }
+            if let Some(limit) = limit {
+                q = q.limit(limit);
             }
             q.load(conn)?
         });
@@ -308,6 +325,22 @@ impl Source {
                 .load(conn)?
         });
         convert(rows)
+    }
+
+    /// The sources of `projects`, by project.
+    pub fn list_for_projects(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<Source>> {
+        let mut out = Vec::new();
+        for ids in crate::id_chunks(projects) {
+            let rows: Vec<SourceRow> = db_run!(conn: {
+                sources::table
+                    .filter(sources::project_id.eq_any(&ids))
+                    .select(SourceRow::as_select())
+                    .order((sources::project_id, sources::id))
+                    .load(conn)?
+            });
+            out.extend(convert(rows)?);
+        }
+        Ok(out)
     }
 
     /// The sources of the active projects among `projects` (a node taking

@@ -135,24 +135,39 @@ pub async fn get_readyz(state: Data) -> HttpResponse {
     responses((status = 200, body = ProjectList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
-    let status = match q.into_inner().status.as_deref() {
+    let q = q.into_inner();
+    let status = match q.status.as_deref() {
         None | Some("all") => None,
         Some(s) => Some(
             s.parse::<ProjectStatus>()
                 .map_err(|e| ApiError::BadRequest(format!("{e} (expected active, archived or all)")))?,
         ),
     };
+    if q.limit.is_some_and(|l| !(1..=10_000).contains(&l)) {
+        return Err(ApiError::BadRequest("`limit` must be between 1 and 10000".into()));
+    }
+    let (limit, after) = (q.limit, q.after.map(ProjectId));
     let views = db(&state, move |conn| {
-        let projects = Project::list(conn, status)?;
-        let mut views = Vec::with_capacity(projects.len());
-        for p in projects {
-            let sources = Source::list_for_project(conn, p.id)?;
-            views.push(ProjectView::new(p, sources));
+        let projects = Project::list_page(conn, status, after, limit)?;
+        let ids: Vec<ProjectId> = projects.iter().map(|p| p.id).collect();
+        let mut sources: std::collections::HashMap<ProjectId, Vec<Source>> = Default::default();
+        for s in Source::list_for_projects(conn, &ids)? {
+            sources.entry(s.project_id).or_default().push(s);
         }
-        Ok(views)
+        Ok(projects
+            .into_iter()
+            .map(|p| {
+                let own = sources.remove(&p.id).unwrap_or_default();
+                ProjectView::new(p, own)
+            })
+            .collect::<Vec<_>>())
     })
     .await?;
-    Ok(HttpResponse::Ok().json(ProjectList { projects: views }))
+    let next_after = match limit {
+        Some(l) if views.len() as i64 == l => views.last().map(|v| v.project.id.0),
+        _ => None,
+    };
+    Ok(HttpResponse::Ok().json(ProjectList { projects: views, next_after }))
 }
 
 /// Creates a project; its first full scrape starts at once.

@@ -109,6 +109,9 @@ impl ProjectView {
 pub struct ProjectList {
     /// The projects, oldest first.
     pub projects: Vec<ProjectView>,
+    /// With `limit`, when the page is full: pass it as `after` for the next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
 }
 
 /// A source in a create or update body.
@@ -174,6 +177,11 @@ pub struct ListQuery {
     /// `active`, `archived`, `quarantined` or `all` (the default).
     #[param(pattern = "^(active|archived|quarantined|all)$")]
     pub status: Option<String>,
+    /// At most this many projects (1 to 10,000); without it, all of them.
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<i64>,
+    /// Only projects with a larger id: the previous page's `next_after`.
+    pub after: Option<i64>,
 }
 
 /// The answer to a trigger.
