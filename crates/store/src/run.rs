@@ -254,11 +254,11 @@ impl Run {
         Ok(closed)
     }
 
-    /// Full scrapes started in `[from_ms, to_ms]`, of one project or of all:
+    /// Full scrapes started in `[from_ms, to_ms]`, of some projects or of all:
     /// `(project, started_at_ms, status)`, for the freshness SLO.
     pub fn full_starts_between(
         conn: &mut AnyConnection,
-        project: Option<ProjectId>,
+        projects: Option<&[ProjectId]>,
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<(ProjectId, i64, RunStatus)>> {
@@ -267,15 +267,22 @@ impl Run {
         // their deadline).
         let recorded_from = from_ms - 86_400_000;
         type Row = (i64, i64, Option<i64>, String);
-        let rows: Vec<Row> = match project {
-            Some(p) => db_run!(conn: {
-                runs::table
-                    .filter(runs::project_id.eq(p.0))
-                    .filter(runs::kind.eq(RunKind::Full.as_str()))
-                    .filter(runs::started_at_ms.between(recorded_from, to_ms))
-                    .select((runs::project_id, runs::started_at_ms, runs::fetch_started_at_ms, runs::status))
-                    .load(conn)?
-            }),
+        let rows: Vec<Row> = match projects {
+            Some(projects) => {
+                let mut rows = Vec::new();
+                for ids in crate::id_chunks(projects) {
+                    let chunk: Vec<Row> = db_run!(conn: {
+                        runs::table
+                            .filter(runs::project_id.eq_any(&ids))
+                            .filter(runs::kind.eq(RunKind::Full.as_str()))
+                            .filter(runs::started_at_ms.between(recorded_from, to_ms))
+                            .select((runs::project_id, runs::started_at_ms, runs::fetch_started_at_ms, runs::status))
+                            .load(conn)?
+                    });
+                    rows.extend(chunk);
+                }
+                rows
+            }
             None => db_run!(conn: {
                 runs::table
                     .filter(runs::kind.eq(RunKind::Full.as_str()))
@@ -314,7 +321,10 @@ impl Run {
         to_ms: i64,
     ) -> StoreResult<Vec<trawler_domain::slo::Freshness>> {
         use trawler_domain::schedule::{offset_ms, FULL_SEED};
-        let only = (projects.len() == 1).then(|| projects[0].id);
+        // A page of projects reads its own runs (by the `runs_project`
+        // index); many projects read the window's runs in one pass.
+        let ids: Vec<ProjectId> = projects.iter().map(|p| p.id).collect();
+        let only = (ids.len() <= 1_000).then_some(&ids[..]);
         let mut by_project: std::collections::HashMap<ProjectId, Vec<(i64, RunStatus)>> =
             std::collections::HashMap::new();
         for (p, t, s) in Run::full_starts_between(conn, only, from_ms, to_ms)? {
@@ -396,11 +406,46 @@ impl Run {
         rows.into_iter().map(Run::try_from).collect()
     }
 
-    /// The nodes that have recorded runs, for the filters' choices.
+    /// The latest run of each of `projects` that has one (a page of the
+    /// projects list needs only its own).
+    pub fn latest_for(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<Run>> {
+        let mut out = Vec::new();
+        for ids in crate::id_chunks(projects) {
+            let rows: Vec<RunRow> = db_run!(conn: {
+                let inner = diesel::alias!(runs as inner_runs);
+                let latest = inner
+                    .filter(inner.field(runs::project_id).eq_any(&ids))
+                    .group_by(inner.field(runs::project_id))
+                    .select(diesel::dsl::max(inner.field(runs::id)));
+                runs::table
+                    .filter(runs::id.nullable().eq_any(latest))
+                    .select(RunRow::as_select())
+                    .load(conn)?
+            });
+            for row in rows {
+                out.push(Run::try_from(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The nodes that have recorded runs, for the filters' choices. Walks
+    /// the `runs_node` index from one name to the next (a loose index scan):
+    /// a handful of seeks however many runs there are, where `DISTINCT`
+    /// would read them all.
     pub fn nodes(conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
-        Ok(db_run!(conn: {
-            runs::table.select(runs::node).distinct().order(runs::node).load::<String>(conn)?
-        }))
+        #[derive(diesel::QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            node: String,
+        }
+        const WALK: &str = "WITH RECURSIVE walk(node) AS ( \
+                SELECT min(node) FROM runs \
+                UNION ALL \
+                SELECT (SELECT min(r.node) FROM runs r WHERE r.node > walk.node) FROM walk WHERE walk.node IS NOT NULL \
+            ) SELECT node FROM walk WHERE node IS NOT NULL";
+        let names: Vec<Name> = db_run!(conn: { diesel::sql_query(WALK).load(conn)? });
+        Ok(names.into_iter().map(|n| n.node).collect())
     }
 
     /// Closes runs that a stopped process left `running` as `aborted`;

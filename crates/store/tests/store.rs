@@ -39,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 10, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 11, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 10);
+        assert_eq!(run_migrations(&mut conn)?.len(), 11);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -366,6 +366,20 @@ fn runs_are_found_by_platform_status_node_and_time() -> Result<()> {
         latest.sort();
         assert_eq!(latest, vec![(ids[1].0, "b".into()), (ids[2].0, "a".into()), (ids[3].0, "b".into())]);
         assert_eq!(Run::nodes(&mut conn)?, vec!["a".to_owned(), "b".to_owned()]);
+        // A page of projects reads only its own latest runs and full starts.
+        let mut page: Vec<(i64, String)> =
+            Run::latest_for(&mut conn, &[ks.id, none.id])?.into_iter().map(|r| (r.id.0, r.node)).collect();
+        page.sort();
+        assert_eq!(page, vec![(ids[2].0, "a".into()), (ids[3].0, "b".into())]);
+        let now = trawler_domain::now_millis();
+        let starts = Run::full_starts_between(&mut conn, Some(&[ks.id]), now - 60_000, now + 60_000)?;
+        assert_eq!(starts.iter().map(|s| s.0).collect::<Vec<_>>(), vec![ks.id, ks.id]);
+        assert_eq!(Run::full_starts_between(&mut conn, None, now - 60_000, now + 60_000)?.len(), 4);
+        // Node names walked in order, however many runs each has.
+        for node in ["c", "a", "0"] {
+            Run::start(&mut conn, none.id, RunKind::Poll, RunTrigger::Schedule, node)?;
+        }
+        assert_eq!(Run::nodes(&mut conn)?, vec!["0", "a", "b", "c"]);
     }
     Ok(())
 }
