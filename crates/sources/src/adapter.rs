@@ -22,8 +22,8 @@ pub struct SourceSpec {
     pub platform: Platform,
     /// The project's reference on the platform.
     pub external_ref: String,
-    /// Adapter options (a JSON object).
-    pub options: Value,
+    /// Adapter options (a JSON object), shared with the source it describes.
+    pub options: std::sync::Arc<Value>,
     /// The platform credential, if any.
     pub secret: Option<String>,
 }

@@ -64,7 +64,7 @@ fn projects_are_created_listed_updated_and_archived() -> Result<()> {
         assert_eq!(p.status, ProjectStatus::Active);
         assert_eq!(sources.len(), 2);
         assert_eq!(sources[1].secret.as_deref(), Some("EAAB-secret"));
-        assert_eq!(sources[1].options, json!({"level": "account"}));
+        assert_eq!(*sources[1].options, json!({"level": "account"}));
 
         let (other, _) = Project::create(&mut conn, "Other", &[])?;
         assert_eq!(Project::list(&mut conn, None)?.len(), 2);
@@ -103,6 +103,27 @@ fn projects_are_created_listed_updated_and_archived() -> Result<()> {
             Project::update(&mut conn, ProjectId(9999), &ProjectPatch::default()),
             Err(StoreError::NotFound(_))
         ));
+    }
+    Ok(())
+}
+
+#[test]
+fn sources_with_the_same_options_share_one_parsed_copy() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        // Sources with the same options share one parsed copy.
+        let generic = |reference: &str| NewSource {
+            platform: Platform::HttpJson,
+            external_ref: reference.into(),
+            options: json!({"url": "http://shop.test/{ref}", "metrics": {"pledged": "/raised"}}),
+            secret: None,
+        };
+        let (g, _) = Project::create(&mut conn, "Generic", &[generic("a"), generic("b")])?;
+        let loaded = Source::list_for_project(&mut conn, g.id)?;
+        assert!(std::sync::Arc::ptr_eq(&loaded[0].options, &loaded[1].options));
+        assert_eq!(loaded[0].options["metrics"]["pledged"], "/raised");
+        let other = Project::create(&mut conn, "Other", &[generic("c")])?.1;
+        assert!(std::sync::Arc::ptr_eq(&loaded[0].options, &other[0].options));
     }
     Ok(())
 }

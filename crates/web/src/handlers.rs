@@ -71,7 +71,7 @@ pub(crate) fn check_sources(state: &Data, input: Vec<SourceInput>) -> Result<Vec
         let spec = SourceSpec {
             platform,
             external_ref: s.external_ref.trim().to_owned(),
-            options: s.options.unwrap_or_else(|| json!({})),
+            options: std::sync::Arc::new(s.options.unwrap_or_else(|| json!({}))),
             secret: s.secret.filter(|x| !x.is_empty()),
         };
         state
@@ -85,7 +85,8 @@ pub(crate) fn check_sources(state: &Data, input: Vec<SourceInput>) -> Result<Vec
                 spec.platform, spec.external_ref
             )));
         }
-        out.push(NewSource { platform, external_ref: spec.external_ref, options: spec.options, secret: spec.secret });
+        let options = std::sync::Arc::unwrap_or_clone(spec.options);
+        out.push(NewSource { platform, external_ref: spec.external_ref, options, secret: spec.secret });
     }
     Ok(out)
 }

@@ -682,7 +682,7 @@ async fn project_page(
     let sources_json = serde_json::to_string_pretty(
         &sources
             .iter()
-            .map(|s| json!({"platform": s.platform, "external_ref": s.external_ref, "options": s.options}))
+            .map(|s| json!({"platform": s.platform, "external_ref": s.external_ref, "options": &*s.options}))
             .collect::<Vec<_>>(),
     )
     .unwrap_or_default();

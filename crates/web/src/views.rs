@@ -81,7 +81,7 @@ impl From<Source> for SourceView {
             id: s.id,
             platform: s.platform,
             external_ref: s.external_ref,
-            options: s.options,
+            options: std::sync::Arc::unwrap_or_clone(s.options),
             has_secret: s.secret.is_some_and(|x| !x.is_empty()),
         }
     }
