@@ -232,6 +232,26 @@ impl Project {
         Project::list_page(conn, status, None, None)
     }
 
+    /// How many projects there are, in every state.
+    pub fn count(conn: &mut AnyConnection) -> StoreResult<u64> {
+        let n: i64 = db_run!(conn: { projects::table.count().get_result(conn)? });
+        Ok(n.max(0) as u64)
+    }
+
+    /// Projects by id from position `offset`, at most `limit` (a numbered
+    /// page of an unfiltered list).
+    pub fn list_at(conn: &mut AnyConnection, offset: i64, limit: i64) -> StoreResult<Vec<Project>> {
+        let rows: Vec<ProjectRow> = db_run!(conn: {
+            projects::table
+                .select(ProjectRow::as_select())
+                .order(projects::id)
+                .offset(offset)
+                .limit(limit)
+                .load(conn)?
+        });
+        convert(rows)
+    }
+
     /// Projects by id, those after `after` (exclusive), at most `limit`:
     /// one page of a listing that walks a hundred thousand projects by key.
     pub fn list_page(

@@ -68,6 +68,12 @@ fn projects_are_created_listed_updated_and_archived() -> Result<()> {
 
         let (other, _) = Project::create(&mut conn, "Other", &[])?;
         assert_eq!(Project::list(&mut conn, None)?.len(), 2);
+        assert_eq!(Project::count(&mut conn)?, 2);
+        let ids = |v: Vec<Project>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
+        assert_eq!(ids(Project::list_at(&mut conn, 0, 1)?), vec![p.id]);
+        assert_eq!(ids(Project::list_at(&mut conn, 1, 5)?), vec![other.id]);
+        assert!(Project::list_at(&mut conn, 2, 5)?.is_empty());
+        assert_eq!(ids(Project::list_page(&mut conn, None, Some(p.id), Some(5))?), vec![other.id]);
 
         // Replacing the sources without repeating the secret keeps it.
         let patch = ProjectPatch {

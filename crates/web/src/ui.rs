@@ -340,10 +340,24 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
     let polls = state.tree.poll_freshness(None, now_ms - 86_400_000, now_ms).await?;
     let (rows, total, all, nodes) = db(&state, move |conn| {
         let f = filters;
-        let projects = Project::list(conn, None)?;
-        let all = projects.len();
+        // The default view (no filter, by id) reads its page alone; a
+        // filter or another order reads every project and filters here.
+        let one_page = !f.any() && f.sort.is_none();
+        let (projects, all) = if one_page {
+            let offset = ((f.page - 1) * PAGE_SIZE) as i64;
+            (Project::list_at(conn, offset, PAGE_SIZE as i64)?, Project::count(conn)? as usize)
+        } else {
+            let projects = Project::list(conn, None)?;
+            let all = projects.len();
+            (projects, all)
+        };
         let mut sources: BTreeMap<ProjectId, Vec<Source>> = BTreeMap::new();
-        for s in Source::list_all(conn)? {
+        let listed = if one_page {
+            Source::list_for_projects(conn, &projects.iter().map(|p| p.id).collect::<Vec<_>>())?
+        } else {
+            Source::list_all(conn)?
+        };
+        for s in listed {
             sources.entry(s.project_id).or_default().push(s);
         }
         // Every project's latest run only when a filter asks about it;
@@ -362,7 +376,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                 project_matches(&f, p, s, latest.get(&p.id))
             })
             .collect();
-        let total = matched.len();
+        let total = if one_page { all } else { matched.len() };
         let (page, fresh): (Vec<Project>, Vec<_>) = match f.sort.as_deref() {
             // Worst first needs every match's freshness (one read of runs).
             Some("fresh") => {
@@ -376,7 +390,8 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                 if sort == Some("name") {
                     matched.sort_by_key(|p| p.name.to_lowercase());
                 }
-                let page: Vec<Project> = matched.into_iter().skip((f.page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+                let skip = if one_page { 0 } else { (f.page - 1) * PAGE_SIZE };
+                let page: Vec<Project> = matched.into_iter().skip(skip).take(PAGE_SIZE).collect();
                 let fresh = crate::handlers::freshness_of(conn, &config, &page, 86_400_000)?;
                 (page, fresh)
             }
