@@ -380,33 +380,29 @@ impl Source {
 
     /// The sources of `projects`, by project.
     pub fn list_for_projects(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<Source>> {
-        let mut out = Vec::new();
-        for ids in crate::id_chunks(projects) {
-            let rows: Vec<SourceRow> = db_run!(conn: {
-                sources::table
-                    .filter(sources::project_id.eq_any(&ids))
-                    .select(SourceRow::as_select())
-                    .order((sources::project_id, sources::id))
-                    .load(conn)?
-            });
-            out.extend(convert(rows)?);
-        }
-        Ok(out)
+        Source::list_of(conn, projects, false)
     }
 
     /// The sources of the active projects among `projects` (a node taking
     /// over some projects loads only theirs).
     pub fn list_active_for_projects(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<Source>> {
+        Source::list_of(conn, projects, true)
+    }
+
+    fn list_of(conn: &mut AnyConnection, projects: &[ProjectId], active_only: bool) -> StoreResult<Vec<Source>> {
         let mut out = Vec::new();
         for ids in crate::id_chunks(projects) {
             let rows: Vec<SourceRow> = db_run!(conn: {
-                sources::table
+                let mut q = sources::table
                     .inner_join(projects::table)
-                    .filter(projects::status.eq(ProjectStatus::Active.as_str()))
                     .filter(sources::project_id.eq_any(&ids))
                     .select(SourceRow::as_select())
                     .order((sources::project_id, sources::id))
-                    .load(conn)?
+                    .into_boxed();
+                if active_only {
+                    q = q.filter(projects::status.eq(ProjectStatus::Active.as_str()));
+                }
+                q.load(conn)?
             });
             out.extend(convert(rows)?);
         }

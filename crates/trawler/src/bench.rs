@@ -578,35 +578,27 @@ fn series(args: SeriesArgs) -> Result<()> {
     db.settle().context("vacuuming and analysing the loaded points")?;
     let mut conn = db.pool.get()?;
     let range = ticks * 300;
+    // One project's whole range at 500 buckets: the query every part times.
+    let series_of = |project: i64| SeriesQuery {
+        project: ProjectId(project),
+        metric: Metric::known(Metric::PLEDGED),
+        platform: None,
+        from: start_ts,
+        to: start_ts + range,
+        step: Some((range / 500).max(1)),
+        agg: Agg::Avg,
+    };
     // One query per project first, untimed, as a node serving dashboards
     // has its pages in memory (the HTTP run below warms up the same way
     // in its first second).
     for project in 1..=args.projects {
-        let query = SeriesQuery {
-            project: ProjectId(project),
-            metric: Metric::known(Metric::PLEDGED),
-            platform: None,
-            from: start_ts,
-            to: start_ts + range,
-            step: Some((range / 500).max(1)),
-            agg: Agg::Avg,
-        };
-        trawler_store::Point::series(&mut conn, &query)?;
+        trawler_store::Point::series(&mut conn, &series_of(project))?;
     }
     let mut latencies = Vec::with_capacity(args.queries);
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..args.queries {
         seed = trawler_domain::schedule::mix64(seed);
-        let project = ProjectId(1 + (seed % args.projects as u64) as i64);
-        let query = SeriesQuery {
-            project,
-            metric: Metric::known(Metric::PLEDGED),
-            platform: None,
-            from: start_ts,
-            to: start_ts + range,
-            step: Some((range / 500).max(1)),
-            agg: Agg::Avg,
-        };
+        let query = series_of(1 + (seed % args.projects as u64) as i64);
         let started = Instant::now();
         let result = trawler_store::Point::series(&mut conn, &query)?;
         latencies.push(started.elapsed());
@@ -636,15 +628,7 @@ fn series(args: SeriesArgs) -> Result<()> {
             let per_connection = f64::from(args.connections) * 1000.0 / f64::from(r.max(1));
             (per_connection - pct(50)).max(0.0).round() as u64
         });
-        let one = SeriesQuery {
-            project: ProjectId(1),
-            metric: Metric::known(Metric::PLEDGED),
-            platform: None,
-            from: start_ts,
-            to: start_ts + range,
-            step: Some((range / 500).max(1)),
-            agg: Agg::Avg,
-        };
+        let one = series_of(1);
         eprintln!("  direct: {} threads for {seconds:?}, paced like wrk", args.connections);
         let (load_p50, load_p99, load_rate) =
             direct_under_load(&db.url, args.projects, &one, seconds, args.connections, think_ms)?;
