@@ -393,17 +393,7 @@ impl Run {
 
     /// The latest run of every project that has runs.
     pub fn latest_per_project(conn: &mut AnyConnection) -> StoreResult<Vec<Run>> {
-        let rows: Vec<RunRow> = db_run!(conn: {
-            let inner = diesel::alias!(runs as inner_runs);
-            let latest = inner
-                .group_by(inner.field(runs::project_id))
-                .select(diesel::dsl::max(inner.field(runs::id)));
-            runs::table
-                .filter(runs::id.nullable().eq_any(latest))
-                .select(RunRow::as_select())
-                .load(conn)?
-        });
-        rows.into_iter().map(Run::try_from).collect()
+        Run::latest_of(conn, None)
     }
 
     /// The latest run of each of `projects` that has one (a page of the
@@ -411,22 +401,28 @@ impl Run {
     pub fn latest_for(conn: &mut AnyConnection, projects: &[ProjectId]) -> StoreResult<Vec<Run>> {
         let mut out = Vec::new();
         for ids in crate::id_chunks(projects) {
-            let rows: Vec<RunRow> = db_run!(conn: {
-                let inner = diesel::alias!(runs as inner_runs);
-                let latest = inner
-                    .filter(inner.field(runs::project_id).eq_any(&ids))
-                    .group_by(inner.field(runs::project_id))
-                    .select(diesel::dsl::max(inner.field(runs::id)));
-                runs::table
-                    .filter(runs::id.nullable().eq_any(latest))
-                    .select(RunRow::as_select())
-                    .load(conn)?
-            });
-            for row in rows {
-                out.push(Run::try_from(row)?);
-            }
+            out.extend(Run::latest_of(conn, Some(&ids))?);
         }
         Ok(out)
+    }
+
+    /// The latest run per project, of the projects `ids` or of all.
+    fn latest_of(conn: &mut AnyConnection, ids: Option<&[i64]>) -> StoreResult<Vec<Run>> {
+        let rows: Vec<RunRow> = db_run!(conn: {
+            let inner = diesel::alias!(runs as inner_runs);
+            let mut latest = inner
+                .group_by(inner.field(runs::project_id))
+                .select(diesel::dsl::max(inner.field(runs::id)))
+                .into_boxed();
+            if let Some(ids) = ids {
+                latest = latest.filter(inner.field(runs::project_id).eq_any(ids));
+            }
+            runs::table
+                .filter(runs::id.nullable().eq_any(latest))
+                .select(RunRow::as_select())
+                .load(conn)?
+        });
+        rows.into_iter().map(Run::try_from).collect()
     }
 
     /// The nodes that have recorded runs, for the filters' choices. Walks
