@@ -122,6 +122,7 @@ pub(crate) struct Control {
 }
 
 /// The coordinator's handles.
+#[derive(Clone)]
 pub(crate) struct Coordinator {
     pub(crate) db: Addr<DbExecutor>,
     pub(crate) supervisor: Addr<ProjectSupervisor>,
@@ -167,15 +168,15 @@ impl Coordinator {
         // alive then: the watchdog fences from these.
         let last_beat = Arc::new(std::sync::atomic::AtomicI64::new(now_millis()));
         let others_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if self.ownership.is_cluster() {
-            actix::spawn(watchdog(
-                last_beat.clone(),
-                others_seen.clone(),
-                self.ownership.clone(),
-                self.supervisor.clone(),
-                self.node.clone(),
-            ));
-        }
+        // The watchdog lives as long as this run of the loop: a restart
+        // after a panic starts a fresh one with fresh clocks.
+        let _watchdog = self.ownership.is_cluster().then(|| {
+            let (last_beat, others_seen) = (last_beat.clone(), others_seen.clone());
+            let (ownership, supervisor, node) = (self.ownership.clone(), self.supervisor.clone(), self.node.clone());
+            crate::task::AbortOnDrop(crate::task::spawn_supervised("watchdog", self.metrics.clone(), move || {
+                watchdog(last_beat.clone(), others_seen.clone(), ownership.clone(), supervisor.clone(), node.clone())
+            }))
+        });
         let mut failing = false;
         let mut round: u64 = 0;
         loop {
@@ -451,18 +452,34 @@ pub(crate) fn start_relay(pool: trawler_store::DbPool, bus: EventBus, node: &str
         return;
     };
     let send_pool = pool.clone();
-    let spawned = std::thread::Builder::new().name("trawler-notify".into()).spawn(move || send(send_pool, outgoing));
+    let spawned = std::thread::Builder::new()
+        .name("trawler-notify".into())
+        .spawn(move || restarting("notify", || send(&send_pool, &outgoing)));
     if let Err(e) = spawned {
         log::error!("event relay: cannot start the sending thread: {e}");
     }
-    let spawned = std::thread::Builder::new().name("trawler-listen".into()).spawn(move || listen(pool, bus));
+    let spawned = std::thread::Builder::new()
+        .name("trawler-listen".into())
+        .spawn(move || restarting("listen", || listen(pool.clone(), bus.clone())));
     if let Err(e) = spawned {
         log::error!("event relay: cannot start the listening thread: {e}");
     }
 }
 
 /// Sends relayed events in batches, one statement per batch.
-fn send(pool: trawler_store::DbPool, outgoing: std::sync::mpsc::Receiver<String>) {
+/// Runs a relay thread's loop, again after a panic (logged, a second
+/// later), until it returns.
+fn restarting(what: &str, mut body: impl FnMut()) {
+    while let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut body)) {
+        log::error!(
+            "event relay: the {what} thread panicked ({}); restarting it",
+            crate::task::panic_message(p.as_ref())
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn send(pool: &trawler_store::DbPool, outgoing: &std::sync::mpsc::Receiver<String>) {
     let mut failing = false;
     while let Ok(first) = outgoing.recv() {
         let mut batch = vec![first];

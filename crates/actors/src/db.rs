@@ -3,7 +3,7 @@
 //! Actors never block their own thread on the database.
 
 use actix::{Actor, Handler, Message, SyncContext};
-use trawler_store::{AnyConnection, DbPool, StoreResult};
+use trawler_store::{AnyConnection, DbPool, StoreError, StoreResult};
 
 /// Runs blocking database work off the actors' threads.
 pub struct DbExecutor {
@@ -44,7 +44,10 @@ where
 
     fn handle(&mut self, msg: Exec<F, R>, _: &mut SyncContext<Self>) -> StoreResult<R> {
         let mut conn = self.pool.get()?;
-        (msg.0)(&mut conn)
+        // A panic would end this executor thread for good (and leave the
+        // sender waiting): it becomes an error instead.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (msg.0)(&mut conn)))
+            .unwrap_or_else(|p| Err(StoreError::Panicked(crate::task::panic_message(p.as_ref()))))
     }
 }
 
@@ -60,7 +63,12 @@ impl Handler<WritePoints> for DbExecutor {
     type Result = actix::MessageResult<WritePoints>;
 
     fn handle(&mut self, msg: WritePoints, _: &mut SyncContext<Self>) -> Self::Result {
-        let result = self.pool.get().and_then(|mut conn| trawler_store::Point::insert_batch(&mut conn, &msg.0));
+        let result = self.pool.get().and_then(|mut conn| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                trawler_store::Point::insert_batch(&mut conn, &msg.0)
+            }))
+            .unwrap_or_else(|p| Err(StoreError::Panicked(crate::task::panic_message(p.as_ref()))))
+        });
         actix::MessageResult((msg.0, result))
     }
 }

@@ -18,6 +18,7 @@ mod source;
 mod spool;
 mod state;
 mod supervisor;
+mod task;
 mod tree;
 pub mod webhook;
 

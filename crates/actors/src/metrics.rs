@@ -58,6 +58,13 @@ pub struct OutcomeLabel {
     pub outcome: String,
 }
 
+/// A label naming one of the node's own tasks (a fixed set).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabel {
+    /// The task.
+    pub task: &'static str,
+}
+
 /// Labels of an HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -122,6 +129,8 @@ pub struct Metrics {
     /// Slots that got no fetch of their own (the previous one still ran, or
     /// polls were shed under overload).
     pub slots_skipped: Family<KindLabel, Counter>,
+    /// Panics caught in the node's own tasks (polls, loops).
+    pub task_panics: Family<TaskLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -162,6 +171,7 @@ impl Metrics {
             // of a 4-hour full interval 144 s.
             slot_lateness_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 3.0, 15))),
             slots_skipped: Family::default(),
+            task_panics: Family::default(),
         };
         registry.register("fetches", "Platform fetches by outcome", m.fetches.clone());
         registry.register("fetch_seconds", "Duration of one source fetch, retries included", m.fetch_seconds.clone());
@@ -211,6 +221,11 @@ impl Metrics {
             m.slots_skipped.clone(),
         );
         registry.register(
+            "task_panics",
+            "Panics caught in the node's own tasks; a loop is restarted after one",
+            m.task_panics.clone(),
+        );
+        registry.register(
             "webhook_attempts",
             "Webhook delivery attempts: delivered, retrying or failed",
             m.webhook_attempts.clone(),
@@ -234,6 +249,11 @@ impl Metrics {
     /// Counts a slot of `kind` that got no fetch of its own.
     pub fn slot_skipped(&self, kind: &str) {
         self.slots_skipped.get_or_create(&KindLabel { kind: kind.into() }).inc();
+    }
+
+    /// Counts a panic caught in `task`.
+    pub fn task_panic(&self, task: &'static str) {
+        self.task_panics.get_or_create(&TaskLabel { task }).inc();
     }
 
     /// Records one webhook delivery attempt.

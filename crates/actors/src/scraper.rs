@@ -9,13 +9,11 @@
 //! actor on the thread), recorded as a failed run, and the actor stops so
 //! its supervisor restarts it.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use futures_util::FutureExt;
 use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, FULL_SEED};
 use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_sources::{LinePlace, Standing};
@@ -26,6 +24,7 @@ use crate::error::ActorError;
 use crate::events::Event;
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::supervisor::{ChildReady, ChildStopped, ProjectSupervisor};
+use crate::task::caught;
 use crate::tree::Deps;
 
 /// Starts a full scrape now, or joins the one running; answers its run id.
@@ -491,7 +490,7 @@ impl ScraperActor {
         let deadline = deps.config.run_deadline;
         async move {
             let bounded = tokio::time::timeout(deadline, scrape(&sources, &deps, &progress));
-            let outcome = AssertUnwindSafe(bounded).catch_unwind().await;
+            let outcome = caught(bounded).await;
             let (outcome, panicked) = match outcome {
                 Ok(Ok(o)) => (o, false),
                 Ok(Err(_)) => {
@@ -503,18 +502,15 @@ impl ScraperActor {
                         format!("the run passed its deadline of {} s (TRAWLER_RUN_DEADLINE)", deadline.as_secs());
                     (Outcome { status: RunStatus::Failed, error: Some(("deadline", error)), points, log }, false)
                 }
-                Err(panic) => {
-                    let msg = panic_message(panic.as_ref());
-                    (
-                        Outcome {
-                            status: RunStatus::Failed,
-                            error: Some(("panic", format!("panic: {msg}"))),
-                            points: 0,
-                            log: format!("panic: {msg}\n"),
-                        },
-                        true,
-                    )
-                }
+                Err(msg) => (
+                    Outcome {
+                        status: RunStatus::Failed,
+                        error: Some(("panic", format!("panic: {msg}"))),
+                        points: 0,
+                        log: format!("panic: {msg}\n"),
+                    },
+                    true,
+                ),
             };
             let Outcome { status, error, points, log } = outcome;
             if let (Some(slot), Some(first)) = (slot, progress.place.first_pass_ms()) {
@@ -659,15 +655,4 @@ async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome
     };
     let (points, log) = progress.snapshot();
     Outcome { status, error: first_error, points, log }
-}
-
-/// The text of a panic payload.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
-    }
 }

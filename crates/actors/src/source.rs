@@ -19,6 +19,7 @@ use trawler_store::Source;
 use crate::db::Exec;
 use crate::ledger::PollLedger;
 use crate::state::{ActorInfo, ActorStatus};
+use crate::task::caught;
 use crate::tree::Deps;
 
 /// A project was archived: stop polling it, including polls already planned.
@@ -205,25 +206,32 @@ impl SourceActor {
         let deps = self.deps.clone();
         let addr = ctx.address();
         let task = actix::spawn(async move {
-            // A poll retries at most once: the next window comes soon.
-            let place = LinePlace::default();
-            let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
-            let late = place.first_pass_ms().map(|first| first - slot_ms);
-            if let Some(late) = late {
-                deps.metrics.slot_lateness("poll", late);
-            }
-            let tolerance = (deps.config.poll_interval.as_millis() as i64 / 100).max(1);
-            let result = match fetched {
-                Ok(f) => deps.ingest(&source, f.samples).await,
-                Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
-            };
-            addr.do_send(PollDone {
-                source: source.id,
-                project: source.project_id,
-                slot_ms,
-                on_time: late.is_some_and(|l| l <= tolerance),
-                result,
+            let (source_id, project_id) = (source.id, source.project_id);
+            let label = format!("project {} {}", source.project_id, source.external_ref);
+            let metrics = deps.metrics.clone();
+            // The poll reports back even when it panics: a poll that never
+            // reported would leave its source "in flight" for ever.
+            let done = caught(async move {
+                // A poll retries at most once: the next window comes soon.
+                let place = LinePlace::default();
+                let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
+                let late = place.first_pass_ms().map(|first| first - slot_ms);
+                if let Some(late) = late {
+                    deps.metrics.slot_lateness("poll", late);
+                }
+                let tolerance = (deps.config.poll_interval.as_millis() as i64 / 100).max(1);
+                let result = match fetched {
+                    Ok(f) => deps.ingest(&source, f.samples).await,
+                    Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
+                };
+                (late.is_some_and(|l| l <= tolerance), result)
+            })
+            .await;
+            let (on_time, result) = done.unwrap_or_else(|msg| {
+                metrics.task_panic("poll");
+                (false, Err(format!("{label}: panic: {msg}")))
             });
+            addr.do_send(PollDone { source: source_id, project: project_id, slot_ms, on_time, result });
         });
         self.in_flight.insert(id, (project, task));
     }

@@ -302,7 +302,7 @@ impl Tree {
             events: events.clone(),
             metrics: metrics.clone(),
         };
-        actix::spawn(coordinator.run());
+        crate::task::spawn_supervised("coordinator", metrics.clone(), move || coordinator.clone().run());
         if cluster {
             crate::cluster::start_relay(pool.clone(), events.clone(), &config.node);
         }
@@ -326,7 +326,8 @@ impl Tree {
             view,
         };
         if cluster {
-            actix::spawn(commands(tree.clone()));
+            let handle = tree.clone();
+            crate::task::spawn_supervised("commands", tree.metrics.clone(), move || commands(handle.clone()));
         }
         Ok(tree)
     }

@@ -23,6 +23,7 @@ use trawler_store::{Attempt, Delivery, DueDelivery, Project, StoreResult, Webhoo
 use crate::db::{DbExecutor, Exec};
 use crate::events::{Event, EventBus};
 use crate::metrics::Metrics;
+use crate::task::spawn_supervised;
 
 /// The events a webhook can subscribe to.
 pub const WEBHOOK_EVENTS: [&str; 6] = [
@@ -113,9 +114,14 @@ impl Webhooks {
         let hooks = Webhooks { wake: wake.clone(), db: db.clone() };
         let watcher =
             Watcher { config: config.clone(), hooks: hooks.clone(), streaks: HashMap::new(), alerted: HashSet::new() };
-        actix::spawn(watcher.run(bus.subscribe()));
-        actix::spawn(watch_slo(slo, config.slo_check_every, hooks.clone()));
-        actix::spawn(dispatch(config, db, http, wake, metrics));
+        let bus = bus.clone();
+        spawn_supervised("webhook_watcher", metrics.clone(), move || watcher.clone().run(bus.subscribe()));
+        let (every, slo_hooks) = (config.slo_check_every, hooks.clone());
+        spawn_supervised("slo_watcher", metrics.clone(), move || watch_slo(slo, every, slo_hooks.clone()));
+        let m = metrics.clone();
+        spawn_supervised("webhook_dispatch", metrics, move || {
+            dispatch(config.clone(), db.clone(), http.clone(), wake.clone(), m.clone())
+        });
         hooks
     }
 
@@ -158,6 +164,7 @@ pub fn payload(event: &str, project: Option<ProjectId>, name: Option<String>, da
 }
 
 /// Turns events into deliveries.
+#[derive(Clone)]
 struct Watcher {
     config: WebhookConfig,
     hooks: Webhooks,

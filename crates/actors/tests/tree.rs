@@ -184,6 +184,37 @@ fn a_panicking_scrape_is_recorded_and_its_scraper_restarted() -> Result<()> {
 }
 
 #[test]
+fn a_panicking_poll_reports_back_and_frees_its_source() -> Result<()> {
+    actix::System::new().block_on(async {
+        let config = ActorsConfig { poll_interval: Duration::from_secs(1), ..config() };
+        let fx = start_with(config, Duration::from_millis(10), vec![], Arc::new(AtomicBool::new(true)))?;
+        // In the database only: the fast poll finds it, no full scrape runs.
+        new_project(&fx, "poll-panic")?;
+        let mut seen = serde_json::Value::Null;
+        for _ in 0..200 {
+            let snapshot = fx.tree.snapshot().await?;
+            let source = snapshot.actors.iter().find(|a| a.name == "source:http_json").cloned();
+            let Some(source) = source else { bail!("no source actor for http_json") };
+            seen = serde_json::to_value(&source)?;
+            if seen["detail"]["counters"]["polls_failed"].as_u64() >= Some(3) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let counters = &seen["detail"]["counters"];
+        assert!(counters["polls_failed"].as_u64() >= Some(3), "each panicking poll reports back: {seen}");
+        assert_eq!(counters["polls_skipped_in_flight"], 0, "no source stays in flight: {seen}");
+        assert!(
+            seen["last_error"].as_str().is_some_and(|e| e.contains("panic: scripted failure")),
+            "the panic is the poll's error: {seen}"
+        );
+        let metrics = fx.tree.metrics().encode()?;
+        assert!(metrics.contains(r#"trawler_task_panics_total{task="poll"}"#), "{metrics}");
+        Ok(())
+    })
+}
+
+#[test]
 fn archiving_stops_a_scraper_for_good() -> Result<()> {
     actix::System::new().block_on(async {
         let fx = start(Duration::from_millis(10), vec![])?;

@@ -115,6 +115,8 @@ pub struct SourcesConfig {
     /// The longest wait between two tries (a longer Retry-After fails the
     /// fetch instead of holding it).
     pub max_retry_delay: Duration,
+    /// The longest pause a platform's answer can impose on its gate.
+    pub max_pause: Duration,
 }
 
 impl Default for SourcesConfig {
@@ -133,6 +135,7 @@ impl Default for SourcesConfig {
             max_retries: 2,
             retry_budget_per_run: 6,
             max_retry_delay: Duration::from_secs(30),
+            max_pause: crate::gate::DEFAULT_MAX_PAUSE,
         }
     }
 }
@@ -185,6 +188,7 @@ impl Adapters {
                             max_in_flight: config.max_in_flight_per_platform,
                             circuit_failures: config.circuit_failures.max(1),
                             circuit_open_for: config.circuit_open_for,
+                            max_pause: config.max_pause,
                         };
                         (*p, gate)
                     })
@@ -261,7 +265,7 @@ impl Adapters {
         let host = adapter.circuit_host(spec);
         let attempt = || async {
             let pass = self.gates.enter(spec.platform, place, host.as_deref()).await?;
-            let result = adapter.fetch(&self.http, spec, kind).await;
+            let result = adapter.fetch(&self.http, spec, kind).await.and_then(finite);
             gate.record(host.as_deref(), &result);
             drop(pass);
             result
@@ -291,6 +295,16 @@ impl Adapters {
             Err(e) if spent.load(std::sync::atomic::Ordering::Relaxed) => Err(SourceError::BudgetSpent(Box::new(e))),
             other => other,
         }
+    }
+}
+
+/// Refuses a fetch with a value that is infinite or not a number (a sum that
+/// overflowed, a custom adapter's arithmetic): such a value is a parse error
+/// of its metric, never a stored point.
+fn finite(fetched: Fetched) -> Result<Fetched, SourceError> {
+    match fetched.samples.iter().find(|s| !s.value.is_finite()) {
+        Some(s) => Err(SourceError::Parse(format!("{} is not a finite number ({})", s.metric, s.value))),
+        None => Ok(fetched),
     }
 }
 
@@ -399,15 +413,53 @@ pub fn generic_metrics(options: &Value, kind: RunKind) -> Vec<(String, String)> 
 /// tolerantly (platforms send money as strings).
 pub fn json_number(v: &Value) -> Option<f64> {
     match v {
-        Value::Number(n) => n.as_f64(),
+        Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
         Value::String(s) => crate::number::parse_number(s),
         _ => None,
     }
 }
 
 /// Parses a body as JSON, or fails with a parse error naming the platform.
-pub fn parse_json(platform: Platform, body: &[u8]) -> Result<Value, SourceError> {
-    serde_json::from_slice(body).map_err(|e| SourceError::Parse(format!("{platform}: body is not JSON: {e}")))
+/// A large body is parsed on the blocking pool (see [`parse_off_thread`]).
+pub async fn parse_json(platform: Platform, body: Vec<u8>) -> Result<Value, SourceError> {
+    parse_off_thread(body.len(), move || {
+        serde_json::from_slice(&body).map_err(|e| SourceError::Parse(format!("{platform}: body is not JSON: {e}")))
+    })
+    .await?
+}
+
+/// Bodies up to this size are parsed where they arrive: a thread hop costs
+/// more than parsing them.
+pub const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+/// Runs `parse` (of a body of `size` bytes) off the actors' thread when the
+/// body is large: on tokio's blocking pool, at most one parse per core at
+/// once, so a 4 MiB page delays no heartbeat, poll plan or state query on
+/// the thread the actors share. A panic in the parser is a parse error.
+pub async fn parse_off_thread<T: Send + 'static>(
+    size: usize,
+    parse: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SourceError> {
+    static PARSERS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Arc::new(tokio::sync::Semaphore::new(cores.max(2)))
+    });
+    if size <= INLINE_PARSE_BYTES {
+        return Ok(parse());
+    }
+    let _permit =
+        PARSERS.clone().acquire_owned().await.map_err(|_| SourceError::Config("the parser pool is closed".into()))?;
+    tokio::task::spawn_blocking(parse).await.map_err(|e| match e.try_into_panic() {
+        Ok(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            SourceError::Parse(format!("the parser panicked: {msg}"))
+        }
+        Err(e) => SourceError::Parse(format!("the parse was cancelled: {e}")),
+    })
 }
 
 #[cfg(test)]

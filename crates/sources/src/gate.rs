@@ -53,6 +53,9 @@ pub struct GateConfig {
     pub circuit_failures: u32,
     /// How long an open circuit refuses requests before a probe.
     pub circuit_open_for: Duration,
+    /// The longest pause a platform's answer can impose (`Retry-After`, a
+    /// regain time): a longer ask is cut to this.
+    pub max_pause: Duration,
 }
 
 impl Default for GateConfig {
@@ -62,8 +65,35 @@ impl Default for GateConfig {
             max_in_flight: 16,
             circuit_failures: 5,
             circuit_open_for: Duration::from_secs(30),
+            max_pause: DEFAULT_MAX_PAUSE,
         }
     }
+}
+
+/// The default cap on a pause a platform asks for.
+pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(3600);
+
+/// `now + d`, or the latest instant the clock can hold a century ahead
+/// when `d` is too long to add: arithmetic on durations from outside never
+/// panics.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d).or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400))).unwrap_or(now)
+}
+
+/// The last pause a platform (or one of its hosts) asked for, and what the
+/// gate made of it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PauseAsked {
+    /// The host that asked (generic platforms), or none for the platform.
+    pub host: Option<String>,
+    /// When it was asked, epoch ms.
+    pub at_ms: i64,
+    /// The wait asked for, seconds (saturated at the largest integer).
+    pub asked_secs: u64,
+    /// The wait applied, seconds: the ask, cut to the gate's cap.
+    pub applied_secs: u64,
+    /// Whether the ask was longer than the cap.
+    pub capped: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,6 +121,8 @@ struct GateState {
     avg_request: Option<Duration>,
     /// Per-host circuits and pauses (generic platforms), failing hosts only.
     hosts: std::collections::HashMap<String, HostState>,
+    /// The last pause asked for.
+    last_pause: Option<PauseAsked>,
 }
 
 /// Where one caller (a run) stands at a gate: set while it waits, cleared
@@ -223,10 +255,11 @@ impl Drop for InLine<'_> {
 fn epoch_ms(at: Instant) -> i64 {
     let now = Instant::now();
     let now_ms = trawler_domain::now_millis();
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     if at >= now {
-        now_ms + at.duration_since(now).as_millis() as i64
+        now_ms.saturating_add(ms(at.duration_since(now)))
     } else {
-        now_ms - now.duration_since(at).as_millis() as i64
+        now_ms.saturating_sub(ms(now.duration_since(at)))
     }
 }
 
@@ -285,8 +318,13 @@ pub struct GateSnapshot {
     pub circuit_open_until_ms: Option<i64>,
     /// How often the circuit has opened.
     pub circuit_opened_total: u64,
-    /// Until when the platform asked us to pause, epoch ms.
+    /// Until when the platform asked us to pause, epoch ms (never more than
+    /// `max_pause_secs` after the ask).
     pub paused_until_ms: Option<i64>,
+    /// The longest pause a platform's answer can impose, seconds.
+    pub max_pause_secs: u64,
+    /// The last pause the platform or one of its hosts asked for.
+    pub last_pause: Option<PauseAsked>,
     /// Requests in flight now.
     pub in_flight: usize,
     /// Most requests in flight at once.
@@ -327,6 +365,7 @@ impl PlatformGate {
                 next_pass: 0,
                 avg_request: None,
                 hosts: std::collections::HashMap::new(),
+                last_pause: None,
             }),
             line: tokio::sync::Mutex::new(()),
             config: GateConfig { rate_per_sec: rate, max_in_flight, ..config },
@@ -553,18 +592,30 @@ impl PlatformGate {
             None => (&mut state.circuit, &mut state.paused_until, &mut state.opened_total),
         };
         let who = host.map_or_else(|| self.platform.to_string(), |h| format!("{} host {h}", self.platform));
+        let mut last_pause = None;
         match result {
             Err(e) if e.is_platform_failure() => {
                 if let SourceError::Throttled { retry_after, platform_wide, .. } = e {
                     self.throttled.fetch_add(1, Ordering::Relaxed);
                     // An account's own limit is waited out by its own retry;
                     // only a platform-wide (or host-wide) limit pauses everyone.
-                    if let Some(wait) = retry_after.filter(|_| *platform_wide) {
-                        let until = now + wait;
+                    if let Some(asked) = retry_after.filter(|_| *platform_wide) {
+                        let wait = asked.min(self.config.max_pause);
+                        let until = later(now, wait);
                         *paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                        if asked > wait {
+                            log::warn!("{who}: asked to pause for {}s, capped at {}s", asked.as_secs(), wait.as_secs());
+                        }
+                        last_pause = Some(PauseAsked {
+                            host: host.map(str::to_owned),
+                            at_ms: trawler_domain::now_millis(),
+                            asked_secs: asked.as_secs(),
+                            applied_secs: wait.as_secs(),
+                            capped: asked > wait,
+                        });
                     }
                 }
-                let open = Circuit::Open { until: now + self.config.circuit_open_for };
+                let open = Circuit::Open { until: later(now, self.config.circuit_open_for) };
                 *circuit = match *circuit {
                     Circuit::Closed { failures } if failures + 1 >= self.config.circuit_failures => {
                         *opened_total += 1;
@@ -587,6 +638,9 @@ impl PlatformGate {
                 }
                 *circuit = Circuit::Closed { failures: 0 };
             }
+        }
+        if last_pause.is_some() {
+            state.last_pause = last_pause;
         }
         // A host that is healthy again is forgotten: the map holds the
         // failing ones only.
@@ -626,6 +680,8 @@ impl PlatformGate {
             circuit_open_until_ms: open_until,
             circuit_opened_total: state.opened_total,
             paused_until_ms: state.paused_until.filter(|t| *t > Instant::now()).map(epoch_ms),
+            max_pause_secs: self.config.max_pause.as_secs(),
+            last_pause: state.last_pause.clone(),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             max_in_flight: self.config.max_in_flight,
             waiting: self.waiting.load(Ordering::Relaxed),
@@ -758,8 +814,36 @@ mod tests {
             max_in_flight: 4,
             circuit_failures: failures,
             circuit_open_for: open_for,
+            max_pause: DEFAULT_MAX_PAUSE,
         };
         (PlatformGate::new(Platform::HttpJson, config), Arc::new(Semaphore::new(100)))
+    }
+
+    fn throttled(wait: Duration) -> Result<(), SourceError> {
+        Err(SourceError::Throttled { retry_after: Some(wait), detail: "429".into(), platform_wide: true })
+    }
+
+    #[test]
+    fn a_pause_asked_for_is_capped_and_never_overflows() {
+        let (g, _) = gate(1000, Duration::MAX);
+        let before = trawler_domain::now_millis();
+        // Durations no clock can add: a saturated Retry-After, a far date.
+        g.record(None, &throttled(Duration::MAX));
+        g.record(Some("far.example:80"), &throttled(Duration::from_secs(u64::MAX / 2)));
+        let snap = g.snapshot();
+        let until = snap.paused_until_ms.expect("paused");
+        assert!(until <= before + 3_600_000 + 1_000, "capped at one hour: {}", until - before);
+        assert!(until >= before + 3_599_000);
+        assert_eq!(snap.max_pause_secs, 3600);
+        let last = snap.last_pause.expect("the ask is shown");
+        assert_eq!(last.host.as_deref(), Some("far.example:80"));
+        assert!(last.capped && last.applied_secs == 3600 && last.asked_secs == u64::MAX / 2);
+        let host = &snap.hosts[0];
+        assert!(host.paused_until_ms.is_some_and(|t| t <= before + 3_601_000));
+        // An open circuit with an absurd open period does not overflow either.
+        let (g, _) = gate(1, Duration::MAX);
+        g.record(None, &timeout());
+        assert_eq!(g.snapshot().circuit, "open");
     }
 
     fn timeout() -> Result<(), SourceError> {

@@ -9,6 +9,7 @@ use trawler_domain::{Platform, RunKind};
 use crate::adapter::{
     fill_template, generic_metrics, option_str, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec,
 };
+use crate::http::excerpt;
 use crate::number::parse_number;
 use crate::{HttpClient, SourceError};
 
@@ -44,7 +45,7 @@ pub(crate) fn extract(page: &str, metrics: &[(String, String)]) -> Result<Vec<Sa
             None => element.text().collect::<String>(),
         };
         let value = parse_number(&text)
-            .ok_or_else(|| SourceError::Parse(format!("html: `{}` for {name} is not a number", text.trim())))?;
+            .ok_or_else(|| SourceError::Parse(format!("html: `{}` for {name} is not a number", excerpt(&text, 60))))?;
         let metric = name.parse().map_err(|e| SourceError::Config(format!("{e}")))?;
         out.push(Sample { metric, value });
     }
@@ -57,7 +58,8 @@ impl Html {
             option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
         let url = fill_template(template, &spec.external_ref);
         let resp = http.get(&url, &[("Accept", "text/html")]).await?.error_for_status()?;
-        let samples = extract(&resp.text(), &generic_metrics(&spec.options, kind))?;
+        let (page, metrics) = (resp.text(), generic_metrics(&spec.options, kind));
+        let samples = crate::adapter::parse_off_thread(page.len(), move || extract(&page, &metrics)).await??;
         Ok(Fetched { samples, notes: Vec::new() })
     }
 }
@@ -113,5 +115,43 @@ mod tests {
         assert!(matches!(extract("<p>1</p>", &metrics), Err(SourceError::Parse(_))));
         let metrics = vec![("pledged".to_string(), "p".to_string())];
         assert!(matches!(extract("<p>n/a</p>", &metrics), Err(SourceError::Parse(_))));
+    }
+
+    #[test]
+    fn numbers_too_large_for_a_float_are_parse_errors() {
+        let huge = format!("<p>{}</p>", "9".repeat(400));
+        let metrics = vec![("pledged".to_string(), "p".to_string())];
+        let err = extract(&huge, &metrics).expect_err("infinity is not stored");
+        assert!(matches!(&err, SourceError::Parse(m) if m.contains("pledged")), "{err}");
+        assert!(err.to_string().len() < 300, "the error quotes a bounded excerpt: {err}");
+    }
+
+    /// A big page is parsed off the runtime's thread: a ticker on the same
+    /// current-thread runtime keeps running while it is parsed.
+    #[tokio::test]
+    async fn a_big_page_is_parsed_off_the_thread() {
+        let rows = "<div class=row><span>1</span><b>2</b></div>".repeat(100_000);
+        let page = format!("<html><body>{rows}<p class=pledged>$42</p></body></html>");
+        assert!(page.len() > 4_000_000);
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+        let metrics = vec![("pledged".to_string(), ".pledged".to_string())];
+        let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+        let samples = crate::adapter::parse_off_thread(page.len(), move || extract(&page, &metrics))
+            .await
+            .expect("not cancelled")
+            .expect("parses");
+        let during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+        ticker.abort();
+        assert_eq!(samples[0].value, 42.0);
+        assert!(during >= 5, "the runtime thread kept running during the parse ({during} ticks)");
     }
 }

@@ -68,24 +68,16 @@ impl HttpResponse {
 
     /// The first 200 characters of the body, for error messages.
     pub fn excerpt(&self) -> String {
-        let t = self.text();
-        let t = t.trim();
-        match t.char_indices().nth(200) {
-            Some((i, _)) => format!("{}…", &t[..i]),
-            None => t.to_owned(),
-        }
+        excerpt(&self.text(), 200)
     }
 
     /// The `Retry-After` header as a duration, in either of its forms
-    /// (delay-seconds or an HTTP date).
+    /// (delay-seconds or an HTTP date). A number too large for any clock
+    /// reads as the longest duration: how long a wait is honoured is the
+    /// gate's cap to decide, never the platform's.
     pub fn retry_after(&self) -> Option<Duration> {
-        let v = self.headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
-        let when = httpdate_to_unix(v)?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
-        Some(Duration::from_secs(when.saturating_sub(now).max(0) as u64))
+        let v = self.headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+        parse_retry_after(v, chrono::Utc::now())
     }
 
     /// Fails unless the status is 2xx: 429, and 503 with a Retry-After, are
@@ -108,30 +100,27 @@ impl HttpResponse {
     }
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to epoch seconds.
-fn httpdate_to_unix(s: &str) -> Option<i64> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
+/// The first `n` characters of `text` (trimmed), with `…` when cut: what an
+/// error message may quote of something a platform sent.
+pub fn excerpt(text: &str, n: usize) -> String {
+    let t = text.trim();
+    match t.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t.to_owned(),
     }
-    let day: i64 = parts[1].parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == parts[2])? as i64
-        + 1;
-    let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<i64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    if hms.len() != 3 {
-        return None;
+}
+
+/// Reads a `Retry-After` value as seen at `now`: delay-seconds (digits
+/// only; more than fit in 64 bits saturate) or an HTTP date (a date in the
+/// past means no wait). Anything else is `None`.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
     }
-    // Days from civil date (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+    // IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) is a form of RFC 2822.
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some((when.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// Whether an address is on the public internet (not loopback, private,
@@ -408,9 +397,21 @@ mod tests {
     }
 
     #[test]
-    fn http_dates_parse() {
-        assert_eq!(httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(httpdate_to_unix("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(httpdate_to_unix("yesterday"), None);
+    fn retry_after_reads_both_forms_and_saturates() {
+        let now = chrono::DateTime::parse_from_rfc2822("Sun, 06 Nov 1994 08:49:37 GMT").unwrap().to_utc();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:51:37 GMT", now), Some(Duration::from_secs(120)));
+        // A date in the past: no wait.
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now), Some(Duration::ZERO));
+        // Far future and absurd numbers saturate instead of failing; the gate caps them.
+        assert!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).unwrap() > Duration::from_secs(200 * 365 * 86_400)
+        );
+        assert_eq!(parse_retry_after("9999999999999999999", now), Some(Duration::from_secs(9_999_999_999_999_999_999)));
+        assert_eq!(parse_retry_after("99999999999999999999999999", now), Some(Duration::from_secs(u64::MAX)));
+        for junk in ["yesterday", "", "-5", "1.5", "1e9", "NaN", "Sun, 06 Nov 1994 25:00:00 GMT"] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk}");
+        }
     }
 }

@@ -18,13 +18,14 @@ impl HttpJson {
             option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
         let url = fill_template(template, &spec.external_ref);
         let resp = http.get(&url, &[("Accept", "application/json")]).await?.error_for_status()?;
-        let json = parse_json(Platform::HttpJson, &resp.body)?;
+        let json = parse_json(Platform::HttpJson, resp.body).await?;
         let mut fetched = Fetched::default();
         for (name, pointer) in generic_metrics(&spec.options, kind) {
             let value = json
                 .pointer(&pointer)
                 .ok_or_else(|| SourceError::Parse(format!("http_json: nothing at `{pointer}` for {name}")))?;
             let value = json_number(value).ok_or_else(|| {
+                let value = crate::http::excerpt(&value.to_string(), 60);
                 SourceError::Parse(format!("http_json: `{pointer}` for {name} is not a number: {value}"))
             })?;
             let metric = name.parse().map_err(|e| SourceError::Config(format!("{e}")))?;

@@ -33,7 +33,7 @@ impl Indiegogo {
             });
         }
         let resp = resp.error_for_status()?;
-        let json = parse_json(Platform::Indiegogo, &resp.body)?;
+        let json = parse_json(Platform::Indiegogo, resp.body).await?;
         let c = json.get("response").ok_or_else(|| SourceError::Parse("indiegogo: no `response` object".into()))?;
         let num = |field: &str| {
             c.get(field)

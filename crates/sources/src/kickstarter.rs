@@ -27,7 +27,7 @@ impl Kickstarter {
     async fn poll(&self, http: &HttpClient, spec: &SourceSpec) -> Result<Fetched, SourceError> {
         let url = format!("{}/stats.json?v=1", self.page_url(&spec.external_ref));
         let resp = http.get(&url, &[("Accept", "application/json")]).await?.error_for_status()?;
-        let json = parse_json(Platform::Kickstarter, &resp.body)?;
+        let json = parse_json(Platform::Kickstarter, resp.body).await?;
         let project = json
             .get("project")
             .ok_or_else(|| SourceError::Parse("kickstarter stats.json: no `project` object".into()))?;
@@ -46,7 +46,8 @@ impl Kickstarter {
     async fn full(&self, http: &HttpClient, spec: &SourceSpec) -> Result<Fetched, SourceError> {
         let resp =
             http.get(&self.page_url(&spec.external_ref), &[("Accept", "text/html")]).await?.error_for_status()?;
-        let project = embedded_project(&resp.text())?;
+        let page = resp.text();
+        let project = crate::adapter::parse_off_thread(page.len(), move || embedded_project(&page)).await??;
         let mut fetched = Fetched::default();
         for (field, metric) in [
             ("pledged", Metric::PLEDGED),

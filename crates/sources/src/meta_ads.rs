@@ -59,7 +59,7 @@ impl MetaAds {
         let mut rows = 0usize;
         for page in 0..MAX_PAGES {
             let resp = http.get(&url, &[("Authorization", &auth), ("Accept", "application/json")]).await?;
-            let json = check(resp)?;
+            let json = parse_json(Platform::MetaAds, check(resp)?).await?;
             let data = json
                 .get("data")
                 .and_then(Value::as_array)
@@ -71,15 +71,19 @@ impl MetaAds {
                 for (i, field) in ["spend", "impressions", "clicks"].iter().enumerate() {
                     totals[i] += match row.get(*field) {
                         None => 0.0,
-                        Some(v) => json_number(v)
-                            .ok_or_else(|| SourceError::Parse(format!("meta_ads: `{field}` is not a number: {v}")))?,
+                        Some(v) => json_number(v).ok_or_else(|| {
+                            SourceError::Parse(format!(
+                                "meta_ads: `{field}` is not a number: {}",
+                                crate::http::excerpt(&v.to_string(), 60)
+                            ))
+                        })?,
                     };
                 }
                 totals[3] += action_value(row.get("actions"))?;
                 totals[4] += action_value(row.get("action_values"))?;
             }
             match json.pointer("/paging/next").and_then(Value::as_str) {
-                Some(next) if page + 1 < MAX_PAGES => url = next.to_owned(),
+                Some(next) if page + 1 < MAX_PAGES => url = same_origin(&self.base, next)?,
                 Some(_) => {
                     return Err(SourceError::Parse(format!("meta_ads: more than {MAX_PAGES} pages of insights")))
                 }
@@ -99,6 +103,21 @@ impl MetaAds {
     }
 }
 
+/// `next` if it has the origin (scheme, host, port) of `base`: the access
+/// token goes only where it was configured to go, whatever a page of
+/// results says. The refusal names the other origin, never the whole URL.
+fn same_origin(base: &str, next: &str) -> Result<String, SourceError> {
+    let base = url::Url::parse(base).map_err(|e| SourceError::Config(format!("meta_ads: base URL: {e}")))?;
+    let url = url::Url::parse(next).map_err(|_| SourceError::Parse("meta_ads: paging.next is not a URL".into()))?;
+    if url.origin() != base.origin() {
+        return Err(SourceError::Parse(format!(
+            "meta_ads: paging.next points to another origin ({}); not followed",
+            url.origin().ascii_serialization()
+        )));
+    }
+    Ok(url.into())
+}
+
 /// The value of the first purchase `action_type` present in an
 /// `actions` / `action_values` array (0 when none is).
 fn action_value(list: Option<&Value>) -> Result<f64, SourceError> {
@@ -108,8 +127,12 @@ fn action_value(list: Option<&Value>) -> Result<f64, SourceError> {
     for kind in PURCHASE_TYPES {
         if let Some(entry) = list.iter().find(|a| a.get("action_type").and_then(Value::as_str) == Some(kind)) {
             let value = entry.get("value").unwrap_or(&Value::Null);
-            return json_number(value)
-                .ok_or_else(|| SourceError::Parse(format!("meta_ads: {kind} value is not a number: {value}")));
+            return json_number(value).ok_or_else(|| {
+                SourceError::Parse(format!(
+                    "meta_ads: {kind} value is not a number: {}",
+                    crate::http::excerpt(&value.to_string(), 60)
+                ))
+            });
         }
     }
     Ok(0.0)
@@ -126,15 +149,17 @@ fn buc_regain(resp: &HttpResponse) -> Option<Duration> {
         .filter_map(Value::as_array)
         .flatten()
         .filter_map(|u| u.get("estimated_time_to_regain_access").and_then(Value::as_f64))
+        .filter(|m| m.is_finite())
         .fold(0.0f64, f64::max);
-    (minutes > 0.0).then(|| Duration::from_secs_f64(minutes * 60.0))
+    // A value too large for a duration saturates; the gate caps the pause.
+    (minutes > 0.0).then(|| Duration::try_from_secs_f64(minutes * 60.0).unwrap_or(Duration::MAX))
 }
 
-/// Turns a Graph API response into its JSON, or a classified error.
-fn check(resp: HttpResponse) -> Result<Value, SourceError> {
+/// Turns a Graph API response into its body, or a classified error.
+fn check(resp: HttpResponse) -> Result<Vec<u8>, SourceError> {
     let regain = buc_regain(&resp);
     if (200..300).contains(&resp.status) {
-        return parse_json(Platform::MetaAds, &resp.body);
+        return Ok(resp.body);
     }
     let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     if let Some(err) = json.get("error") {
@@ -161,7 +186,7 @@ fn check(resp: HttpResponse) -> Result<Value, SourceError> {
             platform_wide: false,
         });
     }
-    resp.error_for_status().map(|_| Value::Null)
+    resp.error_for_status().map(|r| r.body)
 }
 
 impl Adapter for MetaAds {
@@ -237,5 +262,38 @@ mod tests {
         assert!(matches!(check(response(400, body, &[])), Err(SourceError::HttpStatus { status: 400, .. })));
         let body = json!({"error": {"message": "too many calls", "code": 613, "error_subcode": 1487742}});
         assert!(matches!(check(response(400, body, &[])), Err(SourceError::Throttled { .. })));
+    }
+
+    #[test]
+    fn absurd_regain_times_saturate_instead_of_panicking() {
+        let body = json!({"error": {"message": "too many calls", "code": 80004}});
+        for regain in ["1e300", "1.7976931348623157e308", "-5", "0"] {
+            let buc = format!(r#"{{"1": [{{"type": "ads_insights", "estimated_time_to_regain_access": {regain}}}]}}"#);
+            let got = check(response(400, body.clone(), &[("x-business-use-case-usage", &buc)]));
+            let Err(SourceError::Throttled { retry_after, .. }) = got else { panic!("{regain}: {got:?}") };
+            if regain.starts_with('1') {
+                assert_eq!(retry_after, Some(Duration::MAX), "{regain}");
+            } else {
+                assert_eq!(retry_after, None, "{regain}");
+            }
+        }
+    }
+
+    #[test]
+    fn paging_stays_on_the_configured_origin() {
+        let base = "https://graph.facebook.com";
+        let next = "https://graph.facebook.com/v21.0/act_1/insights?after=abc";
+        assert_eq!(same_origin(base, next).as_deref(), Ok(next));
+        for elsewhere in [
+            "https://evil.example/v21.0/act_1/insights?access_token=x",
+            "http://graph.facebook.com/v21.0/act_1/insights",
+            "https://graph.facebook.com:8443/x",
+            "https://graph.facebook.com.evil.example/x",
+            "https://graph.facebook.com@evil.example/x",
+            "not a url",
+        ] {
+            let err = same_origin(base, elsewhere).expect_err(elsewhere);
+            assert!(!err.to_string().contains("access_token"), "{err}");
+        }
     }
 }

@@ -45,7 +45,8 @@ pub fn parse_number(text: &str) -> Option<f64> {
     let normalised = normalise_separators(&core)?;
     let value: f64 = normalised.parse().ok()?;
     let value = value * multiplier;
-    Some(if negative { -value } else { value })
+    // "1" followed by 400 zeros parses as infinity: not a number anyone can store.
+    value.is_finite().then_some(if negative { -value } else { value })
 }
 
 /// Rewrites digits with `.`/`,` separators into Rust's float syntax.

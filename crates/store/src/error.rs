@@ -32,12 +32,15 @@ pub enum StoreError {
     /// A row holds a value the code does not know (a newer version wrote it?).
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
+    /// The work panicked; the executor caught it and carries on.
+    #[error("database work panicked: {0}")]
+    Panicked(String),
 }
 
 impl StoreError {
     /// Whether the failure is the database being unreachable or failing, as
     /// opposed to a row missing: the first is retried, the second is not.
     pub fn is_unavailable(&self) -> bool {
-        !matches!(self, StoreError::NotFound(_) | StoreError::Corrupt(_))
+        !matches!(self, StoreError::NotFound(_) | StoreError::Corrupt(_) | StoreError::Panicked(_))
     }
 }

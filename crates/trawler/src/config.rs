@@ -79,6 +79,9 @@ fn duration(s: &str) -> Result<Duration, String> {
     if d.is_zero() {
         return Err("must be longer than zero".into());
     }
+    if d > Duration::from_secs(10 * 365 * 86_400) {
+        return Err(format!("`{s}` is longer than ten years"));
+    }
     Ok(d)
 }
 
@@ -183,6 +186,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// A bearer token that reads `/metrics` and nothing else, for
+    /// Prometheus (at least 16 characters; optional).
+    #[arg(long, env = "TRAWLER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// The argon2 hash of the admin UI's password (`trawler hash-password`
     /// makes one). Without it the UI's login is off; the API still works.
     #[arg(long, env = "TRAWLER_ADMIN_PASSWORD_HASH", hide_env_values = true, value_parser = password_hash)]
@@ -280,6 +288,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_CIRCUIT_OPEN_FOR", default_value = "30s", value_parser = duration)]
     pub circuit_open_for: Duration,
 
+    /// The longest pause a platform's answer (Retry-After, a regain time)
+    /// can impose on it or one of its hosts; a longer ask is cut to this.
+    #[arg(long, env = "TRAWLER_MAX_PAUSE", default_value = "1h", value_parser = duration)]
+    pub max_pause: Duration,
+
     /// Crashes of one project's scraper tolerated within the restart window
     /// before the project is quarantined.
     #[arg(long, env = "TRAWLER_MAX_RESTARTS", default_value = "5", value_parser = clap::value_parser!(u32).range(0..=10_000))]
@@ -359,6 +372,7 @@ pub struct Config {
     pub actors: ActorsConfig,
     pub bind: SocketAddr,
     pub admin_token: String,
+    pub metrics_token: Option<String>,
     pub http_workers: Option<usize>,
     pub shutdown_timeout: Duration,
 }
@@ -383,6 +397,10 @@ impl Config {
             ("DATABASE_URL", self.store.url.redacted()),
             ("TRAWLER_BIND", self.bind.to_string()),
             ("TRAWLER_ADMIN_TOKEN", format!("*** ({} characters)", self.admin_token.len())),
+            (
+                "TRAWLER_METRICS_TOKEN",
+                self.metrics_token.as_ref().map_or("off".into(), |t| format!("*** ({} characters)", t.len())),
+            ),
             (
                 "TRAWLER_ADMIN_PASSWORD_HASH",
                 if self.admin_password_hash.is_some() {
@@ -420,6 +438,7 @@ impl Config {
             ("TRAWLER_RETRY_BUDGET", s.retry_budget_per_run.to_string()),
             ("TRAWLER_CIRCUIT_FAILURES", s.circuit_failures.to_string()),
             ("TRAWLER_CIRCUIT_OPEN_FOR", human(s.circuit_open_for)),
+            ("TRAWLER_MAX_PAUSE", human(s.max_pause)),
             ("TRAWLER_MAX_RESTARTS", a.max_restarts.to_string()),
             ("TRAWLER_RESTART_WINDOW", human(a.restart_window)),
             ("TRAWLER_INGEST_BATCH", a.ingest.batch_size.to_string()),
@@ -501,6 +520,13 @@ impl ServeArgs {
         if token.len() < 16 {
             bail!("the admin token must be at least 16 characters");
         }
+        let metrics_token = self.metrics_token.clone().filter(|t| !t.trim().is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("the metrics token must be at least 16 characters");
+        }
+        if metrics_token.as_ref() == Some(&token) {
+            bail!("the metrics token must differ from the admin token");
+        }
         check_base_url("TRAWLER_KICKSTARTER_URL", &self.kickstarter_url)?;
         check_base_url("TRAWLER_INDIEGOGO_URL", &self.indiegogo_url)?;
         check_base_url("TRAWLER_META_URL", &self.meta_url)?;
@@ -528,6 +554,7 @@ impl ServeArgs {
             max_in_flight_total: self.max_in_flight as usize,
             circuit_failures: self.circuit_failures,
             circuit_open_for: self.circuit_open_for,
+            max_pause: self.max_pause,
             max_retries: self.max_retries as usize,
             retry_budget_per_run: self.retry_budget,
             ..SourcesConfig::default()
@@ -565,6 +592,7 @@ impl ServeArgs {
             actors,
             bind: self.bind,
             admin_token: token,
+            metrics_token,
             http_workers: self.http_workers.filter(|w| *w > 0),
             shutdown_timeout: self.shutdown_timeout,
         })

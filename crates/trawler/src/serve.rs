@@ -45,6 +45,7 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
         pool,
         tree: tree.clone(),
         admin_token: AdminToken::new(config.admin_token.clone()),
+        metrics_token: config.metrics_token.clone().map(AdminToken::new),
         migrated: Arc::new(AtomicBool::new(true)),
         ui_password_hash: config.admin_password_hash.clone(),
         secure_cookies: config.cookie_secure,
@@ -57,7 +58,7 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
             .app_data(app_state.clone())
             .wrap_fn(move |req, srv| {
                 let started = std::time::Instant::now();
-                let method = req.method().to_string();
+                let method = req.method().clone();
                 let route = req.match_pattern();
                 let state = metrics_state.clone();
                 let response = srv.call(req);

@@ -2,8 +2,15 @@
 //! request carries `Authorization: Bearer <admin token>`. Dashboard reads of
 //! one project take a [`Reader`]: the admin token, or a read token of that
 //! project (in the header, or as `?token=` where a browser cannot set
-//! headers, as with EventSource). Read tokens are random, shown once, and
-//! stored only as a SHA-256.
+//! headers, as with EventSource). Only read tokens travel in a query
+//! string: the admin token there would end up in proxy logs and browser
+//! history, so it is refused. `/metrics` takes a [`MetricsReader`]: the
+//! admin, or the scrape token (`TRAWLER_METRICS_TOKEN`) that gives
+//! Prometheus nothing else. Read tokens are random, shown once, and stored
+//! only as a SHA-256.
+//!
+//! A missing or unknown credential is 401; a valid credential without the
+//! right (a read token on an admin route, on another project) is 403.
 
 use actix_web::error::InternalError;
 use actix_web::http::{header, Method};
@@ -116,15 +123,37 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The credential of a request: the header's bearer token, else `?token=`.
-fn credential(req: &HttpRequest) -> Option<String> {
+/// Whether `token` has the shape of a read token (`trw_` and 40 hex digits).
+fn is_read_token(token: &str) -> bool {
+    token.len() == 44 && token.starts_with("trw_") && token[4..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The credential of a request: the header's bearer token, else `?token=`
+/// (read tokens only), and whether it came in the query string.
+fn credential(req: &HttpRequest) -> Option<(String, bool)> {
     if let Some(t) = bearer(req) {
-        return Some(t.to_owned());
+        return Some((t.to_owned(), false));
     }
     web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
         .ok()
         .and_then(|q| q.get("token").cloned())
         .filter(|t| !t.is_empty())
+        .map(|t| (t, true))
+}
+
+/// Whether `token` is a live read token of some project (well-formed
+/// tokens only reach the database).
+async fn live_read_token(state: &AppState, token: &str) -> Result<Option<ProjectToken>, ApiError> {
+    if !is_read_token(token) {
+        return Ok(None);
+    }
+    let hash = token_hash(token);
+    let pool = state.pool.clone();
+    Ok(web::block(move || {
+        let mut conn = pool.get()?;
+        ProjectToken::authenticate(&mut conn, &hash)
+    })
+    .await??)
 }
 
 /// Proof that the request may read the project in its path: the admin, or a
@@ -155,27 +184,21 @@ impl FromRequest for Reader {
                     return Ok(Reader { project: parse(id)? });
                 }
             }
-            let Some(token) = token else {
+            let Some((token, in_query)) = token else {
                 return Err(ApiError::Unauthorized(
                     "send `Authorization: Bearer <admin token or this project's read token>`".into(),
                 ));
             };
             let project = parse(id)?;
             if state.admin_token.matches(&token) {
+                if in_query {
+                    return Err(ApiError::Unauthorized(
+                        "the admin token is accepted only in the Authorization header, never in a URL".into(),
+                    ));
+                }
                 return Ok(Reader { project });
             }
-            // Only well-formed tokens reach the database.
-            if !(token.len() == 44 && token.starts_with("trw_") && token[4..].bytes().all(|b| b.is_ascii_hexdigit())) {
-                return Err(ApiError::Unauthorized("invalid token".into()));
-            }
-            let hash = token_hash(&token);
-            let pool = state.pool.clone();
-            let found = web::block(move || {
-                let mut conn = pool.get()?;
-                ProjectToken::authenticate(&mut conn, &hash)
-            })
-            .await??;
-            match found {
+            match live_read_token(&state, &token).await? {
                 Some(t) if t.project_id == project => Ok(Reader { project }),
                 Some(_) => Err(ApiError::Forbidden("this token reads another project".into())),
                 None => Err(ApiError::Unauthorized("invalid token".into())),
@@ -192,22 +215,61 @@ impl FromRequest for Admin {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return Box::pin(async { Err(ApiError::Internal("application state missing".into())) });
         };
-        let verdict = match bearer(req) {
+        let state = state.clone();
+        let token = bearer(req).map(str::to_owned);
+        let verdict = match &token {
             Some(token) if state.admin_token.matches(token) => Ok(Admin),
             Some(_) => Err(ApiError::Unauthorized("invalid token".into())),
             None => Err(ApiError::Unauthorized("send `Authorization: Bearer <admin token>`".into())),
         };
         // The UI's pages read the API with their session cookie.
-        let session =
-            if verdict.is_err() && bearer(req).is_none() && is_read(req) { session_lookup(req) } else { None };
+        let session = if verdict.is_err() && token.is_none() && is_read(req) { session_lookup(req) } else { None };
         Box::pin(async move {
             if let Some(session) = session {
                 if session.await?.is_some() {
                     return Ok(Admin);
                 }
             }
+            if let (Err(_), Some(token)) = (&verdict, &token) {
+                forbid_lesser_credential(&state, token).await?;
+            }
             verdict
         })
+    }
+}
+
+/// A credential that is valid but not the admin's (a read token, the
+/// metrics token) is refused with 403: it authenticates, it lacks the right.
+async fn forbid_lesser_credential(state: &AppState, token: &str) -> Result<(), ApiError> {
+    if state.metrics_token.as_ref().is_some_and(|t| t.matches(token)) {
+        return Err(ApiError::Forbidden("the metrics token reads /metrics only".into()));
+    }
+    if live_read_token(state, token).await?.is_some() {
+        return Err(ApiError::Forbidden(
+            "a read token reads its own project only; this route needs the admin token".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Proof that the request may read `/metrics`: the admin (token or UI
+/// session), or the scrape token (`TRAWLER_METRICS_TOKEN`).
+pub struct MetricsReader;
+
+impl FromRequest for MetricsReader {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<MetricsReader, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let scrape = req.app_data::<web::Data<AppState>>().and_then(|s| {
+            let token = bearer(req)?;
+            s.metrics_token.as_ref().is_some_and(|t| t.matches(token)).then_some(())
+        });
+        if scrape.is_some() {
+            return Box::pin(async { Ok(MetricsReader) });
+        }
+        let admin = Admin::from_request(req, payload);
+        Box::pin(async move { admin.await.map(|Admin| MetricsReader) })
     }
 }
 

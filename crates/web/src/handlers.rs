@@ -11,7 +11,7 @@ use trawler_store::{
     AnyConnection, NewSource, Point, Project, ProjectPatch, Run, SeriesQuery, Source, StoreError, StoreResult,
 };
 
-use crate::auth::{Admin, Reader};
+use crate::auth::{Admin, MetricsReader, Reader};
 use crate::views::*;
 use crate::{ApiError, AppState};
 
@@ -831,7 +831,7 @@ pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError
 #[utoipa::path(get, path = "/metrics", tag = "admin",
     responses((status = 200, description = "OpenMetrics when the Accept header asks for it, else the Prometheus text format",
         content((String = "text/plain"), (String = "application/openmetrics-text"))), (status = 401, body = ErrorBody)))]
-pub async fn get_metrics(_: Admin, state: Data, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn get_metrics(_: MetricsReader, state: Data, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     let text = state.tree.render_metrics().await?;
     // Content negotiation, as Prometheus' own clients do: OpenMetrics for
     // scrapers that ask for it, the classic text format otherwise.

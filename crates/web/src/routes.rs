@@ -130,12 +130,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
+/// The metrics label of a request method: one of the standard methods, or
+/// `other`. Anyone can send any method; a label per made-up method would
+/// let anonymous requests grow the node's memory and its `/metrics` page.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Counts a served request in the node's metrics, by route pattern (not the
-/// raw path, which would make every project id a new series).
-pub fn record_request(state: &crate::AppState, method: &str, route: Option<String>, status: u16, seconds: f64) {
+/// raw path, which would make every project id a new series) and method
+/// from a fixed set (see [`method_label`]).
+pub fn record_request(
+    state: &crate::AppState,
+    method: &actix_web::http::Method,
+    route: Option<String>,
+    status: u16,
+    seconds: f64,
+) {
     let metrics = state.tree.metrics();
     let labels = trawler_actors::metrics::HttpLabels {
-        method: method.to_owned(),
+        method: method_label(method).to_owned(),
         route: route.unwrap_or_else(|| "unmatched".into()),
         status: status.to_string(),
     };

@@ -16,6 +16,8 @@ pub struct AppState {
     pub tree: Tree,
     /// The admin credential.
     pub admin_token: AdminToken,
+    /// The scrape token: reads `/metrics` and nothing else.
+    pub metrics_token: Option<AdminToken>,
     /// Set once migrations have been applied (for `/readyz`).
     pub migrated: Arc<AtomicBool>,
     /// The argon2 hash of the admin UI's password; without it the UI's

@@ -546,8 +546,7 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
         match k.as_ref() {
             "csrf" => csrf = v.into_owned(),
             "action" => action = Some(v.into_owned()),
-            // Only back to a page of the UI: never an open redirect.
-            "back" if v.starts_with("/ui/") && !v.contains("//") => back = v.into_owned(),
+            "back" => back = v.into_owned(),
             "id" => ids.push(v.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("`{v}` is not a project id")))?),
             _ => {}
         }
@@ -560,12 +559,25 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
     } else {
         crate::handlers::bulk_apply(&state, action, ids.into_iter().map(ProjectId).collect()).await?.summary(action)
     };
-    let mut to =
-        url::Url::parse("http://x").and_then(|u| u.join(&back)).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut to = return_url(&back);
     let kept: Vec<(String, String)> =
         to.query_pairs().filter(|(k, _)| k != "flash").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     to.query_pairs_mut().clear().extend_pairs(kept).append_pair("flash", &message);
     Ok(see_other(&format!("{}?{}", to.path(), to.query().unwrap_or_default())))
+}
+
+/// Where a form may send the browser back to: `back` resolved the way a
+/// browser resolves it (`\` reads as `/`, `..` and `.` collapse, a leading
+/// `//` names another host), kept only if it stays on this origin under
+/// `/ui/`; anything else goes to `/ui/`. Never an open redirect.
+fn return_url(back: &str) -> url::Url {
+    // The scheme and host are placeholders: only the path and query are sent.
+    let origin = url::Url::parse("http://this.host/").expect("a valid literal");
+    let home = origin.join("/ui/").unwrap_or_else(|_| origin.clone());
+    match origin.join(back) {
+        Ok(to) if to.origin() == origin.origin() && to.path().starts_with("/ui/") && !to.path().contains("//") => to,
+        _ => home,
+    }
 }
 
 #[derive(Deserialize)]
@@ -1182,4 +1194,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/actors").route(web::get().to(actors)))
         .service(web::resource("/ui/platforms").route(web::get().to(platforms)))
         .service(web::resource("/d/{id}").route(web::get().to(dashboard)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::return_url;
+
+    #[test]
+    fn a_return_path_never_leaves_the_ui() {
+        let path = |back: &str| {
+            let to = return_url(back);
+            format!("{}{}", to.path(), to.query().map(|q| format!("?{q}")).unwrap_or_default())
+        };
+        assert_eq!(path("/ui/projects?status=failed"), "/ui/projects?status=failed");
+        assert_eq!(path("/ui/projects/7"), "/ui/projects/7");
+        for hostile in [
+            "/ui/..\\\\evil.example",
+            "/ui/..\\evil.example",
+            "/ui/../..//evil.example",
+            "//evil.example/ui/",
+            "\\\\evil.example/ui/",
+            "https://evil.example/ui/",
+            "/ui/%2e%2e/%2e%2e//evil.example",
+            "/ui/../admin",
+            "javascript:alert(1)//ui/",
+            "/ui\\..\\..\\evil.example",
+            "",
+        ] {
+            let to = path(hostile);
+            assert!(to.starts_with("/ui/") && !to.starts_with("//") && !to.contains("evil"), "{hostile:?} -> {to}");
+        }
+    }
 }
