@@ -1,7 +1,8 @@
 //! The access matrix: every route × {no credential, a wrong one, a read
 //! token of another project, the project's read token, the admin token, an
-//! admin UI session cookie} →
-//! the expected status, on the real binary. No response ever carries a
+//! admin UI session cookie, the metrics scrape token} →
+//! the expected status, on the real binary: 401 for a missing or unknown
+//! credential, 403 for a valid one without the right. No response ever carries a
 //! secret: platform credentials, webhook secrets, the admin token, or a read
 //! token (outside the one answer that creates it).
 
@@ -17,6 +18,7 @@ use serde_json::{json, Value};
 
 const PLATFORM_SECRET: &str = "EAAB-very-secret-platform-token";
 const WEBHOOK_SECRET: &str = "whsec-0123456789abcdef-secret";
+const METRICS_TOKEN: &str = "prometheus-scrape-token-0123";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Cred {
@@ -27,6 +29,8 @@ enum Cred {
     Admin,
     /// The admin UI's session cookie: reads, and the UI's forms with CSRF.
     Session,
+    /// The scrape token: `/metrics` only.
+    Metrics,
 }
 
 /// Who may call a route.
@@ -65,7 +69,12 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
     let env = server_env(
         &db.url,
         &sim.addr,
-        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_ADMIN_PASSWORD_HASH", &hash)],
+        &[
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1h"),
+            ("TRAWLER_ADMIN_PASSWORD_HASH", &hash),
+            ("TRAWLER_METRICS_TOKEN", METRICS_TOKEN),
+        ],
     );
     let (_server, api) = start_server(&env)?;
     // Redirects are statuses here, not something to follow.
@@ -184,8 +193,9 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
 
     let forbidden_everywhere = [PLATFORM_SECRET, WEBHOOK_SECRET, TOKEN];
     let mut checked = 0;
+    let creds = [Cred::None, Cred::Wrong, Cred::OtherProject, Cred::Project, Cred::Admin, Cred::Session, Cred::Metrics];
     for r in &routes {
-        for cred in [Cred::None, Cred::Wrong, Cred::OtherProject, Cred::Project, Cred::Admin, Cred::Session] {
+        for cred in creds {
             let read = r.method == Method::GET;
             let expected = match (r.access, cred) {
                 (Public, _) => r.ok,
@@ -200,6 +210,10 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
                 (_, Cred::Admin) => r.ok,
                 (Reader, Cred::Project) => r.ok,
                 (Reader, Cred::OtherProject) => 403,
+                // Valid credentials without the right: forbidden, not unknown.
+                (Admin, Cred::Metrics) if r.path == "/metrics" => r.ok,
+                (Admin | Reader, Cred::Metrics) => 403,
+                (Admin, Cred::Project | Cred::OtherProject) => 403,
                 (_, _) => 401,
             };
             let mut req = client.request(r.method.clone(), format!("{}{}", api.base, r.path));
@@ -210,6 +224,7 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
                 Cred::Project => req.bearer_auth(&t1),
                 Cred::Admin => req.bearer_auth(TOKEN),
                 Cred::Session => req.header("Cookie", &cookie),
+                Cred::Metrics => req.bearer_auth(METRICS_TOKEN),
             };
             if let Some((content_type, body)) = &r.body {
                 req = req.header("Content-Type", *content_type).body(body.clone());
@@ -232,7 +247,7 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
             checked += 1;
         }
     }
-    ensure!(checked == routes.len() * 6);
+    ensure!(checked == routes.len() * creds.len());
 
     // A revoked token reads nothing; a rotated one neither, its successor does.
     let (status, _) = api.send(Method::POST, &format!("/api/v1/projects/{p1}/tokens/{rotatable}/rotate"), None)?;
@@ -250,9 +265,23 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
             .as_u16())
     };
     ensure!(read(&new)? == 401 && read(&successor)? == 200, "rotation revokes the old token");
-    // `?token=` works where headers cannot be sent (EventSource).
+    // `?token=` works where headers cannot be sent (EventSource), for read
+    // tokens only: the admin token in a URL would land in proxy logs and
+    // browser history, so it is refused there.
     let status = client.get(format!("{}/api/v1/projects/{p1}/summary?token={successor}", api.base)).send()?.status();
     ensure!(status == 200, "{status}");
+    for path in [format!("/api/v1/projects/{p1}/summary"), format!("/api/v1/projects/{p1}/events"), format!("/d/{p1}")]
+    {
+        let resp = client.get(format!("{}{path}?token={TOKEN}", api.base)).send()?;
+        let status = resp.status().as_u16();
+        let text = resp.text()?;
+        ensure!(
+            status == 401 && text.contains("Authorization header"),
+            "admin token in the URL of {path}: {status} {text}"
+        );
+    }
+    let resp = client.get(format!("{}/metrics?token={METRICS_TOKEN}", api.base)).send()?;
+    ensure!(resp.status() == 401, "the metrics token is a header credential too: {}", resp.status());
     let list = api.ok(&format!("/api/v1/projects/{p1}/tokens"))?.to_string();
     ensure!(
         !list.contains(&new) && !list.contains(&successor) && !list.contains(&t1),

@@ -201,6 +201,9 @@ impl FromRequest for Reader {
             match live_read_token(&state, &token).await? {
                 Some(t) if t.project_id == project => Ok(Reader { project }),
                 Some(_) => Err(ApiError::Forbidden("this token reads another project".into())),
+                None if state.metrics_token.as_ref().is_some_and(|t| t.matches(&token)) => {
+                    Err(ApiError::Forbidden("the metrics token reads /metrics only".into()))
+                }
                 None => Err(ApiError::Unauthorized("invalid token".into())),
             }
         })

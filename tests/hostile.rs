@@ -1,0 +1,355 @@
+//! Hostile platforms and hostile clients against the real binary. A scripted
+//! "platform" on loopback answers what no well-behaved platform would
+//! (absurd Retry-After values, numbers too large for a float, paging links
+//! to another origin); anonymous clients send made-up methods and forged
+//! return paths. Each case was a crash, a hang or a leak before its fix.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, ensure, Context, Result};
+use common::{server_env, start_server, wait_until, Api, TOKEN};
+use reqwest::blocking::Client;
+use reqwest::Method;
+use serde_json::{json, Value};
+use trawler_store::testing::TestDb;
+
+/// One scripted answer: status, extra headers, body.
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn answer(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Answer {
+    Answer {
+        status,
+        headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        body: body.into(),
+    }
+}
+
+/// A loopback HTTP server that answers each path with a queue of scripted
+/// answers (the last one repeats) and records every request line it gets.
+struct Scripted {
+    base: String,
+    script: Arc<Mutex<HashMap<String, Vec<Answer>>>>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    fn start() -> Result<Scripted> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let script: Arc<Mutex<HashMap<String, Vec<Answer>>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (s, r) = (script.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let (s, r) = (s.clone(), r.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &s, &r);
+                });
+            }
+        });
+        Ok(Scripted { base, script, seen })
+    }
+
+    fn on(&self, path: &str, answers: Vec<Answer>) {
+        self.script.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_owned(), answers);
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+fn serve_one(
+    stream: std::net::TcpStream,
+    script: &Mutex<HashMap<String, Vec<Answer>>>,
+    seen: &Mutex<Vec<String>>,
+) -> Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    seen.lock().unwrap_or_else(|p| p.into_inner()).push(target.clone());
+    let path = target.split('?').next().unwrap_or("/").to_owned();
+    let reply = {
+        let mut script = script.lock().unwrap_or_else(|p| p.into_inner());
+        match script.get_mut(&path) {
+            Some(queue) if queue.len() > 1 => queue.remove(0),
+            Some(queue) if !queue.is_empty() => queue[0].clone(),
+            _ => answer(404, &[], "{}"),
+        }
+    };
+    let mut out = stream;
+    let mut head =
+        format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", reply.status, reply.body.len());
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())?;
+    out.write_all(reply.body.as_bytes())?;
+    Ok(())
+}
+
+fn create(api: &Api, body: Value) -> Result<i64> {
+    let (status, p) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
+    ensure!(status == 201, "{status} {p}");
+    p["id"].as_i64().ok_or_else(|| anyhow!("no id in {p}"))
+}
+
+/// Triggers a full scrape and waits for it to end; returns the run.
+fn scrape(api: &Api, project: i64) -> Result<Value> {
+    let (status, run) = api.send(Method::POST, &format!("/api/v1/projects/{project}/scrape"), None)?;
+    ensure!(status == 202, "{status} {run}");
+    let id = run["run_id"].as_i64().or_else(|| run["id"].as_i64()).ok_or_else(|| anyhow!("no run id: {run}"))?;
+    let mut last = Value::Null;
+    wait_until("the run to end", Duration::from_secs(30), || {
+        last = api.ok(&format!("/api/v1/runs/{id}"))?;
+        Ok(last["status"] != "running")
+    })?;
+    Ok(last)
+}
+
+fn http_json(base: &str, path: &str) -> Value {
+    json!({"platform": "http_json", "external_ref": "x", "options": {
+        "url": format!("{base}{path}"), "metrics": {"pledged": "/v"}}})
+}
+
+fn platform<'a>(platforms: &'a Value, name: &str) -> Result<&'a Value> {
+    platforms["platforms"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["platform"] == name))
+        .ok_or_else(|| anyhow!("no {name} in {platforms}"))
+}
+
+/// Retry-After of 10^19 seconds, a date in year 9999 and a Meta regain time
+/// of 10^300 minutes: none panics, every pause is cut to the cap and shown
+/// as capped, and a capped pause ends.
+#[test]
+fn absurd_pauses_are_capped_and_end() -> Result<()> {
+    let platform_a = Scripted::start()?;
+    let platform_b = Scripted::start()?;
+    let db = TestDb::sqlite()?;
+    let meta = format!("{}/meta", platform_a.base);
+    let env = server_env(
+        &db.url,
+        &platform_a.base,
+        &[
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1h"),
+            ("TRAWLER_META_URL", &meta),
+            ("TRAWLER_MAX_PAUSE", "3s"),
+        ],
+    );
+    let (server, api) = start_server(&env)?;
+    platform_a.on(
+        "/huge",
+        vec![answer(429, &[("Retry-After", "9999999999999999999")], "{}"), answer(200, &[], r#"{"v": 5}"#)],
+    );
+    platform_b.on(
+        "/dated",
+        vec![answer(429, &[("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")], "{}"), answer(200, &[], r#"{"v": 6}"#)],
+    );
+    let buc = r#"{"1": [{"type": "ads_insights", "estimated_time_to_regain_access": 1e300}]}"#;
+    platform_a.on(
+        "/meta/v21.0/act_1/insights",
+        vec![answer(400, &[("x-business-use-case-usage", buc)], r#"{"error": {"message": "app limit", "code": 4}}"#)],
+    );
+    let huge = create(&api, json!({"name": "huge", "sources": [http_json(&platform_a.base, "/huge")]}))?;
+    let dated = create(&api, json!({"name": "dated", "sources": [http_json(&platform_b.base, "/dated")]}))?;
+    let ads = create(
+        &api,
+        json!({"name": "ads", "sources": [{"platform": "meta_ads", "external_ref": "act_1", "secret": "meta-token-1"}]}),
+    )?;
+    let mut platforms = Value::Null;
+    wait_until("three capped pauses", Duration::from_secs(30), || {
+        platforms = api.ok("/api/v1/admin/platforms")?;
+        let json_hosts = platform(&platforms, "http_json")?["hosts"].as_array().map_or(0, Vec::len);
+        let meta_capped = platform(&platforms, "meta_ads")?["last_pause"]["capped"] == true;
+        Ok(json_hosts >= 2 && meta_capped)
+    })
+    .with_context(|| format!("{platforms}"))?;
+    ensure!(server.child.id() > 0 && api.ok("/healthz").is_ok(), "the node lives");
+    let now = trawler_domain::now_millis();
+    let json_gate = platform(&platforms, "http_json")?;
+    ensure!(json_gate["max_pause_secs"] == 3, "{json_gate}");
+    ensure!(json_gate["last_pause"]["capped"] == true && json_gate["last_pause"]["applied_secs"] == 3, "{json_gate}");
+    for host in json_gate["hosts"].as_array().into_iter().flatten() {
+        let until = host["paused_until_ms"].as_i64().unwrap_or(0);
+        ensure!(until <= now + 3_500, "a host's pause is capped at 3 s: {host}");
+    }
+    let meta_gate = platform(&platforms, "meta_ads")?;
+    ensure!(meta_gate["last_pause"]["asked_secs"].as_u64() > Some(1_000_000_000), "{meta_gate}");
+    ensure!(meta_gate["paused_until_ms"].as_i64().is_none_or(|t| t <= now + 3_500), "{meta_gate}");
+    // The pauses end: both hosts answer again and their runs succeed.
+    std::thread::sleep(Duration::from_secs(3));
+    for project in [huge, dated] {
+        let run = scrape(&api, project)?;
+        ensure!(
+            run["status"] == "succeeded" && run["points_written"].as_i64() >= Some(1),
+            "after the capped pause: {run}"
+        );
+    }
+    let run = scrape(&api, ads)?;
+    ensure!(run["error_kind"] == "throttled" || run["status"] == "failed", "meta still throttles: {run}");
+    Ok(())
+}
+
+/// Numbers no float can hold are a parse error of their metric and never a
+/// stored point; a paging link to another origin is not followed with the
+/// access token.
+#[test]
+fn hostile_bodies_store_nothing_and_paging_stays_home() -> Result<()> {
+    let platform_a = Scripted::start()?;
+    let elsewhere = Scripted::start()?;
+    let db = TestDb::sqlite()?;
+    let meta = format!("{}/meta", platform_a.base);
+    let env = server_env(
+        &db.url,
+        &platform_a.base,
+        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_META_URL", &meta)],
+    );
+    let (_server, api) = start_server(&env)?;
+    let digits = "9".repeat(400);
+    platform_a.on("/inf-string", vec![answer(200, &[], format!(r#"{{"v": "{digits}"}}"#))]);
+    platform_a
+        .on("/inf-html", vec![answer(200, &[("Content-Type", "text/html")], format!("<p class=v>${digits}</p>"))]);
+    let next = format!("{}/meta/v21.0/act_2/insights?after=x", elsewhere.base);
+    platform_a.on(
+        "/meta/v21.0/act_2/insights",
+        vec![answer(200, &[], json!({"data": [{"spend": "1.5"}], "paging": {"next": next}}).to_string())],
+    );
+    let inf_json = create(&api, json!({"name": "inf-json", "sources": [http_json(&platform_a.base, "/inf-string")]}))?;
+    let inf_html = create(
+        &api,
+        json!({"name": "inf-html", "sources": [{"platform": "html", "external_ref": "x", "options": {
+            "url": format!("{}/inf-html", platform_a.base), "metrics": {"pledged": ".v"}}}]}),
+    )?;
+    let ads = create(
+        &api,
+        json!({"name": "ads", "sources": [{"platform": "meta_ads", "external_ref": "act_2", "secret": "meta-token-2"}]}),
+    )?;
+    for project in [inf_json, inf_html] {
+        let run = scrape(&api, project)?;
+        ensure!(run["status"] == "failed" && run["error_kind"] == "parse", "{run}");
+        ensure!(run["error"].as_str().is_some_and(|e| e.contains("pledged") && e.len() < 400), "{run}");
+        let series = api.ok(&format!("/api/v1/projects/{project}/series?metric=pledged"))?;
+        ensure!(!series.to_string().contains("inf") && !series.to_string().contains("1e"), "{series}");
+        let csv =
+            api.client.get(format!("{}/api/v1/projects/{project}/export.csv", api.base)).bearer_auth(TOKEN).send()?;
+        let csv = csv.text()?;
+        ensure!(csv.lines().count() <= 1, "no point stored: {csv}");
+    }
+    let run = scrape(&api, ads)?;
+    ensure!(run["status"] == "failed", "{run}");
+    ensure!(run["error"].as_str().is_some_and(|e| e.contains("another origin")), "{run}");
+    ensure!(elsewhere.requests().is_empty(), "the other origin got {:?}", elsewhere.requests());
+    ensure!(!run.to_string().contains("meta-token-2"), "{run}");
+    Ok(())
+}
+
+/// Anonymous requests with made-up methods do not add metric series.
+#[test]
+fn made_up_methods_add_no_metric_series() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let env =
+        server_env(&db.url, "http://127.0.0.1:9", &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
+    let (_server, api) = start_server(&env)?;
+    let client = Client::builder().timeout(Duration::from_secs(10)).build()?;
+    for i in 0..200 {
+        let method = Method::from_bytes(format!("XMETHOD{i}{}", "Q".repeat(500)).as_bytes())?;
+        let _ = client.request(method, format!("{}/api/v1/projects/{i}", api.base)).send()?;
+    }
+    let metrics = client.get(format!("{}/metrics", api.base)).bearer_auth(TOKEN).send()?.text()?;
+    ensure!(!metrics.contains("XMETHOD"), "a made-up method became a label");
+    ensure!(metrics.contains(r#"method="other""#), "made-up methods count as `other`");
+    ensure!(metrics.len() < 200_000, "/metrics stays small: {} bytes", metrics.len());
+    Ok(())
+}
+
+/// The UI's bulk form sends the browser back only to a page of the UI,
+/// however the return path is spelt.
+#[test]
+fn the_bulk_form_never_redirects_off_the_ui() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let hash = trawler_web::hash_password("hostile-ui-password").map_err(anyhow::Error::msg)?;
+    let env = server_env(
+        &db.url,
+        "http://127.0.0.1:9",
+        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_ADMIN_PASSWORD_HASH", &hash)],
+    );
+    let (_server, api) = start_server(&env)?;
+    let client =
+        Client::builder().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none()).build()?;
+    let login = client
+        .post(format!("{}/ui/login", api.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("password=hostile-ui-password")
+        .send()?;
+    ensure!(login.status() == 303, "login: {}", login.status());
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let page = client.get(format!("{}/ui/", api.base)).header("Cookie", &cookie).send()?.text()?;
+    let csrf = page
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or_else(|| anyhow!("no csrf token on the page"))?
+        .to_owned();
+    for back in [
+        r"/ui/..\\evil.example",
+        r"/ui/..\evil.example",
+        "/ui/../..//evil.example",
+        "//evil.example/ui/",
+        "https://evil.example/ui/",
+        "/ui/%2e%2e/%2e%2e//evil.example",
+        "/ui/projects?status=failed",
+    ] {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &csrf)
+            .append_pair("action", "trigger")
+            .append_pair("back", back)
+            .finish();
+        let resp = client
+            .post(format!("{}/ui/bulk", api.base))
+            .header("Cookie", &cookie)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()?;
+        ensure!(resp.status() == 303, "{back}: {}", resp.status());
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        ensure!(
+            location.starts_with("/ui/") && !location.contains("evil") && !location.contains('\\'),
+            "{back:?} sent the browser to {location:?}"
+        );
+    }
+    Ok(())
+}
