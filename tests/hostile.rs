@@ -353,3 +353,49 @@ fn the_bulk_form_never_redirects_off_the_ui() -> Result<()> {
     }
     Ok(())
 }
+
+/// With private addresses refused, webhooks to addresses that carry a
+/// private IPv4 (NAT64, 6to4, Teredo, IPv4-compatible) or sit in a special
+/// range are refused when they are saved, before any connection; and a
+/// proxy named in the environment is not used (it would resolve names past
+/// the guard).
+#[test]
+fn the_ssrf_guard_sees_through_embedded_addresses_and_ignores_env_proxies() -> Result<()> {
+    let proxy = Scripted::start()?;
+    let db = TestDb::sqlite()?;
+    let env = server_env(
+        &db.url,
+        "http://127.0.0.1:9",
+        &[
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1h"),
+            ("TRAWLER_ALLOW_PRIVATE", "false"),
+            ("HTTP_PROXY", &proxy.base),
+            ("http_proxy", &proxy.base),
+            ("ALL_PROXY", &proxy.base),
+        ],
+    );
+    let (_server, api) = start_server(&env)?;
+    for host in [
+        "[64:ff9b::a9fe:a9fe]",
+        "[::127.0.0.1]",
+        "[2002:7f00:1::]",
+        "[fec0::1]",
+        "198.18.0.1",
+        "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
+        "[::ffff:169.254.169.254]",
+        "192.0.2.1",
+    ] {
+        let url = format!("http://{host}/hook");
+        let (status, body) = api.send(Method::POST, "/api/v1/admin/webhooks", Some(json!({"url": url})))?;
+        ensure!(status == 400, "a webhook to {url} was accepted: {status} {body}");
+        ensure!(body["error"]["message"].as_str().is_some_and(|m| m.contains("private")), "{body}");
+    }
+    // A public name: the node resolves it itself (and fails here, offline);
+    // it never hands the request to the proxy from the environment.
+    let project = create(&api, json!({"name": "proxied", "sources": [http_json("http://public-site.example", "/x")]}))?;
+    let run = scrape(&api, project)?;
+    ensure!(run["status"] == "failed", "{run}");
+    ensure!(proxy.requests().is_empty(), "the environment's proxy was used: {:?}", proxy.requests());
+    Ok(())
+}

@@ -123,35 +123,84 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
     Some((when.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
 }
 
-/// Whether an address is on the public internet (not loopback, private,
-/// link-local — cloud metadata lives there —, shared, multicast or unspecified).
+/// Whether an address is on the public internet. Refused: every IPv4 range
+/// of IANA's special-purpose registry that is not globally reachable
+/// (loopback, private, shared, link-local — cloud metadata lives there —,
+/// benchmarking, documentation, reserved, multicast, broadcast), and every
+/// IPv6 address outside global unicast (`2000::/3`) or inside one of its
+/// special blocks (documentation, benchmarking, ORCHID, SRv6 SIDs). IPv6
+/// forms that carry an IPv4 address (mapped, IPv4-compatible, NAT64, 6to4,
+/// Teredo) are judged by the IPv4 address they carry.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 shared address space
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || o[0] >= 240)
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            if let Some(v4) = embedded_v4(v6) {
+                return v4.iter().all(|a| is_public_v4(*a));
             }
             let seg = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00 // unique local
-                || (seg[0] & 0xffc0) == 0xfe80) // link local
+            let global_unicast = (seg[0] & 0xe000) == 0x2000;
+            global_unicast
+                && !((seg[0] == 0x2001 && seg[1] < 0x0200) // 2001::/23 IETF protocol assignments
+                    || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                    || (seg[0] & 0xfff0) == 0x3ff0 // 3fff::/20 documentation
+                    || seg[0] == 0x5f00) // SRv6 SIDs
         }
     }
+}
+
+fn is_public_v4(v4: std::net::Ipv4Addr) -> bool {
+    let o = v4.octets();
+    !(v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 shared address space
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24 protocol assignments
+        || (o[0] == 192 && o[1] == 88 && o[2] == 99) // 192.88.99/24 6to4 relay anycast
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18/15 benchmarking
+        || o[0] >= 240)
+}
+
+/// The IPv4 addresses an IPv6 address carries: mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`; the local-use
+/// `64:ff9b:1::/48` counts as private), 6to4 (`2002:AABB:CCDD::/48`) and
+/// Teredo (`2001::/32`: the server's and, inverted, the client's).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<Vec<std::net::Ipv4Addr>> {
+    let seg = v6.segments();
+    let o = v6.octets();
+    let last = std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(vec![v4]);
+    }
+    if seg[..6].iter().all(|s| *s == 0) {
+        // `::` and `::1` are judged as what they are, not as 0.0.0.x.
+        if v6.is_unspecified() || v6.is_loopback() {
+            return Some(vec![std::net::Ipv4Addr::UNSPECIFIED]);
+        }
+        return Some(vec![last]);
+    }
+    if seg[0] == 0x64 && seg[1] == 0xff9b {
+        if seg[2..6].iter().all(|s| *s == 0) {
+            return Some(vec![last]);
+        }
+        if seg[2] == 1 {
+            return Some(vec![std::net::Ipv4Addr::UNSPECIFIED]);
+        }
+    }
+    if seg[0] == 0x2002 {
+        return Some(vec![std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5])]);
+    }
+    if seg[0] == 0x2001 && seg[1] == 0 {
+        let server = std::net::Ipv4Addr::new(o[4], o[5], o[6], o[7]);
+        let client = std::net::Ipv4Addr::new(!o[12], !o[13], !o[14], !o[15]);
+        return Some(vec![server, client]);
+    }
+    None
 }
 
 /// The error the resolver returns for a host with only private addresses.
@@ -240,7 +289,11 @@ impl HttpClient {
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .redirect(policy)
             .user_agent(config.user_agent.clone())
-            .pool_idle_timeout(Duration::from_secs(60));
+            .pool_idle_timeout(Duration::from_secs(60))
+            // A proxy from the environment (HTTP_PROXY, …) would resolve
+            // names itself, past the resolver that refuses private
+            // addresses: none is used unless configured here.
+            .no_proxy();
         if !config.allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
         }
@@ -412,6 +465,74 @@ mod tests {
         assert_eq!(parse_retry_after("99999999999999999999999999", now), Some(Duration::from_secs(u64::MAX)));
         for junk in ["yesterday", "", "-5", "1.5", "1e9", "NaN", "Sun, 06 Nov 1994 25:00:00 GMT"] {
             assert_eq!(parse_retry_after(junk, now), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn special_purpose_addresses_are_not_public() {
+        let private = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.88.99.1",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::808:808",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo, client 127.0.0.1
+            "2001:0:a9fe:a9fe::1",                  // Teredo, server 169.254.169.254
+            "fec0::1",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "100::1",
+            "2001:db8::1",
+            "2001:10::1",
+            "2001:20::1",
+            "2001:2::1",
+            "3fff::1",
+            "5f00::1",
+            "4000::1",
+            "1::1",
+        ];
+        for ip in private {
+            let parsed: IpAddr = ip.parse().expect(ip);
+            assert!(!is_public(parsed), "{ip} must be refused");
+        }
+        let public = [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2001:0:808:808:8000:63bf:f7f7:f7f7",
+        ];
+        for ip in public {
+            let parsed: IpAddr = ip.parse().expect(ip);
+            assert!(is_public(parsed), "{ip} is public");
         }
     }
 }
