@@ -160,17 +160,74 @@ impl DbUrl {
 }
 
 /// Replaces the password of a `scheme://user:password@host` URL with `***`.
+/// A database URL or connection string with every password masked: the
+/// `user:password@` of a URL (the password may itself hold `@` or `:`), a
+/// `password=` (or `sslpassword=`, …) query parameter, and a `password=`
+/// keyword of a libpq keyword/value string (quoted or not).
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return redact_keywords(url);
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, fragment) = query.split_once('#').map_or((query, None), |(q, f)| (q, Some(f)));
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}{}", masked.join("&"), fragment.map(|f| format!("#{f}")).unwrap_or_default())
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Masks the values of `*password*` keywords in a libpq keyword/value
+/// string (`host=db password='a b' user=app`).
+fn redact_keywords(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(eq) = rest.find('=') {
+        let key_start = rest[..eq].trim_end().rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let key = rest[key_start..eq].trim();
+        out.push_str(&rest[..=eq]);
+        let after = &rest[eq + 1..];
+        let value_start = after.len() - after.trim_start().len();
+        let value = &after[value_start..];
+        // The value's end: a closing quote (backslash escapes skipped), or whitespace.
+        let value_len = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut escaped = false;
+            let close = quoted.char_indices().find(|&(_, c)| {
+                let close = c == '\'' && !escaped;
+                escaped = c == '\\' && !escaped;
+                close
+            });
+            close.map_or(value.len(), |(i, _)| i + 2)
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        out.push_str(&after[..value_start]);
+        if key.to_ascii_lowercase().contains("password") {
+            out.push_str("***");
+        } else {
+            out.push_str(&value[..value_len]);
+        }
+        rest = &value[value_len..];
     }
+    out.push_str(rest);
+    out
 }
 
 /// Settings of the store.
@@ -351,5 +408,20 @@ mod tests {
         assert_eq!(u.ok().as_deref(), Some("postgres://app:***@db:5432/trawler"));
         let err = DbUrl::parse("mysql://app:s3cret@db/x").err().map(|e| e.to_string());
         assert!(err.is_some_and(|e| !e.contains("s3cret")));
+        for (url, masked) in [
+            ("postgres://app:p@ss:w@rd@db/trawler", "postgres://app:***@db/trawler"),
+            (
+                "postgres://db/trawler?user=app&password=s3cret&sslmode=require",
+                "postgres://db/trawler?user=app&password=***&sslmode=require",
+            ),
+            ("postgres://db/t?sslpassword=s3cret#x", "postgres://db/t?sslpassword=***#x"),
+            ("postgres://app@db/t", "postgres://app@db/t"),
+            ("host=db user=app password=s3cret dbname=t", "host=db user=app password=*** dbname=t"),
+            ("host=db password = 's3 cr\\'et' user=app", "host=db password = *** user=app"),
+            ("password=s3cret", "password=***"),
+        ] {
+            assert_eq!(redact(url), masked, "{url}");
+            assert!(!redact(url).contains("s3"), "{url}");
+        }
     }
 }
