@@ -399,3 +399,41 @@ fn the_ssrf_guard_sees_through_embedded_addresses_and_ignores_env_proxies() -> R
     ensure!(proxy.requests().is_empty(), "the environment's proxy was used: {:?}", proxy.requests());
     Ok(())
 }
+
+/// Editing a project whose Meta source has a secret keeps that secret when
+/// the edit does not send it again (the secret is never shown, so a client
+/// cannot send it back).
+#[test]
+fn editing_a_project_keeps_its_stored_secret() -> Result<()> {
+    let platform_a = Scripted::start()?;
+    let db = TestDb::sqlite()?;
+    let meta = format!("{}/meta", platform_a.base);
+    let env = server_env(
+        &db.url,
+        &platform_a.base,
+        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_META_URL", &meta)],
+    );
+    let (_server, api) = start_server(&env)?;
+    platform_a.on("/meta/v21.0/act_9/insights", vec![answer(200, &[], r#"{"data": [{"spend": "2.5"}]}"#)]);
+    let project = create(
+        &api,
+        json!({"name": "ads", "sources": [{"platform": "meta_ads", "external_ref": "act_9", "secret": "kept-token-9"}]}),
+    )?;
+    let (status, view) = api.send(
+        Method::PATCH,
+        &format!("/api/v1/projects/{project}"),
+        Some(json!({"name": "ads, renamed", "sources": [{"platform": "meta_ads", "external_ref": "act_9"}]})),
+    )?;
+    ensure!(status == 200, "an edit without the secret is accepted: {status} {view}");
+    ensure!(!view.to_string().contains("kept-token-9"), "{view}");
+    let run = scrape(&api, project)?;
+    ensure!(run["status"] == "succeeded", "the stored secret is still used: {run}");
+    // A new Meta source without any secret is still refused.
+    let (status, body) = api.send(
+        Method::PATCH,
+        &format!("/api/v1/projects/{project}"),
+        Some(json!({"sources": [{"platform": "meta_ads", "external_ref": "act_10"}]})),
+    )?;
+    ensure!(status == 400, "a new meta source needs its secret: {status} {body}");
+    Ok(())
+}

@@ -61,7 +61,15 @@ pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-pub(crate) fn check_sources(state: &Data, input: Vec<SourceInput>) -> Result<Vec<NewSource>, ApiError> {
+/// Validates a project's new list of sources. `kept` are the sources it
+/// has now: a source sent without a secret keeps the secret its (platform,
+/// reference) has, so it is validated with that one (and the store keeps
+/// it): editing a project never needs its secrets sent again.
+pub(crate) fn check_sources(
+    state: &Data,
+    input: Vec<SourceInput>,
+    kept: &[Source],
+) -> Result<Vec<NewSource>, ApiError> {
     if input.len() > MAX_SOURCES {
         return Err(ApiError::BadRequest(format!("at most {MAX_SOURCES} sources per project")));
     }
@@ -74,10 +82,19 @@ pub(crate) fn check_sources(state: &Data, input: Vec<SourceInput>) -> Result<Vec
             options: std::sync::Arc::new(s.options.unwrap_or_else(|| json!({}))),
             secret: s.secret.filter(|x| !x.is_empty()),
         };
+        let old_secret = || {
+            kept.iter()
+                .find(|k| k.platform == spec.platform && k.external_ref == spec.external_ref)
+                .and_then(|k| k.secret.clone())
+        };
+        let checked = match spec.secret {
+            None => SourceSpec { secret: old_secret(), ..spec.clone() },
+            Some(_) => spec.clone(),
+        };
         state
             .tree
             .adapters()
-            .validate(&spec)
+            .validate(&checked)
             .map_err(|e| ApiError::BadRequest(format!("sources[{i}] ({platform}): {e}")))?;
         if out.iter().any(|o: &NewSource| o.platform == spec.platform && o.external_ref == spec.external_ref) {
             return Err(ApiError::BadRequest(format!(
@@ -89,6 +106,16 @@ pub(crate) fn check_sources(state: &Data, input: Vec<SourceInput>) -> Result<Vec
         out.push(NewSource { platform, external_ref: spec.external_ref, options, secret: spec.secret });
     }
     Ok(out)
+}
+
+/// Validates a new list of sources for project `id` (see [`check_sources`]).
+pub(crate) async fn check_source_edit(
+    state: &Data,
+    id: ProjectId,
+    input: Vec<SourceInput>,
+) -> Result<Vec<NewSource>, ApiError> {
+    let kept = db(state, move |conn| Source::list_for_project(conn, id)).await?;
+    check_sources(state, input, &kept)
 }
 
 // ---- health ------------------------------------------------------------
@@ -178,7 +205,7 @@ pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> R
 pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
     let body: CreateProject = from_body(body)?;
     let name = check_name(&body.name)?;
-    let sources = check_sources(&state, body.sources)?;
+    let sources = check_sources(&state, body.sources, &[])?;
     let (project, sources) = db(&state, move |conn| Project::create(conn, &name, &sources)).await?;
     let id = project.id;
     state.tree.project_created(id).await?;
@@ -206,10 +233,12 @@ pub async fn get_project(_: Reader, state: Data, id: web::Path<i64>) -> Result<H
 pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Body) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let body: UpdateProject = from_body(body)?;
-    let patch = ProjectPatch {
-        name: body.name.as_deref().map(check_name).transpose()?,
-        sources: body.sources.map(|s| check_sources(&state, s)).transpose()?,
+    let name = body.name.as_deref().map(check_name).transpose()?;
+    let sources = match body.sources {
+        Some(s) => Some(check_source_edit(&state, id, s).await?),
+        None => None,
     };
+    let patch = ProjectPatch { name, sources };
     let reload = patch.sources.is_some();
     let (p, s) = db(&state, move |conn| {
         let p = Project::update(conn, id, &patch)?;

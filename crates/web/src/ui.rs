@@ -607,7 +607,7 @@ pub async fn create_project(
         });
     }
     let name = crate::handlers::check_name(&form.name)?;
-    let sources = check_sources(&state, inputs)?;
+    let sources = check_sources(&state, inputs, &[])?;
     let (project, _) = db(&state, move |conn| Project::create(conn, &name, &sources)).await?;
     state.tree.project_created(project.id).await?;
     Ok(see_other(&format!("/ui/projects/{}", project.id)))
@@ -837,7 +837,8 @@ pub async fn save_sources(
     let id = ProjectId(id.into_inner());
     let inputs: Vec<SourceInput> = serde_json::from_str(&form.sources)
         .map_err(|e| ApiError::BadRequest(format!("sources: not a JSON list of sources: {e}")))?;
-    let patch = ProjectPatch { name: None, sources: Some(check_sources(&state, inputs)?) };
+    let patch =
+        ProjectPatch { name: None, sources: Some(crate::handlers::check_source_edit(&state, id, inputs).await?) };
     let p = db(&state, move |conn| Project::update(conn, id, &patch)).await?;
     if p.status == ProjectStatus::Active {
         state.tree.project_updated(id).await?;
