@@ -437,3 +437,29 @@ fn editing_a_project_keeps_its_stored_secret() -> Result<()> {
     ensure!(status == 400, "a new meta source needs its secret: {status} {body}");
     Ok(())
 }
+
+/// A credential in a source's URL (`?api_key=`, `user:password@`) never
+/// reaches a run's error, the actors view or the metrics when the fetch
+/// fails: errors name no URL query or user information.
+#[test]
+fn failed_fetches_do_not_repeat_credentials_from_urls() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let env =
+        server_env(&db.url, "http://127.0.0.1:9", &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
+    let (_server, api) = start_server(&env)?;
+    // Port 9 (discard) is closed on loopback: the connection is refused.
+    let project = create(
+        &api,
+        json!({"name": "keyed", "sources": [http_json("http://user:pa55word@127.0.0.1:9", "/x?api_key=s3cret-key")]}),
+    )?;
+    let run = scrape(&api, project)?;
+    ensure!(run["status"] == "failed" && run["error_kind"] == "connect", "{run}");
+    for view in [
+        run.to_string(),
+        api.ok("/api/v1/admin/actors")?.to_string(),
+        api.ok(&format!("/api/v1/projects/{project}/runs"))?.to_string(),
+    ] {
+        ensure!(!view.contains("s3cret-key") && !view.contains("pa55word"), "a credential leaked: {view}");
+    }
+    Ok(())
+}

@@ -367,9 +367,10 @@ async fn send(config: &WebhookConfig, db: &Addr<DbExecutor>, http: &HttpClient, 
     metrics.webhook_attempt(outcome);
     if let Attempt::Failed { error, retry_at_ms, .. } = &attempt {
         log::warn!(
-            "webhooks: delivery {} of {} to {url} failed (attempt {attempt_no}{}): {error}",
+            "webhooks: delivery {} of {} to {} failed (attempt {attempt_no}{}): {error}",
             delivery.id,
             delivery.event,
+            trawler_sources::shown_url(&url),
             if retry_at_ms.is_some() { ", will retry" } else { ", giving up" }
         );
     }

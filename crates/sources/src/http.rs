@@ -110,6 +110,23 @@ pub fn excerpt(text: &str, n: usize) -> String {
     }
 }
 
+/// A URL as messages may show it: without its query, fragment and user
+/// information, which can hold credentials (`?api_key=…`, `user:pw@`).
+pub fn shown_url(url: &str) -> String {
+    let cut = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..cut];
+    let shown = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(end);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    };
+    excerpt(&shown, 200)
+}
+
 /// Reads a `Retry-After` value as seen at `now`: delay-seconds (digits
 /// only; more than fit in 64 bits saturate) or an HTTP date (a date in the
 /// past means no wait). Anything else is `None`.
@@ -140,11 +157,15 @@ pub fn is_public(ip: IpAddr) -> bool {
             }
             let seg = v6.segments();
             let global_unicast = (seg[0] & 0xe000) == 0x2000;
-            global_unicast
-                && !((seg[0] == 0x2001 && seg[1] < 0x0200) // 2001::/23 IETF protocol assignments
-                    || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
-                    || (seg[0] & 0xfff0) == 0x3ff0 // 3fff::/20 documentation
-                    || seg[0] == 0x5f00) // SRv6 SIDs
+            let special = match seg[0] {
+                // 2001::/23 IETF protocol assignments, 2001:db8::/32 documentation.
+                0x2001 => seg[1] < 0x0200 || seg[1] == 0x0db8,
+                // SRv6 SIDs.
+                0x5f00 => true,
+                // 3fff::/20 documentation.
+                s => (s & 0xfff0) == 0x3ff0,
+            };
+            global_unicast && !special
         }
     }
 }
@@ -275,10 +296,10 @@ impl HttpClient {
             if attempt.previous().len() > max_redirects {
                 attempt.error(format!("more than {max_redirects} redirects"))
             } else if outside {
-                let msg = format!("redirect to {}, outside the egress allowlist", attempt.url());
+                let msg = format!("redirect to {}, outside the egress allowlist", shown_url(attempt.url().as_str()));
                 attempt.error(msg)
             } else if !allow_private && blocked_literal(attempt.url()) {
-                let msg = format!("redirect to private address {}", attempt.url());
+                let msg = format!("redirect to private address {}", shown_url(attempt.url().as_str()));
                 attempt.error(msg)
             } else {
                 attempt.follow()
@@ -328,9 +349,10 @@ impl HttpClient {
     /// Parses a URL and applies the scheme, egress and SSRF checks that do
     /// not need DNS (the resolver does the rest).
     pub fn check_url(&self, url: &str) -> Result<reqwest::Url, SourceError> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| SourceError::Config(format!("bad URL `{url}`: {e}")))?;
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| SourceError::Config(format!("bad URL `{}`: {e}", shown_url(url))))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(SourceError::Config(format!("unsupported scheme in `{url}`")));
+            return Err(SourceError::Config(format!("unsupported scheme in `{}`", shown_url(url))));
         }
         let host = parsed.host_str().unwrap_or_default();
         if let Some(allow) = &self.config.egress_allow {
@@ -370,7 +392,11 @@ impl HttpClient {
 }
 
 /// Maps a reqwest error to a classified [`SourceError`].
+/// The error names no URL: a URL can carry a credential (`?api_key=`,
+/// `user:password@`) and errors travel to run records, events, webhooks,
+/// `/admin/actors` and logs.
 fn classify(e: reqwest::Error) -> SourceError {
+    let e = e.without_url();
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&e);
     while let Some(s) = source {
         if let Some(b) = s.downcast_ref::<BlockedHost>() {
@@ -534,5 +560,12 @@ mod tests {
             let parsed: IpAddr = ip.parse().expect(ip);
             assert!(is_public(parsed), "{ip} is public");
         }
+    }
+
+    #[test]
+    fn shown_urls_carry_no_credentials() {
+        assert_eq!(shown_url("https://u:pw@api.example/v1/x?api_key=s3cret#frag"), "https://api.example/v1/x");
+        assert_eq!(shown_url("https://api.example"), "https://api.example");
+        assert_eq!(shown_url("not a url?token=s3cret"), "not a url");
     }
 }

@@ -17,4 +17,4 @@ pub mod number;
 pub use adapter::{Adapter, Adapters, BoxFuture, Fetched, RetryBudget, Sample, SourceSpec, SourcesConfig};
 pub use error::SourceError;
 pub use gate::{GateConfig, GateSnapshot, Gates, GatesSnapshot, LinePlace, Pass, PlatformGate, Standing};
-pub use http::{HttpClient, HttpConfig, HttpResponse};
+pub use http::{shown_url, HttpClient, HttpConfig, HttpResponse};
