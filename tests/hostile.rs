@@ -461,5 +461,20 @@ fn failed_fetches_do_not_repeat_credentials_from_urls() -> Result<()> {
     ] {
         ensure!(!view.contains("s3cret-key") && !view.contains("pa55word"), "a credential leaked: {view}");
     }
+    // A dashboard's read token sees the project without its sources' options.
+    let (status, token) =
+        api.send(Method::POST, &format!("/api/v1/projects/{project}/tokens"), Some(json!({"name": "dash"})))?;
+    ensure!(status == 201, "{status} {token}");
+    let token = token["token"].as_str().unwrap_or_default().to_owned();
+    let as_reader = api
+        .client
+        .get(format!("{}/api/v1/projects/{project}", api.base))
+        .bearer_auth(&token)
+        .send()?
+        .json::<Value>()?;
+    ensure!(as_reader["sources"][0]["options"] == json!({}), "{as_reader}");
+    ensure!(!as_reader.to_string().contains("s3cret-key"), "{as_reader}");
+    let as_admin = api.ok(&format!("/api/v1/projects/{project}"))?;
+    ensure!(as_admin["sources"][0]["options"]["url"].is_string(), "the admin sees the options: {as_admin}");
     Ok(())
 }

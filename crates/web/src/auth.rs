@@ -161,6 +161,9 @@ async fn live_read_token(state: &AppState, token: &str) -> Result<Option<Project
 pub struct Reader {
     /// The project in the path.
     pub project: ProjectId,
+    /// Whether the credential is the admin's (token or UI session), not a
+    /// project's read token.
+    pub admin: bool,
 }
 
 impl FromRequest for Reader {
@@ -181,7 +184,7 @@ impl FromRequest for Reader {
             };
             if let Some(session) = session {
                 if session.await?.is_some() {
-                    return Ok(Reader { project: parse(id)? });
+                    return Ok(Reader { project: parse(id)?, admin: true });
                 }
             }
             let Some((token, in_query)) = token else {
@@ -196,10 +199,10 @@ impl FromRequest for Reader {
                         "the admin token is accepted only in the Authorization header, never in a URL".into(),
                     ));
                 }
-                return Ok(Reader { project });
+                return Ok(Reader { project, admin: true });
             }
             match live_read_token(&state, &token).await? {
-                Some(t) if t.project_id == project => Ok(Reader { project }),
+                Some(t) if t.project_id == project => Ok(Reader { project, admin: false }),
                 Some(_) => Err(ApiError::Forbidden("this token reads another project".into())),
                 None if state.metrics_token.as_ref().is_some_and(|t| t.matches(&token)) => {
                     Err(ApiError::Forbidden("the metrics token reads /metrics only".into()))

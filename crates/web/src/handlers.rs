@@ -219,10 +219,11 @@ pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpRes
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "A read token of another project", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn get_project(_: Reader, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn get_project(reader: Reader, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let (p, s) = db(&state, move |conn| Ok((Project::get(conn, id)?, Source::list_for_project(conn, id)?))).await?;
-    Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
+    let view = ProjectView::new(p, s);
+    Ok(HttpResponse::Ok().json(if reader.admin { view } else { view.for_reader() }))
 }
 
 /// Renames a project or replaces its sources.

@@ -102,6 +102,16 @@ impl ProjectView {
     pub fn new(project: Project, sources: Vec<Source>) -> ProjectView {
         ProjectView { project, sources: sources.into_iter().map(SourceView::from).collect() }
     }
+
+    /// The view a read-token holder gets: the sources without their
+    /// options, which can hold URLs with credentials and selectors that are
+    /// the agency's own work (`options` is `{}`).
+    pub fn for_reader(mut self) -> ProjectView {
+        for s in &mut self.sources {
+            s.options = Value::Object(Default::default());
+        }
+        self
+    }
 }
 
 /// `GET /projects`.
