@@ -466,7 +466,6 @@ pub(crate) fn start_relay(pool: trawler_store::DbPool, bus: EventBus, node: &str
     }
 }
 
-/// Sends relayed events in batches, one statement per batch.
 /// Runs a relay thread's loop, again after a panic (logged, a second
 /// later), until it returns.
 fn restarting(what: &str, mut body: impl FnMut()) {
@@ -479,6 +478,7 @@ fn restarting(what: &str, mut body: impl FnMut()) {
     }
 }
 
+/// Sends relayed events in batches, one statement per batch.
 fn send(pool: &trawler_store::DbPool, outgoing: &std::sync::mpsc::Receiver<String>) {
     let mut failing = false;
     while let Ok(first) = outgoing.recv() {
