@@ -80,15 +80,8 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
     // Redirects are statuses here, not something to follow.
     let client =
         Client::builder().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none()).build()?;
-    let login = client
-        .post(format!("{}/ui/login", api.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("password=access-matrix-password")
-        .send()?;
-    ensure!(login.status() == 303, "login: {}", login.status());
-    let set_cookie = login.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (cookie, set_cookie) = common::ui_login(&client, &api.base, "access-matrix-password")?;
     ensure!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
-    let cookie = set_cookie.split(';').next().unwrap_or_default().to_owned();
 
     // Fixtures: p1 (read), p2 (another project), p3 (archived by the matrix),
     // a webhook, a token of each project, a run.

@@ -269,19 +269,7 @@ fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
     // The admin UI: a session made on a works on c (sessions live in the
     // database), and c's actors page draws the shares.
     let client = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let login = client
-        .post(format!("{}/ui/login", a.api.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(format!("password={PASSWORD}"))
-        .send()?;
-    ensure!(login.status() == 303, "login: {}", login.status());
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
+    let (cookie, _) = common::ui_login(&client, &a.api.base, PASSWORD)?;
     let page = client.get(format!("{}/ui/actors", c.api.base)).header("Cookie", &cookie).send()?;
     ensure!(page.status() == 200, "actors page on c: {}", page.status());
     let page = page.text()?;

@@ -114,6 +114,17 @@ fn serve_one(
     Ok(())
 }
 
+/// Starts a node whose platforms (the Meta base included) are `platform`,
+/// scheduling nothing by itself (1 h cadences): only the test's triggers,
+/// and each project's first scrape, fetch. `extra` overrides the settings.
+fn node(db: &TestDb, platform: &str, extra: &[(&str, &str)]) -> Result<(common::Proc, Api)> {
+    let meta = format!("{platform}/meta");
+    let mut settings =
+        vec![("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_META_URL", &meta)];
+    settings.extend_from_slice(extra);
+    start_server(&server_env(&db.url, platform, &settings))
+}
+
 fn create(api: &Api, body: Value) -> Result<i64> {
     let (status, p) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
     ensure!(status == 201, "{status} {p}");
@@ -153,18 +164,7 @@ fn absurd_pauses_are_capped_and_end() -> Result<()> {
     let platform_a = Scripted::start()?;
     let platform_b = Scripted::start()?;
     let db = TestDb::sqlite()?;
-    let meta = format!("{}/meta", platform_a.base);
-    let env = server_env(
-        &db.url,
-        &platform_a.base,
-        &[
-            ("TRAWLER_FULL_INTERVAL", "1h"),
-            ("TRAWLER_POLL_INTERVAL", "1h"),
-            ("TRAWLER_META_URL", &meta),
-            ("TRAWLER_MAX_PAUSE", "3s"),
-        ],
-    );
-    let (server, api) = start_server(&env)?;
+    let (server, api) = node(&db, &platform_a.base, &[("TRAWLER_MAX_PAUSE", "3s")])?;
     platform_a.on(
         "/huge",
         vec![answer(429, &[("Retry-After", "9999999999999999999")], "{}"), answer(200, &[], r#"{"v": 5}"#)],
@@ -226,13 +226,7 @@ fn hostile_bodies_store_nothing_and_paging_stays_home() -> Result<()> {
     let platform_a = Scripted::start()?;
     let elsewhere = Scripted::start()?;
     let db = TestDb::sqlite()?;
-    let meta = format!("{}/meta", platform_a.base);
-    let env = server_env(
-        &db.url,
-        &platform_a.base,
-        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_META_URL", &meta)],
-    );
-    let (_server, api) = start_server(&env)?;
+    let (_server, api) = node(&db, &platform_a.base, &[])?;
     let digits = "9".repeat(400);
     platform_a.on("/inf-string", vec![answer(200, &[], format!(r#"{{"v": "{digits}"}}"#))]);
     platform_a
@@ -275,9 +269,7 @@ fn hostile_bodies_store_nothing_and_paging_stays_home() -> Result<()> {
 #[test]
 fn made_up_methods_add_no_metric_series() -> Result<()> {
     let db = TestDb::sqlite()?;
-    let env =
-        server_env(&db.url, "http://127.0.0.1:9", &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
-    let (_server, api) = start_server(&env)?;
+    let (_server, api) = node(&db, "http://127.0.0.1:9", &[])?;
     let client = Client::builder().timeout(Duration::from_secs(10)).build()?;
     for i in 0..200 {
         let method = Method::from_bytes(format!("XMETHOD{i}{}", "Q".repeat(500)).as_bytes())?;
@@ -296,27 +288,10 @@ fn made_up_methods_add_no_metric_series() -> Result<()> {
 fn the_bulk_form_never_redirects_off_the_ui() -> Result<()> {
     let db = TestDb::sqlite()?;
     let hash = trawler_web::hash_password("hostile-ui-password").map_err(anyhow::Error::msg)?;
-    let env = server_env(
-        &db.url,
-        "http://127.0.0.1:9",
-        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_ADMIN_PASSWORD_HASH", &hash)],
-    );
-    let (_server, api) = start_server(&env)?;
+    let (_server, api) = node(&db, "http://127.0.0.1:9", &[("TRAWLER_ADMIN_PASSWORD_HASH", &hash)])?;
     let client =
         Client::builder().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none()).build()?;
-    let login = client
-        .post(format!("{}/ui/login", api.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("password=hostile-ui-password")
-        .send()?;
-    ensure!(login.status() == 303, "login: {}", login.status());
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
+    let (cookie, _) = common::ui_login(&client, &api.base, "hostile-ui-password")?;
     let page = client.get(format!("{}/ui/", api.base)).header("Cookie", &cookie).send()?.text()?;
     let csrf = page
         .split(r#"name="csrf" value=""#)
@@ -363,19 +338,16 @@ fn the_bulk_form_never_redirects_off_the_ui() -> Result<()> {
 fn the_ssrf_guard_sees_through_embedded_addresses_and_ignores_env_proxies() -> Result<()> {
     let proxy = Scripted::start()?;
     let db = TestDb::sqlite()?;
-    let env = server_env(
-        &db.url,
+    let (_server, api) = node(
+        &db,
         "http://127.0.0.1:9",
         &[
-            ("TRAWLER_FULL_INTERVAL", "1h"),
-            ("TRAWLER_POLL_INTERVAL", "1h"),
             ("TRAWLER_ALLOW_PRIVATE", "false"),
             ("HTTP_PROXY", &proxy.base),
             ("http_proxy", &proxy.base),
             ("ALL_PROXY", &proxy.base),
         ],
-    );
-    let (_server, api) = start_server(&env)?;
+    )?;
     for host in [
         "[64:ff9b::a9fe:a9fe]",
         "[::127.0.0.1]",
@@ -407,13 +379,7 @@ fn the_ssrf_guard_sees_through_embedded_addresses_and_ignores_env_proxies() -> R
 fn editing_a_project_keeps_its_stored_secret() -> Result<()> {
     let platform_a = Scripted::start()?;
     let db = TestDb::sqlite()?;
-    let meta = format!("{}/meta", platform_a.base);
-    let env = server_env(
-        &db.url,
-        &platform_a.base,
-        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_META_URL", &meta)],
-    );
-    let (_server, api) = start_server(&env)?;
+    let (_server, api) = node(&db, &platform_a.base, &[])?;
     platform_a.on("/meta/v21.0/act_9/insights", vec![answer(200, &[], r#"{"data": [{"spend": "2.5"}]}"#)]);
     let project = create(
         &api,
@@ -444,9 +410,7 @@ fn editing_a_project_keeps_its_stored_secret() -> Result<()> {
 #[test]
 fn failed_fetches_do_not_repeat_credentials_from_urls() -> Result<()> {
     let db = TestDb::sqlite()?;
-    let env =
-        server_env(&db.url, "http://127.0.0.1:9", &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
-    let (_server, api) = start_server(&env)?;
+    let (_server, api) = node(&db, "http://127.0.0.1:9", &[])?;
     // Port 9 (discard) is closed on loopback: the connection is refused.
     let project = create(
         &api,

@@ -96,6 +96,21 @@ pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Resu
     }
 }
 
+/// Logs in to the admin UI at `base` with `password` (the client must not
+/// follow redirects). Returns the session cookie to send (`name=value`) and
+/// the whole `Set-Cookie` header, for its attributes.
+pub fn ui_login(client: &Client, base: &str, password: &str) -> Result<(String, String)> {
+    let login = client
+        .post(format!("{base}/ui/login"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("password={password}"))
+        .send()?;
+    ensure!(login.status() == 303, "login: {}", login.status());
+    let set_cookie = login.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_owned();
+    Ok((cookie, set_cookie))
+}
+
 /// The environment of a server scraping the simulator at `sim` into `db_url`,
 /// with compressed cadences; `extra` entries override the defaults.
 pub fn server_env(db_url: &str, sim: &str, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {

@@ -207,7 +207,6 @@ impl SourceActor {
         let addr = ctx.address();
         let task = actix::spawn(async move {
             let (source_id, project_id) = (source.id, source.project_id);
-            let label = format!("project {} {}", source.project_id, source.external_ref);
             let metrics = deps.metrics.clone();
             // The poll reports back even when it panics: a poll that never
             // reported would leave its source "in flight" for ever.
@@ -229,7 +228,7 @@ impl SourceActor {
             .await;
             let (on_time, result) = done.unwrap_or_else(|msg| {
                 metrics.task_panic("poll");
-                (false, Err(format!("{label}: panic: {msg}")))
+                (false, Err(format!("project {project_id} source {source_id}: panic: {msg}")))
             });
             addr.do_send(PollDone { source: source_id, project: project_id, slot_ms, on_time, result });
         });

@@ -13,16 +13,7 @@ use futures_util::FutureExt;
 
 use crate::metrics::Metrics;
 
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
-    }
-}
+pub(crate) use trawler_domain::panic_message;
 
 /// Aborts its task when dropped: a task tied to another's life (a loop
 /// unwinding from a panic drops its helpers with it).

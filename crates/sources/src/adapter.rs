@@ -450,14 +450,7 @@ pub async fn parse_off_thread<T: Send + 'static>(
     let _permit =
         PARSERS.clone().acquire_owned().await.map_err(|_| SourceError::Config("the parser pool is closed".into()))?;
     tokio::task::spawn_blocking(parse).await.map_err(|e| match e.try_into_panic() {
-        Ok(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            SourceError::Parse(format!("the parser panicked: {msg}"))
-        }
+        Ok(p) => SourceError::Parse(format!("the parser panicked: {}", trawler_domain::panic_message(p.as_ref()))),
         Err(e) => SourceError::Parse(format!("the parse was cancelled: {e}")),
     })
 }
