@@ -442,3 +442,22 @@ fn failed_fetches_do_not_repeat_credentials_from_urls() -> Result<()> {
     ensure!(as_admin["sources"][0]["options"]["url"].is_string(), "the admin sees the options: {as_admin}");
     Ok(())
 }
+
+/// A series of a metric the project has no source for and no point of is
+/// a 404 that names the metrics it has: a typo is not an empty chart.
+#[test]
+fn a_misspelt_metric_is_a_404_naming_the_project_metrics() -> Result<()> {
+    let platform_a = Scripted::start()?;
+    let db = TestDb::sqlite()?;
+    let (_server, api) = node(&db, &platform_a.base, &[])?;
+    platform_a.on("/m", vec![answer(200, &[], r#"{"v": 3}"#)]);
+    let project = create(&api, json!({"name": "typo", "sources": [http_json(&platform_a.base, "/m")]}))?;
+    // Named by a source: 200, even before any point is stored.
+    let (status, body) = api.get(&format!("/api/v1/projects/{project}/series?metric=pledged&from=0&to=1"))?;
+    ensure!(status == 200, "{status} {body}");
+    let (status, body) = api.get(&format!("/api/v1/projects/{project}/series?metric=pledgedd"))?;
+    ensure!(status == 404, "{status} {body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    ensure!(message.contains("pledgedd") && message.contains("pledged)"), "{body}");
+    Ok(())
+}

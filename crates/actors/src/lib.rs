@@ -36,5 +36,5 @@ pub use spool::{Spool, SpoolDepth, SpoolError};
 pub use state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 pub use supervisor::ProjectSupervisor;
 pub use trawler_sources::{Adapters, SourceSpec};
-pub use tree::{ActorsConfig, Tree};
+pub use tree::{source_spec, ActorsConfig, Tree};
 pub use webhook::{WebhookConfig, Webhooks, WEBHOOK_EVENTS};

@@ -106,12 +106,7 @@ impl SharedDeps {
         budget: &RetryBudget,
         place: Option<&LinePlace>,
     ) -> Result<Fetched, SourceError> {
-        let spec = SourceSpec {
-            platform: source.platform,
-            external_ref: source.external_ref.clone(),
-            options: source.options.clone(),
-            secret: source.secret.clone(),
-        };
+        let spec = source_spec(source);
         let started = std::time::Instant::now();
         let fetched = self.adapters.fetch(&spec, kind, budget, place).await;
         let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
@@ -157,6 +152,16 @@ impl SharedDeps {
             Ok(Err(e)) => Err(format!("points not stored: {e}")),
             Err(e) => Err(format!("ingestion unavailable: {e}")),
         }
+    }
+}
+
+/// What an adapter needs of a stored source.
+pub fn source_spec(source: &Source) -> SourceSpec {
+    SourceSpec {
+        platform: source.platform,
+        external_ref: source.external_ref.clone(),
+        options: source.options.clone(),
+        secret: source.secret.clone(),
     }
 }
 

@@ -76,6 +76,12 @@ pub trait Adapter: Send + Sync {
     fn circuit_host(&self, _spec: &SourceSpec) -> Option<String> {
         None
     }
+
+    /// The metrics a full scrape of this source reads. By default, the
+    /// names in `options.metrics` (the generic platforms).
+    fn metrics(&self, spec: &SourceSpec) -> Vec<String> {
+        generic_metrics(&spec.options, RunKind::Full).into_iter().map(|(name, _)| name).collect()
+    }
 }
 
 /// The `host:port` a generic source's URL reaches.
@@ -223,6 +229,11 @@ impl Adapters {
     /// The rate gates.
     pub fn gates(&self) -> &Gates {
         &self.gates
+    }
+
+    /// The metrics a source reads (see [`Adapter::metrics`]).
+    pub fn metrics(&self, spec: &SourceSpec) -> Vec<String> {
+        self.adapter(spec.platform).metrics(spec)
     }
 
     /// Validates a source (see [`Adapter::validate`]).

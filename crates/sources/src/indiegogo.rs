@@ -64,6 +64,10 @@ impl Adapter for Indiegogo {
         Platform::Indiegogo
     }
 
+    fn metrics(&self, _: &SourceSpec) -> Vec<String> {
+        [Metric::PLEDGED, Metric::BACKERS, Metric::GOAL].iter().map(|m| (*m).to_owned()).collect()
+    }
+
     fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
         if !spec.external_ref.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err("an indiegogo external_ref is the campaign id (digits) or slug".into());

@@ -156,6 +156,10 @@ impl Adapter for Kickstarter {
         Platform::Kickstarter
     }
 
+    fn metrics(&self, _: &SourceSpec) -> Vec<String> {
+        [Metric::PLEDGED, Metric::BACKERS, Metric::GOAL, Metric::COMMENTS].iter().map(|m| (*m).to_owned()).collect()
+    }
+
     fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
         let parts: Vec<&str> = spec.external_ref.split('/').collect();
         if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {

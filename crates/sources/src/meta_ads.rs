@@ -194,6 +194,13 @@ impl Adapter for MetaAds {
         Platform::MetaAds
     }
 
+    fn metrics(&self, _: &SourceSpec) -> Vec<String> {
+        [Metric::SPEND, Metric::IMPRESSIONS, Metric::CLICKS, Metric::PURCHASES, Metric::PURCHASE_VALUE]
+            .iter()
+            .map(|m| (*m).to_owned())
+            .collect()
+    }
+
     fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
         let id = spec.external_ref.strip_prefix("act_").unwrap_or(&spec.external_ref);
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {

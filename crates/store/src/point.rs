@@ -518,6 +518,32 @@ impl Point {
         Ok((rows, (!done).then_some(cursor)))
     }
 
+    /// The metrics a project has points or hourly rollups of, sorted. A
+    /// loose index scan: a seek per metric on each table's key
+    /// `(project_id, metric, …)`, however many points there are.
+    pub fn metrics_of(conn: &mut AnyConnection, project: ProjectId) -> StoreResult<Vec<String>> {
+        let mut found: Vec<String> = Vec::new();
+        loop {
+            let after = found.last().cloned().unwrap_or_default();
+            let raw: Option<String> = db_run!(conn: {
+                points::table
+                    .filter(points::project_id.eq(project.0).and(points::metric.gt(&after)))
+                    .select(diesel::dsl::min(points::metric))
+                    .first(conn)?
+            });
+            let rolled: Option<String> = db_run!(conn: {
+                points_hourly::table
+                    .filter(points_hourly::project_id.eq(project.0).and(points_hourly::metric.gt(&after)))
+                    .select(diesel::dsl::min(points_hourly::metric))
+                    .first(conn)?
+            });
+            match raw.into_iter().chain(rolled).min() {
+                Some(next) => found.push(next),
+                None => return Ok(found),
+            }
+        }
+    }
+
     /// How many points a project has (all platforms and metrics).
     pub fn count_for_project(conn: &mut AnyConnection, project: ProjectId) -> StoreResult<i64> {
         Ok(db_run!(conn: {

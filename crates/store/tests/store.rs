@@ -150,6 +150,9 @@ fn inserting_points_is_idempotent() -> Result<()> {
         ];
         assert_eq!(Point::insert_batch(&mut conn, &other)?, 2);
         assert_eq!(Point::count_for_project(&mut conn, p.id)?, 2502);
+        assert_eq!(Point::metrics_of(&mut conn, p.id)?, ["backers", "pledged"]);
+        let (empty, _) = Project::create(&mut conn, "Q", &[])?;
+        assert!(Point::metrics_of(&mut conn, empty.id)?.is_empty());
         assert_eq!(Point::insert_batch(&mut conn, &[])?, 0);
         // The same point twice in one batch is stored once.
         let twice = [point(p.id, Platform::Html, "backers", 7, 1.0), point(p.id, Platform::Html, "backers", 7, 1.0)];

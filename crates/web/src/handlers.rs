@@ -385,11 +385,29 @@ pub async fn get_series(
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let query = SeriesQuery { project: id, metric: metric.clone(), platform, from, to, step: q.step, agg };
-    let result = db(&state, move |conn| {
+    let adapters = state.tree.adapters().clone();
+    let (result, known) = db(&state, move |conn| {
         Project::get(conn, id)?;
-        Point::series(conn, &query)
+        let result = Point::series(conn, &query)?;
+        if result.series.iter().any(|s| !s.points.is_empty()) {
+            return Ok((result, None));
+        }
+        // Nothing in the range: is the metric one this project has at all?
+        let mut known = Point::metrics_of(conn, id)?;
+        for source in Source::list_for_project(conn, id)? {
+            known.extend(adapters.metrics(&trawler_actors::source_spec(&source)));
+        }
+        known.sort();
+        known.dedup();
+        Ok((result, Some(known)))
     })
     .await?;
+    if let Some(known) = known.filter(|k| !k.iter().any(|m| m == metric.as_str())) {
+        let list = if known.is_empty() { "none yet".to_owned() } else { known.join(", ") };
+        return Err(ApiError::NotFound(format!(
+            "project {id} has no metric `{metric}`: no source reads it and no point of it is stored (its metrics: {list})"
+        )));
+    }
     let series = result.series.into_iter().map(|s| SeriesLine { platform: s.platform, points: s.points }).collect();
     Ok(HttpResponse::Ok().json(SeriesResponse {
         project_id: id,
