@@ -461,3 +461,35 @@ fn a_misspelt_metric_is_a_404_naming_the_project_metrics() -> Result<()> {
     ensure!(message.contains("pledgedd") && message.contains("pledged)"), "{body}");
     Ok(())
 }
+
+/// A dashboard's event stream ends within about a second of its read
+/// token's revocation, with `event: revoked`.
+#[test]
+fn revoking_a_read_token_closes_its_event_streams() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let (_server, api) = node(&db, "http://127.0.0.1:9", &[])?;
+    let project = create(&api, json!({"name": "live", "sources": [http_json("http://127.0.0.1:9", "/x")]}))?;
+    let (status, token) =
+        api.send(Method::POST, &format!("/api/v1/projects/{project}/tokens"), Some(json!({"name": "dash"})))?;
+    ensure!(status == 201, "{status} {token}");
+    let (secret, token_id) =
+        (token["token"].as_str().unwrap_or_default().to_owned(), token["id"].as_i64().unwrap_or(0));
+    let client = Client::builder().timeout(Duration::from_secs(20)).build()?;
+    let url = format!("{}/api/v1/projects/{project}/events", api.base);
+    let mut stream = client.get(&url).bearer_auth(&secret).send()?;
+    ensure!(stream.status() == 200, "{}", stream.status());
+    let mut first = [0u8; 64];
+    let n = stream.read(&mut first)?;
+    ensure!(String::from_utf8_lossy(&first[..n]).contains("connected"), "the stream opened");
+    let revoked_at = std::time::Instant::now();
+    let (status, _) = api.send(Method::DELETE, &format!("/api/v1/projects/{project}/tokens/{token_id}"), None)?;
+    ensure!(status == 200, "revoke: {status}");
+    let mut rest = String::new();
+    stream.read_to_string(&mut rest)?;
+    let took = revoked_at.elapsed();
+    ensure!(rest.contains("event: revoked"), "the stream ended without saying why: {rest:?}");
+    // The check runs every 0.5 s; 3 s leaves room for a loaded machine.
+    ensure!(took < Duration::from_secs(3), "closed {took:?} after the revocation");
+    eprintln!("the stream closed {} ms after the revocation", took.as_millis());
+    Ok(())
+}

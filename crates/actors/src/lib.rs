@@ -19,6 +19,7 @@ mod spool;
 mod state;
 mod supervisor;
 mod task;
+pub use task::spawn_supervised;
 mod tree;
 pub mod webhook;
 

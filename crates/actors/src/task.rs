@@ -34,7 +34,7 @@ pub(crate) async fn caught<F: Future>(fut: F) -> Result<F::Output, String> {
 /// it is logged, counted and started again from `make` after a pause that
 /// doubles from 100 ms up to 30 s (reset after a minute without a panic);
 /// when it returns, it is done.
-pub(crate) fn spawn_supervised<F, Fut>(task: &'static str, metrics: Metrics, mut make: F) -> tokio::task::JoinHandle<()>
+pub fn spawn_supervised<F, Fut>(task: &'static str, metrics: Metrics, mut make: F) -> tokio::task::JoinHandle<()>
 where
     F: FnMut() -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,

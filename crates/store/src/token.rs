@@ -117,6 +117,13 @@ impl ProjectToken {
         ProjectToken::get(conn, project, id)
     }
 
+    /// The ids of the tokens revoked at or after `since_ms` (epoch ms).
+    pub fn revoked_since(conn: &mut AnyConnection, since_ms: i64) -> StoreResult<Vec<i64>> {
+        Ok(db_run!(conn: {
+            pt::table.filter(pt::revoked_at_ms.ge(since_ms)).select(pt::id).load(conn)?
+        }))
+    }
+
     /// The live (not revoked) token with this hash, marking it used.
     pub fn authenticate(conn: &mut AnyConnection, token_hash: &str) -> StoreResult<Option<ProjectToken>> {
         let row: Option<Row> = db_run!(conn: {

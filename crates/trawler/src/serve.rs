@@ -50,6 +50,11 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
         ui_password_hash: config.admin_password_hash.clone(),
         secure_cookies: config.cookie_secure,
         login_limiter: Default::default(),
+        revocations: Default::default(),
+    });
+    let watched = state.clone();
+    trawler_actors::spawn_supervised("revocations", tree.metrics().clone(), move || {
+        trawler_web::watch_revocations(watched.clone())
     });
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {

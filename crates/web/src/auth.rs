@@ -164,6 +164,8 @@ pub struct Reader {
     /// Whether the credential is the admin's (token or UI session), not a
     /// project's read token.
     pub admin: bool,
+    /// The read token's id, when the credential is one.
+    pub token_id: Option<i64>,
 }
 
 impl FromRequest for Reader {
@@ -184,7 +186,7 @@ impl FromRequest for Reader {
             };
             if let Some(session) = session {
                 if session.await?.is_some() {
-                    return Ok(Reader { project: parse(id)?, admin: true });
+                    return Ok(Reader { project: parse(id)?, admin: true, token_id: None });
                 }
             }
             let Some((token, in_query)) = token else {
@@ -199,10 +201,10 @@ impl FromRequest for Reader {
                         "the admin token is accepted only in the Authorization header, never in a URL".into(),
                     ));
                 }
-                return Ok(Reader { project, admin: true });
+                return Ok(Reader { project, admin: true, token_id: None });
             }
             match live_read_token(&state, &token).await? {
-                Some(t) if t.project_id == project => Ok(Reader { project, admin: false }),
+                Some(t) if t.project_id == project => Ok(Reader { project, admin: false, token_id: Some(t.id) }),
                 Some(_) => Err(ApiError::Forbidden("this token reads another project".into())),
                 None if state.metrics_token.as_ref().is_some_and(|t| t.matches(&token)) => {
                     Err(ApiError::Forbidden("the metrics token reads /metrics only".into()))

@@ -20,5 +20,6 @@ mod webhooks;
 pub use auth::AdminToken;
 pub use error::ApiError;
 pub use routes::{configure, record_request};
+pub use sse::watch_revocations;
 pub use state::AppState;
 pub use ui::{check_password_hash, hash_password};

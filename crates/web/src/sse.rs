@@ -14,7 +14,7 @@ use actix_web::{web, HttpResponse};
 use tokio::sync::broadcast;
 use trawler_actors::Shared;
 use trawler_domain::ProjectId;
-use trawler_store::Project;
+use trawler_store::{Project, ProjectToken};
 
 use crate::auth::{Admin, Reader};
 use crate::handlers::{db, Data};
@@ -45,32 +45,115 @@ fn frame(event: &Shared) -> web::Bytes {
     web::Bytes::from_owner(Frame(event.clone()))
 }
 
-/// The response streaming a receiver's events.
-fn stream(rx: broadcast::Receiver<Shared>) -> HttpResponse {
+/// How often the node looks for revoked read tokens while read-token
+/// streams are open.
+const REVOCATION_CHECK: Duration = Duration::from_millis(500);
+
+/// How far back a revocation is announced again: a revocation written by
+/// another node (with its own clock) is still seen if clocks differ by less.
+const REVOCATION_WINDOW_MS: i64 = 30_000;
+
+/// Tells read-token streams that their token was revoked (here or on
+/// another node): one query every [`REVOCATION_CHECK`] for the whole node,
+/// and none while no read-token stream is open.
+pub struct Revocations {
+    tx: broadcast::Sender<i64>,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Revocations { tx: broadcast::channel(1024).0, open: Default::default() }
+    }
+}
+
+/// Keeps a stream counted among the open read-token streams.
+struct OpenStream(std::sync::Arc<Revocations>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Announces revoked tokens to the open streams, until the system stops.
+pub async fn watch_revocations(state: Data) {
+    let revocations = state.revocations.clone();
+    loop {
+        tokio::time::sleep(REVOCATION_CHECK).await;
+        if revocations.open.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            continue;
+        }
+        let since = trawler_domain::now_millis() - REVOCATION_WINDOW_MS;
+        match db(&state, move |conn| ProjectToken::revoked_since(conn, since)).await {
+            Ok(ids) => {
+                for id in ids {
+                    let _ = revocations.tx.send(id);
+                }
+            }
+            Err(e) => log::warn!("sse: checking for revoked tokens failed: {e}"),
+        }
+    }
+}
+
+/// What a stream reads from: the bus, and for a read token, the revocations.
+struct Source {
+    rx: broadcast::Receiver<Shared>,
+    tick: tokio::time::Interval,
+    phase: Phase,
+    /// The read token's id and the revocations it listens to.
+    token: Option<(i64, broadcast::Receiver<i64>, OpenStream)>,
+}
+
+/// Waits until the stream's token is revoked (never without a token). A
+/// revocation channel that overran may have missed it: that ends the stream
+/// too, and the client reconnects with a token that still works.
+async fn revoked(token: &mut Option<(i64, broadcast::Receiver<i64>, OpenStream)>) {
+    let Some((id, rx, _)) = token else { return std::future::pending().await };
+    loop {
+        match rx.recv().await {
+            Ok(revoked) if revoked == *id => return,
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The response streaming a receiver's events; a read-token stream ends
+/// with `event: revoked` within a second of its token's revocation.
+fn stream(rx: broadcast::Receiver<Shared>, token: Option<(i64, &std::sync::Arc<Revocations>)>) -> HttpResponse {
     let mut tick = tokio::time::interval(KEEP_ALIVE);
     tick.reset(); // the first tick after KEEP_ALIVE, not at once
-    let body = futures_util::stream::unfold((rx, tick, Phase::Start), |(mut rx, mut tick, phase)| async move {
-        let bytes = match phase {
+    let token = token.map(|(id, revocations)| {
+        revocations.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (id, revocations.tx.subscribe(), OpenStream(revocations.clone()))
+    });
+    let source = Source { rx, tick, phase: Phase::Start, token };
+    let body = futures_util::stream::unfold(source, |mut s| async move {
+        let bytes = match s.phase {
             Phase::Done => return None,
             Phase::Start => {
-                return Some((
-                    Ok::<_, actix_web::Error>(web::Bytes::from_static(b"retry: 3000\n: connected\n\n")),
-                    (rx, tick, Phase::Live),
-                ))
+                s.phase = Phase::Live;
+                return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"retry: 3000\n: connected\n\n")), s));
             }
             Phase::Live => tokio::select! {
-                received = rx.recv() => match received {
+                received = s.rx.recv() => match received {
                     Ok(event) => frame(&event),
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        s.phase = Phase::Done;
                         let b = web::Bytes::from(format!("event: lagged\ndata: {{\"skipped\": {skipped}}}\n\n"));
-                        return Some((Ok(b), (rx, tick, Phase::Done)));
+                        return Some((Ok(b), s));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
-                _ = tick.tick() => web::Bytes::from_static(b": keep-alive\n\n"),
+                () = revoked(&mut s.token) => {
+                    s.phase = Phase::Done;
+                    return Some((Ok(web::Bytes::from_static(b"event: revoked\ndata: {}\n\n")), s));
+                }
+                _ = s.tick.tick() => web::Bytes::from_static(b": keep-alive\n\n"),
             },
         };
-        Some((Ok(bytes), (rx, tick, Phase::Live)))
+        Some((Ok(bytes), s))
     });
     HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -95,7 +178,8 @@ pub async fn project_events(
 ) -> Result<HttpResponse, ApiError> {
     let id: ProjectId = reader.project;
     db(&state, move |conn| Project::get(conn, id)).await?;
-    Ok(stream(state.tree.events().subscribe_project(id)))
+    let token = reader.token_id.map(|t| (t, &state.revocations));
+    Ok(stream(state.tree.events().subscribe_project(id), token))
 }
 
 /// Every project's runs and state changes; with `points=true`, its points too.
@@ -104,7 +188,7 @@ pub async fn project_events(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn admin_events(_: Admin, state: Data, q: web::Query<AdminEventsParams>) -> Result<HttpResponse, ApiError> {
     let events = state.tree.events();
-    Ok(stream(if q.points.unwrap_or(false) { events.subscribe_all() } else { events.subscribe() }))
+    Ok(stream(if q.points.unwrap_or(false) { events.subscribe_all() } else { events.subscribe() }, None))
 }
 
 #[cfg(test)]
@@ -119,7 +203,7 @@ mod tests {
             let _ = tx.send(Envelope::new(Event::ProjectResumed { project_id: ProjectId(i), at_ms: 0 }));
         }
         // The stream ends by itself (the sender is still alive): it was dropped.
-        let body = actix_web::body::to_bytes(stream(rx).into_body()).await.expect("the body");
+        let body = actix_web::body::to_bytes(stream(rx, None).into_body()).await.expect("the body");
         let text = String::from_utf8_lossy(&body);
         assert!(text.starts_with("retry: 3000\n: connected\n\n"), "{text}");
         assert!(text.ends_with("event: lagged\ndata: {\"skipped\": 6}\n\n"), "{text}");
@@ -131,9 +215,29 @@ mod tests {
         let (tx, rx) = broadcast::channel(4);
         let _ = tx.send(Envelope::new(Event::ProjectArchived { project_id: ProjectId(3), at_ms: 5 }));
         drop(tx);
-        let body = actix_web::body::to_bytes(stream(rx).into_body()).await.expect("the body");
+        let body = actix_web::body::to_bytes(stream(rx, None).into_body()).await.expect("the body");
         assert!(String::from_utf8_lossy(&body).ends_with(
             "event: project_archived\ndata: {\"type\":\"project_archived\",\"project_id\":3,\"at_ms\":5}\n\n"
         ));
+    }
+
+    #[actix_web::test]
+    async fn a_read_token_stream_ends_when_its_token_is_revoked() {
+        let revocations = std::sync::Arc::new(Revocations::default());
+        let (tx, rx) = broadcast::channel::<Shared>(4);
+        let response = stream(rx, Some((7, &revocations)));
+        assert_eq!(revocations.open.load(std::sync::atomic::Ordering::Relaxed), 1, "counted while open");
+        let revoke = revocations.clone();
+        actix_web::rt::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = revoke.tx.send(8); // another token: nothing happens
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = revoke.tx.send(7);
+        });
+        // The sender of events stays alive: only the revocation ends the stream.
+        let body = actix_web::body::to_bytes(response.into_body()).await.expect("the body");
+        assert!(String::from_utf8_lossy(&body).ends_with("event: revoked\ndata: {}\n\n"));
+        assert_eq!(revocations.open.load(std::sync::atomic::Ordering::Relaxed), 0, "uncounted when closed");
+        drop(tx);
     }
 }
