@@ -493,3 +493,40 @@ fn revoking_a_read_token_closes_its_event_streams() -> Result<()> {
     eprintln!("the stream closed {} ms after the revocation", took.as_millis());
     Ok(())
 }
+
+/// Event streams are capped per read token (429) and per node (503), both
+/// with `Retry-After`; a stream the client closed frees its place.
+#[test]
+fn event_streams_are_capped_per_token_and_per_node() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let (_server, api) =
+        node(&db, "http://127.0.0.1:9", &[("TRAWLER_MAX_STREAMS", "3"), ("TRAWLER_MAX_STREAMS_PER_TOKEN", "2")])?;
+    let project = create(&api, json!({"name": "capped", "sources": [http_json("http://127.0.0.1:9", "/x")]}))?;
+    let token = |name: &str| -> Result<String> {
+        let (status, t) =
+            api.send(Method::POST, &format!("/api/v1/projects/{project}/tokens"), Some(json!({"name": name})))?;
+        ensure!(status == 201, "{status} {t}");
+        Ok(t["token"].as_str().unwrap_or_default().to_owned())
+    };
+    let (one, two) = (token("one")?, token("two")?);
+    let client = Client::builder().timeout(Duration::from_secs(20)).build()?;
+    let url = format!("{}/api/v1/projects/{project}/events", api.base);
+    let open = |bearer: &str| client.get(&url).bearer_auth(bearer).send();
+    let first = open(&one)?;
+    let second = open(&one)?;
+    ensure!(first.status() == 200 && second.status() == 200, "two streams per token");
+    let refused = open(&one)?;
+    ensure!(refused.status() == 429, "a token's third stream: {}", refused.status());
+    ensure!(refused.headers().contains_key("retry-after"), "429 says when to retry");
+    let admin = open(TOKEN)?;
+    ensure!(admin.status() == 200, "the admin counts against the node only");
+    let full = open(&two)?;
+    ensure!(full.status() == 503, "the node is full: {}", full.status());
+    ensure!(full.headers().contains_key("retry-after"), "503 says when to retry");
+    // A closed stream's place frees when the node next writes to it (its
+    // keep-alive comes every 15 s at the latest).
+    drop((first, admin));
+    wait_until("a freed place", Duration::from_secs(25), || Ok(open(&two)?.status() == 200))?;
+    drop(second);
+    Ok(())
+}

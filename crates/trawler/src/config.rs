@@ -288,6 +288,23 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_CIRCUIT_OPEN_FOR", default_value = "30s", value_parser = duration)]
     pub circuit_open_for: Duration,
 
+    /// Event streams (SSE) open at once on this node; past it, 503.
+    #[arg(long, env = "TRAWLER_MAX_STREAMS", default_value = "20000", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_streams: u32,
+
+    /// Event streams open at once with one read token; past it, 429.
+    #[arg(long, env = "TRAWLER_MAX_STREAMS_PER_TOKEN", default_value = "2000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_streams_per_token: u32,
+
+    /// Expensive reads (series, summaries, exports) in progress at once on
+    /// this node; past it, 503.
+    #[arg(long, env = "TRAWLER_MAX_READS", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_reads: u32,
+
+    /// Expensive reads in progress at once with one read token; past it, 429.
+    #[arg(long, env = "TRAWLER_MAX_READS_PER_TOKEN", default_value = "32", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_reads_per_token: u32,
+
     /// The longest pause a platform's answer (Retry-After, a regain time)
     /// can impose on it or one of its hosts; a longer ask is cut to this.
     #[arg(long, env = "TRAWLER_MAX_PAUSE", default_value = "1h", value_parser = duration)]
@@ -373,6 +390,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub admin_token: String,
     pub metrics_token: Option<String>,
+    pub limits: trawler_web::LimitsConfig,
     pub http_workers: Option<usize>,
     pub shutdown_timeout: Duration,
 }
@@ -439,6 +457,10 @@ impl Config {
             ("TRAWLER_CIRCUIT_FAILURES", s.circuit_failures.to_string()),
             ("TRAWLER_CIRCUIT_OPEN_FOR", human(s.circuit_open_for)),
             ("TRAWLER_MAX_PAUSE", human(s.max_pause)),
+            ("TRAWLER_MAX_STREAMS", self.limits.max_streams.to_string()),
+            ("TRAWLER_MAX_STREAMS_PER_TOKEN", self.limits.max_streams_per_token.to_string()),
+            ("TRAWLER_MAX_READS", self.limits.max_reads.to_string()),
+            ("TRAWLER_MAX_READS_PER_TOKEN", self.limits.max_reads_per_token.to_string()),
             ("TRAWLER_MAX_RESTARTS", a.max_restarts.to_string()),
             ("TRAWLER_RESTART_WINDOW", human(a.restart_window)),
             ("TRAWLER_INGEST_BATCH", a.ingest.batch_size.to_string()),
@@ -593,6 +615,12 @@ impl ServeArgs {
             bind: self.bind,
             admin_token: token,
             metrics_token,
+            limits: trawler_web::LimitsConfig {
+                max_streams: self.max_streams as usize,
+                max_streams_per_token: self.max_streams_per_token as usize,
+                max_reads: self.max_reads as usize,
+                max_reads_per_token: self.max_reads_per_token as usize,
+            },
             http_workers: self.http_workers.filter(|w| *w > 0),
             shutdown_timeout: self.shutdown_timeout,
         })

@@ -51,6 +51,7 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
         secure_cookies: config.cookie_secure,
         login_limiter: Default::default(),
         revocations: Default::default(),
+        limits: trawler_web::Limits::new(config.limits),
     });
     let watched = state.clone();
     trawler_actors::spawn_supervised("revocations", tree.metrics().clone(), move || {

@@ -39,6 +39,22 @@ pub enum ApiError {
     /// A dependency (database, actor) is unavailable right now.
     #[error("{0}")]
     Unavailable(String),
+    /// The client holds more than its share (streams, reads): 429.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was refused and the cap.
+        message: String,
+        /// Sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
+    /// The node is at its cap for everyone: 503, and the client may retry.
+    #[error("{message}")]
+    Busy {
+        /// What was refused and the cap.
+        message: String,
+        /// Sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// A bug or an unexpected failure; the message is logged, not sent.
     #[error("{0}")]
     Internal(String),
@@ -56,6 +72,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -71,7 +89,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +110,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized(_)) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Busy { retry_after_secs, .. } = self {
+            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         resp.json(json!({"error": {"code": self.code(), "message": message}}))
     }

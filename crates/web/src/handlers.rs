@@ -350,13 +350,15 @@ fn range(from: Option<i64>, to: Option<i64>, default_span: i64) -> Result<(i64, 
     params(("id" = i64, Path, description = "Project id"), SeriesParams),
     responses((status = 200, body = SeriesResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "A read token of another project", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 429, description = "This read token holds its most at once (Retry-After)", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn get_series(
-    _: Reader,
+    reader: Reader,
     state: Data,
     id: web::Path<i64>,
     q: web::Query<SeriesParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let _permit = state.limits.reads.enter(reader.token_id)?;
     let id = ProjectId(id.into_inner());
     let q = q.into_inner();
     let metric: Metric = q
@@ -426,13 +428,15 @@ pub async fn get_series(
     params(("id" = i64, Path, description = "Project id"), SummaryParams),
     responses((status = 200, body = SummaryResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "A read token of another project", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 429, description = "This read token holds its most at once (Retry-After)", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn get_summary(
-    _: Reader,
+    reader: Reader,
     state: Data,
     id: web::Path<i64>,
     q: web::Query<SummaryParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let _permit = state.limits.reads.enter(reader.token_id)?;
     let id = ProjectId(id.into_inner());
     let q = q.into_inner();
     // Without `from`, the summary covers the project's whole history.
@@ -512,8 +516,10 @@ fn render_rows(project: ProjectId, rows: &[trawler_store::ExportRow], format: Ex
 
 /// Streams a project's points, chunk by chunk, so an export of any size
 /// holds one chunk in memory.
-async fn export(state: Data, id: i64, q: ExportParams, format: ExportFormat) -> Result<HttpResponse, ApiError> {
-    let id = ProjectId(id);
+/// The read's permit is held until the last chunk is sent.
+async fn export(reader: Reader, state: Data, q: ExportParams, format: ExportFormat) -> Result<HttpResponse, ApiError> {
+    let permit = state.limits.reads.enter(reader.token_id)?;
+    let id = reader.project;
     let metric =
         q.metric.as_deref().map(str::parse::<Metric>).transpose().map_err(|e| ApiError::BadRequest(e.to_string()))?;
     check_times(q.from, q.to)?;
@@ -530,6 +536,7 @@ async fn export(state: Data, id: i64, q: ExportParams, format: ExportFormat) -> 
     let pool = state.pool.clone();
     let chunks = futures_util::stream::unfold(Some(cursor), move |cursor| {
         let pool = pool.clone();
+        let _held = &permit;
         async move {
             let cursor = cursor?;
             let read = web::block(move || {
@@ -567,14 +574,10 @@ async fn export(state: Data, id: i64, q: ExportParams, format: ExportFormat) -> 
     responses((status = 200, description = "project_id,platform,metric,ts,time,value,resolution", content_type = "text/csv", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "A read token of another project", body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "This read token holds its most at once (Retry-After)", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
-pub async fn export_csv(
-    _: Reader,
-    state: Data,
-    id: web::Path<i64>,
-    q: web::Query<ExportParams>,
-) -> Result<HttpResponse, ApiError> {
-    export(state, id.into_inner(), q.into_inner(), ExportFormat::Csv).await
+pub async fn export_csv(reader: Reader, state: Data, q: web::Query<ExportParams>) -> Result<HttpResponse, ApiError> {
+    export(reader, state, q.into_inner(), ExportFormat::Csv).await
 }
 
 /// Streams a project's points (raw and hourly rollups) as JSON lines.
@@ -583,14 +586,10 @@ pub async fn export_csv(
     responses((status = 200, description = "One JSON object per point", content_type = "application/x-ndjson", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "A read token of another project", body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "This read token holds its most at once (Retry-After)", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
-pub async fn export_jsonl(
-    _: Reader,
-    state: Data,
-    id: web::Path<i64>,
-    q: web::Query<ExportParams>,
-) -> Result<HttpResponse, ApiError> {
-    export(state, id.into_inner(), q.into_inner(), ExportFormat::JsonLines).await
+pub async fn export_jsonl(reader: Reader, state: Data, q: web::Query<ExportParams>) -> Result<HttpResponse, ApiError> {
+    export(reader, state, q.into_inner(), ExportFormat::JsonLines).await
 }
 
 // ---- runs --------------------------------------------------------------

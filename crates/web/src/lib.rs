@@ -8,6 +8,7 @@ mod error;
 mod filters;
 mod handlers;
 mod import;
+mod limits;
 pub mod openapi;
 mod routes;
 mod sse;
@@ -19,6 +20,7 @@ mod webhooks;
 
 pub use auth::AdminToken;
 pub use error::ApiError;
+pub use limits::{Limits, LimitsConfig};
 pub use routes::{configure, record_request};
 pub use sse::watch_revocations;
 pub use state::AppState;

@@ -18,6 +18,7 @@ use trawler_store::{Project, ProjectToken};
 
 use crate::auth::{Admin, Reader};
 use crate::handlers::{db, Data};
+use crate::limits::Permit;
 use crate::views::*;
 use crate::ApiError;
 
@@ -103,6 +104,8 @@ struct Source {
     phase: Phase,
     /// The read token's id and the revocations it listens to.
     token: Option<(i64, broadcast::Receiver<i64>, OpenStream)>,
+    /// The stream's place under the node's and the token's caps.
+    _permit: Permit,
 }
 
 /// Waits until the stream's token is revoked (never without a token). A
@@ -121,14 +124,18 @@ async fn revoked(token: &mut Option<(i64, broadcast::Receiver<i64>, OpenStream)>
 
 /// The response streaming a receiver's events; a read-token stream ends
 /// with `event: revoked` within a second of its token's revocation.
-fn stream(rx: broadcast::Receiver<Shared>, token: Option<(i64, &std::sync::Arc<Revocations>)>) -> HttpResponse {
+fn stream(
+    rx: broadcast::Receiver<Shared>,
+    token: Option<(i64, &std::sync::Arc<Revocations>)>,
+    permit: Permit,
+) -> HttpResponse {
     let mut tick = tokio::time::interval(KEEP_ALIVE);
     tick.reset(); // the first tick after KEEP_ALIVE, not at once
     let token = token.map(|(id, revocations)| {
         revocations.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (id, revocations.tx.subscribe(), OpenStream(revocations.clone()))
     });
-    let source = Source { rx, tick, phase: Phase::Start, token };
+    let source = Source { rx, tick, phase: Phase::Start, token, _permit: permit };
     let body = futures_util::stream::unfold(source, |mut s| async move {
         let bytes = match s.phase {
             Phase::Done => return None,
@@ -170,16 +177,18 @@ fn stream(rx: broadcast::Receiver<Shared>, token: Option<(i64, &std::sync::Arc<R
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "A read token of another project", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 429, description = "This read token holds its most at once (Retry-After)", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn project_events(
     reader: Reader,
     state: Data,
     _: web::Query<EventsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id: ProjectId = reader.project;
+    let permit = state.limits.streams.enter(reader.token_id)?;
     db(&state, move |conn| Project::get(conn, id)).await?;
     let token = reader.token_id.map(|t| (t, &state.revocations));
-    Ok(stream(state.tree.events().subscribe_project(id), token))
+    Ok(stream(state.tree.events().subscribe_project(id), token, permit))
 }
 
 /// Every project's runs and state changes; with `points=true`, its points too.
@@ -187,14 +196,19 @@ pub async fn project_events(
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn admin_events(_: Admin, state: Data, q: web::Query<AdminEventsParams>) -> Result<HttpResponse, ApiError> {
+    let permit = state.limits.streams.enter(None)?;
     let events = state.tree.events();
-    Ok(stream(if q.points.unwrap_or(false) { events.subscribe_all() } else { events.subscribe() }, None))
+    Ok(stream(if q.points.unwrap_or(false) { events.subscribe_all() } else { events.subscribe() }, None, permit))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use trawler_actors::{Envelope, Event};
+
+    fn test_permit() -> Permit {
+        crate::Limits::default().streams.enter(None).expect("room")
+    }
 
     #[actix_web::test]
     async fn a_subscriber_that_overran_its_channel_is_told_and_closed() {
@@ -203,7 +217,7 @@ mod tests {
             let _ = tx.send(Envelope::new(Event::ProjectResumed { project_id: ProjectId(i), at_ms: 0 }));
         }
         // The stream ends by itself (the sender is still alive): it was dropped.
-        let body = actix_web::body::to_bytes(stream(rx, None).into_body()).await.expect("the body");
+        let body = actix_web::body::to_bytes(stream(rx, None, test_permit()).into_body()).await.expect("the body");
         let text = String::from_utf8_lossy(&body);
         assert!(text.starts_with("retry: 3000\n: connected\n\n"), "{text}");
         assert!(text.ends_with("event: lagged\ndata: {\"skipped\": 6}\n\n"), "{text}");
@@ -215,7 +229,7 @@ mod tests {
         let (tx, rx) = broadcast::channel(4);
         let _ = tx.send(Envelope::new(Event::ProjectArchived { project_id: ProjectId(3), at_ms: 5 }));
         drop(tx);
-        let body = actix_web::body::to_bytes(stream(rx, None).into_body()).await.expect("the body");
+        let body = actix_web::body::to_bytes(stream(rx, None, test_permit()).into_body()).await.expect("the body");
         assert!(String::from_utf8_lossy(&body).ends_with(
             "event: project_archived\ndata: {\"type\":\"project_archived\",\"project_id\":3,\"at_ms\":5}\n\n"
         ));
@@ -225,7 +239,7 @@ mod tests {
     async fn a_read_token_stream_ends_when_its_token_is_revoked() {
         let revocations = std::sync::Arc::new(Revocations::default());
         let (tx, rx) = broadcast::channel::<Shared>(4);
-        let response = stream(rx, Some((7, &revocations)));
+        let response = stream(rx, Some((7, &revocations)), test_permit());
         assert_eq!(revocations.open.load(std::sync::atomic::Ordering::Relaxed), 1, "counted while open");
         let revoke = revocations.clone();
         actix_web::rt::spawn(async move {

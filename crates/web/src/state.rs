@@ -26,6 +26,8 @@ pub struct AppState {
     /// Whether session cookies are marked Secure whatever the request's
     /// scheme (set behind a TLS-terminating proxy).
     pub secure_cookies: bool,
+    /// Caps on event streams and expensive reads, per node and per token.
+    pub limits: crate::Limits,
     /// Tells read-token event streams of revocations.
     pub revocations: std::sync::Arc<crate::sse::Revocations>,
     /// Limits login attempts per client address.
