@@ -530,3 +530,40 @@ fn event_streams_are_capped_per_token_and_per_node() -> Result<()> {
     drop(second);
     Ok(())
 }
+
+/// Failed logins slow their source down but never lock the admin out: after
+/// six wrong passwords the right one still gets in (later). Behind a trusted
+/// proxy, each client is its own source.
+#[test]
+fn failed_logins_slow_their_source_and_never_refuse_the_right_password() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let hash = trawler_web::hash_password("the-right-password").map_err(anyhow::Error::msg)?;
+    let (_server, api) = node(
+        &db,
+        "http://127.0.0.1:9",
+        &[("TRAWLER_ADMIN_PASSWORD_HASH", &hash), ("TRAWLER_TRUSTED_PROXIES", "127.0.0.1/32,::1")],
+    )?;
+    let client =
+        Client::builder().timeout(Duration::from_secs(30)).redirect(reqwest::redirect::Policy::none()).build()?;
+    let login = |password: &str, client_ip: &str| -> Result<u16> {
+        Ok(client
+            .post(format!("{}/ui/login", api.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Forwarded-For", format!("6.6.6.6, {client_ip}"))
+            .body(format!("password={password}"))
+            .send()?
+            .status()
+            .as_u16())
+    };
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        ensure!(login("wrong", "198.51.100.7")? == 401, "a wrong password is a 401");
+    }
+    ensure!(started.elapsed() >= Duration::from_secs(7), "failures slowed down: {:?}", started.elapsed());
+    ensure!(login("the-right-password", "198.51.100.7")? == 303, "the right password gets in after failures");
+    // Another client behind the same proxy is not slowed by the first.
+    let other = std::time::Instant::now();
+    ensure!(login("the-right-password", "203.0.113.9")? == 303);
+    ensure!(other.elapsed() < Duration::from_secs(5), "another client waited {:?}", other.elapsed());
+    Ok(())
+}

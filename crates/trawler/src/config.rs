@@ -85,6 +85,10 @@ fn duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn cidr(s: &str) -> Result<trawler_web::Cidr, String> {
+    s.parse()
+}
+
 fn rate(s: &str) -> Result<f64, String> {
     let r: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of requests per second"))?;
     if !r.is_finite() || r <= 0.0 || r > 100_000.0 {
@@ -288,6 +292,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TRAWLER_CIRCUIT_OPEN_FOR", default_value = "30s", value_parser = duration)]
     pub circuit_open_for: Duration,
 
+    /// Proxies whose `X-Forwarded-For` names the client (for the login
+    /// throttle): addresses or CIDR ranges, comma-separated.
+    #[arg(long, env = "TRAWLER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
+    pub trusted_proxies: Vec<trawler_web::Cidr>,
+
     /// Event streams (SSE) open at once on this node; past it, 503.
     #[arg(long, env = "TRAWLER_MAX_STREAMS", default_value = "20000", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_streams: u32,
@@ -391,6 +400,7 @@ pub struct Config {
     pub admin_token: String,
     pub metrics_token: Option<String>,
     pub limits: trawler_web::LimitsConfig,
+    pub trusted_proxies: Vec<trawler_web::Cidr>,
     pub http_workers: Option<usize>,
     pub shutdown_timeout: Duration,
 }
@@ -457,6 +467,14 @@ impl Config {
             ("TRAWLER_CIRCUIT_FAILURES", s.circuit_failures.to_string()),
             ("TRAWLER_CIRCUIT_OPEN_FOR", human(s.circuit_open_for)),
             ("TRAWLER_MAX_PAUSE", human(s.max_pause)),
+            (
+                "TRAWLER_TRUSTED_PROXIES",
+                if self.trusted_proxies.is_empty() {
+                    "none".into()
+                } else {
+                    self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                },
+            ),
             ("TRAWLER_MAX_STREAMS", self.limits.max_streams.to_string()),
             ("TRAWLER_MAX_STREAMS_PER_TOKEN", self.limits.max_streams_per_token.to_string()),
             ("TRAWLER_MAX_READS", self.limits.max_reads.to_string()),
@@ -615,6 +633,7 @@ impl ServeArgs {
             bind: self.bind,
             admin_token: token,
             metrics_token,
+            trusted_proxies: self.trusted_proxies.clone(),
             limits: trawler_web::LimitsConfig {
                 max_streams: self.max_streams as usize,
                 max_streams_per_token: self.max_streams_per_token as usize,

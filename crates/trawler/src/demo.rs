@@ -175,6 +175,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             circuit_failures: 5,
             circuit_open_for: Duration::from_secs(30),
             max_pause: Duration::from_secs(3600),
+            trusted_proxies: Vec::new(),
             max_streams: 20_000,
             max_streams_per_token: 2_000,
             max_reads: 64,

@@ -49,7 +49,7 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
         migrated: Arc::new(AtomicBool::new(true)),
         ui_password_hash: config.admin_password_hash.clone(),
         secure_cookies: config.cookie_secure,
-        login_limiter: Default::default(),
+        login_guard: trawler_web::LoginGuard::new(config.trusted_proxies.clone()),
         revocations: Default::default(),
         limits: trawler_web::Limits::new(config.limits),
     });

@@ -31,5 +31,5 @@ pub struct AppState {
     /// Tells read-token event streams of revocations.
     pub revocations: std::sync::Arc<crate::sse::Revocations>,
     /// Limits login attempts per client address.
-    pub login_limiter: crate::ui::LoginLimiter,
+    pub login_guard: crate::login::LoginGuard,
 }

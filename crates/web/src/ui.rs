@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
@@ -25,19 +24,6 @@ use crate::ApiError;
 
 /// How long a login lasts.
 const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
-
-/// Login attempts allowed per client address and minute.
-const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 5;
-
-/// Limits login attempts per client address.
-pub struct LoginLimiter(governor::DefaultKeyedRateLimiter<IpAddr>);
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        let per_minute = NonZeroU32::new(LOGIN_ATTEMPTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        LoginLimiter(governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)))
-    }
-}
 
 /// Hashes a password for `TRAWLER_ADMIN_PASSWORD_HASH` (argon2id, PHC string).
 pub fn hash_password(password: &str) -> Result<String, String> {
@@ -147,20 +133,22 @@ pub async fn login(state: Data, req: HttpRequest, form: web::Form<LoginForm>) ->
     let Some(hash) = state.ui_password_hash.clone() else {
         return login_page(state).await;
     };
-    let ip = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    if state.login_limiter.0.check_key(&ip).is_err() {
+    let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = crate::login::client_address(peer, forwarded, &state.login_guard.trusted_proxies);
+    let password = form.into_inner().password;
+    let Ok(ok) = state.login_guard.attempt(ip, move || verify_password(&hash, &password)).await else {
         let page = LoginPage {
             csrf: String::new(),
             nav: "",
-            flash: Some("Too many attempts from this address; wait a minute.".into()),
+            flash: Some("A login from this address is already being checked; try again in a moment.".into()),
             enabled: true,
         };
         let mut resp = html(&page)?;
         *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
+        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
         return Ok(resp);
-    }
-    let password = form.into_inner().password;
-    let ok = web::block(move || verify_password(&hash, &password)).await?;
+    };
     if !ok {
         log::warn!("ui: failed login from {ip}");
         let page = LoginPage { csrf: String::new(), nav: "", flash: Some("Wrong password.".into()), enabled: true };
