@@ -274,6 +274,7 @@
   if (list) {
     const since = Math.floor(Date.now() / 1000) - 86400;
     list.querySelectorAll("[data-spark]").forEach(async (el) => {
+      if (!el.dataset.sparkMetric) return;
       try {
         const s = await getJson(`/api/v1/projects/${el.dataset.spark}/series?metric=${el.dataset.sparkMetric}&from=${since}&step=1800`);
         drawChart(el, s.series, { spark: true, height: 32, from: since });

@@ -396,7 +396,13 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                 *values.entry(o.metric.as_str().to_owned()).or_default() += o.value;
             }
             let last = latest.remove(&p.id);
-            let spark_metric = if values.contains_key("pledged") || values.is_empty() { "pledged" } else { "spend" };
+            // A metric the project has points of (none yet: no sparkline).
+            let spark_metric = ["pledged", "spend"]
+                .into_iter()
+                .find(|m| values.contains_key(*m))
+                .or_else(|| values.keys().next().map(String::as_str))
+                .unwrap_or_default()
+                .to_owned();
             rows.push(ProjectRow {
                 id: p.id.0,
                 name: p.name,
@@ -411,7 +417,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                 pledged: number(values.get("pledged").copied()),
                 backers: number(values.get("backers").copied()),
                 spend: number(values.get("spend").copied()),
-                spark_metric: spark_metric.to_owned(),
+                spark_metric,
                 last_status: last.as_ref().map_or(String::new(), |r| r.status.to_string()),
                 last_run: last.map_or("–".into(), |r| ms_text(Some(r.started_at_ms))),
                 fresh: fr.share.map_or("–".into(), |s| format!("{:.1}% of {}", s * 100.0, fr.slots)),
