@@ -8,6 +8,7 @@ mod cluster;
 mod db;
 mod error;
 pub mod events;
+mod fetching;
 mod ingest;
 mod ledger;
 pub mod metrics;

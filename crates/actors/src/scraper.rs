@@ -614,7 +614,11 @@ async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome
     let budget = deps.adapters.run_budget();
     for source in sources {
         let started = Instant::now();
-        match deps.fetch(source, RunKind::Full, &budget, Some(&progress.place)).await {
+        // A poll of this source in flight finishes first: one fetch at a time.
+        let claim = deps.fetching.claim(source.id).await;
+        let fetched = deps.fetch(source, RunKind::Full, &budget, Some(&progress.place)).await;
+        claim.done(fetched.is_ok());
+        match fetched {
             Ok(fetched) => {
                 let listed: Vec<String> = fetched.samples.iter().map(|s| format!("{}={}", s.metric, s.value)).collect();
                 let n = match deps.ingest(source, fetched.samples).await {

@@ -49,6 +49,9 @@ struct Counters {
     polls_failed: u64,
     polls_skipped_in_flight: u64,
     polls_skipped_busy: u64,
+    /// Polls that came due while a full scrape fetched the source: satisfied
+    /// by that fetch, not fetched again.
+    polls_joined_full_scrape: u64,
     points: u64,
 }
 
@@ -211,9 +214,27 @@ impl SourceActor {
             // The poll reports back even when it panics: a poll that never
             // reported would leave its source "in flight" for ever.
             let done = caught(async move {
+                let claim = match deps.fetching.try_claim(source.id) {
+                    Ok(claim) => claim,
+                    // A full scrape is fetching this source: its fetch is this
+                    // slot's, and so is its outcome.
+                    Err(in_flight) => {
+                        let ok = crate::fetching::outcome(in_flight).await == Some(true);
+                        let result = if ok {
+                            Ok(0)
+                        } else {
+                            Err(format!(
+                                "project {} {}: the full scrape's fetch of the source failed",
+                                source.project_id, source.external_ref
+                            ))
+                        };
+                        return (true, result, true);
+                    }
+                };
                 // A poll retries at most once: the next window comes soon.
                 let place = LinePlace::default();
                 let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
+                claim.done(fetched.is_ok());
                 let late = place.first_pass_ms().map(|first| first - slot_ms);
                 if let Some(late) = late {
                     deps.metrics.slot_lateness("poll", late);
@@ -223,14 +244,14 @@ impl SourceActor {
                     Ok(f) => deps.ingest(&source, f.samples).await,
                     Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
                 };
-                (late.is_some_and(|l| l <= tolerance), result)
+                (late.is_some_and(|l| l <= tolerance), result, false)
             })
             .await;
-            let (on_time, result) = done.unwrap_or_else(|msg| {
+            let (on_time, result, joined) = done.unwrap_or_else(|msg| {
                 metrics.task_panic("poll");
-                (false, Err(format!("project {project_id} source {source_id}: panic: {msg}")))
+                (false, Err(format!("project {project_id} source {source_id}: panic: {msg}")), false)
             });
-            addr.do_send(PollDone { source: source_id, project: project_id, slot_ms, on_time, result });
+            addr.do_send(PollDone { source: source_id, project: project_id, slot_ms, on_time, result, joined });
         });
         self.in_flight.insert(id, (project, task));
     }
@@ -251,6 +272,8 @@ struct PollDone {
     /// Whether its request passed the gate within 1% of the interval.
     on_time: bool,
     result: Result<usize, String>,
+    /// Whether a full scrape's fetch of the source served the slot.
+    joined: bool,
 }
 
 impl Handler<PollNow> for SourceActor {
@@ -265,6 +288,9 @@ impl Handler<PollDone> for SourceActor {
     fn handle(&mut self, msg: PollDone, _: &mut Context<Self>) {
         self.in_flight.remove(&msg.source);
         self.ledger.record(msg.project, msg.slot_ms, msg.on_time, msg.result.is_ok());
+        if msg.joined {
+            self.counters.polls_joined_full_scrape += 1;
+        }
         match msg.result {
             Ok(n) => {
                 self.counters.polls_ok += 1;
@@ -360,6 +386,8 @@ impl Handler<GetSourceState> for SourceActor {
             "poll_interval_ms": self.interval().as_millis() as u64,
             "sources": self.sources,
             "in_flight": self.in_flight.len(),
+            // Sources of every platform being fetched now (polls and full scrapes).
+            "fetching_sources": self.deps.fetching.len(),
             "counters": self.counters,
             "gate": self.deps.adapters.gates().get(self.platform).snapshot(),
         });

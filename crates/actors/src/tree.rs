@@ -94,6 +94,8 @@ pub(crate) struct SharedDeps {
     pub(crate) events: EventBus,
     /// Which projects this node runs (all of them outside cluster mode).
     pub(crate) ownership: Arc<Ownership>,
+    /// The sources being fetched now: one fetch per source at a time.
+    pub(crate) fetching: Arc<crate::fetching::Fetching>,
 }
 
 impl SharedDeps {
@@ -284,6 +286,7 @@ impl Tree {
             config: Arc::new(config),
             events: events.clone(),
             ownership: ownership.clone(),
+            fetching: Arc::default(),
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();

@@ -21,6 +21,18 @@ struct Scripted {
     delay: Duration,
     panic_on: Vec<usize>,
     panic_all: Arc<AtomicBool>,
+    /// Fetches in flight now, and the most ever at once.
+    busy: Arc<AtomicUsize>,
+    max_busy: Arc<AtomicUsize>,
+}
+
+/// Counts a fetch in flight while it lives.
+struct Busy(Arc<AtomicUsize>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Adapter for Scripted {
@@ -41,7 +53,10 @@ impl Adapter for Scripted {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let delay = self.delay;
         let panic = self.panic_on.contains(&n) || self.panic_all.load(Ordering::SeqCst);
+        let (busy, max_busy) = (self.busy.clone(), self.max_busy.clone());
         Box::pin(async move {
+            max_busy.fetch_max(busy.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            let _busy = Busy(busy);
             tokio::time::sleep(delay).await;
             if panic {
                 panic!("scripted failure in call {n}");
@@ -55,6 +70,7 @@ struct Fixture {
     db: TestDb,
     tree: Tree,
     calls: Arc<AtomicUsize>,
+    max_busy: Arc<AtomicUsize>,
 }
 
 fn config() -> ActorsConfig {
@@ -76,12 +92,19 @@ fn start_with(
     panic_on: Vec<usize>,
     panic_all: Arc<AtomicBool>,
 ) -> Result<Fixture> {
-    let db = TestDb::sqlite()?;
-    let calls = Arc::new(AtomicUsize::new(0));
-    let scripted = Scripted { calls: calls.clone(), delay, panic_on, panic_all };
+    fixture(TestDb::sqlite()?, config, scripted(delay, panic_on, panic_all))
+}
+
+fn scripted(delay: Duration, panic_on: Vec<usize>, panic_all: Arc<AtomicBool>) -> Scripted {
+    Scripted { calls: Arc::default(), delay, panic_on, panic_all, busy: Arc::default(), max_busy: Arc::default() }
+}
+
+/// Starts a tree on `db` with `scripted` in place of the http_json adapter.
+fn fixture(db: TestDb, config: ActorsConfig, scripted: Scripted) -> Result<Fixture> {
+    let (calls, max_busy) = (scripted.calls.clone(), scripted.max_busy.clone());
     let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(scripted));
     let tree = Tree::start(config, db.pool.clone(), adapters)?;
-    Ok(Fixture { db, tree, calls })
+    Ok(Fixture { db, tree, calls, max_busy })
 }
 
 fn new_project(fx: &Fixture, name: &str) -> Result<ProjectId> {
@@ -183,6 +206,14 @@ fn a_panicking_scrape_is_recorded_and_its_scraper_restarted() -> Result<()> {
     })
 }
 
+/// The http_json source actor, as `/admin/actors` shows it.
+async fn source_actor(fx: &Fixture) -> Result<serde_json::Value> {
+    let snapshot = fx.tree.snapshot().await?;
+    let source = snapshot.actors.iter().find(|a| a.name == "source:http_json").cloned();
+    let Some(source) = source else { bail!("no source actor for http_json") };
+    Ok(serde_json::to_value(&source)?)
+}
+
 #[test]
 fn a_panicking_poll_reports_back_and_frees_its_source() -> Result<()> {
     actix::System::new().block_on(async {
@@ -192,10 +223,7 @@ fn a_panicking_poll_reports_back_and_frees_its_source() -> Result<()> {
         new_project(&fx, "poll-panic")?;
         let mut seen = serde_json::Value::Null;
         for _ in 0..200 {
-            let snapshot = fx.tree.snapshot().await?;
-            let source = snapshot.actors.iter().find(|a| a.name == "source:http_json").cloned();
-            let Some(source) = source else { bail!("no source actor for http_json") };
-            seen = serde_json::to_value(&source)?;
+            seen = source_actor(&fx).await?;
             if seen["detail"]["counters"]["polls_failed"].as_u64() >= Some(3) {
                 break;
             }
@@ -210,6 +238,29 @@ fn a_panicking_poll_reports_back_and_frees_its_source() -> Result<()> {
         );
         let metrics = fx.tree.metrics().encode()?;
         assert!(metrics.contains(r#"trawler_task_panics_total{task="poll"}"#), "{metrics}");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_poll_and_a_full_scrape_never_fetch_one_source_at_once() -> Result<()> {
+    actix::System::new().block_on(async {
+        let config = ActorsConfig { poll_interval: Duration::from_secs(1), ..config() };
+        let fx = start_with(config, Duration::from_millis(700), vec![], Arc::new(AtomicBool::new(false)))?;
+        let project = new_project(&fx, "busy")?;
+        fx.tree.project_created(project).await?;
+        // Full scrapes back to back while a poll comes due every second.
+        let mut joined = 0;
+        for _ in 0..12 {
+            let run = fx.tree.trigger(project).await?;
+            finished_run(&fx, run).await?;
+            joined = source_actor(&fx).await?["detail"]["counters"]["polls_joined_full_scrape"].as_u64().unwrap_or(0);
+            if joined >= 1 {
+                break;
+            }
+        }
+        assert_eq!(fx.max_busy.load(Ordering::SeqCst), 1, "never two fetches of the source at once");
+        assert!(joined >= 1, "a poll due during a full scrape is satisfied by it");
         Ok(())
     })
 }
@@ -248,15 +299,7 @@ fn start_up_closes_runs_left_running_and_starts_active_projects() -> Result<()> 
         let (gone, _) = Project::create(&mut *db.pool.get()?, "archived", &[source])?;
         Project::set_status(&mut *db.pool.get()?, gone.id, ProjectStatus::Archived, None)?;
         let stale = Run::start(&mut *db.pool.get()?, p.id, RunKind::Full, RunTrigger::Schedule, "test")?;
-        let calls = Arc::new(AtomicUsize::new(0));
-        let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(Scripted {
-            calls: calls.clone(),
-            delay: Duration::ZERO,
-            panic_on: vec![],
-            panic_all: Arc::new(AtomicBool::new(false)),
-        }));
-        let tree = Tree::start(config(), db.pool.clone(), adapters)?;
-        let fx = Fixture { db, tree, calls };
+        let fx = fixture(db, config(), scripted(Duration::ZERO, vec![], Arc::default()))?;
         wait_for("start-up", || Ok(Some(()))).await?;
         for _ in 0..100 {
             if fx.tree.is_started().await {
@@ -329,17 +372,8 @@ fn missed_slots_run_once_then_the_schedule_returns_to_its_offsets() -> Result<()
         Run::finish(&mut *db.pool.get()?, old.id, RunEnd { points_written: 1, ..RunEnd::new(RunStatus::Succeeded) })?;
         // The node is "down" for three slots.
         tokio::time::sleep(Duration::from_millis(6500)).await;
-        let calls = Arc::new(AtomicUsize::new(0));
-        let scripted = Scripted {
-            calls: calls.clone(),
-            delay: Duration::ZERO,
-            panic_on: vec![],
-            panic_all: Arc::new(AtomicBool::new(false)),
-        };
-        let adapters = Adapters::new(&SourcesConfig::default())?.with_adapter(Arc::new(scripted));
         let config = ActorsConfig { full_interval: interval, ..config() };
-        let tree = Tree::start(config, db.pool.clone(), adapters)?;
-        let fx = Fixture { db, tree, calls };
+        let fx = fixture(db, config, scripted(Duration::ZERO, vec![], Arc::default()))?;
         tokio::time::sleep(Duration::from_millis(5500)).await;
         let mut runs = Run::list_for_project(&mut *fx.db.pool.get()?, p.id, 100)?;
         runs.retain(|r| r.id != old.id);
