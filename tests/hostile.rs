@@ -25,6 +25,8 @@ struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
+    /// How long to wait before answering.
+    delay: Duration,
 }
 
 fn answer(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Answer {
@@ -32,6 +34,7 @@ fn answer(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Ans
         status,
         headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         body: body.into(),
+        delay: Duration::ZERO,
     }
 }
 
@@ -102,6 +105,7 @@ fn serve_one(
             _ => answer(404, &[], "{}"),
         }
     };
+    std::thread::sleep(reply.delay);
     let mut out = stream;
     let mut head =
         format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", reply.status, reply.body.len());
@@ -565,5 +569,43 @@ fn failed_logins_slow_their_source_and_never_refuse_the_right_password() -> Resu
     let other = std::time::Instant::now();
     ensure!(login("the-right-password", "203.0.113.9")? == 303);
     ensure!(other.elapsed() < Duration::from_secs(5), "another client waited {:?}", other.elapsed());
+    Ok(())
+}
+
+/// Webhook deliveries: a receiver that hangs holds back no other
+/// receiver's deliveries, and a receiver's answer is read only so far (a
+/// 20 MB answer still counts as delivered).
+#[test]
+fn a_slow_webhook_receiver_holds_back_no_other() -> Result<()> {
+    let slow = Scripted::start()?;
+    let fast = Scripted::start()?;
+    let db = TestDb::sqlite()?;
+    let (_server, api) = node(&db, "http://127.0.0.1:9", &[("TRAWLER_HTTP_TIMEOUT", "20s")])?;
+    slow.on("/hook", vec![Answer { delay: Duration::from_secs(15), ..answer(200, &[], "ok") }]);
+    fast.on("/hook", vec![answer(200, &[], "x".repeat(20 << 20))]);
+    let hook = |url: String| -> Result<i64> {
+        let (status, h) = api.send(Method::POST, "/api/v1/admin/webhooks", Some(json!({"url": url})))?;
+        ensure!(status == 201, "{status} {h}");
+        h["id"].as_i64().ok_or_else(|| anyhow!("no id"))
+    };
+    let (slow_hook, fast_hook) = (hook(format!("{}/hook", slow.base))?, hook(format!("{}/hook", fast.base))?);
+    let (status, _) = api.send(Method::POST, &format!("/api/v1/admin/webhooks/{slow_hook}/ping"), None)?;
+    ensure!(status == 202, "ping: {status}");
+    wait_until("the slow receiver to be reached", Duration::from_secs(10), || Ok(!slow.requests().is_empty()))?;
+    let pinged = std::time::Instant::now();
+    let (status, _) = api.send(Method::POST, &format!("/api/v1/admin/webhooks/{fast_hook}/ping"), None)?;
+    ensure!(status == 202, "ping: {status}");
+    let mut deliveries = Value::Null;
+    wait_until("the fast receiver's delivery", Duration::from_secs(14), || {
+        deliveries = api.ok(&format!("/api/v1/admin/webhooks/{fast_hook}/deliveries"))?;
+        Ok(deliveries.to_string().contains("\"delivered\""))
+    })
+    .with_context(|| format!("{deliveries}"))?;
+    ensure!(
+        pinged.elapsed() < Duration::from_secs(10),
+        "the fast receiver waited {:?} behind the slow one",
+        pinged.elapsed()
+    );
+    ensure!(!slow.requests().is_empty() && fast.requests().len() == 1, "one request each");
     Ok(())
 }

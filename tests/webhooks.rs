@@ -72,29 +72,21 @@ fn receiver(failures: usize) -> Result<(String, Arc<Mutex<Vec<Received>>>)> {
     Ok((addr, log))
 }
 
-/// Verifies `t=<secs>,v1=<hex>` over "{t}.{body}" with the shared secret.
-fn signature_ok(header: &str, body: &[u8]) -> bool {
-    let mut t = None;
-    let mut v1 = None;
-    for part in header.split(',') {
-        match part.split_once('=') {
-            Some(("t", x)) => t = Some(x.to_owned()),
-            Some(("v1", x)) => v1 = Some(x.to_owned()),
-            _ => {}
-        }
-    }
-    let (Some(t), Some(v1)) = (t, v1) else { return false };
-    let Some(tag) = (0..v1.len())
-        .step_by(2)
-        .map(|i| v1.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect::<Option<Vec<u8>>>()
-    else {
-        return false;
+/// Verifies `t=<secs>,v1=<hex>,v2=<hex>`: v1 over "{t}.{body}", v2 over
+/// "{t}.{delivery id}.{body}", with the shared secret.
+fn signature_ok(header: &str, delivery: &str, body: &[u8]) -> bool {
+    let field = |name: &str| {
+        header.split(',').find_map(|part| part.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
     };
-    let mut signed = format!("{t}.").into_bytes();
-    signed.extend_from_slice(body);
+    let (Some(t), Some(v1), Some(v2)) = (field("t"), field("v1"), field("v2")) else { return false };
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
-    aws_lc_rs::hmac::verify(&key, &signed, &tag).is_ok()
+    let verifies = |signed: Vec<u8>, hex: &str| {
+        let tag: Option<Vec<u8>> =
+            (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+        tag.is_some_and(|tag| aws_lc_rs::hmac::verify(&key, &signed, &tag).is_ok())
+    };
+    verifies([format!("{t}.").as_bytes(), body].concat(), &v1)
+        && verifies([format!("{t}.{delivery}.").as_bytes(), body].concat(), &v2)
 }
 
 fn run_finished(api: &Api, run: i64) -> Result<String> {
@@ -209,9 +201,10 @@ fn failure_streaks_and_recoveries_reach_a_signed_webhook_with_retries() -> Resul
     for r in &got {
         ensure!(r.headers.get("content-type").map(String::as_str) == Some("application/json"));
         let sig = r.headers.get("x-trawler-signature").ok_or_else(|| anyhow!("no signature header"))?;
-        ensure!(signature_ok(sig, &r.body), "the signature verifies: {sig}");
-        ensure!(!signature_ok(sig, b"{\"tampered\":true}"), "a changed body does not verify");
         let delivery = r.headers.get("x-trawler-delivery").cloned().ok_or_else(|| anyhow!("no delivery id"))?;
+        ensure!(signature_ok(sig, &delivery, &r.body), "the signature verifies: {sig}");
+        ensure!(!signature_ok(sig, &delivery, b"{\"tampered\":true}"), "a changed body does not verify");
+        ensure!(!signature_ok(sig, "999999", &r.body), "another delivery id does not verify");
         by_delivery.entry(delivery).or_default().push(r);
     }
     ensure!(by_delivery.len() == 2, "two deliveries: {:?}", by_delivery.keys());
@@ -324,7 +317,8 @@ fn a_project_below_its_freshness_target_is_reported_once() -> Result<()> {
     ensure!(got.len() == 1, "one delivery, not {}", got.len());
     let r = &got[0];
     ensure!(r.headers.get("x-trawler-event").map(String::as_str) == Some("project.slo_breached"));
-    ensure!(signature_ok(r.headers.get("x-trawler-signature").map_or("", String::as_str), &r.body), "signed");
+    let header = |name: &str| r.headers.get(name).map_or("", String::as_str);
+    ensure!(signature_ok(header("x-trawler-signature"), header("x-trawler-delivery"), &r.body), "signed");
     let body: Value = serde_json::from_slice(&r.body)?;
     ensure!(body["project"]["id"] == id && body["project"]["name"] == "Late Lamp", "{body}");
     let data = &body["data"];

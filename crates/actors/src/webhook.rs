@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, Notify};
 use trawler_domain::{now_millis, ProjectId, RunStatus};
@@ -74,16 +73,23 @@ impl WebhookConfig {
     }
 }
 
-/// `t=<secs>,v1=<hex HMAC-SHA256(secret, "{secs}.{body}")>`.
-pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+/// `t=<secs>,v1=<hex HMAC-SHA256(secret, "{secs}.{body}")>,v2=<hex
+/// HMAC-SHA256(secret, "{secs}.{delivery id}.{body}")>`. `v2` also binds the
+/// delivery id (`X-Trawler-Delivery`), so a replay cannot pass itself off
+/// as another delivery; `v1` stays for receivers written against it.
+pub fn signature(secret: &str, timestamp: i64, delivery: i64, body: &[u8]) -> String {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
-    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
-    ctx.update(timestamp.to_string().as_bytes());
-    ctx.update(b".");
-    ctx.update(body);
-    let tag = ctx.sign();
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
+    let hex = |parts: &[&[u8]]| -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+        for part in parts {
+            ctx.update(part);
+        }
+        ctx.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let (t, id) = (timestamp.to_string(), delivery.to_string());
+    let v1 = hex(&[t.as_bytes(), b".", body]);
+    let v2 = hex(&[t.as_bytes(), b".", id.as_bytes(), b".", body]);
+    format!("t={timestamp},v1={v1},v2={v2}")
 }
 
 /// A random secret for a webhook created without one: 32 bytes, hex.
@@ -292,14 +298,27 @@ async fn watch_slo(slo: SloCheck, every: Duration, hooks: Webhooks) {
 /// Rows claimed per round.
 const CLAIM: i64 = 32;
 
-/// Sends due deliveries until the system stops.
+/// The most of a receiver's answer read: its status matters, and an
+/// excerpt for the delivery's error.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Sends due deliveries until the system stops. Each delivery is sent as
+/// soon as it is claimed, as a task of its own, at most
+/// `config.concurrency` at once: a slow receiver holds one slot, never the
+/// others' deliveries, and no claimed delivery waits behind another for
+/// longer than its claim lasts.
 async fn dispatch(config: WebhookConfig, db: Addr<DbExecutor>, http: HttpClient, wake: Arc<Notify>, metrics: Metrics) {
-    // A claimed row is leased for longer than one request can take.
+    // A claimed row is leased for longer than one attempt can take, and an
+    // attempt starts as soon as its row is claimed: no other node sends it
+    // meanwhile.
     let lease_ms = (http.config().timeout.as_millis() as i64) * 3 + 10_000;
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     // Logged when it changes, not on every round of an outage.
     let mut failing = false;
     loop {
-        let claimed = db.send(Exec(move |conn| Delivery::claim_due(conn, now_millis(), lease_ms, CLAIM))).await;
+        let Ok(first) = slots.clone().acquire_owned().await else { return };
+        let free = (1 + slots.available_permits()).min(CLAIM as usize) as i64;
+        let claimed = db.send(Exec(move |conn| Delivery::claim_due(conn, now_millis(), lease_ms, free))).await;
         let due = match claimed {
             Ok(Ok(due)) => {
                 if std::mem::take(&mut failing) {
@@ -319,6 +338,7 @@ async fn dispatch(config: WebhookConfig, db: Addr<DbExecutor>, http: HttpClient,
             }
         };
         if due.is_empty() {
+            drop(first);
             let next = db.send(Exec(Delivery::next_due_ms)).await;
             let wait = match next {
                 Ok(Ok(Some(at))) => Duration::from_millis((at - now_millis()).clamp(0, 5_000) as u64),
@@ -327,10 +347,20 @@ async fn dispatch(config: WebhookConfig, db: Addr<DbExecutor>, http: HttpClient,
             let _ = tokio::time::timeout(wait, wake.notified()).await;
             continue;
         }
-        let sends = futures_util::stream::iter(due)
-            .map(|d| send(&config, &db, &http, &metrics, d))
-            .buffer_unordered(config.concurrency.max(1));
-        futures_util::StreamExt::collect::<Vec<()>>(sends).await;
+        let mut first = Some(first);
+        for d in due {
+            // Only this loop takes slots: the ones counted free are there.
+            let Some(permit) = first.take().or_else(|| slots.clone().try_acquire_owned().ok()) else { break };
+            let (config, db, http, metrics) = (config.clone(), db.clone(), http.clone(), metrics.clone());
+            actix::spawn(async move {
+                let id = d.delivery.id;
+                if let Err(msg) = crate::task::caught(send(&config, &db, &http, &metrics, d)).await {
+                    metrics.task_panic("webhook_send");
+                    log::error!("webhooks: sending delivery {id} panicked ({msg}); it is retried when its claim ends");
+                }
+                drop(permit);
+            });
+        }
     }
 }
 
@@ -339,7 +369,7 @@ async fn send(config: &WebhookConfig, db: &Addr<DbExecutor>, http: &HttpClient, 
     let DueDelivery { delivery, url, secret } = due;
     let body = delivery.payload.to_string().into_bytes();
     let timestamp = now_millis() / 1000;
-    let sig = signature(&secret, timestamp, &body);
+    let sig = signature(&secret, timestamp, delivery.id, &body);
     let id = delivery.id.to_string();
     let headers = [
         ("Content-Type", "application/json"),
@@ -350,7 +380,7 @@ async fn send(config: &WebhookConfig, db: &Addr<DbExecutor>, http: &HttpClient, 
     let attempt_no = delivery.attempts as u32 + 1;
     let retry_at =
         || (attempt_no < config.max_attempts).then(|| now_millis() + config.retry_delay(attempt_no).as_millis() as i64);
-    let attempt = match http.post(&url, &headers, body).await {
+    let attempt = match http.post(&url, &headers, body, MAX_RESPONSE_BYTES).await {
         Ok(resp) if (200..300).contains(&resp.status) => Attempt::Delivered { status: resp.status },
         Ok(resp) => Attempt::Failed {
             status: Some(resp.status),
@@ -401,10 +431,13 @@ mod tests {
         let tag = aws_lc_rs::hmac::sign(&key, b"what do ya want for nothing?");
         let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-        let sig = signature("Jefe", 1_700_000_000, b"{}");
-        let expected = aws_lc_rs::hmac::sign(&key, b"1700000000.{}");
-        let hex: String = expected.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(sig, format!("t=1700000000,v1={hex}"));
+        let sig = signature("Jefe", 1_700_000_000, 42, b"{}");
+        let hex = |m: &[u8]| -> String {
+            aws_lc_rs::hmac::sign(&key, m).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        };
+        let (v1, v2) = (hex(b"1700000000.{}"), hex(b"1700000000.42.{}"));
+        assert_eq!(sig, format!("t=1700000000,v1={v1},v2={v2}"));
+        assert_ne!(signature("Jefe", 1_700_000_000, 43, b"{}"), sig, "another delivery id, another v2");
     }
 
     #[test]

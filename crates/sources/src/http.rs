@@ -338,12 +338,29 @@ impl HttpClient {
     }
 
     /// POSTs a body (webhooks) under the same guards and bounds as `get`.
-    pub async fn post(&self, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<HttpResponse, SourceError> {
+    /// Reads at most `max_response` bytes of the answer and drops the rest
+    /// (a receiver's answer is read for its status and an excerpt only).
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        max_response: usize,
+    ) -> Result<HttpResponse, SourceError> {
         let mut req = self.client.post(self.check_url(url)?).body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        self.read(req).await
+        let mut resp = req.send().await.map_err(classify)?;
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let mut body = Vec::new();
+        while body.len() < max_response {
+            match resp.chunk().await.map_err(classify)? {
+                Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(max_response - body.len())]),
+                None => break,
+            }
+        }
+        Ok(HttpResponse { status, headers, body })
     }
 
     /// Parses a URL and applies the scheme, egress and SSRF checks that do
