@@ -240,7 +240,9 @@ impl Coordinator {
         let following = cluster.then(|| serde_json::to_string(&self.events.interest()).unwrap_or_default());
         self.exec(move |conn| {
             let version = env!("CARGO_PKG_VERSION");
-            Node::heartbeat(conn, &node, &instance, version, started, now_millis(), following.as_deref())
+            // The database's clock, not this node's: see `Node::clock`.
+            let now = Node::clock(conn)?;
+            Node::heartbeat(conn, &node, &instance, version, started, now, following.as_deref())
         })
         .await
         .map_err(|error| RoundError { beat: false, error })?;
@@ -254,7 +256,7 @@ impl Coordinator {
         let (node, instance) = (self.node.clone(), self.instance.clone());
         let reading = self
             .exec(move |conn| {
-                let now = now_millis();
+                let now = Node::clock(conn)?;
                 let (alive, gone): (Vec<Node>, Vec<Node>) =
                     Node::list(conn)?.into_iter().partition(|n| n.alive(now, TTL_MS));
                 let holder = Coordinator::holder(&node, &instance);

@@ -238,7 +238,8 @@ impl Handler<StartAll> for ProjectSupervisor {
         let load = self.deps.db.send(Exec(move |conn| {
             // Runs a previous process left open can never finish: close them
             // before any new run starts (not those of other live nodes).
-            let alive = trawler_store::Node::others_alive(conn, &me, trawler_domain::now_millis())?;
+            let now = trawler_store::Node::clock(conn)?;
+            let alive = trawler_store::Node::others_alive(conn, &me, now)?;
             let aborted = Run::abort_unfinished(conn, &alive, started_ms)?;
             let projects = if cluster { Vec::new() } else { Project::list(conn, Some(ProjectStatus::Active))? };
             let quarantined = Project::list(conn, Some(ProjectStatus::Quarantined))?;

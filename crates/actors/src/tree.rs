@@ -179,8 +179,9 @@ async fn commands(tree: Tree) {
     let mut failing = false;
     loop {
         tokio::time::sleep(COMMAND_POLL).await;
-        let node = tree.config.node.clone();
-        let pending = match tree.db.send(Exec(move |conn| Command::pending(conn, &node))).await {
+        let (node, instance) = (tree.config.node.clone(), tree.instance.clone());
+        let max_age = REMOTE_TIMEOUT.as_millis() as i64;
+        let pending = match tree.db.send(Exec(move |conn| Command::pending(conn, &node, &instance, max_age))).await {
             Ok(Ok(p)) => {
                 failing = false;
                 p
@@ -196,7 +197,13 @@ async fn commands(tree: Tree) {
         for command in pending {
             let outcome = tree.carry_out(&command).await.to_string();
             let id = command.id;
-            let done = tree.db.send(Exec(move |conn| Command::finish(conn, id, &outcome, now_millis()))).await;
+            let done = tree
+                .db
+                .send(Exec(move |conn| {
+                    let now = trawler_store::Node::clock(conn)?;
+                    Command::finish(conn, id, &outcome, now)
+                }))
+                .await;
             if !matches!(done, Ok(Ok(()))) {
                 log::warn!("node {}: recording command {id}'s outcome failed: {done:?}", tree.config.node);
             }
@@ -377,13 +384,18 @@ impl Tree {
 
     /// In cluster mode, the live node other than this one that runs
     /// `project`, if any.
-    async fn owner_elsewhere(&self, project: ProjectId) -> Result<Option<String>, ActorError> {
+    async fn owner_elsewhere(&self, project: ProjectId) -> Result<Option<(String, String)>, ActorError> {
         if !self.ownership.is_cluster() || self.ownership.owns(project) {
             return Ok(None);
         }
-        let live_since = now_millis() - trawler_store::node::TTL_MS;
-        let owner = self.db.send(Exec(move |conn| Lease::owner(conn, project, live_since))).await??;
-        Ok(owner.filter(|o| *o != self.config.node))
+        let owner = self
+            .db
+            .send(Exec(move |conn| {
+                let live_since = trawler_store::Node::clock(conn)? - trawler_store::node::TTL_MS;
+                Lease::owner(conn, project, live_since)
+            }))
+            .await??;
+        Ok(owner.filter(|(node, _)| *node != self.config.node))
     }
 
     /// In cluster mode, takes the lease of an active project nobody runs
@@ -396,11 +408,11 @@ impl Tree {
             return Ok(true);
         }
         let (node, instance) = (self.config.node.clone(), self.instance.clone());
-        let now = now_millis();
-        let live_since = now - trawler_store::node::TTL_MS;
         let taken = self
             .db
             .send(Exec(move |conn| {
+                let now = trawler_store::Node::clock(conn)?;
+                let live_since = now - trawler_store::node::TTL_MS;
                 Lease::acquire_one(conn, Holder { node: &node, instance: &instance }, project, live_since, now)
             }))
             .await??;
@@ -412,15 +424,16 @@ impl Tree {
 
     /// Asks the node that runs `project` to carry out `kind` and waits for
     /// its outcome (a short JSON text).
+    /// `to` is the node's name and the instance (process) asked.
     async fn remote(
         &self,
-        node: String,
+        to: (String, String),
         project: ProjectId,
         kind: CommandKind,
         run: Option<RunId>,
     ) -> Result<serde_json::Value, ActorError> {
-        let id =
-            self.db.send(Exec(move |conn| Command::queue(conn, &node, project, kind, run, now_millis()))).await??;
+        let (node, instance) = to;
+        let id = self.db.send(Exec(move |conn| Command::queue(conn, &node, &instance, project, kind, run))).await??;
         let deadline = tokio::time::Instant::now() + REMOTE_TIMEOUT;
         loop {
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -448,8 +461,8 @@ impl Tree {
         if let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? {
             return mailbox.send(&addr, ScrapeNow).await?;
         }
-        if let Some(node) = self.owner_elsewhere(project).await? {
-            let outcome = self.remote(node, project, CommandKind::Trigger, None).await?;
+        if let Some(owner) = self.owner_elsewhere(project).await? {
+            let outcome = self.remote(owner, project, CommandKind::Trigger, None).await?;
             return outcome
                 .get("run_id")
                 .and_then(serde_json::Value::as_i64)
@@ -499,8 +512,8 @@ impl Tree {
         if found.status != trawler_domain::RunStatus::Running {
             return Err(ActorError::RunNotRunning);
         }
-        if let Some(node) = self.owner_elsewhere(found.project_id).await? {
-            self.remote(node, found.project_id, CommandKind::Cancel, Some(run)).await?;
+        if let Some(owner) = self.owner_elsewhere(found.project_id).await? {
+            self.remote(owner, found.project_id, CommandKind::Cancel, Some(run)).await?;
         } else {
             self.cancel_local(found.project_id, run).await?;
         }
@@ -520,8 +533,8 @@ impl Tree {
     /// out later.
     pub async fn project_created(&self, project: ProjectId) -> Result<(), ActorError> {
         if !self.adopt_free(project).await? {
-            if let Some(node) = self.owner_elsewhere(project).await? {
-                self.remote(node, project, CommandKind::Trigger, None).await?;
+            if let Some(owner) = self.owner_elsewhere(project).await? {
+                self.remote(owner, project, CommandKind::Trigger, None).await?;
             }
             return Ok(());
         }
@@ -532,8 +545,8 @@ impl Tree {
     pub async fn project_archived(&self, project: ProjectId) -> Result<(), ActorError> {
         match self.owner_elsewhere(project).await? {
             // Its node also notices at its next round if this is lost.
-            Some(node) => {
-                if let Err(e) = self.remote(node, project, CommandKind::Stop, None).await {
+            Some(owner) => {
+                if let Err(e) = self.remote(owner, project, CommandKind::Stop, None).await {
                     log::warn!("archiving project {project}: its node did not confirm: {e}");
                 }
             }
@@ -560,8 +573,8 @@ impl Tree {
     pub async fn project_resumed(&self, project: ProjectId) -> Result<(), ActorError> {
         if self.adopt_free(project).await? {
             self.supervisor.send(ResumeProject(project)).await?;
-        } else if let Some(node) = self.owner_elsewhere(project).await? {
-            self.remote(node, project, CommandKind::Trigger, None).await?;
+        } else if let Some(owner) = self.owner_elsewhere(project).await? {
+            self.remote(owner, project, CommandKind::Trigger, None).await?;
         }
         self.events.publish(Event::ProjectResumed { project_id: project, at_ms: now_millis() });
         Ok(())
@@ -569,8 +582,8 @@ impl Tree {
 
     /// Makes a project's scraper re-read its sources (wherever it runs).
     pub async fn project_updated(&self, project: ProjectId) -> Result<(), ActorError> {
-        if let Some(node) = self.owner_elsewhere(project).await? {
-            self.remote(node, project, CommandKind::Reload, None).await?;
+        if let Some(owner) = self.owner_elsewhere(project).await? {
+            self.remote(owner, project, CommandKind::Reload, None).await?;
             return Ok(());
         }
         Ok(self.supervisor.send(ReloadProject(project)).await?)
@@ -582,12 +595,15 @@ impl Tree {
         if node == self.config.node {
             return serde_json::to_value(self.snapshot().await?).map_err(|e| ActorError::Remote(e.to_string()));
         }
-        let nodes = self.db.send(Exec(trawler_store::Node::list)).await??;
-        let now = now_millis();
-        if !nodes.iter().any(|n| n.name == node && n.alive(now, trawler_store::node::TTL_MS)) {
+        let (nodes, now) = self
+            .db
+            .send(Exec(|conn| Ok((trawler_store::Node::list(conn)?, trawler_store::Node::clock(conn)?))))
+            .await??;
+        let Some(target) = nodes.into_iter().find(|n| n.name == node && n.alive(now, trawler_store::node::TTL_MS))
+        else {
             return Err(ActorError::NodeNotFound(node.to_owned()));
-        }
-        self.remote(node.to_owned(), ProjectId(0), CommandKind::Snapshot, None).await
+        };
+        self.remote((target.name, target.instance), ProjectId(0), CommandKind::Snapshot, None).await
     }
 
     /// Carries out a command another node queued for a project run here.
@@ -770,7 +786,8 @@ impl Tree {
             .db
             .send(Exec(move |conn| {
                 Lease::release_all(conn, Holder { node: &name, instance: &instance })?;
-                Node::stopped(conn, &name, &instance, now_millis())
+                let now = Node::clock(conn)?;
+                Node::stopped(conn, &name, &instance, now)
             }))
             .await;
         if !matches!(stopped, Ok(Ok(()))) {

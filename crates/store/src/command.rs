@@ -64,31 +64,49 @@ pub struct Command {
 }
 
 impl Command {
-    /// Queues a command for `node`; returns its id.
+    /// Queues a command for the process `instance` of `node`, stamped with
+    /// the database's clock; returns its id.
     pub fn queue(
         conn: &mut AnyConnection,
         node: &str,
+        instance: &str,
         project: ProjectId,
         kind: CommandKind,
         run: Option<RunId>,
-        now_ms: i64,
     ) -> StoreResult<i64> {
+        let now = crate::Node::clock(conn)?;
         Ok(db_run!(conn: {
             diesel::insert_into(commands::table)
                 .values((
                     commands::node.eq(node),
+                    commands::instance.eq(Some(instance)),
                     commands::project_id.eq(project.0),
                     commands::kind.eq(kind.as_str()),
                     commands::run_id.eq(run.map(|r| r.0)),
-                    commands::created_at_ms.eq(now_ms),
+                    commands::created_at_ms.eq(now),
                 ))
                 .returning(commands::id)
                 .get_result(conn)?
         }))
     }
 
-    /// The commands waiting for `node`, oldest first.
-    pub fn pending(conn: &mut AnyConnection, node: &str) -> StoreResult<Vec<Command>> {
+    /// The commands waiting for the process `instance` of `node`, oldest
+    /// first. Commands older than `max_age_ms` by the database's clock (their
+    /// sender stopped waiting) or meant for another instance of the node (a
+    /// process that is gone) are refused first: they end with
+    /// `{"error":"stale"}` and are never carried out.
+    pub fn pending(conn: &mut AnyConnection, node: &str, instance: &str, max_age_ms: i64) -> StoreResult<Vec<Command>> {
+        let now = crate::Node::clock(conn)?;
+        db_run!(conn: {
+            diesel::update(
+                commands::table
+                    .filter(commands::node.eq(node))
+                    .filter(commands::done_at_ms.is_null())
+                    .filter(commands::created_at_ms.lt(now - max_age_ms).or(commands::instance.ne(instance))),
+            )
+            .set((commands::done_at_ms.eq(Some(now)), commands::outcome.eq(Some(r#"{"error":"stale"}"#))))
+            .execute(conn)?
+        });
         type Row = (i64, i64, String, Option<i64>, i64);
         let rows: Vec<Row> = db_run!(conn: {
             commands::table

@@ -220,15 +220,19 @@ impl Lease {
         }))
     }
 
-    /// The live node holding `project`, if any.
-    pub fn owner(conn: &mut AnyConnection, project: ProjectId, live_since_ms: i64) -> StoreResult<Option<String>> {
+    /// The live node holding `project`, if any: its name and instance.
+    pub fn owner(
+        conn: &mut AnyConnection,
+        project: ProjectId,
+        live_since_ms: i64,
+    ) -> StoreResult<Option<(String, String)>> {
         Ok(db_run!(conn: {
             leases::table
                 .inner_join(nodes::table.on(nodes::name.eq(leases::node).and(nodes::instance.eq(leases::instance))))
                 .filter(leases::project_id.eq(project.0))
                 .filter(nodes::stopped_at_ms.is_null())
                 .filter(nodes::heartbeat_at_ms.ge(live_since_ms))
-                .select(leases::node)
+                .select((leases::node, leases::instance))
                 .first(conn)
                 .optional()?
         }))

@@ -90,6 +90,28 @@ impl Node {
         }))
     }
 
+    /// The database's clock, epoch ms. Liveness, lease expiry and command
+    /// ages are all judged by this one clock, so a node whose own clock is
+    /// off neither takes leases early nor keeps them past their time.
+    pub fn clock(conn: &mut AnyConnection) -> StoreResult<i64> {
+        #[derive(diesel::QueryableByName)]
+        struct Now {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            ms: i64,
+        }
+        let now: Now = match conn {
+            AnyConnection::Postgresql(c) => {
+                diesel::sql_query("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT AS ms")
+                    .get_result(c)?
+            }
+            AnyConnection::Sqlite(c) => {
+                diesel::sql_query("SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) AS ms")
+                    .get_result(c)?
+            }
+        };
+        Ok(now.ms)
+    }
+
     /// The names of the nodes alive at `now_ms` other than `me`.
     pub fn others_alive(conn: &mut AnyConnection, me: &str, now_ms: i64) -> StoreResult<Vec<String>> {
         Ok(Node::list(conn)?.into_iter().filter(|n| n.name != me && n.alive(now_ms, TTL_MS)).map(|n| n.name).collect())

@@ -182,6 +182,7 @@ diesel::table! {
         created_at_ms -> BigInt,
         done_at_ms -> Nullable<BigInt>,
         outcome -> Nullable<Text>,
+        instance -> Nullable<Text>,
     }
 }
 

@@ -44,7 +44,7 @@ fn leases_hold_while_their_node_heartbeats() -> Result<()> {
         assert_eq!(b, ids[6..]);
         assert!(Lease::acquire(&mut conn, B, 6, live(now), now)?.is_empty());
         assert_eq!(Lease::counts(&mut conn, live(now))?, vec![("a".into(), 6), ("b".into(), 4)]);
-        assert_eq!(Lease::owner(&mut conn, ids[0], live(now))?.as_deref(), Some("a"));
+        assert_eq!(Lease::owner(&mut conn, ids[0], live(now))?, Some(("a".into(), A.instance.into())));
         assert_eq!((Lease::held_count(&mut conn, A)?, Lease::held(&mut conn, A)?), (6, ids[..6].to_vec()));
 
         // A heartbeats; B stops. Past B's TTL its leases are free, and A takes them.
@@ -127,21 +127,44 @@ fn commands_wait_for_their_node_and_carry_an_outcome() -> Result<()> {
     for db in TestDb::all()? {
         let ids = projects(&db, 1)?;
         let mut conn = db.pool.get()?;
-        let id = Command::queue(&mut conn, "b", ids[0], CommandKind::Trigger, None, 5)?;
-        assert!(Command::pending(&mut conn, "a")?.is_empty());
-        let pending = Command::pending(&mut conn, "b")?;
+        let id = Command::queue(&mut conn, "b", "b1", ids[0], CommandKind::Trigger, None)?;
+        assert!(Command::pending(&mut conn, "a", "a1", 10_000)?.is_empty());
+        let pending = Command::pending(&mut conn, "b", "b1", 10_000)?;
         assert_eq!(pending.len(), 1);
         assert_eq!((pending[0].id, pending[0].kind, pending[0].project_id), (id, CommandKind::Trigger, ids[0]));
+        let clock = Node::clock(&mut conn)?;
+        assert!((pending[0].created_at_ms - clock).abs() < 60_000, "stamped by the database's clock");
         assert_eq!(Command::outcome(&mut conn, id)?, None);
         Command::finish(&mut conn, id, r#"{"run_id":7}"#, 6)?;
         assert_eq!(Command::outcome(&mut conn, id)?.as_deref(), Some(r#"{"run_id":7}"#));
-        assert!(Command::pending(&mut conn, "b")?.is_empty());
+        assert!(Command::pending(&mut conn, "b", "b1", 10_000)?.is_empty());
+        // For a process of b that is gone, or older than its sender waits:
+        // refused as stale, never carried out.
+        let predecessor = Command::queue(&mut conn, "b", "b0", ids[0], CommandKind::Stop, None)?;
+        let old = Command::queue(&mut conn, "b", "b1", ids[0], CommandKind::Stop, None)?;
+        let pending = Command::pending(&mut conn, "b", "b1", 10_000)?;
+        assert_eq!(pending.iter().map(|c| c.id).collect::<Vec<_>>(), [old]);
+        assert_eq!(Command::outcome(&mut conn, predecessor)?.as_deref(), Some(r#"{"error":"stale"}"#));
+        assert!(Command::pending(&mut conn, "b", "b1", -60_000)?.is_empty(), "past its age");
+        assert_eq!(Command::outcome(&mut conn, old)?.as_deref(), Some(r#"{"error":"stale"}"#));
         // Commands for a node that is gone are closed; old ones are deleted.
-        let stale = Command::queue(&mut conn, "c", ids[0], CommandKind::Stop, None, 7)?;
+        let stale = Command::queue(&mut conn, "c", "c1", ids[0], CommandKind::Stop, None)?;
         assert_eq!(Command::expire(&mut conn, &["c".into()], 0, 8)?, 1);
         assert_eq!(Command::outcome(&mut conn, stale)?.as_deref(), Some(r#"{"error":"node_gone"}"#));
         Command::expire(&mut conn, &[], 100, 9)?;
         assert_eq!(Command::outcome(&mut conn, id)?, None, "deleted");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_database_clock_is_what_liveness_is_judged_by() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (before, clock, after) =
+            (trawler_domain::now_millis(), Node::clock(&mut conn)?, trawler_domain::now_millis());
+        // The test database runs on this machine: the clocks agree.
+        assert!(clock >= before - 1_000 && clock <= after + 1_000, "{before} <= {clock} <= {after}");
     }
     Ok(())
 }

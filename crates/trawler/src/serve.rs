@@ -96,14 +96,15 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
 /// moments ago: its heartbeat is watched for one beat first.
 async fn check_alone(pool: &DbPool, me: &str) -> Result<()> {
     use trawler_store::node::{Node, HEARTBEAT_MS, TTL_MS};
-    let read = || -> Result<Vec<Node>> {
+    // The nodes and the database's clock, by which liveness is judged.
+    let read = || -> Result<(Vec<Node>, i64)> {
         let mut conn = pool.get().context("reading the node registry")?;
-        Node::list(&mut conn).context("reading the node registry")
+        let list = Node::list(&mut conn).context("reading the node registry")?;
+        Ok((list, Node::clock(&mut conn).context("reading the database's clock")?))
     };
-    let now = trawler_domain::now_millis();
     let sqlite = pool.backend() == trawler_store::Backend::Sqlite;
-    let suspects: Vec<Node> =
-        read()?.into_iter().filter(|n| n.alive(now, TTL_MS) && (sqlite || n.name == me)).collect();
+    let (nodes, now) = read()?;
+    let suspects: Vec<Node> = nodes.into_iter().filter(|n| n.alive(now, TTL_MS) && (sqlite || n.name == me)).collect();
     if suspects.is_empty() {
         return Ok(());
     }
@@ -112,8 +113,7 @@ async fn check_alone(pool: &DbPool, me: &str) -> Result<()> {
         suspects.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
     );
     actix_web::rt::time::sleep(std::time::Duration::from_millis(HEARTBEAT_MS as u64 + 700)).await;
-    let now = trawler_domain::now_millis();
-    let later = read()?;
+    let (later, now) = read()?;
     let Some(other) = later.iter().find(|n| {
         suspects.iter().any(|s| s.name == n.name && n.heartbeat_at_ms > s.heartbeat_at_ms) && n.alive(now, TTL_MS)
     }) else {

@@ -834,9 +834,10 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
     responses((status = 200, body = ClusterView), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
     use trawler_store::node::{Node, HEARTBEAT_MS, TTL_MS};
-    let now = trawler_domain::now_millis();
-    let (nodes, leases, active) = db(&state, move |conn| {
+    let (now, nodes, leases, active) = db(&state, move |conn| {
+        let now = Node::clock(conn)?;
         Ok((
+            now,
             Node::list(conn)?,
             trawler_store::Lease::counts(conn, now - TTL_MS)?,
             trawler_store::Lease::active_projects(conn)?,

@@ -927,9 +927,10 @@ pub async fn actors(session: UiSession, state: Data, q: web::Query<ActorsQuery>)
         Some(node) => state.tree.snapshot_of(&node).await?,
         None => serde_json::to_value(state.tree.snapshot().await?).map_err(|e| ApiError::Internal(e.to_string()))?,
     };
-    let now = now_millis();
-    let (list, leases, active) = db(&state, move |conn| {
+    let (now, list, leases, active) = db(&state, move |conn| {
+        let now = Node::clock(conn)?;
         Ok((
+            now,
             Node::list(conn)?,
             trawler_store::Lease::counts(conn, now - TTL_MS)?,
             trawler_store::Lease::active_projects(conn)?,
