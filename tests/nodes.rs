@@ -72,3 +72,59 @@ fn one_node_per_sqlite_file_and_the_registry_says_who_runs() -> Result<()> {
     ensure!(nodes[1]["name"] == "beta" && nodes[1]["alive"] == true && nodes[1]["this_node"] == true, "{cluster}");
     Ok(())
 }
+
+/// libfaketime, to run a node with a clock that is off.
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// A node whose clock runs a minute ahead judges the others by the
+/// database's clock: it sees them alive, takes only its share, and the
+/// others keep theirs (before, it saw every other heartbeat as a minute old
+/// and took every lease).
+#[test]
+fn a_node_whose_clock_is_off_takes_only_its_share() -> Result<()> {
+    let Some(db) = trawler_store::testing::TestDb::postgres() else {
+        return Ok(());
+    };
+    let db = db?;
+    if !std::path::Path::new(FAKETIME).exists() {
+        ensure!(std::env::var_os("TRAWLER_REQUIRE_FAKETIME").is_none(), "libfaketime is required but missing");
+        eprintln!("libfaketime is not installed; the clock-skew test is skipped");
+        return Ok(());
+    }
+    let quiet = [("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")];
+    let (_a, api_a) = start_server(&with_name(&server_env(&db.url, "http://127.0.0.1:9", &quiet), "a"))?;
+    for i in 0..10 {
+        let body = serde_json::json!({"name": format!("skew-{i}"), "sources": [{"platform": "http_json",
+            "external_ref": format!("s{i}"), "options": {"url": "http://127.0.0.1:9/x", "metrics": {"pledged": "/v"}}}]});
+        let (status, p) = api_a.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
+        ensure!(status == 201, "{status} {p}");
+    }
+    wait_until("a to lease all ten", Duration::from_secs(20), || {
+        Ok(api_a.ok("/api/v1/admin/cluster")?["leased"] == 10)
+    })?;
+    let mut env_b = with_name(&server_env(&db.url, "http://127.0.0.1:9", &quiet), "b");
+    env_b.extend([
+        ("LD_PRELOAD", FAKETIME.to_owned()),
+        ("FAKETIME", "+60s".to_owned()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+    ]);
+    let (_b, api_b) = start_server(&env_b)?;
+    let leases = |view: &serde_json::Value, name: &str| {
+        view["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["name"] == name)
+            .map(|n| (n["alive"] == true, n["leases"].as_i64()))
+    };
+    let mut view = serde_json::Value::Null;
+    wait_until("even shares", Duration::from_secs(30), || {
+        view = api_b.ok("/api/v1/admin/cluster")?;
+        let a_held = leases(&api_a.ok("/api/v1/admin/cluster")?, "a").and_then(|(_, n)| n).unwrap_or(0);
+        ensure!(a_held >= 4, "a lost more than its share to the skewed node: {a_held} left");
+        Ok(leases(&view, "a") == Some((true, Some(5))) && leases(&view, "b") == Some((true, Some(5))))
+    })
+    .map_err(|e| anyhow!("{e}; b's view: {view}"))?;
+    ensure!(view["coordinator"]["nodes_alive"] == 2, "b sees two live nodes: {view}");
+    Ok(())
+}
