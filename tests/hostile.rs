@@ -43,6 +43,7 @@ fn answer(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Ans
 struct Scripted {
     base: String,
     script: Arc<Mutex<HashMap<String, Vec<Answer>>>>,
+    /// Each request's target and header lines.
     seen: Arc<Mutex<Vec<String>>>,
 }
 
@@ -68,7 +69,13 @@ impl Scripted {
         self.script.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_owned(), answers);
     }
 
+    /// The targets requested.
     fn requests(&self) -> Vec<String> {
+        self.heads().iter().map(|h| h.lines().next().unwrap_or_default().to_owned()).collect()
+    }
+
+    /// Each request's target and header lines (lower-case names).
+    fn heads(&self) -> Vec<String> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -84,18 +91,21 @@ fn serve_one(
     reader.read_line(&mut line)?;
     let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let mut length = 0usize;
+    let mut head = target.clone();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
             break;
         }
-        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
+        let (name, value) = header.split_once(':').unwrap_or((&header, ""));
+        head.push_str(&format!("\n{}: {}", name.trim().to_ascii_lowercase(), value.trim()));
+        if name.trim().eq_ignore_ascii_case("content-length") {
+            length = value.trim().parse().unwrap_or(0);
         }
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    seen.lock().unwrap_or_else(|p| p.into_inner()).push(target.clone());
+    seen.lock().unwrap_or_else(|p| p.into_inner()).push(head);
     let path = target.split('?').next().unwrap_or("/").to_owned();
     let reply = {
         let mut script = script.lock().unwrap_or_else(|p| p.into_inner());
@@ -607,5 +617,31 @@ fn a_slow_webhook_receiver_holds_back_no_other() -> Result<()> {
         pinged.elapsed()
     );
     ensure!(!slow.requests().is_empty() && fast.requests().len() == 1, "one request each");
+    Ok(())
+}
+
+/// A generic source's secret travels in the header its options name, never
+/// in the URL, and a secret with no header to carry it is refused.
+#[test]
+fn a_generic_source_sends_its_secret_in_a_header() -> Result<()> {
+    let platform_a = Scripted::start()?;
+    let db = TestDb::sqlite()?;
+    let (_server, api) = node(&db, &platform_a.base, &[])?;
+    platform_a.on("/keyed", vec![answer(200, &[], r#"{"v": 4}"#)]);
+    let mut source = http_json(&platform_a.base, "/keyed");
+    source["secret"] = json!("s3cret-key-7");
+    let (status, body) = api.send(Method::POST, "/api/v1/projects", Some(json!({"name": "k", "sources": [source]})))?;
+    ensure!(status == 400 && body.to_string().contains("secret_header"), "a secret nothing carries: {status} {body}");
+    ensure!(!body.to_string().contains("s3cret-key-7"), "{body}");
+    source["options"]["secret_header"] = json!("Authorization");
+    source["options"]["secret_format"] = json!("Bearer {secret}");
+    let project = create(&api, json!({"name": "keyed", "sources": [source]}))?;
+    let run = scrape(&api, project)?;
+    ensure!(run["status"] == "succeeded", "{run}");
+    let heads = platform_a.heads();
+    ensure!(heads.iter().all(|h| h.contains("authorization: Bearer s3cret-key-7")), "{heads:?}");
+    ensure!(platform_a.requests().iter().all(|t| !t.contains("s3cret")), "never in the URL");
+    let view = api.ok(&format!("/api/v1/projects/{project}"))?;
+    ensure!(view["sources"][0]["has_secret"] == true && !view.to_string().contains("s3cret"), "{view}");
     Ok(())
 }

@@ -391,6 +391,7 @@ pub fn validate_generic(spec: &SourceSpec, check: impl Fn(&str) -> Result<(), St
         let locator = locator.as_str().ok_or_else(|| format!("options.metrics.{name} must be a string"))?;
         check(locator).map_err(|e| format!("options.metrics.{name}: {e}"))?;
     }
+    secret_header(spec)?;
     if let Some(hot) = spec.options.get("hot") {
         let list = hot.as_array().ok_or("options.hot must be a list of metric names")?;
         for h in list {
@@ -401,6 +402,41 @@ pub fn validate_generic(spec: &SourceSpec, check: impl Fn(&str) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// Headers a generic source must not set: the client sets them itself.
+const RESERVED_HEADERS: [&str; 6] = ["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
+
+/// The header that carries a generic source's secret: `options.secret_header`
+/// names it, `options.secret_format` shapes its value (default `{secret}`,
+/// e.g. `Bearer {secret}`). The secret travels in that header only, never in
+/// the URL. A secret without a header to carry it, or a header without a
+/// secret, is a configuration error.
+pub fn secret_header(spec: &SourceSpec) -> Result<Option<(String, String)>, String> {
+    let name = option_str(&spec.options, "secret_header");
+    let format = option_str(&spec.options, "secret_format").unwrap_or("{secret}");
+    let (name, secret) = match (name, spec.secret.as_deref()) {
+        (None, None) => return Ok(None),
+        (None, Some(_)) => {
+            return Err("the source has a secret: set options.secret_header (and options.secret_format, e.g. \
+                 `Bearer {secret}`) to send it in a header; secrets never go in the URL"
+                .into())
+        }
+        (Some(_), None) => return Err("options.secret_header needs the source's `secret`".into()),
+        (Some(name), Some(secret)) => (name, secret),
+    };
+    let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("options.secret_header `{name}` is not a header name"))?;
+    if RESERVED_HEADERS.contains(&valid.as_str()) {
+        return Err(format!("options.secret_header cannot be `{name}`"));
+    }
+    if !format.contains("{secret}") {
+        return Err("options.secret_format must contain `{secret}`".into());
+    }
+    let value = format.replace("{secret}", secret);
+    reqwest::header::HeaderValue::from_str(&value)
+        .map_err(|_| "the secret, in options.secret_format, is not a valid header value".to_owned())?;
+    Ok(Some((valid.as_str().to_owned(), value)))
 }
 
 /// The metrics a generic adapter reads for a fetch kind: all of them for a
@@ -483,5 +519,45 @@ mod tests {
         assert_eq!(full.len(), 2);
         let poll = generic_metrics(&opts, RunKind::Poll);
         assert_eq!(poll, vec![("pledged".to_string(), "/p".to_string())]);
+    }
+
+    #[test]
+    fn a_generic_secret_travels_in_its_header_only() {
+        let spec = |options: Value, secret: Option<&str>| SourceSpec {
+            platform: Platform::HttpJson,
+            external_ref: "x".into(),
+            options: Arc::new(options),
+            secret: secret.map(str::to_owned),
+        };
+        let with = |extra: Value| {
+            let mut o = serde_json::json!({"url": "https://api.example/{ref}", "metrics": {"pledged": "/p"}});
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                o[k] = v.clone();
+            }
+            o
+        };
+        assert_eq!(secret_header(&spec(with(serde_json::json!({})), None)), Ok(None));
+        assert_eq!(
+            secret_header(&spec(with(serde_json::json!({"secret_header": "X-Api-Key"})), Some("k1"))),
+            Ok(Some(("x-api-key".into(), "k1".into())))
+        );
+        assert_eq!(
+            secret_header(&spec(
+                with(serde_json::json!({"secret_header": "Authorization", "secret_format": "Bearer {secret}"})),
+                Some("k1")
+            )),
+            Ok(Some(("authorization".into(), "Bearer k1".into())))
+        );
+        for (options, secret) in [
+            (serde_json::json!({}), Some("k1")),
+            (serde_json::json!({"secret_header": "X-Api-Key"}), None),
+            (serde_json::json!({"secret_header": "Host"}), Some("k1")),
+            (serde_json::json!({"secret_header": "bad header"}), Some("k1")),
+            (serde_json::json!({"secret_header": "X-Key", "secret_format": "no placeholder"}), Some("k1")),
+            (serde_json::json!({"secret_header": "X-Key"}), Some("line\r\nbreak")),
+        ] {
+            let err = secret_header(&spec(with(options.clone()), secret)).expect_err(&options.to_string());
+            assert!(!err.contains("k1") && !err.contains("break"), "the secret stays out of errors: {err}");
+        }
     }
 }

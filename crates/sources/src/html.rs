@@ -57,7 +57,12 @@ impl Html {
         let template =
             option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
         let url = fill_template(template, &spec.external_ref);
-        let resp = http.get(&url, &[("Accept", "text/html")]).await?.error_for_status()?;
+        let secret = crate::adapter::secret_header(spec).map_err(SourceError::Config)?;
+        let mut headers = vec![("Accept", "text/html")];
+        if let Some((name, value)) = &secret {
+            headers.push((name.as_str(), value.as_str()));
+        }
+        let resp = http.get(&url, &headers).await?.error_for_status()?;
         let (page, metrics) = (resp.text(), generic_metrics(&spec.options, kind));
         let samples = crate::adapter::parse_off_thread(page.len(), move || extract(&page, &metrics)).await??;
         Ok(Fetched { samples, notes: Vec::new() })

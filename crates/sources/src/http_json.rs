@@ -17,7 +17,12 @@ impl HttpJson {
         let template =
             option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
         let url = fill_template(template, &spec.external_ref);
-        let resp = http.get(&url, &[("Accept", "application/json")]).await?.error_for_status()?;
+        let secret = crate::adapter::secret_header(spec).map_err(SourceError::Config)?;
+        let mut headers = vec![("Accept", "application/json")];
+        if let Some((name, value)) = &secret {
+            headers.push((name.as_str(), value.as_str()));
+        }
+        let resp = http.get(&url, &headers).await?.error_for_status()?;
         let json = parse_json(Platform::HttpJson, resp.body).await?;
         let mut fetched = Fetched::default();
         for (name, pointer) in generic_metrics(&spec.options, kind) {
