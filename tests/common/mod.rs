@@ -14,6 +14,9 @@ use serde_json::Value;
 
 pub const TOKEN: &str = "e2e-admin-token-0123456789";
 
+/// The key that seals stored secrets in tests on PostgreSQL.
+pub const TEST_SECRET_KEY: &str = "2f1e0d0c0b0a09080706050403020100f0e1d2c3b4a5968778695a4b3c2d1e0f";
+
 /// A child process that is killed when the guard drops, whatever happens.
 pub struct Proc {
     pub child: Child,
@@ -136,6 +139,10 @@ pub fn server_env(db_url: &str, sim: &str, extra: &[(&str, &str)]) -> Vec<(&'sta
         ("TRAWLER_RATE_META_ADS", "200".into()),
         ("TRAWLER_HTTP_WORKERS", "2".into()),
     ];
+    if db_url.starts_with("postgres") {
+        // Nodes sharing a database share the key of its stored secrets.
+        env.push(("TRAWLER_SECRET_KEY", TEST_SECRET_KEY.into()));
+    }
     for (k, v) in extra {
         env.retain(|(key, _)| key != k);
         let key: &'static str = Box::leak(k.to_string().into_boxed_str());

@@ -57,6 +57,8 @@ pub struct ActorsConfig {
     pub slo_target: f64,
     /// This node's name, recorded with each run.
     pub node: String,
+    /// Seals and opens the secrets stored with sources and webhooks.
+    pub cipher: Arc<trawler_store::Cipher>,
 }
 
 impl Default for ActorsConfig {
@@ -73,6 +75,9 @@ impl Default for ActorsConfig {
             run_deadline: Duration::from_secs(600),
             slo_target: trawler_domain::slo::DEFAULT_TARGET,
             node: "local".into(),
+            // Secrets sealed with a key of this process alone: tests, and
+            // trees that store nothing for good.
+            cipher: Arc::new(trawler_store::Cipher::ephemeral().expect("the system random source works")),
         }
     }
 }
@@ -108,7 +113,11 @@ impl SharedDeps {
         budget: &RetryBudget,
         place: Option<&LinePlace>,
     ) -> Result<Fetched, SourceError> {
-        let spec = source_spec(source);
+        let mut spec = source_spec(source);
+        spec.secret = match spec.secret.take().map(|s| self.config.cipher.open(&s)).transpose() {
+            Ok(secret) => secret,
+            Err(e) => return Err(SourceError::Config(e.to_string())),
+        };
         let started = std::time::Instant::now();
         let fetched = self.adapters.fetch(&spec, kind, budget, place).await;
         let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
@@ -278,6 +287,7 @@ impl Tree {
         let slo = crate::webhook::SloCheck { full_interval: config.full_interval, target: config.slo_target };
         let webhooks = Webhooks::start(
             config.webhooks.clone(),
+            config.cipher.clone(),
             slo,
             db.clone(),
             adapters.http().clone(),
@@ -345,6 +355,11 @@ impl Tree {
             crate::task::spawn_supervised("commands", tree.metrics.clone(), move || commands(handle.clone()));
         }
         Ok(tree)
+    }
+
+    /// Seals and opens stored secrets.
+    pub fn cipher(&self) -> &trawler_store::Cipher {
+        &self.config.cipher
     }
 
     /// This node's name.

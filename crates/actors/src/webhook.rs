@@ -110,6 +110,7 @@ impl Webhooks {
     /// Starts the watcher and the dispatcher on the current actix system.
     pub(crate) fn start(
         config: WebhookConfig,
+        cipher: Arc<trawler_store::Cipher>,
         slo: SloCheck,
         db: Addr<DbExecutor>,
         http: HttpClient,
@@ -126,7 +127,7 @@ impl Webhooks {
         spawn_supervised("slo_watcher", metrics.clone(), move || watch_slo(slo, every, slo_hooks.clone()));
         let m = metrics.clone();
         spawn_supervised("webhook_dispatch", metrics, move || {
-            dispatch(config.clone(), db.clone(), http.clone(), wake.clone(), m.clone())
+            dispatch(config.clone(), cipher.clone(), db.clone(), http.clone(), wake.clone(), m.clone())
         });
         hooks
     }
@@ -307,7 +308,14 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// `config.concurrency` at once: a slow receiver holds one slot, never the
 /// others' deliveries, and no claimed delivery waits behind another for
 /// longer than its claim lasts.
-async fn dispatch(config: WebhookConfig, db: Addr<DbExecutor>, http: HttpClient, wake: Arc<Notify>, metrics: Metrics) {
+async fn dispatch(
+    config: WebhookConfig,
+    cipher: Arc<trawler_store::Cipher>,
+    db: Addr<DbExecutor>,
+    http: HttpClient,
+    wake: Arc<Notify>,
+    metrics: Metrics,
+) {
     // A claimed row is leased for longer than one attempt can take, and an
     // attempt starts as soon as its row is claimed: no other node sends it
     // meanwhile.
@@ -352,9 +360,10 @@ async fn dispatch(config: WebhookConfig, db: Addr<DbExecutor>, http: HttpClient,
             // Only this loop takes slots: the ones counted free are there.
             let Some(permit) = first.take().or_else(|| slots.clone().try_acquire_owned().ok()) else { break };
             let (config, db, http, metrics) = (config.clone(), db.clone(), http.clone(), metrics.clone());
+            let cipher = cipher.clone();
             actix::spawn(async move {
                 let id = d.delivery.id;
-                if let Err(msg) = crate::task::caught(send(&config, &db, &http, &metrics, d)).await {
+                if let Err(msg) = crate::task::caught(send(&config, &cipher, &db, &http, &metrics, d)).await {
                     metrics.task_panic("webhook_send");
                     log::error!("webhooks: sending delivery {id} panicked ({msg}); it is retried when its claim ends");
                 }
@@ -365,8 +374,27 @@ async fn dispatch(config: WebhookConfig, db: Addr<DbExecutor>, http: HttpClient,
 }
 
 /// One attempt at one delivery, recorded.
-async fn send(config: &WebhookConfig, db: &Addr<DbExecutor>, http: &HttpClient, metrics: &Metrics, due: DueDelivery) {
+async fn send(
+    config: &WebhookConfig,
+    cipher: &trawler_store::Cipher,
+    db: &Addr<DbExecutor>,
+    http: &HttpClient,
+    metrics: &Metrics,
+    due: DueDelivery,
+) {
     let DueDelivery { delivery, url, secret } = due;
+    // A secret that does not open signs nothing: the attempt fails, saying why.
+    let secret = match cipher.open(&secret) {
+        Ok(s) => s,
+        Err(e) => {
+            let attempt = Attempt::Failed { status: None, error: e.to_string(), retry_at_ms: None };
+            metrics.webhook_attempt("failed");
+            let id = delivery.id;
+            let recorded = db.send(Exec(move |conn| Delivery::record(conn, id, &attempt))).await;
+            log::error!("webhooks: delivery {id} cannot be signed: {e} ({recorded:?})");
+            return;
+        }
+    };
     let body = delivery.payload.to_string().into_bytes();
     let timestamp = now_millis() / 1000;
     let sig = signature(&secret, timestamp, delivery.id, &body);

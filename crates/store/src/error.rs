@@ -32,6 +32,10 @@ pub enum StoreError {
     /// A row holds a value the code does not know (a newer version wrote it?).
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
+    /// A stored secret cannot be sealed or opened (its key is not
+    /// configured, or the value is damaged). Never carries the secret.
+    #[error("stored secret: {0}")]
+    Secret(String),
     /// The work panicked; the executor caught it and carries on.
     #[error("database work panicked: {0}")]
     Panicked(String),
@@ -41,6 +45,9 @@ impl StoreError {
     /// Whether the failure is the database being unreachable or failing, as
     /// opposed to a row missing: the first is retried, the second is not.
     pub fn is_unavailable(&self) -> bool {
-        !matches!(self, StoreError::NotFound(_) | StoreError::Corrupt(_) | StoreError::Panicked(_))
+        !matches!(
+            self,
+            StoreError::NotFound(_) | StoreError::Corrupt(_) | StoreError::Panicked(_) | StoreError::Secret(_)
+        )
     }
 }

@@ -15,6 +15,7 @@ pub mod point;
 pub mod project;
 pub mod run;
 pub mod schema;
+pub mod secret;
 pub mod session;
 pub mod testing;
 pub mod token;
@@ -29,6 +30,7 @@ pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResul
 pub use pool::{write_transaction, AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
 pub use project::{NewSource, Project, ProjectPatch, Source};
 pub use run::{Run, RunEnd, RunFilter};
+pub use secret::Cipher;
 pub use session::Session;
 pub use token::ProjectToken;
 pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, Webhook};

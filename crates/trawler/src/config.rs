@@ -169,6 +169,90 @@ impl DbArgs {
     }
 }
 
+/// The keys that seal stored secrets (see `trawler_store::secret`).
+#[derive(Args, Clone, Debug)]
+pub struct KeyArgs {
+    /// The key that seals stored secrets: 64 hex digits (`trawler secrets
+    /// new-key`). Required on PostgreSQL, where every node must share it; on
+    /// SQLite it defaults to `secret.key` in the data directory, made on
+    /// first start.
+    #[arg(long, env = "TRAWLER_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Earlier keys, comma-separated: they open what they sealed until
+    /// `trawler secrets rotate` has sealed everything with the current key.
+    #[arg(long, env = "TRAWLER_SECRET_KEYS_OLD", hide_env_values = true, value_delimiter = ',')]
+    pub secret_keys_old: Vec<String>,
+}
+
+impl KeyArgs {
+    /// The old keys given (an empty setting names none).
+    pub fn old(&self) -> Vec<String> {
+        self.secret_keys_old.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()
+    }
+
+    /// Checks the keys without touching the disk (`trawler config check`).
+    pub fn check(&self, db: &DbArgs) -> Result<()> {
+        match self.secret_key.as_deref().filter(|k| !k.trim().is_empty()) {
+            Some(k) => trawler_store::Cipher::new(k, &self.old())
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("TRAWLER_SECRET_KEY: {e}")),
+            None if db.store().url.backend() == trawler_store::Backend::Postgres => bail!(
+                "TRAWLER_SECRET_KEY is required on PostgreSQL (every node must share it); `trawler secrets new-key` makes one"
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// The cipher of these keys. On SQLite without a key, the data
+    /// directory's key file is read, or made (readable by its owner only).
+    pub fn cipher(&self, db: &DbArgs) -> Result<trawler_store::Cipher> {
+        self.check(db)?;
+        let key = match self.secret_key.clone().filter(|k| !k.trim().is_empty()) {
+            Some(k) => k,
+            None => key_file(&db.data_dir.join("secret.key"))?,
+        };
+        trawler_store::Cipher::new(&key, &self.old()).map_err(|e| anyhow::anyhow!("TRAWLER_SECRET_KEY: {e}"))
+    }
+}
+
+/// Reads the key in `path`, or writes a new one there (mode 0600).
+fn key_file(path: &std::path::Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(key) => Ok(key.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let key = trawler_store::secret::new_key().map_err(anyhow::Error::msg)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating the secret key file {}", path.display()))?;
+            writeln!(file, "{key}").with_context(|| format!("writing {}", path.display()))?;
+            log::info!(
+                "made a secret key in {}: keep it with the database, or stored secrets cannot be read",
+                path.display()
+            );
+            Ok(key)
+        }
+        Err(e) => Err(anyhow::anyhow!("reading the secret key file {}: {e}", path.display())),
+    }
+}
+
+/// Flags of `trawler secrets rotate`.
+#[derive(Args, Clone, Debug)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
 /// Flags of `trawler migrate`.
 #[derive(Args, Clone, Debug)]
 pub struct MigrateArgs {
@@ -181,6 +265,9 @@ pub struct MigrateArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 
     /// Address the HTTP API listens on (port 0 picks a free port).
     #[arg(long, env = "TRAWLER_BIND", default_value = "127.0.0.1:8080")]
@@ -399,6 +486,9 @@ pub struct Config {
     pub bind: SocketAddr,
     pub admin_token: String,
     pub metrics_token: Option<String>,
+    /// Where the keys of stored secrets come from.
+    pub keys: KeyArgs,
+    pub db: DbArgs,
     pub limits: trawler_web::LimitsConfig,
     pub trusted_proxies: Vec<trawler_web::Cidr>,
     pub http_workers: Option<usize>,
@@ -425,6 +515,14 @@ impl Config {
             ("DATABASE_URL", self.store.url.redacted()),
             ("TRAWLER_BIND", self.bind.to_string()),
             ("TRAWLER_ADMIN_TOKEN", format!("*** ({} characters)", self.admin_token.len())),
+            (
+                "TRAWLER_SECRET_KEY",
+                match &self.keys.secret_key {
+                    Some(_) => "*** (set)".into(),
+                    None => format!("{}/secret.key", self.db.data_dir.display()),
+                },
+            ),
+            ("TRAWLER_SECRET_KEYS_OLD", format!("{} key(s)", self.keys.old().len())),
             (
                 "TRAWLER_METRICS_TOKEN",
                 self.metrics_token.as_ref().map_or("off".into(), |t| format!("*** ({} characters)", t.len())),
@@ -560,6 +658,7 @@ impl ServeArgs {
         if token.len() < 16 {
             bail!("the admin token must be at least 16 characters");
         }
+        self.keys.check(&self.db)?;
         let metrics_token = self.metrics_token.clone().filter(|t| !t.trim().is_empty());
         if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("the metrics token must be at least 16 characters");
@@ -633,6 +732,8 @@ impl ServeArgs {
             bind: self.bind,
             admin_token: token,
             metrics_token,
+            keys: self.keys.clone(),
+            db: self.db.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             limits: trawler_web::LimitsConfig {
                 max_streams: self.max_streams as usize,

@@ -147,6 +147,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let sim_url = format!("http://{}", sim.addr);
         let serve = ServeArgs {
             db: DbArgs { database_url: None, data_dir: args.data_dir.clone() },
+            // The demo's key lives in its data directory (made on first start).
+            keys: crate::config::KeyArgs { secret_key: None, secret_keys_old: Vec::new() },
             bind: args.bind,
             admin_token: Some(token.clone()),
             metrics_token: None,

@@ -59,11 +59,26 @@ enum Command {
     /// Read a password on standard input and print its argon2 hash, for
     /// TRAWLER_ADMIN_PASSWORD_HASH.
     HashPassword,
+    /// Keys of the secrets stored with sources and webhooks.
+    Secrets {
+        #[command(subcommand)]
+        what: SecretsCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
         what: ConfigCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print a new random key for TRAWLER_SECRET_KEY.
+    NewKey,
+    /// Seal every stored secret with TRAWLER_SECRET_KEY, opening each with
+    /// the key that sealed it (from TRAWLER_SECRET_KEYS_OLD); then the old
+    /// keys can go.
+    Rotate(config::RotateArgs),
 }
 
 #[derive(Subcommand)]
@@ -130,6 +145,10 @@ fn main() -> ExitCode {
         Command::Export(args) => client::export(args),
         Command::Import(args) => client::import(args),
         Command::HashPassword => hash_password(),
+        Command::Secrets { what: SecretsCommand::NewKey } => {
+            trawler_store::secret::new_key().map(|key| println!("{key}")).map_err(anyhow::Error::msg)
+        }
+        Command::Secrets { what: SecretsCommand::Rotate(args) } => serve::rotate(args),
         Command::Config { what: ConfigCommand::Check(args) } => args.config().map(|config| {
             for (name, value) in config.describe() {
                 println!("{name}={value}");

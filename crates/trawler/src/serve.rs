@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use actix_web::dev::{ServerHandle, Service};
 use actix_web::{web, App, HttpServer};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use trawler_actors::Tree;
 use trawler_sources::Adapters;
 use trawler_store::{run_migrations, AnyConnection, DbPool};
 use trawler_web::{AdminToken, AppState};
 
-use crate::config::{Config, MigrateArgs, ServeArgs, SimArgs};
+use crate::config::{Config, MigrateArgs, RotateArgs, ServeArgs, SimArgs};
 
 /// A running server.
 pub struct Running {
@@ -26,7 +26,8 @@ pub struct Running {
 
 /// Opens the database, applies migrations, lets `seed` add data, starts the
 /// actor tree and the HTTP server. Must run inside an actix system.
-pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Result<()>) -> Result<Running> {
+pub async fn start(mut config: Config, seed: impl FnOnce(&mut AnyConnection) -> Result<()>) -> Result<Running> {
+    config.actors.cipher = Arc::new(config.keys.cipher(&config.db)?);
     let pool = DbPool::open(&config.store).context("opening the database")?;
     pool.probe().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
     {
@@ -36,6 +37,7 @@ pub async fn start(config: Config, seed: impl FnOnce(&mut AnyConnection) -> Resu
             log::info!("applied migration {name}");
         }
         seed(&mut conn)?;
+        check_secrets(&mut conn, &config.actors.cipher)?;
     }
     log::info!("database: {}", pool.url_redacted());
     check_alone(&pool, &config.actors.node).await?;
@@ -208,6 +210,46 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
 }
 
 /// `trawler migrate`.
+/// Refuses to start when stored secrets are sealed with a key that is not
+/// configured (one line, naming the key), and seals secrets stored as plain
+/// text by earlier versions.
+fn check_secrets(conn: &mut AnyConnection, cipher: &trawler_store::Cipher) -> Result<()> {
+    let (ids, plain) = trawler_store::secret::stored_keys(conn).context("reading stored secrets")?;
+    if let Some(unknown) = ids.iter().find(|id| !cipher.knows(id)) {
+        bail!(
+            "stored secrets are sealed with key {unknown}, which is not configured (this node's key is {}): \
+             set TRAWLER_SECRET_KEY, or TRAWLER_SECRET_KEYS_OLD, to it",
+            cipher.key_id()
+        );
+    }
+    if plain > 0 {
+        let n = trawler_store::secret::reseal_all(conn, cipher, |_, _| {}).context("sealing stored secrets")?;
+        log::info!("sealed {n} secrets stored as plain text with key {}", cipher.key_id());
+    }
+    Ok(())
+}
+
+/// `trawler secrets rotate`: seals every stored secret with the current key
+/// (opening each with the key that sealed it), with progress on stderr.
+pub fn rotate(args: RotateArgs) -> Result<()> {
+    let cipher = args.keys.cipher(&args.db)?;
+    let pool = DbPool::open(&args.db.store()).context("opening the database")?;
+    let mut conn = pool.get().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
+    let (ids, _) = trawler_store::secret::stored_keys(&mut conn).context("reading stored secrets")?;
+    if let Some(unknown) = ids.iter().find(|id| !cipher.knows(id)) {
+        bail!("secrets sealed with key {unknown} cannot be opened: add that key to TRAWLER_SECRET_KEYS_OLD");
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let n = trawler_store::secret::reseal_all(&mut conn, &cipher, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .context("re-sealing stored secrets")?;
+    bar.finish_and_clear();
+    println!("trawler: {n} secrets sealed with key {}; the old keys can go", cipher.key_id());
+    Ok(())
+}
+
 pub fn migrate(args: MigrateArgs) -> Result<()> {
     let store = args.db.store();
     let pool = DbPool::open(&store).context("opening the database")?;

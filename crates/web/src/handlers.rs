@@ -64,7 +64,8 @@ pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
 /// Validates a project's new list of sources. `kept` are the sources it
 /// has now: a source sent without a secret keeps the secret its (platform,
 /// reference) has, so it is validated with that one (and the store keeps
-/// it): editing a project never needs its secrets sent again.
+/// it): editing a project never needs its secrets sent again. New secrets
+/// come back sealed (see `trawler_store::secret`), ready to store.
 pub(crate) fn check_sources(
     state: &Data,
     input: Vec<SourceInput>,
@@ -82,13 +83,16 @@ pub(crate) fn check_sources(
             options: std::sync::Arc::new(s.options.unwrap_or_else(|| json!({}))),
             secret: s.secret.filter(|x| !x.is_empty()),
         };
+        let cipher = state.tree.cipher();
         let old_secret = || {
             kept.iter()
                 .find(|k| k.platform == spec.platform && k.external_ref == spec.external_ref)
-                .and_then(|k| k.secret.clone())
+                .and_then(|k| k.secret.as_deref())
+                .map(|sealed| cipher.open(sealed))
+                .transpose()
         };
         let checked = match spec.secret {
-            None => SourceSpec { secret: old_secret(), ..spec.clone() },
+            None => SourceSpec { secret: old_secret()?, ..spec.clone() },
             Some(_) => spec.clone(),
         };
         state
@@ -103,7 +107,8 @@ pub(crate) fn check_sources(
             )));
         }
         let options = std::sync::Arc::unwrap_or_clone(spec.options);
-        out.push(NewSource { platform, external_ref: spec.external_ref, options, secret: spec.secret });
+        let secret = spec.secret.map(|s| cipher.seal(&s)).transpose()?;
+        out.push(NewSource { platform, external_ref: spec.external_ref, options, secret });
     }
     Ok(out)
 }

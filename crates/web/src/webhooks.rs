@@ -60,7 +60,7 @@ pub async fn create_webhook(_: Admin, state: Data, body: Body) -> Result<HttpRes
         Some(s) => (s, false),
         None => (webhook::random_secret().map_err(ApiError::Internal)?, true),
     };
-    let new = NewWebhook { url, secret: secret.clone(), events, description };
+    let new = NewWebhook { url, secret: state.tree.cipher().seal(&secret)?, events, description };
     let webhook = db(&state, move |conn| Webhook::create(conn, &new)).await?;
     let location = format!("/api/v1/admin/webhooks/{}", webhook.id);
     // A generated secret is shown once, here; a chosen one is never echoed.
