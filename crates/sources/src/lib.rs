@@ -13,6 +13,8 @@ mod indiegogo;
 mod kickstarter;
 mod meta_ads;
 pub mod number;
+#[cfg(test)]
+mod props;
 
 pub use adapter::{Adapter, Adapters, BoxFuture, Fetched, RetryBudget, Sample, SourceSpec, SourcesConfig};
 pub use error::SourceError;
