@@ -27,6 +27,9 @@ fn one_line_error(out: &Output, code: i32, needle: &str) -> Result<()> {
     Ok(())
 }
 
+/// A key for stored secrets (required with PostgreSQL).
+const KEY: (&str, &str) = ("TRAWLER_SECRET_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+
 fn temp_dir(name: &str) -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("trawler_cli_{name}_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -50,9 +53,13 @@ fn bad_configuration_is_one_line_and_a_non_zero_exit() -> Result<()> {
     // A database that is down: its own error, one line, no password.
     let out = trawler(
         &["serve"],
-        &[token, ("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/trawler"), ("TRAWLER_BIND", "127.0.0.1:0")],
+        &[token, KEY, ("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/trawler"), ("TRAWLER_BIND", "127.0.0.1:0")],
     )?;
     one_line_error(&out, 1, "connect")?;
+    // PostgreSQL without the key of stored secrets, or with a bad one: one line each.
+    let pg = ("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/trawler");
+    one_line_error(&trawler(&["serve"], &[token, pg])?, 1, "TRAWLER_SECRET_KEY is required on PostgreSQL")?;
+    one_line_error(&trawler(&["serve"], &[token, pg, ("TRAWLER_SECRET_KEY", "abc")])?, 1, "64 hex digits")?;
     ensure!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"), "the password leaked");
     Ok(())
 }
@@ -61,13 +68,18 @@ fn bad_configuration_is_one_line_and_a_non_zero_exit() -> Result<()> {
 fn config_check_prints_the_effective_settings_with_secrets_masked() -> Result<()> {
     let out = trawler(
         &["config", "check"],
-        &[("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-secret"), ("DATABASE_URL", "postgres://app:hunter2@db/trawler")],
+        &[
+            ("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-secret"),
+            ("DATABASE_URL", "postgres://app:hunter2@db/trawler"),
+            KEY,
+        ],
     )?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     ensure!(out.status.success(), "{out:?}");
     ensure!(stdout.contains("DATABASE_URL=postgres://app:***@db/trawler"), "{stdout}");
     ensure!(stdout.contains("TRAWLER_RETENTION=90d") && stdout.contains("TRAWLER_FULL_INTERVAL=4h"), "{stdout}");
     ensure!(!stdout.contains("hunter2") && !stdout.contains("0123456789abcdef-secret"), "a secret leaked: {stdout}");
+    ensure!(stdout.contains("TRAWLER_SECRET_KEY=*** (set)") && !stdout.contains(KEY.1), "the key is masked: {stdout}");
     one_line_error(&trawler(&["config", "check", "--poll-interval", "soon"], &[])?, 2, "soon")?;
     Ok(())
 }
@@ -91,7 +103,8 @@ fn a_configuration_file_sits_under_the_environment_and_flags() -> Result<()> {
     std::fs::write(&file, "ful_interval = \"1h\"\n")?;
     one_line_error(&trawler(&["config", "check"], &[("TRAWLER_CONFIG", &path)])?, 2, "unknown setting `ful_interval`")?;
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/trawler.example.toml");
-    let out = trawler(&["config", "check", "--config", example], &[("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-token")])?;
+    let out =
+        trawler(&["config", "check", "--config", example], &[("TRAWLER_ADMIN_TOKEN", "0123456789abcdef-token"), KEY])?;
     ensure!(out.status.success(), "the example file is valid: {}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
