@@ -4,6 +4,7 @@
 //! written for humans.
 
 mod adapter;
+mod adapters;
 mod error;
 mod gate;
 mod html;
@@ -16,7 +17,8 @@ pub mod number;
 #[cfg(test)]
 mod props;
 
-pub use adapter::{Adapter, Adapters, BoxFuture, Fetched, RetryBudget, Sample, SourceSpec, SourcesConfig};
+pub use adapter::{Adapter, BoxFuture, Fetched, Sample, SourceSpec};
+pub use adapters::{Adapters, RetryBudget, SourcesConfig};
 pub use error::SourceError;
 pub use gate::{GateConfig, GateSnapshot, Gates, GatesSnapshot, LinePlace, Pass, PlatformGate, Standing};
 pub use http::{shown_url, HttpClient, HttpConfig, HttpResponse};

@@ -1,0 +1,268 @@
+//! The set of adapters a node runs with: one per platform, the HTTP client
+//! they share and the rate gates, and how a fetch goes through them
+//! (gate, retries within a run's budget, finite values only).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use trawler_domain::{Platform, RunKind};
+
+use crate::adapter::{Adapter, Fetched, SourceSpec};
+use crate::{Gates, HttpClient, HttpConfig, LinePlace, SourceError};
+
+/// Settings of the sources: platform base URLs, HTTP bounds, rates, retries.
+#[derive(Debug, Clone)]
+pub struct SourcesConfig {
+    /// Kickstarter's base URL (`https://www.kickstarter.com`).
+    pub kickstarter_url: String,
+    /// Indiegogo's API base URL (`https://api.indiegogo.com`).
+    pub indiegogo_url: String,
+    /// The Graph API base URL for Meta Ads (`https://graph.facebook.com`).
+    pub meta_url: String,
+    /// The Marketing API version in paths (`v21.0`).
+    pub meta_api_version: String,
+    /// The HTTP client's bounds.
+    pub http: HttpConfig,
+    /// Requests per second per platform.
+    pub rates: BTreeMap<Platform, f64>,
+    /// Requests in flight at once, per platform.
+    pub max_in_flight_per_platform: usize,
+    /// Requests in flight at once, all platforms together.
+    pub max_in_flight_total: usize,
+    /// Consecutive platform failures that open a platform's circuit.
+    pub circuit_failures: u32,
+    /// How long an open circuit refuses requests before probing.
+    pub circuit_open_for: Duration,
+    /// Retries of a transient failure within one request.
+    pub max_retries: usize,
+    /// Retries one run may spend across all its requests.
+    pub retry_budget_per_run: u32,
+    /// The longest wait between two tries (a longer Retry-After fails the
+    /// fetch instead of holding it).
+    pub max_retry_delay: Duration,
+    /// The longest pause a platform's answer can impose on its gate.
+    pub max_pause: Duration,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            kickstarter_url: "https://www.kickstarter.com".into(),
+            indiegogo_url: "https://api.indiegogo.com".into(),
+            meta_url: "https://graph.facebook.com".into(),
+            meta_api_version: "v21.0".into(),
+            http: HttpConfig::default(),
+            rates: default_rates(),
+            max_in_flight_per_platform: 32,
+            max_in_flight_total: 256,
+            circuit_failures: 5,
+            circuit_open_for: Duration::from_secs(30),
+            max_retries: 2,
+            retry_budget_per_run: 6,
+            max_retry_delay: Duration::from_secs(30),
+            max_pause: crate::gate::DEFAULT_MAX_PAUSE,
+        }
+    }
+}
+
+/// Conservative default budgets, requests/s.
+pub fn default_rates() -> BTreeMap<Platform, f64> {
+    BTreeMap::from([
+        (Platform::Kickstarter, 5.0),
+        (Platform::Indiegogo, 5.0),
+        (Platform::MetaAds, 10.0),
+        (Platform::HttpJson, 20.0),
+        (Platform::Html, 10.0),
+    ])
+}
+
+/// Every adapter, the HTTP client and the rate gates: what a node needs to
+/// fetch any source. Cheap to clone.
+#[derive(Clone)]
+pub struct Adapters {
+    adapters: Arc<BTreeMap<Platform, Arc<dyn Adapter>>>,
+    http: HttpClient,
+    gates: Gates,
+    max_retries: usize,
+    max_retry_delay: Duration,
+    retry_budget_per_run: u32,
+}
+
+impl Adapters {
+    /// Builds the adapters from the configuration.
+    pub fn new(config: &SourcesConfig) -> Result<Adapters, SourceError> {
+        let http = HttpClient::new(config.http.clone())?;
+        let list: [Arc<dyn Adapter>; 5] = [
+            Arc::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)),
+            Arc::new(crate::indiegogo::Indiegogo::new(&config.indiegogo_url)),
+            Arc::new(crate::meta_ads::MetaAds::new(&config.meta_url, &config.meta_api_version)),
+            Arc::new(crate::http_json::HttpJson),
+            Arc::new(crate::html::Html),
+        ];
+        let adapters: BTreeMap<Platform, Arc<dyn Adapter>> = list.into_iter().map(|a| (a.platform(), a)).collect();
+        Ok(Adapters {
+            adapters: Arc::new(adapters),
+            http,
+            gates: Gates::new(
+                &config
+                    .rates
+                    .iter()
+                    .map(|(p, r)| {
+                        let gate = crate::GateConfig {
+                            rate_per_sec: *r,
+                            max_in_flight: config.max_in_flight_per_platform,
+                            circuit_failures: config.circuit_failures.max(1),
+                            circuit_open_for: config.circuit_open_for,
+                            max_pause: config.max_pause,
+                        };
+                        (*p, gate)
+                    })
+                    .collect(),
+                config.max_in_flight_total,
+            ),
+            max_retries: config.max_retries,
+            max_retry_delay: config.max_retry_delay,
+            retry_budget_per_run: config.retry_budget_per_run,
+        })
+    }
+
+    /// Replaces the adapter of its platform (a custom platform client, or a
+    /// scripted adapter in tests).
+    pub fn with_adapter(mut self, adapter: Arc<dyn Adapter>) -> Adapters {
+        let mut map = (*self.adapters).clone();
+        map.insert(adapter.platform(), adapter);
+        self.adapters = Arc::new(map);
+        self
+    }
+
+    fn adapter(&self, platform: Platform) -> &dyn Adapter {
+        // `new` registers an adapter for every platform.
+        self.adapters[&platform].as_ref()
+    }
+
+    /// The shared HTTP client (webhooks send through it too).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// The rate gates.
+    pub fn gates(&self) -> &Gates {
+        &self.gates
+    }
+
+    /// The metrics a source reads (see [`Adapter::metrics`]).
+    pub fn metrics(&self, spec: &SourceSpec) -> Vec<String> {
+        self.adapter(spec.platform).metrics(spec)
+    }
+
+    /// Validates a source (see [`Adapter::validate`]).
+    pub fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
+        if spec.external_ref.trim().is_empty() {
+            return Err("external_ref must not be empty".into());
+        }
+        if spec.external_ref.len() > 500 || spec.external_ref.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("external_ref must be at most 500 characters without spaces or control characters".into());
+        }
+        if !spec.options.is_object() {
+            return Err("options must be a JSON object".into());
+        }
+        self.adapter(spec.platform).validate(spec)
+    }
+
+    /// A fresh retry budget for one run.
+    pub fn run_budget(&self) -> RetryBudget {
+        RetryBudget::new(self.retry_budget_per_run)
+    }
+
+    /// Fetches one source. Every try passes the platform's gate (circuit,
+    /// pause, token, slot) and reports its outcome to it; transient failures
+    /// are retried with exponential backoff and full jitter, at most
+    /// `max_retries` times for this request and only while `budget` lasts,
+    /// with a platform's Retry-After replacing the backoff delay up to the
+    /// cap. The slot is released before any sleep.
+    /// `place`, if given, shows where the request stands while it waits.
+    pub async fn fetch(
+        &self,
+        spec: &SourceSpec,
+        kind: RunKind,
+        budget: &RetryBudget,
+        place: Option<&LinePlace>,
+    ) -> Result<Fetched, SourceError> {
+        let adapter = self.adapter(spec.platform);
+        let gate = self.gates.get(spec.platform);
+        let cap = self.max_retry_delay;
+        let spent = std::sync::atomic::AtomicBool::new(false);
+        let host = adapter.circuit_host(spec);
+        let attempt = || async {
+            let pass = self.gates.enter(spec.platform, place, host.as_deref()).await?;
+            let result = adapter.fetch(&self.http, spec, kind).await.and_then(finite);
+            gate.record(host.as_deref(), &result);
+            drop(pass);
+            result
+        };
+        let result = attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_max_times(self.max_retries)
+                    .with_jitter(),
+            )
+            .sleep(tokio::time::sleep)
+            .when(|e: &SourceError| {
+                if !e.is_transient() || e.retry_after().is_some_and(|d| d > cap) {
+                    return false;
+                }
+                let ok = budget.try_take();
+                if !ok {
+                    spent.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                ok
+            })
+            .adjust(|e: &SourceError, d| e.retry_after().or(d))
+            .await;
+        match result {
+            Err(e) if spent.load(std::sync::atomic::Ordering::Relaxed) => Err(SourceError::BudgetSpent(Box::new(e))),
+            other => other,
+        }
+    }
+}
+
+/// Refuses a fetch with a value that is infinite or not a number (a sum that
+/// overflowed, a custom adapter's arithmetic): such a value is a parse error
+/// of its metric, never a stored point.
+fn finite(fetched: Fetched) -> Result<Fetched, SourceError> {
+    match fetched.samples.iter().find(|s| !s.value.is_finite()) {
+        Some(s) => Err(SourceError::Parse(format!("{} is not a finite number ({})", s.metric, s.value))),
+        None => Ok(fetched),
+    }
+}
+
+/// Retries one run may still spend, shared by all its requests, so a run
+/// against a failing platform ends in bounded time and the next slot comes
+/// as usual. There is no retry queue: what the budget does not cover fails.
+#[derive(Debug)]
+pub struct RetryBudget(std::sync::atomic::AtomicU32);
+
+impl RetryBudget {
+    /// A budget of `n` retries.
+    pub fn new(n: u32) -> RetryBudget {
+        RetryBudget(std::sync::atomic::AtomicU32::new(n))
+    }
+
+    /// Takes one retry, if any is left.
+    pub fn try_take(&self) -> bool {
+        self.0
+            .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |n| {
+                n.checked_sub(1)
+            })
+            .is_ok()
+    }
+
+    /// Retries left.
+    pub fn left(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
