@@ -8,10 +8,15 @@
 //! or it stopped, any node may take the project over.
 //!
 //! Taking leases is one transaction: the candidate projects are locked with
-//! `SELECT … FOR UPDATE SKIP LOCKED`, so nodes acquiring at the same moment
-//! pick different projects instead of queueing on each other, and the
+//! `SELECT … FOR NO KEY UPDATE SKIP LOCKED`, so nodes acquiring at the same
+//! moment pick different projects instead of queueing on each other, and the
 //! upsert replaces only a lease whose holder is gone, so a lease is never
 //! taken from a live node. PostgreSQL coordinates; nothing else does.
+//!
+//! Every path locks the project row before it writes the project's lease,
+//! so two of them never wait on each other in opposite orders. The lock is
+//! `NO KEY UPDATE`, which leaves the rows that refer to a project (runs,
+//! points, the lease itself) free to be written meanwhile.
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
@@ -100,7 +105,7 @@ impl Lease {
         }
         write_transaction(conn, |conn| {
             let sql = match conn {
-                AnyConnection::Postgresql(_) => format!("{FREE} FOR UPDATE OF p SKIP LOCKED"),
+                AnyConnection::Postgresql(_) => format!("{FREE} FOR NO KEY UPDATE OF p SKIP LOCKED"),
                 // One node per SQLite file, and its writes are serialised.
                 AnyConnection::Sqlite(_) => FREE.replace('$', "?"),
             };
@@ -127,9 +132,16 @@ impl Lease {
         now_ms: i64,
     ) -> StoreResult<bool> {
         write_transaction(conn, |conn| {
-            let status: Option<String> = db_run!(conn: {
-                projects::table.find(project.0).select(projects::status).first(conn).optional()?
-            });
+            // The project row first, as `acquire` takes it: a coordinator
+            // that locked it is waited for, not deadlocked with.
+            let status: Option<String> = match conn {
+                AnyConnection::Postgresql(c) => {
+                    projects::table.find(project.0).select(projects::status).for_no_key_update().first(c).optional()?
+                }
+                AnyConnection::Sqlite(c) => {
+                    projects::table.find(project.0).select(projects::status).first(c).optional()?
+                }
+            };
             if status.as_deref() != Some(ProjectStatus::Active.as_str()) {
                 return Ok(false);
             }

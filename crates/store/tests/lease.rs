@@ -3,6 +3,7 @@
 //! projects between them without overlap.
 
 use anyhow::Result;
+use diesel::connection::SimpleConnection;
 use serde_json::json;
 use trawler_domain::{Platform, ProjectId, ProjectStatus};
 use trawler_store::testing::TestDb;
@@ -193,5 +194,45 @@ fn notifications_reach_a_listener_on_its_own_connection() -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(got, vec!["one".to_owned(), "two".to_owned()]);
+    Ok(())
+}
+
+/// A node taking one new project while another node's coordinator is in the
+/// middle of taking it too: the coordinator has locked the project and is
+/// about to write the lease. Both finish, one of them holds it, and neither
+/// is killed by PostgreSQL's deadlock detector (the one-project path once
+/// wrote its lease first and waited for the project row second, the
+/// opposite order).
+#[test]
+fn taking_one_project_while_a_coordinator_takes_it_is_no_deadlock() -> Result<()> {
+    let Some(db) = TestDb::postgres() else {
+        return Ok(());
+    };
+    let db = db?;
+    let ids = projects(&db, 1)?;
+    let now = trawler_domain::now_millis();
+    for h in [A, B] {
+        beat(&mut *db.pool.get()?, h, now)?;
+    }
+    // Widens the coordinator's window between locking the project and
+    // writing its lease to a second, so the other node's step lands inside.
+    db.pool.get()?.batch_execute(
+        "CREATE FUNCTION slow_lease() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN IF NEW.node = 'a' THEN PERFORM pg_sleep(1); END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER slow_lease BEFORE INSERT ON leases FOR EACH ROW EXECUTE FUNCTION slow_lease();",
+    )?;
+    let mut other = db.pool.get()?;
+    let (coordinator, single) = std::thread::scope(|s| {
+        let pool = db.pool.clone();
+        let coordinator = s
+            .spawn(move || -> Result<Vec<ProjectId>> { Ok(Lease::acquire(&mut *pool.get()?, A, 10, now - TTL, now)?) });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let single = Lease::acquire_one(&mut other, B, ids[0], now - TTL, now);
+        (coordinator.join().expect("no panic"), single)
+    });
+    let (coordinator, single) = (coordinator?, single?);
+    assert_eq!(coordinator, ids, "the coordinator, first to lock it, holds it");
+    assert!(!single, "the other node learns it is held");
+    assert_eq!(Lease::owner(&mut *db.pool.get()?, ids[0], now - TTL)?, Some(("a".into(), "a1".into())));
     Ok(())
 }
