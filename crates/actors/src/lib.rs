@@ -5,14 +5,18 @@
 //! [`Tree`] starts the whole tree and is the handle the web layer uses.
 
 mod cluster;
+mod config;
 mod db;
+mod deps;
 mod error;
 pub mod events;
 mod fetching;
 mod ingest;
 mod ledger;
 pub mod metrics;
+mod pipeline;
 mod registry;
+mod remote;
 mod retention;
 mod scraper;
 mod source;
@@ -25,11 +29,14 @@ mod tree;
 pub mod webhook;
 
 pub use cluster::CoordinatorView;
+pub use config::ActorsConfig;
 pub use db::{DbExecutor, Exec};
+pub use deps::source_spec;
 pub use error::ActorError;
 pub use events::{Envelope, Event, EventBus, Shared};
 pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints};
 pub use metrics::Metrics;
+pub use pipeline::Imported;
 pub use registry::{Lookup, Register, Registry, Unregister};
 pub use retention::RetentionActor;
 pub use scraper::{Reload, RunPhase, ScrapeNow, ScraperActor};
@@ -38,5 +45,5 @@ pub use spool::{Spool, SpoolDepth, SpoolError};
 pub use state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 pub use supervisor::ProjectSupervisor;
 pub use trawler_sources::{Adapters, SourceSpec};
-pub use tree::{source_spec, ActorsConfig, Tree};
+pub use tree::Tree;
 pub use webhook::{WebhookConfig, Webhooks, WEBHOOK_EVENTS};

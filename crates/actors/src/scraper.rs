@@ -20,12 +20,12 @@ use trawler_sources::{LinePlace, Standing};
 use trawler_store::{Run, RunEnd, Source};
 
 use crate::db::Exec;
+use crate::deps::Deps;
 use crate::error::ActorError;
 use crate::events::Event;
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::supervisor::{ChildReady, ChildStopped, ProjectSupervisor};
 use crate::task::caught;
-use crate::tree::Deps;
 
 /// Starts a full scrape now, or joins the one running; answers its run id.
 #[derive(Message)]
@@ -621,7 +621,7 @@ async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome
         match fetched {
             Ok(fetched) => {
                 let listed: Vec<String> = fetched.samples.iter().map(|s| format!("{}={}", s.metric, s.value)).collect();
-                let n = match deps.ingest(source, fetched.samples).await {
+                let n = match deps.pipeline.observed(source, fetched.samples).await {
                     Ok(n) => n,
                     Err(e) => {
                         progress.note(format!("{} {}: {e}\n", source.platform, source.external_ref));

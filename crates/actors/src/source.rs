@@ -17,10 +17,10 @@ use trawler_sources::{LinePlace, RetryBudget};
 use trawler_store::Source;
 
 use crate::db::Exec;
+use crate::deps::Deps;
 use crate::ledger::PollLedger;
 use crate::state::{ActorInfo, ActorStatus};
 use crate::task::caught;
-use crate::tree::Deps;
 
 /// A project was archived: stop polling it, including polls already planned.
 #[derive(Message)]
@@ -241,7 +241,7 @@ impl SourceActor {
                 }
                 let tolerance = (deps.config.poll_interval.as_millis() as i64 / 100).max(1);
                 let result = match fetched {
-                    Ok(f) => deps.ingest(&source, f.samples).await,
+                    Ok(f) => deps.pipeline.observed(&source, f.samples).await,
                     Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
                 };
                 (late.is_some_and(|l| l <= tolerance), result, false)

@@ -21,12 +21,12 @@ use trawler_domain::{now_millis, ProjectId, ProjectStatus};
 use trawler_store::{Project, Run, Source};
 
 use crate::db::Exec;
+use crate::deps::Deps;
 use crate::events::Event;
 use crate::registry::{Register, Registry, Unregister};
 use crate::scraper::{Drain, FirstRun, Preloaded, Reload, ScrapeNow, ScraperActor, StopScraper};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
-use crate::tree::Deps;
 
 /// Longest wait before restarting a crashed scraper.
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);

@@ -5,18 +5,22 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
-use trawler_domain::{now_millis, now_secs, Platform, Point, ProjectId, ProjectStatus, RunId, RunKind};
-use trawler_sources::{Adapters, Fetched, LinePlace, RetryBudget, Sample, SourceError, SourceSpec};
+use trawler_domain::{now_millis, Platform, Point, ProjectId, ProjectStatus, RunId};
+use trawler_sources::Adapters;
 use trawler_store::lease::Holder;
-use trawler_store::{Command, CommandKind, DbPool, Lease, Node, Project, Source, StoreError};
+use trawler_store::{Command, CommandKind, DbPool, Lease, Node, Project, StoreError};
 
 use crate::cluster::{Control, Coordinator, CoordinatorView, Ownership};
+use crate::config::ActorsConfig;
 use crate::db::{DbExecutor, Exec};
+use crate::deps::SharedDeps;
 use crate::error::ActorError;
 use crate::events::{Event, EventBus};
-use crate::ingest::{Flush, IngestActor, IngestConfig, IngestPoints};
+use crate::ingest::{Flush, IngestActor};
 use crate::metrics::{self, Metrics};
+use crate::pipeline::{Imported, Pipeline};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
+use crate::remote::{self, Outcome};
 use crate::retention::{GetRetentionState, RetentionActor};
 use crate::scraper::{GetScraperState, RunPhase, ScrapeNow};
 use crate::source::{GetSourceState, SourceActor};
@@ -26,203 +30,12 @@ use crate::supervisor::{
     CountChildren, CountStarting, ForceStopAll, GetSupervisorState, IsStarted, ListDormant, ProjectSupervisor,
     ReloadProject, ResumeProject, StartProject, StopAll, StopProject,
 };
-use crate::webhook::{WebhookConfig, Webhooks};
-
-/// Settings of the actors.
-#[derive(Debug, Clone)]
-pub struct ActorsConfig {
-    /// How often each project gets a full scrape.
-    pub full_interval: Duration,
-    /// How often each platform's hot metrics are polled.
-    pub poll_interval: Duration,
-    /// The ingestion stage.
-    pub ingest: IngestConfig,
-    /// Threads of the DbExecutor.
-    pub db_threads: usize,
-    /// Restarts a scraper may need within `restart_window` before its
-    /// project is quarantined (OTP's max_restarts).
-    pub max_restarts: u32,
-    /// The window of `max_restarts` (OTP's max_seconds).
-    pub restart_window: Duration,
-    /// How long raw points are kept before they are rolled into hourly
-    /// rollups; `None` keeps them forever.
-    pub retention: Option<Duration>,
-    /// Webhook delivery.
-    pub webhooks: WebhookConfig,
-    /// The longest a full scrape may take; past it, it is stopped and fails
-    /// (`deadline`), so no run stays `running`.
-    pub run_deadline: Duration,
-    /// The freshness target: the share of slots that must start on time and
-    /// succeed.
-    pub slo_target: f64,
-    /// This node's name, recorded with each run.
-    pub node: String,
-    /// Seals and opens the secrets stored with sources and webhooks.
-    pub cipher: Arc<trawler_store::Cipher>,
-}
-
-impl Default for ActorsConfig {
-    fn default() -> Self {
-        ActorsConfig {
-            full_interval: Duration::from_secs(4 * 3600),
-            poll_interval: Duration::from_secs(300),
-            ingest: IngestConfig::default(),
-            db_threads: 2,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(600),
-            retention: None,
-            webhooks: WebhookConfig::default(),
-            run_deadline: Duration::from_secs(600),
-            slo_target: trawler_domain::slo::DEFAULT_TARGET,
-            node: "local".into(),
-            // Secrets sealed with a key of this process alone: tests, and
-            // trees that store nothing for good.
-            cipher: Arc::new(trawler_store::Cipher::ephemeral().expect("the system random source works")),
-        }
-    }
-}
-
-/// What every actor of the tree shares, behind one `Arc`: a hundred thousand
-/// scrapers hold one pointer each, not a copy of every handle.
-pub(crate) type Deps = Arc<SharedDeps>;
-
-/// The handles in [`Deps`].
-pub(crate) struct SharedDeps {
-    pub(crate) db: Addr<DbExecutor>,
-    pub(crate) ingest: Addr<IngestActor>,
-    /// Counts the points messages waiting for the ingest actor.
-    pub(crate) ingest_mailbox: Mailbox,
-    pub(crate) metrics: Metrics,
-    pub(crate) adapters: Adapters,
-    pub(crate) config: Arc<ActorsConfig>,
-    /// Where runs and state changes are announced.
-    pub(crate) events: EventBus,
-    /// Which projects this node runs (all of them outside cluster mode).
-    pub(crate) ownership: Arc<Ownership>,
-    /// The sources being fetched now: one fetch per source at a time.
-    pub(crate) fetching: Arc<crate::fetching::Fetching>,
-}
-
-impl SharedDeps {
-    /// Fetches one source through its platform's gate and records the fetch
-    /// in the metrics.
-    pub(crate) async fn fetch(
-        &self,
-        source: &Source,
-        kind: RunKind,
-        budget: &RetryBudget,
-        place: Option<&LinePlace>,
-    ) -> Result<Fetched, SourceError> {
-        let mut spec = source_spec(source);
-        spec.secret = match spec.secret.take().map(|s| self.config.cipher.open(&s)).transpose() {
-            Ok(secret) => secret,
-            Err(e) => return Err(SourceError::Config(e.to_string())),
-        };
-        let started = std::time::Instant::now();
-        let fetched = self.adapters.fetch(&spec, kind, budget, place).await;
-        let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
-        self.metrics.fetch(source.platform.as_str(), kind.as_str(), outcome, started.elapsed().as_secs_f64());
-        fetched
-    }
-
-    /// Stamps a source's samples as points observed now and hands them to
-    /// ingestion. `send().await` waits while ingestion is saturated (the
-    /// back-pressure) and resolves once the points are durable (database or
-    /// spool). Returns how many points were stored.
-    pub(crate) async fn ingest(&self, source: &Source, samples: Vec<Sample>) -> Result<usize, String> {
-        let ts = now_secs();
-        let points: Vec<Point> = samples
-            .into_iter()
-            .map(|s| Point {
-                project_id: source.project_id,
-                platform: source.platform,
-                metric: s.metric,
-                ts,
-                value: s.value,
-            })
-            .collect();
-        let n = points.len();
-        // Built only for a project someone follows: a node stores thousands
-        // of these a second.
-        let values: Option<std::collections::BTreeMap<String, f64>> = self
-            .events
-            .followed(source.project_id)
-            .then(|| points.iter().map(|p| (p.metric.as_str().to_owned(), p.value)).collect());
-        match self.ingest_mailbox.send(&self.ingest, IngestPoints(points)).await {
-            Ok(Ok(())) => {
-                if let Some(values) = values.filter(|_| n > 0) {
-                    self.events.publish(Event::Points {
-                        project_id: source.project_id,
-                        platform: source.platform,
-                        ts,
-                        values,
-                    });
-                }
-                Ok(n)
-            }
-            Ok(Err(e)) => Err(format!("points not stored: {e}")),
-            Err(e) => Err(format!("ingestion unavailable: {e}")),
-        }
-    }
-}
-
-/// What an adapter needs of a stored source.
-pub fn source_spec(source: &Source) -> SourceSpec {
-    SourceSpec {
-        platform: source.platform,
-        external_ref: source.external_ref.clone(),
-        options: source.options.clone(),
-        secret: source.secret.clone(),
-    }
-}
-
-/// How long a node waits for the node running a project to carry out a
-/// request it forwarded.
-const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How often a node looks for commands queued for it (cluster mode).
-const COMMAND_POLL: Duration = Duration::from_millis(100);
-
-/// Carries out the commands other nodes queue for this one.
-async fn commands(tree: Tree) {
-    let mut failing = false;
-    loop {
-        tokio::time::sleep(COMMAND_POLL).await;
-        let (node, instance) = (tree.config.node.clone(), tree.instance.clone());
-        let max_age = REMOTE_TIMEOUT.as_millis() as i64;
-        let pending = match tree.db.send(Exec(move |conn| Command::pending(conn, &node, &instance, max_age))).await {
-            Ok(Ok(p)) => {
-                failing = false;
-                p
-            }
-            other => {
-                if !failing {
-                    log::warn!("node {}: reading commands failed: {other:?}", tree.config.node);
-                }
-                failing = true;
-                continue;
-            }
-        };
-        for command in pending {
-            let outcome = tree.carry_out(&command).await.to_string();
-            let id = command.id;
-            let done = tree
-                .db
-                .send(Exec(move |conn| {
-                    let now = trawler_store::Node::clock(conn)?;
-                    Command::finish(conn, id, &outcome, now)
-                }))
-                .await;
-            if !matches!(done, Ok(Ok(()))) {
-                log::warn!("node {}: recording command {id}'s outcome failed: {done:?}", tree.config.node);
-            }
-        }
-    }
-}
+use crate::webhook::Webhooks;
 
 /// The running tree: addresses of its long-lived actors.
 #[derive(Clone)]
 pub struct Tree {
+    pipeline: Pipeline,
     supervisor: Addr<ProjectSupervisor>,
     registry: Addr<Registry>,
     ingest: Addr<IngestActor>,
@@ -294,10 +107,16 @@ impl Tree {
             &events,
             metrics.clone(),
         );
+        let pipeline = Pipeline {
+            ingest: ingest.clone(),
+            mailbox: ingest_mailbox,
+            db: db.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+        };
         let deps = Arc::new(SharedDeps {
             db: db.clone(),
-            ingest: ingest.clone(),
-            ingest_mailbox,
+            pipeline: pipeline.clone(),
             metrics: metrics.clone(),
             adapters: adapters.clone(),
             config: Arc::new(config),
@@ -332,6 +151,7 @@ impl Tree {
             crate::cluster::start_relay(pool.clone(), events.clone(), &config.node);
         }
         let tree = Tree {
+            pipeline,
             supervisor,
             registry,
             ingest,
@@ -352,7 +172,14 @@ impl Tree {
         };
         if cluster {
             let handle = tree.clone();
-            crate::task::spawn_supervised("commands", tree.metrics.clone(), move || commands(handle.clone()));
+            crate::task::spawn_supervised("commands", tree.metrics.clone(), move || {
+                let tree = handle.clone();
+                let (db, node, instance) = (tree.db.clone(), tree.config.node.clone(), tree.instance.to_string());
+                remote::serve(db, node, instance, move |command| {
+                    let tree = tree.clone();
+                    async move { tree.carry_out(command).await }
+                })
+            });
         }
         Ok(tree)
     }
@@ -390,6 +217,11 @@ impl Tree {
     /// The adapters (validation of sources before they are saved).
     pub fn adapters(&self) -> &Adapters {
         &self.adapters
+    }
+
+    /// Stores points of the past into a project (see [`Pipeline::import`]).
+    pub async fn import(&self, project: ProjectId, points: Vec<Point>) -> Result<Imported, ActorError> {
+        self.pipeline.import(project, points).await
     }
 
     /// What the cluster coordinator saw at its last round.
@@ -437,37 +269,16 @@ impl Tree {
         Ok(taken)
     }
 
-    /// Asks the node that runs `project` to carry out `kind` and waits for
-    /// its outcome (a short JSON text).
-    /// `to` is the node's name and the instance (process) asked.
+    /// Asks the node process `to` (name, instance) that runs `project` to
+    /// carry out `kind`, and waits for its outcome.
     async fn remote(
         &self,
         to: (String, String),
         project: ProjectId,
         kind: CommandKind,
         run: Option<RunId>,
-    ) -> Result<serde_json::Value, ActorError> {
-        let (node, instance) = to;
-        let id = self.db.send(Exec(move |conn| Command::queue(conn, &node, &instance, project, kind, run))).await??;
-        let deadline = tokio::time::Instant::now() + REMOTE_TIMEOUT;
-        loop {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-            if let Some(outcome) = self.db.send(Exec(move |conn| Command::outcome(conn, id))).await?? {
-                let value: serde_json::Value = serde_json::from_str(&outcome).unwrap_or_default();
-                return match value.get("error").and_then(serde_json::Value::as_str) {
-                    None => Ok(value),
-                    Some("not_found") => Err(ActorError::NotFound),
-                    Some("archived") => Err(ActorError::Archived),
-                    Some("quarantined") => Err(ActorError::Quarantined),
-                    Some("not_running") => Err(ActorError::NotRunning),
-                    Some("run_not_running") => Err(ActorError::RunNotRunning),
-                    Some(other) => Err(ActorError::Remote(other.to_owned())),
-                };
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ActorError::Remote(format!("no answer within {REMOTE_TIMEOUT:?}")));
-            }
-        }
+    ) -> Result<Outcome, ActorError> {
+        remote::ask(&self.db, to, project, kind, run).await
     }
 
     /// Triggers a full scrape of a project now, or joins the one running.
@@ -477,12 +288,10 @@ impl Tree {
             return mailbox.send(&addr, ScrapeNow).await?;
         }
         if let Some(owner) = self.owner_elsewhere(project).await? {
-            let outcome = self.remote(owner, project, CommandKind::Trigger, None).await?;
-            return outcome
-                .get("run_id")
-                .and_then(serde_json::Value::as_i64)
-                .map(RunId)
-                .ok_or_else(|| ActorError::Remote(format!("unexpected answer {outcome}")));
+            return match self.remote(owner, project, CommandKind::Trigger, None).await? {
+                Outcome::Run { run_id } => Ok(RunId(run_id)),
+                other => Err(ActorError::Remote(format!("unexpected answer {}", other.to_text()))),
+            };
         }
         // Nobody runs it: a free active project starts here.
         if self.ownership.is_cluster() && !self.ownership.owns(project) && self.adopt_free(project).await? {
@@ -618,40 +427,29 @@ impl Tree {
         else {
             return Err(ActorError::NodeNotFound(node.to_owned()));
         };
-        self.remote((target.name, target.instance), ProjectId(0), CommandKind::Snapshot, None).await
+        match self.remote((target.name, target.instance), ProjectId(0), CommandKind::Snapshot, None).await? {
+            Outcome::Snapshot(tree) => Ok(tree),
+            other => Err(ActorError::Remote(format!("unexpected answer {}", other.to_text()))),
+        }
     }
 
     /// Carries out a command another node queued for a project run here.
-    async fn carry_out(&self, command: &Command) -> serde_json::Value {
+    async fn carry_out(&self, command: Command) -> Outcome {
         let project = command.project_id;
-        let result = match command.kind {
-            CommandKind::Trigger => self.trigger_local(project).await.map(|run| serde_json::json!({ "run_id": run.0 })),
+        let done = |r: Result<(), ActorError>| r.map(|()| Outcome::Done { ok: true });
+        Outcome::of(match command.kind {
+            CommandKind::Trigger => self.trigger_local(project).await.map(|run| Outcome::Run { run_id: run.0 }),
             CommandKind::Cancel => match command.run_id {
-                Some(run) => self.cancel_local(project, run).await.map(|()| serde_json::json!({ "ok": true })),
+                Some(run) => done(self.cancel_local(project, run).await),
                 None => Err(ActorError::RunNotRunning),
             },
-            CommandKind::Stop => self.stop_local(project).await.map(|()| serde_json::json!({ "ok": true })),
-            CommandKind::Reload => self
-                .supervisor
-                .send(ReloadProject(project))
-                .await
-                .map(|()| serde_json::json!({ "ok": true }))
-                .map_err(ActorError::from),
+            CommandKind::Stop => done(self.stop_local(project).await),
+            CommandKind::Reload => done(self.supervisor.send(ReloadProject(project)).await.map_err(ActorError::from)),
             CommandKind::Snapshot => self
                 .snapshot()
                 .await
-                .and_then(|s| serde_json::to_value(s).map_err(|e| ActorError::Remote(e.to_string()))),
-        };
-        result.unwrap_or_else(|e| {
-            let code = match e {
-                ActorError::NotFound => "not_found".to_owned(),
-                ActorError::Archived => "archived".to_owned(),
-                ActorError::Quarantined => "quarantined".to_owned(),
-                ActorError::NotRunning => "not_running".to_owned(),
-                ActorError::RunNotRunning => "run_not_running".to_owned(),
-                other => other.to_string(),
-            };
-            serde_json::json!({ "error": code })
+                .and_then(|s| serde_json::to_value(s).map_err(|e| ActorError::Remote(e.to_string())))
+                .map(Outcome::Snapshot),
         })
     }
 

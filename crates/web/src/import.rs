@@ -11,18 +11,15 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use trawler_domain::{Metric, Platform, Point, ProjectId};
-use trawler_store::{Point as Points, Project};
 use utoipa::ToSchema;
 
 use crate::auth::Admin;
-use crate::handlers::{db, Data};
+use crate::handlers::Data;
 use crate::views::ErrorBody;
 use crate::ApiError;
 
 /// Largest body of one import request; the CLI sends bigger files in parts.
 pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
-/// Points written per transaction.
-const CHUNK: usize = 10_000;
 /// The latest time taken (the end of year 9999).
 const MAX_EPOCH: i64 = 253_402_300_799;
 
@@ -145,15 +142,6 @@ pub async fn import_points(
             )))
         }
     };
-    let total = points.len();
-    let stored = db(&state, move |conn| {
-        Project::get(conn, id)?;
-        let mut stored = 0;
-        for chunk in points.chunks(CHUNK) {
-            stored += Points::insert_batch(conn, chunk)?;
-        }
-        Ok(stored)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Imported { project_id: id, points: total, stored }))
+    let imported = state.tree.import(id, points).await?;
+    Ok(HttpResponse::Ok().json(Imported { project_id: id, points: imported.points, stored: imported.stored }))
 }
