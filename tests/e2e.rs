@@ -127,6 +127,18 @@ fn check_bad_input_never_fails_the_server(api: &Api) -> Result<()> {
         ensure!((400..500).contains(&status), "GET {path}: {status} {body}");
         ensure!(body["error"]["code"].is_string(), "GET {path}: no JSON error: {body}");
     }
+    for path in [
+        format!("/api/v1/projects/{id}/series?metric=pledged&from=abc"),
+        format!("/api/v1/projects/{id}/summary?to=2025-12-05"),
+        format!("/api/v1/projects/{id}/export.csv?from=-1"),
+    ] {
+        let (status, body) = api.get(&path)?;
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        ensure!(
+            status == 400 && message.contains("epoch seconds") && message.contains("RFC 3339"),
+            "GET {path}: the error names both forms of a time: {status} {body}"
+        );
+    }
     let long_name = "x".repeat(300);
     let bodies = [
         json!({}),
@@ -335,6 +347,18 @@ fn run_scenario(db_url: &str) -> Result<()> {
         }
     }
     ensure!(derived["roas"].as_f64().is_some(), "spend grew, so RoAS must be defined: {summary}");
+    // The same range written as RFC 3339 times (with an offset) gives the same figures.
+    let at = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0)
+            .map(|t| t.with_timezone(&chrono::FixedOffset::east_opt(3600).expect("one hour")).to_rfc3339())
+            .unwrap_or_default()
+            .replace('+', "%2B")
+    };
+    let same = api.ok(&format!("/api/v1/projects/{pid}/summary?from={}&to={}", at(from), at(to)))?;
+    ensure!(
+        same["from"] == summary["from"] && same["to"] == summary["to"] && same["derived"] == summary["derived"],
+        "RFC 3339 range: {same} != {summary}"
+    );
 
     // The operators' view lists every scraper.
     let actors = api.ok("/api/v1/admin/actors")?;

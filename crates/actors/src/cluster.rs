@@ -21,7 +21,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -34,58 +34,8 @@ use trawler_store::{Command, Lease, Node, Run};
 
 use crate::db::{DbExecutor, Exec};
 use crate::events::{EventBus, Interest};
+use crate::ownership::Ownership;
 use crate::supervisor::{Adopt, ProjectSupervisor, Release};
-
-/// Which projects this node runs. Outside cluster mode, all of them.
-pub(crate) struct Ownership {
-    cluster: bool,
-    owned: RwLock<HashSet<ProjectId>>,
-}
-
-impl Ownership {
-    pub(crate) fn new(cluster: bool) -> Ownership {
-        Ownership { cluster, owned: RwLock::default() }
-    }
-
-    /// Whether projects are shared out by leases.
-    pub(crate) fn is_cluster(&self) -> bool {
-        self.cluster
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashSet<ProjectId>> {
-        self.owned.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<ProjectId>> {
-        self.owned.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether this node runs `project`.
-    pub(crate) fn owns(&self, project: ProjectId) -> bool {
-        !self.cluster || self.read().contains(&project)
-    }
-
-    pub(crate) fn add(&self, projects: &[ProjectId]) {
-        self.write().extend(projects.iter().copied());
-    }
-
-    pub(crate) fn remove(&self, projects: &[ProjectId]) {
-        let mut owned = self.write();
-        for p in projects {
-            owned.remove(p);
-        }
-    }
-
-    fn owned(&self) -> Vec<ProjectId> {
-        let mut all: Vec<ProjectId> = self.read().iter().copied().collect();
-        all.sort();
-        all
-    }
-
-    fn len(&self) -> usize {
-        self.read().len()
-    }
-}
 
 /// What the coordinator saw at its last round, for `/admin/cluster`.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]

@@ -7,12 +7,12 @@ use trawler_domain::RunKind;
 use trawler_sources::{Adapters, Fetched, LinePlace, RetryBudget, SourceError, SourceSpec};
 use trawler_store::Source;
 
-use crate::cluster::Ownership;
 use crate::config::ActorsConfig;
 use crate::db::DbExecutor;
 use crate::events::EventBus;
 use crate::fetching::Fetching;
 use crate::metrics::Metrics;
+use crate::ownership::Ownership;
 use crate::pipeline::Pipeline;
 
 /// What every actor of the tree shares, behind one `Arc`: a hundred thousand

@@ -14,6 +14,7 @@ mod fetching;
 mod ingest;
 mod ledger;
 pub mod metrics;
+mod ownership;
 mod pipeline;
 mod registry;
 mod remote;

@@ -24,7 +24,6 @@ use crate::deps::Deps;
 use crate::error::ActorError;
 use crate::events::Event;
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
-use crate::supervisor::{ChildReady, ChildStopped, ProjectSupervisor};
 use crate::task::caught;
 
 /// Starts a full scrape now, or joins the one running; answers its run id.
@@ -90,11 +89,31 @@ pub enum FirstRun {
     IfMissed,
 }
 
+/// What a scraper reports to its supervisor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) enum ChildReport {
+    /// It finished starting.
+    Ready(ProjectId),
+    /// It stopped.
+    Stopped {
+        /// Whose scraper.
+        project: ProjectId,
+        /// Whether it crashed (restart) or was stopped (do not).
+        crashed: bool,
+        /// Its last error.
+        reason: Option<String>,
+    },
+}
+
+/// Where scrapers report: their supervisor, one handle shared by all.
+pub(crate) type Parent = Arc<Recipient<ChildReport>>;
+
 /// The scraper of one project.
 pub struct ScraperActor {
     project: ProjectId,
     deps: Deps,
-    supervisor: Addr<ProjectSupervisor>,
+    supervisor: Parent,
     first_run: FirstRun,
     restarts: u32,
     mailbox: Mailbox,
@@ -124,7 +143,7 @@ impl ScraperActor {
     pub(crate) fn new(
         project: ProjectId,
         deps: Deps,
-        supervisor: Addr<ProjectSupervisor>,
+        supervisor: Parent,
         first_run: FirstRun,
         restarts: u32,
         mailbox: Mailbox,
@@ -163,7 +182,7 @@ impl Actor for ScraperActor {
             self.sources = pre.sources;
             self.status = ActorStatus::Idle;
             self.last_run_ms = pre.last_started_ms;
-            self.supervisor.do_send(ChildReady(self.project));
+            self.supervisor.do_send(ChildReport::Ready(self.project));
             self.schedule_first(pre.last_started_ms, ctx);
             return;
         }
@@ -178,7 +197,7 @@ impl Actor for ScraperActor {
             Ok(Ok((sources, last))) => {
                 act.sources = sources;
                 act.status = ActorStatus::Idle;
-                act.supervisor.do_send(ChildReady(act.project));
+                act.supervisor.do_send(ChildReport::Ready(act.project));
                 if let Some(run) = &last {
                     act.last_run_ms = Some(run.started_at_ms);
                     act.last_status = Some(run.status);
@@ -200,7 +219,7 @@ impl Actor for ScraperActor {
                 Run::finish(conn, run, RunEnd { error: Some(("aborted", error)), ..RunEnd::new(RunStatus::Aborted) })
             }));
         }
-        self.supervisor.do_send(ChildStopped {
+        self.supervisor.do_send(ChildReport::Stopped {
             project: self.project,
             crashed: self.crashed || !self.stopping_normally,
             reason: self.last_error.clone(),

@@ -14,6 +14,7 @@
 //! call itself" trap).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -24,7 +25,7 @@ use crate::db::Exec;
 use crate::deps::Deps;
 use crate::events::Event;
 use crate::registry::{Register, Registry, Unregister};
-use crate::scraper::{Drain, FirstRun, Preloaded, Reload, ScrapeNow, ScraperActor, StopScraper};
+use crate::scraper::{ChildReport, Drain, FirstRun, Parent, Preloaded, Reload, ScrapeNow, ScraperActor, StopScraper};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 
@@ -50,18 +51,6 @@ pub struct StopProject(pub ProjectId);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReloadProject(pub ProjectId);
-
-/// Sent by a scraper when it stops.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ChildStopped {
-    /// Whose scraper.
-    pub project: ProjectId,
-    /// Whether it crashed (restart) or was stopped (do not).
-    pub crashed: bool,
-    /// Its last error.
-    pub reason: Option<String>,
-}
 
 /// Starts a resumed project with a clean restart history.
 #[derive(Message)]
@@ -89,11 +78,6 @@ pub struct ForceStopAll;
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct CountStarting;
-
-/// A scraper finished starting.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ChildReady(pub ProjectId);
 
 /// How many scrapers are still alive.
 #[derive(Message)]
@@ -166,6 +150,8 @@ pub struct ProjectSupervisor {
     /// When this process's supervisor was made, epoch ms: runs started
     /// before it and still `running` were left by an earlier process.
     started_ms: i64,
+    /// Where its scrapers report, made once it runs.
+    parent: Option<Parent>,
 }
 
 impl ProjectSupervisor {
@@ -184,6 +170,7 @@ impl ProjectSupervisor {
             total_restarts: 0,
             last_error: None,
             started_ms: now_millis(),
+            parent: None,
         }
     }
 
@@ -206,7 +193,7 @@ impl ProjectSupervisor {
         let scraper = ScraperActor::new(
             project,
             self.deps.clone(),
-            ctx.address(),
+            self.parent.get_or_insert_with(|| Arc::new(ctx.address().recipient())).clone(),
             first_run,
             restarts,
             mailbox.clone(),
@@ -406,20 +393,31 @@ impl Handler<ReloadProject> for ProjectSupervisor {
     }
 }
 
-impl Handler<ChildStopped> for ProjectSupervisor {
+impl Handler<ChildReport> for ProjectSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: ChildStopped, ctx: &mut Context<Self>) {
-        self.starting.remove(&msg.project);
-        let Some(child) = self.children.remove(&msg.project) else {
+    fn handle(&mut self, msg: ChildReport, ctx: &mut Context<Self>) {
+        match msg {
+            ChildReport::Ready(project) => {
+                self.starting.remove(&project);
+            }
+            ChildReport::Stopped { project, crashed, reason } => self.child_stopped(project, crashed, reason, ctx),
+        }
+    }
+}
+
+impl ProjectSupervisor {
+    /// A scraper stopped: restarted after a crash, within the intensity.
+    fn child_stopped(&mut self, project: ProjectId, crashed: bool, reason: Option<String>, ctx: &mut Context<Self>) {
+        self.starting.remove(&project);
+        let Some(child) = self.children.remove(&project) else {
             return;
         };
-        self.registry.do_send(Unregister(msg.project));
-        if child.stopping || self.shutting_down || !msg.crashed {
+        self.registry.do_send(Unregister(project));
+        if child.stopping || self.shutting_down || !crashed {
             return;
         }
-        let project = msg.project;
-        self.last_error = msg.reason.as_ref().map(|r| format!("project {project}: {r}"));
+        self.last_error = reason.as_ref().map(|r| format!("project {project}: {r}"));
         // Restart intensity: crashes inside the window, this one included.
         let now = Instant::now();
         let window = self.deps.config.restart_window;
@@ -429,7 +427,7 @@ impl Handler<ChildStopped> for ProjectSupervisor {
             crashes.pop_front();
         }
         if crashes.len() as u32 > self.deps.config.max_restarts {
-            self.quarantine(project, child.restarts, msg.reason, ctx);
+            self.quarantine(project, child.restarts, reason, ctx);
             return;
         }
         // A crash: restart after 1 s, 2 s, 4 s … up to a minute.
@@ -439,7 +437,7 @@ impl Handler<ChildStopped> for ProjectSupervisor {
         let delay = Duration::from_secs(1u64 << child.restarts.min(6)).min(MAX_RESTART_DELAY);
         log::warn!("supervisor: scraper {project} crashed; restart {restarts} in {delay:?}");
         let at_ms = now_millis() + delay.as_millis() as i64;
-        self.restarting.insert(project, Restart { restarts, at_ms, reason: msg.reason });
+        self.restarting.insert(project, Restart { restarts, at_ms, reason });
         ctx.run_later(delay, move |act, ctx| {
             if let Some(r) = act.restarting.remove(&project) {
                 act.start_child(project, FirstRun::IfMissed, r.restarts, ctx);
@@ -560,14 +558,6 @@ impl Handler<CountStarting> for ProjectSupervisor {
         } else {
             usize::MAX
         }
-    }
-}
-
-impl Handler<ChildReady> for ProjectSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ChildReady, _: &mut Context<Self>) {
-        self.starting.remove(&msg.0);
     }
 }
 

@@ -10,7 +10,7 @@ use trawler_sources::Adapters;
 use trawler_store::lease::Holder;
 use trawler_store::{Command, CommandKind, DbPool, Lease, Node, Project, StoreError};
 
-use crate::cluster::{Control, Coordinator, CoordinatorView, Ownership};
+use crate::cluster::{Control, Coordinator, CoordinatorView};
 use crate::config::ActorsConfig;
 use crate::db::{DbExecutor, Exec};
 use crate::deps::SharedDeps;
@@ -18,6 +18,7 @@ use crate::error::ActorError;
 use crate::events::{Event, EventBus};
 use crate::ingest::{Flush, IngestActor};
 use crate::metrics::{self, Metrics};
+use crate::ownership::Ownership;
 use crate::pipeline::{Imported, Pipeline};
 use crate::registry::{GetRegistryState, ListScrapers, Lookup, Registry};
 use crate::remote::{self, Outcome};

@@ -278,19 +278,7 @@ pub async fn break_response(fault: Fault, normal: HttpResponse, req: &HttpReques
 
 /// `now + secs` as an IMF-fixdate.
 fn http_date_in(secs: i64, now: i64) -> String {
-    let c = trawler_domain::time::civil(now + secs);
-    let weekday = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][c.weekday as usize];
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let rem = c.second_of_day;
-    format!(
-        "{weekday}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        c.day,
-        months[(c.month - 1) as usize],
-        c.year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    trawler_domain::time::http_date(now.saturating_add(secs))
 }
 
 #[cfg(test)]

@@ -733,9 +733,7 @@ pub fn runs(args: RunsArgs) -> Result<()> {
         "started"
     );
     for r in &runs {
-        let started = r["started_at_ms"].as_i64().map_or("?".into(), |ms| {
-            trawler_domain::time::rfc3339(ms / 1000).replace('T', " ").trim_end_matches('Z').to_owned()
-        });
+        let started = r["started_at_ms"].as_i64().map_or("?".into(), trawler_domain::time::display_ms);
         out!(
             "{:>7}  {:>7}  {:<10}  {:<9}  {:<12}  {:<19}  {}",
             r["id"].as_i64().unwrap_or_default(),

@@ -13,6 +13,7 @@ use trawler_store::{
 
 use crate::auth::{Admin, MetricsReader, Reader};
 use crate::views::*;
+use crate::Moment;
 use crate::{ApiError, AppState};
 
 pub(crate) type Data = web::Data<AppState>;
@@ -319,33 +320,24 @@ const MAX_STEP_SECS: i64 = 366 * 86_400;
 /// Most buckets a downsampled series may have.
 const MAX_BUCKETS: i64 = 100_000;
 
-/// The last second of year 9999: the latest time the API takes.
-const MAX_EPOCH: i64 = 253_402_300_799;
-
-/// Checks that `from` and `to`, when given, are epoch seconds in
-/// 0..=MAX_EPOCH and in order.
-fn check_times(from: Option<i64>, to: Option<i64>) -> Result<(), ApiError> {
-    for (name, v) in [("from", from), ("to", to)] {
-        if v.is_some_and(|v| !(0..=MAX_EPOCH).contains(&v)) {
-            return Err(ApiError::BadRequest(format!(
-                "`{name}` must be epoch seconds between 0 and {MAX_EPOCH} (the end of year 9999)"
-            )));
-        }
-    }
+/// `from` and `to` as epoch seconds, when given; refused when out of order.
+fn times(from: Option<Moment>, to: Option<Moment>) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let (from, to) = (from.map(Moment::secs), to.map(Moment::secs));
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
-            return Err(ApiError::BadRequest("`from` must not be after `to` (both epoch seconds)".into()));
+            return Err(ApiError::BadRequest("`from` must not be after `to`".into()));
         }
     }
-    Ok(())
+    Ok((from, to))
 }
 
-fn range(from: Option<i64>, to: Option<i64>, default_span: i64) -> Result<(i64, i64), ApiError> {
-    check_times(from, to)?;
+/// `from` and `to`: `to` defaults to now, `from` to `default_span` before it.
+fn range(from: Option<Moment>, to: Option<Moment>, default_span: i64) -> Result<(i64, i64), ApiError> {
+    let (from, to) = times(from, to)?;
     let to = to.unwrap_or_else(now_secs);
     let from = from.unwrap_or(to.saturating_sub(default_span));
     if from > to {
-        return Err(ApiError::BadRequest("`from` must not be after `to` (both epoch seconds)".into()));
+        return Err(ApiError::BadRequest("`from` must not be after `to`".into()));
     }
     Ok((from, to))
 }
@@ -445,9 +437,9 @@ pub async fn get_summary(
     let id = ProjectId(id.into_inner());
     let q = q.into_inner();
     // Without `from`, the summary covers the project's whole history.
-    check_times(q.from, q.to)?;
-    let to = q.to.unwrap_or_else(now_secs);
-    let from = q.from.unwrap_or(0);
+    let (q_from, q_to) = times(q.from, q.to)?;
+    let to = q_to.unwrap_or_else(now_secs);
+    let from = q_from.unwrap_or(0);
     if from > to {
         return Err(ApiError::BadRequest("`from` must not be after `to` (both epoch seconds)".into()));
     }
@@ -472,7 +464,7 @@ pub async fn get_summary(
     }
     Ok(HttpResponse::Ok().json(SummaryResponse {
         project_id: id,
-        from: q.from.map(|_| from),
+        from: q_from.map(|_| from),
         to,
         latest,
         delta: totals.delta,
@@ -527,9 +519,8 @@ async fn export(reader: Reader, state: Data, q: ExportParams, format: ExportForm
     let id = reader.project;
     let metric =
         q.metric.as_deref().map(str::parse::<Metric>).transpose().map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    check_times(q.from, q.to)?;
-    let from = q.from.unwrap_or(i64::MIN);
-    let to = q.to.unwrap_or(i64::MAX);
+    let (from, to) = times(q.from, q.to)?;
+    let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
     if from > to {
         return Err(ApiError::BadRequest("`from` must not be after `to` (both epoch seconds)".into()));
     }
@@ -787,10 +778,10 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
         Some("7d") => 7 * 86_400_000,
         Some(other) => return Err(ApiError::BadRequest(format!("`window` must be 24h or 7d, not `{other}`"))),
     };
-    check_times(q.from, q.to)?;
+    let (q_from, q_to) = times(q.from, q.to)?;
     let now = trawler_domain::now_millis();
-    let to_ms = q.to.map_or(now, |t| (t * 1000).min(now));
-    let from_ms = match q.from {
+    let to_ms = q_to.map_or(now, |t| (t * 1000).min(now));
+    let from_ms = match q_from {
         Some(f) if q.window.is_some() => {
             return Err(ApiError::BadRequest(format!("give `window` or `from`, not both (from={f})")))
         }

@@ -20,8 +20,7 @@ use crate::ApiError;
 
 /// Largest body of one import request; the CLI sends bigger files in parts.
 pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
-/// The latest time taken (the end of year 9999).
-const MAX_EPOCH: i64 = 253_402_300_799;
+use trawler_domain::time::MAX_EPOCH;
 
 /// The answer to an import.
 #[derive(Serialize, ToSchema)]

@@ -10,6 +10,8 @@ mod handlers;
 mod import;
 mod limits;
 mod login;
+mod moment;
+pub use moment::Moment;
 pub mod openapi;
 mod routes;
 mod sse;

@@ -71,9 +71,7 @@ fn html(template: &impl Template) -> Result<HttpResponse, ApiError> {
 }
 
 fn ms_text(ms: Option<i64>) -> String {
-    ms.map_or("–".into(), |ms| {
-        trawler_domain::time::rfc3339(ms / 1000).replace('T', " ").trim_end_matches('Z').to_owned()
-    })
+    ms.map_or("–".into(), trawler_domain::time::display_ms)
 }
 
 fn number(v: Option<f64>) -> String {

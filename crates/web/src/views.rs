@@ -228,12 +228,12 @@ pub struct SeriesParams {
     /// The metric: `pledged`, `backers`, `spend`, …
     #[param(required = true, value_type = String, pattern = "^[a-z0-9_]{1,64}$")]
     pub metric: Option<String>,
-    /// Start, epoch seconds (default: `to` minus 7 days).
-    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
-    pub from: Option<i64>,
-    /// End, epoch seconds (default: now).
-    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
-    pub to: Option<i64>,
+    /// Start, epoch seconds or RFC 3339 (default: `to` minus 7 days).
+    #[param(value_type = Option<String>, example = "2025-12-05T00:00:00Z")]
+    pub from: Option<crate::Moment>,
+    /// End, epoch seconds or RFC 3339 (default: now).
+    #[param(value_type = Option<String>, example = "2025-12-05T00:00:00Z")]
+    pub to: Option<crate::Moment>,
     /// Bucket width in seconds, up to a year; at most 100,000 buckets per
     /// series. Without it, raw points.
     #[param(minimum = 1, maximum = 31_622_400)]
@@ -284,12 +284,12 @@ pub struct SeriesResponse {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryParams {
-    /// Start of the range, epoch seconds (default: the whole history).
-    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
-    pub from: Option<i64>,
-    /// End of the range, epoch seconds (default: now).
-    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
-    pub to: Option<i64>,
+    /// Start of the range, epoch seconds or RFC 3339 (default: the whole history).
+    #[param(value_type = Option<String>, example = "2025-12-05T00:00:00Z")]
+    pub from: Option<crate::Moment>,
+    /// End of the range, epoch seconds or RFC 3339 (default: now).
+    #[param(value_type = Option<String>, example = "2025-12-05T00:00:00Z")]
+    pub to: Option<crate::Moment>,
     /// A read token, for clients that cannot send an Authorization header.
     pub token: Option<String>,
 }
@@ -347,12 +347,12 @@ pub struct ExportParams {
     /// One metric only.
     #[param(pattern = "^[a-z0-9_]{1,64}$")]
     pub metric: Option<String>,
-    /// Start, epoch seconds.
-    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
-    pub from: Option<i64>,
-    /// End, epoch seconds.
-    #[param(minimum = 0, maximum = 253_402_300_799_i64)]
-    pub to: Option<i64>,
+    /// Start, epoch seconds or RFC 3339.
+    #[param(value_type = Option<String>, example = "2025-12-05T00:00:00Z")]
+    pub from: Option<crate::Moment>,
+    /// End, epoch seconds or RFC 3339.
+    #[param(value_type = Option<String>, example = "2025-12-05T00:00:00Z")]
+    pub to: Option<crate::Moment>,
     /// A read token, for clients that cannot send an Authorization header.
     pub token: Option<String>,
 }
@@ -660,12 +660,12 @@ pub struct FreshnessParams {
     /// `24h` (default) or `7d`, ending now (or at `to`).
     #[param(pattern = "^(24h|7d)$")]
     pub window: Option<String>,
-    /// Instead of `window`: the start, epoch seconds.
-    #[param(minimum = 0, maximum = 253_402_300_799i64)]
-    pub from: Option<i64>,
-    /// The end, epoch seconds (default: now; later is cut to now).
-    #[param(minimum = 0, maximum = 253_402_300_799i64)]
-    pub to: Option<i64>,
+    /// Instead of `window`: the start, epoch seconds or RFC 3339.
+    #[param(value_type = Option<String>, example = "2025-12-05T00:00:00Z")]
+    pub from: Option<crate::Moment>,
+    /// The end, epoch seconds or RFC 3339 (default: now; later is cut to now).
+    #[param(value_type = Option<String>, example = "2025-12-05T00:00:00Z")]
+    pub to: Option<crate::Moment>,
 }
 
 /// One project's freshness over the window.
