@@ -1,0 +1,242 @@
+//! What the tree does on request: scrape now, cancel a run, and start,
+//! stop, resume or reload a project's actors — here, or on the node that
+//! runs the project (cluster mode), through the command table.
+
+use trawler_domain::{now_millis, ProjectId, ProjectStatus, RunId};
+use trawler_store::lease::Holder;
+use trawler_store::{Command, CommandKind, Lease, Project, StoreError};
+
+use super::Tree;
+use crate::db::Exec;
+use crate::error::ActorError;
+use crate::events::Event;
+use crate::registry::Lookup;
+use crate::remote::{self, Outcome};
+use crate::scraper::{RunPhase, ScrapeNow};
+use crate::supervisor::{ReloadProject, ResumeProject, StartProject, StopProject};
+
+impl Tree {
+    /// In cluster mode, the live node other than this one that runs
+    /// `project`, if any.
+    async fn owner_elsewhere(&self, project: ProjectId) -> Result<Option<(String, String)>, ActorError> {
+        if !self.ownership.is_cluster() || self.ownership.owns(project) {
+            return Ok(None);
+        }
+        let owner = self
+            .db
+            .send(Exec(move |conn| {
+                let live_since = trawler_store::Node::clock(conn)? - trawler_store::node::TTL_MS;
+                Lease::owner(conn, project, live_since)
+            }))
+            .await??;
+        Ok(owner.filter(|(node, _)| *node != self.config.node))
+    }
+
+    /// In cluster mode, takes the lease of an active project nobody runs
+    /// and starts it here. Returns whether this node runs it now.
+    async fn adopt_free(&self, project: ProjectId) -> Result<bool, ActorError> {
+        if !self.ownership.is_cluster() {
+            return Ok(true);
+        }
+        if self.ownership.owns(project) {
+            return Ok(true);
+        }
+        let (node, instance) = (self.config.node.clone(), self.instance.clone());
+        let taken = self
+            .db
+            .send(Exec(move |conn| {
+                let now = trawler_store::Node::clock(conn)?;
+                let live_since = now - trawler_store::node::TTL_MS;
+                Lease::acquire_one(conn, Holder { node: &node, instance: &instance }, project, live_since, now)
+            }))
+            .await??;
+        if taken {
+            self.ownership.add(&[project]);
+        }
+        Ok(taken)
+    }
+
+    /// Asks the node process `to` (name, instance) that runs `project` to
+    /// carry out `kind`, and waits for its outcome.
+    async fn remote(
+        &self,
+        to: (String, String),
+        project: ProjectId,
+        kind: CommandKind,
+        run: Option<RunId>,
+    ) -> Result<Outcome, ActorError> {
+        remote::ask(&self.db, to, project, kind, run).await
+    }
+
+    /// Triggers a full scrape of a project now, or joins the one running.
+    /// In cluster mode the node that runs the project does it.
+    pub async fn trigger(&self, project: ProjectId) -> Result<RunId, ActorError> {
+        if let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? {
+            return mailbox.send(&addr, ScrapeNow).await?;
+        }
+        if let Some(owner) = self.owner_elsewhere(project).await? {
+            return match self.remote(owner, project, CommandKind::Trigger, None).await? {
+                Outcome::Run { run_id } => Ok(RunId(run_id)),
+                other => Err(ActorError::Remote(format!("unexpected answer {}", other.to_text()))),
+            };
+        }
+        // Nobody runs it: a free active project starts here.
+        if self.ownership.is_cluster() && !self.ownership.owns(project) && self.adopt_free(project).await? {
+            self.supervisor.send(StartProject { project, scrape_now: false }).await?;
+            if let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? {
+                return mailbox.send(&addr, ScrapeNow).await?;
+            }
+        }
+        self.trigger_local(project).await
+    }
+
+    /// Triggers a scrape of a project run on this node, or says why not.
+    async fn trigger_local(&self, project: ProjectId) -> Result<RunId, ActorError> {
+        if let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? {
+            return mailbox.send(&addr, ScrapeNow).await?;
+        }
+        // No live scraper: say why.
+        let found = self.db.send(Exec(move |conn| Project::get(conn, project))).await?;
+        match found {
+            Ok(p) if p.status == ProjectStatus::Archived => Err(ActorError::Archived),
+            Ok(p) if p.status == ProjectStatus::Quarantined => Err(ActorError::Quarantined),
+            Ok(_) => Err(ActorError::NotRunning),
+            Err(StoreError::NotFound(_)) => Err(ActorError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Where a running run of `project` stands: waiting at a gate (with its
+    /// place and estimated start) or fetching. `None` when the run is not
+    /// in progress on this node.
+    pub async fn run_phase(&self, project: ProjectId, run: RunId) -> Result<Option<RunPhase>, ActorError> {
+        let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? else {
+            return Ok(None);
+        };
+        Ok(mailbox.send(&addr, crate::scraper::GetRunPhase(run)).await?)
+    }
+
+    /// Cancels a running run: its scrape stops, the points stored so far
+    /// stay, it ends `cancelled`. Returns the run as recorded.
+    pub async fn cancel(&self, run: RunId) -> Result<trawler_store::Run, ActorError> {
+        let found = self.db.send(Exec(move |conn| trawler_store::Run::get(conn, run))).await??;
+        if found.status != trawler_domain::RunStatus::Running {
+            return Err(ActorError::RunNotRunning);
+        }
+        if let Some(owner) = self.owner_elsewhere(found.project_id).await? {
+            self.remote(owner, found.project_id, CommandKind::Cancel, Some(run)).await?;
+        } else {
+            self.cancel_local(found.project_id, run).await?;
+        }
+        Ok(self.db.send(Exec(move |conn| trawler_store::Run::get(conn, run))).await??)
+    }
+
+    async fn cancel_local(&self, project: ProjectId, run: RunId) -> Result<(), ActorError> {
+        let Some((addr, mailbox)) = self.registry.send(Lookup(project)).await? else {
+            return Err(ActorError::RunNotRunning);
+        };
+        mailbox.send(&addr, crate::scraper::CancelRun(run)).await??;
+        Ok(())
+    }
+
+    /// Starts the scraper of a new project and scrapes it at once. In
+    /// cluster mode the node that created it takes its lease; shares even
+    /// out later.
+    pub async fn project_created(&self, project: ProjectId) -> Result<(), ActorError> {
+        if !self.adopt_free(project).await? {
+            if let Some(owner) = self.owner_elsewhere(project).await? {
+                self.remote(owner, project, CommandKind::Trigger, None).await?;
+            }
+            return Ok(());
+        }
+        Ok(self.supervisor.send(StartProject { project, scrape_now: true }).await?)
+    }
+
+    /// Stops a project's scraper and polls for good (wherever it runs).
+    pub async fn project_archived(&self, project: ProjectId) -> Result<(), ActorError> {
+        match self.owner_elsewhere(project).await? {
+            // Its node also notices at its next round if this is lost.
+            Some(owner) => {
+                if let Err(e) = self.remote(owner, project, CommandKind::Stop, None).await {
+                    log::warn!("archiving project {project}: its node did not confirm: {e}");
+                }
+            }
+            None => self.stop_local(project).await?,
+        }
+        self.events.publish(Event::ProjectArchived { project_id: project, at_ms: now_millis() });
+        Ok(())
+    }
+
+    async fn stop_local(&self, project: ProjectId) -> Result<(), ActorError> {
+        self.supervisor.send(StopProject(project)).await?;
+        if self.ownership.is_cluster() && self.ownership.owns(project) {
+            self.ownership.remove(&[project]);
+            let (node, instance) = (self.config.node.clone(), self.instance.clone());
+            self.db
+                .send(Exec(move |conn| Lease::release(conn, Holder { node: &node, instance: &instance }, &[project])))
+                .await??;
+        }
+        Ok(())
+    }
+
+    /// Starts a resumed project's scraper (quarantined or archived before;
+    /// the caller has set it active) with a clean restart history.
+    pub async fn project_resumed(&self, project: ProjectId) -> Result<(), ActorError> {
+        if self.adopt_free(project).await? {
+            self.supervisor.send(ResumeProject(project)).await?;
+        } else if let Some(owner) = self.owner_elsewhere(project).await? {
+            self.remote(owner, project, CommandKind::Trigger, None).await?;
+        }
+        self.events.publish(Event::ProjectResumed { project_id: project, at_ms: now_millis() });
+        Ok(())
+    }
+
+    /// Makes a project's scraper re-read its sources (wherever it runs).
+    pub async fn project_updated(&self, project: ProjectId) -> Result<(), ActorError> {
+        if let Some(owner) = self.owner_elsewhere(project).await? {
+            self.remote(owner, project, CommandKind::Reload, None).await?;
+            return Ok(());
+        }
+        Ok(self.supervisor.send(ReloadProject(project)).await?)
+    }
+
+    /// The supervision tree of `node` (this one, or another live node of
+    /// the cluster, asked through the command table), as JSON.
+    pub async fn snapshot_of(&self, node: &str) -> Result<serde_json::Value, ActorError> {
+        if node == self.config.node {
+            return serde_json::to_value(self.snapshot().await?).map_err(|e| ActorError::Remote(e.to_string()));
+        }
+        let (nodes, now) = self
+            .db
+            .send(Exec(|conn| Ok((trawler_store::Node::list(conn)?, trawler_store::Node::clock(conn)?))))
+            .await??;
+        let Some(target) = nodes.into_iter().find(|n| n.name == node && n.alive(now, trawler_store::node::TTL_MS))
+        else {
+            return Err(ActorError::NodeNotFound(node.to_owned()));
+        };
+        match self.remote((target.name, target.instance), ProjectId(0), CommandKind::Snapshot, None).await? {
+            Outcome::Snapshot(tree) => Ok(tree),
+            other => Err(ActorError::Remote(format!("unexpected answer {}", other.to_text()))),
+        }
+    }
+
+    /// Carries out a command another node queued for a project run here.
+    pub(super) async fn carry_out(&self, command: Command) -> Outcome {
+        let project = command.project_id;
+        let done = |r: Result<(), ActorError>| r.map(|()| Outcome::Done { ok: true });
+        Outcome::of(match command.kind {
+            CommandKind::Trigger => self.trigger_local(project).await.map(|run| Outcome::Run { run_id: run.0 }),
+            CommandKind::Cancel => match command.run_id {
+                Some(run) => done(self.cancel_local(project, run).await),
+                None => Err(ActorError::RunNotRunning),
+            },
+            CommandKind::Stop => done(self.stop_local(project).await),
+            CommandKind::Reload => done(self.supervisor.send(ReloadProject(project)).await.map_err(ActorError::from)),
+            CommandKind::Snapshot => self
+                .snapshot()
+                .await
+                .and_then(|s| serde_json::to_value(s).map_err(|e| ActorError::Remote(e.to_string())))
+                .map(Outcome::Snapshot),
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! Starting the tree, and the handle the rest of the program uses to talk to it.
+
+mod inspect;
+mod lifecycle;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use trawler_domain::{now_millis, Platform, Point, ProjectId};
+use trawler_sources::Adapters;
+use trawler_store::lease::Holder;
+use trawler_store::{DbPool, Lease, Node};
+
+use crate::cluster::{Control, Coordinator, CoordinatorView};
+use crate::config::ActorsConfig;
+use crate::db::{DbExecutor, Exec};
+use crate::deps::SharedDeps;
+use crate::error::ActorError;
+use crate::events::EventBus;
+use crate::ingest::{Flush, IngestActor};
+use crate::metrics::{self, Metrics};
+use crate::ownership::Ownership;
+use crate::pipeline::{Imported, Pipeline};
+use crate::registry::{ListScrapers, Registry};
+use crate::remote;
+use crate::retention::RetentionActor;
+use crate::source::SourceActor;
+use crate::spool::Spool;
+use crate::state::{ActorInfo, ActorStatus, Mailbox};
+use crate::supervisor::{CountChildren, ForceStopAll, IsStarted, ProjectSupervisor, StopAll};
+use crate::webhook::Webhooks;
+
+/// The running tree: addresses of its long-lived actors.
+#[derive(Clone)]
+pub struct Tree {
+    pipeline: Pipeline,
+    supervisor: Addr<ProjectSupervisor>,
+    registry: Addr<Registry>,
+    ingest: Addr<IngestActor>,
+    /// The ingest actor's last published state (read without messaging it:
+    /// its mailbox pauses while it writes).
+    ingest_info: Arc<Mutex<ActorInfo>>,
+    ingest_mailbox: Mailbox,
+    sources: Vec<(Platform, Addr<SourceActor>)>,
+    retention: Option<Addr<RetentionActor>>,
+    metrics: Metrics,
+    db: Addr<DbExecutor>,
+    adapters: Adapters,
+    events: EventBus,
+    webhooks: Webhooks,
+    config: Arc<ActorsConfig>,
+    /// This process's id in the node registry.
+    instance: Arc<str>,
+    /// Which projects this node runs.
+    ownership: Arc<Ownership>,
+    /// Shutdown's hold on the coordinator.
+    control: Arc<tokio::sync::Mutex<Control>>,
+    /// What the coordinator saw last.
+    view: Arc<Mutex<CoordinatorView>>,
+}
+
+impl Tree {
+    /// Starts the tree on the current actix system. Migrations must have run.
+    /// Fails only when the spool cannot be opened.
+    pub fn start(config: ActorsConfig, pool: DbPool, adapters: Adapters) -> Result<Tree, ActorError> {
+        let spool = match &config.ingest.spool_dir {
+            Some(dir) => {
+                Some(Spool::open(dir, config.ingest.spool_max_bytes).map_err(|e| ActorError::Spool(e.to_string()))?)
+            }
+            None => None,
+        };
+        // PostgreSQL shares projects out by leases; SQLite runs one node.
+        let cluster = pool.backend() == trawler_store::Backend::Postgres;
+        let ownership = Arc::new(Ownership::new(cluster));
+        let db_pool = pool.clone();
+        let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
+        let retention = config.retention.map(|keep| RetentionActor::new(db.clone(), keep).start());
+        let metrics = Metrics::new();
+        let waits = metrics.gate_wait_seconds.clone();
+        adapters.gates().observe_waits(Arc::new(move |platform, waited| {
+            waits
+                .get_or_create(&metrics::PlatformLabel { platform: platform.to_string() })
+                .observe(waited.as_secs_f64());
+        }));
+        let ingest_mailbox = Mailbox::default();
+        let ingest_info = Arc::new(Mutex::new(ActorInfo::new("ingest", "ingest".into(), ActorStatus::Starting)));
+        let ingest = IngestActor::new(
+            db.clone(),
+            config.ingest.clone(),
+            ingest_mailbox.clone(),
+            spool,
+            ingest_info.clone(),
+            metrics.clone(),
+        )
+        .start();
+        let deps_mailbox = ingest_mailbox.clone();
+        let events = EventBus::new();
+        let slo = crate::webhook::SloCheck { full_interval: config.full_interval, target: config.slo_target };
+        let webhooks = Webhooks::start(
+            config.webhooks.clone(),
+            config.cipher.clone(),
+            slo,
+            db.clone(),
+            adapters.http().clone(),
+            &events,
+            metrics.clone(),
+        );
+        let pipeline = Pipeline {
+            ingest: ingest.clone(),
+            mailbox: ingest_mailbox,
+            db: db.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+        };
+        let deps = Arc::new(SharedDeps {
+            db: db.clone(),
+            pipeline: pipeline.clone(),
+            metrics: metrics.clone(),
+            adapters: adapters.clone(),
+            config: Arc::new(config),
+            events: events.clone(),
+            ownership: ownership.clone(),
+            fetching: Arc::default(),
+        });
+        let config = deps.config.clone();
+        let registry = Registry::default().start();
+        let sources: Vec<(Platform, Addr<SourceActor>)> =
+            Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
+        let supervisor =
+            ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
+        // Tells this process from an earlier one under the same name.
+        let instance: Arc<str> = format!("{:x}-{:x}", std::process::id(), now_millis()).into();
+        let control = Arc::new(tokio::sync::Mutex::new(Control::default()));
+        let view = Arc::new(Mutex::new(CoordinatorView { leases: cluster, ..CoordinatorView::default() }));
+        let coordinator = Coordinator {
+            db: db.clone(),
+            supervisor: supervisor.clone(),
+            ownership: ownership.clone(),
+            gates: adapters.gates().clone(),
+            node: config.node.clone(),
+            instance: instance.clone(),
+            control: control.clone(),
+            view: view.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+        };
+        crate::task::spawn_supervised("coordinator", metrics.clone(), move || coordinator.clone().run());
+        if cluster {
+            crate::cluster::start_relay(pool.clone(), events.clone(), &config.node);
+        }
+        let tree = Tree {
+            pipeline,
+            supervisor,
+            registry,
+            ingest,
+            ingest_info,
+            ingest_mailbox: deps_mailbox,
+            sources,
+            retention,
+            metrics,
+            db,
+            adapters,
+            events,
+            webhooks,
+            config,
+            instance,
+            ownership,
+            control,
+            view,
+        };
+        if cluster {
+            let handle = tree.clone();
+            crate::task::spawn_supervised("commands", tree.metrics.clone(), move || {
+                let tree = handle.clone();
+                let (db, node, instance) = (tree.db.clone(), tree.config.node.clone(), tree.instance.to_string());
+                remote::serve(db, node, instance, move |command| {
+                    let tree = tree.clone();
+                    async move { tree.carry_out(command).await }
+                })
+            });
+        }
+        Ok(tree)
+    }
+
+    /// Seals and opens stored secrets.
+    pub fn cipher(&self) -> &trawler_store::Cipher {
+        &self.config.cipher
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.config.node
+    }
+
+    /// How many scrapers run on this node.
+    pub async fn scraper_count(&self) -> Result<usize, ActorError> {
+        Ok(self.registry.send(ListScrapers).await?.len())
+    }
+
+    /// The tree's settings (cadences, for the capacity check).
+    pub fn config(&self) -> &ActorsConfig {
+        &self.config
+    }
+
+    /// The event bus (runs, state changes).
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The webhook dispatcher (wake it after queueing a delivery).
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
+    }
+
+    /// The adapters (validation of sources before they are saved).
+    pub fn adapters(&self) -> &Adapters {
+        &self.adapters
+    }
+
+    /// Stores points of the past into a project (see [`Pipeline::import`]).
+    pub async fn import(&self, project: ProjectId, points: Vec<Point>) -> Result<Imported, ActorError> {
+        self.pipeline.import(project, points).await
+    }
+
+    /// What the cluster coordinator saw at its last round.
+    pub fn cluster_view(&self) -> CoordinatorView {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether the supervisor has started every active project.
+    pub async fn is_started(&self) -> bool {
+        self.supervisor.send(IsStarted).await.unwrap_or(false)
+    }
+
+    /// The node's metrics (the HTTP layer records its requests there).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Graceful shutdown: stops scheduling and polling, lets scrapes in
+    /// progress finish for up to `deadline` (then stops the rest, their runs
+    /// closed as aborted), waits for requests in flight, and writes every
+    /// buffered point. Returns the points written by the final flush.
+    pub async fn shutdown(&self, deadline: Duration) -> Result<usize, ActorError> {
+        let until = tokio::time::Instant::now() + deadline;
+        // No more leases taken or handed over; the heartbeat goes on, so
+        // other nodes wait for the scrapes in progress to finish.
+        crate::cluster::halt(&self.control).await;
+        let running = self.supervisor.send(StopAll).await?;
+        log::info!("shutdown: waiting for {running} scrapers to finish (up to {deadline:?})");
+        while tokio::time::Instant::now() < until {
+            let left = self.supervisor.send(CountChildren).await?;
+            let in_flight = self.adapters.gates().snapshot().in_flight;
+            if left == 0 && in_flight == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let forced = self.supervisor.send(ForceStopAll).await?;
+        if forced > 0 {
+            log::warn!("shutdown: {forced} scrapers did not finish in time; their runs are closed as aborted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let written = self.ingest.send(Flush).await?.map_err(ActorError::Flush)?;
+        // A barrier: every database call queued before it has run.
+        let _ = self.db.send(Exec(|_| Ok(()))).await;
+        // The heartbeat ends, then the leases go and the node is marked
+        // stopped: other nodes take its projects at their next round.
+        crate::cluster::finish(&self.control).await;
+        let (name, instance) = (self.config.node.clone(), self.instance.clone());
+        let stopped = self
+            .db
+            .send(Exec(move |conn| {
+                Lease::release_all(conn, Holder { node: &name, instance: &instance })?;
+                let now = Node::clock(conn)?;
+                Node::stopped(conn, &name, &instance, now)
+            }))
+            .await;
+        if !matches!(stopped, Ok(Ok(()))) {
+            log::warn!("shutdown: marking the node stopped failed: {stopped:?}");
+        }
+        Ok(written)
+    }
+}
