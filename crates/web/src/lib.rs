@@ -3,23 +3,21 @@
 //! health endpoints. Every route is wired in [`routes`]; every error leaves
 //! through [`ApiError`].
 
+mod api;
 mod auth;
 mod error;
 mod filters;
-mod handlers;
-mod import;
 mod limits;
 mod login;
 mod moment;
 pub use moment::Moment;
 pub mod openapi;
 mod routes;
+mod service;
 mod sse;
 mod state;
-mod tokens;
 pub mod ui;
 pub mod views;
-mod webhooks;
 
 pub use auth::AdminToken;
 pub use error::ApiError;

@@ -5,11 +5,8 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::*;
-use crate::import::*;
+use crate::api::*;
 use crate::sse::*;
-use crate::tokens::*;
-use crate::webhooks::*;
 
 /// The whole API.
 #[derive(OpenApi)]

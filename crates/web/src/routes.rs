@@ -3,8 +3,7 @@
 use actix_web::error::{InternalError, JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::handlers::*;
-use crate::webhooks::*;
+use crate::api::*;
 use crate::ApiError;
 
 /// Largest JSON body accepted.
@@ -89,18 +88,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/projects/{id}/events", "GET").route(web::get().to(crate::sse::project_events)))
                 .service(
                     resource("/projects/{id}/tokens", "GET, POST")
-                        .route(web::get().to(crate::tokens::list_tokens))
-                        .route(web::post().to(crate::tokens::create_token)),
+                        .route(web::get().to(crate::api::tokens::list_tokens))
+                        .route(web::post().to(crate::api::tokens::create_token)),
                 )
                 .service(
                     resource("/projects/{id}/tokens/{token_id}", "DELETE")
-                        .route(web::delete().to(crate::tokens::revoke_token)),
+                        .route(web::delete().to(crate::api::tokens::revoke_token)),
                 )
                 .service(
                     resource("/projects/{id}/tokens/{token_id}/rotate", "POST")
-                        .route(web::post().to(crate::tokens::rotate_token)),
+                        .route(web::post().to(crate::api::tokens::rotate_token)),
                 )
-                .service(resource("/projects/{id}/points", "POST").route(web::post().to(crate::import::import_points)))
+                .service(
+                    resource("/projects/{id}/points", "POST").route(web::post().to(crate::api::import::import_points)),
+                )
                 .service(resource("/projects/{id}/export.csv", "GET").route(web::get().to(export_csv)))
                 .service(resource("/projects/{id}/export.jsonl", "GET").route(web::get().to(export_jsonl)))
                 .service(resource("/runs", "GET").route(web::get().to(search_runs)))

@@ -17,8 +17,8 @@ use trawler_domain::ProjectId;
 use trawler_store::{Project, ProjectToken};
 
 use crate::auth::{Admin, Reader};
-use crate::handlers::{db, Data};
 use crate::limits::Permit;
+use crate::service::{db, Data};
 use crate::views::*;
 use crate::ApiError;
 

@@ -14,7 +14,7 @@ use trawler_domain::{Metric, Platform, Point, ProjectId};
 use utoipa::ToSchema;
 
 use crate::auth::Admin;
-use crate::handlers::Data;
+use crate::service::Data;
 use crate::views::ErrorBody;
 use crate::ApiError;
 

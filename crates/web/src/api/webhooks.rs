@@ -5,8 +5,9 @@ use actix_web::{web, HttpResponse};
 use trawler_actors::{webhook, WEBHOOK_EVENTS};
 use trawler_store::{Delivery, NewWebhook, Webhook};
 
+use crate::api::{from_body, Body};
 use crate::auth::Admin;
-use crate::handlers::{db, from_body, Body, Data};
+use crate::service::{db, Data};
 use crate::views::*;
 use crate::ApiError;
 

@@ -5,25 +5,11 @@ use actix_web::{web, HttpResponse};
 use trawler_domain::ProjectId;
 use trawler_store::ProjectToken;
 
-use crate::auth::{new_read_token, token_hash, Admin};
-use crate::handlers::{db, from_body, Body, Data};
+use crate::api::{from_body, Body};
+use crate::auth::Admin;
+use crate::service::{check_label, db, issue, Data};
 use crate::views::*;
 use crate::ApiError;
-
-pub(crate) fn check_label(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("`name` must be 1 to 100 characters, without control characters".into()));
-    }
-    Ok(name.to_owned())
-}
-
-pub(crate) async fn issue(state: &Data, project: ProjectId, name: String) -> Result<CreatedToken, ApiError> {
-    let token = new_read_token()?;
-    let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
-    let record = db(state, move |conn| ProjectToken::create(conn, project, &name, &hash, &prefix)).await?;
-    Ok(CreatedToken { record, token })
-}
 
 /// Creates a read token of a project; the token is in this answer only.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/tokens", tag = "tokens",

@@ -1,0 +1,246 @@
+//! What the API and the UI share: the database from async code, the
+//! checks of what a client sends, the lifecycle steps that write to the
+//! store and then tell the tree, and the read models both show.
+
+use actix_web::web;
+use serde_json::json;
+use trawler_actors::SourceSpec;
+use trawler_domain::{Platform, ProjectId, ProjectStatus};
+use trawler_store::{AnyConnection, NewSource, Project, ProjectToken, Run, Source, StoreError, StoreResult};
+
+use crate::auth::{new_read_token, token_hash};
+use crate::views::*;
+use crate::{ApiError, AppState};
+
+pub(crate) type Data = web::Data<AppState>;
+
+/// Runs blocking database work on actix-web's blocking pool.
+pub(crate) async fn db<R, F>(state: &Data, f: F) -> Result<R, ApiError>
+where
+    F: FnOnce(&mut AnyConnection) -> StoreResult<R> + Send + 'static,
+    R: Send + 'static,
+{
+    let pool = state.pool.clone();
+    let result = web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?;
+    Ok(result?)
+}
+
+const MAX_SOURCES: usize = 20;
+
+pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::BadRequest("name must be 1 to 200 characters".into()));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("name must not contain control characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+/// Validates a project's new list of sources. `kept` are the sources it
+/// has now: a source sent without a secret keeps the secret its (platform,
+/// reference) has, so it is validated with that one (and the store keeps
+/// it): editing a project never needs its secrets sent again. New secrets
+/// come back sealed (see `trawler_store::secret`), ready to store.
+pub(crate) fn check_sources(
+    state: &Data,
+    input: Vec<SourceInput>,
+    kept: &[Source],
+) -> Result<Vec<NewSource>, ApiError> {
+    if input.len() > MAX_SOURCES {
+        return Err(ApiError::BadRequest(format!("at most {MAX_SOURCES} sources per project")));
+    }
+    let mut out = Vec::with_capacity(input.len());
+    for (i, s) in input.into_iter().enumerate() {
+        let platform: Platform = s.platform.parse().map_err(|e| ApiError::BadRequest(format!("sources[{i}]: {e}")))?;
+        let spec = SourceSpec {
+            platform,
+            external_ref: s.external_ref.trim().to_owned(),
+            options: std::sync::Arc::new(s.options.unwrap_or_else(|| json!({}))),
+            secret: s.secret.filter(|x| !x.is_empty()),
+        };
+        let cipher = state.tree.cipher();
+        let old_secret = || {
+            kept.iter()
+                .find(|k| k.platform == spec.platform && k.external_ref == spec.external_ref)
+                .and_then(|k| k.secret.as_deref())
+                .map(|sealed| cipher.open(sealed))
+                .transpose()
+        };
+        let checked = match spec.secret {
+            None => SourceSpec { secret: old_secret()?, ..spec.clone() },
+            Some(_) => spec.clone(),
+        };
+        state
+            .tree
+            .adapters()
+            .validate(&checked)
+            .map_err(|e| ApiError::BadRequest(format!("sources[{i}] ({platform}): {e}")))?;
+        if out.iter().any(|o: &NewSource| o.platform == spec.platform && o.external_ref == spec.external_ref) {
+            return Err(ApiError::BadRequest(format!(
+                "sources[{i}]: duplicate {} source `{}`",
+                spec.platform, spec.external_ref
+            )));
+        }
+        let options = std::sync::Arc::unwrap_or_clone(spec.options);
+        let secret = spec.secret.map(|s| cipher.seal(&s)).transpose()?;
+        out.push(NewSource { platform, external_ref: spec.external_ref, options, secret });
+    }
+    Ok(out)
+}
+
+/// Validates a new list of sources for project `id` (see [`check_sources`]).
+pub(crate) async fn check_source_edit(
+    state: &Data,
+    id: ProjectId,
+    input: Vec<SourceInput>,
+) -> Result<Vec<NewSource>, ApiError> {
+    let kept = db(state, move |conn| Source::list_for_project(conn, id)).await?;
+    check_sources(state, input, &kept)
+}
+
+/// Archives (`Archived`) or resumes (`Active`) a project, stored first, then
+/// told to the tree: the one path the API and the UI share.
+pub(crate) async fn set_project_status(
+    state: &Data,
+    id: ProjectId,
+    status: ProjectStatus,
+) -> Result<ProjectView, ApiError> {
+    let (p, s) = db(state, move |conn| {
+        let p = Project::set_status(conn, id, status, None)?;
+        Ok((p, Source::list_for_project(conn, id)?))
+    })
+    .await?;
+    match status {
+        ProjectStatus::Archived => state.tree.project_archived(id).await?,
+        _ => state.tree.project_resumed(id).await?,
+    }
+    Ok(ProjectView::new(p, s))
+}
+
+/// The one path of bulk actions, for the API and the UI.
+pub(crate) async fn bulk_apply(state: &Data, action: BulkAction, ids: Vec<ProjectId>) -> Result<BulkResult, ApiError> {
+    let mut ids = ids;
+    ids.sort();
+    ids.dedup();
+    let wanted = ids.clone();
+    let found: std::collections::HashMap<ProjectId, ProjectStatus> = db(state, move |conn| {
+        let mut out = std::collections::HashMap::new();
+        for id in wanted {
+            match Project::get(conn, id) {
+                Ok(p) => {
+                    out.insert(id, p.status);
+                }
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    let mut result = BulkResult { action, done: Vec::new(), skipped: Vec::new() };
+    for id in ids {
+        let skip = |reason: &str| BulkSkip { id, reason: reason.to_owned() };
+        let Some(&status) = found.get(&id) else {
+            result.skipped.push(skip("not found"));
+            continue;
+        };
+        let outcome = match (action, status) {
+            (BulkAction::Trigger, ProjectStatus::Active) => {
+                state.tree.trigger(id).await.map(|_| ()).map_err(ApiError::from)
+            }
+            (BulkAction::Trigger, _) => {
+                result.skipped.push(skip("not active"));
+                continue;
+            }
+            (BulkAction::Resume, ProjectStatus::Active) => {
+                result.skipped.push(skip("already active"));
+                continue;
+            }
+            (BulkAction::Resume, _) => set_project_status(state, id, ProjectStatus::Active).await.map(|_| ()),
+            (BulkAction::Archive, ProjectStatus::Archived) => {
+                result.skipped.push(skip("already archived"));
+                continue;
+            }
+            (BulkAction::Archive, _) => set_project_status(state, id, ProjectStatus::Archived).await.map(|_| ()),
+        };
+        match outcome {
+            Ok(()) => result.done.push(id),
+            // The database going away fails the whole request (503): the
+            // caller retries; the rest are per-project conditions.
+            Err(e @ ApiError::Unavailable(_)) => return Err(e),
+            Err(ApiError::Internal(e)) => {
+                log::error!("bulk {action:?} of project {id}: {e}");
+                result.skipped.push(skip("internal error (see the node's log)"));
+            }
+            Err(e) => result.skipped.push(skip(&e.to_string())),
+        }
+    }
+    Ok(result)
+}
+
+/// Freshness of projects over `[now - window, now]`, from one read of runs.
+pub(crate) fn freshness_of(
+    conn: &mut AnyConnection,
+    config: &trawler_actors::ActorsConfig,
+    projects: &[Project],
+    window_ms: i64,
+) -> StoreResult<Vec<trawler_domain::slo::Freshness>> {
+    let now = trawler_domain::now_millis();
+    freshness_between(conn, config, projects, now - window_ms, now)
+}
+
+/// Freshness of projects over `[from_ms, to_ms]`.
+pub(crate) fn freshness_between(
+    conn: &mut AnyConnection,
+    config: &trawler_actors::ActorsConfig,
+    projects: &[Project],
+    from_ms: i64,
+    to_ms: i64,
+) -> StoreResult<Vec<trawler_domain::slo::Freshness>> {
+    Run::freshness(conn, config.full_interval, projects, from_ms, to_ms)
+}
+
+/// The gates and the capacity of every platform.
+pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiError> {
+    let gates = state.tree.adapters().gates().snapshot();
+    let counts = db(state, Source::count_active_by_platform).await?;
+    let config = state.tree.config();
+    let capacity: Vec<trawler_domain::capacity::Capacity> = gates
+        .platforms
+        .iter()
+        .map(|g| {
+            let sources = counts.iter().find(|(p, _)| *p == g.platform).map_or(0, |(_, n)| *n);
+            trawler_domain::capacity::capacity(
+                g.platform,
+                sources,
+                config.full_interval.as_secs_f64(),
+                config.poll_interval.as_secs_f64(),
+                g.rate_per_sec,
+                1,
+            )
+        })
+        .collect();
+    let warnings = capacity.iter().filter_map(|c| c.warning.clone()).collect();
+    Ok(PlatformsView { gates, capacity, warnings })
+}
+
+pub(crate) fn check_label(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("`name` must be 1 to 100 characters, without control characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+pub(crate) async fn issue(state: &Data, project: ProjectId, name: String) -> Result<CreatedToken, ApiError> {
+    let token = new_read_token()?;
+    let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
+    let record = db(state, move |conn| ProjectToken::create(conn, project, &name, &hash, &prefix)).await?;
+    Ok(CreatedToken { record, token })
+}

@@ -1,0 +1,43 @@
+//! The creator's dashboard: one project for its read-token holder.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub(super) struct DashboardPage {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) token: String,
+    pub(super) figures: Vec<(String, String)>,
+    pub(super) metrics: Vec<String>,
+    pub(super) from: i64,
+    pub(super) step: i64,
+}
+
+#[derive(Deserialize)]
+pub struct DashboardQuery {
+    token: Option<String>,
+}
+
+/// `/d/{id}?token=…`: a project's live figures and charts for its creator.
+pub async fn dashboard(
+    reader: crate::auth::Reader,
+    state: Data,
+    q: web::Query<DashboardQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = reader.project;
+    let now = now_secs();
+    let (project, obs) =
+        db(&state, move |conn| Ok((Project::get(conn, id)?, Point::observations_at(conn, id, now)?))).await?;
+    let (figures, metrics) = figures(&obs);
+    let span = 7 * 86_400;
+    html(&DashboardPage {
+        id: id.0,
+        name: project.name,
+        token: q.into_inner().token.unwrap_or_default(),
+        figures,
+        metrics,
+        from: now - span,
+        step: span / 300,
+    })
+}

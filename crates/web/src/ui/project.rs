@@ -1,0 +1,242 @@
+//! One project's page and what can be done there: scrape, cancel,
+//! archive, resume, edit sources, and its read tokens.
+
+use super::*;
+
+pub(super) struct RunRow {
+    pub(super) id: i64,
+    pub(super) started: String,
+    pub(super) trigger: String,
+    pub(super) status: String,
+    pub(super) points: i64,
+    pub(super) error: String,
+    pub(super) log: String,
+}
+
+pub(super) struct TokenRow {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) prefix: String,
+    pub(super) created: String,
+    pub(super) last_used: String,
+    pub(super) revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "project.html")]
+pub(super) struct ProjectPage {
+    pub(super) csrf: String,
+    pub(super) nav: &'static str,
+    pub(super) flash: Option<String>,
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) status: String,
+    pub(super) status_reason: Option<String>,
+    pub(super) figures: Vec<(String, String)>,
+    pub(super) metrics: Vec<String>,
+    pub(super) ranges: Vec<(String, String)>,
+    pub(super) range: String,
+    pub(super) from: i64,
+    pub(super) step: i64,
+    pub(super) runs: Vec<RunRow>,
+    pub(super) sources_json: String,
+    pub(super) tokens: Vec<TokenRow>,
+    pub(super) new_token: Option<String>,
+}
+
+pub(super) async fn project_page(
+    session: UiSession,
+    state: &Data,
+    id: ProjectId,
+    range: Option<String>,
+    flash: Option<String>,
+    new_token: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (range, span) = RANGES
+        .iter()
+        .find(|r| Some(r.0) == range.as_deref())
+        .map_or(("24h".to_owned(), 86_400), |r| (r.0.to_owned(), r.2));
+    let now = now_secs();
+    let (project, sources, obs, runs, tokens) = db(state, move |conn| {
+        let p = Project::get(conn, id)?;
+        Ok((
+            p,
+            Source::list_for_project(conn, id)?,
+            Point::observations_at(conn, id, now)?,
+            Run::list_for_project(conn, id, 20)?,
+            ProjectToken::list(conn, id)?,
+        ))
+    })
+    .await?;
+    let (figures, metrics) = figures(&obs);
+    let sources_json = serde_json::to_string_pretty(
+        &sources
+            .iter()
+            .map(|s| json!({"platform": s.platform, "external_ref": s.external_ref, "options": &*s.options}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
+    let page = ProjectPage {
+        csrf: session.csrf,
+        nav: "projects",
+        flash,
+        id: id.0,
+        name: project.name,
+        status: project.status.to_string(),
+        status_reason: project.status_reason,
+        figures,
+        metrics,
+        ranges: RANGES.iter().map(|r| (r.0.to_owned(), r.1.to_owned())).collect(),
+        range,
+        from: now - span,
+        step: (span / 300).max(1),
+        runs: runs
+            .into_iter()
+            .map(|r| RunRow {
+                id: r.id.0,
+                started: ms_text(Some(r.started_at_ms)),
+                trigger: r.triggered_by.to_string(),
+                status: r.status.to_string(),
+                points: r.points_written,
+                error: r.error.unwrap_or_default(),
+                log: r.log,
+            })
+            .collect(),
+        sources_json,
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                prefix: t.prefix,
+                created: ms_text(Some(t.created_at_ms)),
+                last_used: ms_text(t.last_used_at_ms),
+                revoked: t.revoked_at_ms.is_some(),
+            })
+            .collect(),
+        new_token,
+    };
+    html(&page)
+}
+
+pub async fn project(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    q: web::Query<FlashQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    project_page(session, &state, ProjectId(id.into_inner()), q.range, q.flash, None).await
+}
+
+pub async fn scrape(
+    session: UiSession,
+    state: Data,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let run: RunId = state.tree.trigger(id).await?;
+    // The page's script asks for JSON and stays on the page.
+    let wants_json = req.headers().get(header::ACCEPT).is_some_and(|a| a.as_bytes().starts_with(b"application/json"));
+    if wants_json {
+        return Ok(HttpResponse::Accepted().json(json!({"run_id": run, "project_id": id})));
+    }
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Scrape+started+(run+{run})")))
+}
+
+/// Cancels a run from the project page (answers JSON to its script).
+pub async fn cancel(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let run = state.tree.cancel(RunId(id.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(json!({"run_id": run.id, "status": run.status, "points_written": run.points_written})))
+}
+
+pub async fn archive(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    crate::service::set_project_status(&state, id, ProjectStatus::Archived).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Archived")))
+}
+
+pub async fn resume(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    crate::service::set_project_status(&state, id, ProjectStatus::Active).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Resumed")))
+}
+
+#[derive(Deserialize)]
+pub struct SourcesForm {
+    csrf: String,
+    sources: String,
+}
+
+pub async fn save_sources(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<SourcesForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let inputs: Vec<SourceInput> = serde_json::from_str(&form.sources)
+        .map_err(|e| ApiError::BadRequest(format!("sources: not a JSON list of sources: {e}")))?;
+    let patch =
+        ProjectPatch { name: None, sources: Some(crate::service::check_source_edit(&state, id, inputs).await?) };
+    let p = db(&state, move |conn| Project::update(conn, id, &patch)).await?;
+    if p.status == ProjectStatus::Active {
+        state.tree.project_updated(id).await?;
+    }
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Sources+saved")))
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    csrf: String,
+    name: String,
+}
+
+pub async fn make_token(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let created = crate::service::issue(&state, id, crate::service::check_label(&form.name)?).await?;
+    // Rendered, not redirected: the token is shown this once.
+    project_page(session, &state, id, None, Some("Token made: copy it now".into()), Some(created.token)).await
+}
+
+pub async fn revoke_token(
+    session: UiSession,
+    state: Data,
+    path: web::Path<(i64, i64)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let (id, token) = path.into_inner();
+    db(&state, move |conn| ProjectToken::revoke(conn, ProjectId(id), token)).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Token+revoked")))
+}

@@ -1,0 +1,304 @@
+//! The projects page: filters, pages, bulk actions, and a new project.
+
+use super::*;
+
+pub(super) struct ProjectRow {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) status: String,
+    pub(super) sources: String,
+    pub(super) pledged: String,
+    pub(super) backers: String,
+    pub(super) spend: String,
+    pub(super) spark_metric: String,
+    pub(super) last_run: String,
+    pub(super) last_status: String,
+    pub(super) fresh: String,
+    pub(super) fresh_bad: bool,
+    /// The polls' share over 24 h (empty when none were seen).
+    pub(super) polls: String,
+    pub(super) polls_bad: bool,
+}
+
+#[derive(Template)]
+#[template(path = "projects.html")]
+pub(super) struct ProjectsPage {
+    pub(super) csrf: String,
+    pub(super) nav: &'static str,
+    pub(super) flash: Option<String>,
+    pub(super) rows: Vec<ProjectRow>,
+    pub(super) total: usize,
+    pub(super) all: usize,
+    pub(super) filters: FilterForm,
+    pub(super) pager: Pager,
+    /// This view's URL, where bulk actions come back to.
+    pub(super) here: String,
+    /// The order shown, and links to the others.
+    pub(super) sort: String,
+    pub(super) sort_fresh: String,
+    pub(super) sort_name: String,
+    pub(super) sort_id: String,
+}
+
+/// Whether a project passes the filters, given its sources and latest run.
+pub(super) fn project_matches(f: &Filters, p: &Project, sources: &[Source], last: Option<&Run>) -> bool {
+    (f.platforms.is_empty() || sources.iter().any(|s| f.platforms.contains(&s.platform)))
+        && (f.project_statuses.is_empty() || f.project_statuses.contains(&p.status))
+        && (f.run_statuses.is_empty() || last.is_some_and(|r| f.run_statuses.contains(&r.status)))
+        && (f.nodes.is_empty() || last.is_some_and(|r| f.nodes.contains(&r.node)))
+        && (f.from_ms.is_none() && f.to_ms.is_none() || last.is_some_and(|r| f.in_range(r.started_at_ms)))
+        && (f.name.is_empty() || p.name.to_lowercase().contains(&f.name.to_lowercase()))
+        && (f.projects.is_empty() || f.projects.contains(&p.id.0))
+}
+
+/// The projects page: filtered by platform, state, latest run (outcome,
+/// node, time) and name, a page at a time, with bulk actions.
+pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let f = Filters::parse(req.query_string(), true)?;
+    let now = now_secs();
+    let config = state.tree.config().clone();
+    let filters = f.clone();
+    let now_ms = now_millis();
+    let polls = state.tree.poll_freshness(None, now_ms - 86_400_000, now_ms).await?;
+    let (rows, total, all, nodes) = db(&state, move |conn| {
+        let f = filters;
+        // The default view (no filter, by id) reads its page alone; a
+        // filter or another order reads every project and filters here.
+        let one_page = !f.any() && f.sort.is_none();
+        let (projects, all) = if one_page {
+            let offset = ((f.page - 1) * PAGE_SIZE) as i64;
+            (Project::list_at(conn, offset, PAGE_SIZE as i64)?, Project::count(conn)? as usize)
+        } else {
+            let projects = Project::list(conn, None)?;
+            let all = projects.len();
+            (projects, all)
+        };
+        let mut sources: BTreeMap<ProjectId, Vec<Source>> = BTreeMap::new();
+        let listed = if one_page {
+            Source::list_for_projects(conn, &projects.iter().map(|p| p.id).collect::<Vec<_>>())?
+        } else {
+            Source::list_all(conn)?
+        };
+        for s in listed {
+            sources.entry(s.project_id).or_default().push(s);
+        }
+        // Every project's latest run only when a filter asks about it;
+        // otherwise only the shown page's (at 100,000 projects and a
+        // million runs, the difference between a second and a blink).
+        let by_run = !f.run_statuses.is_empty() || !f.nodes.is_empty() || f.from_ms.is_some() || f.to_ms.is_some();
+        let mut latest: BTreeMap<ProjectId, Run> = if by_run {
+            Run::latest_per_project(conn)?.into_iter().map(|r| (r.project_id, r)).collect()
+        } else {
+            BTreeMap::new()
+        };
+        let matched: Vec<Project> = projects
+            .into_iter()
+            .filter(|p| {
+                let s = sources.get(&p.id).map_or(&[][..], Vec::as_slice);
+                project_matches(&f, p, s, latest.get(&p.id))
+            })
+            .collect();
+        let total = if one_page { all } else { matched.len() };
+        let (page, fresh): (Vec<Project>, Vec<_>) = match f.sort.as_deref() {
+            // Worst first needs every match's freshness (one read of runs).
+            Some("fresh") => {
+                let fresh = crate::service::freshness_of(conn, &config, &matched, 86_400_000)?;
+                let mut both: Vec<_> = matched.into_iter().zip(fresh).collect();
+                both.sort_by(|a, b| a.1.share.unwrap_or(1.0).total_cmp(&b.1.share.unwrap_or(1.0)));
+                both.into_iter().skip((f.page - 1) * PAGE_SIZE).take(PAGE_SIZE).unzip()
+            }
+            sort => {
+                let mut matched = matched;
+                if sort == Some("name") {
+                    matched.sort_by_key(|p| p.name.to_lowercase());
+                }
+                let skip = if one_page { 0 } else { (f.page - 1) * PAGE_SIZE };
+                let page: Vec<Project> = matched.into_iter().skip(skip).take(PAGE_SIZE).collect();
+                let fresh = crate::service::freshness_of(conn, &config, &page, 86_400_000)?;
+                (page, fresh)
+            }
+        };
+        if !by_run {
+            let ids: Vec<ProjectId> = page.iter().map(|p| p.id).collect();
+            latest = Run::latest_for(conn, &ids)?.into_iter().map(|r| (r.project_id, r)).collect();
+        }
+        let mut rows = Vec::with_capacity(page.len());
+        for (p, fr) in page.into_iter().zip(fresh) {
+            let obs = Point::observations_at(conn, p.id, now)?;
+            let mut values: BTreeMap<String, f64> = BTreeMap::new();
+            for o in &obs {
+                *values.entry(o.metric.as_str().to_owned()).or_default() += o.value;
+            }
+            let last = latest.remove(&p.id);
+            // A metric the project has points of (none yet: no sparkline).
+            let spark_metric = ["pledged", "spend"]
+                .into_iter()
+                .find(|m| values.contains_key(*m))
+                .or_else(|| values.keys().next().map(String::as_str))
+                .unwrap_or_default()
+                .to_owned();
+            rows.push(ProjectRow {
+                id: p.id.0,
+                name: p.name,
+                status: p.status.to_string(),
+                sources: sources
+                    .get(&p.id)
+                    .into_iter()
+                    .flatten()
+                    .map(|s| format!("{}:{}", s.platform, s.external_ref))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                pledged: number(values.get("pledged").copied()),
+                backers: number(values.get("backers").copied()),
+                spend: number(values.get("spend").copied()),
+                spark_metric,
+                last_status: last.as_ref().map_or(String::new(), |r| r.status.to_string()),
+                last_run: last.map_or("–".into(), |r| ms_text(Some(r.started_at_ms))),
+                fresh: fr.share.map_or("–".into(), |s| format!("{:.1}% of {}", s * 100.0, fr.slots)),
+                fresh_bad: fr.share.is_some_and(|s| s < config.slo_target),
+                polls: polls
+                    .get(&p.id)
+                    .and_then(|f| f.share.map(|s| format!("{:.1}% of {}", s * 100.0, f.slots)))
+                    .unwrap_or_default(),
+                polls_bad: polls.get(&p.id).and_then(|f| f.share).is_some_and(|s| s < config.slo_target),
+            });
+        }
+        Ok((rows, total, all, Run::nodes(conn)?))
+    })
+    .await?;
+    let query = f.query(true, f.page);
+    let sorted = |sort: Option<&str>| {
+        let mut g = f.clone();
+        g.sort = sort.map(str::to_owned);
+        let q = g.query(true, 1);
+        if q.is_empty() {
+            "/ui/".to_owned()
+        } else {
+            format!("/ui/?{q}")
+        }
+    };
+    html(&ProjectsPage {
+        sort_fresh: sorted(Some("fresh")),
+        sort_name: sorted(Some("name")),
+        sort_id: sorted(None),
+        sort: f.sort.clone().unwrap_or_else(|| "id".into()),
+        csrf: session.csrf,
+        nav: "projects",
+        flash: f.flash.clone(),
+        rows,
+        total,
+        all,
+        pager: pager("/ui/", &f, true, total),
+        filters: filter_form(&f, nodes),
+        here: if query.is_empty() { "/ui/".into() } else { format!("/ui/?{query}") },
+    })
+}
+
+/// Applies a bulk action to the checked projects, then returns to the view
+/// it came from with a message that counts what was done and skipped.
+pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let mut csrf = String::new();
+    let mut action = None;
+    let mut back = "/ui/".to_owned();
+    let mut ids = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "csrf" => csrf = v.into_owned(),
+            "action" => action = Some(v.into_owned()),
+            "back" => back = v.into_owned(),
+            "id" => ids.push(v.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("`{v}` is not a project id")))?),
+            _ => {}
+        }
+    }
+    check_csrf(&session, &csrf)?;
+    let action: BulkAction =
+        action.as_deref().unwrap_or_default().parse().map_err(|e: String| ApiError::BadRequest(e))?;
+    let message = if ids.is_empty() {
+        "Nothing was selected".to_owned()
+    } else {
+        crate::service::bulk_apply(&state, action, ids.into_iter().map(ProjectId).collect()).await?.summary(action)
+    };
+    let mut to = return_url(&back);
+    let kept: Vec<(String, String)> =
+        to.query_pairs().filter(|(k, _)| k != "flash").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    to.query_pairs_mut().clear().extend_pairs(kept).append_pair("flash", &message);
+    Ok(see_other(&format!("{}?{}", to.path(), to.query().unwrap_or_default())))
+}
+
+/// Where a form may send the browser back to: `back` resolved the way a
+/// browser resolves it (`\` reads as `/`, `..` and `.` collapse, a leading
+/// `//` names another host), kept only if it stays on this origin under
+/// `/ui/`; anything else goes to `/ui/`. Never an open redirect.
+pub(super) fn return_url(back: &str) -> url::Url {
+    // The scheme and host are placeholders: only the path and query are sent.
+    let origin = url::Url::parse("http://this.host/").expect("a valid literal");
+    let home = origin.join("/ui/").unwrap_or_else(|_| origin.clone());
+    match origin.join(back) {
+        Ok(to) if to.origin() == origin.origin() && to.path().starts_with("/ui/") && !to.path().contains("//") => to,
+        _ => home,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewProjectForm {
+    csrf: String,
+    name: String,
+    sources: String,
+}
+
+pub async fn create_project(
+    session: UiSession,
+    state: Data,
+    form: web::Form<NewProjectForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    check_csrf(&session, &form.csrf)?;
+    let mut inputs = Vec::new();
+    for line in form.sources.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((platform, reference)) = line.split_once(':') else {
+            return Err(ApiError::BadRequest(format!("`{line}` is not platform:reference")));
+        };
+        inputs.push(SourceInput {
+            platform: platform.trim().to_owned(),
+            external_ref: reference.trim().to_owned(),
+            options: None,
+            secret: None,
+        });
+    }
+    let name = crate::service::check_name(&form.name)?;
+    let sources = check_sources(&state, inputs, &[])?;
+    let (project, _) = db(&state, move |conn| Project::create(conn, &name, &sources)).await?;
+    state.tree.project_created(project.id).await?;
+    Ok(see_other(&format!("/ui/projects/{}", project.id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::return_url;
+
+    #[test]
+    fn a_return_path_never_leaves_the_ui() {
+        let path = |back: &str| {
+            let to = return_url(back);
+            format!("{}{}", to.path(), to.query().map(|q| format!("?{q}")).unwrap_or_default())
+        };
+        assert_eq!(path("/ui/projects?status=failed"), "/ui/projects?status=failed");
+        assert_eq!(path("/ui/projects/7"), "/ui/projects/7");
+        for hostile in [
+            "/ui/..\\\\evil.example",
+            "/ui/..\\evil.example",
+            "/ui/../..//evil.example",
+            "//evil.example/ui/",
+            "\\\\evil.example/ui/",
+            "https://evil.example/ui/",
+            "/ui/%2e%2e/%2e%2e//evil.example",
+            "/ui/../admin",
+            "javascript:alert(1)//ui/",
+            "/ui\\..\\..\\evil.example",
+            "",
+        ] {
+            let to = path(hostile);
+            assert!(to.starts_with("/ui/") && !to.starts_with("//") && !to.contains("evil"), "{hostile:?} -> {to}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The runs page: every run, filtered.
+
+use super::*;
+
+pub(super) struct RunListRow {
+    pub(super) id: i64,
+    pub(super) project_id: i64,
+    pub(super) project: String,
+    pub(super) status: String,
+    pub(super) trigger: String,
+    pub(super) node: String,
+    pub(super) started: String,
+    pub(super) took: String,
+    pub(super) points: i64,
+    pub(super) error: String,
+}
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+pub(super) struct RunsPage {
+    pub(super) csrf: String,
+    pub(super) nav: &'static str,
+    pub(super) flash: Option<String>,
+    pub(super) rows: Vec<RunListRow>,
+    pub(super) filters: FilterForm,
+    /// The next page (older runs), if there may be one.
+    pub(super) older: Option<String>,
+    pub(super) here: String,
+}
+
+/// The runs page: every project's runs, newest first, filtered by platform,
+/// outcome, node and time; bulk "scrape again" for the selected runs'
+/// projects.
+pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let f = Filters::parse(req.query_string(), false)?;
+    let filter = f.run_filter(PAGE_SIZE as i64);
+    let (runs, names, nodes) = db(&state, move |conn| {
+        let runs = Run::search(conn, &filter)?;
+        let names: BTreeMap<ProjectId, String> =
+            Project::list(conn, None)?.into_iter().map(|p| (p.id, p.name)).collect();
+        Ok((runs, names, Run::nodes(conn)?))
+    })
+    .await?;
+    let older = (runs.len() == PAGE_SIZE).then(|| f.next_runs("/ui/runs", runs.last().map_or(0, |r| r.id.0), None));
+    let rows = runs
+        .into_iter()
+        .map(|r| RunListRow {
+            id: r.id.0,
+            project_id: r.project_id.0,
+            project: names.get(&r.project_id).cloned().unwrap_or_else(|| format!("#{}", r.project_id)),
+            status: r.status.to_string(),
+            trigger: r.triggered_by.to_string(),
+            node: r.node,
+            started: ms_text(Some(r.started_at_ms)),
+            took: r.finished_at_ms.map_or("–".into(), |e| format!("{:.1} s", (e - r.started_at_ms) as f64 / 1000.0)),
+            points: r.points_written,
+            error: r.error.unwrap_or_default(),
+        })
+        .collect();
+    let query = f.query(false, 1);
+    html(&RunsPage {
+        csrf: session.csrf,
+        nav: "runs",
+        flash: f.flash.clone(),
+        rows,
+        filters: filter_form(&f, nodes),
+        older,
+        here: if query.is_empty() { "/ui/runs".into() } else { format!("/ui/runs?{query}") },
+    })
+}
