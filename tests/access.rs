@@ -243,8 +243,11 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
     ensure!(checked == routes.len() * creds.len());
 
     // A revoked token reads nothing; a rotated one neither, its successor does.
-    let (status, _) = api.send(Method::POST, &format!("/api/v1/projects/{p1}/tokens/{rotatable}/rotate"), None)?;
-    ensure!(status == 409, "a revoked token cannot be rotated: {status}");
+    let (status, body) = api.send(Method::POST, &format!("/api/v1/projects/{p1}/tokens/{rotatable}/rotate"), None)?;
+    ensure!(
+        status == 409 && body["error"]["code"] == "token_revoked",
+        "a revoked token cannot be rotated: {status} {body}"
+    );
     let (new, id) = token_of(p1)?;
     let (status, rotated) = api.send(Method::POST, &format!("/api/v1/projects/{p1}/tokens/{id}/rotate"), None)?;
     ensure!(status == 201, "{status} {rotated}");

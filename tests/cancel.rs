@@ -70,9 +70,9 @@ fn a_hanging_run_is_cancelled_within_a_second_and_the_next_one_works() -> Result
     })?;
     // Cancelling again, or a run that is not running: 409; unknown: 404.
     let (status, body) = api.send(Method::POST, &format!("/api/v1/runs/{run_id}/cancel"), None)?;
-    ensure!(status == 409 && body["error"]["code"] == "conflict", "{status} {body}");
-    let (status, _) = api.send(Method::POST, "/api/v1/runs/999999/cancel", None)?;
-    ensure!(status == 404);
+    ensure!(status == 409 && body["error"]["code"] == "run_not_running", "{status} {body}");
+    let (status, body) = api.send(Method::POST, "/api/v1/runs/999999/cancel", None)?;
+    ensure!(status == 404 && body["error"]["code"] == "run_not_found", "{status} {body}");
 
     // The platform recovers: the next run of the same scraper succeeds.
     let resp = faults.delete(format!("{}/_sim/faults", sim.addr)).send()?;

@@ -287,7 +287,7 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(code == 0 && out.contains("project 1 is archived"), "{out}");
     // API errors: one line, exit 1.
     let (code, _, err) = run(&["projects", "scrape", "1"])?;
-    ensure!(code == 1 && err.trim_end().lines().count() == 1 && err.contains("409 conflict"), "{err}");
+    ensure!(code == 1 && err.trim_end().lines().count() == 1 && err.contains("409 project_archived"), "{err}");
     let (code, _, err) = run(&["projects", "add", "--name", "x", "--source", "myspace:x"])?;
     ensure!(code == 1 && err.contains("400 bad_request") && err.contains("myspace"), "{err}");
     Ok(())

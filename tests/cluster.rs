@@ -246,7 +246,7 @@ fn three_nodes_share_projects_take_over_and_keep_to_the_budget() -> Result<()> {
         .collect();
     ensure!(through_a == running(&b)?, "b's tree through a differs from b's own");
     let (status, body) = a.api.get("/api/v1/admin/actors?node=nobody")?;
-    ensure!(status == 404 && body["error"]["code"] == "not_found", "{status} {body}");
+    ensure!(status == 404 && body["error"]["code"] == "node_not_found", "{status} {body}");
     let out = Command::new(env!("CARGO_BIN_EXE_trawler"))
         .args(["actors", "--node", "c"])
         .env("TRAWLER_URL", &a.api.base)

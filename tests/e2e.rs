@@ -201,7 +201,7 @@ fn run_scenario(db_url: &str) -> Result<()> {
     )?;
     ensure!(status == 400, "meta_ads without a token must be refused");
     let (status, body) = api.get("/api/v1/projects/999999")?;
-    ensure!(status == 404 && body["error"]["code"] == "not_found", "{status} {body}");
+    ensure!(status == 404 && body["error"]["code"] == "project_not_found", "{status} {body}");
     let (status, _) = api.get("/api/v1/projects/abc")?;
     ensure!(status == 400);
     let resp = client
@@ -471,7 +471,10 @@ fn run_scenario(db_url: &str) -> Result<()> {
         "active projects stopped too"
     );
     let (status, body) = api.send(reqwest::Method::POST, &format!("/api/v1/projects/{archived}/scrape"), None)?;
-    ensure!(status == 409, "triggering an archived project: {status} {body}");
+    ensure!(
+        status == 409 && body["error"]["code"] == "project_archived",
+        "triggering an archived project: {status} {body}"
+    );
     let actors = api.ok("/api/v1/admin/actors")?;
     ensure!(
         !actors["actors"].as_array().is_some_and(|a| a.iter().any(|x| x["project_id"].as_i64() == Some(archived))),

@@ -470,7 +470,7 @@ fn a_misspelt_metric_is_a_404_naming_the_project_metrics() -> Result<()> {
     let (status, body) = api.get(&format!("/api/v1/projects/{project}/series?metric=pledged&from=0&to=1"))?;
     ensure!(status == 200, "{status} {body}");
     let (status, body) = api.get(&format!("/api/v1/projects/{project}/series?metric=pledgedd"))?;
-    ensure!(status == 404, "{status} {body}");
+    ensure!(status == 404 && body["error"]["code"] == "metric_not_found", "{status} {body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     ensure!(message.contains("pledgedd") && message.contains("pledged)"), "{body}");
     Ok(())

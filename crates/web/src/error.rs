@@ -7,9 +7,150 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
 use serde_json::json;
 use trawler_actors::ActorError;
 use trawler_store::StoreError;
+use utoipa::ToSchema;
+
+/// What went wrong, as a client matches on it: the `code` of every error
+/// body. Each code has one HTTP status ([`ErrorCode::status`]); several codes
+/// share a status where the reason differs (a 409 for an archived project is
+/// not a 409 for a run that ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: no credential, or a wrong one.
+    Unauthorized,
+    /// 403: a valid credential that does not cover this resource.
+    Forbidden,
+    /// 400: input that does not validate; the message says what to fix.
+    BadRequest,
+    /// 404: no such route.
+    RouteNotFound,
+    /// 404: no such project.
+    ProjectNotFound,
+    /// 404: no such run.
+    RunNotFound,
+    /// 404: no such read token.
+    TokenNotFound,
+    /// 404: no such webhook.
+    WebhookNotFound,
+    /// 404: no such webhook delivery.
+    DeliveryNotFound,
+    /// 404: no live node of that name.
+    NodeNotFound,
+    /// 404: the project has no such metric.
+    MetricNotFound,
+    /// 404: anything else that does not exist.
+    NotFound,
+    /// 405: the route exists, not with this method (see `Allow`).
+    MethodNotAllowed,
+    /// 409: the project is archived: resume it first.
+    ProjectArchived,
+    /// 409: the project is quarantined after repeated crashes: resume it first.
+    ProjectQuarantined,
+    /// 409: the run is not running (it ended).
+    RunNotRunning,
+    /// 409: the read token is revoked.
+    TokenRevoked,
+    /// 409: another state forbids the action.
+    Conflict,
+    /// 413: the body is over the limit.
+    PayloadTooLarge,
+    /// 429: this client holds its most at once (see `Retry-After`).
+    TooManyRequests,
+    /// 503: the node is at its cap for everyone (see `Retry-After`).
+    Busy,
+    /// 503: the project's scraper is restarting; try again shortly.
+    ScraperRestarting,
+    /// 503: a dependency (database, actor, another node) is unavailable.
+    Unavailable,
+    /// 500: a bug; the node's log has the cause.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status of this code.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            BadRequest => StatusCode::BAD_REQUEST,
+            RouteNotFound | ProjectNotFound | RunNotFound | TokenNotFound | WebhookNotFound | DeliveryNotFound
+            | NodeNotFound | MetricNotFound | NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProjectArchived | ProjectQuarantined | RunNotRunning | TokenRevoked | Conflict => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Busy | ScraperRestarting | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code as the body writes it.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            Unauthorized => "unauthorized",
+            Forbidden => "forbidden",
+            BadRequest => "bad_request",
+            RouteNotFound => "route_not_found",
+            ProjectNotFound => "project_not_found",
+            RunNotFound => "run_not_found",
+            TokenNotFound => "token_not_found",
+            WebhookNotFound => "webhook_not_found",
+            DeliveryNotFound => "delivery_not_found",
+            NodeNotFound => "node_not_found",
+            MetricNotFound => "metric_not_found",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            ProjectArchived => "project_archived",
+            ProjectQuarantined => "project_quarantined",
+            RunNotRunning => "run_not_running",
+            TokenRevoked => "token_revoked",
+            Conflict => "conflict",
+            PayloadTooLarge => "payload_too_large",
+            TooManyRequests => "too_many_requests",
+            Busy => "busy",
+            ScraperRestarting => "scraper_restarting",
+            Unavailable => "unavailable",
+            Internal => "internal",
+        }
+    }
+
+    /// Every code, for the documentation check.
+    pub const ALL: [ErrorCode; 24] = {
+        use ErrorCode::*;
+        [
+            Unauthorized,
+            Forbidden,
+            BadRequest,
+            RouteNotFound,
+            ProjectNotFound,
+            RunNotFound,
+            TokenNotFound,
+            WebhookNotFound,
+            DeliveryNotFound,
+            NodeNotFound,
+            MetricNotFound,
+            NotFound,
+            MethodNotAllowed,
+            ProjectArchived,
+            ProjectQuarantined,
+            RunNotRunning,
+            TokenRevoked,
+            Conflict,
+            PayloadTooLarge,
+            TooManyRequests,
+            Busy,
+            ScraperRestarting,
+            Unavailable,
+            Internal,
+        ]
+    };
+}
 
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
@@ -58,41 +199,36 @@ pub enum ApiError {
     /// A bug or an unexpected failure; the message is logged, not sent.
     #[error("{0}")]
     Internal(String),
+    /// Refused for a reason with a code of its own (a project that is
+    /// archived, a run that ended, a metric the project lacks); the status
+    /// is the code's.
+    #[error("{1}")]
+    Refused(ErrorCode, String),
 }
 
 impl ApiError {
-    /// The stable snake_case code clients can match on.
-    pub fn code(&self) -> &'static str {
+    /// The code clients match on.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::TooManyRequests { .. } => "too_many_requests",
-            ApiError::Busy { .. } => "busy",
-            ApiError::Internal(_) => "internal",
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            ApiError::Busy { .. } => ErrorCode::Busy,
+            ApiError::Internal(_) => ErrorCode::Internal,
+            ApiError::Refused(code, _) => *code,
         }
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -114,14 +250,24 @@ impl ResponseError for ApiError {
         if let ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Busy { retry_after_secs, .. } = self {
             resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
-        resp.json(json!({"error": {"code": self.code(), "message": message}}))
+        resp.json(json!({"error": {"code": self.code().as_str(), "message": message}}))
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::NotFound(what) => {
+                let code = match what {
+                    "project" => ErrorCode::ProjectNotFound,
+                    "run" => ErrorCode::RunNotFound,
+                    "token" => ErrorCode::TokenNotFound,
+                    "webhook" => ErrorCode::WebhookNotFound,
+                    "delivery" => ErrorCode::DeliveryNotFound,
+                    _ => ErrorCode::NotFound,
+                };
+                ApiError::Refused(code, format!("{what} not found"))
+            }
             e if e.is_unavailable() => ApiError::Unavailable(e.to_string()),
             e => ApiError::Internal(e.to_string()),
         }
@@ -131,14 +277,25 @@ impl From<StoreError> for ApiError {
 impl From<ActorError> for ApiError {
     fn from(e: ActorError) -> ApiError {
         match e {
-            ActorError::NotFound => ApiError::NotFound("project not found".into()),
-            ActorError::NodeNotFound(name) => ApiError::NotFound(format!("no live node named `{name}`")),
-            ActorError::Archived => ApiError::Conflict("the project is archived; it is not scraped any more".into()),
-            ActorError::Quarantined => {
-                ApiError::Conflict("the project is quarantined after repeated crashes; resume it first".into())
+            ActorError::NotFound => ApiError::Refused(ErrorCode::ProjectNotFound, "project not found".into()),
+            ActorError::NodeNotFound(name) => {
+                ApiError::Refused(ErrorCode::NodeNotFound, format!("no live node named `{name}`"))
             }
-            ActorError::NotRunning => ApiError::Unavailable("the project's scraper is restarting".into()),
-            ActorError::RunNotRunning => ApiError::Conflict("the run is not running: it ended already".into()),
+            ActorError::Archived => ApiError::Refused(
+                ErrorCode::ProjectArchived,
+                "the project is archived; it is not scraped any more (resume it first)".into(),
+            ),
+            ActorError::Quarantined => ApiError::Refused(
+                ErrorCode::ProjectQuarantined,
+                "the project is quarantined after repeated crashes; resume it first".into(),
+            ),
+            ActorError::NotRunning => ApiError::Refused(
+                ErrorCode::ScraperRestarting,
+                "the project's scraper is restarting; try again shortly".into(),
+            ),
+            ActorError::RunNotRunning => {
+                ApiError::Refused(ErrorCode::RunNotRunning, "the run is not running: it ended already".into())
+            }
             ActorError::Store(s) => s.into(),
             ActorError::Metrics(e) => ApiError::Internal(e),
             other => ApiError::Unavailable(other.to_string()),
@@ -149,5 +306,38 @@ impl From<ActorError> for ApiError {
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> ApiError {
         ApiError::Unavailable(format!("blocking pool: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented_with_its_status() {
+        let doc = include_str!("../../../docs/api.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| {} | `{}` |", code.status().as_u16(), code.as_str());
+            assert!(doc.contains(&row), "docs/api.md lacks the row {row}");
+            let json = serde_json::to_value(code).expect("a code serialises");
+            assert_eq!(json, code.as_str(), "the body and the schema spell {code:?} alike");
+        }
+    }
+
+    #[test]
+    fn refusals_from_the_tree_keep_their_reason() {
+        let cases = [
+            (ActorError::Archived, ErrorCode::ProjectArchived, 409),
+            (ActorError::Quarantined, ErrorCode::ProjectQuarantined, 409),
+            (ActorError::RunNotRunning, ErrorCode::RunNotRunning, 409),
+            (ActorError::NotFound, ErrorCode::ProjectNotFound, 404),
+            (ActorError::NotRunning, ErrorCode::ScraperRestarting, 503),
+        ];
+        for (e, code, status) in cases {
+            let api = ApiError::from(e);
+            assert_eq!((api.code(), api.status_code().as_u16()), (code, status));
+        }
+        let store = ApiError::from(StoreError::NotFound("run"));
+        assert_eq!(store.code(), ErrorCode::RunNotFound);
     }
 }

@@ -20,7 +20,7 @@ pub mod ui;
 pub mod views;
 
 pub use auth::AdminToken;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use limits::{Limits, LimitsConfig};
 pub use login::{Cidr, LoginGuard};
 pub use routes::{configure, record_request};

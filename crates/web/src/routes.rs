@@ -34,7 +34,7 @@ fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such route".into()))
+    Err(ApiError::Refused(crate::ErrorCode::RouteNotFound, "no such route".into()))
 }
 
 /// A resource whose unmatched methods answer 405 in JSON, with the `Allow`

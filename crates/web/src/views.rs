@@ -23,9 +23,8 @@ pub struct ErrorBody {
 /// An error's code and message.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `bad_request`, `unauthorized`, `not_found`, `method_not_allowed`,
-    /// `conflict`, `payload_too_large`, `unavailable` or `internal`.
-    pub code: String,
+    /// What went wrong, as a client matches on it (see docs/api.md).
+    pub code: crate::ErrorCode,
     /// What went wrong.
     pub message: String,
 }

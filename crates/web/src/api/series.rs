@@ -100,7 +100,7 @@ pub async fn get_series(
     .await?;
     if let Some(known) = known.filter(|k| !k.iter().any(|m| m == metric.as_str())) {
         let list = if known.is_empty() { "none yet".to_owned() } else { known.join(", ") };
-        return Err(ApiError::NotFound(format!(
+        return Err(ApiError::Refused(crate::ErrorCode::MetricNotFound, format!(
             "project {id} has no metric `{metric}`: no source reads it and no point of it is stored (its metrics: {list})"
         )));
     }

@@ -56,7 +56,7 @@ pub async fn rotate_token(_: Admin, state: Data, path: web::Path<(i64, i64)>) ->
     let project = ProjectId(project);
     let old = db(&state, move |conn| ProjectToken::get(conn, project, token)).await?;
     if old.revoked_at_ms.is_some() {
-        return Err(ApiError::Conflict("the token is revoked; create a new one".into()));
+        return Err(ApiError::Refused(crate::ErrorCode::TokenRevoked, "the token is revoked; create a new one".into()));
     }
     let created = issue(&state, project, old.name.clone()).await?;
     db(&state, move |conn| ProjectToken::revoke(conn, project, token)).await?;
