@@ -19,6 +19,7 @@ mod pipeline;
 mod registry;
 mod remote;
 mod retention;
+mod scrape;
 mod scraper;
 mod source;
 mod spool;

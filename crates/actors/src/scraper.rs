@@ -9,20 +9,21 @@
 //! actor on the thread), recorded as a failed run, and the actor stops so
 //! its supervisor restarts it.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, FULL_SEED};
 use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
-use trawler_sources::{LinePlace, Standing};
+use trawler_sources::Standing;
 use trawler_store::{Run, RunEnd, Source};
 
 use crate::db::Exec;
 use crate::deps::Deps;
 use crate::error::ActorError;
 use crate::events::Event;
+use crate::scrape::{scrape, Outcome, Progress};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::task::caught;
 
@@ -581,101 +582,4 @@ impl ScraperActor {
             }
         })
     }
-}
-
-/// What a scrape came to.
-struct Outcome {
-    status: RunStatus,
-    /// The first error: its class and its message.
-    error: Option<(&'static str, String)>,
-    points: i64,
-    log: String,
-}
-
-/// What a scrape has done so far, shared with its actor so that a cancel or
-/// a deadline can record it.
-#[derive(Default)]
-pub(crate) struct Progress {
-    points: AtomicI64,
-    log: Mutex<String>,
-    /// Set once the scrape has started to run.
-    begun: AtomicBool,
-    /// Where its request waits at a gate, while it does.
-    place: LinePlace,
-}
-
-impl Progress {
-    fn note(&self, line: String) {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).push_str(&line);
-    }
-
-    /// Points stored and the log so far.
-    fn snapshot(&self) -> (i64, String) {
-        (self.points.load(Ordering::Relaxed), self.log.lock().unwrap_or_else(|p| p.into_inner()).clone())
-    }
-}
-
-/// Fetches every source of a project once and hands the points to ingestion.
-async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome {
-    progress.begun.store(true, Ordering::Relaxed);
-    if sources.is_empty() {
-        return Outcome {
-            status: RunStatus::Failed,
-            error: Some(("config", "the project has no sources".into())),
-            points: 0,
-            log: "no sources configured\n".into(),
-        };
-    }
-    let mut ok = 0usize;
-    let mut first_error = None;
-    // One budget for the whole run: a failing platform cannot keep a run
-    // retrying past it, however many sources the project has.
-    let budget = deps.adapters.run_budget();
-    for source in sources {
-        let started = Instant::now();
-        // A poll of this source in flight finishes first: one fetch at a time.
-        let claim = deps.fetching.claim(source.id).await;
-        let fetched = deps.fetch(source, RunKind::Full, &budget, Some(&progress.place)).await;
-        claim.done(fetched.is_ok());
-        match fetched {
-            Ok(fetched) => {
-                let listed: Vec<String> = fetched.samples.iter().map(|s| format!("{}={}", s.metric, s.value)).collect();
-                let n = match deps.pipeline.observed(source, fetched.samples).await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        progress.note(format!("{} {}: {e}\n", source.platform, source.external_ref));
-                        first_error.get_or_insert(("ingest", e));
-                        continue;
-                    }
-                };
-                ok += 1;
-                progress.points.fetch_add(n as i64, Ordering::Relaxed);
-                progress.note(format!(
-                    "{} {}: {n} points in {} ms ({}){}\n",
-                    source.platform,
-                    source.external_ref,
-                    started.elapsed().as_millis(),
-                    listed.join(", "),
-                    if fetched.notes.is_empty() { String::new() } else { format!(" [{}]", fetched.notes.join(", ")) }
-                ));
-            }
-            Err(e) => {
-                progress.note(format!(
-                    "{} {}: failed after {} ms: {e}\n",
-                    source.platform,
-                    source.external_ref,
-                    started.elapsed().as_millis()
-                ));
-                first_error
-                    .get_or_insert_with(|| (e.code(), format!("{} {}: {e}", source.platform, source.external_ref)));
-            }
-        }
-    }
-    let status = match ok {
-        0 => RunStatus::Failed,
-        n if n == sources.len() => RunStatus::Succeeded,
-        _ => RunStatus::Partial,
-    };
-    let (points, log) = progress.snapshot();
-    Outcome { status, error: first_error, points, log }
 }

@@ -6,8 +6,11 @@
 
 pub mod fault;
 pub mod model;
+mod platforms;
 mod server;
+mod state;
 
 pub use fault::Fault;
 pub use model::{Ads, Campaign};
-pub use server::{configure, LogEntry, RequestRecord, SimServer, SimState};
+pub use server::{configure, SimServer};
+pub use state::{LogEntry, RequestRecord, SimState};

@@ -1,0 +1,107 @@
+//! One full scrape of a project: each source fetched through its gate, its
+//! samples made durable, and the run's outcome and log.
+
+use crate::deps::Deps;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+use trawler_domain::{RunKind, RunStatus};
+use trawler_sources::LinePlace;
+use trawler_store::Source;
+
+/// What a scrape came to.
+pub(crate) struct Outcome {
+    pub(crate) status: RunStatus,
+    /// The first error: its class and its message.
+    pub(crate) error: Option<(&'static str, String)>,
+    pub(crate) points: i64,
+    pub(crate) log: String,
+}
+
+/// What a scrape has done so far, shared with its actor so that a cancel or
+/// a deadline can record it.
+#[derive(Default)]
+pub(crate) struct Progress {
+    pub(crate) points: AtomicI64,
+    pub(crate) log: Mutex<String>,
+    /// Set once the scrape has started to run.
+    pub(crate) begun: AtomicBool,
+    /// Where its request waits at a gate, while it does.
+    pub(crate) place: LinePlace,
+}
+
+impl Progress {
+    pub(crate) fn note(&self, line: String) {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).push_str(&line);
+    }
+
+    /// Points stored and the log so far.
+    pub(crate) fn snapshot(&self) -> (i64, String) {
+        (self.points.load(Ordering::Relaxed), self.log.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// Fetches every source of a project once and hands the points to ingestion.
+pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome {
+    progress.begun.store(true, Ordering::Relaxed);
+    if sources.is_empty() {
+        return Outcome {
+            status: RunStatus::Failed,
+            error: Some(("config", "the project has no sources".into())),
+            points: 0,
+            log: "no sources configured\n".into(),
+        };
+    }
+    let mut ok = 0usize;
+    let mut first_error = None;
+    // One budget for the whole run: a failing platform cannot keep a run
+    // retrying past it, however many sources the project has.
+    let budget = deps.adapters.run_budget();
+    for source in sources {
+        let started = Instant::now();
+        // A poll of this source in flight finishes first: one fetch at a time.
+        let claim = deps.fetching.claim(source.id).await;
+        let fetched = deps.fetch(source, RunKind::Full, &budget, Some(&progress.place)).await;
+        claim.done(fetched.is_ok());
+        match fetched {
+            Ok(fetched) => {
+                let listed: Vec<String> = fetched.samples.iter().map(|s| format!("{}={}", s.metric, s.value)).collect();
+                let n = match deps.pipeline.observed(source, fetched.samples).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        progress.note(format!("{} {}: {e}\n", source.platform, source.external_ref));
+                        first_error.get_or_insert(("ingest", e));
+                        continue;
+                    }
+                };
+                ok += 1;
+                progress.points.fetch_add(n as i64, Ordering::Relaxed);
+                progress.note(format!(
+                    "{} {}: {n} points in {} ms ({}){}\n",
+                    source.platform,
+                    source.external_ref,
+                    started.elapsed().as_millis(),
+                    listed.join(", "),
+                    if fetched.notes.is_empty() { String::new() } else { format!(" [{}]", fetched.notes.join(", ")) }
+                ));
+            }
+            Err(e) => {
+                progress.note(format!(
+                    "{} {}: failed after {} ms: {e}\n",
+                    source.platform,
+                    source.external_ref,
+                    started.elapsed().as_millis()
+                ));
+                first_error
+                    .get_or_insert_with(|| (e.code(), format!("{} {}: {e}", source.platform, source.external_ref)));
+            }
+        }
+    }
+    let status = match ok {
+        0 => RunStatus::Failed,
+        n if n == sources.len() => RunStatus::Succeeded,
+        _ => RunStatus::Partial,
+    };
+    let (points, log) = progress.snapshot();
+    Outcome { status, error: first_error, points, log }
+}

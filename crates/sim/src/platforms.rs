@@ -1,0 +1,307 @@
+//! The platforms' endpoints as the simulator serves them: Kickstarter's
+//! stats and page, Indiegogo's campaign, Meta's insights, and generic JSON
+//! and HTML pages.
+
+use crate::model::{money, Ads, Campaign};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use trawler_domain::now_secs;
+
+use crate::state::{serve, SimState};
+
+/// Escapes text for HTML (element content and quoted attributes).
+pub(crate) fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;").replace('\'', "&#39;")
+}
+
+/// Formats a count with `,` thousands separators (`12,345`).
+pub(crate) fn grouped(n: i64) -> String {
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Formats cents the European way (`12.345,50 €`).
+pub(crate) fn euro(cents: i64) -> String {
+    let units = grouped(cents / 100).replace(',', ".");
+    format!("{units},{:02} €", cents % 100)
+}
+
+pub(crate) async fn kickstarter_stats(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let reference = format!("{}/{}", path.0, path.1);
+    serve(&state, &req, "kickstarter", &reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(
+                at,
+                "kickstarter",
+                &reference,
+                "stats.json",
+                &[("pledged", c.pledged()), ("backers", c.backers as f64), ("comments", c.comments as f64)],
+            );
+        }
+        HttpResponse::Ok().json(json!({
+            "project": {
+                "id": c.id,
+                "state": "live",
+                "state_changed_at": state.epoch,
+                "backers_count": if bad { json!("many") } else { json!(c.backers) },
+                "pledged": if bad { "n/a".to_owned() } else { money(c.pledged_cents) },
+                "comments_count": c.comments,
+            }
+        }))
+    })
+    .await
+}
+
+pub(crate) async fn kickstarter_page(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let reference = format!("{}/{}", path.0, path.1);
+    serve(&state, &req, "kickstarter", &reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(
+                at,
+                "kickstarter",
+                &reference,
+                "page",
+                &[
+                    ("pledged", c.pledged()),
+                    ("backers", c.backers as f64),
+                    ("goal", c.goal()),
+                    ("comments", c.comments as f64),
+                ],
+            );
+        }
+        let project = json!({
+            "id": c.id,
+            "name": c.title,
+            "goal": c.goal(),
+            "pledged": if bad { json!("TBD") } else { json!(c.pledged()) },
+            "currency": c.currency,
+            "deadline": c.deadline,
+            "state": "live",
+            "backers_count": c.backers,
+            "comments_count": c.comments,
+        });
+        let body = format!(
+            "<!DOCTYPE html><html><head><title>{title} — Kickstarter</title>\
+             <meta property=\"og:title\" content=\"{title}\"></head><body>\
+             <h1>{title}</h1><div id=\"pledged\">{pledged} {currency}</div>\
+             <script>window.current_project = \"{embedded}\";</script></body></html>",
+            title = escape_html(&c.title),
+            pledged = money(c.pledged_cents),
+            currency = c.currency,
+            embedded = escape_html(&project.to_string()),
+        );
+        HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+    })
+    .await
+}
+
+pub(crate) async fn indiegogo_campaign(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let Some(reference) = path.strip_suffix(".json") else {
+        return HttpResponse::NotFound().json(json!({"error": "not found"}));
+    };
+    serve(&state, &req, "indiegogo", reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(
+                at,
+                "indiegogo",
+                reference,
+                "campaign",
+                &[("pledged", c.pledged()), ("backers", c.backers as f64), ("goal", c.goal())],
+            );
+        }
+        HttpResponse::Ok().json(json!({
+            "response": {
+                "id": c.id,
+                "title": c.title,
+                "collected_funds": if bad { json!("unknown") } else { json!(c.pledged()) },
+                "goal": c.goal(),
+                "contributions_count": c.backers,
+                "currency": {"iso_code": c.currency, "symbol": "$"},
+                "funding_started_at": "2026-01-01T00:00:00-08:00",
+                "funding_ends_at": "2026-12-31T23:59:59-08:00",
+            }
+        }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InsightsQuery {
+    pub(crate) after: Option<i64>,
+    pub(crate) access_token: Option<String>,
+}
+
+pub(crate) fn insights_row(ads: &Ads, name: &str, bad: bool) -> serde_json::Value {
+    json!({
+        "spend": if bad { "n/a".to_owned() } else { money(ads.spend_cents) },
+        "impressions": ads.impressions.to_string(),
+        "clicks": ads.clicks.to_string(),
+        "actions": [
+            {"action_type": "link_click", "value": ads.clicks.to_string()},
+            {"action_type": "offsite_conversion.fb_pixel_purchase", "value": ads.purchases.to_string()},
+            {"action_type": "purchase", "value": ads.purchases.to_string()},
+        ],
+        "action_values": [
+            {"action_type": "offsite_conversion.fb_pixel_purchase", "value": money(ads.purchase_value_cents)},
+            {"action_type": "purchase", "value": money(ads.purchase_value_cents)},
+        ],
+        "campaign_name": name,
+        "date_start": "2026-01-01",
+        "date_stop": "2026-12-31",
+    })
+}
+
+pub(crate) async fn meta_insights(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<InsightsQuery>,
+) -> HttpResponse {
+    let (version, object) = path.into_inner();
+    let has_token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7)
+        || query.access_token.as_deref().is_some_and(|t| !t.is_empty());
+    if !has_token {
+        return HttpResponse::BadRequest().json(json!({"error": {
+            "message": "An access token is required to request this resource.",
+            "type": "OAuthException", "code": 104, "fbtrace_id": "SimTrace"}}));
+    }
+    serve(&state, &req, "meta_ads", &object, |bad| {
+        let at = now_secs();
+        // The cursor pins the snapshot, so both pages describe the same moment.
+        let snapshot = query.after.unwrap_or(at);
+        let ads = Ads::at(&object, state.elapsed(snapshot));
+        if query.after.is_none() && !bad {
+            state.record(at, "meta_ads", &object, "insights", &[
+                ("spend", ads.spend_cents as f64 / 100.0),
+                ("impressions", ads.impressions as f64),
+                ("clicks", ads.clicks as f64),
+                ("purchases", ads.purchases as f64),
+                ("purchase_value", ads.purchase_value_cents as f64 / 100.0),
+            ]);
+        }
+        let usage = json!({"acc_id_util_pct": 4.2, "reset_time_duration": 0, "ads_api_access_tier": "standard_access"});
+        let mut resp = HttpResponse::Ok();
+        resp.insert_header(("x-ad-account-usage", usage.to_string()));
+        if !object.starts_with("act_") {
+            return resp.json(json!({"data": [insights_row(&ads, &object, bad)],
+                "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}}));
+        }
+        // An ad account: two campaigns, one page each.
+        let [first, second] = ads.split();
+        match query.after {
+            None => {
+                let info = req.connection_info();
+                let next = format!(
+                    "{}://{}/meta/{version}/{object}/insights?fields=spend,impressions,clicks,actions,action_values&date_preset=maximum&after={snapshot}",
+                    info.scheme(),
+                    info.host()
+                );
+                resp.json(json!({"data": [insights_row(&first, "Campaign A", bad)],
+                    "paging": {"cursors": {"before": "MA", "after": snapshot.to_string()}, "next": next}}))
+            }
+            Some(_) => resp.json(json!({"data": [insights_row(&second, "Campaign B", bad)],
+                "paging": {"cursors": {"before": "MB", "after": "MB"}}})),
+        }
+    })
+    .await
+}
+
+pub(crate) async fn generic_json(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let reference = path.into_inner();
+    serve(&state, &req, "http_json", &reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(
+                at,
+                "http_json",
+                &reference,
+                "json",
+                &[("pledged", c.pledged()), ("backers", c.backers as f64)],
+            );
+        }
+        HttpResponse::Ok().json(json!({
+            "campaign": {
+                "raised": if bad { "TBD".to_owned() } else { format!("${}", money(c.pledged_cents)) },
+                "supporters": c.backers,
+                "updated_at": at,
+            }
+        }))
+    })
+    .await
+}
+
+pub(crate) async fn generic_html(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let reference = path.into_inner();
+    serve(&state, &req, "html", &reference, |bad| {
+        let at = now_secs();
+        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        if !bad {
+            state.record(at, "html", &reference, "html", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
+        }
+        let body = format!(
+            "<!DOCTYPE html><html><head><meta property=\"sim:backers\" content=\"{backers}\"></head><body>\
+             <div class=\"campaign\"><span class=\"raised\">{raised}</span> raised by \
+             <b class=\"supporters\">{backers}</b> supporters</div></body></html>",
+            backers = grouped(c.backers),
+            raised = if bad { "—".to_owned() } else { euro(c.pledged_cents) },
+        );
+        HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_match_what_tolerant_parsing_expects() {
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(12), "12");
+        assert_eq!(euro(1_234_550), "12.345,50 €");
+        assert_eq!(euro(5_050), "50,50 €");
+    }
+}

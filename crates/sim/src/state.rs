@@ -1,0 +1,222 @@
+//! What the simulator keeps while it runs (the values served, the requests
+//! per source, requests held back by faults) and the one step every
+//! platform endpoint passes: count, apply a fault, answer.
+
+use crate::fault::{break_response, Faults, Verdict};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use trawler_domain::now_secs;
+
+/// Most log entries kept (oldest dropped first).
+pub(crate) const LOG_CAPACITY: usize = 200_000;
+
+/// One response the simulator served, with the numbers in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// When it was served, epoch seconds.
+    pub at: i64,
+    /// Which platform shape.
+    pub platform: String,
+    /// The project's reference.
+    pub reference: String,
+    /// Which endpoint (`stats.json`, `page`, `campaign`, `insights`, …).
+    pub endpoint: String,
+    /// The numbers a correct scraper reads from the response, by metric.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// One request as the simulator saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// When it arrived, epoch ms.
+    pub at_ms: i64,
+    /// When it arrived, epoch µs (for latencies shorter than a millisecond).
+    #[serde(default)]
+    pub at_us: i64,
+    /// Which platform shape.
+    pub platform: String,
+    /// The project's reference.
+    pub reference: String,
+    /// `ok`, `bad_numbers`, `limited` (the platform limit's 429) or the fault's kind.
+    pub outcome: String,
+    /// The path asked for (a full scrape and a poll ask different ones).
+    #[serde(default)]
+    pub path: String,
+}
+
+/// Requests seen for one (platform, reference).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SourceStats {
+    /// How many requests.
+    pub requests: u64,
+    /// When the last one came, epoch seconds.
+    pub last_at: i64,
+}
+
+/// The simulator's shared state.
+pub struct SimState {
+    /// The moment the simulated campaigns started, epoch seconds.
+    pub epoch: i64,
+    /// Faults and request limits in force.
+    pub faults: Faults,
+    pub(crate) log: Mutex<(u64, VecDeque<LogEntry>)>,
+    pub(crate) requests: Mutex<VecDeque<RequestRecord>>,
+    pub(crate) stats: Mutex<BTreeMap<String, SourceStats>>,
+    pub(crate) delayed: Arc<DelayCounters>,
+}
+
+/// Slow and hanging answers: how many are being waited out, and how many
+/// were abandoned by their client before the end.
+#[derive(Default)]
+pub(crate) struct DelayCounters {
+    pub(crate) in_flight: std::sync::atomic::AtomicU64,
+    pub(crate) abandoned: std::sync::atomic::AtomicU64,
+}
+
+/// Counts a delayed answer while it lasts; dropped before `done`, it counts
+/// the client as gone.
+pub(crate) struct Delayed {
+    pub(crate) counters: Arc<DelayCounters>,
+    pub(crate) done: bool,
+}
+
+impl Delayed {
+    pub(crate) fn new(counters: &Arc<DelayCounters>) -> Delayed {
+        counters.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Delayed { counters: counters.clone(), done: false }
+    }
+}
+
+impl Drop for Delayed {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if !self.done {
+            self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl SimState {
+    /// A simulator whose campaigns started at `epoch`.
+    pub fn new(epoch: i64) -> SimState {
+        SimState {
+            epoch,
+            faults: Faults::default(),
+            log: Mutex::new((0, VecDeque::new())),
+            requests: Mutex::new(VecDeque::new()),
+            stats: Mutex::new(BTreeMap::new()),
+            delayed: Arc::default(),
+        }
+    }
+
+    pub(crate) fn elapsed(&self, at: i64) -> i64 {
+        at - self.epoch
+    }
+
+    pub(crate) fn count(&self, platform: &str, reference: &str, at: i64) {
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let s = stats.entry(format!("{platform}:{reference}")).or_default();
+        s.requests += 1;
+        s.last_at = at;
+    }
+
+    pub(crate) fn record(&self, at: i64, platform: &str, reference: &str, endpoint: &str, values: &[(&str, f64)]) {
+        let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let (seq, log) = &mut *guard;
+        *seq += 1;
+        if log.len() >= LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(LogEntry {
+            seq: *seq,
+            at,
+            platform: platform.to_owned(),
+            reference: reference.to_owned(),
+            endpoint: endpoint.to_owned(),
+            values: values.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        });
+    }
+
+    /// Logged responses, optionally of one platform and reference.
+    pub fn entries(&self, platform: Option<&str>, reference: Option<&str>) -> Vec<LogEntry> {
+        let guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .1
+            .iter()
+            .filter(|e| platform.is_none_or(|p| e.platform == p) && reference.is_none_or(|r| e.reference == r))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn note_request(&self, platform: &str, reference: &str, outcome: &str, path: &str) {
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        if requests.len() >= LOG_CAPACITY {
+            requests.pop_front();
+        }
+        let at_us = trawler_domain::now_micros();
+        requests.push_back(RequestRecord {
+            at_ms: at_us.div_euclid(1000),
+            at_us,
+            platform: platform.to_owned(),
+            reference: reference.to_owned(),
+            outcome: outcome.to_owned(),
+            path: path.to_owned(),
+        });
+    }
+
+    /// Every request seen, optionally of one platform, in arrival order.
+    pub fn requests(&self, platform: Option<&str>) -> Vec<RequestRecord> {
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        requests.iter().filter(|r| platform.is_none_or(|p| r.platform == p)).cloned().collect()
+    }
+
+    /// Requests per `platform:reference`.
+    pub fn stats(&self) -> BTreeMap<String, SourceStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Answers one platform request: counts it, applies any fault or limit,
+/// and otherwise builds the normal answer (`bad_numbers` asks for numbers
+/// that do not parse).
+pub(crate) async fn serve(
+    state: &SimState,
+    req: &HttpRequest,
+    platform: &str,
+    reference: &str,
+    build: impl FnOnce(bool) -> HttpResponse,
+) -> HttpResponse {
+    let at = now_secs();
+    state.count(platform, reference, at);
+    let (verdict, outcome) = state.faults.verdict(platform, reference, at);
+    state.note_request(platform, reference, &outcome, req.path());
+    match verdict {
+        Verdict::Normal => build(false),
+        Verdict::BadNumbers => build(true),
+        // A hang: headers at once, then a body that never ends (a space
+        // every 250 ms, so a client that goes away is noticed on the next
+        // write and the stream is dropped).
+        Verdict::Delay(d) if d >= Duration::from_secs(3600) => {
+            let guard = Delayed::new(&state.delayed);
+            let trickle = futures_util::stream::unfold(guard, |guard| async move {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b" ")), guard))
+            });
+            HttpResponse::Ok().content_type("application/json").streaming(trickle)
+        }
+        Verdict::Delay(d) => {
+            let mut guard = Delayed::new(&state.delayed);
+            tokio::time::sleep(d).await;
+            guard.done = true;
+            build(false)
+        }
+        Verdict::Replace(resp) => resp,
+        Verdict::Break(fault) => break_response(fault, build(false), req).await,
+    }
+}

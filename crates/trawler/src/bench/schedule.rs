@@ -1,0 +1,222 @@
+//! `trawler bench schedule` and `trawler bench scrape`: keeping many projects on
+//! schedule, and scraping them through the gates.
+
+use anyhow::Result;
+use clap::Args;
+use std::time::{Duration, Instant};
+use trawler_domain::Platform;
+
+use super::*;
+
+/// Flags of `trawler bench schedule`.
+#[derive(Args, Clone, Debug)]
+pub struct ScheduleArgs {
+    /// Projects (one http_json source each).
+    #[arg(long, default_value = "100000")]
+    pub projects: usize,
+    /// Full-scrape interval (4 h in production; compressed here).
+    #[arg(long, default_value = "5m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub full_interval: Duration,
+    /// Poll interval (5 min in production).
+    #[arg(long, default_value = "1m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub poll_interval: Duration,
+    /// Warm-up before measuring (the start-up catch-up runs).
+    #[arg(long, default_value = "90s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub warmup: Duration,
+    /// How long to measure.
+    #[arg(long, default_value = "5m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub measure: Duration,
+}
+
+/// Flags of `trawler bench scrape`.
+#[derive(Args, Clone, Debug)]
+pub struct ScrapeArgs {
+    /// Projects (one http_json source each).
+    #[arg(long, default_value = "10000")]
+    pub projects: usize,
+    /// The poll window: every project is polled once per window.
+    #[arg(long, default_value = "2s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub window: Duration,
+    /// How long to measure after a warm-up window.
+    #[arg(long, default_value = "10s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub seconds: Duration,
+}
+
+/// Polls N projects every `window` against an in-process simulator and
+/// reports the sustained rate of stored scrapes.
+pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
+    use trawler_actors::{ActorsConfig, IngestConfig, Tree};
+    let db = fresh_db(&None)?;
+    let pool = db.pool.clone();
+    let n = args.projects;
+    let (pages_per_s, cpu_per_1000, rss, errors) = actix::System::new().block_on(async move {
+        let sim = trawler_sim::SimServer::start("127.0.0.1:0", trawler_domain::now_secs() - 3600, 1)?;
+        let url = format!("http://{}/json/{{ref}}", sim.addr);
+        {
+            let mut conn = pool.get()?;
+            for i in 0..n {
+                let source = trawler_store::NewSource {
+                    platform: Platform::HttpJson,
+                    external_ref: format!("p{i}"),
+                    options: serde_json::json!({"url": url, "metrics": {"pledged": "/campaign/raised", "backers": "/campaign/supporters"}}),
+                    secret: None,
+                };
+                trawler_store::Project::create(&mut conn, &format!("p{i}"), &[source])?;
+            }
+        }
+        let mut sources = trawler_sources::SourcesConfig::default();
+        sources.http.allow_private = true;
+        sources.rates.insert(Platform::HttpJson, 1_000_000.0);
+        sources.max_in_flight_per_platform = 256;
+        let config = ActorsConfig {
+            full_interval: Duration::from_secs(30 * 86_400),
+            poll_interval: args.window,
+            retention: None,
+            ingest: IngestConfig::default(),
+            ..ActorsConfig::default()
+        };
+        let tree = Tree::start(config, pool, trawler_sources::Adapters::new(&sources)?)?;
+        let count = |text: &str, outcome_ok: bool| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with("trawler_fetches_total{") && (l.contains("outcome=\"ok\"") == outcome_ok))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        // Warm up for a window plus the first catch-up burst, then measure.
+        tokio::time::sleep(args.window * 2).await;
+        let m0 = tree.render_metrics().await?;
+        let (ok0, cpu0, t0) = (count(&m0, true), cpu_seconds(), Instant::now());
+        let mut peak_rss = rss_kib();
+        while t0.elapsed() < args.seconds {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak_rss = peak_rss.max(rss_kib());
+            eprint!("\r  measuring… {:.0} s", t0.elapsed().as_secs_f64());
+        }
+        let m1 = tree.render_metrics().await?;
+        let (ok1, cpu1, secs) = (count(&m1, true), cpu_seconds(), t0.elapsed().as_secs_f64());
+        eprintln!();
+        let pages = ok1 - ok0;
+        tree.shutdown(Duration::from_secs(5)).await?;
+        sim.handle.stop(true).await;
+        Ok::<_, anyhow::Error>((pages / secs, (cpu1 - cpu0) / pages.max(1.0) * 1000.0, peak_rss, count(&m1, false)))
+    })?;
+    let demand = n as f64 / args.window.as_secs_f64();
+    println!("projects     : {n}, each polled every {:?} (demand {demand:.0} pages/s)", args.window);
+    println!("sustained    : {pages_per_s:.0} pages/s stored ({} failed fetches)", errors as u64);
+    println!("cpu          : {cpu_per_1000:.3} CPU-seconds per 1,000 scrapes (trawler and the in-process simulator)");
+    println!(
+        "bench scrape projects={n} window_s={} demand_pages_per_s={demand:.0} pages_per_s={pages_per_s:.0} cpu_s_per_1000={cpu_per_1000:.3} peak_rss_kib={rss} failed={}",
+        args.window.as_secs_f64(),
+        errors as u64
+    );
+    Ok(())
+}
+
+/// Keeps N projects on schedule against an in-process simulator and counts
+/// the slots that started on time, from the runs (full scrapes) and the poll
+/// ledger: the same figures `/admin/freshness` reports.
+pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
+    use trawler_actors::{ActorsConfig, IngestConfig, Tree};
+    let db = fresh_db(&None)?;
+    let pool = db.pool.clone();
+    let n = args.projects;
+    let started = Instant::now();
+    let result = actix::System::new().block_on(async move {
+        let sim = trawler_sim::SimServer::start("127.0.0.1:0", trawler_domain::now_secs() - 3600, 1)?;
+        let url = format!("http://{}/json/{{ref}}", sim.addr);
+        {
+            let mut conn = pool.get()?;
+            let bar = indicatif::ProgressBar::new(n as u64).with_message("creating projects");
+            for i in 0..n {
+                let source = trawler_store::NewSource {
+                    platform: Platform::HttpJson,
+                    external_ref: format!("p{i}"),
+                    options: serde_json::json!({"url": url, "metrics": {"pledged": "/campaign/raised"}}),
+                    secret: None,
+                };
+                trawler_store::Project::create(&mut conn, &format!("p{i}"), &[source])?;
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+        }
+        eprintln!("  {n} projects created in {:.0} s", started.elapsed().as_secs_f64());
+        let mut sources = trawler_sources::SourcesConfig::default();
+        sources.http.allow_private = true;
+        sources.rates.insert(Platform::HttpJson, 1_000_000.0);
+        sources.max_in_flight_per_platform = 256;
+        let config = ActorsConfig {
+            full_interval: args.full_interval,
+            poll_interval: args.poll_interval,
+            retention: None,
+            ingest: IngestConfig::default(),
+            ..ActorsConfig::default()
+        };
+        let t0 = Instant::now();
+        let tree = Tree::start(config.clone(), pool.clone(), trawler_sources::Adapters::new(&sources)?)?;
+        let mut peak_rss = rss_kib();
+        let until = args.warmup + args.measure;
+        let from_ms = trawler_domain::now_millis() + args.warmup.as_millis() as i64;
+        while t0.elapsed() < until {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak_rss = peak_rss.max(rss_kib());
+            let phase = if t0.elapsed() < args.warmup { "warming up" } else { "measuring" };
+            eprint!("\r  {phase}… {:.0} / {:.0} s", t0.elapsed().as_secs_f64(), until.as_secs_f64());
+        }
+        eprintln!();
+        let to_ms = trawler_domain::now_millis();
+        let polls = tree.poll_freshness(None, from_ms, to_ms).await?;
+        // Let the runs that started before `to` finish and record their start.
+        tree.shutdown(Duration::from_secs(20)).await?;
+        let full = {
+            let mut conn = pool.get()?;
+            let projects = trawler_store::Project::list(&mut conn, None)?;
+            trawler_store::Run::freshness(&mut conn, config.full_interval, &projects, from_ms, to_ms)?
+        };
+        // How late the full scrapes started: run starts against their slots.
+        let mut late_ms: Vec<i64> = Vec::new();
+        {
+            let mut conn = pool.get()?;
+            let interval = config.full_interval;
+            for (p, t, _) in trawler_store::Run::full_starts_between(&mut conn, None, from_ms, to_ms)? {
+                let offset =
+                    trawler_domain::schedule::offset_ms(p.0 as u64, trawler_domain::schedule::FULL_SEED, interval);
+                let slot = trawler_domain::schedule::current_slot_ms(t, interval, offset);
+                late_ms.push(t - slot);
+            }
+        }
+        late_ms.sort_unstable();
+        sim.handle.stop(true).await;
+        let sum = |it: &mut dyn Iterator<Item = trawler_domain::slo::Freshness>| {
+            it.fold((0u64, 0u64), |(s, m), f| (s + f.slots, m + f.met))
+        };
+        Ok::<_, anyhow::Error>((sum(&mut full.into_iter()), sum(&mut polls.into_values()), late_ms, peak_rss))
+    })?;
+    let ((full_slots, full_met), (poll_slots, poll_met), late, peak_rss) = result;
+    let share = |met: u64, slots: u64| if slots == 0 { 0.0 } else { met as f64 / slots as f64 * 100.0 };
+    let pct =
+        |q: f64| late.get(((late.len() as f64 * q) as usize).min(late.len().saturating_sub(1))).copied().unwrap_or(0);
+    let tol = |d: Duration| d.as_secs_f64() * 10.0;
+    println!(
+        "full scrapes : {full_slots} slots, {:.3}% started within {:.0} ms and succeeded; start lateness p50 {} ms, p99 {} ms, p99.9 {} ms",
+        share(full_met, full_slots),
+        tol(args.full_interval),
+        pct(0.5),
+        pct(0.99),
+        pct(0.999)
+    );
+    println!(
+        "polls        : {poll_slots} slots, {:.3}% started within {:.0} ms and succeeded",
+        share(poll_met, poll_slots),
+        tol(args.poll_interval)
+    );
+    println!("memory       : peak RSS {:.0} MiB (trawler and the in-process simulator)", peak_rss as f64 / 1024.0);
+    println!(
+        "bench schedule projects={n} full_interval_s={} poll_interval_s={} full_slots={full_slots} full_on_time_pct={:.3} full_late_p99_ms={} poll_slots={poll_slots} poll_on_time_pct={:.3} peak_rss_kib={peak_rss}",
+        args.full_interval.as_secs_f64(),
+        args.poll_interval.as_secs_f64(),
+        share(full_met, full_slots),
+        pct(0.99),
+        share(poll_met, poll_slots),
+    );
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! `trawler projects …`: list, add, edit, scrape, archive, resume, bulk.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+use super::*;
+
+/// `trawler projects …`
+#[derive(Args, Clone, Debug)]
+pub struct ProjectsArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    #[command(subcommand)]
+    pub what: ProjectsCommand,
+}
+
+/// What to do with projects.
+#[derive(Subcommand, Clone, Debug)]
+pub enum ProjectsCommand {
+    /// List projects.
+    List {
+        /// `active`, `archived`, `quarantined` or `all`.
+        #[arg(long, default_value = "all")]
+        status: String,
+    },
+    /// Add a project.
+    Add {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// A source as `platform:external_ref` (repeatable), e.g. `kickstarter:studio/lamp`.
+        #[arg(long = "source")]
+        sources: Vec<String>,
+        /// A source as the API's JSON object (repeatable), for options and secrets.
+        #[arg(long = "source-json")]
+        sources_json: Vec<String>,
+    },
+    /// Archive a project (stop scraping it for good).
+    Archive {
+        /// The project id.
+        id: i64,
+    },
+    /// Resume a quarantined or archived project.
+    Resume {
+        /// The project id.
+        id: i64,
+    },
+    /// Apply one action to many projects: `trigger`, `resume` or `archive`;
+    /// projects the action does not fit are skipped and listed with why.
+    Bulk {
+        /// `trigger`, `resume` or `archive`.
+        action: String,
+        /// Project ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// Scrape a project now and wait for the run to finish.
+    Scrape {
+        /// The project id.
+        id: i64,
+        /// Return at once instead of waiting for the run.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+pub(super) fn sources_line(project: &Value) -> String {
+    project["sources"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|x| {
+                    format!("{}:{}", x["platform"].as_str().unwrap_or("?"), x["external_ref"].as_str().unwrap_or("?"))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// `trawler projects …`
+pub fn projects(args: ProjectsArgs) -> Result<()> {
+    let api = Api::new(&args.remote)?;
+    match args.what {
+        ProjectsCommand::List { status } => {
+            let body = api.get(&format!("/api/v1/projects?status={status}"))?;
+            let projects = body["projects"].as_array().cloned().unwrap_or_default();
+            out!("{:>6}  {:<11}  {:<28}  sources", "id", "status", "name");
+            for p in &projects {
+                out!(
+                    "{:>6}  {:<11}  {:<28}  {}",
+                    p["id"],
+                    p["status"].as_str().unwrap_or("?"),
+                    p["name"].as_str().unwrap_or("?"),
+                    sources_line(p)
+                );
+            }
+            out!("{} projects", projects.len());
+        }
+        ProjectsCommand::Add { name, sources, sources_json } => {
+            let mut list = Vec::new();
+            for s in &sources {
+                let Some((platform, reference)) = s.split_once(':') else {
+                    bail!("--source `{s}` is not platform:external_ref");
+                };
+                list.push(json!({"platform": platform, "external_ref": reference}));
+            }
+            for s in &sources_json {
+                list.push(
+                    serde_json::from_str::<Value>(s).with_context(|| format!("--source-json `{s}` is not JSON"))?,
+                );
+            }
+            let p = api.post("/api/v1/projects", Some(json!({"name": name, "sources": list})))?;
+            out!("added project {} ({}): {}", p["id"], p["name"].as_str().unwrap_or("?"), sources_line(&p));
+        }
+        ProjectsCommand::Archive { id } => {
+            let resp = api.client.delete(format!("{}/api/v1/projects/{id}", api.base));
+            let p = api.call(resp)?;
+            out!("project {id} is {}", p["status"].as_str().unwrap_or("?"));
+        }
+        ProjectsCommand::Resume { id } => {
+            let p = api.post(&format!("/api/v1/projects/{id}/resume"), None)?;
+            out!("project {id} is {}", p["status"].as_str().unwrap_or("?"));
+        }
+        ProjectsCommand::Bulk { action, ids } => {
+            if !matches!(action.as_str(), "trigger" | "resume" | "archive") {
+                bail!("unknown action `{action}` (trigger, resume or archive)");
+            }
+            let r = api.post("/api/v1/admin/projects/bulk", Some(json!({"action": action, "ids": ids})))?;
+            let done: Vec<String> = r["done"].as_array().into_iter().flatten().map(|v| v.to_string()).collect();
+            out!(
+                "{action}: {} done{}",
+                done.len(),
+                if done.is_empty() { String::new() } else { format!(" ({})", done.join(", ")) }
+            );
+            for s in r["skipped"].as_array().into_iter().flatten() {
+                out!("  skipped {}: {}", s["id"], s["reason"].as_str().unwrap_or("?"));
+            }
+        }
+        ProjectsCommand::Scrape { id, no_wait } => {
+            let started = api.post(&format!("/api/v1/projects/{id}/scrape"), None)?;
+            let run = started["run_id"].as_i64().context("the node answered without a run id")?;
+            out!("run {run} started for project {id}");
+            if no_wait {
+                return Ok(());
+            }
+            let progress = indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template("{spinner} run {msg} · {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            progress.set_message(format!("{run} running"));
+            progress.enable_steady_tick(Duration::from_millis(120));
+            loop {
+                let r = api.get(&format!("/api/v1/runs/{run}"))?;
+                // While it waits in a platform's line, say where it stands.
+                let wait = &r["progress"]["wait"];
+                match (wait["place"].as_u64(), wait["estimated_start_ms"].as_i64()) {
+                    (Some(place), Some(at)) => progress.set_message(format!(
+                        "{run} waiting for {}: {place} ahead, starts in ~{} s",
+                        wait["platform"].as_str().unwrap_or("its platform"),
+                        ((at - trawler_domain::now_millis()).max(0) + 999) / 1000
+                    )),
+                    _ => progress.set_message(format!("{run} running")),
+                }
+                if r["status"] != "running" {
+                    progress.finish_and_clear();
+                    out!("run {run}: {} ({} points)", r["status"].as_str().unwrap_or("?"), r["points_written"]);
+                    out!("{}", r["log"].as_str().unwrap_or("").trim_end());
+                    if r["status"] == "failed" {
+                        bail!("run {run} failed: {}", r["error"].as_str().unwrap_or("unknown error"));
+                    }
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+    Ok(())
+}

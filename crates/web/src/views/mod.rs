@@ -1,0 +1,19 @@
+//! What the API sends and receives, as types, one file per resource: the
+//! handlers build these, and the OpenAPI document is generated from the
+//! same types, so the document cannot drift from the responses.
+
+mod admin;
+mod health;
+mod projects;
+mod runs;
+mod series;
+mod tokens;
+mod webhooks;
+
+pub use admin::*;
+pub use health::*;
+pub use projects::*;
+pub use runs::*;
+pub use series::*;
+pub use tokens::*;
+pub use webhooks::*;

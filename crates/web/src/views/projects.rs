@@ -1,0 +1,234 @@
+//! Projects, their sources, and bulk actions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use trawler_actors::RunPhase;
+use trawler_domain::{Platform, ProjectId, RunId};
+use trawler_store::{Project, Source};
+use utoipa::{IntoParams, ToSchema};
+
+/// A source as the API shows it: the secret is never returned.
+#[derive(Serialize, ToSchema)]
+pub struct SourceView {
+    /// Its id.
+    pub id: i64,
+    /// Which adapter reads it.
+    pub platform: Platform,
+    /// The project's id on the platform.
+    pub external_ref: String,
+    /// Adapter options.
+    #[schema(value_type = Object)]
+    pub options: Value,
+    /// Whether a secret (an access token) is stored.
+    pub has_secret: bool,
+}
+
+impl From<Source> for SourceView {
+    fn from(s: Source) -> SourceView {
+        SourceView {
+            id: s.id,
+            platform: s.platform,
+            external_ref: s.external_ref,
+            options: std::sync::Arc::unwrap_or_clone(s.options),
+            has_secret: s.secret.is_some_and(|x| !x.is_empty()),
+        }
+    }
+}
+
+/// A project with its sources.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectView {
+    /// The project.
+    #[serde(flatten)]
+    pub project: Project,
+    /// Where its numbers come from.
+    pub sources: Vec<SourceView>,
+}
+
+impl ProjectView {
+    /// A project and its sources.
+    pub fn new(project: Project, sources: Vec<Source>) -> ProjectView {
+        ProjectView { project, sources: sources.into_iter().map(SourceView::from).collect() }
+    }
+
+    /// The view a read-token holder gets: the sources without their
+    /// options, which can hold URLs with credentials and selectors that are
+    /// the agency's own work (`options` is `{}`).
+    pub fn for_reader(mut self) -> ProjectView {
+        for s in &mut self.sources {
+            s.options = Value::Object(Default::default());
+        }
+        self
+    }
+}
+
+/// `GET /projects`.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectList {
+    /// The projects, oldest first.
+    pub projects: Vec<ProjectView>,
+    /// With `limit`, when the page is full: pass it as `after` for the next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
+}
+
+/// A source in a create or update body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInput {
+    /// `kickstarter`, `indiegogo`, `meta_ads`, `http_json` or `html`.
+    #[schema(value_type = Platform, example = "kickstarter")]
+    pub platform: String,
+    /// The project's id on the platform (`creator/slug`, `act_123`, …).
+    #[schema(example = "studio/aurora-lamp", pattern = "\\S")]
+    pub external_ref: String,
+    /// Adapter options (see docs/sources.md).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Value>,
+    /// A credential (an access token); stored, never returned.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// The body of `POST /projects`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// 1 to 200 characters, no control characters.
+    #[schema(
+        example = "Aurora Lamp",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub name: String,
+    /// Up to 20 sources.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub sources: Vec<SourceInput>,
+}
+
+/// The body of `PATCH /projects/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    /// A new name.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub name: Option<String>,
+    /// The complete new list of sources.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub sources: Option<Vec<SourceInput>>,
+}
+
+/// `?status=` of `GET /projects`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `active`, `archived`, `quarantined` or `all` (the default).
+    #[param(pattern = "^(active|archived|quarantined|all)$")]
+    pub status: Option<String>,
+    /// At most this many projects (1 to 10,000); without it, all of them.
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<i64>,
+    /// Only projects with a larger id: the previous page's `next_after`.
+    pub after: Option<i64>,
+}
+
+/// The answer to a trigger.
+#[derive(Serialize, ToSchema)]
+pub struct Triggered {
+    /// The run (a new one, or the one already in progress).
+    pub run_id: RunId,
+    /// The project.
+    pub project_id: ProjectId,
+    /// Where to follow the run.
+    pub status_url: String,
+    /// Where the run stands now (see `RunDetail`); absent once it has ended.
+    pub progress: Option<RunPhase>,
+}
+
+/// What a bulk request does to each project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkAction {
+    /// Start a full scrape now (active projects).
+    Trigger,
+    /// Make quarantined or archived projects active again.
+    Resume,
+    /// Stop scraping (projects not yet archived).
+    Archive,
+}
+
+impl std::str::FromStr for BulkAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "trigger" => Ok(BulkAction::Trigger),
+            "resume" => Ok(BulkAction::Resume),
+            "archive" => Ok(BulkAction::Archive),
+            other => Err(format!("unknown action `{other}` (trigger, resume or archive)")),
+        }
+    }
+}
+
+/// `POST /api/v1/admin/projects/bulk`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// The action.
+    pub action: BulkAction,
+    /// The projects (1 to 10,000).
+    #[schema(min_items = 1, max_items = 10000)]
+    pub ids: Vec<ProjectId>,
+}
+
+/// A project a bulk action left alone, and why.
+#[derive(Serialize, ToSchema)]
+pub struct BulkSkip {
+    /// The project.
+    pub id: ProjectId,
+    /// Why (`already active`, `not found`, …).
+    pub reason: String,
+}
+
+/// What a bulk action did.
+#[derive(Serialize, ToSchema)]
+pub struct BulkResult {
+    /// The action.
+    pub action: BulkAction,
+    /// Projects it was applied to.
+    pub done: Vec<ProjectId>,
+    /// Projects it left alone.
+    pub skipped: Vec<BulkSkip>,
+}
+
+impl BulkResult {
+    /// One line for people: what was done, what was skipped and why.
+    pub fn summary(&self, action: BulkAction) -> String {
+        let verb = match action {
+            BulkAction::Trigger => "Started scrapes of",
+            BulkAction::Resume => "Resumed",
+            BulkAction::Archive => "Archived",
+        };
+        let n = self.done.len();
+        let mut out = format!("{verb} {n} project{}", if n == 1 { "" } else { "s" });
+        if !self.skipped.is_empty() {
+            let mut reasons: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for s in &self.skipped {
+                reasons.entry(s.reason.as_str()).or_default().push(format!("#{}", s.id));
+            }
+            let listed: Vec<String> = reasons.into_iter().map(|(r, ids)| format!("{r}: {}", ids.join(", "))).collect();
+            out.push_str(&format!("; skipped {} ({})", self.skipped.len(), listed.join("; ")));
+        }
+        out
+    }
+}
