@@ -13,12 +13,15 @@ use trawler_domain::Platform;
 use trawler_sources::{HttpConfig, SourcesConfig};
 use trawler_store::{DbUrl, StoreConfig};
 
-/// Finds the configuration file (`--config FILE`, `--config=FILE` or
-/// TRAWLER_CONFIG) and sets each of its settings as an environment variable,
-/// unless that variable is already set. Keys are checked against the
-/// variables the command knows: a typo is an error, not a silent default.
-pub fn apply_file(command: &clap::Command, args: impl Iterator<Item = std::ffi::OsString>) -> Result<()> {
-    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+/// Layers the configuration file (`--config FILE`, `--config=FILE` or
+/// TRAWLER_CONFIG) under the environment and the flags: each of its settings
+/// becomes the default of the argument that reads the matching environment
+/// variable, so the precedence is built-in default < file < environment <
+/// flag, and nothing is written to the process environment. Keys are checked
+/// against the variables the command knows: a typo is an error, not a
+/// silent default.
+pub fn with_file(command: clap::Command, args: &[std::ffi::OsString]) -> Result<clap::Command> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let from_args = args.iter().enumerate().find_map(|(i, a)| {
         if a == "--config" {
             args.get(i + 1).cloned()
@@ -27,7 +30,7 @@ pub fn apply_file(command: &clap::Command, args: impl Iterator<Item = std::ffi::
         }
     });
     let Some(path) = from_args.or_else(|| std::env::var("TRAWLER_CONFIG").ok()) else {
-        return Ok(());
+        return Ok(command);
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading the configuration file {path}"))?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{path}: {}", e.message()))?;
@@ -42,20 +45,37 @@ pub fn apply_file(command: &clap::Command, args: impl Iterator<Item = std::ffi::
             collect(sub, known);
         }
     }
-    collect(command, &mut known);
+    collect(&command, &mut known);
     let mut settings = Vec::new();
     flatten("", &table, &mut settings);
+    let mut defaults = BTreeMap::new();
     for (key, value) in settings {
         let env =
             if key == "database_url" { "DATABASE_URL".to_owned() } else { format!("TRAWLER_{}", key.to_uppercase()) };
         if !known.contains(&env) || env == "TRAWLER_CONFIG" {
             bail!("{path}: unknown setting `{key}`");
         }
-        if std::env::var_os(&env).is_none() {
-            std::env::set_var(&env, value);
-        }
+        defaults.insert(env, value);
     }
-    Ok(())
+    Ok(file_defaults(command, &defaults))
+}
+
+/// Sets, in `cmd` and its subcommands, the default of every argument whose
+/// environment variable `defaults` names.
+fn file_defaults(cmd: clap::Command, defaults: &BTreeMap<String, String>) -> clap::Command {
+    let ids: Vec<(clap::Id, String)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            let env = a.get_env()?.to_string_lossy();
+            defaults.get(env.as_ref()).map(|v| (a.get_id().clone(), v.clone()))
+        })
+        .collect();
+    let mut cmd = ids.into_iter().fold(cmd, |cmd, (id, value)| cmd.mut_arg(id, |a| a.default_value(value)));
+    let subs: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+    for sub in subs {
+        cmd = cmd.mut_subcommand(sub, |s| file_defaults(s, defaults));
+    }
+    cmd
 }
 
 /// Flattens nested tables into `a_b = value` pairs.

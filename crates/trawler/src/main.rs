@@ -12,7 +12,7 @@ mod serve;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{ServeArgs, SimArgs};
 
@@ -100,13 +100,18 @@ fn hash_password() -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    // The file's settings become environment defaults before the flags and
-    // the environment are parsed, so the precedence is file < env < flag.
-    if let Err(e) = config::apply_file(&Cli::command(), std::env::args_os()) {
-        eprintln!("trawler: error: {e:#}");
-        return ExitCode::from(2);
-    }
-    let cli = match Cli::try_parse() {
+    // The file's settings become the arguments' defaults before the flags
+    // and the environment are parsed: file < environment < flag.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = match config::with_file(Cli::command(), &args) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("trawler: error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let parsed = command.try_get_matches_from(&args).and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -167,5 +172,38 @@ fn main() -> ExitCode {
             eprintln!("trawler: error: {}", text.split_whitespace().collect::<Vec<_>>().join(" "));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every setting any command reads from the environment (and so from the
+    /// file) is explained in its argument's doc comment and listed in
+    /// docs/configuration.md.
+    #[test]
+    fn every_setting_is_documented() {
+        let doc = include_str!("../../../docs/configuration.md");
+        fn walk(cmd: &clap::Command, doc: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let Some(env) = arg.get_env() else { continue };
+                let env = env.to_string_lossy();
+                if !doc.contains(&format!("`{env}`")) {
+                    missing.push(format!("{env} is not in docs/configuration.md"));
+                }
+                if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("{env} has no doc comment"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, doc, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), doc, &mut missing);
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "{missing:#?}");
     }
 }

@@ -25,10 +25,18 @@
 //! pause, the tokens the bucket will have and when the slots in use will
 //! free (see [`PlatformGate::standing`]).
 
+mod config;
+mod gates;
+mod view;
+
+pub use config::*;
+pub use gates::*;
+pub use view::*;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,58 +50,11 @@ use crate::SourceError;
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
-/// Settings of one platform's gate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GateConfig {
-    /// Requests per second on average.
-    pub rate_per_sec: f64,
-    /// Requests in flight at once.
-    pub max_in_flight: usize,
-    /// Consecutive platform failures that open the circuit.
-    pub circuit_failures: u32,
-    /// How long an open circuit refuses requests before a probe.
-    pub circuit_open_for: Duration,
-    /// The longest pause a platform's answer can impose (`Retry-After`, a
-    /// regain time): a longer ask is cut to this.
-    pub max_pause: Duration,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            rate_per_sec: 5.0,
-            max_in_flight: 16,
-            circuit_failures: 5,
-            circuit_open_for: Duration::from_secs(30),
-            max_pause: DEFAULT_MAX_PAUSE,
-        }
-    }
-}
-
-/// The default cap on a pause a platform asks for.
-pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(3600);
-
 /// `now + d`, or the latest instant the clock can hold a century ahead
 /// when `d` is too long to add: arithmetic on durations from outside never
 /// panics.
 fn later(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400))).unwrap_or(now)
-}
-
-/// The last pause a platform (or one of its hosts) asked for, and what the
-/// gate made of it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PauseAsked {
-    /// The host that asked (generic platforms), or none for the platform.
-    pub host: Option<String>,
-    /// When it was asked, epoch ms.
-    pub at_ms: i64,
-    /// The wait asked for, seconds (saturated at the largest integer).
-    pub asked_secs: u64,
-    /// The wait applied, seconds: the ask, cut to the gate's cap.
-    pub applied_secs: u64,
-    /// Whether the ask was longer than the cap.
-    pub capped: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,52 +84,6 @@ struct GateState {
     hosts: std::collections::HashMap<String, HostState>,
     /// The last pause asked for.
     last_pause: Option<PauseAsked>,
-}
-
-/// Where one caller (a run) stands at a gate: set while it waits, cleared
-/// when it passes or gives up. Readable from anywhere, so a run's status
-/// can say where its request is in line.
-#[derive(Debug, Default)]
-pub struct LinePlace {
-    at: Mutex<Option<(Platform, u64)>>,
-    /// When the caller first passed a gate, epoch ms (0: not yet).
-    first_pass_ms: AtomicI64,
-}
-
-impl LinePlace {
-    fn set(&self, at: Option<(Platform, u64)>) {
-        *self.at.lock().unwrap_or_else(|p| p.into_inner()) = at;
-    }
-
-    fn passed(&self) {
-        let _ =
-            self.first_pass_ms.compare_exchange(0, trawler_domain::now_millis(), Ordering::Relaxed, Ordering::Relaxed);
-    }
-
-    /// The platform and ticket of the wait in progress, if any.
-    pub fn get(&self) -> Option<(Platform, u64)> {
-        *self.at.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// When the caller's first request passed its gate, epoch ms.
-    pub fn first_pass_ms(&self) -> Option<i64> {
-        Some(self.first_pass_ms.load(Ordering::Relaxed)).filter(|&t| t > 0)
-    }
-}
-
-/// A waiting caller's standing at its gate.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Standing {
-    /// The platform whose gate it waits at.
-    #[schema(value_type = String)]
-    pub platform: Platform,
-    /// Callers ahead of it in line (0: next to pass).
-    pub place: usize,
-    /// What holds it now: `pause` (the platform asked to wait), `rate` (the
-    /// token bucket) or `slot` (requests in flight at their cap).
-    pub waiting_for: &'static str,
-    /// When it is expected to pass, epoch ms.
-    pub estimated_start_ms: i64,
 }
 
 /// One platform's gate.
@@ -293,53 +208,6 @@ pub struct HostCircuit {
     pub paused_until_ms: Option<i64>,
     /// How often its circuit has opened.
     pub circuit_opened_total: u64,
-}
-
-/// A gate's state, for `/admin/platforms` and `/admin/actors`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct GateSnapshot {
-    /// The platform.
-    pub platform: Platform,
-    /// Requests per second this node lets through: its share of the budget.
-    pub rate_per_sec: f64,
-    /// The platform's budget for the whole cluster, requests per second.
-    pub budget_per_sec: f64,
-    /// This node's share of the budget (1 outside cluster mode).
-    pub share: f64,
-    /// Largest burst the bucket allows.
-    pub burst: u32,
-    /// Tokens left in the bucket after the last request let through.
-    pub tokens: u32,
-    /// `closed`, `open` or `half_open`.
-    pub circuit: &'static str,
-    /// Consecutive platform failures counted by a closed circuit.
-    pub consecutive_failures: u32,
-    /// Until when an open circuit refuses requests, epoch ms.
-    pub circuit_open_until_ms: Option<i64>,
-    /// How often the circuit has opened.
-    pub circuit_opened_total: u64,
-    /// Until when the platform asked us to pause, epoch ms (never more than
-    /// `max_pause_secs` after the ask).
-    pub paused_until_ms: Option<i64>,
-    /// The longest pause a platform's answer can impose, seconds.
-    pub max_pause_secs: u64,
-    /// The last pause the platform or one of its hosts asked for.
-    pub last_pause: Option<PauseAsked>,
-    /// Requests in flight now.
-    pub in_flight: usize,
-    /// Most requests in flight at once.
-    pub max_in_flight: usize,
-    /// Callers waiting for the pause, a token or a slot.
-    pub waiting: usize,
-    /// Requests let through since start.
-    pub passed: u64,
-    /// Throttling answers seen since start.
-    pub throttled: u64,
-    /// Platform failures seen since start.
-    pub failures: u64,
-    /// Generic platforms: the hosts that are failing, paused or recovering,
-    /// each with its own circuit.
-    pub hosts: Vec<HostCircuit>,
 }
 
 impl PlatformGate {
@@ -711,95 +579,6 @@ impl PlatformGate {
                 hosts.sort_by(|a, b| a.host.cmp(&b.host));
                 hosts
             },
-        }
-    }
-}
-
-/// Told how long each request waited at its gate (metrics).
-pub type WaitObserver = Arc<dyn Fn(Platform, Duration) + Send + Sync>;
-
-/// The gates of every platform plus the global cap on requests in flight.
-#[derive(Clone)]
-pub struct Gates {
-    gates: Arc<BTreeMap<Platform, PlatformGate>>,
-    global: Arc<Semaphore>,
-    max_in_flight: usize,
-    observer: Arc<std::sync::OnceLock<WaitObserver>>,
-}
-
-/// Every gate at once.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct GatesSnapshot {
-    /// Requests in flight across platforms now.
-    pub in_flight: usize,
-    /// The global cap.
-    pub max_in_flight: usize,
-    /// One entry per platform.
-    pub platforms: Vec<GateSnapshot>,
-}
-
-impl Gates {
-    /// One gate per platform (platforms without a config get the default)
-    /// and a global cap of `max_in_flight` requests.
-    pub fn new(configs: &BTreeMap<Platform, GateConfig>, max_in_flight: usize) -> Gates {
-        let gates = Platform::ALL
-            .into_iter()
-            .map(|p| (p, PlatformGate::new(p, configs.get(&p).cloned().unwrap_or_default())))
-            .collect();
-        let max_in_flight = max_in_flight.max(1);
-        Gates {
-            gates: Arc::new(gates),
-            global: Arc::new(Semaphore::new(max_in_flight)),
-            max_in_flight,
-            observer: Arc::default(),
-        }
-    }
-
-    /// Sets the function told each request's wait at its gate (once; later
-    /// calls are ignored).
-    pub fn observe_waits(&self, observer: WaitObserver) {
-        let _ = self.observer.set(observer);
-    }
-
-    /// Sets this node's share of each platform's rate (see
-    /// [`PlatformGate::set_share`]). Returns the platforms whose share changed.
-    pub fn set_shares(&self, shares: &BTreeMap<Platform, f64>) -> Vec<Platform> {
-        shares.iter().filter(|(p, share)| self.get(**p).set_share(**share)).map(|(p, _)| *p).collect()
-    }
-
-    /// The gate of `platform`.
-    pub fn get(&self, platform: Platform) -> &PlatformGate {
-        // Every platform has a gate: `new` fills all of Platform::ALL.
-        &self.gates[&platform]
-    }
-
-    /// Waits at a platform's gate (see [`PlatformGate::enter`]).
-    pub async fn enter<'a>(
-        &'a self,
-        platform: Platform,
-        place: Option<&'a LinePlace>,
-        host: Option<&str>,
-    ) -> Result<Pass<'a>, SourceError> {
-        let started = Instant::now();
-        let pass = self.get(platform).enter(&self.global, place, host).await;
-        if let (Ok(_), Some(observe)) = (&pass, self.observer.get()) {
-            observe(platform, started.elapsed());
-        }
-        pass
-    }
-
-    /// Where a waiting caller stands (see [`PlatformGate::standing`]).
-    pub fn standing(&self, place: &LinePlace) -> Option<Standing> {
-        let (platform, ticket) = place.get()?;
-        self.get(platform).standing(ticket)
-    }
-
-    /// Every gate's state.
-    pub fn snapshot(&self) -> GatesSnapshot {
-        GatesSnapshot {
-            in_flight: self.max_in_flight - self.global.available_permits(),
-            max_in_flight: self.max_in_flight,
-            platforms: self.gates.values().map(PlatformGate::snapshot).collect(),
         }
     }
 }

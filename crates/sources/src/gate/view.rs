@@ -1,0 +1,113 @@
+//! What a gate shows of itself: its state for `/admin/platforms`, and a
+//! request's place in its line.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use trawler_domain::Platform;
+
+use super::*;
+
+/// Where one caller (a run) stands at a gate: set while it waits, cleared
+/// when it passes or gives up. Readable from anywhere, so a run's status
+/// can say where its request is in line.
+#[derive(Debug, Default)]
+pub struct LinePlace {
+    pub(crate) at: Mutex<Option<(Platform, u64)>>,
+    /// When the caller first passed a gate, epoch ms (0: not yet).
+    pub(crate) first_pass_ms: AtomicI64,
+}
+
+impl LinePlace {
+    pub(crate) fn set(&self, at: Option<(Platform, u64)>) {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    pub(crate) fn passed(&self) {
+        let _ =
+            self.first_pass_ms.compare_exchange(0, trawler_domain::now_millis(), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The platform and ticket of the wait in progress, if any.
+    pub fn get(&self) -> Option<(Platform, u64)> {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the caller's first request passed its gate, epoch ms.
+    pub fn first_pass_ms(&self) -> Option<i64> {
+        Some(self.first_pass_ms.load(Ordering::Relaxed)).filter(|&t| t > 0)
+    }
+}
+
+/// A waiting caller's standing at its gate.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Standing {
+    /// The platform whose gate it waits at.
+    #[schema(value_type = String)]
+    pub platform: Platform,
+    /// Callers ahead of it in line (0: next to pass).
+    pub place: usize,
+    /// What holds it now: `pause` (the platform asked to wait), `rate` (the
+    /// token bucket) or `slot` (requests in flight at their cap).
+    pub waiting_for: &'static str,
+    /// When it is expected to pass, epoch ms.
+    pub estimated_start_ms: i64,
+}
+
+/// A gate's state, for `/admin/platforms` and `/admin/actors`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GateSnapshot {
+    /// The platform.
+    pub platform: Platform,
+    /// Requests per second this node lets through: its share of the budget.
+    pub rate_per_sec: f64,
+    /// The platform's budget for the whole cluster, requests per second.
+    pub budget_per_sec: f64,
+    /// This node's share of the budget (1 outside cluster mode).
+    pub share: f64,
+    /// Largest burst the bucket allows.
+    pub burst: u32,
+    /// Tokens left in the bucket after the last request let through.
+    pub tokens: u32,
+    /// `closed`, `open` or `half_open`.
+    pub circuit: &'static str,
+    /// Consecutive platform failures counted by a closed circuit.
+    pub consecutive_failures: u32,
+    /// Until when an open circuit refuses requests, epoch ms.
+    pub circuit_open_until_ms: Option<i64>,
+    /// How often the circuit has opened.
+    pub circuit_opened_total: u64,
+    /// Until when the platform asked us to pause, epoch ms (never more than
+    /// `max_pause_secs` after the ask).
+    pub paused_until_ms: Option<i64>,
+    /// The longest pause a platform's answer can impose, seconds.
+    pub max_pause_secs: u64,
+    /// The last pause the platform or one of its hosts asked for.
+    pub last_pause: Option<PauseAsked>,
+    /// Requests in flight now.
+    pub in_flight: usize,
+    /// Most requests in flight at once.
+    pub max_in_flight: usize,
+    /// Callers waiting for the pause, a token or a slot.
+    pub waiting: usize,
+    /// Requests let through since start.
+    pub passed: u64,
+    /// Throttling answers seen since start.
+    pub throttled: u64,
+    /// Platform failures seen since start.
+    pub failures: u64,
+    /// Generic platforms: the hosts that are failing, paused or recovering,
+    /// each with its own circuit.
+    pub hosts: Vec<HostCircuit>,
+}
+
+/// Every gate at once.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GatesSnapshot {
+    /// Requests in flight across platforms now.
+    pub in_flight: usize,
+    /// The global cap.
+    pub max_in_flight: usize,
+    /// One entry per platform.
+    pub platforms: Vec<GateSnapshot>,
+}
