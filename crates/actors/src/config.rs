@@ -23,7 +23,7 @@ pub struct ActorsConfig {
     /// The window of `max_restarts` (OTP's max_seconds).
     pub restart_window: Duration,
     /// How long raw points are kept before they are rolled into hourly
-    /// rollups; `None` keeps them forever.
+    /// rollups (90 days); `None` keeps them forever.
     pub retention: Option<Duration>,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
@@ -48,7 +48,7 @@ impl Default for ActorsConfig {
             db_threads: 2,
             max_restarts: 5,
             restart_window: Duration::from_secs(600),
-            retention: None,
+            retention: Some(Duration::from_secs(90 * 86_400)),
             webhooks: WebhookConfig::default(),
             run_deadline: Duration::from_secs(600),
             slo_target: trawler_domain::slo::DEFAULT_TARGET,

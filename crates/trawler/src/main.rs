@@ -206,4 +206,30 @@ mod tests {
         missing.dedup();
         assert!(missing.is_empty(), "{missing:#?}");
     }
+
+    /// One default per setting: `trawler serve` with no flags builds the
+    /// same settings as each library's `Default`, apart from what depends on
+    /// the machine (the node's name, the data directory) or is made per
+    /// process (the cipher's key).
+    #[test]
+    fn the_flags_defaults_are_the_libraries_defaults() {
+        let cli = Cli::try_parse_from(["trawler", "serve", "--admin-token", "0123456789abcdef-token"])
+            .expect("serve parses with only a token");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let config = args.config().expect("a valid configuration");
+        let mut actors = config.actors;
+        let defaults = trawler_actors::ActorsConfig::default();
+        actors.node = defaults.node.clone();
+        actors.cipher = defaults.cipher.clone();
+        actors.ingest.spool_dir = defaults.ingest.spool_dir.clone();
+        assert_eq!(format!("{actors:?}"), format!("{defaults:?}"), "actors: flags vs ActorsConfig::default()");
+        let sources = trawler_sources::SourcesConfig::default();
+        assert_eq!(
+            format!("{:?}", config.sources),
+            format!("{sources:?}"),
+            "sources: flags vs SourcesConfig::default()"
+        );
+        let limits = trawler_web::LimitsConfig::default();
+        assert_eq!(format!("{:?}", config.limits), format!("{limits:?}"), "limits: flags vs LimitsConfig::default()");
+    }
 }
