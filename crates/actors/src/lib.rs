@@ -46,6 +46,6 @@ pub use source::SourceActor;
 pub use spool::{Spool, SpoolDepth, SpoolError};
 pub use state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 pub use supervisor::ProjectSupervisor;
-pub use trawler_sources::{Adapters, SourceSpec};
+pub use trawler_sources::{Adapters, GatesSnapshot, SourceSpec};
 pub use tree::Tree;
 pub use webhook::{WebhookConfig, Webhooks, WEBHOOK_EVENTS};

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 pub struct PlatformsView {
     /// The gates.
     #[serde(flatten)]
-    pub gates: trawler_sources::GatesSnapshot,
+    pub gates: trawler_actors::GatesSnapshot,
     /// One entry per platform.
     pub capacity: Vec<trawler_domain::capacity::Capacity>,
     /// The warnings of the entries over 90% of their budget.
