@@ -136,8 +136,8 @@ impl Event {
 pub struct Envelope {
     event: Event,
     json: std::sync::OnceLock<String>,
-    /// The Server-Sent Events frame, made once for every subscriber.
-    frame: std::sync::OnceLock<String>,
+    /// Its wire form for listeners, made once for every subscriber.
+    wire: std::sync::OnceLock<String>,
     /// Relayed from another node.
     remote: bool,
 }
@@ -145,22 +145,15 @@ pub struct Envelope {
 impl Envelope {
     /// Wraps an event for listeners.
     pub fn new(event: Event) -> Shared {
-        Arc::new(Envelope { event, json: OnceLock::new(), frame: OnceLock::new(), remote: false })
+        Arc::new(Envelope { event, json: OnceLock::new(), wire: OnceLock::new(), remote: false })
     }
 
-    /// The event as one Server-Sent Events frame (`event:` and `data:`
-    /// lines and the blank line), made by the first subscriber that asks.
-    pub fn sse_frame(&self) -> &str {
-        self.frame.get_or_init(|| {
-            let (name, json) = (self.name(), self.json());
-            let mut out = String::with_capacity(name.len() + json.len() + 16);
-            out.push_str("event: ");
-            out.push_str(name);
-            out.push_str("\ndata: ");
-            out.push_str(json);
-            out.push_str("\n\n");
-            out
-        })
+    /// The event in a listener's wire form (the web layer's Server-Sent
+    /// Events frame), made by `make` from the event's name and JSON for the
+    /// first subscriber that asks and shared by every other: one form per
+    /// envelope, whoever makes it.
+    pub fn wire(&self, make: fn(name: &str, json: &str) -> String) -> &str {
+        self.wire.get_or_init(|| make(self.name(), self.json()))
     }
 
     /// Whether another node published it (relayed in cluster mode).
@@ -283,7 +276,7 @@ impl EventBus {
         self.fan_out(Arc::new(Envelope {
             event: relayed.event,
             json: OnceLock::new(),
-            frame: OnceLock::new(),
+            wire: OnceLock::new(),
             remote: true,
         }));
         true

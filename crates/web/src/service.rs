@@ -104,22 +104,14 @@ pub(crate) async fn check_source_edit(
     check_sources(state, input, &kept)
 }
 
-/// Archives (`Archived`) or resumes (`Active`) a project, stored first, then
-/// told to the tree: the one path the API and the UI share.
+/// Archives (`Archived`) or resumes (`Active`) a project, as the project's
+/// view: the one path the API, the UI and bulk actions share.
 pub(crate) async fn set_project_status(
     state: &Data,
     id: ProjectId,
     status: ProjectStatus,
 ) -> Result<ProjectView, ApiError> {
-    let (p, s) = db(state, move |conn| {
-        let p = Project::set_status(conn, id, status, None)?;
-        Ok((p, Source::list_for_project(conn, id)?))
-    })
-    .await?;
-    match status {
-        ProjectStatus::Archived => state.tree.project_archived(id).await?,
-        _ => state.tree.project_resumed(id).await?,
-    }
+    let (p, s) = state.tree.set_project_status(id, status).await?;
     Ok(ProjectView::new(p, s))
 }
 

@@ -38,8 +38,20 @@ struct Frame(Shared);
 
 impl AsRef<[u8]> for Frame {
     fn as_ref(&self) -> &[u8] {
-        self.0.sse_frame().as_bytes()
+        self.0.wire(sse_frame).as_bytes()
     }
+}
+
+/// One Server-Sent Events frame: the `event:` line (the event's type), the
+/// `data:` line (its JSON, which has no newline) and the blank line.
+fn sse_frame(name: &str, json: &str) -> String {
+    let mut out = String::with_capacity(name.len() + json.len() + 16);
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push_str("\ndata: ");
+    out.push_str(json);
+    out.push_str("\n\n");
+    out
 }
 
 fn frame(event: &Shared) -> web::Bytes {

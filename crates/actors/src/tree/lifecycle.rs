@@ -1,10 +1,11 @@
-//! What the tree does on request: scrape now, cancel a run, and start,
-//! stop, resume or reload a project's actors — here, or on the node that
-//! runs the project (cluster mode), through the command table.
+//! What the tree does on request: create, edit, archive or resume a project
+//! (stored first, then its actors told), scrape now, cancel a run — here, or
+//! on the node that runs the project (cluster mode), through the command
+//! table. The API and the UI call one method each.
 
 use trawler_domain::{now_millis, ProjectId, ProjectStatus, RunId};
 use trawler_store::lease::Holder;
-use trawler_store::{Command, CommandKind, Lease, Project, StoreError};
+use trawler_store::{Command, CommandKind, Lease, NewSource, Project, ProjectPatch, Source, StoreError};
 
 use super::Tree;
 use crate::db::Exec;
@@ -16,6 +17,61 @@ use crate::scraper::{RunPhase, ScrapeNow};
 use crate::supervisor::{ReloadProject, ResumeProject, StartProject, StopProject};
 
 impl Tree {
+    /// Creates a project with its (checked, sealed) sources and starts its
+    /// scraper, which scrapes it at once.
+    pub async fn create_project(
+        &self,
+        name: String,
+        sources: Vec<NewSource>,
+    ) -> Result<(Project, Vec<Source>), ActorError> {
+        let (project, sources) = self.db.send(Exec(move |conn| Project::create(conn, &name, &sources))).await??;
+        self.project_created(project.id).await?;
+        Ok((project, sources))
+    }
+
+    /// Renames a project or replaces its sources; an active project's
+    /// scraper and polls re-read them.
+    pub async fn update_project(
+        &self,
+        id: ProjectId,
+        patch: ProjectPatch,
+    ) -> Result<(Project, Vec<Source>), ActorError> {
+        let reload = patch.sources.is_some();
+        let (project, sources) = self
+            .db
+            .send(Exec(move |conn| {
+                let p = Project::update(conn, id, &patch)?;
+                Ok((p, Source::list_for_project(conn, id)?))
+            }))
+            .await??;
+        if reload && project.status == ProjectStatus::Active {
+            self.project_updated(id).await?;
+        }
+        Ok((project, sources))
+    }
+
+    /// Archives (`Archived`: its actors stop for good, its data stays) or
+    /// resumes (`Active`: its scraper starts with a clean restart history) a
+    /// project.
+    pub async fn set_project_status(
+        &self,
+        id: ProjectId,
+        status: ProjectStatus,
+    ) -> Result<(Project, Vec<Source>), ActorError> {
+        let (project, sources) = self
+            .db
+            .send(Exec(move |conn| {
+                let p = Project::set_status(conn, id, status, None)?;
+                Ok((p, Source::list_for_project(conn, id)?))
+            }))
+            .await??;
+        match status {
+            ProjectStatus::Archived => self.project_archived(id).await?,
+            _ => self.project_resumed(id).await?,
+        }
+        Ok((project, sources))
+    }
+
     /// In cluster mode, the live node other than this one that runs
     /// `project`, if any.
     async fn owner_elsewhere(&self, project: ProjectId) -> Result<Option<(String, String)>, ActorError> {

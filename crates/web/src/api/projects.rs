@@ -59,9 +59,8 @@ pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpRes
     let body: CreateProject = from_body(body)?;
     let name = check_name(&body.name)?;
     let sources = check_sources(&state, body.sources, &[])?;
-    let (project, sources) = db(&state, move |conn| Project::create(conn, &name, &sources)).await?;
+    let (project, sources) = state.tree.create_project(name, sources).await?;
     let id = project.id;
-    state.tree.project_created(id).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/projects/{id}")))
         .json(ProjectView::new(project, sources)))
@@ -92,16 +91,7 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
         Some(s) => Some(check_source_edit(&state, id, s).await?),
         None => None,
     };
-    let patch = ProjectPatch { name, sources };
-    let reload = patch.sources.is_some();
-    let (p, s) = db(&state, move |conn| {
-        let p = Project::update(conn, id, &patch)?;
-        Ok((p, Source::list_for_project(conn, id)?))
-    })
-    .await?;
-    if reload && p.status == ProjectStatus::Active {
-        state.tree.project_updated(id).await?;
-    }
+    let (p, s) = state.tree.update_project(id, ProjectPatch { name, sources }).await?;
     Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
 }
 

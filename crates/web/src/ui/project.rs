@@ -202,10 +202,7 @@ pub async fn save_sources(
         .map_err(|e| ApiError::BadRequest(format!("sources: not a JSON list of sources: {e}")))?;
     let patch =
         ProjectPatch { name: None, sources: Some(crate::service::check_source_edit(&state, id, inputs).await?) };
-    let p = db(&state, move |conn| Project::update(conn, id, &patch)).await?;
-    if p.status == ProjectStatus::Active {
-        state.tree.project_updated(id).await?;
-    }
+    state.tree.update_project(id, patch).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Sources+saved")))
 }
 

@@ -267,8 +267,7 @@ pub async fn create_project(
     }
     let name = crate::service::check_name(&form.name)?;
     let sources = check_sources(&state, inputs, &[])?;
-    let (project, _) = db(&state, move |conn| Project::create(conn, &name, &sources)).await?;
-    state.tree.project_created(project.id).await?;
+    let (project, _) = state.tree.create_project(name, sources).await?;
     Ok(see_other(&format!("/ui/projects/{}", project.id)))
 }
 
