@@ -232,4 +232,23 @@ mod tests {
         let limits = trawler_web::LimitsConfig::default();
         assert_eq!(format!("{:?}", config.limits), format!("{limits:?}"), "limits: flags vs LimitsConfig::default()");
     }
+
+    /// `trawler config check` shows every setting `serve` reads, so a new
+    /// flag cannot be left out of what operators see.
+    #[test]
+    fn config_check_shows_every_setting_of_serve() {
+        let cli = Cli::try_parse_from(["trawler", "serve", "--admin-token", "0123456789abcdef-token"])
+            .expect("serve parses with only a token");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let shown: Vec<&str> = args.config().expect("valid").describe().into_iter().map(|(name, _)| name).collect();
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").expect("a serve command");
+        let mut missing: Vec<String> = serve
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .filter(|env| env != "TRAWLER_CONFIG" && !shown.contains(&env.as_str()))
+            .collect();
+        missing.sort();
+        assert!(missing.is_empty(), "config check leaves out {missing:?}");
+    }
 }
