@@ -19,6 +19,7 @@ pub mod secret;
 pub mod session;
 pub mod testing;
 pub mod token;
+pub mod view;
 pub mod webhook;
 
 pub use command::{Command, CommandKind};

@@ -378,6 +378,15 @@ fn runs_are_found_by_platform_status_node_and_time() -> Result<()> {
         };
         let all = find(&mut conn, RunFilter::default())?;
         assert_eq!(all, ids.iter().rev().map(|r| r.0).collect::<Vec<_>>(), "newest first");
+        // The runs page's read model: the same runs, each with its project's name.
+        let named: Vec<(i64, String)> =
+            trawler_store::view::runs_with_project_names(&mut conn, &RunFilter { limit: 100, ..RunFilter::default() })?
+                .into_iter()
+                .map(|(r, name)| (r.id.0, name))
+                .collect();
+        let expected: Vec<(i64, String)> =
+            ids.iter().rev().zip(["K", "N", "I", "K"]).map(|(r, n)| (r.0, n.to_owned())).collect();
+        assert_eq!(named, expected);
         let failed_on_two_platforms = RunFilter {
             platforms: vec![Platform::Kickstarter, Platform::Indiegogo],
             statuses: vec![RunStatus::Failed],

@@ -34,20 +34,17 @@ pub(super) struct RunsPage {
 pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let f = Filters::parse(req.query_string(), false)?;
     let filter = f.run_filter(PAGE_SIZE as i64);
-    let (runs, names, nodes) = db(&state, move |conn| {
-        let runs = Run::search(conn, &filter)?;
-        let names: BTreeMap<ProjectId, String> =
-            Project::list(conn, None)?.into_iter().map(|p| (p.id, p.name)).collect();
-        Ok((runs, names, Run::nodes(conn)?))
-    })
-    .await?;
-    let older = (runs.len() == PAGE_SIZE).then(|| f.next_runs("/ui/runs", runs.last().map_or(0, |r| r.id.0), None));
+    let (runs, nodes) =
+        db(&state, move |conn| Ok((trawler_store::view::runs_with_project_names(conn, &filter)?, Run::nodes(conn)?)))
+            .await?;
+    let older =
+        (runs.len() == PAGE_SIZE).then(|| f.next_runs("/ui/runs", runs.last().map_or(0, |(r, _)| r.id.0), None));
     let rows = runs
         .into_iter()
-        .map(|r| RunListRow {
+        .map(|(r, project)| RunListRow {
             id: r.id.0,
             project_id: r.project_id.0,
-            project: names.get(&r.project_id).cloned().unwrap_or_else(|| format!("#{}", r.project_id)),
+            project,
             status: r.status.to_string(),
             trigger: r.triggered_by.to_string(),
             node: r.node,
