@@ -13,143 +13,90 @@ use trawler_actors::ActorError;
 use trawler_store::StoreError;
 use utoipa::ToSchema;
 
-/// What went wrong, as a client matches on it: the `code` of every error
-/// body. Each code has one HTTP status ([`ErrorCode::status`]); several codes
-/// share a status where the reason differs (a 409 for an archived project is
-/// not a 409 for a run that ended).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// 401: no credential, or a wrong one.
-    Unauthorized,
-    /// 403: a valid credential that does not cover this resource.
-    Forbidden,
-    /// 400: input that does not validate; the message says what to fix.
-    BadRequest,
-    /// 404: no such route.
-    RouteNotFound,
-    /// 404: no such project.
-    ProjectNotFound,
-    /// 404: no such run.
-    RunNotFound,
-    /// 404: no such read token.
-    TokenNotFound,
-    /// 404: no such webhook.
-    WebhookNotFound,
-    /// 404: no such webhook delivery.
-    DeliveryNotFound,
-    /// 404: no live node of that name.
-    NodeNotFound,
-    /// 404: the project has no such metric.
-    MetricNotFound,
-    /// 404: anything else that does not exist.
-    NotFound,
-    /// 405: the route exists, not with this method (see `Allow`).
-    MethodNotAllowed,
-    /// 409: the project is archived: resume it first.
-    ProjectArchived,
-    /// 409: the project is quarantined after repeated crashes: resume it first.
-    ProjectQuarantined,
-    /// 409: the run is not running (it ended).
-    RunNotRunning,
-    /// 409: the read token is revoked.
-    TokenRevoked,
-    /// 409: another state forbids the action.
-    Conflict,
-    /// 413: the body is over the limit.
-    PayloadTooLarge,
-    /// 429: this client holds its most at once (see `Retry-After`).
-    TooManyRequests,
-    /// 503: the node is at its cap for everyone (see `Retry-After`).
-    Busy,
-    /// 503: the project's scraper is restarting; try again shortly.
-    ScraperRestarting,
-    /// 503: a dependency (database, actor, another node) is unavailable.
-    Unavailable,
-    /// 500: a bug; the node's log has the cause.
-    Internal,
+/// Writes the error codes once: the enum, each code's text and status, and
+/// the list of all of them.
+macro_rules! error_codes {
+    ($($(#[$meta:meta])* $variant:ident = $code:literal => $status:ident,)*) => {
+        /// What went wrong, as a client matches on it: the `code` of every
+        /// error body. Each code has one HTTP status ([`ErrorCode::status`]);
+        /// several codes share a status where the reason differs (a 409 for an
+        /// archived project is not a 409 for a run that ended).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($(#[$meta])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The HTTP status of this code.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status,)*
+                }
+            }
+
+            /// The code as the body writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// The HTTP status of this code.
-    pub fn status(self) -> StatusCode {
-        use ErrorCode::*;
-        match self {
-            Unauthorized => StatusCode::UNAUTHORIZED,
-            Forbidden => StatusCode::FORBIDDEN,
-            BadRequest => StatusCode::BAD_REQUEST,
-            RouteNotFound | ProjectNotFound | RunNotFound | TokenNotFound | WebhookNotFound | DeliveryNotFound
-            | NodeNotFound | MetricNotFound | NotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProjectArchived | ProjectQuarantined | RunNotRunning | TokenRevoked | Conflict => StatusCode::CONFLICT,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Busy | ScraperRestarting | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The code as the body writes it.
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            Unauthorized => "unauthorized",
-            Forbidden => "forbidden",
-            BadRequest => "bad_request",
-            RouteNotFound => "route_not_found",
-            ProjectNotFound => "project_not_found",
-            RunNotFound => "run_not_found",
-            TokenNotFound => "token_not_found",
-            WebhookNotFound => "webhook_not_found",
-            DeliveryNotFound => "delivery_not_found",
-            NodeNotFound => "node_not_found",
-            MetricNotFound => "metric_not_found",
-            NotFound => "not_found",
-            MethodNotAllowed => "method_not_allowed",
-            ProjectArchived => "project_archived",
-            ProjectQuarantined => "project_quarantined",
-            RunNotRunning => "run_not_running",
-            TokenRevoked => "token_revoked",
-            Conflict => "conflict",
-            PayloadTooLarge => "payload_too_large",
-            TooManyRequests => "too_many_requests",
-            Busy => "busy",
-            ScraperRestarting => "scraper_restarting",
-            Unavailable => "unavailable",
-            Internal => "internal",
-        }
-    }
-
-    /// Every code, for the documentation check.
-    pub const ALL: [ErrorCode; 24] = {
-        use ErrorCode::*;
-        [
-            Unauthorized,
-            Forbidden,
-            BadRequest,
-            RouteNotFound,
-            ProjectNotFound,
-            RunNotFound,
-            TokenNotFound,
-            WebhookNotFound,
-            DeliveryNotFound,
-            NodeNotFound,
-            MetricNotFound,
-            NotFound,
-            MethodNotAllowed,
-            ProjectArchived,
-            ProjectQuarantined,
-            RunNotRunning,
-            TokenRevoked,
-            Conflict,
-            PayloadTooLarge,
-            TooManyRequests,
-            Busy,
-            ScraperRestarting,
-            Unavailable,
-            Internal,
-        ]
-    };
+error_codes! {
+    /// 401: no credential, or a wrong one.
+    Unauthorized = "unauthorized" => UNAUTHORIZED,
+    /// 403: a valid credential that does not cover this resource.
+    Forbidden = "forbidden" => FORBIDDEN,
+    /// 400: input that does not validate; the message says what to fix.
+    BadRequest = "bad_request" => BAD_REQUEST,
+    /// 404: no such route.
+    RouteNotFound = "route_not_found" => NOT_FOUND,
+    /// 404: no such project.
+    ProjectNotFound = "project_not_found" => NOT_FOUND,
+    /// 404: no such run.
+    RunNotFound = "run_not_found" => NOT_FOUND,
+    /// 404: no such read token.
+    TokenNotFound = "token_not_found" => NOT_FOUND,
+    /// 404: no such webhook.
+    WebhookNotFound = "webhook_not_found" => NOT_FOUND,
+    /// 404: no such webhook delivery.
+    DeliveryNotFound = "delivery_not_found" => NOT_FOUND,
+    /// 404: no live node of that name.
+    NodeNotFound = "node_not_found" => NOT_FOUND,
+    /// 404: the project has no such metric.
+    MetricNotFound = "metric_not_found" => NOT_FOUND,
+    /// 404: anything else that does not exist.
+    NotFound = "not_found" => NOT_FOUND,
+    /// 405: the route exists, not with this method (see `Allow`).
+    MethodNotAllowed = "method_not_allowed" => METHOD_NOT_ALLOWED,
+    /// 409: the project is archived: resume it first.
+    ProjectArchived = "project_archived" => CONFLICT,
+    /// 409: the project is quarantined after repeated crashes: resume it first.
+    ProjectQuarantined = "project_quarantined" => CONFLICT,
+    /// 409: the run is not running (it ended).
+    RunNotRunning = "run_not_running" => CONFLICT,
+    /// 409: the read token is revoked.
+    TokenRevoked = "token_revoked" => CONFLICT,
+    /// 409: another state forbids the action.
+    Conflict = "conflict" => CONFLICT,
+    /// 413: the body is over the limit.
+    PayloadTooLarge = "payload_too_large" => PAYLOAD_TOO_LARGE,
+    /// 429: this client holds its most at once (see `Retry-After`).
+    TooManyRequests = "too_many_requests" => TOO_MANY_REQUESTS,
+    /// 503: the node is at its cap for everyone (see `Retry-After`).
+    Busy = "busy" => SERVICE_UNAVAILABLE,
+    /// 503: the project's scraper is restarting; try again shortly.
+    ScraperRestarting = "scraper_restarting" => SERVICE_UNAVAILABLE,
+    /// 503: a dependency (database, actor, another node) is unavailable.
+    Unavailable = "unavailable" => SERVICE_UNAVAILABLE,
+    /// 500: a bug; the node's log has the cause.
+    Internal = "internal" => INTERNAL_SERVER_ERROR,
 }
 
 /// An API failure.
@@ -316,11 +263,20 @@ mod tests {
     #[test]
     fn every_code_is_documented_with_its_status() {
         let doc = include_str!("../../../docs/api.md");
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             let row = format!("| {} | `{}` |", code.status().as_u16(), code.as_str());
             assert!(doc.contains(&row), "docs/api.md lacks the row {row}");
             let json = serde_json::to_value(code).expect("a code serialises");
             assert_eq!(json, code.as_str(), "the body and the schema spell {code:?} alike");
+        }
+    }
+
+    #[test]
+    fn the_openapi_document_lists_every_code() {
+        let doc = serde_json::to_value(crate::openapi::document()).expect("the document serialises");
+        let schema = doc["components"]["schemas"]["ErrorCode"].to_string();
+        for &code in ErrorCode::ALL {
+            assert!(schema.contains(&format!("\"{}\"", code.as_str())), "{} is not in {schema}", code.as_str());
         }
     }
 
