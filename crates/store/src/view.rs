@@ -35,3 +35,38 @@ pub fn runs_with_project_names(conn: &mut AnyConnection, filter: &RunFilter) -> 
         })
         .collect())
 }
+
+/// The nodes on this database as the cluster pages show them.
+pub struct Cluster {
+    /// The database's clock, epoch ms (liveness is judged by it).
+    pub now_ms: i64,
+    /// Every node process recorded, live or not.
+    pub nodes: Vec<crate::node::Node>,
+    /// Leases held per live node name.
+    pub leases: Vec<(String, i64)>,
+    /// Active projects in the database.
+    pub active_projects: i64,
+}
+
+impl Cluster {
+    /// The cluster now: one read of nodes, lease counts and active projects.
+    pub fn read(conn: &mut AnyConnection) -> StoreResult<Cluster> {
+        let now_ms = crate::node::Node::clock(conn)?;
+        Ok(Cluster {
+            now_ms,
+            nodes: crate::node::Node::list(conn)?,
+            leases: crate::lease::Lease::counts(conn, now_ms - crate::node::TTL_MS)?,
+            active_projects: crate::lease::Lease::active_projects(conn)?,
+        })
+    }
+
+    /// Projects leased out, over every live node.
+    pub fn leased(&self) -> i64 {
+        self.leases.iter().map(|(_, c)| c).sum()
+    }
+
+    /// The leases node `name` holds.
+    pub fn leases_of(&self, name: &str) -> i64 {
+        self.leases.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c)
+    }
+}

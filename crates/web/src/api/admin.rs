@@ -74,17 +74,10 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
 #[utoipa::path(get, path = "/api/v1/admin/cluster", tag = "admin",
     responses((status = 200, body = ClusterView), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
-    use trawler_store::node::{Node, HEARTBEAT_MS, TTL_MS};
-    let (now, nodes, leases, active) = db(&state, move |conn| {
-        let now = Node::clock(conn)?;
-        Ok((
-            now,
-            Node::list(conn)?,
-            trawler_store::Lease::counts(conn, now - TTL_MS)?,
-            trawler_store::Lease::active_projects(conn)?,
-        ))
-    })
-    .await?;
+    use trawler_store::node::{HEARTBEAT_MS, TTL_MS};
+    let mut cluster = db(&state, trawler_store::view::Cluster::read).await?;
+    let nodes = std::mem::take(&mut cluster.nodes);
+    let now = cluster.now_ms;
     let me = state.tree.node().to_owned();
     let scrapers = state.tree.scraper_count().await?;
     let backend = match state.pool.backend() {
@@ -98,7 +91,7 @@ pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError
         nodes: nodes
             .into_iter()
             .map(|n| NodeView {
-                leases: leases.iter().find(|(name, _)| *name == n.name).map_or(0, |(_, c)| *c),
+                leases: cluster.leases_of(&n.name),
                 alive: n.alive(now, TTL_MS),
                 this_node: n.name == me,
                 scrapers: (n.name == me).then_some(scrapers),
@@ -109,8 +102,8 @@ pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError
                 stopped_at_ms: n.stopped_at_ms,
             })
             .collect(),
-        leased: leases.iter().map(|(_, c)| c).sum(),
-        active_projects: active,
+        leased: cluster.leased(),
+        active_projects: cluster.active_projects,
         coordinator: state.tree.cluster_view(),
         node: me,
     }))

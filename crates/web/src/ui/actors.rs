@@ -49,23 +49,16 @@ pub struct ActorsQuery {
 }
 
 pub async fn actors(session: UiSession, state: Data, q: web::Query<ActorsQuery>) -> Result<HttpResponse, ApiError> {
-    use trawler_store::node::{Node, TTL_MS};
+    use trawler_store::node::TTL_MS;
     // This node's tree, or another live node's through the database.
     let snapshot = match q.into_inner().node.filter(|n| n != state.tree.node()) {
         Some(node) => state.tree.snapshot_of(&node).await?,
         None => serde_json::to_value(state.tree.snapshot().await?).map_err(|e| ApiError::Internal(e.to_string()))?,
     };
-    let (now, list, leases, active) = db(&state, move |conn| {
-        let now = Node::clock(conn)?;
-        Ok((
-            now,
-            Node::list(conn)?,
-            trawler_store::Lease::counts(conn, now - TTL_MS)?,
-            trawler_store::Lease::active_projects(conn)?,
-        ))
-    })
-    .await?;
-    let nodes: Vec<NodeRow> = list
+    let mut cluster = db(&state, trawler_store::view::Cluster::read).await?;
+    let nodes = std::mem::take(&mut cluster.nodes);
+    let (now, active) = (cluster.now_ms, cluster.active_projects);
+    let nodes: Vec<NodeRow> = nodes
         .into_iter()
         .map(|n| {
             let alive = n.alive(now, TTL_MS);
@@ -74,12 +67,12 @@ pub async fn actors(session: UiSession, state: Data, q: web::Query<ActorsQuery>)
             } else {
                 format!("heartbeat {:.0} s ago", (now - n.heartbeat_at_ms) as f64 / 1000.0)
             };
-            let held = leases.iter().find(|(name, _)| *name == n.name).map_or(0, |(_, c)| *c);
+            let held = cluster.leases_of(&n.name);
             let pct = if active > 0 { held as f64 * 100.0 / active as f64 } else { 0.0 };
             NodeRow { name: n.name, alive, seen, leases: held, pct }
         })
         .collect();
-    let leased = leases.iter().map(|(_, c)| c).sum();
+    let leased = cluster.leased();
     let rel = |ms: Option<i64>| {
         ms.map(|ms| {
             let s = (ms - now) / 1000;
