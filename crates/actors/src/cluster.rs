@@ -38,7 +38,7 @@ use crate::ownership::Ownership;
 use crate::supervisor::{Adopt, ProjectSupervisor, Release};
 
 /// What the coordinator saw at its last round, for `/admin/cluster`.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CoordinatorView {
     /// Whether projects are shared out by leases (PostgreSQL).
     pub leases: bool,

@@ -46,6 +46,12 @@ pub use source::SourceActor;
 pub use spool::{Spool, SpoolDepth, SpoolError};
 pub use state::{ActorInfo, ActorStatus, Mailbox, TreeSnapshot};
 pub use supervisor::ProjectSupervisor;
-pub use trawler_sources::{Adapters, GatesSnapshot, SourceSpec};
+pub use trawler_sources::{Adapters, SourceSpec};
+
+/// The platforms' gates as the tree reports them (`Tree::gates`, a run's
+/// place in line), for the layers above, which do not reach the sources.
+pub mod gates {
+    pub use trawler_sources::{GateSnapshot, GatesSnapshot, HostCircuit, PauseAsked, Standing};
+}
 pub use tree::Tree;
 pub use webhook::{WebhookConfig, Webhooks, WEBHOOK_EVENTS};

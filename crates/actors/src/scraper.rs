@@ -62,7 +62,7 @@ impl Message for GetRunPhase {
 }
 
 /// Where a running run stands.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunPhase {
     /// `waiting`: its next request waits at a platform's gate (for a pause,
     /// a token or a slot); `fetching`: a request is in flight or its points

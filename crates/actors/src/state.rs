@@ -48,7 +48,7 @@ impl Mailbox {
 }
 
 /// An actor's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorStatus {
     /// Running and waiting for work.
@@ -68,7 +68,7 @@ pub enum ActorStatus {
 }
 
 /// One actor in the tree.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ActorInfo {
     /// `supervisor`, `registry`, `ingest`, `source` or `scraper`.
     pub kind: &'static str,
@@ -94,7 +94,6 @@ pub struct ActorInfo {
     /// The last error it saw.
     pub last_error: Option<String>,
     /// Kind-specific figures (buffer sizes, counters).
-    #[schema(value_type = Option<Object>)]
     pub detail: serde_json::Value,
 }
 
@@ -118,7 +117,7 @@ impl ActorInfo {
 }
 
 /// The whole tree at one moment.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TreeSnapshot {
     /// The node it describes (`TRAWLER_NODE_NAME`).
     pub node: String,

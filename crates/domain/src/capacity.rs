@@ -11,7 +11,7 @@ use crate::Platform;
 pub const WARN_SHARE: f64 = 0.9;
 
 /// One platform's requirement against its budget.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Capacity {
     /// The platform.
     pub platform: Platform,

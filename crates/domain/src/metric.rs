@@ -15,9 +15,8 @@ use crate::{Platform, ProjectId};
 /// The name of a metric: one of the well-known ones below, or a custom name
 /// (lower-case letters, digits and `_`, at most 64) mapped by an `http_json`
 /// or `html` source.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, pattern = "^[a-z0-9_]{1,64}$", example = "pledged")]
 pub struct Metric(String);
 
 impl Metric {
@@ -121,7 +120,7 @@ pub struct Point {
 }
 
 /// How the points inside one `step` bucket of a series become one value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Agg {
     /// The latest point of the bucket (right for cumulative counters).
@@ -159,7 +158,7 @@ pub struct Totals {
 }
 
 /// The latest value of one (platform, metric) of a project at some moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     /// Where it came from.
     pub platform: Platform,
@@ -227,7 +226,7 @@ pub fn downsample_weighted(points: &[(i64, f64, f64)], step: i64, agg: Agg) -> V
 
 /// The derived figures of a project over a range. `None` where an input is
 /// missing or a denominator is zero: a dashboard shows "—", never `inf`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Derived {
     /// Return on ad spend: Δpurchase_value / Δspend.
     pub roas: Option<f64>,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A platform adapter: where the numbers come from and in which shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     /// Kickstarter: `stats.json` for the hot poll, the project page for the full scrape.

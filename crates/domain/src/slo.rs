@@ -13,7 +13,7 @@ use crate::RunStatus;
 pub const DEFAULT_TARGET: f64 = 0.999;
 
 /// A project's freshness over a window.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Freshness {
     /// Slots whose start window ended inside the window.
     pub slots: u64,

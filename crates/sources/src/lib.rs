@@ -20,5 +20,7 @@ mod props;
 pub use adapter::{Adapter, BoxFuture, Fetched, Sample, SourceSpec};
 pub use adapters::{Adapters, RetryBudget, SourcesConfig};
 pub use error::SourceError;
-pub use gate::{GateConfig, GateSnapshot, Gates, GatesSnapshot, LinePlace, Pass, PlatformGate, Standing};
+pub use gate::{
+    GateConfig, GateSnapshot, Gates, GatesSnapshot, HostCircuit, LinePlace, Pass, PauseAsked, PlatformGate, Standing,
+};
 pub use http::{shown_url, HttpClient, HttpConfig, HttpResponse};

@@ -3,7 +3,6 @@
 //! using the same database.
 
 use diesel::prelude::*;
-use serde::Serialize;
 
 use crate::schema::nodes;
 use crate::{AnyConnection, StoreResult};
@@ -14,13 +13,12 @@ pub const HEARTBEAT_MS: i64 = 2_000;
 pub const TTL_MS: i64 = 10_000;
 
 /// A node's row.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = nodes)]
 pub struct Node {
     /// Its name (`TRAWLER_NODE_NAME`).
     pub name: String,
     /// A random id of the process, new at each start.
-    #[serde(skip)]
     pub instance: String,
     /// The version it runs.
     pub version: String,
@@ -31,7 +29,6 @@ pub struct Node {
     /// When it shut down cleanly, epoch ms.
     pub stopped_at_ms: Option<i64>,
     /// What its live-update listeners follow (JSON, cluster mode).
-    #[serde(skip)]
     pub following: Option<String>,
 }
 

@@ -4,14 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use diesel::prelude::*;
-use serde::Serialize;
 use trawler_domain::{now_millis, Platform, ProjectId, ProjectStatus};
 
 use crate::schema::{projects, sources};
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// A project as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Project {
     /// Its id.
     pub id: ProjectId,

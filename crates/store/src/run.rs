@@ -1,7 +1,6 @@
 //! Runs: one row per full scrape, with its outcome and log.
 
 use diesel::prelude::*;
-use serde::Serialize;
 use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 
 use crate::schema::runs;
@@ -11,7 +10,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 pub const MAX_LOG_BYTES: usize = 64 * 1024;
 
 /// A scrape run.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     /// Its id.
     pub id: RunId,

@@ -3,7 +3,6 @@
 //! token and its hash (see the web layer), so this module never sees one.
 
 use diesel::prelude::*;
-use serde::Serialize;
 use trawler_domain::{now_millis, ProjectId};
 
 use crate::schema::project_tokens as pt;
@@ -14,7 +13,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A read token as listed (never the token itself).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProjectToken {
     /// Its id.
     pub id: i64,

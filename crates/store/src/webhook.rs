@@ -4,22 +4,19 @@
 //! 2xx answer is never sent again.
 
 use diesel::prelude::*;
-use serde::Serialize;
 use trawler_domain::{now_millis, ProjectId};
 
 use crate::schema::{webhook_deliveries as wd, webhooks};
 use crate::{AnyConnection, StoreError, StoreResult};
 
-/// A webhook endpoint. The secret is never serialised.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// A webhook endpoint.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
     /// Its id.
     pub id: i64,
     /// Where events are POSTed.
     pub url: String,
     /// The HMAC-SHA256 key of the signature header.
-    #[serde(skip)]
-    #[schema(ignore)]
     pub secret: String,
     /// The events it receives (`*` for all).
     pub events: Vec<String>,
@@ -141,8 +138,7 @@ impl Webhook {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
     /// Not yet answered with a 2xx; attempts remain.
     Pending,
@@ -172,7 +168,7 @@ impl DeliveryStatus {
 }
 
 /// One event for one webhook, with the record of its attempts.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     /// Its id, also sent as `X-Trawler-Delivery` (receivers dedupe on it).
     pub id: i64,
@@ -183,7 +179,6 @@ pub struct Delivery {
     /// The project the event is about, if any.
     pub project_id: Option<ProjectId>,
     /// The JSON body sent.
-    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// Where it stands.
     pub status: DeliveryStatus,

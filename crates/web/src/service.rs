@@ -219,7 +219,7 @@ pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiErr
         })
         .collect();
     let warnings = capacity.iter().filter_map(|c| c.warning.clone()).collect();
-    Ok(PlatformsView { gates, capacity, warnings })
+    Ok(PlatformsView { gates: gates.into(), capacity: capacity.into_iter().map(Capacity::from).collect(), warnings })
 }
 
 pub(crate) fn check_label(name: &str) -> Result<String, ApiError> {
@@ -234,5 +234,5 @@ pub(crate) async fn issue(state: &Data, project: ProjectId, name: String) -> Res
     let token = new_read_token()?;
     let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
     let record = db(state, move |conn| ProjectToken::create(conn, project, &name, &hash, &prefix)).await?;
-    Ok(CreatedToken { record, token })
+    Ok(CreatedToken { record: record.into(), token })
 }

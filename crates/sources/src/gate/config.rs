@@ -36,7 +36,7 @@ pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(3600);
 
 /// The last pause a platform (or one of its hosts) asked for, and what the
 /// gate made of it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PauseAsked {
     /// The host that asked (generic platforms), or none for the platform.
     pub host: Option<String>,

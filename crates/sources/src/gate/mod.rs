@@ -194,7 +194,7 @@ impl HostState {
 }
 
 /// A host of a generic platform whose circuit is not plainly closed.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct HostCircuit {
     /// `host:port`.
     pub host: String,

@@ -40,10 +40,9 @@ impl LinePlace {
 }
 
 /// A waiting caller's standing at its gate.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Standing {
     /// The platform whose gate it waits at.
-    #[schema(value_type = String)]
     pub platform: Platform,
     /// Callers ahead of it in line (0: next to pass).
     pub place: usize,
@@ -55,7 +54,7 @@ pub struct Standing {
 }
 
 /// A gate's state, for `/admin/platforms` and `/admin/actors`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct GateSnapshot {
     /// The platform.
     pub platform: Platform,
@@ -102,7 +101,7 @@ pub struct GateSnapshot {
 }
 
 /// Every gate at once.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct GatesSnapshot {
     /// Requests in flight across platforms now.
     pub in_flight: usize,

@@ -2,13 +2,13 @@
 //! every actor's state.
 
 use actix_web::{web, HttpResponse};
-use trawler_actors::TreeSnapshot;
 use trawler_domain::ProjectStatus;
 use trawler_store::Project;
 
 use super::series::times;
 use crate::auth::Admin;
 use crate::service::{db, freshness_between, platforms_view, Data};
+use crate::views::wire;
 use crate::views::*;
 use crate::ApiError;
 
@@ -49,12 +49,12 @@ pub async fn get_freshness(_: Admin, state: Data, q: web::Query<FreshnessParams>
             .into_iter()
             .zip(fresh)
             .map(|(p, f)| FreshnessRow {
-                project_id: p.id,
+                project_id: p.id.0,
                 name: p.name,
-                status: p.status,
+                status: p.status.into(),
                 below_target: f.share.is_some_and(|s| s < target),
-                freshness: f,
-                polls: polls.get(&p.id).copied().filter(|f| f.slots > 0),
+                freshness: f.into(),
+                polls: polls.get(&p.id).copied().filter(|f| f.slots > 0).map(wire::Freshness::from),
                 polls_below_target: polls.get(&p.id).and_then(|f| f.share).is_some_and(|s| s < target),
             })
             .collect::<Vec<_>>())
@@ -104,7 +104,7 @@ pub async fn get_cluster(_: Admin, state: Data) -> Result<HttpResponse, ApiError
             .collect(),
         leased: cluster.leased(),
         active_projects: cluster.active_projects,
-        coordinator: state.tree.cluster_view(),
+        coordinator: state.tree.cluster_view().into(),
         node: me,
     }))
 }
@@ -126,7 +126,9 @@ pub async fn get_platforms(_: Admin, state: Data) -> Result<HttpResponse, ApiErr
         (status = 503, body = ErrorBody)))]
 pub async fn get_actors(_: Admin, state: Data, q: web::Query<ActorsParams>) -> Result<HttpResponse, ApiError> {
     match q.into_inner().node.filter(|n| n != state.tree.node()) {
+        // Another node's snapshot comes as that node serialised it: the same
+        // shape (a test in views::admin holds the two together).
         Some(node) => Ok(HttpResponse::Ok().json(state.tree.snapshot_of(&node).await?)),
-        None => Ok(HttpResponse::Ok().json(state.tree.snapshot().await?)),
+        None => Ok(HttpResponse::Ok().json(TreeSnapshot::from(state.tree.snapshot().await?))),
     }
 }

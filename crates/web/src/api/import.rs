@@ -26,7 +26,7 @@ use trawler_domain::time::MAX_EPOCH;
 #[derive(Serialize, ToSchema)]
 pub struct Imported {
     /// The project.
-    pub project_id: ProjectId,
+    pub project_id: i64,
     /// Points read from the body.
     pub points: usize,
     /// Points new to the database (the rest were stored already).
@@ -142,5 +142,5 @@ pub async fn import_points(
         }
     };
     let imported = state.tree.import(id, points).await?;
-    Ok(HttpResponse::Ok().json(Imported { project_id: id, points: imported.points, stored: imported.stored }))
+    Ok(HttpResponse::Ok().json(Imported { project_id: id.0, points: imported.points, stored: imported.stored }))
 }

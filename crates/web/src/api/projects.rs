@@ -45,7 +45,7 @@ pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> R
     })
     .await?;
     let next_after = match limit {
-        Some(l) if views.len() as i64 == l => views.last().map(|v| v.project.id.0),
+        Some(l) if views.len() as i64 == l => views.last().map(|v| v.project.id),
         _ => None,
     };
     Ok(HttpResponse::Ok().json(ProjectList { projects: views, next_after }))
@@ -124,10 +124,10 @@ pub async fn trigger_scrape(_: Admin, state: Data, id: web::Path<i64>) -> Result
     let run = state.tree.trigger(id).await?;
     let progress = state.tree.run_phase(id, run).await?;
     Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/runs/{run}"))).json(Triggered {
-        run_id: run,
-        project_id: id,
+        run_id: run.0,
+        project_id: id.0,
         status_url: format!("/api/v1/runs/{run}"),
-        progress,
+        progress: progress.map(RunPhase::from),
     }))
 }
 

@@ -31,7 +31,7 @@ pub async fn list_runs(
     })
     .await?;
     // The list leaves logs out; GET /runs/{id} has them.
-    Ok(HttpResponse::Ok().json(RunList { project_id: id, runs: runs.into_iter().map(RunBrief::from).collect() }))
+    Ok(HttpResponse::Ok().json(RunList { project_id: id.0, runs: runs.into_iter().map(RunBrief::from).collect() }))
 }
 
 /// Runs across projects, newest first, filtered by platform, outcome,
@@ -62,12 +62,12 @@ pub async fn search_runs(_: Admin, state: Data, req: HttpRequest) -> Result<Http
 /// points stored so far stay, and it ends `cancelled`. The next slot runs as
 /// usual.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = i64, Path, description = "Run id")),
-    responses((status = 200, body = Run), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = RunDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "The run is not running", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn cancel_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let run = state.tree.cancel(RunId(id.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(run))
+    Ok(HttpResponse::Ok().json(RunDetail::new(run, None)))
 }
 
 /// One run with its log.
@@ -81,5 +81,5 @@ pub async fn get_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpRe
         trawler_domain::RunStatus::Running => state.tree.run_phase(run.project_id, id).await?,
         _ => None,
     };
-    Ok(HttpResponse::Ok().json(RunDetail { run, progress }))
+    Ok(HttpResponse::Ok().json(RunDetail::new(run, progress)))
 }

@@ -8,6 +8,7 @@ use trawler_store::{Point, Project, Run, SeriesQuery, Source};
 
 use crate::auth::Reader;
 use crate::service::{db, Data};
+use crate::views::wire::{Freshness, Observation};
 use crate::views::*;
 use crate::ApiError;
 use crate::Moment;
@@ -104,14 +105,15 @@ pub async fn get_series(
             "project {id} has no metric `{metric}`: no source reads it and no point of it is stored (its metrics: {list})"
         )));
     }
-    let series = result.series.into_iter().map(|s| SeriesLine { platform: s.platform, points: s.points }).collect();
+    let series =
+        result.series.into_iter().map(|s| SeriesLine { platform: s.platform.into(), points: s.points }).collect();
     Ok(HttpResponse::Ok().json(SeriesResponse {
-        project_id: id,
-        metric,
+        project_id: id.0,
+        metric: metric.into(),
         from,
         to,
         step: q.step,
-        agg,
+        agg: agg.into(),
         truncated: result.truncated,
         series,
     }))
@@ -160,19 +162,19 @@ pub async fn get_summary(
         latest.insert(metric.clone(), LatestValue { value: *value, ts });
     }
     Ok(HttpResponse::Ok().json(SummaryResponse {
-        project_id: id,
+        project_id: id.0,
         from: q_from.map(|_| from),
         to,
         latest,
         delta: totals.delta,
-        derived,
-        observations: end,
+        derived: derived.into(),
+        observations: end.into_iter().map(Observation::from).collect(),
         freshness: SummaryFreshness {
             window_secs: 86_400,
             target,
             below_target: full.and_then(|f| f.share).is_some_and(|s| s < target),
-            full,
-            polls: polls.filter(|f| f.slots > 0),
+            full: full.map(Freshness::from),
+            polls: polls.filter(|f| f.slots > 0).map(Freshness::from),
         },
     }))
 }

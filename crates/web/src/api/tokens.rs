@@ -31,18 +31,19 @@ pub async fn create_token(_: Admin, state: Data, id: web::Path<i64>, body: Body)
 pub async fn list_tokens(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let project = ProjectId(id.into_inner());
     let tokens = db(&state, move |conn| ProjectToken::list(conn, project)).await?;
-    Ok(HttpResponse::Ok().json(TokenList { project_id: project, tokens }))
+    Ok(HttpResponse::Ok()
+        .json(TokenList { project_id: project.0, tokens: tokens.into_iter().map(Into::into).collect() }))
 }
 
 /// Revokes a read token: it reads nothing from now on.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/tokens/{token_id}", tag = "tokens",
     params(("id" = i64, Path, description = "Project id"), ("token_id" = i64, Path, description = "Token id")),
-    responses((status = 200, body = trawler_store::ProjectToken), (status = 400, body = ErrorBody),
+    responses((status = 200, body = crate::views::ProjectToken), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn revoke_token(_: Admin, state: Data, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
     let (project, token) = path.into_inner();
     let revoked = db(&state, move |conn| ProjectToken::revoke(conn, ProjectId(project), token)).await?;
-    Ok(HttpResponse::Ok().json(revoked))
+    Ok(HttpResponse::Ok().json(crate::views::ProjectToken::from(revoked)))
 }
 
 /// Replaces a read token: a new one with the same name, the old one revoked.

@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use trawler_actors::{webhook, WEBHOOK_EVENTS};
-use trawler_store::{Delivery, NewWebhook, Webhook};
+use trawler_store::{self as store, NewWebhook};
 
 use crate::api::{from_body, Body};
 use crate::auth::Admin;
@@ -62,10 +62,10 @@ pub async fn create_webhook(_: Admin, state: Data, body: Body) -> Result<HttpRes
         None => (webhook::random_secret().map_err(ApiError::Internal)?, true),
     };
     let new = NewWebhook { url, secret: state.tree.cipher().seal(&secret)?, events, description };
-    let webhook = db(&state, move |conn| Webhook::create(conn, &new)).await?;
+    let webhook = db(&state, move |conn| store::Webhook::create(conn, &new)).await?;
     let location = format!("/api/v1/admin/webhooks/{}", webhook.id);
     // A generated secret is shown once, here; a chosen one is never echoed.
-    let view = CreatedWebhook { webhook, secret: generated.then_some(secret) };
+    let view = CreatedWebhook { webhook: webhook.into(), secret: generated.then_some(secret) };
     Ok(HttpResponse::Created().insert_header(("Location", location)).json(view))
 }
 
@@ -73,9 +73,9 @@ pub async fn create_webhook(_: Admin, state: Data, body: Body) -> Result<HttpRes
 #[utoipa::path(get, path = "/api/v1/admin/webhooks", tag = "webhooks",
     responses((status = 200, body = WebhookList), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_webhooks(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
-    let hooks = db(&state, Webhook::list).await?;
+    let hooks = db(&state, store::Webhook::list).await?;
     let events = WEBHOOK_EVENTS.iter().map(|e| (*e).to_owned()).collect();
-    Ok(HttpResponse::Ok().json(WebhookList { webhooks: hooks, events }))
+    Ok(HttpResponse::Ok().json(WebhookList { webhooks: hooks.into_iter().map(Into::into).collect(), events }))
 }
 
 /// One webhook.
@@ -84,8 +84,8 @@ pub async fn list_webhooks(_: Admin, state: Data) -> Result<HttpResponse, ApiErr
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_webhook(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let hook = db(&state, move |conn| Webhook::get(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(hook))
+    let hook = db(&state, move |conn| store::Webhook::get(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(Webhook::from(hook)))
 }
 
 /// Switches a webhook on or off; deliveries wait while it is off.
@@ -95,11 +95,11 @@ pub async fn get_webhook(_: Admin, state: Data, id: web::Path<i64>) -> Result<Ht
 pub async fn update_webhook(_: Admin, state: Data, id: web::Path<i64>, body: Body) -> Result<HttpResponse, ApiError> {
     let body: UpdateWebhook = from_body(body)?;
     let (id, active) = (id.into_inner(), body.active);
-    let hook = db(&state, move |conn| Webhook::set_active(conn, id, active)).await?;
+    let hook = db(&state, move |conn| store::Webhook::set_active(conn, id, active)).await?;
     if active {
         state.tree.webhooks().wake();
     }
-    Ok(HttpResponse::Ok().json(hook))
+    Ok(HttpResponse::Ok().json(Webhook::from(hook)))
 }
 
 /// Deletes a webhook and its delivery log.
@@ -108,7 +108,7 @@ pub async fn update_webhook(_: Admin, state: Data, id: web::Path<i64>, body: Bod
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete_webhook(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    db(&state, move |conn| Webhook::delete(conn, id)).await?;
+    db(&state, move |conn| store::Webhook::delete(conn, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -139,10 +139,11 @@ pub async fn list_deliveries(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::BadRequest("`limit` must be between 1 and 500".into()));
     }
-    let deliveries: Vec<Delivery> = db(&state, move |conn| {
-        Webhook::get(conn, id)?;
-        Delivery::list_for_webhook(conn, id, limit)
+    let deliveries: Vec<store::Delivery> = db(&state, move |conn| {
+        store::Webhook::get(conn, id)?;
+        store::Delivery::list_for_webhook(conn, id, limit)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(DeliveryList { webhook_id: id, deliveries }))
+    Ok(HttpResponse::Ok()
+        .json(DeliveryList { webhook_id: id, deliveries: deliveries.into_iter().map(Into::into).collect() }))
 }

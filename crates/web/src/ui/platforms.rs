@@ -81,7 +81,9 @@ pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, 
                 .collect(),
         })
         .map(|mut row: PlatformRow| {
-            if let Some(c) = view.capacity.iter().find(|c| c.platform.as_str() == row.name) {
+            if let Some(c) =
+                view.capacity.iter().find(|c| trawler_domain::Platform::from(c.platform).as_str() == row.name)
+            {
                 row.sources = c.sources;
                 row.required = format!("{:.2}", c.required_per_sec);
                 row.budget = format!("{:.2}", c.budget_per_sec);

@@ -9,6 +9,7 @@ mod runs;
 mod series;
 mod tokens;
 mod webhooks;
+pub mod wire;
 
 pub use admin::*;
 pub use health::*;

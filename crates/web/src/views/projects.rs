@@ -3,10 +3,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use trawler_actors::RunPhase;
-use trawler_domain::{Platform, ProjectId, RunId};
-use trawler_store::{Project, Source};
+use trawler_domain::ProjectId;
+use trawler_store::Source;
 use utoipa::{IntoParams, ToSchema};
+
+use super::wire::{Platform, ProjectStatus};
+use super::RunPhase;
 
 /// A source as the API shows it: the secret is never returned.
 #[derive(Serialize, ToSchema)]
@@ -28,11 +30,35 @@ impl From<Source> for SourceView {
     fn from(s: Source) -> SourceView {
         SourceView {
             id: s.id,
-            platform: s.platform,
+            platform: s.platform.into(),
             external_ref: s.external_ref,
             options: std::sync::Arc::unwrap_or_clone(s.options),
             has_secret: s.secret.is_some_and(|x| !x.is_empty()),
         }
+    }
+}
+
+/// A project as stored.
+#[derive(Serialize, ToSchema)]
+pub struct Project {
+    /// Its id.
+    pub id: i64,
+    /// A human name ("Aurora Lamp").
+    pub name: String,
+    /// Active (scraped), archived or quarantined.
+    pub status: ProjectStatus,
+    /// When it was created, epoch ms.
+    pub created_at_ms: i64,
+    /// When it was last changed, epoch ms.
+    pub updated_at_ms: i64,
+    /// Why it is in its status (the crash behind a quarantine), if recorded.
+    pub status_reason: Option<String>,
+}
+
+impl From<trawler_store::Project> for Project {
+    fn from(p: trawler_store::Project) -> Project {
+        let trawler_store::Project { id, name, status, created_at_ms, updated_at_ms, status_reason } = p;
+        Project { id: id.0, name, status: status.into(), created_at_ms, updated_at_ms, status_reason }
     }
 }
 
@@ -48,8 +74,8 @@ pub struct ProjectView {
 
 impl ProjectView {
     /// A project and its sources.
-    pub fn new(project: Project, sources: Vec<Source>) -> ProjectView {
-        ProjectView { project, sources: sources.into_iter().map(SourceView::from).collect() }
+    pub fn new(project: trawler_store::Project, sources: Vec<Source>) -> ProjectView {
+        ProjectView { project: project.into(), sources: sources.into_iter().map(SourceView::from).collect() }
     }
 
     /// The view a read-token holder gets: the sources without their
@@ -147,9 +173,9 @@ pub struct ListQuery {
 #[derive(Serialize, ToSchema)]
 pub struct Triggered {
     /// The run (a new one, or the one already in progress).
-    pub run_id: RunId,
+    pub run_id: i64,
     /// The project.
-    pub project_id: ProjectId,
+    pub project_id: i64,
     /// Where to follow the run.
     pub status_url: String,
     /// Where the run stands now (see `RunDetail`); absent once it has ended.
@@ -187,7 +213,7 @@ pub struct BulkRequest {
     /// The action.
     pub action: BulkAction,
     /// The projects (1 to 10,000).
-    #[schema(min_items = 1, max_items = 10000)]
+    #[schema(value_type = Vec<i64>, min_items = 1, max_items = 10000)]
     pub ids: Vec<ProjectId>,
 }
 
@@ -195,6 +221,7 @@ pub struct BulkRequest {
 #[derive(Serialize, ToSchema)]
 pub struct BulkSkip {
     /// The project.
+    #[schema(value_type = i64)]
     pub id: ProjectId,
     /// Why (`already active`, `not found`, …).
     pub reason: String,
@@ -206,6 +233,7 @@ pub struct BulkResult {
     /// The action.
     pub action: BulkAction,
     /// Projects it was applied to.
+    #[schema(value_type = Vec<i64>)]
     pub done: Vec<ProjectId>,
     /// Projects it left alone.
     pub skipped: Vec<BulkSkip>,

@@ -1,20 +1,70 @@
 //! Runs: a page of them, a search, one with its progress.
 
 use serde::{Deserialize, Serialize};
-use trawler_actors::RunPhase;
-use trawler_domain::{ProjectId, RunId, RunKind, RunStatus, RunTrigger};
+use trawler_actors as actors;
 use trawler_store::Run;
 use utoipa::{IntoParams, ToSchema};
+
+use super::wire::{Platform, RunKind, RunStatus, RunTrigger};
 
 /// A run with its log and, while it runs on this node, where it stands.
 #[derive(Serialize, ToSchema)]
 pub struct RunDetail {
     /// The run as recorded.
     #[serde(flatten)]
-    pub run: Run,
+    pub run: RunBrief,
+    /// What happened, one line per step.
+    pub log: String,
     /// For a running run: `waiting` at a platform's gate (with its place in
     /// line and estimated start) or `fetching`. Absent for ended runs.
     pub progress: Option<RunPhase>,
+}
+
+impl RunDetail {
+    /// A run with its log, and where it stands if it is running here.
+    pub fn new(mut run: Run, progress: Option<actors::RunPhase>) -> RunDetail {
+        let log = std::mem::take(&mut run.log);
+        RunDetail { run: run.into(), log, progress: progress.map(RunPhase::from) }
+    }
+}
+
+/// Where a running run stands.
+#[derive(Serialize, ToSchema)]
+pub struct RunPhase {
+    /// `waiting`: its next request waits at a platform's gate (for a pause,
+    /// a token or a slot); `fetching`: a request is in flight or its points
+    /// are being stored.
+    pub phase: &'static str,
+    /// For a waiting run: its place in line and estimated start.
+    pub wait: Option<Standing>,
+}
+
+impl From<actors::RunPhase> for RunPhase {
+    fn from(p: actors::RunPhase) -> RunPhase {
+        let actors::RunPhase { phase, wait } = p;
+        RunPhase { phase, wait: wait.map(Standing::from) }
+    }
+}
+
+/// A waiting run's standing at its platform's gate.
+#[derive(Serialize, ToSchema)]
+pub struct Standing {
+    /// The platform whose gate it waits at.
+    pub platform: Platform,
+    /// Callers ahead of it in line (0: next to pass).
+    pub place: usize,
+    /// What holds it now: `pause` (the platform asked to wait), `rate` (the
+    /// token bucket) or `slot` (requests in flight at their cap).
+    pub waiting_for: &'static str,
+    /// When it is expected to pass, epoch ms.
+    pub estimated_start_ms: i64,
+}
+
+impl From<actors::gates::Standing> for Standing {
+    fn from(s: actors::gates::Standing) -> Standing {
+        let actors::gates::Standing { platform, place, waiting_for, estimated_start_ms } = s;
+        Standing { platform: platform.into(), place, waiting_for, estimated_start_ms }
+    }
 }
 
 /// `?limit=` of the run list.
@@ -27,13 +77,13 @@ pub struct RunsParams {
     pub limit: Option<i64>,
 }
 
-/// A run without its log (`GET /runs/{id}` has the log).
+/// A scrape run as recorded, without its log (`GET /runs/{id}` has the log).
 #[derive(Serialize, ToSchema)]
 pub struct RunBrief {
     /// Its id.
-    pub id: RunId,
-    /// The project.
-    pub project_id: ProjectId,
+    pub id: i64,
+    /// The project scraped.
+    pub project_id: i64,
     /// Full scrape or fast poll.
     pub kind: RunKind,
     /// Schedule or manual trigger.
@@ -44,11 +94,12 @@ pub struct RunBrief {
     pub started_at_ms: i64,
     /// When it ended, epoch ms.
     pub finished_at_ms: Option<i64>,
-    /// Why it failed.
+    /// Why it failed, if it did.
     pub error: Option<String>,
-    /// The error's class.
+    /// The class of the error (timeout, throttled, http_status, parse,
+    /// too_large, redirect, connect, blocked, circuit_open, config, panic, …).
     pub error_kind: Option<String>,
-    /// Points stored.
+    /// Points handed to ingestion.
     pub points_written: i64,
     /// The node that ran it.
     pub node: String,
@@ -59,19 +110,34 @@ pub struct RunBrief {
 
 impl From<Run> for RunBrief {
     fn from(r: Run) -> RunBrief {
+        let Run {
+            id,
+            project_id,
+            kind,
+            triggered_by,
+            status,
+            started_at_ms,
+            finished_at_ms,
+            error,
+            points_written,
+            log: _,
+            error_kind,
+            node,
+            fetch_started_at_ms,
+        } = r;
         RunBrief {
-            id: r.id,
-            project_id: r.project_id,
-            kind: r.kind,
-            triggered_by: r.triggered_by,
-            status: r.status,
-            started_at_ms: r.started_at_ms,
-            finished_at_ms: r.finished_at_ms,
-            error: r.error,
-            error_kind: r.error_kind,
-            points_written: r.points_written,
-            node: r.node,
-            fetch_started_at_ms: r.fetch_started_at_ms,
+            id: id.0,
+            project_id: project_id.0,
+            kind: kind.into(),
+            triggered_by: triggered_by.into(),
+            status: status.into(),
+            started_at_ms,
+            finished_at_ms,
+            error,
+            error_kind,
+            points_written,
+            node,
+            fetch_started_at_ms,
         }
     }
 }
@@ -113,7 +179,7 @@ pub struct RunSearch {
 #[derive(Serialize, ToSchema)]
 pub struct RunList {
     /// The project.
-    pub project_id: ProjectId,
+    pub project_id: i64,
     /// The runs.
     pub runs: Vec<RunBrief>,
 }

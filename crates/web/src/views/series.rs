@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use trawler_domain::{Agg, Derived, Metric, Observation, Platform, ProjectId};
 use utoipa::{IntoParams, ToSchema};
+
+use super::wire::{Agg, Derived, Freshness, Observation, Platform};
 
 /// The query of `GET /projects/{id}/series`.
 #[derive(Deserialize, IntoParams)]
@@ -47,9 +48,10 @@ pub struct SeriesLine {
 #[derive(Serialize, ToSchema)]
 pub struct SeriesResponse {
     /// The project.
-    pub project_id: ProjectId,
+    pub project_id: i64,
     /// The metric.
-    pub metric: Metric,
+    #[schema(pattern = "^[a-z0-9_]{1,64}$", example = "pledged")]
+    pub metric: String,
     /// Start, epoch seconds.
     pub from: i64,
     /// End, epoch seconds.
@@ -96,9 +98,9 @@ pub struct SummaryFreshness {
     /// The target share (`TRAWLER_SLO_TARGET`).
     pub target: f64,
     /// Its full-scrape slots: started within 1% of the interval and succeeded.
-    pub full: Option<trawler_domain::slo::Freshness>,
+    pub full: Option<Freshness>,
     /// Its fast-poll slots (kept in memory since the node started).
-    pub polls: Option<trawler_domain::slo::Freshness>,
+    pub polls: Option<Freshness>,
     /// Whether the full-scrape share is under the target.
     pub below_target: bool,
 }
@@ -107,7 +109,7 @@ pub struct SummaryFreshness {
 #[derive(Serialize, ToSchema)]
 pub struct SummaryResponse {
     /// The project.
-    pub project_id: ProjectId,
+    pub project_id: i64,
     /// Start of the range, if one was given.
     pub from: Option<i64>,
     /// End of the range.

@@ -1,7 +1,6 @@
 //! Read tokens of a project.
 
 use serde::{Deserialize, Serialize};
-use trawler_domain::ProjectId;
 use utoipa::ToSchema;
 
 /// The body of `POST /projects/{id}/tokens`.
@@ -22,7 +21,7 @@ pub struct CreateToken {
 pub struct CreatedToken {
     /// The token's record.
     #[serde(flatten)]
-    pub record: trawler_store::ProjectToken,
+    pub record: ProjectToken,
     /// The token: send it as `Authorization: Bearer <token>` or `?token=`.
     pub token: String,
 }
@@ -31,7 +30,34 @@ pub struct CreatedToken {
 #[derive(Serialize, ToSchema)]
 pub struct TokenList {
     /// The project.
-    pub project_id: ProjectId,
+    pub project_id: i64,
     /// Its tokens, newest first, revoked ones included.
-    pub tokens: Vec<trawler_store::ProjectToken>,
+    pub tokens: Vec<ProjectToken>,
+}
+
+/// A read token as listed (never the token itself).
+#[derive(Serialize, ToSchema)]
+pub struct ProjectToken {
+    /// Its id.
+    pub id: i64,
+    /// The project it reads.
+    pub project_id: i64,
+    /// A label ("creator dashboard").
+    pub name: String,
+    /// The token's first characters, to tell tokens apart.
+    pub prefix: String,
+    /// When it was made, epoch ms.
+    pub created_at_ms: i64,
+    /// When it was last used (to the minute), epoch ms.
+    pub last_used_at_ms: Option<i64>,
+    /// When it was revoked, epoch ms; a revoked token reads nothing.
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl From<trawler_store::ProjectToken> for ProjectToken {
+    fn from(t: trawler_store::ProjectToken) -> ProjectToken {
+        let trawler_store::ProjectToken { id, project_id, name, prefix, created_at_ms, last_used_at_ms, revoked_at_ms } =
+            t;
+        ProjectToken { id, project_id: project_id.0, name, prefix, created_at_ms, last_used_at_ms, revoked_at_ms }
+    }
 }

@@ -1,8 +1,10 @@
 //! Webhooks and their deliveries.
 
 use serde::{Deserialize, Serialize};
-use trawler_store::{Delivery, Webhook};
+use trawler_store as store;
 use utoipa::{IntoParams, ToSchema};
+
+use super::wire::mirror_enum;
 
 /// The body of `POST /admin/webhooks`.
 #[derive(Deserialize, ToSchema)]
@@ -102,4 +104,129 @@ pub struct DeliveryList {
     pub webhook_id: i64,
     /// The deliveries.
     pub deliveries: Vec<Delivery>,
+}
+
+/// A webhook endpoint (its secret is never shown after creation).
+#[derive(Serialize, ToSchema)]
+pub struct Webhook {
+    /// Its id.
+    pub id: i64,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The events it receives (`*` for all).
+    pub events: Vec<String>,
+    /// A note for operators.
+    pub description: String,
+    /// Whether events are sent to it.
+    pub active: bool,
+    /// When it was created, epoch ms.
+    pub created_at_ms: i64,
+}
+
+impl From<store::Webhook> for Webhook {
+    fn from(w: store::Webhook) -> Webhook {
+        let store::Webhook { id, url, secret: _, events, description, active, created_at_ms } = w;
+        Webhook { id, url, events, description, active, created_at_ms }
+    }
+}
+
+mirror_enum!(
+    /// Where a delivery stands.
+    DeliveryStatus = store::DeliveryStatus {
+        /// Not yet answered with a 2xx; attempts remain.
+        Pending,
+        /// Answered with a 2xx: never sent again.
+        Delivered,
+        /// Every attempt failed.
+        Failed,
+    }
+);
+
+/// One event for one webhook, with the record of its attempts.
+#[derive(Serialize, ToSchema)]
+pub struct Delivery {
+    /// Its id, also sent as `X-Trawler-Delivery` (receivers dedupe on it).
+    pub id: i64,
+    /// The webhook it goes to.
+    pub webhook_id: i64,
+    /// The event name (`project.failing`, …).
+    pub event: String,
+    /// The project the event is about, if any.
+    pub project_id: Option<i64>,
+    /// The JSON body sent.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: i32,
+    /// When the next attempt is due, epoch ms (pending only).
+    pub next_attempt_at_ms: i64,
+    /// When the last attempt was made, epoch ms.
+    pub last_attempt_at_ms: Option<i64>,
+    /// The HTTP status of the last answer.
+    pub last_status_code: Option<i32>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When a 2xx answer came, epoch ms.
+    pub delivered_at_ms: Option<i64>,
+    /// When the event happened, epoch ms.
+    pub created_at_ms: i64,
+}
+
+impl From<store::Delivery> for Delivery {
+    fn from(d: store::Delivery) -> Delivery {
+        let store::Delivery {
+            id,
+            webhook_id,
+            event,
+            project_id,
+            payload,
+            status,
+            attempts,
+            next_attempt_at_ms,
+            last_attempt_at_ms,
+            last_status_code,
+            last_error,
+            delivered_at_ms,
+            created_at_ms,
+        } = d;
+        Delivery {
+            id,
+            webhook_id,
+            event,
+            project_id: project_id.map(|p| p.0),
+            payload,
+            status: status.into(),
+            attempts,
+            next_attempt_at_ms,
+            last_attempt_at_ms,
+            last_status_code,
+            last_error,
+            delivered_at_ms,
+            created_at_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_is_shown_without_its_secret() {
+        let stored = store::Webhook {
+            id: 1,
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "sealed-secret".into(),
+            events: vec!["*".into()],
+            description: String::new(),
+            active: true,
+            created_at_ms: 0,
+        };
+        let shown = serde_json::to_value(Webhook::from(stored)).expect("serialises");
+        assert_eq!(shown.get("secret"), None);
+        assert!(!shown.to_string().contains("sealed-secret"), "{shown}");
+        assert_eq!(shown["url"], "http://127.0.0.1:9/hook");
+    }
 }
