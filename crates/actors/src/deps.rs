@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use trawler_domain::clock::SharedClock;
 use trawler_domain::RunKind;
 use trawler_sources::{Adapters, Fetched, LinePlace, RetryBudget, SourceError, SourceSpec};
 use trawler_store::Source;
@@ -33,6 +34,8 @@ pub(crate) struct SharedDeps {
     pub(crate) ownership: Arc<Ownership>,
     /// The sources being fetched now: one fetch per source at a time.
     pub(crate) fetching: Arc<Fetching>,
+    /// Where "now" comes from for schedules, restarts and run records.
+    pub(crate) clock: SharedClock,
 }
 
 impl SharedDeps {

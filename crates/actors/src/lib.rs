@@ -18,6 +18,7 @@ mod ownership;
 mod pipeline;
 mod registry;
 mod remote;
+mod restart;
 mod retention;
 mod scrape;
 mod scraper;

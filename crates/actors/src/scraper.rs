@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, FULL_SEED};
-use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
+use trawler_domain::schedule::{catch_up_delay, next_slot_ms, offset_ms, FULL_SEED};
+use trawler_domain::{ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_sources::Standing;
 use trawler_store::{Run, RunEnd, Source};
 
@@ -280,7 +280,7 @@ impl Handler<CancelRun> for ScraperActor {
                 error_kind: Some("cancelled".into()),
                 error: Some("cancelled by an admin".into()),
                 points,
-                at_ms: now_millis(),
+                at_ms: act.deps.clock.now_ms(),
             });
             act.current_run = None;
             act.status = ActorStatus::Idle;
@@ -389,15 +389,12 @@ impl ScraperActor {
 
     /// Schedules the first run after start-up, then the regular slots.
     fn schedule_first(&mut self, last_started_ms: Option<i64>, ctx: &mut Context<Self>) {
-        let now = now_millis();
-        let missed = last_started_ms.is_none_or(|t| t < current_slot_ms(now, self.interval(), self.offset()));
-        match self.first_run {
-            FirstRun::Now => ctx.wait(self.start_run(RunTrigger::Schedule).map(|_, _, _| ())),
-            FirstRun::IfMissed if missed => {
-                // One catch-up run (never one per missed slot), spread over
-                // up to a minute across projects.
-                let window = self.interval().min(Duration::from_secs(60));
-                let delay = Duration::from_millis(offset_ms(self.project.0 as u64, !FULL_SEED, window));
+        let now = self.deps.clock.now_ms();
+        let catch_up = catch_up_delay(self.project.0 as u64, last_started_ms, now, self.interval());
+        match (self.first_run, catch_up) {
+            (FirstRun::Now, _) => ctx.wait(self.start_run(RunTrigger::Schedule).map(|_, _, _| ())),
+            (FirstRun::IfMissed, Some(delay)) => {
+                // One catch-up run (never one per missed slot).
                 self.next_run_ms = Some(now + delay.as_millis() as i64);
                 self.timer = Some(ctx.run_later(delay, |act, ctx| {
                     ctx.wait(act.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
@@ -405,7 +402,7 @@ impl ScraperActor {
                 }));
                 return;
             }
-            FirstRun::IfMissed => {}
+            (FirstRun::IfMissed, None) => {}
         }
         self.schedule_next(ctx);
     }
@@ -418,7 +415,7 @@ impl ScraperActor {
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
-        let now = now_millis();
+        let now = self.deps.clock.now_ms();
         let next = next_slot_ms(now, self.interval(), self.offset());
         self.next_run_ms = Some(next);
         let delay = Duration::from_millis((next - now).max(0) as u64);
@@ -459,8 +456,11 @@ impl ScraperActor {
         }
         let project = self.project;
         let deps = self.deps.clone();
-        let create =
-            self.deps.db.send(Exec(move |conn| Run::start(conn, project, RunKind::Full, trigger, &deps.config.node)));
+        let now = self.deps.clock.now_ms();
+        let create = self
+            .deps
+            .db
+            .send(Exec(move |conn| Run::start_at(conn, project, RunKind::Full, trigger, &deps.config.node, now)));
         Box::pin(create.into_actor(self).map(move |result, act, ctx| {
             let run = match result {
                 Ok(Ok(run)) => run,
@@ -470,7 +470,7 @@ impl ScraperActor {
                         act.project
                     );
                     act.status = ActorStatus::Scraping;
-                    act.last_run_ms = Some(now_millis());
+                    act.last_run_ms = Some(act.deps.clock.now_ms());
                     let progress = Arc::new(Progress::default());
                     let handle = ctx.spawn(act.execute(None, progress.clone(), slot));
                     act.exec = Some((handle, progress));
@@ -568,7 +568,7 @@ impl ScraperActor {
                 error_kind: error.as_ref().map(|(k, _)| (*k).to_owned()),
                 error: error.as_ref().map(|(_, m)| m.clone()),
                 points,
-                at_ms: now_millis(),
+                at_ms: act.deps.clock.now_ms(),
             });
             act.current_run = None;
             act.status = ActorStatus::Idle;

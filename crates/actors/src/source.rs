@@ -12,7 +12,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use trawler_domain::schedule::{next_slot_ms, offset_ms, POLL_SEED};
 use trawler_domain::slo::Freshness;
-use trawler_domain::{now_millis, Platform, ProjectId, RunKind};
+use trawler_domain::{Platform, ProjectId, RunKind};
 use trawler_sources::{LinePlace, RetryBudget};
 use trawler_store::Source;
 
@@ -112,7 +112,7 @@ impl SourceActor {
         if self.halted {
             return;
         }
-        let now = now_millis();
+        let now = self.deps.clock.now_ms();
         let next = next_slot_ms(now, self.interval(), 0);
         self.next_window_ms = Some(next);
         ctx.run_later(Duration::from_millis((next - now).max(0) as u64), move |act, ctx| {
@@ -165,9 +165,10 @@ impl SourceActor {
                 }
             }
             let addr = ctx.address();
+            let clock = act.deps.clock.clone();
             act.plan = Some(actix::spawn(async move {
                 for (at, source) in planned {
-                    let wait = at - now_millis();
+                    let wait = at - clock.now_ms();
                     if wait > 0 {
                         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
                     }

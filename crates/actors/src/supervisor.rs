@@ -13,24 +13,22 @@
 //! awaits the answer, which would deadlock (the OTP "process attempted to
 //! call itself" trap).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
-use trawler_domain::{now_millis, ProjectId, ProjectStatus};
+use trawler_domain::{ProjectId, ProjectStatus};
 use trawler_store::{Project, Run, Source};
 
 use crate::db::Exec;
 use crate::deps::Deps;
 use crate::events::Event;
 use crate::registry::{Register, Registry, Unregister};
+use crate::restart::{Crashes, Verdict};
 use crate::scraper::{ChildReport, Drain, FirstRun, Parent, Preloaded, Reload, ScrapeNow, ScraperActor, StopScraper};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
-
-/// Longest wait before restarting a crashed scraper.
-const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 
 /// Starts the scraper of a project (created or reactivated).
 #[derive(Message)]
@@ -139,7 +137,7 @@ pub struct ProjectSupervisor {
     /// Crashed scrapers waiting for their restart.
     restarting: HashMap<ProjectId, Restart>,
     /// When each project's scraper crashed within the restart window.
-    crashes: HashMap<ProjectId, VecDeque<Instant>>,
+    crashes: HashMap<ProjectId, Crashes>,
     quarantined: HashMap<ProjectId, Quarantine>,
     started: bool,
     /// Scrapers started but not yet ready.
@@ -157,6 +155,7 @@ pub struct ProjectSupervisor {
 impl ProjectSupervisor {
     pub(crate) fn new(deps: Deps, registry: Addr<Registry>, sources: Vec<Addr<SourceActor>>) -> ProjectSupervisor {
         ProjectSupervisor {
+            started_ms: deps.clock.now_ms(),
             deps,
             registry,
             sources,
@@ -169,7 +168,6 @@ impl ProjectSupervisor {
             shutting_down: false,
             total_restarts: 0,
             last_error: None,
-            started_ms: now_millis(),
             parent: None,
         }
     }
@@ -419,24 +417,20 @@ impl ProjectSupervisor {
         }
         self.last_error = reason.as_ref().map(|r| format!("project {project}: {r}"));
         // Restart intensity: crashes inside the window, this one included.
-        let now = Instant::now();
-        let window = self.deps.config.restart_window;
-        let crashes = self.crashes.entry(project).or_default();
-        crashes.push_back(now);
-        while crashes.front().is_some_and(|t| now.duration_since(*t) > window) {
-            crashes.pop_front();
-        }
-        if crashes.len() as u32 > self.deps.config.max_restarts {
-            self.quarantine(project, child.restarts, reason, ctx);
-            return;
-        }
-        // A crash: restart after 1 s, 2 s, 4 s … up to a minute.
+        let now = self.deps.clock.now_ms();
+        let (max, window) = (self.deps.config.max_restarts, self.deps.config.restart_window);
+        let delay = match self.crashes.entry(project).or_default().record(now, child.restarts, max, window) {
+            Verdict::Quarantine => {
+                self.quarantine(project, child.restarts, reason, ctx);
+                return;
+            }
+            Verdict::Restart(delay) => delay,
+        };
         let restarts = child.restarts + 1;
         self.total_restarts += 1;
         self.deps.metrics.restarts.inc();
-        let delay = Duration::from_secs(1u64 << child.restarts.min(6)).min(MAX_RESTART_DELAY);
         log::warn!("supervisor: scraper {project} crashed; restart {restarts} in {delay:?}");
-        let at_ms = now_millis() + delay.as_millis() as i64;
+        let at_ms = now.saturating_add(delay.as_millis() as i64);
         self.restarting.insert(project, Restart { restarts, at_ms, reason });
         ctx.run_later(delay, move |act, ctx| {
             if let Some(r) = act.restarting.remove(&project) {
@@ -465,7 +459,8 @@ impl ProjectSupervisor {
             self.deps.config.restart_window.as_secs(),
             reason.as_deref().unwrap_or("unknown")
         );
-        self.quarantined.insert(project, Quarantine { restarts, reason: Some(text.clone()), since_ms: now_millis() });
+        self.quarantined
+            .insert(project, Quarantine { restarts, reason: Some(text.clone()), since_ms: self.deps.clock.now_ms() });
         self.deps.events.publish(Event::quarantined(project, text.clone()));
         let store = self.deps.db.send(Exec(move |conn| {
             Project::set_status(conn, project, ProjectStatus::Quarantined, Some(&text)).map(drop)

@@ -3,6 +3,7 @@
 //! downsampling parameters). Nothing here does I/O.
 
 pub mod capacity;
+pub mod clock;
 pub mod metric;
 pub mod platform;
 pub mod project;

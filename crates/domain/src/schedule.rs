@@ -49,9 +49,52 @@ pub fn current_slot_ms(now_ms: i64, interval: Duration, offset_ms: u64) -> i64 {
     next_slot_ms(now_ms, interval, offset_ms) - len
 }
 
+/// After a scraper starts (a node start or a restart): the delay of the one
+/// catch-up run owed when the project's current full-scrape slot passed
+/// without a run (its latest run started before that slot, or it never
+/// ran), or `None` when the slot has its run. However many slots were
+/// missed, one run is owed; the delays of many projects spread over up to a
+/// minute (less for shorter intervals) by `key`, so a node starting with
+/// many projects does not burst.
+pub fn catch_up_delay(key: u64, last_started_ms: Option<i64>, now_ms: i64, interval: Duration) -> Option<Duration> {
+    let offset = offset_ms(key, FULL_SEED, interval);
+    let missed = last_started_ms.is_none_or(|t| t < current_slot_ms(now_ms, interval, offset));
+    missed.then(|| {
+        let window = interval.min(Duration::from_secs(60));
+        Duration::from_millis(offset_ms(key, !FULL_SEED, window))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missed_slot_owes_one_catch_up_run_soon() {
+        let interval = Duration::from_secs(2);
+        let now = 1_000_000_000_000i64;
+        let slot = current_slot_ms(now, interval, offset_ms(7, FULL_SEED, interval));
+        // The slot has its run: nothing owed.
+        assert_eq!(catch_up_delay(7, Some(slot), now, interval), None);
+        assert_eq!(catch_up_delay(7, Some(slot + 1), now, interval), None);
+        // Missed by one slot or by three: one run, at the same spread delay.
+        let one = catch_up_delay(7, Some(slot - 1), now, interval);
+        let three = catch_up_delay(7, Some(slot - 6_000), now, interval);
+        assert!(one.is_some_and(|d| d < interval), "{one:?}");
+        assert_eq!(one, three);
+        // A project that never ran is owed its run too.
+        assert_eq!(catch_up_delay(7, None, now, interval), one);
+    }
+
+    #[test]
+    fn catch_up_runs_spread_over_at_most_a_minute() {
+        let now = 1_700_000_000_000i64;
+        let delays: Vec<Duration> = (0..1000u64).filter_map(|k| catch_up_delay(k, None, now, H4)).collect();
+        assert_eq!(delays.len(), 1000);
+        assert!(delays.iter().all(|d| *d < Duration::from_secs(60)));
+        let early = delays.iter().filter(|d| **d < Duration::from_secs(30)).count();
+        assert!((400..=600).contains(&early), "{early} of 1000 in the first half minute");
+    }
 
     const H4: Duration = Duration::from_secs(4 * 3600);
 

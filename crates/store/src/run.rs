@@ -143,7 +143,7 @@ fn clip_log(log: &str) -> String {
 }
 
 impl Run {
-    /// Records the start of a run on `node`; returns it with its id.
+    /// Records the start of a run on `node` now; returns it with its id.
     pub fn start(
         conn: &mut AnyConnection,
         project: ProjectId,
@@ -151,7 +151,19 @@ impl Run {
         trigger: RunTrigger,
         node: &str,
     ) -> StoreResult<Run> {
-        let now = now_millis();
+        Run::start_at(conn, project, kind, trigger, node, now_millis())
+    }
+
+    /// Records the start of a run on `node` at `now` (epoch ms, from the
+    /// caller's clock); returns it with its id.
+    pub fn start_at(
+        conn: &mut AnyConnection,
+        project: ProjectId,
+        kind: RunKind,
+        trigger: RunTrigger,
+        node: &str,
+        now: i64,
+    ) -> StoreResult<Run> {
         let id: i64 = db_run!(conn: {
             diesel::insert_into(runs::table)
                 .values((

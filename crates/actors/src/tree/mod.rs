@@ -122,6 +122,7 @@ impl Tree {
             events: events.clone(),
             ownership: ownership.clone(),
             fetching: Arc::default(),
+            clock: trawler_domain::clock::system(),
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();
