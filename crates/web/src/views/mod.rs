@@ -2,8 +2,10 @@
 //! handlers build these, and the OpenAPI document is generated from the
 //! same types, so the document cannot drift from the responses.
 
+mod actors;
 mod admin;
 mod health;
+mod platforms;
 mod projects;
 mod runs;
 mod series;
@@ -11,8 +13,10 @@ mod tokens;
 mod webhooks;
 pub mod wire;
 
+pub use actors::*;
 pub use admin::*;
 pub use health::*;
+pub use platforms::*;
 pub use projects::*;
 pub use runs::*;
 pub use series::*;

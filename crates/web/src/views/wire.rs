@@ -4,7 +4,7 @@
 //! and name every field, so a change below fails to compile here instead of
 //! changing the API unseen.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use trawler_domain as domain;
 use utoipa::ToSchema;
 
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 macro_rules! mirror_enum {
     ($(#[$meta:meta])* $name:ident = $krate:ident :: $src:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
