@@ -46,3 +46,16 @@ pub enum ActorError {
     #[error("actor unavailable: {0}")]
     Mailbox(#[from] actix::MailboxError),
 }
+
+impl ActorError {
+    /// Whether the system could not do the work right now (the database,
+    /// an actor or another node unreachable): worth a retry, unlike a
+    /// refusal.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ActorError::Store(e) => e.is_unavailable(),
+            ActorError::Remote(_) | ActorError::Spool(_) | ActorError::Flush(_) | ActorError::Mailbox(_) => true,
+            _ => false,
+        }
+    }
+}

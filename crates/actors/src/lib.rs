@@ -54,5 +54,5 @@ pub use trawler_sources::{Adapters, SourceSpec};
 pub mod gates {
     pub use trawler_sources::{GateSnapshot, GatesSnapshot, HostCircuit, PauseAsked, Standing};
 }
-pub use tree::Tree;
+pub use tree::{Bulk, BulkDone, BulkSkip, Tree};
 pub use webhook::{WebhookConfig, Webhooks, WEBHOOK_EVENTS};

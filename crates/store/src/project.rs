@@ -226,6 +226,26 @@ impl Project {
         row.ok_or(StoreError::NotFound("project"))?.try_into()
     }
 
+    /// The status of each of `ids` that exists, in one query per 10,000.
+    pub fn statuses(conn: &mut AnyConnection, ids: &[ProjectId]) -> StoreResult<Vec<(ProjectId, ProjectStatus)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in crate::id_chunks(ids) {
+            let rows: Vec<(i64, String)> = db_run!(conn: {
+                projects::table
+                    .filter(projects::id.eq_any(&chunk))
+                    .select((projects::id, projects::status))
+                    .load(conn)?
+            });
+            for (id, status) in rows {
+                let status = status
+                    .parse()
+                    .map_err(|e: trawler_domain::project::UnknownName| StoreError::Corrupt(e.to_string()))?;
+                out.push((ProjectId(id), status));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every project, or those with one status, by id.
     pub fn list(conn: &mut AnyConnection, status: Option<ProjectStatus>) -> StoreResult<Vec<Project>> {
         Project::list_page(conn, status, None, None)

@@ -51,6 +51,21 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
 }
 
 #[test]
+fn statuses_of_many_projects_come_in_one_read_and_skip_unknown_ids() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (a, _) = Project::create(&mut conn, "a", &[])?;
+        let (b, _) = Project::create(&mut conn, "b", &[])?;
+        Project::set_status(&mut conn, b.id, ProjectStatus::Archived, None)?;
+        let mut found = Project::statuses(&mut conn, &[b.id, ProjectId(987_654), a.id])?;
+        found.sort_by_key(|(id, _)| *id);
+        assert_eq!(found, vec![(a.id, ProjectStatus::Active), (b.id, ProjectStatus::Archived)]);
+        assert!(Project::statuses(&mut conn, &[])?.is_empty());
+    }
+    Ok(())
+}
+
+#[test]
 fn projects_are_created_listed_updated_and_archived() -> Result<()> {
     for db in TestDb::all()? {
         let mut conn = db.pool.get()?;

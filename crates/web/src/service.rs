@@ -6,7 +6,7 @@ use actix_web::web;
 use serde_json::json;
 use trawler_actors::SourceSpec;
 use trawler_domain::{Platform, ProjectId, ProjectStatus};
-use trawler_store::{AnyConnection, NewSource, Project, ProjectToken, Run, Source, StoreError, StoreResult};
+use trawler_store::{AnyConnection, NewSource, Project, ProjectToken, Run, Source, StoreResult};
 
 use crate::auth::{new_read_token, token_hash};
 use crate::views::*;
@@ -115,65 +115,30 @@ pub(crate) async fn set_project_status(
     Ok(ProjectView::new(p, s))
 }
 
-/// The one path of bulk actions, for the API and the UI.
+/// The one path of bulk actions, for the API and the UI: the tree applies
+/// them; this names each skip as the API would name its error.
 pub(crate) async fn bulk_apply(state: &Data, action: BulkAction, ids: Vec<ProjectId>) -> Result<BulkResult, ApiError> {
-    let mut ids = ids;
-    ids.sort();
-    ids.dedup();
-    let wanted = ids.clone();
-    let found: std::collections::HashMap<ProjectId, ProjectStatus> = db(state, move |conn| {
-        let mut out = std::collections::HashMap::new();
-        for id in wanted {
-            match Project::get(conn, id) {
-                Ok(p) => {
-                    out.insert(id, p.status);
-                }
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    })
-    .await?;
-    let mut result = BulkResult { action, done: Vec::new(), skipped: Vec::new() };
-    for id in ids {
-        let skip = |reason: &str| BulkSkip { id, reason: reason.to_owned() };
-        let Some(&status) = found.get(&id) else {
-            result.skipped.push(skip("not found"));
-            continue;
-        };
-        let outcome = match (action, status) {
-            (BulkAction::Trigger, ProjectStatus::Active) => {
-                state.tree.trigger(id).await.map(|_| ()).map_err(ApiError::from)
-            }
-            (BulkAction::Trigger, _) => {
-                result.skipped.push(skip("not active"));
-                continue;
-            }
-            (BulkAction::Resume, ProjectStatus::Active) => {
-                result.skipped.push(skip("already active"));
-                continue;
-            }
-            (BulkAction::Resume, _) => set_project_status(state, id, ProjectStatus::Active).await.map(|_| ()),
-            (BulkAction::Archive, ProjectStatus::Archived) => {
-                result.skipped.push(skip("already archived"));
-                continue;
-            }
-            (BulkAction::Archive, _) => set_project_status(state, id, ProjectStatus::Archived).await.map(|_| ()),
-        };
-        match outcome {
-            Ok(()) => result.done.push(id),
-            // The database going away fails the whole request (503): the
-            // caller retries; the rest are per-project conditions.
-            Err(e @ ApiError::Unavailable(_)) => return Err(e),
-            Err(ApiError::Internal(e)) => {
+    let outcome = state.tree.bulk(action.into(), ids).await?;
+    let skipped =
+        outcome.skipped.into_iter().map(|(id, skip)| BulkSkip { id, reason: skip_reason(action, id, skip) }).collect();
+    Ok(BulkResult { action, done: outcome.done, skipped })
+}
+
+fn skip_reason(action: BulkAction, id: ProjectId, skip: trawler_actors::BulkSkip) -> String {
+    use trawler_actors::BulkSkip as Skip;
+    match skip {
+        Skip::NotFound => "not found".into(),
+        Skip::NotActive => "not active".into(),
+        Skip::AlreadyActive => "already active".into(),
+        Skip::AlreadyArchived => "already archived".into(),
+        Skip::Failed(e) => match ApiError::from(e) {
+            ApiError::Internal(e) => {
                 log::error!("bulk {action:?} of project {id}: {e}");
-                result.skipped.push(skip("internal error (see the node's log)"));
+                "internal error (see the node's log)".into()
             }
-            Err(e) => result.skipped.push(skip(&e.to_string())),
-        }
+            e => e.to_string(),
+        },
     }
-    Ok(result)
 }
 
 /// Freshness of projects over `[now - window, now]`, from one read of runs.

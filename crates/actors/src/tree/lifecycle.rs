@@ -3,6 +3,8 @@
 //! on the node that runs the project (cluster mode), through the command
 //! table. The API and the UI call one method each.
 
+use std::collections::HashMap;
+
 use trawler_domain::{now_millis, ProjectId, ProjectStatus, RunId};
 use trawler_store::lease::Holder;
 use trawler_store::{Command, CommandKind, Lease, NewSource, Project, ProjectPatch, Source, StoreError};
@@ -15,6 +17,47 @@ use crate::registry::Lookup;
 use crate::remote::{self, Outcome};
 use crate::scraper::{RunPhase, ScrapeNow};
 use crate::supervisor::{ReloadProject, ResumeProject, StartProject, StopProject};
+
+/// An action applied to many projects at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bulk {
+    /// Start a full scrape now (active projects).
+    Trigger,
+    /// Make quarantined or archived projects active again.
+    Resume,
+    /// Stop scraping (projects not yet archived).
+    Archive,
+}
+
+/// Why a bulk action left a project alone.
+#[derive(Debug)]
+pub enum BulkSkip {
+    /// No such project.
+    NotFound,
+    /// A trigger of a project that is not active.
+    NotActive,
+    /// A resume of an active project.
+    AlreadyActive,
+    /// An archive of an archived project.
+    AlreadyArchived,
+    /// The action failed for this project.
+    Failed(ActorError),
+}
+
+impl From<ActorError> for BulkSkip {
+    fn from(e: ActorError) -> BulkSkip {
+        BulkSkip::Failed(e)
+    }
+}
+
+/// What a bulk action did.
+#[derive(Debug, Default)]
+pub struct BulkDone {
+    /// Projects it was applied to, by id.
+    pub done: Vec<ProjectId>,
+    /// Projects it left alone, and why.
+    pub skipped: Vec<(ProjectId, BulkSkip)>,
+}
 
 impl Tree {
     /// Creates a project with its (checked, sealed) sources and starts its
@@ -70,6 +113,46 @@ impl Tree {
             _ => self.project_resumed(id).await?,
         }
         Ok((project, sources))
+    }
+
+    /// Applies one action to many projects, each as its own method would:
+    /// what was done, and what was left alone and why. Only the database
+    /// failing ends it early (an error); every other failure is that
+    /// project's skip.
+    pub async fn bulk(&self, action: Bulk, ids: Vec<ProjectId>) -> Result<BulkDone, ActorError> {
+        let mut ids = ids;
+        ids.sort();
+        ids.dedup();
+        let wanted = ids.clone();
+        let found: HashMap<ProjectId, ProjectStatus> =
+            self.db.send(Exec(move |conn| Project::statuses(conn, &wanted))).await??.into_iter().collect();
+        let mut result = BulkDone::default();
+        for id in ids {
+            let Some(&status) = found.get(&id) else {
+                result.skipped.push((id, BulkSkip::NotFound));
+                continue;
+            };
+            let outcome = match (action, status) {
+                (Bulk::Trigger, ProjectStatus::Active) => self.trigger(id).await.map(|_| ()).map_err(BulkSkip::from),
+                (Bulk::Trigger, _) => Err(BulkSkip::NotActive),
+                (Bulk::Resume, ProjectStatus::Active) => Err(BulkSkip::AlreadyActive),
+                (Bulk::Resume, _) => {
+                    self.set_project_status(id, ProjectStatus::Active).await.map(|_| ()).map_err(BulkSkip::from)
+                }
+                (Bulk::Archive, ProjectStatus::Archived) => Err(BulkSkip::AlreadyArchived),
+                (Bulk::Archive, _) => {
+                    self.set_project_status(id, ProjectStatus::Archived).await.map(|_| ()).map_err(BulkSkip::from)
+                }
+            };
+            match outcome {
+                Ok(()) => result.done.push(id),
+                // The database or the tree going away fails the whole call:
+                // the caller retries.
+                Err(BulkSkip::Failed(e)) if e.is_unavailable() => return Err(e),
+                Err(skip) => result.skipped.push((id, skip)),
+            }
+        }
+        Ok(result)
     }
 
     /// In cluster mode, the live node other than this one that runs

@@ -2,6 +2,7 @@
 
 mod inspect;
 mod lifecycle;
+pub use lifecycle::{Bulk, BulkDone, BulkSkip};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

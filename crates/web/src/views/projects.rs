@@ -194,6 +194,16 @@ pub enum BulkAction {
     Archive,
 }
 
+impl From<BulkAction> for trawler_actors::Bulk {
+    fn from(a: BulkAction) -> trawler_actors::Bulk {
+        match a {
+            BulkAction::Trigger => trawler_actors::Bulk::Trigger,
+            BulkAction::Resume => trawler_actors::Bulk::Resume,
+            BulkAction::Archive => trawler_actors::Bulk::Archive,
+        }
+    }
+}
+
 impl std::str::FromStr for BulkAction {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
