@@ -243,9 +243,10 @@ impl From<ActorError> for ApiError {
             ActorError::RunNotRunning => {
                 ApiError::Refused(ErrorCode::RunNotRunning, "the run is not running: it ended already".into())
             }
+            // One classification of "try again later", the actors' own.
+            e if e.is_unavailable() => ApiError::Unavailable(e.to_string()),
             ActorError::Store(s) => s.into(),
-            ActorError::Metrics(e) => ApiError::Internal(e),
-            other => ApiError::Unavailable(other.to_string()),
+            other => ApiError::Internal(other.to_string()),
         }
     }
 }
