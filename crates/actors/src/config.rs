@@ -1,12 +1,113 @@
-//! The actors' settings.
+//! The actors' settings (what an operator sets) and their configuration
+//! (what the tree runs with: the settings plus this process's cipher and
+//! spool directory).
 
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use trawler_domain::settings::{Bounded, Bytes, Share, Show, Span};
 
 use crate::ingest::IngestConfig;
 use crate::webhook::WebhookConfig;
 
-/// Settings of the actors.
+trawler_domain::settings! {
+    /// Settings of the actors: the schedule, restarts, ingestion, retention,
+    /// webhooks and this node's name.
+    pub struct ActorsSettings {
+        /// How often each project gets a full scrape.
+        full_interval: Span = Span::secs(4 * 3600);
+        /// How often each platform's hot metrics are polled.
+        poll_interval: Span = Span::secs(300);
+        /// The longest a full scrape may run; past it, it is stopped and
+        /// fails (`deadline`), so no run stays `running`.
+        run_deadline: Span = Span::secs(600);
+        /// The freshness target: the share of full-scrape slots that must
+        /// start within 1% of the interval and succeed (0.999 = 99.9%).
+        slo_target: Share = Share::of(trawler_domain::slo::DEFAULT_TARGET);
+        /// How often every active project's 24-hour freshness is checked
+        /// against the target (webhooks `project.slo_breached` and
+        /// `slo_restored`).
+        slo_check_interval: Span = Span::secs(300);
+        /// How long raw points are kept before they are rolled into hourly
+        /// rollups (`90d`, `12h`), or `off` to keep every raw point.
+        retention: Retention = Retention(Some(Span::secs(90 * 86_400)));
+        /// Crashes of one project's scraper tolerated within the restart
+        /// window before the project is quarantined (OTP's max_restarts).
+        max_restarts: Bounded<0, 10_000> = Bounded::of(5);
+        /// The window of max_restarts (OTP's max_seconds).
+        restart_window: Span = Span::secs(600);
+        /// Points per database write.
+        ingest_batch: Bounded<1, 100_000> = Bounded::of(10_000);
+        /// Longest a scraped point waits before it is written.
+        ingest_flush_interval: Span = Span::millis(500);
+        /// Size bound of the spool (points kept on disk while the database
+        /// is down), in bytes; past it, scrapers wait.
+        spool_max_bytes: Bytes = Bytes::of(64 * 1024 * 1024);
+        /// This node's name, recorded with each run and shown on the admin
+        /// pages (letters, digits, `.`, `_`, `-`; at most 64). Defaults to
+        /// the host name.
+        node_name: Option<NodeName> = None, unset "the host name";
+        /// How long a shutdown waits for scrapes in progress before it
+        /// aborts them.
+        shutdown_timeout: Span = Span::secs(20);
+        /// Consecutive failed full scrapes of a project that send the
+        /// `project.failing` webhook.
+        webhook_failure_streak: Bounded<1, 1000> = Bounded::of(3);
+        /// Attempts at one webhook delivery before it is marked failed.
+        webhook_max_attempts: Bounded<1, 100> = Bounded::of(8);
+        /// Wait before the first retry of a webhook delivery; it doubles
+        /// with each attempt, up to an hour.
+        webhook_retry_base: Span = Span::secs(10);
+    }
+}
+
+impl ActorsSettings {
+    /// The tree's configuration: these settings, the cipher of stored
+    /// secrets, and the spool's directory (none: no spool).
+    pub fn config(&self, cipher: Arc<trawler_store::Cipher>, spool_dir: Option<PathBuf>) -> ActorsConfig {
+        ActorsConfig {
+            full_interval: self.full_interval.get(),
+            poll_interval: self.poll_interval.get(),
+            ingest: self.ingest(spool_dir),
+            db_threads: 2,
+            max_restarts: self.max_restarts.u32(),
+            restart_window: self.restart_window.get(),
+            retention: self.retention.0.map(Span::get),
+            webhooks: self.webhooks(),
+            run_deadline: self.run_deadline.get(),
+            slo_target: self.slo_target.get(),
+            node: self.node_name.as_ref().map_or_else(host_name, |n| n.0.clone()),
+            cipher,
+        }
+    }
+
+    /// The ingestion stage's configuration.
+    pub fn ingest(&self, spool_dir: Option<PathBuf>) -> IngestConfig {
+        IngestConfig {
+            batch_size: self.ingest_batch.usize(),
+            flush_interval: self.ingest_flush_interval.get(),
+            mailbox: 1024,
+            spool_dir,
+            spool_max_bytes: self.spool_max_bytes.get(),
+        }
+    }
+
+    /// Webhook delivery's configuration.
+    pub fn webhooks(&self) -> WebhookConfig {
+        WebhookConfig {
+            failure_streak: self.webhook_failure_streak.u32(),
+            max_attempts: self.webhook_max_attempts.u32(),
+            retry_base: self.webhook_retry_base.get(),
+            max_retry_delay: Duration::from_secs(3600),
+            concurrency: 8,
+            slo_check_every: self.slo_check_interval.get(),
+        }
+    }
+}
+
+/// What the actors run with.
 #[derive(Debug, Clone)]
 pub struct ActorsConfig {
     /// How often each project gets a full scrape.
@@ -23,7 +124,7 @@ pub struct ActorsConfig {
     /// The window of `max_restarts` (OTP's max_seconds).
     pub restart_window: Duration,
     /// How long raw points are kept before they are rolled into hourly
-    /// rollups (90 days); `None` keeps them forever.
+    /// rollups; `None` keeps them forever.
     pub retention: Option<Duration>,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
@@ -40,22 +141,115 @@ pub struct ActorsConfig {
 }
 
 impl Default for ActorsConfig {
+    /// The default settings on a node named `local`, without a spool, with
+    /// secrets sealed by a key of this process alone: tests, and trees that
+    /// store nothing for good.
     fn default() -> Self {
-        ActorsConfig {
-            full_interval: Duration::from_secs(4 * 3600),
-            poll_interval: Duration::from_secs(300),
-            ingest: IngestConfig::default(),
-            db_threads: 2,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(600),
-            retention: Some(Duration::from_secs(90 * 86_400)),
-            webhooks: WebhookConfig::default(),
-            run_deadline: Duration::from_secs(600),
-            slo_target: trawler_domain::slo::DEFAULT_TARGET,
-            node: "local".into(),
-            // Secrets sealed with a key of this process alone: tests, and
-            // trees that store nothing for good.
-            cipher: Arc::new(trawler_store::Cipher::ephemeral().expect("the system random source works")),
+        let settings = ActorsSettings { node_name: Some(NodeName("local".into())), ..ActorsSettings::default() };
+        let cipher = Arc::new(trawler_store::Cipher::ephemeral().expect("the system random source works"));
+        settings.config(cipher, None)
+    }
+}
+
+/// The host name (Linux), cut to a valid node name; `trawler` if unknown.
+pub fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let cleaned: String =
+        raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).take(64).collect();
+    if cleaned.is_empty() {
+        "trawler".into()
+    } else {
+        cleaned
+    }
+}
+
+/// How long raw points are kept: a duration of at least an hour (the
+/// rollups' resolution), or `off` to keep them all.
+#[derive(Clone, Copy, PartialEq)]
+pub struct Retention(pub Option<Span>);
+
+impl fmt::Debug for Retention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.show())
+    }
+}
+
+impl Show for Retention {
+    fn show(&self) -> String {
+        self.0.map_or_else(|| "off".into(), |s| s.to_string())
+    }
+}
+
+impl Serialize for Retention {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.show())
+    }
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Retention;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration of an hour or more, or `off`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Retention, E> {
+                if v.trim().eq_ignore_ascii_case("off") {
+                    return Ok(Retention(None));
+                }
+                let span = Span::parse(v).map_err(E::custom)?;
+                if span.get() < Duration::from_secs(3600) {
+                    return Err(E::custom(format!("`{v}` is shorter than an hour, the rollups' resolution")));
+                }
+                Ok(Retention(Some(span)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Retention, E> {
+                self.visit_str(&format!("{v}s"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Retention, E> {
+                self.visit_str(&format!("{v}s"))
+            }
         }
+        d.deserialize_any(V)
+    }
+}
+
+/// A node's name: 1 to 64 letters, digits, `.`, `_` or `-`.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct NodeName(String);
+
+impl NodeName {
+    /// Checks `s`.
+    pub fn new(s: &str) -> Result<NodeName, String> {
+        let ok =
+            (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if ok {
+            Ok(NodeName(s.to_owned()))
+        } else {
+            Err(format!("`{s}` is not a node name: 1 to 64 letters, digits, `.`, `_` or `-`"))
+        }
+    }
+}
+
+impl fmt::Debug for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Show for NodeName {
+    fn show(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NodeName, D::Error> {
+        NodeName::new(&String::deserialize(d)?).map_err(de::Error::custom)
     }
 }

@@ -55,14 +55,9 @@ pub struct IngestConfig {
 }
 
 impl Default for IngestConfig {
+    /// The stage of the default settings, without a spool.
     fn default() -> Self {
-        IngestConfig {
-            batch_size: 10_000,
-            flush_interval: Duration::from_millis(500),
-            mailbox: 1024,
-            spool_dir: None,
-            spool_max_bytes: 64 * 1024 * 1024,
-        }
+        crate::ActorsSettings::default().ingest(None)
     }
 }
 

@@ -32,7 +32,7 @@ mod tree;
 pub mod webhook;
 
 pub use cluster::CoordinatorView;
-pub use config::ActorsConfig;
+pub use config::{host_name, ActorsConfig, ActorsSettings, NodeName, Retention};
 pub use db::{DbExecutor, Exec};
 pub use deps::source_spec;
 pub use error::ActorError;

@@ -53,15 +53,9 @@ pub struct WebhookConfig {
 }
 
 impl Default for WebhookConfig {
+    /// Delivery under the default settings.
     fn default() -> Self {
-        WebhookConfig {
-            failure_streak: 3,
-            max_attempts: 8,
-            retry_base: Duration::from_secs(10),
-            max_retry_delay: Duration::from_secs(3600),
-            concurrency: 8,
-            slo_check_every: Duration::from_secs(300),
-        }
+        crate::ActorsSettings::default().webhooks()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod metric;
 pub mod platform;
 pub mod project;
 pub mod schedule;
+pub mod settings;
 pub mod slo;
 pub mod time;
 

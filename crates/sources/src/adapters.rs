@@ -47,35 +47,10 @@ pub struct SourcesConfig {
 }
 
 impl Default for SourcesConfig {
+    /// The configuration of the default settings.
     fn default() -> Self {
-        SourcesConfig {
-            kickstarter_url: "https://www.kickstarter.com".into(),
-            indiegogo_url: "https://api.indiegogo.com".into(),
-            meta_url: "https://graph.facebook.com".into(),
-            meta_api_version: "v21.0".into(),
-            http: HttpConfig::default(),
-            rates: default_rates(),
-            max_in_flight_per_platform: 32,
-            max_in_flight_total: 256,
-            circuit_failures: 5,
-            circuit_open_for: Duration::from_secs(30),
-            max_retries: 2,
-            retry_budget_per_run: 6,
-            max_retry_delay: Duration::from_secs(30),
-            max_pause: crate::gate::DEFAULT_MAX_PAUSE,
-        }
+        crate::SourcesSettings::default().config()
     }
-}
-
-/// Conservative default budgets, requests/s.
-pub fn default_rates() -> BTreeMap<Platform, f64> {
-    BTreeMap::from([
-        (Platform::Kickstarter, 5.0),
-        (Platform::Indiegogo, 5.0),
-        (Platform::MetaAds, 10.0),
-        (Platform::HttpJson, 20.0),
-        (Platform::Html, 10.0),
-    ])
 }
 
 /// Every adapter, the HTTP client and the rate gates: what a node needs to
@@ -106,20 +81,7 @@ impl Adapters {
             adapters: Arc::new(adapters),
             http,
             gates: Gates::new(
-                &config
-                    .rates
-                    .iter()
-                    .map(|(p, r)| {
-                        let gate = crate::GateConfig {
-                            rate_per_sec: *r,
-                            max_in_flight: config.max_in_flight_per_platform,
-                            circuit_failures: config.circuit_failures.max(1),
-                            circuit_open_for: config.circuit_open_for,
-                            max_pause: config.max_pause,
-                        };
-                        (*p, gate)
-                    })
-                    .collect(),
+                &config.rates.keys().map(|p| (*p, config.gate(*p))).collect(),
                 config.max_in_flight_total,
             ),
             max_retries: config.max_retries,

@@ -37,15 +37,9 @@ pub struct HttpConfig {
 }
 
 impl Default for HttpConfig {
+    /// The client of the default settings.
     fn default() -> Self {
-        HttpConfig {
-            timeout: Duration::from_secs(20),
-            max_body_bytes: 4 * 1024 * 1024,
-            max_redirects: 5,
-            allow_private: false,
-            user_agent: format!("trawler/{}", env!("CARGO_PKG_VERSION")),
-            egress_allow: None,
-        }
+        crate::SourcesSettings::default().config().http
     }
 }
 

@@ -16,6 +16,7 @@ mod meta_ads;
 pub mod number;
 #[cfg(test)]
 mod props;
+mod settings;
 
 pub use adapter::{Adapter, BoxFuture, Fetched, Sample, SourceSpec};
 pub use adapters::{Adapters, RetryBudget, SourcesConfig};
@@ -24,3 +25,4 @@ pub use gate::{
     GateConfig, GateSnapshot, Gates, GatesSnapshot, HostCircuit, LinePlace, Pass, PauseAsked, PlatformGate, Standing,
 };
 pub use http::{shown_url, HttpClient, HttpConfig, HttpResponse};
+pub use settings::{BaseUrl, HostPattern, SourcesSettings};

@@ -74,7 +74,7 @@ proptest! {
         let wait = Duration::new(secs, nanos);
         gate.record(host.as_deref(), &Err::<(), _>(SourceError::Throttled { retry_after: Some(wait), detail: String::new(), platform_wide: true }));
         let snap = gate.snapshot();
-        let cap = crate::gate::DEFAULT_MAX_PAUSE.as_millis() as i64 + 1_000;
+        let cap = crate::GateConfig::default().max_pause.as_millis() as i64 + 1_000;
         let now = trawler_domain::now_millis();
         let until = snap.paused_until_ms.into_iter().chain(snap.hosts.iter().filter_map(|h| h.paused_until_ms));
         for t in until {

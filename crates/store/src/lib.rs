@@ -17,6 +17,7 @@ pub mod run;
 pub mod schema;
 pub mod secret;
 pub mod session;
+mod settings;
 pub mod testing;
 pub mod token;
 pub mod view;
@@ -33,6 +34,7 @@ pub use project::{NewSource, Project, ProjectPatch, Source};
 pub use run::{Run, RunEnd, RunFilter};
 pub use secret::Cipher;
 pub use session::Session;
+pub use settings::StoreSettings;
 pub use token::ProjectToken;
 pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, Webhook};
 

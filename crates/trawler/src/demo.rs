@@ -11,7 +11,7 @@ use serde_json::json;
 use trawler_domain::{Platform, ProjectStatus};
 use trawler_store::{AnyConnection, NewSource, Project};
 
-use crate::config::{DbArgs, ServeArgs};
+use crate::config::Settings;
 use crate::serve::{start, wait_for_signal};
 
 /// Flags of `trawler demo`.
@@ -136,6 +136,39 @@ fn seed(conn: &mut AnyConnection, n: usize, sim: &str) -> Result<()> {
     Ok(())
 }
 
+/// The demo's settings: the defaults, on the simulator, with the demo's
+/// data directory, cadences and credentials.
+fn demo_settings(args: &DemoArgs, token: &str, password: &str, sim_url: &str) -> Result<Settings> {
+    let mut s = Settings::default();
+    let text = [
+        ("data_dir", args.data_dir.display().to_string()),
+        ("bind", args.bind.to_string()),
+        ("admin_token", token.to_owned()),
+        ("admin_password_hash", trawler_web::hash_password(password).map_err(anyhow::Error::msg)?),
+        ("allow_private", "true".into()),
+        ("full_interval", humantime::format_duration(args.full_interval).to_string()),
+        ("poll_interval", humantime::format_duration(args.poll_interval).to_string()),
+        ("http_timeout", "10s".into()),
+        ("rate_kickstarter", "20".into()),
+        ("rate_indiegogo", "20".into()),
+        ("rate_meta_ads", "20".into()),
+        ("rate_html", "20".into()),
+        ("kickstarter_url", format!("{sim_url}/kickstarter")),
+        ("indiegogo_url", format!("{sim_url}/indiegogo")),
+        ("meta_url", format!("{sim_url}/meta")),
+        ("http_workers", "2".into()),
+        ("shutdown_timeout", "10s".into()),
+    ];
+    for (key, value) in text {
+        match s.set_text(key, &value) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => anyhow::bail!("demo setting {key}: {e}"),
+            None => anyhow::bail!("demo setting {key}: no such setting"),
+        }
+    }
+    Ok(s)
+}
+
 /// `trawler demo`.
 pub fn run(args: DemoArgs) -> Result<()> {
     let token = std::env::var("TRAWLER_ADMIN_TOKEN").ok().filter(|t| t.len() >= 16).unwrap_or_else(random_token);
@@ -145,61 +178,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let sim = trawler_sim::SimServer::start(&args.sim_bind.to_string(), epoch, 1)
             .with_context(|| format!("binding the simulator to {}", args.sim_bind))?;
         let sim_url = format!("http://{}", sim.addr);
-        let serve = ServeArgs {
-            db: DbArgs { database_url: None, data_dir: args.data_dir.clone() },
-            // The demo's key lives in its data directory (made on first start).
-            keys: crate::config::KeyArgs { secret_key: None, secret_keys_old: Vec::new() },
-            bind: args.bind,
-            admin_token: Some(token.clone()),
-            metrics_token: None,
-            admin_password_hash: Some(trawler_web::hash_password(&password).map_err(anyhow::Error::msg)?),
-            cookie_secure: false,
-            allow_private: true,
-            egress_allow: None,
-            full_interval: args.full_interval,
-            poll_interval: args.poll_interval,
-            http_timeout: Duration::from_secs(10),
-            max_body_bytes: 4 * 1024 * 1024,
-            rate_kickstarter: 20.0,
-            rate_indiegogo: 20.0,
-            rate_meta_ads: 20.0,
-            rate_http_json: 20.0,
-            rate_html: 20.0,
-            kickstarter_url: format!("{sim_url}/kickstarter"),
-            indiegogo_url: format!("{sim_url}/indiegogo"),
-            meta_url: format!("{sim_url}/meta"),
-            meta_api_version: "v21.0".into(),
-            http_workers: Some(2),
-            max_in_flight_per_platform: 32,
-            max_in_flight: 256,
-            max_retries: 2,
-            retry_budget: 6,
-            circuit_failures: 5,
-            circuit_open_for: Duration::from_secs(30),
-            max_pause: Duration::from_secs(3600),
-            trusted_proxies: Vec::new(),
-            max_streams: 20_000,
-            max_streams_per_token: 2_000,
-            max_reads: 64,
-            max_reads_per_token: 32,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(600),
-            ingest_batch: 10_000,
-            ingest_flush_interval: Duration::from_millis(500),
-            run_deadline: Duration::from_secs(600),
-            slo_target: 0.999,
-            slo_check_interval: Duration::from_secs(300),
-            webhook_failure_streak: 3,
-            webhook_max_attempts: 8,
-            webhook_retry_base: Duration::from_secs(10),
-            spool_max_bytes: 64 * 1024 * 1024,
-            retention: crate::config::Retention(Some(Duration::from_secs(90 * 86_400))),
-            shutdown_timeout: Duration::from_secs(10),
-            node_name: None,
-        };
+        let settings = demo_settings(&args, &token, &password, &sim_url)?;
         let n = args.projects;
         let sim_for_seed = sim_url.clone();
-        let running = start(serve.config()?, move |conn| seed(conn, n, &sim_for_seed)).await?;
+        let running = start(settings, move |conn| seed(conn, n, &sim_for_seed)).await?;
         let api = format!("http://{}", running.addr);
         println!();
         println!("trawler demo is running (Ctrl-C stops it)");

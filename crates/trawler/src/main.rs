@@ -12,9 +12,9 @@ mod serve;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::config::{ServeArgs, SimArgs};
+use crate::config::{NodeArgs, SimArgs, StoreArgs};
 
 /// trawler keeps dashboards fed with numbers scraped from crowdfunding and ad platforms.
 #[derive(Parser)]
@@ -22,7 +22,9 @@ use crate::config::{ServeArgs, SimArgs};
 struct Cli {
     /// A TOML file of settings, under the environment and flags:
     /// `full_interval = "1h"` stands for TRAWLER_FULL_INTERVAL, a `[rate]`
-    /// table's `kickstarter = 5` for TRAWLER_RATE_KICKSTARTER.
+    /// table's `kickstarter = 5` for TRAWLER_RATE_KICKSTARTER; a section
+    /// table (`[actors]`, `[sources]`, `[store]`, `[web]`) holds its
+    /// settings by name.
     #[arg(long, global = true, env = "TRAWLER_CONFIG")]
     config: Option<std::path::PathBuf>,
 
@@ -33,13 +35,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: scrapers, ingestion and the HTTP API.
-    Serve(Box<ServeArgs>),
+    Serve(NodeArgs),
     /// Run the simulator and the service on SQLite with ~20 seeded projects.
     Demo(demo::DemoArgs),
     /// Run the platform simulator alone.
     Sim(SimArgs),
     /// Apply pending database migrations and exit.
-    Migrate(config::MigrateArgs),
+    Migrate(StoreArgs),
     /// Run a benchmark and print its figures.
     Bench(bench::BenchArgs),
     /// List, add, archive, resume or scrape projects on a running node, one or many.
@@ -78,14 +80,14 @@ enum SecretsCommand {
     /// Seal every stored secret with TRAWLER_SECRET_KEY, opening each with
     /// the key that sealed it (from TRAWLER_SECRET_KEYS_OLD); then the old
     /// keys can go.
-    Rotate(config::RotateArgs),
+    Rotate(StoreArgs),
 }
 
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate flags and environment, print the effective settings (secrets
     /// masked) and exit; a bad value is a one-line error and exit code 2.
-    Check(Box<ServeArgs>),
+    Check(NodeArgs),
 }
 
 fn hash_password() -> anyhow::Result<()> {
@@ -100,18 +102,7 @@ fn hash_password() -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    // The file's settings become the arguments' defaults before the flags
-    // and the environment are parsed: file < environment < flag.
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let command = match config::with_file(Cli::command(), &args) {
-        Ok(command) => command,
-        Err(e) => {
-            eprintln!("trawler: error: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    let parsed = command.try_get_matches_from(&args).and_then(|m| Cli::from_arg_matches(&m));
-    let cli = match parsed {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -131,16 +122,31 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The settings of the commands that have them: a value that does not
+    // read is a one-line error and exit code 2, before anything starts.
+    let file = cli.config.as_deref();
+    let settings = match &cli.command {
+        Command::Serve(args) | Command::Config { what: ConfigCommand::Check(args) } => Some(args.load(file)),
+        Command::Migrate(args) | Command::Secrets { what: SecretsCommand::Rotate(args) } => Some(args.load(file)),
+        _ => None,
+    };
+    let settings = match settings.transpose() {
+        Ok(settings) => settings.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("trawler: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or("info,actix_server=warn,actix_web=warn"),
     )
     .format_timestamp_millis()
     .init();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(*args),
+        Command::Serve(_) => serve::run(settings),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => serve::run_sim(args),
-        Command::Migrate(args) => serve::migrate(args),
+        Command::Migrate(_) => serve::migrate(settings),
         Command::Bench(args) => bench::run(args),
         Command::Projects(args) => client::projects(args),
         Command::Actors(args) => client::actors(args),
@@ -153,13 +159,13 @@ fn main() -> ExitCode {
         Command::Secrets { what: SecretsCommand::NewKey } => {
             trawler_store::secret::new_key().map(|key| println!("{key}")).map_err(anyhow::Error::msg)
         }
-        Command::Secrets { what: SecretsCommand::Rotate(args) } => serve::rotate(args),
-        Command::Config { what: ConfigCommand::Check(args) } => args.config().map(|config| {
-            for (name, value) in config.describe() {
+        Command::Secrets { what: SecretsCommand::Rotate(_) } => serve::rotate(settings),
+        Command::Config { what: ConfigCommand::Check(_) } => settings.check().map(|()| {
+            for (name, value) in settings.describe() {
                 println!("{name}={value}");
             }
             println!("# configuration is valid");
-            match config.capacity_report() {
+            match settings.capacity_report() {
                 Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
                 Err(e) => println!("# capacity: not checked ({})", format!("{e:#}").replace('\n', " ")),
             }
@@ -178,9 +184,10 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     /// Every setting any command reads from the environment (and so from the
-    /// file) is explained in its argument's doc comment and listed in
+    /// file) is explained in its argument's help and listed in
     /// docs/configuration.md.
     #[test]
     fn every_setting_is_documented() {
@@ -207,48 +214,36 @@ mod tests {
         assert!(missing.is_empty(), "{missing:#?}");
     }
 
-    /// One default per setting: `trawler serve` with no flags builds the
-    /// same settings as each library's `Default`, apart from what depends on
-    /// the machine (the node's name, the data directory) or is made per
-    /// process (the cipher's key).
+    /// `serve` has a flag for every setting, and `config check` shows each.
     #[test]
-    fn the_flags_defaults_are_the_libraries_defaults() {
-        let cli = Cli::try_parse_from(["trawler", "serve", "--admin-token", "0123456789abcdef-token"])
-            .expect("serve parses with only a token");
-        let Command::Serve(args) = cli.command else { panic!("serve") };
-        let config = args.config().expect("a valid configuration");
-        let mut actors = config.actors;
-        let defaults = trawler_actors::ActorsConfig::default();
-        actors.node = defaults.node.clone();
-        actors.cipher = defaults.cipher.clone();
-        actors.ingest.spool_dir = defaults.ingest.spool_dir.clone();
-        assert_eq!(format!("{actors:?}"), format!("{defaults:?}"), "actors: flags vs ActorsConfig::default()");
-        let sources = trawler_sources::SourcesConfig::default();
-        assert_eq!(
-            format!("{:?}", config.sources),
-            format!("{sources:?}"),
-            "sources: flags vs SourcesConfig::default()"
-        );
-        let limits = trawler_web::LimitsConfig::default();
-        assert_eq!(format!("{:?}", config.limits), format!("{limits:?}"), "limits: flags vs LimitsConfig::default()");
-    }
-
-    /// `trawler config check` shows every setting `serve` reads, so a new
-    /// flag cannot be left out of what operators see.
-    #[test]
-    fn config_check_shows_every_setting_of_serve() {
-        let cli = Cli::try_parse_from(["trawler", "serve", "--admin-token", "0123456789abcdef-token"])
-            .expect("serve parses with only a token");
-        let Command::Serve(args) = cli.command else { panic!("serve") };
-        let shown: Vec<&str> = args.config().expect("valid").describe().into_iter().map(|(name, _)| name).collect();
+    fn serve_has_a_flag_and_check_a_line_for_every_setting() {
         let command = Cli::command();
         let serve = command.find_subcommand("serve").expect("a serve command");
-        let mut missing: Vec<String> = serve
-            .get_arguments()
-            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
-            .filter(|env| env != "TRAWLER_CONFIG" && !shown.contains(&env.as_str()))
-            .collect();
-        missing.sort();
-        assert!(missing.is_empty(), "config check leaves out {missing:?}");
+        let settings = config::Settings::default();
+        let shown: Vec<String> = settings.describe().into_iter().map(|(name, _)| name).collect();
+        for field in config::fields() {
+            let flag = config::flag_name(field.key);
+            assert!(serve.get_arguments().any(|a| a.get_long() == Some(flag.as_str())), "no --{flag}");
+            assert!(shown.contains(&config::env_name(field.key)), "check leaves out {}", field.key);
+        }
+    }
+
+    /// With no file, no environment and no flag, the settings are each
+    /// section's defaults, and the libraries' runtime defaults are theirs.
+    #[test]
+    fn one_default_per_setting() {
+        let cli = Cli::try_parse_from(["trawler", "serve"]).expect("serve parses");
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let settings = args.load(None).expect("the defaults load");
+        // Variables set in the test's environment would show up here.
+        let from_env: Vec<_> =
+            config::fields().filter(|f| std::env::var_os(config::env_name(f.key)).is_some()).collect();
+        if from_env.is_empty() {
+            assert_eq!(settings, config::Settings::default());
+        }
+        let sources = config::Settings::default().sources.config();
+        assert_eq!(format!("{sources:?}"), format!("{:?}", trawler_sources::SourcesConfig::default()));
+        let limits = config::Settings::default().web.limits();
+        assert_eq!(limits, trawler_web::LimitsConfig::default());
     }
 }

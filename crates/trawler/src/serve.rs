@@ -13,7 +13,7 @@ use trawler_sources::Adapters;
 use trawler_store::{run_migrations, AnyConnection, DbPool};
 use trawler_web::{AdminToken, AppState};
 
-use crate::config::{Config, MigrateArgs, RotateArgs, ServeArgs, SimArgs};
+use crate::config::{Settings, SimArgs};
 
 /// A running server.
 pub struct Running {
@@ -26,9 +26,11 @@ pub struct Running {
 
 /// Opens the database, applies migrations, lets `seed` add data, starts the
 /// actor tree and the HTTP server. Must run inside an actix system.
-pub async fn start(mut config: Config, seed: impl FnOnce(&mut AnyConnection) -> Result<()>) -> Result<Running> {
-    config.actors.cipher = Arc::new(config.keys.cipher(&config.db)?);
-    let pool = DbPool::open(&config.store).context("opening the database")?;
+pub async fn start(settings: Settings, seed: impl FnOnce(&mut AnyConnection) -> Result<()>) -> Result<Running> {
+    settings.check()?;
+    let cipher = Arc::new(settings.store.cipher().map_err(anyhow::Error::msg)?);
+    let actors = settings.actors.config(cipher.clone(), Some(settings.store.data_dir.join("spool")));
+    let pool = DbPool::open(&settings.store.store()).context("opening the database")?;
     pool.probe().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
     {
         let mut conn = pool.get().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
@@ -37,23 +39,28 @@ pub async fn start(mut config: Config, seed: impl FnOnce(&mut AnyConnection) -> 
             log::info!("applied migration {name}");
         }
         seed(&mut conn)?;
-        check_secrets(&mut conn, &config.actors.cipher)?;
+        check_secrets(&mut conn, &cipher)?;
     }
     log::info!("database: {}", pool.url_redacted());
-    check_alone(&pool, &config.actors.node).await?;
-    let adapters = Adapters::new(&config.sources).context("building the HTTP client")?;
-    let tree = Tree::start(config.actors.clone(), pool.clone(), adapters).context("starting the actors")?;
+    check_alone(&pool, &actors.node).await?;
+    let adapters = Adapters::new(&settings.sources.config()).context("building the HTTP client")?;
+    let tree = Tree::start(actors, pool.clone(), adapters).context("starting the actors")?;
+    let w = &settings.web;
+    let token = |t: &Option<trawler_domain::settings::Secret>| {
+        t.as_ref().filter(|t| !t.is_empty()).map(|t| AdminToken::new(t.expose().to_owned()))
+    };
     let state = web::Data::new(AppState {
         pool,
         tree: tree.clone(),
-        admin_token: AdminToken::new(config.admin_token.clone()),
-        metrics_token: config.metrics_token.clone().map(AdminToken::new),
+        // `check` has seen it set.
+        admin_token: token(&w.admin_token).context("TRAWLER_ADMIN_TOKEN is required")?,
+        metrics_token: token(&w.metrics_token),
         migrated: Arc::new(AtomicBool::new(true)),
-        ui_password_hash: config.admin_password_hash.clone(),
-        secure_cookies: config.cookie_secure,
-        login_guard: trawler_web::LoginGuard::new(config.trusted_proxies.clone()),
+        ui_password_hash: w.admin_password_hash.as_ref().map(|h| h.as_str().to_owned()),
+        secure_cookies: w.cookie_secure,
+        login_guard: trawler_web::LoginGuard::new(w.trusted_proxies.clone()),
         revocations: Default::default(),
-        limits: trawler_web::Limits::new(config.limits),
+        limits: trawler_web::Limits::new(w.limits()),
     });
     let watched = state.clone();
     trawler_actors::spawn_supervised("revocations", tree.metrics().clone(), move || {
@@ -81,15 +88,15 @@ pub async fn start(mut config: Config, seed: impl FnOnce(&mut AnyConnection) -> 
     })
     .disable_signals()
     .shutdown_timeout(10);
-    if let Some(workers) = config.http_workers {
-        server = server.workers(workers);
+    if let Some(workers) = settings.web.http_workers {
+        server = server.workers(workers.usize());
     }
-    let server = server.bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
+    let server = server.bind(settings.web.bind).with_context(|| format!("binding {}", settings.web.bind))?;
     let addr = server.addrs().first().copied().context("the server bound no address")?;
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    Ok(Running { addr, handle, tree, shutdown_timeout: config.shutdown_timeout })
+    Ok(Running { addr, handle, tree, shutdown_timeout: settings.actors.shutdown_timeout.get() })
 }
 
 /// Refuses to start beside another live node under the same name, and on
@@ -174,10 +181,9 @@ pub async fn wait_for_signal() {
 }
 
 /// `trawler serve`.
-pub fn run(args: ServeArgs) -> Result<()> {
-    let config = args.config()?;
+pub fn run(settings: Settings) -> Result<()> {
     actix_web::rt::System::new().block_on(async move {
-        let running = start(config, |_| Ok(())).await?;
+        let running = start(settings, |_| Ok(())).await?;
         println!("trawler: serving on http://{}", running.addr);
         wait_for_signal().await;
         running.stop().await
@@ -231,9 +237,9 @@ fn check_secrets(conn: &mut AnyConnection, cipher: &trawler_store::Cipher) -> Re
 
 /// `trawler secrets rotate`: seals every stored secret with the current key
 /// (opening each with the key that sealed it), with progress on stderr.
-pub fn rotate(args: RotateArgs) -> Result<()> {
-    let cipher = args.keys.cipher(&args.db)?;
-    let pool = DbPool::open(&args.db.store()).context("opening the database")?;
+pub fn rotate(settings: Settings) -> Result<()> {
+    let cipher = settings.store.cipher().map_err(anyhow::Error::msg)?;
+    let pool = DbPool::open(&settings.store.store()).context("opening the database")?;
     let mut conn = pool.get().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
     let (ids, _) = trawler_store::secret::stored_keys(&mut conn).context("reading stored secrets")?;
     if let Some(unknown) = ids.iter().find(|id| !cipher.knows(id)) {
@@ -250,8 +256,8 @@ pub fn rotate(args: RotateArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn migrate(args: MigrateArgs) -> Result<()> {
-    let store = args.db.store();
+pub fn migrate(settings: Settings) -> Result<()> {
+    let store = settings.store.store();
     let pool = DbPool::open(&store).context("opening the database")?;
     pool.probe().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
     let mut conn = pool.get().with_context(|| format!("connecting to {}", pool.url_redacted()))?;

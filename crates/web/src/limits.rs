@@ -23,8 +23,9 @@ pub struct LimitsConfig {
 }
 
 impl Default for LimitsConfig {
+    /// The caps of the default settings.
     fn default() -> Self {
-        LimitsConfig { max_streams: 20_000, max_streams_per_token: 2_000, max_reads: 64, max_reads_per_token: 32 }
+        crate::WebSettings::default().limits()
     }
 }
 

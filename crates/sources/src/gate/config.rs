@@ -20,19 +20,11 @@ pub struct GateConfig {
 }
 
 impl Default for GateConfig {
+    /// Kickstarter's gate under the default settings.
     fn default() -> Self {
-        GateConfig {
-            rate_per_sec: 5.0,
-            max_in_flight: 16,
-            circuit_failures: 5,
-            circuit_open_for: Duration::from_secs(30),
-            max_pause: DEFAULT_MAX_PAUSE,
-        }
+        crate::SourcesConfig::default().gate(trawler_domain::Platform::Kickstarter)
     }
 }
-
-/// The default cap on a pause a platform asks for.
-pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(3600);
 
 /// The last pause a platform (or one of its hosts) asked for, and what the
 /// gate made of it.

@@ -593,7 +593,7 @@ mod tests {
             max_in_flight: 4,
             circuit_failures: failures,
             circuit_open_for: open_for,
-            max_pause: DEFAULT_MAX_PAUSE,
+            max_pause: GateConfig::default().max_pause,
         };
         (PlatformGate::new(Platform::HttpJson, config), Arc::new(Semaphore::new(100)))
     }
