@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use trawler_domain::ProjectId;
+use diesel::sql_types::{BigInt, Double, Text};
+use trawler_domain::{Observation, ProjectId};
 
 use crate::run::{Run, RunFilter};
 use crate::schema::projects;
-use crate::{AnyConnection, StoreResult};
+use crate::{AnyConnection, StoreError, StoreResult};
 
 /// A page of runs (as [`Run::search`] finds them) with the name of each
 /// run's project: two queries, the second for the page's projects only.
@@ -69,4 +70,76 @@ impl Cluster {
     pub fn leases_of(&self, name: &str) -> i64 {
         self.leases.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c)
     }
+}
+
+/// The latest value at or before `at` of every series (metric and platform)
+/// of each of `projects`, raw points and hourly rollups together: two
+/// queries for the whole page, whatever its number of rows. Sorted by
+/// platform and metric within a project, as [`Point::observations_at`]
+/// sorts one project's.
+///
+/// [`Point::observations_at`]: crate::Point::observations_at
+pub fn latest_values(
+    conn: &mut AnyConnection,
+    projects: &[ProjectId],
+    at: i64,
+) -> StoreResult<HashMap<ProjectId, Vec<Observation>>> {
+    #[derive(QueryableByName)]
+    struct Latest {
+        #[diesel(sql_type = BigInt)]
+        project_id: i64,
+        #[diesel(sql_type = Text)]
+        metric: String,
+        #[diesel(sql_type = Text)]
+        platform: String,
+        #[diesel(sql_type = BigInt)]
+        ts: i64,
+        #[diesel(sql_type = Double)]
+        value: f64,
+    }
+    let mut latest: HashMap<(i64, String, String), (i64, f64)> = HashMap::new();
+    for chunk in crate::id_chunks(projects) {
+        // Integers only: written into the statement as they are.
+        let ids = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        for (table, ts) in [("points", "ts"), ("points_hourly", "last_ts")] {
+            let value = if table == "points" { "value" } else { "last_value" };
+            let sql = format!(
+                "SELECT project_id, metric, platform, {ts} AS ts, {value} AS value FROM ( \
+                   SELECT project_id, metric, platform, {ts}, {value}, ROW_NUMBER() OVER \
+                     (PARTITION BY project_id, metric, platform ORDER BY {ts} DESC) AS rn \
+                   FROM {table} WHERE project_id IN ({ids}) AND {ts} <= $1) latest \
+                 WHERE rn = 1"
+            );
+            let sql = match conn {
+                AnyConnection::Postgresql(_) => sql,
+                AnyConnection::Sqlite(_) => sql.replace("$1", "?"),
+            };
+            let rows: Vec<Latest> = db_run!(conn: { diesel::sql_query(&sql).bind::<BigInt, _>(at).load(conn)? });
+            for r in rows {
+                // Rolled-up hours are older than raw points, save late
+                // arrivals: the later of the two wins.
+                let entry = latest.entry((r.project_id, r.metric, r.platform)).or_insert((r.ts, r.value));
+                if r.ts > entry.0 {
+                    *entry = (r.ts, r.value);
+                }
+            }
+        }
+    }
+    let mut out: HashMap<ProjectId, Vec<Observation>> = HashMap::new();
+    for ((project, metric, platform), (ts, value)) in latest {
+        out.entry(ProjectId(project)).or_default().push(Observation {
+            platform: platform
+                .parse()
+                .map_err(|e: trawler_domain::platform::UnknownPlatform| StoreError::Corrupt(e.to_string()))?,
+            metric: metric
+                .parse()
+                .map_err(|e: trawler_domain::metric::InvalidMetric| StoreError::Corrupt(e.to_string()))?,
+            ts,
+            value,
+        });
+    }
+    for obs in out.values_mut() {
+        obs.sort_by(|a, b| (a.platform, &a.metric).cmp(&(b.platform, &b.metric)));
+    }
+    Ok(out)
 }

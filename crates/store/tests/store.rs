@@ -489,6 +489,18 @@ fn rolled_up_points_read_the_same_through_series_and_summaries() -> Result<()> {
             mid_before,
             "a summary range deep in the rolled past"
         );
+        // The projects page's read model: the same values, for a whole page
+        // in two queries (a project without points has none).
+        let (q, _) = Project::create(&mut conn, "Q", &[])?;
+        Point::insert_batch(&mut conn, &[point(q.id, Platform::MetaAds, "spend", 50_000, 7.5)])?;
+        let empty = ProjectId(q.id.0 + 1000);
+        for (at, expected) in [(100_000, &obs_before), (39_599, &mid_before)] {
+            let page = trawler_store::view::latest_values(&mut conn, &[p.id, q.id, empty], at)?;
+            assert_eq!(page.get(&p.id), Some(expected), "at {at} on {:?}", db.pool.backend());
+            let q_seen = page.get(&q.id).map(|o| (o.len(), o[0].value));
+            assert_eq!(q_seen, (at >= 50_000).then_some((1, 7.5)), "a value is read at or before its time");
+            assert!(!page.contains_key(&empty));
+        }
         // Raw reads of a rolled hour give one point per hour (its last).
         let raw = Point::series(&mut conn, &query(Agg::Last, None))?;
         assert_eq!(raw.series[0].points.len(), 3 + 12);

@@ -122,9 +122,11 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
             let ids: Vec<ProjectId> = page.iter().map(|p| p.id).collect();
             latest = Run::latest_for(conn, &ids)?.into_iter().map(|r| (r.project_id, r)).collect();
         }
+        let mut observed =
+            trawler_store::view::latest_values(conn, &page.iter().map(|p| p.id).collect::<Vec<_>>(), now)?;
         let mut rows = Vec::with_capacity(page.len());
         for (p, fr) in page.into_iter().zip(fresh) {
-            let obs = Point::observations_at(conn, p.id, now)?;
+            let obs = observed.remove(&p.id).unwrap_or_default();
             let mut values: BTreeMap<String, f64> = BTreeMap::new();
             for o in &obs {
                 *values.entry(o.metric.as_str().to_owned()).or_default() += o.value;
