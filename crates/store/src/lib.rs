@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod pool;
+pub mod codec;
 pub mod command;
 mod error;
 pub mod lease;
