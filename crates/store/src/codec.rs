@@ -1,21 +1,32 @@
 //! The chunk codec: one series' points, `(ts, value)` in ascending time, as
 //! one block of bytes.
 //!
-//! Timestamps are written as the difference of consecutive differences
-//! (delta-of-delta) and values as the XOR with the previous value, the
-//! scheme of Facebook's Gorilla (Pelkonen et al., VLDB 2015): a poll that
-//! lands on its slot costs one bit of time, a value that did not move one bit
-//! of value. Arithmetic on timestamps wraps, so any `i64` round-trips; every
-//! value round-trips bit for bit (`-0.0`, subnormals, the largest finite
-//! magnitudes). Non-finite values are refused: the store never holds them.
+//! Two encodings, and a block is written in whichever is smaller for its
+//! points (measured in docs/benchmarks.md: neither wins everywhere):
 //!
-//! Layout: a version byte, the number of points (LEB128), the bit stream,
-//! and a CRC-32 of everything before it. A block that is truncated, too
-//! long, of another version or whose checksum fails is an error, never a
-//! panic and never a wrong number.
+//! - **Gorilla** (Pelkonen et al., VLDB 2015): timestamps as the difference
+//!   of consecutive differences (delta-of-delta), values as the XOR with the
+//!   previous value. A poll that lands on its slot costs one bit of time, a
+//!   value that did not move one bit of value; it has almost no fixed cost,
+//!   so it wins on short chunks.
+//! - **pco** (the `pco` crate): the timestamps and the values as two numeric
+//!   columns. It finds the structure of decimal values (money in cents,
+//!   counters in steps) that XOR cannot see, so it wins on long chunks.
+//!
+//! Timestamps round-trip for any `i64` and values bit for bit (`-0.0`,
+//! subnormals, the largest finite magnitudes). Non-finite values are
+//! refused: the store never holds them.
+//!
+//! Layout: a format byte (`1` Gorilla, `2` pco), the number of points
+//! (LEB128), the encoding's bytes, and a CRC-32 of everything before it. A
+//! block that is truncated, too long, of an unknown format or whose checksum
+//! fails is an error, never a panic and never a wrong number.
 
-/// The version written in the first byte.
-pub const VERSION: u8 = 1;
+/// The format byte of a Gorilla block.
+pub const GORILLA: u8 = 1;
+
+/// The format byte of a pco block.
+pub const PCO: u8 = 2;
 
 /// Most points one block holds (a chunk of a day at one point a second is
 /// 86,400; this leaves room and bounds what a damaged header can ask for).
@@ -51,7 +62,25 @@ pub fn encode(points: &[(i64, f64)]) -> Result<Vec<u8>, CodecError> {
     if let Some((ts, _)) = points.iter().find(|(_, v)| !v.is_finite()) {
         return Err(CodecError::NonFinite(*ts));
     }
-    let mut out = vec![VERSION];
+    let gorilla = encode_gorilla(points);
+    // pco's fixed cost (its headers) only pays off past a few dozen points.
+    let best = match encode_pco(points) {
+        Some(pco) if points.len() >= 16 && pco.len() < gorilla.len() => pco,
+        _ => gorilla,
+    };
+    Ok(seal(best))
+}
+
+/// Appends the checksum.
+fn seal(mut out: Vec<u8>) -> Vec<u8> {
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The Gorilla block of checked points, without its checksum.
+fn encode_gorilla(points: &[(i64, f64)]) -> Vec<u8> {
+    let mut out = vec![GORILLA];
     write_varint(&mut out, points.len() as u64);
     let mut bits = BitWriter { out, acc: 0, used: 0 };
     let mut iter = points.iter();
@@ -69,10 +98,23 @@ pub fn encode(points: &[(i64, f64)]) -> Result<Vec<u8>, CodecError> {
             prev_bits = v;
         }
     }
-    let mut out = bits.finish();
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    bits.finish()
+}
+
+/// The pco block of checked points, without its checksum: the number of
+/// points, the length of the timestamps' column, then both columns.
+fn encode_pco(points: &[(i64, f64)]) -> Option<Vec<u8>> {
+    let config = pco::ChunkConfig::default();
+    let ts: Vec<i64> = points.iter().map(|p| p.0).collect();
+    let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let ts = pco::standalone::simple_compress(&ts, &config).ok()?;
+    let values = pco::standalone::simple_compress(&values, &config).ok()?;
+    let mut out = vec![PCO];
+    write_varint(&mut out, points.len() as u64);
+    write_varint(&mut out, ts.len() as u64);
+    out.extend_from_slice(&ts);
+    out.extend_from_slice(&values);
+    Some(out)
 }
 
 /// Decodes a block made by [`encode`].
@@ -83,15 +125,49 @@ pub fn decode(block: &[u8]) -> Result<Vec<(i64, f64)>, CodecError> {
     if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
         return Err(CodecError::Damaged("checksum mismatch"));
     }
-    let (&version, rest) = body.split_first().ok_or(CodecError::Damaged("empty"))?;
-    if version != VERSION {
-        return Err(CodecError::Damaged("unknown version"));
-    }
+    let (&format, rest) = body.split_first().ok_or(CodecError::Damaged("empty"))?;
     let (count, rest) = read_varint(rest)?;
     let count = usize::try_from(count).map_err(|_| CodecError::Damaged("count too large"))?;
+    if count > MAX_POINTS {
+        return Err(CodecError::Damaged("more points than a block holds"));
+    }
+    let points = match format {
+        GORILLA => decode_gorilla(count, rest)?,
+        PCO => decode_pco(count, rest)?,
+        _ => return Err(CodecError::Damaged("unknown format")),
+    };
+    if points.len() != count {
+        return Err(CodecError::Damaged("the count does not match the points"));
+    }
+    if points.windows(2).any(|w| w[1].0 <= w[0].0) {
+        return Err(CodecError::Damaged("time does not ascend"));
+    }
+    if points.iter().any(|(_, v)| !v.is_finite()) {
+        return Err(CodecError::Damaged("a non-finite value"));
+    }
+    Ok(points)
+}
+
+/// The points of a pco block's columns.
+fn decode_pco(count: usize, rest: &[u8]) -> Result<Vec<(i64, f64)>, CodecError> {
+    let (ts_len, rest) = read_varint(rest)?;
+    let ts_len =
+        usize::try_from(ts_len).ok().filter(|n| *n <= rest.len()).ok_or(CodecError::Damaged("bad column length"))?;
+    let (ts, values) = rest.split_at(ts_len);
+    let ts: Vec<i64> = pco::standalone::simple_decompress(ts).map_err(|_| CodecError::Damaged("bad time column"))?;
+    let values: Vec<f64> =
+        pco::standalone::simple_decompress(values).map_err(|_| CodecError::Damaged("bad value column"))?;
+    if ts.len() != count || values.len() != count {
+        return Err(CodecError::Damaged("columns of unequal length"));
+    }
+    Ok(ts.into_iter().zip(values).collect())
+}
+
+/// The points of a Gorilla block's bit stream.
+fn decode_gorilla(count: usize, rest: &[u8]) -> Result<Vec<(i64, f64)>, CodecError> {
     // The first point takes 128 bits and each further one at least 2.
     let enough = count == 0 || rest.len().saturating_mul(8) >= 128 + (count - 1).saturating_mul(2);
-    if count > MAX_POINTS || !enough {
+    if !enough {
         return Err(CodecError::Damaged("count does not fit the block"));
     }
     let mut bits = BitReader { data: rest, pos: 0 };
@@ -116,9 +192,6 @@ pub fn decode(block: &[u8]) -> Result<Vec<(i64, f64)>, CodecError> {
     // Only the padding of the last byte may remain.
     if bits.data.len().saturating_mul(8).saturating_sub(bits.pos) >= 8 {
         return Err(CodecError::Damaged("bytes after the last point"));
-    }
-    if out.iter().any(|(_, v)| !v.is_finite()) {
-        return Err(CodecError::Damaged("a non-finite value"));
     }
     Ok(out)
 }
@@ -303,6 +376,29 @@ mod tests {
         round_trip(&points);
     }
 
+    /// Each encoding round-trips on its own, whichever `encode` picks.
+    fn both_round_trip(points: &[(i64, f64)]) {
+        for block in [encode_gorilla(points), encode_pco(points).expect("pco encodes")] {
+            let back = decode(&seal(block)).expect("decodes");
+            assert_eq!(back.len(), points.len());
+            for (a, b) in back.iter().zip(points) {
+                assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_smaller_encoding_is_kept() {
+        // Money in cents over a day of polls: pco sees the decimals.
+        let money: Vec<(i64, f64)> =
+            (0..288).map(|i| (1_700_000_000 + i * 300 + i % 3, (123_456 + i * i * 7) as f64 / 100.0)).collect();
+        assert_eq!(encode(&money).unwrap()[0], PCO);
+        // Three points: pco's headers cost more than the points.
+        assert_eq!(encode(&money[..3]).unwrap()[0], GORILLA);
+        both_round_trip(&money);
+        both_round_trip(&[(i64::MIN, -0.0), (0, f64::MAX), (i64::MAX, 5e-324)]);
+    }
+
     #[test]
     fn bad_input_is_refused() {
         assert_eq!(encode(&[(5, 1.0), (5, 2.0)]), Err(CodecError::Unordered(5)));
@@ -326,9 +422,9 @@ mod tests {
             flipped[i] ^= 0x10;
             assert!(decode(&flipped).is_err(), "a flipped bit in byte {i}");
         }
-        let mut version = block;
-        version[0] = 9;
-        assert!(decode(&version).is_err());
+        let mut format = block;
+        format[0] = 9;
+        assert!(decode(&seal(format[..format.len() - 4].to_vec())).is_err(), "an unknown format");
     }
 
     proptest! {
@@ -356,6 +452,28 @@ mod tests {
                 }
             }
             round_trip(&points);
+            both_round_trip(&points);
+        }
+
+        /// A valid block of either format with bytes changed and its
+        /// checksum made to match: an error or ascending finite points,
+        /// never a panic.
+        #[test]
+        fn changed_blocks_with_a_good_checksum_decode_without_panic(
+            n in 1usize..300,
+            changes in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            pco in any::<bool>(),
+        ) {
+            let points: Vec<(i64, f64)> = (0..n as i64).map(|i| (1_700_000_000 + i * 300, (i * 37 % 1000) as f64 / 100.0)).collect();
+            let mut block = if pco { encode_pco(&points).unwrap() } else { encode_gorilla(&points) };
+            for (at, byte) in changes {
+                let i = at % block.len();
+                block[i] = byte;
+            }
+            if let Ok(back) = decode(&seal(block)) {
+                prop_assert!(back.windows(2).all(|w| w[0].0 < w[1].0));
+                prop_assert!(back.iter().all(|(_, v)| v.is_finite()));
+            }
         }
 
         #[test]
@@ -367,7 +485,7 @@ mod tests {
         fn any_bytes_with_a_good_checksum_decode_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
             let mut block = bytes;
             if let Some(first) = block.first_mut() {
-                *first = VERSION;
+                *first = if *first % 2 == 0 { GORILLA } else { PCO };
             }
             let crc = crc32fast::hash(&block);
             block.extend_from_slice(&crc.to_le_bytes());
