@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod pool;
+pub mod chunk;
 pub mod codec;
 pub mod command;
 mod error;
@@ -24,6 +25,7 @@ pub mod token;
 pub mod view;
 pub mod webhook;
 
+pub use chunk::Chunks;
 pub use command::{Command, CommandKind};
 pub use error::StoreError;
 pub use lease::{Holder, Lease};

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use trawler_domain::{downsample_weighted, Agg, Metric, Observation, Platform, ProjectId};
 
+use crate::chunk::Chunks;
 use crate::schema::{points, points_hourly, points_staging};
 use crate::{AnyConnection, StoreError, StoreResult};
 
@@ -208,14 +209,11 @@ impl Point {
             }
         };
         let raw_limit = if q.step.is_none() { MAX_RAW_POINTS as i64 + 1 } else { i64::MAX };
-        let mut by_platform: std::collections::BTreeMap<String, Vec<(i64, f64, f64)>> = Default::default();
-        let mut taken = 0i64;
-        let mut truncated = false;
+        // The head first, for every platform; then the chunks (their ids
+        // read after the head): a point compacted in between is read twice
+        // and kept once, never missed.
+        let mut heads = Vec::with_capacity(platforms.len());
         for platform in platforms {
-            let limit = raw_limit.saturating_sub(taken);
-            if limit <= 0 {
-                break;
-            }
             let rows: Vec<(i64, f64)> = db_run!(conn: {
                 points::table
                     .filter(points::project_id.eq(q.project.0))
@@ -225,11 +223,27 @@ impl Point {
                     .filter(points::ts.le(q.to))
                     .select((points::ts, points::value))
                     .order(points::ts)
-                    .limit(limit)
+                    .limit(raw_limit)
                     .load(conn)?
             });
+            heads.push((platform, rows));
+        }
+        let chunked = Chunks::ids_of_metric(conn, q.project.0, q.metric.as_str())?;
+        let mut by_platform: std::collections::BTreeMap<String, Vec<(i64, f64, f64)>> = Default::default();
+        let mut taken = 0i64;
+        let mut truncated = false;
+        for (platform, head) in heads {
+            let limit = raw_limit.saturating_sub(taken);
+            if limit <= 0 {
+                break;
+            }
+            let max = usize::try_from(limit).unwrap_or(usize::MAX);
+            let mut rows = match chunked.get(platform.as_str()) {
+                Some(id) => crate::chunk::merge(head, Chunks::points_in(conn, *id, q.from, q.to, max)?),
+                None => head,
+            };
+            rows.truncate(max);
             taken += rows.len() as i64;
-            let mut rows = rows;
             if q.step.is_none() && taken > MAX_RAW_POINTS as i64 {
                 truncated = true;
                 rows.truncate(rows.len() - (taken - MAX_RAW_POINTS as i64) as usize);
@@ -387,10 +401,13 @@ impl Point {
                     .first(conn)
                     .optional()?
             });
-            let latest = match (raw, hourly) {
-                (Some(r), Some(h)) => Some(if h.0 > r.0 { h } else { r }),
-                (r, h) => r.or(h),
+            let chunked = match Chunks::id_of(conn, project.0, &metric, &platform)? {
+                Some(id) => Chunks::latest_at(conn, id, at)?,
+                None => None,
             };
+            // The latest of the three (the head is read first: a point
+            // compacted meanwhile is found in its chunk).
+            let latest = [raw, hourly, chunked].into_iter().flatten().max_by_key(|p| p.0);
             if let Some((ts, value)) = latest {
                 out.push(Observation {
                     platform: platform
@@ -434,6 +451,7 @@ impl Point {
             q.load(conn)?
         });
         pairs.extend(rolled);
+        pairs.extend(Chunks::pairs_of(conn, project.0, metric)?);
         pairs.sort();
         pairs.dedup();
         Ok(pairs)
@@ -481,7 +499,7 @@ impl Point {
                         .load(conn)?
                 })
             } else {
-                db_run!(conn: {
+                let head: Vec<(i64, f64)> = db_run!(conn: {
                     points::table
                         .filter(points::project_id.eq(project.0))
                         .filter(points::metric.eq(&metric))
@@ -492,7 +510,18 @@ impl Point {
                         .select((points::ts, points::value))
                         .limit(want)
                         .load(conn)?
-                })
+                });
+                // Raw points are the head's and the chunks' together: the
+                // first `want` of both, by time.
+                match Chunks::id_of(conn, project.0, &metric, &platform)? {
+                    Some(id) => {
+                        let max = usize::try_from(want).unwrap_or(usize::MAX);
+                        let mut all = crate::chunk::merge(head, Chunks::points_in(conn, id, start, to, max)?);
+                        all.truncate(max);
+                        all
+                    }
+                    None => head,
+                }
             };
             let full = chunk.len() as i64 == want;
             cursor.after = chunk.last().map(|c| c.0).or(cursor.after);
@@ -539,18 +568,24 @@ impl Point {
             });
             match raw.into_iter().chain(rolled).min() {
                 Some(next) => found.push(next),
-                None => return Ok(found),
+                None => break,
             }
         }
+        found.extend(Chunks::metrics_of(conn, project.0)?);
+        found.sort();
+        found.dedup();
+        Ok(found)
     }
 
-    /// How many points a project has (all platforms and metrics).
+    /// How many points a project has (all platforms and metrics), in the
+    /// head and in chunks.
     pub fn count_for_project(conn: &mut AnyConnection, project: ProjectId) -> StoreResult<i64> {
-        Ok(db_run!(conn: {
+        let head: i64 = db_run!(conn: {
             points::table
                 .filter(points::project_id.eq(project.0))
                 .count()
                 .get_result(conn)?
-        }))
+        });
+        Ok(head + Chunks::count_of(conn, project.0)?)
     }
 }

@@ -85,6 +85,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The series dictionary: one id per (project, metric, platform) kept
+    /// in chunks.
+    series (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        metric -> Text,
+        platform -> Text,
+    }
+}
+
+diesel::table! {
+    /// Closed chunks: one series' points from `start_ts` to `end_ts` as one
+    /// encoded block, with their aggregates.
+    chunks (series_id, start_ts) {
+        series_id -> BigInt,
+        start_ts -> BigInt,
+        end_ts -> BigInt,
+        count -> BigInt,
+        first_value -> Double,
+        last_value -> Double,
+        min_value -> Double,
+        max_value -> Double,
+        sum_value -> Double,
+        block -> Binary,
+    }
+}
+
+diesel::joinable!(chunks -> series (series_id));
+diesel::allow_tables_to_appear_in_same_query!(chunks, series);
+
 diesel::joinable!(sources -> projects (project_id));
 diesel::joinable!(runs -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, sources, points, points_hourly, runs);

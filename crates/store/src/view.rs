@@ -125,6 +125,52 @@ pub fn latest_values(
             }
         }
     }
+    // Then the chunks, read after the head: a point compacted meanwhile is
+    // found there. One query for the latest chunk of every series; a chunk
+    // that reaches past `at` is decoded to find its last point before it.
+    #[derive(QueryableByName)]
+    struct LatestChunk {
+        #[diesel(sql_type = BigInt)]
+        project_id: i64,
+        #[diesel(sql_type = Text)]
+        metric: String,
+        #[diesel(sql_type = Text)]
+        platform: String,
+        #[diesel(sql_type = BigInt)]
+        series_id: i64,
+        #[diesel(sql_type = BigInt)]
+        end_ts: i64,
+        #[diesel(sql_type = Double)]
+        last_value: f64,
+    }
+    for chunk in crate::id_chunks(projects) {
+        let ids = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!(
+            "SELECT s.project_id, s.metric, s.platform, c.series_id, c.end_ts, c.last_value FROM ( \
+               SELECT series_id, end_ts, last_value, ROW_NUMBER() OVER \
+                 (PARTITION BY series_id ORDER BY start_ts DESC) AS rn \
+               FROM chunks WHERE start_ts <= $1 \
+                 AND series_id IN (SELECT id FROM series WHERE project_id IN ({ids}))) c \
+             JOIN series s ON s.id = c.series_id WHERE c.rn = 1"
+        );
+        let sql = match conn {
+            AnyConnection::Postgresql(_) => sql,
+            AnyConnection::Sqlite(_) => sql.replace("$1", "?"),
+        };
+        let rows: Vec<LatestChunk> = db_run!(conn: { diesel::sql_query(&sql).bind::<BigInt, _>(at).load(conn)? });
+        for r in rows {
+            let point = if r.end_ts <= at {
+                Some((r.end_ts, r.last_value))
+            } else {
+                crate::Chunks::latest_at(conn, r.series_id, at)?
+            };
+            let Some((ts, value)) = point else { continue };
+            let entry = latest.entry((r.project_id, r.metric, r.platform)).or_insert((ts, value));
+            if ts > entry.0 {
+                *entry = (ts, value);
+            }
+        }
+    }
     let mut out: HashMap<ProjectId, Vec<Observation>> = HashMap::new();
     for ((project, metric, platform), (ts, value)) in latest {
         out.entry(ProjectId(project)).or_default().push(Observation {

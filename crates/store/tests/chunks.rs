@@ -1,0 +1,218 @@
+//! The chunk layout: compaction moves points from the head into chunks and
+//! no read notices, on SQLite and (when `TRAWLER_TEST_DATABASE_URL` is set)
+//! PostgreSQL.
+
+use anyhow::{ensure, Result};
+use trawler_domain::{Agg, Metric, Platform, ProjectId};
+use trawler_store::testing::TestDb;
+use trawler_store::{AnyConnection, Chunks, ExportRow, Point, Project, SeriesQuery, SeriesResult};
+
+const DAY: i64 = 86_400;
+const START: i64 = 1_760_000_000 - 1_760_000_000 % DAY;
+
+fn point(project: ProjectId, platform: Platform, metric: &str, ts: i64, value: f64) -> trawler_domain::Point {
+    trawler_domain::Point {
+        project_id: project,
+        platform,
+        metric: metric.parse().expect("test metric names are valid"),
+        ts,
+        value,
+    }
+}
+
+/// Three days of 5-minute polls with a few seconds of jitter: pledged (in
+/// cents) on two platforms, backers on one; values that repeat and rise.
+fn three_days(project: ProjectId) -> Vec<trawler_domain::Point> {
+    let mut out = Vec::new();
+    for i in 0..(3 * DAY / 300) {
+        let ts = START + i * 300 + i % 4;
+        out.push(point(project, Platform::Kickstarter, "pledged", ts, (100_000 + (i / 3) * 2_537) as f64 / 100.0));
+        out.push(point(project, Platform::Indiegogo, "pledged", ts + 1, (i * i % 977) as f64 * 0.25));
+        out.push(point(project, Platform::Kickstarter, "backers", ts, (i / 7) as f64));
+    }
+    out
+}
+
+/// Everything a reader can ask of a project.
+#[derive(Debug, PartialEq)]
+struct Reads {
+    series: Vec<SeriesResult>,
+    observations: Vec<Vec<trawler_domain::Observation>>,
+    export: Vec<ExportRow>,
+    metrics: Vec<String>,
+    count: i64,
+    page: Vec<Option<Vec<trawler_domain::Observation>>>,
+}
+
+fn reads(conn: &mut AnyConnection, p: ProjectId, q: ProjectId) -> Result<Reads> {
+    let mut series = Vec::new();
+    for metric in [Metric::PLEDGED, Metric::BACKERS] {
+        for (step, agg) in [
+            (None, Agg::Last),
+            (Some(3600), Agg::Last),
+            (Some(3600), Agg::Min),
+            (Some(7200), Agg::Max),
+            (Some(DAY), Agg::Avg),
+        ] {
+            for (from, to) in [(0, i64::MAX), (START + DAY / 2, START + DAY + 3 * 3600)] {
+                let query =
+                    SeriesQuery { project: p, metric: Metric::known(metric), platform: None, from, to, step, agg };
+                series.push(Point::series(conn, &query)?);
+            }
+        }
+    }
+    let observations = [START + DAY + 1234, START + 3 * DAY]
+        .into_iter()
+        .map(|at| Point::observations_at(conn, p, at))
+        .collect::<Result<_, _>>()?;
+    let mut export = Vec::new();
+    let mut cursor = Some(Point::export_start(conn, p, None)?);
+    while let Some(c) = cursor {
+        let (rows, next) = Point::export_chunk(conn, p, 0, i64::MAX, c, 97)?;
+        export.extend(rows);
+        cursor = next;
+    }
+    let page = [START + DAY + 1234, START + 3 * DAY]
+        .into_iter()
+        .map(|at| {
+            trawler_store::view::latest_values(conn, &[p, q], at).map(|mut m| {
+                let mut obs = m.remove(&p);
+                if let Some(o) = obs.as_mut() {
+                    o.sort_by(|a, b| (a.platform, &a.metric).cmp(&(b.platform, &b.metric)));
+                }
+                obs
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Reads {
+        series,
+        observations,
+        export,
+        metrics: Point::metrics_of(conn, p)?,
+        count: Point::count_for_project(conn, p)?,
+        page,
+    })
+}
+
+fn head_count(conn: &mut AnyConnection) -> Result<i64> {
+    use diesel::prelude::*;
+    use trawler_store::schema::points;
+    Ok(trawler_store::db_run!(conn: { points::table.count().get_result(conn)? }))
+}
+
+#[test]
+fn compaction_changes_no_read() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        let (q, _) = Project::create(&mut conn, "Q", &[])?;
+        let batch = three_days(p.id);
+        Point::insert_batch(&mut conn, &batch)?;
+        Point::insert_batch(&mut conn, &[point(q.id, Platform::MetaAds, "spend", START + 100, 3.5)])?;
+        let before = reads(&mut conn, p.id, q.id)?;
+        ensure!(before.count == batch.len() as i64 && before.export.len() == batch.len());
+
+        // Two days close; the third stays in the head. Small batches: many
+        // transactions, series cut between them.
+        let moved = Chunks::compact(&mut conn, START + 2 * DAY, DAY, 101)?;
+        ensure!(moved == (2 * DAY / 300 * 3 + 1) as u64, "moved {moved}");
+        ensure!(head_count(&mut conn)? == DAY / 300 * 3, "the third day stays in the head");
+        let after = reads(&mut conn, p.id, q.id)?;
+        ensure!(after == before, "reads differ after compaction on {:?}", db.pool.backend());
+
+        // Everything closes: the head is empty and still nothing changes.
+        Chunks::compact(&mut conn, START + 4 * DAY, DAY, 10_000)?;
+        ensure!(head_count(&mut conn)? == 0);
+        ensure!(reads(&mut conn, p.id, q.id)? == before, "reads differ with an empty head");
+        ensure!(Chunks::compact(&mut conn, START + 4 * DAY, DAY, 10_000)? == 0, "nothing left to move");
+    }
+    Ok(())
+}
+
+#[test]
+fn late_points_merge_into_their_chunk_and_the_first_value_stays() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        let pts: Vec<_> =
+            (0..10).map(|i| point(p.id, Platform::Kickstarter, "pledged", START + i * 600, i as f64)).collect();
+        Point::insert_batch(&mut conn, &pts)?;
+        Chunks::compact(&mut conn, START + DAY, DAY, 1000)?;
+        // A late point for the closed day, and a replay of a stored one with
+        // another value: the first stored value stays, as in the head.
+        Point::insert_batch(
+            &mut conn,
+            &[
+                point(p.id, Platform::Kickstarter, "pledged", START + 301, -1.0),
+                point(p.id, Platform::Kickstarter, "pledged", START + 600, 99.0),
+            ],
+        )?;
+        let query = SeriesQuery {
+            project: p.id,
+            metric: Metric::known(Metric::PLEDGED),
+            platform: None,
+            from: 0,
+            to: i64::MAX,
+            step: None,
+            agg: Agg::Last,
+        };
+        let read = |conn: &mut AnyConnection| -> Result<Vec<(i64, f64)>> {
+            Ok(Point::series(conn, &query)?.series.remove(0).points)
+        };
+        let mut expected: Vec<(i64, f64)> = pts.iter().map(|p| (p.ts, p.value)).collect();
+        expected.insert(1, (START + 301, -1.0));
+        ensure!(read(&mut conn)? == expected, "before the merge: {:?}", read(&mut conn)?);
+        ensure!(Chunks::compact(&mut conn, START + DAY, DAY, 1000)? == 2);
+        ensure!(read(&mut conn)? == expected, "after the merge");
+        ensure!(Point::count_for_project(&mut conn, p.id)? == 11, "one chunk of 11 points, no double");
+        ensure!(head_count(&mut conn)? == 0);
+    }
+    Ok(())
+}
+
+/// A reader that reads while the compactor moves points, in many small
+/// transactions, sees every point exactly once each time.
+#[test]
+fn reads_during_compaction_never_miss_or_double_a_point() -> Result<()> {
+    for db in TestDb::all()? {
+        let (p, expected) = {
+            let mut conn = db.pool.get()?;
+            let (p, _) = Project::create(&mut conn, "P", &[])?;
+            Point::insert_batch(&mut conn, &three_days(p.id))?;
+            let query = series_query(p.id);
+            (p.id, Point::series(&mut conn, &query)?)
+        };
+        let pool = db.pool.clone();
+        let compactor = std::thread::spawn(move || -> Result<()> {
+            let mut conn = pool.get()?;
+            for day in 1..=4 {
+                Chunks::compact(&mut conn, START + day * DAY, 6 * 3600, 13)?;
+            }
+            Ok(())
+        });
+        let mut conn = db.pool.get()?;
+        let mut readings = 0;
+        while !compactor.is_finished() || readings == 0 {
+            let got = Point::series(&mut conn, &series_query(p))?;
+            ensure!(got == expected, "a read during compaction differs on {:?}", db.pool.backend());
+            readings += 1;
+        }
+        compactor.join().map_err(|_| anyhow::anyhow!("the compactor panicked"))??;
+        ensure!(head_count(&mut conn)? == 0);
+        ensure!(Point::series(&mut conn, &series_query(p))? == expected);
+        ensure!(readings > 1, "only {readings} reads overlapped the compaction");
+    }
+    Ok(())
+}
+
+fn series_query(p: ProjectId) -> SeriesQuery {
+    SeriesQuery {
+        project: p,
+        metric: Metric::known(Metric::PLEDGED),
+        platform: None,
+        from: 0,
+        to: i64::MAX,
+        step: None,
+        agg: Agg::Last,
+    }
+}
