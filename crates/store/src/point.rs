@@ -318,8 +318,9 @@ impl Point {
     }
 
     /// Rolls raw points older than `cutoff` (epoch seconds, rounded down to
-    /// an hour) into hourly rollups and deletes them, a day at a time, each
-    /// day in one transaction. A point that arrives late for an hour already
+    /// an hour) into hourly rollups and deletes them: whole chunks that end
+    /// before it ([`Chunks::roll_up_before`]), then the head's points a day
+    /// at a time, each day in one transaction. A point that arrives late for an hour already
     /// rolled up is merged into it by the next call. Returns the raw points
     /// rolled up.
     ///
@@ -328,6 +329,12 @@ impl Point {
     /// function computed, never input.
     pub fn roll_up_before(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<u64> {
         let cutoff = cutoff.div_euclid(3600) * 3600;
+        let chunked = Chunks::roll_up_before(conn, cutoff, 1000)?;
+        Ok(chunked + Point::roll_up_head_before(conn, cutoff)?)
+    }
+
+    /// The head's part of [`Point::roll_up_before`].
+    fn roll_up_head_before(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<u64> {
         let oldest: Option<i64> = db_run!(conn: {
             points::table.select(diesel::dsl::min(points::ts)).first(conn)?
         });
