@@ -101,38 +101,167 @@ impl ChunkRow {
 /// Where a compaction stands: the last head point moved.
 type Cursor = (i64, String, String, i64);
 
+/// How many chunk spans make the window that closed chunks are merged into
+/// (a 2-hour span: days).
+pub const MERGE_FACTOR: i64 = 12;
+
+/// The windows points are chunked by: the span while its merge window is
+/// open, the merge window (`MERGE_FACTOR` spans) once it has closed.
+#[derive(Debug, Clone, Copy)]
+struct Windows {
+    small: i64,
+    big: i64,
+    before: i64,
+}
+
+impl Windows {
+    fn new(span: i64, before: i64) -> Windows {
+        let small = span.max(1);
+        Windows { small, big: small.saturating_mul(MERGE_FACTOR), before }
+    }
+
+    /// The window of `ts`, `[start, end)`.
+    fn of(&self, ts: i64) -> (i64, i64) {
+        let big = ts.div_euclid(self.big).saturating_mul(self.big);
+        if big.saturating_add(self.big) <= self.before {
+            (big, big.saturating_add(self.big))
+        } else {
+            let small = ts.div_euclid(self.small).saturating_mul(self.small);
+            (small, small.saturating_add(self.small))
+        }
+    }
+}
+
+/// The key of the advisory lock that lets one node of a cluster compact
+/// at a time.
+const COMPACTION_LOCK: i64 = 0x7472_6177_6c63; // "trawlc"
+
+/// Whether this transaction may compact: on PostgreSQL it takes the
+/// cluster's compaction lock if free (released at commit), so two nodes do
+/// not move the same points; SQLite has one writer anyway.
+fn exclusive(conn: &mut AnyConnection) -> StoreResult<bool> {
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    match conn {
+        AnyConnection::Postgresql(c) => {
+            let row: Taken = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS taken")
+                .bind::<BigInt, _>(COMPACTION_LOCK)
+                .get_result(c)?;
+            Ok(row.taken)
+        }
+        AnyConnection::Sqlite(_) => Ok(true),
+    }
+}
+
 impl Chunks {
     /// Moves the head's points older than `before` (epoch seconds) into
-    /// chunks of `span` seconds (each window `[k·span, (k+1)·span)` of a
-    /// series becomes one chunk), at most `batch` points per transaction.
+    /// chunks, at most `batch` points per transaction: each window
+    /// `[k·span, (k+1)·span)` of a series becomes one chunk, and once a
+    /// merge window (`MERGE_FACTOR` spans) has closed its chunks become one
+    /// ([`Chunks::merge_closed`]): short chunks while data is recent, long
+    /// ones (which compress better) after.
     /// A point for a window that already has a chunk (a late arrival, an
     /// import) is merged into it; where both hold a timestamp, the chunk's
     /// value stays, as a repeated insert keeps the first. Returns the
     /// points moved.
     pub fn compact(conn: &mut AnyConnection, before: i64, span: i64, batch: usize) -> StoreResult<u64> {
-        let span = span.max(1);
+        let windows = Windows::new(span, before);
         let batch = batch.max(1);
         let mut cursor: Option<Cursor> = None;
         let mut moved = 0u64;
         loop {
             let (n, next) =
-                crate::write_transaction(conn, |conn| Chunks::compact_batch(conn, before, span, batch, cursor.take()))?;
+                crate::write_transaction(conn, |conn| Chunks::compact_batch(conn, windows, batch, cursor.take()))?;
             moved += n;
             match next {
                 Some(c) => cursor = Some(c),
-                None => return Ok(moved),
+                None => break,
+            }
+        }
+        Chunks::merge_closed(conn, windows, batch)?;
+        Ok(moved)
+    }
+
+    /// Merges the chunks of each series that lie in one merge window that
+    /// closed lately (within two merge windows of `before`) into one chunk.
+    fn merge_closed(conn: &mut AnyConnection, w: Windows, batch: usize) -> StoreResult<u64> {
+        let closed = w.before.div_euclid(w.big).saturating_mul(w.big);
+        let from = closed.saturating_sub(w.big.saturating_mul(2));
+        #[derive(QueryableByName)]
+        struct Group {
+            #[diesel(sql_type = BigInt)]
+            series_id: i64,
+            #[diesel(sql_type = BigInt)]
+            wnd: i64,
+        }
+        // Integers the function computed, never input.
+        let sql = format!(
+            "SELECT series_id, start_ts / {big} AS wnd FROM chunks \
+             WHERE start_ts >= {from} AND start_ts < {closed} \
+             GROUP BY series_id, start_ts / {big} HAVING COUNT(*) > 1 LIMIT {limit}",
+            big = w.big,
+            limit = batch.max(1)
+        );
+        let mut merged = 0u64;
+        loop {
+            let n = crate::write_transaction(conn, |conn| -> StoreResult<u64> {
+                if !exclusive(conn)? {
+                    return Ok(0);
+                }
+                let groups: Vec<Group> = db_run!(conn: { diesel::sql_query(&sql).load(conn)? });
+                for g in &groups {
+                    let (lo, hi) = (g.wnd.saturating_mul(w.big), g.wnd.saturating_add(1).saturating_mul(w.big));
+                    let parts: Vec<ChunkRow> = db_run!(conn: {
+                        chunks::table
+                            .filter(chunks::series_id.eq(g.series_id))
+                            .filter(chunks::start_ts.ge(lo))
+                            .filter(chunks::start_ts.lt(hi))
+                            .order(chunks::start_ts)
+                            .load(conn)?
+                    });
+                    let mut points: BTreeMap<i64, f64> = BTreeMap::new();
+                    for c in &parts {
+                        for (ts, value) in c.points()? {
+                            points.entry(ts).or_insert(value);
+                        }
+                    }
+                    let points: Vec<(i64, f64)> = points.into_iter().collect();
+                    db_run!(conn: {
+                        diesel::delete(
+                            chunks::table
+                                .filter(chunks::series_id.eq(g.series_id))
+                                .filter(chunks::start_ts.ge(lo))
+                                .filter(chunks::start_ts.lt(hi)),
+                        )
+                        .execute(conn)?;
+                    });
+                    let one = ChunkRow::of(g.series_id, &points)?;
+                    db_run!(conn: {
+                        diesel::insert_into(chunks::table).values(&one).execute(conn)?;
+                    });
+                }
+                Ok(groups.len() as u64)
+            })?;
+            merged += n;
+            if n == 0 {
+                return Ok(merged);
             }
         }
     }
 
     fn compact_batch(
         conn: &mut AnyConnection,
-        before: i64,
-        span: i64,
+        w: Windows,
         batch: usize,
         cursor: Option<Cursor>,
     ) -> StoreResult<(u64, Option<Cursor>)> {
-        let rows = Chunks::head_batch(conn, before, batch, cursor)?;
+        if !exclusive(conn)? {
+            return Ok((0, None));
+        }
+        let rows = Chunks::head_batch(conn, w.before, batch, cursor)?;
         let Some(last) = rows.last() else {
             return Ok((0, None));
         };
@@ -143,8 +272,8 @@ impl Chunks {
             by_key.entry((r.project_id, r.metric.clone(), r.platform.clone())).or_default().push((r.ts, r.value));
         }
         let ids = Chunks::ids(conn, by_key.keys())?;
-        let lo = rows.iter().map(|r| r.ts.div_euclid(span) * span).min().unwrap_or(before);
-        let hi = rows.iter().map(|r| r.ts.div_euclid(span) * span + span).max().unwrap_or(before);
+        let lo = rows.iter().map(|r| w.of(r.ts).0).min().unwrap_or(w.before);
+        let hi = rows.iter().map(|r| w.of(r.ts).1).max().unwrap_or(w.before);
         let id_list: Vec<i64> = ids.values().copied().collect();
         let mut existing: BTreeMap<i64, Vec<ChunkRow>> = BTreeMap::new();
         for chunk in id_list.chunks(10_000) {
@@ -161,14 +290,14 @@ impl Chunks {
         }
         for (key, new) in &by_key {
             let id = ids[key];
-            let windows: std::collections::BTreeSet<i64> = new.iter().map(|p| p.0.div_euclid(span)).collect();
+            let windows: std::collections::BTreeSet<(i64, i64)> = new.iter().map(|p| w.of(p.0)).collect();
             // The chunks this series already has in the windows it gets
             // points for: their points are merged with the new ones.
             let old: Vec<ChunkRow> = existing
                 .remove(&id)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|c| (c.start_ts.div_euclid(span)..=c.end_ts.div_euclid(span)).any(|w| windows.contains(&w)))
+                .filter(|c| windows.iter().any(|(start, end)| c.start_ts < *end && c.end_ts >= *start))
                 .collect();
             let mut merged: BTreeMap<i64, f64> = BTreeMap::new();
             for c in &old {
@@ -184,7 +313,7 @@ impl Chunks {
             }
             let merged: Vec<(i64, f64)> = merged.into_iter().collect();
             let fresh = merged
-                .chunk_by(|a, b| a.0.div_euclid(span) == b.0.div_euclid(span))
+                .chunk_by(|a, b| w.of(a.0) == w.of(b.0))
                 .map(|w| ChunkRow::of(id, w))
                 .collect::<StoreResult<Vec<_>>>()?;
             db_run!(conn: {
@@ -461,6 +590,9 @@ impl Chunks {
         let mut rolled = 0u64;
         loop {
             let n = crate::write_transaction(conn, |conn| -> StoreResult<Option<u64>> {
+                if !exclusive(conn)? {
+                    return Ok(None);
+                }
                 let old: Vec<(ChunkRow, (i64, String, String))> = db_run!(conn: {
                     chunks::table
                         .inner_join(series::table)

@@ -253,3 +253,35 @@ fn retention_rolls_chunks_as_it_rolls_the_head() -> Result<()> {
     }
     Ok(())
 }
+
+fn chunk_count(conn: &mut AnyConnection) -> Result<i64> {
+    use diesel::prelude::*;
+    use trawler_store::schema::chunks;
+    Ok(trawler_store::db_run!(conn: { chunks::table.count().get_result(conn)? }))
+}
+
+/// Recent data sits in chunks of one span; once their merge window closes
+/// they become one chunk, and reads do not change.
+#[test]
+fn closed_merge_windows_become_one_chunk() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        // Five hours of a point a minute; a 10-minute span merges by 2 hours.
+        let pts: Vec<_> = (0..300)
+            .map(|i| point(p.id, Platform::Kickstarter, "pledged", START + i * 60, (i * 13 % 101) as f64 / 4.0))
+            .collect();
+        Point::insert_batch(&mut conn, &pts)?;
+        let expected = Point::series(&mut conn, &series_query(p.id))?;
+        Chunks::compact(&mut conn, START + 5 * 3600, 600, 1000)?;
+        // Two closed 2-hour windows (one chunk each), six 10-minute chunks.
+        ensure!(chunk_count(&mut conn)? == 2 + 6, "{} chunks", chunk_count(&mut conn)?);
+        ensure!(Point::series(&mut conn, &series_query(p.id))? == expected);
+        // The third window closes: its six chunks become one.
+        Chunks::compact(&mut conn, START + 6 * 3600, 600, 1000)?;
+        ensure!(chunk_count(&mut conn)? == 3, "{} chunks", chunk_count(&mut conn)?);
+        ensure!(Point::series(&mut conn, &series_query(p.id))? == expected);
+        ensure!(Point::count_for_project(&mut conn, p.id)? == 300);
+    }
+    Ok(())
+}
