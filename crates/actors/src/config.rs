@@ -33,6 +33,11 @@ trawler_domain::settings! {
         /// How long raw points are kept before they are rolled into hourly
         /// rollups (`90d`, `12h`), or `off` to keep every raw point.
         retention: Retention = Retention(Some(Span::secs(90 * 86_400)));
+        /// The window of time one chunk of stored points covers: points wait
+        /// in the head (a row each) until their window closes, then the
+        /// compactor encodes each series' window into one chunk; every 12
+        /// windows (a day at the default) merge into one chunk once closed.
+        chunk_span: Span = Span::secs(2 * 3600);
         /// Crashes of one project's scraper tolerated within the restart
         /// window before the project is quarantined (OTP's max_restarts).
         max_restarts: Bounded<0, 10_000> = Bounded::of(5);
@@ -75,6 +80,7 @@ impl ActorsSettings {
             max_restarts: self.max_restarts.u32(),
             restart_window: self.restart_window.get(),
             retention: self.retention.0.map(Span::get),
+            chunk_span: self.chunk_span.get(),
             webhooks: self.webhooks(),
             run_deadline: self.run_deadline.get(),
             slo_target: self.slo_target.get(),
@@ -126,6 +132,8 @@ pub struct ActorsConfig {
     /// How long raw points are kept before they are rolled into hourly
     /// rollups; `None` keeps them forever.
     pub retention: Option<Duration>,
+    /// The window one chunk of stored points covers.
+    pub chunk_span: Duration,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
     /// The longest a full scrape may take; past it, it is stopped and fails

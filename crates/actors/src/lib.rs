@@ -5,6 +5,7 @@
 //! [`Tree`] starts the whole tree and is the handle the web layer uses.
 
 mod cluster;
+mod compactor;
 mod config;
 mod db;
 mod deps;

@@ -11,6 +11,7 @@ use super::Tree;
 use crate::error::ActorError;
 use crate::metrics;
 use crate::registry::{GetRegistryState, ListScrapers};
+use crate::compactor::GetCompactorState;
 use crate::retention::GetRetentionState;
 use crate::scraper::GetScraperState;
 use crate::source::{GetPollFreshness, GetSourceState};
@@ -102,6 +103,7 @@ impl Tree {
         if let Some(retention) = &self.retention {
             actors.push(retention.send(GetRetentionState).await?);
         }
+        actors.push(self.compactor.send(GetCompactorState).await?);
         let scrapers = self.registry.send(ListScrapers).await?;
         // A scraper that stops between the listing and the query is skipped.
         // Not counted in the mailbox: the query would count itself.

@@ -25,6 +25,7 @@ use crate::ownership::Ownership;
 use crate::pipeline::{Imported, Pipeline};
 use crate::registry::{ListScrapers, Registry};
 use crate::remote;
+use crate::compactor::CompactorActor;
 use crate::retention::RetentionActor;
 use crate::source::SourceActor;
 use crate::spool::Spool;
@@ -45,6 +46,7 @@ pub struct Tree {
     ingest_mailbox: Mailbox,
     sources: Vec<(Platform, Addr<SourceActor>)>,
     retention: Option<Addr<RetentionActor>>,
+    compactor: Addr<CompactorActor>,
     metrics: Metrics,
     db: Addr<DbExecutor>,
     adapters: Adapters,
@@ -77,6 +79,7 @@ impl Tree {
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
         let retention = config.retention.map(|keep| RetentionActor::new(db.clone(), keep).start());
+        let compactor = CompactorActor::new(db.clone(), trawler_domain::clock::system(), config.chunk_span).start();
         let metrics = Metrics::new();
         let waits = metrics.gate_wait_seconds.clone();
         adapters.gates().observe_waits(Arc::new(move |platform, waited| {
@@ -160,6 +163,7 @@ impl Tree {
             ingest_mailbox: deps_mailbox,
             sources,
             retention,
+            compactor,
             metrics,
             db,
             adapters,
