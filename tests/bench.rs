@@ -102,3 +102,18 @@ fn actors_reports_memory_per_actor() -> Result<()> {
     ensure!((0.0..60.0).contains(&number(&f, "startup_s")?), "{f:?}");
     Ok(())
 }
+
+/// The chunk layout against rows on disk: every point written is there, the
+/// head and the chunks both counted, and the compressed layout is the
+/// smaller by far.
+#[test]
+fn storage_compares_chunks_with_rows_on_disk() -> Result<()> {
+    let f = bench(&["storage", "--projects", "6", "--days", "3"], "storage")?;
+    ensure!(f["backend"] == "sqlite" && f["projects"] == "6", "{f:?}");
+    let (chunked, rows) = (number(&f, "bytes_per_point")?, number(&f, "baseline_bytes_per_point")?);
+    ensure!(number(&f, "points")? > 10_000.0 && number(&f, "chunks")? > 0.0, "{f:?}");
+    ensure!(number(&f, "head_points")? > 0.0, "the head is measured too: {f:?}");
+    ensure!(rows > 20.0 && chunked > 0.0 && chunked < rows / 4.0, "{f:?}");
+    ensure!((number(&f, "ratio")? - chunked / rows).abs() < 0.01, "{f:?}");
+    Ok(())
+}

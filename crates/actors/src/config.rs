@@ -33,11 +33,12 @@ trawler_domain::settings! {
         /// How long raw points are kept before they are rolled into hourly
         /// rollups (`90d`, `12h`), or `off` to keep every raw point.
         retention: Retention = Retention(Some(Span::secs(90 * 86_400)));
-        /// The window of time one chunk of stored points covers: points wait
-        /// in the head (a row each) until their window closes, then the
-        /// compactor encodes each series' window into one chunk; every 12
-        /// windows (a day at the default) merge into one chunk once closed.
-        chunk_span: Span = Span::secs(2 * 3600);
+        /// How often points move from the head (a row each) into chunks:
+        /// each series keeps one compressed chunk per 24 spans (a day at
+        /// the default), to which the compactor adds the head's points of
+        /// every span that has closed; the chunks of 168 spans (a week)
+        /// become one once it has closed.
+        chunk_span: Span = Span::secs(3600);
         /// Crashes of one project's scraper tolerated within the restart
         /// window before the project is quarantined (OTP's max_restarts).
         max_restarts: Bounded<0, 10_000> = Bounded::of(5);

@@ -101,34 +101,35 @@ impl ChunkRow {
 /// Where a compaction stands: the last head point moved.
 type Cursor = (i64, String, String, i64);
 
-/// How many chunk spans make the window that closed chunks are merged into
-/// (a 2-hour span: days).
-pub const MERGE_FACTOR: i64 = 12;
+/// How many chunk spans make a chunk's window: a series keeps one chunk per
+/// day (at the default 1-hour span), rewritten as the compactor brings it
+/// the head's points, and once a week has closed its days become one chunk.
+/// Dense series get long chunks, which compress better; sparse ones (a full
+/// scrape every 4 hours) get chunks worth their row.
+pub const MERGE_LEVELS: [i64; 2] = [24, 168];
 
-/// The windows points are chunked by: the span while its merge window is
-/// open, the merge window (`MERGE_FACTOR` spans) once it has closed.
+/// The windows points are chunked by: the week's once it has closed, else
+/// the day's.
 #[derive(Debug, Clone, Copy)]
 struct Windows {
-    small: i64,
-    big: i64,
+    levels: [i64; 2],
     before: i64,
 }
 
 impl Windows {
     fn new(span: i64, before: i64) -> Windows {
-        let small = span.max(1);
-        Windows { small, big: small.saturating_mul(MERGE_FACTOR), before }
+        Windows { levels: MERGE_LEVELS.map(|f| span.max(1).saturating_mul(f)), before }
     }
 
     /// The window of `ts`, `[start, end)`.
     fn of(&self, ts: i64) -> (i64, i64) {
-        let big = ts.div_euclid(self.big).saturating_mul(self.big);
-        if big.saturating_add(self.big) <= self.before {
-            (big, big.saturating_add(self.big))
-        } else {
-            let small = ts.div_euclid(self.small).saturating_mul(self.small);
-            (small, small.saturating_add(self.small))
+        let [day, week] = self.levels;
+        let start = ts.div_euclid(week).saturating_mul(week);
+        if start.saturating_add(week) <= self.before {
+            return (start, start.saturating_add(week));
         }
+        let start = ts.div_euclid(day).saturating_mul(day);
+        (start, start.saturating_add(day))
     }
 }
 
@@ -158,15 +159,14 @@ fn exclusive(conn: &mut AnyConnection) -> StoreResult<bool> {
 
 impl Chunks {
     /// Moves the head's points older than `before` (epoch seconds) into
-    /// chunks, at most `batch` points per transaction: each window
-    /// `[k·span, (k+1)·span)` of a series becomes one chunk, and once a
-    /// merge window (`MERGE_FACTOR` spans) has closed its chunks become one
-    /// ([`Chunks::merge_closed`]): short chunks while data is recent, long
-    /// ones (which compress better) after.
-    /// A point for a window that already has a chunk (a late arrival, an
-    /// import) is merged into it; where both hold a timestamp, the chunk's
-    /// value stays, as a repeated insert keeps the first. Returns the
-    /// points moved.
+    /// chunks, at most `batch` points per transaction. A series has one
+    /// chunk per window of [`MERGE_LEVELS`]`[0]` spans: the points moved are
+    /// merged into it (decoded, joined, encoded again), so the head holds
+    /// only what came since the last span closed. When a window of
+    /// [`MERGE_LEVELS`]`[1]` spans closes, its chunks become one
+    /// ([`Chunks::merge_closed`]). Where a chunk and the head both hold a
+    /// timestamp, the chunk's value stays, as a repeated insert keeps the
+    /// first. Returns the points moved.
     pub fn compact(conn: &mut AnyConnection, before: i64, span: i64, batch: usize) -> StoreResult<u64> {
         let windows = Windows::new(span, before);
         let batch = batch.max(1);
@@ -181,15 +181,23 @@ impl Chunks {
                 None => break,
             }
         }
-        Chunks::merge_closed(conn, windows, batch)?;
+        // Only when a window has closed since the last span: the scan reads
+        // the chunks of the last two windows.
+        let span = span.max(1);
+        for size in windows.levels {
+            if before.div_euclid(size) != before.saturating_sub(span).div_euclid(size) {
+                Chunks::merge_closed(conn, size, before, batch)?;
+            }
+        }
         Ok(moved)
     }
 
-    /// Merges the chunks of each series that lie in one merge window that
-    /// closed lately (within two merge windows of `before`) into one chunk.
-    fn merge_closed(conn: &mut AnyConnection, w: Windows, batch: usize) -> StoreResult<u64> {
-        let closed = w.before.div_euclid(w.big).saturating_mul(w.big);
-        let from = closed.saturating_sub(w.big.saturating_mul(2));
+    /// Merges the chunks of each series that lie in one window of `big`
+    /// seconds that closed lately (within two such windows of `before`) into
+    /// one chunk.
+    fn merge_closed(conn: &mut AnyConnection, big: i64, before: i64, batch: usize) -> StoreResult<u64> {
+        let closed = before.div_euclid(big).saturating_mul(big);
+        let from = closed.saturating_sub(big.saturating_mul(2));
         #[derive(QueryableByName)]
         struct Group {
             #[diesel(sql_type = BigInt)]
@@ -202,7 +210,6 @@ impl Chunks {
             "SELECT series_id, start_ts / {big} AS wnd FROM chunks \
              WHERE start_ts >= {from} AND start_ts < {closed} \
              GROUP BY series_id, start_ts / {big} HAVING COUNT(*) > 1 LIMIT {limit}",
-            big = w.big,
             limit = batch.max(1)
         );
         let mut merged = 0u64;
@@ -213,7 +220,7 @@ impl Chunks {
                 }
                 let groups: Vec<Group> = db_run!(conn: { diesel::sql_query(&sql).load(conn)? });
                 for g in &groups {
-                    let (lo, hi) = (g.wnd.saturating_mul(w.big), g.wnd.saturating_add(1).saturating_mul(w.big));
+                    let (lo, hi) = (g.wnd.saturating_mul(big), g.wnd.saturating_add(1).saturating_mul(big));
                     let parts: Vec<ChunkRow> = db_run!(conn: {
                         chunks::table
                             .filter(chunks::series_id.eq(g.series_id))
@@ -517,6 +524,14 @@ impl Chunks {
             Some(c) if c.end_ts <= at => Some((c.end_ts, c.last_value)),
             Some(c) => c.points()?.into_iter().rev().find(|p| p.0 <= at),
         })
+    }
+
+    /// Points waiting in the head, and chunks: what the compactor has left
+    /// and made.
+    pub fn census(conn: &mut AnyConnection) -> StoreResult<(i64, i64)> {
+        Ok(db_run!(conn: {
+            (points::table.count().get_result(conn)?, chunks::table.count().get_result(conn)?)
+        }))
     }
 
     /// The points a project holds in chunks.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use diesel::connection::SimpleConnection;
 
-use crate::{run_migrations, DbPool, DbUrl, StoreConfig, StoreError, StoreResult};
+use crate::{run_migrations, AnyConnection, DbPool, DbUrl, StoreConfig, StoreError, StoreResult};
 
 /// The variable naming a PostgreSQL server for tests (any database on it;
 /// the tests create and drop their own).
@@ -83,6 +83,45 @@ impl TestDb {
             dbs.push(pg?);
         }
         Ok(dbs)
+    }
+}
+
+impl TestDb {
+    /// Bytes the tables that hold points take on disk (with their indexes),
+    /// after the space of deleted rows has been given back: the SQLite
+    /// file after a checkpoint and VACUUM (the other tables are small; an
+    /// empty database's size is the caller's to subtract), or the total
+    /// relation size of `points`, `chunks`, `series` and `points_hourly` on
+    /// PostgreSQL after VACUUM FULL.
+    pub fn point_bytes(&self) -> StoreResult<u64> {
+        let mut conn = self.pool.get()?;
+        match &mut *conn {
+            AnyConnection::Sqlite(c) => {
+                c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+                let path = self.url.trim_start_matches("sqlite://");
+                Ok(std::fs::metadata(path).map_err(|e| StoreError::InvalidUrl(e.to_string()))?.len())
+            }
+            AnyConnection::Postgresql(c) => {
+                // One statement each: several in one string run as one
+                // transaction, where VACUUM cannot.
+                for table in ["points", "chunks", "series", "points_hourly"] {
+                    c.batch_execute(&format!("VACUUM FULL {table}"))?;
+                }
+                #[derive(diesel::QueryableByName)]
+                struct Size {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    bytes: i64,
+                }
+                let size: Size = diesel::RunQueryDsl::get_result(
+                    diesel::sql_query(
+                        "SELECT CAST(SUM(pg_total_relation_size(t)) AS BIGINT) AS bytes \
+                         FROM unnest(ARRAY['points', 'chunks', 'series', 'points_hourly']::regclass[]) AS t",
+                    ),
+                    c,
+                )?;
+                Ok(size.bytes.max(0) as u64)
+            }
+        }
     }
 }
 

@@ -226,7 +226,9 @@ fn retention_rolls_chunks_as_it_rolls_the_head() -> Result<()> {
         let (a, _) = Project::create(&mut conn, "compacted", &[])?;
         let (b, _) = Project::create(&mut conn, "head", &[])?;
         Point::insert_batch(&mut conn, &three_days(a.id))?;
-        Chunks::compact(&mut conn, START + 3 * DAY, DAY, 10_000)?;
+        // A 1-hour span: a chunk per day, so the first day's is all older
+        // than the cutoff.
+        Chunks::compact(&mut conn, START + 3 * DAY, 3600, 10_000)?;
         Point::insert_batch(&mut conn, &three_days(b.id))?;
         let rolled = Point::roll_up_before(&mut conn, START + DAY + 1)?;
         ensure!(rolled == 2 * (DAY / 300 * 3) as u64, "one day of each twin rolled: {rolled}");
@@ -260,26 +262,34 @@ fn chunk_count(conn: &mut AnyConnection) -> Result<i64> {
     Ok(trawler_store::db_run!(conn: { chunks::table.count().get_result(conn)? }))
 }
 
-/// Recent data sits in chunks of one span; once their merge window closes
-/// they become one chunk, and reads do not change.
+/// Recent points join their day's chunk as the compactor brings them;
+/// once a week has closed, its days become one chunk; reads do not change.
 #[test]
-fn closed_merge_windows_become_one_chunk() -> Result<()> {
+fn chunks_grow_by_day_and_closed_weeks_become_one() -> Result<()> {
     for db in TestDb::all()? {
         let mut conn = db.pool.get()?;
         let (p, _) = Project::create(&mut conn, "P", &[])?;
-        // Five hours of a point a minute; a 10-minute span merges by 2 hours.
+        // A 5-minute span: "days" of 2 hours, "weeks" of 14. Five hours of a
+        // point a minute.
+        let (span, day, week) = (300, 7200, 14 * 3600);
+        let base = START - START % week;
         let pts: Vec<_> = (0..300)
-            .map(|i| point(p.id, Platform::Kickstarter, "pledged", START + i * 60, (i * 13 % 101) as f64 / 4.0))
+            .map(|i| point(p.id, Platform::Kickstarter, "pledged", base + i * 60, (i * 13 % 101) as f64 / 4.0))
             .collect();
         Point::insert_batch(&mut conn, &pts)?;
         let expected = Point::series(&mut conn, &series_query(p.id))?;
-        Chunks::compact(&mut conn, START + 5 * 3600, 600, 1000)?;
-        // Two closed 2-hour windows (one chunk each), six 10-minute chunks.
-        ensure!(chunk_count(&mut conn)? == 2 + 6, "{} chunks", chunk_count(&mut conn)?);
-        ensure!(Point::series(&mut conn, &series_query(p.id))? == expected);
-        // The third window closes: its six chunks become one.
-        Chunks::compact(&mut conn, START + 6 * 3600, 600, 1000)?;
-        ensure!(chunk_count(&mut conn)? == 3, "{} chunks", chunk_count(&mut conn)?);
+        // Passes every span, as the compactor makes them: one chunk per
+        // "day", the open one rewritten, the head emptied up to the span.
+        for pass in 1..=(5 * 3600 / span) {
+            Chunks::compact(&mut conn, base + pass * span, span, 1000)?;
+            ensure!(head_count(&mut conn)? == 300 - pass * span / 60, "pass {pass}");
+            ensure!(chunk_count(&mut conn)? == (pass * span - 1) / day + 1, "pass {pass}: {}", chunk_count(&mut conn)?);
+            ensure!(Point::series(&mut conn, &series_query(p.id))? == expected, "pass {pass}");
+        }
+        ensure!(chunk_count(&mut conn)? == 3);
+        // The "week" closes: its chunks become one.
+        Chunks::compact(&mut conn, base + week, span, 1000)?;
+        ensure!(chunk_count(&mut conn)? == 1, "{} chunks", chunk_count(&mut conn)?);
         ensure!(Point::series(&mut conn, &series_query(p.id))? == expected);
         ensure!(Point::count_for_project(&mut conn, p.id)? == 300);
     }

@@ -8,10 +8,10 @@ use trawler_domain::slo::Freshness;
 use trawler_domain::{now_millis, ProjectId};
 
 use super::Tree;
+use crate::compactor::GetCompactorState;
 use crate::error::ActorError;
 use crate::metrics;
 use crate::registry::{GetRegistryState, ListScrapers};
-use crate::compactor::GetCompactorState;
 use crate::retention::GetRetentionState;
 use crate::scraper::GetScraperState;
 use crate::source::{GetPollFreshness, GetSourceState};

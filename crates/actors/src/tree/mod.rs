@@ -14,6 +14,7 @@ use trawler_store::lease::Holder;
 use trawler_store::{DbPool, Lease, Node};
 
 use crate::cluster::{Control, Coordinator, CoordinatorView};
+use crate::compactor::CompactorActor;
 use crate::config::ActorsConfig;
 use crate::db::{DbExecutor, Exec};
 use crate::deps::SharedDeps;
@@ -25,7 +26,6 @@ use crate::ownership::Ownership;
 use crate::pipeline::{Imported, Pipeline};
 use crate::registry::{ListScrapers, Registry};
 use crate::remote;
-use crate::compactor::CompactorActor;
 use crate::retention::RetentionActor;
 use crate::source::SourceActor;
 use crate::spool::Spool;

@@ -9,11 +9,13 @@ mod actors;
 mod ingest;
 mod schedule;
 mod series;
+mod storage;
 
 use actors::*;
 use ingest::*;
 use schedule::*;
 use series::*;
+use storage::*;
 
 /// `trawler bench …`
 #[derive(Args, Clone, Debug)]
@@ -38,6 +40,8 @@ pub enum BenchWhat {
     /// N projects on a compressed schedule: the share of full-scrape and
     /// poll slots started within 1% of the interval.
     Schedule(ScheduleArgs),
+    /// Bytes on disk per stored point: the chunk layout against rows.
+    Storage(StorageArgs),
 }
 
 /// CPU seconds this process has used (user + system).
@@ -68,6 +72,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchWhat::Scrape(a) => return scrape(a),
         BenchWhat::Sse(a) => return crate::bench_sse::run(a),
         BenchWhat::Schedule(a) => return schedule(a),
+        BenchWhat::Storage(a) => return storage(a),
     };
     if args.rows == 0 {
         bail!("--rows must be positive");
