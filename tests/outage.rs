@@ -137,19 +137,24 @@ fn a_database_outage_loses_nothing_and_stores_nothing_twice() -> Result<()> {
     Ok(())
 }
 
-/// `(metric, ts, value)` of every point of a project, read straight from the
-/// database; fails if any (metric, platform, ts) appears twice.
+/// `(metric, ts, value)` of every point of a project, in the head and in
+/// chunks (the compactor may have moved some), read through the store's
+/// export; fails if any (metric, platform, ts) appears twice.
 fn stored_points(url: &str, project: i64) -> Result<Vec<(String, i64, f64)>> {
-    use diesel::prelude::*;
-    use trawler_store::schema::points::dsl as p;
-    let mut conn = diesel::PgConnection::establish(url)?;
-    let rows: Vec<(String, String, i64, f64)> = p::points
-        .filter(p::project_id.eq(project))
-        .select((p::metric, p::platform, p::ts, p::value))
-        .load(&mut conn)?;
-    let keys: BTreeSet<(&str, &str, i64)> = rows.iter().map(|(m, pl, ts, _)| (m.as_str(), pl.as_str(), *ts)).collect();
+    use diesel::Connection;
+    let mut conn = trawler_store::AnyConnection::establish(url)?;
+    let id = trawler_domain::ProjectId(project);
+    let mut rows = Vec::new();
+    let mut cursor = Some(trawler_store::Point::export_start(&mut conn, id, None)?);
+    while let Some(c) = cursor {
+        let (chunk, next) = trawler_store::Point::export_chunk(&mut conn, id, i64::MIN, i64::MAX, c, 10_000)?;
+        rows.extend(chunk);
+        cursor = next;
+    }
+    let keys: BTreeSet<(&str, &str, i64)> =
+        rows.iter().map(|r| (r.metric.as_str(), r.platform.as_str(), r.ts)).collect();
     ensure!(keys.len() == rows.len(), "duplicate points for project {project}");
-    Ok(rows.into_iter().map(|(m, _, ts, v)| (m, ts, v)).collect())
+    Ok(rows.into_iter().map(|r| (r.metric, r.ts, r.value)).collect())
 }
 
 #[test]
@@ -160,10 +165,13 @@ fn kill_9_loses_no_acknowledged_point() -> Result<()> {
     };
     let dir = data_dir("kill")?;
     let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    // A 2-second chunk span: the compactor moves points every second, so
+    // the crash of the database and the kill -9 both strike while it works.
     let extra = [
         ("TRAWLER_DATA_DIR", dir.to_string_lossy().to_string()),
         ("TRAWLER_FULL_INTERVAL", "2s".to_owned()),
         ("TRAWLER_POLL_INTERVAL", "1s".to_owned()),
+        ("TRAWLER_CHUNK_SPAN", "2s".to_owned()),
     ];
     let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let env = server_env(&pg.url(), &sim.addr, &extra);
@@ -203,7 +211,12 @@ fn kill_9_loses_no_acknowledged_point() -> Result<()> {
             .is_some_and(|rows| rows.iter().any(|(m, t, v)| m == metric && *t == ts && Some(*v) == value));
         ensure!(found, "acknowledged point lost: {p}");
     }
-    eprintln!("kill -9: {} acknowledged points all stored once", acknowledged.len());
+    let (_, chunks) = {
+        use diesel::Connection;
+        trawler_store::Chunks::census(&mut trawler_store::AnyConnection::establish(&pg.url())?)?
+    };
+    ensure!(chunks > 0, "the compactor made no chunk: compaction was not exercised");
+    eprintln!("kill -9: {} acknowledged points all stored once; {chunks} chunks", acknowledged.len());
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
