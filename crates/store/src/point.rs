@@ -73,6 +73,37 @@ pub struct ExportCursor {
 /// Namespace for point queries.
 pub struct Point;
 
+/// How a rolled-up hour meets the row already stored for it (a late point,
+/// a chunk rolled after the head): the later last point wins; min, max, sum
+/// and count combine. Plain SQL, the same on both backends (CASE instead of
+/// LEAST/GREATEST, which SQLite lacks).
+pub(crate) const ROLLUP_MERGE: &str = "ON CONFLICT (project_id, metric, platform, hour_ts) DO UPDATE SET
+    last_value = CASE WHEN excluded.last_ts >= points_hourly.last_ts
+                      THEN excluded.last_value ELSE points_hourly.last_value END,
+    last_ts = CASE WHEN excluded.last_ts >= points_hourly.last_ts
+                   THEN excluded.last_ts ELSE points_hourly.last_ts END,
+    min_value = CASE WHEN excluded.min_value < points_hourly.min_value
+                     THEN excluded.min_value ELSE points_hourly.min_value END,
+    max_value = CASE WHEN excluded.max_value > points_hourly.max_value
+                     THEN excluded.max_value ELSE points_hourly.max_value END,
+    sum_value = points_hourly.sum_value + excluded.sum_value,
+    count = points_hourly.count + excluded.count";
+
+/// A point as a raw query returns it (the head, a latest-per-series read).
+#[derive(diesel::QueryableByName)]
+pub(crate) struct PointRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub project_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub metric: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub platform: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub ts: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    pub value: f64,
+}
+
 /// What a series query asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesQuery {
@@ -356,17 +387,7 @@ impl Point {
                  JOIN points AS p ON p.project_id = g.project_id AND p.metric = g.metric
                                  AND p.platform = g.platform AND p.ts = g.last_ts
                  WHERE true
-                 ON CONFLICT (project_id, metric, platform, hour_ts) DO UPDATE SET
-                   last_value = CASE WHEN excluded.last_ts >= points_hourly.last_ts
-                                     THEN excluded.last_value ELSE points_hourly.last_value END,
-                   last_ts = CASE WHEN excluded.last_ts >= points_hourly.last_ts
-                                  THEN excluded.last_ts ELSE points_hourly.last_ts END,
-                   min_value = CASE WHEN excluded.min_value < points_hourly.min_value
-                                    THEN excluded.min_value ELSE points_hourly.min_value END,
-                   max_value = CASE WHEN excluded.max_value > points_hourly.max_value
-                                    THEN excluded.max_value ELSE points_hourly.max_value END,
-                   sum_value = points_hourly.sum_value + excluded.sum_value,
-                   count = points_hourly.count + excluded.count"
+                 {ROLLUP_MERGE}"
             );
             let delete = format!("DELETE FROM points WHERE ts >= {lo} AND ts < {hi}");
             rolled += crate::write_transaction::<_, StoreError, _>(conn, |conn| {

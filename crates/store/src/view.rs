@@ -84,19 +84,6 @@ pub fn latest_values(
     projects: &[ProjectId],
     at: i64,
 ) -> StoreResult<HashMap<ProjectId, Vec<Observation>>> {
-    #[derive(QueryableByName)]
-    struct Latest {
-        #[diesel(sql_type = BigInt)]
-        project_id: i64,
-        #[diesel(sql_type = Text)]
-        metric: String,
-        #[diesel(sql_type = Text)]
-        platform: String,
-        #[diesel(sql_type = BigInt)]
-        ts: i64,
-        #[diesel(sql_type = Double)]
-        value: f64,
-    }
     let mut latest: HashMap<(i64, String, String), (i64, f64)> = HashMap::new();
     for chunk in crate::id_chunks(projects) {
         // Integers only: written into the statement as they are.
@@ -114,7 +101,8 @@ pub fn latest_values(
                 AnyConnection::Postgresql(_) => sql,
                 AnyConnection::Sqlite(_) => sql.replace("$1", "?"),
             };
-            let rows: Vec<Latest> = db_run!(conn: { diesel::sql_query(&sql).bind::<BigInt, _>(at).load(conn)? });
+            let rows: Vec<crate::point::PointRow> =
+                db_run!(conn: { diesel::sql_query(&sql).bind::<BigInt, _>(at).load(conn)? });
             for r in rows {
                 // Rolled-up hours are older than raw points, save late
                 // arrivals: the later of the two wins.

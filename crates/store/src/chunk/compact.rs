@@ -4,25 +4,12 @@
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Text};
+use diesel::sql_types::{BigInt, Text};
 
 use super::{ChunkRow, Chunks, Key};
+use crate::point::PointRow as HeadRow;
 use crate::schema::{chunks, points, series};
 use crate::{AnyConnection, StoreResult};
-
-#[derive(QueryableByName)]
-struct HeadRow {
-    #[diesel(sql_type = BigInt)]
-    project_id: i64,
-    #[diesel(sql_type = Text)]
-    metric: String,
-    #[diesel(sql_type = Text)]
-    platform: String,
-    #[diesel(sql_type = BigInt)]
-    ts: i64,
-    #[diesel(sql_type = Double)]
-    value: f64,
-}
 
 /// Where a compaction stands: the last head point moved.
 type Cursor = (i64, String, String, i64);

@@ -9,22 +9,10 @@ use super::{ChunkRow, Chunks};
 use crate::schema::{chunks, series};
 use crate::{AnyConnection, StoreResult};
 
-/// Folds a chunk's hours into the hourly rollups: the same merge as the
-/// rollup of raw points (the later last point wins; min, max, sum and count
-/// combine).
-const UPSERT_HOUR: &str = "INSERT INTO points_hourly (project_id, metric, platform, hour_ts, last_ts, last_value,
-        min_value, max_value, sum_value, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT (project_id, metric, platform, hour_ts) DO UPDATE SET
-       last_value = CASE WHEN excluded.last_ts >= points_hourly.last_ts
-                         THEN excluded.last_value ELSE points_hourly.last_value END,
-       last_ts = CASE WHEN excluded.last_ts >= points_hourly.last_ts
-                      THEN excluded.last_ts ELSE points_hourly.last_ts END,
-       min_value = CASE WHEN excluded.min_value < points_hourly.min_value
-                        THEN excluded.min_value ELSE points_hourly.min_value END,
-       max_value = CASE WHEN excluded.max_value > points_hourly.max_value
-                        THEN excluded.max_value ELSE points_hourly.max_value END,
-       sum_value = points_hourly.sum_value + excluded.sum_value,
-       count = points_hourly.count + excluded.count";
+/// Folds one hour of a chunk into the hourly rollups, with the merge of the
+/// head's roll-up ([`crate::point::ROLLUP_MERGE`]).
+const INSERT_HOUR: &str = "INSERT INTO points_hourly (project_id, metric, platform, hour_ts, last_ts, last_value,
+        min_value, max_value, sum_value, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// One hour of a series, rolled up.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,9 +76,11 @@ impl Chunks {
                 }
                 let mut n = 0u64;
                 let sql = match conn {
-                    AnyConnection::Postgresql(_) => UPSERT_HOUR.to_owned(),
+                    AnyConnection::Postgresql(_) => format!("{INSERT_HOUR} {}", crate::point::ROLLUP_MERGE),
                     AnyConnection::Sqlite(_) => {
-                        (1..=10).rev().fold(UPSERT_HOUR.to_owned(), |s, i| s.replace(&format!("${i}"), "?"))
+                        (1..=10).rev().fold(format!("{INSERT_HOUR} {}", crate::point::ROLLUP_MERGE), |s, i| {
+                            s.replace(&format!("${i}"), "?")
+                        })
                     }
                 };
                 for (chunk, (project, metric, platform)) in &old {
