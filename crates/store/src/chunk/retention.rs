@@ -10,7 +10,7 @@ use crate::schema::{chunks, series};
 use crate::{AnyConnection, StoreResult};
 
 /// Folds one hour of a chunk into the hourly rollups, with the merge of the
-/// head's roll-up ([`crate::point::ROLLUP_MERGE`]).
+/// head's roll-up ([`crate::rollup::ROLLUP_MERGE`]).
 const INSERT_HOUR: &str = "INSERT INTO points_hourly (project_id, metric, platform, hour_ts, last_ts, last_value,
         min_value, max_value, sum_value, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
@@ -76,9 +76,9 @@ impl Chunks {
                 }
                 let mut n = 0u64;
                 let sql = match conn {
-                    AnyConnection::Postgresql(_) => format!("{INSERT_HOUR} {}", crate::point::ROLLUP_MERGE),
+                    AnyConnection::Postgresql(_) => format!("{INSERT_HOUR} {}", crate::rollup::ROLLUP_MERGE),
                     AnyConnection::Sqlite(_) => {
-                        (1..=10).rev().fold(format!("{INSERT_HOUR} {}", crate::point::ROLLUP_MERGE), |s, i| {
+                        (1..=10).rev().fold(format!("{INSERT_HOUR} {}", crate::rollup::ROLLUP_MERGE), |s, i| {
                             s.replace(&format!("${i}"), "?")
                         })
                     }
