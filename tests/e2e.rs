@@ -499,3 +499,72 @@ fn end_to_end_on_postgres() -> Result<()> {
         }
     }
 }
+
+/// A node that starts on a database full of old runs, deliveries' history
+/// and a long-gone node prunes them by its settings, keeps each project's
+/// newest runs, and says what it deleted on `/admin/actors`.
+fn prunes_old_history(db: &TestDb) -> Result<()> {
+    use trawler_domain::{ProjectStatus, RunKind, RunStatus, RunTrigger};
+    use trawler_store::{Node, Project, Run, RunEnd};
+    const DAY_MS: i64 = 86_400_000;
+    let now = trawler_domain::now_millis();
+    let mut conn = db.pool.get()?;
+    // Archived: no scraper adds runs of its own while the test counts.
+    let (project, _) = Project::create(&mut conn, "long history", &[])?;
+    Project::set_status(&mut conn, project.id, ProjectStatus::Archived, None)?;
+    for days_ago in (40..70).rev() {
+        let run =
+            Run::start_at(&mut conn, project.id, RunKind::Full, RunTrigger::Schedule, "old", now - days_ago * DAY_MS)?;
+        Run::finish(&mut conn, run.id, RunEnd { log: "old run\n", ..RunEnd::new(RunStatus::Succeeded) })?;
+    }
+    for days_ago in (0..3).rev() {
+        let run =
+            Run::start_at(&mut conn, project.id, RunKind::Full, RunTrigger::Schedule, "old", now - days_ago * DAY_MS)?;
+        Run::finish(&mut conn, run.id, RunEnd::new(RunStatus::Succeeded))?;
+    }
+    Node::heartbeat(&mut conn, "long-gone", "i0", "0.0.1", now - 60 * DAY_MS, now - 30 * DAY_MS, None)?;
+    drop(conn);
+
+    let env = server_env(&db.url, "http://127.0.0.1:9", &[("TRAWLER_RUNS_KEEP", "5")]);
+    let (_server, api) = start_server(&env)?;
+    let mut retention = Value::Null;
+    wait_until("the first retention pass", Duration::from_secs(30), || {
+        let actors = api.ok("/api/v1/admin/actors")?;
+        retention = actors["actors"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["kind"] == "retention").cloned())
+            .unwrap_or_default();
+        Ok(retention["last_run_ms"].is_i64() && retention["detail"]["pruned_total"]["runs"].as_u64() > Some(0))
+    })?;
+    let detail = &retention["detail"];
+    ensure!(detail["keep"]["runs_secs"] == 30 * 86_400, "default runs retention: {detail}");
+    ensure!(detail["keep"]["runs_min_per_project"] == 5, "runs_keep from the environment: {detail}");
+    ensure!(detail["pruned_total"]["runs"] == 28, "of 30 old runs, 2 are kept beside the 3 recent ones: {detail}");
+    ensure!(detail["pruned_total"]["nodes"] == 1, "the silent node's row goes: {detail}");
+
+    let runs = api.ok(&format!("/api/v1/projects/{}/runs?limit=500", project.id.0))?;
+    let starts: Vec<i64> = runs["runs"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["started_at_ms"].as_i64()).collect())
+        .unwrap_or_default();
+    ensure!(starts.len() == 5, "the project keeps its newest 5 runs: {runs}");
+    let oldest_kept_days = (now - starts.iter().min().copied().unwrap_or(now)) / DAY_MS;
+    ensure!(oldest_kept_days == 41, "the kept runs are the newest ones (oldest {oldest_kept_days} days): {runs}");
+    Ok(())
+}
+
+#[test]
+fn old_history_is_pruned_on_sqlite() -> Result<()> {
+    prunes_old_history(&TestDb::sqlite()?)
+}
+
+#[test]
+fn old_history_is_pruned_on_postgres() -> Result<()> {
+    match TestDb::postgres() {
+        Some(db) => prunes_old_history(&db?),
+        None => {
+            eprintln!("TRAWLER_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+            Ok(())
+        }
+    }
+}

@@ -33,6 +33,21 @@ trawler_domain::settings! {
         /// How long raw points are kept before they are rolled into hourly
         /// rollups (`90d`, `12h`), or `off` to keep every raw point.
         retention: Retention = Retention(Some(Span::secs(90 * 86_400)));
+        /// How long finished runs and their logs are kept (`30d`), or `off`
+        /// to keep them all; each project keeps its newest `runs_keep`
+        /// however old.
+        runs_retention: Retention = Retention(Some(Span::secs(30 * 86_400)));
+        /// Newest runs of each project kept whatever their age.
+        runs_keep: Bounded<0, 100_000> = Bounded::of(20);
+        /// How long delivered and failed webhook deliveries are kept, or
+        /// `off`; each webhook keeps its newest `deliveries_keep`. Pending
+        /// deliveries always stay.
+        deliveries_retention: Retention = Retention(Some(Span::secs(7 * 86_400)));
+        /// Newest deliveries of each webhook kept whatever their age.
+        deliveries_keep: Bounded<0, 100_000> = Bounded::of(100);
+        /// How long the row of a node that stopped sending heartbeats stays
+        /// on the admin pages, or `off`.
+        nodes_retention: Retention = Retention(Some(Span::secs(7 * 86_400)));
         /// How often points move from the head (a row each) into chunks:
         /// each series keeps one compressed chunk per 24 spans (a day at
         /// the default), to which the compactor adds the head's points of
@@ -81,6 +96,7 @@ impl ActorsSettings {
             max_restarts: self.max_restarts.u32(),
             restart_window: self.restart_window.get(),
             retention: self.retention.0.map(Span::get),
+            housekeeping: self.housekeeping(),
             chunk_span: self.chunk_span.get(),
             webhooks: self.webhooks(),
             run_deadline: self.run_deadline.get(),
@@ -98,6 +114,17 @@ impl ActorsSettings {
             mailbox: 1024,
             spool_dir,
             spool_max_bytes: self.spool_max_bytes.get(),
+        }
+    }
+
+    /// What operational retention deletes.
+    pub fn housekeeping(&self) -> Housekeeping {
+        Housekeeping {
+            runs: self.runs_retention.0.map(Span::get),
+            runs_keep: self.runs_keep.u32(),
+            deliveries: self.deliveries_retention.0.map(Span::get),
+            deliveries_keep: self.deliveries_keep.u32(),
+            nodes: self.nodes_retention.0.map(Span::get),
         }
     }
 
@@ -133,6 +160,8 @@ pub struct ActorsConfig {
     /// How long raw points are kept before they are rolled into hourly
     /// rollups; `None` keeps them forever.
     pub retention: Option<Duration>,
+    /// Operational retention: runs, deliveries, commands, sessions, nodes.
+    pub housekeeping: Housekeeping,
     /// The window one chunk of stored points covers.
     pub chunk_span: Duration,
     /// Webhook delivery.
@@ -175,8 +204,23 @@ pub fn host_name() -> String {
     }
 }
 
-/// How long raw points are kept: a duration of at least an hour (the
-/// rollups' resolution), or `off` to keep them all.
+/// What operational retention keeps: ages (`None`: for ever) and minimums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Housekeeping {
+    /// Age of finished runs deleted.
+    pub runs: Option<Duration>,
+    /// Newest runs of each project kept however old.
+    pub runs_keep: u32,
+    /// Age of finished webhook deliveries deleted.
+    pub deliveries: Option<Duration>,
+    /// Newest deliveries of each webhook kept however old.
+    pub deliveries_keep: u32,
+    /// Age of the last heartbeat of node rows deleted.
+    pub nodes: Option<Duration>,
+}
+
+/// How long something is kept: a duration of at least an hour (for raw
+/// points, the rollups' resolution), or `off` to keep it all.
 #[derive(Clone, Copy, PartialEq)]
 pub struct Retention(pub Option<Span>);
 
@@ -212,7 +256,7 @@ impl<'de> Deserialize<'de> for Retention {
                 }
                 let span = Span::parse(v).map_err(E::custom)?;
                 if span.get() < Duration::from_secs(3600) {
-                    return Err(E::custom(format!("`{v}` is shorter than an hour, the rollups' resolution")));
+                    return Err(E::custom(format!("`{v}` is shorter than an hour, the shortest retention")));
                 }
                 Ok(Retention(Some(span)))
             }

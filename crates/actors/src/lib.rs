@@ -33,7 +33,7 @@ mod tree;
 pub mod webhook;
 
 pub use cluster::CoordinatorView;
-pub use config::{host_name, ActorsConfig, ActorsSettings, NodeName, Retention};
+pub use config::{host_name, ActorsConfig, ActorsSettings, Housekeeping, NodeName, Retention};
 pub use db::{DbExecutor, Exec};
 pub use deps::source_spec;
 pub use error::ActorError;

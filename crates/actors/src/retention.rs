@@ -1,54 +1,125 @@
-//! The RetentionActor: rolls raw points older than the retention period into
-//! hourly rollups (store `Point::roll_up_before`), so the points table stays
-//! bounded while series and summaries keep reading the whole history at an
-//! hour's resolution. Runs every tenth of the period, at most hourly.
+//! The RetentionActor keeps the database bounded under a steady load:
+//! - raw points older than the retention period become hourly rollups
+//!   (store `Point::roll_up_before`), so series and summaries keep reading
+//!   the whole history at an hour's resolution;
+//! - operational rows are pruned (store `prune`): finished runs with their
+//!   logs and webhook deliveries past their age (each project and webhook
+//!   keeping its newest), commands done a day ago, expired sessions, rows of
+//!   nodes long silent.
+//!
+//! Runs every tenth of the shortest retention, at most hourly.
 
 use std::time::Duration;
 
 use actix::prelude::*;
 use trawler_domain::{now_millis, now_secs};
+use trawler_store::prune::{self, Policy, Pruned};
 use trawler_store::Point;
 
+use crate::config::Housekeeping;
 use crate::db::{DbExecutor, Exec};
 use crate::state::{ActorInfo, ActorStatus};
+
+/// Done commands are kept a day: long enough to read an outcome back.
+const COMMANDS_KEPT: Duration = Duration::from_secs(86_400);
+
+/// Rows per delete statement.
+const BATCH: u32 = 5_000;
 
 /// Asks for the actor's state.
 #[derive(Message)]
 #[rtype(result = "ActorInfo")]
 pub struct GetRetentionState;
 
-/// Rolls up old points on a schedule.
+/// Rolls up old points and prunes old operational rows on a schedule.
 pub struct RetentionActor {
     db: Addr<DbExecutor>,
-    keep: Duration,
+    /// Raw points' retention; `None` keeps them all.
+    keep: Option<Duration>,
+    housekeeping: Housekeeping,
     last_run_ms: Option<i64>,
     next_run_ms: Option<i64>,
     rolled_total: u64,
+    pruned_total: Pruned,
+    last_pruned: Pruned,
     last_error: Option<String>,
 }
 
 impl RetentionActor {
-    /// Keeps raw points for `keep`.
-    pub fn new(db: Addr<DbExecutor>, keep: Duration) -> RetentionActor {
-        RetentionActor { db, keep, last_run_ms: None, next_run_ms: None, rolled_total: 0, last_error: None }
+    /// Keeps raw points for `keep` and operational rows by `housekeeping`.
+    pub fn new(db: Addr<DbExecutor>, keep: Option<Duration>, housekeeping: Housekeeping) -> RetentionActor {
+        RetentionActor {
+            db,
+            keep,
+            housekeeping,
+            last_run_ms: None,
+            next_run_ms: None,
+            rolled_total: 0,
+            pruned_total: Pruned::default(),
+            last_pruned: Pruned::default(),
+            last_error: None,
+        }
     }
 
     fn every(&self) -> Duration {
-        (self.keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+        let h = &self.housekeeping;
+        [self.keep, h.runs, h.deliveries, h.nodes]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(Duration::from_secs(3600), |shortest| shortest / 10)
+            .clamp(Duration::from_secs(1), Duration::from_secs(3600))
+    }
+
+    fn policy(&self, now_ms: i64) -> Policy {
+        let h = &self.housekeeping;
+        let before = |age: Option<Duration>| {
+            age.map(|a| now_ms.saturating_sub(i64::try_from(a.as_millis()).unwrap_or(i64::MAX)))
+        };
+        Policy {
+            runs_before_ms: before(h.runs),
+            runs_keep: h.runs_keep,
+            deliveries_before_ms: before(h.deliveries),
+            deliveries_keep: h.deliveries_keep,
+            commands_before_ms: before(Some(COMMANDS_KEPT)).unwrap_or(i64::MIN),
+            sessions_before_ms: now_ms,
+            nodes_before_ms: before(h.nodes),
+            batch: BATCH,
+        }
     }
 
     fn run(&mut self, ctx: &mut Context<Self>) {
-        let cutoff = now_secs() - self.keep.as_secs() as i64;
-        self.last_run_ms = Some(now_millis());
-        self.next_run_ms = Some(now_millis() + self.every().as_millis() as i64);
-        let job = self.db.send(Exec(move |conn| Point::roll_up_before(conn, cutoff)));
-        // spawn: a long roll-up never keeps the state query waiting.
+        let now_ms = now_millis();
+        self.last_run_ms = Some(now_ms);
+        self.next_run_ms = Some(now_ms + self.every().as_millis() as i64);
+        let cutoff = self.keep.map(|keep| now_secs() - keep.as_secs() as i64);
+        let policy = self.policy(now_ms);
+        let job = self.db.send(Exec(move |conn| {
+            let rolled = match cutoff {
+                Some(cutoff) => Point::roll_up_before(conn, cutoff)?,
+                None => 0,
+            };
+            Ok((rolled, prune::prune(conn, &policy)?))
+        }));
+        // spawn: a long pass never keeps the state query waiting.
         ctx.spawn(job.into_actor(self).map(|result, act, _| match result {
-            Ok(Ok(n)) => {
-                if n > 0 {
-                    log::info!("retention: rolled {n} raw points into hourly rollups");
+            Ok(Ok((rolled, pruned))) => {
+                if rolled > 0 {
+                    log::info!("retention: rolled {rolled} raw points into hourly rollups");
                 }
-                act.rolled_total += n;
+                if pruned.total() > 0 {
+                    log::info!(
+                        "retention: pruned {} runs, {} webhook deliveries, {} commands, {} sessions, {} nodes",
+                        pruned.runs,
+                        pruned.deliveries,
+                        pruned.commands,
+                        pruned.sessions,
+                        pruned.nodes
+                    );
+                }
+                act.rolled_total += rolled;
+                act.pruned_total.add(pruned);
+                act.last_pruned = pruned;
                 act.last_error = None;
             }
             Ok(Err(e)) => act.last_error = Some(e.to_string()),
@@ -74,9 +145,21 @@ impl Handler<GetRetentionState> for RetentionActor {
         info.last_run_ms = self.last_run_ms;
         info.next_run_ms = self.next_run_ms;
         info.last_error = self.last_error.clone();
+        let h = &self.housekeeping;
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs());
         info.detail = serde_json::json!({
-            "keep_raw_secs": self.keep.as_secs(),
+            "keep_raw_secs": secs(self.keep),
             "rolled_total": self.rolled_total,
+            "keep": {
+                "runs_secs": secs(h.runs),
+                "runs_min_per_project": h.runs_keep,
+                "deliveries_secs": secs(h.deliveries),
+                "deliveries_min_per_webhook": h.deliveries_keep,
+                "commands_secs": COMMANDS_KEPT.as_secs(),
+                "nodes_secs": secs(h.nodes),
+            },
+            "pruned_last": self.last_pruned,
+            "pruned_total": self.pruned_total,
         });
         MessageResult(info)
     }

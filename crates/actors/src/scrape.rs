@@ -31,8 +31,14 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
+    /// Adds a line to the log. Past the most a run keeps, lines are
+    /// dropped here already: a scrape's log never grows without bound in
+    /// memory (the stored log says it was cut).
     pub(crate) fn note(&self, line: String) {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).push_str(&line);
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() <= trawler_store::run::MAX_LOG_BYTES {
+            log.push_str(&line);
+        }
     }
 
     /// Points stored and the log so far.

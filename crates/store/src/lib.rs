@@ -15,6 +15,7 @@ pub mod node;
 pub mod notify;
 pub mod point;
 pub mod project;
+pub mod prune;
 mod rollup;
 pub mod run;
 pub mod schema;

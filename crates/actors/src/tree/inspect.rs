@@ -100,9 +100,7 @@ impl Tree {
         for (_, addr) in &self.sources {
             actors.push(addr.send(GetSourceState).await?);
         }
-        if let Some(retention) = &self.retention {
-            actors.push(retention.send(GetRetentionState).await?);
-        }
+        actors.push(self.retention.send(GetRetentionState).await?);
         actors.push(self.compactor.send(GetCompactorState).await?);
         let scrapers = self.registry.send(ListScrapers).await?;
         // A scraper that stops between the listing and the query is skipped.

@@ -45,7 +45,7 @@ pub struct Tree {
     ingest_info: Arc<Mutex<ActorInfo>>,
     ingest_mailbox: Mailbox,
     sources: Vec<(Platform, Addr<SourceActor>)>,
-    retention: Option<Addr<RetentionActor>>,
+    retention: Addr<RetentionActor>,
     compactor: Addr<CompactorActor>,
     metrics: Metrics,
     db: Addr<DbExecutor>,
@@ -78,7 +78,7 @@ impl Tree {
         let ownership = Arc::new(Ownership::new(cluster));
         let db_pool = pool.clone();
         let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
-        let retention = config.retention.map(|keep| RetentionActor::new(db.clone(), keep).start());
+        let retention = RetentionActor::new(db.clone(), config.retention, config.housekeeping).start();
         let compactor = CompactorActor::new(db.clone(), trawler_domain::clock::system(), config.chunk_span).start();
         let metrics = Metrics::new();
         let waits = metrics.gate_wait_seconds.clone();
