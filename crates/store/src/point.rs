@@ -253,9 +253,17 @@ impl Point {
                 break;
             }
             let max = usize::try_from(limit).unwrap_or(usize::MAX);
-            let mut rows = match chunked.get(platform.as_str()) {
-                Some(id) => crate::chunk::merge(head, Chunks::points_in(conn, *id, q.from, q.to, max)?),
-                None => head,
+            let mut rows = match (chunked.get(platform.as_str()), q.step) {
+                (Some(id), None) => crate::chunk::merge(head, Chunks::points_in(conn, *id, q.from, q.to, max)?),
+                // Downsampled: whole chunks answer from their aggregates.
+                (Some(id), Some(step)) => {
+                    let read = Chunks::samples_in(conn, *id, (q.from, q.to), (step, q.agg), &head)?;
+                    if !read.whole.is_empty() {
+                        by_platform.entry(platform.as_str().to_owned()).or_default().extend(read.whole);
+                    }
+                    crate::chunk::merge(head, read.points)
+                }
+                (None, _) => head,
             };
             rows.truncate(max);
             taken += rows.len() as i64;

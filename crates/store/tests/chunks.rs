@@ -295,3 +295,84 @@ fn chunks_grow_by_day_and_closed_weeks_become_one() -> Result<()> {
     }
     Ok(())
 }
+
+/// `a` and `b` hold the same series, values equal up to the rounding of a
+/// mean summed in another order.
+fn same_up_to_rounding(a: &SeriesResult, b: &SeriesResult) -> bool {
+    a.truncated == b.truncated
+        && a.series.len() == b.series.len()
+        && a.series.iter().zip(&b.series).all(|(x, y)| {
+            x.platform == y.platform
+                && x.points.len() == y.points.len()
+                && x.points
+                    .iter()
+                    .zip(&y.points)
+                    .all(|(p, q)| p.0 == q.0 && (p.1 - q.1).abs() <= 1e-12 * p.1.abs().max(q.1.abs()).max(1.0))
+        })
+}
+
+#[test]
+fn a_read_by_whole_chunks_answers_from_their_aggregates_without_decoding() -> Result<()> {
+    use diesel::prelude::*;
+    use trawler_store::schema::chunks;
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        Point::insert_batch(&mut conn, &three_days(p.id))?;
+        let query = |step: Option<i64>, agg: Agg, from: i64, to: i64| SeriesQuery {
+            project: p.id,
+            metric: Metric::known(Metric::PLEDGED),
+            platform: None,
+            from,
+            to,
+            step,
+            agg,
+        };
+        // Whole days (each a chunk once compacted), a range that cuts the
+        // first and last day, and a week step over the three days.
+        let whole = [(0, i64::MAX), (START, START + 3 * DAY - 1)];
+        let reads = |conn: &mut AnyConnection| -> Result<Vec<SeriesResult>> {
+            let mut out = Vec::new();
+            for agg in [Agg::Last, Agg::Min, Agg::Max, Agg::Avg] {
+                for (from, to) in whole {
+                    for step in [DAY, 7 * DAY] {
+                        out.push(Point::series(conn, &query(Some(step), agg, from, to))?);
+                    }
+                }
+            }
+            Ok(out)
+        };
+        let before = reads(&mut conn)?;
+        let cut_before = Point::series(&mut conn, &query(Some(DAY), Agg::Avg, START + 3600, START + 2 * DAY + 7))?;
+
+        // An hour's span: one chunk per series and day.
+        Chunks::compact(&mut conn, START + 3 * DAY, 3600, 10_000)?;
+        ensure!(head_count(&mut conn)? == 0, "every day closed");
+        let after = reads(&mut conn)?;
+        ensure!(after.len() == before.len());
+        for (a, b) in after.iter().zip(&before) {
+            ensure!(same_up_to_rounding(a, b), "{:?}: {a:?} != {b:?}", db.pool.backend());
+        }
+
+        // Damage every block: reads that need points fail and name the
+        // chunk; reads by whole chunks never open a block, so still answer.
+        let c: &mut AnyConnection = &mut conn;
+        let damaged = trawler_store::db_run!(c: {
+            diesel::update(chunks::table).set(chunks::block.eq(vec![0xffu8, 0xff, 0xff])).execute(c)?
+        });
+        ensure!(damaged == 9, "{:?}: {damaged} chunks (three series, three days)", db.pool.backend());
+        ensure!(reads(&mut conn)? == after, "{:?}: a read by whole chunks decoded one", db.pool.backend());
+        let raw = Point::series(&mut conn, &query(None, Agg::Last, 0, i64::MAX));
+        ensure!(
+            raw.as_ref().is_err_and(|e| e.to_string().contains("chunk of series")),
+            "{:?}: a raw read of damaged chunks gave {raw:?}",
+            db.pool.backend()
+        );
+        let hourly = Point::series(&mut conn, &query(Some(3600), Agg::Last, 0, i64::MAX));
+        ensure!(hourly.is_err(), "{:?}: an hourly step cannot come from daily aggregates", db.pool.backend());
+        let cut = Point::series(&mut conn, &query(Some(DAY), Agg::Avg, START + 3600, START + 2 * DAY + 7));
+        ensure!(cut.is_err(), "{:?}: a range that cuts a chunk must decode it", db.pool.backend());
+        ensure!(!cut_before.series.is_empty());
+    }
+    Ok(())
+}

@@ -16,6 +16,7 @@ pub use compact::MERGE_LEVELS;
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
+use trawler_domain::Agg;
 
 use crate::codec;
 use crate::schema::{chunks, points, series};
@@ -41,6 +42,44 @@ pub(crate) struct ChunkRow {
     pub max_value: f64,
     pub sum_value: f64,
     pub block: Vec<u8>,
+}
+
+/// One sample of a downsampled read: time, value, weight (of a mean).
+pub(crate) type Sample = (i64, f64, f64);
+
+/// What a downsampled read takes from a series' chunks.
+pub(crate) struct Downsampled {
+    /// A sample from the aggregates of each chunk read whole.
+    pub whole: Vec<Sample>,
+    /// The points, by time, of the chunks that had to be decoded.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A chunk's aggregates, read without its block.
+#[derive(Queryable, Selectable, Debug, Clone, Copy)]
+#[diesel(table_name = chunks)]
+struct Summary {
+    start_ts: i64,
+    end_ts: i64,
+    count: i64,
+    last_value: f64,
+    min_value: f64,
+    max_value: f64,
+    sum_value: f64,
+}
+
+impl Summary {
+    /// The chunk as one sample of a downsampled read: stamped at its last
+    /// point (so `last` orders it after earlier samples of its step), with
+    /// its count as the weight of its mean.
+    fn sample(&self, agg: Agg) -> Sample {
+        match agg {
+            Agg::Last => (self.end_ts, self.last_value, 1.0),
+            Agg::Min => (self.end_ts, self.min_value, 1.0),
+            Agg::Max => (self.end_ts, self.max_value, 1.0),
+            Agg::Avg => (self.end_ts, self.sum_value / self.count as f64, self.count as f64),
+        }
+    }
 }
 
 impl ChunkRow {
@@ -172,6 +211,60 @@ impl Chunks {
         }
         out.truncate(max);
         Ok(out)
+    }
+
+    /// What a downsampled read by `step` and `agg` needs of a series'
+    /// chunks in `[from, to]`, given its head points there (by time). A
+    /// chunk inside the range and inside one step, with no head point in
+    /// its time (a late point not yet merged, or one compacted between the
+    /// two reads), answers from its aggregates without being decoded: one
+    /// sample `(ts, value, weight)` as the rollups give. The others are
+    /// decoded, and their points in the range returned by time.
+    pub(crate) fn samples_in(
+        conn: &mut AnyConnection,
+        id: i64,
+        (from, to): (i64, i64),
+        (step, agg): (i64, Agg),
+        head: &[(i64, f64)],
+    ) -> StoreResult<Downsampled> {
+        let step = step.max(1);
+        let summaries: Vec<Summary> = db_run!(conn: {
+            chunks::table
+                .filter(chunks::series_id.eq(id))
+                .filter(chunks::end_ts.ge(from))
+                .filter(chunks::start_ts.le(to))
+                .order(chunks::start_ts)
+                .select(Summary::as_select())
+                .load(conn)?
+        });
+        let mut samples = Vec::new();
+        let mut decode = Vec::new();
+        for c in summaries {
+            let inside = c.start_ts >= from && c.end_ts <= to;
+            let one_step = c.start_ts.div_euclid(step) == c.end_ts.div_euclid(step);
+            let next_head = head.partition_point(|p| p.0 < c.start_ts);
+            let head_within = head.get(next_head).is_some_and(|p| p.0 <= c.end_ts);
+            if inside && one_step && !head_within && c.count > 0 {
+                samples.push(c.sample(agg));
+            } else {
+                decode.push(c.start_ts);
+            }
+        }
+        if decode.is_empty() {
+            return Ok(Downsampled { whole: samples, points: Vec::new() });
+        }
+        let rows: Vec<ChunkRow> = db_run!(conn: {
+            chunks::table
+                .filter(chunks::series_id.eq(id))
+                .filter(chunks::start_ts.eq_any(&decode))
+                .order(chunks::start_ts)
+                .load(conn)?
+        });
+        let mut points = Vec::new();
+        for c in rows {
+            points.extend(c.points()?.into_iter().filter(|p| p.0 >= from && p.0 <= to));
+        }
+        Ok(Downsampled { whole: samples, points })
     }
 
     /// The metrics of a project's series in the dictionary.
