@@ -36,3 +36,13 @@ pub fn revert_all(conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
     };
     Ok(reverted.into_iter().map(|v| v.to_string()).collect())
 }
+
+/// Reverts the newest applied migration; returns its name (tests of an
+/// upgrade from the schema before it).
+pub(crate) fn revert_last(conn: &mut AnyConnection) -> StoreResult<String> {
+    let reverted = match conn {
+        AnyConnection::Postgresql(c) => c.revert_last_migration(POSTGRES).map_err(migration_err)?,
+        AnyConnection::Sqlite(c) => c.revert_last_migration(SQLITE).map_err(migration_err)?,
+    };
+    Ok(reverted.to_string())
+}

@@ -76,6 +76,13 @@ impl TestDb {
         Ok(())
     }
 
+    /// Takes the database back to the schema before the newest migration,
+    /// as a node of the previous version left it; returns the migration's
+    /// name. The next `run_migrations` (a node starting) applies it again.
+    pub fn revert_last_migration(&self) -> StoreResult<String> {
+        crate::migrate::revert_last(&mut *self.pool.get()?)
+    }
+
     /// SQLite, plus PostgreSQL when configured: run a test body on each.
     pub fn all() -> StoreResult<Vec<TestDb>> {
         let mut dbs = vec![TestDb::sqlite()?];

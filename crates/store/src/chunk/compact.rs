@@ -70,6 +70,17 @@ pub(super) fn exclusive(conn: &mut AnyConnection) -> StoreResult<bool> {
     }
 }
 
+/// Between two batches of a long compaction on SQLite (one writer at a
+/// time), pauses as long as the batch took, at most 200 ms: writers that
+/// wait for the lock (ingestion, runs, the API) get it, where a compactor
+/// taking the lock again at once would starve them through an upgrade's
+/// move. PostgreSQL locks rows, not the database: no pause.
+fn yield_writes(conn: &AnyConnection, batch_took: std::time::Duration) {
+    if matches!(conn, AnyConnection::Sqlite(_)) {
+        std::thread::sleep(batch_took.min(std::time::Duration::from_millis(200)));
+    }
+}
+
 impl Chunks {
     /// Moves the head's points older than `before` (epoch seconds) into
     /// chunks, at most `batch` points per transaction. A series has one
@@ -86,6 +97,7 @@ impl Chunks {
         let mut cursor: Option<Cursor> = None;
         let mut moved = 0u64;
         loop {
+            let started = std::time::Instant::now();
             let (n, next) =
                 crate::write_transaction(conn, |conn| Chunks::compact_batch(conn, windows, batch, cursor.take()))?;
             moved += n;
@@ -93,6 +105,7 @@ impl Chunks {
                 Some(c) => cursor = Some(c),
                 None => break,
             }
+            yield_writes(conn, started.elapsed());
         }
         // Only when a window has closed since the last span: the scan reads
         // the chunks of the last two windows.

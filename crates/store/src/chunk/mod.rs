@@ -313,12 +313,45 @@ impl Chunks {
 }
 
 /// Merges a series' head points and chunk points (both by time) into one
-/// list by time, one point per timestamp; the chunk's value wins.
+/// list by time, one point per timestamp; the chunk's value wins. Linear in
+/// the points: both lists are already in order.
 pub(crate) fn merge(head: Vec<(i64, f64)>, chunked: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
     if chunked.is_empty() {
         return head;
     }
-    let mut all: BTreeMap<i64, f64> = head.into_iter().collect();
-    all.extend(chunked);
-    all.into_iter().collect()
+    if head.is_empty() {
+        return chunked;
+    }
+    let mut out = Vec::with_capacity(head.len() + chunked.len());
+    let (mut h, mut c) = (head.into_iter().peekable(), chunked.into_iter().peekable());
+    loop {
+        match (h.peek(), c.peek()) {
+            (Some(a), Some(b)) if a.0 < b.0 => out.extend(h.next()),
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                h.next();
+                out.extend(c.next());
+            }
+            (_, Some(_)) => out.extend(c.next()),
+            (Some(_), None) => out.extend(h.next()),
+            (None, None) => return out,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+
+    #[test]
+    fn merge_keeps_one_point_per_time_and_the_chunks_value() {
+        let head = vec![(1, 1.0), (3, 3.0), (5, 5.0), (9, 9.0)];
+        let chunked = vec![(2, 20.0), (3, 30.0), (4, 40.0), (5, 50.0)];
+        assert_eq!(
+            merge(head.clone(), chunked.clone()),
+            [(1, 1.0), (2, 20.0), (3, 30.0), (4, 40.0), (5, 50.0), (9, 9.0)]
+        );
+        assert_eq!(merge(head.clone(), Vec::new()), head);
+        assert_eq!(merge(Vec::new(), chunked.clone()), chunked);
+        assert_eq!(merge(vec![(7, 7.0)], vec![(1, 1.0)]), [(1, 1.0), (7, 7.0)]);
+    }
 }

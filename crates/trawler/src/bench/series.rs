@@ -186,8 +186,38 @@ pub(super) fn direct_under_load(
     Ok((pct(50), pct(99), all.len() as f64 / elapsed))
 }
 
+/// Times `args.queries` series queries of random projects, after one
+/// untimed query per project (a node serving dashboards has its pages in
+/// memory; the HTTP run warms up the same way in its first second). Checks
+/// each answer has about 500 buckets; returns the latencies, sorted.
+fn time_queries(
+    conn: &mut trawler_store::AnyConnection,
+    args: &SeriesArgs,
+    series_of: &dyn Fn(i64) -> trawler_store::SeriesQuery,
+) -> Result<Vec<Duration>> {
+    for project in 1..=args.projects {
+        trawler_store::Point::series(conn, &series_of(project))?;
+    }
+    let mut latencies = Vec::with_capacity(args.queries);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..args.queries {
+        seed = trawler_domain::schedule::mix64(seed);
+        let query = series_of(1 + (seed % args.projects as u64) as i64);
+        let started = Instant::now();
+        let result = trawler_store::Point::series(conn, &query)?;
+        latencies.push(started.elapsed());
+        let points = result.series.first().map_or(0, |s| s.points.len());
+        if !(490..=501).contains(&points) {
+            bail!("a query returned {points} buckets, expected about 500");
+        }
+    }
+    latencies.sort();
+    Ok(latencies)
+}
+
 /// Loads `projects × days` of 5-minute points, then times series queries of
-/// one project's whole range downsampled to 500 buckets.
+/// one project's whole range downsampled to 500 buckets: on the row layout
+/// (the baseline), then on chunks.
 pub(super) fn series(args: SeriesArgs) -> Result<()> {
     use trawler_domain::Agg;
     use trawler_store::SeriesQuery;
@@ -252,36 +282,39 @@ pub(super) fn series(args: SeriesArgs) -> Result<()> {
         step: Some((range / 500).max(1)),
         agg: Agg::Avg,
     };
-    // One query per project first, untimed, as a node serving dashboards
-    // has its pages in memory (the HTTP run below warms up the same way
-    // in its first second).
-    for project in 1..=args.projects {
-        trawler_store::Point::series(&mut conn, &series_of(project))?;
+    // The row layout first (every point in the head), as the baseline;
+    // then the same points compacted into chunks, the layout a node keeps
+    // them in.
+    let rows = time_queries(&mut conn, &args, &series_of)?;
+    let compacting = Instant::now();
+    eprint!("  compacting into chunks ...");
+    let moved = trawler_store::Chunks::compact(&mut conn, start_ts + range, 3600, 10_000)?;
+    let (head, chunks) = trawler_store::Chunks::census(&mut conn)?;
+    eprintln!(" {moved} points into {chunks} chunks in {:.1} s", compacting.elapsed().as_secs_f64());
+    if head != 0 || moved != total as u64 {
+        bail!("compaction left {head} points in the head and moved {moved} of {total}");
     }
-    let mut latencies = Vec::with_capacity(args.queries);
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..args.queries {
-        seed = trawler_domain::schedule::mix64(seed);
-        let query = series_of(1 + (seed % args.projects as u64) as i64);
-        let started = Instant::now();
-        let result = trawler_store::Point::series(&mut conn, &query)?;
-        latencies.push(started.elapsed());
-        let points = result.series.first().map_or(0, |s| s.points.len());
-        if !(490..=501).contains(&points) {
-            bail!("a query returned {points} buckets, expected about 500");
-        }
-    }
-    latencies.sort();
-    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
-    println!("loaded       : {total} points");
+    drop(conn);
+    db.settle().context("vacuuming and analysing the chunks")?;
+    let mut conn = db.pool.get()?;
+    let latencies = time_queries(&mut conn, &args, &series_of)?;
+    let pct = |l: &[Duration], p: usize| l[(l.len() * p / 100).min(l.len() - 1)].as_secs_f64() * 1000.0;
+    let (p50, p99) = (pct(&latencies, 50), pct(&latencies, 99));
+    let (rows_p50, rows_p99) = (pct(&rows, 50), pct(&rows, 99));
+    println!("loaded       : {total} points, compacted into {chunks} chunks");
     println!("query        : one project's {} days of one metric ({ticks} points) -> 500 buckets, avg", args.days);
-    println!("latency      : p50 {:.2} ms, p99 {:.2} ms over {} queries", pct(50), pct(99), args.queries);
+    println!("row layout   : p50 {rows_p50:.2} ms, p99 {rows_p99:.2} ms over {} queries", args.queries);
     println!(
-        "bench series backend={backend} points={total} points_per_query={ticks} buckets=500 queries={} p50_ms={:.2} p99_ms={:.2}",
+        "chunks       : p50 {p50:.2} ms, p99 {p99:.2} ms over {} queries ({:.2}x the row layout's p99)",
         args.queries,
-        pct(50),
-        pct(99)
+        p99 / rows_p99
     );
+    println!(
+        "bench series backend={backend} points={total} chunks={chunks} points_per_query={ticks} buckets=500 queries={} p50_ms={p50:.2} p99_ms={p99:.2} rows_p50_ms={rows_p50:.2} rows_p99_ms={rows_p99:.2} ratio_p99={:.2}",
+        args.queries,
+        p99 / rows_p99
+    );
+    let pct = |p: usize| pct(&latencies, p);
     if let Some(seconds) = args.http {
         drop(conn);
         let query =
