@@ -210,7 +210,12 @@ impl Point {
 
     /// A metric's series over a range, per platform, raw or downsampled.
     /// Reads the range through the primary key (project, metric, platform, ts).
+    /// One snapshot of the database throughout ([`crate::pool::read_snapshot`]).
     pub fn series(conn: &mut AnyConnection, q: &SeriesQuery) -> StoreResult<SeriesResult> {
+        crate::pool::read_snapshot(conn, |conn| Point::series_in(conn, q))
+    }
+
+    fn series_in(conn: &mut AnyConnection, q: &SeriesQuery) -> StoreResult<SeriesResult> {
         // One range read of the primary key per platform, in platform
         // order: a platform without points costs one index seek, and rows
         // carry no platform name (no string per row). The query has one
@@ -301,8 +306,12 @@ impl Point {
     }
 
     /// The latest observation of every (platform, metric) of a project at or
-    /// before `at` (epoch seconds).
+    /// before `at` (epoch seconds), from one snapshot of the database.
     pub fn observations_at(conn: &mut AnyConnection, project: ProjectId, at: i64) -> StoreResult<Vec<Observation>> {
+        crate::pool::read_snapshot(conn, |conn| Point::observations_in(conn, project, at))
+    }
+
+    fn observations_in(conn: &mut AnyConnection, project: ProjectId, at: i64) -> StoreResult<Vec<Observation>> {
         let pairs = Point::pairs(conn, project, None)?;
         let mut out = Vec::with_capacity(pairs.len());
         for (metric, platform) in pairs {

@@ -376,3 +376,36 @@ fn a_read_by_whole_chunks_answers_from_their_aggregates_without_decoding() -> Re
     }
     Ok(())
 }
+
+#[test]
+fn a_read_sees_one_snapshot_while_a_compaction_commits() -> Result<()> {
+    for db in TestDb::all()? {
+        let (mut reader, mut writer) = (db.pool.get()?, db.pool.get()?);
+        let (p, _) = Project::create(&mut writer, "P", &[])?;
+        Point::insert_batch(&mut writer, &three_days(p.id))?;
+        let query = SeriesQuery {
+            project: p.id,
+            metric: Metric::known(Metric::PLEDGED),
+            platform: None,
+            from: 0,
+            to: i64::MAX,
+            step: None,
+            agg: Agg::Last,
+        };
+        let backend = db.pool.backend();
+        let reader: &mut AnyConnection = &mut reader;
+        trawler_store::read_snapshot(reader, |reader| -> Result<()> {
+            let first = Point::series(reader, &query)?;
+            let head = head_count(reader)?;
+            // Another connection moves every point into chunks and commits.
+            let moved = Chunks::compact(&mut writer, START + 4 * DAY, 3600, 10_000)?;
+            ensure!(moved as i64 == head && head_count(&mut writer)? == 0, "{backend:?}: moved {moved} of {head}");
+            // The snapshot still has them all in the head, and the same read.
+            ensure!(head_count(reader)? == head, "{backend:?}: the snapshot saw the compaction");
+            ensure!(Point::series(reader, &query)? == first, "{backend:?}: a read changed within its snapshot");
+            Ok(())
+        })?;
+        ensure!(head_count(reader)? == 0, "{backend:?}: after the snapshot, the head is empty");
+    }
+    Ok(())
+}
