@@ -117,3 +117,17 @@ fn storage_compares_chunks_with_rows_on_disk() -> Result<()> {
     ensure!((number(&f, "ratio")? - chunked / rows).abs() < 0.01, "{f:?}");
     Ok(())
 }
+
+#[test]
+fn scrape_compares_with_a_bare_loop_measured_in_the_same_run() -> Result<()> {
+    let f = bench(&["scrape", "--projects", "200", "--window", "1s", "--seconds", "2s"], "scrape")?;
+    ensure!(f["projects"] == "200" && f["failed"] == "0", "{f:?}");
+    let (trawler, ceiling) = (number(&f, "pages_per_s")?, number(&f, "ceiling_pages_per_s")?);
+    // 200 projects a second: trawler keeps up; the bare loop, flat out,
+    // fetches far more than that.
+    ensure!(trawler > 100.0 && trawler < 400.0, "trawler stored {trawler} pages/s of a 200/s demand");
+    ensure!(ceiling > trawler, "the bare loop stored {ceiling} pages/s, trawler {trawler}");
+    let ratio = number(&f, "ratio_to_ceiling")?;
+    ensure!((ratio - trawler / ceiling).abs() < 0.01 + 0.01 * ratio, "{f:?}");
+    Ok(())
+}

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use trawler_domain::ProjectId;
 
 mod actors;
+mod ceiling;
 mod ingest;
 mod schedule;
 mod series;

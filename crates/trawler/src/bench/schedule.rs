@@ -42,8 +42,12 @@ pub struct ScrapeArgs {
     pub seconds: Duration,
 }
 
+/// Requests in flight to the platform, for trawler and for the ceiling.
+const IN_FLIGHT: usize = 256;
+
 /// Polls N projects every `window` against an in-process simulator and
-/// reports the sustained rate of stored scrapes.
+/// reports the sustained rate of stored scrapes; then the ceiling, the same
+/// job in a bare loop ([`super::ceiling`]).
 pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
     use trawler_actors::{ActorsConfig, IngestConfig, Tree};
     let db = fresh_db(&None)?;
@@ -67,7 +71,7 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
         let mut sources = trawler_sources::SourcesConfig::default();
         sources.http.allow_private = true;
         sources.rates.insert(Platform::HttpJson, 1_000_000.0);
-        sources.max_in_flight_per_platform = 256;
+        sources.max_in_flight_per_platform = IN_FLIGHT;
         let config = ActorsConfig {
             full_interval: Duration::from_secs(30 * 86_400),
             poll_interval: args.window,
@@ -100,14 +104,33 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
         sim.handle.stop(true).await;
         Ok::<_, anyhow::Error>((pages / secs, (cpu1 - cpu0) / pages.max(1.0) * 1000.0, peak_rss, count(&m1, false)))
     })?;
+    // The ceiling, same run: the bare loop, flat out, at the in-flight
+    // limit trawler had.
+    eprintln!("  ceiling: a bare tokio + reqwest loop, {IN_FLIGHT} in flight");
+    let ceiling_db = fresh_db(&None)?;
+    let ceiling_pool = ceiling_db.pool.clone();
+    let (window, seconds) = (args.window, args.seconds);
+    let ceiling = actix::System::new().block_on(async move {
+        let sim = trawler_sim::SimServer::start("127.0.0.1:0", trawler_domain::now_secs() - 3600, 1)?;
+        let base = format!("http://{}", sim.addr);
+        let rate = super::ceiling::bare_loop(ceiling_pool, &base, n, IN_FLIGHT, window, seconds).await;
+        sim.handle.stop(true).await;
+        rate
+    })?;
     let demand = n as f64 / args.window.as_secs_f64();
     println!("projects     : {n}, each polled every {:?} (demand {demand:.0} pages/s)", args.window);
     println!("sustained    : {pages_per_s:.0} pages/s stored ({} failed fetches)", errors as u64);
     println!("cpu          : {cpu_per_1000:.3} CPU-seconds per 1,000 scrapes (trawler and the in-process simulator)");
     println!(
-        "bench scrape projects={n} window_s={} demand_pages_per_s={demand:.0} pages_per_s={pages_per_s:.0} cpu_s_per_1000={cpu_per_1000:.3} peak_rss_kib={rss} failed={}",
+        "ceiling      : {ceiling:.0} pages/s stored by a bare loop flat out; trawler gives {:.2} of it{}",
+        pages_per_s / ceiling,
+        if demand < ceiling { " (its demand is below the ceiling: raise --projects to compare maxima)" } else { "" }
+    );
+    println!(
+        "bench scrape projects={n} window_s={} demand_pages_per_s={demand:.0} pages_per_s={pages_per_s:.0} cpu_s_per_1000={cpu_per_1000:.3} peak_rss_kib={rss} failed={} ceiling_pages_per_s={ceiling:.0} ratio_to_ceiling={:.2}",
         args.window.as_secs_f64(),
-        errors as u64
+        errors as u64,
+        pages_per_s / ceiling
     );
     Ok(())
 }
@@ -143,7 +166,7 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         let mut sources = trawler_sources::SourcesConfig::default();
         sources.http.allow_private = true;
         sources.rates.insert(Platform::HttpJson, 1_000_000.0);
-        sources.max_in_flight_per_platform = 256;
+        sources.max_in_flight_per_platform = IN_FLIGHT;
         let config = ActorsConfig {
             full_interval: args.full_interval,
             poll_interval: args.poll_interval,

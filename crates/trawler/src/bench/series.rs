@@ -74,8 +74,11 @@ pub(super) fn series_over_http(
     const TOKEN: &str = "bench-series-admin-token-0123456789";
     let dir = std::env::temp_dir().join(format!("trawler_bench_http_{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    // A fresh key of this run: PostgreSQL nodes need one to share.
+    let key = trawler_store::secret::new_key().map_err(anyhow::Error::msg)?;
     let mut child = Command::new(std::env::current_exe()?)
         .arg("serve")
+        .env("TRAWLER_SECRET_KEY", key)
         .env("DATABASE_URL", db_url)
         .env("TRAWLER_ADMIN_TOKEN", TOKEN)
         .env("TRAWLER_BIND", "127.0.0.1:0")
