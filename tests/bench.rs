@@ -39,6 +39,16 @@ fn sse_times_a_point_to_every_subscriber() -> Result<()> {
     ensure!(number(&f, "many_p50_ms")? <= many, "{f:?}");
     ensure!((ratio - many / one).abs() < 0.05 * ratio.max(1.0), "ratio {ratio} is not {many}/{one}");
     ensure!(number(&f, "run_started_many_max_ms")? >= 0.0, "{f:?}");
+    // The baseline fans the same frame out to as many subscribers with no
+    // framework around it: never free, and no slower than a few seconds.
+    let baseline = number(&f, "baseline_max_ms")?;
+    ensure!(baseline > 0.0 && baseline < 5_000.0, "baseline: {baseline} ms");
+    ensure!(number(&f, "baseline_p50_ms")? <= baseline, "{f:?}");
+    let to_baseline = number(&f, "ratio_to_baseline")?;
+    ensure!(
+        (to_baseline - many / baseline).abs() < 0.05 * to_baseline.max(1.0),
+        "{to_baseline} is not {many}/{baseline}"
+    );
     Ok(())
 }
 

@@ -262,6 +262,33 @@ async fn measure(
     Ok(latencies)
 }
 
+/// The baseline: `n` subscribers of the minimal server, `rounds` frames;
+/// each latency runs from the moment the frame was handed to the broadcast
+/// to a subscriber's read of it, µs. The frame is a `points` event of a
+/// Kickstarter scrape, serialized and framed as the node frames it.
+async fn measure_baseline(n: usize, rounds: usize) -> Result<Vec<i64>> {
+    let baseline = crate::bench_sse_baseline::Baseline::start()?;
+    let mut fleet = Fleet::connect(&baseline.host, "/events", n).await?;
+    let mut latencies = Vec::with_capacity(n * rounds);
+    for round in 1..=rounds as i64 {
+        let values = [("backers", 1234.0), ("comments", 56.0), ("goal", 50_000.0), ("pledged", 67_890.12)];
+        let event = trawler_actors::Event::Points {
+            project_id: trawler_domain::ProjectId(1),
+            platform: trawler_domain::Platform::Kickstarter,
+            ts: trawler_domain::now_secs(),
+            values: values.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        };
+        let points = format!("event: {}\ndata: {}\n\n", event.name(), serde_json::to_string(&event)?);
+        let started = format!("event: run_started\ndata: {{\"type\":\"run_started\",\"run_id\":{round}}}\n\n");
+        baseline.send(started.into_bytes().into())?;
+        let sent_us = trawler_domain::now_micros();
+        baseline.send(points.into_bytes().into())?;
+        latencies.extend(fleet.round(round, n).await?.iter().map(|r| r.points_us - sent_us));
+    }
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
 pub fn run(args: SseArgs) -> Result<()> {
     ensure!(args.subscribers >= 1 && args.rounds >= 1, "--subscribers and --rounds must be at least 1");
     let dir = std::env::temp_dir().join(format!("trawler_bench_sse_{}", std::process::id()));
@@ -320,10 +347,12 @@ pub fn run(args: SseArgs) -> Result<()> {
         eprintln!("bench sse: {} subscribers, {} scrapes", args.subscribers, args.rounds);
         let many = measure(&client, &sim, &base, &host, project, args.subscribers, args.rounds).await?;
         drop(child);
-        Ok::<_, anyhow::Error>((one, many))
+        eprintln!("bench sse: baseline, {} subscribers of a bare broadcast server", args.subscribers);
+        let baseline = measure_baseline(args.subscribers, args.rounds).await?;
+        Ok::<_, anyhow::Error>((one, many, baseline))
     });
     let _ = std::fs::remove_dir_all(&dir);
-    let (one, many) = result?;
+    let (one, many, baseline) = result?;
     let ms = |us: i64| us as f64 / 1000.0;
     let max = |v: &[i64]| *v.last().unwrap_or(&0);
     let ratio = |many: &[i64], one: &[i64]| max(many).max(1) as f64 / max(one).max(1) as f64;
@@ -348,8 +377,15 @@ pub fn run(args: SseArgs) -> Result<()> {
             ratio(many, one)
         );
     }
+    println!("baseline (a bare broadcast server, from the frame's send):");
     println!(
-        "bench sse subscribers={} rounds={} one_max_ms={:.2} many_p50_ms={:.2} many_p99_ms={:.2} many_max_ms={:.2} ratio={:.2} run_started_one_max_ms={:.2} run_started_many_max_ms={:.2} run_started_ratio={:.2}",
+        "  {subs:<13}: p50 {:.2} ms, max {:.2} ms; the node's last delivery took {:.1}x the baseline's",
+        ms(percentile(&baseline, 50.0)),
+        ms(max(&baseline)),
+        ratio(&many.points, &baseline)
+    );
+    println!(
+        "bench sse subscribers={} rounds={} one_max_ms={:.2} many_p50_ms={:.2} many_p99_ms={:.2} many_max_ms={:.2} ratio={:.2} run_started_one_max_ms={:.2} run_started_many_max_ms={:.2} run_started_ratio={:.2} baseline_p50_ms={:.2} baseline_max_ms={:.2} ratio_to_baseline={:.2}",
         args.subscribers,
         args.rounds,
         ms(max(&one.points)),
@@ -360,6 +396,9 @@ pub fn run(args: SseArgs) -> Result<()> {
         ms(max(&one.run_started)),
         ms(max(&many.run_started)),
         ratio(&many.run_started, &one.run_started),
+        ms(percentile(&baseline, 50.0)),
+        ms(max(&baseline)),
+        ratio(&many.points, &baseline),
     );
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_sse;
+mod bench_sse_baseline;
 mod client;
 mod config;
 mod demo;
