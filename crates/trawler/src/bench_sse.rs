@@ -26,6 +26,9 @@ pub struct SseArgs {
     /// Events measured per run (one scrape each).
     #[arg(long, default_value = "5")]
     pub rounds: usize,
+    /// Run as the baseline's server process (the bench starts it).
+    #[arg(long, hide = true)]
+    pub baseline_server: bool,
 }
 
 const TOKEN: &str = "bench-sse-admin-token-0123456789";
@@ -263,14 +266,65 @@ async fn measure(
 }
 
 /// The baseline: `n` subscribers of the minimal server, `rounds` frames;
-/// each latency runs from the moment the frame was handed to the broadcast
-/// to a subscriber's read of it, µs. The frame is a `points` event of a
-/// Kickstarter scrape, serialized and framed as the node frames it.
+/// each latency runs from the moment the server handed the frame to its
+/// broadcast to a subscriber's read of it, µs. The server is a child
+/// process, as the node is (each holds its own ends of the connections),
+/// driven over its stdin: a round number in, the send's time out.
 async fn measure_baseline(n: usize, rounds: usize) -> Result<Vec<i64>> {
-    let baseline = crate::bench_sse_baseline::Baseline::start()?;
-    let mut fleet = Fleet::connect(&baseline.host, "/events", n).await?;
+    use std::io::{BufRead, Write};
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["bench", "sse", "--baseline-server"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the baseline server")?;
+    let mut input = child.stdin.take().context("no stdin")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let _child = Child(child);
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut next_line = async || -> Result<String> {
+        tokio::time::timeout(Duration::from_secs(30), lines.recv())
+            .await
+            .context("the baseline server did not answer")?
+            .context("the baseline server stopped")
+    };
+    let host = next_line().await?.strip_prefix("baseline listening on ").context("no address")?.to_owned();
+    let mut fleet = Fleet::connect(&host, "/events", n).await?;
     let mut latencies = Vec::with_capacity(n * rounds);
     for round in 1..=rounds as i64 {
+        writeln!(input, "{round}")?;
+        input.flush()?;
+        let sent = next_line().await?;
+        let sent_us: i64 = sent
+            .strip_prefix(&format!("sent {round} "))
+            .and_then(|us| us.parse().ok())
+            .with_context(|| format!("the baseline server said `{sent}`"))?;
+        latencies.extend(fleet.round(round, n).await?.iter().map(|r| r.points_us - sent_us));
+    }
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
+/// `trawler bench sse --baseline-server`: the baseline's process. Prints its
+/// address; then, for each round number read from stdin, broadcasts a
+/// `run_started` frame and a `points` frame (a Kickstarter scrape's event,
+/// serialized and framed as the node frames it) and prints when the latter
+/// was handed to the broadcast.
+fn baseline_server() -> Result<()> {
+    use std::io::{BufRead, Write};
+    let baseline = crate::bench_sse_baseline::Baseline::start()?;
+    let mut out = std::io::stdout();
+    writeln!(out, "baseline listening on {}", baseline.host)?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let round: i64 = line?.trim().parse().context("a round number")?;
         let values = [("backers", 1234.0), ("comments", 56.0), ("goal", 50_000.0), ("pledged", 67_890.12)];
         let event = trawler_actors::Event::Points {
             project_id: trawler_domain::ProjectId(1),
@@ -283,13 +337,16 @@ async fn measure_baseline(n: usize, rounds: usize) -> Result<Vec<i64>> {
         baseline.send(started.into_bytes().into())?;
         let sent_us = trawler_domain::now_micros();
         baseline.send(points.into_bytes().into())?;
-        latencies.extend(fleet.round(round, n).await?.iter().map(|r| r.points_us - sent_us));
+        writeln!(out, "sent {round} {sent_us}")?;
+        out.flush()?;
     }
-    latencies.sort_unstable();
-    Ok(latencies)
+    Ok(())
 }
 
 pub fn run(args: SseArgs) -> Result<()> {
+    if args.baseline_server {
+        return baseline_server();
+    }
     ensure!(args.subscribers >= 1 && args.rounds >= 1, "--subscribers and --rounds must be at least 1");
     let dir = std::env::temp_dir().join(format!("trawler_bench_sse_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
