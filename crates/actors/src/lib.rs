@@ -33,6 +33,7 @@ mod tree;
 pub mod webhook;
 
 pub use cluster::CoordinatorView;
+pub use compactor::{CompactorActor, GetCompactorState};
 pub use config::{host_name, ActorsConfig, ActorsSettings, Housekeeping, NodeName, Retention};
 pub use db::{DbExecutor, Exec};
 pub use deps::source_spec;

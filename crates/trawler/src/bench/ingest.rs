@@ -35,6 +35,11 @@ pub struct IngestArgs {
     /// Points per database write (TRAWLER_INGEST_BATCH).
     #[arg(long, default_value = "10000")]
     pub batch: usize,
+    /// Run the compactor beside ingestion with this chunk span (`1s`: a
+    /// pass every second moving everything written before it, far more
+    /// often than the default `1h` span would); omit for no compactor.
+    #[arg(long, value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub compactor: Option<Duration>,
 }
 
 /// The rows, in the order scrapers produce them: each tick, one row per
@@ -71,19 +76,24 @@ pub(super) fn fresh_db(url: &Option<String>) -> Result<TestDb> {
     }
 }
 
-/// Writes `rows` through the IngestActor from `senders` concurrent senders.
+/// Writes `rows` through the IngestActor from `senders` concurrent senders,
+/// with the compactor running beside it when `compactor` gives its span.
 pub(super) fn product(
     db: &TestDb,
     rows: &[Point],
     per_message: usize,
     senders: usize,
     batch_size: usize,
+    compactor: Option<Duration>,
 ) -> Result<Duration> {
     let pool = db.pool.clone();
     let messages: Vec<Vec<Point>> = rows.chunks(per_message.max(1)).map(<[Point]>::to_vec).collect();
     let total = messages.len();
     actix::System::new().block_on(async move {
         let executor = SyncArbiter::start(2, move || DbExecutor::new(pool.clone()));
+        let compactor = compactor.map(|span| {
+            trawler_actors::CompactorActor::new(executor.clone(), trawler_domain::clock::system(), span).start()
+        });
         let config = IngestConfig { batch_size, flush_interval: Duration::from_millis(100), ..IngestConfig::default() };
         let published = std::sync::Arc::new(std::sync::Mutex::new(trawler_actors::ActorInfo::new(
             "ingest",
@@ -126,6 +136,18 @@ pub(super) fn product(
         let elapsed = started.elapsed();
         progress.abort();
         eprintln!("\r  product path: {total}/{total} messages acknowledged");
+        if let Some(compactor) = compactor {
+            // Its pass under way counts once it ends (untimed).
+            let mut state = compactor.send(trawler_actors::GetCompactorState).await?;
+            while state.status == trawler_actors::ActorStatus::Running {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                state = compactor.send(trawler_actors::GetCompactorState).await?;
+            }
+            eprintln!(
+                "  the compactor moved {} points into chunks (its last pass ended after the timing)",
+                state.detail["moved_total"]
+            );
+        }
         Ok(elapsed)
     })
 }
