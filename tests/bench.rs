@@ -145,3 +145,36 @@ fn scrape_compares_with_a_bare_loop_measured_in_the_same_run() -> Result<()> {
     ensure!((ratio - trawler / ceiling).abs() < 0.01 + 0.01 * ratio, "{f:?}");
     Ok(())
 }
+
+#[test]
+fn schedule_counts_slots_on_time_and_projects_the_databases_growth() -> Result<()> {
+    let f = bench(
+        &[
+            "schedule",
+            "--projects",
+            "50",
+            "--full-interval",
+            "4s",
+            "--poll-interval",
+            "2s",
+            "--warmup",
+            "3s",
+            "--measure",
+            "6s",
+        ],
+        "schedule",
+    )?;
+    ensure!(f["backend"] == "sqlite" && f["projects"] == "50", "{f:?}");
+    // 50 projects polled every 2 s for 6 s: about 150 poll slots.
+    let poll_slots = number(&f, "poll_slots")?;
+    ensure!((100.0..=250.0).contains(&poll_slots), "{f:?}");
+    // A poll stores one point: ~25 points/s, ~2.2 million a day.
+    let points_per_day = number(&f, "points_per_day")?;
+    ensure!((1.0e6..4.0e6).contains(&points_per_day), "{f:?}");
+    let (per_point, per_run) = (number(&f, "bytes_per_point")?, number(&f, "bytes_per_run")?);
+    ensure!(per_point > 0.0 && per_point < 200.0 && per_run > 10.0, "{f:?}");
+    let growth = number(&f, "growth_mb_per_day")?;
+    let expected = (points_per_day * per_point + number(&f, "runs_per_day")? * per_run) / 1e6;
+    ensure!((growth - expected).abs() <= 0.05 + 0.01 * expected, "{growth} MB/day is not the sum of its parts: {f:?}");
+    Ok(())
+}

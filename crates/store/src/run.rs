@@ -205,6 +205,11 @@ impl Run {
         Ok(())
     }
 
+    /// How many runs are stored.
+    pub fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
+        Ok(db_run!(conn: { runs::table.count().get_result(conn)? }))
+    }
+
     /// One run, or `NotFound`.
     pub fn get(conn: &mut AnyConnection, id: RunId) -> StoreResult<Run> {
         let row: Option<RunRow> = db_run!(conn: {

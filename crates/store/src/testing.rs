@@ -132,6 +132,47 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Bytes `tables` take with their indexes, after the space of deleted
+    /// rows has been given back (SQLite: VACUUM, then the pages of each
+    /// table and its indexes from `dbstat`; PostgreSQL: VACUUM FULL, then
+    /// `pg_total_relation_size`). Table names are the caller's constants.
+    pub fn table_bytes(&self, tables: &[&str]) -> StoreResult<u64> {
+        #[derive(diesel::QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            bytes: i64,
+        }
+        let list = tables.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+        let mut conn = self.pool.get()?;
+        let size: Size = match &mut *conn {
+            AnyConnection::Sqlite(c) => {
+                c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+                diesel::RunQueryDsl::get_result(
+                    diesel::sql_query(format!(
+                        "SELECT CAST(COALESCE(SUM(pgsize), 0) AS BIGINT) AS bytes FROM dbstat \
+                         WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name IN ({list}))"
+                    )),
+                    c,
+                )?
+            }
+            AnyConnection::Postgresql(c) => {
+                for table in tables {
+                    c.batch_execute(&format!("VACUUM FULL {table}"))?;
+                }
+                diesel::RunQueryDsl::get_result(
+                    diesel::sql_query(format!(
+                        "SELECT CAST(COALESCE(SUM(pg_total_relation_size(t)), 0) AS BIGINT) AS bytes \
+                         FROM unnest(ARRAY[{list}]::regclass[]) AS t"
+                    )),
+                    c,
+                )?
+            }
+        };
+        Ok(size.bytes.max(0) as u64)
+    }
+}
+
 /// `admin_url` with its database name replaced by `name`.
 pub fn with_database(admin_url: &str, name: &str) -> String {
     let (base, query) = match admin_url.split_once('?') {

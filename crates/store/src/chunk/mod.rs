@@ -299,6 +299,21 @@ impl Chunks {
         }))
     }
 
+    /// Every stored raw point: the head's rows and the points of every
+    /// chunk.
+    pub fn points_total(conn: &mut AnyConnection) -> StoreResult<i64> {
+        #[derive(QueryableByName)]
+        struct Total {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        const SUM: &str = "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM chunks";
+        let (head, chunked): (i64, Total) = db_run!(conn: {
+            (points::table.count().get_result(conn)?, diesel::sql_query(SUM).get_result(conn)?)
+        });
+        Ok(head + chunked.n)
+    }
+
     /// The points a project holds in chunks.
     pub(crate) fn count_of(conn: &mut AnyConnection, project: i64) -> StoreResult<i64> {
         let counts: Vec<i64> = db_run!(conn: {

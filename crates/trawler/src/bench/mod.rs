@@ -7,6 +7,7 @@ use trawler_domain::ProjectId;
 
 mod actors;
 mod ceiling;
+mod growth;
 mod ingest;
 mod schedule;
 mod series;

@@ -26,6 +26,9 @@ pub struct ScheduleArgs {
     /// How long to measure.
     #[arg(long, default_value = "5m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     pub measure: Duration,
+    /// A PostgreSQL server, or omit for SQLite in a temporary file.
+    #[arg(long, env = "TRAWLER_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 /// Flags of `trawler bench scrape`.
@@ -140,7 +143,8 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
 /// ledger: the same figures `/admin/freshness` reports.
 pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
     use trawler_actors::{ActorsConfig, IngestConfig, Tree};
-    let db = fresh_db(&None)?;
+    let db = fresh_db(&args.database_url)?;
+    let backend = if args.database_url.is_some() { "postgres" } else { "sqlite" };
     let pool = db.pool.clone();
     let n = args.projects;
     let started = Instant::now();
@@ -179,15 +183,20 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         let mut peak_rss = rss_kib();
         let until = args.warmup + args.measure;
         let from_ms = trawler_domain::now_millis() + args.warmup.as_millis() as i64;
+        let mut points_at_from = None;
         while t0.elapsed() < until {
             tokio::time::sleep(Duration::from_millis(500)).await;
             peak_rss = peak_rss.max(rss_kib());
+            if points_at_from.is_none() && t0.elapsed() >= args.warmup {
+                points_at_from = Some(trawler_store::Chunks::points_total(&mut *pool.get()?)?);
+            }
             let phase = if t0.elapsed() < args.warmup { "warming up" } else { "measuring" };
             eprint!("\r  {phase}… {:.0} / {:.0} s", t0.elapsed().as_secs_f64(), until.as_secs_f64());
         }
         eprintln!();
         let to_ms = trawler_domain::now_millis();
         let polls = tree.poll_freshness(None, from_ms, to_ms).await?;
+        let points_in_window = trawler_store::Chunks::points_total(&mut *pool.get()?)? - points_at_from.unwrap_or(0);
         // Let the runs that started before `to` finish and record their start.
         tree.shutdown(Duration::from_secs(20)).await?;
         let full = {
@@ -212,9 +221,18 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         let sum = |it: &mut dyn Iterator<Item = trawler_domain::slo::Freshness>| {
             it.fold((0u64, 0u64), |(s, m), f| (s + f.slots, m + f.met))
         };
-        Ok::<_, anyhow::Error>((sum(&mut full.into_iter()), sum(&mut polls.into_values()), late_ms, peak_rss))
+        Ok::<_, anyhow::Error>((
+            sum(&mut full.into_iter()),
+            sum(&mut polls.into_values()),
+            late_ms,
+            peak_rss,
+            points_in_window,
+        ))
     })?;
-    let ((full_slots, full_met), (poll_slots, poll_met), late, peak_rss) = result;
+    let ((full_slots, full_met), (poll_slots, poll_met), late, peak_rss, points_in_window) = result;
+    eprintln!("  weighing the database after compaction");
+    let growth =
+        super::growth::Growth::measure(&db, points_in_window, late.len(), args.measure, Duration::from_secs(3600))?;
     let share = |met: u64, slots: u64| if slots == 0 { 0.0 } else { met as f64 / slots as f64 * 100.0 };
     let pct =
         |q: f64| late.get(((late.len() as f64 * q) as usize).min(late.len().saturating_sub(1))).copied().unwrap_or(0);
@@ -233,13 +251,27 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         tol(args.poll_interval)
     );
     println!("memory       : peak RSS {:.0} MiB (trawler and the in-process simulator)", peak_rss as f64 / 1024.0);
+    let mb = |b: f64| b / 1e6;
     println!(
-        "bench schedule projects={n} full_interval_s={} poll_interval_s={} full_slots={full_slots} full_on_time_pct={:.3} full_late_p99_ms={} poll_slots={poll_slots} poll_on_time_pct={:.3} peak_rss_kib={peak_rss}",
+        "growth       : {:.1} MB a day on {backend} at this cadence: {:.0} points/day at {:.2} bytes each in chunks, {:.0} runs/day at {:.0} bytes each (pruned after 30 days); the chunks of a short run hold few points each, so its bytes per point are an upper bound (`bench storage`: 1.4-1.6 over 30 days)",
+        mb(growth.bytes_per_day()),
+        growth.points_per_day,
+        growth.bytes_per_point,
+        growth.runs_per_day,
+        growth.bytes_per_run
+    );
+    println!(
+        "bench schedule backend={backend} projects={n} full_interval_s={} poll_interval_s={} full_slots={full_slots} full_on_time_pct={:.3} full_late_p99_ms={} poll_slots={poll_slots} poll_on_time_pct={:.3} peak_rss_kib={peak_rss} points_per_day={:.0} bytes_per_point={:.2} runs_per_day={:.0} bytes_per_run={:.0} growth_mb_per_day={:.1}",
         args.full_interval.as_secs_f64(),
         args.poll_interval.as_secs_f64(),
         share(full_met, full_slots),
         pct(0.99),
         share(poll_met, poll_slots),
+        growth.points_per_day,
+        growth.bytes_per_point,
+        growth.runs_per_day,
+        growth.bytes_per_run,
+        mb(growth.bytes_per_day()),
     );
     Ok(())
 }
