@@ -55,7 +55,17 @@ where
         AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         AnyConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
     }
-    match f(conn) {
+    let result = f(conn);
+    end_transaction(conn, result)
+}
+
+/// Commits the transaction `f` ran in when it succeeded, else rolls it back.
+fn end_transaction<T, E>(conn: &mut AnyConnection, result: Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match result {
         Ok(value) => {
             Manager::commit_transaction(conn)?;
             Ok(value)
@@ -80,7 +90,6 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    type Manager = <AnyConnection as Connection>::TransactionManager;
     let depth = match conn {
         AnyConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?,
         AnyConnection::Postgresql(c) => {
@@ -96,16 +105,8 @@ where
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?
         }
     }
-    match f(conn) {
-        Ok(value) => {
-            Manager::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(e) => {
-            let _ = Manager::rollback_transaction(conn);
-            Err(e)
-        }
-    }
+    let result = f(conn);
+    end_transaction(conn, result)
 }
 
 /// Which database a URL points at.
