@@ -60,11 +60,19 @@ impl CompactorActor {
             return;
         }
         self.running = true;
-        self.last_run_ms = Some(now_ms);
+        // The first pass also merges the windows that closed while no node
+        // compacted.
+        let first = self.last_run_ms.replace(now_ms).is_none();
         let span = i64::try_from(self.span.as_secs()).unwrap_or(i64::MAX).max(1);
         // Windows that have closed: everything before the current one.
         let before = now_ms.div_euclid(1000).div_euclid(span).saturating_mul(span);
-        let job = self.db.send(Exec(move |conn| Chunks::compact(conn, before, span, BATCH)));
+        let job = self.db.send(Exec(move |conn| {
+            let moved = Chunks::compact(conn, before, span, BATCH)?;
+            if first {
+                Chunks::merge_all_closed(conn, before, span, BATCH)?;
+            }
+            Ok(moved)
+        }));
         ctx.spawn(job.into_actor(self).map(|result, act, _| {
             act.running = false;
             match result {

@@ -409,3 +409,34 @@ fn a_read_sees_one_snapshot_while_a_compaction_commits() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn weeks_that_closed_while_no_node_compacted_are_merged_at_start() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, _) = Project::create(&mut conn, "P", &[])?;
+        // As above: a 5-minute span, "days" of 2 hours, "weeks" of 14.
+        let (span, week) = (300, 14 * 3600);
+        let base = START - START % week;
+        let pts: Vec<_> = (0..300)
+            .map(|i| point(p.id, Platform::Kickstarter, "pledged", base + i * 60, (i * 7 % 23) as f64 * 1.5))
+            .collect();
+        Point::insert_batch(&mut conn, &pts)?;
+        let expected = Point::series(&mut conn, &series_query(p.id))?;
+        for pass in 1..=(5 * 3600 / span) {
+            Chunks::compact(&mut conn, base + pass * span, span, 1000)?;
+        }
+        ensure!(chunk_count(&mut conn)? == 3, "three day chunks");
+        // The node stops; the week ends meanwhile. Its next pass comes three
+        // weeks later and does not cross a week's end: nothing merges.
+        let later = base + 3 * week + 5 * span;
+        Chunks::compact(&mut conn, later, span, 1000)?;
+        ensure!(chunk_count(&mut conn)? == 3, "{:?}: merged without a crossing", db.pool.backend());
+        // The start-up merge finds the closed week and makes it one chunk.
+        ensure!(Chunks::merge_all_closed(&mut conn, later, span, 1000)? == 1, "{:?}", db.pool.backend());
+        ensure!(chunk_count(&mut conn)? == 1, "{:?}: {} chunks", db.pool.backend(), chunk_count(&mut conn)?);
+        ensure!(Point::series(&mut conn, &series_query(p.id))? == expected, "{:?}: reads changed", db.pool.backend());
+        ensure!(Chunks::merge_all_closed(&mut conn, later, span, 1000)? == 0, "nothing left to merge");
+    }
+    Ok(())
+}

@@ -112,18 +112,33 @@ impl Chunks {
         let span = span.max(1);
         for size in windows.levels {
             if before.div_euclid(size) != before.saturating_sub(span).div_euclid(size) {
-                Chunks::merge_closed(conn, size, before, batch)?;
+                Chunks::merge_closed(conn, size, before, batch, false)?;
             }
         }
         Ok(moved)
     }
 
+    /// Merges, over the whole history, the chunks of each series that share
+    /// a closed window (a day of `span`s, then a week) into one: what a pass
+    /// crossing a window's end does for the latest windows, for every window
+    /// whose end passed while no node compacted (stopped for longer than a
+    /// span). Reads every chunk's key once; the compactor runs it when it
+    /// starts. Returns the groups merged.
+    pub fn merge_all_closed(conn: &mut AnyConnection, before: i64, span: i64, batch: usize) -> StoreResult<u64> {
+        let mut merged = 0;
+        for size in Windows::new(span, before).levels {
+            merged += Chunks::merge_closed(conn, size, before, batch, true)?;
+        }
+        Ok(merged)
+    }
+
     /// Merges the chunks of each series that lie in one window of `big`
-    /// seconds that closed lately (within two such windows of `before`) into
-    /// one chunk.
-    fn merge_closed(conn: &mut AnyConnection, big: i64, before: i64, batch: usize) -> StoreResult<u64> {
+    /// seconds that closed lately (within two such windows of `before`, or
+    /// ever when `all`) into one chunk.
+    fn merge_closed(conn: &mut AnyConnection, big: i64, before: i64, batch: usize, all: bool) -> StoreResult<u64> {
         let closed = before.div_euclid(big).saturating_mul(big);
         let from = closed.saturating_sub(big.saturating_mul(2));
+        let since = if all { String::new() } else { format!("start_ts >= {from} AND ") };
         #[derive(QueryableByName)]
         struct Group {
             #[diesel(sql_type = BigInt)]
@@ -134,7 +149,7 @@ impl Chunks {
         // Integers the function computed, never input.
         let sql = format!(
             "SELECT series_id, start_ts / {big} AS wnd FROM chunks \
-             WHERE start_ts >= {from} AND start_ts < {closed} \
+             WHERE {since}start_ts < {closed} \
              GROUP BY series_id, start_ts / {big} HAVING COUNT(*) > 1 LIMIT {limit}",
             limit = batch.max(1)
         );
