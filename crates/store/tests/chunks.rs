@@ -147,15 +147,7 @@ fn late_points_merge_into_their_chunk_and_the_first_value_stays() -> Result<()> 
                 point(p.id, Platform::Kickstarter, "pledged", START + 600, 99.0),
             ],
         )?;
-        let query = SeriesQuery {
-            project: p.id,
-            metric: Metric::known(Metric::PLEDGED),
-            platform: None,
-            from: 0,
-            to: i64::MAX,
-            step: None,
-            agg: Agg::Last,
-        };
+        let query = series_query(p.id);
         let read = |conn: &mut AnyConnection| -> Result<Vec<(i64, f64)>> {
             Ok(Point::series(conn, &query)?.series.remove(0).points)
         };
@@ -383,15 +375,7 @@ fn a_read_sees_one_snapshot_while_a_compaction_commits() -> Result<()> {
         let (mut reader, mut writer) = (db.pool.get()?, db.pool.get()?);
         let (p, _) = Project::create(&mut writer, "P", &[])?;
         Point::insert_batch(&mut writer, &three_days(p.id))?;
-        let query = SeriesQuery {
-            project: p.id,
-            metric: Metric::known(Metric::PLEDGED),
-            platform: None,
-            from: 0,
-            to: i64::MAX,
-            step: None,
-            agg: Agg::Last,
-        };
+        let query = series_query(p.id);
         let backend = db.pool.backend();
         let reader: &mut AnyConnection = &mut reader;
         trawler_store::read_snapshot(reader, |reader| -> Result<()> {
