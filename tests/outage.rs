@@ -185,7 +185,13 @@ fn kill_9_loses_no_acknowledged_point() -> Result<()> {
     server.child.wait()?;
 
     // What was acknowledged through the spool is on disk.
-    let text = std::fs::read_to_string(dir.join("spool").join("points.jsonl"))?;
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir.join("spool"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            text.push_str(&std::fs::read_to_string(path)?);
+        }
+    }
     let mut acknowledged = Vec::new();
     for line in text.lines() {
         if let Ok(batch) = serde_json::from_str::<Vec<Value>>(line) {

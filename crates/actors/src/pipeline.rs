@@ -64,18 +64,16 @@ impl Pipeline {
             .events
             .followed(source.project_id)
             .then(|| points.iter().map(|p| (p.metric.as_str().to_owned(), p.value)).collect());
-        match self.mailbox.send(&self.ingest, IngestPoints(points)).await {
-            Ok(Ok(())) => {
-                if let Some(values) = values.filter(|_| n > 0) {
-                    self.events.publish(Event::Points {
-                        project_id: source.project_id,
-                        platform: source.platform,
-                        ts,
-                        values,
-                    });
-                }
-                Ok(n)
-            }
+        // The event goes out once the points are in the database, so a
+        // follower who reads the series on hearing it finds them.
+        let mut message = IngestPoints::new(points);
+        if let Some(values) = values.filter(|_| n > 0) {
+            let events = self.events.clone();
+            let (project_id, platform) = (source.project_id, source.platform);
+            message = message.on_written(move || events.publish(Event::Points { project_id, platform, ts, values }));
+        }
+        match self.mailbox.send(&self.ingest, message).await {
+            Ok(Ok(())) => Ok(n),
             Ok(Err(e)) => Err(format!("points not stored: {e}")),
             Err(e) => Err(format!("ingestion unavailable: {e}")),
         }

@@ -40,6 +40,11 @@ pub struct IngestArgs {
     /// often than the default `1h` span would); omit for no compactor.
     #[arg(long, value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     pub compactor: Option<Duration>,
+    /// Run without the spool, as a node without a data directory does:
+    /// every sender then waits for a database commit instead of the
+    /// journal's fsync.
+    #[arg(long)]
+    pub no_spool: bool,
 }
 
 /// The rows, in the order scrapers produce them: each tick, one row per
@@ -77,7 +82,9 @@ pub(super) fn fresh_db(url: &Option<String>) -> Result<TestDb> {
 }
 
 /// Writes `rows` through the IngestActor from `senders` concurrent senders,
-/// with the compactor running beside it when `compactor` gives its span.
+/// with the compactor running beside it when `compactor` gives its span,
+/// and a spool (in a temporary directory) when `spool`. The time runs until
+/// every row is in the database, not only acknowledged.
 pub(super) fn product(
     db: &TestDb,
     rows: &[Point],
@@ -85,6 +92,24 @@ pub(super) fn product(
     senders: usize,
     batch_size: usize,
     compactor: Option<Duration>,
+    spool: bool,
+) -> Result<Duration> {
+    let spool_dir = std::env::temp_dir().join(format!("trawler_bench_spool_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&spool_dir);
+    let spool = spool.then(|| trawler_actors::Spool::open(&spool_dir, 1 << 30)).transpose()?;
+    let elapsed = product_with(db, rows, per_message, senders, batch_size, compactor, spool);
+    let _ = std::fs::remove_dir_all(&spool_dir);
+    elapsed
+}
+
+fn product_with(
+    db: &TestDb,
+    rows: &[Point],
+    per_message: usize,
+    senders: usize,
+    batch_size: usize,
+    compactor: Option<Duration>,
+    spool: Option<trawler_actors::Spool>,
 ) -> Result<Duration> {
     let pool = db.pool.clone();
     let messages: Vec<Vec<Point>> = rows.chunks(per_message.max(1)).map(<[Point]>::to_vec).collect();
@@ -101,7 +126,7 @@ pub(super) fn product(
             trawler_actors::ActorStatus::Idle,
         )));
         let ingest =
-            IngestActor::new(executor, config, Mailbox::default(), None, published, trawler_actors::Metrics::new())
+            IngestActor::new(executor, config, Mailbox::default(), spool, published, trawler_actors::Metrics::new())
                 .start();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(messages.into_iter()));
         let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -125,7 +150,7 @@ pub(super) fn product(
                 loop {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                     let Some(batch) = next else { return Ok::<(), anyhow::Error>(()) };
-                    ingest.send(IngestPoints(batch)).await?.map_err(anyhow::Error::msg)?;
+                    ingest.send(IngestPoints::new(batch)).await?.map_err(anyhow::Error::msg)?;
                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
@@ -133,6 +158,9 @@ pub(super) fn product(
         for r in join_all(workers).await {
             r?;
         }
+        // Acknowledged is durable (the journal); the time runs until the
+        // database holds everything.
+        ingest.send(trawler_actors::Flush).await?.map_err(anyhow::Error::msg)?;
         let elapsed = started.elapsed();
         progress.abort();
         eprintln!("\r  product path: {total}/{total} messages acknowledged");

@@ -83,7 +83,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let backend = if args.database_url.is_some() { "postgres" } else { "sqlite" };
     eprintln!("bench ingest: {} rows on {backend}", args.rows);
     let product_db = fresh_db(&args.database_url)?;
-    let product_time = product(&product_db, &rows, args.points_per_message, args.senders, args.batch, args.compactor)?;
+    let product_time =
+        product(&product_db, &rows, args.points_per_message, args.senders, args.batch, args.compactor, !args.no_spool)?;
     // Every row must be there: a fast path that drops rows proves nothing.
     let expected = rows.iter().filter(|p| p.project_id == ProjectId(1)).count();
     let stored = trawler_store::Point::count_for_project(&mut *product_db.pool.get()?, ProjectId(1))?;
@@ -104,12 +105,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("product path : {product_rate:>10.0} rows/s ({:.2} s)", product_time.as_secs_f64());
     println!("raw baseline : {baseline_rate:>10.0} rows/s ({:.2} s, {baseline_name})", baseline_time.as_secs_f64());
     println!(
-        "bench ingest backend={backend} rows={} points_per_message={} senders={} batch={} compactor={} product_rows_per_s={product_rate:.0} baseline_rows_per_s={baseline_rate:.0} ratio={:.2}",
+        "bench ingest backend={backend} rows={} points_per_message={} senders={} batch={} compactor={} spool={} product_rows_per_s={product_rate:.0} baseline_rows_per_s={baseline_rate:.0} ratio={:.2}",
         args.rows,
         args.points_per_message,
         args.senders,
         args.batch,
         args.compactor.map_or("off".to_owned(), |s| humantime::format_duration(s).to_string()),
+        if args.no_spool { "off" } else { "on" },
         product_rate / baseline_rate
     );
     Ok(())

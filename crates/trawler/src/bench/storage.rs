@@ -123,7 +123,7 @@ pub fn storage(args: StorageArgs) -> Result<()> {
     let empty = fresh_db(&args.database_url)?.point_bytes()?;
 
     let chunked = fresh_db(&args.database_url)?;
-    product(&chunked, &rows, 10, 64, 10_000, None)?;
+    product(&chunked, &rows, 10, 64, 10_000, None, true)?;
     let end = rows.iter().map(|p| p.ts).max().unwrap_or(start) + 1;
     let before = end.div_euclid(span) * span;
     eprintln!("  compacting (chunk span {span} s)");
@@ -145,7 +145,7 @@ pub fn storage(args: StorageArgs) -> Result<()> {
 
     eprintln!("  baseline: the same points in rows");
     let rows_db = fresh_db(&args.database_url)?;
-    product(&rows_db, &rows, 10, 64, 10_000, None)?;
+    product(&rows_db, &rows, 10, 64, 10_000, None, true)?;
     let row_bytes = rows_db.point_bytes()?.saturating_sub(empty);
 
     let per = |b: u64| b as f64 / n as f64;
