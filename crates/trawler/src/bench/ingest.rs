@@ -94,12 +94,9 @@ pub(super) fn product(
     compactor: Option<Duration>,
     spool: bool,
 ) -> Result<Duration> {
-    let spool_dir = std::env::temp_dir().join(format!("trawler_bench_spool_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&spool_dir);
-    let spool = spool.then(|| trawler_actors::Spool::open(&spool_dir, 1 << 30)).transpose()?;
-    let elapsed = product_with(db, rows, per_message, senders, batch_size, compactor, spool);
-    let _ = std::fs::remove_dir_all(&spool_dir);
-    elapsed
+    let dir = super::SpoolDir::new("ingest");
+    let spool = spool.then(|| trawler_actors::Spool::open(dir.path(), 1 << 30)).transpose()?;
+    product_with(db, rows, per_message, senders, batch_size, compactor, spool)
 }
 
 fn product_with(

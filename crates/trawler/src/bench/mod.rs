@@ -46,6 +46,33 @@ pub enum BenchWhat {
     Storage(StorageArgs),
 }
 
+/// A spool directory for a bench's ingest stage, as `serve` has one in its
+/// data directory; removed when dropped.
+pub(super) struct SpoolDir(std::path::PathBuf);
+
+impl SpoolDir {
+    pub(super) fn new(name: &str) -> SpoolDir {
+        let dir = std::env::temp_dir().join(format!("trawler_bench_{name}_spool_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        SpoolDir(dir)
+    }
+
+    pub(super) fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// The ingest stage of the default settings with this spool.
+    pub(super) fn ingest(&self) -> trawler_actors::IngestConfig {
+        trawler_actors::ActorsSettings::default().ingest(Some(self.0.clone()))
+    }
+}
+
+impl Drop for SpoolDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// CPU seconds this process has used (user + system).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();

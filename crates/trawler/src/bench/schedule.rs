@@ -52,10 +52,12 @@ const IN_FLIGHT: usize = 256;
 /// reports the sustained rate of stored scrapes; then the ceiling, the same
 /// job in a bare loop ([`super::ceiling`]).
 pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
-    use trawler_actors::{ActorsConfig, IngestConfig, Tree};
+    use trawler_actors::{ActorsConfig, Tree};
     let db = fresh_db(&None)?;
     let pool = db.pool.clone();
     let n = args.projects;
+    let spool = SpoolDir::new("scrape");
+    let ingest = spool.ingest();
     let (pages_per_s, cpu_per_1000, rss, errors) = actix::System::new().block_on(async move {
         let sim = trawler_sim::SimServer::start("127.0.0.1:0", trawler_domain::now_secs() - 3600, 1)?;
         let url = format!("http://{}/json/{{ref}}", sim.addr);
@@ -79,7 +81,7 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
             full_interval: Duration::from_secs(30 * 86_400),
             poll_interval: args.window,
             retention: None,
-            ingest: IngestConfig::default(),
+            ingest,
             ..ActorsConfig::default()
         };
         let tree = Tree::start(config, pool, trawler_sources::Adapters::new(&sources)?)?;
@@ -142,12 +144,14 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
 /// the slots that started on time, from the runs (full scrapes) and the poll
 /// ledger: the same figures `/admin/freshness` reports.
 pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
-    use trawler_actors::{ActorsConfig, IngestConfig, Tree};
+    use trawler_actors::{ActorsConfig, Tree};
     let db = fresh_db(&args.database_url)?;
     let backend = if args.database_url.is_some() { "postgres" } else { "sqlite" };
     let pool = db.pool.clone();
     let n = args.projects;
     let started = Instant::now();
+    let spool = SpoolDir::new("schedule");
+    let ingest = spool.ingest();
     let result = actix::System::new().block_on(async move {
         let sim = trawler_sim::SimServer::start("127.0.0.1:0", trawler_domain::now_secs() - 3600, 1)?;
         let url = format!("http://{}/json/{{ref}}", sim.addr);
@@ -175,7 +179,7 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
             full_interval: args.full_interval,
             poll_interval: args.poll_interval,
             retention: None,
-            ingest: IngestConfig::default(),
+            ingest,
             ..ActorsConfig::default()
         };
         let t0 = Instant::now();
