@@ -74,8 +74,11 @@ pub struct SourceActor {
     last_window_ms: Option<i64>,
     next_window_ms: Option<i64>,
     last_error: Option<String>,
-    /// The task sending this window's `PollNow`s.
-    plan: Option<tokio::task::JoinHandle<()>>,
+    /// The tasks sending `PollNow`s: this window's, and the next one's
+    /// once it is planned (ahead of its start).
+    plans: Vec<tokio::task::JoinHandle<()>>,
+    /// How long the last window's load and plan took.
+    last_load: Option<Duration>,
     halted: bool,
     /// Which poll slots started on time and succeeded (the poll SLO).
     ledger: PollLedger,
@@ -97,7 +100,8 @@ impl SourceActor {
             last_window_ms: None,
             next_window_ms: None,
             last_error: None,
-            plan: None,
+            plans: Vec::new(),
+            last_load: None,
             halted: false,
             ledger: PollLedger::new(deps_interval),
         }
@@ -107,17 +111,29 @@ impl SourceActor {
         self.deps.config.poll_interval
     }
 
-    /// Arms the timer for the next window (windows are aligned to the interval).
-    fn schedule_window(&mut self, ctx: &mut Context<Self>) {
+    /// How long before its window a window's sources are loaded and its
+    /// polls planned: twice what the last load took and half a second more,
+    /// at most a quarter of the interval. Loading a million sources takes
+    /// seconds; begun at the window's start, it made that window's first
+    /// polls late.
+    fn lead(&self) -> Duration {
+        let wanted = self.last_load.map_or(Duration::from_secs(1), |took| took * 2 + Duration::from_millis(500));
+        wanted.min(self.interval() / 4)
+    }
+
+    /// Arms the timer for the first window after `after_ms` (windows are
+    /// aligned to the interval), to open [`SourceActor::lead`] before it.
+    fn schedule_window(&mut self, after_ms: i64, ctx: &mut Context<Self>) {
         if self.halted {
             return;
         }
         let now = self.deps.clock.now_ms();
-        let next = next_slot_ms(now, self.interval(), 0);
+        let next = next_slot_ms(now.max(after_ms), self.interval(), 0);
         self.next_window_ms = Some(next);
-        ctx.run_later(Duration::from_millis((next - now).max(0) as u64), move |act, ctx| {
+        let open_at = next - self.lead().as_millis() as i64;
+        ctx.run_later(Duration::from_millis((open_at - now).max(0) as u64), move |act, ctx| {
             act.open_window(next, ctx);
-            act.schedule_window(ctx);
+            act.schedule_window(next, ctx);
         });
     }
 
@@ -131,11 +147,10 @@ impl SourceActor {
     /// cost grow with the square of the sources (profiled: most of the CPU at
     /// 20,000 sources).
     fn open_window(&mut self, window_ms: i64, ctx: &mut Context<Self>) {
-        self.last_window_ms = Some(window_ms);
+        // Opened ahead of its start: shown once it has begun.
+        self.last_window_ms = Some(window_ms.min(self.deps.clock.now_ms()));
         self.counters.windows += 1;
-        if let Some(plan) = self.plan.take() {
-            plan.abort();
-        }
+        let began = std::time::Instant::now();
         let platform = self.platform;
         let load = self.deps.db.send(Exec(move |conn| Source::list_active_for_platform(conn, platform)));
         ctx.spawn(load.into_actor(self).map(move |result, act, ctx| {
@@ -166,7 +181,14 @@ impl SourceActor {
             }
             let addr = ctx.address();
             let clock = act.deps.clock.clone();
-            act.plan = Some(actix::spawn(async move {
+            act.last_load = Some(began.elapsed());
+            // The window before this one may still be sending its last
+            // polls; any older plan is over (or overran: stop it).
+            let finished = act.plans.len().saturating_sub(1);
+            for old in act.plans.drain(..finished) {
+                old.abort();
+            }
+            act.plans.push(actix::spawn(async move {
                 for (at, source) in planned {
                     let wait = at - clock.now_ms();
                     if wait > 0 {
@@ -309,7 +331,7 @@ impl Actor for SourceActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.schedule_window(ctx);
+        self.schedule_window(self.deps.clock.now_ms(), ctx);
     }
 }
 
@@ -368,7 +390,7 @@ impl Handler<StopPolling> for SourceActor {
     fn handle(&mut self, _: StopPolling, _: &mut Context<Self>) {
         self.halted = true;
         self.next_window_ms = None;
-        if let Some(plan) = self.plan.take() {
+        for plan in self.plans.drain(..) {
             plan.abort();
         }
     }
@@ -386,6 +408,10 @@ impl Handler<GetSourceState> for SourceActor {
         info.detail = serde_json::json!({
             "poll_interval_ms": self.interval().as_millis() as u64,
             "sources": self.sources,
+            // Loading the sources and planning a window's polls: done this
+            // long before the window opens, twice over.
+            "last_load_ms": self.last_load.map(|d| d.as_millis() as u64),
+            "lead_ms": self.lead().as_millis() as u64,
             "in_flight": self.in_flight.len(),
             // Sources of every platform being fetched now (polls and full scrapes).
             "fetching_sources": self.deps.fetching.len(),

@@ -200,6 +200,17 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         eprintln!();
         let to_ms = trawler_domain::now_millis();
         let polls = tree.poll_freshness(None, from_ms, to_ms).await?;
+        // What the poll actor saw: its counters, and how long loading the
+        // sources of a window took.
+        let snapshot = tree.snapshot().await?;
+        if let Some(source) =
+            snapshot.actors.iter().find(|a| a.kind == "source" && a.platform == Some(Platform::HttpJson))
+        {
+            eprintln!(
+                "  poll actor: {}; a window's load took {} ms, opened {} ms ahead",
+                source.detail["counters"], source.detail["last_load_ms"], source.detail["lead_ms"]
+            );
+        }
         let points_in_window = trawler_store::Chunks::points_total(&mut *pool.get()?)? - points_at_from.unwrap_or(0);
         // Let the runs that started before `to` finish and record their start.
         tree.shutdown(Duration::from_secs(20)).await?;
