@@ -6,6 +6,7 @@
 //! would bury the full scrapes); their outcome shows in `/admin/actors`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -67,8 +68,9 @@ pub struct SourceActor {
     /// Polls in flight or waiting at the gate, by source: their project and
     /// task (aborted when the project stops here).
     in_flight: HashMap<i64, (ProjectId, tokio::task::JoinHandle<()>)>,
-    /// The source list of the last window whose load succeeded.
-    known: Vec<Source>,
+    /// The source list of the last window whose load succeeded, with each
+    /// source's offset in the window, in offset order.
+    known: Arc<Vec<(i64, Source)>>,
     sources: usize,
     counters: Counters,
     last_window_ms: Option<i64>,
@@ -94,7 +96,7 @@ impl SourceActor {
             active: HashSet::new(),
             stopped: HashSet::new(),
             in_flight: HashMap::new(),
-            known: Vec::new(),
+            known: Arc::new(Vec::new()),
             sources: 0,
             counters: Counters::default(),
             last_window_ms: None,
@@ -152,14 +154,31 @@ impl SourceActor {
         self.counters.windows += 1;
         let began = std::time::Instant::now();
         let platform = self.platform;
-        let load = self.deps.db.send(Exec(move |conn| Source::list_active_for_platform(conn, platform)));
+        let interval = self.interval();
+        // Loading, ordering by offset and indexing a million sources takes
+        // seconds: it all happens on the database thread, so that this
+        // actor's thread (which every poll shares) is not held.
+        let load = self.deps.db.send(Exec(move |conn| {
+            let sources = Source::list_active_for_platform(conn, platform)?;
+            let projects: HashSet<ProjectId> = sources.iter().map(|s| s.project_id).collect();
+            let mut planned: Vec<(i64, Source)> = sources
+                .into_iter()
+                .map(|s| (offset_ms(s.project_id.0 as u64, POLL_SEED, interval) as i64, s))
+                .collect();
+            planned.sort_by_key(|(offset, _)| *offset);
+            Ok((Arc::new(planned), projects))
+        }));
         ctx.spawn(load.into_actor(self).map(move |result, act, ctx| {
             // With the database down, poll the list loaded last time: the
             // points go to the spool and the series keeps no hole.
-            let sources = match result {
-                Ok(Ok(s)) => {
-                    act.known = s.clone();
-                    s
+            let planned = match result {
+                Ok(Ok((planned, mut projects))) => {
+                    for p in &act.stopped {
+                        projects.remove(p);
+                    }
+                    act.active = projects;
+                    act.known = planned.clone();
+                    planned
                 }
                 Ok(Err(e)) => {
                     act.note_error(format!("loading sources failed, polling the last known list: {e}"));
@@ -167,16 +186,10 @@ impl SourceActor {
                 }
                 Err(e) => return act.note_error(format!("database executor unavailable: {e}")),
             };
-            act.sources = sources.len();
-            act.active = sources.iter().map(|s| s.project_id).filter(|p| !act.stopped.contains(p)).collect();
-            let mut planned: Vec<(i64, Source)> = sources
-                .into_iter()
-                .map(|s| (window_ms + offset_ms(s.project_id.0 as u64, POLL_SEED, act.interval()) as i64, s))
-                .collect();
-            planned.sort_by_key(|(at, _)| *at);
-            for (at, source) in &planned {
+            act.sources = planned.len();
+            for (offset, source) in planned.iter() {
                 if act.active.contains(&source.project_id) && act.deps.ownership.owns(source.project_id) {
-                    act.ledger.plan(source.project_id, *at);
+                    act.ledger.plan(source.project_id, window_ms + offset);
                 }
             }
             let addr = ctx.address();
@@ -189,12 +202,13 @@ impl SourceActor {
                 old.abort();
             }
             act.plans.push(actix::spawn(async move {
-                for (at, source) in planned {
+                for (offset, source) in planned.iter() {
+                    let at = window_ms + offset;
                     let wait = at - clock.now_ms();
                     if wait > 0 {
                         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
                     }
-                    addr.do_send(PollNow(source, at));
+                    addr.do_send(PollNow(source.clone(), at));
                 }
             }));
         }));
