@@ -96,18 +96,6 @@ pub(super) fn product(
 ) -> Result<Duration> {
     let dir = super::SpoolDir::new("ingest");
     let spool = spool.then(|| trawler_actors::Spool::open(dir.path(), 1 << 30)).transpose()?;
-    product_with(db, rows, per_message, senders, batch_size, compactor, spool)
-}
-
-fn product_with(
-    db: &TestDb,
-    rows: &[Point],
-    per_message: usize,
-    senders: usize,
-    batch_size: usize,
-    compactor: Option<Duration>,
-    spool: Option<trawler_actors::Spool>,
-) -> Result<Duration> {
     let pool = db.pool.clone();
     let messages: Vec<Vec<Point>> = rows.chunks(per_message.max(1)).map(<[Point]>::to_vec).collect();
     let total = messages.len();
