@@ -193,25 +193,36 @@ fn insert_sources(conn: &mut AnyConnection, project: ProjectId, list: &[NewSourc
 impl Project {
     /// Creates an active project with its sources, in one transaction.
     pub fn create(conn: &mut AnyConnection, name: &str, list: &[NewSource]) -> StoreResult<(Project, Vec<Source>)> {
-        let now = now_millis();
-        let id: i64 = crate::write_transaction::<_, StoreError, _>(conn, |conn| {
-            let id: i64 = db_run!(conn: {
-                diesel::insert_into(projects::table)
-                    .values((
-                        projects::name.eq(name),
-                        projects::status.eq(ProjectStatus::Active.as_str()),
-                        projects::created_at_ms.eq(now),
-                        projects::updated_at_ms.eq(now),
-                    ))
-                    .returning(projects::id)
-                    .get_result(conn)?
-            });
-            insert_sources(conn, ProjectId(id), list, now)?;
-            Ok(id)
-        })?;
-        let project = Project::get(conn, ProjectId(id))?;
+        let ids = Project::create_many(conn, &[(name, list)])?;
+        let id = ids.first().copied().ok_or(StoreError::NotFound("project"))?;
+        let project = Project::get(conn, id)?;
         let sources = Source::list_for_project(conn, project.id)?;
         Ok((project, sources))
+    }
+
+    /// Creates active projects with their sources, all in one transaction
+    /// (bulk setup: one commit for the lot); returns their ids in order.
+    pub fn create_many(conn: &mut AnyConnection, projects: &[(&str, &[NewSource])]) -> StoreResult<Vec<ProjectId>> {
+        let now = now_millis();
+        crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+            let mut ids = Vec::with_capacity(projects.len());
+            for (name, list) in projects {
+                let id: i64 = db_run!(conn: {
+                    diesel::insert_into(projects::table)
+                        .values((
+                            projects::name.eq(name),
+                            projects::status.eq(ProjectStatus::Active.as_str()),
+                            projects::created_at_ms.eq(now),
+                            projects::updated_at_ms.eq(now),
+                        ))
+                        .returning(projects::id)
+                        .get_result(conn)?
+                });
+                insert_sources(conn, ProjectId(id), list, now)?;
+                ids.push(ProjectId(id));
+            }
+            Ok(ids)
+        })
     }
 
     /// One project, or `NotFound`.

@@ -158,15 +158,24 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         {
             let mut conn = pool.get()?;
             let bar = indicatif::ProgressBar::new(n as u64).with_message("creating projects");
-            for i in 0..n {
-                let source = trawler_store::NewSource {
-                    platform: Platform::HttpJson,
-                    external_ref: format!("p{i}"),
-                    options: serde_json::json!({"url": url, "metrics": {"pledged": "/campaign/raised"}}),
-                    secret: None,
-                };
-                trawler_store::Project::create(&mut conn, &format!("p{i}"), &[source])?;
-                bar.inc(1);
+            // Setup, not measured: 10,000 projects a commit.
+            for first in (0..n).step_by(10_000) {
+                let names: Vec<String> = (first..n.min(first + 10_000)).map(|i| format!("p{i}")).collect();
+                let sources: Vec<[trawler_store::NewSource; 1]> = names
+                    .iter()
+                    .map(|name| {
+                        [trawler_store::NewSource {
+                            platform: Platform::HttpJson,
+                            external_ref: name.clone(),
+                            options: serde_json::json!({"url": url, "metrics": {"pledged": "/campaign/raised"}}),
+                            secret: None,
+                        }]
+                    })
+                    .collect();
+                let batch: Vec<(&str, &[trawler_store::NewSource])> =
+                    names.iter().zip(&sources).map(|(name, s)| (name.as_str(), &s[..])).collect();
+                trawler_store::Project::create_many(&mut conn, &batch)?;
+                bar.inc(batch.len() as u64);
             }
             bar.finish_and_clear();
         }
