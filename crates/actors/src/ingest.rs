@@ -281,9 +281,7 @@ impl IngestActor {
                 Ok(_) => {
                     act.counters.journaled += batch.len() as u64;
                     if act.spooling {
-                        act.counters.spooled += batch.len() as u64;
-                        act.metrics.points_spooled.inc_by(batch.len() as u64);
-                        batch.finish(Ok(()));
+                        act.spooled(batch);
                     } else {
                         if act.behind.len() < BEHIND_BATCHES * act.config.batch_size.max(1) {
                             batch.acknowledge();
@@ -342,13 +340,10 @@ impl IngestActor {
                     act.counters.failed_writes += 1;
                     act.last_error = Some(format!("database: {e}"));
                     act.status = ActorStatus::BackingOff;
-                    act.spooling = true;
                     act.next_drain = Instant::now() + act.drain_backoff;
                     let mut all = rest.join(points);
                     all.append(act.behind.take());
-                    act.counters.spooled += all.len() as u64;
-                    act.metrics.points_spooled.inc_by(all.len() as u64);
-                    all.finish(Ok(()));
+                    act.spooled(all);
                 }
                 Err(e) => {
                     // The executor is gone (shutdown); the journal keeps the
@@ -364,6 +359,15 @@ impl IngestActor {
             act.settle();
             act.publish();
         }));
+    }
+
+    /// Acknowledges a batch the spool holds until a drain writes it: the
+    /// node is spooling.
+    fn spooled(&mut self, batch: Pending) {
+        self.spooling = true;
+        self.counters.spooled += batch.len() as u64;
+        self.metrics.points_spooled.inc_by(batch.len() as u64);
+        batch.finish(Ok(()));
     }
 
     /// Counts a write of `batch` points of which `new` were new.

@@ -26,10 +26,7 @@ impl IngestActor {
         Box::pin(append.into_actor(self).then(move |joined, act, _| match joined {
             Ok((points, Ok(_), depth)) => {
                 act.spool_depth = depth;
-                act.spooling = true;
-                act.counters.spooled += points.len() as u64;
-                act.metrics.points_spooled.inc_by(points.len() as u64);
-                rest.join(points).finish(Ok(()));
+                act.spooled(rest.join(points));
                 act.settle();
                 act.publish();
                 done()
