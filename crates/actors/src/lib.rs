@@ -25,6 +25,7 @@ mod scrape;
 mod scraper;
 mod source;
 mod spool;
+mod stall;
 mod state;
 mod supervisor;
 mod task;

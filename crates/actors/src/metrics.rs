@@ -131,6 +131,8 @@ pub struct Metrics {
     pub slots_skipped: Family<KindLabel, Counter>,
     /// Panics caught in the node's own tasks (polls, loops).
     pub task_panics: Family<TaskLabel, Counter>,
+    /// How long the event loop's thread was held past a probe's tick.
+    pub runtime_stall: Histogram,
 }
 
 impl Default for Metrics {
@@ -172,6 +174,8 @@ impl Metrics {
             slot_lateness_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 3.0, 15))),
             slots_skipped: Family::default(),
             task_panics: Family::default(),
+            // 1 ms to about 16 s.
+            runtime_stall: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
         };
         registry.register("fetches", "Platform fetches by outcome", m.fetches.clone());
         registry.register("fetch_seconds", "Duration of one source fetch, retries included", m.fetch_seconds.clone());
@@ -224,6 +228,11 @@ impl Metrics {
             "task_panics",
             "Panics caught in the node's own tasks; a loop is restarted after one",
             m.task_panics.clone(),
+        );
+        registry.register(
+            "runtime_stall_seconds",
+            "How long the event loop's thread was held, measured by a probe every 100 ms",
+            m.runtime_stall.clone(),
         );
         registry.register(
             "webhook_attempts",

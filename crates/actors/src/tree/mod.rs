@@ -81,6 +81,7 @@ impl Tree {
         let retention = RetentionActor::new(db.clone(), config.retention, config.housekeeping).start();
         let compactor = CompactorActor::new(db.clone(), trawler_domain::clock::system(), config.chunk_span).start();
         let metrics = Metrics::new();
+        crate::stall::start(metrics.clone());
         let waits = metrics.gate_wait_seconds.clone();
         adapters.gates().observe_waits(Arc::new(move |platform, waited| {
             waits
