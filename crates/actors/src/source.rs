@@ -187,11 +187,6 @@ impl SourceActor {
                 Err(e) => return act.note_error(format!("database executor unavailable: {e}")),
             };
             act.sources = planned.len();
-            for (offset, source) in planned.iter() {
-                if act.active.contains(&source.project_id) && act.deps.ownership.owns(source.project_id) {
-                    act.ledger.plan(source.project_id, window_ms + offset);
-                }
-            }
             let addr = ctx.address();
             let clock = act.deps.clock.clone();
             act.last_load = Some(began.elapsed());
@@ -201,7 +196,22 @@ impl SourceActor {
             for old in act.plans.drain(..finished) {
                 old.abort();
             }
-            act.plans.push(actix::spawn(async move {
+            // The window's slots are counted in the ledger a slice at a time,
+            // in offset order, ahead of their polls: counting a million at
+            // once held this thread (and every poll due) for 0.6 s.
+            let count = {
+                let (addr, planned) = (addr.clone(), planned.clone());
+                async move {
+                    for start in (0..planned.len()).step_by(PLAN_SLICE) {
+                        let range = start..(start + PLAN_SLICE).min(planned.len());
+                        let slice = CountSlots { planned: planned.clone(), window_ms, range };
+                        if addr.send(slice).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            };
+            let send = async move {
                 for (offset, source) in planned.iter() {
                     let at = window_ms + offset;
                     let wait = at - clock.now_ms();
@@ -210,6 +220,9 @@ impl SourceActor {
                     }
                     addr.do_send(PollNow(source.clone(), at));
                 }
+            };
+            act.plans.push(actix::spawn(async move {
+                futures_util::join!(count, send);
             }));
         }));
     }
@@ -232,11 +245,17 @@ impl SourceActor {
             self.deps.metrics.slot_skipped("poll");
             return;
         }
-        // Overload: when four times the platform's request slots are already
-        // taken by polls in flight or waiting, skip this one (counted) rather
-        // than queue it. Waiting polls cost memory and scheduling, and past
-        // capacity a longer queue only makes every poll later.
-        let cap = 4 * self.deps.adapters.gates().get(self.platform).max_in_flight();
+        // Overload: when more polls are in flight or waiting than could
+        // still start on time, skip this one (counted) rather than queue it.
+        // Waiting polls cost memory and scheduling, and past capacity a
+        // longer queue only makes every poll later. "On time" allows 1% of
+        // the interval: the polls that come due in that time (a hundredth
+        // of the sources), or four times the platform's request slots if
+        // that is more. A thread held for a moment releases a burst of
+        // polls at once; a cap of request slots alone shed them although
+        // they could all still start in time.
+        let slots = 4 * self.deps.adapters.gates().get(self.platform).max_in_flight();
+        let cap = slots.max(self.sources / 100);
         if self.in_flight.len() >= cap {
             self.counters.polls_skipped_busy += 1;
             self.deps.metrics.slot_skipped("poll");
@@ -291,6 +310,32 @@ impl SourceActor {
             addr.do_send(PollDone { source: source_id, project: project_id, slot_ms, on_time, result, joined });
         });
         self.in_flight.insert(id, (project, task));
+    }
+}
+
+/// Slots counted in the ledger per message: a few milliseconds of the
+/// actor's thread.
+const PLAN_SLICE: usize = 8192;
+
+/// Counts the slots of `planned[range]` in the window at `window_ms` as
+/// planned (the poll SLO's denominator).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CountSlots {
+    planned: Arc<Vec<(i64, Source)>>,
+    window_ms: i64,
+    range: std::ops::Range<usize>,
+}
+
+impl Handler<CountSlots> for SourceActor {
+    type Result = ();
+    fn handle(&mut self, msg: CountSlots, _: &mut Context<Self>) {
+        let Some(slice) = msg.planned.get(msg.range) else { return };
+        for (offset, source) in slice {
+            if self.active.contains(&source.project_id) && self.deps.ownership.owns(source.project_id) {
+                self.ledger.plan(source.project_id, msg.window_ms + offset);
+            }
+        }
     }
 }
 

@@ -209,6 +209,19 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         eprintln!();
         let to_ms = trawler_domain::now_millis();
         let polls = tree.poll_freshness(None, from_ms, to_ms).await?;
+        // The same share by tenths of the measured time: a dip shows when.
+        let tenth = ((to_ms - from_ms) / 10).max(1);
+        let mut timeline = Vec::new();
+        for k in 0..10 {
+            let part = tree.poll_freshness(None, from_ms + k * tenth, from_ms + (k + 1) * tenth - 1).await?;
+            let (slots, met) = part.values().fold((0u64, 0u64), |(s, m), f| (s + f.slots, m + f.met));
+            timeline.push(if slots == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.3}", met as f64 / slots as f64 * 100.0)
+            });
+        }
+        eprintln!("  polls on time by tenth of the measured time (%): {}", timeline.join(" "));
         // What the poll actor saw: its counters, and how long loading the
         // sources of a window took.
         let snapshot = tree.snapshot().await?;
