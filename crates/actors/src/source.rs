@@ -60,6 +60,11 @@ struct Counters {
 pub struct SourceActor {
     platform: Platform,
     deps: Deps,
+    /// The database thread that loads the windows' sources, apart from the
+    /// shared queue: a burst of run bookkeeping there (a million projects'
+    /// catch-up scrapes at start-up) made each load wait a minute, and the
+    /// window's polls then all came due at once.
+    loads: Addr<crate::db::DbExecutor>,
     /// Projects whose polls may run; a planned poll checks it when it fires.
     active: HashSet<ProjectId>,
     /// Archived projects, so that a source list loaded before the archive
@@ -88,11 +93,12 @@ pub struct SourceActor {
 
 impl SourceActor {
     /// The fast-poll actor of `platform`.
-    pub(crate) fn new(platform: Platform, deps: Deps) -> SourceActor {
+    pub(crate) fn new(platform: Platform, deps: Deps, loads: Addr<crate::db::DbExecutor>) -> SourceActor {
         let deps_interval = deps.config.poll_interval;
         SourceActor {
             platform,
             deps,
+            loads,
             active: HashSet::new(),
             stopped: HashSet::new(),
             in_flight: HashMap::new(),
@@ -158,7 +164,7 @@ impl SourceActor {
         // Loading, ordering by offset and indexing a million sources takes
         // seconds: it all happens on the database thread, so that this
         // actor's thread (which every poll shares) is not held.
-        let load = self.deps.db.send(Exec(move |conn| {
+        let load = self.loads.send(Exec(move |conn| {
             let sources = Source::list_active_for_platform(conn, platform)?;
             let projects: HashSet<ProjectId> = sources.iter().map(|s| s.project_id).collect();
             let mut planned: Vec<(i64, Source)> = sources

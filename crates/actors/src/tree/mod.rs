@@ -90,8 +90,15 @@ impl Tree {
         }));
         let ingest_mailbox = Mailbox::default();
         let ingest_info = Arc::new(Mutex::new(ActorInfo::new("ingest", "ingest".into(), ActorStatus::Starting)));
+        // Points get a database thread of their own. Behind the shared
+        // queue, a burst of run bookkeeping (a million projects' catch-up
+        // scrapes at start-up, on PostgreSQL a round trip each) held every
+        // write of points for minutes, and with it every poll waiting for
+        // its acknowledgement.
+        let ingest_pool = pool.clone();
+        let ingest_db = SyncArbiter::start(1, move || DbExecutor::new(ingest_pool.clone()));
         let ingest = IngestActor::new(
-            db.clone(),
+            ingest_db,
             config.ingest.clone(),
             ingest_mailbox.clone(),
             spool,
@@ -131,8 +138,12 @@ impl Tree {
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();
+        // The poll windows' loads get a thread of their own too (see
+        // `SourceActor::loads`).
+        let loads_pool = pool.clone();
+        let loads = SyncArbiter::start(1, move || DbExecutor::new(loads_pool.clone()));
         let sources: Vec<(Platform, Addr<SourceActor>)> =
-            Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone()).start())).collect();
+            Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone(), loads.clone()).start())).collect();
         let supervisor =
             ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
         // Tells this process from an earlier one under the same name.
