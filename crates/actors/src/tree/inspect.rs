@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use futures_util::future::join_all;
 use trawler_domain::slo::Freshness;
-use trawler_domain::{now_millis, ProjectId};
+use trawler_domain::{now_millis, Platform, ProjectId};
 
 use super::Tree;
 use crate::compactor::GetCompactorState;
@@ -19,10 +19,21 @@ use crate::state::{ActorInfo, TreeSnapshot};
 use crate::supervisor::{CountStarting, GetSupervisorState, ListDormant};
 
 impl Tree {
-    fn ingest_state(&self) -> ActorInfo {
+    /// The ingest actor's state as `/admin/actors` shows it, read without
+    /// messaging it.
+    pub fn ingest_state(&self) -> ActorInfo {
         let mut info = self.ingest_info.lock().unwrap_or_else(|p| p.into_inner()).clone();
         info.mailbox = Some(self.ingest_mailbox.len());
         info
+    }
+
+    /// The fast-poll actor of `platform`, as `/admin/actors` shows it,
+    /// without a snapshot of every scraper.
+    pub async fn source_state(&self, platform: Platform) -> Result<Option<ActorInfo>, ActorError> {
+        match self.sources.iter().find(|(p, _)| *p == platform) {
+            Some((_, addr)) => Ok(Some(addr.send(GetSourceState).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The metrics in Prometheus text format, gauges sampled now from the

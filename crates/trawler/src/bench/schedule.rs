@@ -197,9 +197,22 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         let until = args.warmup + args.measure;
         let from_ms = trawler_domain::now_millis() + args.warmup.as_millis() as i64;
         let mut points_at_from = None;
+        let mut shown = Duration::ZERO;
         while t0.elapsed() < until {
             tokio::time::sleep(Duration::from_millis(500)).await;
             peak_rss = peak_rss.max(rss_kib());
+            // Once a minute, where the work stands: a backlog shows here
+            // before it shows in the shares.
+            if t0.elapsed() >= shown + Duration::from_secs(60) {
+                shown = t0.elapsed();
+                let source = tree.source_state(Platform::HttpJson).await?.map(|s| s.detail).unwrap_or_default();
+                eprintln!(
+                    "\r  {:>5.0} s: {}; {} polls in flight",
+                    shown.as_secs_f64(),
+                    progress(&tree),
+                    source["in_flight"]
+                );
+            }
             if points_at_from.is_none() && t0.elapsed() >= args.warmup {
                 points_at_from = Some(trawler_store::Chunks::points_total(&mut *pool.get()?)?);
             }
@@ -224,10 +237,7 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         eprintln!("  polls on time by tenth of the measured time (%): {}", timeline.join(" "));
         // What the poll actor saw: its counters, and how long loading the
         // sources of a window took.
-        let snapshot = tree.snapshot().await?;
-        if let Some(source) =
-            snapshot.actors.iter().find(|a| a.kind == "source" && a.platform == Some(Platform::HttpJson))
-        {
+        if let Some(source) = tree.source_state(Platform::HttpJson).await? {
             eprintln!(
                 "  poll actor: {}; a window's load took {} ms, opened {} ms ahead",
                 source.detail["counters"], source.detail["last_load_ms"], source.detail["lead_ms"]
@@ -311,4 +321,29 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         mb(growth.bytes_per_day()),
     );
     Ok(())
+}
+
+/// One line of where the run stands: the gate's requests in flight and
+/// waiting, fetches so far by kind, points written.
+fn progress(tree: &trawler_actors::Tree) -> String {
+    use trawler_actors::metrics::FetchLabels;
+    let gate = tree.adapters().gates().get(Platform::HttpJson).snapshot();
+    let metrics = tree.metrics();
+    let fetches = |kind: &str| {
+        let labels = FetchLabels { platform: Platform::HttpJson.to_string(), kind: kind.into(), outcome: "ok".into() };
+        metrics.fetches.get_or_create(&labels).get()
+    };
+    let ingest = tree.ingest_state();
+    format!(
+        "gate {} in flight, {} waiting; {} full and {} poll fetches; {} points written, {} buffered, {} behind the journal, {} senders waiting; {} MiB",
+        gate.in_flight,
+        gate.waiting,
+        fetches("full"),
+        fetches("poll"),
+        metrics.points_written.get(),
+        ingest.detail["buffered"],
+        ingest.detail["behind"],
+        ingest.detail["waiting_senders"],
+        rss_kib() / 1024
+    )
 }
