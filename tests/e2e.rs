@@ -434,6 +434,12 @@ fn run_scenario(db_url: &str) -> Result<()> {
     ] {
         ensure!(metrics.contains(needle), "/metrics lacks `{needle}`:\n{metrics}");
     }
+    // The event-loop probe has been waking every 100 ms since the start.
+    let probes = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("trawler_runtime_stall_seconds_count "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    ensure!(probes.is_some_and(|n| n >= 5), "the stall probe reports: {probes:?}\n{metrics}");
     // The OpenAPI document and its docs page need no token.
     let doc: Value = client.get(format!("{}/api/v1/openapi.json", api.base)).send()?.json()?;
     ensure!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
