@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::metrics::Metrics;
 
 /// How often the probe wakes.
-pub(crate) const TICK: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(100);
 
 /// Stalls at least this long are logged.
 const LOGGED: Duration = Duration::from_millis(250);

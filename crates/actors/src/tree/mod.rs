@@ -63,6 +63,12 @@ pub struct Tree {
     view: Arc<Mutex<CoordinatorView>>,
 }
 
+/// `threads` database threads (at least one) serving one queue of messages.
+fn db_lane(pool: &DbPool, threads: usize) -> Addr<DbExecutor> {
+    let pool = pool.clone();
+    SyncArbiter::start(threads.max(1), move || DbExecutor::new(pool.clone()))
+}
+
 impl Tree {
     /// Starts the tree on the current actix system. Migrations must have run.
     /// Fails only when the spool cannot be opened.
@@ -76,8 +82,7 @@ impl Tree {
         // PostgreSQL shares projects out by leases; SQLite runs one node.
         let cluster = pool.backend() == trawler_store::Backend::Postgres;
         let ownership = Arc::new(Ownership::new(cluster));
-        let db_pool = pool.clone();
-        let db = SyncArbiter::start(config.db_threads.max(1), move || DbExecutor::new(db_pool.clone()));
+        let db = db_lane(&pool, config.db_threads);
         let retention = RetentionActor::new(db.clone(), config.retention, config.housekeeping).start();
         let compactor = CompactorActor::new(db.clone(), trawler_domain::clock::system(), config.chunk_span).start();
         let metrics = Metrics::new();
@@ -95,8 +100,7 @@ impl Tree {
         // scrapes at start-up, on PostgreSQL a round trip each) held every
         // write of points for minutes, and with it every poll waiting for
         // its acknowledgement.
-        let ingest_pool = pool.clone();
-        let ingest_db = SyncArbiter::start(1, move || DbExecutor::new(ingest_pool.clone()));
+        let ingest_db = db_lane(&pool, 1);
         let ingest = IngestActor::new(
             ingest_db,
             config.ingest.clone(),
@@ -140,8 +144,7 @@ impl Tree {
         let registry = Registry::default().start();
         // The poll windows' loads get a thread of their own too (see
         // `SourceActor::loads`).
-        let loads_pool = pool.clone();
-        let loads = SyncArbiter::start(1, move || DbExecutor::new(loads_pool.clone()));
+        let loads = db_lane(&pool, 1);
         let sources: Vec<(Platform, Addr<SourceActor>)> =
             Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone(), loads.clone()).start())).collect();
         let supervisor =

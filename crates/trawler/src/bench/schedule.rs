@@ -205,13 +205,7 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
             // before it shows in the shares.
             if t0.elapsed() >= shown + Duration::from_secs(60) {
                 shown = t0.elapsed();
-                let source = tree.source_state(Platform::HttpJson).await?.map(|s| s.detail).unwrap_or_default();
-                eprintln!(
-                    "\r  {:>5.0} s: {}; {} polls in flight",
-                    shown.as_secs_f64(),
-                    progress(&tree),
-                    source["in_flight"]
-                );
+                eprintln!("\r  {:>5.0} s: {}", shown.as_secs_f64(), progress(&tree).await?);
             }
             if points_at_from.is_none() && t0.elapsed() >= args.warmup {
                 points_at_from = Some(trawler_store::Chunks::points_total(&mut *pool.get()?)?);
@@ -324,8 +318,8 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
 }
 
 /// One line of where the run stands: the gate's requests in flight and
-/// waiting, fetches so far by kind, points written.
-fn progress(tree: &trawler_actors::Tree) -> String {
+/// waiting, fetches so far by kind, the ingest backlog, polls in flight.
+async fn progress(tree: &trawler_actors::Tree) -> Result<String> {
     use trawler_actors::metrics::FetchLabels;
     let gate = tree.adapters().gates().get(Platform::HttpJson).snapshot();
     let metrics = tree.metrics();
@@ -334,8 +328,9 @@ fn progress(tree: &trawler_actors::Tree) -> String {
         metrics.fetches.get_or_create(&labels).get()
     };
     let ingest = tree.ingest_state();
-    format!(
-        "gate {} in flight, {} waiting; {} full and {} poll fetches; {} points written, {} buffered, {} behind the journal, {} senders waiting; {} MiB",
+    let source = tree.source_state(Platform::HttpJson).await?.map(|s| s.detail).unwrap_or_default();
+    Ok(format!(
+        "gate {} in flight, {} waiting; {} full and {} poll fetches; {} points written, {} buffered, {} behind the journal, {} senders waiting; {} polls in flight; {} MiB",
         gate.in_flight,
         gate.waiting,
         fetches("full"),
@@ -344,6 +339,7 @@ fn progress(tree: &trawler_actors::Tree) -> String {
         ingest.detail["buffered"],
         ingest.detail["behind"],
         ingest.detail["waiting_senders"],
+        source["in_flight"],
         rss_kib() / 1024
-    )
+    ))
 }
