@@ -15,6 +15,7 @@ use crate::fetching::Fetching;
 use crate::metrics::Metrics;
 use crate::ownership::Ownership;
 use crate::pipeline::Pipeline;
+use crate::runbook::RunBook;
 
 /// What every actor of the tree shares, behind one `Arc`: a hundred thousand
 /// scrapers hold one pointer each, not a copy of every handle.
@@ -23,6 +24,8 @@ pub(crate) type Deps = Arc<SharedDeps>;
 /// The handles in [`Deps`].
 pub(crate) struct SharedDeps {
     pub(crate) db: Addr<DbExecutor>,
+    /// Where runs' starts and ends are recorded, in batches.
+    pub(crate) runs: Addr<RunBook>,
     /// Where fetched samples become durable points.
     pub(crate) pipeline: Pipeline,
     pub(crate) metrics: Metrics,

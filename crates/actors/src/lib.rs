@@ -21,6 +21,7 @@ mod registry;
 mod remote;
 mod restart;
 mod retention;
+mod runbook;
 mod scrape;
 mod scraper;
 mod source;

@@ -17,12 +17,13 @@ use actix::prelude::*;
 use trawler_domain::schedule::{catch_up_delay, next_slot_ms, offset_ms, FULL_SEED};
 use trawler_domain::{ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_sources::Standing;
-use trawler_store::{Run, RunEnd, Source};
+use trawler_store::{OwnedRunEnd, Run, Source};
 
 use crate::db::Exec;
 use crate::deps::Deps;
 use crate::error::ActorError;
 use crate::events::Event;
+use crate::runbook::{Begin, End};
 use crate::scrape::{scrape, Outcome, Progress};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::task::caught;
@@ -216,9 +217,14 @@ impl Actor for ScraperActor {
             // The scrape future was dropped with the actor: close its run.
             let error =
                 if self.stopping_normally { "stopped (archived or shutting down)" } else { "the scraper crashed" };
-            self.deps.db.do_send(Exec(move |conn| {
-                Run::finish(conn, run, RunEnd { error: Some(("aborted", error)), ..RunEnd::new(RunStatus::Aborted) })
-            }));
+            let end = OwnedRunEnd {
+                status: RunStatus::Aborted,
+                error: Some(("aborted".into(), error.into())),
+                points_written: 0,
+                log: String::new(),
+                fetch_started_at_ms: None,
+            };
+            self.deps.runs.do_send(End { run, end });
         }
         self.supervisor.do_send(ChildReport::Stopped {
             project: self.project,
@@ -262,16 +268,14 @@ impl Handler<CancelRun> for ScraperActor {
         let (points, mut log) = progress.map_or((0, String::new()), |p| p.snapshot());
         log.push_str("cancelled by an admin\n");
         let run = msg.0;
-        let record = self.deps.db.send(Exec(move |conn| {
-            let end = RunEnd {
-                status: RunStatus::Cancelled,
-                error: Some(("cancelled", "cancelled by an admin")),
-                points_written: points,
-                log: &log,
-                fetch_started_at_ms,
-            };
-            Run::finish(conn, run, end)
-        }));
+        let end = OwnedRunEnd {
+            status: RunStatus::Cancelled,
+            error: Some(("cancelled".into(), "cancelled by an admin".into())),
+            points_written: points,
+            log,
+            fetch_started_at_ms,
+        };
+        let record = self.deps.runs.send(End { run, end });
         AtomicResponse::new(Box::pin(record.into_actor(self).map(move |result, act, ctx| {
             act.deps.events.publish(Event::RunFinished {
                 project_id: act.project,
@@ -455,12 +459,8 @@ impl ScraperActor {
             return Box::pin(actix::fut::ready(Err(ActorError::NotRunning)));
         }
         let project = self.project;
-        let deps = self.deps.clone();
         let now = self.deps.clock.now_ms();
-        let create = self
-            .deps
-            .db
-            .send(Exec(move |conn| Run::start_at(conn, project, RunKind::Full, trigger, &deps.config.node, now)));
+        let create = self.deps.runs.send(Begin { project, kind: RunKind::Full, trigger, at_ms: now });
         Box::pin(create.into_actor(self).map(move |result, act, ctx| {
             let run = match result {
                 Ok(Ok(run)) => run,
@@ -537,21 +537,14 @@ impl ScraperActor {
                 deps.metrics.slot_lateness("full", first - slot);
             }
             if let Some(run) = run {
-                let err = error.clone();
-                let fetch_started_at_ms = progress.place.first_pass_ms();
-                let recorded = deps
-                    .db
-                    .send(Exec(move |conn| {
-                        let end = RunEnd {
-                            status,
-                            error: err.as_ref().map(|(k, m)| (*k, m.as_str())),
-                            points_written: points,
-                            log: &log,
-                            fetch_started_at_ms,
-                        };
-                        Run::finish(conn, run, end)
-                    }))
-                    .await;
+                let end = OwnedRunEnd {
+                    status,
+                    error: error.as_ref().map(|(k, m)| ((*k).to_owned(), m.clone())),
+                    points_written: points,
+                    log,
+                    fetch_started_at_ms: progress.place.first_pass_ms(),
+                };
+                let recorded = deps.runs.send(End { run, end }).await;
                 if !matches!(recorded, Ok(Ok(()))) {
                     log::warn!("scraper {project}: recording the end of run {run} failed: {recorded:?}");
                 }

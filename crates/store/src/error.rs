@@ -39,6 +39,10 @@ pub enum StoreError {
     /// The work panicked; the executor caught it and carries on.
     #[error("database work panicked: {0}")]
     Panicked(String),
+    /// The database failed a batch this work was part of (the message of
+    /// that failure).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -49,5 +53,18 @@ impl StoreError {
             self,
             StoreError::NotFound(_) | StoreError::Corrupt(_) | StoreError::Panicked(_) | StoreError::Secret(_)
         )
+    }
+
+    /// The same failure again, for each of several callers who shared it:
+    /// its class is kept (a database that was unavailable stays so).
+    pub fn shared(&self) -> StoreError {
+        match self {
+            StoreError::NotFound(what) => StoreError::NotFound(what),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::Panicked(m) => StoreError::Panicked(m.clone()),
+            StoreError::Secret(m) => StoreError::Secret(m.clone()),
+            StoreError::RecentlyDown(ms) => StoreError::RecentlyDown(*ms),
+            other => StoreError::Unavailable(other.to_string()),
+        }
     }
 }

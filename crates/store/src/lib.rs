@@ -18,6 +18,7 @@ pub mod project;
 pub mod prune;
 mod rollup;
 pub mod run;
+mod runbook;
 pub mod schema;
 pub mod secret;
 pub mod session;
@@ -37,6 +38,7 @@ pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResul
 pub use pool::{read_snapshot, write_transaction, AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
 pub use project::{NewSource, Project, ProjectPatch, Source};
 pub use run::{Run, RunEnd, RunFilter};
+pub use runbook::{Booked, Booking, OwnedRunEnd};
 pub use secret::Cipher;
 pub use session::Session;
 pub use settings::StoreSettings;

@@ -87,9 +87,9 @@ pub struct RunFilter {
     pub limit: i64,
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = runs)]
-struct RunRow {
+pub(crate) struct RunRow {
     id: i64,
     project_id: i64,
     kind: String,
@@ -131,7 +131,7 @@ impl TryFrom<RunRow> for Run {
 }
 
 /// Cuts `log` to [`MAX_LOG_BYTES`] on a character boundary.
-fn clip_log(log: &str) -> String {
+pub(crate) fn clip_log(log: &str) -> String {
     if log.len() <= MAX_LOG_BYTES {
         return log.to_owned();
     }
@@ -164,7 +164,7 @@ impl Run {
         node: &str,
         now: i64,
     ) -> StoreResult<Run> {
-        let id: i64 = db_run!(conn: {
+        let row: RunRow = db_run!(conn: {
             diesel::insert_into(runs::table)
                 .values((
                     runs::project_id.eq(project.0),
@@ -176,10 +176,10 @@ impl Run {
                     runs::log.eq(""),
                     runs::node.eq(node),
                 ))
-                .returning(runs::id)
+                .returning(RunRow::as_returning())
                 .get_result(conn)?
         });
-        Run::get(conn, RunId(id))
+        row.try_into()
     }
 
     /// Records the end of a run; `error` is `(kind, message)`.

@@ -6,8 +6,8 @@ use serde_json::json;
 use trawler_domain::{Agg, Metric, Platform, ProjectId, ProjectStatus, RunKind, RunStatus, RunTrigger, Totals};
 use trawler_store::testing::TestDb;
 use trawler_store::{
-    migrations_pending, revert_all, run_migrations, Backend, NewSource, Point, Project, ProjectPatch, Run, RunEnd,
-    RunFilter, SeriesQuery, Source, StoreError,
+    migrations_pending, revert_all, run_migrations, Backend, Booked, Booking, NewSource, OwnedRunEnd, Point, Project,
+    ProjectPatch, Run, RunEnd, RunFilter, SeriesQuery, Source, StoreError,
 };
 use trawler_store::{Attempt, Delivery, DeliveryStatus, NewWebhook, ProjectToken, Webhook};
 
@@ -364,6 +364,77 @@ fn runs_are_recorded_and_unfinished_ones_aborted() -> Result<()> {
         assert_eq!(aborted.status, RunStatus::Aborted);
         assert!(aborted.error.is_some());
         assert_eq!(aborted.error_kind.as_deref(), Some("aborted"));
+    }
+    Ok(())
+}
+
+#[test]
+fn run_bookkeeping_in_one_batch_answers_each_entry_and_isolates_a_bad_one() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (a, _) = Project::create(&mut conn, "A", &[])?;
+        let (b, _) = Project::create(&mut conn, "B", &[])?;
+        let open = Run::start(&mut conn, a.id, RunKind::Full, RunTrigger::Schedule, "node-a")?;
+        let start =
+            |project, at_ms| Booking::Start { project, kind: RunKind::Full, trigger: RunTrigger::Schedule, at_ms };
+        let end = OwnedRunEnd {
+            status: RunStatus::Failed,
+            error: Some(("timeout".into(), "kickstarter a/b: timeout".into())),
+            points_written: 3,
+            log: "kickstarter a/b: timeout\n".into(),
+            fetch_started_at_ms: Some(1_000),
+        };
+        let batch = vec![start(a.id, 10), Booking::Finish { run: open.id, end: end.clone() }, start(b.id, 20)];
+        let booked = Run::book(&mut conn, "node-a", &batch);
+        assert_eq!(booked.len(), 3);
+        let started: Vec<Run> = booked
+            .into_iter()
+            .filter_map(|b| match b {
+                Ok(Booked::Started(run)) => Some(run),
+                Ok(Booked::Finished) => None,
+                Err(e) => panic!("a booking failed: {e}"),
+            })
+            .collect();
+        assert_eq!(
+            started.iter().map(|r| (r.project_id, r.started_at_ms)).collect::<Vec<_>>(),
+            [(a.id, 10), (b.id, 20)]
+        );
+        assert_eq!(started[0], Run::get(&mut conn, started[0].id)?, "the answer is the stored row");
+        assert_eq!(started[1].node, "node-a");
+        let ended = Run::get(&mut conn, open.id)?;
+        assert_eq!(
+            (ended.status, ended.points_written, ended.fetch_started_at_ms),
+            (RunStatus::Failed, 3, Some(1_000))
+        );
+        assert_eq!(ended.error_kind.as_deref(), Some("timeout"));
+        // A start for a project that does not exist fails alone; the
+        // entries beside it are recorded.
+        let batch = vec![
+            start(a.id, 30),
+            start(ProjectId(a.id.0 + 1_000), 31),
+            Booking::Finish { run: started[0].id, end: OwnedRunEnd { error: None, ..end.clone() } },
+            Booking::Finish { run: trawler_domain::RunId(started[1].id.0 + 1_000), end },
+        ];
+        let booked = Run::book(&mut conn, "node-a", &batch);
+        assert!(matches!(&booked[0], Ok(Booked::Started(r)) if r.started_at_ms == 30), "{:?}", booked[0]);
+        assert!(booked[1].is_err(), "a run of a missing project: {:?}", booked[1]);
+        assert!(matches!(booked[2], Ok(Booked::Finished)), "{:?}", booked[2]);
+        assert!(matches!(booked[3], Err(StoreError::NotFound("run"))), "{:?}", booked[3]);
+        assert_eq!(Run::get(&mut conn, started[0].id)?.status, RunStatus::Failed);
+        assert_eq!(Run::list_for_project(&mut conn, a.id, 10)?.len(), 3);
+        // Starts alike in every value get a run each.
+        let alike: Vec<Booking> = (0..50).map(|_| start(b.id, 40)).collect();
+        let mut ids: Vec<i64> = Run::book(&mut conn, "node-a", &alike)
+            .into_iter()
+            .map(|b| match b {
+                Ok(Booked::Started(run)) => Ok(run.id.0),
+                other => Err(anyhow::anyhow!("{other:?}")),
+            })
+            .collect::<Result<_>>()?;
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 50);
+        assert_eq!(Run::list_for_project(&mut conn, b.id, 100)?.len(), 51);
     }
     Ok(())
 }

@@ -27,6 +27,11 @@ impl Tree {
         info
     }
 
+    /// Starts and ends of runs waiting for their batch or being written.
+    pub fn runs_unrecorded(&self) -> usize {
+        self.run_book_depth.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The fast-poll actor of `platform`, as `/admin/actors` shows it,
     /// without a snapshot of every scraper.
     pub async fn source_state(&self, platform: Platform) -> Result<Option<ActorInfo>, ActorError> {

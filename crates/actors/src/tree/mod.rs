@@ -4,6 +4,7 @@ mod inspect;
 mod lifecycle;
 pub use lifecycle::{Bulk, BulkDone, BulkSkip};
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use crate::pipeline::{Imported, Pipeline};
 use crate::registry::{ListScrapers, Registry};
 use crate::remote;
 use crate::retention::RetentionActor;
+use crate::runbook::RunBook;
 use crate::source::SourceActor;
 use crate::spool::Spool;
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
@@ -44,6 +46,8 @@ pub struct Tree {
     /// its mailbox pauses while it writes).
     ingest_info: Arc<Mutex<ActorInfo>>,
     ingest_mailbox: Mailbox,
+    /// Starts and ends of runs not yet committed.
+    run_book_depth: Arc<AtomicUsize>,
     sources: Vec<(Platform, Addr<SourceActor>)>,
     retention: Addr<RetentionActor>,
     compactor: Addr<CompactorActor>,
@@ -129,8 +133,13 @@ impl Tree {
             events: events.clone(),
             metrics: metrics.clone(),
         };
+        // Runs' starts and ends are written in batches on a thread of
+        // their own too (see `RunBook`).
+        let run_book_depth = Arc::new(AtomicUsize::new(0));
+        let runs = RunBook::new(db_lane(&pool, 1), &config.node, run_book_depth.clone()).start();
         let deps = Arc::new(SharedDeps {
             db: db.clone(),
+            runs,
             pipeline: pipeline.clone(),
             metrics: metrics.clone(),
             adapters: adapters.clone(),
@@ -176,6 +185,7 @@ impl Tree {
             ingest,
             ingest_info,
             ingest_mailbox: deps_mailbox,
+            run_book_depth,
             sources,
             retention,
             compactor,

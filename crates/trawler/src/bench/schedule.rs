@@ -330,7 +330,7 @@ async fn progress(tree: &trawler_actors::Tree) -> Result<String> {
     let ingest = tree.ingest_state();
     let source = tree.source_state(Platform::HttpJson).await?.map(|s| s.detail).unwrap_or_default();
     Ok(format!(
-        "gate {} in flight, {} waiting; {} full and {} poll fetches; {} points written, {} buffered, {} behind the journal, {} senders waiting; {} polls in flight; {} MiB",
+        "gate {} in flight, {} waiting; {} full and {} poll fetches; {} points written, {} buffered, {} behind the journal, {} senders waiting; {} run records unwritten; {} polls in flight; {} MiB",
         gate.in_flight,
         gate.waiting,
         fetches("full"),
@@ -339,6 +339,7 @@ async fn progress(tree: &trawler_actors::Tree) -> Result<String> {
         ingest.detail["buffered"],
         ingest.detail["behind"],
         ingest.detail["waiting_senders"],
+        tree.runs_unrecorded(),
         source["in_flight"],
         rss_kib() / 1024
     ))
