@@ -2,13 +2,19 @@
 //! leases that decide which projects it runs.
 //!
 //! Every [`HEARTBEAT_MS`] the coordinator writes the node's heartbeat (which
-//! renews all its leases at once), reads how many nodes are alive and how
-//! many projects are active, and moves towards a fair share, `ceil(active /
+//! renews all its leases at once) and reads which nodes are alive. Then it
+//! takes a census — the leases it holds, how many projects are active, its
+//! sources per platform — and moves towards a fair share, `ceil(active /
 //! alive)`: below it, it takes free leases (never leased, or held by a node
 //! that stopped heartbeating); above it by more than a twentieth (at least
 //! one project), it hands the excess back. The gap keeps shares from
 //! flapping as projects come and go. It also splits each platform's rate
 //! across the live nodes, so the cluster as a whole keeps to the budget.
+//!
+//! The census reads every lease and project: milliseconds for a thousand
+//! projects, seconds for a million. It is taken at most a tenth of the time
+//! (after a census of 3 s, the next comes 30 s later; a small node takes one
+//! every round), and at once when a node joins or leaves.
 //!
 //! Ordering keeps one owner per project: a node stops a project's scraper
 //! and polls before it deletes the lease, and a joining node can only take
@@ -58,6 +64,11 @@ pub struct CoordinatorView {
     pub lost_total: u64,
     /// When the last round succeeded, epoch ms.
     pub last_round_ms: Option<i64>,
+    /// When the last census of leases and projects was taken, epoch ms.
+    pub last_census_ms: Option<i64>,
+    /// How long it took with the moves it led to, ms (the next waits at
+    /// least nine times as long).
+    pub census_took_ms: Option<i64>,
     /// The last round's error, if it failed.
     pub last_error: Option<String>,
 }
@@ -94,16 +105,40 @@ struct RoundError {
     error: String,
 }
 
-/// One round's reading of the database.
+/// One round's reading of the nodes.
 struct Reading {
     now: i64,
     alive: Vec<String>,
     gone: Vec<String>,
+    /// What the other live nodes' listeners follow.
+    interests: Vec<Interest>,
+}
+
+/// The census of leases and projects a reconciliation works from.
+struct Census {
     held: usize,
     active: i64,
     inactive: Vec<ProjectId>,
-    /// What the other live nodes' listeners follow.
-    interests: Vec<Interest>,
+}
+
+/// When the census is due: at most a tenth of the time, and at once when
+/// the live nodes change.
+#[derive(Debug, Default)]
+struct Duty {
+    /// When the last census started (this process's clock, ms) and how
+    /// long it took with its moves.
+    last: Option<(i64, i64)>,
+    /// The live nodes it was taken with.
+    alive: Vec<String>,
+}
+
+impl Duty {
+    fn due(&self, now_ms: i64, alive: &[String]) -> bool {
+        match self.last {
+            None => true,
+            Some((at, took)) => alive != self.alive.as_slice() || now_ms - at >= 9 * took,
+        }
+    }
 }
 
 impl Coordinator {
@@ -129,13 +164,14 @@ impl Coordinator {
         });
         let mut failing = false;
         let mut round: u64 = 0;
+        let mut duty = Duty::default();
         loop {
             {
                 let control = self.control.lock().await;
                 if control.done {
                     return;
                 }
-                match self.round(started, control.halted, round).await {
+                match self.round(started, control.halted, round, &mut duty).await {
                     Ok(others) => {
                         last_beat.store(now_millis(), Ordering::Relaxed);
                         others_seen.store(others, Ordering::Relaxed);
@@ -184,7 +220,7 @@ impl Coordinator {
 
     /// One round: heartbeat, then (in cluster mode) reconcile the leases.
     /// Returns whether other nodes are alive.
-    async fn round(&self, started: i64, halted: bool, round: u64) -> Result<bool, RoundError> {
+    async fn round(&self, started: i64, halted: bool, round: u64, duty: &mut Duty) -> Result<bool, RoundError> {
         let (node, instance) = (self.node.clone(), self.instance.clone());
         let cluster = self.ownership.is_cluster();
         let following = cluster.then(|| serde_json::to_string(&self.events.interest()).unwrap_or_default());
@@ -203,13 +239,12 @@ impl Coordinator {
             view.last_error = None;
             return Ok(false);
         }
-        let (node, instance) = (self.node.clone(), self.instance.clone());
+        let node = self.node.clone();
         let reading = self
             .exec(move |conn| {
                 let now = Node::clock(conn)?;
                 let (alive, gone): (Vec<Node>, Vec<Node>) =
                     Node::list(conn)?.into_iter().partition(|n| n.alive(now, TTL_MS));
-                let holder = Coordinator::holder(&node, &instance);
                 let interests = alive
                     .iter()
                     .filter(|n| n.name != node)
@@ -220,9 +255,6 @@ impl Coordinator {
                     now,
                     alive: alive.into_iter().map(|n| n.name).collect(),
                     gone: gone.into_iter().map(|n| n.name).collect(),
-                    held: Lease::held_count(conn, holder)?,
-                    active: Lease::active_projects(conn)?,
-                    inactive: Lease::held_inactive(conn, holder)?,
                 })
             })
             .await
@@ -234,19 +266,42 @@ impl Coordinator {
             let now = reading.now;
             self.exec(move |conn| Command::expire(conn, &gone, now - 3_600_000, now)).await.map_err(after_beat)?;
         }
-        if !halted {
-            self.reconcile(&reading, nodes).await.map_err(after_beat)?;
+        let begun = now_millis();
+        if !halted && duty.due(begun, &reading.alive) {
+            let (node, instance) = (self.node.clone(), self.instance.clone());
+            let census = self
+                .exec(move |conn| {
+                    let holder = Coordinator::holder(&node, &instance);
+                    Ok(Census {
+                        held: Lease::held_count(conn, holder)?,
+                        active: Lease::active_projects(conn)?,
+                        inactive: Lease::held_inactive(conn, holder)?,
+                    })
+                })
+                .await
+                .map_err(after_beat)?;
+            self.reconcile(&reading, &census, nodes).await.map_err(after_beat)?;
+            let took = (now_millis() - begun).max(0);
+            *duty = Duty { last: Some((begun, took)), alive: reading.alive.clone() };
+            let mut view = self.lock_view();
+            view.last_census_ms = Some(reading.now);
+            view.census_took_ms = Some(took);
         }
+        let mut view = self.lock_view();
+        view.nodes_alive = nodes;
+        self.metrics.cluster_nodes.set(nodes as i64);
+        view.last_round_ms = Some(reading.now);
+        view.last_error = None;
         Ok(nodes > 1)
     }
 
     /// Brings the projects run here in line with the leases held, then
     /// moves towards the fair share.
-    async fn reconcile(&self, reading: &Reading, nodes: usize) -> Result<(), String> {
+    async fn reconcile(&self, reading: &Reading, census: &Census, nodes: usize) -> Result<(), String> {
         let (node, instance) = (self.node.clone(), self.instance.clone());
         // Leases lost to another node, or held but not run: rare, so the
         // whole list is read only when the count disagrees.
-        if reading.held != self.ownership.len() {
+        if census.held != self.ownership.len() {
             let (n, i) = (node.clone(), instance.clone());
             let held: HashSet<ProjectId> =
                 self.exec(move |conn| Lease::held(conn, Coordinator::holder(&n, &i))).await?.into_iter().collect();
@@ -265,10 +320,10 @@ impl Coordinator {
                 self.supervisor.do_send(Adopt(unrun));
             }
         }
-        if !reading.inactive.is_empty() {
-            self.release(reading.inactive.clone()).await?;
+        if !census.inactive.is_empty() {
+            self.release(census.inactive.clone()).await?;
         }
-        let active = reading.active.max(0) as usize;
+        let active = census.active.max(0) as usize;
         let share = active.div_ceil(nodes);
         let slack = (share / 20).max(1);
         let held = self.ownership.len();
@@ -299,14 +354,10 @@ impl Coordinator {
         self.share_rates(nodes).await?;
         let mut view = self.lock_view();
         view.leases = true;
-        view.nodes_alive = nodes;
-        view.active_projects = reading.active;
+        view.active_projects = census.active;
         view.fair_share = share;
         view.held = self.ownership.len();
         self.metrics.leases_held.set(view.held as i64);
-        self.metrics.cluster_nodes.set(nodes as i64);
-        view.last_round_ms = Some(reading.now);
-        view.last_error = None;
         Ok(())
     }
 
@@ -430,12 +481,14 @@ fn restarting(what: &str, mut body: impl FnMut()) {
     }
 }
 
-/// Sends relayed events in batches, one statement per batch.
+/// Sends relayed events in batches, one statement per batch, as few
+/// notifications as fit them (see [`pack`]).
 fn send(pool: &trawler_store::DbPool, outgoing: &std::sync::mpsc::Receiver<String>) {
     let mut failing = false;
     while let Ok(first) = outgoing.recv() {
-        let mut batch = vec![first];
-        batch.extend(outgoing.try_iter().take(499));
+        let mut events = vec![first];
+        events.extend(outgoing.try_iter().take(4_999));
+        let batch = pack(events);
         let sent = pool
             .get()
             .map_err(|e| e.to_string())
@@ -449,6 +502,26 @@ fn send(pool: &trawler_store::DbPool, outgoing: &std::sync::mpsc::Receiver<Strin
             Err(_) => {}
         }
     }
+}
+
+/// Packs events (JSON, one line each) into notifications of up to
+/// `NOTIFY`'s largest payload, one event per line. A notification costs the
+/// database about as much whatever it carries: a node catching up on a
+/// million runs sent two million of them, one per event, and the database
+/// spent more time on them than on the runs. An event too big for a
+/// notification goes alone (and is skipped by the sender).
+fn pack(events: Vec<String>) -> Vec<String> {
+    let mut packed: Vec<String> = Vec::new();
+    for event in events {
+        match packed.last_mut() {
+            Some(last) if last.len() + 1 + event.len() <= trawler_store::notify::MAX_PAYLOAD => {
+                last.push('\n');
+                last.push_str(&event);
+            }
+            _ => packed.push(event),
+        }
+    }
+    packed
 }
 
 /// Listens for the other nodes' events and publishes them here.
@@ -474,8 +547,8 @@ fn listen(pool: trawler_store::DbPool, bus: EventBus) {
             match listener.poll() {
                 Ok(payloads) if payloads.is_empty() => std::thread::sleep(Duration::from_millis(20)),
                 Ok(payloads) => {
-                    for p in payloads {
-                        if !bus.publish_relayed(&p) {
+                    for p in payloads.iter().flat_map(|p| p.lines()) {
+                        if !bus.publish_relayed(p) {
                             log::warn!("event relay: an event that does not parse: {p}");
                         }
                     }
@@ -486,5 +559,38 @@ fn listen(pool: trawler_store::DbPool, bus: EventBus) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pack, Duty};
+
+    #[test]
+    fn relayed_events_are_packed_a_line_each_into_notifications_that_fit() {
+        let max = trawler_store::notify::MAX_PAYLOAD;
+        let event = |i: usize| format!(r#"{{"node":"a","event":{{"n":{i},"pad":"{}"}}}}"#, "x".repeat(180));
+        let events: Vec<String> = (0..500).map(event).collect();
+        let packed = pack(events.clone());
+        assert!(packed.len() < 20, "{} notifications for 500 events", packed.len());
+        assert!(packed.iter().all(|p| p.len() <= max));
+        let unpacked: Vec<&str> = packed.iter().flat_map(|p| p.lines()).collect();
+        assert_eq!(unpacked, events.iter().map(String::as_str).collect::<Vec<_>>(), "every event, in order");
+        let huge = "y".repeat(max + 1);
+        assert_eq!(pack(vec![event(1), huge.clone(), event(2)]), vec![event(1), huge, event(2)]);
+    }
+
+    #[test]
+    fn the_census_takes_at_most_a_tenth_of_the_time_and_comes_at_once_when_nodes_change() {
+        let nodes = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert!(Duty::default().due(0, &nodes(&["a"])), "the first round takes one");
+        let duty = Duty { last: Some((1_000, 3_000)), alive: nodes(&["a", "b"]) };
+        assert!(!duty.due(4_000, &nodes(&["a", "b"])));
+        assert!(!duty.due(27_999, &nodes(&["a", "b"])));
+        assert!(duty.due(28_000, &nodes(&["a", "b"])), "nine times its length after it ended");
+        assert!(duty.due(4_000, &nodes(&["a"])), "a node left");
+        assert!(duty.due(4_000, &nodes(&["a", "b", "c"])), "a node joined");
+        let quick = Duty { last: Some((1_000, 2)), alive: nodes(&["a"]) };
+        assert!(quick.due(1_018, &nodes(&["a"])), "a small node takes one every round");
     }
 }

@@ -285,10 +285,11 @@ impl StoreConfig {
     /// Defaults for a URL: a small pool (SQLite has one writer anyway).
     pub fn new(url: DbUrl) -> StoreConfig {
         let max_connections = match url.backend() {
-            // Two database threads, the ingest, poll-window and run-book
-            // threads, and two to spare for the web layer's reads.
-            Backend::Sqlite => 7,
-            Backend::Postgres => 11,
+            // Two database threads, the ingest, poll-window, run-book and
+            // coordinator threads, and two to spare for the web layer's
+            // reads.
+            Backend::Sqlite => 8,
+            Backend::Postgres => 12,
         };
         StoreConfig { url, max_connections, connection_timeout: Duration::from_secs(2) }
     }

@@ -163,7 +163,9 @@ impl Tree {
         let control = Arc::new(tokio::sync::Mutex::new(Control::default()));
         let view = Arc::new(Mutex::new(CoordinatorView { leases: cluster, ..CoordinatorView::default() }));
         let coordinator = Coordinator {
-            db: db.clone(),
+            // A lane of its own: a heartbeat queued behind other work could
+            // come late enough to fence the node.
+            db: db_lane(&pool, 1),
             supervisor: supervisor.clone(),
             ownership: ownership.clone(),
             gates: adapters.gates().clone(),

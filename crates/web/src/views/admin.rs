@@ -153,6 +153,11 @@ pub struct CoordinatorView {
     pub lost_total: u64,
     /// When the last round succeeded, epoch ms.
     pub last_round_ms: Option<i64>,
+    /// When the last census of leases and projects was taken, epoch ms
+    /// (at most a tenth of the time: seconds apart on a big database).
+    pub last_census_ms: Option<i64>,
+    /// How long that census took with the moves it led to, ms.
+    pub census_took_ms: Option<i64>,
     /// The last round's error, if it failed.
     pub last_error: Option<String>,
 }
@@ -169,6 +174,8 @@ impl From<actors::CoordinatorView> for CoordinatorView {
             released_total,
             lost_total,
             last_round_ms,
+            last_census_ms,
+            census_took_ms,
             last_error,
         } = c;
         CoordinatorView {
@@ -181,6 +188,8 @@ impl From<actors::CoordinatorView> for CoordinatorView {
             released_total,
             lost_total,
             last_round_ms,
+            last_census_ms,
+            census_took_ms,
             last_error,
         }
     }
