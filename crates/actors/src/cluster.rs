@@ -13,8 +13,8 @@
 //!
 //! The census reads every lease and project: milliseconds for a thousand
 //! projects, seconds for a million. It is taken at most a tenth of the time
-//! (after a census of 3 s, the next comes 30 s later; a small node takes one
-//! every round), and at once when a node joins or leaves.
+//! (a census of 3 s begins 30 s after the one before; a small node takes
+//! one every round), and at once when a node joins or leaves.
 //!
 //! Ordering keeps one owner per project: a node stops a project's scraper
 //! and polls before it deletes the lease, and a joining node can only take
@@ -66,8 +66,8 @@ pub struct CoordinatorView {
     pub last_round_ms: Option<i64>,
     /// When the last census of leases and projects was taken, epoch ms.
     pub last_census_ms: Option<i64>,
-    /// How long it took with the moves it led to, ms (the next waits at
-    /// least nine times as long).
+    /// How long it took with the moves it led to, ms (the next begins ten
+    /// times as long after it began).
     pub census_took_ms: Option<i64>,
     /// The last round's error, if it failed.
     pub last_error: Option<String>,
@@ -136,7 +136,7 @@ impl Duty {
     fn due(&self, now_ms: i64, alive: &[String]) -> bool {
         match self.last {
             None => true,
-            Some((at, took)) => alive != self.alive.as_slice() || now_ms - at >= 9 * took,
+            Some((at, took)) => alive != self.alive.as_slice() || now_ms - at >= 10 * took,
         }
     }
 }
@@ -586,11 +586,11 @@ mod tests {
         assert!(Duty::default().due(0, &nodes(&["a"])), "the first round takes one");
         let duty = Duty { last: Some((1_000, 3_000)), alive: nodes(&["a", "b"]) };
         assert!(!duty.due(4_000, &nodes(&["a", "b"])));
-        assert!(!duty.due(27_999, &nodes(&["a", "b"])));
-        assert!(duty.due(28_000, &nodes(&["a", "b"])), "nine times its length after it ended");
+        assert!(!duty.due(30_999, &nodes(&["a", "b"])));
+        assert!(duty.due(31_000, &nodes(&["a", "b"])), "ten times its length after it began");
         assert!(duty.due(4_000, &nodes(&["a"])), "a node left");
         assert!(duty.due(4_000, &nodes(&["a", "b", "c"])), "a node joined");
         let quick = Duty { last: Some((1_000, 2)), alive: nodes(&["a"]) };
-        assert!(quick.due(1_018, &nodes(&["a"])), "a small node takes one every round");
+        assert!(quick.due(1_020, &nodes(&["a"])), "a small node takes one every round");
     }
 }
