@@ -217,13 +217,8 @@ impl Actor for ScraperActor {
             // The scrape future was dropped with the actor: close its run.
             let error =
                 if self.stopping_normally { "stopped (archived or shutting down)" } else { "the scraper crashed" };
-            let end = OwnedRunEnd {
-                status: RunStatus::Aborted,
-                error: Some(("aborted".into(), error.into())),
-                points_written: 0,
-                log: String::new(),
-                fetch_started_at_ms: None,
-            };
+            let end =
+                OwnedRunEnd { error: Some(("aborted".into(), error.into())), ..OwnedRunEnd::new(RunStatus::Aborted) };
             self.deps.runs.do_send(End { run, end });
         }
         self.supervisor.do_send(ChildReport::Stopped {

@@ -28,6 +28,11 @@ pub struct OwnedRunEnd {
 }
 
 impl OwnedRunEnd {
+    /// An end with no points, no log and no fetch.
+    pub fn new(status: RunStatus) -> OwnedRunEnd {
+        OwnedRunEnd { status, error: None, points_written: 0, log: String::new(), fetch_started_at_ms: None }
+    }
+
     /// The end as [`Run::finish`] takes it.
     pub fn as_end(&self) -> RunEnd<'_> {
         RunEnd {
