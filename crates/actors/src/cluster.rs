@@ -66,8 +66,8 @@ pub struct CoordinatorView {
     pub last_round_ms: Option<i64>,
     /// When the last census of leases and projects was taken, epoch ms.
     pub last_census_ms: Option<i64>,
-    /// How long it took with the moves it led to, ms (the next begins ten
-    /// times as long after it began).
+    /// How long its reads took, ms (the next begins ten times as long
+    /// after it began).
     pub census_took_ms: Option<i64>,
     /// The last round's error, if it failed.
     pub last_error: Option<String>,
@@ -280,8 +280,11 @@ impl Coordinator {
                 })
                 .await
                 .map_err(after_beat)?;
-            self.reconcile(&reading, &census, nodes).await.map_err(after_beat)?;
-            let took = (now_millis() - begun).max(0);
+            let read = now_millis() - begun;
+            // Its reads only: taking or handing over leases (a million at
+            // a node's first round) is not the census's cost to repeat.
+            let rates = self.reconcile(&reading, &census, nodes).await.map_err(after_beat)?;
+            let took = (read + rates).max(0);
             *duty = Duty { last: Some((begun, took)), alive: reading.alive.clone() };
             let mut view = self.lock_view();
             view.last_census_ms = Some(reading.now);
@@ -296,8 +299,9 @@ impl Coordinator {
     }
 
     /// Brings the projects run here in line with the leases held, then
-    /// moves towards the fair share.
-    async fn reconcile(&self, reading: &Reading, census: &Census, nodes: usize) -> Result<(), String> {
+    /// moves towards the fair share. Returns how long setting the rate
+    /// shares took, ms (their reads are part of the census).
+    async fn reconcile(&self, reading: &Reading, census: &Census, nodes: usize) -> Result<i64, String> {
         let (node, instance) = (self.node.clone(), self.instance.clone());
         // Leases lost to another node, or held but not run: rare, so the
         // whole list is read only when the count disagrees.
@@ -351,14 +355,16 @@ impl Coordinator {
             log::info!("node {}: handing {} projects back (share {share} of {active})", self.node, excess.len());
             self.release(excess).await?;
         }
+        let rates_begun = now_millis();
         self.share_rates(nodes).await?;
+        let rates = now_millis() - rates_begun;
         let mut view = self.lock_view();
         view.leases = true;
         view.active_projects = census.active;
         view.fair_share = share;
         view.held = self.ownership.len();
         self.metrics.leases_held.set(view.held as i64);
-        Ok(())
+        Ok(rates)
     }
 
     /// Sets this node's share of each platform's rate from the sources it

@@ -156,7 +156,7 @@ pub struct CoordinatorView {
     /// When the last census of leases and projects was taken, epoch ms
     /// (at most a tenth of the time: seconds apart on a big database).
     pub last_census_ms: Option<i64>,
-    /// How long that census took with the moves it led to, ms.
+    /// How long that census's reads took, ms.
     pub census_took_ms: Option<i64>,
     /// The last round's error, if it failed.
     pub last_error: Option<String>,
