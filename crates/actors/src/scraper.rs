@@ -33,6 +33,13 @@ use crate::task::caught;
 #[rtype(result = "Result<RunId, ActorError>")]
 pub struct ScrapeNow;
 
+/// A new project's first scrape when its scraper already runs (a lease or
+/// start-up loaded it first): a scheduled run now in place of the catch-up,
+/// then the regular slots. Recorded as the schedule's, like any first run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ScrapeFirst;
+
 /// Re-reads the project's sources (after an edit).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -234,6 +241,15 @@ impl Handler<ScrapeNow> for ScraperActor {
 
     fn handle(&mut self, _: ScrapeNow, _: &mut Context<Self>) -> Self::Result {
         AtomicResponse::new(self.start_run(RunTrigger::Manual))
+    }
+}
+
+impl Handler<ScrapeFirst> for ScraperActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ScrapeFirst, ctx: &mut Context<Self>) {
+        ctx.wait(self.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
+        self.schedule_next(ctx);
     }
 }
 

@@ -26,7 +26,9 @@ use crate::deps::Deps;
 use crate::events::Event;
 use crate::registry::{Register, Registry, Unregister};
 use crate::restart::{Crashes, Verdict};
-use crate::scraper::{ChildReport, Drain, FirstRun, Parent, Preloaded, Reload, ScrapeNow, ScraperActor, StopScraper};
+use crate::scraper::{
+    ChildReport, Drain, FirstRun, Parent, Preloaded, Reload, ScrapeFirst, ScrapeNow, ScraperActor, StopScraper,
+};
 use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 
@@ -352,8 +354,9 @@ impl Handler<StartProject> for ProjectSupervisor {
             s.do_send(ProjectStarted(msg.project));
         }
         match self.children.get(&msg.project) {
-            // Already started (start-up loaded it first): just scrape it now.
-            Some(child) if msg.scrape_now => child.addr.do_send(ScrapeNow),
+            // Already started (start-up or a lease loaded it first): its
+            // first run starts now, as the schedule's.
+            Some(child) if msg.scrape_now => child.addr.do_send(ScrapeFirst),
             Some(_) => {}
             None => {
                 let first = if msg.scrape_now { FirstRun::Now } else { FirstRun::IfMissed };
