@@ -4,7 +4,7 @@
 use crate::deps::Deps;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use trawler_domain::{RunKind, RunStatus};
 use trawler_sources::LinePlace;
 use trawler_store::Source;
@@ -31,6 +31,21 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
+    /// The progress of a run about to start, with the deadline its requests
+    /// bring to their gates: someone waiting for it (a manual run, a new
+    /// project's first) is due now; a scheduled run within 1% of the
+    /// interval after its slot; a catch-up, which has no slot, within an
+    /// interval — it passes after the polls and slots that are due sooner.
+    pub(crate) fn for_run(slot_ms: Option<i64>, someone_waits: bool, now_ms: i64, interval: Duration) -> Progress {
+        let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        let slack = match slot_ms {
+            _ if someone_waits => 0,
+            Some(slot) => slot.saturating_add(interval_ms / 100).saturating_sub(now_ms),
+            None => interval_ms,
+        };
+        Progress { place: LinePlace::due_in_ms(slack), ..Progress::default() }
+    }
+
     /// Adds a line to the log. Past the most a run keeps, lines are
     /// dropped here already: a scrape's log never grows without bound in
     /// memory (the stored log says it was cut).

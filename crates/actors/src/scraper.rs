@@ -137,6 +137,8 @@ pub struct ScraperActor {
     next_run_ms: Option<i64>,
     /// The slot time of the scheduled run about to start (for its lateness).
     slot_ms: Option<i64>,
+    /// The next run is a new project's first: someone waits for it.
+    first_awaited: bool,
     timer: Option<SpawnHandle>,
     /// The scrape in progress and what it has done so far (for a cancel).
     exec: Option<(SpawnHandle, Arc<Progress>)>,
@@ -174,6 +176,7 @@ impl ScraperActor {
             last_error: None,
             next_run_ms: None,
             slot_ms: None,
+            first_awaited: false,
             timer: None,
             exec: None,
             stopping_normally: false,
@@ -248,6 +251,7 @@ impl Handler<ScrapeFirst> for ScraperActor {
     type Result = ();
 
     fn handle(&mut self, _: ScrapeFirst, ctx: &mut Context<Self>) {
+        self.first_awaited = true;
         ctx.wait(self.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
         self.schedule_next(ctx);
     }
@@ -407,7 +411,10 @@ impl ScraperActor {
         let now = self.deps.clock.now_ms();
         let catch_up = catch_up_delay(self.project.0 as u64, last_started_ms, now, self.interval());
         match (self.first_run, catch_up) {
-            (FirstRun::Now, _) => ctx.wait(self.start_run(RunTrigger::Schedule).map(|_, _, _| ())),
+            (FirstRun::Now, _) => {
+                self.first_awaited = true;
+                ctx.wait(self.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
+            }
             (FirstRun::IfMissed, Some(delay)) => {
                 // One catch-up run (never one per missed slot).
                 self.next_run_ms = Some(now + delay.as_millis() as i64);
@@ -462,6 +469,7 @@ impl ScraperActor {
     /// a manual trigger is refused (it has no run id to answer with).
     fn start_run(&mut self, trigger: RunTrigger) -> ResponseActFuture<Self, Result<RunId, ActorError>> {
         let slot = self.slot_ms.take().filter(|_| trigger == RunTrigger::Schedule);
+        let awaited = std::mem::take(&mut self.first_awaited) || trigger == RunTrigger::Manual;
         if let Some(run) = self.current_run {
             return Box::pin(actix::fut::ready(Ok(run)));
         }
@@ -482,7 +490,7 @@ impl ScraperActor {
                     );
                     act.status = ActorStatus::Scraping;
                     act.last_run_ms = Some(act.deps.clock.now_ms());
-                    let progress = Arc::new(Progress::default());
+                    let progress = Arc::new(Progress::for_run(slot, awaited, act.deps.clock.now_ms(), act.interval()));
                     let handle = ctx.spawn(act.execute(None, progress.clone(), slot));
                     act.exec = Some((handle, progress));
                     return Err(e.into());
@@ -500,7 +508,7 @@ impl ScraperActor {
                 triggered_by: run.triggered_by,
                 at_ms: run.started_at_ms,
             });
-            let progress = Arc::new(Progress::default());
+            let progress = Arc::new(Progress::for_run(slot, awaited, act.deps.clock.now_ms(), act.interval()));
             let handle = ctx.spawn(act.execute(Some(run.id), progress.clone(), slot));
             act.exec = Some((handle, progress));
             Ok(run.id)

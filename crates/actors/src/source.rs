@@ -293,15 +293,17 @@ impl SourceActor {
                         return (true, result, true);
                     }
                 };
+                // On time is within 1% of the interval after the slot: the
+                // gate lets it pass before callers with more time left.
+                let tolerance = (deps.config.poll_interval.as_millis() as i64 / 100).max(1);
+                let place = LinePlace::due_in_ms(slot_ms.saturating_add(tolerance).saturating_sub(deps.clock.now_ms()));
                 // A poll retries at most once: the next window comes soon.
-                let place = LinePlace::default();
                 let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
                 claim.done(fetched.is_ok());
                 let late = place.first_pass_ms().map(|first| first - slot_ms);
                 if let Some(late) = late {
                     deps.metrics.slot_lateness("poll", late);
                 }
-                let tolerance = (deps.config.poll_interval.as_millis() as i64 / 100).max(1);
                 let result = match fetched {
                     Ok(f) => deps.pipeline.observed(&source, f.samples).await,
                     Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),

@@ -19,22 +19,27 @@
 //! Waiting happens before a slot is taken, and a retry's backoff sleeps after
 //! the slot is released: nothing is held while sleeping.
 //!
-//! Callers wait in one line per platform and pass in the order they came
-//! (a fair lock around the waits), so a waiter's place in line is its rank
-//! among the tickets still waiting, and its start can be estimated from the
-//! pause, the tokens the bucket will have and when the slots in use will
-//! free (see [`PlatformGate::standing`]).
+//! Callers wait in one line per platform and pass most urgent first: by
+//! the deadline each brings (a poll's is seconds after its slot, a full
+//! scrape's minutes, a catch-up's hours), then in the order they came (see
+//! [`line`]). A waiter's place in line is its rank among the tickets still
+//! waiting, and its start can be estimated from the pause, the tokens the
+//! bucket will have and when the slots in use will free (see
+//! [`PlatformGate::standing`]).
 
 mod config;
 mod gates;
+mod line;
 mod view;
 
 pub use config::*;
 pub use gates::*;
+use line::Line;
+pub use line::Ticket;
 pub use view::*;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,9 +77,8 @@ struct GateState {
     /// When the last caller took a token (the bucket refills from there).
     last_token_at: Option<Instant>,
     opened_total: u64,
-    /// Tickets of the callers waiting, in arrival order.
-    line: BTreeSet<u64>,
-    next_ticket: u64,
+    /// The callers waiting, most urgent first, and who holds the turn.
+    line: Line,
     /// When each request in flight started, by pass number.
     in_flight_since: BTreeMap<u64, Instant>,
     next_pass: u64,
@@ -94,8 +98,6 @@ pub struct PlatformGate {
     bucket: Mutex<Bucket>,
     slots: Arc<Semaphore>,
     state: Mutex<GateState>,
-    /// Fair (FIFO) lock held while waiting: callers pass in arrival order.
-    line: tokio::sync::Mutex<()>,
     waiting: AtomicUsize,
     in_flight: AtomicUsize,
     passed: AtomicU64,
@@ -152,13 +154,13 @@ impl Drop for Pass<'_> {
 /// dropped with a cancelled run) takes the ticket out.
 struct InLine<'a> {
     gate: &'a PlatformGate,
-    ticket: u64,
+    ticket: Ticket,
     place: Option<&'a LinePlace>,
 }
 
 impl Drop for InLine<'_> {
     fn drop(&mut self) {
-        self.gate.lock().line.remove(&self.ticket);
+        self.gate.lock().line.leave(self.ticket);
         self.gate.waiting.fetch_sub(1, Ordering::Relaxed);
         if let Some(place) = self.place {
             place.set(None);
@@ -227,15 +229,13 @@ impl PlatformGate {
                 remaining_burst: burst,
                 last_token_at: None,
                 opened_total: 0,
-                line: BTreeSet::new(),
-                next_ticket: 0,
+                line: Line::default(),
                 in_flight_since: BTreeMap::new(),
                 next_pass: 0,
                 avg_request: None,
                 hosts: std::collections::HashMap::new(),
                 last_pause: None,
             }),
-            line: tokio::sync::Mutex::new(()),
             config: GateConfig { rate_per_sec: rate, max_in_flight, ..config },
             waiting: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
@@ -302,8 +302,9 @@ impl PlatformGate {
     }
 
     /// Waits for the platform's pause, a token and a slot (platform and
-    /// global), in that order, behind the callers that came earlier.
-    /// `place`, if given, shows the ticket while the caller waits.
+    /// global), in that order, behind the callers more urgent or as urgent
+    /// and earlier. `place`, if given, brings the caller's deadline (else it
+    /// is due now) and shows the ticket while the caller waits.
     pub async fn enter<'a>(
         &'a self,
         global: &Arc<Semaphore>,
@@ -311,19 +312,20 @@ impl PlatformGate {
         host: Option<&str>,
     ) -> Result<Pass<'a>, SourceError> {
         self.check_circuit(host)?;
-        let ticket = {
-            let mut state = self.lock();
-            let ticket = state.next_ticket;
-            state.next_ticket += 1;
-            state.line.insert(ticket);
-            ticket
-        };
+        let due = place.and_then(|p| p.due).unwrap_or_else(Instant::now);
+        let (ticket, wait) = self.lock().line.join(due);
         self.waiting.fetch_add(1, Ordering::Relaxed);
         if let Some(place) = place {
             place.set(Some((self.platform, ticket)));
         }
+        // From here a caller that gives up (its run cancelled) leaves the
+        // line, and hands the turn on if it held it.
         let in_line = InLine { gate: self, ticket, place };
-        let turn = self.line.lock().await;
+        if let Some(notify) = wait {
+            while !self.lock().line.has_turn(ticket) {
+                notify.notified().await;
+            }
+        }
         loop {
             let paused = {
                 let state = self.lock();
@@ -344,7 +346,6 @@ impl PlatformGate {
         }
         let platform_slot = self.slots.clone().acquire_owned().await;
         let global_slot = global.clone().acquire_owned().await;
-        drop(turn);
         drop(in_line);
         match (platform_slot, global_slot) {
             (Ok(p), Ok(g)) => {
@@ -372,12 +373,9 @@ impl PlatformGate {
     /// at the configured rate from its last known level, has a token for
     /// everyone ahead and for this caller; and when a slot frees for it,
     /// assuming each request in flight or ahead takes the recent average.
-    pub fn standing(&self, ticket: u64) -> Option<Standing> {
+    pub fn standing(&self, ticket: Ticket) -> Option<Standing> {
         let state = self.lock();
-        if !state.line.contains(&ticket) {
-            return None;
-        }
-        let ahead = state.line.range(..ticket).count();
+        let ahead = state.line.ahead_of(ticket)?;
         Some(self.estimate(&state, ahead))
     }
 
@@ -811,6 +809,41 @@ mod tests {
             let first = p.first_pass_ms().expect("the pass time is kept");
             assert!((first - passed).abs() <= 5, "passed at {first}, seen at {passed}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_most_urgent_caller_passes_first_and_one_who_gives_up_holds_nobody() {
+        let config = GateConfig { rate_per_sec: 5.0, max_in_flight: 100, ..GateConfig::default() };
+        let g = Arc::new(PlatformGate::new(Platform::HttpJson, config));
+        let global = Arc::new(Semaphore::new(100));
+        // Spend the burst: from here a token comes every 200 ms.
+        for _ in 0..5 {
+            drop(g.enter(&global, None, None).await);
+        }
+        let order = Arc::new(Mutex::new(Vec::new()));
+        // An hour of slack each (catch-ups), then two that are late already
+        // (polls past their slot).
+        let slacks = [3_600_000, 3_600_000, 3_600_000, -1_000, -500];
+        let mut tasks = Vec::new();
+        for (i, slack) in slacks.into_iter().enumerate() {
+            let (g, global, order) = (g.clone(), global.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let place = LinePlace::due_in_ms(slack);
+                let pass = g.enter(&global, Some(&place), None).await;
+                order.lock().unwrap_or_else(|p| p.into_inner()).push(i);
+                drop(pass);
+            }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The first caller holds the turn, waiting for a token; it gives up
+        // (its run is cancelled): the turn goes on.
+        tasks.remove(0).abort();
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(5), t).await.expect("nobody waits for ever").expect("ran");
+        }
+        let order = order.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(order, vec![3, 4, 1, 2], "the latest first, then by arrival");
+        assert_eq!(g.snapshot().waiting, 0);
     }
 
     async fn futures_join<'a>(g: &'a PlatformGate, global: &Arc<Semaphore>, n: usize) -> Vec<Pass<'a>> {

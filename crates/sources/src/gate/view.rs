@@ -4,22 +4,36 @@
 use serde::Serialize;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use trawler_domain::Platform;
 
 use super::*;
 
 /// Where one caller (a run) stands at a gate: set while it waits, cleared
 /// when it passes or gives up. Readable from anywhere, so a run's status
-/// can say where its request is in line.
+/// can say where its request is in line. It also brings the caller's
+/// deadline, which orders the line.
 #[derive(Debug, Default)]
 pub struct LinePlace {
-    pub(crate) at: Mutex<Option<(Platform, u64)>>,
+    pub(crate) at: Mutex<Option<(Platform, Ticket)>>,
     /// When the caller first passed a gate, epoch ms (0: not yet).
     pub(crate) first_pass_ms: AtomicI64,
+    /// When the caller should pass at the latest (`None`: due on arrival).
+    pub(crate) due: Option<Instant>,
 }
 
 impl LinePlace {
-    pub(crate) fn set(&self, at: Option<(Platform, u64)>) {
+    /// A place for a caller that should pass within `slack_ms` from now
+    /// (negative: it is late already). A caller with more slack lets those
+    /// with less go first.
+    pub fn due_in_ms(slack_ms: i64) -> LinePlace {
+        let now = Instant::now();
+        let by = Duration::from_millis(slack_ms.unsigned_abs());
+        let due = if slack_ms >= 0 { now.checked_add(by) } else { now.checked_sub(by) };
+        LinePlace { due: Some(due.unwrap_or(now)), ..LinePlace::default() }
+    }
+
+    pub(crate) fn set(&self, at: Option<(Platform, Ticket)>) {
         *self.at.lock().unwrap_or_else(|p| p.into_inner()) = at;
     }
 
@@ -29,7 +43,7 @@ impl LinePlace {
     }
 
     /// The platform and ticket of the wait in progress, if any.
-    pub fn get(&self) -> Option<(Platform, u64)> {
+    pub fn get(&self) -> Option<(Platform, Ticket)> {
         *self.at.lock().unwrap_or_else(|p| p.into_inner())
     }
 
