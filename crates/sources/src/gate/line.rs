@@ -5,8 +5,15 @@
 //! seconds of its slot passes before a full scrape that may start within
 //! minutes, and a catch-up run that has no slot waits for both — but each
 //! caller's deadline comes, so none waits for ever behind newer ones.
+//!
+//! Handing the turn on costs a wake-up: the next holder runs when the event
+//! loop comes round to it. So the holder, once it has passed, also grants
+//! passes to the callers behind it for as long as tokens and slots are free
+//! at once (see `PlatformGate::grant_behind`): they wake with their pass in
+//! hand, and the line moves many callers per round of the event loop, not
+//! one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -18,24 +25,40 @@ pub struct Ticket {
     seq: u64,
 }
 
-/// The callers waiting at one gate and who holds the turn.
-#[derive(Debug, Default)]
-pub(crate) struct Line {
-    waiting: BTreeMap<Ticket, Arc<Notify>>,
+/// A caller waiting: how to wake it, and the host it goes to (a host's
+/// pause holds it).
+#[derive(Debug)]
+struct Waiter {
+    notify: Arc<Notify>,
+    host: Option<String>,
+}
+
+/// The callers waiting at one gate, who holds the turn, and the passes
+/// granted (`G`) to callers who have not woken to take them yet.
+#[derive(Debug)]
+pub(crate) struct Line<G> {
+    waiting: BTreeMap<Ticket, Waiter>,
     /// The caller waiting for the pause, a token and a slot; `None` exactly
     /// when nobody waits.
     turn: Option<Ticket>,
+    granted: HashMap<Ticket, G>,
     next_seq: u64,
 }
 
-impl Line {
+impl<G> Default for Line<G> {
+    fn default() -> Self {
+        Line { waiting: BTreeMap::new(), turn: None, granted: HashMap::new(), next_seq: 0 }
+    }
+}
+
+impl<G> Line<G> {
     /// Joins the line with a deadline. Returns the ticket, and what to wait
-    /// on for the turn unless it is this caller's at once.
-    pub(crate) fn join(&mut self, due: Instant) -> (Ticket, Option<Arc<Notify>>) {
+    /// on for the turn or a grant unless the turn is this caller's at once.
+    pub(crate) fn join(&mut self, due: Instant, host: Option<&str>) -> (Ticket, Option<Arc<Notify>>) {
         let ticket = Ticket { due, seq: self.next_seq };
         self.next_seq += 1;
         let notify = Arc::new(Notify::new());
-        self.waiting.insert(ticket, notify.clone());
+        self.waiting.insert(ticket, Waiter { notify: notify.clone(), host: host.map(str::to_owned) });
         if self.turn.is_none() {
             self.turn = Some(ticket);
             return (ticket, None);
@@ -48,14 +71,38 @@ impl Line {
         self.turn == Some(ticket)
     }
 
+    /// The pass granted to `ticket`, if one was.
+    pub(crate) fn take_grant(&mut self, ticket: Ticket) -> Option<G> {
+        self.granted.remove(&ticket)
+    }
+
+    /// The most urgent caller waiting behind the turn's holder, and its host.
+    pub(crate) fn next_behind(&self) -> Option<(Ticket, Option<&str>)> {
+        self.waiting.iter().find(|(t, _)| self.turn != Some(**t)).map(|(t, w)| (*t, w.host.as_deref()))
+    }
+
+    /// Gives a waiting caller (not the turn's holder) its pass: it leaves
+    /// the line and wakes with it.
+    pub(crate) fn grant(&mut self, ticket: Ticket, pass: G) {
+        if self.turn == Some(ticket) {
+            return;
+        }
+        if let Some(waiter) = self.waiting.remove(&ticket) {
+            self.granted.insert(ticket, pass);
+            waiter.notify.notify_one();
+        }
+    }
+
     /// Leaves the line (passed, failed or gave up); the turn, if this caller
-    /// held it, goes to the most urgent caller waiting.
+    /// held it, goes to the most urgent caller waiting. A pass granted and
+    /// not taken is dropped.
     pub(crate) fn leave(&mut self, ticket: Ticket) {
         self.waiting.remove(&ticket);
+        self.granted.remove(&ticket);
         if self.turn == Some(ticket) {
-            self.turn = self.waiting.first_key_value().map(|(next, notify)| {
+            self.turn = self.waiting.first_key_value().map(|(next, waiter)| {
                 // A permit is stored if the caller has not begun to wait yet.
-                notify.notify_one();
+                waiter.notify.notify_one();
                 *next
             });
         }
@@ -88,12 +135,12 @@ mod tests {
     #[test]
     fn the_turn_goes_to_the_most_urgent_then_the_earliest() {
         let now = Instant::now();
-        let mut line = Line::default();
-        let (first, wait) = line.join(now + Duration::from_secs(3600));
+        let mut line: Line<()> = Line::default();
+        let (first, wait) = line.join(now + Duration::from_secs(3600), None);
         assert!(wait.is_none() && line.has_turn(first), "an empty line's first caller goes at once");
-        let (lax, _) = line.join(now + Duration::from_secs(3600));
-        let (urgent, _) = line.join(now + Duration::from_secs(3));
-        let (urgent_later, _) = line.join(now + Duration::from_secs(3));
+        let (lax, _) = line.join(now + Duration::from_secs(3600), None);
+        let (urgent, _) = line.join(now + Duration::from_secs(3), None);
+        let (urgent_later, _) = line.join(now + Duration::from_secs(3), None);
         assert_eq!(line.ahead_of(first), Some(0));
         assert_eq!(line.ahead_of(urgent), Some(1), "behind the holder only");
         assert_eq!(line.ahead_of(urgent_later), Some(2));
@@ -109,13 +156,37 @@ mod tests {
         assert_eq!(line.ahead_of(lax), None, "gone");
     }
 
+    #[tokio::test]
+    async fn passes_granted_behind_the_holder_go_in_order_and_leave_the_line() {
+        let now = Instant::now();
+        let mut line: Line<u32> = Line::default();
+        let (holder, _) = line.join(now + Duration::from_secs(60), None);
+        let (lax, _) = line.join(now + Duration::from_secs(60), Some("a.example:80"));
+        let (urgent, wait) = line.join(now, None);
+        assert_eq!(line.next_behind(), Some((urgent, None)), "the holder is not granted to");
+        line.grant(urgent, 1);
+        assert_eq!(line.next_behind(), Some((lax, Some("a.example:80"))));
+        assert_eq!((line.len(), line.ahead_of(urgent)), (2, None), "granted: out of the line");
+        line.grant(holder, 9); // the holder waits for its own pass
+        assert_eq!(line.take_grant(holder), None);
+        let notified = wait.expect("it waits");
+        let woken = tokio::time::timeout(Duration::from_millis(100), notified.notified()).await;
+        assert!(woken.is_ok(), "the granted caller is woken");
+        assert_eq!(line.take_grant(urgent), Some(1));
+        line.grant(lax, 2);
+        line.leave(lax); // gave up before taking it: the pass is dropped
+        assert_eq!(line.take_grant(lax), None);
+        line.leave(holder);
+        assert!(line.turn.is_none() && line.len() == 0);
+    }
+
     #[test]
     fn a_caller_who_gives_up_keeps_nobody_waiting() {
         let now = Instant::now();
-        let mut line = Line::default();
-        let (a, _) = line.join(now);
-        let (b, _) = line.join(now);
-        let (c, _) = line.join(now);
+        let mut line: Line<()> = Line::default();
+        let (a, _) = line.join(now, None);
+        let (b, _) = line.join(now, None);
+        let (c, _) = line.join(now, None);
         line.leave(b); // waiting, not holding: the turn stays
         assert!(line.has_turn(a));
         line.leave(a);

@@ -38,8 +38,7 @@ use line::Line;
 pub use line::Ticket;
 pub use view::*;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,8 +76,9 @@ struct GateState {
     /// When the last caller took a token (the bucket refills from there).
     last_token_at: Option<Instant>,
     opened_total: u64,
-    /// The callers waiting, most urgent first, and who holds the turn.
-    line: Line,
+    /// The callers waiting, most urgent first, who holds the turn, and the
+    /// slots granted to callers behind it.
+    line: Line<Slots>,
     /// When each request in flight started, by pass number.
     in_flight_since: BTreeMap<u64, Instant>,
     next_pass: u64,
@@ -127,6 +127,9 @@ impl Bucket {
         Bucket { limiter, rate, burst, share }
     }
 }
+
+/// A platform slot and a global slot.
+type Slots = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 
 /// The right to make one request; dropping it frees the slots.
 pub struct Pass<'a> {
@@ -313,7 +316,7 @@ impl PlatformGate {
     ) -> Result<Pass<'a>, SourceError> {
         self.check_circuit(host)?;
         let due = place.and_then(|p| p.due).unwrap_or_else(Instant::now);
-        let (ticket, wait) = self.lock().line.join(due);
+        let (ticket, wait) = self.lock().line.join(due, host);
         self.waiting.fetch_add(1, Ordering::Relaxed);
         if let Some(place) = place {
             place.set(Some((self.platform, ticket)));
@@ -321,11 +324,45 @@ impl PlatformGate {
         // From here a caller that gives up (its run cancelled) leaves the
         // line, and hands the turn on if it held it.
         let in_line = InLine { gate: self, ticket, place };
-        if let Some(notify) = wait {
-            while !self.lock().line.has_turn(ticket) {
+        let granted = match wait {
+            None => None,
+            Some(notify) => loop {
+                {
+                    let mut state = self.lock();
+                    if let Some(slots) = state.line.take_grant(ticket) {
+                        break Some(slots);
+                    }
+                    if state.line.has_turn(ticket) {
+                        break None;
+                    }
+                }
                 notify.notified().await;
-            }
+            },
+        };
+        let (platform_slot, global_slot) = match granted {
+            Some(slots) => slots,
+            None => self.wait_for_turn_pass(global, host).await?,
+        };
+        drop(in_line);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.passed.fetch_add(1, Ordering::Relaxed);
+        let number = {
+            let mut state = self.lock();
+            let number = state.next_pass;
+            state.next_pass += 1;
+            state.in_flight_since.insert(number, Instant::now());
+            number
+        };
+        if let Some(place) = place {
+            place.passed();
         }
+        Ok(Pass { gate: self, number, _platform_slot: platform_slot, _global_slot: global_slot })
+    }
+
+    /// The turn's holder waits for the pause, a token and its slots; then
+    /// grants passes to the callers behind it while tokens and slots are
+    /// free at once.
+    async fn wait_for_turn_pass(&self, global: &Arc<Semaphore>, host: Option<&str>) -> Result<Slots, SourceError> {
         loop {
             let paused = {
                 let state = self.lock();
@@ -344,89 +381,34 @@ impl PlatformGate {
             state.remaining_burst = snapshot.remaining_burst_capacity();
             state.last_token_at = Some(Instant::now());
         }
-        let platform_slot = self.slots.clone().acquire_owned().await;
-        let global_slot = global.clone().acquire_owned().await;
-        drop(in_line);
-        match (platform_slot, global_slot) {
-            (Ok(p), Ok(g)) => {
-                self.in_flight.fetch_add(1, Ordering::Relaxed);
-                self.passed.fetch_add(1, Ordering::Relaxed);
-                let number = {
-                    let mut state = self.lock();
-                    let number = state.next_pass;
-                    state.next_pass += 1;
-                    state.in_flight_since.insert(number, Instant::now());
-                    number
-                };
-                if let Some(place) = place {
-                    place.passed();
-                }
-                Ok(Pass { gate: self, number, _platform_slot: p, _global_slot: g })
-            }
-            _ => Err(SourceError::Config("the gate's semaphores were closed".into())),
-        }
+        let closed = |_| SourceError::Config("the gate's semaphores were closed".into());
+        let platform_slot = self.slots.clone().acquire_owned().await.map_err(closed)?;
+        let global_slot = global.clone().acquire_owned().await.map_err(closed)?;
+        self.grant_behind(&limiter, global);
+        Ok((platform_slot, global_slot))
     }
 
-    /// Where the caller holding `ticket` stands, if it still waits: its
-    /// place in line and when it should pass. The estimate takes the
-    /// latest of three times: the end of a pause; when the bucket, refilling
-    /// at the configured rate from its last known level, has a token for
-    /// everyone ahead and for this caller; and when a slot frees for it,
-    /// assuming each request in flight or ahead takes the recent average.
-    pub fn standing(&self, ticket: Ticket) -> Option<Standing> {
-        let state = self.lock();
-        let ahead = state.line.ahead_of(ticket)?;
-        Some(self.estimate(&state, ahead))
-    }
-
-    /// Where a caller arriving now would stand: behind everyone waiting.
-    pub fn standing_if_joined(&self) -> Standing {
-        let state = self.lock();
-        self.estimate(&state, state.line.len())
-    }
-
-    fn estimate(&self, state: &GateState, ahead: usize) -> Standing {
+    /// Grants passes to the callers behind the turn's holder, most urgent
+    /// first, for as long as no pause holds them and a token and both slots
+    /// are free at once; stops at the first that would wait (order is kept).
+    fn grant_behind(&self, limiter: &Limiter, global: &Arc<Semaphore>) {
+        let mut state = self.lock();
         let now = Instant::now();
-        let (rate, burst) = {
-            let bucket = self.bucket();
-            (bucket.rate, bucket.burst)
-        };
-        let mut waits: Vec<(&'static str, Duration)> = Vec::with_capacity(3);
-        if let Some(until) = state.paused_until.filter(|t| *t > now) {
-            waits.push(("pause", until - now));
+        if state.paused_until.is_some_and(|t| t > now) {
+            return;
         }
-        let tokens_now = match state.last_token_at {
-            Some(at) => (f64::from(state.remaining_burst) + at.elapsed().as_secs_f64() * rate).min(f64::from(burst)),
-            None => f64::from(burst),
-        };
-        let short = ahead as f64 + 1.0 - tokens_now;
-        if short > 0.0 {
-            waits.push(("rate", Duration::from_secs_f64(short / rate)));
-        }
-        let avg = state.avg_request.unwrap_or(Duration::from_millis(500));
-        let cap = self.config.max_in_flight;
-        // When each slot frees: the requests in flight end after the
-        // average, counted from their start; free slots are free now.
-        let mut frees: BinaryHeap<Reverse<Duration>> =
-            state.in_flight_since.values().map(|since| Reverse(avg.saturating_sub(since.elapsed()))).collect();
-        while frees.len() < cap {
-            frees.push(Reverse(Duration::ZERO));
-        }
-        // Everyone ahead takes the earliest free slot for one average request.
-        for _ in 0..ahead.min(100_000) {
-            if let Some(Reverse(t)) = frees.pop() {
-                frees.push(Reverse(t + avg));
+        while let Some((ticket, host)) = state.line.next_behind() {
+            let host_paused = host.and_then(|h| state.hosts.get(h)).and_then(|hs| hs.paused_until);
+            if host_paused.is_some_and(|t| t > now) {
+                return;
             }
-        }
-        if let Some(Reverse(t)) = frees.peek().copied().filter(|t| !t.0.is_zero()) {
-            waits.push(("slot", t));
-        }
-        let (waiting_for, wait) = waits.into_iter().max_by_key(|(_, d)| *d).unwrap_or(("rate", Duration::ZERO));
-        Standing {
-            platform: self.platform,
-            place: ahead,
-            waiting_for,
-            estimated_start_ms: trawler_domain::now_millis() + wait.as_millis() as i64,
+            let (Ok(p), Ok(g)) = (self.slots.clone().try_acquire_owned(), global.clone().try_acquire_owned()) else {
+                return;
+            };
+            let Ok(snapshot) = limiter.check() else { return };
+            state.remaining_burst = snapshot.remaining_burst_capacity();
+            state.last_token_at = Some(now);
+            state.line.grant(ticket, (p, g));
         }
     }
 
@@ -637,6 +619,38 @@ mod tests {
         }
         // 50 pass at once (the burst), the next 25 need ~0.5 s at 50/s.
         assert!(start.elapsed() >= Duration::from_millis(400), "{:?}", start.elapsed());
+        assert_eq!(g.snapshot().passed, 75);
+    }
+
+    #[tokio::test]
+    async fn callers_at_once_pass_together_within_the_burst_and_the_slots_only() {
+        let config = GateConfig { rate_per_sec: 50.0, max_in_flight: 40, ..GateConfig::default() };
+        let g = Arc::new(PlatformGate::new(Platform::Html, config));
+        let global = Arc::new(Semaphore::new(1000));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let start = Instant::now();
+        for _ in 0..75 {
+            let (g, global, tx) = (g.clone(), global.clone(), tx.clone());
+            tokio::spawn(async move {
+                let pass = g.enter(&global, None, None).await;
+                let _ = tx.send(start.elapsed());
+                // Holds its slot a moment: at most 40 at once.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                drop(pass);
+            });
+        }
+        drop(tx);
+        let mut passed = Vec::new();
+        while let Some(at) = rx.recv().await {
+            passed.push(at);
+        }
+        assert_eq!(passed.len(), 75);
+        passed.sort();
+        // The first 40 pass at once (slots), never more than 40 before the
+        // first slot frees; the 75th needs 25 more tokens at 50/s.
+        assert!(passed[39] < Duration::from_millis(300), "{:?}", passed[39]);
+        assert!(passed[40] - passed[0] >= Duration::from_millis(45), "a 41st passed with every slot taken");
+        assert!(passed[74] >= Duration::from_millis(400), "{:?}", passed[74]);
         assert_eq!(g.snapshot().passed, 75);
     }
 

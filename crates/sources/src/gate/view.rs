@@ -2,6 +2,8 @@
 //! request's place in its line.
 
 use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -50,6 +52,71 @@ impl LinePlace {
     /// When the caller's first request passed its gate, epoch ms.
     pub fn first_pass_ms(&self) -> Option<i64> {
         Some(self.first_pass_ms.load(Ordering::Relaxed)).filter(|&t| t > 0)
+    }
+}
+
+impl PlatformGate {
+    /// Where the caller holding `ticket` stands, if it still waits: its
+    /// place in line and when it should pass. The estimate takes the
+    /// latest of three times: the end of a pause; when the bucket, refilling
+    /// at the configured rate from its last known level, has a token for
+    /// everyone ahead and for this caller; and when a slot frees for it,
+    /// assuming each request in flight or ahead takes the recent average.
+    pub fn standing(&self, ticket: Ticket) -> Option<Standing> {
+        let state = self.lock();
+        let ahead = state.line.ahead_of(ticket)?;
+        Some(self.estimate(&state, ahead))
+    }
+
+    /// Where a caller arriving now would stand: behind everyone waiting.
+    pub fn standing_if_joined(&self) -> Standing {
+        let state = self.lock();
+        self.estimate(&state, state.line.len())
+    }
+
+    fn estimate(&self, state: &GateState, ahead: usize) -> Standing {
+        let now = Instant::now();
+        let (rate, burst) = {
+            let bucket = self.bucket();
+            (bucket.rate, bucket.burst)
+        };
+        let mut waits: Vec<(&'static str, Duration)> = Vec::with_capacity(3);
+        if let Some(until) = state.paused_until.filter(|t| *t > now) {
+            waits.push(("pause", until - now));
+        }
+        let tokens_now = match state.last_token_at {
+            Some(at) => (f64::from(state.remaining_burst) + at.elapsed().as_secs_f64() * rate).min(f64::from(burst)),
+            None => f64::from(burst),
+        };
+        let short = ahead as f64 + 1.0 - tokens_now;
+        if short > 0.0 {
+            waits.push(("rate", Duration::from_secs_f64(short / rate)));
+        }
+        let avg = state.avg_request.unwrap_or(Duration::from_millis(500));
+        let cap = self.config.max_in_flight;
+        // When each slot frees: the requests in flight end after the
+        // average, counted from their start; free slots are free now.
+        let mut frees: BinaryHeap<Reverse<Duration>> =
+            state.in_flight_since.values().map(|since| Reverse(avg.saturating_sub(since.elapsed()))).collect();
+        while frees.len() < cap {
+            frees.push(Reverse(Duration::ZERO));
+        }
+        // Everyone ahead takes the earliest free slot for one average request.
+        for _ in 0..ahead.min(100_000) {
+            if let Some(Reverse(t)) = frees.pop() {
+                frees.push(Reverse(t + avg));
+            }
+        }
+        if let Some(Reverse(t)) = frees.peek().copied().filter(|t| !t.0.is_zero()) {
+            waits.push(("slot", t));
+        }
+        let (waiting_for, wait) = waits.into_iter().max_by_key(|(_, d)| *d).unwrap_or(("rate", Duration::ZERO));
+        Standing {
+            platform: self.platform,
+            place: ahead,
+            waiting_for,
+            estimated_start_ms: trawler_domain::now_millis() + wait.as_millis() as i64,
+        }
     }
 }
 

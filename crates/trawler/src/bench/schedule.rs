@@ -85,6 +85,13 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
             ..ActorsConfig::default()
         };
         let tree = Tree::start(config, pool, trawler_sources::Adapters::new(&sources)?)?;
+        // The sum of every sample of a metric family (all labels).
+        let total = |text: &str, name: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
         let count = |text: &str, outcome_ok: bool| -> f64 {
             text.lines()
                 .filter(|l| l.starts_with("trawler_fetches_total{") && (l.contains("outcome=\"ok\"") == outcome_ok))
@@ -105,6 +112,23 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
         let (ok1, cpu1, secs) = (count(&m1, true), cpu_seconds(), t0.elapsed().as_secs_f64());
         eprintln!();
         let pages = ok1 - ok0;
+        // Where a poll's time went, averaged over the measured time.
+        let mean = |name: &str| {
+            let n = total(&m1, &format!("{name}_count")) - total(&m0, &format!("{name}_count"));
+            (total(&m1, &format!("{name}_sum")) - total(&m0, &format!("{name}_sum"))) / n.max(1.0) * 1000.0
+        };
+        let skipped = |text: &str| {
+            text.lines()
+                .filter(|l| l.starts_with("trawler_slots_skipped_total{") && l.contains("kind=\"poll\""))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        };
+        eprintln!(
+            "  per poll: {:.1} ms at the gate, {:.1} ms fetching (gate included); {:.0} polls/s shed as overload",
+            mean("trawler_gate_wait_seconds"),
+            mean("trawler_fetch_seconds"),
+            (skipped(&m1) - skipped(&m0)) / secs
+        );
         tree.shutdown(Duration::from_secs(5)).await?;
         sim.handle.stop(true).await;
         Ok::<_, anyhow::Error>((pages / secs, (cpu1 - cpu0) / pages.max(1.0) * 1000.0, peak_rss, count(&m1, false)))
