@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
-use trawler_domain::schedule::{next_slot_ms, offset_ms, POLL_SEED};
+use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, POLL_SEED};
 use trawler_domain::slo::Freshness;
 use trawler_domain::{Platform, ProjectId, RunKind};
 use trawler_sources::{LinePlace, RetryBudget};
@@ -140,7 +140,7 @@ impl SourceActor {
         self.next_window_ms = Some(next);
         let open_at = next - self.lead().as_millis() as i64;
         ctx.run_later(Duration::from_millis((open_at - now).max(0) as u64), move |act, ctx| {
-            act.open_window(next, ctx);
+            act.open_window(next, next, ctx);
             act.schedule_window(next, ctx);
         });
     }
@@ -154,7 +154,9 @@ impl SourceActor {
     /// time, so thousands of per-source futures on the context made a window
     /// cost grow with the square of the sources (profiled: most of the CPU at
     /// 20,000 sources).
-    fn open_window(&mut self, window_ms: i64, ctx: &mut Context<Self>) {
+    /// Slots before `from_ms` are left out: at start-up the window under
+    /// way is planned from now on (its earlier slots were a predecessor's).
+    fn open_window(&mut self, window_ms: i64, from_ms: i64, ctx: &mut Context<Self>) {
         // Opened ahead of its start: shown once it has begun.
         self.last_window_ms = Some(window_ms.min(self.deps.clock.now_ms()));
         self.counters.windows += 1;
@@ -193,6 +195,7 @@ impl SourceActor {
                 Err(e) => return act.note_error(format!("database executor unavailable: {e}")),
             };
             act.sources = planned.len();
+            let first = planned.partition_point(|(offset, _)| window_ms + offset < from_ms);
             let addr = ctx.address();
             let clock = act.deps.clock.clone();
             act.last_load = Some(began.elapsed());
@@ -208,7 +211,7 @@ impl SourceActor {
             let count = {
                 let (addr, planned) = (addr.clone(), planned.clone());
                 async move {
-                    for start in (0..planned.len()).step_by(PLAN_SLICE) {
+                    for start in (first..planned.len()).step_by(PLAN_SLICE) {
                         let range = start..(start + PLAN_SLICE).min(planned.len());
                         let slice = CountSlots { planned: planned.clone(), window_ms, range };
                         if addr.send(slice).await.is_err() {
@@ -218,7 +221,7 @@ impl SourceActor {
                 }
             };
             let send = async move {
-                for (offset, source) in planned.iter() {
+                for (offset, source) in planned.iter().skip(first) {
                     let at = window_ms + offset;
                     let wait = at - clock.now_ms();
                     if wait > 0 {
@@ -398,7 +401,14 @@ impl Actor for SourceActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.schedule_window(self.deps.clock.now_ms(), ctx);
+        // The window under way is polled from now on: a restart leaves no
+        // gap of up to an interval before the next window.
+        let now = self.deps.clock.now_ms();
+        let current = current_slot_ms(now, self.interval(), 0);
+        if current < now {
+            self.open_window(current, now, ctx);
+        }
+        self.schedule_window(now, ctx);
     }
 }
 

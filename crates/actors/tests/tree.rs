@@ -391,3 +391,44 @@ fn missed_slots_run_once_then_the_schedule_returns_to_its_offsets() -> Result<()
         Ok(())
     })
 }
+
+#[test]
+fn a_node_polls_the_rest_of_the_window_under_way_when_it_starts() -> Result<()> {
+    use trawler_domain::schedule::{current_slot_ms, offset_ms, POLL_SEED};
+    let interval = Duration::from_secs(20);
+    let len = interval.as_millis() as i64;
+    // Start just after a window's boundary: the next one is 15 s away or more.
+    let into = trawler_domain::now_millis() - current_slot_ms(trawler_domain::now_millis(), interval, 0);
+    if into > 5_000 {
+        std::thread::sleep(Duration::from_millis((len - into + 200) as u64));
+    }
+    let db = TestDb::sqlite()?;
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let source =
+            NewSource { platform: Platform::HttpJson, external_ref: format!("w{i}"), options: json!({}), secret: None };
+        ids.push(Project::create(&mut *db.pool.get()?, &format!("w{i}"), &[source])?.0.id);
+    }
+    actix::System::new().block_on(async move {
+        let started = trawler_domain::now_millis();
+        let window = current_slot_ms(started, interval, 0);
+        let config = ActorsConfig { poll_interval: interval, ..config() };
+        let fx = fixture(db, config, scripted(Duration::from_millis(5), vec![], Arc::default()))?;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        // The sources whose slot in this window came between half a second
+        // and three seconds after the start were polled, although the next
+        // window is further away.
+        let due: usize = ids
+            .iter()
+            .map(|id| window + offset_ms(id.0 as u64, POLL_SEED, interval) as i64)
+            .filter(|slot| (started + 500..started + 3_000).contains(slot) && *slot < window + len)
+            .count();
+        let seen = source_actor(&fx).await?;
+        let counters = &seen["detail"]["counters"];
+        let polled =
+            counters["polls_ok"].as_u64().unwrap_or(0) + counters["polls_joined_full_scrape"].as_u64().unwrap_or(0);
+        assert!(due >= 5, "200 sources over 20 s: about 25 due in those 2.5 s, {due} here");
+        assert!(polled as usize >= due, "{polled} polls, {due} slots due: {seen}");
+        Ok(())
+    })
+}
