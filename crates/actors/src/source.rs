@@ -75,7 +75,7 @@ pub struct SourceActor {
     in_flight: HashMap<i64, (ProjectId, tokio::task::JoinHandle<()>)>,
     /// The source list of the last window whose load succeeded, with each
     /// source's offset in the window, in offset order.
-    known: Arc<Vec<(i64, Source)>>,
+    known: Arc<Vec<(i64, Arc<Source>)>>,
     sources: usize,
     counters: Counters,
     last_window_ms: Option<i64>,
@@ -169,9 +169,9 @@ impl SourceActor {
         let load = self.loads.send(Exec(move |conn| {
             let sources = Source::list_active_for_platform(conn, platform)?;
             let projects: HashSet<ProjectId> = sources.iter().map(|s| s.project_id).collect();
-            let mut planned: Vec<(i64, Source)> = sources
+            let mut planned: Vec<(i64, Arc<Source>)> = sources
                 .into_iter()
-                .map(|s| (offset_ms(s.project_id.0 as u64, POLL_SEED, interval) as i64, s))
+                .map(|s| (offset_ms(s.project_id.0 as u64, POLL_SEED, interval) as i64, Arc::new(s)))
                 .collect();
             planned.sort_by_key(|(offset, _)| *offset);
             Ok((Arc::new(planned), projects))
@@ -243,7 +243,7 @@ impl SourceActor {
 
     /// Polls one source's hot metrics, as a task of its own.
     /// `slot_ms` is the poll's planned time, for its lateness.
-    fn poll(&mut self, source: Source, slot_ms: i64, ctx: &mut Context<Self>) {
+    fn poll(&mut self, source: Arc<Source>, slot_ms: i64, ctx: &mut Context<Self>) {
         // In cluster mode the list holds every node's projects; the node
         // that owns a project at its moment polls it.
         if self.halted || !self.active.contains(&source.project_id) || !self.deps.ownership.owns(source.project_id) {
@@ -333,7 +333,7 @@ const PLAN_SLICE: usize = 8192;
 #[derive(Message)]
 #[rtype(result = "()")]
 struct CountSlots {
-    planned: Arc<Vec<(i64, Source)>>,
+    planned: Arc<Vec<(i64, Arc<Source>)>>,
     window_ms: i64,
     range: std::ops::Range<usize>,
 }
@@ -353,7 +353,7 @@ impl Handler<CountSlots> for SourceActor {
 /// A source's moment in the window has come.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct PollNow(Source, i64);
+struct PollNow(Arc<Source>, i64);
 
 /// A poll ended: points stored, or why not.
 #[derive(Message)]
