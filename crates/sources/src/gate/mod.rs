@@ -90,6 +90,21 @@ struct GateState {
     last_pause: Option<PauseAsked>,
 }
 
+impl GateState {
+    /// Until when a pause (the platform's, or `host`'s) holds requests, if
+    /// one does at `now`.
+    fn pause_for(&self, host: Option<&str>, now: Instant) -> Option<Instant> {
+        let host_pause = host.and_then(|h| self.hosts.get(h)).and_then(|hs| hs.paused_until);
+        self.paused_until.max(host_pause).filter(|t| *t > now)
+    }
+
+    /// Notes a token taken from the bucket (for the wait estimates).
+    fn took_token(&mut self, remaining_burst: u32, at: Instant) {
+        self.remaining_burst = remaining_burst;
+        self.last_token_at = Some(at);
+    }
+}
+
 /// One platform's gate.
 pub struct PlatformGate {
     platform: Platform,
@@ -364,11 +379,7 @@ impl PlatformGate {
     /// free at once.
     async fn wait_for_turn_pass(&self, global: &Arc<Semaphore>, host: Option<&str>) -> Result<Slots, SourceError> {
         loop {
-            let paused = {
-                let state = self.lock();
-                let host_pause = host.and_then(|h| state.hosts.get(h)).and_then(|hs| hs.paused_until);
-                state.paused_until.max(host_pause).filter(|t| *t > Instant::now())
-            };
+            let paused = self.lock().pause_for(host, Instant::now());
             match paused {
                 Some(until) => tokio::time::sleep_until(until.into()).await,
                 None => break,
@@ -376,11 +387,7 @@ impl PlatformGate {
         }
         let limiter = self.bucket().limiter.clone();
         let snapshot = limiter.until_ready().await;
-        {
-            let mut state = self.lock();
-            state.remaining_burst = snapshot.remaining_burst_capacity();
-            state.last_token_at = Some(Instant::now());
-        }
+        self.lock().took_token(snapshot.remaining_burst_capacity(), Instant::now());
         let closed = |_| SourceError::Config("the gate's semaphores were closed".into());
         let platform_slot = self.slots.clone().acquire_owned().await.map_err(closed)?;
         let global_slot = global.clone().acquire_owned().await.map_err(closed)?;
@@ -394,20 +401,15 @@ impl PlatformGate {
     fn grant_behind(&self, limiter: &Limiter, global: &Arc<Semaphore>) {
         let mut state = self.lock();
         let now = Instant::now();
-        if state.paused_until.is_some_and(|t| t > now) {
-            return;
-        }
         while let Some((ticket, host)) = state.line.next_behind() {
-            let host_paused = host.and_then(|h| state.hosts.get(h)).and_then(|hs| hs.paused_until);
-            if host_paused.is_some_and(|t| t > now) {
+            if state.pause_for(host, now).is_some() {
                 return;
             }
             let (Ok(p), Ok(g)) = (self.slots.clone().try_acquire_owned(), global.clone().try_acquire_owned()) else {
                 return;
             };
             let Ok(snapshot) = limiter.check() else { return };
-            state.remaining_burst = snapshot.remaining_burst_capacity();
-            state.last_token_at = Some(now);
+            state.took_token(snapshot.remaining_burst_capacity(), now);
             state.line.grant(ticket, (p, g));
         }
     }
@@ -773,15 +775,21 @@ mod tests {
         assert!(g.enter(&global, None, None).await.is_ok());
     }
 
-    #[tokio::test]
-    async fn waiters_pass_in_order_and_know_their_place_and_start() {
-        let config = GateConfig { rate_per_sec: 10.0, max_in_flight: 100, ..GateConfig::default() };
+    /// A gate at `rate` per second whose burst is spent: from here a token
+    /// comes every 1/rate seconds.
+    async fn spent_gate(rate: u32) -> (Arc<PlatformGate>, Arc<Semaphore>) {
+        let config = GateConfig { rate_per_sec: f64::from(rate), max_in_flight: 100, ..GateConfig::default() };
         let g = Arc::new(PlatformGate::new(Platform::HttpJson, config));
         let global = Arc::new(Semaphore::new(100));
-        // Spend the burst: from here a token comes every 100 ms.
-        for _ in 0..10 {
+        for _ in 0..rate {
             drop(g.enter(&global, None, None).await);
         }
+        (g, global)
+    }
+
+    #[tokio::test]
+    async fn waiters_pass_in_order_and_know_their_place_and_start() {
+        let (g, global) = spent_gate(10).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         let places: Vec<Arc<LinePlace>> = (0..5).map(|_| Arc::new(LinePlace::default())).collect();
         let mut tasks = Vec::new();
@@ -827,13 +835,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_most_urgent_caller_passes_first_and_one_who_gives_up_holds_nobody() {
-        let config = GateConfig { rate_per_sec: 5.0, max_in_flight: 100, ..GateConfig::default() };
-        let g = Arc::new(PlatformGate::new(Platform::HttpJson, config));
-        let global = Arc::new(Semaphore::new(100));
-        // Spend the burst: from here a token comes every 200 ms.
-        for _ in 0..5 {
-            drop(g.enter(&global, None, None).await);
-        }
+        // A token every 200 ms.
+        let (g, global) = spent_gate(5).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         // An hour of slack each (catch-ups), then two that are late already
         // (polls past their slot).
