@@ -171,9 +171,14 @@ impl Coordinator {
                 if control.done {
                     return;
                 }
+                // The heartbeat goes out first thing in the round: the
+                // watchdog counts from when it was sent (no later than the
+                // database wrote it), not from when the round's lease work
+                // ended, which can come much later.
+                let sent = now_millis();
                 match self.round(started, control.halted, round, &mut duty).await {
                     Ok(others) => {
-                        last_beat.store(now_millis(), Ordering::Relaxed);
+                        last_beat.store(sent, Ordering::Relaxed);
                         others_seen.store(others, Ordering::Relaxed);
                         if failing {
                             log::info!("node {}: the database answers again", self.node);
@@ -182,7 +187,7 @@ impl Coordinator {
                     }
                     Err(RoundError { beat, error }) => {
                         if beat {
-                            last_beat.store(now_millis(), Ordering::Relaxed);
+                            last_beat.store(sent, Ordering::Relaxed);
                         }
                         if !failing {
                             let what = if beat { "a round failed after its heartbeat" } else { "heartbeat failed" };

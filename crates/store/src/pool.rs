@@ -392,6 +392,15 @@ impl DbPool {
         }
         let result = match self.pool.try_get() {
             Some(conn) => Ok(conn),
+            // No connection open at all (start-up, or all dropped as broken
+            // in an outage): a direct connection answers at once where the
+            // pool would wait its whole timeout while the database refuses.
+            None if self.pool.state().connections == 0 && self.backend == Backend::Postgres => {
+                match self.url.connect() {
+                    Err(connect_err) => Err(StoreError::Connect(connect_err)),
+                    Ok(_) => self.pool.get().map_err(StoreError::Pool),
+                }
+            }
             None => match self.pool.get() {
                 Ok(conn) => Ok(conn),
                 Err(e) => match self.url.connect() {
