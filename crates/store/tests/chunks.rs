@@ -345,6 +345,22 @@ fn a_read_by_whole_chunks_answers_from_their_aggregates_without_decoding() -> Re
         for (a, b) in after.iter().zip(&before) {
             ensure!(same_up_to_rounding(a, b), "{:?}: {a:?} != {b:?}", db.pool.backend());
         }
+        // A range that cuts the first and last day: those are decoded, the
+        // whole day between them answers from its aggregates (its blocks
+        // damaged here, so decoding it would fail).
+        let c: &mut AnyConnection = &mut conn;
+        let middle = trawler_store::db_run!(c: {
+            diesel::update(chunks::table.filter(chunks::start_ts.ge(START + DAY)).filter(chunks::start_ts.lt(START + 2 * DAY)))
+                .set(chunks::block.eq(vec![0xffu8, 0xff, 0xff]))
+                .execute(c)?
+        });
+        ensure!(middle == 3, "{:?}: {middle} chunks of the middle day", db.pool.backend());
+        let cut_after = Point::series(&mut conn, &query(Some(DAY), Agg::Avg, START + 3600, START + 2 * DAY + 7))?;
+        ensure!(
+            same_up_to_rounding(&cut_after, &cut_before),
+            "{:?}: {cut_after:?} != {cut_before:?}",
+            db.pool.backend()
+        );
 
         // Damage every block: reads that need points fail and name the
         // chunk; reads by whole chunks never open a block, so still answer.

@@ -238,7 +238,12 @@ impl Chunks {
                 .load(conn)?
         });
         let mut samples = Vec::new();
-        let mut decode = Vec::new();
+        // The chunks to decode, as runs of neighbours (first and last start):
+        // each run is one range of the key, read by a statement of one
+        // shape that stays prepared (a list of starts would be compiled
+        // anew at every read).
+        let mut runs: Vec<(i64, i64)> = Vec::new();
+        let mut in_run = false;
         for c in summaries {
             let inside = c.start_ts >= from && c.end_ts <= to;
             let one_step = c.start_ts.div_euclid(step) == c.end_ts.div_euclid(step);
@@ -246,23 +251,28 @@ impl Chunks {
             let head_within = head.get(next_head).is_some_and(|p| p.0 <= c.end_ts);
             if inside && one_step && !head_within && c.count > 0 {
                 samples.push(c.sample(agg));
+                in_run = false;
             } else {
-                decode.push(c.start_ts);
+                match runs.last_mut() {
+                    Some(run) if in_run => run.1 = c.start_ts,
+                    _ => runs.push((c.start_ts, c.start_ts)),
+                }
+                in_run = true;
             }
         }
-        if decode.is_empty() {
-            return Ok(Downsampled { whole: samples, points: Vec::new() });
-        }
-        let rows: Vec<ChunkRow> = db_run!(conn: {
-            chunks::table
-                .filter(chunks::series_id.eq(id))
-                .filter(chunks::start_ts.eq_any(&decode))
-                .order(chunks::start_ts)
-                .load(conn)?
-        });
         let mut points = Vec::new();
-        for c in rows {
-            points.extend(c.points()?.into_iter().filter(|p| p.0 >= from && p.0 <= to));
+        for (first, last) in runs {
+            let rows: Vec<ChunkRow> = db_run!(conn: {
+                chunks::table
+                    .filter(chunks::series_id.eq(id))
+                    .filter(chunks::start_ts.ge(first))
+                    .filter(chunks::start_ts.le(last))
+                    .order(chunks::start_ts)
+                    .load(conn)?
+            });
+            for c in rows {
+                points.extend(c.points()?.into_iter().filter(|p| p.0 >= from && p.0 <= to));
+            }
         }
         Ok(Downsampled { whole: samples, points })
     }
