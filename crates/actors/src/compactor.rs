@@ -14,6 +14,8 @@ use crate::state::{ActorInfo, ActorStatus};
 
 /// Head points moved per transaction.
 const BATCH: usize = 20_000;
+/// How soon a pass that found the compaction lock held tries again.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
 
 /// Asks for the actor's state.
 #[derive(Message)]
@@ -67,21 +69,33 @@ impl CompactorActor {
         // Windows that have closed: everything before the current one.
         let before = now_ms.div_euclid(1000).div_euclid(span).saturating_mul(span);
         let job = self.db.send(Exec(move |conn| {
-            let moved = Chunks::compact(conn, before, span, BATCH)?;
-            if first {
+            let pass = Chunks::compact_pass(conn, before, span, BATCH)?;
+            if first && !pass.busy {
                 Chunks::merge_all_closed(conn, before, span, BATCH)?;
             }
-            Ok(moved)
+            Ok(pass)
         }));
-        ctx.spawn(job.into_actor(self).map(|result, act, _| {
+        ctx.spawn(job.into_actor(self).map(move |result, act, ctx| {
             act.running = false;
             match result {
-                Ok(Ok(n)) => {
-                    if n > 0 {
-                        log::debug!("compactor: moved {n} points into chunks");
+                Ok(Ok(pass)) => {
+                    if pass.moved > 0 {
+                        log::debug!("compactor: moved {} points into chunks", pass.moved);
                     }
-                    act.moved_total += n;
+                    act.moved_total += pass.moved;
                     act.last_error = None;
+                    if pass.busy {
+                        // Another session held the lock (retention's pass,
+                        // or another node's compactor): try again in a
+                        // moment, not an interval later (up to 5 minutes
+                        // of an upgrade's move lost at start-up). A first
+                        // pass stays first, so its merges still run.
+                        if first {
+                            act.last_run_ms = None;
+                        }
+                        act.next_run_ms = Some(act.clock.now_ms().saturating_add(BUSY_RETRY.as_millis() as i64));
+                        ctx.run_later(BUSY_RETRY, |act, ctx| act.run(ctx));
+                    }
                 }
                 Ok(Err(e)) => act.last_error = Some(e.to_string()),
                 Err(e) => act.last_error = Some(e.to_string()),

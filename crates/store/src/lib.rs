@@ -28,7 +28,7 @@ pub mod token;
 pub mod view;
 pub mod webhook;
 
-pub use chunk::Chunks;
+pub use chunk::{Chunks, Pass};
 pub use command::{Command, CommandKind};
 pub use error::StoreError;
 pub use lease::{Holder, Lease};

@@ -440,3 +440,29 @@ fn weeks_that_closed_while_no_node_compacted_are_merged_at_start() -> Result<()>
     }
     Ok(())
 }
+
+#[test]
+fn a_pass_that_finds_the_lock_held_says_so_and_moves_nothing() -> Result<()> {
+    use diesel::connection::SimpleConnection;
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("no PostgreSQL: skipping");
+        return Ok(());
+    };
+    let db = db?;
+    let mut conn = db.pool.get()?;
+    let (p, _) = Project::create(&mut conn, "P", &[])?;
+    Point::insert_batch(&mut conn, &three_days(p.id))?;
+    let total = head_count(&mut conn)?;
+    // Another session (retention, another node's compactor) holds the
+    // compaction lock in its transaction.
+    let mut other = db.pool.get()?;
+    // The lock's key: "trawlc" as a number (0x7472_6177_6c63).
+    other.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", 0x7472_6177_6c63i64))?;
+    let pass = Chunks::compact_pass(&mut conn, START + 3 * DAY, DAY, 1000)?;
+    ensure!(pass == trawler_store::Pass { moved: 0, busy: true }, "{pass:?}");
+    ensure!(head_count(&mut conn)? == total, "nothing moved while the lock was held");
+    other.batch_execute("COMMIT")?;
+    let pass = Chunks::compact_pass(&mut conn, START + 3 * DAY, DAY, 1000)?;
+    ensure!(!pass.busy && pass.moved == total as u64, "{pass:?} of {total}");
+    Ok(())
+}

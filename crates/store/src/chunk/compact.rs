@@ -81,6 +81,16 @@ fn yield_writes(conn: &AnyConnection, batch_took: std::time::Duration) {
     }
 }
 
+/// What one compaction pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Points moved from the head into chunks.
+    pub moved: u64,
+    /// Whether the pass stopped because another session held the
+    /// compaction lock (PostgreSQL; never on SQLite).
+    pub busy: bool,
+}
+
 impl Chunks {
     /// Moves the head's points older than `before` (epoch seconds) into
     /// chunks, at most `batch` points per transaction. A series has one
@@ -92,14 +102,25 @@ impl Chunks {
     /// timestamp, the chunk's value stays, as a repeated insert keeps the
     /// first. Returns the points moved.
     pub fn compact(conn: &mut AnyConnection, before: i64, span: i64, batch: usize) -> StoreResult<u64> {
+        Ok(Chunks::compact_pass(conn, before, span, batch)?.moved)
+    }
+
+    /// [`Chunks::compact`], telling also whether the pass stopped because
+    /// another session (retention, or another node's compactor) held the
+    /// compaction lock: then the caller tries again soon rather than a
+    /// whole interval later.
+    pub fn compact_pass(conn: &mut AnyConnection, before: i64, span: i64, batch: usize) -> StoreResult<Pass> {
         let windows = Windows::new(span, before);
         let batch = batch.max(1);
         let mut cursor: Option<Cursor> = None;
         let mut moved = 0u64;
         loop {
             let started = std::time::Instant::now();
-            let (n, next) =
-                crate::write_transaction(conn, |conn| Chunks::compact_batch(conn, windows, batch, cursor.take()))?;
+            let Some((n, next)) =
+                crate::write_transaction(conn, |conn| Chunks::compact_batch(conn, windows, batch, cursor.take()))?
+            else {
+                return Ok(Pass { moved, busy: true });
+            };
             moved += n;
             match next {
                 Some(c) => cursor = Some(c),
@@ -115,7 +136,7 @@ impl Chunks {
                 Chunks::merge_closed(conn, size, before, batch, false)?;
             }
         }
-        Ok(moved)
+        Ok(Pass { moved, busy: false })
     }
 
     /// Merges, over the whole history, the chunks of each series that share
@@ -205,13 +226,13 @@ impl Chunks {
         w: Windows,
         batch: usize,
         cursor: Option<Cursor>,
-    ) -> StoreResult<(u64, Option<Cursor>)> {
+    ) -> StoreResult<Option<(u64, Option<Cursor>)>> {
         if !exclusive(conn)? {
-            return Ok((0, None));
+            return Ok(None);
         }
         let rows = Chunks::head_batch(conn, w.before, batch, cursor)?;
         let Some(last) = rows.last() else {
-            return Ok((0, None));
+            return Ok(Some((0, None)));
         };
         let next =
             (rows.len() == batch).then(|| (last.project_id, last.metric.clone(), last.platform.clone(), last.ts));
@@ -284,7 +305,7 @@ impl Chunks {
                 });
             }
         }
-        Ok((rows.len() as u64, next))
+        Ok(Some((rows.len() as u64, next)))
     }
 
     /// The next head points older than `before`, in key order after

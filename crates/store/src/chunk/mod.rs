@@ -11,7 +11,7 @@
 mod compact;
 mod retention;
 
-pub use compact::MERGE_LEVELS;
+pub use compact::{Pass, MERGE_LEVELS};
 
 use std::collections::BTreeMap;
 
