@@ -301,20 +301,56 @@ pub struct Manager {
     url: DbUrl,
 }
 
+/// A pooled connection and when it last went back to the pool.
+pub struct Pooled {
+    conn: AnyConnection,
+    returned: std::time::Instant,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection back in the pool for less than this is handed out without
+/// a `SELECT 1` first (as HikariCP's bypass window): it worked a moment
+/// ago, and one that broke since (its server gone) fails its next query,
+/// which marks it broken and drops it on its return. Under load a
+/// connection is rarely idle that long, so checkouts cost no round trip.
+const TRUSTED_FOR: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = diesel::ConnectionError;
 
-    fn connect(&self) -> Result<AnyConnection, Self::Error> {
-        self.url.connect()
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        Ok(Pooled { conn: self.url.connect()?, returned: std::time::Instant::now() })
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
+        if conn.returned.elapsed() < TRUSTED_FOR {
+            return Ok(());
+        }
+        conn.conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    /// A connection whose transaction manager is broken (a transaction
+    /// left open, or PostgreSQL's connection lost: libpq then reports an
+    /// unknown transaction state) is dropped rather than pooled again.
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.returned = std::time::Instant::now();
+        match &mut conn.conn {
+            AnyConnection::Sqlite(c) => AnsiTransactionManager::is_broken_transaction_manager(c),
+            AnyConnection::Postgresql(c) => AnsiTransactionManager::is_broken_transaction_manager(c),
+        }
     }
 }
 

@@ -102,7 +102,7 @@ impl TestDb {
     /// PostgreSQL after VACUUM FULL.
     pub fn point_bytes(&self) -> StoreResult<u64> {
         let mut conn = self.pool.get()?;
-        match &mut *conn {
+        match &mut **conn {
             AnyConnection::Sqlite(c) => {
                 c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
                 let path = self.url.trim_start_matches("sqlite://");
@@ -145,7 +145,7 @@ impl TestDb {
         }
         let list = tables.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
         let mut conn = self.pool.get()?;
-        let size: Size = match &mut *conn {
+        let size: Size = match &mut **conn {
             AnyConnection::Sqlite(c) => {
                 c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
                 diesel::RunQueryDsl::get_result(

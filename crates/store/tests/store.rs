@@ -262,7 +262,7 @@ fn a_series_is_read_from_the_primary_key_alone() -> Result<()> {
              AND platform = 'kickstarter' AND ts >= 0 AND ts <= 100000 ORDER BY ts",
             ids[7].0
         );
-        let plan = match &mut *conn {
+        let plan = match &mut **conn {
             AnyConnection::Postgresql(pg) => {
                 // So small a table might be read whole; among index reads,
                 // the planner must find one that never needs the heap.
@@ -826,6 +826,62 @@ fn nodes_heartbeat_stop_and_expire() -> Result<()> {
         assert_eq!(Node::others_alive(&mut conn, "a", t + 7)?, vec!["b".to_owned()], "only its own instance stops it");
         Node::stopped(&mut conn, "b", "i3", t + 6)?;
         assert!(Node::others_alive(&mut conn, "a", t + 7)?.is_empty());
+    }
+    Ok(())
+}
+
+/// A connection the server dropped while it sat in the pool: handed out
+/// again within the trust window (no `SELECT 1`), its query fails once and
+/// it is not pooled again; after the window, the checkout's check replaces
+/// it before anyone uses it.
+#[test]
+fn a_connection_the_server_dropped_fails_once_at_most_and_is_not_pooled_again() -> Result<()> {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::Integer;
+    use trawler_store::AnyConnection;
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+    }
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("no PostgreSQL: skipping");
+        return Ok(());
+    };
+    let db = db?;
+    let pid_of = |conn: &mut AnyConnection| -> Result<i32> {
+        match conn {
+            AnyConnection::Postgresql(pg) => {
+                Ok(diesel::sql_query("SELECT pg_backend_pid() AS pid").get_result::<Pid>(pg)?.pid)
+            }
+            AnyConnection::Sqlite(_) => anyhow::bail!("PostgreSQL expected"),
+        }
+    };
+    let kill = |pid: i32| -> Result<()> {
+        let mut admin = trawler_store::DbUrl::parse(&db.url)?.connect()?;
+        admin.batch_execute(&format!("SELECT pg_terminate_backend({pid})"))?;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        Ok(())
+    };
+    for wait in [std::time::Duration::ZERO, std::time::Duration::from_millis(700)] {
+        let mut conn = db.pool.get()?;
+        let pid = pid_of(&mut conn)?;
+        drop(conn);
+        kill(pid)?;
+        std::thread::sleep(wait);
+        let mut failures = 0;
+        let mut pids = Vec::new();
+        for _ in 0..3 {
+            let mut conn = db.pool.get()?;
+            match pid_of(&mut conn) {
+                Ok(p) => pids.push(p),
+                Err(_) => failures += 1,
+            }
+        }
+        let allowed = if wait.is_zero() { 1 } else { 0 };
+        anyhow::ensure!(failures <= allowed, "after {wait:?}: {failures} failed queries");
+        anyhow::ensure!(pids.len() == 3 - failures && !pids.contains(&pid), "after {wait:?}: {pids:?} (killed {pid})");
     }
     Ok(())
 }
