@@ -6,7 +6,7 @@
 //! "invalid connection url" after SQLite had been tried with it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{self, ManageConnection};
@@ -304,7 +304,7 @@ pub struct Manager {
 /// A pooled connection and when it last went back to the pool.
 pub struct Pooled {
     conn: AnyConnection,
-    returned: std::time::Instant,
+    returned: Instant,
 }
 
 impl std::ops::Deref for Pooled {
@@ -325,14 +325,14 @@ impl std::ops::DerefMut for Pooled {
 /// ago, and one that broke since (its server gone) fails its next query,
 /// which marks it broken and drops it on its return. Under load a
 /// connection is rarely idle that long, so checkouts cost no round trip.
-const TRUSTED_FOR: std::time::Duration = std::time::Duration::from_millis(500);
+const TRUSTED_FOR: Duration = Duration::from_millis(500);
 
 impl ManageConnection for Manager {
     type Connection = Pooled;
     type Error = diesel::ConnectionError;
 
     fn connect(&self) -> Result<Pooled, Self::Error> {
-        Ok(Pooled { conn: self.url.connect()?, returned: std::time::Instant::now() })
+        Ok(Pooled { conn: self.url.connect()?, returned: Instant::now() })
     }
 
     fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
@@ -346,7 +346,7 @@ impl ManageConnection for Manager {
     /// left open, or PostgreSQL's connection lost: libpq then reports an
     /// unknown transaction state) is dropped rather than pooled again.
     fn has_broken(&self, conn: &mut Pooled) -> bool {
-        conn.returned = std::time::Instant::now();
+        conn.returned = Instant::now();
         match &mut conn.conn {
             AnyConnection::Sqlite(c) => AnsiTransactionManager::is_broken_transaction_manager(c),
             AnyConnection::Postgresql(c) => AnsiTransactionManager::is_broken_transaction_manager(c),
