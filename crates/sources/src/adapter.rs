@@ -84,10 +84,46 @@ pub trait Adapter: Send + Sync {
 }
 
 /// The `host:port` a generic source's URL reaches.
+///
+/// Asked at every fetch, and the same for every source of one URL template
+/// whose `{ref}` lies past the host: remembered per template head (scheme
+/// and authority) on each thread, a few hundred at most, instead of
+/// parsing a URL each time.
 pub fn generic_host(spec: &SourceSpec) -> Option<String> {
-    let url = option_str(&spec.options, "url")?;
-    let parsed = reqwest::Url::parse(&fill_template(url, &spec.external_ref)).ok()?;
-    Some(format!("{}:{}", parsed.host_str()?, parsed.port_or_known_default()?))
+    thread_local! {
+        static HOSTS: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    const REMEMBERED: usize = 512;
+    let template = option_str(&spec.options, "url")?;
+    let parse = || {
+        let parsed = reqwest::Url::parse(&fill_template(template, &spec.external_ref)).ok()?;
+        Some(format!("{}:{}", parsed.host_str()?, parsed.port_or_known_default()?))
+    };
+    let Some(head) = template_head(template) else { return parse() };
+    if let Some(known) = HOSTS.with(|h| h.borrow().get(head).cloned()) {
+        return known;
+    }
+    let host = parse();
+    HOSTS.with(|h| {
+        let mut h = h.borrow_mut();
+        if h.len() >= REMEMBERED {
+            h.clear();
+        }
+        h.insert(head.to_owned(), host.clone());
+    });
+    host
+}
+
+/// The scheme and authority of an http(s) URL template
+/// (`https://host:8080`) when they hold no `{ref}`: then they alone decide
+/// the host and port (the authority of an http(s) URL ends at the first
+/// `/`, `\\`, `?` or `#`).
+fn template_head(template: &str) -> Option<&str> {
+    let start = ["http://", "https://"].into_iter().find(|s| template.starts_with(s))?.len();
+    let end = template[start..].find(['/', '\\', '?', '#']).map_or(template.len(), |i| start + i);
+    let head = &template[..end];
+    (!head.contains("{ref}")).then_some(head)
 }
 
 /// Replaces `{ref}` in a URL template with the percent-encoded reference
@@ -254,6 +290,35 @@ mod tests {
     fn templates_encode_the_reference() {
         assert_eq!(fill_template("https://x/{ref}/stats", "maker/my lamp"), "https://x/maker/my%20lamp/stats");
         assert_eq!(fill_template("https://x/?id={ref}", "a&b"), "https://x/?id=a%26b");
+    }
+
+    #[test]
+    fn a_remembered_host_is_the_host_the_url_reaches() {
+        let spec = |url: &str, reference: &str| SourceSpec {
+            platform: Platform::HttpJson,
+            external_ref: reference.into(),
+            options: Arc::new(serde_json::json!({ "url": url })),
+            secret: None,
+        };
+        let cases = [
+            ("https://api.example/{ref}", "a", Some("api.example:443")),
+            ("http://API.Example:8080/x?id={ref}", "a", Some("api.example:8080")),
+            ("http://user:pw@host.example/{ref}", "a", Some("host.example:80")),
+            ("http://host.example\\{ref}", "a", Some("host.example:80")),
+            ("http://host.example#{ref}", "a", Some("host.example:80")),
+            ("https://{ref}.shop.example/stats", "alpha", Some("alpha.shop.example:443")),
+            ("https://{ref}.shop.example/stats", "beta", Some("beta.shop.example:443")),
+            ("https://shop.example:{ref}/stats", "9443", Some("shop.example:9443")),
+            ("https://shop.example:{ref}/stats", "9444", Some("shop.example:9444")),
+            ("ftp://files.example/{ref}", "a", Some("files.example:21")),
+            ("mailto:{ref}", "a", None),
+        ];
+        // Twice: the second round answers from what the first remembered.
+        for _ in 0..2 {
+            for (url, reference, host) in cases {
+                assert_eq!(generic_host(&spec(url, reference)).as_deref(), host, "{url} with {reference}");
+            }
+        }
     }
 
     #[test]
