@@ -16,11 +16,11 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FetchLabels {
     /// The platform.
-    pub platform: String,
+    pub platform: &'static str,
     /// `full` or `poll`.
-    pub kind: String,
+    pub kind: &'static str,
     /// `ok` or the error class.
-    pub outcome: String,
+    pub outcome: &'static str,
 }
 
 /// Which way a lease moved: `taken`, `released` or `lost`.
@@ -34,7 +34,7 @@ pub struct MoveLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PlatformLabel {
     /// The platform.
-    pub platform: String,
+    pub platform: &'static str,
 }
 
 /// A label of one status.
@@ -48,7 +48,7 @@ pub struct StatusLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     /// `full` or `poll`.
-    pub kind: String,
+    pub kind: &'static str,
 }
 
 /// A label of one outcome.
@@ -243,21 +243,20 @@ impl Metrics {
     }
 
     /// Records one fetch.
-    pub fn fetch(&self, platform: &str, kind: &str, outcome: &str, seconds: f64) {
-        let labels = FetchLabels { platform: platform.into(), kind: kind.into(), outcome: outcome.into() };
-        self.fetches.get_or_create(&labels).inc();
-        self.fetch_seconds.get_or_create(&PlatformLabel { platform: platform.into() }).observe(seconds);
+    pub fn fetch(&self, platform: &'static str, kind: &'static str, outcome: &'static str, seconds: f64) {
+        self.fetches.get_or_create(&FetchLabels { platform, kind, outcome }).inc();
+        self.fetch_seconds.get_or_create(&PlatformLabel { platform }).observe(seconds);
     }
 
     /// Records how late a scheduled fetch of `kind` started.
-    pub fn slot_lateness(&self, kind: &str, late_ms: i64) {
+    pub fn slot_lateness(&self, kind: &'static str, late_ms: i64) {
         let seconds = late_ms.max(0) as f64 / 1000.0;
-        self.slot_lateness_seconds.get_or_create(&KindLabel { kind: kind.into() }).observe(seconds);
+        self.slot_lateness_seconds.get_or_create(&KindLabel { kind }).observe(seconds);
     }
 
     /// Counts a slot of `kind` that got no fetch of its own.
-    pub fn slot_skipped(&self, kind: &str) {
-        self.slots_skipped.get_or_create(&KindLabel { kind: kind.into() }).inc();
+    pub fn slot_skipped(&self, kind: &'static str) {
+        self.slots_skipped.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// Counts a panic caught in `task`.

@@ -275,7 +275,7 @@ impl SourceActor {
         let addr = ctx.address();
         let task = actix::spawn(async move {
             let (source_id, project_id) = (source.id, source.project_id);
-            let metrics = deps.metrics.clone();
+            let shared = deps.clone();
             // The poll reports back even when it panics: a poll that never
             // reported would leave its source "in flight" for ever.
             let done = caught(async move {
@@ -315,7 +315,7 @@ impl SourceActor {
             })
             .await;
             let (on_time, result, joined) = done.unwrap_or_else(|msg| {
-                metrics.task_panic("poll");
+                shared.metrics.task_panic("poll");
                 (false, Err(format!("project {project_id} source {source_id}: panic: {msg}")), false)
             });
             addr.do_send(PollDone { source: source_id, project: project_id, slot_ms, on_time, result, joined });

@@ -384,14 +384,16 @@ impl HttpClient {
     async fn read(&self, req: reqwest::RequestBuilder) -> Result<HttpResponse, SourceError> {
         let mut resp = req.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
+        // Taken, not copied: the body is read without them.
+        let headers = std::mem::take(resp.headers_mut());
         let limit = self.config.max_body_bytes;
-        if resp.content_length().is_some_and(|n| n as usize > limit) {
+        let announced = resp.content_length();
+        if announced.is_some_and(|n| n as usize > limit) {
             return Err(SourceError::TooLarge { limit });
         }
         // Read chunk by chunk and stop at the limit: Content-Length can lie
         // or be absent, and gzip bodies grow when decoded.
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(announced.map_or(0, |n| n as usize).min(64 * 1024));
         while let Some(chunk) = resp.chunk().await.map_err(classify)? {
             if body.len() + chunk.len() > limit {
                 return Err(SourceError::TooLarge { limit });

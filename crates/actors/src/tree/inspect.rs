@@ -58,7 +58,7 @@ impl Tree {
             m.ingest_buffered.set(gauge("/buffered"));
         }
         for gate in self.adapters.gates().snapshot().platforms {
-            let label = metrics::PlatformLabel { platform: gate.platform.to_string() };
+            let label = metrics::PlatformLabel { platform: gate.platform.as_str() };
             let state = match gate.circuit {
                 "open" => 2,
                 "half_open" => 1,

@@ -93,9 +93,7 @@ impl Tree {
         crate::stall::start(metrics.clone());
         let waits = metrics.gate_wait_seconds.clone();
         adapters.gates().observe_waits(Arc::new(move |platform, waited| {
-            waits
-                .get_or_create(&metrics::PlatformLabel { platform: platform.to_string() })
-                .observe(waited.as_secs_f64());
+            waits.get_or_create(&metrics::PlatformLabel { platform: platform.as_str() }).observe(waited.as_secs_f64());
         }));
         let ingest_mailbox = Mailbox::default();
         let ingest_info = Arc::new(Mutex::new(ActorInfo::new("ingest", "ingest".into(), ActorStatus::Starting)));
