@@ -16,6 +16,15 @@ use trawler_domain::{Metric, Platform, Point, ProjectId};
 /// Rows per insert transaction of the writer thread.
 const BATCH: usize = 5_000;
 
+/// What the bare loop gave over the measured time.
+pub(super) struct Ceiling {
+    /// Pages stored per second.
+    pub pages_per_s: f64,
+    /// CPU-seconds of the whole process (the loop, its writer and the
+    /// in-process simulator) per 1,000 pages stored.
+    pub cpu_s_per_1000: f64,
+}
+
 /// Pages/s stored by the bare loop: `concurrency` tasks fetch
 /// `{base}/json/p{i}` for i cycling over `projects`, flat out, for `warmup`
 /// and then `seconds`; the rows go into `pool`. Runs on the caller's tokio
@@ -27,7 +36,7 @@ pub(super) async fn bare_loop(
     concurrency: usize,
     warmup: Duration,
     seconds: Duration,
-) -> Result<f64> {
+) -> Result<Ceiling> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Point>(BATCH * 4);
     let stored = Arc::new(AtomicU64::new(0));
@@ -117,9 +126,9 @@ pub(super) async fn bare_loop(
     }
     drop(tx);
     tokio::time::sleep(warmup).await;
-    let (s0, t0) = (stored.load(Ordering::Relaxed), Instant::now());
+    let (s0, t0, cpu0) = (stored.load(Ordering::Relaxed), Instant::now(), super::cpu_seconds());
     tokio::time::sleep(seconds).await;
-    let (s1, secs) = (stored.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
+    let (s1, secs, cpu1) = (stored.load(Ordering::Relaxed), t0.elapsed().as_secs_f64(), super::cpu_seconds());
     for t in tasks {
         t.await.context("a fetch task failed")?;
     }
@@ -128,5 +137,6 @@ pub(super) async fn bare_loop(
     if failed > 0 {
         bail!("the bare loop had {failed} failed fetches");
     }
-    Ok((s1 - s0) as f64 / secs)
+    let pages = (s1 - s0) as f64;
+    Ok(Ceiling { pages_per_s: pages / secs, cpu_s_per_1000: (cpu1 - cpu0) / pages.max(1.0) * 1000.0 })
 }
