@@ -55,14 +55,16 @@ pub fn current_slot_ms(now_ms: i64, interval: Duration, offset_ms: u64) -> i64 {
 /// ran), or `None` when the slot has its run. However many slots were
 /// missed, one run is owed; the delays of many projects spread over up to a
 /// minute (less for shorter intervals) by `key`, so a node starting with
-/// many projects does not burst.
+/// many projects does not burst. `None` too when the next slot comes before
+/// that delay ends: the slot's own run is the one owed, and a catch-up
+/// after it would have pushed the slot out (a missed slot in the SLO).
 pub fn catch_up_delay(key: u64, last_started_ms: Option<i64>, now_ms: i64, interval: Duration) -> Option<Duration> {
     let offset = offset_ms(key, FULL_SEED, interval);
     let missed = last_started_ms.is_none_or(|t| t < current_slot_ms(now_ms, interval, offset));
-    missed.then(|| {
-        let window = interval.min(Duration::from_secs(60));
-        Duration::from_millis(offset_ms(key, !FULL_SEED, window))
-    })
+    let window = interval.min(Duration::from_secs(60));
+    let delay = Duration::from_millis(offset_ms(key, !FULL_SEED, window));
+    let next_slot = next_slot_ms(now_ms, interval, offset);
+    (missed && now_ms.saturating_add(delay.as_millis() as i64) < next_slot).then_some(delay)
 }
 
 #[cfg(test)]
@@ -87,10 +89,36 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_due_before_the_catch_up_is_the_run_owed() {
+        let interval = Duration::from_secs(30);
+        for key in 0..200u64 {
+            let offset = offset_ms(key, FULL_SEED, interval);
+            let start = 1_000_000_000_000i64;
+            for step in 0..30 {
+                let now = start + step * 1_000;
+                let next = next_slot_ms(now, interval, offset);
+                match catch_up_delay(key, None, now, interval) {
+                    // The catch-up runs before the next slot.
+                    Some(delay) => assert!(now + (delay.as_millis() as i64) < next, "key {key} at {step} s"),
+                    // Nothing owed before the slot: the slot comes sooner
+                    // than the spread delay would have.
+                    None => {
+                        let delay = offset_ms(key, !FULL_SEED, interval) as i64;
+                        assert!(now + delay >= next, "key {key} at {step} s: no catch-up, slot in {} ms", next - now);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn catch_up_runs_spread_over_at_most_a_minute() {
         let now = 1_700_000_000_000i64;
         let delays: Vec<Duration> = (0..1000u64).filter_map(|k| catch_up_delay(k, None, now, H4)).collect();
-        assert_eq!(delays.len(), 1000);
+        // Those whose slot comes within the minute wait for it instead
+        // (a handful of a thousand at four hours).
+        let soon = (0..1000u64).filter(|&k| next_slot_ms(now, H4, offset_ms(k, FULL_SEED, H4)) - now < 60_000).count();
+        assert!(soon < 20 && delays.len() + soon >= 1000, "{} catch-ups, {soon} slots within a minute", delays.len());
         assert!(delays.iter().all(|d| *d < Duration::from_secs(60)));
         let early = delays.iter().filter(|d| **d < Duration::from_secs(30)).count();
         assert!((400..=600).contains(&early), "{early} of 1000 in the first half minute");
