@@ -245,6 +245,8 @@ fn run_scenario(db_url: &str) -> Result<()> {
             api.send(reqwest::Method::POST, "/api/v1/projects", Some(json!({"name": name, "sources": sources})))?;
         ensure!(status == 201, "create {name}: {status} {body}");
         ensure!(!body.to_string().contains("meta-token"), "a secret leaked: {body}");
+        // Created through a running node: scheduled (for the SLO) at once.
+        ensure!(body["scheduled_from_ms"] == body["created_at_ms"], "{body}");
         projects.push(body["id"].as_i64().ok_or_else(|| anyhow!("no id"))?);
     }
 
@@ -486,6 +488,15 @@ fn run_scenario(db_url: &str) -> Result<()> {
         !actors["actors"].as_array().is_some_and(|a| a.iter().any(|x| x["project_id"].as_i64() == Some(archived))),
         "the archived project's scraper is still listed"
     );
+    // Resumed, its schedule counts again from now: the slots while it was
+    // archived are not misses.
+    let before = trawler_domain::now_millis();
+    let (status, body) = api.send(reqwest::Method::POST, &format!("/api/v1/projects/{archived}/resume"), None)?;
+    ensure!(status == 200 && body["status"] == "active", "{status} {body}");
+    ensure!(body["scheduled_from_ms"].as_i64().is_some_and(|t| t >= before), "{body}");
+    let fresh = api.ok(&format!("/api/v1/admin/freshness?from={}", before / 1000 - 60))?;
+    let row = fresh["projects"].as_array().into_iter().flatten().find(|r| r["project_id"] == archived);
+    ensure!(row.is_some_and(|r| r["missed"] == 0), "{fresh}");
     Ok(())
 }
 

@@ -228,6 +228,9 @@ impl Handler<StartAll> for ProjectSupervisor {
             let now = trawler_store::Node::clock(conn)?;
             let alive = trawler_store::Node::others_alive(conn, &me, now)?;
             let aborted = Run::abort_unfinished(conn, &alive, started_ms)?;
+            // Projects created while no node ran are scheduled from now on:
+            // their slots before this start are not misses.
+            Project::mark_scheduled(conn, None, now)?;
             let projects = if cluster { Vec::new() } else { Project::list(conn, Some(ProjectStatus::Active))? };
             let quarantined = Project::list(conn, Some(ProjectStatus::Quarantined))?;
             // Three queries for every scraper's state, not two per scraper.

@@ -24,6 +24,10 @@ pub struct Project {
     pub updated_at_ms: i64,
     /// Why it is in its status (the crash behind a quarantine), if recorded.
     pub status_reason: Option<String>,
+    /// Since when its schedule counts for the freshness SLO, epoch ms:
+    /// when a running node first scheduled it, or last resumed it. `None`
+    /// until then (created while no node ran): no slot of it is due yet.
+    pub scheduled_from_ms: Option<i64>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -35,6 +39,7 @@ struct ProjectRow {
     created_at_ms: i64,
     updated_at_ms: i64,
     status_reason: Option<String>,
+    scheduled_from_ms: Option<i64>,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -50,6 +55,7 @@ impl TryFrom<ProjectRow> for Project {
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
             status_reason: r.status_reason,
+            scheduled_from_ms: r.scheduled_from_ms,
         })
     }
 }
@@ -223,6 +229,32 @@ impl Project {
             }
             Ok(ids)
         })
+    }
+
+    /// Marks the schedules of active projects as counting from `now_ms`
+    /// for the freshness SLO: `ids`, or (`None`) every active project whose
+    /// schedule has not begun yet (created while no node ran). Returns how
+    /// many were marked.
+    pub fn mark_scheduled(conn: &mut AnyConnection, ids: Option<&[ProjectId]>, now_ms: i64) -> StoreResult<usize> {
+        let active = ProjectStatus::Active.as_str();
+        let Some(ids) = ids else {
+            return Ok(db_run!(conn: {
+                diesel::update(
+                    projects::table.filter(projects::scheduled_from_ms.is_null()).filter(projects::status.eq(active)),
+                )
+                .set(projects::scheduled_from_ms.eq(now_ms))
+                .execute(conn)?
+            }));
+        };
+        let mut marked = 0;
+        for chunk in crate::id_chunks(ids) {
+            marked += db_run!(conn: {
+                diesel::update(projects::table.filter(projects::id.eq_any(&chunk)).filter(projects::status.eq(active)))
+                    .set(projects::scheduled_from_ms.eq(now_ms))
+                    .execute(conn)?
+            });
+        }
+        Ok(marked)
     }
 
     /// One project, or `NotFound`.

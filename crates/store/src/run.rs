@@ -328,7 +328,9 @@ impl Run {
     /// The freshness SLO of `projects` over `[from_ms, to_ms]` with full
     /// scrapes every `interval`, from one read of the runs: one entry per
     /// project, in order. A project's window starts no earlier than its
-    /// creation.
+    /// schedule ([`crate::Project::scheduled_from_ms`]): slots before a node
+    /// first scheduled it, or before it was last resumed, are not misses;
+    /// slots while its node was down are.
     pub fn freshness(
         conn: &mut AnyConnection,
         interval: std::time::Duration,
@@ -351,7 +353,8 @@ impl Run {
             .map(|p| {
                 let runs = by_project.get(&p.id).map_or(&[][..], Vec::as_slice);
                 let offset = offset_ms(p.id.0 as u64, FULL_SEED, interval);
-                trawler_domain::slo::freshness(runs, interval, offset, from_ms.max(p.created_at_ms), to_ms)
+                let from = from_ms.max(p.scheduled_from_ms.unwrap_or(to_ms));
+                trawler_domain::slo::freshness(runs, interval, offset, from, to_ms)
             })
             .collect())
     }

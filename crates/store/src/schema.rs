@@ -10,6 +10,7 @@ diesel::table! {
         created_at_ms -> BigInt,
         updated_at_ms -> BigInt,
         status_reason -> Nullable<Text>,
+        scheduled_from_ms -> Nullable<BigInt>,
     }
 }
 

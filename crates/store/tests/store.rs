@@ -39,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 13, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 14, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 13);
+        assert_eq!(run_migrations(&mut conn)?.len(), 14);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -61,6 +61,28 @@ fn statuses_of_many_projects_come_in_one_read_and_skip_unknown_ids() -> Result<(
         found.sort_by_key(|(id, _)| *id);
         assert_eq!(found, vec![(a.id, ProjectStatus::Active), (b.id, ProjectStatus::Archived)]);
         assert!(Project::statuses(&mut conn, &[])?.is_empty());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_node_start_schedules_the_active_projects_no_node_scheduled_yet() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (a, _) = Project::create(&mut conn, "a", &[])?;
+        let (b, _) = Project::create(&mut conn, "b", &[])?;
+        let (c, _) = Project::create(&mut conn, "c", &[])?;
+        assert_eq!((a.scheduled_from_ms, b.scheduled_from_ms), (None, None));
+        Project::mark_scheduled(&mut conn, Some(&[a.id]), 1_000)?;
+        Project::set_status(&mut conn, c.id, ProjectStatus::Archived, None)?;
+        // A start marks b only: a was scheduled already, c is archived.
+        assert_eq!(Project::mark_scheduled(&mut conn, None, 2_000)?, 1);
+        let mut from = Vec::new();
+        for id in [a.id, b.id, c.id] {
+            from.push(Project::get(&mut conn, id)?.scheduled_from_ms);
+        }
+        assert_eq!(from, vec![Some(1_000), Some(2_000), None]);
+        assert_eq!(Project::mark_scheduled(&mut conn, None, 3_000)?, 0);
     }
     Ok(())
 }

@@ -67,7 +67,16 @@ impl Tree {
         name: String,
         sources: Vec<NewSource>,
     ) -> Result<(Project, Vec<Source>), ActorError> {
-        let (project, sources) = self.db.send(Exec(move |conn| Project::create(conn, &name, &sources))).await??;
+        let (project, sources) = self
+            .db
+            .send(Exec(move |conn| {
+                let (mut project, sources) = Project::create(conn, &name, &sources)?;
+                // Its scraper starts now: its schedule counts from here.
+                Project::mark_scheduled(conn, Some(&[project.id]), project.created_at_ms)?;
+                project.scheduled_from_ms = Some(project.created_at_ms);
+                Ok((project, sources))
+            }))
+            .await??;
         self.project_created(project.id).await?;
         Ok((project, sources))
     }
@@ -104,7 +113,15 @@ impl Tree {
         let (project, sources) = self
             .db
             .send(Exec(move |conn| {
-                let p = Project::set_status(conn, id, status, None)?;
+                let before = Project::get(conn, id)?.status;
+                let mut p = Project::set_status(conn, id, status, None)?;
+                // Slots while it was archived are not misses; those of a
+                // quarantine (its scrapes crashed) are.
+                if before == ProjectStatus::Archived && status == ProjectStatus::Active {
+                    let now = now_millis();
+                    Project::mark_scheduled(conn, Some(&[id]), now)?;
+                    p.scheduled_from_ms = Some(now);
+                }
                 Ok((p, Source::list_for_project(conn, id)?))
             }))
             .await??;

@@ -53,12 +53,25 @@ pub struct Project {
     pub updated_at_ms: i64,
     /// Why it is in its status (the crash behind a quarantine), if recorded.
     pub status_reason: Option<String>,
+    /// Since when its full-scrape slots count for the freshness SLO, epoch
+    /// ms: when a running node first scheduled it, or it was last resumed
+    /// from the archive. `null` until a node has scheduled it.
+    pub scheduled_from_ms: Option<i64>,
 }
 
 impl From<trawler_store::Project> for Project {
     fn from(p: trawler_store::Project) -> Project {
-        let trawler_store::Project { id, name, status, created_at_ms, updated_at_ms, status_reason } = p;
-        Project { id: id.0, name, status: status.into(), created_at_ms, updated_at_ms, status_reason }
+        let trawler_store::Project { id, name, status, created_at_ms, updated_at_ms, status_reason, scheduled_from_ms } =
+            p;
+        Project {
+            id: id.0,
+            name,
+            status: status.into(),
+            created_at_ms,
+            updated_at_ms,
+            status_reason,
+            scheduled_from_ms,
+        }
     }
 }
 

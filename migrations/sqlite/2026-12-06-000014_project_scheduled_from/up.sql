@@ -1,0 +1,7 @@
+-- Where a project's schedule starts to count for the freshness SLO: set when
+-- a running node first schedules it (at creation through a node, or at the
+-- start of the first node after it was created offline), and again when it
+-- is resumed. Slots before then are not misses. Existing projects keep
+-- their creation time, as before.
+ALTER TABLE projects ADD COLUMN scheduled_from_ms BIGINT;
+UPDATE projects SET scheduled_from_ms = created_at_ms;
