@@ -26,6 +26,9 @@ const COMMANDS_KEPT: Duration = Duration::from_secs(86_400);
 /// Rows per delete statement.
 const BATCH: u32 = 5_000;
 
+/// How soon a roll-up that found the compaction lock held tries again.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
+
 /// Asks for the actor's state.
 #[derive(Message)]
 #[rtype(result = "ActorInfo")]
@@ -43,6 +46,11 @@ pub struct RetentionActor {
     pruned_total: Pruned,
     last_pruned: Pruned,
     last_error: Option<String>,
+    /// Roll-ups that found the compaction lock held and tried again a
+    /// second later.
+    busy_retries: u64,
+    /// A retry is armed.
+    retry_armed: bool,
 }
 
 impl RetentionActor {
@@ -58,6 +66,8 @@ impl RetentionActor {
             pruned_total: Pruned::default(),
             last_pruned: Pruned::default(),
             last_error: None,
+            busy_retries: 0,
+            retry_armed: false,
         }
     }
 
@@ -97,13 +107,24 @@ impl RetentionActor {
         let job = self.db.send(Exec(move |conn| {
             let rolled = match cutoff {
                 Some(cutoff) => Point::roll_up_before(conn, cutoff)?,
-                None => 0,
+                None => trawler_store::Pass::default(),
             };
             Ok((rolled, prune::prune(conn, &policy)?))
         }));
         // spawn: a long pass never keeps the state query waiting.
-        ctx.spawn(job.into_actor(self).map(|result, act, _| match result {
-            Ok(Ok((rolled, pruned))) => {
+        ctx.spawn(job.into_actor(self).map(|result, act, ctx| match result {
+            Ok(Ok((pass, pruned))) => {
+                let rolled = pass.moved;
+                // The compactor (this node's or another's) holds the lock:
+                // the rest waits a second, not a whole interval (an hour).
+                if pass.busy && !act.retry_armed {
+                    act.busy_retries += 1;
+                    act.retry_armed = true;
+                    ctx.run_later(BUSY_RETRY, |act, ctx| {
+                        act.retry_armed = false;
+                        act.run(ctx);
+                    });
+                }
                 if rolled > 0 {
                     log::info!("retention: rolled {rolled} raw points into hourly rollups");
                 }
@@ -150,6 +171,7 @@ impl Handler<GetRetentionState> for RetentionActor {
         info.detail = serde_json::json!({
             "keep_raw_secs": secs(self.keep),
             "rolled_total": self.rolled_total,
+            "busy_retries": self.busy_retries,
             "keep": {
                 "runs_secs": secs(h.runs),
                 "runs_min_per_project": h.runs_keep,

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use trawler_domain::Agg;
 
-use crate::chunk::Chunks;
+use crate::chunk::{exclusive, Chunks, Pass};
 use crate::point::{Point, SeriesQuery};
 use crate::schema::{points, points_hourly};
 use crate::{AnyConnection, StoreError, StoreResult};
@@ -71,28 +71,34 @@ impl Point {
     }
 
     /// Rolls raw points older than `cutoff` (epoch seconds, rounded down to
-    /// an hour) into hourly rollups and deletes them: whole chunks that end
-    /// before it ([`Chunks::roll_up_before`]), then the head's points a day
-    /// at a time, each day in one transaction. A point that arrives late for an hour already
+    /// an hour) into hourly rollups and deletes them: the head's points a
+    /// day at a time, each day in one transaction, then whole chunks that
+    /// end before it ([`Chunks::roll_up_before`]). A point that arrives late for an hour already
     /// rolled up is merged into it by the next call. Returns the raw points
-    /// rolled up.
+    /// rolled up, and whether it stopped early because another session
+    /// held the compaction lock: the compactor moves the same points (the
+    /// head's into chunks), and both at once would count a point twice.
     ///
     /// Plain SQL, the same text on both backends (CASE instead of
     /// LEAST/GREATEST, which SQLite lacks); the bounds are integers the
     /// function computed, never input.
-    pub fn roll_up_before(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<u64> {
+    pub fn roll_up_before(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<Pass> {
         let cutoff = cutoff.div_euclid(3600) * 3600;
+        let head = Point::roll_up_head_before(conn, cutoff)?;
+        if head.busy {
+            return Ok(head);
+        }
         let chunked = Chunks::roll_up_before(conn, cutoff, 1000)?;
-        Ok(chunked + Point::roll_up_head_before(conn, cutoff)?)
+        Ok(Pass { moved: head.moved + chunked.moved, busy: chunked.busy })
     }
 
     /// The head's part of [`Point::roll_up_before`].
-    fn roll_up_head_before(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<u64> {
+    fn roll_up_head_before(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<Pass> {
         let oldest: Option<i64> = db_run!(conn: {
             points::table.select(diesel::dsl::min(points::ts)).first(conn)?
         });
         let Some(oldest) = oldest.filter(|o| *o < cutoff) else {
-            return Ok(0);
+            return Ok(Pass::default());
         };
         let mut rolled = 0u64;
         let mut lo = oldest.div_euclid(3600) * 3600;
@@ -112,12 +118,19 @@ impl Point {
                  {ROLLUP_MERGE}"
             );
             let delete = format!("DELETE FROM points WHERE ts >= {lo} AND ts < {hi}");
-            rolled += crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+            let day = crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+                if !exclusive(conn)? {
+                    return Ok(None);
+                }
                 db_run!(conn: { diesel::sql_query(&insert).execute(conn)?; });
-                Ok(db_run!(conn: { diesel::sql_query(&delete).execute(conn)? }) as u64)
+                Ok(Some(db_run!(conn: { diesel::sql_query(&delete).execute(conn)? }) as u64))
             })?;
+            let Some(day) = day else {
+                return Ok(Pass { moved: rolled, busy: true });
+            };
+            rolled += day;
             lo = hi;
         }
-        Ok(rolled)
+        Ok(Pass { moved: rolled, busy: false })
     }
 }

@@ -222,7 +222,7 @@ fn retention_rolls_chunks_as_it_rolls_the_head() -> Result<()> {
         // than the cutoff.
         Chunks::compact(&mut conn, START + 3 * DAY, 3600, 10_000)?;
         Point::insert_batch(&mut conn, &three_days(b.id))?;
-        let rolled = Point::roll_up_before(&mut conn, START + DAY + 1)?;
+        let rolled = Point::roll_up_before(&mut conn, START + DAY + 1)?.moved;
         ensure!(rolled == 2 * (DAY / 300 * 3) as u64, "one day of each twin rolled: {rolled}");
         let read = |conn: &mut AnyConnection, p: ProjectId, agg: Agg, step: Option<i64>| -> Result<SeriesResult> {
             Ok(Point::series(conn, &SeriesQuery { agg, step, ..series_query(p) })?)
@@ -464,5 +464,38 @@ fn a_pass_that_finds_the_lock_held_says_so_and_moves_nothing() -> Result<()> {
     other.batch_execute("COMMIT")?;
     let pass = Chunks::compact_pass(&mut conn, START + 3 * DAY, DAY, 1000)?;
     ensure!(!pass.busy && pass.moved == total as u64, "{pass:?} of {total}");
+    Ok(())
+}
+
+#[test]
+fn a_roll_up_that_finds_the_lock_held_says_so_and_rolls_nothing() -> Result<()> {
+    use diesel::connection::SimpleConnection;
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("no PostgreSQL: skipping");
+        return Ok(());
+    };
+    let db = db?;
+    let mut conn = db.pool.get()?;
+    let (a, _) = Project::create(&mut conn, "in chunks", &[])?;
+    let (b, _) = Project::create(&mut conn, "in the head", &[])?;
+    Point::insert_batch(&mut conn, &three_days(a.id))?;
+    Chunks::compact(&mut conn, START + 3 * DAY, 3600, 10_000)?;
+    Point::insert_batch(&mut conn, &three_days(b.id))?;
+    let day = (DAY / 300 * 3) as u64;
+    // The compactor (this node's or another's) holds the lock: the head's
+    // roll-up waits (it would race the compactor for the same points), and
+    // so does the chunks'.
+    let mut other = db.pool.get()?;
+    let hold = format!("BEGIN; SELECT pg_advisory_xact_lock({})", 0x7472_6177_6c63i64);
+    other.batch_execute(&hold)?;
+    let pass = Point::roll_up_before(&mut conn, START + DAY + 1)?;
+    ensure!(pass == trawler_store::Pass { moved: 0, busy: true }, "{pass:?}");
+    let pass = Chunks::roll_up_before(&mut conn, START + DAY, 1000)?;
+    ensure!(pass == trawler_store::Pass { moved: 0, busy: true }, "{pass:?}");
+    ensure!(head_count(&mut conn)? == 3 * day as i64, "nothing left the head");
+    other.batch_execute("COMMIT")?;
+    // Free again: a day of each, from the head and from the chunks.
+    let pass = Point::roll_up_before(&mut conn, START + DAY + 1)?;
+    ensure!(pass == trawler_store::Pass { moved: 2 * day, busy: false }, "{pass:?}");
     Ok(())
 }

@@ -561,7 +561,7 @@ fn rolled_up_points_read_the_same_through_series_and_summaries() -> Result<()> {
         let mid_before = Point::observations_at(&mut conn, p.id, 39_599)?;
 
         // Roll up everything before 10:00 + 3 h (points at 10:00..12:59).
-        let rolled = Point::roll_up_before(&mut conn, 36_000 + 3 * 3600 + 1234)?;
+        let rolled = Point::roll_up_before(&mut conn, 36_000 + 3 * 3600 + 1234)?.moved;
         assert_eq!(rolled, 36, "3 hours x 6 points x 2 platforms");
         assert_eq!(Point::count_for_project(&mut conn, p.id)?, 24);
         for (agg, expected) in aggs.iter().zip(&before) {
@@ -600,7 +600,7 @@ fn rolled_up_points_read_the_same_through_series_and_summaries() -> Result<()> {
 
         // A late point for a rolled hour is merged by the next roll-up.
         Point::insert_batch(&mut conn, &[point(p.id, Platform::Kickstarter, "pledged", 36_001, -5.0)])?;
-        assert_eq!(Point::roll_up_before(&mut conn, 36_000 + 3 * 3600)?, 1);
+        assert_eq!(Point::roll_up_before(&mut conn, 36_000 + 3 * 3600)?.moved, 1);
         let min = Point::series(
             &mut conn,
             &SeriesQuery { platform: Some(Platform::Kickstarter), ..query(Agg::Min, Some(3600)) },
@@ -611,7 +611,7 @@ fn rolled_up_points_read_the_same_through_series_and_summaries() -> Result<()> {
             &SeriesQuery { platform: Some(Platform::Kickstarter), ..query(Agg::Last, Some(3600)) },
         )?;
         assert_eq!(last.series[0].points[0], (36_000, 25.0), "the late point is not the hour's last");
-        assert_eq!(Point::roll_up_before(&mut conn, 36_000)?, 0, "nothing before the cutoff: no-op");
+        assert_eq!(Point::roll_up_before(&mut conn, 36_000)?.moved, 0, "nothing before the cutoff: no-op");
     }
     Ok(())
 }

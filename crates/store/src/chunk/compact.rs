@@ -53,7 +53,7 @@ const COMPACTION_LOCK: i64 = 0x7472_6177_6c63; // "trawlc"
 /// Whether this transaction may compact: on PostgreSQL it takes the
 /// cluster's compaction lock if free (released at commit), so two nodes do
 /// not move the same points; SQLite has one writer anyway.
-pub(super) fn exclusive(conn: &mut AnyConnection) -> StoreResult<bool> {
+pub(crate) fn exclusive(conn: &mut AnyConnection) -> StoreResult<bool> {
     #[derive(QueryableByName)]
     struct Taken {
         #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -81,10 +81,11 @@ fn yield_writes(conn: &AnyConnection, batch_took: std::time::Duration) {
     }
 }
 
-/// What one compaction pass did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one pass over the head or the chunks did (compaction, or the
+/// roll-up of old points).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pass {
-    /// Points moved from the head into chunks.
+    /// Points moved: from the head into chunks, or into hourly rollups.
     pub moved: u64,
     /// Whether the pass stopped because another session held the
     /// compaction lock (PostgreSQL; never on SQLite).

@@ -11,6 +11,7 @@
 mod compact;
 mod retention;
 
+pub(crate) use compact::exclusive;
 pub use compact::{Pass, MERGE_LEVELS};
 
 use std::collections::BTreeMap;

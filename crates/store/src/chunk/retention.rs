@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Text};
 
-use super::compact::exclusive;
+use super::compact::{exclusive, Pass};
 use super::{ChunkRow, Chunks};
 use crate::schema::{chunks, series};
 use crate::{AnyConnection, StoreResult};
@@ -50,11 +50,13 @@ impl Chunks {
     /// Rolls whole chunks that end before `cutoff` into hourly rollups and
     /// deletes them, `batch` chunks per transaction: retention by chunk (a
     /// chunk that reaches past the cutoff waits until all of it is older).
-    /// Returns the points rolled.
-    pub fn roll_up_before(conn: &mut AnyConnection, cutoff: i64, batch: usize) -> StoreResult<u64> {
+    /// Returns the points rolled, and whether it stopped because another
+    /// session held the compaction lock (the compactor moves the same
+    /// points: both at once would count a point twice).
+    pub fn roll_up_before(conn: &mut AnyConnection, cutoff: i64, batch: usize) -> StoreResult<Pass> {
         let mut rolled = 0u64;
         loop {
-            let n = crate::write_transaction(conn, |conn| -> StoreResult<Option<u64>> {
+            let n = crate::write_transaction(conn, |conn| -> StoreResult<Option<Option<u64>>> {
                 if !exclusive(conn)? {
                     return Ok(None);
                 }
@@ -72,7 +74,7 @@ impl Chunks {
                         .load(conn)?
                 });
                 if old.is_empty() {
-                    return Ok(None);
+                    return Ok(Some(None));
                 }
                 let mut n = 0u64;
                 let sql = match conn {
@@ -106,11 +108,12 @@ impl Chunks {
                         diesel::delete(chunks::table.find((chunk.series_id, chunk.start_ts))).execute(conn)?;
                     });
                 }
-                Ok(Some(n))
+                Ok(Some(Some(n)))
             })?;
             match n {
-                Some(n) => rolled += n,
-                None => return Ok(rolled),
+                Some(Some(n)) => rolled += n,
+                Some(None) => return Ok(Pass { moved: rolled, busy: false }),
+                None => return Ok(Pass { moved: rolled, busy: true }),
             }
         }
     }
