@@ -27,10 +27,12 @@ use crate::events::Event;
 use crate::registry::{Register, Registry, Unregister};
 use crate::restart::{Crashes, Verdict};
 use crate::scraper::{
-    ChildReport, Drain, FirstRun, Parent, Preloaded, Reload, ScrapeFirst, ScrapeNow, ScraperActor, StopScraper,
+    ChildReport, FirstRun, Parent, Preloaded, Reload, ScrapeFirst, ScrapeNow, ScraperActor, StopScraper,
 };
-use crate::source::{ProjectStarted, ProjectStopped, SourceActor, StopPolling};
+use crate::source::{ProjectStarted, ProjectStopped, SourceActor};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
+
+mod shutdown;
 
 /// Starts the scraper of a project (created or reactivated).
 #[derive(Message)]
@@ -519,62 +521,6 @@ impl Handler<ListDormant> for ProjectSupervisor {
         }
         out.sort_by_key(|i| i.project_id);
         MessageResult(out)
-    }
-}
-
-impl Handler<StopAll> for ProjectSupervisor {
-    type Result = usize;
-
-    fn handle(&mut self, _: StopAll, _: &mut Context<Self>) -> usize {
-        self.shutting_down = true;
-        self.restarting.clear();
-        for s in &self.sources {
-            s.do_send(StopPolling);
-        }
-        for child in self.children.values_mut() {
-            child.stopping = true;
-            child.addr.do_send(Drain);
-        }
-        self.children.len()
-    }
-}
-
-impl Handler<ForceStopAll> for ProjectSupervisor {
-    type Result = usize;
-
-    fn handle(&mut self, _: ForceStopAll, _: &mut Context<Self>) -> usize {
-        for child in self.children.values() {
-            child.addr.do_send(StopScraper);
-        }
-        self.children.len()
-    }
-}
-
-impl Handler<CountStarting> for ProjectSupervisor {
-    type Result = usize;
-
-    fn handle(&mut self, _: CountStarting, _: &mut Context<Self>) -> usize {
-        if self.started {
-            self.starting.len()
-        } else {
-            usize::MAX
-        }
-    }
-}
-
-impl Handler<CountChildren> for ProjectSupervisor {
-    type Result = usize;
-
-    fn handle(&mut self, _: CountChildren, _: &mut Context<Self>) -> usize {
-        self.children.len()
-    }
-}
-
-impl Handler<IsStarted> for ProjectSupervisor {
-    type Result = bool;
-
-    fn handle(&mut self, _: IsStarted, _: &mut Context<Self>) -> bool {
-        self.started
     }
 }
 
