@@ -1,0 +1,70 @@
+//! When a project's full scrapes run: the first after a start (a catch-up
+//! if its slot passed without a run), then every slot of its interval at
+//! the project's hashed offset; nothing while its schedule is paused.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use trawler_domain::schedule::{catch_up_delay, next_slot_ms, offset_ms, FULL_SEED};
+use trawler_domain::RunTrigger;
+
+use super::{FirstRun, ScraperActor};
+use crate::state::ActorStatus;
+
+impl ScraperActor {
+    pub(super) fn interval(&self) -> Duration {
+        self.deps.config.full_interval
+    }
+
+    fn offset(&self) -> u64 {
+        offset_ms(self.project.0 as u64, FULL_SEED, self.interval())
+    }
+
+    /// Schedules the first run after start-up, then the regular slots.
+    pub(super) fn schedule_first(&mut self, last_started_ms: Option<i64>, ctx: &mut Context<Self>) {
+        let now = self.deps.clock.now_ms();
+        let catch_up = catch_up_delay(self.project.0 as u64, last_started_ms, now, self.interval());
+        match (self.first_run, catch_up) {
+            (FirstRun::Now, _) => {
+                self.first_awaited = true;
+                ctx.wait(self.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
+            }
+            (FirstRun::IfMissed, Some(delay)) => {
+                // One catch-up run (never one per missed slot).
+                self.next_run_ms = Some(now + delay.as_millis() as i64);
+                self.timer = Some(ctx.run_later(delay, |act, ctx| {
+                    ctx.wait(act.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
+                    act.schedule_next(ctx);
+                }));
+                return;
+            }
+            (FirstRun::IfMissed, None) => {}
+        }
+        self.schedule_next(ctx);
+    }
+
+    /// Arms the timer for the next slot.
+    pub(super) fn schedule_next(&mut self, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let now = self.deps.clock.now_ms();
+        let next = next_slot_ms(now, self.interval(), self.offset());
+        self.next_run_ms = Some(next);
+        let delay = Duration::from_millis((next - now).max(0) as u64);
+        self.timer = Some(ctx.run_later(delay, move |act, ctx| {
+            act.timer = None;
+            if act.current_run.is_some() || act.status == ActorStatus::Scraping {
+                // The previous run still goes: this slot joins it.
+                act.deps.metrics.slot_skipped("full");
+            }
+            act.slot_ms = Some(next);
+            // wait: the run row exists before any ScrapeNow is handled.
+            ctx.wait(act.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
+            act.schedule_next(ctx);
+        }));
+    }
+}
