@@ -282,6 +282,14 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     let (code, out, err) = run(&["projects", "bulk", "resume", "1", "2", "99"])?;
     ensure!(code == 0 && out.contains("resume: 0 done"), "{out}{err}");
     ensure!(out.contains("skipped 1: already active") && out.contains("skipped 99: not found"), "{out}");
+    let (code, out, err) = run(&["projects", "pause", "1"])?;
+    ensure!(code == 0 && out.contains("project 1 is active, its schedule paused"), "{out}{err}");
+    let (code, out, _) = run(&["projects", "list"])?;
+    ensure!(code == 0 && out.contains("Lamp"), "{out}");
+    let (code, out, err) = run(&["projects", "bulk", "unpause", "1", "99"])?;
+    ensure!(code == 0 && out.contains("unpause: 1 done (1)") && out.contains("skipped 99: not found"), "{out}{err}");
+    let (code, _, err) = run(&["projects", "bulk", "snooze", "1"])?;
+    ensure!(code != 0 && err.contains("unknown action `snooze`"), "{err}");
     let (code, out, _) = run(&["projects", "archive", "1"])?;
     ensure!(code == 0 && out.contains("project 1 is archived"), "{out}");
     let (code, out, _) = run(&["projects", "bulk", "resume", "1"])?;

@@ -28,6 +28,9 @@ pub struct Project {
     /// when a running node first scheduled it, or last resumed it. `None`
     /// until then (created while no node ran): no slot of it is due yet.
     pub scheduled_from_ms: Option<i64>,
+    /// Its schedule is paused: it stays active (data served, triggers
+    /// scrape it) but no full scrape or poll runs on a schedule.
+    pub paused: bool,
 }
 
 #[derive(Queryable, Selectable)]
@@ -40,6 +43,7 @@ struct ProjectRow {
     updated_at_ms: i64,
     status_reason: Option<String>,
     scheduled_from_ms: Option<i64>,
+    schedule_paused: bool,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -56,6 +60,7 @@ impl TryFrom<ProjectRow> for Project {
             updated_at_ms: r.updated_at_ms,
             status_reason: r.status_reason,
             scheduled_from_ms: r.scheduled_from_ms,
+            paused: r.schedule_paused,
         })
     }
 }
@@ -255,6 +260,47 @@ impl Project {
             });
         }
         Ok(marked)
+    }
+
+    /// Pauses or resumes a project's schedule; a resumed schedule counts
+    /// for the SLO from `now_ms` (the slots while paused are not misses).
+    pub fn set_paused(conn: &mut AnyConnection, id: ProjectId, paused: bool, now_ms: i64) -> StoreResult<Project> {
+        crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+            let before = Project::get(conn, id)?;
+            if before.paused == paused {
+                return Ok(());
+            }
+            db_run!(conn: {
+                diesel::update(projects::table.find(id.0))
+                    .set((projects::schedule_paused.eq(paused), projects::updated_at_ms.eq(now_ms)))
+                    .execute(conn)?;
+            });
+            if !paused && before.scheduled_from_ms.is_some() {
+                db_run!(conn: {
+                    diesel::update(projects::table.find(id.0))
+                        .set(projects::scheduled_from_ms.eq(now_ms))
+                        .execute(conn)?;
+                });
+            }
+            Ok(())
+        })?;
+        Project::get(conn, id)
+    }
+
+    /// Which of `ids` have their schedule paused.
+    pub fn paused_among(conn: &mut AnyConnection, ids: &[ProjectId]) -> StoreResult<Vec<ProjectId>> {
+        let mut out = Vec::new();
+        for chunk in crate::id_chunks(ids) {
+            let rows: Vec<i64> = db_run!(conn: {
+                projects::table
+                    .filter(projects::id.eq_any(&chunk))
+                    .filter(projects::schedule_paused.eq(true))
+                    .select(projects::id)
+                    .load(conn)?
+            });
+            out.extend(rows.into_iter().map(ProjectId));
+        }
+        Ok(out)
     }
 
     /// One project, or `NotFound`.
@@ -471,12 +517,14 @@ impl Source {
         Ok(out)
     }
 
-    /// How many sources of active projects each platform has.
+    /// How many sources of active projects each platform has, paused
+    /// schedules left out (the load the capacity check weighs).
     pub fn count_active_by_platform(conn: &mut AnyConnection) -> StoreResult<Vec<(Platform, u64)>> {
         let rows: Vec<(String, i64)> = db_run!(conn: {
             sources::table
                 .inner_join(projects::table)
                 .filter(projects::status.eq(ProjectStatus::Active.as_str()))
+                .filter(projects::schedule_paused.eq(false))
                 .group_by(sources::platform)
                 .select((sources::platform, diesel::dsl::count_star()))
                 .load(conn)?
@@ -492,13 +540,15 @@ impl Source {
             .collect()
     }
 
-    /// The sources on one platform of every active project (the fast poll's work list).
+    /// The sources on one platform of every active project whose schedule
+    /// is not paused (the fast poll's work list).
     pub fn list_active_for_platform(conn: &mut AnyConnection, platform: Platform) -> StoreResult<Vec<Source>> {
         let rows: Vec<SourceRow> = db_run!(conn: {
             sources::table
                 .inner_join(projects::table)
                 .filter(sources::platform.eq(platform.as_str()))
                 .filter(projects::status.eq(ProjectStatus::Active.as_str()))
+                .filter(projects::schedule_paused.eq(false))
                 .select(SourceRow::as_select())
                 .order(sources::id)
                 .load(conn)?

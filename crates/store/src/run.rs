@@ -353,7 +353,8 @@ impl Run {
             .map(|p| {
                 let runs = by_project.get(&p.id).map_or(&[][..], Vec::as_slice);
                 let offset = offset_ms(p.id.0 as u64, FULL_SEED, interval);
-                let from = from_ms.max(p.scheduled_from_ms.unwrap_or(to_ms));
+                // A paused schedule has no slots to miss.
+                let from = if p.paused { to_ms } else { from_ms.max(p.scheduled_from_ms.unwrap_or(to_ms)) };
                 trawler_domain::slo::freshness(runs, interval, offset, from, to_ms)
             })
             .collect())

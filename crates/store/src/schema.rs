@@ -11,6 +11,7 @@ diesel::table! {
         updated_at_ms -> BigInt,
         status_reason -> Nullable<Text>,
         scheduled_from_ms -> Nullable<BigInt>,
+        schedule_paused -> Bool,
     }
 }
 

@@ -88,6 +88,31 @@ fn a_node_start_schedules_the_active_projects_no_node_scheduled_yet() -> Result<
 }
 
 #[test]
+fn a_paused_schedule_leaves_the_poll_list_and_the_capacity_count() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (a, _) = Project::create(&mut conn, "a", &[kickstarter("pause/a")])?;
+        let (b, _) = Project::create(&mut conn, "b", &[kickstarter("pause/b")])?;
+        Project::mark_scheduled(&mut conn, None, 1_000)?;
+        let polled = |conn: &mut trawler_store::AnyConnection| -> Result<Vec<ProjectId>> {
+            Ok(Source::list_active_for_platform(conn, Platform::Kickstarter)?.iter().map(|s| s.project_id).collect())
+        };
+        let p = Project::set_paused(&mut conn, a.id, true, 2_000)?;
+        assert!(p.paused && p.status == ProjectStatus::Active);
+        assert_eq!(p.scheduled_from_ms, Some(1_000), "a pause keeps the schedule's start");
+        assert_eq!(polled(&mut conn)?, vec![b.id]);
+        assert_eq!(Source::count_active_by_platform(&mut conn)?, vec![(Platform::Kickstarter, 1)]);
+        assert_eq!(Project::paused_among(&mut conn, &[a.id, b.id, ProjectId(987_654)])?, vec![a.id]);
+        // Pausing twice changes nothing; resuming counts its slots from then.
+        assert_eq!(Project::set_paused(&mut conn, a.id, true, 3_000)?.updated_at_ms, 2_000);
+        let p = Project::set_paused(&mut conn, a.id, false, 4_000)?;
+        assert!(!p.paused && p.scheduled_from_ms == Some(4_000), "{p:?}");
+        assert_eq!(polled(&mut conn)?, vec![a.id, b.id]);
+    }
+    Ok(())
+}
+
+#[test]
 fn projects_are_created_listed_updated_and_archived() -> Result<()> {
     for db in TestDb::all()? {
         let mut conn = db.pool.get()?;

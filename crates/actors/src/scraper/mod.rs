@@ -15,7 +15,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use trawler_domain::{ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 use trawler_sources::Standing;
-use trawler_store::{OwnedRunEnd, Run, Source};
+use trawler_store::{OwnedRunEnd, Project, Run, Source};
 
 use crate::db::Exec;
 use crate::deps::Deps;
@@ -40,9 +40,10 @@ pub struct ScrapeNow;
 #[rtype(result = "()")]
 pub struct ScrapeFirst;
 
-/// Re-reads the project's sources (after an edit).
+/// Re-reads the project's sources and whether its schedule is paused
+/// (after an edit, a pause or a resume of the schedule).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Option<bool>")]
 pub struct Reload;
 
 /// Stops the actor for good (archive, shutdown): no restart.
@@ -86,6 +87,8 @@ pub(crate) struct Preloaded {
     pub(crate) sources: Vec<Source>,
     /// When its latest run started, epoch ms.
     pub(crate) last_started_ms: Option<i64>,
+    /// Its schedule is paused.
+    pub(crate) paused: bool,
 }
 
 /// How a start-up should treat the first run.
@@ -146,6 +149,8 @@ pub struct ScraperActor {
     /// Shutting down: stop when the run in progress ends.
     draining: bool,
     crashed: bool,
+    /// Its schedule is paused: runs start only when triggered.
+    paused: bool,
 }
 
 impl ScraperActor {
@@ -182,6 +187,7 @@ impl ScraperActor {
             stopping_normally: false,
             draining: false,
             crashed: false,
+            paused: false,
         }
     }
 }
@@ -194,6 +200,7 @@ impl Actor for ScraperActor {
             self.sources = pre.sources;
             self.status = ActorStatus::Idle;
             self.last_run_ms = pre.last_started_ms;
+            self.paused = pre.paused;
             self.supervisor.do_send(ChildReport::Ready(self.project));
             self.schedule_first(pre.last_started_ms, ctx);
             return;
@@ -202,12 +209,14 @@ impl Actor for ScraperActor {
         let load = self.deps.db.send(Exec(move |conn| {
             let sources = Source::list_for_project(conn, project)?;
             let last = Run::list_for_project(conn, project, 1)?.into_iter().next();
-            Ok((sources, last))
+            let paused = Project::get(conn, project)?.paused;
+            Ok((sources, last, paused))
         }));
         // wait: no ScrapeNow is handled before the sources are known.
         ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok((sources, last))) => {
+            Ok(Ok((sources, last, paused))) => {
                 act.sources = sources;
+                act.paused = paused;
                 act.status = ActorStatus::Idle;
                 act.supervisor.do_send(ChildReport::Ready(act.project));
                 if let Some(run) = &last {
@@ -318,15 +327,30 @@ impl Handler<CancelRun> for ScraperActor {
 }
 
 impl Handler<Reload> for ScraperActor {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = AtomicResponse<Self, Option<bool>>;
 
+    /// Re-reads the sources and whether the schedule is paused, and arms or
+    /// disarms the schedule to match. Answers whether it is paused now
+    /// (`None` if the project could not be read).
     fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
         let project = self.project;
-        let load = self.deps.db.send(Exec(move |conn| Source::list_for_project(conn, project)));
-        AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, _| match result {
-            Ok(Ok(sources)) => act.sources = sources,
-            Ok(Err(e)) => log::warn!("scraper {}: reloading sources failed: {e}", act.project),
-            Err(e) => log::warn!("scraper {}: reloading sources failed: {e}", act.project),
+        let load = self.deps.db.send(Exec(move |conn| {
+            Ok((Source::list_for_project(conn, project)?, Project::get(conn, project)?.paused))
+        }));
+        AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, ctx| match result {
+            Ok(Ok((sources, paused))) => {
+                act.sources = sources;
+                act.set_paused(paused, ctx);
+                Some(paused)
+            }
+            Ok(Err(e)) => {
+                log::warn!("scraper {}: reloading the project failed: {e}", act.project);
+                None
+            }
+            Err(e) => {
+                log::warn!("scraper {}: reloading the project failed: {e}", act.project);
+                None
+            }
         })))
     }
 }

@@ -20,8 +20,35 @@ impl ScraperActor {
         offset_ms(self.project.0 as u64, FULL_SEED, self.interval())
     }
 
+    /// Pauses or resumes the schedule. Resumed, the project gets one
+    /// catch-up run if its slot passed while paused, then its slots.
+    pub(super) fn set_paused(&mut self, paused: bool, ctx: &mut Context<Self>) {
+        if paused == self.paused {
+            return;
+        }
+        self.paused = paused;
+        if paused {
+            self.disarm(ctx);
+        } else {
+            self.first_run = FirstRun::IfMissed;
+            self.schedule_first(self.last_run_ms, ctx);
+        }
+    }
+
+    /// No scheduled run is due any more (a run under way goes on).
+    fn disarm(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.next_run_ms = None;
+    }
+
     /// Schedules the first run after start-up, then the regular slots.
+    /// A paused schedule runs nothing but a new project's first scrape.
     pub(super) fn schedule_first(&mut self, last_started_ms: Option<i64>, ctx: &mut Context<Self>) {
+        if self.paused && self.first_run != FirstRun::Now {
+            return self.disarm(ctx);
+        }
         let now = self.deps.clock.now_ms();
         let catch_up = catch_up_delay(self.project.0 as u64, last_started_ms, now, self.interval());
         match (self.first_run, catch_up) {
@@ -47,6 +74,9 @@ impl ScraperActor {
     pub(super) fn schedule_next(&mut self, ctx: &mut Context<Self>) {
         if self.draining {
             return;
+        }
+        if self.paused {
+            return self.disarm(ctx);
         }
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);

@@ -13,7 +13,7 @@
 //! awaits the answer, which would deadlock (the OTP "process attempted to
 //! call itself" trap).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -259,6 +259,7 @@ impl Handler<StartAll> for ProjectSupervisor {
                     let preloaded = Preloaded {
                         sources: sources.remove(&p.id).unwrap_or_default(),
                         last_started_ms: last.get(&p.id).copied(),
+                        paused: p.paused,
                     };
                     act.start_child_with(p.id, FirstRun::IfMissed, 0, Some(preloaded), ctx);
                 }
@@ -292,11 +293,12 @@ impl Handler<Adopt> for ProjectSupervisor {
                 sources.entry(s.project_id).or_default().push(s);
             }
             let last: HashMap<ProjectId, i64> = Run::last_started_for(conn, &ids)?.into_iter().collect();
-            Ok((ids, sources, last))
+            let paused: HashSet<ProjectId> = Project::paused_among(conn, &ids)?.into_iter().collect();
+            Ok((ids, sources, last, paused))
         }));
         // wait: a Release of the same projects is handled after their start.
         ctx.wait(load.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(Ok((ids, mut sources, last))) => {
+            Ok(Ok((ids, mut sources, last, paused))) => {
                 for id in ids {
                     for s in &act.sources {
                         s.do_send(ProjectStarted(id));
@@ -304,6 +306,7 @@ impl Handler<Adopt> for ProjectSupervisor {
                     let preloaded = Preloaded {
                         sources: sources.remove(&id).unwrap_or_default(),
                         last_started_ms: last.get(&id).copied(),
+                        paused: paused.contains(&id),
                     };
                     act.start_child_with(id, FirstRun::IfMissed, 0, Some(preloaded), ctx);
                 }
@@ -392,10 +395,16 @@ impl Handler<StopProject> for ProjectSupervisor {
 impl Handler<ReloadProject> for ProjectSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: ReloadProject, _: &mut Context<Self>) {
-        if let Some(child) = self.children.get(&msg.0) {
-            child.addr.do_send(Reload);
-        }
+    fn handle(&mut self, msg: ReloadProject, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get(&msg.0) else { return };
+        let project = msg.0;
+        // Its polls follow the scraper's schedule: stopped while paused,
+        // back from the next poll window once resumed.
+        ctx.spawn(child.addr.send(Reload).into_actor(self).map(move |paused, act, _| match paused {
+            Ok(Some(true)) => act.sources.iter().for_each(|s| s.do_send(ProjectStopped(project))),
+            Ok(Some(false)) => act.sources.iter().for_each(|s| s.do_send(ProjectStarted(project))),
+            _ => {}
+        }));
     }
 }
 

@@ -27,6 +27,10 @@ pub enum Bulk {
     Resume,
     /// Stop scraping (projects not yet archived).
     Archive,
+    /// Pause the schedule (the project stays active; triggers still scrape).
+    Pause,
+    /// Resume a paused schedule.
+    Unpause,
 }
 
 /// Why a bulk action left a project alone.
@@ -132,6 +136,25 @@ impl Tree {
         Ok((project, sources))
     }
 
+    /// Pauses (`true`) or resumes a project's schedule. Paused, an active
+    /// project keeps serving its data and scrapes when triggered, but no
+    /// full scrape or poll runs on a schedule; resumed, it gets a catch-up
+    /// run if its slot passed meanwhile, and its slots count for the SLO
+    /// from now. The flag stays with an archived or quarantined project.
+    pub async fn set_paused(&self, id: ProjectId, paused: bool) -> Result<(Project, Vec<Source>), ActorError> {
+        let (project, sources) = self
+            .db
+            .send(Exec(move |conn| {
+                let p = Project::set_paused(conn, id, paused, now_millis())?;
+                Ok((p, Source::list_for_project(conn, id)?))
+            }))
+            .await??;
+        if project.status == ProjectStatus::Active {
+            self.project_updated(id).await?;
+        }
+        Ok((project, sources))
+    }
+
     /// Applies one action to many projects, each as its own method would:
     /// what was done, and what was left alone and why. Only the database
     /// failing ends it early (an error); every other failure is that
@@ -159,6 +182,9 @@ impl Tree {
                 (Bulk::Archive, ProjectStatus::Archived) => Err(BulkSkip::AlreadyArchived),
                 (Bulk::Archive, _) => {
                     self.set_project_status(id, ProjectStatus::Archived).await.map(|_| ()).map_err(BulkSkip::from)
+                }
+                (Bulk::Pause | Bulk::Unpause, _) => {
+                    self.set_paused(id, action == Bulk::Pause).await.map(|_| ()).map_err(BulkSkip::from)
                 }
             };
             match outcome {

@@ -7,6 +7,15 @@ use std::time::Duration;
 
 use super::*;
 
+/// Pauses or resumes a project's schedule.
+fn pause(api: &Api, id: i64, paused: bool) -> Result<()> {
+    let resp = api.client.patch(format!("{}/api/v1/projects/{id}", api.base)).json(&json!({ "paused": paused }));
+    let p = api.call(resp)?;
+    let schedule = if p["paused"] == true { "paused" } else { "running" };
+    out!("project {id} is {}, its schedule {schedule}", p["status"].as_str().unwrap_or("?"));
+    Ok(())
+}
+
 /// `trawler projects …`
 #[derive(Args, Clone, Debug)]
 pub struct ProjectsArgs {
@@ -47,10 +56,22 @@ pub enum ProjectsCommand {
         /// The project id.
         id: i64,
     },
-    /// Apply one action to many projects: `trigger`, `resume` or `archive`;
-    /// projects the action does not fit are skipped and listed with why.
+    /// Pause a project's schedule: it stays active (its data is served,
+    /// `scrape` scrapes it) but nothing scrapes or polls it on a schedule.
+    Pause {
+        /// The project id.
+        id: i64,
+    },
+    /// Resume a paused schedule.
+    Unpause {
+        /// The project id.
+        id: i64,
+    },
+    /// Apply one action to many projects: `trigger`, `resume`, `archive`,
+    /// `pause` or `unpause`; projects the action does not fit are skipped
+    /// and listed with why.
     Bulk {
-        /// `trigger`, `resume` or `archive`.
+        /// `trigger`, `resume`, `archive`, `pause` or `unpause`.
         action: String,
         /// Project ids.
         #[arg(required = true)]
@@ -124,9 +145,11 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
             let p = api.post(&format!("/api/v1/projects/{id}/resume"), None)?;
             out!("project {id} is {}", p["status"].as_str().unwrap_or("?"));
         }
+        ProjectsCommand::Pause { id } => pause(&api, id, true)?,
+        ProjectsCommand::Unpause { id } => pause(&api, id, false)?,
         ProjectsCommand::Bulk { action, ids } => {
-            if !matches!(action.as_str(), "trigger" | "resume" | "archive") {
-                bail!("unknown action `{action}` (trigger, resume or archive)");
+            if !matches!(action.as_str(), "trigger" | "resume" | "archive" | "pause" | "unpause") {
+                bail!("unknown action `{action}` (trigger, resume, archive, pause or unpause)");
             }
             let r = api.post("/api/v1/admin/projects/bulk", Some(json!({"action": action, "ids": ids})))?;
             let done: Vec<String> = r["done"].as_array().into_iter().flatten().map(|v| v.to_string()).collect();

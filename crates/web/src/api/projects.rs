@@ -78,7 +78,8 @@ pub async fn get_project(reader: Reader, state: Data, id: web::Path<i64>) -> Res
     Ok(HttpResponse::Ok().json(if reader.admin { view } else { view.for_reader() }))
 }
 
-/// Renames a project or replaces its sources.
+/// Renames a project, replaces its sources, or pauses or resumes its
+/// schedule.
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", params(("id" = i64, Path, description = "Project id")),
     request_body = UpdateProject,
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -91,7 +92,16 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
         Some(s) => Some(check_source_edit(&state, id, s).await?),
         None => None,
     };
-    let (p, s) = state.tree.update_project(id, ProjectPatch { name, sources }).await?;
+    // Checked here, to name the field: serde's own error does not.
+    let paused = match body.paused {
+        None => None,
+        Some(serde_json::Value::Bool(b)) => Some(b),
+        Some(_) => return Err(ApiError::BadRequest("`paused` must be true or false".into())),
+    };
+    let (mut p, mut s) = state.tree.update_project(id, ProjectPatch { name, sources }).await?;
+    if let Some(paused) = paused {
+        (p, s) = state.tree.set_paused(id, paused).await?;
+    }
     Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
 }
 

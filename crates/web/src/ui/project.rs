@@ -32,6 +32,7 @@ pub(super) struct ProjectPage {
     pub(super) name: String,
     pub(super) status: String,
     pub(super) status_reason: Option<String>,
+    pub(super) paused: bool,
     pub(super) figures: Vec<(String, String)>,
     pub(super) metrics: Vec<String>,
     pub(super) ranges: Vec<(String, String)>,
@@ -84,6 +85,7 @@ pub(super) async fn project_page(
         name: project.name,
         status: project.status.to_string(),
         status_reason: project.status_reason,
+        paused: project.paused,
         figures,
         metrics,
         ranges: RANGES.iter().map(|r| (r.0.to_owned(), r.1.to_owned())).collect(),
@@ -181,6 +183,26 @@ pub async fn resume(
     let id = ProjectId(id.into_inner());
     crate::service::set_project_status(&state, id, ProjectStatus::Active).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Resumed")))
+}
+
+/// Pauses the project's schedule (`/pause`) or resumes it (`/unpause`).
+pub async fn schedule(
+    session: UiSession,
+    state: Data,
+    path: web::Path<(i64, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let (id, verb) = path.into_inner();
+    let id = ProjectId(id);
+    let paused = match verb.as_str() {
+        "pause" => true,
+        "unpause" => false,
+        _ => return Err(ApiError::NotFound("no such schedule action (pause or unpause)".into())),
+    };
+    state.tree.set_paused(id, paused).await?;
+    let flash = if paused { "Schedule+paused" } else { "Schedule+resumed" };
+    Ok(see_other(&format!("/ui/projects/{id}?flash={flash}")))
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@ pub(super) struct ProjectRow {
     pub(super) id: i64,
     pub(super) name: String,
     pub(super) status: String,
+    pub(super) paused: bool,
     pub(super) sources: String,
     pub(super) pledged: String,
     pub(super) backers: String,
@@ -143,6 +144,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                 id: p.id.0,
                 name: p.name,
                 status: p.status.to_string(),
+                paused: p.paused,
                 sources: sources
                     .get(&p.id)
                     .into_iter()

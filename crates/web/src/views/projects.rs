@@ -57,12 +57,23 @@ pub struct Project {
     /// ms: when a running node first scheduled it, or it was last resumed
     /// from the archive. `null` until a node has scheduled it.
     pub scheduled_from_ms: Option<i64>,
+    /// Its schedule is paused: it stays active (data served, a trigger
+    /// scrapes it) but no full scrape or poll runs on a schedule.
+    pub paused: bool,
 }
 
 impl From<trawler_store::Project> for Project {
     fn from(p: trawler_store::Project) -> Project {
-        let trawler_store::Project { id, name, status, created_at_ms, updated_at_ms, status_reason, scheduled_from_ms } =
-            p;
+        let trawler_store::Project {
+            id,
+            name,
+            status,
+            created_at_ms,
+            updated_at_ms,
+            status_reason,
+            scheduled_from_ms,
+            paused,
+        } = p;
         Project {
             id: id.0,
             name,
@@ -71,6 +82,7 @@ impl From<trawler_store::Project> for Project {
             updated_at_ms,
             status_reason,
             scheduled_from_ms,
+            paused,
         }
     }
 }
@@ -165,6 +177,10 @@ pub struct UpdateProject {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub sources: Option<Vec<SourceInput>>,
+    /// Pause (`true`) or resume (`false`) the project's schedule.
+    #[serde(default)]
+    #[schema(value_type = Option<bool>)]
+    pub paused: Option<serde_json::Value>,
 }
 
 /// `?status=` of `GET /projects`.
@@ -205,6 +221,10 @@ pub enum BulkAction {
     Resume,
     /// Stop scraping (projects not yet archived).
     Archive,
+    /// Pause the schedule: the project stays active, a trigger scrapes it.
+    Pause,
+    /// Resume a paused schedule.
+    Unpause,
 }
 
 impl From<BulkAction> for trawler_actors::Bulk {
@@ -213,6 +233,8 @@ impl From<BulkAction> for trawler_actors::Bulk {
             BulkAction::Trigger => trawler_actors::Bulk::Trigger,
             BulkAction::Resume => trawler_actors::Bulk::Resume,
             BulkAction::Archive => trawler_actors::Bulk::Archive,
+            BulkAction::Pause => trawler_actors::Bulk::Pause,
+            BulkAction::Unpause => trawler_actors::Bulk::Unpause,
         }
     }
 }
@@ -224,7 +246,9 @@ impl std::str::FromStr for BulkAction {
             "trigger" => Ok(BulkAction::Trigger),
             "resume" => Ok(BulkAction::Resume),
             "archive" => Ok(BulkAction::Archive),
-            other => Err(format!("unknown action `{other}` (trigger, resume or archive)")),
+            "pause" => Ok(BulkAction::Pause),
+            "unpause" => Ok(BulkAction::Unpause),
+            other => Err(format!("unknown action `{other}` (trigger, resume, archive, pause or unpause)")),
         }
     }
 }
@@ -269,6 +293,8 @@ impl BulkResult {
             BulkAction::Trigger => "Started scrapes of",
             BulkAction::Resume => "Resumed",
             BulkAction::Archive => "Archived",
+            BulkAction::Pause => "Paused the schedules of",
+            BulkAction::Unpause => "Resumed the schedules of",
         };
         let n = self.done.len();
         let mut out = format!("{verb} {n} project{}", if n == 1 { "" } else { "s" });

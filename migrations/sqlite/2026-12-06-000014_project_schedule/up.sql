@@ -5,3 +5,6 @@
 -- their creation time, as before.
 ALTER TABLE projects ADD COLUMN scheduled_from_ms BIGINT;
 UPDATE projects SET scheduled_from_ms = created_at_ms;
+-- A paused schedule: the project stays active (its data is served, a
+-- trigger scrapes it) but nothing scrapes or polls it on a schedule.
+ALTER TABLE projects ADD COLUMN schedule_paused BOOLEAN NOT NULL DEFAULT FALSE;

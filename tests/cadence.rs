@@ -1,0 +1,124 @@
+//! A project's schedule on the real binary: paused, an active project is
+//! scraped only when triggered (no full scrape, no poll reaches the
+//! platform), its data stays served and no slot counts as missed; resumed,
+//! it is scraped on schedule again.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::{anyhow, ensure, Result};
+use common::{server_env, start_server, start_sim, wait_until, Api};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Requests the simulator has seen for one Kickstarter reference.
+fn requests(sim: &str, reference: &str) -> Result<u64> {
+    let stats: Value = reqwest::blocking::get(format!("{sim}/_sim/stats"))?.json()?;
+    Ok(stats["sources"][format!("kickstarter:{reference}")]["requests"].as_u64().unwrap_or(0))
+}
+
+fn create(api: &Api, name: &str, reference: &str) -> Result<i64> {
+    let body = json!({"name": name, "sources": [{"platform": "kickstarter", "external_ref": reference}]});
+    let (status, made) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
+    ensure!(status == 201 && made["paused"] == false, "{status} {made}");
+    made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))
+}
+
+#[test]
+fn a_paused_schedule_scrapes_only_when_triggered() -> Result<()> {
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    // Full scrapes every 3 s, polls every second.
+    let (_server, api) = start_server(&server_env(&db.url, &sim.addr, &[]))?;
+    let paused = create(&api, "Paused", "cadence/paused")?;
+    create(&api, "Running", "cadence/running")?;
+    wait_until("both fetched", Duration::from_secs(15), || {
+        Ok(requests(&sim.addr, "cadence/paused")? > 0 && requests(&sim.addr, "cadence/running")? > 0)
+    })?;
+
+    // A pause that is not a boolean is refused and changes nothing.
+    let (status, body) =
+        api.send(Method::PATCH, &format!("/api/v1/projects/{paused}"), Some(json!({"paused": "yes"})))?;
+    ensure!(status == 400 && body["error"]["message"].as_str().is_some_and(|m| m.contains("paused")), "{body}");
+    ensure!(api.ok(&format!("/api/v1/projects/{paused}"))?["paused"] == false);
+
+    let (status, body) =
+        api.send(Method::PATCH, &format!("/api/v1/projects/{paused}"), Some(json!({"paused": true})))?;
+    ensure!(status == 200 && body["paused"] == true && body["status"] == "active", "{status} {body}");
+    let since = trawler_domain::now_millis();
+    std::thread::sleep(Duration::from_millis(1500)); // requests already in flight may land
+    let before = requests(&sim.addr, "cadence/paused")?;
+    let running = requests(&sim.addr, "cadence/running")?;
+    std::thread::sleep(Duration::from_secs(5)); // more than a full interval and several polls
+    ensure!(requests(&sim.addr, "cadence/paused")? == before, "a paused project was fetched on a schedule");
+    ensure!(requests(&sim.addr, "cadence/running")? > running + 3, "the other project kept its schedule");
+    // Nothing is due: no next run, no slot missed while paused.
+    let actors = api.ok("/api/v1/admin/actors")?;
+    let scraper = actors["actors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["project_id"] == paused)
+        .ok_or_else(|| anyhow!("no scraper for the paused project: {actors}"))?;
+    ensure!(scraper["next_run_ms"].is_null(), "{scraper}");
+    let fresh = api.ok(&format!("/api/v1/admin/freshness?from={}", since / 1000))?;
+    let row = fresh["projects"].as_array().into_iter().flatten().find(|r| r["project_id"] == paused).cloned();
+    ensure!(row.as_ref().is_some_and(|r| r["slots"] == 0 && r["missed"] == 0), "{fresh}");
+
+    // A trigger still scrapes it, once.
+    let (status, run) = api.send(Method::POST, &format!("/api/v1/projects/{paused}/scrape"), None)?;
+    ensure!(status == 202, "{status} {run}");
+    wait_until("the triggered fetch", Duration::from_secs(10), || Ok(requests(&sim.addr, "cadence/paused")? > before))?;
+    let triggered = requests(&sim.addr, "cadence/paused")?;
+    std::thread::sleep(Duration::from_secs(4));
+    ensure!(requests(&sim.addr, "cadence/paused")? == triggered, "more than the trigger's fetch");
+    ensure!(api.ok(&format!("/api/v1/projects/{paused}/summary")).is_ok(), "its data is served");
+
+    // Resumed, both its full scrapes and its polls come back.
+    let (status, body) =
+        api.send(Method::PATCH, &format!("/api/v1/projects/{paused}"), Some(json!({"paused": false})))?;
+    ensure!(status == 200 && body["paused"] == false, "{status} {body}");
+    ensure!(body["scheduled_from_ms"].as_i64().is_some_and(|t| t >= since), "its slots count from now: {body}");
+    wait_until("fetches on schedule again", Duration::from_secs(10), || {
+        Ok(requests(&sim.addr, "cadence/paused")? >= triggered + 3)
+    })?;
+    Ok(())
+}
+
+/// A poll already planned in the current window does not go out once the
+/// schedule is paused (in production a window is five minutes long).
+#[test]
+fn a_pause_stops_the_polls_already_planned() -> Result<()> {
+    use trawler_domain::schedule::{next_slot_ms, offset_ms, POLL_SEED};
+    const POLL: Duration = Duration::from_secs(8);
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let cadence = [("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "8s")];
+    let (_server, api) = start_server(&server_env(&db.url, &sim.addr, &cadence))?;
+    let paused = create(&api, "Paused", "planned/paused")?;
+    create(&api, "Running", "planned/running")?;
+    wait_until("the first scrapes", Duration::from_secs(15), || {
+        Ok(requests(&sim.addr, "planned/paused")? > 0 && requests(&sim.addr, "planned/running")? > 0)
+    })?;
+    // Pause a second and a half before the project's next poll slot.
+    let offset = offset_ms(paused as u64, POLL_SEED, POLL);
+    let now = trawler_domain::now_millis();
+    let mut slot = next_slot_ms(now, POLL, offset);
+    if slot - now < 3_000 {
+        slot += POLL.as_millis() as i64;
+    }
+    std::thread::sleep(Duration::from_millis((slot - 1_500 - trawler_domain::now_millis()).max(0) as u64));
+    let before = requests(&sim.addr, "planned/paused")?;
+    let running = requests(&sim.addr, "planned/running")?;
+    let (status, body) =
+        api.send(Method::PATCH, &format!("/api/v1/projects/{paused}"), Some(json!({"paused": true})))?;
+    ensure!(status == 200 && body["paused"] == true, "{status} {body}");
+    // Past the slot and a whole window more.
+    std::thread::sleep(Duration::from_millis(
+        (slot + POLL.as_millis() as i64 + 1_000 - trawler_domain::now_millis()).max(0) as u64,
+    ));
+    ensure!(requests(&sim.addr, "planned/paused")? == before, "the planned poll went out after the pause");
+    ensure!(requests(&sim.addr, "planned/running")? > running, "the other project was polled meanwhile");
+    Ok(())
+}
