@@ -436,8 +436,25 @@ async fn scenario(b: &mut Browser, base: &str) -> Result<()> {
     b.check_console().await?;
     b.errors.retain(|e| !e.contains("/d/")); // that 404/403 was asked for
 
-    // Archiving, with its confirmation.
+    // Pausing the schedule, with its confirmation; the project stays active.
     b.client.goto(&format!("{base}/ui/projects/{id}")).await?;
+    b.client.find(Locator::Css("#pause")).await?.click().await?;
+    let asked = b.client.wait().for_element(Locator::Css("dialog#confirm[open] [data-message]")).await?.text().await?;
+    ensure!(asked.contains("Pause the schedule of Browser Lamp?"), "{asked}");
+    b.client.find(Locator::Css("#confirm-yes")).await?.click().await?;
+    b.wait("the paused badge", Duration::from_secs(10), "!!document.getElementById('paused')").await?;
+    ensure!(b.client.find(Locator::Css("#status")).await?.text().await? == "active");
+    ensure!(b.client.source().await?.contains("Schedule paused"), "the page says what was done");
+    b.shot("schedule-paused").await?;
+    b.client.find(Locator::Css("#unpause")).await?.click().await?;
+    b.wait(
+        "the schedule resumed",
+        Duration::from_secs(10),
+        "!document.getElementById('paused') && !!document.getElementById('pause')",
+    )
+    .await?;
+
+    // Archiving, with its confirmation.
     b.client.find(Locator::Css("#archive")).await?.click().await?;
     let asked = b.client.wait().for_element(Locator::Css("dialog#confirm[open] [data-message]")).await?.text().await?;
     ensure!(asked.contains("Archive Browser Lamp?"), "{asked}");
