@@ -20,6 +20,9 @@ trawler_domain::settings! {
         full_interval: Span = Span::secs(4 * 3600);
         /// How often each platform's hot metrics are polled.
         poll_interval: Span = Span::secs(300);
+        /// The shortest interval a project may be given as its own cadence
+        /// (up to a year).
+        min_interval: Span = Span::secs(60);
         /// The longest a full scrape may run; past it, it is stopped and
         /// fails (`deadline`), so no run stays `running`.
         run_deadline: Span = Span::secs(600);
@@ -91,6 +94,7 @@ impl ActorsSettings {
         ActorsConfig {
             full_interval: self.full_interval.get(),
             poll_interval: self.poll_interval.get(),
+            min_interval: self.min_interval.get(),
             ingest: self.ingest(spool_dir),
             db_threads: 2,
             max_restarts: self.max_restarts.u32(),
@@ -148,6 +152,8 @@ pub struct ActorsConfig {
     pub full_interval: Duration,
     /// How often each platform's hot metrics are polled.
     pub poll_interval: Duration,
+    /// The shortest interval a project may be given as its own cadence.
+    pub min_interval: Duration,
     /// The ingestion stage.
     pub ingest: IngestConfig,
     /// Threads of the DbExecutor.

@@ -49,6 +49,17 @@ pub fn current_slot_ms(now_ms: i64, interval: Duration, offset_ms: u64) -> i64 {
     next_slot_ms(now_ms, interval, offset_ms) - len
 }
 
+/// A project's own interval for one kind of run from what is stored:
+/// `None` follows the node's `default`, `0` (or less) is manual only
+/// (`None`: nothing is scheduled).
+pub fn own_interval(stored_ms: Option<i64>, default: Duration) -> Option<Duration> {
+    match stored_ms {
+        None => Some(default),
+        Some(ms) if ms <= 0 => None,
+        Some(ms) => Some(Duration::from_millis(ms as u64)),
+    }
+}
+
 /// After a scraper starts (a node start or a restart): the delay of the one
 /// catch-up run owed when the project's current full-scrape slot passed
 /// without a run (its latest run started before that slot, or it never

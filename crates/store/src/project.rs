@@ -31,6 +31,9 @@ pub struct Project {
     /// Its schedule is paused: it stays active (data served, triggers
     /// scrape it) but no full scrape or poll runs on a schedule.
     pub paused: bool,
+    /// Its own full-scrape interval, ms: `None` follows the node's setting,
+    /// `Some(0)` is manual only (see `trawler_domain::schedule::own_interval`).
+    pub full_interval_ms: Option<i64>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -44,6 +47,7 @@ struct ProjectRow {
     status_reason: Option<String>,
     scheduled_from_ms: Option<i64>,
     schedule_paused: bool,
+    full_interval_ms: Option<i64>,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -61,6 +65,7 @@ impl TryFrom<ProjectRow> for Project {
             status_reason: r.status_reason,
             scheduled_from_ms: r.scheduled_from_ms,
             paused: r.schedule_paused,
+            full_interval_ms: r.full_interval_ms,
         })
     }
 }
@@ -287,18 +292,47 @@ impl Project {
         Project::get(conn, id)
     }
 
-    /// Which of `ids` have their schedule paused.
-    pub fn paused_among(conn: &mut AnyConnection, ids: &[ProjectId]) -> StoreResult<Vec<ProjectId>> {
+    /// Sets a project's own full-scrape interval (`None`: the node's,
+    /// `Some(0)`: manual only). Its slots move, so its schedule counts for
+    /// the SLO from `now_ms`.
+    pub fn set_full_interval(
+        conn: &mut AnyConnection,
+        id: ProjectId,
+        interval_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<Project> {
+        crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+            let before = Project::get(conn, id)?;
+            if before.full_interval_ms == interval_ms {
+                return Ok(());
+            }
+            let from = before.scheduled_from_ms.map(|_| now_ms);
+            db_run!(conn: {
+                diesel::update(projects::table.find(id.0))
+                    .set((
+                        projects::full_interval_ms.eq(interval_ms),
+                        projects::updated_at_ms.eq(now_ms),
+                        projects::scheduled_from_ms.eq(from),
+                    ))
+                    .execute(conn)?;
+            });
+            Ok(())
+        })?;
+        Project::get(conn, id)
+    }
+
+    /// The schedule of each of `ids` that exists: whether it is paused,
+    /// and its own full-scrape interval.
+    pub fn schedules(conn: &mut AnyConnection, ids: &[ProjectId]) -> StoreResult<Vec<(ProjectId, bool, Option<i64>)>> {
         let mut out = Vec::new();
         for chunk in crate::id_chunks(ids) {
-            let rows: Vec<i64> = db_run!(conn: {
+            let rows: Vec<(i64, bool, Option<i64>)> = db_run!(conn: {
                 projects::table
                     .filter(projects::id.eq_any(&chunk))
-                    .filter(projects::schedule_paused.eq(true))
-                    .select(projects::id)
+                    .select((projects::id, projects::schedule_paused, projects::full_interval_ms))
                     .load(conn)?
             });
-            out.extend(rows.into_iter().map(ProjectId));
+            out.extend(rows.into_iter().map(|(id, paused, full)| (ProjectId(id), paused, full)));
         }
         Ok(out)
     }

@@ -326,7 +326,7 @@ impl Run {
     }
 
     /// The freshness SLO of `projects` over `[from_ms, to_ms]` with full
-    /// scrapes every `interval`, from one read of the runs: one entry per
+    /// scrapes every `interval` (or each project's own), from one read of the runs: one entry per
     /// project, in order. A project's window starts no earlier than its
     /// schedule ([`crate::Project::scheduled_from_ms`]): slots before a node
     /// first scheduled it, or before it was last resumed, are not misses;
@@ -352,9 +352,13 @@ impl Run {
             .iter()
             .map(|p| {
                 let runs = by_project.get(&p.id).map_or(&[][..], Vec::as_slice);
+                // Its own interval; a paused or manual schedule has no slots
+                // to miss.
+                let own = trawler_domain::schedule::own_interval(p.full_interval_ms, interval);
+                let interval = own.unwrap_or(interval);
                 let offset = offset_ms(p.id.0 as u64, FULL_SEED, interval);
-                // A paused schedule has no slots to miss.
-                let from = if p.paused { to_ms } else { from_ms.max(p.scheduled_from_ms.unwrap_or(to_ms)) };
+                let scheduled = !p.paused && own.is_some();
+                let from = if scheduled { from_ms.max(p.scheduled_from_ms.unwrap_or(to_ms)) } else { to_ms };
                 trawler_domain::slo::freshness(runs, interval, offset, from, to_ms)
             })
             .collect())

@@ -12,6 +12,7 @@ diesel::table! {
         status_reason -> Nullable<Text>,
         scheduled_from_ms -> Nullable<BigInt>,
         schedule_paused -> Bool,
+        full_interval_ms -> Nullable<BigInt>,
     }
 }
 

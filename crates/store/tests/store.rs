@@ -102,7 +102,9 @@ fn a_paused_schedule_leaves_the_poll_list_and_the_capacity_count() -> Result<()>
         assert_eq!(p.scheduled_from_ms, Some(1_000), "a pause keeps the schedule's start");
         assert_eq!(polled(&mut conn)?, vec![b.id]);
         assert_eq!(Source::count_active_by_platform(&mut conn)?, vec![(Platform::Kickstarter, 1)]);
-        assert_eq!(Project::paused_among(&mut conn, &[a.id, b.id, ProjectId(987_654)])?, vec![a.id]);
+        let mut schedules = Project::schedules(&mut conn, &[a.id, b.id, ProjectId(987_654)])?;
+        schedules.sort_by_key(|s| s.0);
+        assert_eq!(schedules, vec![(a.id, true, None), (b.id, false, None)]);
         // Pausing twice changes nothing; resuming counts its slots from then.
         assert_eq!(Project::set_paused(&mut conn, a.id, true, 3_000)?.updated_at_ms, 2_000);
         let p = Project::set_paused(&mut conn, a.id, false, 4_000)?;

@@ -40,8 +40,8 @@ pub struct ScrapeNow;
 #[rtype(result = "()")]
 pub struct ScrapeFirst;
 
-/// Re-reads the project's sources and whether its schedule is paused
-/// (after an edit, a pause or a resume of the schedule).
+/// Re-reads the project's sources and its schedule (paused, its own
+/// interval) after an edit.
 #[derive(Message)]
 #[rtype(result = "Option<bool>")]
 pub struct Reload;
@@ -89,6 +89,8 @@ pub(crate) struct Preloaded {
     pub(crate) last_started_ms: Option<i64>,
     /// Its schedule is paused.
     pub(crate) paused: bool,
+    /// Its own full-scrape interval, ms (`None`: the node's; `0`: manual).
+    pub(crate) full_interval_ms: Option<i64>,
 }
 
 /// How a start-up should treat the first run.
@@ -151,6 +153,8 @@ pub struct ScraperActor {
     crashed: bool,
     /// Its schedule is paused: runs start only when triggered.
     paused: bool,
+    /// Its own full-scrape interval, ms (`None`: the node's; `0`: manual).
+    full_interval_ms: Option<i64>,
 }
 
 impl ScraperActor {
@@ -188,6 +192,7 @@ impl ScraperActor {
             draining: false,
             crashed: false,
             paused: false,
+            full_interval_ms: None,
         }
     }
 }
@@ -201,6 +206,7 @@ impl Actor for ScraperActor {
             self.status = ActorStatus::Idle;
             self.last_run_ms = pre.last_started_ms;
             self.paused = pre.paused;
+            self.full_interval_ms = pre.full_interval_ms;
             self.supervisor.do_send(ChildReport::Ready(self.project));
             self.schedule_first(pre.last_started_ms, ctx);
             return;
@@ -209,14 +215,15 @@ impl Actor for ScraperActor {
         let load = self.deps.db.send(Exec(move |conn| {
             let sources = Source::list_for_project(conn, project)?;
             let last = Run::list_for_project(conn, project, 1)?.into_iter().next();
-            let paused = Project::get(conn, project)?.paused;
-            Ok((sources, last, paused))
+            let p = Project::get(conn, project)?;
+            Ok((sources, last, p.paused, p.full_interval_ms))
         }));
         // wait: no ScrapeNow is handled before the sources are known.
         ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok((sources, last, paused))) => {
+            Ok(Ok((sources, last, paused, full_interval_ms))) => {
                 act.sources = sources;
                 act.paused = paused;
+                act.full_interval_ms = full_interval_ms;
                 act.status = ActorStatus::Idle;
                 act.supervisor.do_send(ChildReport::Ready(act.project));
                 if let Some(run) = &last {
@@ -329,18 +336,19 @@ impl Handler<CancelRun> for ScraperActor {
 impl Handler<Reload> for ScraperActor {
     type Result = AtomicResponse<Self, Option<bool>>;
 
-    /// Re-reads the sources and whether the schedule is paused, and arms or
-    /// disarms the schedule to match. Answers whether it is paused now
+    /// Re-reads the sources and the schedule (paused, its own interval),
+    /// and arms or disarms the schedule to match. Answers whether it is paused now
     /// (`None` if the project could not be read).
     fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
         let project = self.project;
         let load = self.deps.db.send(Exec(move |conn| {
-            Ok((Source::list_for_project(conn, project)?, Project::get(conn, project)?.paused))
+            let p = Project::get(conn, project)?;
+            Ok((Source::list_for_project(conn, project)?, p.paused, p.full_interval_ms))
         }));
         AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok((sources, paused))) => {
+            Ok(Ok((sources, paused, full_interval_ms))) => {
                 act.sources = sources;
-                act.set_paused(paused, ctx);
+                act.set_schedule(paused, full_interval_ms, ctx);
                 Some(paused)
             }
             Ok(Err(e)) => {

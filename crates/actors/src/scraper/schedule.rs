@@ -5,33 +5,42 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use trawler_domain::schedule::{catch_up_delay, next_slot_ms, offset_ms, FULL_SEED};
+use trawler_domain::schedule::{catch_up_delay, next_slot_ms, offset_ms, own_interval, FULL_SEED};
 use trawler_domain::RunTrigger;
 
 use super::{FirstRun, ScraperActor};
 use crate::state::ActorStatus;
 
 impl ScraperActor {
+    /// The project's full-scrape interval: its own, or the node's (also
+    /// for a manual-only project, whose wait estimates need one).
     pub(super) fn interval(&self) -> Duration {
-        self.deps.config.full_interval
+        own_interval(self.full_interval_ms, self.deps.config.full_interval).unwrap_or(self.deps.config.full_interval)
+    }
+
+    /// Whether runs start on a schedule: not paused, not manual only.
+    fn scheduled(&self) -> bool {
+        !self.paused && own_interval(self.full_interval_ms, self.deps.config.full_interval).is_some()
     }
 
     fn offset(&self) -> u64 {
         offset_ms(self.project.0 as u64, FULL_SEED, self.interval())
     }
 
-    /// Pauses or resumes the schedule. Resumed, the project gets one
-    /// catch-up run if its slot passed while paused, then its slots.
-    pub(super) fn set_paused(&mut self, paused: bool, ctx: &mut Context<Self>) {
-        if paused == self.paused {
+    /// Pauses or resumes the schedule, or gives it another interval.
+    /// Scheduled again, the project gets one catch-up run if its slot
+    /// passed meanwhile, then its slots.
+    pub(super) fn set_schedule(&mut self, paused: bool, full_interval_ms: Option<i64>, ctx: &mut Context<Self>) {
+        if (paused, full_interval_ms) == (self.paused, self.full_interval_ms) {
             return;
         }
         self.paused = paused;
-        if paused {
-            self.disarm(ctx);
-        } else {
+        self.full_interval_ms = full_interval_ms;
+        if self.scheduled() {
             self.first_run = FirstRun::IfMissed;
             self.schedule_first(self.last_run_ms, ctx);
+        } else {
+            self.disarm(ctx);
         }
     }
 
@@ -44,9 +53,10 @@ impl ScraperActor {
     }
 
     /// Schedules the first run after start-up, then the regular slots.
-    /// A paused schedule runs nothing but a new project's first scrape.
+    /// A paused or manual schedule runs nothing but a new project's first
+    /// scrape.
     pub(super) fn schedule_first(&mut self, last_started_ms: Option<i64>, ctx: &mut Context<Self>) {
-        if self.paused && self.first_run != FirstRun::Now {
+        if !self.scheduled() && self.first_run != FirstRun::Now {
             return self.disarm(ctx);
         }
         let now = self.deps.clock.now_ms();
@@ -75,7 +85,7 @@ impl ScraperActor {
         if self.draining {
             return;
         }
-        if self.paused {
+        if !self.scheduled() {
             return self.disarm(ctx);
         }
         if let Some(handle) = self.timer.take() {

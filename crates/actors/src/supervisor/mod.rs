@@ -13,7 +13,7 @@
 //! awaits the answer, which would deadlock (the OTP "process attempted to
 //! call itself" trap).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -260,6 +260,7 @@ impl Handler<StartAll> for ProjectSupervisor {
                         sources: sources.remove(&p.id).unwrap_or_default(),
                         last_started_ms: last.get(&p.id).copied(),
                         paused: p.paused,
+                        full_interval_ms: p.full_interval_ms,
                     };
                     act.start_child_with(p.id, FirstRun::IfMissed, 0, Some(preloaded), ctx);
                 }
@@ -293,12 +294,13 @@ impl Handler<Adopt> for ProjectSupervisor {
                 sources.entry(s.project_id).or_default().push(s);
             }
             let last: HashMap<ProjectId, i64> = Run::last_started_for(conn, &ids)?.into_iter().collect();
-            let paused: HashSet<ProjectId> = Project::paused_among(conn, &ids)?.into_iter().collect();
-            Ok((ids, sources, last, paused))
+            let schedules: HashMap<ProjectId, (bool, Option<i64>)> =
+                Project::schedules(conn, &ids)?.into_iter().map(|(id, paused, full)| (id, (paused, full))).collect();
+            Ok((ids, sources, last, schedules))
         }));
         // wait: a Release of the same projects is handled after their start.
         ctx.wait(load.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(Ok((ids, mut sources, last, paused))) => {
+            Ok(Ok((ids, mut sources, last, schedules))) => {
                 for id in ids {
                     for s in &act.sources {
                         s.do_send(ProjectStarted(id));
@@ -306,7 +308,8 @@ impl Handler<Adopt> for ProjectSupervisor {
                     let preloaded = Preloaded {
                         sources: sources.remove(&id).unwrap_or_default(),
                         last_started_ms: last.get(&id).copied(),
-                        paused: paused.contains(&id),
+                        paused: schedules.get(&id).is_some_and(|s| s.0),
+                        full_interval_ms: schedules.get(&id).and_then(|s| s.1),
                     };
                     act.start_child_with(id, FirstRun::IfMissed, 0, Some(preloaded), ctx);
                 }

@@ -155,6 +155,27 @@ impl Tree {
         Ok((project, sources))
     }
 
+    /// Gives a project its own full-scrape interval (`None`: the node's,
+    /// `Some(0)`: manual only, scraped when triggered); its slots move, and
+    /// count for the SLO from now.
+    pub async fn set_full_interval(
+        &self,
+        id: ProjectId,
+        interval_ms: Option<i64>,
+    ) -> Result<(Project, Vec<Source>), ActorError> {
+        let (project, sources) = self
+            .db
+            .send(Exec(move |conn| {
+                let p = Project::set_full_interval(conn, id, interval_ms, now_millis())?;
+                Ok((p, Source::list_for_project(conn, id)?))
+            }))
+            .await??;
+        if project.status == ProjectStatus::Active {
+            self.project_updated(id).await?;
+        }
+        Ok((project, sources))
+    }
+
     /// Applies one action to many projects, each as its own method would:
     /// what was done, and what was left alone and why. Only the database
     /// failing ends it early (an error); every other failure is that

@@ -67,6 +67,15 @@ pub enum ProjectsCommand {
         /// The project id.
         id: i64,
     },
+    /// Set a project's own cadence.
+    Cadence {
+        /// The project id.
+        id: i64,
+        /// Its full-scrape interval (`2h`, `90m`), `manual` (scraped only
+        /// when triggered) or `default` (the node's setting).
+        #[arg(long)]
+        full: String,
+    },
     /// Apply one action to many projects: `trigger`, `resume`, `archive`,
     /// `pause` or `unpause`; projects the action does not fit are skipped
     /// and listed with why.
@@ -147,6 +156,19 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
         }
         ProjectsCommand::Pause { id } => pause(&api, id, true)?,
         ProjectsCommand::Unpause { id } => pause(&api, id, false)?,
+        ProjectsCommand::Cadence { id, full } => {
+            let resp =
+                api.client.patch(format!("{}/api/v1/projects/{id}", api.base)).json(&json!({ "full_interval": full }));
+            let p = api.call(resp)?;
+            let every = match p["full_interval_ms"].as_i64() {
+                None => "at the node's interval".to_owned(),
+                Some(0) => "only when triggered".to_owned(),
+                Some(ms) => {
+                    format!("every {}", humantime::format_duration(std::time::Duration::from_millis(ms as u64)))
+                }
+            };
+            out!("project {id} gets full scrapes {every}");
+        }
         ProjectsCommand::Bulk { action, ids } => {
             if !matches!(action.as_str(), "trigger" | "resume" | "archive" | "pause" | "unpause") {
                 bail!("unknown action `{action}` (trigger, resume, archive, pause or unpause)");

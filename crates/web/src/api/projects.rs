@@ -98,11 +98,38 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
         Some(serde_json::Value::Bool(b)) => Some(b),
         Some(_) => return Err(ApiError::BadRequest("`paused` must be true or false".into())),
     };
+    let full_interval = match body.full_interval {
+        None => None,
+        Some(v) => Some(check_interval("full_interval", &v, state.tree.config().min_interval)?),
+    };
     let (mut p, mut s) = state.tree.update_project(id, ProjectPatch { name, sources }).await?;
     if let Some(paused) = paused {
         (p, s) = state.tree.set_paused(id, paused).await?;
     }
+    if let Some(interval) = full_interval {
+        (p, s) = state.tree.set_full_interval(id, interval).await?;
+    }
     Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
+}
+
+/// A project's own interval for `field`: `"default"` (`None`: the node's
+/// setting), `"manual"` (`Some(0)`) or a duration between `min` and a year.
+fn check_interval(field: &str, value: &serde_json::Value, min: std::time::Duration) -> Result<Option<i64>, ApiError> {
+    const YEAR: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+    use trawler_domain::settings::Span;
+    let range = || {
+        let min = Span::new(min).map_or_else(|_| format!("{min:?}"), |s| s.to_string());
+        format!("`{field}` must be a duration between {min} and 365d, `manual` or `default`")
+    };
+    let text = value.as_str().ok_or_else(|| ApiError::BadRequest(range()))?;
+    match text {
+        "default" => Ok(None),
+        "manual" => Ok(Some(0)),
+        _ => match Span::parse(text).map(Span::get) {
+            Ok(d) if d >= min && d <= YEAR => Ok(Some(d.as_millis().min(i64::MAX as u128) as i64)),
+            _ => Err(ApiError::BadRequest(range())),
+        },
+    }
 }
 
 /// Archives a project: it is not scraped any more; its data stays readable.

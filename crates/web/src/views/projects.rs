@@ -60,6 +60,9 @@ pub struct Project {
     /// Its schedule is paused: it stays active (data served, a trigger
     /// scrapes it) but no full scrape or poll runs on a schedule.
     pub paused: bool,
+    /// Its own full-scrape interval, ms: `null` follows the node's
+    /// setting, `0` is manual only (scraped when triggered).
+    pub full_interval_ms: Option<i64>,
 }
 
 impl From<trawler_store::Project> for Project {
@@ -73,6 +76,7 @@ impl From<trawler_store::Project> for Project {
             status_reason,
             scheduled_from_ms,
             paused,
+            full_interval_ms,
         } = p;
         Project {
             id: id.0,
@@ -83,6 +87,7 @@ impl From<trawler_store::Project> for Project {
             status_reason,
             scheduled_from_ms,
             paused,
+            full_interval_ms,
         }
     }
 }
@@ -181,6 +186,12 @@ pub struct UpdateProject {
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
     pub paused: Option<serde_json::Value>,
+    /// The project's own full-scrape interval (`"2h"`, `"90m"`, between
+    /// `TRAWLER_MIN_INTERVAL` and a year), `"manual"` (scraped only when
+    /// triggered) or `"default"` (the node's setting).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub full_interval: Option<serde_json::Value>,
 }
 
 /// `?status=` of `GET /projects`.
