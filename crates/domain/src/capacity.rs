@@ -82,6 +82,17 @@ pub fn capacity(
     }
 }
 
+/// The one full-scrape interval that asks as much of a platform as
+/// `sources` projects at their own intervals asking `full_per_sec` full
+/// scrapes a second (infinite when none is scheduled), for [`capacity`].
+pub fn equivalent_full_interval(sources: u64, full_per_sec: f64) -> f64 {
+    if full_per_sec > 0.0 {
+        sources as f64 / full_per_sec
+    } else {
+        f64::INFINITY
+    }
+}
+
 fn human_secs(secs: f64) -> String {
     let s = secs as u64;
     match s {
@@ -107,6 +118,18 @@ mod tests {
         assert!((min - 1000.0 / (8.0 - 1000.0 / 14_400.0)).abs() < 1e-9, "{min}");
         let w = c.warning.expect("over 90%");
         assert!(w.contains("1000 sources") && w.contains("126%") && w.contains("poll every 2m7s"), "{w}");
+    }
+
+    #[test]
+    fn projects_at_their_own_intervals_weigh_by_their_rate() {
+        // 100 at an hour, 100 every 10 s, 100 manual: 100/3600 + 10 per s.
+        let per_sec = 100.0 / 3600.0 + 100.0 / 10.0;
+        let full = equivalent_full_interval(300, per_sec);
+        let c = capacity(Platform::Html, 300, full, 604_800.0, 100.0, 1);
+        assert!((c.required_per_sec - (per_sec + 300.0 / 604_800.0)).abs() < 1e-9, "{c:?}");
+        // None scheduled: no full-scrape load at all.
+        let c = capacity(Platform::Html, 300, equivalent_full_interval(300, 0.0), 604_800.0, 100.0, 1);
+        assert!((c.required_per_sec - 300.0 / 604_800.0).abs() < 1e-12, "{c:?}");
     }
 
     #[test]

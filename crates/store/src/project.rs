@@ -574,6 +574,41 @@ impl Source {
             .collect()
     }
 
+    /// What each platform's scheduled sources ask of it: their number and
+    /// the full scrapes a second they need, each project at its own
+    /// interval (`default_full` where it has none, nothing when manual).
+    /// Paused schedules left out. For the capacity check.
+    pub fn full_scrape_load(
+        conn: &mut AnyConnection,
+        default_full: std::time::Duration,
+    ) -> StoreResult<Vec<(Platform, u64, f64)>> {
+        let rows: Vec<(String, Option<i64>, i64)> = db_run!(conn: {
+            sources::table
+                .inner_join(projects::table)
+                .filter(projects::status.eq(ProjectStatus::Active.as_str()))
+                .filter(projects::schedule_paused.eq(false))
+                .group_by((sources::platform, projects::full_interval_ms))
+                .select((sources::platform, projects::full_interval_ms, diesel::dsl::count_star()))
+                .load(conn)?
+        });
+        let mut out: Vec<(Platform, u64, f64)> = Vec::new();
+        for (platform, full_ms, n) in rows {
+            let platform: Platform = platform
+                .parse()
+                .map_err(|e: trawler_domain::platform::UnknownPlatform| StoreError::Corrupt(e.to_string()))?;
+            let per_sec = trawler_domain::schedule::own_interval(full_ms, default_full)
+                .map_or(0.0, |d| n as f64 / d.as_secs_f64().max(1e-9));
+            match out.iter_mut().find(|(p, _, _)| *p == platform) {
+                Some(entry) => {
+                    entry.1 += n as u64;
+                    entry.2 += per_sec;
+                }
+                None => out.push((platform, n as u64, per_sec)),
+            }
+        }
+        Ok(out)
+    }
+
     /// The sources on one platform of every active project whose schedule
     /// is not paused (the fast poll's work list).
     pub fn list_active_for_platform(conn: &mut AnyConnection, platform: Platform) -> StoreResult<Vec<Source>> {

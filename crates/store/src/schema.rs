@@ -122,6 +122,8 @@ diesel::allow_tables_to_appear_in_same_query!(chunks, series);
 diesel::joinable!(sources -> projects (project_id));
 diesel::joinable!(runs -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, sources, points, points_hourly, runs);
+// The capacity check groups sources by platform and their project's interval.
+diesel::allow_columns_to_appear_in_same_group_by_clause!(sources::platform, projects::full_interval_ms);
 
 diesel::table! {
     /// Webhook endpoints and the events they receive.

@@ -115,6 +115,33 @@ fn a_paused_schedule_leaves_the_poll_list_and_the_capacity_count() -> Result<()>
 }
 
 #[test]
+fn the_capacity_load_weighs_each_project_at_its_own_interval() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let hour = std::time::Duration::from_secs(3600);
+        let mut ids = Vec::new();
+        for name in ["default", "ten seconds", "manual", "paused"] {
+            ids.push(Project::create(&mut conn, name, &[kickstarter(&format!("load/{name}"))])?.0.id);
+        }
+        Project::set_full_interval(&mut conn, ids[1], Some(10_000), 1_000)?;
+        Project::set_full_interval(&mut conn, ids[2], Some(0), 1_000)?;
+        Project::set_paused(&mut conn, ids[3], true, 1_000)?;
+        let load = Source::full_scrape_load(&mut conn, hour)?;
+        assert_eq!(load.len(), 1, "{load:?}");
+        let (platform, sources, per_sec) = load[0];
+        assert_eq!((platform, sources), (Platform::Kickstarter, 3), "the paused one is left out");
+        assert!((per_sec - (1.0 / 3600.0 + 1.0 / 10.0)).abs() < 1e-9, "{per_sec}");
+        // Setting the same interval again changes nothing.
+        let before = Project::get(&mut conn, ids[1])?;
+        assert_eq!(
+            Project::set_full_interval(&mut conn, ids[1], Some(10_000), 5_000)?.updated_at_ms,
+            before.updated_at_ms
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn projects_are_created_listed_updated_and_archived() -> Result<()> {
     for db in TestDb::all()? {
         let mut conn = db.pool.get()?;

@@ -166,17 +166,19 @@ pub(crate) fn freshness_between(
 /// The gates and the capacity of every platform.
 pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiError> {
     let gates = state.tree.adapters().gates().snapshot();
-    let counts = db(state, Source::count_active_by_platform).await?;
     let config = state.tree.config();
+    let default_full = config.full_interval;
+    let load = db(state, move |conn| Source::full_scrape_load(conn, default_full)).await?;
     let capacity: Vec<trawler_domain::capacity::Capacity> = gates
         .platforms
         .iter()
         .map(|g| {
-            let sources = counts.iter().find(|(p, _)| *p == g.platform).map_or(0, |(_, n)| *n);
+            let (sources, full_per_sec) =
+                load.iter().find(|(p, _, _)| *p == g.platform).map_or((0, 0.0), |(_, n, f)| (*n, *f));
             trawler_domain::capacity::capacity(
                 g.platform,
                 sources,
-                config.full_interval.as_secs_f64(),
+                trawler_domain::capacity::equivalent_full_interval(sources, full_per_sec),
                 config.poll_interval.as_secs_f64(),
                 g.rate_per_sec,
                 1,

@@ -27,14 +27,15 @@ impl Settings {
         if trawler_store::migrations_pending(&mut conn)? {
             return Ok(vec!["# capacity: the database's migrations are pending; run `trawler migrate` first".into()]);
         }
-        let counts = trawler_store::Source::count_active_by_platform(&mut conn)?;
+        let load = trawler_store::Source::full_scrape_load(&mut conn, self.actors.full_interval.get())?;
         let mut lines = Vec::new();
         for (platform, rate) in &self.sources.rates() {
-            let sources = counts.iter().find(|(p, _)| p == platform).map_or(0, |(_, n)| *n);
+            let (sources, full_per_sec) =
+                load.iter().find(|(p, _, _)| p == platform).map_or((0, 0.0), |(_, n, f)| (*n, *f));
             let c = trawler_domain::capacity::capacity(
                 *platform,
                 sources,
-                self.actors.full_interval.get().as_secs_f64(),
+                trawler_domain::capacity::equivalent_full_interval(sources, full_per_sec),
                 self.actors.poll_interval.get().as_secs_f64(),
                 *rate,
                 1,
