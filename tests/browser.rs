@@ -454,6 +454,17 @@ async fn scenario(b: &mut Browser, base: &str) -> Result<()> {
     )
     .await?;
 
+    // Its own cadence, set from the page.
+    b.client.find(Locator::Css("#full-interval")).await?.send_keys("90m").await?;
+    b.client.find(Locator::Css("#set-cadence")).await?.click().await?;
+    b.wait(
+        "the new cadence",
+        Duration::from_secs(10),
+        "(document.getElementById('cadence') || {}).textContent === 'every 1h 30m'",
+    )
+    .await?;
+    b.shot("cadence").await?;
+
     // Archiving, with its confirmation.
     b.client.find(Locator::Css("#archive")).await?.click().await?;
     let asked = b.client.wait().for_element(Locator::Css("dialog#confirm[open] [data-message]")).await?.text().await?;

@@ -61,7 +61,7 @@ fn a_paused_schedule_scrapes_only_when_triggered() -> Result<()> {
         .flatten()
         .find(|a| a["project_id"] == paused)
         .ok_or_else(|| anyhow!("no scraper for the paused project: {actors}"))?;
-    ensure!(scraper["next_run_ms"].is_null(), "{scraper}");
+    ensure!(scraper["next_run_ms"].is_null() && scraper["detail"]["paused"] == true, "{scraper}");
     let fresh = api.ok(&format!("/api/v1/admin/freshness?from={}", since / 1000))?;
     let row = fresh["projects"].as_array().into_iter().flatten().find(|r| r["project_id"] == paused).cloned();
     ensure!(row.as_ref().is_some_and(|r| r["slots"] == 0 && r["missed"] == 0), "{fresh}");
@@ -165,6 +165,11 @@ fn each_project_is_scraped_at_its_own_interval() -> Result<()> {
     // a shared machine).
     ensure!(row(fast).is_some_and(|r| r["slots"].as_u64() >= Some(6)), "{fresh}");
     ensure!(row(manual).is_some_and(|r| r["slots"] == 0), "{fresh}");
+    // The scrapers show their schedules.
+    let actors = api.ok("/api/v1/admin/actors")?;
+    let scraper = |id: i64| actors["actors"].as_array().into_iter().flatten().find(|a| a["project_id"] == id).cloned();
+    ensure!(scraper(fast).is_some_and(|s| s["detail"]["full_interval_ms"] == 2000), "{actors}");
+    ensure!(scraper(manual).is_some_and(|s| s["detail"]["manual"] == true && s["next_run_ms"].is_null()), "{actors}");
     // Back to the node's interval.
     let (status, body) = patch(fast, json!({"full_interval": "default"}))?;
     ensure!(status == 200 && body["full_interval_ms"].is_null(), "{status} {body}");

@@ -402,6 +402,11 @@ impl Handler<GetScraperState> for ScraperActor {
             "sources": self.sources.len(),
             "current_run": self.current_run,
             "last_status": self.last_status,
+            // Its schedule: the interval its slots follow, and whether
+            // they run (not when paused or manual only).
+            "full_interval_ms": self.interval().as_millis() as u64,
+            "paused": self.paused,
+            "manual": self.full_interval_ms.is_some_and(|ms| ms <= 0),
         });
         MessageResult(info)
     }

@@ -114,7 +114,11 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
 
 /// A project's own interval for `field`: `"default"` (`None`: the node's
 /// setting), `"manual"` (`Some(0)`) or a duration between `min` and a year.
-fn check_interval(field: &str, value: &serde_json::Value, min: std::time::Duration) -> Result<Option<i64>, ApiError> {
+pub(crate) fn check_interval(
+    field: &str,
+    value: &serde_json::Value,
+    min: std::time::Duration,
+) -> Result<Option<i64>, ApiError> {
     const YEAR: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
     use trawler_domain::settings::Span;
     let range = || {

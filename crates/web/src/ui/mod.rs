@@ -36,7 +36,7 @@ use dashboard::dashboard;
 use login::{login, login_page, logout};
 use parts::{figures, filter_form, pager, FilterForm, FlashQuery, Pager, RANGES};
 use platforms::platforms;
-use project::{archive, cancel, make_token, project, resume, revoke_token, save_sources, schedule, scrape};
+use project::{archive, cadence, cancel, make_token, project, resume, revoke_token, save_sources, schedule, scrape};
 use projects::{bulk, create_project, projects};
 use runs::runs;
 
@@ -160,6 +160,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/runs/{id}/cancel").route(web::post().to(cancel)))
         .service(web::resource("/ui/projects/{id}/resume").route(web::post().to(resume)))
         .service(web::resource("/ui/projects/{id}/schedule/{verb}").route(web::post().to(schedule)))
+        .service(web::resource("/ui/projects/{id}/cadence").route(web::post().to(cadence)))
         .service(web::resource("/ui/projects/{id}/sources").route(web::post().to(save_sources)))
         .service(web::resource("/ui/projects/{id}/tokens").route(web::post().to(make_token)))
         .service(web::resource("/ui/projects/{id}/tokens/{token_id}/revoke").route(web::post().to(revoke_token)))

@@ -33,6 +33,8 @@ pub(super) struct ProjectPage {
     pub(super) status: String,
     pub(super) status_reason: Option<String>,
     pub(super) paused: bool,
+    /// Its full-scrape cadence as people read it.
+    pub(super) cadence: String,
     pub(super) figures: Vec<(String, String)>,
     pub(super) metrics: Vec<String>,
     pub(super) ranges: Vec<(String, String)>,
@@ -86,6 +88,19 @@ pub(super) async fn project_page(
         status: project.status.to_string(),
         status_reason: project.status_reason,
         paused: project.paused,
+        cadence: match project.full_interval_ms {
+            None => format!(
+                "every {} (the node's)",
+                trawler_domain::settings::Span::new(state.tree.config().full_interval)
+                    .map_or_else(|_| "?".into(), |s| s.to_string())
+            ),
+            Some(ms) if ms <= 0 => "only when triggered (manual)".into(),
+            Some(ms) => format!(
+                "every {}",
+                trawler_domain::settings::Span::new(std::time::Duration::from_millis(ms as u64))
+                    .map_or_else(|_| "?".into(), |s| s.to_string())
+            ),
+        },
         figures,
         metrics,
         ranges: RANGES.iter().map(|r| (r.0.to_owned(), r.1.to_owned())).collect(),
@@ -183,6 +198,27 @@ pub async fn resume(
     let id = ProjectId(id.into_inner());
     crate::service::set_project_status(&state, id, ProjectStatus::Active).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Resumed")))
+}
+
+#[derive(Deserialize)]
+pub struct CadenceForm {
+    csrf: String,
+    full_interval: String,
+}
+
+/// Sets the project's own full-scrape interval from its page.
+pub async fn cadence(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<CadenceForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let value = serde_json::Value::String(form.full_interval.trim().to_owned());
+    let interval = crate::api::projects::check_interval("full_interval", &value, state.tree.config().min_interval)?;
+    state.tree.set_full_interval(id, interval).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Cadence+saved")))
 }
 
 /// Pauses the project's schedule (`/pause`) or resumes it (`/unpause`).
