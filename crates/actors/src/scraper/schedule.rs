@@ -1,6 +1,7 @@
 //! When a project's full scrapes run: the first after a start (a catch-up
 //! if its slot passed without a run), then every slot of its interval at
-//! the project's hashed offset; nothing while its schedule is paused.
+//! the project's hashed offset; nothing while its schedule is paused or
+//! manual only.
 
 use std::time::Duration;
 
@@ -36,11 +37,11 @@ impl ScraperActor {
         }
         self.paused = paused;
         self.full_interval_ms = full_interval_ms;
+        // The timer of the old schedule goes, whatever comes next.
+        self.disarm(ctx);
         if self.scheduled() {
             self.first_run = FirstRun::IfMissed;
             self.schedule_first(self.last_run_ms, ctx);
-        } else {
-            self.disarm(ctx);
         }
     }
 
