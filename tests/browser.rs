@@ -307,6 +307,24 @@ fn an_operator_filters_failed_projects_and_acts_on_them_in_bulk() -> Result<()> 
             let flash = b.client.wait().for_element(Locator::Css(".flash")).await?.text().await?;
             ensure!(flash == "Resumed 3 projects", "{flash}");
             b.shot("bulk-resumed").await?;
+            // The same three, made manual from the bar.
+            // (Scraped again since the platforms recovered: found by name.)
+            b.client.goto(&format!("{base}/ui/?q=bad&platform=kickstarter&platform=indiegogo")).await?;
+            b.client.wait().for_element(Locator::Css("#projects")).await?;
+            ensure!(listed(b).await? == ["igg-bad", "igg-bad-2", "ks-bad"], "{:?}", listed(b).await?);
+            b.client.find(Locator::Css("[data-select-all]")).await?.click().await?;
+            b.client.find(Locator::Css("#bulk-full-interval")).await?.send_keys("manual").await?;
+            b.client.find(Locator::Css("#bulk-cadence")).await?.click().await?;
+            let asked =
+                b.client.wait().for_element(Locator::Css("dialog#confirm[open] [data-message]")).await?.text().await?;
+            ensure!(asked.starts_with("Set the full-scrape cadence of 3 projects?"), "{asked}");
+            b.client.find(Locator::Css("#confirm-yes")).await?.click().await?;
+            b.wait(
+                "the cadence flash",
+                Duration::from_secs(10),
+                "(document.querySelector('.flash') || {}).textContent === 'Set the cadence of 3 projects'",
+            )
+            .await?;
 
             // The runs page filters the same way.
             b.client.goto(&format!("{base}/ui/runs?platform=indiegogo&status=failed")).await?;
@@ -319,11 +337,11 @@ fn an_operator_filters_failed_projects_and_acts_on_them_in_bulk() -> Result<()> 
     }))?;
     for name in ["ks-bad", "igg-bad", "igg-bad-2"] {
         let p = api.ok(&format!("/api/v1/projects/{}", ids[name]))?;
-        ensure!(p["status"] == "active", "{name}: {p}");
+        ensure!(p["status"] == "active" && p["full_interval_ms"] == 0, "{name}: {p}");
     }
     for name in ["ks-ok", "igg-ok", "meta-bad"] {
         let p = api.ok(&format!("/api/v1/projects/{}", ids[name]))?;
-        ensure!(p["status"] == "active", "{name} was never touched: {p}");
+        ensure!(p["status"] == "active" && p["full_interval_ms"].is_null(), "{name} was never touched: {p}");
     }
     drop(driver);
     Ok(())

@@ -143,6 +143,16 @@ fn each_project_is_scraped_at_its_own_interval() -> Result<()> {
         ensure!(status == 400 && message.contains("`full_interval` must be a duration between 1s and 365d"), "{body}");
     }
     ensure!(api.ok(&format!("/api/v1/projects/{fast}"))?["full_interval_ms"].is_null(), "a refusal changed nothing");
+    // A cadence given at creation; a bad one creates nothing.
+    let listed = || -> Result<usize> { Ok(api.ok("/api/v1/projects")?["projects"].as_array().map_or(0, Vec::len)) };
+    let before = listed()?;
+    let body = json!({"name": "Too fast", "full_interval": "10ms"});
+    let (status, answer) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
+    ensure!(status == 400 && answer.to_string().contains("full_interval"), "{status} {answer}");
+    ensure!(listed()? == before, "a refused project was created");
+    let (status, made) =
+        api.send(Method::POST, "/api/v1/projects", Some(json!({"name": "Hourly", "full_interval": "1h"})))?;
+    ensure!(status == 201 && made["full_interval_ms"] == 3_600_000, "{status} {made}");
     let (status, body) = patch(fast, json!({"full_interval": "2s"}))?;
     ensure!(status == 200 && body["full_interval_ms"] == 2000, "{status} {body}");
     let (status, body) = patch(manual, json!({"full_interval": "manual"}))?;

@@ -288,6 +288,12 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(code == 0 && out.contains("Lamp"), "{out}");
     let (code, out, err) = run(&["projects", "bulk", "unpause", "1", "99"])?;
     ensure!(code == 0 && out.contains("unpause: 1 done (1)") && out.contains("skipped 99: not found"), "{out}{err}");
+    let (code, out, err) = run(&["projects", "bulk", "cadence", "--full", "2h", "1"])?;
+    ensure!(code == 0 && out.contains("cadence: 1 done (1)"), "{out}{err}");
+    let (code, out, _) = run(&["projects", "list"])?;
+    ensure!(code == 0 && out.contains("Lamp"), "{out}");
+    let (code, _, err) = run(&["projects", "bulk", "cadence", "1"])?;
+    ensure!(code == 1 && err.contains("needs `full_interval`"), "{err}");
     let (code, _, err) = run(&["projects", "bulk", "snooze", "1"])?;
     ensure!(code != 0 && err.contains("unknown action `snooze`"), "{err}");
     let (code, out, _) = run(&["projects", "archive", "1"])?;

@@ -117,8 +117,27 @@ pub(crate) async fn set_project_status(
 
 /// The one path of bulk actions, for the API and the UI: the tree applies
 /// them; this names each skip as the API would name its error.
-pub(crate) async fn bulk_apply(state: &Data, action: BulkAction, ids: Vec<ProjectId>) -> Result<BulkResult, ApiError> {
-    let outcome = state.tree.bulk(action.into(), ids).await?;
+/// `full_interval` is action `cadence`'s value, checked here (required
+/// for it, refused with any other action).
+pub(crate) async fn bulk_apply(
+    state: &Data,
+    action: BulkAction,
+    ids: Vec<ProjectId>,
+    full_interval: Option<&serde_json::Value>,
+) -> Result<BulkResult, ApiError> {
+    let interval = match (action, full_interval) {
+        (BulkAction::Cadence, Some(v)) => {
+            crate::api::projects::check_interval("full_interval", v, state.tree.config().min_interval)?
+        }
+        (BulkAction::Cadence, None) => {
+            return Err(ApiError::BadRequest(
+                "action `cadence` needs `full_interval` (`2h`, `manual` or `default`)".into(),
+            ))
+        }
+        (_, Some(_)) => return Err(ApiError::BadRequest("`full_interval` goes with action `cadence` only".into())),
+        (_, None) => None,
+    };
+    let outcome = state.tree.bulk(action.to_bulk(interval), ids).await?;
     let skipped =
         outcome.skipped.into_iter().map(|(id, skip)| BulkSkip { id, reason: skip_reason(action, id, skip) }).collect();
     Ok(BulkResult { action, done: outcome.done, skipped })

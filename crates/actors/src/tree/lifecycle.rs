@@ -31,6 +31,9 @@ pub enum Bulk {
     Pause,
     /// Resume a paused schedule.
     Unpause,
+    /// Give each its own full-scrape interval (`None`: the node's, `Some(0)`:
+    /// manual only).
+    FullInterval(Option<i64>),
 }
 
 /// Why a bulk action left a project alone.
@@ -64,21 +67,26 @@ pub struct BulkDone {
 }
 
 impl Tree {
-    /// Creates a project with its (checked, sealed) sources and starts its
-    /// scraper, which scrapes it at once.
+    /// Creates a project with its (checked, sealed) sources and, if given,
+    /// its own full-scrape interval (see [`Tree::set_full_interval`]), and
+    /// starts its scraper, which scrapes it at once.
     pub async fn create_project(
         &self,
         name: String,
         sources: Vec<NewSource>,
+        full_interval_ms: Option<i64>,
     ) -> Result<(Project, Vec<Source>), ActorError> {
         let (project, sources) = self
             .db
             .send(Exec(move |conn| {
-                let (mut project, sources) = Project::create(conn, &name, &sources)?;
+                let (project, sources) = Project::create(conn, &name, &sources)?;
                 // Its scraper starts now: its schedule counts from here.
-                Project::mark_scheduled(conn, Some(&[project.id]), project.created_at_ms)?;
-                project.scheduled_from_ms = Some(project.created_at_ms);
-                Ok((project, sources))
+                let id = project.id;
+                Project::mark_scheduled(conn, Some(&[id]), project.created_at_ms)?;
+                if full_interval_ms.is_some() {
+                    Project::set_full_interval(conn, id, full_interval_ms, project.created_at_ms)?;
+                }
+                Ok((Project::get(conn, id)?, sources))
             }))
             .await??;
         self.project_created(project.id).await?;
@@ -207,6 +215,7 @@ impl Tree {
                 (Bulk::Pause | Bulk::Unpause, _) => {
                     self.set_paused(id, action == Bulk::Pause).await.map(|_| ()).map_err(BulkSkip::from)
                 }
+                (Bulk::FullInterval(ms), _) => self.set_full_interval(id, ms).await.map(|_| ()).map_err(BulkSkip::from),
             };
             match outcome {
                 Ok(()) => result.done.push(id),

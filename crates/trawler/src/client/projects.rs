@@ -77,11 +77,14 @@ pub enum ProjectsCommand {
         full: String,
     },
     /// Apply one action to many projects: `trigger`, `resume`, `archive`,
-    /// `pause` or `unpause`; projects the action does not fit are skipped
-    /// and listed with why.
+    /// `pause`, `unpause` or `cadence` (with `--full`); projects the action
+    /// does not fit are skipped and listed with why.
     Bulk {
-        /// `trigger`, `resume`, `archive`, `pause` or `unpause`.
+        /// `trigger`, `resume`, `archive`, `pause`, `unpause` or `cadence`.
         action: String,
+        /// The full-scrape interval of `cadence` (`2h`, `manual`, `default`).
+        #[arg(long)]
+        full: Option<String>,
         /// Project ids.
         #[arg(required = true)]
         ids: Vec<i64>,
@@ -169,11 +172,15 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
             };
             out!("project {id} gets full scrapes {every}");
         }
-        ProjectsCommand::Bulk { action, ids } => {
-            if !matches!(action.as_str(), "trigger" | "resume" | "archive" | "pause" | "unpause") {
-                bail!("unknown action `{action}` (trigger, resume, archive, pause or unpause)");
+        ProjectsCommand::Bulk { action, full, ids } => {
+            if !matches!(action.as_str(), "trigger" | "resume" | "archive" | "pause" | "unpause" | "cadence") {
+                bail!("unknown action `{action}` (trigger, resume, archive, pause, unpause or cadence)");
             }
-            let r = api.post("/api/v1/admin/projects/bulk", Some(json!({"action": action, "ids": ids})))?;
+            let mut body = json!({"action": action, "ids": ids});
+            if let Some(full) = full {
+                body["full_interval"] = json!(full);
+            }
+            let r = api.post("/api/v1/admin/projects/bulk", Some(body))?;
             let done: Vec<String> = r["done"].as_array().into_iter().flatten().map(|v| v.to_string()).collect();
             out!(
                 "{action}: {} done{}",

@@ -59,7 +59,11 @@ pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpRes
     let body: CreateProject = from_body(body)?;
     let name = check_name(&body.name)?;
     let sources = check_sources(&state, body.sources, &[])?;
-    let (project, sources) = state.tree.create_project(name, sources).await?;
+    let full_interval = match &body.full_interval {
+        None => None,
+        Some(v) => check_interval("full_interval", v, state.tree.config().min_interval)?,
+    };
+    let (project, sources) = state.tree.create_project(name, sources, full_interval).await?;
     let id = project.id;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/projects/{id}")))
@@ -184,5 +188,5 @@ pub async fn bulk_projects(_: Admin, state: Data, body: Body) -> Result<HttpResp
     if body.ids.is_empty() || body.ids.len() > 10_000 {
         return Err(ApiError::BadRequest("`ids` must list 1 to 10,000 projects".into()));
     }
-    Ok(HttpResponse::Ok().json(bulk_apply(&state, body.action, body.ids).await?))
+    Ok(HttpResponse::Ok().json(bulk_apply(&state, body.action, body.ids, body.full_interval.as_ref()).await?))
 }

@@ -164,6 +164,11 @@ pub struct CreateProject {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub sources: Vec<SourceInput>,
+    /// Its own full-scrape interval, as in `PATCH` (`"2h"`, `"manual"` or
+    /// `"default"`); the node's setting when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub full_interval: Option<serde_json::Value>,
 }
 
 /// The body of `PATCH /projects/{id}`.
@@ -236,16 +241,21 @@ pub enum BulkAction {
     Pause,
     /// Resume a paused schedule.
     Unpause,
+    /// Give each its own full-scrape interval (`full_interval` in the
+    /// request: `"2h"`, `"manual"` or `"default"`).
+    Cadence,
 }
 
-impl From<BulkAction> for trawler_actors::Bulk {
-    fn from(a: BulkAction) -> trawler_actors::Bulk {
-        match a {
+impl BulkAction {
+    /// The tree's action; `full_interval` (checked) is the cadence's.
+    pub fn to_bulk(self, full_interval: Option<i64>) -> trawler_actors::Bulk {
+        match self {
             BulkAction::Trigger => trawler_actors::Bulk::Trigger,
             BulkAction::Resume => trawler_actors::Bulk::Resume,
             BulkAction::Archive => trawler_actors::Bulk::Archive,
             BulkAction::Pause => trawler_actors::Bulk::Pause,
             BulkAction::Unpause => trawler_actors::Bulk::Unpause,
+            BulkAction::Cadence => trawler_actors::Bulk::FullInterval(full_interval),
         }
     }
 }
@@ -259,7 +269,8 @@ impl std::str::FromStr for BulkAction {
             "archive" => Ok(BulkAction::Archive),
             "pause" => Ok(BulkAction::Pause),
             "unpause" => Ok(BulkAction::Unpause),
-            other => Err(format!("unknown action `{other}` (trigger, resume, archive, pause or unpause)")),
+            "cadence" => Ok(BulkAction::Cadence),
+            other => Err(format!("unknown action `{other}` (trigger, resume, archive, pause, unpause or cadence)")),
         }
     }
 }
@@ -273,6 +284,10 @@ pub struct BulkRequest {
     /// The projects (1 to 10,000).
     #[schema(value_type = Vec<i64>, min_items = 1, max_items = 10000)]
     pub ids: Vec<ProjectId>,
+    /// The cadence of action `cadence`: `"2h"`, `"manual"` or `"default"`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub full_interval: Option<serde_json::Value>,
 }
 
 /// A project a bulk action left alone, and why.
@@ -306,6 +321,7 @@ impl BulkResult {
             BulkAction::Archive => "Archived",
             BulkAction::Pause => "Paused the schedules of",
             BulkAction::Unpause => "Resumed the schedules of",
+            BulkAction::Cadence => "Set the cadence of",
         };
         let n = self.done.len();
         let mut out = format!("{verb} {n} project{}", if n == 1 { "" } else { "s" });
