@@ -126,9 +126,7 @@ pub(crate) async fn bulk_apply(
     full_interval: Option<&serde_json::Value>,
 ) -> Result<BulkResult, ApiError> {
     let interval = match (action, full_interval) {
-        (BulkAction::Cadence, Some(v)) => {
-            crate::api::projects::check_interval("full_interval", v, state.tree.config().min_interval)?
-        }
+        (BulkAction::Cadence, Some(v)) => check_interval("full_interval", v, state.tree.config().min_interval)?,
         (BulkAction::Cadence, None) => {
             return Err(ApiError::BadRequest(
                 "action `cadence` needs `full_interval` (`2h`, `manual` or `default`)".into(),
@@ -206,6 +204,32 @@ pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiErr
         .collect();
     let warnings = capacity.iter().filter_map(|c| c.warning.clone()).collect();
     Ok(PlatformsView { gates: gates.into(), capacity: capacity.into_iter().map(Capacity::from).collect(), warnings })
+}
+
+/// A project's own interval for `field`: `"default"` (`None`: the node's
+/// setting), `"manual"` (`Some(0)`) or a duration between `min` and a year.
+pub(crate) fn check_interval(
+    field: &str,
+    value: &serde_json::Value,
+    min: std::time::Duration,
+) -> Result<Option<i64>, ApiError> {
+    const YEAR: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+    use trawler_domain::settings::Span;
+    let range = || format!("`{field}` must be a duration between {} and 365d, `manual` or `default`", span_text(min));
+    let text = value.as_str().ok_or_else(|| ApiError::BadRequest(range()))?;
+    match text {
+        "default" => Ok(None),
+        "manual" => Ok(Some(0)),
+        _ => match Span::parse(text).map(Span::get) {
+            Ok(d) if d >= min && d <= YEAR => Ok(Some(d.as_millis().min(i64::MAX as u128) as i64)),
+            _ => Err(ApiError::BadRequest(range())),
+        },
+    }
+}
+
+/// A duration as the settings write it (`4h`, `1h 30m`).
+pub(crate) fn span_text(d: std::time::Duration) -> String {
+    trawler_domain::settings::Span::new(d).map_or_else(|_| format!("{d:?}"), |s| s.to_string())
 }
 
 pub(crate) fn check_label(name: &str) -> Result<String, ApiError> {

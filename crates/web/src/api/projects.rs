@@ -7,7 +7,9 @@ use trawler_store::{Project, ProjectPatch, Source};
 
 use super::{from_body, Body};
 use crate::auth::{Admin, Reader};
-use crate::service::{bulk_apply, check_name, check_source_edit, check_sources, db, set_project_status, Data};
+use crate::service::{
+    bulk_apply, check_interval, check_name, check_source_edit, check_sources, db, set_project_status, Data,
+};
 use crate::views::*;
 use crate::ApiError;
 
@@ -114,30 +116,6 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
         (p, s) = state.tree.set_full_interval(id, interval).await?;
     }
     Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
-}
-
-/// A project's own interval for `field`: `"default"` (`None`: the node's
-/// setting), `"manual"` (`Some(0)`) or a duration between `min` and a year.
-pub(crate) fn check_interval(
-    field: &str,
-    value: &serde_json::Value,
-    min: std::time::Duration,
-) -> Result<Option<i64>, ApiError> {
-    const YEAR: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
-    use trawler_domain::settings::Span;
-    let range = || {
-        let min = Span::new(min).map_or_else(|_| format!("{min:?}"), |s| s.to_string());
-        format!("`{field}` must be a duration between {min} and 365d, `manual` or `default`")
-    };
-    let text = value.as_str().ok_or_else(|| ApiError::BadRequest(range()))?;
-    match text {
-        "default" => Ok(None),
-        "manual" => Ok(Some(0)),
-        _ => match Span::parse(text).map(Span::get) {
-            Ok(d) if d >= min && d <= YEAR => Ok(Some(d.as_millis().min(i64::MAX as u128) as i64)),
-            _ => Err(ApiError::BadRequest(range())),
-        },
-    }
 }
 
 /// Archives a project: it is not scraped any more; its data stays readable.

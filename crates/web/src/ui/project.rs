@@ -89,17 +89,9 @@ pub(super) async fn project_page(
         status_reason: project.status_reason,
         paused: project.paused,
         cadence: match project.full_interval_ms {
-            None => format!(
-                "every {} (the node's)",
-                trawler_domain::settings::Span::new(state.tree.config().full_interval)
-                    .map_or_else(|_| "?".into(), |s| s.to_string())
-            ),
+            None => format!("every {} (the node's)", span_text(state.tree.config().full_interval)),
             Some(ms) if ms <= 0 => "only when triggered (manual)".into(),
-            Some(ms) => format!(
-                "every {}",
-                trawler_domain::settings::Span::new(std::time::Duration::from_millis(ms as u64))
-                    .map_or_else(|_| "?".into(), |s| s.to_string())
-            ),
+            Some(ms) => format!("every {}", span_text(std::time::Duration::from_millis(ms as u64))),
         },
         figures,
         metrics,
@@ -216,7 +208,7 @@ pub async fn cadence(
     check_csrf(&session, &form.csrf)?;
     let id = ProjectId(id.into_inner());
     let value = serde_json::Value::String(form.full_interval.trim().to_owned());
-    let interval = crate::api::projects::check_interval("full_interval", &value, state.tree.config().min_interval)?;
+    let interval = check_interval("full_interval", &value, state.tree.config().min_interval)?;
     state.tree.set_full_interval(id, interval).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Cadence+saved")))
 }
