@@ -150,17 +150,7 @@ impl Tree {
     /// run if its slot passed meanwhile, and its slots count for the SLO
     /// from now. The flag stays with an archived or quarantined project.
     pub async fn set_paused(&self, id: ProjectId, paused: bool) -> Result<(Project, Vec<Source>), ActorError> {
-        let (project, sources) = self
-            .db
-            .send(Exec(move |conn| {
-                let p = Project::set_paused(conn, id, paused, now_millis())?;
-                Ok((p, Source::list_for_project(conn, id)?))
-            }))
-            .await??;
-        if project.status == ProjectStatus::Active {
-            self.project_updated(id).await?;
-        }
-        Ok((project, sources))
+        self.reschedule(id, move |conn| Project::set_paused(conn, id, paused, now_millis())).await
     }
 
     /// Gives a project its own full-scrape interval (`None`: the node's,
@@ -171,13 +161,18 @@ impl Tree {
         id: ProjectId,
         interval_ms: Option<i64>,
     ) -> Result<(Project, Vec<Source>), ActorError> {
-        let (project, sources) = self
-            .db
-            .send(Exec(move |conn| {
-                let p = Project::set_full_interval(conn, id, interval_ms, now_millis())?;
-                Ok((p, Source::list_for_project(conn, id)?))
-            }))
-            .await??;
+        self.reschedule(id, move |conn| Project::set_full_interval(conn, id, interval_ms, now_millis())).await
+    }
+
+    /// Stores a change of a project's schedule (`change`), then has an
+    /// active project's scraper and polls follow it, wherever they run.
+    async fn reschedule(
+        &self,
+        id: ProjectId,
+        change: impl FnOnce(&mut trawler_store::AnyConnection) -> Result<Project, StoreError> + Send + 'static,
+    ) -> Result<(Project, Vec<Source>), ActorError> {
+        let (project, sources) =
+            self.db.send(Exec(move |conn| Ok((change(conn)?, Source::list_for_project(conn, id)?)))).await??;
         if project.status == ProjectStatus::Active {
             self.project_updated(id).await?;
         }
