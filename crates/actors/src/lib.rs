@@ -58,5 +58,5 @@ pub use trawler_sources::{Adapters, SourceSpec};
 pub mod gates {
     pub use trawler_sources::{GateSnapshot, GatesSnapshot, HostCircuit, PauseAsked, Standing};
 }
-pub use tree::{Bulk, BulkDone, BulkSkip, Tree};
+pub use tree::{Bulk, BulkDone, BulkSkip, Cadence, Tree};
 pub use webhook::{WebhookConfig, Webhooks, WEBHOOK_EVENTS};

@@ -82,15 +82,30 @@ pub fn capacity(
     }
 }
 
-/// The one full-scrape interval that asks as much of a platform as
-/// `sources` projects at their own intervals asking `full_per_sec` full
-/// scrapes a second (infinite when none is scheduled), for [`capacity`].
-pub fn equivalent_full_interval(sources: u64, full_per_sec: f64) -> f64 {
-    if full_per_sec > 0.0 {
-        sources as f64 / full_per_sec
+/// The one interval (of full scrapes, or of polls) that asks as much of a
+/// platform as `sources` projects at their own intervals asking `per_sec`
+/// requests a second (infinite when none is scheduled), for [`capacity`].
+pub fn equivalent_interval(sources: u64, per_sec: f64) -> f64 {
+    if per_sec > 0.0 {
+        sources as f64 / per_sec
     } else {
         f64::INFINITY
     }
+}
+
+/// [`capacity`] of `sources` whose projects, each at its own intervals,
+/// ask `full_per_sec` full scrapes and `polls_per_sec` polls a second.
+pub fn capacity_at_rates(
+    platform: Platform,
+    sources: u64,
+    full_per_sec: f64,
+    polls_per_sec: f64,
+    rate_per_sec: f64,
+    nodes: u64,
+) -> Capacity {
+    let full = equivalent_interval(sources, full_per_sec);
+    let polls = equivalent_interval(sources, polls_per_sec);
+    capacity(platform, sources, full, polls, rate_per_sec, nodes)
 }
 
 fn human_secs(secs: f64) -> String {
@@ -124,12 +139,16 @@ mod tests {
     fn projects_at_their_own_intervals_weigh_by_their_rate() {
         // 100 at an hour, 100 every 10 s, 100 manual: 100/3600 + 10 per s.
         let per_sec = 100.0 / 3600.0 + 100.0 / 10.0;
-        let full = equivalent_full_interval(300, per_sec);
+        let full = equivalent_interval(300, per_sec);
         let c = capacity(Platform::Html, 300, full, 604_800.0, 100.0, 1);
         assert!((c.required_per_sec - (per_sec + 300.0 / 604_800.0)).abs() < 1e-9, "{c:?}");
         // None scheduled: no full-scrape load at all.
-        let c = capacity(Platform::Html, 300, equivalent_full_interval(300, 0.0), 604_800.0, 100.0, 1);
+        let c = capacity(Platform::Html, 300, equivalent_interval(300, 0.0), 604_800.0, 100.0, 1);
         assert!((c.required_per_sec - 300.0 / 604_800.0).abs() < 1e-12, "{c:?}");
+        // Polls too: 200 every minute and 100 every 2 s.
+        let polls = 200.0 / 60.0 + 100.0 / 2.0;
+        let c = capacity(Platform::Html, 300, full, equivalent_interval(300, polls), 100.0, 1);
+        assert!((c.required_per_sec - (per_sec + polls)).abs() < 1e-9, "{c:?}");
     }
 
     #[test]

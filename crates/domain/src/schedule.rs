@@ -49,6 +49,14 @@ pub fn current_slot_ms(now_ms: i64, interval: Duration, offset_ms: u64) -> i64 {
     next_slot_ms(now_ms, interval, offset_ms) - len
 }
 
+/// The slots of `key`'s schedule (every `interval`, at its hashed offset
+/// for `seed`) in `[from_ms, to_ms)`, in order.
+pub fn slots_between(key: u64, seed: u64, interval: Duration, from_ms: i64, to_ms: i64) -> impl Iterator<Item = i64> {
+    let len = interval.as_millis().clamp(1, i64::MAX as u128) as i64;
+    let first = next_slot_ms(from_ms.saturating_sub(1), interval, offset_ms(key, seed, interval));
+    std::iter::successors(Some(first), move |at| at.checked_add(len)).take_while(move |at| *at < to_ms)
+}
+
 /// A project's own interval for one kind of run from what is stored:
 /// `None` follows the node's `default`, `0` (or less) is manual only
 /// (`None`: nothing is scheduled).
@@ -81,6 +89,28 @@ pub fn catch_up_delay(key: u64, last_started_ms: Option<i64>, now_ms: i64, inter
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_between_are_the_schedule_inside_a_window() {
+        let (w, key) = (300_000i64, 77u64);
+        let window = 1_000 * w;
+        // At the window's own length: one slot, at the offset.
+        let own = Duration::from_millis(w as u64);
+        let one: Vec<i64> = slots_between(key, POLL_SEED, own, window, window + w).collect();
+        assert_eq!(one, vec![window + offset_ms(key, POLL_SEED, own) as i64]);
+        // Every 7 s: 42 or 43 slots, 7 s apart, all inside, none missed
+        // at either end.
+        let every = Duration::from_secs(7);
+        let got: Vec<i64> = slots_between(key, POLL_SEED, every, window, window + w).collect();
+        assert!(got.len() == 42 || got.len() == 43, "{}", got.len());
+        assert!(got.windows(2).all(|p| p[1] - p[0] == 7_000));
+        assert!(got[0] >= window && got[0] < window + 7_000 && *got.last().unwrap() >= window + w - 7_000);
+        assert!(got.iter().all(|t| (t - offset_ms(key, POLL_SEED, every) as i64) % 7_000 == 0));
+        // Longer than the window: a slot only in the windows that hold one.
+        let day = Duration::from_secs(86_400);
+        let windows = (0..288).filter(|k| slots_between(key, POLL_SEED, day, k * w, (k + 1) * w).count() == 1).count();
+        assert_eq!(windows, 1);
+    }
 
     #[test]
     fn a_missed_slot_owes_one_catch_up_run_soon() {

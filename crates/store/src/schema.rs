@@ -13,6 +13,7 @@ diesel::table! {
         scheduled_from_ms -> Nullable<BigInt>,
         schedule_paused -> Bool,
         full_interval_ms -> Nullable<BigInt>,
+        poll_interval_ms -> Nullable<BigInt>,
     }
 }
 
@@ -123,7 +124,11 @@ diesel::joinable!(sources -> projects (project_id));
 diesel::joinable!(runs -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, sources, points, points_hourly, runs);
 // The capacity check groups sources by platform and their project's interval.
-diesel::allow_columns_to_appear_in_same_group_by_clause!(sources::platform, projects::full_interval_ms);
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    sources::platform,
+    projects::full_interval_ms,
+    projects::poll_interval_ms
+);
 
 diesel::table! {
     /// Webhook endpoints and the events they receive.

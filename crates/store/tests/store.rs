@@ -39,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 14, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 15, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 14);
+        assert_eq!(run_migrations(&mut conn)?.len(), 15);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -95,7 +95,10 @@ fn a_paused_schedule_leaves_the_poll_list_and_the_capacity_count() -> Result<()>
         let (b, _) = Project::create(&mut conn, "b", &[kickstarter("pause/b")])?;
         Project::mark_scheduled(&mut conn, None, 1_000)?;
         let polled = |conn: &mut trawler_store::AnyConnection| -> Result<Vec<ProjectId>> {
-            Ok(Source::list_active_for_platform(conn, Platform::Kickstarter)?.iter().map(|s| s.project_id).collect())
+            Ok(Source::list_active_for_platform(conn, Platform::Kickstarter)?
+                .iter()
+                .map(|(s, _)| s.project_id)
+                .collect())
         };
         let p = Project::set_paused(&mut conn, a.id, true, 2_000)?;
         assert!(p.paused && p.status == ProjectStatus::Active);
@@ -126,11 +129,27 @@ fn the_capacity_load_weighs_each_project_at_its_own_interval() -> Result<()> {
         Project::set_full_interval(&mut conn, ids[1], Some(10_000), 1_000)?;
         Project::set_full_interval(&mut conn, ids[2], Some(0), 1_000)?;
         Project::set_paused(&mut conn, ids[3], true, 1_000)?;
-        let load = Source::full_scrape_load(&mut conn, hour)?;
+        // Polls: one every minute by default, one every 2 s, none when manual.
+        Project::set_poll_interval(&mut conn, ids[1], Some(2_000), 1_000)?;
+        Project::set_poll_interval(&mut conn, ids[2], Some(0), 1_000)?;
+        let load = Source::scheduled_load(&mut conn, hour, std::time::Duration::from_secs(60))?;
         assert_eq!(load.len(), 1, "{load:?}");
-        let (platform, sources, per_sec) = load[0];
-        assert_eq!((platform, sources), (Platform::Kickstarter, 3), "the paused one is left out");
-        assert!((per_sec - (1.0 / 3600.0 + 1.0 / 10.0)).abs() < 1e-9, "{per_sec}");
+        let l = load[0];
+        assert_eq!((l.platform, l.sources), (Platform::Kickstarter, 3), "the paused one is left out");
+        assert!((l.full_per_sec - (1.0 / 3600.0 + 1.0 / 10.0)).abs() < 1e-9, "{l:?}");
+        assert!((l.polls_per_sec - (1.0 / 60.0 + 1.0 / 2.0)).abs() < 1e-9, "{l:?}");
+        // The poll list carries each project's own poll interval and leaves
+        // manual polls out.
+        let mut polled: Vec<(ProjectId, Option<i64>)> =
+            Source::list_active_for_platform(&mut conn, Platform::Kickstarter)?
+                .into_iter()
+                .map(|(s, every)| (s.project_id, every))
+                .collect();
+        polled.sort();
+        assert_eq!(polled, vec![(ids[0], None), (ids[1], Some(2_000))]);
+        assert_eq!(Project::get(&mut conn, ids[2])?.poll_interval_ms, Some(0));
+        Project::set_poll_interval(&mut conn, ids[2], None, 2_000)?;
+        assert_eq!(Source::list_active_for_platform(&mut conn, Platform::Kickstarter)?.len(), 3, "back to the default");
         // Setting the same interval again changes nothing.
         let before = Project::get(&mut conn, ids[1])?;
         assert_eq!(

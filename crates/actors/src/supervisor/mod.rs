@@ -29,7 +29,7 @@ use crate::restart::{Crashes, Verdict};
 use crate::scraper::{
     ChildReport, FirstRun, Parent, Preloaded, Reload, ScrapeFirst, ScrapeNow, ScraperActor, StopScraper,
 };
-use crate::source::{ProjectStarted, ProjectStopped, SourceActor};
+use crate::source::{ProjectReplan, ProjectStarted, ProjectStopped, SourceActor};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 
 mod shutdown;
@@ -401,11 +401,14 @@ impl Handler<ReloadProject> for ProjectSupervisor {
     fn handle(&mut self, msg: ReloadProject, ctx: &mut Context<Self>) {
         let Some(child) = self.children.get(&msg.0) else { return };
         let project = msg.0;
-        // Its polls follow the scraper's schedule: stopped while paused,
-        // back from the next poll window once resumed.
+        // Its polls follow the scraper's schedule: stopped while paused;
+        // resumed, or at a new poll interval, planned again from now.
         ctx.spawn(child.addr.send(Reload).into_actor(self).map(move |paused, act, _| match paused {
             Ok(Some(true)) => act.sources.iter().for_each(|s| s.do_send(ProjectStopped(project))),
-            Ok(Some(false)) => act.sources.iter().for_each(|s| s.do_send(ProjectStarted(project))),
+            Ok(Some(false)) => act.sources.iter().for_each(|s| {
+                s.do_send(ProjectStarted(project));
+                s.do_send(ProjectReplan(project));
+            }),
             _ => {}
         }));
     }

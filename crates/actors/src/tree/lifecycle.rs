@@ -31,9 +31,38 @@ pub enum Bulk {
     Pause,
     /// Resume a paused schedule.
     Unpause,
-    /// Give each its own full-scrape interval (`None`: the node's, `Some(0)`:
-    /// manual only).
-    FullInterval(Option<i64>),
+    /// Give each its own cadences.
+    Cadence(Cadence),
+}
+
+/// A change of a project's own cadences: each field given is set, each
+/// to an interval in ms, `None` (the node's setting) or `Some(0)` (manual
+/// only: nothing of that kind runs on a schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cadence {
+    /// Its full-scrape interval.
+    pub full_ms: Option<Option<i64>>,
+    /// Its poll interval.
+    pub poll_ms: Option<Option<i64>>,
+}
+
+impl Cadence {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.full_ms.is_none() && self.poll_ms.is_none()
+    }
+
+    /// Stores the change (each interval only when it differs); the full
+    /// scrape's slots move, so its schedule counts for the SLO from `now_ms`.
+    fn store(self, conn: &mut trawler_store::AnyConnection, id: ProjectId, now_ms: i64) -> Result<Project, StoreError> {
+        if let Some(full) = self.full_ms {
+            Project::set_full_interval(conn, id, full, now_ms)?;
+        }
+        if let Some(poll) = self.poll_ms {
+            Project::set_poll_interval(conn, id, poll, now_ms)?;
+        }
+        Project::get(conn, id)
+    }
 }
 
 /// Why a bulk action left a project alone.
@@ -67,14 +96,14 @@ pub struct BulkDone {
 }
 
 impl Tree {
-    /// Creates a project with its (checked, sealed) sources and, if given,
-    /// its own full-scrape interval (see [`Tree::set_full_interval`]), and
-    /// starts its scraper, which scrapes it at once.
+    /// Creates a project with its (checked, sealed) sources and its own
+    /// cadences, if given (see [`Tree::set_cadence`]), and starts its
+    /// scraper, which scrapes it at once.
     pub async fn create_project(
         &self,
         name: String,
         sources: Vec<NewSource>,
-        full_interval_ms: Option<i64>,
+        cadence: Cadence,
     ) -> Result<(Project, Vec<Source>), ActorError> {
         let (project, sources) = self
             .db
@@ -83,10 +112,7 @@ impl Tree {
                 // Its scraper starts now: its schedule counts from here.
                 let id = project.id;
                 Project::mark_scheduled(conn, Some(&[id]), project.created_at_ms)?;
-                if full_interval_ms.is_some() {
-                    Project::set_full_interval(conn, id, full_interval_ms, project.created_at_ms)?;
-                }
-                Ok((Project::get(conn, id)?, sources))
+                Ok((cadence.store(conn, id, project.created_at_ms)?, sources))
             }))
             .await??;
         self.project_created(project.id).await?;
@@ -153,15 +179,13 @@ impl Tree {
         self.reschedule(id, move |conn| Project::set_paused(conn, id, paused, now_millis())).await
     }
 
-    /// Gives a project its own full-scrape interval (`None`: the node's,
-    /// `Some(0)`: manual only, scraped when triggered); its slots move, and
-    /// count for the SLO from now.
-    pub async fn set_full_interval(
-        &self,
-        id: ProjectId,
-        interval_ms: Option<i64>,
-    ) -> Result<(Project, Vec<Source>), ActorError> {
-        self.reschedule(id, move |conn| Project::set_full_interval(conn, id, interval_ms, now_millis())).await
+    /// Gives a project its own cadences: a full-scrape interval (its slots
+    /// move, and count for the SLO from now) and a poll interval (its polls
+    /// follow from now, not from the next window), each `None` for the
+    /// node's or `Some(0)` for manual only (scraped when triggered; no
+    /// polls).
+    pub async fn set_cadence(&self, id: ProjectId, cadence: Cadence) -> Result<(Project, Vec<Source>), ActorError> {
+        self.reschedule(id, move |conn| cadence.store(conn, id, now_millis())).await
     }
 
     /// Stores a change of a project's schedule (`change`), then has an
@@ -210,7 +234,7 @@ impl Tree {
                 (Bulk::Pause | Bulk::Unpause, _) => {
                     self.set_paused(id, action == Bulk::Pause).await.map(|_| ()).map_err(BulkSkip::from)
                 }
-                (Bulk::FullInterval(ms), _) => self.set_full_interval(id, ms).await.map(|_| ()).map_err(BulkSkip::from),
+                (Bulk::Cadence(c), _) => self.set_cadence(id, c).await.map(|_| ()).map_err(BulkSkip::from),
             };
             match outcome {
                 Ok(()) => result.done.push(id),

@@ -2,7 +2,7 @@
 
 mod inspect;
 mod lifecycle;
-pub use lifecycle::{Bulk, BulkDone, BulkSkip};
+pub use lifecycle::{Bulk, BulkDone, BulkSkip, Cadence};
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};

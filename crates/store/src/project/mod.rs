@@ -11,6 +11,8 @@ use crate::{AnyConnection, StoreError, StoreResult};
 
 mod schedule;
 
+pub use schedule::PlatformLoad;
+
 /// A project as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {
@@ -36,6 +38,9 @@ pub struct Project {
     /// Its own full-scrape interval, ms: `None` follows the node's setting,
     /// `Some(0)` is manual only (see `trawler_domain::schedule::own_interval`).
     pub full_interval_ms: Option<i64>,
+    /// Its own poll interval, ms: `None` follows the node's setting,
+    /// `Some(0)` is manual only (no polls).
+    pub poll_interval_ms: Option<i64>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -50,6 +55,7 @@ struct ProjectRow {
     scheduled_from_ms: Option<i64>,
     schedule_paused: bool,
     full_interval_ms: Option<i64>,
+    poll_interval_ms: Option<i64>,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -68,6 +74,7 @@ impl TryFrom<ProjectRow> for Project {
             scheduled_from_ms: r.scheduled_from_ms,
             paused: r.schedule_paused,
             full_interval_ms: r.full_interval_ms,
+            poll_interval_ms: r.poll_interval_ms,
         })
     }
 }
@@ -480,19 +487,24 @@ impl Source {
             .collect()
     }
 
-    /// The sources on one platform of every active project whose schedule
-    /// is not paused (the fast poll's work list).
-    pub fn list_active_for_platform(conn: &mut AnyConnection, platform: Platform) -> StoreResult<Vec<Source>> {
-        let rows: Vec<SourceRow> = db_run!(conn: {
+    /// The sources on one platform of every active project whose polls run
+    /// on a schedule (not paused, not manual), each with its project's own
+    /// poll interval in ms (`None`: the node's): the fast poll's work list.
+    pub fn list_active_for_platform(
+        conn: &mut AnyConnection,
+        platform: Platform,
+    ) -> StoreResult<Vec<(Source, Option<i64>)>> {
+        let rows: Vec<(SourceRow, Option<i64>)> = db_run!(conn: {
             sources::table
                 .inner_join(projects::table)
                 .filter(sources::platform.eq(platform.as_str()))
                 .filter(projects::status.eq(ProjectStatus::Active.as_str()))
                 .filter(projects::schedule_paused.eq(false))
-                .select(SourceRow::as_select())
+                .filter(projects::poll_interval_ms.is_null().or(projects::poll_interval_ms.gt(0)))
+                .select((SourceRow::as_select(), projects::poll_interval_ms))
                 .order(sources::id)
                 .load(conn)?
         });
-        convert(rows)
+        rows.into_iter().map(|(row, every)| Ok((Source::try_from(row)?, every))).collect()
     }
 }

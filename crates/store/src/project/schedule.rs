@@ -1,8 +1,11 @@
 //! A project's schedule as stored: since when it counts for the SLO,
-//! whether it is paused, its own full-scrape interval, and the load the
-//! scheduled sources put on each platform.
+//! whether it is paused, its own full-scrape and poll intervals, and the
+//! load the scheduled sources put on each platform.
+
+use std::time::Duration;
 
 use diesel::prelude::*;
+use trawler_domain::schedule::own_interval;
 use trawler_domain::{Platform, ProjectId, ProjectStatus};
 
 use super::{Project, Source};
@@ -90,6 +93,28 @@ impl Project {
         Project::get(conn, id)
     }
 
+    /// Sets a project's own poll interval (`None`: the node's, `Some(0)`:
+    /// manual only, no polls).
+    pub fn set_poll_interval(
+        conn: &mut AnyConnection,
+        id: ProjectId,
+        interval_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<Project> {
+        crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+            if Project::get(conn, id)?.poll_interval_ms == interval_ms {
+                return Ok(());
+            }
+            db_run!(conn: {
+                diesel::update(projects::table.find(id.0))
+                    .set((projects::poll_interval_ms.eq(interval_ms), projects::updated_at_ms.eq(now_ms)))
+                    .execute(conn)?;
+            });
+            Ok(())
+        })?;
+        Project::get(conn, id)
+    }
+
     /// The schedule of each of `ids` that exists: whether it is paused,
     /// and its own full-scrape interval.
     pub fn schedules(conn: &mut AnyConnection, ids: &[ProjectId]) -> StoreResult<Vec<(ProjectId, bool, Option<i64>)>> {
@@ -107,38 +132,63 @@ impl Project {
     }
 }
 
+/// What one platform's scheduled sources ask of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlatformLoad {
+    /// The platform.
+    pub platform: Platform,
+    /// Sources of active projects whose schedule is not paused.
+    pub sources: u64,
+    /// Full scrapes a second they need, each project at its own interval.
+    pub full_per_sec: f64,
+    /// Polls a second they need, each project at its own interval.
+    pub polls_per_sec: f64,
+}
+
 impl Source {
-    /// What each platform's scheduled sources ask of it: their number and
-    /// the full scrapes a second they need, each project at its own
-    /// interval (`default_full` where it has none, nothing when manual).
-    /// Paused schedules left out. For the capacity check.
-    pub fn full_scrape_load(
+    /// What each platform's scheduled sources ask of it: their number, and
+    /// the full scrapes and polls a second they need, each project at its
+    /// own intervals (`default_full` and `default_poll` where it has none,
+    /// nothing when manual). Paused schedules left out. For the capacity
+    /// check.
+    pub fn scheduled_load(
         conn: &mut AnyConnection,
-        default_full: std::time::Duration,
-    ) -> StoreResult<Vec<(Platform, u64, f64)>> {
-        let rows: Vec<(String, Option<i64>, i64)> = db_run!(conn: {
+        default_full: Duration,
+        default_poll: Duration,
+    ) -> StoreResult<Vec<PlatformLoad>> {
+        let rows: Vec<(String, Option<i64>, Option<i64>, i64)> = db_run!(conn: {
             sources::table
                 .inner_join(projects::table)
                 .filter(projects::status.eq(ProjectStatus::Active.as_str()))
                 .filter(projects::schedule_paused.eq(false))
-                .group_by((sources::platform, projects::full_interval_ms))
-                .select((sources::platform, projects::full_interval_ms, diesel::dsl::count_star()))
+                .group_by((sources::platform, projects::full_interval_ms, projects::poll_interval_ms))
+                .select((
+                    sources::platform,
+                    projects::full_interval_ms,
+                    projects::poll_interval_ms,
+                    diesel::dsl::count_star(),
+                ))
                 .load(conn)?
         });
-        let mut out: Vec<(Platform, u64, f64)> = Vec::new();
-        for (platform, full_ms, n) in rows {
+        let rate = |stored: Option<i64>, default: Duration, n: i64| {
+            own_interval(stored, default).map_or(0.0, |d| n as f64 / d.as_secs_f64().max(1e-9))
+        };
+        let mut out: Vec<PlatformLoad> = Vec::new();
+        for (platform, full_ms, poll_ms, n) in rows {
             let platform: Platform = platform
                 .parse()
                 .map_err(|e: trawler_domain::platform::UnknownPlatform| StoreError::Corrupt(e.to_string()))?;
-            let per_sec = trawler_domain::schedule::own_interval(full_ms, default_full)
-                .map_or(0.0, |d| n as f64 / d.as_secs_f64().max(1e-9));
-            match out.iter_mut().find(|(p, _, _)| *p == platform) {
-                Some(entry) => {
-                    entry.1 += n as u64;
-                    entry.2 += per_sec;
+            let at = match out.iter().position(|l| l.platform == platform) {
+                Some(i) => i,
+                None => {
+                    out.push(PlatformLoad { platform, sources: 0, full_per_sec: 0.0, polls_per_sec: 0.0 });
+                    out.len() - 1
                 }
-                None => out.push((platform, n as u64, per_sec)),
-            }
+            };
+            let load = &mut out[at];
+            load.sources += n as u64;
+            load.full_per_sec += rate(full_ms, default_full, n);
+            load.polls_per_sec += rate(poll_ms, default_poll, n);
         }
         Ok(out)
     }

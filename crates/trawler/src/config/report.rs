@@ -27,19 +27,18 @@ impl Settings {
         if trawler_store::migrations_pending(&mut conn)? {
             return Ok(vec!["# capacity: the database's migrations are pending; run `trawler migrate` first".into()]);
         }
-        let load = trawler_store::Source::full_scrape_load(&mut conn, self.actors.full_interval.get())?;
+        let load = trawler_store::Source::scheduled_load(
+            &mut conn,
+            self.actors.full_interval.get(),
+            self.actors.poll_interval.get(),
+        )?;
         let mut lines = Vec::new();
         for (platform, rate) in &self.sources.rates() {
-            let (sources, full_per_sec) =
-                load.iter().find(|(p, _, _)| p == platform).map_or((0, 0.0), |(_, n, f)| (*n, *f));
-            let c = trawler_domain::capacity::capacity(
-                *platform,
-                sources,
-                trawler_domain::capacity::equivalent_full_interval(sources, full_per_sec),
-                self.actors.poll_interval.get().as_secs_f64(),
-                *rate,
-                1,
-            );
+            let (sources, full, polls) = load
+                .iter()
+                .find(|l| l.platform == *platform)
+                .map_or((0, 0.0, 0.0), |l| (l.sources, l.full_per_sec, l.polls_per_sec));
+            let c = trawler_domain::capacity::capacity_at_rates(*platform, sources, full, polls, *rate, 1);
             lines.push(match &c.warning {
                 Some(w) => format!("WARNING capacity {w}"),
                 None => format!(

@@ -1,7 +1,9 @@
 //! The SourceActor: one per platform, the fast poll. Every `poll_interval`
-//! it reads the platform's sources of all active projects and polls each
-//! one's hot metrics at the project's own offset inside the interval, so the
-//! requests spread evenly over the window instead of bursting at its start.
+//! (a window) it reads the platform's sources of all active projects and
+//! polls each one's hot metrics at its project's slots in the window: every
+//! project's own poll interval (the node's by default) at an offset hashed
+//! from its id, so the requests spread evenly instead of bursting at the
+//! window's start.
 //! Polls write points but no run rows (a run per project every five minutes
 //! would bury the full scrapes); their outcome shows in `/admin/actors`.
 
@@ -11,17 +13,19 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
-use trawler_domain::schedule::{current_slot_ms, next_slot_ms, offset_ms, POLL_SEED};
+use trawler_domain::schedule::{current_slot_ms, next_slot_ms};
 use trawler_domain::slo::Freshness;
 use trawler_domain::{Platform, ProjectId, RunKind};
 use trawler_sources::{LinePlace, RetryBudget};
-use trawler_store::Source;
 
-use crate::db::Exec;
 use crate::deps::Deps;
 use crate::ledger::PollLedger;
 use crate::state::{ActorInfo, ActorStatus};
 use crate::task::caught;
+
+mod plan;
+
+use plan::{Planned, PollList};
 
 /// A project was archived: stop polling it, including polls already planned.
 #[derive(Message)]
@@ -32,6 +36,12 @@ pub struct ProjectStopped(pub ProjectId);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ProjectStarted(pub ProjectId);
+
+/// A project's schedule may have changed (resumed, or a new poll
+/// interval): its polls follow from now, not from the next window.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ProjectReplan(pub ProjectId);
 
 /// Stops planning new polls (shutdown).
 #[derive(Message)]
@@ -65,18 +75,26 @@ pub struct SourceActor {
     /// catch-up scrapes at start-up) made each load wait a minute, and the
     /// window's polls then all came due at once.
     loads: Addr<crate::db::DbExecutor>,
-    /// Projects whose polls may run; a planned poll checks it when it fires.
-    active: HashSet<ProjectId>,
+    /// Projects whose polls may run, with the poll interval (ms) they are
+    /// planned at; a planned poll checks both when it fires (a poll planned
+    /// at an interval since changed is not sent).
+    active: HashMap<ProjectId, i64>,
     /// Archived projects, so that a source list loaded before the archive
     /// cannot bring them back.
     stopped: HashSet<ProjectId>,
     /// Polls in flight or waiting at the gate, by source: their project and
     /// task (aborted when the project stops here).
     in_flight: HashMap<i64, (ProjectId, tokio::task::JoinHandle<()>)>,
-    /// The source list of the last window whose load succeeded, with each
-    /// source's offset in the window, in offset order.
-    known: Arc<Vec<(i64, Arc<Source>)>>,
+    /// The sources of the last window whose load succeeded, each with its
+    /// project's poll interval (ms).
+    known: PollList,
     sources: usize,
+    /// Polls planned in the last window.
+    window_slots: usize,
+    /// The end of the last window planned, epoch ms.
+    planned_until_ms: i64,
+    /// The tasks sending the polls of projects replanned inside a window.
+    replans: Vec<tokio::task::JoinHandle<()>>,
     counters: Counters,
     last_window_ms: Option<i64>,
     next_window_ms: Option<i64>,
@@ -94,16 +112,18 @@ pub struct SourceActor {
 impl SourceActor {
     /// The fast-poll actor of `platform`.
     pub(crate) fn new(platform: Platform, deps: Deps, loads: Addr<crate::db::DbExecutor>) -> SourceActor {
-        let deps_interval = deps.config.poll_interval;
         SourceActor {
             platform,
             deps,
             loads,
-            active: HashSet::new(),
+            active: HashMap::new(),
             stopped: HashSet::new(),
             in_flight: HashMap::new(),
             known: Arc::new(Vec::new()),
             sources: 0,
+            window_slots: 0,
+            planned_until_ms: 0,
+            replans: Vec::new(),
             counters: Counters::default(),
             last_window_ms: None,
             next_window_ms: None,
@@ -111,7 +131,7 @@ impl SourceActor {
             plans: Vec::new(),
             last_load: None,
             halted: false,
-            ledger: PollLedger::new(deps_interval),
+            ledger: PollLedger::new(),
         }
     }
 
@@ -145,108 +165,21 @@ impl SourceActor {
         });
     }
 
-    /// Loads the sources and plans one poll per source inside the window.
-    ///
-    /// The plan runs as one task outside this actor's context, sending
-    /// `PollNow` at each source's offset, and each poll runs as its own task
-    /// that reports back with `PollDone`. An actix context polls every future
-    /// spawned on it at each wake-up and cancels them one linear search at a
-    /// time, so thousands of per-source futures on the context made a window
-    /// cost grow with the square of the sources (profiled: most of the CPU at
-    /// 20,000 sources).
-    /// Slots before `from_ms` are left out: at start-up the window under
-    /// way is planned from now on (its earlier slots were a predecessor's).
-    fn open_window(&mut self, window_ms: i64, from_ms: i64, ctx: &mut Context<Self>) {
-        // Opened ahead of its start: shown once it has begun.
-        self.last_window_ms = Some(window_ms.min(self.deps.clock.now_ms()));
-        self.counters.windows += 1;
-        let began = std::time::Instant::now();
-        let platform = self.platform;
-        let interval = self.interval();
-        // Loading, ordering by offset and indexing a million sources takes
-        // seconds: it all happens on the database thread, so that this
-        // actor's thread (which every poll shares) is not held.
-        let load = self.loads.send(Exec(move |conn| {
-            let sources = Source::list_active_for_platform(conn, platform)?;
-            let projects: HashSet<ProjectId> = sources.iter().map(|s| s.project_id).collect();
-            let mut planned: Vec<(i64, Arc<Source>)> = sources
-                .into_iter()
-                .map(|s| (offset_ms(s.project_id.0 as u64, POLL_SEED, interval) as i64, Arc::new(s)))
-                .collect();
-            planned.sort_by_key(|(offset, _)| *offset);
-            Ok((Arc::new(planned), projects))
-        }));
-        ctx.spawn(load.into_actor(self).map(move |result, act, ctx| {
-            // With the database down, poll the list loaded last time: the
-            // points go to the spool and the series keeps no hole.
-            let planned = match result {
-                Ok(Ok((planned, mut projects))) => {
-                    for p in &act.stopped {
-                        projects.remove(p);
-                    }
-                    act.active = projects;
-                    act.known = planned.clone();
-                    planned
-                }
-                Ok(Err(e)) => {
-                    act.note_error(format!("loading sources failed, polling the last known list: {e}"));
-                    act.known.clone()
-                }
-                Err(e) => return act.note_error(format!("database executor unavailable: {e}")),
-            };
-            act.sources = planned.len();
-            let first = planned.partition_point(|(offset, _)| window_ms + offset < from_ms);
-            let addr = ctx.address();
-            let clock = act.deps.clock.clone();
-            act.last_load = Some(began.elapsed());
-            // The window before this one may still be sending its last
-            // polls; any older plan is over (or overran: stop it).
-            let finished = act.plans.len().saturating_sub(1);
-            for old in act.plans.drain(..finished) {
-                old.abort();
-            }
-            // The window's slots are counted in the ledger a slice at a time,
-            // in offset order, ahead of their polls: counting a million at
-            // once held this thread (and every poll due) for 0.6 s.
-            let count = {
-                let (addr, planned) = (addr.clone(), planned.clone());
-                async move {
-                    for start in (first..planned.len()).step_by(PLAN_SLICE) {
-                        let range = start..(start + PLAN_SLICE).min(planned.len());
-                        let slice = CountSlots { planned: planned.clone(), window_ms, range };
-                        if addr.send(slice).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            };
-            let send = async move {
-                for (offset, source) in planned.iter().skip(first) {
-                    let at = window_ms + offset;
-                    let wait = at - clock.now_ms();
-                    if wait > 0 {
-                        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-                    }
-                    addr.do_send(PollNow(source.clone(), at));
-                }
-            };
-            act.plans.push(actix::spawn(async move {
-                futures_util::join!(count, send);
-            }));
-        }));
-    }
-
     fn note_error(&mut self, error: String) {
         log::warn!("source {}: {error}", self.platform);
         self.last_error = Some(error);
     }
 
-    /// Polls one source's hot metrics, as a task of its own.
-    /// `slot_ms` is the poll's planned time, for its lateness.
-    fn poll(&mut self, source: Arc<Source>, slot_ms: i64, ctx: &mut Context<Self>) {
+    /// Polls one source's hot metrics, as a task of its own, for the slot
+    /// planned (its time, for its lateness, and its project's interval).
+    fn poll(&mut self, planned: Planned, ctx: &mut Context<Self>) {
+        let Planned { at_ms: slot_ms, source, every_ms } = planned;
         // In cluster mode the list holds every node's projects; the node
         // that owns a project at its moment polls it.
-        if self.halted || !self.active.contains(&source.project_id) || !self.deps.ownership.owns(source.project_id) {
+        if self.halted
+            || self.active.get(&source.project_id) != Some(&every_ms)
+            || !self.deps.ownership.owns(source.project_id)
+        {
             return;
         }
         if self.in_flight.contains_key(&source.id) {
@@ -259,12 +192,12 @@ impl SourceActor {
         // Waiting polls cost memory and scheduling, and past capacity a
         // longer queue only makes every poll later. "On time" allows 1% of
         // the interval: the polls that come due in that time (a hundredth
-        // of the sources), or four times the platform's request slots if
+        // of the window's), or four times the platform's request slots if
         // that is more. A thread held for a moment releases a burst of
         // polls at once; a cap of request slots alone shed them although
         // they could all still start in time.
         let slots = 4 * self.deps.adapters.gates().get(self.platform).max_in_flight();
-        let cap = slots.max(self.sources / 100);
+        let cap = slots.max(self.window_slots / 100);
         if self.in_flight.len() >= cap {
             self.counters.polls_skipped_busy += 1;
             self.deps.metrics.slot_skipped("poll");
@@ -296,9 +229,10 @@ impl SourceActor {
                         return (true, result, true);
                     }
                 };
-                // On time is within 1% of the interval after the slot: the
-                // gate lets it pass before callers with more time left.
-                let tolerance = (deps.config.poll_interval.as_millis() as i64 / 100).max(1);
+                // On time is within 1% of the project's poll interval after
+                // the slot: the gate lets it pass before callers with more
+                // time left.
+                let tolerance = (every_ms / 100).max(1);
                 let place = LinePlace::due_in_ms(slot_ms.saturating_add(tolerance).saturating_sub(deps.clock.now_ms()));
                 // A poll retries at most once: the next window comes soon.
                 let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
@@ -324,36 +258,10 @@ impl SourceActor {
     }
 }
 
-/// Slots counted in the ledger per message: a few milliseconds of the
-/// actor's thread.
-const PLAN_SLICE: usize = 8192;
-
-/// Counts the slots of `planned[range]` in the window at `window_ms` as
-/// planned (the poll SLO's denominator).
+/// A source's slot has come.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct CountSlots {
-    planned: Arc<Vec<(i64, Arc<Source>)>>,
-    window_ms: i64,
-    range: std::ops::Range<usize>,
-}
-
-impl Handler<CountSlots> for SourceActor {
-    type Result = ();
-    fn handle(&mut self, msg: CountSlots, _: &mut Context<Self>) {
-        let Some(slice) = msg.planned.get(msg.range) else { return };
-        for (offset, source) in slice {
-            if self.active.contains(&source.project_id) && self.deps.ownership.owns(source.project_id) {
-                self.ledger.plan(source.project_id, msg.window_ms + offset);
-            }
-        }
-    }
-}
-
-/// A source's moment in the window has come.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct PollNow(Arc<Source>, i64);
+struct PollNow(Planned);
 
 /// A poll ended: points stored, or why not.
 #[derive(Message)]
@@ -372,7 +280,7 @@ struct PollDone {
 impl Handler<PollNow> for SourceActor {
     type Result = ();
     fn handle(&mut self, msg: PollNow, ctx: &mut Context<Self>) {
-        self.poll(msg.0, msg.1, ctx);
+        self.poll(msg.0, ctx);
     }
 }
 
@@ -447,11 +355,7 @@ impl Message for GetPollFreshness {
 impl Handler<GetPollFreshness> for SourceActor {
     type Result = MessageResult<GetPollFreshness>;
     fn handle(&mut self, msg: GetPollFreshness, _: &mut Context<Self>) -> Self::Result {
-        let interval = self.interval();
-        MessageResult(
-            self.ledger
-                .freshness(msg.project, msg.from_ms, msg.to_ms, |p| offset_ms(p.0 as u64, POLL_SEED, interval) as i64),
-        )
+        MessageResult(self.ledger.freshness(msg.project, msg.from_ms, msg.to_ms))
     }
 }
 
@@ -467,7 +371,7 @@ impl Handler<StopPolling> for SourceActor {
     fn handle(&mut self, _: StopPolling, _: &mut Context<Self>) {
         self.halted = true;
         self.next_window_ms = None;
-        for plan in self.plans.drain(..) {
+        for plan in self.plans.drain(..).chain(self.replans.drain(..)) {
             plan.abort();
         }
     }
@@ -485,6 +389,9 @@ impl Handler<GetSourceState> for SourceActor {
         info.detail = serde_json::json!({
             "poll_interval_ms": self.interval().as_millis() as u64,
             "sources": self.sources,
+            // Polls planned in the last window (each project at its own
+            // poll interval).
+            "window_slots": self.window_slots,
             // Loading the sources and planning a window's polls: done this
             // long before the window opens, twice over.
             "last_load_ms": self.last_load.map(|d| d.as_millis() as u64),

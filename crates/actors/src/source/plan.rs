@@ -1,0 +1,247 @@
+//! Planning the polls: a window's slots for every source at its project's
+//! own poll interval, and a project's slots again, from now, when its
+//! schedule changes inside a window.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use trawler_domain::schedule::{own_interval, slots_between, POLL_SEED};
+use trawler_domain::{ProjectId, ProjectStatus};
+use trawler_store::{Project, Source};
+
+use super::{PollNow, ProjectReplan, SourceActor};
+use crate::db::Exec;
+
+/// One poll to send: a source, its slot, and the poll interval (ms) its
+/// project had when it was planned.
+#[derive(Clone)]
+pub(super) struct Planned {
+    pub(super) at_ms: i64,
+    pub(super) source: Arc<Source>,
+    pub(super) every_ms: i64,
+}
+
+/// Slots counted in the ledger per message: a few milliseconds of the
+/// actor's thread.
+const PLAN_SLICE: usize = 8192;
+
+fn millis(d: Duration) -> i64 {
+    d.as_millis().clamp(1, i64::MAX as u128) as i64
+}
+
+/// The polls of `sources` (each with its project's poll interval, ms) in
+/// `[from_ms, to_ms)`, in time order, and the interval of each project.
+fn plan_slots(sources: &[(Arc<Source>, i64)], from_ms: i64, to_ms: i64) -> (Vec<Planned>, HashMap<ProjectId, i64>) {
+    let mut planned = Vec::with_capacity(sources.len());
+    let mut intervals = HashMap::with_capacity(sources.len());
+    for (source, every_ms) in sources {
+        let project = source.project_id;
+        intervals.insert(project, *every_ms);
+        let every = Duration::from_millis(*every_ms as u64);
+        for at_ms in slots_between(project.0 as u64, POLL_SEED, every, from_ms, to_ms) {
+            planned.push(Planned { at_ms, source: source.clone(), every_ms: *every_ms });
+        }
+    }
+    planned.sort_unstable_by_key(|p| p.at_ms);
+    (planned, intervals)
+}
+
+/// Sources to poll, each with its project's poll interval (ms).
+pub(super) type PollList = Arc<Vec<(Arc<Source>, i64)>>;
+
+/// What a window's load and plan produced.
+struct WindowPlan {
+    /// The freshly loaded source list (`None`: the load failed, and the
+    /// last known list was planned).
+    loaded: Option<PollList>,
+    load_error: Option<String>,
+    planned: Arc<Vec<Planned>>,
+    intervals: HashMap<ProjectId, i64>,
+    sources: usize,
+}
+
+impl SourceActor {
+    /// Loads the sources and plans their polls inside the window.
+    ///
+    /// The plan runs as one task outside this actor's context, sending
+    /// `PollNow` at each slot, and each poll runs as its own task that
+    /// reports back with `PollDone`. An actix context polls every future
+    /// spawned on it at each wake-up and cancels them one linear search at a
+    /// time, so thousands of per-source futures on the context made a window
+    /// cost grow with the square of the sources (profiled: most of the CPU at
+    /// 20,000 sources).
+    /// Slots before `from_ms` are left out: at start-up the window under
+    /// way is planned from now on (its earlier slots were a predecessor's).
+    pub(super) fn open_window(&mut self, window_ms: i64, from_ms: i64, ctx: &mut Context<Self>) {
+        // Opened ahead of its start: shown once it has begun.
+        self.last_window_ms = Some(window_ms.min(self.deps.clock.now_ms()));
+        self.counters.windows += 1;
+        let began = Instant::now();
+        let platform = self.platform;
+        let interval = self.interval();
+        let end_ms = window_ms.saturating_add(millis(interval));
+        // Loading a million sources takes seconds on the database thread,
+        // planning and ordering their slots a good part of one on a
+        // blocking thread: this actor's thread (which every poll shares) is
+        // not held.
+        let load = self.loads.send(Exec(move |conn| {
+            let rows = Source::list_active_for_platform(conn, platform)?;
+            let every = |own: Option<i64>| own_interval(own, interval).map_or(millis(interval), millis);
+            Ok(Arc::new(rows.into_iter().map(|(s, own)| (Arc::new(s), every(own))).collect::<Vec<_>>()))
+        }));
+        let known = self.known.clone();
+        let work = async move {
+            // With the database down, poll the list loaded last time: the
+            // points go to the spool and the series keeps no hole.
+            let (loaded, load_error) = match load.await {
+                Ok(Ok(list)) => (Some(list), None),
+                Ok(Err(e)) => (None, Some(format!("loading sources failed, polling the last known list: {e}"))),
+                Err(e) => return Err(format!("database executor unavailable: {e}")),
+            };
+            let list = loaded.clone().unwrap_or(known);
+            let sources = list.len();
+            let (planned, intervals) = tokio::task::spawn_blocking(move || plan_slots(&list, window_ms, end_ms))
+                .await
+                .map_err(|e| format!("planning the window failed: {e}"))?;
+            Ok(WindowPlan { loaded, load_error, planned: Arc::new(planned), intervals, sources })
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            let plan = match result {
+                Ok(plan) => plan,
+                Err(e) => return act.note_error(e),
+            };
+            if let Some(e) = plan.load_error {
+                act.note_error(e);
+            }
+            if let Some(list) = plan.loaded {
+                act.known = list;
+            }
+            act.active = plan.intervals;
+            for p in &act.stopped {
+                act.active.remove(p);
+            }
+            act.sources = plan.sources;
+            act.window_slots = plan.planned.len();
+            act.planned_until_ms = act.planned_until_ms.max(end_ms);
+            act.last_load = Some(began.elapsed());
+            let planned = plan.planned;
+            let first = planned.partition_point(|p| p.at_ms < from_ms);
+            // The window before this one may still be sending its last
+            // polls; any older plan is over (or overran: stop it).
+            let finished = act.plans.len().saturating_sub(1);
+            for old in act.plans.drain(..finished) {
+                old.abort();
+            }
+            let addr = ctx.address();
+            // The window's slots are counted in the ledger a slice at a time,
+            // in time order, ahead of their polls: counting a million at
+            // once held this thread (and every poll due) for 0.6 s.
+            let count = {
+                let (addr, planned) = (addr.clone(), planned.clone());
+                async move {
+                    for start in (first..planned.len()).step_by(PLAN_SLICE) {
+                        let range = start..(start + PLAN_SLICE).min(planned.len());
+                        if addr.send(CountSlots { planned: planned.clone(), range }).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            };
+            let send = send_polls(addr, act.deps.clock.clone(), planned, first);
+            act.plans.push(actix::spawn(async move {
+                futures_util::join!(count, send);
+            }));
+        }));
+    }
+
+    /// Plans one project's polls again from now to the end of the windows
+    /// planned, after its schedule changed: resumed, a new poll interval,
+    /// or manual (no polls). Polls planned at its old interval are not sent
+    /// (see [`SourceActor::poll`]).
+    fn replan(&mut self, project: Project, sources: Vec<Source>, ctx: &mut Context<Self>) {
+        let id = project.id;
+        if self.halted || self.stopped.contains(&id) {
+            return;
+        }
+        let scheduled = project.status == ProjectStatus::Active && !project.paused && !sources.is_empty();
+        let Some(every) = own_interval(project.poll_interval_ms, self.interval()).filter(|_| scheduled) else {
+            if self.active.remove(&id).is_some() {
+                self.ledger.forget(id);
+            }
+            return;
+        };
+        let every_ms = millis(every);
+        if self.active.get(&id) == Some(&every_ms) {
+            return; // planned at this interval already
+        }
+        self.active.insert(id, every_ms);
+        let sources: Vec<(Arc<Source>, i64)> = sources.into_iter().map(|s| (Arc::new(s), every_ms)).collect();
+        let (planned, _) = plan_slots(&sources, self.deps.clock.now_ms(), self.planned_until_ms);
+        if self.deps.ownership.owns(id) {
+            for p in &planned {
+                self.ledger.plan(id, p.at_ms, every);
+            }
+        }
+        self.replans.retain(|task| !task.is_finished());
+        let send = send_polls(ctx.address(), self.deps.clock.clone(), Arc::new(planned), 0);
+        self.replans.push(actix::spawn(send));
+    }
+}
+
+/// Sends `PollNow` for `planned[first..]`, each at its time.
+async fn send_polls(
+    addr: Addr<SourceActor>,
+    clock: trawler_domain::clock::SharedClock,
+    planned: Arc<Vec<Planned>>,
+    first: usize,
+) {
+    for p in planned.iter().skip(first) {
+        let wait = p.at_ms - clock.now_ms();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+        addr.do_send(PollNow(p.clone()));
+    }
+}
+
+/// Counts the slots of `planned[range]` as planned (the poll SLO's
+/// denominator).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CountSlots {
+    planned: Arc<Vec<Planned>>,
+    range: std::ops::Range<usize>,
+}
+
+impl Handler<CountSlots> for SourceActor {
+    type Result = ();
+    fn handle(&mut self, msg: CountSlots, _: &mut Context<Self>) {
+        let Some(slice) = msg.planned.get(msg.range) else { return };
+        for p in slice {
+            let project = p.source.project_id;
+            if self.active.get(&project) == Some(&p.every_ms) && self.deps.ownership.owns(project) {
+                self.ledger.plan(project, p.at_ms, Duration::from_millis(p.every_ms as u64));
+            }
+        }
+    }
+}
+
+impl Handler<ProjectReplan> for SourceActor {
+    type Result = ();
+    fn handle(&mut self, msg: ProjectReplan, ctx: &mut Context<Self>) {
+        let (id, platform) = (msg.0, self.platform);
+        let load = self.loads.send(Exec(move |conn| {
+            let project = Project::get(conn, id)?;
+            let sources: Vec<Source> =
+                Source::list_for_project(conn, id)?.into_iter().filter(|s| s.platform == platform).collect();
+            Ok((project, sources))
+        }));
+        ctx.spawn(load.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(Ok((project, sources))) => act.replan(project, sources, ctx),
+            Ok(Err(e)) => act.note_error(format!("replanning project {id}'s polls failed: {e}")),
+            Err(e) => act.note_error(format!("database executor unavailable: {e}")),
+        }));
+    }
+}
