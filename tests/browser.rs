@@ -314,10 +314,11 @@ fn an_operator_filters_failed_projects_and_acts_on_them_in_bulk() -> Result<()> 
             ensure!(listed(b).await? == ["igg-bad", "igg-bad-2", "ks-bad"], "{:?}", listed(b).await?);
             b.client.find(Locator::Css("[data-select-all]")).await?.click().await?;
             b.client.find(Locator::Css("#bulk-full-interval")).await?.send_keys("manual").await?;
+            b.client.find(Locator::Css("#bulk-poll-interval")).await?.send_keys("10m").await?;
             b.client.find(Locator::Css("#bulk-cadence")).await?.click().await?;
             let asked =
                 b.client.wait().for_element(Locator::Css("dialog#confirm[open] [data-message]")).await?.text().await?;
-            ensure!(asked.starts_with("Set the full-scrape cadence of 3 projects?"), "{asked}");
+            ensure!(asked.starts_with("Set the cadence of 3 projects?"), "{asked}");
             b.client.find(Locator::Css("#confirm-yes")).await?.click().await?;
             b.wait(
                 "the cadence flash",
@@ -474,11 +475,13 @@ async fn scenario(b: &mut Browser, base: &str) -> Result<()> {
 
     // Its own cadence, set from the page.
     b.client.find(Locator::Css("#full-interval")).await?.send_keys("90m").await?;
+    b.client.find(Locator::Css("#poll-interval")).await?.send_keys("2m").await?;
     b.client.find(Locator::Css("#set-cadence")).await?.click().await?;
     b.wait(
         "the new cadence",
         Duration::from_secs(10),
-        "(document.getElementById('cadence') || {}).textContent === 'every 1h 30m'",
+        "(document.getElementById('cadence') || {}).textContent === 'every 1h 30m' \
+         && (document.getElementById('poll-cadence') || {}).textContent === 'every 2m'",
     )
     .await?;
     b.shot("cadence").await?;

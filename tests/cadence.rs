@@ -185,3 +185,96 @@ fn each_project_is_scraped_at_its_own_interval() -> Result<()> {
     ensure!(status == 200 && body["full_interval_ms"].is_null(), "{status} {body}");
     Ok(())
 }
+
+/// A project's own poll interval: one polled every 2 s beside the node's
+/// 30 s window is polled about every 2 s, a manual one never; a project
+/// moved to 2 s inside a window is polled at once (not from the next
+/// window), and moved to manual stops at once. The capacity check counts
+/// each project's polls at its own interval.
+#[test]
+fn each_project_is_polled_at_its_own_interval() -> Result<()> {
+    const WINDOW_MS: i64 = 30_000;
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let cadence = [("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "30s"), ("TRAWLER_MIN_INTERVAL", "1s")];
+    let (_server, api) = start_server(&server_env(&db.url, &sim.addr, &cadence))?;
+    let make = |name: &str, reference: &str, poll: Option<&str>| -> Result<(u16, Value)> {
+        let mut body = json!({"name": name, "sources": [{"platform": "kickstarter", "external_ref": reference}]});
+        if let Some(poll) = poll {
+            body["poll_interval"] = json!(poll);
+        }
+        api.send(Method::POST, "/api/v1/projects", Some(body))
+    };
+    let listed = || -> Result<usize> { Ok(api.ok("/api/v1/projects")?["projects"].as_array().map_or(0, Vec::len)) };
+    // Out of range: refused, naming the field, and nothing is created.
+    let (status, body) = make("Too fast", "poll/too-fast", Some("100ms"))?;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    ensure!(status == 400 && message.contains("`poll_interval` must be a duration between 1s and 365d"), "{body}");
+    ensure!(listed()? == 0, "a refused project was created");
+    let id = |(status, made): (u16, Value)| -> Result<i64> {
+        ensure!(status == 201, "{status} {made}");
+        made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))
+    };
+    let fast = id(make("Fast", "poll/fast", Some("2s"))?)?;
+    let default = id(make("Default", "poll/default", None)?)?;
+    let manual = id(make("Manual", "poll/manual", Some("manual"))?)?;
+    let live = id(make("Live", "poll/live", None)?)?;
+    let shown = api.ok(&format!("/api/v1/projects/{fast}"))?;
+    ensure!(shown["poll_interval_ms"] == 2000 && shown["full_interval_ms"].is_null(), "{shown}");
+    ensure!(api.ok(&format!("/api/v1/projects/{manual}"))?["poll_interval_ms"] == 0);
+    ensure!(api.ok(&format!("/api/v1/projects/{default}"))?["poll_interval_ms"].is_null());
+    let patch = |id: i64, body: Value| api.send(Method::PATCH, &format!("/api/v1/projects/{id}"), Some(body));
+    let (status, body) = patch(live, json!({"poll_interval": "soon"}))?;
+    ensure!(status == 400 && body.to_string().contains("poll_interval"), "{status} {body}");
+    let count = |r: &str| requests(&sim.addr, r);
+    wait_until("the first scrapes", Duration::from_secs(15), || {
+        Ok(["poll/fast", "poll/default", "poll/manual", "poll/live"].iter().all(|r| count(r).is_ok_and(|n| n > 0)))
+    })?;
+
+    // Just after a window opens, so the next one is 28 s away.
+    let into = trawler_domain::now_millis().rem_euclid(WINDOW_MS);
+    if !(1_000..2_000).contains(&into) {
+        std::thread::sleep(Duration::from_millis((WINDOW_MS + 1_000 - into).rem_euclid(WINDOW_MS) as u64));
+    }
+    let (status, body) = patch(live, json!({"poll_interval": "2s"}))?;
+    ensure!(status == 200 && body["poll_interval_ms"] == 2000, "{status} {body}");
+    let before = (count("poll/fast")?, count("poll/default")?, count("poll/manual")?, count("poll/live")?);
+    std::thread::sleep(Duration::from_secs(14));
+    let fast_n = count("poll/fast")? - before.0;
+    let default_n = count("poll/default")? - before.1;
+    let live_n = count("poll/live")? - before.3;
+    ensure!(count("poll/manual")? == before.2, "a manual project was polled");
+    // 14 s: seven slots at 2 s, at most one at 30 s.
+    ensure!((5..=8).contains(&fast_n) && default_n <= 1, "fast {fast_n}, default {default_n}");
+    ensure!(live_n >= 5, "the project moved to 2 s waited for the next window: {live_n} polls");
+
+    // The poll side of the SLO counts the fast project's own slots.
+    let since = trawler_domain::now_millis() - 12_000;
+    let fresh = api.ok(&format!("/api/v1/admin/freshness?from={}", since / 1000))?;
+    let polls = |id: i64| {
+        fresh["projects"].as_array().into_iter().flatten().find(|r| r["project_id"] == id).map(|r| r["polls"].clone())
+    };
+    ensure!(polls(fast).is_some_and(|p| p["slots"].as_u64().is_some_and(|n| (5..=7).contains(&n))), "{fresh}");
+    // The capacity check: two projects at 2 s, one at 30 s, one manual.
+    let platforms = api.ok("/api/v1/admin/platforms")?;
+    let ks = platforms["capacity"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["platform"] == "kickstarter")
+        .ok_or_else(|| anyhow!("no kickstarter capacity: {platforms}"))?;
+    let required = ks["required_per_sec"].as_f64().unwrap_or_default();
+    let expected = 0.5 + 0.5 + 1.0 / 30.0 + 4.0 / 3600.0;
+    ensure!((required - expected).abs() < 1e-6, "required {required}, expected {expected}: {ks}");
+
+    // Moved to manual, it stops at once.
+    let (status, body) = patch(live, json!({"poll_interval": "manual"}))?;
+    ensure!(status == 200 && body["poll_interval_ms"] == 0, "{status} {body}");
+    std::thread::sleep(Duration::from_millis(1_500)); // a poll already in flight may land
+    let stopped = count("poll/live")?;
+    let fast_before = count("poll/fast")?;
+    std::thread::sleep(Duration::from_secs(6));
+    ensure!(count("poll/live")? == stopped, "a project made manual was still polled");
+    ensure!(count("poll/fast")? >= fast_before + 2, "the fast project kept its polls");
+    Ok(())
+}

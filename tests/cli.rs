@@ -290,6 +290,16 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(code == 0 && out.contains("unpause: 1 done (1)") && out.contains("skipped 99: not found"), "{out}{err}");
     let (code, out, err) = run(&["projects", "bulk", "cadence", "--full", "2h", "1"])?;
     ensure!(code == 0 && out.contains("cadence: 1 done (1)"), "{out}{err}");
+    let (code, out, err) = run(&["projects", "cadence", "1", "--poll", "2m"])?;
+    ensure!(code == 0 && out.contains("project 1 gets full scrapes every 2h and polls every 2m"), "{out}{err}");
+    let (code, out, err) = run(&["projects", "bulk", "cadence", "--poll", "manual", "1"])?;
+    ensure!(code == 0 && out.contains("cadence: 1 done (1)"), "{out}{err}");
+    let (code, out, err) = run(&["projects", "cadence", "1", "--full", "default"])?;
+    ensure!(code == 0 && out.contains("at the node's interval and polls never"), "{out}{err}");
+    let (code, _, err) = run(&["projects", "cadence", "1"])?;
+    ensure!(code != 0 && err.contains("--full") && err.contains("--poll"), "{err}");
+    let (code, _, err) = run(&["projects", "cadence", "1", "--poll", "1ms"])?;
+    ensure!(code == 1 && err.contains("`poll_interval` must be a duration between"), "{err}");
     let (code, out, _) = run(&["projects", "list"])?;
     ensure!(code == 0 && out.contains("Lamp"), "{out}");
     let (code, _, err) = run(&["projects", "bulk", "cadence", "1"])?;

@@ -116,10 +116,12 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // One line: the first line of clap's message says what was wrong.
+            // One line: the first paragraph of clap's message says what was
+            // wrong (a list of missing arguments follows its first line).
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("trawler: error: {first}");
+            let first: Vec<&str> = rendered.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+            let first = if first.is_empty() { "invalid arguments".to_owned() } else { first.join(" ") };
+            eprintln!("trawler: error: {}", first.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };

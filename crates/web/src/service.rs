@@ -4,7 +4,7 @@
 
 use actix_web::web;
 use serde_json::json;
-use trawler_actors::SourceSpec;
+use trawler_actors::{Cadence, SourceSpec};
 use trawler_domain::{Platform, ProjectId, ProjectStatus};
 use trawler_store::{AnyConnection, NewSource, Project, ProjectToken, Run, Source, StoreResult};
 
@@ -117,25 +117,31 @@ pub(crate) async fn set_project_status(
 
 /// The one path of bulk actions, for the API and the UI: the tree applies
 /// them; this names each skip as the API would name its error.
-/// `full_interval` is action `cadence`'s value, checked here (required
-/// for it, refused with any other action).
+/// `full_interval` and `poll_interval` are action `cadence`'s values,
+/// checked here (one of them required for it, refused with any other
+/// action).
 pub(crate) async fn bulk_apply(
     state: &Data,
     action: BulkAction,
     ids: Vec<ProjectId>,
     full_interval: Option<&serde_json::Value>,
+    poll_interval: Option<&serde_json::Value>,
 ) -> Result<BulkResult, ApiError> {
-    let interval = match (action, full_interval) {
-        (BulkAction::Cadence, Some(v)) => check_interval("full_interval", v, state.tree.config().min_interval)?,
-        (BulkAction::Cadence, None) => {
+    let cadence = check_cadence(state, full_interval, poll_interval)?;
+    match (action, cadence.is_empty()) {
+        (BulkAction::Cadence, true) => {
             return Err(ApiError::BadRequest(
-                "action `cadence` needs `full_interval` (`2h`, `manual` or `default`)".into(),
+                "action `cadence` needs `full_interval` or `poll_interval` (`2h`, `manual` or `default`)".into(),
             ))
         }
-        (_, Some(_)) => return Err(ApiError::BadRequest("`full_interval` goes with action `cadence` only".into())),
-        (_, None) => None,
-    };
-    let outcome = state.tree.bulk(action.to_bulk(interval), ids).await?;
+        (BulkAction::Cadence, false) | (_, true) => {}
+        (_, false) => {
+            return Err(ApiError::BadRequest(
+                "`full_interval` and `poll_interval` go with action `cadence` only".into(),
+            ))
+        }
+    }
+    let outcome = state.tree.bulk(action.to_bulk(cadence), ids).await?;
     let skipped =
         outcome.skipped.into_iter().map(|(id, skip)| BulkSkip { id, reason: skip_reason(action, id, skip) }).collect();
     Ok(BulkResult { action, done: outcome.done, skipped })
@@ -184,26 +190,33 @@ pub(crate) fn freshness_between(
 pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiError> {
     let gates = state.tree.adapters().gates().snapshot();
     let config = state.tree.config();
-    let default_full = config.full_interval;
-    let load = db(state, move |conn| Source::full_scrape_load(conn, default_full)).await?;
+    let (full, poll) = (config.full_interval, config.poll_interval);
+    let load = db(state, move |conn| Source::scheduled_load(conn, full, poll)).await?;
     let capacity: Vec<trawler_domain::capacity::Capacity> = gates
         .platforms
         .iter()
         .map(|g| {
-            let (sources, full_per_sec) =
-                load.iter().find(|(p, _, _)| *p == g.platform).map_or((0, 0.0), |(_, n, f)| (*n, *f));
-            trawler_domain::capacity::capacity(
-                g.platform,
-                sources,
-                trawler_domain::capacity::equivalent_full_interval(sources, full_per_sec),
-                config.poll_interval.as_secs_f64(),
-                g.rate_per_sec,
-                1,
-            )
+            let (sources, full, polls) = load
+                .iter()
+                .find(|l| l.platform == g.platform)
+                .map_or((0, 0.0, 0.0), |l| (l.sources, l.full_per_sec, l.polls_per_sec));
+            trawler_domain::capacity::capacity_at_rates(g.platform, sources, full, polls, g.rate_per_sec, 1)
         })
         .collect();
     let warnings = capacity.iter().filter_map(|c| c.warning.clone()).collect();
     Ok(PlatformsView { gates: gates.into(), capacity: capacity.into_iter().map(Capacity::from).collect(), warnings })
+}
+
+/// A change of a project's own cadences from the `full_interval` and
+/// `poll_interval` given (see [`check_interval`]).
+pub(crate) fn check_cadence(
+    state: &Data,
+    full_interval: Option<&serde_json::Value>,
+    poll_interval: Option<&serde_json::Value>,
+) -> Result<Cadence, ApiError> {
+    let min = state.tree.config().min_interval;
+    let check = |field: &str, v: Option<&serde_json::Value>| v.map(|v| check_interval(field, v, min)).transpose();
+    Ok(Cadence { full_ms: check("full_interval", full_interval)?, poll_ms: check("poll_interval", poll_interval)? })
 }
 
 /// A project's own interval for `field`: `"default"` (`None`: the node's

@@ -67,24 +67,32 @@ pub enum ProjectsCommand {
         /// The project id.
         id: i64,
     },
-    /// Set a project's own cadence.
+    /// Set a project's own cadences (`--full`, `--poll` or both).
+    #[command(group(clap::ArgGroup::new("cadence").required(true).multiple(true).args(["full", "poll"])))]
     Cadence {
         /// The project id.
         id: i64,
         /// Its full-scrape interval (`2h`, `90m`), `manual` (scraped only
         /// when triggered) or `default` (the node's setting).
         #[arg(long)]
-        full: String,
+        full: Option<String>,
+        /// Its poll interval (`30s`, `1m`), `manual` (no polls) or
+        /// `default` (the node's setting).
+        #[arg(long)]
+        poll: Option<String>,
     },
     /// Apply one action to many projects: `trigger`, `resume`, `archive`,
-    /// `pause`, `unpause` or `cadence` (with `--full`); projects the action
-    /// does not fit are skipped and listed with why.
+    /// `pause`, `unpause` or `cadence` (with `--full`, `--poll` or both);
+    /// projects the action does not fit are skipped and listed with why.
     Bulk {
         /// `trigger`, `resume`, `archive`, `pause`, `unpause` or `cadence`.
         action: String,
         /// The full-scrape interval of `cadence` (`2h`, `manual`, `default`).
         #[arg(long)]
         full: Option<String>,
+        /// The poll interval of `cadence` (`1m`, `manual`, `default`).
+        #[arg(long)]
+        poll: Option<String>,
         /// Project ids.
         #[arg(required = true)]
         ids: Vec<i64>,
@@ -159,26 +167,38 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
         }
         ProjectsCommand::Pause { id } => pause(&api, id, true)?,
         ProjectsCommand::Unpause { id } => pause(&api, id, false)?,
-        ProjectsCommand::Cadence { id, full } => {
-            let resp =
-                api.client.patch(format!("{}/api/v1/projects/{id}", api.base)).json(&json!({ "full_interval": full }));
-            let p = api.call(resp)?;
-            let every = match p["full_interval_ms"].as_i64() {
+        ProjectsCommand::Cadence { id, full, poll } => {
+            let mut body = json!({});
+            if let Some(full) = full {
+                body["full_interval"] = json!(full);
+            }
+            if let Some(poll) = poll {
+                body["poll_interval"] = json!(poll);
+            }
+            let p = api.call(api.client.patch(format!("{}/api/v1/projects/{id}", api.base)).json(&body))?;
+            let every = |field: &str, manual: &str| match p[field].as_i64() {
                 None => "at the node's interval".to_owned(),
-                Some(0) => "only when triggered".to_owned(),
+                Some(0) => manual.to_owned(),
                 Some(ms) => {
                     format!("every {}", humantime::format_duration(std::time::Duration::from_millis(ms as u64)))
                 }
             };
-            out!("project {id} gets full scrapes {every}");
+            out!(
+                "project {id} gets full scrapes {} and polls {}",
+                every("full_interval_ms", "only when triggered"),
+                every("poll_interval_ms", "never")
+            );
         }
-        ProjectsCommand::Bulk { action, full, ids } => {
+        ProjectsCommand::Bulk { action, full, poll, ids } => {
             if !matches!(action.as_str(), "trigger" | "resume" | "archive" | "pause" | "unpause" | "cadence") {
                 bail!("unknown action `{action}` (trigger, resume, archive, pause, unpause or cadence)");
             }
             let mut body = json!({"action": action, "ids": ids});
             if let Some(full) = full {
                 body["full_interval"] = json!(full);
+            }
+            if let Some(poll) = poll {
+                body["poll_interval"] = json!(poll);
             }
             let r = api.post("/api/v1/admin/projects/bulk", Some(body))?;
             let done: Vec<String> = r["done"].as_array().into_iter().flatten().map(|v| v.to_string()).collect();

@@ -8,7 +8,7 @@ use trawler_store::{Project, ProjectPatch, Source};
 use super::{from_body, Body};
 use crate::auth::{Admin, Reader};
 use crate::service::{
-    bulk_apply, check_interval, check_name, check_source_edit, check_sources, db, set_project_status, Data,
+    bulk_apply, check_cadence, check_name, check_source_edit, check_sources, db, set_project_status, Data,
 };
 use crate::views::*;
 use crate::ApiError;
@@ -61,11 +61,8 @@ pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpRes
     let body: CreateProject = from_body(body)?;
     let name = check_name(&body.name)?;
     let sources = check_sources(&state, body.sources, &[])?;
-    let full_interval = match &body.full_interval {
-        None => None,
-        Some(v) => check_interval("full_interval", v, state.tree.config().min_interval)?,
-    };
-    let (project, sources) = state.tree.create_project(name, sources, full_interval).await?;
+    let cadence = check_cadence(&state, body.full_interval.as_ref(), body.poll_interval.as_ref())?;
+    let (project, sources) = state.tree.create_project(name, sources, cadence).await?;
     let id = project.id;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/projects/{id}")))
@@ -84,8 +81,8 @@ pub async fn get_project(reader: Reader, state: Data, id: web::Path<i64>) -> Res
     Ok(HttpResponse::Ok().json(if reader.admin { view } else { view.for_reader() }))
 }
 
-/// Renames a project, replaces its sources, or pauses or resumes its
-/// schedule.
+/// Renames a project, replaces its sources, pauses or resumes its
+/// schedule, or sets its own cadences.
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", params(("id" = i64, Path, description = "Project id")),
     request_body = UpdateProject,
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -104,16 +101,13 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
         Some(serde_json::Value::Bool(b)) => Some(b),
         Some(_) => return Err(ApiError::BadRequest("`paused` must be true or false".into())),
     };
-    let full_interval = match body.full_interval {
-        None => None,
-        Some(v) => Some(check_interval("full_interval", &v, state.tree.config().min_interval)?),
-    };
+    let cadence = check_cadence(&state, body.full_interval.as_ref(), body.poll_interval.as_ref())?;
     let (mut p, mut s) = state.tree.update_project(id, ProjectPatch { name, sources }).await?;
     if let Some(paused) = paused {
         (p, s) = state.tree.set_paused(id, paused).await?;
     }
-    if let Some(interval) = full_interval {
-        (p, s) = state.tree.set_full_interval(id, interval).await?;
+    if !cadence.is_empty() {
+        (p, s) = state.tree.set_cadence(id, cadence).await?;
     }
     Ok(HttpResponse::Ok().json(ProjectView::new(p, s)))
 }
@@ -166,5 +160,7 @@ pub async fn bulk_projects(_: Admin, state: Data, body: Body) -> Result<HttpResp
     if body.ids.is_empty() || body.ids.len() > 10_000 {
         return Err(ApiError::BadRequest("`ids` must list 1 to 10,000 projects".into()));
     }
-    Ok(HttpResponse::Ok().json(bulk_apply(&state, body.action, body.ids, body.full_interval.as_ref()).await?))
+    Ok(HttpResponse::Ok().json(
+        bulk_apply(&state, body.action, body.ids, body.full_interval.as_ref(), body.poll_interval.as_ref()).await?,
+    ))
 }

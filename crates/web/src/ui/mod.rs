@@ -26,7 +26,7 @@ use trawler_store::{Point, Project, ProjectPatch, ProjectToken, Run, Session, So
 
 use crate::auth::{token_hash, UiSession, SESSION_COOKIE};
 use crate::filters::{Filters, PAGE_SIZE};
-use crate::service::{check_interval, check_sources, db, span_text, Data};
+use crate::service::{check_cadence, check_sources, db, span_text, Data};
 use crate::views::BulkAction;
 use crate::views::SourceInput;
 use crate::ApiError;

@@ -35,6 +35,8 @@ pub(super) struct ProjectPage {
     pub(super) paused: bool,
     /// Its full-scrape cadence as people read it.
     pub(super) cadence: String,
+    /// Its poll cadence as people read it.
+    pub(super) poll_cadence: String,
     pub(super) figures: Vec<(String, String)>,
     pub(super) metrics: Vec<String>,
     pub(super) ranges: Vec<(String, String)>,
@@ -88,11 +90,8 @@ pub(super) async fn project_page(
         status: project.status.to_string(),
         status_reason: project.status_reason,
         paused: project.paused,
-        cadence: match project.full_interval_ms {
-            None => format!("every {} (the node's)", span_text(state.tree.config().full_interval)),
-            Some(ms) if ms <= 0 => "only when triggered (manual)".into(),
-            Some(ms) => format!("every {}", span_text(std::time::Duration::from_millis(ms as u64))),
-        },
+        cadence: cadence_text(project.full_interval_ms, state.tree.config().full_interval, "only when triggered"),
+        poll_cadence: cadence_text(project.poll_interval_ms, state.tree.config().poll_interval, "never"),
         figures,
         metrics,
         ranges: RANGES.iter().map(|r| (r.0.to_owned(), r.1.to_owned())).collect(),
@@ -192,13 +191,26 @@ pub async fn resume(
     Ok(see_other(&format!("/ui/projects/{id}?flash=Resumed")))
 }
 
+/// How a project's own interval reads on its page.
+fn cadence_text(own_ms: Option<i64>, node: std::time::Duration, manual: &str) -> String {
+    match own_ms {
+        None => format!("every {} (the node's)", span_text(node)),
+        Some(ms) if ms <= 0 => format!("{manual} (manual)"),
+        Some(ms) => format!("every {}", span_text(std::time::Duration::from_millis(ms as u64))),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct CadenceForm {
     csrf: String,
+    #[serde(default)]
     full_interval: String,
+    #[serde(default)]
+    poll_interval: String,
 }
 
-/// Sets the project's own full-scrape interval from its page.
+/// Sets the project's own cadences from its page (a field left empty
+/// keeps its cadence).
 pub async fn cadence(
     session: UiSession,
     state: Data,
@@ -207,9 +219,12 @@ pub async fn cadence(
 ) -> Result<HttpResponse, ApiError> {
     check_csrf(&session, &form.csrf)?;
     let id = ProjectId(id.into_inner());
-    let value = serde_json::Value::String(form.full_interval.trim().to_owned());
-    let interval = check_interval("full_interval", &value, state.tree.config().min_interval)?;
-    state.tree.set_full_interval(id, interval).await?;
+    let given = |v: &str| (!v.trim().is_empty()).then(|| serde_json::Value::String(v.trim().to_owned()));
+    let cadence = check_cadence(&state, given(&form.full_interval).as_ref(), given(&form.poll_interval).as_ref())?;
+    if cadence.is_empty() {
+        return Err(ApiError::BadRequest("give a cadence for full scrapes, polls or both".into()));
+    }
+    state.tree.set_cadence(id, cadence).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Cadence+saved")))
 }
 

@@ -205,11 +205,12 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
     let mut action = None;
     let mut back = "/ui/".to_owned();
     let mut ids = Vec::new();
-    let mut full_interval = None;
+    let (mut full_interval, mut poll_interval) = (None, None);
     for (k, v) in url::form_urlencoded::parse(&body) {
         match k.as_ref() {
             "csrf" => csrf = v.into_owned(),
             "full_interval" if !v.trim().is_empty() => full_interval = Some(serde_json::Value::String(v.trim().into())),
+            "poll_interval" if !v.trim().is_empty() => poll_interval = Some(serde_json::Value::String(v.trim().into())),
             "action" => action = Some(v.into_owned()),
             "back" => back = v.into_owned(),
             "id" => ids.push(v.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("`{v}` is not a project id")))?),
@@ -222,10 +223,11 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
     let message = if ids.is_empty() {
         "Nothing was selected".to_owned()
     } else {
-        // The cadence field is read for the cadence button only.
-        let full_interval = full_interval.filter(|_| action == BulkAction::Cadence);
+        // The cadence fields are read for the cadence button only.
+        let cadence = action == BulkAction::Cadence;
+        let (full, poll) = (full_interval.filter(|_| cadence), poll_interval.filter(|_| cadence));
         let ids = ids.into_iter().map(ProjectId).collect();
-        crate::service::bulk_apply(&state, action, ids, full_interval.as_ref()).await?.summary(action)
+        crate::service::bulk_apply(&state, action, ids, full.as_ref(), poll.as_ref()).await?.summary(action)
     };
     let mut to = return_url(&back);
     let kept: Vec<(String, String)> =
@@ -276,7 +278,7 @@ pub async fn create_project(
     }
     let name = crate::service::check_name(&form.name)?;
     let sources = check_sources(&state, inputs, &[])?;
-    let (project, _) = state.tree.create_project(name, sources, None).await?;
+    let (project, _) = state.tree.create_project(name, sources, Default::default()).await?;
     Ok(see_other(&format!("/ui/projects/{}", project.id)))
 }
 

@@ -63,6 +63,10 @@ pub struct Project {
     /// Its own full-scrape interval, ms: `null` follows the node's
     /// setting, `0` is manual only (scraped when triggered).
     pub full_interval_ms: Option<i64>,
+    /// Its own poll interval, ms: `null` follows the node's setting, `0` is
+    /// manual only (no polls; full scrapes and triggers still read its
+    /// numbers).
+    pub poll_interval_ms: Option<i64>,
 }
 
 impl From<trawler_store::Project> for Project {
@@ -77,6 +81,7 @@ impl From<trawler_store::Project> for Project {
             scheduled_from_ms,
             paused,
             full_interval_ms,
+            poll_interval_ms,
         } = p;
         Project {
             id: id.0,
@@ -88,6 +93,7 @@ impl From<trawler_store::Project> for Project {
             scheduled_from_ms,
             paused,
             full_interval_ms,
+            poll_interval_ms,
         }
     }
 }
@@ -169,6 +175,10 @@ pub struct CreateProject {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub full_interval: Option<serde_json::Value>,
+    /// Its own poll interval, as in `PATCH`; the node's setting when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub poll_interval: Option<serde_json::Value>,
 }
 
 /// The body of `PATCH /projects/{id}`.
@@ -197,6 +207,12 @@ pub struct UpdateProject {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub full_interval: Option<serde_json::Value>,
+    /// The project's own poll interval (`"30s"`, between
+    /// `TRAWLER_MIN_INTERVAL` and a year), `"manual"` (no polls) or
+    /// `"default"` (the node's setting).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub poll_interval: Option<serde_json::Value>,
 }
 
 /// `?status=` of `GET /projects`.
@@ -241,21 +257,21 @@ pub enum BulkAction {
     Pause,
     /// Resume a paused schedule.
     Unpause,
-    /// Give each its own full-scrape interval (`full_interval` in the
-    /// request: `"2h"`, `"manual"` or `"default"`).
+    /// Give each its own cadences (`full_interval`, `poll_interval` or
+    /// both in the request: `"2h"`, `"manual"` or `"default"`).
     Cadence,
 }
 
 impl BulkAction {
-    /// The tree's action; `full_interval` (checked) is the cadence's.
-    pub fn to_bulk(self, full_interval: Option<i64>) -> trawler_actors::Bulk {
+    /// The tree's action; `cadence` (checked) is action `cadence`'s.
+    pub fn to_bulk(self, cadence: trawler_actors::Cadence) -> trawler_actors::Bulk {
         match self {
             BulkAction::Trigger => trawler_actors::Bulk::Trigger,
             BulkAction::Resume => trawler_actors::Bulk::Resume,
             BulkAction::Archive => trawler_actors::Bulk::Archive,
             BulkAction::Pause => trawler_actors::Bulk::Pause,
             BulkAction::Unpause => trawler_actors::Bulk::Unpause,
-            BulkAction::Cadence => trawler_actors::Bulk::FullInterval(full_interval),
+            BulkAction::Cadence => trawler_actors::Bulk::Cadence(cadence),
         }
     }
 }
@@ -284,10 +300,15 @@ pub struct BulkRequest {
     /// The projects (1 to 10,000).
     #[schema(value_type = Vec<i64>, min_items = 1, max_items = 10000)]
     pub ids: Vec<ProjectId>,
-    /// The cadence of action `cadence`: `"2h"`, `"manual"` or `"default"`.
+    /// The full-scrape cadence of action `cadence`: `"2h"`, `"manual"` or
+    /// `"default"`.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub full_interval: Option<serde_json::Value>,
+    /// The poll cadence of action `cadence`, likewise.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub poll_interval: Option<serde_json::Value>,
 }
 
 /// A project a bulk action left alone, and why.
