@@ -61,7 +61,7 @@ impl Adapter for Scripted {
             if panic {
                 panic!("scripted failure in call {n}");
             }
-            Ok(Fetched { samples: vec![Sample::known("pledged", n as f64)], notes: vec![] })
+            Ok(Fetched { samples: vec![Sample::known("pledged", n as f64)], ..Fetched::default() })
         })
     }
 }

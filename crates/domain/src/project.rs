@@ -79,6 +79,9 @@ named_enum!(
         Archived => "archived",
         /// Stopped by the supervisor after crashing too often; an admin resumes it.
         Quarantined => "quarantined",
+        /// Its campaign is over and its final numbers are in: nothing is
+        /// scheduled, its data stays served; an admin may resume it.
+        Ended => "ended",
     }
 );
 
@@ -99,6 +102,8 @@ named_enum!(
         Schedule => "schedule",
         /// An admin asked for it.
         Manual => "manual",
+        /// The campaign ended: the scrape of its final numbers.
+        Final => "final",
     }
 );
 

@@ -34,13 +34,25 @@ pub struct Campaign {
     pub comments: i64,
     /// The deadline, epoch seconds.
     pub deadline: i64,
+    /// Kickstarter's word for its state: `live` until the deadline, then
+    /// `successful` (the goal reached) or `failed`.
+    pub state: &'static str,
 }
 
 impl Campaign {
-    /// The campaign of `reference`, `elapsed` seconds after `epoch`.
+    /// The campaign of `reference`, `elapsed` seconds after `epoch`, with
+    /// the default deadline (30 days after the epoch).
     pub fn at(reference: &str, epoch: i64, elapsed: i64) -> Campaign {
+        Campaign::until(reference, epoch, elapsed, epoch + 30 * 86_400)
+    }
+
+    /// The campaign of `reference`, `elapsed` seconds after `epoch`, ending
+    /// at `deadline` (epoch seconds): past it, its numbers stand still at
+    /// their values at the deadline and its state is final.
+    pub fn until(reference: &str, epoch: i64, elapsed: i64, deadline: i64) -> Campaign {
         let s = seed(reference);
-        let elapsed = elapsed.max(0);
+        let over = epoch.saturating_add(elapsed) >= deadline;
+        let elapsed = elapsed.min(deadline.saturating_sub(epoch)).max(0);
         let goal_cents = (5_000 + (s % 96) as i64 * 1_000) * 100;
         let avg_pledge_cents = 2_500 + ((s >> 8) % 10_000) as i64;
         // 0.05 to 0.55 backers a second: a demo screen moves every few seconds.
@@ -55,7 +67,12 @@ impl Campaign {
             pledged_cents,
             backers,
             comments: backers / 9,
-            deadline: epoch + 30 * 86_400,
+            deadline,
+            state: match (over, pledged_cents >= goal_cents) {
+                (false, _) => "live",
+                (true, true) => "successful",
+                (true, false) => "failed",
+            },
         }
     }
 
@@ -140,6 +157,18 @@ mod tests {
         assert_ne!(seed("maker/other"), seed("maker/lamp"));
         let ads = Ads::at("act_1", 1000);
         assert!(Ads::at("act_1", 2000).spend_cents > ads.spend_cents);
+    }
+
+    #[test]
+    fn a_campaign_past_its_deadline_stands_still_and_says_so() {
+        let live = Campaign::until("maker/lamp", 0, 99, 100);
+        assert_eq!(live.state, "live");
+        let at_end = Campaign::until("maker/lamp", 0, 100, 100);
+        let later = Campaign::until("maker/lamp", 0, 5_000, 100);
+        assert_eq!((later.backers, later.pledged_cents), (at_end.backers, at_end.pledged_cents));
+        assert!(matches!(later.state, "successful" | "failed"));
+        assert!(later.backers > live.backers || later.backers == live.backers);
+        assert_eq!(Campaign::at("maker/lamp", 0, 10).deadline, 30 * 86_400);
     }
 
     #[test]

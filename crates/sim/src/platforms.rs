@@ -10,6 +10,11 @@ use trawler_domain::now_secs;
 
 use crate::state::{serve, SimState};
 
+/// Epoch seconds as Indiegogo writes dates (RFC 3339).
+fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).map_or_else(String::new, |t| t.to_rfc3339())
+}
+
 /// Escapes text for HTML (element content and quoted attributes).
 pub(crate) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;").replace('\'', "&#39;")
@@ -46,7 +51,7 @@ pub(crate) async fn kickstarter_stats(
     let reference = format!("{}/{}", path.0, path.1);
     serve(&state, &req, "kickstarter", &reference, |bad| {
         let at = now_secs();
-        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        let c = state.campaign("kickstarter", &reference, at);
         if !bad {
             state.record(
                 at,
@@ -59,8 +64,8 @@ pub(crate) async fn kickstarter_stats(
         HttpResponse::Ok().json(json!({
             "project": {
                 "id": c.id,
-                "state": "live",
-                "state_changed_at": state.epoch,
+                "state": c.state,
+                "state_changed_at": if c.state == "live" { state.epoch } else { c.deadline },
                 "backers_count": if bad { json!("many") } else { json!(c.backers) },
                 "pledged": if bad { "n/a".to_owned() } else { money(c.pledged_cents) },
                 "comments_count": c.comments,
@@ -78,7 +83,7 @@ pub(crate) async fn kickstarter_page(
     let reference = format!("{}/{}", path.0, path.1);
     serve(&state, &req, "kickstarter", &reference, |bad| {
         let at = now_secs();
-        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        let c = state.campaign("kickstarter", &reference, at);
         if !bad {
             state.record(
                 at,
@@ -100,7 +105,7 @@ pub(crate) async fn kickstarter_page(
             "pledged": if bad { json!("TBD") } else { json!(c.pledged()) },
             "currency": c.currency,
             "deadline": c.deadline,
-            "state": "live",
+            "state": c.state,
             "backers_count": c.backers,
             "comments_count": c.comments,
         });
@@ -129,7 +134,7 @@ pub(crate) async fn indiegogo_campaign(
     };
     serve(&state, &req, "indiegogo", reference, |bad| {
         let at = now_secs();
-        let c = Campaign::at(reference, state.epoch, state.elapsed(at));
+        let c = state.campaign("indiegogo", reference, at);
         if !bad {
             state.record(
                 at,
@@ -147,8 +152,9 @@ pub(crate) async fn indiegogo_campaign(
                 "goal": c.goal(),
                 "contributions_count": c.backers,
                 "currency": {"iso_code": c.currency, "symbol": "$"},
-                "funding_started_at": "2026-01-01T00:00:00-08:00",
-                "funding_ends_at": "2026-12-31T23:59:59-08:00",
+                "funding_started_at": rfc3339(state.epoch),
+                "funding_ends_at": rfc3339(c.deadline),
+                "status": if c.state == "live" { "open" } else { "closed" },
             }
         }))
     })

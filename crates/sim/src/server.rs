@@ -42,6 +42,24 @@ async fn clear_faults(state: web::Data<SimState>, query: web::Query<TargetQuery>
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndCampaign {
+    platform: String,
+    reference: String,
+    /// Seconds from now (negative: ended already).
+    ends_in_secs: i64,
+}
+
+/// Gives one campaign its own deadline: past it, its numbers stand still
+/// and its state is final (Kickstarter `successful`/`failed`, Indiegogo
+/// `closed`).
+async fn end_campaign(state: web::Data<SimState>, body: web::Json<EndCampaign>) -> HttpResponse {
+    let deadline = trawler_domain::now_secs().saturating_add(body.ends_in_secs.clamp(-86_400 * 365, 86_400 * 365));
+    state.end_campaign(&body.platform, &body.reference, deadline);
+    HttpResponse::Ok().json(json!({"platform": body.platform, "reference": body.reference, "deadline": deadline}))
+}
+
+#[derive(Deserialize)]
 struct RequestsQuery {
     platform: Option<String>,
 }
@@ -85,6 +103,7 @@ async fn index(state: web::Data<SimState>) -> HttpResponse {
             "GET /_sim/stats",
             "GET /_sim/requests?platform=",
             "GET|POST|DELETE /_sim/faults",
+            "POST /_sim/campaigns {platform, reference, ends_in_secs}",
         ],
     }))
 }
@@ -103,7 +122,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/_sim/requests", web::get().to(requests))
         .route("/_sim/faults", web::get().to(list_faults))
         .route("/_sim/faults", web::post().to(set_fault))
-        .route("/_sim/faults", web::delete().to(clear_faults));
+        .route("/_sim/faults", web::delete().to(clear_faults))
+        .route("/_sim/campaigns", web::post().to(end_campaign));
 }
 
 /// A running simulator.

@@ -68,6 +68,9 @@ pub struct SimState {
     pub(crate) requests: Mutex<VecDeque<RequestRecord>>,
     pub(crate) stats: Mutex<BTreeMap<String, SourceStats>>,
     pub(crate) delayed: Arc<DelayCounters>,
+    /// Campaigns given a deadline of their own (`platform:reference` →
+    /// epoch seconds).
+    pub(crate) deadlines: Mutex<BTreeMap<String, i64>>,
 }
 
 /// Slow and hanging answers: how many are being waited out, and how many
@@ -112,11 +115,26 @@ impl SimState {
             requests: Mutex::new(VecDeque::new()),
             stats: Mutex::new(BTreeMap::new()),
             delayed: Arc::default(),
+            deadlines: Mutex::new(BTreeMap::new()),
         }
     }
 
     pub(crate) fn elapsed(&self, at: i64) -> i64 {
         at - self.epoch
+    }
+
+    /// Makes the campaign `reference` on `platform` end at `deadline`
+    /// (epoch seconds) instead of 30 days after the epoch.
+    pub fn end_campaign(&self, platform: &str, reference: &str, deadline: i64) {
+        self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).insert(format!("{platform}:{reference}"), deadline);
+    }
+
+    /// The campaign `reference` on `platform` at `at` (epoch seconds).
+    pub(crate) fn campaign(&self, platform: &str, reference: &str, at: i64) -> crate::model::Campaign {
+        let deadline =
+            self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied();
+        let deadline = deadline.unwrap_or(self.epoch + 30 * 86_400);
+        crate::model::Campaign::until(reference, self.epoch, self.elapsed(at), deadline)
     }
 
     pub(crate) fn count(&self, platform: &str, reference: &str, at: i64) {

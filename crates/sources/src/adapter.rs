@@ -50,6 +50,8 @@ pub struct Fetched {
     pub samples: Vec<Sample>,
     /// Facts worth a line in the run log (title, currency, deadline, state).
     pub notes: Vec<String>,
+    /// The campaign's state, where the platform reports one.
+    pub campaign: Option<trawler_domain::campaign::CampaignReport>,
 }
 
 /// A platform adapter. One instance serves every project on its platform.

@@ -65,7 +65,7 @@ impl Html {
         let resp = http.get(&url, &headers).await?.error_for_status()?;
         let (page, metrics) = (resp.text(), generic_metrics(&spec.options, kind));
         let samples = crate::adapter::parse_off_thread(page.len(), move || extract(&page, &metrics)).await??;
-        Ok(Fetched { samples, notes: Vec::new() })
+        Ok(Fetched { samples, ..Fetched::default() })
     }
 }
 

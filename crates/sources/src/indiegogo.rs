@@ -3,6 +3,7 @@
 //! Field names are listed in docs/sources.md.
 
 use serde_json::Value;
+use trawler_domain::campaign::{crowdfunding_phase, CampaignReport};
 use trawler_domain::{Metric, Platform, RunKind};
 
 use crate::adapter::{encode_path, json_number, parse_json, Adapter, BoxFuture, Fetched, Sample, SourceSpec};
@@ -51,12 +52,27 @@ impl Indiegogo {
             if let Some(code) = c.pointer("/currency/iso_code").and_then(Value::as_str) {
                 fetched.notes.push(format!("currency={code}"));
             }
-            if let Some(end) = c.get("funding_ends_at").and_then(Value::as_str) {
-                fetched.notes.push(format!("funding_ends_at={end}"));
-            }
         }
+        fetched.campaign = campaign(c);
         Ok(fetched)
     }
+}
+
+/// The campaign's `status` (`open`, `closed`) and its close date,
+/// `funding_ends_at` (RFC 3339). Without a status, an open campaign is
+/// live until its close date has passed.
+fn campaign(c: &Value) -> Option<CampaignReport> {
+    let deadline_ms = c
+        .get("funding_ends_at")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis());
+    let status = c.get("status").and_then(Value::as_str);
+    if status.is_none() && deadline_ms.is_none() {
+        return None;
+    }
+    let state = status.unwrap_or("open");
+    Some(CampaignReport::new(state, crowdfunding_phase(state)).with_deadline(deadline_ms))
 }
 
 impl Adapter for Indiegogo {
@@ -82,5 +98,23 @@ impl Adapter for Indiegogo {
         kind: RunKind,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(self.campaign(http, spec, kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trawler_domain::campaign::Phase;
+
+    #[test]
+    fn the_status_and_close_date_are_read() {
+        let c = campaign(&serde_json::json!({"status": "closed", "funding_ends_at": "2026-12-31T23:59:59-08:00"}))
+            .expect("a report");
+        assert_eq!((c.phase, c.deadline_ms), (Phase::Ended, Some(1_798_790_399_000)));
+        let open = campaign(&serde_json::json!({"funding_ends_at": "2026-12-31T23:59:59Z"})).expect("a report");
+        assert_eq!((open.state.as_str(), open.phase), ("open", Phase::Live));
+        let bad = campaign(&serde_json::json!({"status": "open", "funding_ends_at": "soon"})).expect("a report");
+        assert_eq!(bad.deadline_ms, None);
+        assert!(campaign(&serde_json::json!({"title": "x"})).is_none());
     }
 }

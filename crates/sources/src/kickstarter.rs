@@ -4,6 +4,7 @@
 //! Field names are listed in docs/sources.md.
 
 use serde_json::Value;
+use trawler_domain::campaign::{crowdfunding_phase, CampaignReport};
 use trawler_domain::{Metric, Platform, RunKind};
 
 use crate::adapter::{encode_path, json_number, parse_json, Adapter, BoxFuture, Fetched, Sample, SourceSpec};
@@ -37,9 +38,7 @@ impl Kickstarter {
         if let Some(c) = project.get("comments_count").and_then(json_number) {
             fetched.samples.push(Sample::known(Metric::COMMENTS, c));
         }
-        if let Some(state) = project.get("state").and_then(Value::as_str) {
-            fetched.notes.push(format!("state={state}"));
-        }
+        fetched.campaign = campaign(project);
         Ok(fetched)
     }
 
@@ -57,14 +56,23 @@ impl Kickstarter {
         ] {
             fetched.samples.push(Sample::known(metric, required(&project, field)?));
         }
-        for field in ["name", "currency", "state", "deadline"] {
+        for field in ["name", "currency"] {
             if let Some(v) = project.get(field) {
                 let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
                 fetched.notes.push(format!("{field}={text}"));
             }
         }
+        fetched.campaign = campaign(&project);
         Ok(fetched)
     }
+}
+
+/// The campaign's `state` and `deadline` (epoch seconds; the stats poll
+/// has no deadline).
+fn campaign(project: &Value) -> Option<CampaignReport> {
+    let state = project.get("state").and_then(Value::as_str)?;
+    let deadline_ms = project.get("deadline").and_then(Value::as_i64).and_then(|s| s.checked_mul(1000));
+    Some(CampaignReport::new(state, crowdfunding_phase(state)).with_deadline(deadline_ms))
 }
 
 fn required(obj: &Value, field: &str) -> Result<f64, SourceError> {
@@ -188,6 +196,19 @@ impl Adapter for Kickstarter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trawler_domain::campaign::Phase;
+
+    #[test]
+    fn the_campaign_state_and_deadline_are_read() {
+        let live = campaign(&serde_json::json!({"state": "live", "deadline": 1_767_225_600})).expect("a state");
+        assert_eq!((live.state.as_str(), live.phase, live.deadline_ms), ("live", Phase::Live, Some(1_767_225_600_000)));
+        let over = campaign(&serde_json::json!({"state": "successful"})).expect("a state");
+        assert_eq!((over.phase, over.deadline_ms), (Phase::Ended, None));
+        // A deadline that is not a believable date is left out.
+        let odd = campaign(&serde_json::json!({"state": "live", "deadline": i64::MAX})).expect("a state");
+        assert_eq!(odd.deadline_ms, None);
+        assert!(campaign(&serde_json::json!({"deadline": 1})).is_none(), "no state, no report");
+    }
 
     #[test]
     fn the_embedded_project_is_decoded() -> Result<(), SourceError> {

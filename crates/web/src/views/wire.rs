@@ -57,6 +57,9 @@ mirror_enum!(
         Archived,
         /// Stopped by the supervisor after crashing too often; an admin resumes it.
         Quarantined,
+        /// Its campaign is over and its final numbers are in: nothing is
+        /// scheduled, its data stays served; an admin may resume it.
+        Ended,
     }
 );
 
@@ -77,6 +80,8 @@ mirror_enum!(
         Schedule,
         /// An admin asked for it.
         Manual,
+        /// The campaign ended: the scrape of its final numbers.
+        Final,
     }
 );
 
