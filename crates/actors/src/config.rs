@@ -26,6 +26,10 @@ trawler_domain::settings! {
         /// The longest a full scrape may run; past it, it is stopped and
         /// fails (`deadline`), so no run stays `running`.
         run_deadline: Span = Span::secs(600);
+        /// How long after a crowdfunding campaign's deadline its final full
+        /// scrape runs when the platform has not said it ended (a platform
+        /// saying so is scraped for the last time at once).
+        final_scrape_delay: Span = Span::secs(600);
         /// The freshness target: the share of full-scrape slots that must
         /// start within 1% of the interval and succeed (0.999 = 99.9%).
         slo_target: Share = Share::of(trawler_domain::slo::DEFAULT_TARGET);
@@ -104,6 +108,7 @@ impl ActorsSettings {
             chunk_span: self.chunk_span.get(),
             webhooks: self.webhooks(),
             run_deadline: self.run_deadline.get(),
+            final_scrape_delay: self.final_scrape_delay.get(),
             slo_target: self.slo_target.get(),
             node: self.node_name.as_ref().map_or_else(host_name, |n| n.0.clone()),
             cipher,
@@ -175,6 +180,9 @@ pub struct ActorsConfig {
     /// The longest a full scrape may take; past it, it is stopped and fails
     /// (`deadline`), so no run stays `running`.
     pub run_deadline: Duration,
+    /// How long after a campaign's deadline its final scrape runs, when
+    /// its platform has not said it ended.
+    pub final_scrape_delay: Duration,
     /// The freshness target: the share of slots that must start on time and
     /// succeed.
     pub slo_target: f64,

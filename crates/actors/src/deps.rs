@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use trawler_domain::campaign::CampaignReport;
 use trawler_domain::clock::SharedClock;
 use trawler_domain::RunKind;
 use trawler_sources::{Adapters, Fetched, LinePlace, RetryBudget, SourceError, SourceSpec};
 use trawler_store::Source;
 
+use crate::campaign::CampaignBook;
 use crate::config::ActorsConfig;
-use crate::db::DbExecutor;
+use crate::db::{DbExecutor, Exec};
 use crate::events::EventBus;
 use crate::fetching::Fetching;
 use crate::metrics::Metrics;
@@ -39,6 +41,8 @@ pub(crate) struct SharedDeps {
     pub(crate) fetching: Arc<Fetching>,
     /// Where "now" comes from for schedules, restarts and run records.
     pub(crate) clock: SharedClock,
+    /// Where each source's campaign stands.
+    pub(crate) campaigns: CampaignBook,
 }
 
 impl SharedDeps {
@@ -60,7 +64,27 @@ impl SharedDeps {
         let fetched = self.adapters.fetch(&spec, kind, budget, place).await;
         let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
         self.metrics.fetch(source.platform.as_str(), kind.as_str(), outcome, started.elapsed().as_secs_f64());
+        if let Some(report) = fetched.as_ref().ok().and_then(|f| f.campaign.as_ref()) {
+            self.campaign_reported(source, kind, report);
+        }
         fetched
+    }
+
+    /// Keeps what a fetch said of its campaign: stored when it changed; a
+    /// crowdfunding campaign a poll finds over gets its final scrape now
+    /// (a full scrape's own end is checked by its scraper).
+    fn campaign_reported(&self, source: &Source, kind: RunKind, report: &CampaignReport) {
+        let Some(change) = self.campaigns.observe(source, report, self.clock.now_ms()) else { return };
+        let (id, campaign) = (source.id, change.campaign);
+        self.db.do_send(Exec(move |conn| {
+            if let Err(e) = Source::set_campaign(conn, id, &campaign) {
+                log::warn!("source {id}: storing its campaign state failed: {e}");
+            }
+            Ok(())
+        }));
+        if change.ended && kind == RunKind::Poll && crate::campaign::ends(source.platform) {
+            self.campaigns.announce(source.project_id);
+        }
     }
 }
 

@@ -85,6 +85,16 @@ pub enum Event {
         /// When, epoch ms.
         at_ms: i64,
     },
+    /// A project's campaign is over and its final numbers are in: nothing
+    /// more is scheduled for it.
+    CampaignEnded {
+        /// The project.
+        project_id: ProjectId,
+        /// What its platforms said (`campaign ended (kickstarter successful)`).
+        reason: String,
+        /// When, epoch ms.
+        at_ms: i64,
+    },
     /// Points of one source fetch were stored (database or spool).
     Points {
         /// The project.
@@ -107,6 +117,7 @@ impl Event {
             | Event::ProjectQuarantined { project_id, .. }
             | Event::ProjectResumed { project_id, .. }
             | Event::ProjectArchived { project_id, .. }
+            | Event::CampaignEnded { project_id, .. }
             | Event::Points { project_id, .. } => *project_id,
         }
     }
@@ -119,6 +130,7 @@ impl Event {
             Event::ProjectQuarantined { .. } => "project_quarantined",
             Event::ProjectResumed { .. } => "project_resumed",
             Event::ProjectArchived { .. } => "project_archived",
+            Event::CampaignEnded { .. } => "campaign_ended",
             Event::Points { .. } => "points",
         }
     }

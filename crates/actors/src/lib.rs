@@ -4,6 +4,7 @@
 //! ingestion actor that batches points into the database with back-pressure.
 //! [`Tree`] starts the whole tree and is the handle the web layer uses.
 
+mod campaign;
 mod cluster;
 mod compactor;
 mod config;

@@ -25,7 +25,8 @@ use crate::metrics::Metrics;
 use crate::task::spawn_supervised;
 
 /// The events a webhook can subscribe to.
-pub const WEBHOOK_EVENTS: [&str; 6] = [
+pub const WEBHOOK_EVENTS: [&str; 7] = [
+    "campaign.ended",
     "project.failing",
     "project.quarantined",
     "project.recovered",
@@ -222,6 +223,10 @@ impl Watcher {
                 self.streaks.remove(project_id);
                 self.alerted.insert(*project_id);
                 self.hooks.enqueue("project.quarantined", Some(*project_id), json!({"reason": reason})).await;
+            }
+            Event::CampaignEnded { project_id, reason, at_ms } => {
+                let data = json!({"reason": reason, "ended_at_ms": at_ms});
+                self.hooks.enqueue("campaign.ended", Some(*project_id), data).await;
             }
             _ => {}
         }

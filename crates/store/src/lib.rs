@@ -36,7 +36,7 @@ pub use migrate::{migrations_pending, revert_all, run_migrations};
 pub use node::Node;
 pub use point::{ExportCursor, ExportRow, Point, Series, SeriesQuery, SeriesResult};
 pub use pool::{read_snapshot, write_transaction, AnyConnection, Backend, DbPool, DbUrl, PooledConn, StoreConfig};
-pub use project::{NewSource, PlatformLoad, Project, ProjectPatch, Source};
+pub use project::{NewSource, PlatformLoad, Project, ProjectPatch, Schedule, Source, SourceCampaign};
 pub use run::{Run, RunEnd, RunFilter};
 pub use runbook::{Booked, Booking, OwnedRunEnd};
 pub use secret::Cipher;

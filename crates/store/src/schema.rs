@@ -14,6 +14,7 @@ diesel::table! {
         schedule_paused -> Bool,
         full_interval_ms -> Nullable<BigInt>,
         poll_interval_ms -> Nullable<BigInt>,
+        ended_at_ms -> Nullable<BigInt>,
     }
 }
 
@@ -27,6 +28,10 @@ diesel::table! {
         options -> Text,
         secret -> Nullable<Text>,
         created_at_ms -> BigInt,
+        campaign_state -> Nullable<Text>,
+        campaign_phase -> Nullable<Text>,
+        deadline_ms -> Nullable<BigInt>,
+        campaign_seen_at_ms -> Nullable<BigInt>,
     }
 }
 

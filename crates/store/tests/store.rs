@@ -39,9 +39,9 @@ fn migrations_apply_revert_and_reapply() -> Result<()> {
         let mut conn = db.pool.get()?;
         assert!(!migrations_pending(&mut conn)?);
         let reverted = revert_all(&mut conn)?;
-        assert_eq!(reverted.len(), 15, "{:?}", db.pool.backend());
+        assert_eq!(reverted.len(), 16, "{:?}", db.pool.backend());
         assert!(migrations_pending(&mut conn)?);
-        assert_eq!(run_migrations(&mut conn)?.len(), 15);
+        assert_eq!(run_migrations(&mut conn)?.len(), 16);
         assert!(!migrations_pending(&mut conn)?);
         // The tables are back and usable.
         let (p, _) = Project::create(&mut conn, "after re-migration", &[])?;
@@ -106,8 +106,9 @@ fn a_paused_schedule_leaves_the_poll_list_and_the_capacity_count() -> Result<()>
         assert_eq!(polled(&mut conn)?, vec![b.id]);
         assert_eq!(Source::count_active_by_platform(&mut conn)?, vec![(Platform::Kickstarter, 1)]);
         let mut schedules = Project::schedules(&mut conn, &[a.id, b.id, ProjectId(987_654)])?;
-        schedules.sort_by_key(|s| s.0);
-        assert_eq!(schedules, vec![(a.id, true, None), (b.id, false, None)]);
+        schedules.sort_by_key(|s| s.id);
+        let got: Vec<_> = schedules.iter().map(|s| (s.id, s.paused, s.full_interval_ms, s.ended_once)).collect();
+        assert_eq!(got, vec![(a.id, true, None, false), (b.id, false, None, false)]);
         // Pausing twice changes nothing; resuming counts its slots from then.
         assert_eq!(Project::set_paused(&mut conn, a.id, true, 3_000)?.updated_at_ms, 2_000);
         let p = Project::set_paused(&mut conn, a.id, false, 4_000)?;
@@ -977,6 +978,31 @@ fn a_connection_the_server_dropped_fails_once_at_most_and_is_not_pooled_again() 
         let allowed = if wait.is_zero() { 1 } else { 0 };
         anyhow::ensure!(failures <= allowed, "after {wait:?}: {failures} failed queries");
         anyhow::ensure!(pids.len() == 3 - failures && !pids.contains(&pid), "after {wait:?}: {pids:?} (killed {pid})");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_campaign_state_is_stored_per_source_and_a_project_ends_once() -> Result<()> {
+    use trawler_domain::campaign::Phase;
+    use trawler_store::SourceCampaign;
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (p, sources) = Project::create(&mut conn, "ending", &[kickstarter("end/a")])?;
+        assert_eq!(sources[0].campaign, None, "unknown until a fetch says");
+        let live =
+            SourceCampaign { state: "live".into(), phase: Phase::Live, deadline_ms: Some(5_000), seen_at_ms: 1_000 };
+        Source::set_campaign(&mut conn, sources[0].id, &live)?;
+        assert_eq!(Source::list_for_project(&mut conn, p.id)?[0].campaign, Some(live));
+        let ended = Project::end(&mut conn, p.id, "campaign ended (kickstarter successful)", 9_000)?.expect("active");
+        assert_eq!((ended.status, ended.ended_at_ms), (ProjectStatus::Ended, Some(9_000)));
+        assert!(Source::list_active_for_platform(&mut conn, Platform::Kickstarter)?.is_empty(), "no more polls");
+        assert!(Project::end(&mut conn, p.id, "again", 10_000)?.is_none(), "ended already");
+        // Resumed by an admin, it keeps the moment it ended and is not ended again.
+        let resumed = Project::set_status(&mut conn, p.id, ProjectStatus::Active, None)?;
+        assert_eq!((resumed.status, resumed.ended_at_ms), (ProjectStatus::Active, Some(9_000)));
+        assert!(Project::end(&mut conn, p.id, "again", 11_000)?.is_none(), "ended once");
+        assert!(Project::schedules(&mut conn, &[p.id])?[0].ended_once);
     }
     Ok(())
 }

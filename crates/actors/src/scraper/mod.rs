@@ -26,7 +26,10 @@ use crate::scrape::{scrape, Outcome, Progress};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 use crate::task::caught;
 
+mod campaign;
 mod schedule;
+
+pub(crate) use campaign::FinalScrape;
 
 /// Starts a full scrape now, or joins the one running; answers its run id.
 #[derive(Message)]
@@ -91,6 +94,8 @@ pub(crate) struct Preloaded {
     pub(crate) paused: bool,
     /// Its own full-scrape interval, ms (`None`: the node's; `0`: manual).
     pub(crate) full_interval_ms: Option<i64>,
+    /// Its campaign ended once (an admin resumed it since).
+    pub(crate) ended_once: bool,
 }
 
 /// How a start-up should treat the first run.
@@ -117,6 +122,14 @@ pub(crate) enum ChildReport {
         crashed: bool,
         /// Its last error.
         reason: Option<String>,
+    },
+    /// Its campaign is over and the final scrape succeeded: the project
+    /// ends.
+    CampaignEnded {
+        /// Whose campaign.
+        project: ProjectId,
+        /// What its platforms said.
+        reason: String,
     },
 }
 
@@ -155,6 +168,12 @@ pub struct ScraperActor {
     paused: bool,
     /// Its own full-scrape interval, ms (`None`: the node's; `0`: manual).
     full_interval_ms: Option<i64>,
+    /// Its campaign ended once: it is not ended again.
+    ended_once: bool,
+    /// A final scrape is due once the run in progress ends.
+    final_due: bool,
+    /// The timer of the final scrape (the campaign's deadline).
+    final_timer: Option<SpawnHandle>,
 }
 
 impl ScraperActor {
@@ -193,6 +212,9 @@ impl ScraperActor {
             crashed: false,
             paused: false,
             full_interval_ms: None,
+            ended_once: false,
+            final_due: false,
+            final_timer: None,
         }
     }
 }
@@ -207,8 +229,10 @@ impl Actor for ScraperActor {
             self.last_run_ms = pre.last_started_ms;
             self.paused = pre.paused;
             self.full_interval_ms = pre.full_interval_ms;
+            self.ended_once = pre.ended_once;
             self.supervisor.do_send(ChildReport::Ready(self.project));
             self.schedule_first(pre.last_started_ms, ctx);
+            self.watch_campaign(ctx);
             return;
         }
         let project = self.project;
@@ -216,14 +240,15 @@ impl Actor for ScraperActor {
             let sources = Source::list_for_project(conn, project)?;
             let last = Run::list_for_project(conn, project, 1)?.into_iter().next();
             let p = Project::get(conn, project)?;
-            Ok((sources, last, p.paused, p.full_interval_ms))
+            Ok((sources, last, p))
         }));
         // wait: no ScrapeNow is handled before the sources are known.
         ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok((sources, last, paused, full_interval_ms))) => {
+            Ok(Ok((sources, last, p))) => {
                 act.sources = sources;
-                act.paused = paused;
-                act.full_interval_ms = full_interval_ms;
+                act.paused = p.paused;
+                act.full_interval_ms = p.full_interval_ms;
+                act.ended_once = p.ended_at_ms.is_some();
                 act.status = ActorStatus::Idle;
                 act.supervisor.do_send(ChildReport::Ready(act.project));
                 if let Some(run) = &last {
@@ -232,6 +257,7 @@ impl Actor for ScraperActor {
                     act.last_error = run.error.clone();
                 }
                 act.schedule_first(last.map(|r| r.started_at_ms), ctx);
+                act.watch_campaign(ctx);
             }
             Ok(Err(e)) => act.crash(format!("loading the project failed: {e}"), ctx),
             Err(e) => act.crash(format!("database executor unavailable: {e}"), ctx),
@@ -349,6 +375,7 @@ impl Handler<Reload> for ScraperActor {
             Ok(Ok((sources, paused, full_interval_ms))) => {
                 act.sources = sources;
                 act.set_schedule(paused, full_interval_ms, ctx);
+                act.watch_campaign(ctx);
                 Some(paused)
             }
             Ok(Err(e)) => {
@@ -508,6 +535,7 @@ impl ScraperActor {
         let sources = self.sources.clone();
         let deps = self.deps.clone();
         let deadline = deps.config.run_deadline;
+        let started_ms = deps.clock.now_ms();
         async move {
             let bounded = tokio::time::timeout(deadline, scrape(&sources, &deps, &progress));
             let outcome = caught(bounded).await;
@@ -572,6 +600,8 @@ impl ScraperActor {
                 act.crash(message, ctx);
             } else if act.draining {
                 ctx.stop();
+            } else {
+                act.after_run(status, started_ms, ctx);
             }
         })
     }

@@ -32,6 +32,7 @@ use crate::scraper::{
 use crate::source::{ProjectReplan, ProjectStarted, ProjectStopped, SourceActor};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 
+mod campaign;
 mod shutdown;
 
 /// Starts the scraper of a project (created or reactivated).
@@ -212,6 +213,7 @@ impl Actor for ProjectSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.deps.campaigns.tell(ctx.address().recipient());
         ctx.notify(StartAll);
     }
 }
@@ -261,6 +263,7 @@ impl Handler<StartAll> for ProjectSupervisor {
                         last_started_ms: last.get(&p.id).copied(),
                         paused: p.paused,
                         full_interval_ms: p.full_interval_ms,
+                        ended_once: p.ended_at_ms.is_some(),
                     };
                     act.start_child_with(p.id, FirstRun::IfMissed, 0, Some(preloaded), ctx);
                 }
@@ -294,8 +297,8 @@ impl Handler<Adopt> for ProjectSupervisor {
                 sources.entry(s.project_id).or_default().push(s);
             }
             let last: HashMap<ProjectId, i64> = Run::last_started_for(conn, &ids)?.into_iter().collect();
-            let schedules: HashMap<ProjectId, (bool, Option<i64>)> =
-                Project::schedules(conn, &ids)?.into_iter().map(|(id, paused, full)| (id, (paused, full))).collect();
+            let schedules: HashMap<ProjectId, trawler_store::Schedule> =
+                Project::schedules(conn, &ids)?.into_iter().map(|s| (s.id, s)).collect();
             Ok((ids, sources, last, schedules))
         }));
         // wait: a Release of the same projects is handled after their start.
@@ -308,8 +311,9 @@ impl Handler<Adopt> for ProjectSupervisor {
                     let preloaded = Preloaded {
                         sources: sources.remove(&id).unwrap_or_default(),
                         last_started_ms: last.get(&id).copied(),
-                        paused: schedules.get(&id).is_some_and(|s| s.0),
-                        full_interval_ms: schedules.get(&id).and_then(|s| s.1),
+                        paused: schedules.get(&id).is_some_and(|s| s.paused),
+                        full_interval_ms: schedules.get(&id).and_then(|s| s.full_interval_ms),
+                        ended_once: schedules.get(&id).is_some_and(|s| s.ended_once),
                     };
                     act.start_child_with(id, FirstRun::IfMissed, 0, Some(preloaded), ctx);
                 }
@@ -423,6 +427,7 @@ impl Handler<ChildReport> for ProjectSupervisor {
                 self.starting.remove(&project);
             }
             ChildReport::Stopped { project, crashed, reason } => self.child_stopped(project, crashed, reason, ctx),
+            ChildReport::CampaignEnded { project, reason } => self.campaign_ended(project, reason, ctx),
         }
     }
 }

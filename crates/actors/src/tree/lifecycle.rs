@@ -142,7 +142,8 @@ impl Tree {
 
     /// Archives (`Archived`: its actors stop for good, its data stays) or
     /// resumes (`Active`: its scraper starts with a clean restart history) a
-    /// project.
+    /// project. A project whose campaign ended and that is resumed is
+    /// scheduled again and not ended a second time.
     pub async fn set_project_status(
         &self,
         id: ProjectId,
@@ -153,9 +154,10 @@ impl Tree {
             .send(Exec(move |conn| {
                 let before = Project::get(conn, id)?.status;
                 let mut p = Project::set_status(conn, id, status, None)?;
-                // Slots while it was archived are not misses; those of a
-                // quarantine (its scrapes crashed) are.
-                if before == ProjectStatus::Archived && status == ProjectStatus::Active {
+                // Slots while it was archived or ended are not misses;
+                // those of a quarantine (its scrapes crashed) are.
+                let stood_still = matches!(before, ProjectStatus::Archived | ProjectStatus::Ended);
+                if stood_still && status == ProjectStatus::Active {
                     let now = now_millis();
                     Project::mark_scheduled(conn, Some(&[id]), now)?;
                     p.scheduled_from_ms = Some(now);

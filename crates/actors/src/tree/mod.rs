@@ -146,6 +146,7 @@ impl Tree {
             ownership: ownership.clone(),
             fetching: Arc::default(),
             clock: trawler_domain::clock::system(),
+            campaigns: Default::default(),
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();

@@ -4,14 +4,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use diesel::prelude::*;
+use trawler_domain::campaign::Phase;
 use trawler_domain::{now_millis, Platform, ProjectId, ProjectStatus};
 
 use crate::schema::{projects, sources};
 use crate::{AnyConnection, StoreError, StoreResult};
 
+mod campaign;
 mod schedule;
 
-pub use schedule::PlatformLoad;
+pub use campaign::SourceCampaign;
+pub use schedule::{PlatformLoad, Schedule};
 
 /// A project as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,9 @@ pub struct Project {
     /// Its own poll interval, ms: `None` follows the node's setting,
     /// `Some(0)` is manual only (no polls).
     pub poll_interval_ms: Option<i64>,
+    /// When its campaign ended (its final numbers in), epoch ms; kept when
+    /// an admin resumes it.
+    pub ended_at_ms: Option<i64>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -56,6 +62,7 @@ struct ProjectRow {
     schedule_paused: bool,
     full_interval_ms: Option<i64>,
     poll_interval_ms: Option<i64>,
+    ended_at_ms: Option<i64>,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -75,6 +82,7 @@ impl TryFrom<ProjectRow> for Project {
             paused: r.schedule_paused,
             full_interval_ms: r.full_interval_ms,
             poll_interval_ms: r.poll_interval_ms,
+            ended_at_ms: r.ended_at_ms,
         })
     }
 }
@@ -98,6 +106,8 @@ pub struct Source {
     pub secret: Option<String>,
     /// When it was added, epoch ms.
     pub created_at_ms: i64,
+    /// Where its campaign stands, as its platform last reported it.
+    pub campaign: Option<SourceCampaign>,
 }
 
 /// Parsed options, one copy per distinct text. Every project of one site
@@ -137,6 +147,10 @@ struct SourceRow {
     options: String,
     secret: Option<String>,
     created_at_ms: i64,
+    campaign_state: Option<String>,
+    campaign_phase: Option<String>,
+    deadline_ms: Option<i64>,
+    campaign_seen_at_ms: Option<i64>,
 }
 
 impl TryFrom<SourceRow> for Source {
@@ -154,6 +168,16 @@ impl TryFrom<SourceRow> for Source {
                 .map_err(|e| StoreError::Corrupt(format!("source {} options: {e}", r.id)))?,
             secret: r.secret,
             created_at_ms: r.created_at_ms,
+            campaign: match (
+                r.campaign_state,
+                r.campaign_phase.as_deref().and_then(Phase::parse),
+                r.campaign_seen_at_ms,
+            ) {
+                (Some(state), Some(phase), Some(seen_at_ms)) => {
+                    Some(SourceCampaign { state, phase, deadline_ms: r.deadline_ms, seen_at_ms })
+                }
+                _ => None,
+            },
         })
     }
 }

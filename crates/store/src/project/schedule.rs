@@ -116,20 +116,38 @@ impl Project {
     }
 
     /// The schedule of each of `ids` that exists: whether it is paused,
-    /// and its own full-scrape interval.
-    pub fn schedules(conn: &mut AnyConnection, ids: &[ProjectId]) -> StoreResult<Vec<(ProjectId, bool, Option<i64>)>> {
+    /// its own full-scrape interval, and whether its campaign ended once.
+    pub fn schedules(conn: &mut AnyConnection, ids: &[ProjectId]) -> StoreResult<Vec<Schedule>> {
         let mut out = Vec::new();
         for chunk in crate::id_chunks(ids) {
-            let rows: Vec<(i64, bool, Option<i64>)> = db_run!(conn: {
+            let rows: Vec<(i64, bool, Option<i64>, Option<i64>)> = db_run!(conn: {
                 projects::table
                     .filter(projects::id.eq_any(&chunk))
-                    .select((projects::id, projects::schedule_paused, projects::full_interval_ms))
+                    .select((projects::id, projects::schedule_paused, projects::full_interval_ms, projects::ended_at_ms))
                     .load(conn)?
             });
-            out.extend(rows.into_iter().map(|(id, paused, full)| (ProjectId(id), paused, full)));
+            out.extend(rows.into_iter().map(|(id, paused, full_interval_ms, ended)| Schedule {
+                id: ProjectId(id),
+                paused,
+                full_interval_ms,
+                ended_once: ended.is_some(),
+            }));
         }
         Ok(out)
     }
+}
+
+/// A project's schedule, as a scraper starts with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// The project.
+    pub id: ProjectId,
+    /// Its schedule is paused.
+    pub paused: bool,
+    /// Its own full-scrape interval, ms.
+    pub full_interval_ms: Option<i64>,
+    /// Its campaign ended once (an admin may have resumed it since).
+    pub ended_once: bool,
 }
 
 /// What one platform's scheduled sources ask of it.

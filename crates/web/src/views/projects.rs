@@ -24,6 +24,24 @@ pub struct SourceView {
     pub options: Value,
     /// Whether a secret (an access token) is stored.
     pub has_secret: bool,
+    /// Where its campaign stands, as its platform last reported it
+    /// (`null` until a fetch has said, or for platforms without one).
+    pub campaign: Option<CampaignView>,
+}
+
+/// A source's campaign as its platform last reported it.
+#[derive(Serialize, ToSchema)]
+pub struct CampaignView {
+    /// The platform's own word (`live`, `successful`, `closed`, `ACTIVE`).
+    pub state: String,
+    /// What it means: `live`, `ended` (a crowdfunding campaign that is
+    /// over) or `idle` (an ad account paused or finished for now).
+    #[schema(example = "live")]
+    pub phase: String,
+    /// When it ends (or ended), epoch ms, if the platform says.
+    pub deadline_ms: Option<i64>,
+    /// When it was last heard, epoch ms.
+    pub seen_at_ms: i64,
 }
 
 impl From<Source> for SourceView {
@@ -34,6 +52,12 @@ impl From<Source> for SourceView {
             external_ref: s.external_ref,
             options: std::sync::Arc::unwrap_or_clone(s.options),
             has_secret: s.secret.is_some_and(|x| !x.is_empty()),
+            campaign: s.campaign.map(|c| CampaignView {
+                state: c.state,
+                phase: c.phase.as_str().to_owned(),
+                deadline_ms: c.deadline_ms,
+                seen_at_ms: c.seen_at_ms,
+            }),
         }
     }
 }
@@ -45,7 +69,8 @@ pub struct Project {
     pub id: i64,
     /// A human name ("Aurora Lamp").
     pub name: String,
-    /// Active (scraped), archived or quarantined.
+    /// Active (scraped), archived, quarantined or ended (its campaign is
+    /// over and its final numbers are in).
     pub status: ProjectStatus,
     /// When it was created, epoch ms.
     pub created_at_ms: i64,
@@ -67,6 +92,9 @@ pub struct Project {
     /// manual only (no polls; full scrapes and triggers still read its
     /// numbers).
     pub poll_interval_ms: Option<i64>,
+    /// When its campaign ended (its final numbers in), epoch ms; kept when
+    /// an admin resumes it, so its end is not declared twice.
+    pub ended_at_ms: Option<i64>,
 }
 
 impl From<trawler_store::Project> for Project {
@@ -82,6 +110,7 @@ impl From<trawler_store::Project> for Project {
             paused,
             full_interval_ms,
             poll_interval_ms,
+            ended_at_ms,
         } = p;
         Project {
             id: id.0,
@@ -94,6 +123,7 @@ impl From<trawler_store::Project> for Project {
             paused,
             full_interval_ms,
             poll_interval_ms,
+            ended_at_ms,
         }
     }
 }

@@ -13,8 +13,9 @@ pub struct CreateWebhook {
     /// Where events are POSTed (http or https).
     #[schema(example = "https://hooks.example.com/trawler", max_length = 2048, pattern = "^https?://[^\\s/?#]+")]
     pub url: String,
-    /// Events to send: `project.failing`, `project.quarantined`,
-    /// `project.recovered`, `ping`, or `*` (the default) for all.
+    /// Events to send: `campaign.ended`, `project.failing`,
+    /// `project.quarantined`, `project.recovered`, `project.slo_breached`,
+    /// `project.slo_restored`, `ping`, or `*` (the default) for all.
     #[serde(default)]
     #[schema(value_type = Option<Vec<WebhookEvent>>, min_items = 1)]
     pub events: Option<Vec<String>>,
@@ -33,6 +34,9 @@ pub struct CreateWebhook {
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the names; the handlers check strings
 pub enum WebhookEvent {
+    /// A project's campaign is over and its final numbers are in.
+    #[schema(rename = "campaign.ended")]
+    CampaignEnded,
     /// A project's full scrapes failed several times in a row.
     #[schema(rename = "project.failing")]
     Failing,
@@ -42,6 +46,12 @@ pub enum WebhookEvent {
     /// A failing or quarantined project scraped successfully again.
     #[schema(rename = "project.recovered")]
     Recovered,
+    /// A project's freshness fell below the target.
+    #[schema(rename = "project.slo_breached")]
+    SloBreached,
+    /// A project's freshness is back at the target.
+    #[schema(rename = "project.slo_restored")]
+    SloRestored,
     /// A test event.
     #[schema(rename = "ping")]
     Ping,

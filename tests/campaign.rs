@@ -1,0 +1,141 @@
+//! Campaigns that end, on the real binary against the simulator: when a
+//! Kickstarter campaign's state leaves `live` (a poll sees it) or its
+//! deadline passes, the project gets one final full scrape, then its status
+//! is `ended`: its data stays served with the final numbers, nothing is
+//! fetched any more, `campaign.ended` goes out; an admin can resume it, and
+//! it is not ended a second time.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::{anyhow, ensure, Result};
+use common::{server_env, start_server, start_sim, wait_until, Api};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn requests(sim: &str, reference: &str) -> Result<u64> {
+    let stats: Value = reqwest::blocking::get(format!("{sim}/_sim/stats"))?.json()?;
+    Ok(stats["sources"][format!("kickstarter:{reference}")]["requests"].as_u64().unwrap_or(0))
+}
+
+/// Makes the simulator's campaign `reference` end `secs` from now.
+fn end_in(sim: &str, reference: &str, secs: i64) -> Result<()> {
+    let body = json!({"platform": "kickstarter", "reference": reference, "ends_in_secs": secs});
+    let status = reqwest::blocking::Client::new().post(format!("{sim}/_sim/campaigns")).json(&body).send()?.status();
+    ensure!(status.is_success(), "the simulator refused the deadline: {status}");
+    Ok(())
+}
+
+fn create(api: &Api, name: &str, reference: &str, extra: Value) -> Result<i64> {
+    let mut body = json!({"name": name, "sources": [{"platform": "kickstarter", "external_ref": reference}]});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let (status, made) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
+    ensure!(status == 201, "{status} {made}");
+    made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))
+}
+
+fn project(api: &Api, id: i64) -> Result<Value> {
+    api.ok(&format!("/api/v1/projects/{id}"))
+}
+
+#[test]
+fn a_campaign_that_ends_gets_its_final_scrape_and_the_project_ends() -> Result<()> {
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    // Only the platform's word ends it here: the deadline's own delay is long.
+    let cadence =
+        [("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "2s"), ("TRAWLER_FINAL_SCRAPE_DELAY", "1h")];
+    let (_server, api) = start_server(&server_env(&db.url, &sim.addr, &cadence))?;
+    // A webhook nobody answers: its deliveries are still recorded.
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "events": ["campaign.ended"], "secret": "s".repeat(20)});
+    let (status, hook) = api.send(Method::POST, "/api/v1/admin/webhooks", Some(hook))?;
+    ensure!(status == 201, "{status} {hook}");
+    let ending = create(&api, "Ending", "ending/lamp", json!({}))?;
+    let other = create(&api, "Still live", "ending/other", json!({}))?;
+    wait_until("the first scrapes and their campaign state", Duration::from_secs(15), || {
+        let p = project(&api, ending)?;
+        Ok(p["sources"][0]["campaign"]["phase"] == "live")
+    })?;
+    let p = project(&api, ending)?;
+    let campaign = &p["sources"][0]["campaign"];
+    ensure!(campaign["state"] == "live" && campaign["deadline_ms"].as_i64().is_some(), "{p}");
+
+    end_in(&sim.addr, "ending/lamp", 2)?;
+    let deadline_ms = trawler_domain::now_millis() + 2_000;
+    wait_until("the project ends", Duration::from_secs(20), || Ok(project(&api, ending)?["status"] == "ended"))?;
+    let p = project(&api, ending)?;
+    let campaign = &p["sources"][0]["campaign"];
+    ensure!(campaign["phase"] == "ended" && campaign["state"] != "live", "{p}");
+    let reason = p["status_reason"].as_str().unwrap_or_default();
+    ensure!(reason.contains("kickstarter") && p["ended_at_ms"].as_i64().is_some(), "{p}");
+    // Its final scrape: a full run after the end, succeeded.
+    let runs = api.ok(&format!("/api/v1/projects/{ending}/runs"))?;
+    let last = runs["runs"].as_array().and_then(|r| r.first()).cloned().unwrap_or_default();
+    ensure!(last["triggered_by"] == "final" && last["status"] == "succeeded", "{runs}");
+    ensure!(last["started_at_ms"].as_i64().is_some_and(|t| t >= deadline_ms - 1_000), "{runs}");
+    // Its data is served, with the final numbers the platform showed.
+    let served: Value =
+        reqwest::blocking::get(format!("{}/_sim/log?platform=kickstarter&reference=ending/lamp", sim.addr))?.json()?;
+    let final_pledged = served
+        .as_array()
+        .and_then(|e| e.last())
+        .and_then(|e| e["values"]["pledged"].as_f64())
+        .ok_or_else(|| anyhow!("nothing served: {served}"))?;
+    let summary = api.ok(&format!("/api/v1/projects/{ending}/summary"))?;
+    ensure!(summary["latest"]["pledged"]["value"].as_f64() == Some(final_pledged), "{summary} vs {final_pledged}");
+    // Nothing is fetched any more; the other project goes on.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let (after, other_before) = (requests(&sim.addr, "ending/lamp")?, requests(&sim.addr, "ending/other")?);
+    std::thread::sleep(Duration::from_secs(5));
+    ensure!(requests(&sim.addr, "ending/lamp")? == after, "an ended project was still fetched");
+    ensure!(requests(&sim.addr, "ending/other")? >= other_before + 2, "the other project stopped too");
+    ensure!(project(&api, other)?["status"] == "active");
+    // `campaign.ended` went out.
+    let deliveries = api.ok(&format!("/api/v1/admin/webhooks/{}/deliveries", hook["id"]))?;
+    ensure!(
+        deliveries["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["event"] == "campaign.ended" && d["project_id"] == ending),
+        "{deliveries}"
+    );
+
+    // An admin resumes it: scheduled again, and not ended a second time.
+    let (status, body) = api.send(Method::POST, &format!("/api/v1/projects/{ending}/resume"), None)?;
+    ensure!(status == 200 && body["status"] == "active" && body["ended_at_ms"].as_i64().is_some(), "{body}");
+    let resumed = requests(&sim.addr, "ending/lamp")?;
+    wait_until("polled again", Duration::from_secs(10), || Ok(requests(&sim.addr, "ending/lamp")? >= resumed + 2))?;
+    ensure!(project(&api, ending)?["status"] == "active", "ended a second time");
+    Ok(())
+}
+
+/// With no poll to see the state change, the campaign's deadline brings
+/// its final scrape (`TRAWLER_FINAL_SCRAPE_DELAY` after it).
+#[test]
+fn a_deadline_alone_brings_the_final_scrape() -> Result<()> {
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let cadence =
+        [("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_FINAL_SCRAPE_DELAY", "2s")];
+    let (_server, api) = start_server(&server_env(&db.url, &sim.addr, &cadence))?;
+    end_in(&sim.addr, "deadline/lamp", 3)?;
+    let id = create(&api, "Deadline", "deadline/lamp", json!({"poll_interval": "manual"}))?;
+    let created = trawler_domain::now_millis();
+    wait_until("its first scrape saw the deadline", Duration::from_secs(10), || {
+        Ok(project(&api, id)?["sources"][0]["campaign"]["deadline_ms"].as_i64().is_some())
+    })?;
+    ensure!(project(&api, id)?["status"] == "active");
+    wait_until("the project ends", Duration::from_secs(20), || Ok(project(&api, id)?["status"] == "ended"))?;
+    let runs = api.ok(&format!("/api/v1/projects/{id}/runs"))?;
+    let list = runs["runs"].as_array().cloned().unwrap_or_default();
+    ensure!(list.len() == 2, "the creation's scrape and the final one: {runs}");
+    ensure!(list[0]["triggered_by"] == "final" && list[0]["status"] == "succeeded", "{runs}");
+    // Three seconds to the deadline, two more of delay.
+    let started = list[0]["started_at_ms"].as_i64().unwrap_or_default();
+    ensure!(started >= created + 4_000, "the final scrape ran {} ms after creation", started - created);
+    Ok(())
+}
