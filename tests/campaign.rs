@@ -86,6 +86,13 @@ fn a_campaign_that_ends_gets_its_final_scrape_and_the_project_ends() -> Result<(
         .ok_or_else(|| anyhow!("nothing served: {served}"))?;
     let summary = api.ok(&format!("/api/v1/projects/{ending}/summary"))?;
     ensure!(summary["latest"]["pledged"]["value"].as_f64() == Some(final_pledged), "{summary} vs {final_pledged}");
+    // The creator's dashboard says the numbers are final.
+    let (status, token) =
+        api.send(Method::POST, &format!("/api/v1/projects/{ending}/tokens"), Some(json!({"name": "creator"})))?;
+    ensure!(status == 201, "{status} {token}");
+    let token = token["token"].as_str().unwrap_or_default();
+    let page = reqwest::blocking::get(format!("{}/d/{ending}?token={token}", api.base))?.text()?;
+    ensure!(page.contains(r#"id="final""#) && page.contains("these are its final numbers"), "{page}");
     // Nothing is fetched any more; the other project goes on.
     std::thread::sleep(Duration::from_millis(1_500));
     let (after, other_before) = (requests(&sim.addr, "ending/lamp")?, requests(&sim.addr, "ending/other")?);

@@ -267,7 +267,20 @@ fn run_scenario(db_url: &str) -> Result<()> {
             None => break,
         }
     }
-    ensure!(walked == whole, "pages {walked:?} differ from the whole listing {whole:?}");
+    // Compared without the sources' campaign state, which the scrapes under
+    // way fill in between the two listings.
+    let settled = |list: &[Value]| -> Vec<Value> {
+        let mut list = list.to_vec();
+        for p in &mut list {
+            for s in p["sources"].as_array_mut().into_iter().flatten() {
+                if let Some(s) = s.as_object_mut() {
+                    s.remove("campaign");
+                }
+            }
+        }
+        list
+    };
+    ensure!(settled(&walked) == settled(&whole), "pages {walked:?} differ from the whole listing {whole:?}");
     for (listed, (name, sources)) in whole.iter().rev().zip(specs.iter().rev()) {
         ensure!(listed["name"] == *name, "{listed}");
         ensure!(listed["sources"].as_array().map(Vec::len) == Some(sources.len()), "{listed}");

@@ -358,8 +358,13 @@ impl Run {
                 let interval = own.unwrap_or(interval);
                 let offset = offset_ms(p.id.0 as u64, FULL_SEED, interval);
                 let scheduled = !p.paused && own.is_some();
-                let from = if scheduled { from_ms.max(p.scheduled_from_ms.unwrap_or(to_ms)) } else { to_ms };
-                trawler_domain::slo::freshness(runs, interval, offset, from, to_ms)
+                // An ended campaign has no slots after its end.
+                let to = match (p.status, p.ended_at_ms) {
+                    (trawler_domain::ProjectStatus::Ended, Some(end)) => to_ms.min(end),
+                    _ => to_ms,
+                };
+                let from = if scheduled { from_ms.max(p.scheduled_from_ms.unwrap_or(to)) } else { to };
+                trawler_domain::slo::freshness(runs, interval, offset, from.min(to), to)
             })
             .collect())
     }

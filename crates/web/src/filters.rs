@@ -84,7 +84,7 @@ impl Filters {
                 "status" if project_statuses => {
                     for v in values {
                         f.project_statuses.push(v.parse().map_err(|e| {
-                            ApiError::BadRequest(format!("status: {e} (active, quarantined or archived)"))
+                            ApiError::BadRequest(format!("status: {e} (active, quarantined, ended or archived)"))
                         })?);
                     }
                 }

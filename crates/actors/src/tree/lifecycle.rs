@@ -23,7 +23,7 @@ use crate::supervisor::{ReloadProject, ResumeProject, StartProject, StopProject}
 pub enum Bulk {
     /// Start a full scrape now (active projects).
     Trigger,
-    /// Make quarantined or archived projects active again.
+    /// Make quarantined, ended or archived projects active again.
     Resume,
     /// Stop scraping (projects not yet archived).
     Archive,

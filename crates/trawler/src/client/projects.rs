@@ -51,7 +51,7 @@ pub enum ProjectsCommand {
         /// The project id.
         id: i64,
     },
-    /// Resume a quarantined or archived project.
+    /// Resume a quarantined, ended or archived project.
     Resume {
         /// The project id.
         id: i64,

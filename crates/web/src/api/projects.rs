@@ -121,7 +121,7 @@ pub async fn archive_project(_: Admin, state: Data, id: web::Path<i64>) -> Resul
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// Makes a quarantined or archived project active again and starts its
+/// Makes a quarantined, ended or archived project active again and starts its
 /// scraper with a clean restart history.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/resume", tag = "projects", params(("id" = i64, Path, description = "Project id")),
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

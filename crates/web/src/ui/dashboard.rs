@@ -12,6 +12,8 @@ pub(super) struct DashboardPage {
     pub(super) metrics: Vec<String>,
     pub(super) from: i64,
     pub(super) step: i64,
+    /// When its campaign ended (its numbers are final), if it has.
+    pub(super) ended: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -39,5 +41,9 @@ pub async fn dashboard(
         metrics,
         from: now - span,
         step: span / 300,
+        ended: project
+            .ended_at_ms
+            .filter(|_| project.status == trawler_domain::ProjectStatus::Ended)
+            .map(|ms| ms_text(Some(ms))),
     })
 }

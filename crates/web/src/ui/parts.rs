@@ -41,7 +41,7 @@ pub(super) fn filter_form(f: &Filters, nodes: Vec<String>) -> FilterForm {
     FilterForm {
         platforms: choices(&Platform::ALL, &f.platforms, Platform::as_str),
         statuses: choices(
-            &[ProjectStatus::Active, ProjectStatus::Quarantined, ProjectStatus::Archived],
+            &[ProjectStatus::Active, ProjectStatus::Quarantined, ProjectStatus::Ended, ProjectStatus::Archived],
             &f.project_statuses,
             ProjectStatus::as_str,
         ),

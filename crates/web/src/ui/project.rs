@@ -37,6 +37,10 @@ pub(super) struct ProjectPage {
     pub(super) cadence: String,
     /// Its poll cadence as people read it.
     pub(super) poll_cadence: String,
+    /// When its campaign ended, if it has.
+    pub(super) ended: Option<String>,
+    /// Where each source's campaign stands, one line each.
+    pub(super) campaigns: Vec<String>,
     pub(super) figures: Vec<(String, String)>,
     pub(super) metrics: Vec<String>,
     pub(super) ranges: Vec<(String, String)>,
@@ -92,6 +96,8 @@ pub(super) async fn project_page(
         paused: project.paused,
         cadence: cadence_text(project.full_interval_ms, state.tree.config().full_interval, "only when triggered"),
         poll_cadence: cadence_text(project.poll_interval_ms, state.tree.config().poll_interval, "never"),
+        ended: project.ended_at_ms.filter(|_| project.status == ProjectStatus::Ended).map(|ms| ms_text(Some(ms))),
+        campaigns: sources.iter().filter_map(campaign_line).collect(),
         figures,
         metrics,
         ranges: RANGES.iter().map(|r| (r.0.to_owned(), r.1.to_owned())).collect(),
@@ -189,6 +195,24 @@ pub async fn resume(
     let id = ProjectId(id.into_inner());
     crate::service::set_project_status(&state, id, ProjectStatus::Active).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Resumed")))
+}
+
+/// Where a source's campaign stands, as a line of its project's page.
+fn campaign_line(source: &Source) -> Option<String> {
+    let c = source.campaign.as_ref()?;
+    let when = match (c.phase, c.deadline_ms) {
+        (trawler_domain::campaign::Phase::Live, Some(d)) => format!(", ends {}", ms_text(Some(d))),
+        (_, Some(d)) => format!(", deadline {}", ms_text(Some(d))),
+        (_, None) => String::new(),
+    };
+    Some(format!(
+        "{} {}: {} ({}){when}; heard {}",
+        source.platform,
+        source.external_ref,
+        c.state,
+        c.phase.as_str(),
+        ms_text(Some(c.seen_at_ms))
+    ))
 }
 
 /// How a project's own interval reads on its page.

@@ -279,7 +279,7 @@ pub struct Triggered {
 pub enum BulkAction {
     /// Start a full scrape now (active projects).
     Trigger,
-    /// Make quarantined or archived projects active again.
+    /// Make quarantined, ended or archived projects active again.
     Resume,
     /// Stop scraping (projects not yet archived).
     Archive,
