@@ -146,3 +146,65 @@ fn a_deadline_alone_brings_the_final_scrape() -> Result<()> {
     ensure!(started >= created + 4_000, "the final scrape ran {} ms after creation", started - created);
     Ok(())
 }
+
+/// Insights requests the simulator has seen for one Meta object.
+fn insights(sim: &str, object: &str) -> Result<usize> {
+    let list: Value = reqwest::blocking::get(format!("{sim}/_sim/requests?platform=meta_ads"))?.json()?;
+    Ok(list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["reference"] == object && r["path"].as_str().is_some_and(|p| p.ends_with("/insights")))
+        .count())
+}
+
+/// A paused ad account (a full scrape reads its status) is polled at
+/// `TRAWLER_IDLE_POLL_INTERVAL`, and counted so in the capacity check,
+/// until a full scrape finds it active again.
+#[test]
+fn an_idle_ad_account_is_polled_slowly_until_it_runs_again() -> Result<()> {
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let cadence =
+        [("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1s"), ("TRAWLER_IDLE_POLL_INTERVAL", "1h")];
+    let (_server, api) = start_server(&server_env(&db.url, &sim.addr, &cadence))?;
+    let body = json!({"name": "Ads", "sources": [{"platform": "meta_ads", "external_ref": "act_4242", "secret": "token-0123"}]});
+    let (status, made) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
+    ensure!(status == 201, "{status} {made}");
+    let id = made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))?;
+    let phase = || -> Result<Value> { Ok(project(&api, id)?["sources"][0]["campaign"]["phase"].clone()) };
+    wait_until("its status read", Duration::from_secs(10), || Ok(phase()? == "live"))?;
+    let before = insights(&sim.addr, "act_4242")?;
+    std::thread::sleep(Duration::from_secs(3));
+    ensure!(insights(&sim.addr, "act_4242")? >= before + 4, "polled every second while active");
+    let meta_required = || -> Result<f64> {
+        let platforms = api.ok("/api/v1/admin/platforms")?;
+        let meta =
+            platforms["capacity"].as_array().into_iter().flatten().find(|c| c["platform"] == "meta_ads").cloned();
+        meta.and_then(|c| c["required_per_sec"].as_f64()).ok_or_else(|| anyhow!("no meta capacity: {platforms}"))
+    };
+    ensure!(meta_required()? > 0.9, "one poll a second counted");
+
+    // The account is paused; the next full scrape sees it.
+    let pause = json!({"platform": "meta_ads", "reference": "act_4242", "ends_in_secs": 0});
+    reqwest::blocking::Client::new().post(format!("{}/_sim/campaigns", sim.addr)).json(&pause).send()?;
+    let scrape = || api.send(Method::POST, &format!("/api/v1/projects/{id}/scrape"), None);
+    ensure!(scrape()?.0 == 202);
+    wait_until("the account seen paused", Duration::from_secs(10), || Ok(phase()? == "idle"))?;
+    ensure!(project(&api, id)?["sources"][0]["campaign"]["state"] == "DISABLED");
+    std::thread::sleep(Duration::from_millis(2_500)); // the next window plans it idle
+    let idle = insights(&sim.addr, "act_4242")?;
+    std::thread::sleep(Duration::from_secs(4));
+    ensure!(insights(&sim.addr, "act_4242")? == idle, "an idle account was polled every second");
+    ensure!(meta_required()? < 0.01, "idle polls counted at their own cadence: {}", meta_required()?);
+    ensure!(project(&api, id)?["status"] == "active", "an ad account never ends its project");
+
+    // Running again: a full scrape finds it active, and the polls come back.
+    let resume = json!({"platform": "meta_ads", "reference": "act_4242", "ends_in_secs": 86_400});
+    reqwest::blocking::Client::new().post(format!("{}/_sim/campaigns", sim.addr)).json(&resume).send()?;
+    ensure!(scrape()?.0 == 202);
+    wait_until("the account seen active", Duration::from_secs(10), || Ok(phase()? == "live"))?;
+    let back = insights(&sim.addr, "act_4242")?;
+    wait_until("polled again", Duration::from_secs(10), || Ok(insights(&sim.addr, "act_4242")? >= back + 6))?;
+    Ok(())
+}

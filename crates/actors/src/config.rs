@@ -20,6 +20,10 @@ trawler_domain::settings! {
         full_interval: Span = Span::secs(4 * 3600);
         /// How often each platform's hot metrics are polled.
         poll_interval: Span = Span::secs(300);
+        /// How often the source of an ad account or campaign that is paused
+        /// or finished (idle) is polled, until a full scrape finds it active
+        /// again (never more often than its project's own poll interval).
+        idle_poll_interval: Span = Span::secs(3600);
         /// The shortest interval a project may be given as its own cadence
         /// (up to a year).
         min_interval: Span = Span::secs(60);
@@ -99,6 +103,7 @@ impl ActorsSettings {
             full_interval: self.full_interval.get(),
             poll_interval: self.poll_interval.get(),
             min_interval: self.min_interval.get(),
+            idle_poll_interval: self.idle_poll_interval.get(),
             ingest: self.ingest(spool_dir),
             db_threads: 2,
             max_restarts: self.max_restarts.u32(),
@@ -159,6 +164,8 @@ pub struct ActorsConfig {
     pub poll_interval: Duration,
     /// The shortest interval a project may be given as its own cadence.
     pub min_interval: Duration,
+    /// How often an idle ad account or campaign is polled.
+    pub idle_poll_interval: Duration,
     /// The ingestion stage.
     pub ingest: IngestConfig,
     /// Threads of the DbExecutor.

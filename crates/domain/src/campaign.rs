@@ -85,14 +85,20 @@ pub fn crowdfunding_phase(state: &str) -> Phase {
     }
 }
 
-/// An ad platform's `effective_status` as a phase: `ACTIVE` (and states on
-/// the way to it: `IN_PROCESS`, `WITH_ISSUES`, `PENDING_REVIEW`) is live;
-/// every paused, deleted, archived or disapproved state is idle.
+/// An ad platform's `effective_status` (or an account's status) as a
+/// phase: `ACTIVE` (and states on the way to it: `IN_PROCESS`,
+/// `WITH_ISSUES`, `PENDING_REVIEW`; an account in its grace period) is
+/// live; every paused, deleted, archived, disabled or closed state is idle.
 pub fn ads_phase(effective_status: &str) -> Phase {
     match effective_status.to_ascii_uppercase().as_str() {
-        "ACTIVE" | "IN_PROCESS" | "WITH_ISSUES" | "PENDING_REVIEW" | "PREAPPROVED" | "PENDING_BILLING_INFO" => {
-            Phase::Live
-        }
+        "ACTIVE"
+        | "IN_PROCESS"
+        | "WITH_ISSUES"
+        | "PENDING_REVIEW"
+        | "PREAPPROVED"
+        | "PENDING_BILLING_INFO"
+        | "IN_GRACE_PERIOD"
+        | "ANY_ACTIVE" => Phase::Live,
         _ => Phase::Idle,
     }
 }

@@ -10,10 +10,7 @@ use trawler_domain::now_secs;
 
 use crate::state::{serve, SimState};
 
-/// Epoch seconds as Indiegogo writes dates (RFC 3339).
-fn rfc3339(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0).map_or_else(String::new, |t| t.to_rfc3339())
-}
+use trawler_domain::time::rfc3339;
 
 /// Escapes text for HTML (element content and quoted attributes).
 pub(crate) fn escape_html(s: &str) -> String {
@@ -209,7 +206,7 @@ pub(crate) async fn meta_insights(
         let at = now_secs();
         // The cursor pins the snapshot, so both pages describe the same moment.
         let snapshot = query.after.unwrap_or(at);
-        let ads = Ads::at(&object, state.elapsed(snapshot));
+        let (ads, _) = state.ads(&object, snapshot);
         if query.after.is_none() && !bad {
             state.record(at, "meta_ads", &object, "insights", &[
                 ("spend", ads.spend_cents as f64 / 100.0),
@@ -242,6 +239,45 @@ pub(crate) async fn meta_insights(
             Some(_) => resp.json(json!({"data": [insights_row(&second, "Campaign B", bad)],
                 "paging": {"cursors": {"before": "MB", "after": "MB"}}})),
         }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ObjectQuery {
+    pub(crate) fields: Option<String>,
+}
+
+/// An ad account's `account_status` (1 active, 2 disabled once paused) or
+/// a campaign's `effective_status` (`ACTIVE`, `PAUSED`).
+pub(crate) async fn meta_object(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<ObjectQuery>,
+) -> HttpResponse {
+    let (_, object) = path.into_inner();
+    let has_token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
+    if !has_token {
+        return HttpResponse::BadRequest().json(json!({"error": {
+            "message": "An access token is required to request this resource.",
+            "type": "OAuthException", "code": 104, "fbtrace_id": "SimTrace"}}));
+    }
+    let fields = query.fields.clone().unwrap_or_default();
+    serve(&state, &req, "meta_ads", &object, |_| {
+        let (_, paused) = state.ads(&object, now_secs());
+        let mut body = json!({"id": object});
+        if fields.split(',').any(|f| f == "account_status") {
+            body["account_status"] = json!(if paused { 2 } else { 1 });
+        }
+        if fields.split(',').any(|f| f == "effective_status") {
+            body["effective_status"] = json!(if paused { "PAUSED" } else { "ACTIVE" });
+        }
+        HttpResponse::Ok().json(body)
     })
     .await
 }

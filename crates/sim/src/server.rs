@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::fault::Fault;
 use crate::platforms::{
-    generic_html, generic_json, indiegogo_campaign, kickstarter_page, kickstarter_stats, meta_insights,
+    generic_html, generic_json, indiegogo_campaign, kickstarter_page, kickstarter_stats, meta_insights, meta_object,
 };
 use crate::state::*;
 
@@ -52,7 +52,7 @@ struct EndCampaign {
 
 /// Gives one campaign its own deadline: past it, its numbers stand still
 /// and its state is final (Kickstarter `successful`/`failed`, Indiegogo
-/// `closed`).
+/// `closed`; a Meta account or campaign is paused).
 async fn end_campaign(state: web::Data<SimState>, body: web::Json<EndCampaign>) -> HttpResponse {
     let deadline = trawler_domain::now_secs().saturating_add(body.ends_in_secs.clamp(-86_400 * 365, 86_400 * 365));
     state.end_campaign(&body.platform, &body.reference, deadline);
@@ -97,6 +97,7 @@ async fn index(state: web::Data<SimState>) -> HttpResponse {
             "GET /kickstarter/projects/{creator}/{slug}/stats.json?v=1",
             "GET /indiegogo/1.1/campaigns/{id}.json",
             "GET /meta/{version}/{act_id|campaign_id}/insights",
+            "GET /meta/{version}/{act_id|campaign_id}?fields=account_status,effective_status",
             "GET /json/{ref}",
             "GET /html/{ref}",
             "GET /_sim/log?platform=&reference=",
@@ -115,6 +116,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/kickstarter/projects/{creator}/{slug}", web::get().to(kickstarter_page))
         .route("/indiegogo/1.1/campaigns/{file}", web::get().to(indiegogo_campaign))
         .route("/meta/{version}/{object}/insights", web::get().to(meta_insights))
+        .route("/meta/{version}/{object}", web::get().to(meta_object))
         .route("/json/{reference:.*}", web::get().to(generic_json))
         .route("/html/{reference:.*}", web::get().to(generic_html))
         .route("/_sim/log", web::get().to(log))

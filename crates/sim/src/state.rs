@@ -129,6 +129,20 @@ impl SimState {
         self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).insert(format!("{platform}:{reference}"), deadline);
     }
 
+    /// The deadline given to `reference` on `platform`, if any.
+    pub(crate) fn deadline(&self, platform: &str, reference: &str) -> Option<i64> {
+        self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied()
+    }
+
+    /// The ad account or campaign `object` at `at`: past its deadline (see
+    /// [`SimState::end_campaign`]) it is paused, and its numbers stand still.
+    pub(crate) fn ads(&self, object: &str, at: i64) -> (crate::model::Ads, bool) {
+        match self.deadline("meta_ads", object) {
+            Some(end) if at >= end => (crate::model::Ads::at(object, self.elapsed(end)), true),
+            _ => (crate::model::Ads::at(object, self.elapsed(at)), false),
+        }
+    }
+
     /// The campaign `reference` on `platform` at `at` (epoch seconds).
     pub(crate) fn campaign(&self, platform: &str, reference: &str, at: i64) -> crate::model::Campaign {
         let deadline =

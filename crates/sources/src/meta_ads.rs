@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use trawler_domain::campaign::{ads_phase, CampaignReport};
 use trawler_domain::{Metric, Platform, RunKind};
 
 use crate::adapter::{json_number, parse_json, Adapter, BoxFuture, Fetched, Sample, SourceSpec};
@@ -100,6 +101,49 @@ impl MetaAds {
         }
         fetched.notes.push(format!("insights rows={rows}"));
         Ok(fetched)
+    }
+
+    /// Where the account or campaign stands (a full scrape's second
+    /// request): a campaign's `effective_status`, an account's
+    /// `account_status`. A failure here costs the report, not the fetch.
+    async fn status(&self, http: &HttpClient, spec: &SourceSpec, fetched: &mut Fetched) {
+        let Some(token) = spec.secret.as_deref() else { return };
+        let account = spec.external_ref.starts_with("act_");
+        let field = if account { "account_status" } else { "effective_status" };
+        let url = format!("{}/{}/{}?fields={field}", self.base, self.version, spec.external_ref);
+        let auth = format!("Bearer {token}");
+        let read = async {
+            let resp = http.get(&url, &[("Authorization", &auth), ("Accept", "application/json")]).await?;
+            let json = parse_json(Platform::MetaAds, check(resp)?).await?;
+            Ok::<_, SourceError>(json.get(field).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => n.as_i64().map(account_status_name),
+                _ => None,
+            }))
+        };
+        match read.await {
+            Ok(Some(state)) => fetched.campaign = Some(CampaignReport::new(&state, ads_phase(&state))),
+            Ok(None) => fetched.notes.push(format!("no {field} in the answer")),
+            Err(e) => fetched.notes.push(format!("{field} not read: {e}")),
+        }
+    }
+}
+
+/// An ad account's numeric `account_status` as the status word it stands
+/// for (a code the API may add later reads as `STATUS_<code>`, idle).
+fn account_status_name(code: i64) -> String {
+    match code {
+        1 => "ACTIVE".into(),
+        2 => "DISABLED".into(),
+        3 => "UNSETTLED".into(),
+        7 => "PENDING_RISK_REVIEW".into(),
+        8 => "PENDING_SETTLEMENT".into(),
+        9 => "IN_GRACE_PERIOD".into(),
+        100 => "PENDING_CLOSURE".into(),
+        101 => "CLOSED".into(),
+        201 => "ANY_ACTIVE".into(),
+        202 => "ANY_CLOSED".into(),
+        other => format!("STATUS_{other}"),
     }
 }
 
@@ -216,11 +260,18 @@ impl Adapter for MetaAds {
         &'a self,
         http: &'a HttpClient,
         spec: &'a SourceSpec,
-        _kind: RunKind,
+        kind: RunKind,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         // One insights request carries every ad metric, so the poll and the
-        // full scrape read the same numbers.
-        Box::pin(self.insights(http, spec))
+        // full scrape read the same numbers; a full scrape also reads where
+        // the account or campaign stands.
+        Box::pin(async move {
+            let mut fetched = self.insights(http, spec).await?;
+            if kind == RunKind::Full {
+                self.status(http, spec, &mut fetched).await;
+            }
+            Ok(fetched)
+        })
     }
 }
 

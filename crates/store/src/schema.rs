@@ -131,6 +131,7 @@ diesel::allow_tables_to_appear_in_same_query!(projects, sources, points, points_
 // The capacity check groups sources by platform and their project's interval.
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
     sources::platform,
+    sources::campaign_phase,
     projects::full_interval_ms,
     projects::poll_interval_ms
 );

@@ -133,7 +133,7 @@ fn the_capacity_load_weighs_each_project_at_its_own_interval() -> Result<()> {
         // Polls: one every minute by default, one every 2 s, none when manual.
         Project::set_poll_interval(&mut conn, ids[1], Some(2_000), 1_000)?;
         Project::set_poll_interval(&mut conn, ids[2], Some(0), 1_000)?;
-        let load = Source::scheduled_load(&mut conn, hour, std::time::Duration::from_secs(60))?;
+        let load = Source::scheduled_load(&mut conn, hour, std::time::Duration::from_secs(60), hour)?;
         assert_eq!(load.len(), 1, "{load:?}");
         let l = load[0];
         assert_eq!((l.platform, l.sources), (Platform::Kickstarter, 3), "the paused one is left out");

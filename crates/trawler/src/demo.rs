@@ -40,7 +40,16 @@ pub struct DemoArgs {
     /// Fast poll interval of the demo.
     #[arg(long, default_value = "5s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     pub poll_interval: Duration,
+
+    /// When the first project's Kickstarter campaign ends, after the demo
+    /// starts: its final scrape runs and the project shows `ended`.
+    #[arg(long, default_value = "2m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub end_after: Duration,
 }
+
+/// The Kickstarter reference of the demo's first project, whose campaign
+/// ends during the demo.
+const ENDING: &str = "demo-studio/aurora-desk-lamp";
 
 /// A fresh random token (from the OS), or one derived from the clock.
 fn random_token() -> String {
@@ -178,6 +187,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let sim = trawler_sim::SimServer::start(&args.sim_bind.to_string(), epoch, 1)
             .with_context(|| format!("binding the simulator to {}", args.sim_bind))?;
         let sim_url = format!("http://{}", sim.addr);
+        let ends_at = trawler_domain::now_secs().saturating_add(args.end_after.as_secs().min(365 * 86_400) as i64);
+        sim.state.end_campaign("kickstarter", ENDING, ends_at);
         let settings = demo_settings(&args, &token, &password, &sim_url)?;
         let n = args.projects;
         let sim_for_seed = sim_url.clone();
@@ -192,6 +203,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         println!("  health       {api}/readyz");
         println!("  admin token  {token}");
         println!("  data         {}", args.data_dir.display());
+        let ends = trawler_domain::time::display_ms(ends_at.saturating_mul(1000));
+        println!(
+            "  watch        Aurora Desk Lamp's campaign ends at {ends} UTC: one final scrape, then it shows `ended`"
+        );
         println!();
         println!("  try: curl -H 'Authorization: Bearer {token}' {api}/api/v1/projects/1/summary");
         println!();

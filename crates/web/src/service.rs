@@ -190,8 +190,8 @@ pub(crate) fn freshness_between(
 pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiError> {
     let gates = state.tree.adapters().gates().snapshot();
     let config = state.tree.config();
-    let (full, poll) = (config.full_interval, config.poll_interval);
-    let load = db(state, move |conn| Source::scheduled_load(conn, full, poll)).await?;
+    let (full, poll, idle) = (config.full_interval, config.poll_interval, config.idle_poll_interval);
+    let load = db(state, move |conn| Source::scheduled_load(conn, full, poll, idle)).await?;
     let capacity: Vec<trawler_domain::capacity::Capacity> = gates
         .platforms
         .iter()

@@ -173,11 +173,11 @@ impl SourceActor {
     /// Polls one source's hot metrics, as a task of its own, for the slot
     /// planned (its time, for its lateness, and its project's interval).
     fn poll(&mut self, planned: Planned, ctx: &mut Context<Self>) {
-        let Planned { at_ms: slot_ms, source, every_ms } = planned;
+        let Planned { at_ms: slot_ms, source, base_ms, every_ms } = planned;
         // In cluster mode the list holds every node's projects; the node
         // that owns a project at its moment polls it.
         if self.halted
-            || self.active.get(&source.project_id) != Some(&every_ms)
+            || self.active.get(&source.project_id) != Some(&base_ms)
             || !self.deps.ownership.owns(source.project_id)
         {
             return;

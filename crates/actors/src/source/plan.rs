@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use trawler_domain::campaign::Phase;
 use trawler_domain::schedule::{own_interval, slots_between, POLL_SEED};
 use trawler_domain::{ProjectId, ProjectStatus};
 use trawler_store::{Project, Source};
@@ -14,12 +15,14 @@ use trawler_store::{Project, Source};
 use super::{PollNow, ProjectReplan, SourceActor};
 use crate::db::Exec;
 
-/// One poll to send: a source, its slot, and the poll interval (ms) its
-/// project had when it was planned.
+/// One poll to send: a source, its slot, the poll interval (ms) its
+/// project had when it was planned, and the source's own (longer when its
+/// ad account or campaign is idle).
 #[derive(Clone)]
 pub(super) struct Planned {
     pub(super) at_ms: i64,
     pub(super) source: Arc<Source>,
+    pub(super) base_ms: i64,
     pub(super) every_ms: i64,
 }
 
@@ -32,16 +35,25 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// The polls of `sources` (each with its project's poll interval, ms) in
-/// `[from_ms, to_ms)`, in time order, and the interval of each project.
-fn plan_slots(sources: &[(Arc<Source>, i64)], from_ms: i64, to_ms: i64) -> (Vec<Planned>, HashMap<ProjectId, i64>) {
+/// `[from_ms, to_ms)`, in time order, and the interval of each project. A
+/// source whose ad account or campaign is idle is polled every `idle_ms`
+/// at most.
+fn plan_slots(
+    sources: &[(Arc<Source>, i64)],
+    from_ms: i64,
+    to_ms: i64,
+    idle_ms: i64,
+) -> (Vec<Planned>, HashMap<ProjectId, i64>) {
     let mut planned = Vec::with_capacity(sources.len());
     let mut intervals = HashMap::with_capacity(sources.len());
-    for (source, every_ms) in sources {
+    for (source, base_ms) in sources {
         let project = source.project_id;
-        intervals.insert(project, *every_ms);
-        let every = Duration::from_millis(*every_ms as u64);
+        intervals.insert(project, *base_ms);
+        let idle = source.campaign.as_ref().is_some_and(|c| c.phase == Phase::Idle);
+        let every_ms = if idle { (*base_ms).max(idle_ms) } else { *base_ms };
+        let every = Duration::from_millis(every_ms as u64);
         for at_ms in slots_between(project.0 as u64, POLL_SEED, every, from_ms, to_ms) {
-            planned.push(Planned { at_ms, source: source.clone(), every_ms: *every_ms });
+            planned.push(Planned { at_ms, source: source.clone(), base_ms: *base_ms, every_ms });
         }
     }
     planned.sort_unstable_by_key(|p| p.at_ms);
@@ -92,6 +104,7 @@ impl SourceActor {
             Ok(Arc::new(rows.into_iter().map(|(s, own)| (Arc::new(s), every(own))).collect::<Vec<_>>()))
         }));
         let known = self.known.clone();
+        let idle_ms = millis(self.deps.config.idle_poll_interval);
         let work = async move {
             // With the database down, poll the list loaded last time: the
             // points go to the spool and the series keeps no hole.
@@ -102,9 +115,10 @@ impl SourceActor {
             };
             let list = loaded.clone().unwrap_or(known);
             let sources = list.len();
-            let (planned, intervals) = tokio::task::spawn_blocking(move || plan_slots(&list, window_ms, end_ms))
-                .await
-                .map_err(|e| format!("planning the window failed: {e}"))?;
+            let (planned, intervals) =
+                tokio::task::spawn_blocking(move || plan_slots(&list, window_ms, end_ms, idle_ms))
+                    .await
+                    .map_err(|e| format!("planning the window failed: {e}"))?;
             Ok(WindowPlan { loaded, load_error, planned: Arc::new(planned), intervals, sources })
         };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
@@ -178,9 +192,10 @@ impl SourceActor {
         }
         self.active.insert(id, every_ms);
         let sources: Vec<(Arc<Source>, i64)> = sources.into_iter().map(|s| (Arc::new(s), every_ms)).collect();
-        let (planned, _) = plan_slots(&sources, self.deps.clock.now_ms(), self.planned_until_ms);
+        let idle_ms = millis(self.deps.config.idle_poll_interval);
+        let (planned, _) = plan_slots(&sources, self.deps.clock.now_ms(), self.planned_until_ms, idle_ms);
         if self.deps.ownership.owns(id) {
-            for p in &planned {
+            for p in planned.iter().filter(|p| p.every_ms == p.base_ms) {
                 self.ledger.plan(id, p.at_ms, every);
             }
         }
@@ -221,7 +236,9 @@ impl Handler<CountSlots> for SourceActor {
         let Some(slice) = msg.planned.get(msg.range) else { return };
         for p in slice {
             let project = p.source.project_id;
-            if self.active.get(&project) == Some(&p.every_ms) && self.deps.ownership.owns(project) {
+            // An idle source's slow polls are not counted for the SLO.
+            let counted = p.every_ms == p.base_ms && self.active.get(&project) == Some(&p.base_ms);
+            if counted && self.deps.ownership.owns(project) {
                 self.ledger.plan(project, p.at_ms, Duration::from_millis(p.every_ms as u64));
             }
         }

@@ -167,23 +167,32 @@ impl Source {
     /// What each platform's scheduled sources ask of it: their number, and
     /// the full scrapes and polls a second they need, each project at its
     /// own intervals (`default_full` and `default_poll` where it has none,
-    /// nothing when manual). Paused schedules left out. For the capacity
-    /// check.
+    /// nothing when manual; an idle ad account polled every `idle_poll` at
+    /// most). Paused schedules left out. For the capacity check.
     pub fn scheduled_load(
         conn: &mut AnyConnection,
         default_full: Duration,
         default_poll: Duration,
+        idle_poll: Duration,
     ) -> StoreResult<Vec<PlatformLoad>> {
-        let rows: Vec<(String, Option<i64>, Option<i64>, i64)> = db_run!(conn: {
+        // (platform, full interval, poll interval, campaign phase, sources)
+        type Group = (String, Option<i64>, Option<i64>, Option<String>, i64);
+        let rows: Vec<Group> = db_run!(conn: {
             sources::table
                 .inner_join(projects::table)
                 .filter(projects::status.eq(ProjectStatus::Active.as_str()))
                 .filter(projects::schedule_paused.eq(false))
-                .group_by((sources::platform, projects::full_interval_ms, projects::poll_interval_ms))
+                .group_by((
+                    sources::platform,
+                    projects::full_interval_ms,
+                    projects::poll_interval_ms,
+                    sources::campaign_phase,
+                ))
                 .select((
                     sources::platform,
                     projects::full_interval_ms,
                     projects::poll_interval_ms,
+                    sources::campaign_phase,
                     diesel::dsl::count_star(),
                 ))
                 .load(conn)?
@@ -192,7 +201,7 @@ impl Source {
             own_interval(stored, default).map_or(0.0, |d| n as f64 / d.as_secs_f64().max(1e-9))
         };
         let mut out: Vec<PlatformLoad> = Vec::new();
-        for (platform, full_ms, poll_ms, n) in rows {
+        for (platform, full_ms, poll_ms, phase, n) in rows {
             let platform: Platform = platform
                 .parse()
                 .map_err(|e: trawler_domain::platform::UnknownPlatform| StoreError::Corrupt(e.to_string()))?;
@@ -206,7 +215,13 @@ impl Source {
             let load = &mut out[at];
             load.sources += n as u64;
             load.full_per_sec += rate(full_ms, default_full, n);
-            load.polls_per_sec += rate(poll_ms, default_poll, n);
+            // An idle ad account or campaign is polled every `idle_poll` at
+            // most.
+            load.polls_per_sec += match phase.as_deref() {
+                Some("idle") => own_interval(poll_ms, default_poll)
+                    .map_or(0.0, |d| n as f64 / d.max(idle_poll).as_secs_f64().max(1e-9)),
+                _ => rate(poll_ms, default_poll, n),
+            };
         }
         Ok(out)
     }

@@ -31,6 +31,7 @@ impl Settings {
             &mut conn,
             self.actors.full_interval.get(),
             self.actors.poll_interval.get(),
+            self.actors.idle_poll_interval.get(),
         )?;
         let mut lines = Vec::new();
         for (platform, rate) in &self.sources.rates() {
