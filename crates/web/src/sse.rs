@@ -182,7 +182,8 @@ fn stream(
 }
 
 /// One project's live events: `points`, `run_started`, `run_finished`,
-/// `project_quarantined`, `project_resumed`, `project_archived`.
+/// `project_quarantined`, `project_resumed`, `project_archived`,
+/// `campaign_ended`.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/events", tag = "data",
     security(("admin" = []), ("read_token" = [])),
     params(("id" = i64, Path, description = "Project id"), EventsParams),
