@@ -208,3 +208,55 @@ fn an_idle_ad_account_is_polled_slowly_until_it_runs_again() -> Result<()> {
     wait_until("polled again", Duration::from_secs(10), || Ok(insights(&sim.addr, "act_4242")? >= back + 6))?;
     Ok(())
 }
+
+/// Polls follow the action: beside campaigns in their middle days, one in
+/// its last 48 hours is polled more often, the others less, and together
+/// no more than the node's poll interval would spend; each project's state
+/// in `/admin/actors` shows the division.
+#[test]
+fn a_campaign_in_its_last_days_is_polled_more_often() -> Result<()> {
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    // Campaigns launched ten days ago, ending in twenty.
+    let sim = start_sim(trawler_domain::now_secs() - 10 * 86_400, &[])?;
+    let cadence = [("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "6s"), ("TRAWLER_MIN_INTERVAL", "1s")];
+    let (_server, api) = start_server(&server_env(&db.url, &sim.addr, &cadence))?;
+    end_in(&sim.addr, "action/ending", 86_400)?;
+    let ending = create(&api, "Ending", "action/ending", json!({}))?;
+    let quiet: Vec<String> = (0..5).map(|i| format!("action/middle-{i}")).collect();
+    for (i, reference) in quiet.iter().enumerate() {
+        create(&api, &format!("Middle {i}"), reference, json!({}))?;
+    }
+    wait_until("every campaign's launch and deadline known", Duration::from_secs(15), || {
+        let list = api.ok("/api/v1/projects")?;
+        Ok(list["projects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|p| p["sources"][0]["campaign"]["started_ms"].is_i64()))
+    })?;
+    ensure!(project(&api, ending)?["sources"][0]["campaign"]["deadline_ms"].is_i64());
+    // Two windows, so the division has seen every campaign's dates.
+    std::thread::sleep(Duration::from_secs(13));
+    let before_hot = requests(&sim.addr, "action/ending")?;
+    let before_quiet: u64 = quiet.iter().map(|r| requests(&sim.addr, r)).sum::<Result<u64>>()?;
+    std::thread::sleep(Duration::from_secs(24));
+    let hot = requests(&sim.addr, "action/ending")? - before_hot;
+    let others = quiet.iter().map(|r| requests(&sim.addr, r)).sum::<Result<u64>>()? - before_quiet;
+    let per_quiet = others as f64 / quiet.len() as f64;
+    // Default: 4 polls each in 24 s. Hot weighs 4 and normal 1: the hot one
+    // gets 4/9 of a poll a second, every 2.25 s, rounded up to 3 s (8
+    // polls); the others every 9 s (2 to 3 each).
+    ensure!(hot as f64 >= 2.0 * per_quiet.max(1.0), "hot {hot}, quiet {per_quiet} each");
+    ensure!(hot + others <= 6 * 4 + 3, "more than the default would spend: {hot} + {others}");
+    let actors = api.ok("/api/v1/admin/actors")?;
+    let source = actors["actors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["name"] == "source:kickstarter")
+        .cloned()
+        .ok_or_else(|| anyhow!("no kickstarter source actor: {actors}"))?;
+    let division = &source["detail"]["projects_by_poll_interval_ms"];
+    ensure!(division.as_object().is_some_and(|d| d.len() >= 2), "{source}");
+    Ok(())
+}

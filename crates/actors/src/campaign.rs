@@ -106,8 +106,13 @@ mod tests {
         let moved = book.observe(&s, &CampaignReport::new("failed", Phase::Ended), 6_000).expect("new word");
         assert!(!moved.ended);
         // Known over from the database: not announced again.
-        let stored =
-            SourceCampaign { state: "successful".into(), phase: Phase::Ended, deadline_ms: None, seen_at_ms: 1 };
+        let stored = SourceCampaign {
+            state: "successful".into(),
+            phase: Phase::Ended,
+            deadline_ms: None,
+            started_ms: None,
+            seen_at_ms: 1,
+        };
         let other = Source { id: 8, ..source(Some(stored)) };
         let again = book.observe(&other, &CampaignReport::new("canceled", Phase::Ended), 7_000).expect("new word");
         assert!(!again.ended);

@@ -24,6 +24,12 @@ trawler_domain::settings! {
         /// or finished (idle) is polled, until a full scrape finds it active
         /// again (never more often than its project's own poll interval).
         idle_poll_interval: Span = Span::secs(3600);
+        /// Divide each platform's polls by activity: a campaign in its first
+        /// or last 48 hours is polled more often, one in its middle days
+        /// less, spending what the node's poll interval would and never more
+        /// than the platform's rate (`false`: every project at its own or
+        /// the node's interval).
+        weighted_polls: bool = true;
         /// The shortest interval a project may be given as its own cadence
         /// (up to a year).
         min_interval: Span = Span::secs(60);
@@ -104,6 +110,7 @@ impl ActorsSettings {
             poll_interval: self.poll_interval.get(),
             min_interval: self.min_interval.get(),
             idle_poll_interval: self.idle_poll_interval.get(),
+            weighted_polls: self.weighted_polls,
             ingest: self.ingest(spool_dir),
             db_threads: 2,
             max_restarts: self.max_restarts.u32(),
@@ -166,6 +173,8 @@ pub struct ActorsConfig {
     pub min_interval: Duration,
     /// How often an idle ad account or campaign is polled.
     pub idle_poll_interval: Duration,
+    /// Divide each platform's polls by activity.
+    pub weighted_polls: bool,
     /// The ingestion stage.
     pub ingest: IngestConfig,
     /// Threads of the DbExecutor.

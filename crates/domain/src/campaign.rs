@@ -53,6 +53,8 @@ pub struct CampaignReport {
     pub phase: Phase,
     /// When it ends (ended), epoch ms, if the platform says.
     pub deadline_ms: Option<i64>,
+    /// When it launched, epoch ms, if the platform says.
+    pub started_ms: Option<i64>,
 }
 
 impl CampaignReport {
@@ -61,12 +63,18 @@ impl CampaignReport {
     pub fn new(state: &str, phase: Phase) -> CampaignReport {
         let state: String =
             state.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').take(40).collect();
-        CampaignReport { state, phase, deadline_ms: None }
+        CampaignReport { state, phase, deadline_ms: None, started_ms: None }
     }
 
     /// The same report with a deadline, if it is a believable one.
     pub fn with_deadline(mut self, deadline_ms: Option<i64>) -> CampaignReport {
         self.deadline_ms = deadline_ms.filter(|ms| (EARLIEST_MS..=LATEST_MS).contains(ms));
+        self
+    }
+
+    /// The same report with a launch time, if it is a believable one.
+    pub fn with_start(mut self, started_ms: Option<i64>) -> CampaignReport {
+        self.started_ms = started_ms.filter(|ms| (EARLIEST_MS..=LATEST_MS).contains(ms));
         self
     }
 }

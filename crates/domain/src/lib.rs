@@ -2,6 +2,7 @@
 //! math the rest of the system leans on (schedule offsets, derived metrics,
 //! downsampling parameters). Nothing here does I/O.
 
+pub mod allocation;
 pub mod campaign;
 pub mod capacity;
 pub mod clock;

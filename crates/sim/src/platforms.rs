@@ -102,6 +102,7 @@ pub(crate) async fn kickstarter_page(
             "pledged": if bad { json!("TBD") } else { json!(c.pledged()) },
             "currency": c.currency,
             "deadline": c.deadline,
+            "launched_at": state.epoch,
             "state": c.state,
             "backers_count": c.backers,
             "comments_count": c.comments,

@@ -62,17 +62,23 @@ impl Indiegogo {
 /// `funding_ends_at` (RFC 3339). Without a status, an open campaign is
 /// live until its close date has passed.
 fn campaign(c: &Value) -> Option<CampaignReport> {
-    let deadline_ms = c
-        .get("funding_ends_at")
-        .and_then(Value::as_str)
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.timestamp_millis());
+    let date = |field: &str| {
+        c.get(field)
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+    };
+    let deadline_ms = date("funding_ends_at");
     let status = c.get("status").and_then(Value::as_str);
     if status.is_none() && deadline_ms.is_none() {
         return None;
     }
     let state = status.unwrap_or("open");
-    Some(CampaignReport::new(state, crowdfunding_phase(state)).with_deadline(deadline_ms))
+    Some(
+        CampaignReport::new(state, crowdfunding_phase(state))
+            .with_deadline(deadline_ms)
+            .with_start(date("funding_started_at")),
+    )
 }
 
 impl Adapter for Indiegogo {

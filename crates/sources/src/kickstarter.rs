@@ -67,12 +67,16 @@ impl Kickstarter {
     }
 }
 
-/// The campaign's `state` and `deadline` (epoch seconds; the stats poll
-/// has no deadline).
+/// The campaign's `state`, `launched_at` and `deadline` (epoch seconds;
+/// the stats poll has neither time).
 fn campaign(project: &Value) -> Option<CampaignReport> {
     let state = project.get("state").and_then(Value::as_str)?;
-    let deadline_ms = project.get("deadline").and_then(Value::as_i64).and_then(|s| s.checked_mul(1000));
-    Some(CampaignReport::new(state, crowdfunding_phase(state)).with_deadline(deadline_ms))
+    let ms = |field: &str| project.get(field).and_then(Value::as_i64).and_then(|s| s.checked_mul(1000));
+    Some(
+        CampaignReport::new(state, crowdfunding_phase(state))
+            .with_deadline(ms("deadline"))
+            .with_start(ms("launched_at")),
+    )
 }
 
 fn required(obj: &Value, field: &str) -> Result<f64, SourceError> {

@@ -30,6 +30,7 @@ diesel::table! {
         created_at_ms -> BigInt,
         campaign_state -> Nullable<Text>,
         campaign_phase -> Nullable<Text>,
+        campaign_started_ms -> Nullable<BigInt>,
         deadline_ms -> Nullable<BigInt>,
         campaign_seen_at_ms -> Nullable<BigInt>,
     }

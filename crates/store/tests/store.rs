@@ -990,8 +990,13 @@ fn a_campaign_state_is_stored_per_source_and_a_project_ends_once() -> Result<()>
         let mut conn = db.pool.get()?;
         let (p, sources) = Project::create(&mut conn, "ending", &[kickstarter("end/a")])?;
         assert_eq!(sources[0].campaign, None, "unknown until a fetch says");
-        let live =
-            SourceCampaign { state: "live".into(), phase: Phase::Live, deadline_ms: Some(5_000), seen_at_ms: 1_000 };
+        let live = SourceCampaign {
+            state: "live".into(),
+            phase: Phase::Live,
+            deadline_ms: Some(5_000),
+            started_ms: Some(500),
+            seen_at_ms: 1_000,
+        };
         Source::set_campaign(&mut conn, sources[0].id, &live)?;
         assert_eq!(Source::list_for_project(&mut conn, p.id)?[0].campaign, Some(live));
         let ended = Project::end(&mut conn, p.id, "campaign ended (kickstarter successful)", 9_000)?.expect("active");

@@ -24,6 +24,7 @@ use crate::state::{ActorInfo, ActorStatus};
 use crate::task::caught;
 
 mod plan;
+mod weigh;
 
 use plan::{Planned, PollList};
 
@@ -91,6 +92,8 @@ pub struct SourceActor {
     sources: usize,
     /// Polls planned in the last window.
     window_slots: usize,
+    /// The last window's projects by poll interval (ms).
+    division: std::collections::BTreeMap<i64, usize>,
     /// The end of the last window planned, epoch ms.
     planned_until_ms: i64,
     /// The tasks sending the polls of projects replanned inside a window.
@@ -122,6 +125,7 @@ impl SourceActor {
             known: Arc::new(Vec::new()),
             sources: 0,
             window_slots: 0,
+            division: Default::default(),
             planned_until_ms: 0,
             replans: Vec::new(),
             counters: Counters::default(),
@@ -392,6 +396,9 @@ impl Handler<GetSourceState> for SourceActor {
             // Polls planned in the last window (each project at its own
             // poll interval).
             "window_slots": self.window_slots,
+            // How many projects the last window polled at each interval
+            // (ms): the division of the polls by activity.
+            "projects_by_poll_interval_ms": self.division,
             // Loading the sources and planning a window's polls: done this
             // long before the window opens, twice over.
             "last_load_ms": self.last_load.map(|d| d.as_millis() as u64),

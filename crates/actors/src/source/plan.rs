@@ -12,6 +12,7 @@ use trawler_domain::schedule::{own_interval, slots_between, POLL_SEED};
 use trawler_domain::{ProjectId, ProjectStatus};
 use trawler_store::{Project, Source};
 
+use super::weigh::{self, Budget};
 use super::{PollNow, ProjectReplan, SourceActor};
 use crate::db::Exec;
 
@@ -34,34 +35,34 @@ fn millis(d: Duration) -> i64 {
     d.as_millis().clamp(1, i64::MAX as u128) as i64
 }
 
-/// The polls of `sources` (each with its project's poll interval, ms) in
-/// `[from_ms, to_ms)`, in time order, and the interval of each project. A
-/// source whose ad account or campaign is idle is polled every `idle_ms`
-/// at most.
+/// The polls of `sources` in `[from_ms, to_ms)`, in time order, each
+/// project at its interval in `intervals` (ms). A source whose ad account
+/// or campaign is idle is polled every `idle_ms` at most.
 fn plan_slots(
-    sources: &[(Arc<Source>, i64)],
+    sources: &[(Arc<Source>, Option<i64>)],
+    intervals: &HashMap<ProjectId, i64>,
     from_ms: i64,
     to_ms: i64,
     idle_ms: i64,
-) -> (Vec<Planned>, HashMap<ProjectId, i64>) {
+) -> Vec<Planned> {
     let mut planned = Vec::with_capacity(sources.len());
-    let mut intervals = HashMap::with_capacity(sources.len());
-    for (source, base_ms) in sources {
+    for (source, _) in sources {
         let project = source.project_id;
-        intervals.insert(project, *base_ms);
+        let Some(&base_ms) = intervals.get(&project) else { continue };
         let idle = source.campaign.as_ref().is_some_and(|c| c.phase == Phase::Idle);
-        let every_ms = if idle { (*base_ms).max(idle_ms) } else { *base_ms };
+        let every_ms = if idle { base_ms.max(idle_ms) } else { base_ms };
         let every = Duration::from_millis(every_ms as u64);
         for at_ms in slots_between(project.0 as u64, POLL_SEED, every, from_ms, to_ms) {
-            planned.push(Planned { at_ms, source: source.clone(), base_ms: *base_ms, every_ms });
+            planned.push(Planned { at_ms, source: source.clone(), base_ms, every_ms });
         }
     }
     planned.sort_unstable_by_key(|p| p.at_ms);
-    (planned, intervals)
+    planned
 }
 
-/// Sources to poll, each with its project's poll interval (ms).
-pub(super) type PollList = Arc<Vec<(Arc<Source>, i64)>>;
+/// Sources to poll, each with its project's own poll interval (ms; `None`:
+/// the node's, divided by activity).
+pub(super) type PollList = Arc<Vec<(Arc<Source>, Option<i64>)>>;
 
 /// What a window's load and plan produced.
 struct WindowPlan {
@@ -72,6 +73,10 @@ struct WindowPlan {
     planned: Arc<Vec<Planned>>,
     intervals: HashMap<ProjectId, i64>,
     sources: usize,
+    /// Why the division by activity could not be made, if so.
+    division_error: Option<String>,
+    /// Projects by poll interval (ms).
+    division: std::collections::BTreeMap<i64, usize>,
 }
 
 impl SourceActor {
@@ -100,11 +105,20 @@ impl SourceActor {
         // not held.
         let load = self.loads.send(Exec(move |conn| {
             let rows = Source::list_active_for_platform(conn, platform)?;
-            let every = |own: Option<i64>| own_interval(own, interval).map_or(millis(interval), millis);
-            Ok(Arc::new(rows.into_iter().map(|(s, own)| (Arc::new(s), every(own))).collect::<Vec<_>>()))
+            Ok(Arc::new(rows.into_iter().map(|(s, own)| (Arc::new(s), own)).collect::<Vec<_>>()))
         }));
         let known = self.known.clone();
-        let idle_ms = millis(self.deps.config.idle_poll_interval);
+        let config = &self.deps.config;
+        let idle_ms = millis(config.idle_poll_interval);
+        let budget = Budget {
+            default_ms: millis(interval),
+            idle_ms,
+            min_ms: millis(config.min_interval),
+            full_ms: millis(config.full_interval),
+            rate_per_sec: self.deps.adapters.gates().get(platform).snapshot().rate_per_sec,
+            weighted: config.weighted_polls,
+            now_ms: window_ms,
+        };
         let work = async move {
             // With the database down, poll the list loaded last time: the
             // points go to the spool and the series keeps no hole.
@@ -115,17 +129,27 @@ impl SourceActor {
             };
             let list = loaded.clone().unwrap_or(known);
             let sources = list.len();
-            let (planned, intervals) =
-                tokio::task::spawn_blocking(move || plan_slots(&list, window_ms, end_ms, idle_ms))
-                    .await
-                    .map_err(|e| format!("planning the window failed: {e}"))?;
-            Ok(WindowPlan { loaded, load_error, planned: Arc::new(planned), intervals, sources })
+            let (planned, intervals, division_error) = tokio::task::spawn_blocking(move || {
+                let (intervals, error) = weigh::intervals(&list, &budget);
+                (plan_slots(&list, &intervals, window_ms, end_ms, idle_ms), intervals, error)
+            })
+            .await
+            .map_err(|e| format!("planning the window failed: {e}"))?;
+            let mut division = std::collections::BTreeMap::new();
+            for every in intervals.values() {
+                *division.entry(*every).or_insert(0) += 1;
+            }
+            let planned = Arc::new(planned);
+            Ok(WindowPlan { loaded, load_error, planned, intervals, sources, division_error, division })
         };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             let plan = match result {
                 Ok(plan) => plan,
                 Err(e) => return act.note_error(e),
             };
+            if let Some(e) = plan.division_error {
+                act.note_error(format!("polls not divided by activity: {e}"));
+            }
             if let Some(e) = plan.load_error {
                 act.note_error(e);
             }
@@ -137,6 +161,7 @@ impl SourceActor {
                 act.active.remove(p);
             }
             act.sources = plan.sources;
+            act.division = plan.division;
             act.window_slots = plan.planned.len();
             act.planned_until_ms = act.planned_until_ms.max(end_ms);
             act.last_load = Some(began.elapsed());
@@ -187,13 +212,16 @@ impl SourceActor {
             return;
         };
         let every_ms = millis(every);
-        if self.active.get(&id) == Some(&every_ms) {
-            return; // planned at this interval already
+        if self.active.get(&id) == Some(&every_ms)
+            || (project.poll_interval_ms.is_none() && self.active.contains_key(&id))
+        {
+            return; // planned at this interval already (or at its share of the node's)
         }
         self.active.insert(id, every_ms);
-        let sources: Vec<(Arc<Source>, i64)> = sources.into_iter().map(|s| (Arc::new(s), every_ms)).collect();
+        let sources: Vec<(Arc<Source>, Option<i64>)> = sources.into_iter().map(|s| (Arc::new(s), None)).collect();
         let idle_ms = millis(self.deps.config.idle_poll_interval);
-        let (planned, _) = plan_slots(&sources, self.deps.clock.now_ms(), self.planned_until_ms, idle_ms);
+        let intervals = HashMap::from([(id, every_ms)]);
+        let planned = plan_slots(&sources, &intervals, self.deps.clock.now_ms(), self.planned_until_ms, idle_ms);
         if self.deps.ownership.owns(id) {
             for p in planned.iter().filter(|p| p.every_ms == p.base_ms) {
                 self.ledger.plan(id, p.at_ms, every);

@@ -17,6 +17,8 @@ pub struct SourceCampaign {
     pub phase: Phase,
     /// When it ends (or ended), epoch ms, if the platform says.
     pub deadline_ms: Option<i64>,
+    /// When it launched, epoch ms, if the platform says.
+    pub started_ms: Option<i64>,
     /// When it was last heard, epoch ms.
     pub seen_at_ms: i64,
 }
@@ -28,6 +30,7 @@ impl SourceCampaign {
         self.state != report.state
             || self.phase != report.phase
             || (report.deadline_ms.is_some() && report.deadline_ms != self.deadline_ms)
+            || (report.started_ms.is_some() && report.started_ms != self.started_ms)
     }
 
     /// This campaign after `report` at `now_ms`; a report without a
@@ -37,6 +40,7 @@ impl SourceCampaign {
             state: report.state.clone(),
             phase: report.phase,
             deadline_ms: report.deadline_ms.or(previous.and_then(|p| p.deadline_ms)),
+            started_ms: report.started_ms.or(previous.and_then(|p| p.started_ms)),
             seen_at_ms: now_ms,
         }
     }
@@ -51,6 +55,7 @@ impl Source {
                     sources::campaign_state.eq(&campaign.state),
                     sources::campaign_phase.eq(campaign.phase.as_str()),
                     sources::deadline_ms.eq(campaign.deadline_ms),
+                    sources::campaign_started_ms.eq(campaign.started_ms),
                     sources::campaign_seen_at_ms.eq(campaign.seen_at_ms),
                 ))
                 .execute(conn)?;

@@ -149,6 +149,7 @@ struct SourceRow {
     created_at_ms: i64,
     campaign_state: Option<String>,
     campaign_phase: Option<String>,
+    campaign_started_ms: Option<i64>,
     deadline_ms: Option<i64>,
     campaign_seen_at_ms: Option<i64>,
 }
@@ -174,7 +175,8 @@ impl TryFrom<SourceRow> for Source {
                 r.campaign_seen_at_ms,
             ) {
                 (Some(state), Some(phase), Some(seen_at_ms)) => {
-                    Some(SourceCampaign { state, phase, deadline_ms: r.deadline_ms, seen_at_ms })
+                    let (deadline_ms, started_ms) = (r.deadline_ms, r.campaign_started_ms);
+                    Some(SourceCampaign { state, phase, deadline_ms, started_ms, seen_at_ms })
                 }
                 _ => None,
             },

@@ -40,6 +40,8 @@ pub struct CampaignView {
     pub phase: String,
     /// When it ends (or ended), epoch ms, if the platform says.
     pub deadline_ms: Option<i64>,
+    /// When it launched, epoch ms, if the platform says.
+    pub started_ms: Option<i64>,
     /// When it was last heard, epoch ms.
     pub seen_at_ms: i64,
 }
@@ -56,6 +58,7 @@ impl From<Source> for SourceView {
                 state: c.state,
                 phase: c.phase.as_str().to_owned(),
                 deadline_ms: c.deadline_ms,
+                started_ms: c.started_ms,
                 seen_at_ms: c.seen_at_ms,
             }),
         }
