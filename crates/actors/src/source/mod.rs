@@ -102,9 +102,11 @@ pub struct SourceActor {
     last_window_ms: Option<i64>,
     next_window_ms: Option<i64>,
     last_error: Option<String>,
-    /// The tasks sending `PollNow`s: this window's, and the next one's
-    /// once it is planned (ahead of its start).
-    plans: Vec<tokio::task::JoinHandle<()>>,
+    /// The tasks sending `PollNow`s, by window: this window's, and the
+    /// next one's once it is planned (ahead of its start).
+    plans: Vec<(i64, tokio::task::JoinHandle<()>)>,
+    /// The newest window whose plan set `active`, `known` and the counts.
+    applied_window_ms: i64,
     /// How long the last window's load and plan took.
     last_load: Option<Duration>,
     halted: bool,
@@ -133,6 +135,7 @@ impl SourceActor {
             next_window_ms: None,
             last_error: None,
             plans: Vec::new(),
+            applied_window_ms: i64::MIN,
             last_load: None,
             halted: false,
             ledger: PollLedger::new(),
@@ -375,7 +378,7 @@ impl Handler<StopPolling> for SourceActor {
     fn handle(&mut self, _: StopPolling, _: &mut Context<Self>) {
         self.halted = true;
         self.next_window_ms = None;
-        for plan in self.plans.drain(..).chain(self.replans.drain(..)) {
+        for plan in self.plans.drain(..).map(|(_, task)| task).chain(self.replans.drain(..)) {
             plan.abort();
         }
     }

@@ -153,26 +153,37 @@ impl SourceActor {
             if let Some(e) = plan.load_error {
                 act.note_error(e);
             }
-            if let Some(list) = plan.loaded {
-                act.known = list;
+            // Plans can come back out of order (each is made on a blocking
+            // thread of its own): what the actor knows follows the newest
+            // window only.
+            if window_ms >= act.applied_window_ms {
+                act.applied_window_ms = window_ms;
+                if let Some(list) = plan.loaded {
+                    act.known = list;
+                }
+                act.active = plan.intervals;
+                for p in &act.stopped {
+                    act.active.remove(p);
+                }
+                act.sources = plan.sources;
+                act.division = plan.division;
+                act.window_slots = plan.planned.len();
             }
-            act.active = plan.intervals;
-            for p in &act.stopped {
-                act.active.remove(p);
-            }
-            act.sources = plan.sources;
-            act.division = plan.division;
-            act.window_slots = plan.planned.len();
             act.planned_until_ms = act.planned_until_ms.max(end_ms);
             act.last_load = Some(began.elapsed());
             let planned = plan.planned;
             let first = planned.partition_point(|p| p.at_ms < from_ms);
             // The window before this one may still be sending its last
-            // polls; any older plan is over (or overran: stop it).
-            let finished = act.plans.len().saturating_sub(1);
-            for old in act.plans.drain(..finished) {
-                old.abort();
-            }
+            // polls; a plan of any older window is over (or overran: stop
+            // it).
+            let oldest_kept = window_ms.saturating_sub(millis(interval));
+            act.plans.retain(|(window, task)| {
+                let keep = *window >= oldest_kept;
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
             let addr = ctx.address();
             // The window's slots are counted in the ledger a slice at a time,
             // in time order, ahead of their polls: counting a million at
@@ -189,9 +200,10 @@ impl SourceActor {
                 }
             };
             let send = send_polls(addr, act.deps.clock.clone(), planned, first);
-            act.plans.push(actix::spawn(async move {
+            let task = actix::spawn(async move {
                 futures_util::join!(count, send);
-            }));
+            });
+            act.plans.push((window_ms, task));
         }));
     }
 
