@@ -18,6 +18,18 @@ fn requests(sim: &str, reference: &str) -> Result<u64> {
     Ok(stats["sources"][format!("kickstarter:{reference}")]["requests"].as_u64().unwrap_or(0))
 }
 
+/// Polls (`stats.json` requests) the simulator has seen for one Kickstarter
+/// reference.
+fn polls(sim: &str, reference: &str) -> Result<usize> {
+    let list: Value = reqwest::blocking::get(format!("{sim}/_sim/requests?platform=kickstarter"))?.json()?;
+    Ok(list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["reference"] == reference && r["path"].as_str().is_some_and(|p| p.ends_with("/stats.json")))
+        .count())
+}
+
 fn create(api: &Api, name: &str, reference: &str) -> Result<i64> {
     let body = json!({"name": name, "sources": [{"platform": "kickstarter", "external_ref": reference}]});
     let (status, made) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
@@ -230,6 +242,8 @@ fn each_project_is_polled_at_its_own_interval() -> Result<()> {
     wait_until("the first scrapes", Duration::from_secs(15), || {
         Ok(["poll/fast", "poll/default", "poll/manual", "poll/live"].iter().all(|r| count(r).is_ok_and(|n| n > 0)))
     })?;
+    // A new project is polled at once, not from the next 30-second window.
+    wait_until("the new project's first polls", Duration::from_secs(8), || Ok(polls(&sim.addr, "poll/fast")? >= 2))?;
 
     // Just after a window opens, so the next one is 28 s away.
     let into = trawler_domain::now_millis().rem_euclid(WINDOW_MS);

@@ -258,5 +258,17 @@ fn a_campaign_in_its_last_days_is_polled_more_often() -> Result<()> {
         .ok_or_else(|| anyhow!("no kickstarter source actor: {actors}"))?;
     let division = &source["detail"]["projects_by_poll_interval_ms"];
     ensure!(division.as_object().is_some_and(|d| d.len() >= 2), "{source}");
+    // The capacity check shows the same division: one project at the
+    // shorter interval, five at the longer.
+    let platforms = api.ok("/api/v1/admin/platforms")?;
+    let ks = platforms["capacity"].as_array().into_iter().flatten().find(|c| c["platform"] == "kickstarter").cloned();
+    let shares: Vec<(i64, u64)> = ks
+        .as_ref()
+        .and_then(|c| c["poll_division"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["interval_ms"].as_i64()?, s["projects"].as_u64()?)))
+        .collect();
+    ensure!(shares.len() == 2 && shares[0].1 == 1 && shares[1].1 == 5 && shares[0].0 < 6_000, "{platforms}");
     Ok(())
 }

@@ -204,7 +204,18 @@ pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiErr
         })
         .collect();
     let warnings = capacity.iter().filter_map(|c| c.warning.clone()).collect();
-    Ok(PlatformsView { gates: gates.into(), capacity: capacity.into_iter().map(Capacity::from).collect(), warnings })
+    let mut capacity: Vec<Capacity> = capacity.into_iter().map(Capacity::from).collect();
+    for c in &mut capacity {
+        let platform: Platform = c.platform.into();
+        let Some(source) = state.tree.source_state(platform).await? else { continue };
+        let division = source.detail["projects_by_poll_interval_ms"].as_object().cloned().unwrap_or_default();
+        c.poll_division = division
+            .iter()
+            .filter_map(|(ms, n)| Some(PollShare { interval_ms: ms.parse().ok()?, projects: n.as_u64()? }))
+            .collect();
+        c.poll_division.sort_by_key(|s| s.interval_ms);
+    }
+    Ok(PlatformsView { gates: gates.into(), capacity, warnings })
 }
 
 /// A change of a project's own cadences from the `full_interval` and

@@ -38,8 +38,9 @@ pub struct ProjectStopped(pub ProjectId);
 #[rtype(result = "()")]
 pub struct ProjectStarted(pub ProjectId);
 
-/// A project's schedule may have changed (resumed, or a new poll
-/// interval): its polls follow from now, not from the next window.
+/// A project was created or resumed, or its schedule may have changed (a
+/// new poll interval, un-paused): its polls follow from now, not from the
+/// next window.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ProjectReplan(pub ProjectId);

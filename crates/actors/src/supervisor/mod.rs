@@ -365,8 +365,11 @@ impl Handler<StartProject> for ProjectSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: StartProject, ctx: &mut Context<Self>) {
+        // Its polls start now, not from the next poll window (a window
+        // planned just before the project was created lacks it).
         for s in &self.sources {
             s.do_send(ProjectStarted(msg.project));
+            s.do_send(ProjectReplan(msg.project));
         }
         match self.children.get(&msg.project) {
             // Already started (start-up or a lease loaded it first): its
@@ -510,6 +513,7 @@ impl Handler<ResumeProject> for ProjectSupervisor {
         self.restarting.remove(&msg.0);
         for s in &self.sources {
             s.do_send(ProjectStarted(msg.0));
+            s.do_send(ProjectReplan(msg.0));
         }
         match self.children.get(&msg.0) {
             Some(child) => child.addr.do_send(ScrapeNow),

@@ -24,6 +24,8 @@ pub(super) struct PlatformRow {
     /// Sites of a generic platform with their own circuit not plainly
     /// closed: `host: state`.
     pub(super) hosts: Vec<(String, String)>,
+    /// The last window's division of the polls: `3 every 2s · 5 every 9s`.
+    pub(super) division: String,
 }
 
 #[derive(Template)]
@@ -66,6 +68,7 @@ pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, 
             share_pct: 0,
             bar_pct: 0,
             over: false,
+            division: String::new(),
             hosts: p["hosts"]
                 .as_array()
                 .into_iter()
@@ -90,6 +93,15 @@ pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, 
                 row.share_pct = (c.share * 100.0).round().min(9_999.0) as u32;
                 row.bar_pct = row.share_pct.min(100);
                 row.over = c.warning.is_some();
+                row.division = c
+                    .poll_division
+                    .iter()
+                    .map(|s| {
+                        let every = std::time::Duration::from_millis(s.interval_ms.max(0) as u64);
+                        format!("{} every {}", s.projects, crate::service::span_text(every))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" · ");
             }
             row
         })

@@ -217,6 +217,19 @@ pub struct Capacity {
     pub min_full_interval_secs: Option<f64>,
     /// Set when the share passes 90%: what is wrong and what would fix it.
     pub warning: Option<String>,
+    /// This node's division of the platform's polls in its last window:
+    /// how many projects it polled at each interval (see
+    /// `TRAWLER_WEIGHTED_POLLS`), shortest first.
+    pub poll_division: Vec<PollShare>,
+}
+
+/// Projects polled at one interval.
+#[derive(Serialize, ToSchema)]
+pub struct PollShare {
+    /// The interval, ms.
+    pub interval_ms: i64,
+    /// How many projects.
+    pub projects: u64,
 }
 
 impl From<domain::capacity::Capacity> for Capacity {
@@ -240,6 +253,7 @@ impl From<domain::capacity::Capacity> for Capacity {
             min_poll_interval_secs,
             min_full_interval_secs,
             warning,
+            poll_division: Vec::new(),
         }
     }
 }
