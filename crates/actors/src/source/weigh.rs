@@ -134,6 +134,14 @@ pub(super) fn intervals(
     let target: f64 = list.iter().map(|(_, p)| f64::from(p.polled) * per_sec(base(p))).sum();
     let all: u32 = projects.values().map(|p| p.all).sum();
     let budget = b.rate_per_sec * HEADROOM - f64::from(all) * per_sec(b.full_ms);
+    if budget <= 0.0 {
+        let why = format!(
+            "the full scrapes alone need {:.2} requests/s of the {:.2}/s this node may send",
+            f64::from(all) * per_sec(b.full_ms),
+            b.rate_per_sec * HEADROOM
+        );
+        return (even, Some(why));
+    }
     let limits = Limits {
         fastest_per_sec: per_sec(b.min_ms.min(b.default_ms)),
         slowest_per_sec: per_sec(b.idle_ms.max(b.default_ms)),
