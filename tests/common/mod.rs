@@ -168,7 +168,11 @@ pub fn start_server(env: &[(&'static str, String)]) -> Result<(Proc, Api)> {
         .find(|(k, _)| *k == "TRAWLER_DATA_DIR")
         .map(|(_, v)| std::path::PathBuf::from(v))
         .filter(|d| d.starts_with(std::env::temp_dir()) && d.to_string_lossy().contains("trawler_e2e_data_"));
-    let client = Client::builder().timeout(Duration::from_secs(10)).build()?;
+    // Idle connections are dropped well before the server's keep-alive (5 s)
+    // closes them: a request sent on a connection the server is closing at
+    // that moment fails ("connection closed before message completed").
+    let client =
+        Client::builder().timeout(Duration::from_secs(10)).pool_idle_timeout(Duration::from_secs(2)).build()?;
     let api = Api { client: client.clone(), base: server.addr.clone() };
     wait_until("readiness", Duration::from_secs(30), || {
         Ok(client.get(format!("{}/readyz", api.base)).send()?.status() == 200)

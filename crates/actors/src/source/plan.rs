@@ -224,10 +224,10 @@ impl SourceActor {
             return;
         };
         let every_ms = millis(every);
-        if self.active.get(&id) == Some(&every_ms)
-            || (project.poll_interval_ms.is_none() && self.active.contains_key(&id))
-        {
-            return; // planned at this interval already (or at its share of the node's)
+        // A project at the node's interval is planned at it until the next
+        // window divides the polls again.
+        if self.active.get(&id) == Some(&every_ms) {
+            return; // planned at this interval already
         }
         self.active.insert(id, every_ms);
         let sources: Vec<(Arc<Source>, Option<i64>)> = sources.into_iter().map(|s| (Arc::new(s), None)).collect();
