@@ -133,6 +133,7 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
         route(Method::GET, format!("/api/v1/projects/{p1}/export.csv"), Reader, 200),
         route(Method::GET, format!("/api/v1/projects/{p1}/export.jsonl"), Reader, 200),
         route(Method::GET, format!("/api/v1/projects/{p1}/events"), Reader, 200),
+        route(Method::GET, format!("/api/v1/projects/{p1}/alerts"), Reader, 200),
         route(Method::GET, format!("/d/{p1}"), Reader, 200),
         route(Method::GET, "/ui/", Ui, 303),
         route(Method::GET, format!("/ui/projects/{p1}"), Ui, 303),
@@ -167,6 +168,11 @@ fn every_route_admits_exactly_who_it_should_and_leaks_no_secret() -> Result<()> 
             ..route(Method::POST, format!("/api/v1/projects/{p1}/points"), Admin, 200)
         },
         route(Method::GET, format!("/api/v1/projects/{p1}/tokens"), Admin, 200),
+        route(Method::GET, format!("/api/v1/projects/{p1}/monitors"), Admin, 200),
+        with_json(
+            route(Method::PUT, format!("/api/v1/projects/{p1}/monitors"), Admin, 200),
+            json!({"silenced": ["stale"]}),
+        ),
         with_json(route(Method::POST, format!("/api/v1/projects/{p1}/tokens"), Admin, 201), json!({"name": "x"})),
         route(Method::DELETE, format!("/api/v1/projects/{p1}/tokens/{revocable}"), Admin, 200),
         route(Method::POST, format!("/api/v1/projects/{p1}/tokens/{rotatable}/rotate"), Admin, 201),

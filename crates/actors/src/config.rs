@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use trawler_domain::monitor::{Factor, MonitorDefaults};
 use trawler_domain::settings::{Bounded, Bytes, Share, Show, Span};
 
 use crate::ingest::IngestConfig;
@@ -30,6 +31,25 @@ trawler_domain::settings! {
         /// than the platform's rate (`false`: every project at its own or
         /// the node's interval).
         weighted_polls: bool = true;
+        /// Run the monitors on the numbers (stale, drop, jump, missing,
+        /// milestone alerts); `false` raises none.
+        monitors: bool = true;
+        /// Stale: how long pledged and backers of a live campaign (spend and
+        /// impressions of a running ad account) may stand still before the
+        /// `project.data_stale` alert; a project's rules may say otherwise.
+        monitor_stale_after: Span = Span::secs(6 * 3600);
+        /// Drop: the share by which a counter that only grows (pledged,
+        /// backers, ad spend) may go down in one fetch before the
+        /// `project.anomaly` alert (0.05 = 5%).
+        monitor_drop_tolerance: Share = Share::of(0.05);
+        /// Jump: the factor by which any metric may move in one fetch before
+        /// the `project.anomaly` alert (10 = ten times up or down).
+        monitor_jump_factor: Factor = Factor::of(10.0);
+        /// The funding milestones of crowdfunding campaigns, percent of the
+        /// goal (`project.milestone`); empty for none.
+        monitor_funded_milestones: Vec<f64> = vec![100.0, 200.0];
+        /// How long recovered alerts are kept, or `off`.
+        alerts_retention: Retention = Retention(Some(Span::secs(90 * 86_400)));
         /// The shortest interval a project may be given as its own cadence
         /// (up to a year).
         min_interval: Span = Span::secs(60);
@@ -111,6 +131,7 @@ impl ActorsSettings {
             min_interval: self.min_interval.get(),
             idle_poll_interval: self.idle_poll_interval.get(),
             weighted_polls: self.weighted_polls,
+            monitors: self.monitor_defaults(),
             ingest: self.ingest(spool_dir),
             db_threads: 2,
             max_restarts: self.max_restarts.u32(),
@@ -124,6 +145,20 @@ impl ActorsSettings {
             slo_target: self.slo_target.get(),
             node: self.node_name.as_ref().map_or_else(host_name, |n| n.0.clone()),
             cipher,
+        }
+    }
+
+    /// The monitors' defaults.
+    pub fn monitor_defaults(&self) -> MonitorDefaults {
+        let mut funded: Vec<f64> = self.monitor_funded_milestones.iter().copied().filter(|v| v.is_finite()).collect();
+        funded.sort_by(f64::total_cmp);
+        funded.dedup();
+        MonitorDefaults {
+            enabled: self.monitors,
+            stale_after: self.monitor_stale_after,
+            drop_tolerance: self.monitor_drop_tolerance.get(),
+            jump_factor: self.monitor_jump_factor.get(),
+            funded_milestones: funded,
         }
     }
 
@@ -146,6 +181,7 @@ impl ActorsSettings {
             deliveries: self.deliveries_retention.0.map(Span::get),
             deliveries_keep: self.deliveries_keep.u32(),
             nodes: self.nodes_retention.0.map(Span::get),
+            alerts: self.alerts_retention.0.map(Span::get),
         }
     }
 
@@ -175,6 +211,8 @@ pub struct ActorsConfig {
     pub idle_poll_interval: Duration,
     /// Divide each platform's polls by activity.
     pub weighted_polls: bool,
+    /// The monitors' defaults.
+    pub monitors: MonitorDefaults,
     /// The ingestion stage.
     pub ingest: IngestConfig,
     /// Threads of the DbExecutor.
@@ -247,6 +285,8 @@ pub struct Housekeeping {
     pub deliveries_keep: u32,
     /// Age of the last heartbeat of node rows deleted.
     pub nodes: Option<Duration>,
+    /// Age of recovered monitor alerts deleted.
+    pub alerts: Option<Duration>,
 }
 
 /// How long something is kept: a duration of at least an hour (for raw

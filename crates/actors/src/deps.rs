@@ -43,6 +43,8 @@ pub(crate) struct SharedDeps {
     pub(crate) clock: SharedClock,
     /// Where each source's campaign stands.
     pub(crate) campaigns: CampaignBook,
+    /// The monitors on each source's numbers.
+    pub(crate) monitors: crate::monitor::MonitorBook,
 }
 
 impl SharedDeps {
@@ -85,6 +87,23 @@ impl SharedDeps {
         if change.ended && kind == RunKind::Poll && crate::campaign::ends(source.platform) {
             self.campaigns.announce(source.project_id);
         }
+    }
+}
+
+impl SharedDeps {
+    /// Stores a fetch's samples as points observed now, then runs the
+    /// source's monitors over them. Returns how many points were stored.
+    pub(crate) async fn keep(
+        &self,
+        source: &Source,
+        kind: RunKind,
+        samples: Vec<trawler_sources::Sample>,
+    ) -> Result<usize, String> {
+        let values: std::collections::BTreeMap<String, f64> =
+            samples.iter().map(|s| (s.metric.as_str().to_owned(), s.value)).collect();
+        let n = self.pipeline.observed(source, samples).await?;
+        self.monitor(source, kind, &values);
+        Ok(n)
     }
 }
 

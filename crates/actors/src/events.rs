@@ -95,6 +95,31 @@ pub enum Event {
         /// When, epoch ms.
         at_ms: i64,
     },
+    /// A monitor on a project's numbers raised an alert, or the alert
+    /// recovered.
+    Alert {
+        /// The project.
+        project_id: ProjectId,
+        /// The source whose numbers raised it.
+        source_id: i64,
+        /// Its platform.
+        platform: trawler_domain::Platform,
+        /// The monitor (`stale`, `drop`, `jump`, `missing`, `milestone`).
+        monitor: trawler_domain::monitor::MonitorKind,
+        /// The metric.
+        metric: String,
+        /// A milestone's threshold (empty for the other monitors).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        threshold: String,
+        /// `fired` or `recovered`.
+        state: AlertState,
+        /// The value now.
+        value: Option<f64>,
+        /// What happened.
+        detail: String,
+        /// When, epoch ms.
+        at_ms: i64,
+    },
     /// Points of one source fetch were stored (database or spool).
     Points {
         /// The project.
@@ -118,6 +143,7 @@ impl Event {
             | Event::ProjectResumed { project_id, .. }
             | Event::ProjectArchived { project_id, .. }
             | Event::CampaignEnded { project_id, .. }
+            | Event::Alert { project_id, .. }
             | Event::Points { project_id, .. } => *project_id,
         }
     }
@@ -131,6 +157,7 @@ impl Event {
             Event::ProjectResumed { .. } => "project_resumed",
             Event::ProjectArchived { .. } => "project_archived",
             Event::CampaignEnded { .. } => "campaign_ended",
+            Event::Alert { .. } => "alert",
             Event::Points { .. } => "points",
         }
     }
@@ -139,6 +166,16 @@ impl Event {
     pub fn quarantined(project_id: ProjectId, reason: String) -> Event {
         Event::ProjectQuarantined { project_id, reason, at_ms: now_millis() }
     }
+}
+
+/// Where an alert stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// It fired.
+    Fired,
+    /// It recovered.
+    Recovered,
 }
 
 /// An event as the bus hands it out: shared by every listener, with its

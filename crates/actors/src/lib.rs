@@ -16,6 +16,7 @@ mod fetching;
 mod ingest;
 mod ledger;
 pub mod metrics;
+mod monitor;
 mod ownership;
 mod pipeline;
 mod registry;

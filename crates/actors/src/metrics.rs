@@ -65,6 +65,15 @@ pub struct TaskLabel {
     pub task: &'static str,
 }
 
+/// Labels of a monitor alert.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    /// The monitor (`stale`, `drop`, `jump`, `missing`, `milestone`).
+    pub monitor: &'static str,
+    /// `fired` or `recovered`.
+    pub state: &'static str,
+}
+
 /// Labels of an HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -133,6 +142,10 @@ pub struct Metrics {
     pub task_panics: Family<TaskLabel, Counter>,
     /// How long the event loop's thread was held past a probe's tick.
     pub runtime_stall: Histogram,
+    /// Monitor alerts fired and recovered, by monitor.
+    pub alerts: Family<AlertLabels, Counter>,
+    /// Monitor alerts open on this node.
+    pub alerts_open: Gauge,
 }
 
 impl Default for Metrics {
@@ -176,6 +189,8 @@ impl Metrics {
             task_panics: Family::default(),
             // 1 ms to about 16 s.
             runtime_stall: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            alerts: Family::default(),
+            alerts_open: Gauge::default(),
         };
         registry.register("fetches", "Platform fetches by outcome", m.fetches.clone());
         registry.register("fetch_seconds", "Duration of one source fetch, retries included", m.fetch_seconds.clone());
@@ -239,6 +254,12 @@ impl Metrics {
             "Webhook delivery attempts: delivered, retrying or failed",
             m.webhook_attempts.clone(),
         );
+        registry.register(
+            "monitor_alerts",
+            "Alerts of the monitors on the numbers, fired and recovered, by monitor",
+            m.alerts.clone(),
+        );
+        registry.register("monitor_alerts_open", "Monitor alerts open on this node", m.alerts_open.clone());
         Metrics { registry: Arc::new(registry), ..m }
     }
 
@@ -246,6 +267,11 @@ impl Metrics {
     pub fn fetch(&self, platform: &'static str, kind: &'static str, outcome: &'static str, seconds: f64) {
         self.fetches.get_or_create(&FetchLabels { platform, kind, outcome }).inc();
         self.fetch_seconds.get_or_create(&PlatformLabel { platform }).observe(seconds);
+    }
+
+    /// Counts an alert of `monitor` that fired or recovered (`state`).
+    pub fn alert(&self, monitor: &'static str, state: &'static str) {
+        self.alerts.get_or_create(&AlertLabels { monitor, state }).inc();
     }
 
     /// Records how late a scheduled fetch of `kind` started.

@@ -73,7 +73,7 @@ impl RetentionActor {
 
     fn every(&self) -> Duration {
         let h = &self.housekeeping;
-        [self.keep, h.runs, h.deliveries, h.nodes]
+        [self.keep, h.runs, h.deliveries, h.nodes, h.alerts]
             .into_iter()
             .flatten()
             .min()
@@ -94,6 +94,7 @@ impl RetentionActor {
             commands_before_ms: before(Some(COMMANDS_KEPT)).unwrap_or(i64::MIN),
             sessions_before_ms: now_ms,
             nodes_before_ms: before(h.nodes),
+            alerts_before_ms: before(h.alerts),
             batch: BATCH,
         }
     }
@@ -130,12 +131,13 @@ impl RetentionActor {
                 }
                 if pruned.total() > 0 {
                     log::info!(
-                        "retention: pruned {} runs, {} webhook deliveries, {} commands, {} sessions, {} nodes",
+                        "retention: pruned {} runs, {} webhook deliveries, {} commands, {} sessions, {} nodes, {} alerts",
                         pruned.runs,
                         pruned.deliveries,
                         pruned.commands,
                         pruned.sessions,
-                        pruned.nodes
+                        pruned.nodes,
+                        pruned.alerts
                     );
                 }
                 act.rolled_total += rolled;
@@ -179,6 +181,7 @@ impl Handler<GetRetentionState> for RetentionActor {
                 "deliveries_min_per_webhook": h.deliveries_keep,
                 "commands_secs": COMMANDS_KEPT.as_secs(),
                 "nodes_secs": secs(h.nodes),
+                "alerts_secs": secs(h.alerts),
             },
             "pruned_last": self.last_pruned,
             "pruned_total": self.pruned_total,

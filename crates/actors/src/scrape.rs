@@ -87,7 +87,7 @@ pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress)
         match fetched {
             Ok(fetched) => {
                 let listed: Vec<String> = fetched.samples.iter().map(|s| format!("{}={}", s.metric, s.value)).collect();
-                let n = match deps.pipeline.observed(source, fetched.samples).await {
+                let n = match deps.keep(source, RunKind::Full, fetched.samples).await {
                     Ok(n) => n,
                     Err(e) => {
                         progress.note(format!("{} {}: {e}\n", source.platform, source.external_ref));

@@ -25,9 +25,13 @@ use crate::metrics::Metrics;
 use crate::task::spawn_supervised;
 
 /// The events a webhook can subscribe to.
-pub const WEBHOOK_EVENTS: [&str; 7] = [
+pub const WEBHOOK_EVENTS: [&str; 11] = [
     "campaign.ended",
+    "project.anomaly",
+    "project.data_stale",
     "project.failing",
+    "project.milestone",
+    "project.monitor_recovered",
     "project.quarantined",
     "project.recovered",
     "project.slo_breached",
@@ -227,6 +231,34 @@ impl Watcher {
             Event::CampaignEnded { project_id, reason, at_ms } => {
                 let data = json!({"reason": reason, "ended_at_ms": at_ms});
                 self.hooks.enqueue("campaign.ended", Some(*project_id), data).await;
+            }
+            Event::Alert {
+                project_id,
+                source_id,
+                platform,
+                monitor,
+                metric,
+                threshold,
+                state,
+                value,
+                detail,
+                at_ms,
+            } => {
+                let name = match state {
+                    crate::events::AlertState::Fired => monitor.event(),
+                    crate::events::AlertState::Recovered => trawler_domain::monitor::RECOVERED_EVENT,
+                };
+                let data = json!({
+                    "monitor": monitor,
+                    "source_id": source_id,
+                    "platform": platform,
+                    "metric": metric,
+                    "threshold": Some(threshold).filter(|t| !t.is_empty()),
+                    "value": value,
+                    "detail": detail,
+                    "at_ms": at_ms,
+                });
+                self.hooks.enqueue(name, Some(*project_id), data).await;
             }
             _ => {}
         }

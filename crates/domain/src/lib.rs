@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod capacity;
 pub mod clock;
 pub mod metric;
+pub mod monitor;
 pub mod platform;
 pub mod project;
 pub mod schedule;

@@ -4,6 +4,7 @@
 //! it served, so a test can check that what trawler stored is what the
 //! platform said.
 
+pub mod anomaly;
 pub mod fault;
 pub mod model;
 mod platforms;

@@ -2,7 +2,7 @@
 //! stats and page, Indiegogo's campaign, Meta's insights, and generic JSON
 //! and HTML pages.
 
-use crate::model::{money, Ads, Campaign};
+use crate::model::{money, Ads};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -58,16 +58,19 @@ pub(crate) async fn kickstarter_stats(
                 &[("pledged", c.pledged()), ("backers", c.backers as f64), ("comments", c.comments as f64)],
             );
         }
-        HttpResponse::Ok().json(json!({
+        let mut body = json!({
             "project": {
                 "id": c.id,
                 "state": c.state,
                 "state_changed_at": if c.state == "live" { state.epoch } else { c.deadline },
                 "backers_count": if bad { json!("many") } else { json!(c.backers) },
                 "pledged": if bad { "n/a".to_owned() } else { money(c.pledged_cents) },
-                "comments_count": c.comments,
             }
-        }))
+        });
+        if !state.anomaly("kickstarter", &reference).is_some_and(|a| a.omits()) {
+            body["project"]["comments_count"] = json!(c.comments);
+        }
+        HttpResponse::Ok().json(body)
     })
     .await
 }
@@ -291,7 +294,7 @@ pub(crate) async fn generic_json(
     let reference = path.into_inner();
     serve(&state, &req, "http_json", &reference, |bad| {
         let at = now_secs();
-        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        let c = state.campaign("http_json", &reference, at);
         if !bad {
             state.record(
                 at,
@@ -320,7 +323,7 @@ pub(crate) async fn generic_html(
     let reference = path.into_inner();
     serve(&state, &req, "html", &reference, |bad| {
         let at = now_secs();
-        let c = Campaign::at(&reference, state.epoch, state.elapsed(at));
+        let c = state.campaign("html", &reference, at);
         if !bad {
             state.record(at, "html", &reference, "html", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
         }

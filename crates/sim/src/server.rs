@@ -60,6 +60,37 @@ async fn end_campaign(state: web::Data<SimState>, body: web::Json<EndCampaign>) 
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetAnomaly {
+    platform: String,
+    reference: String,
+    /// `freeze`, `scale`, `omit` or `clear`.
+    kind: String,
+    /// For `scale`.
+    factor: Option<f64>,
+}
+
+/// Makes one reference's numbers go wrong from now on: `freeze` (they
+/// stand still, the campaign live), `scale` (multiplied by `factor`),
+/// `omit` (a metric left out of the poll answer), `clear` (right again).
+async fn set_anomaly(state: web::Data<SimState>, body: web::Json<SetAnomaly>) -> HttpResponse {
+    use crate::anomaly::Anomaly;
+    let anomaly = match (body.kind.as_str(), body.factor) {
+        ("freeze", None) => Some(Anomaly::Freeze { since: trawler_domain::now_secs() }),
+        ("scale", Some(f)) if f.is_finite() && f > 0.0 && f <= 1e6 => Some(Anomaly::Scale { factor: f }),
+        ("omit", None) => Some(Anomaly::Omit),
+        ("clear", None) => None,
+        _ => {
+            return HttpResponse::BadRequest().json(json!({
+                "error": "`kind` is freeze, omit or clear, or scale with a `factor` between 0 and 1000000"
+            }))
+        }
+    };
+    state.set_anomaly(&body.platform, &body.reference, anomaly);
+    HttpResponse::Ok().json(json!({"platform": body.platform, "reference": body.reference, "anomaly": anomaly}))
+}
+
+#[derive(Deserialize)]
 struct RequestsQuery {
     platform: Option<String>,
 }
@@ -125,7 +156,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/_sim/faults", web::get().to(list_faults))
         .route("/_sim/faults", web::post().to(set_fault))
         .route("/_sim/faults", web::delete().to(clear_faults))
-        .route("/_sim/campaigns", web::post().to(end_campaign));
+        .route("/_sim/campaigns", web::post().to(end_campaign))
+        .route("/_sim/anomalies", web::post().to(set_anomaly));
 }
 
 /// A running simulator.

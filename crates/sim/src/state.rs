@@ -71,6 +71,8 @@ pub struct SimState {
     /// Campaigns given a deadline of their own (`platform:reference` →
     /// epoch seconds).
     pub(crate) deadlines: Mutex<BTreeMap<String, i64>>,
+    /// References whose numbers go wrong on purpose (`platform:reference`).
+    pub(crate) anomalies: Mutex<BTreeMap<String, crate::anomaly::Anomaly>>,
 }
 
 /// Slow and hanging answers: how many are being waited out, and how many
@@ -116,6 +118,7 @@ impl SimState {
             stats: Mutex::new(BTreeMap::new()),
             delayed: Arc::default(),
             deadlines: Mutex::new(BTreeMap::new()),
+            anomalies: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -129,6 +132,22 @@ impl SimState {
         self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).insert(format!("{platform}:{reference}"), deadline);
     }
 
+    /// Makes the numbers of `reference` on `platform` go wrong from now on
+    /// (`None`: right again).
+    pub fn set_anomaly(&self, platform: &str, reference: &str, anomaly: Option<crate::anomaly::Anomaly>) {
+        let mut anomalies = self.anomalies.lock().unwrap_or_else(|p| p.into_inner());
+        let key = format!("{platform}:{reference}");
+        match anomaly {
+            Some(a) => anomalies.insert(key, a),
+            None => anomalies.remove(&key),
+        };
+    }
+
+    /// What is wrong with `reference` on `platform`, if anything.
+    pub(crate) fn anomaly(&self, platform: &str, reference: &str) -> Option<crate::anomaly::Anomaly> {
+        self.anomalies.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied()
+    }
+
     /// The deadline given to `reference` on `platform`, if any.
     pub(crate) fn deadline(&self, platform: &str, reference: &str) -> Option<i64> {
         self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied()
@@ -137,10 +156,13 @@ impl SimState {
     /// The ad account or campaign `object` at `at`: past its deadline (see
     /// [`SimState::end_campaign`]) it is paused, and its numbers stand still.
     pub(crate) fn ads(&self, object: &str, at: i64) -> (crate::model::Ads, bool) {
-        match self.deadline("meta_ads", object) {
+        let anomaly = self.anomaly("meta_ads", object);
+        let at = anomaly.map_or(at, |a| a.moment(at));
+        let (ads, paused) = match self.deadline("meta_ads", object) {
             Some(end) if at >= end => (crate::model::Ads::at(object, self.elapsed(end)), true),
             _ => (crate::model::Ads::at(object, self.elapsed(at)), false),
-        }
+        };
+        (anomaly.map_or(ads.clone(), |a| a.ads(ads)), paused)
     }
 
     /// The campaign `reference` on `platform` at `at` (epoch seconds).
@@ -148,7 +170,10 @@ impl SimState {
         let deadline =
             self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied();
         let deadline = deadline.unwrap_or(self.epoch + 30 * 86_400);
-        crate::model::Campaign::until(reference, self.epoch, self.elapsed(at), deadline)
+        let anomaly = self.anomaly(platform, reference);
+        let at = anomaly.map_or(at, |a| a.moment(at));
+        let c = crate::model::Campaign::until(reference, self.epoch, self.elapsed(at), deadline);
+        anomaly.map_or(c.clone(), |a| a.campaign(c))
     }
 
     pub(crate) fn count(&self, platform: &str, reference: &str, at: i64) {

@@ -35,6 +35,9 @@ pub struct Policy {
     /// Rows of nodes whose last heartbeat is older than this (ms) are
     /// deleted; `None` keeps them.
     pub nodes_before_ms: Option<i64>,
+    /// Monitor alerts recovered before this (ms) are deleted; `None` keeps
+    /// them (open alerts always stay).
+    pub alerts_before_ms: Option<i64>,
     /// Rows per statement.
     pub batch: u32,
 }
@@ -52,6 +55,8 @@ pub struct Pruned {
     pub sessions: u64,
     /// Node rows.
     pub nodes: u64,
+    /// Recovered monitor alerts.
+    pub alerts: u64,
 }
 
 impl Pruned {
@@ -62,11 +67,12 @@ impl Pruned {
         self.commands += other.commands;
         self.sessions += other.sessions;
         self.nodes += other.nodes;
+        self.alerts += other.alerts;
     }
 
     /// Rows deleted in all.
     pub fn total(&self) -> u64 {
-        self.runs + self.deliveries + self.commands + self.sessions + self.nodes
+        self.runs + self.deliveries + self.commands + self.sessions + self.nodes + self.alerts
     }
 }
 
@@ -134,6 +140,9 @@ pub fn prune(conn: &mut AnyConnection, policy: &Policy) -> StoreResult<Pruned> {
         pruned.nodes = db_run!(conn: {
             diesel::delete(nodes::table.filter(nodes::heartbeat_at_ms.lt(before))).execute(conn)?
         }) as u64;
+    }
+    if let Some(before) = policy.alerts_before_ms {
+        pruned.alerts = crate::Alert::prune(conn, before)? as u64;
     }
     Ok(pruned)
 }

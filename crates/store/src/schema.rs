@@ -15,6 +15,7 @@ diesel::table! {
         full_interval_ms -> Nullable<BigInt>,
         poll_interval_ms -> Nullable<BigInt>,
         ended_at_ms -> Nullable<BigInt>,
+        monitors -> Nullable<Text>,
     }
 }
 
@@ -238,3 +239,23 @@ diesel::joinable!(leases -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(leases, projects);
 diesel::allow_tables_to_appear_in_same_query!(leases, nodes);
 diesel::allow_tables_to_appear_in_same_query!(leases, sources);
+
+diesel::table! {
+    /// Alerts raised by the monitors on the numbers, open until they recover.
+    monitor_alerts (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        source_id -> BigInt,
+        platform -> Text,
+        monitor -> Text,
+        metric -> Text,
+        threshold -> Text,
+        level -> Nullable<Double>,
+        value -> Nullable<Double>,
+        detail -> Text,
+        fired_at_ms -> BigInt,
+        recovered_at_ms -> Nullable<BigInt>,
+        recovered_value -> Nullable<Double>,
+        recovered_detail -> Nullable<Text>,
+    }
+}

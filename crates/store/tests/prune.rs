@@ -23,6 +23,7 @@ fn keep_all() -> Policy {
         commands_before_ms: i64::MIN,
         sessions_before_ms: i64::MIN,
         nodes_before_ms: None,
+        alerts_before_ms: None,
         // Small, so that every pass takes several batches.
         batch: 7,
     }

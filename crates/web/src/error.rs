@@ -55,6 +55,9 @@ error_codes! {
     Forbidden = "forbidden" => FORBIDDEN,
     /// 400: input that does not validate; the message says what to fix.
     BadRequest = "bad_request" => BAD_REQUEST,
+    /// 422: a monitor rule that does not hold (an unknown platform or
+    /// metric, a number out of range); the message names the field.
+    InvalidMonitor = "invalid_monitor" => UNPROCESSABLE_ENTITY,
     /// 404: no such route.
     RouteNotFound = "route_not_found" => NOT_FOUND,
     /// 404: no such project.

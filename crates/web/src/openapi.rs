@@ -24,6 +24,7 @@ use crate::sse::*;
         list_runs, search_runs, get_run, cancel_run, bulk_projects,
         project_events, admin_events,
         create_token, list_tokens, revoke_token, rotate_token,
+        get_monitors, put_monitors, list_alerts,
         get_actors, get_platforms, get_freshness, get_cluster,
         list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, ping_webhook, list_deliveries,
     ),
@@ -36,6 +37,7 @@ use crate::sse::*;
         (name = "admin", description = "The supervision tree, rate gates, metrics"),
         (name = "webhooks", description = "Signed event deliveries and their log"),
         (name = "tokens", description = "Per-project read tokens for dashboards"),
+        (name = "monitors", description = "Monitors on the numbers: rules, silences, alerts"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

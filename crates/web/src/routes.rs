@@ -85,6 +85,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/projects/{id}/series", "GET").route(web::get().to(get_series)))
                 .service(resource("/projects/{id}/summary", "GET").route(web::get().to(get_summary)))
                 .service(resource("/projects/{id}/runs", "GET").route(web::get().to(list_runs)))
+                .service(
+                    resource("/projects/{id}/monitors", "GET, PUT")
+                        .route(web::get().to(get_monitors))
+                        .route(web::put().to(put_monitors)),
+                )
+                .service(resource("/projects/{id}/alerts", "GET").route(web::get().to(list_alerts)))
                 .service(resource("/projects/{id}/events", "GET").route(web::get().to(crate::sse::project_events)))
                 .service(
                     resource("/projects/{id}/tokens", "GET, POST")

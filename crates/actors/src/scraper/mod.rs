@@ -251,6 +251,7 @@ impl Actor for ScraperActor {
                 act.paused = p.paused;
                 act.full_interval_ms = p.full_interval_ms;
                 act.ended_once = p.ended_at_ms.is_some();
+                act.deps.monitors.set_rules(p.id, p.monitors.clone());
                 act.status = ActorStatus::Idle;
                 act.supervisor.do_send(ChildReport::Ready(act.project));
                 if let Some(run) = &last {
@@ -311,10 +312,11 @@ impl Handler<Reload> for ScraperActor {
         let project = self.project;
         let load = self.deps.db.send(Exec(move |conn| {
             let p = Project::get(conn, project)?;
-            Ok((Source::list_for_project(conn, project)?, p.paused, p.full_interval_ms))
+            Ok((Source::list_for_project(conn, project)?, p.paused, p.full_interval_ms, p.monitors))
         }));
         AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok((sources, paused, full_interval_ms))) => {
+            Ok(Ok((sources, paused, full_interval_ms, monitors))) => {
+                act.deps.monitors.set_rules(act.project, monitors);
                 act.sources = sources;
                 act.set_schedule(paused, full_interval_ms, ctx);
                 act.watch_campaign(ctx);

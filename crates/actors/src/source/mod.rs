@@ -250,7 +250,7 @@ impl SourceActor {
                     deps.metrics.slot_lateness("poll", late);
                 }
                 let result = match fetched {
-                    Ok(f) => deps.pipeline.observed(&source, f.samples).await,
+                    Ok(f) => deps.keep(&source, RunKind::Poll, f.samples).await,
                     Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
                 };
                 (late.is_some_and(|l| l <= tolerance), result, false)

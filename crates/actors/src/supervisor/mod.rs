@@ -246,10 +246,13 @@ impl Handler<StartAll> for ProjectSupervisor {
                 }
                 last = Run::last_started(conn)?.into_iter().collect();
             }
-            Ok((aborted, projects, quarantined, sources, last))
+            // Alerts open before this start do not fire again.
+            let alerts = trawler_store::Alert::open_all(conn)?;
+            Ok((aborted, projects, quarantined, sources, last, alerts))
         }));
         ctx.wait(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok((aborted, projects, quarantined, mut sources, last))) => {
+            Ok(Ok((aborted, projects, quarantined, mut sources, last, alerts))) => {
+                act.deps.monitors.load(alerts);
                 for p in quarantined {
                     let q = Quarantine { restarts: 0, reason: p.status_reason, since_ms: p.updated_at_ms };
                     act.quarantined.insert(p.id, q);
@@ -258,6 +261,7 @@ impl Handler<StartAll> for ProjectSupervisor {
                     log::warn!("closed {aborted} runs left running by a previous process as aborted");
                 }
                 for p in &projects {
+                    act.deps.monitors.set_rules(p.id, p.monitors.clone());
                     let preloaded = Preloaded {
                         sources: sources.remove(&p.id).unwrap_or_default(),
                         last_started_ms: last.get(&p.id).copied(),
@@ -291,7 +295,9 @@ impl Handler<Adopt> for ProjectSupervisor {
     fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
         let ids = msg.0;
         let fallback = ids.clone();
+        let deps = self.deps.clone();
         let load = self.deps.db.send(Exec(move |conn| {
+            let monitors = &deps.monitors;
             let mut sources: HashMap<ProjectId, Vec<Source>> = HashMap::new();
             for s in Source::list_active_for_projects(conn, &ids)? {
                 sources.entry(s.project_id).or_default().push(s);
@@ -299,6 +305,9 @@ impl Handler<Adopt> for ProjectSupervisor {
             let last: HashMap<ProjectId, i64> = Run::last_started_for(conn, &ids)?.into_iter().collect();
             let schedules: HashMap<ProjectId, trawler_store::Schedule> =
                 Project::schedules(conn, &ids)?.into_iter().map(|s| (s.id, s)).collect();
+            for (id, rules) in Project::monitors_of(conn, &ids)? {
+                monitors.set_rules(id, Some(rules));
+            }
             Ok((ids, sources, last, schedules))
         }));
         // wait: a Release of the same projects is handled after their start.

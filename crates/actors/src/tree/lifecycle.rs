@@ -190,6 +190,17 @@ impl Tree {
         self.reschedule(id, move |conn| cadence.store(conn, id, now_millis())).await
     }
 
+    /// Gives a project its own monitor rules and silenced monitors (`None`:
+    /// the defaults alone); the node running it follows them from its next
+    /// fetch.
+    pub async fn set_monitors(
+        &self,
+        id: ProjectId,
+        monitors: Option<trawler_domain::monitor::ProjectMonitors>,
+    ) -> Result<(Project, Vec<Source>), ActorError> {
+        self.reschedule(id, move |conn| Project::set_monitors(conn, id, monitors.as_ref(), now_millis())).await
+    }
+
     /// Stores a change of a project's schedule (`change`), then has an
     /// active project's scraper and polls follow it, wherever they run.
     async fn reschedule(

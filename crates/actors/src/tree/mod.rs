@@ -135,6 +135,7 @@ impl Tree {
         // their own too (see `RunBook`).
         let run_book_depth = Arc::new(AtomicUsize::new(0));
         let runs = RunBook::new(db_lane(&pool, 1), &config.node, run_book_depth.clone()).start();
+        let monitor_defaults = config.monitors.clone();
         let deps = Arc::new(SharedDeps {
             db: db.clone(),
             runs,
@@ -147,6 +148,7 @@ impl Tree {
             fetching: Arc::default(),
             clock: trawler_domain::clock::system(),
             campaigns: Default::default(),
+            monitors: crate::monitor::MonitorBook::new(monitor_defaults),
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();

@@ -47,6 +47,9 @@ pub struct Project {
     /// When its campaign ended (its final numbers in), epoch ms; kept when
     /// an admin resumes it.
     pub ended_at_ms: Option<i64>,
+    /// Its own monitor rules and silenced monitors (`None`: the platform
+    /// defaults alone).
+    pub monitors: Option<Arc<trawler_domain::monitor::ProjectMonitors>>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -63,6 +66,7 @@ struct ProjectRow {
     full_interval_ms: Option<i64>,
     poll_interval_ms: Option<i64>,
     ended_at_ms: Option<i64>,
+    monitors: Option<String>,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -83,6 +87,13 @@ impl TryFrom<ProjectRow> for Project {
             full_interval_ms: r.full_interval_ms,
             poll_interval_ms: r.poll_interval_ms,
             ended_at_ms: r.ended_at_ms,
+            monitors: r
+                .monitors
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("project {} monitors: {e}", r.id)))?
+                .map(Arc::new),
         })
     }
 }

@@ -24,9 +24,11 @@ pub enum WebhooksCommand {
     Add {
         /// Where events are POSTed.
         url: String,
-        /// An event to send (repeatable): campaign.ended, project.failing,
-        /// project.quarantined, project.recovered, project.slo_breached,
-        /// project.slo_restored, ping, or `*` (the default) for all.
+        /// An event to send (repeatable): campaign.ended, project.anomaly,
+        /// project.data_stale, project.failing, project.milestone,
+        /// project.monitor_recovered, project.quarantined, project.recovered,
+        /// project.slo_breached, project.slo_restored, ping, or `*` (the
+        /// default) for all.
         #[arg(long = "event")]
         events: Vec<String>,
         /// The signing secret (16 characters or more).

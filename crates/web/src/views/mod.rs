@@ -5,6 +5,7 @@
 mod actors;
 mod admin;
 mod health;
+mod monitors;
 mod platforms;
 mod projects;
 mod runs;
@@ -16,6 +17,7 @@ pub mod wire;
 pub use actors::*;
 pub use admin::*;
 pub use health::*;
+pub use monitors::*;
 pub use platforms::*;
 pub use projects::*;
 pub use runs::*;

@@ -98,6 +98,10 @@ pub struct Project {
     /// When its campaign ended (its final numbers in), epoch ms; kept when
     /// an admin resumes it, so its end is not declared twice.
     pub ended_at_ms: Option<i64>,
+    /// Its own monitor rules and silenced monitors (`null`: the platform
+    /// defaults alone); see `PUT /projects/{id}/monitors`.
+    #[schema(value_type = Option<Object>)]
+    pub monitors: Option<Value>,
 }
 
 impl From<trawler_store::Project> for Project {
@@ -114,6 +118,7 @@ impl From<trawler_store::Project> for Project {
             full_interval_ms,
             poll_interval_ms,
             ended_at_ms,
+            monitors,
         } = p;
         Project {
             id: id.0,
@@ -127,6 +132,7 @@ impl From<trawler_store::Project> for Project {
             full_interval_ms,
             poll_interval_ms,
             ended_at_ms,
+            monitors: monitors.and_then(|m| serde_json::to_value(&*m).ok()),
         }
     }
 }
@@ -154,6 +160,7 @@ impl ProjectView {
         for s in &mut self.sources {
             s.options = Value::Object(Default::default());
         }
+        self.project.monitors = None;
         self
     }
 }

@@ -13,9 +13,11 @@ pub struct CreateWebhook {
     /// Where events are POSTed (http or https).
     #[schema(example = "https://hooks.example.com/trawler", max_length = 2048, pattern = "^https?://[^\\s/?#]+")]
     pub url: String,
-    /// Events to send: `campaign.ended`, `project.failing`,
-    /// `project.quarantined`, `project.recovered`, `project.slo_breached`,
-    /// `project.slo_restored`, `ping`, or `*` (the default) for all.
+    /// Events to send: `campaign.ended`, `project.anomaly`,
+    /// `project.data_stale`, `project.failing`, `project.milestone`,
+    /// `project.monitor_recovered`, `project.quarantined`,
+    /// `project.recovered`, `project.slo_breached`, `project.slo_restored`,
+    /// `ping`, or `*` (the default) for all.
     #[serde(default)]
     #[schema(value_type = Option<Vec<WebhookEvent>>, min_items = 1)]
     pub events: Option<Vec<String>>,
@@ -37,6 +39,19 @@ pub enum WebhookEvent {
     /// A project's campaign is over and its final numbers are in.
     #[schema(rename = "campaign.ended")]
     CampaignEnded,
+    /// A monitor found a number moving wrong: a drop, a jump, a metric
+    /// missing from a fetch.
+    #[schema(rename = "project.anomaly")]
+    Anomaly,
+    /// A monitor found a number of a live campaign standing still too long.
+    #[schema(rename = "project.data_stale")]
+    DataStale,
+    /// A milestone was crossed (a share of the goal, a spend).
+    #[schema(rename = "project.milestone")]
+    Milestone,
+    /// A monitor's alert recovered (`data.monitor` says which).
+    #[schema(rename = "project.monitor_recovered")]
+    MonitorRecovered,
     /// A project's full scrapes failed several times in a row.
     #[schema(rename = "project.failing")]
     Failing,

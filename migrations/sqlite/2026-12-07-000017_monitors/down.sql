@@ -1,0 +1,2 @@
+DROP TABLE monitor_alerts;
+ALTER TABLE projects DROP COLUMN monitors;
