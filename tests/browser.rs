@@ -9,140 +9,16 @@
 //! them). Without them the test says so and passes, unless
 //! TRAWLER_REQUIRE_BROWSER is set (CI sets it).
 
+mod browser_kit;
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
-use common::{server_env, start_server, start_sim, Proc};
-use fantoccini::wd::TimeoutConfiguration;
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{json, Value};
-
-const PASSWORD: &str = "browser-test-password";
-
-/// chromedriver's log endpoint (not in W3C WebDriver, supported by Chrome).
-#[derive(Debug)]
-struct BrowserLogs;
-
-impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLogs {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
-    }
-}
-
-struct Browser {
-    client: Client,
-    artifacts: PathBuf,
-    shots: usize,
-    errors: Vec<String>,
-}
-
-impl Browser {
-    async fn shot(&mut self, name: &str) -> Result<()> {
-        self.shots += 1;
-        let png = self.client.screenshot().await?;
-        std::fs::write(self.artifacts.join(format!("{:02}-{name}.png", self.shots)), png)?;
-        self.check_console().await
-    }
-
-    /// Collects console messages since the last call; errors are kept.
-    async fn check_console(&mut self) -> Result<()> {
-        let logs = self.client.issue_cmd(BrowserLogs).await?;
-        for entry in logs.as_array().into_iter().flatten() {
-            if entry["level"] == "SEVERE" {
-                self.errors.push(entry["message"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-        Ok(())
-    }
-
-    async fn wait(&self, what: &str, timeout: Duration, script: &str) -> Result<Value> {
-        let started = Instant::now();
-        loop {
-            // A script sent while a form's navigation replaces the page can
-            // be lost with the old document (a script timeout): ask again.
-            let last = match self.client.execute(&format!("return ({script});"), vec![]).await {
-                Ok(v) if !(v.is_null() || v == json!(false)) => return Ok(v),
-                Ok(v) => v.to_string(),
-                Err(e) => e.to_string(),
-            };
-            if started.elapsed() > timeout {
-                bail!("timed out waiting for {what} (last answer: {last})");
-            }
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn chromedriver() -> Result<Option<Proc>> {
-    let required = std::env::var_os("TRAWLER_REQUIRE_BROWSER").is_some();
-    let port = free_port()?;
-    let child =
-        Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-    let child = match child {
-        Ok(c) => c,
-        Err(e) if !required => {
-            eprintln!(
-                "browser test skipped: chromedriver cannot start ({e}); set TRAWLER_REQUIRE_BROWSER to require it"
-            );
-            return Ok(None);
-        }
-        Err(e) => bail!("chromedriver is required (TRAWLER_REQUIRE_BROWSER) but cannot start: {e}"),
-    };
-    let addr = format!("http://127.0.0.1:{port}");
-    let proc_ = Proc { child, addr: addr.clone(), cleanup: None };
-    common::wait_until("chromedriver", Duration::from_secs(20), || {
-        Ok(reqwest::blocking::get(format!("{addr}/status")).is_ok_and(|r| r.status().is_success()))
-    })?;
-    Ok(Some(proc_))
-}
-
-/// Opens a Chromium session for `name` (its screenshots go to
-/// `<target>/browser-artifacts/<name>/`), runs `scenario` in it, and fails on
-/// the scenario's error or on any console error.
-async fn in_browser<F>(driver: &Proc, name: &str, scenario: F) -> Result<()>
-where
-    F: for<'a> FnOnce(&'a mut Browser) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + 'a>>,
-{
-    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../browser-artifacts").join(name);
-    std::fs::create_dir_all(&artifacts)?;
-    let caps = json!({
-        "goog:chromeOptions": {"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]},
-        "goog:loggingPrefs": {"browser": "ALL"},
-    });
-    let client = ClientBuilder::rustls()?
-        .capabilities(caps.as_object().cloned().ok_or_else(|| anyhow!("capabilities"))?)
-        .connect(&driver.addr)
-        .await
-        .context("starting Chromium through chromedriver")?;
-    // Scripts here answer at once; a lost one should fail fast, not after
-    // chromedriver's default 30 s.
-    client
-        .update_timeouts(TimeoutConfiguration::new(
-            Some(Duration::from_secs(5)),
-            Some(Duration::from_secs(30)),
-            Some(Duration::ZERO),
-        ))
-        .await?;
-    let mut b = Browser { client, artifacts, shots: 0, errors: Vec::new() };
-    let result = scenario(&mut b).await;
-    let _ = b.shot("end").await;
-    let _ = b.client.clone().close().await;
-    result?;
-    ensure!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
-    Ok(())
-}
+use anyhow::{anyhow, ensure, Result};
+use browser_kit::{chromedriver, in_browser, log_in, Browser, PASSWORD};
+use common::{server_env, start_server, start_sim};
+use fantoccini::Locator;
+use serde_json::json;
 
 #[test]
 fn an_admin_and_a_creator_use_the_ui_in_a_real_browser() -> Result<()> {
@@ -160,15 +36,6 @@ fn an_admin_and_a_creator_use_the_ui_in_a_real_browser() -> Result<()> {
     let base = api.base.clone();
     rt.block_on(in_browser(&driver, "admin-and-creator", move |b| Box::pin(async move { scenario(b, &base).await })))?;
     drop(driver);
-    Ok(())
-}
-
-/// Logs in through the form.
-async fn log_in(b: &mut Browser, base: &str) -> Result<()> {
-    b.client.goto(&format!("{base}/ui/login")).await?;
-    b.client.find(Locator::Css("input[name=password]")).await?.send_keys(PASSWORD).await?;
-    b.client.find(Locator::Css("form[action='/ui/login'] button")).await?.click().await?;
-    b.client.wait().for_element(Locator::Css("#projects")).await?;
     Ok(())
 }
 
@@ -519,5 +386,106 @@ async fn scenario(b: &mut Browser, base: &str) -> Result<()> {
         }
         b.shot(page).await?;
     }
+    Ok(())
+}
+
+/// Posts to the simulator's control routes.
+fn sim_post(sim: &str, route: &str, body: serde_json::Value) -> Result<()> {
+    let status = reqwest::blocking::Client::new().post(format!("{sim}{route}")).json(&body).send()?.status();
+    ensure!(status.is_success(), "the simulator refused {route}: {status}");
+    Ok(())
+}
+
+#[test]
+fn an_operator_sees_an_alert_and_an_ended_campaign_and_silences_a_monitor() -> Result<()> {
+    let Some(driver) = chromedriver()? else { return Ok(()) };
+    let sim = start_sim(trawler_domain::now_secs() - 3600, &[])?;
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let hash = trawler_web::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_ADMIN_PASSWORD_HASH", &hash),
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1s"),
+            ("TRAWLER_WEIGHTED_POLLS", "false"),
+        ],
+    );
+    let (_server, api) = start_server(&env)?;
+    let create = |name: &str, reference: &str| -> Result<i64> {
+        let body = json!({"name": name, "sources": [{"platform": "kickstarter", "external_ref": reference}]});
+        let (status, made) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
+        ensure!(status == 201, "{status} {made}");
+        made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))
+    };
+    let dropping = create("Dropping Lamp", "ui/dropping")?;
+    let ending = create("Ending Lamp", "ui/ending")?;
+    common::wait_until("a few polls", Duration::from_secs(15), || {
+        let stats: serde_json::Value = reqwest::blocking::get(format!("{}/_sim/stats", sim.addr))?.json()?;
+        Ok(stats["sources"]["kickstarter:ui/dropping"]["requests"].as_u64() >= Some(3))
+    })?;
+    sim_post(
+        &sim.addr,
+        "/_sim/anomalies",
+        json!({"platform": "kickstarter", "reference": "ui/dropping", "kind": "scale", "factor": 0.5}),
+    )?;
+    sim_post(
+        &sim.addr,
+        "/_sim/campaigns",
+        json!({"platform": "kickstarter", "reference": "ui/ending", "ends_in_secs": 1}),
+    )?;
+    common::wait_until("the drop alert and the end", Duration::from_secs(30), || {
+        let open = api.ok(&format!("/api/v1/projects/{dropping}/alerts"))?;
+        let ended = api.ok(&format!("/api/v1/projects/{ending}"))?["status"] == "ended";
+        Ok(ended && open["alerts"].as_array().is_some_and(|a| a.iter().any(|a| a["monitor"] == "drop")))
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let base = api.base.clone();
+    rt.block_on(in_browser(&driver, "monitors-and-ended", move |b| {
+        Box::pin(async move { alerts_scenario(b, &base, dropping, ending).await })
+    }))?;
+    // Silenced through the page: the API says so.
+    let monitors = api.ok(&format!("/api/v1/projects/{dropping}/monitors"))?;
+    ensure!(monitors["silenced"] == json!(["drop"]), "{monitors}");
+    drop(driver);
+    Ok(())
+}
+
+async fn alerts_scenario(b: &mut Browser, base: &str, dropping: i64, ending: i64) -> Result<()> {
+    log_in(b, base).await?;
+    // The list flags the alerting project and the ended one.
+    let row = |id: i64| format!("document.querySelector('#projects tr[data-project=\"{id}\"]')");
+    b.wait(
+        "the drop badge in the list",
+        Duration::from_secs(10),
+        &format!("!!{}.querySelector('.badge.alerting[data-alert=\"drop\"]')", row(dropping)),
+    )
+    .await?;
+    b.wait("the ended badge", Duration::from_secs(10), &format!("!!{}.querySelector('.badge.ended')", row(ending)))
+        .await?;
+    b.shot("list-with-alert-and-ended").await?;
+
+    // The ended project's page says its numbers are final.
+    b.client.goto(&format!("{base}/ui/projects/{ending}")).await?;
+    let status = b.client.find(Locator::Css("#status")).await?.text().await?;
+    let final_note = b.client.find(Locator::Css("#final")).await?.text().await?;
+    ensure!(status == "ended" && final_note.contains("final numbers"), "{status}: {final_note}");
+    let campaign = b.client.find(Locator::Css("#campaigns")).await?.text().await?;
+    ensure!(campaign.contains("(ended)"), "{campaign}");
+    b.shot("ended-project").await?;
+
+    // The alerting project's page lists the alert; silencing its monitor
+    // is one click.
+    b.client.goto(&format!("{base}/ui/projects/{dropping}")).await?;
+    let alert = b.client.find(Locator::Css("#open-alerts li[data-monitor=drop]")).await?.text().await?;
+    ensure!(alert.contains("went down from"), "{alert}");
+    b.shot("project-with-alert").await?;
+    b.client.find(Locator::Css("button[data-silence=drop]")).await?.click().await?;
+    b.wait("the silenced box", Duration::from_secs(10), "!!(document.querySelector('#silence-drop') || {}).checked")
+        .await?;
+    let flash = b.client.find(Locator::Css("p.flash[role=status]")).await?.text().await?;
+    ensure!(flash.contains("Silenced drop"), "{flash}");
+    b.shot("monitor-silenced").await?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod actors;
 mod dashboard;
 mod login;
+mod monitors;
 mod parts;
 mod platforms;
 mod project;
@@ -34,6 +35,7 @@ use crate::ApiError;
 use actors::actors;
 use dashboard::dashboard;
 use login::{login, login_page, logout};
+use monitors::{save_monitors, silence};
 use parts::{figures, filter_form, pager, FilterForm, FlashQuery, Pager, RANGES};
 use platforms::platforms;
 use project::{archive, cadence, cancel, make_token, project, resume, revoke_token, save_sources, schedule, scrape};
@@ -161,6 +163,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/projects/{id}/resume").route(web::post().to(resume)))
         .service(web::resource("/ui/projects/{id}/schedule/{verb}").route(web::post().to(schedule)))
         .service(web::resource("/ui/projects/{id}/cadence").route(web::post().to(cadence)))
+        .service(web::resource("/ui/projects/{id}/monitors").route(web::post().to(save_monitors)))
+        .service(web::resource("/ui/projects/{id}/monitors/{monitor}/{verb}").route(web::post().to(silence)))
         .service(web::resource("/ui/projects/{id}/sources").route(web::post().to(save_sources)))
         .service(web::resource("/ui/projects/{id}/tokens").route(web::post().to(make_token)))
         .service(web::resource("/ui/projects/{id}/tokens/{token_id}/revoke").route(web::post().to(revoke_token)))

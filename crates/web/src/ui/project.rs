@@ -51,6 +51,8 @@ pub(super) struct ProjectPage {
     pub(super) sources_json: String,
     pub(super) tokens: Vec<TokenRow>,
     pub(super) new_token: Option<String>,
+    /// Its monitors: open alerts, history, rules.
+    pub(super) monitors: super::monitors::MonitorsPart,
 }
 
 pub(super) async fn project_page(
@@ -66,7 +68,7 @@ pub(super) async fn project_page(
         .find(|r| Some(r.0) == range.as_deref())
         .map_or(("24h".to_owned(), 86_400), |r| (r.0.to_owned(), r.2));
     let now = now_secs();
-    let (project, sources, obs, runs, tokens) = db(state, move |conn| {
+    let (project, sources, obs, runs, tokens, alerts) = db(state, move |conn| {
         let p = Project::get(conn, id)?;
         Ok((
             p,
@@ -74,9 +76,11 @@ pub(super) async fn project_page(
             Point::observations_at(conn, id, now)?,
             Run::list_for_project(conn, id, 20)?,
             ProjectToken::list(conn, id)?,
+            trawler_store::Alert::list(conn, id, false, 100)?,
         ))
     })
     .await?;
+    let monitors = super::monitors::MonitorsPart::new(state, &project, alerts);
     let (figures, metrics) = figures(&obs);
     let sources_json = serde_json::to_string_pretty(
         &sources
@@ -129,6 +133,7 @@ pub(super) async fn project_page(
             })
             .collect(),
         new_token,
+        monitors,
     };
     html(&page)
 }

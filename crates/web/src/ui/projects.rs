@@ -19,6 +19,8 @@ pub(super) struct ProjectRow {
     /// The polls' share over 24 h (empty when none were seen).
     pub(super) polls: String,
     pub(super) polls_bad: bool,
+    /// Open monitor alerts: monitor, how many, good news (a milestone).
+    pub(super) alerts: Vec<(String, i64, bool)>,
 }
 
 #[derive(Template)]
@@ -123,6 +125,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
             let ids: Vec<ProjectId> = page.iter().map(|p| p.id).collect();
             latest = Run::latest_for(conn, &ids)?.into_iter().map(|r| (r.project_id, r)).collect();
         }
+        let mut open_alerts = trawler_store::Alert::open_counts(conn)?;
         let mut observed =
             trawler_store::view::latest_values(conn, &page.iter().map(|p| p.id).collect::<Vec<_>>(), now)?;
         let mut rows = Vec::with_capacity(page.len());
@@ -165,6 +168,12 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                     .and_then(|f| f.share.map(|s| format!("{:.1}% of {}", s * 100.0, f.slots)))
                     .unwrap_or_default(),
                 polls_bad: polls.get(&p.id).and_then(|f| f.share).is_some_and(|s| s < config.slo_target),
+                alerts: open_alerts
+                    .remove(&p.id)
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, n)| (k.as_str().to_owned(), n, k == trawler_domain::monitor::MonitorKind::Milestone))
+                    .collect(),
             });
         }
         Ok((rows, total, all, Run::nodes(conn)?))
