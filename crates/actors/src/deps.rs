@@ -1,5 +1,6 @@
 //! What every actor of the tree shares, and the one fetch step they all use.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -13,11 +14,13 @@ use crate::campaign::CampaignBook;
 use crate::config::ActorsConfig;
 use crate::db::{DbExecutor, Exec};
 use crate::events::EventBus;
+use crate::events::{AlertState, Event};
 use crate::fetching::Fetching;
 use crate::metrics::Metrics;
 use crate::ownership::Ownership;
 use crate::pipeline::Pipeline;
 use crate::runbook::RunBook;
+use trawler_store::{Alert, NewAlert};
 
 /// What every actor of the tree shares, behind one `Arc`: a hundred thousand
 /// scrapers hold one pointer each, not a copy of every handle.
@@ -99,11 +102,69 @@ impl SharedDeps {
         kind: RunKind,
         samples: Vec<trawler_sources::Sample>,
     ) -> Result<usize, String> {
-        let values: std::collections::BTreeMap<String, f64> =
-            samples.iter().map(|s| (s.metric.as_str().to_owned(), s.value)).collect();
+        let values: BTreeMap<String, f64> = samples.iter().map(|s| (s.metric.as_str().to_owned(), s.value)).collect();
         let n = self.pipeline.observed(source, samples).await?;
         self.monitor(source, kind, &values);
         Ok(n)
+    }
+
+    /// Runs `source`'s monitors over values it just stored, and stores,
+    /// announces and counts what fired or recovered.
+    pub(crate) fn monitor(&self, source: &Source, kind: RunKind, values: &BTreeMap<String, f64>) {
+        let phase = self.campaigns.current(source).map(|c| c.phase);
+        let now_ms = self.clock.now_ms();
+        let transitions = self.monitors.observe(source, kind, values, crate::monitor::live(phase), now_ms);
+        if transitions.is_empty() {
+            return;
+        }
+        let (project_id, source_id, platform) = (source.project_id, source.id, source.platform);
+        for t in &transitions {
+            let state = if t.fired { AlertState::Fired } else { AlertState::Recovered };
+            self.metrics.alert(t.key.monitor.as_str(), if t.fired { "fired" } else { "recovered" });
+            log::info!(
+                "project {project_id} {platform} {}: {} {} ({})",
+                source.external_ref,
+                t.key.monitor,
+                if t.fired { "fired" } else { "recovered" },
+                t.detail
+            );
+            self.events.publish(Event::Alert {
+                project_id,
+                source_id,
+                platform,
+                monitor: t.key.monitor,
+                metric: t.key.metric.clone(),
+                threshold: t.key.at.clone(),
+                state,
+                value: t.value,
+                detail: t.detail.clone(),
+                at_ms: now_ms,
+            });
+        }
+        self.metrics.alerts_open.set(self.monitors.open_alerts() as i64);
+        self.db.do_send(Exec(move |conn| {
+            for t in transitions {
+                let stored = if t.fired {
+                    let alert = NewAlert {
+                        project_id,
+                        source_id,
+                        platform,
+                        key: t.key.clone(),
+                        level: t.level,
+                        value: t.value,
+                        detail: t.detail.clone(),
+                        at_ms: now_ms,
+                    };
+                    Alert::fire(conn, &alert)
+                } else {
+                    Alert::recover(conn, source_id, &t.key, t.value, &t.detail, now_ms)
+                };
+                if let Err(e) = stored {
+                    log::warn!("project {project_id}: storing a {} alert failed: {e}", t.key.monitor);
+                }
+            }
+            Ok(())
+        }));
     }
 }
 

@@ -1,8 +1,6 @@
 //! The monitors on the numbers as the tree runs them: one [`Track`] per
-//! source, fed with each stored fetch's values; alerts that fire or recover
-//! are stored (one open row per alert, so a restart or a second node does
-//! not repeat one), published as `alert` events (SSE, webhooks) and
-//! counted in the metrics.
+//! source, fed with each stored fetch's values (see `SharedDeps::monitor`,
+//! which stores, announces and counts what fires or recovers).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -10,11 +8,7 @@ use std::sync::{Arc, Mutex};
 use trawler_domain::campaign::Phase;
 use trawler_domain::monitor::{MonitorDefaults, OpenAlert, ProjectMonitors, Rules, Track, Transition};
 use trawler_domain::{ProjectId, RunKind};
-use trawler_store::{Alert, NewAlert, Source};
-
-use crate::db::Exec;
-use crate::deps::SharedDeps;
-use crate::events::{AlertState, Event};
+use trawler_store::{Alert, Source};
 
 /// Every source's monitor state on this node.
 pub(crate) struct MonitorBook {
@@ -96,65 +90,4 @@ impl MonitorBook {
 /// its platform says nothing of campaigns).
 pub(crate) fn live(phase: Option<Phase>) -> bool {
     phase.is_none_or(|p| p == Phase::Live)
-}
-
-impl SharedDeps {
-    /// Runs `source`'s monitors over values it just stored, and stores,
-    /// announces and counts what fired or recovered.
-    pub(crate) fn monitor(&self, source: &Source, kind: RunKind, values: &BTreeMap<String, f64>) {
-        let phase = self.campaigns.current(source).map(|c| c.phase);
-        let now_ms = self.clock.now_ms();
-        let transitions = self.monitors.observe(source, kind, values, live(phase), now_ms);
-        if transitions.is_empty() {
-            return;
-        }
-        let (project_id, source_id, platform) = (source.project_id, source.id, source.platform);
-        for t in &transitions {
-            let state = if t.fired { AlertState::Fired } else { AlertState::Recovered };
-            self.metrics.alert(t.key.monitor.as_str(), if t.fired { "fired" } else { "recovered" });
-            log::info!(
-                "project {project_id} {platform} {}: {} {} ({})",
-                source.external_ref,
-                t.key.monitor,
-                if t.fired { "fired" } else { "recovered" },
-                t.detail
-            );
-            self.events.publish(Event::Alert {
-                project_id,
-                source_id,
-                platform,
-                monitor: t.key.monitor,
-                metric: t.key.metric.clone(),
-                threshold: t.key.at.clone(),
-                state,
-                value: t.value,
-                detail: t.detail.clone(),
-                at_ms: now_ms,
-            });
-        }
-        self.metrics.alerts_open.set(self.monitors.open_alerts() as i64);
-        self.db.do_send(Exec(move |conn| {
-            for t in transitions {
-                let stored = if t.fired {
-                    let alert = NewAlert {
-                        project_id,
-                        source_id,
-                        platform,
-                        key: t.key.clone(),
-                        level: t.level,
-                        value: t.value,
-                        detail: t.detail.clone(),
-                        at_ms: now_ms,
-                    };
-                    Alert::fire(conn, &alert)
-                } else {
-                    Alert::recover(conn, source_id, &t.key, t.value, &t.detail, now_ms)
-                };
-                if let Err(e) = stored {
-                    log::warn!("project {project_id}: storing a {} alert failed: {e}", t.key.monitor);
-                }
-            }
-            Ok(())
-        }));
-    }
 }
