@@ -45,11 +45,26 @@ pub struct DemoArgs {
     /// starts: its final scrape runs and the project shows `ended`.
     #[arg(long, default_value = "2m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     pub end_after: Duration,
+
+    /// When the second project's numbers stop moving, after the demo
+    /// starts: its stale monitor fires `--stale-after` later.
+    #[arg(long, default_value = "30s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub freeze_after: Duration,
+
+    /// How long numbers of a live campaign may stand still before the stale
+    /// monitor fires (the slowest simulated campaign gains a backer every
+    /// 20 s).
+    #[arg(long, default_value = "45s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    pub stale_after: Duration,
 }
 
 /// The Kickstarter reference of the demo's first project, whose campaign
 /// ends during the demo.
 const ENDING: &str = "demo-studio/aurora-desk-lamp";
+
+/// The Kickstarter reference of the demo's second project, whose numbers
+/// stop moving during the demo (its stale monitor fires).
+const FREEZING: &str = "demo-studio/basecamp-stove";
 
 /// A fresh random token (from the OS), or one derived from the clock.
 fn random_token() -> String {
@@ -167,6 +182,7 @@ fn demo_settings(args: &DemoArgs, token: &str, password: &str, sim_url: &str) ->
         ("meta_url", format!("{sim_url}/meta")),
         ("http_workers", "2".into()),
         ("shutdown_timeout", "10s".into()),
+        ("monitor_stale_after", humantime::format_duration(args.stale_after).to_string()),
     ];
     for (key, value) in text {
         match s.set_text(key, &value) {
@@ -189,11 +205,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let sim_url = format!("http://{}", sim.addr);
         let ends_at = trawler_domain::now_secs().saturating_add(args.end_after.as_secs().min(365 * 86_400) as i64);
         sim.state.end_campaign("kickstarter", ENDING, ends_at);
+        let freezes_at =
+            trawler_domain::now_secs().saturating_add(args.freeze_after.as_secs().min(365 * 86_400) as i64);
+        sim.state.set_anomaly(
+            "kickstarter",
+            FREEZING,
+            Some(trawler_sim::anomaly::Anomaly::Freeze { since: freezes_at }),
+        );
         let settings = demo_settings(&args, &token, &password, &sim_url)?;
         let n = args.projects;
         let sim_for_seed = sim_url.clone();
         let running = start(settings, move |conn| seed(conn, n, &sim_for_seed)).await?;
         let api = format!("http://{}", running.addr);
+        println!("trawler demo: serving on {api}");
         println!();
         println!("trawler demo is running (Ctrl-C stops it)");
         println!("  admin UI     {api}/ui/   (password {password})");
@@ -206,6 +230,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let ends = trawler_domain::time::display_ms(ends_at.saturating_mul(1000));
         println!(
             "  watch        Aurora Desk Lamp's campaign ends at {ends} UTC: one final scrape, then it shows `ended`"
+        );
+        let freezes = trawler_domain::time::display_ms(freezes_at.saturating_mul(1000));
+        println!(
+            "  watch        Basecamp Stove's numbers stop moving at {freezes} UTC: {} later its stale monitor fires \
+             (an alert on its page, a `project.data_stale` webhook)",
+            humantime::format_duration(args.stale_after)
         );
         println!();
         println!("  try: curl -H 'Authorization: Bearer {token}' {api}/api/v1/projects/1/summary");
