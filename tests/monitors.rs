@@ -119,6 +119,30 @@ fn each_monitor_fires_once_and_recovers_once() -> Result<()> {
     })?;
     ensure!(alerts(&api, stale, "stale", "backers")?.is_empty(), "stale while its numbers move");
 
+    // Someone follows the drop project live.
+    let stream = api
+        .client
+        .get(format!("{}/api/v1/projects/{drop}/events", api.base))
+        .bearer_auth(common::TOKEN)
+        .timeout(Duration::from_secs(30))
+        .send()?;
+    ensure!(stream.status() == 200, "{}", stream.status());
+    let (tx, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut stream, mut text, mut buf) = (stream, String::new(), [0u8; 4096]);
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if let Some(at) = text.find("event: alert\n") {
+                let _ = tx.send(text[at..].lines().take(2).collect::<Vec<_>>().join("\n"));
+                return;
+            }
+        }
+    });
+
     // Wrong numbers.
     anomaly(&sim.addr, &stale_ref, "freeze", None)?;
     anomaly(&sim.addr, "mon/drop", "scale", Some(0.5))?;
@@ -129,6 +153,9 @@ fn each_monitor_fires_once_and_recovers_once() -> Result<()> {
     let fired = wait_alert(&api, stale, ("stale", "backers"), "open", long)?;
     ensure!(fired["detail"].as_str().is_some_and(|d| d.contains("unchanged")), "{fired}");
     let fired = wait_alert(&api, drop, ("drop", "pledged"), "open", long)?;
+    let event = heard.recv_timeout(Duration::from_secs(10))?;
+    ensure!(event.contains(r#""type":"alert""#) && event.contains(r#""state":"fired""#), "{event}");
+    ensure!(event.contains(r#""monitor":"drop""#), "{event}");
     ensure!(fired["level"].as_f64().zip(fired["value"].as_f64()).is_some_and(|(l, v)| v < l * 0.6), "{fired}");
     // A jump is one reading: the next one, as far from it as ever, recovers.
     let jumped = wait_alert(&api, jump, ("jump", "backers"), "recovered", long)?;
