@@ -304,6 +304,17 @@ fn the_command_line_client_drives_a_node() -> Result<()> {
     ensure!(code == 0 && out.contains("Lamp"), "{out}");
     let (code, _, err) = run(&["projects", "bulk", "cadence", "1"])?;
     ensure!(code == 1 && err.contains("needs `full_interval`"), "{err}");
+    let (code, out, err) = run(&["projects", "silence", "1", "stale"])?;
+    ensure!(code == 0 && out.contains("silenced: stale"), "{out}{err}");
+    let rules = r#"{"rules": [{"monitor": "jump", "factor": 4}], "silenced": ["stale", "missing"]}"#;
+    let (code, out, err) = run(&["projects", "monitors", "1", "--set", rules])?;
+    ensure!(code == 0 && out.contains("silenced: stale, missing") && out.contains(r#""factor": 4"#), "{out}{err}");
+    let (code, out, err) = run(&["projects", "unsilence", "1", "stale"])?;
+    ensure!(code == 0 && out.contains("silenced: missing") && out.contains("jump"), "{out}{err}");
+    let (code, _, err) = run(&["projects", "silence", "1", "loud"])?;
+    ensure!(code == 1 && err.trim_end().lines().count() == 1 && err.contains("422 invalid_monitor"), "{err}");
+    let (code, out, err) = run(&["projects", "alerts", "1", "--all"])?;
+    ensure!(code == 0 && out.contains("all alerts"), "{out}{err}");
     let (code, _, err) = run(&["projects", "bulk", "snooze", "1"])?;
     ensure!(code != 0 && err.contains("unknown action `snooze`"), "{err}");
     let (code, out, _) = run(&["projects", "archive", "1"])?;

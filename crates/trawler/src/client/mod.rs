@@ -23,6 +23,7 @@ macro_rules! out {
     }};
 }
 
+mod monitors;
 mod nodes;
 mod points;
 mod projects;

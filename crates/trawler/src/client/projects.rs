@@ -97,6 +97,39 @@ pub enum ProjectsCommand {
         #[arg(required = true)]
         ids: Vec<i64>,
     },
+    /// List a project's monitor alerts (the open ones; `--all`: every one
+    /// kept, recovered too).
+    Alerts {
+        /// The project id.
+        id: i64,
+        /// Recovered alerts too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show a project's monitor rules and silenced monitors, or replace
+    /// them (`--set '{"rules": [...], "silenced": [...]}'`).
+    Monitors {
+        /// The project id.
+        id: i64,
+        /// The new rules and silenced monitors, as JSON.
+        #[arg(long)]
+        set: Option<String>,
+    },
+    /// Silence one monitor of a project (`stale`, `drop`, `jump`, `missing`
+    /// or `milestone`): it raises nothing for it.
+    Silence {
+        /// The project id.
+        id: i64,
+        /// The monitor.
+        monitor: String,
+    },
+    /// Let a silenced monitor raise alerts again.
+    Unsilence {
+        /// The project id.
+        id: i64,
+        /// The monitor.
+        monitor: String,
+    },
     /// Scrape a project now and wait for the run to finish.
     Scrape {
         /// The project id.
@@ -165,6 +198,10 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
             let p = api.post(&format!("/api/v1/projects/{id}/resume"), None)?;
             out!("project {id} is {}", p["status"].as_str().unwrap_or("?"));
         }
+        ProjectsCommand::Alerts { id, all } => super::monitors::alerts(&api, id, all)?,
+        ProjectsCommand::Monitors { id, set } => super::monitors::monitors(&api, id, set)?,
+        ProjectsCommand::Silence { id, monitor } => super::monitors::silence(&api, id, &monitor, true)?,
+        ProjectsCommand::Unsilence { id, monitor } => super::monitors::silence(&api, id, &monitor, false)?,
         ProjectsCommand::Pause { id } => pause(&api, id, true)?,
         ProjectsCommand::Unpause { id } => pause(&api, id, false)?,
         ProjectsCommand::Cadence { id, full, poll } => {
