@@ -404,6 +404,25 @@ fn the_capacity_check_warns_when_sources_outgrow_the_rate_budget() -> Result<()>
         "{stdout}"
     );
 
+    // Projects whose own poll interval the budget cannot hold: an error.
+    {
+        let mut conn = db.pool.get()?;
+        for id in 1..=30 {
+            trawler_store::Project::set_poll_interval(&mut conn, trawler_domain::ProjectId(id), Some(1_000), 0)?;
+        }
+    }
+    let out = trawler(&["config", "check"], &fits)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(!out.status.success(), "{stdout}");
+    ensure!(stdout.contains("ERROR capacity kickstarter: its polls cannot be divided"), "{stdout}");
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("do not fit a platform's budget"));
+    {
+        let mut conn = db.pool.get()?;
+        for id in 1..=30 {
+            trawler_store::Project::set_poll_interval(&mut conn, trawler_domain::ProjectId(id), None, 0)?;
+        }
+    }
+
     // The running node says the same in /admin/platforms.
     let sim = common::start_sim(trawler_domain::now_secs() - 600, &[])?;
     let server_env = common::server_env(

@@ -21,8 +21,9 @@ fn anomaly(sim: &str, reference: &str, kind: &str, factor: Option<f64>) -> Resul
     Ok(())
 }
 
-fn create(api: &Api, name: &str, reference: &str) -> Result<i64> {
-    let body = json!({"name": name, "sources": [{"platform": "kickstarter", "external_ref": reference}]});
+fn create(api: &Api, name: &str, reference: &str, monitors: Value) -> Result<i64> {
+    let body = json!({"name": name, "sources": [{"platform": "kickstarter", "external_ref": reference}],
+        "monitors": monitors});
     let (status, made) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
     ensure!(status == 201, "{status} {made}");
     made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))
@@ -90,15 +91,11 @@ fn each_monitor_fires_once_and_recovers_once() -> Result<()> {
         ["stale", "drop", "jump", "missing", "milestone"].into_iter().filter(|m| *m != keep).collect()
     };
     let stale_ref = busy_reference("mon-stale");
-    let stale = create(&api, "Stale", &stale_ref)?;
-    set_monitors(&api, stale, json!({"silenced": others("stale")}))?;
-    let drop = create(&api, "Drop", "mon/drop")?;
-    set_monitors(&api, drop, json!({"silenced": others("drop")}))?;
-    let jump = create(&api, "Jump", "mon/jump")?;
-    set_monitors(&api, jump, json!({"silenced": others("jump")}))?;
-    let missing = create(&api, "Missing", "mon/missing")?;
-    set_monitors(&api, missing, json!({"silenced": others("missing")}))?;
-    let milestone = create(&api, "Milestone", "mon/milestone")?;
+    // Given at creation: in force from the first fetch.
+    let stale = create(&api, "Stale", &stale_ref, json!({"silenced": others("stale")}))?;
+    let drop = create(&api, "Drop", "mon/drop", json!({"silenced": others("drop")}))?;
+    let jump = create(&api, "Jump", "mon/jump", json!({"silenced": others("jump")}))?;
+    let missing = create(&api, "Missing", "mon/missing", json!({"silenced": others("missing")}))?;
     // Twice its backers now: reached when the simulator triples them.
     let target = (2 * trawler_sim::Campaign::at("mon/milestone", 0, 600).backers) as f64;
     let rules = json!({
@@ -108,6 +105,7 @@ fn each_monitor_fires_once_and_recovers_once() -> Result<()> {
         ],
         "silenced": ["stale", "drop", "jump", "missing"],
     });
+    let milestone = create(&api, "Milestone", "mon/milestone", rules.clone())?;
     let stored = set_monitors(&api, milestone, rules)?;
     ensure!(stored["rules"][0]["at"] == json!([target]) && stored["silenced"].as_array().map(Vec::len) == Some(4));
     // Each fetched a few times (a full scrape, then polls): what a poll
@@ -235,7 +233,11 @@ fn a_rule_that_does_not_hold_is_refused_and_changes_nothing() -> Result<()> {
     let db = trawler_store::testing::TestDb::sqlite()?;
     let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
     let (_server, api) = start_server(&server_env(&db.url, &sim.addr, &[]))?;
-    let id = create(&api, "Rules", "rules/lamp")?;
+    let id = create(&api, "Rules", "rules/lamp", json!({}))?;
+    let bad = json!({"name": "x", "monitors": {"rules": [{"monitor": "drop", "tolerance": -1}]}});
+    let (status, error) = api.send(Method::POST, "/api/v1/projects", Some(bad))?;
+    ensure!(status == 422 && error["error"]["message"].as_str().is_some_and(|m| m.contains("tolerance")), "{error}");
+    ensure!(api.ok("/api/v1/projects")?["projects"].as_array().map(Vec::len) == Some(1), "a refused project was made");
     let good = json!({"rules": [{"monitor": "stale", "platform": "kickstarter", "after": "2h"}]});
     set_monitors(&api, id, good.clone())?;
     let cases = [

@@ -48,6 +48,8 @@ pub(crate) struct SharedDeps {
     pub(crate) campaigns: CampaignBook,
     /// The monitors on each source's numbers.
     pub(crate) monitors: crate::monitor::MonitorBook,
+    /// Which ad sources are spending (the poll division weighs them).
+    pub(crate) spending: crate::spend::SpendBook,
 }
 
 impl SharedDeps {
@@ -104,6 +106,11 @@ impl SharedDeps {
     ) -> Result<usize, String> {
         let values: BTreeMap<String, f64> = samples.iter().map(|s| (s.metric.as_str().to_owned(), s.value)).collect();
         let n = self.pipeline.observed(source, samples).await?;
+        if source.platform == trawler_domain::Platform::MetaAds {
+            if let Some(spend) = values.get(trawler_domain::Metric::SPEND) {
+                self.spending.observe(source.id, *spend, self.clock.now_ms());
+            }
+        }
         self.monitor(source, kind, &values);
         Ok(n)
     }

@@ -14,4 +14,4 @@ mod state;
 pub use fault::Fault;
 pub use model::{Ads, Campaign};
 pub use server::{configure, SimServer};
-pub use state::{LogEntry, RequestRecord, SimState};
+pub use state::{Ending, LogEntry, RequestRecord, SimState};

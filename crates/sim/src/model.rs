@@ -35,8 +35,28 @@ pub struct Campaign {
     /// The deadline, epoch seconds.
     pub deadline: i64,
     /// Kickstarter's word for its state: `live` until the deadline, then
-    /// `successful` (the goal reached) or `failed`.
+    /// `successful` (the goal reached), `failed`, or `canceled` (when the
+    /// campaign was given that end).
     pub state: &'static str,
+}
+
+/// How many times faster than in its middle days a campaign gains backers
+/// in its first and its last 48 hours.
+pub const BUSY_FACTOR: i64 = 3;
+/// The busy stretch at each end of a campaign, seconds.
+pub const BUSY_SECS: i64 = 48 * 3600;
+
+/// The activity of a campaign lasting `span` seconds over its first
+/// `elapsed` seconds, in seconds of its middle days: its first and last 48
+/// hours count [`BUSY_FACTOR`] times (a campaign shorter than four days is
+/// busy throughout).
+pub fn activity(elapsed: i64, span: i64) -> i64 {
+    let span = span.max(0);
+    let t = elapsed.clamp(0, span);
+    let early_end = BUSY_SECS.min(span);
+    let late_start = span.saturating_sub(BUSY_SECS).max(early_end);
+    let busy = t.min(early_end) + t.saturating_sub(late_start).max(0);
+    t.saturating_add(busy.saturating_mul(BUSY_FACTOR - 1))
 }
 
 impl Campaign {
@@ -47,12 +67,33 @@ impl Campaign {
     }
 
     /// The campaign of `reference`, `elapsed` seconds after `epoch`, ending
-    /// at `deadline` (epoch seconds): past it, its numbers stand still at
-    /// their values at the deadline and its state is final.
+    /// at `deadline` (epoch seconds): a busy start, quiet middle days and a
+    /// busy end (see [`activity`]); past the deadline, its numbers stand
+    /// still at their values at the deadline and its state is final.
     pub fn until(reference: &str, epoch: i64, elapsed: i64, deadline: i64) -> Campaign {
+        let span = deadline.saturating_sub(epoch);
+        Campaign::build(reference, epoch, elapsed, deadline, activity(elapsed.min(span), span))
+    }
+
+    /// The campaign of `reference` as if it moved at the same pace all
+    /// along (the storage benchmark's steady load).
+    pub fn steady(reference: &str, epoch: i64, elapsed: i64) -> Campaign {
+        let deadline = epoch + 30 * 86_400;
+        Campaign::build(reference, epoch, elapsed, deadline, elapsed.min(deadline - epoch).max(0))
+    }
+
+    /// Ends the campaign `canceled` if it is over.
+    pub fn canceled(mut self) -> Campaign {
+        if self.state != "live" {
+            self.state = "canceled";
+        }
+        self
+    }
+
+    fn build(reference: &str, epoch: i64, elapsed: i64, deadline: i64, active: i64) -> Campaign {
         let s = seed(reference);
         let over = epoch.saturating_add(elapsed) >= deadline;
-        let elapsed = elapsed.min(deadline.saturating_sub(epoch)).max(0);
+        let elapsed = active.max(0);
         let goal_cents = (5_000 + (s % 96) as i64 * 1_000) * 100;
         let avg_pledge_cents = 2_500 + ((s >> 8) % 10_000) as i64;
         // 0.05 to 0.55 backers a second: a demo screen moves every few seconds.
@@ -169,6 +210,24 @@ mod tests {
         assert!(matches!(later.state, "successful" | "failed"));
         assert!(later.backers >= live.backers);
         assert_eq!(Campaign::at("maker/lamp", 0, 10).deadline, 30 * 86_400);
+    }
+
+    #[test]
+    fn a_campaign_is_busy_at_its_start_and_end_and_quiet_between() {
+        let day = 86_400;
+        let span = 30 * day;
+        let gained = |from: i64, to: i64| {
+            Campaign::until("maker/lamp", 0, to, span).backers - Campaign::until("maker/lamp", 0, from, span).backers
+        };
+        // A day at the start, in the middle and at the end.
+        let (start, middle, end) = (gained(0, day), gained(10 * day, 11 * day), gained(span - day, span));
+        assert!(start >= 2 * middle && end >= 2 * middle, "{start} {middle} {end}");
+        assert_eq!(activity(span, span), span + 2 * 2 * BUSY_SECS);
+        // Shorter than four days: busy throughout.
+        assert_eq!(activity(3_000, 3 * day), 3 * 3_000);
+        assert_eq!(activity(-5, span), 0);
+        assert_eq!(Campaign::until("maker/lamp", 0, span + 10, span).canceled().state, "canceled");
+        assert_eq!(Campaign::until("maker/lamp", 0, 10, span).canceled().state, "live");
     }
 
     #[test]

@@ -48,15 +48,36 @@ struct EndCampaign {
     reference: String,
     /// Seconds from now (negative: ended already).
     ends_in_secs: i64,
+    /// `successful`/`failed` (the model's own, by the goal) or `canceled`.
+    final_state: Option<String>,
+    /// Ads: seconds from now when they run again (after the pause).
+    resumes_in_secs: Option<i64>,
 }
 
 /// Gives one campaign its own deadline: past it, its numbers stand still
 /// and its state is final (Kickstarter `successful`/`failed`, Indiegogo
 /// `closed`; a Meta account or campaign is paused).
 async fn end_campaign(state: web::Data<SimState>, body: web::Json<EndCampaign>) -> HttpResponse {
-    let deadline = trawler_domain::now_secs().saturating_add(body.ends_in_secs.clamp(-86_400 * 365, 86_400 * 365));
-    state.end_campaign(&body.platform, &body.reference, deadline);
-    HttpResponse::Ok().json(json!({"platform": body.platform, "reference": body.reference, "deadline": deadline}))
+    let now = trawler_domain::now_secs();
+    let deadline = now.saturating_add(body.ends_in_secs.clamp(-86_400 * 365, 86_400 * 365));
+    let canceled = match body.final_state.as_deref() {
+        None | Some("successful" | "failed") => false,
+        Some("canceled") => true,
+        Some(other) => {
+            return HttpResponse::BadRequest()
+                .json(json!({"error": format!("`final_state` is successful, failed or canceled, not `{other}`")}))
+        }
+    };
+    let resume = body.resumes_in_secs.map(|s| now.saturating_add(s.clamp(-86_400 * 365, 86_400 * 365)));
+    if resume.is_some_and(|r| r < deadline) {
+        return HttpResponse::BadRequest().json(json!({"error": "`resumes_in_secs` comes before the pause"}));
+    }
+    let ending = crate::state::Ending { deadline, canceled, resume };
+    state.set_ending(&body.platform, &body.reference, ending);
+    HttpResponse::Ok().json(json!({
+        "platform": body.platform, "reference": body.reference, "deadline": deadline, "canceled": canceled,
+        "resume": resume,
+    }))
 }
 
 #[derive(Deserialize)]

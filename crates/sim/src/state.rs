@@ -70,9 +70,23 @@ pub struct SimState {
     pub(crate) delayed: Arc<DelayCounters>,
     /// Campaigns given a deadline of their own (`platform:reference` →
     /// epoch seconds).
-    pub(crate) deadlines: Mutex<BTreeMap<String, i64>>,
+    pub(crate) deadlines: Mutex<BTreeMap<String, Ending>>,
     /// References whose numbers go wrong on purpose (`platform:reference`).
     pub(crate) anomalies: Mutex<BTreeMap<String, crate::anomaly::Anomaly>>,
+}
+
+/// How one campaign ends: its deadline, its final state when it is not the
+/// model's own (`canceled`), and for an ad account or campaign when it runs
+/// again after its pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending {
+    /// The deadline (a pause, for ads), epoch seconds.
+    pub deadline: i64,
+    /// The campaign is canceled at its deadline instead of succeeding or
+    /// failing.
+    pub canceled: bool,
+    /// Ads: when they run again, epoch seconds (`None`: paused for good).
+    pub resume: Option<i64>,
 }
 
 /// Slow and hanging answers: how many are being waited out, and how many
@@ -129,7 +143,16 @@ impl SimState {
     /// Makes the campaign `reference` on `platform` end at `deadline`
     /// (epoch seconds) instead of 30 days after the epoch.
     pub fn end_campaign(&self, platform: &str, reference: &str, deadline: i64) {
-        self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).insert(format!("{platform}:{reference}"), deadline);
+        self.set_ending(platform, reference, Ending { deadline, canceled: false, resume: None });
+    }
+
+    /// Gives the campaign `reference` on `platform` its own end.
+    pub fn set_ending(&self, platform: &str, reference: &str, ending: Ending) {
+        self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).insert(format!("{platform}:{reference}"), ending);
+    }
+
+    fn ending(&self, platform: &str, reference: &str) -> Option<Ending> {
+        self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied()
     }
 
     /// Makes the numbers of `reference` on `platform` go wrong from now on
@@ -148,18 +171,19 @@ impl SimState {
         self.anomalies.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied()
     }
 
-    /// The deadline given to `reference` on `platform`, if any.
-    pub(crate) fn deadline(&self, platform: &str, reference: &str) -> Option<i64> {
-        self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied()
-    }
-
     /// The ad account or campaign `object` at `at`: past its deadline (see
-    /// [`SimState::end_campaign`]) it is paused, and its numbers stand still.
+    /// [`SimState::end_campaign`]) it is paused and its numbers stand still,
+    /// until it resumes (if it does); then they go on from where they
+    /// stopped.
     pub(crate) fn ads(&self, object: &str, at: i64) -> (crate::model::Ads, bool) {
         let anomaly = self.anomaly("meta_ads", object);
         let at = anomaly.map_or(at, |a| a.moment(at));
-        let (ads, paused) = match self.deadline("meta_ads", object) {
-            Some(end) if at >= end => (crate::model::Ads::at(object, self.elapsed(end)), true),
+        let (ads, paused) = match self.ending("meta_ads", object) {
+            Some(Ending { deadline, resume: Some(resume), .. }) if at >= resume => {
+                let paused_for = resume.saturating_sub(deadline).max(0);
+                (crate::model::Ads::at(object, self.elapsed(at).saturating_sub(paused_for)), false)
+            }
+            Some(e) if at >= e.deadline => (crate::model::Ads::at(object, self.elapsed(e.deadline)), true),
             _ => (crate::model::Ads::at(object, self.elapsed(at)), false),
         };
         (anomaly.map_or(ads.clone(), |a| a.ads(ads)), paused)
@@ -167,12 +191,14 @@ impl SimState {
 
     /// The campaign `reference` on `platform` at `at` (epoch seconds).
     pub(crate) fn campaign(&self, platform: &str, reference: &str, at: i64) -> crate::model::Campaign {
-        let deadline =
-            self.deadlines.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{platform}:{reference}")).copied();
-        let deadline = deadline.unwrap_or(self.epoch + 30 * 86_400);
+        let ending = self.ending(platform, reference);
+        let deadline = ending.map_or(self.epoch + 30 * 86_400, |e| e.deadline);
         let anomaly = self.anomaly(platform, reference);
         let at = anomaly.map_or(at, |a| a.moment(at));
-        let c = crate::model::Campaign::until(reference, self.epoch, self.elapsed(at), deadline);
+        let mut c = crate::model::Campaign::until(reference, self.epoch, self.elapsed(at), deadline);
+        if ending.is_some_and(|e| e.canceled) {
+            c = c.canceled();
+        }
         anomaly.map_or(c.clone(), |a| a.campaign(c))
     }
 

@@ -163,15 +163,21 @@ fn main() -> ExitCode {
             trawler_store::secret::new_key().map(|key| println!("{key}")).map_err(anyhow::Error::msg)
         }
         Command::Secrets { what: SecretsCommand::Rotate(_) } => serve::rotate(settings),
-        Command::Config { what: ConfigCommand::Check(_) } => settings.check().map(|()| {
+        Command::Config { what: ConfigCommand::Check(_) } => settings.check().and_then(|()| {
             for (name, value) in settings.describe() {
                 println!("{name}={value}");
             }
             println!("# configuration is valid");
             match settings.capacity_report() {
-                Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+                Ok((lines, failed)) => {
+                    lines.iter().for_each(|l| println!("{l}"));
+                    if failed {
+                        anyhow::bail!("projects' own poll intervals do not fit a platform's budget (the ERROR lines)");
+                    }
+                }
                 Err(e) => println!("# capacity: not checked ({})", format!("{e:#}").replace('\n', " ")),
             }
+            Ok(())
         }),
     };
     match result {

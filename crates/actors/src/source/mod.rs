@@ -27,6 +27,7 @@ mod plan;
 mod weigh;
 
 use plan::{Planned, PollList};
+pub use weigh::{poll_division, PollDivision};
 
 /// A project was archived: stop polling it, including polls already planned.
 #[derive(Message)]

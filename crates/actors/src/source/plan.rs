@@ -118,7 +118,13 @@ impl SourceActor {
             rate_per_sec: self.deps.adapters.gates().get(platform).snapshot().rate_per_sec,
             weighted: config.weighted_polls,
             now_ms: window_ms,
+            spending: self.deps.spending.at(window_ms),
         };
+        // In cluster mode the list holds every node's projects: only this
+        // node's share its budget (the others keep their base interval, in
+        // case one comes over during the window).
+        let owned: Option<std::collections::HashSet<ProjectId>> =
+            self.deps.ownership.is_cluster().then(|| self.deps.ownership.owned().into_iter().collect());
         let work = async move {
             // With the database down, poll the list loaded last time: the
             // points go to the spool and the series keeps no hole.
@@ -129,16 +135,22 @@ impl SourceActor {
             };
             let list = loaded.clone().unwrap_or(known);
             let sources = list.len();
-            let (planned, intervals, division_error) = tokio::task::spawn_blocking(move || {
-                let (intervals, error) = weigh::intervals(&list, &budget);
-                (plan_slots(&list, &intervals, window_ms, end_ms, idle_ms), intervals, error)
+            let (planned, intervals, division_error, division) = tokio::task::spawn_blocking(move || {
+                let default_ms = budget.default_ms;
+                let mine = |id: &ProjectId| owned.as_ref().is_none_or(|o| o.contains(id));
+                let (ours, others): (Vec<_>, Vec<_>) = list.iter().cloned().partition(|(s, _)| mine(&s.project_id));
+                let (mut intervals, error) = weigh::intervals(&ours, &budget);
+                let mut division = std::collections::BTreeMap::new();
+                for every in intervals.values() {
+                    *division.entry(*every).or_insert(0) += 1;
+                }
+                for (s, own) in &others {
+                    intervals.entry(s.project_id).or_insert_with(|| own.unwrap_or(default_ms).max(1));
+                }
+                (plan_slots(&list, &intervals, window_ms, end_ms, idle_ms), intervals, error, division)
             })
             .await
             .map_err(|e| format!("planning the window failed: {e}"))?;
-            let mut division = std::collections::BTreeMap::new();
-            for every in intervals.values() {
-                *division.entry(*every).or_insert(0) += 1;
-            }
             let planned = Arc::new(planned);
             Ok(WindowPlan { loaded, load_error, planned, intervals, sources, division_error, division })
         };
@@ -159,6 +171,11 @@ impl SourceActor {
             if window_ms >= act.applied_window_ms {
                 act.applied_window_ms = window_ms;
                 if let Some(list) = plan.loaded {
+                    if act.platform == trawler_domain::Platform::MetaAds {
+                        // The spend of sources no longer polled here is forgotten.
+                        let ids: std::collections::HashSet<i64> = list.iter().map(|(s, _)| s.id).collect();
+                        act.deps.spending.retain(|id| ids.contains(&id));
+                    }
                     act.known = list;
                 }
                 act.active = plan.intervals;

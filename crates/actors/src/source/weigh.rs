@@ -35,6 +35,8 @@ pub(super) struct Budget {
     /// node's interval).
     pub(super) weighted: bool,
     pub(super) now_ms: i64,
+    /// Which ad sources spent in the last hour, and which did not.
+    pub(super) spending: crate::spend::Spending,
 }
 
 /// One project as the division sees it.
@@ -46,6 +48,10 @@ struct Project {
     started_ms: i64,
     deadline_ms: Option<i64>,
     crowdfunding: bool,
+    /// An ad source of it spent in the last hour.
+    spending: bool,
+    /// Its ad sources were watched for an hour and none spent.
+    still: bool,
 }
 
 /// The quantised intervals, as multiples of the default: slots stay put
@@ -92,11 +98,19 @@ pub(super) fn intervals(
             started_ms: i64::MAX,
             deadline_ms: None,
             crowdfunding: false,
+            spending: false,
+            still: true,
         });
         p.all += 1;
         let campaign = source.campaign.as_ref();
         if !campaign.is_some_and(|c| c.phase == Phase::Idle) {
             p.polled += 1;
+        }
+        if source.platform == trawler_domain::Platform::MetaAds {
+            p.spending |= b.spending.spending.contains(&source.id);
+            p.still &= b.spending.still.contains(&source.id);
+        } else {
+            p.still = false;
         }
         if ends(source.platform) {
             p.crowdfunding = true;
@@ -120,10 +134,14 @@ pub(super) fn intervals(
     let demands: Vec<Demand> = list
         .iter()
         .map(|(_, p)| {
-            let activity = if p.crowdfunding {
-                campaign_activity(p.started_ms, p.deadline_ms, b.now_ms)
-            } else {
-                Activity::Normal
+            // A campaign by its dates; an ad account spending now is hot,
+            // one that spent nothing for an hour quiet.
+            let campaign = p.crowdfunding.then(|| campaign_activity(p.started_ms, p.deadline_ms, b.now_ms));
+            let activity = match (campaign, p.spending, p.still) {
+                (_, true, _) => Activity::Hot,
+                (Some(a), false, _) => a,
+                (None, false, true) => Activity::Quiet,
+                (None, false, false) => Activity::Normal,
             };
             let floor_per_sec = p.own_ms.map_or(0.0, per_sec);
             Demand { sources: p.polled, weight: activity.weight(), floor_per_sec }
@@ -158,6 +176,45 @@ pub(super) fn intervals(
         }
         Err(e) => (even, Some(e.to_string())),
     }
+}
+
+/// How one platform's polls would be divided now (`trawler config check`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollDivision {
+    /// Projects per poll interval, ms.
+    pub by_interval: std::collections::BTreeMap<i64, u64>,
+    /// Why the polls cannot be divided: the projects' own intervals (or
+    /// the full scrapes) need more than the budget.
+    pub error: Option<String>,
+}
+
+/// Divides the polls of one platform's active sources (`(source, its
+/// project's own poll interval)`) as a node with `settings` sending
+/// `rate_per_sec` would at `now_ms`; ad spend is not known offline.
+pub fn poll_division(
+    sources: Vec<(Source, Option<i64>)>,
+    settings: &crate::ActorsSettings,
+    rate_per_sec: f64,
+    now_ms: i64,
+) -> PollDivision {
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let budget = Budget {
+        default_ms: ms(settings.poll_interval.get()),
+        idle_ms: ms(settings.idle_poll_interval.get()),
+        min_ms: ms(settings.min_interval.get()),
+        full_ms: ms(settings.full_interval.get()),
+        rate_per_sec,
+        weighted: settings.weighted_polls,
+        now_ms,
+        spending: Default::default(),
+    };
+    let list: Vec<(Arc<Source>, Option<i64>)> = sources.into_iter().map(|(s, own)| (Arc::new(s), own)).collect();
+    let (intervals, error) = intervals(&list, &budget);
+    let mut by_interval = std::collections::BTreeMap::new();
+    for every in intervals.into_values().filter(|ms| *ms > 0) {
+        *by_interval.entry(every).or_insert(0) += 1;
+    }
+    PollDivision { by_interval, error }
 }
 
 #[cfg(test)]
@@ -198,6 +255,7 @@ mod tests {
             rate_per_sec: 10.0,
             weighted: true,
             now_ms,
+            spending: Default::default(),
         }
     }
 
@@ -231,5 +289,29 @@ mod tests {
         assert_eq!(got[&ProjectId(1)], 1_000);
         assert_eq!(got[&ProjectId(2)], 300_000);
         assert!(error.is_some_and(|e| e.contains("more than the budget")));
+    }
+
+    fn ads(id: i64) -> (Arc<Source>, Option<i64>) {
+        let (s, own) = source(id, 0, 0);
+        let s = Source { platform: Platform::MetaAds, campaign: None, ..(*s).clone() };
+        (Arc::new(s), own)
+    }
+
+    #[test]
+    fn an_ad_account_spending_now_is_polled_more_often_than_one_that_is_not() {
+        let now = 100 * DAY;
+        let list: Vec<_> = (1..=6).map(ads).collect();
+        // Nothing known of their spend: all alike.
+        let (got, _) = intervals(&list, &budget(now));
+        assert!(got.values().all(|ms| *ms == 300_000), "{got:?}");
+        let spending =
+            crate::spend::Spending { spending: [1].into_iter().collect(), still: [2, 3, 4, 5].into_iter().collect() };
+        let (got, _) = intervals(&list, &Budget { spending, ..budget(now) });
+        // Spending: faster than the default; still for an hour: slower; not
+        // known for an hour yet (6): between.
+        assert!(got[&ProjectId(1)] < 300_000, "{got:?}");
+        assert!(got[&ProjectId(2)] > got[&ProjectId(6)] && got[&ProjectId(6)] >= got[&ProjectId(1)], "{got:?}");
+        let spend: f64 = got.values().map(|ms| 1.0 / *ms as f64).sum();
+        assert!(spend <= 6.0 / 300_000.0 * (1.0 + 1e-9), "{spend}");
     }
 }

@@ -104,6 +104,7 @@ impl Tree {
         name: String,
         sources: Vec<NewSource>,
         cadence: Cadence,
+        monitors: Option<trawler_domain::monitor::ProjectMonitors>,
     ) -> Result<(Project, Vec<Source>), ActorError> {
         let (project, sources) = self
             .db
@@ -112,6 +113,10 @@ impl Tree {
                 // Its scraper starts now: its schedule counts from here.
                 let id = project.id;
                 Project::mark_scheduled(conn, Some(&[id]), project.created_at_ms)?;
+                if monitors.is_some() {
+                    // Before its scraper starts: its first fetch follows them.
+                    Project::set_monitors(conn, id, monitors.as_ref(), project.created_at_ms)?;
+                }
                 Ok((cadence.store(conn, id, project.created_at_ms)?, sources))
             }))
             .await??;

@@ -149,6 +149,7 @@ impl Tree {
             clock: trawler_domain::clock::system(),
             campaigns: Default::default(),
             monitors: crate::monitor::MonitorBook::new(monitor_defaults),
+            spending: Default::default(),
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();

@@ -231,3 +231,17 @@ fn funding_milestones_fire_once_each() {
     let hit = t.observe(&ads, false, &values(&[("spend", 1000.5)]), true, 1);
     assert_eq!(fired(&hit), vec![(MonitorKind::Milestone, "spend", true)]);
 }
+
+#[test]
+fn an_alert_whose_monitor_is_silenced_recovers_at_the_next_fetch() {
+    let defaults = MonitorDefaults::default();
+    let none = ProjectMonitors::default();
+    let mut t = Track::default();
+    t.observe(&ks_rules(&none, &defaults), true, &values(&[("goal", 100.0), ("pledged", 150.0)]), true, 0);
+    assert_eq!(t.open().len(), 1, "100% funded");
+    let silenced = parse(json!({"silenced": ["milestone"]})).expect("valid");
+    let quiet = t.observe(&ks_rules(&silenced, &defaults), false, &values(&[("pledged", 151.0)]), true, 1);
+    assert_eq!(fired(&quiet), vec![(MonitorKind::Milestone, FUNDED_PCT, false)]);
+    assert!(quiet[0].detail.contains("silenced or off"), "{}", quiet[0].detail);
+    assert!(t.observe(&ks_rules(&silenced, &defaults), false, &values(&[("pledged", 152.0)]), true, 2).is_empty());
+}

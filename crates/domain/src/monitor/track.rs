@@ -183,7 +183,11 @@ impl Track {
                 _ => now_ms,
             };
             let key = AlertKey::new(MonitorKind::Stale, metric);
-            match rules.stale_after_ms(metric).filter(|_| live) {
+            match rules.stale_after_ms(metric) {
+                None => {}
+                Some(_) if !live => {
+                    self.recover(&mut out, &key, Some(value), format!("{metric}: the campaign is not live"));
+                }
                 Some(after) if !changed && now_ms.saturating_sub(changed_ms) > after => {
                     let secs = now_ms.saturating_sub(changed_ms) as f64 / 1000.0;
                     let limit = after as f64 / 1000.0;
@@ -196,12 +200,40 @@ impl Track {
                     self.recover(&mut out, &key, Some(value), format!("{metric} moves again ({value})"));
                 }
                 Some(_) => {}
-                None => self.recover(&mut out, &key, Some(value), format!("{metric}: the campaign is not live")),
             }
             self.keep(metric, Seen { value, changed_ms });
         }
         self.milestones(rules, &mut out);
+        self.unwatched(rules, &mut out);
         out
+    }
+
+    /// Recovers the open alerts whose monitor no longer watches their
+    /// metric (silenced, turned off, a milestone removed): nothing would
+    /// ever close them otherwise.
+    fn unwatched(&mut self, rules: &Rules<'_>, out: &mut Vec<Transition>) {
+        let milestones = rules.milestones();
+        let gone: Vec<AlertKey> = self
+            .open
+            .keys()
+            .filter(|k| {
+                let metric = k.metric.as_str();
+                !match k.monitor {
+                    MonitorKind::Stale => rules.stale_after_ms(metric).is_some(),
+                    MonitorKind::Drop => rules.drop_tolerance(metric).is_some(),
+                    MonitorKind::Jump => rules.jump_factor(metric).is_some(),
+                    MonitorKind::Missing => rules.missing(metric),
+                    MonitorKind::Milestone => {
+                        milestones.iter().any(|(m, at)| m == metric && at.iter().any(|t| threshold_text(*t) == k.at))
+                    }
+                }
+            })
+            .cloned()
+            .collect();
+        for key in gone {
+            let detail = format!("{} no longer watches {} (silenced or off)", key.monitor, key.metric);
+            self.recover(out, &key, None, detail);
+        }
     }
 
     fn missing(&mut self, rules: &Rules<'_>, kind: usize, values: &BTreeMap<String, f64>, out: &mut Vec<Transition>) {

@@ -29,6 +29,10 @@ pub struct ScheduleArgs {
     /// A PostgreSQL server, or omit for SQLite in a temporary file.
     #[arg(long, env = "TRAWLER_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Run without the monitors on the numbers (the baseline of what they
+    /// cost).
+    #[arg(long)]
+    pub no_monitors: bool,
 }
 
 /// Flags of `trawler bench scrape`.
@@ -215,13 +219,14 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         sources.http.allow_private = true;
         sources.rates.insert(Platform::HttpJson, 1_000_000.0);
         sources.max_in_flight_per_platform = IN_FLIGHT;
-        let config = ActorsConfig {
+        let mut config = ActorsConfig {
             full_interval: args.full_interval,
             poll_interval: args.poll_interval,
             retention: None,
             ingest,
             ..ActorsConfig::default()
         };
+        config.monitors.enabled = !args.no_monitors;
         let t0 = Instant::now();
         let tree = Tree::start(config.clone(), pool.clone(), trawler_sources::Adapters::new(&sources)?)?;
         let mut peak_rss = rss_kib();
@@ -333,7 +338,8 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
         growth.bytes_per_run
     );
     println!(
-        "bench schedule backend={backend} projects={n} full_interval_s={} poll_interval_s={} full_slots={full_slots} full_on_time_pct={:.3} full_late_p99_ms={} poll_slots={poll_slots} poll_on_time_pct={:.3} peak_rss_kib={peak_rss} points_per_day={:.0} bytes_per_point={:.2} runs_per_day={:.0} bytes_per_run={:.0} growth_mb_per_day={:.1}",
+        "bench schedule backend={backend} monitors={} projects={n} full_interval_s={} poll_interval_s={} full_slots={full_slots} full_on_time_pct={:.3} full_late_p99_ms={} poll_slots={poll_slots} poll_on_time_pct={:.3} peak_rss_kib={peak_rss} points_per_day={:.0} bytes_per_point={:.2} runs_per_day={:.0} bytes_per_run={:.0} growth_mb_per_day={:.1}",
+        !args.no_monitors,
         args.full_interval.as_secs_f64(),
         args.poll_interval.as_secs_f64(),
         share(full_met, full_slots),

@@ -62,7 +62,7 @@ fn points(projects: u32, days: u32, extra: i64, start: i64) -> Vec<Point> {
             let offset = (trawler_domain::schedule::mix64(p as u64) % 300) as i64;
             let ts = start + slot * 300 + offset + jitter(p, slot);
             let elapsed = ts - start;
-            let c = trawler_sim::model::Campaign::at(&reference, start, elapsed);
+            let c = trawler_sim::model::Campaign::steady(&reference, start, elapsed);
             let platform = if p % 2 == 0 { Platform::Kickstarter } else { Platform::Indiegogo };
             out.push(point(p, platform, Metric::PLEDGED, ts, c.pledged()));
             out.push(point(p, platform, Metric::BACKERS, ts, c.backers as f64));

@@ -32,6 +32,14 @@ fn view(state: &Data, project: &Project) -> MonitorsView {
     }
 }
 
+/// A project's own monitor settings from a client (`None`: the defaults
+/// alone); a rule that does not hold is a 422 naming its field.
+pub(crate) fn check_monitors(raw: &serde_json::Value) -> Result<Option<ProjectMonitors>, ApiError> {
+    let monitors =
+        ProjectMonitors::parse(raw, MIN_STALE).map_err(|e| ApiError::Refused(ErrorCode::InvalidMonitor, e))?;
+    Ok(Some(monitors).filter(|m| *m != ProjectMonitors::default()))
+}
+
 /// A project's monitor rules and silenced monitors, with the node's
 /// defaults.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/monitors", tag = "monitors",
@@ -53,10 +61,7 @@ pub async fn get_monitors(_: Admin, state: Data, id: web::Path<i64>) -> Result<H
         (status = 422, description = "A rule that does not hold", body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn put_monitors(_: Admin, state: Data, id: web::Path<i64>, body: Body) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
-    let raw = serde_json::Value::Object(body.into_inner());
-    let monitors =
-        ProjectMonitors::parse(&raw, MIN_STALE).map_err(|e| ApiError::Refused(ErrorCode::InvalidMonitor, e))?;
-    let monitors = Some(monitors).filter(|m| *m != ProjectMonitors::default());
+    let monitors = check_monitors(&serde_json::Value::Object(body.into_inner()))?;
     let (project, _) = state.tree.set_monitors(id, monitors).await?;
     Ok(HttpResponse::Ok().json(view(&state, &project)))
 }

@@ -56,13 +56,15 @@ pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> R
 /// Creates a project; its first full scrape starts at once.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
     responses((status = 201, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 422, description = "A monitor rule that does not hold", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
     let body: CreateProject = from_body(body)?;
     let name = check_name(&body.name)?;
     let sources = check_sources(&state, body.sources, &[])?;
     let cadence = check_cadence(&state, body.full_interval.as_ref(), body.poll_interval.as_ref())?;
-    let (project, sources) = state.tree.create_project(name, sources, cadence).await?;
+    let monitors = body.monitors.as_ref().map(crate::api::monitors::check_monitors).transpose()?.flatten();
+    let (project, sources) = state.tree.create_project(name, sources, cadence, monitors).await?;
     let id = project.id;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/projects/{id}")))

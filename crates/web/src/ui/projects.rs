@@ -287,7 +287,7 @@ pub async fn create_project(
     }
     let name = crate::service::check_name(&form.name)?;
     let sources = check_sources(&state, inputs, &[])?;
-    let (project, _) = state.tree.create_project(name, sources, Default::default()).await?;
+    let (project, _) = state.tree.create_project(name, sources, Default::default(), None).await?;
     Ok(see_other(&format!("/ui/projects/{}", project.id)))
 }
 

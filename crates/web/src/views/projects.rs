@@ -219,6 +219,11 @@ pub struct CreateProject {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub poll_interval: Option<serde_json::Value>,
+    /// Its own monitor rules and silenced monitors, as `PUT
+    /// /projects/{id}/monitors` takes them; in force from its first fetch.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub monitors: Option<serde_json::Value>,
 }
 
 /// The body of `PATCH /projects/{id}`.
