@@ -152,7 +152,8 @@ fn each_project_is_scraped_at_its_own_interval() -> Result<()> {
     for bad in [json!("1ms"), json!("2years"), json!(5), json!("soon")] {
         let (status, body) = patch(fast, json!({ "full_interval": bad }))?;
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        ensure!(status == 400 && message.contains("`full_interval` must be a duration between 1s and 365d"), "{body}");
+        ensure!(status == 422 && message.contains("`full_interval` must be a duration between 1s and 365d"), "{body}");
+        ensure!(body["error"]["code"] == "invalid_cadence", "{body}");
     }
     ensure!(api.ok(&format!("/api/v1/projects/{fast}"))?["full_interval_ms"].is_null(), "a refusal changed nothing");
     // A cadence given at creation; a bad one creates nothing.
@@ -160,7 +161,7 @@ fn each_project_is_scraped_at_its_own_interval() -> Result<()> {
     let before = listed()?;
     let body = json!({"name": "Too fast", "full_interval": "10ms"});
     let (status, answer) = api.send(Method::POST, "/api/v1/projects", Some(body))?;
-    ensure!(status == 400 && answer.to_string().contains("full_interval"), "{status} {answer}");
+    ensure!(status == 422 && answer.to_string().contains("full_interval"), "{status} {answer}");
     ensure!(listed()? == before, "a refused project was created");
     let (status, made) =
         api.send(Method::POST, "/api/v1/projects", Some(json!({"name": "Hourly", "full_interval": "1h"})))?;
@@ -221,7 +222,7 @@ fn each_project_is_polled_at_its_own_interval() -> Result<()> {
     // Out of range: refused, naming the field, and nothing is created.
     let (status, body) = make("Too fast", "poll/too-fast", Some("100ms"))?;
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    ensure!(status == 400 && message.contains("`poll_interval` must be a duration between 1s and 365d"), "{body}");
+    ensure!(status == 422 && message.contains("`poll_interval` must be a duration between 1s and 365d"), "{body}");
     ensure!(listed()? == 0, "a refused project was created");
     let id = |(status, made): (u16, Value)| -> Result<i64> {
         ensure!(status == 201, "{status} {made}");
@@ -237,7 +238,7 @@ fn each_project_is_polled_at_its_own_interval() -> Result<()> {
     ensure!(api.ok(&format!("/api/v1/projects/{default}"))?["poll_interval_ms"].is_null());
     let patch = |id: i64, body: Value| api.send(Method::PATCH, &format!("/api/v1/projects/{id}"), Some(body));
     let (status, body) = patch(live, json!({"poll_interval": "soon"}))?;
-    ensure!(status == 400 && body.to_string().contains("poll_interval"), "{status} {body}");
+    ensure!(status == 422 && body.to_string().contains("poll_interval"), "{status} {body}");
     let count = |r: &str| requests(&sim.addr, r);
     wait_until("the first scrapes", Duration::from_secs(15), || {
         Ok(["poll/fast", "poll/default", "poll/manual", "poll/live"].iter().all(|r| count(r).is_ok_and(|n| n > 0)))

@@ -55,6 +55,9 @@ error_codes! {
     Forbidden = "forbidden" => FORBIDDEN,
     /// 400: input that does not validate; the message says what to fix.
     BadRequest = "bad_request" => BAD_REQUEST,
+    /// 422: a cadence out of range (below the shortest interval allowed,
+    /// above a year); the message names the field and the range.
+    InvalidCadence = "invalid_cadence" => UNPROCESSABLE_ENTITY,
     /// 422: a monitor rule that does not hold (an unknown platform or
     /// metric, a number out of range); the message names the field.
     InvalidMonitor = "invalid_monitor" => UNPROCESSABLE_ENTITY,

@@ -239,14 +239,17 @@ pub(crate) fn check_interval(
 ) -> Result<Option<i64>, ApiError> {
     const YEAR: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
     use trawler_domain::settings::Span;
-    let range = || format!("`{field}` must be a duration between {} and 365d, `manual` or `default`", span_text(min));
-    let text = value.as_str().ok_or_else(|| ApiError::BadRequest(range()))?;
+    let range = || {
+        let text = format!("`{field}` must be a duration between {} and 365d, `manual` or `default`", span_text(min));
+        ApiError::Refused(crate::ErrorCode::InvalidCadence, text)
+    };
+    let text = value.as_str().ok_or_else(range)?;
     match text {
         "default" => Ok(None),
         "manual" => Ok(Some(0)),
         _ => match Span::parse(text).map(Span::get) {
             Ok(d) if d >= min && d <= YEAR => Ok(Some(d.as_millis().min(i64::MAX as u128) as i64)),
-            _ => Err(ApiError::BadRequest(range())),
+            _ => Err(range()),
         },
     }
 }

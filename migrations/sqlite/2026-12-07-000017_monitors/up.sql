@@ -23,3 +23,5 @@ CREATE TABLE monitor_alerts (
 CREATE UNIQUE INDEX monitor_alerts_open ON monitor_alerts (source_id, monitor, metric, threshold)
     WHERE recovered_at_ms IS NULL;
 CREATE INDEX monitor_alerts_project ON monitor_alerts (project_id, fired_at_ms);
+-- The open alerts per project (the project list's badges).
+CREATE INDEX monitor_alerts_open_project ON monitor_alerts (project_id, monitor) WHERE recovered_at_ms IS NULL;
