@@ -152,6 +152,7 @@ impl SourceActor {
             .await
             .map_err(|e| format!("planning the window failed: {e}"))?;
             let planned = Arc::new(planned);
+            let division_error = division_error.map(|e| e.to_string());
             Ok(WindowPlan { loaded, load_error, planned, intervals, sources, division_error, division })
         };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {

@@ -84,11 +84,12 @@ fn quantize(raw_ms: f64, default_ms: i64, min_ms: i64) -> i64 {
 }
 
 /// Each project's poll interval (ms) for the window, and why the division
-/// could not be made (the floors exceed the budget), if so.
+/// could not be made (the full scrapes or the floors exceed the budget), if
+/// so.
 pub(super) fn intervals(
     sources: &[(Arc<Source>, Option<i64>)],
     b: &Budget,
-) -> (HashMap<ProjectId, i64>, Option<String>) {
+) -> (HashMap<ProjectId, i64>, Option<Unfit>) {
     let mut projects: HashMap<ProjectId, Project> = HashMap::new();
     for (source, own) in sources {
         let p = projects.entry(source.project_id).or_insert(Project {
@@ -158,7 +159,7 @@ pub(super) fn intervals(
             f64::from(all) * per_sec(b.full_ms),
             b.rate_per_sec * HEADROOM
         );
-        return (even, Some(why));
+        return (even, Some(Unfit::FullScrapes(why)));
     }
     let limits = Limits {
         fastest_per_sec: per_sec(b.min_ms.min(b.default_ms)),
@@ -174,7 +175,25 @@ pub(super) fn intervals(
             }
             (out, None)
         }
-        Err(e) => (even, Some(e.to_string())),
+        Err(e) => (even, Some(Unfit::Floors(e.to_string()))),
+    }
+}
+
+/// Why the polls could not be divided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Unfit {
+    /// The full scrapes alone take the budget (the capacity check warns).
+    FullScrapes(String),
+    /// The intervals admins set on projects need more than the budget: a
+    /// configuration error.
+    Floors(String),
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unfit::FullScrapes(why) | Unfit::Floors(why) => f.write_str(why),
+        }
     }
 }
 
@@ -183,9 +202,12 @@ pub(super) fn intervals(
 pub struct PollDivision {
     /// Projects per poll interval, ms.
     pub by_interval: std::collections::BTreeMap<i64, u64>,
-    /// Why the polls cannot be divided: the projects' own intervals (or
-    /// the full scrapes) need more than the budget.
+    /// Why the polls cannot be divided: the projects' own intervals need
+    /// more than the budget (a configuration error).
     pub error: Option<String>,
+    /// The full scrapes alone take the budget: the polls go at their
+    /// intervals in force (the capacity check warns of it).
+    pub full_scrapes_too_many: bool,
 }
 
 /// Divides the polls of one platform's active sources (`(source, its
@@ -214,7 +236,14 @@ pub fn poll_division(
     for every in intervals.into_values().filter(|ms| *ms > 0) {
         *by_interval.entry(every).or_insert(0) += 1;
     }
-    PollDivision { by_interval, error }
+    PollDivision {
+        by_interval,
+        full_scrapes_too_many: matches!(error, Some(Unfit::FullScrapes(_))),
+        error: match error {
+            Some(Unfit::Floors(why)) => Some(why),
+            _ => None,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -288,7 +317,7 @@ mod tests {
         let (got, error) = intervals(&list, &b);
         assert_eq!(got[&ProjectId(1)], 1_000);
         assert_eq!(got[&ProjectId(2)], 300_000);
-        assert!(error.is_some_and(|e| e.contains("more than the budget")));
+        assert!(matches!(error, Some(Unfit::Floors(e)) if e.contains("more than the budget")));
     }
 
     fn ads(id: i64) -> (Arc<Source>, Option<i64>) {

@@ -44,8 +44,8 @@ pub(crate) fn check_monitors(raw: &serde_json::Value) -> Result<Option<ProjectMo
 /// defaults.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/monitors", tag = "monitors",
     params(("id" = i64, Path, description = "Project id")),
-    responses((status = 200, body = MonitorsView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = MonitorsView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_monitors(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let project = db(&state, move |conn| Project::get(conn, id)).await?;

@@ -56,7 +56,8 @@ pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> R
 /// Creates a project; its first full scrape starts at once.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
     responses((status = 201, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, description = "A monitor rule that does not hold", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "A cadence out of range or a monitor rule that does not hold", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
     let body: CreateProject = from_body(body)?;
@@ -88,7 +89,8 @@ pub async fn get_project(reader: Reader, state: Data, id: web::Path<i64>) -> Res
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", params(("id" = i64, Path, description = "Project id")),
     request_body = UpdateProject,
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, description = "A cadence out of range", body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Body) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let body: UpdateProject = from_body(body)?;
@@ -156,7 +158,8 @@ pub async fn trigger_scrape(_: Admin, state: Data, id: web::Path<i64>) -> Result
 /// active) are skipped with the reason.
 #[utoipa::path(post, path = "/api/v1/admin/projects/bulk", tag = "projects", request_body = BulkRequest,
     responses((status = 200, body = BulkResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 422, description = "A cadence out of range", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn bulk_projects(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
     let body: BulkRequest = from_body(body)?;
     if body.ids.is_empty() || body.ids.len() > 10_000 {
