@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use trawler_domain::campaign::Phase;
-use trawler_domain::monitor::{MonitorDefaults, OpenAlert, ProjectMonitors, Rules, Track, Transition};
+use trawler_domain::monitor::{AlertKey, MonitorDefaults, OpenAlert, ProjectMonitors, Rules, Track, Transition};
 use trawler_domain::{ProjectId, RunKind};
 use trawler_store::{Alert, Source};
 
@@ -18,9 +18,11 @@ pub(crate) struct MonitorBook {
 
 #[derive(Default)]
 struct Inner {
-    tracks: HashMap<i64, Track>,
-    /// Alerts open when the node started, by source, until its first fetch.
-    loaded: HashMap<i64, Vec<Alert>>,
+    /// Each source's track, with its platform.
+    tracks: HashMap<i64, (trawler_domain::Platform, Track)>,
+    /// Alerts open when the node started (or when a source's track was
+    /// dropped), by source, until its next fetch.
+    loaded: HashMap<i64, Vec<(AlertKey, OpenAlert)>>,
     /// Each project's own rules (none: the defaults).
     rules: HashMap<ProjectId, Arc<ProjectMonitors>>,
 }
@@ -41,7 +43,7 @@ impl MonitorBook {
     pub(crate) fn load(&self, alerts: Vec<Alert>) {
         let mut inner = self.inner();
         for alert in alerts {
-            inner.loaded.entry(alert.source_id).or_default().push(alert);
+            inner.loaded.entry(alert.source_id).or_default().push((alert.key, OpenAlert { level: alert.level }));
         }
     }
 
@@ -70,9 +72,9 @@ impl MonitorBook {
         let Inner { tracks, loaded, rules } = &mut *inner;
         let project = rules.get(&source.project_id).map_or(&*NO_RULES, |r| &**r);
         let rules = Rules { project, defaults: &self.defaults, platform: source.platform };
-        let track = tracks.entry(source.id).or_insert_with(|| {
+        let (_, track) = tracks.entry(source.id).or_insert_with(|| {
             let open = loaded.remove(&source.id).unwrap_or_default();
-            Track::with_open(open.into_iter().map(|a| (a.key, OpenAlert { level: a.level })))
+            (source.platform, Track::with_open(open))
         });
         track.observe(&rules, kind == RunKind::Full, values, live, now_ms)
     }
@@ -81,8 +83,23 @@ impl MonitorBook {
     /// those loaded but not fetched yet).
     pub(crate) fn open_alerts(&self) -> usize {
         let inner = self.inner();
-        inner.tracks.values().map(|t| t.open().len()).sum::<usize>()
+        inner.tracks.values().map(|(_, t)| t.open().len()).sum::<usize>()
             + inner.loaded.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Forgets the tracks of `platform`'s sources that are no longer active
+    /// (archived, ended, removed): a node keeps only what it may fetch.
+    pub(crate) fn retain(&self, platform: trawler_domain::Platform, active: &std::collections::HashSet<i64>) {
+        let mut inner = self.inner();
+        let Inner { tracks, loaded, .. } = &mut *inner;
+        tracks.retain(|id, (p, track)| {
+            let keep = *p != platform || active.contains(id);
+            if !keep && !track.open().is_empty() {
+                // Still open in the database: not raised again if it comes back.
+                loaded.insert(*id, track.open().iter().map(|(k, a)| (k.clone(), a.clone())).collect());
+            }
+            keep
+        });
     }
 }
 
@@ -90,4 +107,45 @@ impl MonitorBook {
 /// its platform says nothing of campaigns).
 pub(crate) fn live(phase: Option<Phase>) -> bool {
     phase.is_none_or(|p| p == Phase::Live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trawler_domain::Platform;
+
+    fn source() -> Source {
+        Source {
+            id: 7,
+            project_id: ProjectId(1),
+            platform: Platform::Kickstarter,
+            external_ref: "a/b".into(),
+            options: Arc::new(serde_json::json!({})),
+            secret: None,
+            created_at_ms: 0,
+            campaign: None,
+        }
+    }
+
+    fn values(backers: f64) -> BTreeMap<String, f64> {
+        BTreeMap::from([("backers".to_owned(), backers)])
+    }
+
+    #[test]
+    fn an_alert_open_when_a_source_leaves_is_not_raised_again_when_it_comes_back() {
+        let book = MonitorBook::new(MonitorDefaults::default());
+        let s = source();
+        assert!(book.observe(&s, RunKind::Poll, &values(100.0), true, 0).is_empty());
+        let jumped = book.observe(&s, RunKind::Poll, &values(5_000.0), true, 1);
+        assert_eq!(jumped.len(), 1);
+        // The project is archived: its track goes, its open alert is kept.
+        book.retain(Platform::Kickstarter, &Default::default());
+        assert_eq!(book.open_alerts(), 1);
+        // Back, and still far from where it was: not raised a second time.
+        assert!(book.observe(&s, RunKind::Poll, &values(100.0), true, 2).is_empty());
+        assert!(book.observe(&s, RunKind::Poll, &values(5_000.0), true, 3).is_empty());
+        // Another platform's sources are not touched.
+        book.retain(Platform::MetaAds, &Default::default());
+        assert_eq!(book.open_alerts(), 1);
+    }
 }

@@ -172,9 +172,10 @@ impl SourceActor {
             if window_ms >= act.applied_window_ms {
                 act.applied_window_ms = window_ms;
                 if let Some(list) = plan.loaded {
+                    // What is kept of sources no longer active is forgotten.
+                    let ids: std::collections::HashSet<i64> = list.iter().map(|(s, _)| s.id).collect();
+                    act.deps.monitors.retain(act.platform, &ids);
                     if act.platform == trawler_domain::Platform::MetaAds {
-                        // The spend of sources no longer polled here is forgotten.
-                        let ids: std::collections::HashSet<i64> = list.iter().map(|(s, _)| s.id).collect();
                         act.deps.spending.retain(|id| ids.contains(&id));
                     }
                     act.known = list;

@@ -43,7 +43,7 @@ pub struct MonitorDefaultsView {
 #[derive(Deserialize, ToSchema)]
 pub struct PutMonitors {
     /// Rules, at most 50.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Option<Vec<Object>>, max_items = 50)]
     pub rules: Option<Value>,
     /// Monitors to silence: `stale`, `drop`, `jump`, `missing`, `milestone`.
     pub silenced: Option<Vec<String>>,
