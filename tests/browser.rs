@@ -15,23 +15,15 @@ mod common;
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Result};
-use browser_kit::{chromedriver, in_browser, log_in, Browser, PASSWORD};
-use common::{server_env, start_server, start_sim};
+use browser_kit::{chromedriver, in_browser, log_in, ui_node, Browser, PASSWORD};
 use fantoccini::Locator;
 use serde_json::json;
 
 #[test]
 fn an_admin_and_a_creator_use_the_ui_in_a_real_browser() -> Result<()> {
     let Some(driver) = chromedriver()? else { return Ok(()) };
-    let sim = start_sim(trawler_domain::now_secs() - 3600, &[])?;
-    let db = trawler_store::testing::TestDb::sqlite()?;
-    let hash = trawler_web::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
-    let env = server_env(
-        &db.url,
-        &sim.addr,
-        &[("TRAWLER_ADMIN_PASSWORD_HASH", &hash), ("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "2s")],
-    );
-    let (_server, api) = start_server(&env)?;
+    let node = ui_node(&[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "2s")])?;
+    let api = &node.api;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let base = api.base.clone();
     rt.block_on(in_browser(&driver, "admin-and-creator", move |b| Box::pin(async move { scenario(b, &base).await })))?;
@@ -56,20 +48,9 @@ async fn listed(b: &Browser) -> Result<Vec<String>> {
 #[test]
 fn an_operator_filters_failed_projects_and_acts_on_them_in_bulk() -> Result<()> {
     let Some(driver) = chromedriver()? else { return Ok(()) };
-    let sim = start_sim(trawler_domain::now_secs() - 3600, &[])?;
-    let db = trawler_store::testing::TestDb::sqlite()?;
-    let hash = trawler_web::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
-    let env = server_env(
-        &db.url,
-        &sim.addr,
-        &[
-            ("TRAWLER_ADMIN_PASSWORD_HASH", &hash),
-            ("TRAWLER_FULL_INTERVAL", "1h"),
-            ("TRAWLER_POLL_INTERVAL", "1h"),
-            ("TRAWLER_MAX_RETRIES", "0"),
-        ],
-    );
-    let (_server, api) = start_server(&env)?;
+    let node =
+        ui_node(&[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_MAX_RETRIES", "0")])?;
+    let (api, sim) = (&node.api, &node.sim);
     let faults = reqwest::blocking::Client::new();
     for target in ["kickstarter:maker/ks-bad", "indiegogo:igg-bad", "indiegogo:igg-bad-2", "meta_ads:act_9"] {
         let resp = faults
@@ -399,20 +380,12 @@ fn sim_post(sim: &str, route: &str, body: serde_json::Value) -> Result<()> {
 #[test]
 fn an_operator_sees_an_alert_and_an_ended_campaign_and_silences_a_monitor() -> Result<()> {
     let Some(driver) = chromedriver()? else { return Ok(()) };
-    let sim = start_sim(trawler_domain::now_secs() - 3600, &[])?;
-    let db = trawler_store::testing::TestDb::sqlite()?;
-    let hash = trawler_web::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
-    let env = server_env(
-        &db.url,
-        &sim.addr,
-        &[
-            ("TRAWLER_ADMIN_PASSWORD_HASH", &hash),
-            ("TRAWLER_FULL_INTERVAL", "1h"),
-            ("TRAWLER_POLL_INTERVAL", "1s"),
-            ("TRAWLER_WEIGHTED_POLLS", "false"),
-        ],
-    );
-    let (_server, api) = start_server(&env)?;
+    let node = ui_node(&[
+        ("TRAWLER_FULL_INTERVAL", "1h"),
+        ("TRAWLER_POLL_INTERVAL", "1s"),
+        ("TRAWLER_WEIGHTED_POLLS", "false"),
+    ])?;
+    let (api, sim) = (&node.api, &node.sim);
     let create = |name: &str, reference: &str| -> Result<i64> {
         let body = json!({"name": name, "sources": [{"platform": "kickstarter", "external_ref": reference}]});
         let (status, made) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;

@@ -146,3 +146,25 @@ pub async fn log_in(b: &mut Browser, base: &str) -> Result<()> {
     b.client.wait().for_element(Locator::Css("#projects")).await?;
     Ok(())
 }
+
+/// A node the browser talks to: the simulator, a SQLite database and the
+/// server with the UI password set, at the cadences of `extra`. Dropped in
+/// this order: the server first.
+pub struct UiNode {
+    pub server: Proc,
+    pub api: common::Api,
+    pub sim: Proc,
+    pub db: trawler_store::testing::TestDb,
+}
+
+/// Starts a [`UiNode`] with the server's settings `extra` on top of the
+/// tests' own (a simulator whose campaigns began an hour ago).
+pub fn ui_node(extra: &[(&str, &str)]) -> Result<UiNode> {
+    let sim = common::start_sim(trawler_domain::now_secs() - 3600, &[])?;
+    let db = trawler_store::testing::TestDb::sqlite()?;
+    let hash = trawler_web::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
+    let mut settings = vec![("TRAWLER_ADMIN_PASSWORD_HASH", hash.as_str())];
+    settings.extend_from_slice(extra);
+    let (server, api) = common::start_server(&common::server_env(&db.url, &sim.addr, &settings))?;
+    Ok(UiNode { server, api, sim, db })
+}

@@ -42,6 +42,24 @@ pub struct Policy {
     pub batch: u32,
 }
 
+impl Policy {
+    /// A pass that deletes nothing, in batches of `batch`: the start of a
+    /// policy that deletes one kind.
+    pub fn nothing(batch: u32) -> Policy {
+        Policy {
+            runs_before_ms: None,
+            runs_keep: 0,
+            deliveries_before_ms: None,
+            deliveries_keep: 0,
+            commands_before_ms: i64::MIN,
+            sessions_before_ms: i64::MIN,
+            nodes_before_ms: None,
+            alerts_before_ms: None,
+            batch,
+        }
+    }
+}
+
 /// How many rows a pass deleted, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Pruned {

@@ -51,17 +51,7 @@ fn an_alert_is_stored_once_recovers_once_and_goes_when_old() -> Result<()> {
         ensure!(Alert::list(&mut conn, p.id, true, 10)?.len() == 2);
 
         // Retention takes recovered alerts only.
-        let keep = Policy {
-            runs_before_ms: None,
-            runs_keep: 0,
-            deliveries_before_ms: None,
-            deliveries_keep: 0,
-            commands_before_ms: i64::MIN,
-            sessions_before_ms: i64::MIN,
-            nodes_before_ms: None,
-            alerts_before_ms: Some(i64::MAX),
-            batch: 100,
-        };
+        let keep = Policy { alerts_before_ms: Some(i64::MAX), ..Policy::nothing(100) };
         ensure!(prune(&mut conn, &keep)?.alerts == 1, "{backend:?}");
         ensure!(Alert::list(&mut conn, p.id, false, 10)?.len() == 2);
     }

@@ -15,18 +15,8 @@ const DAY_MS: i64 = 86_400_000;
 
 /// Nothing is deleted unless the test's policy says so.
 fn keep_all() -> Policy {
-    Policy {
-        runs_before_ms: None,
-        runs_keep: 0,
-        deliveries_before_ms: None,
-        deliveries_keep: 0,
-        commands_before_ms: i64::MIN,
-        sessions_before_ms: i64::MIN,
-        nodes_before_ms: None,
-        alerts_before_ms: None,
-        // Small, so that every pass takes several batches.
-        batch: 7,
-    }
+    // Small batches, so that every pass takes several.
+    Policy::nothing(7)
 }
 
 /// A finished run of `project` started `days_ago` days before `now`.
