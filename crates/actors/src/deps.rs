@@ -126,7 +126,6 @@ impl SharedDeps {
         }
         let (project_id, source_id, platform) = (source.project_id, source.id, source.platform);
         for t in &transitions {
-            let state = if t.fired { AlertState::Fired } else { AlertState::Recovered };
             self.metrics.alert(t.key.monitor.as_str(), if t.fired { "fired" } else { "recovered" });
             log::info!(
                 "project {project_id} {platform} {}: {} {} ({})",
@@ -135,20 +134,11 @@ impl SharedDeps {
                 if t.fired { "fired" } else { "recovered" },
                 t.detail
             );
-            self.events.publish(Event::Alert {
-                project_id,
-                source_id,
-                platform,
-                monitor: t.key.monitor,
-                metric: t.key.metric.clone(),
-                threshold: t.key.at.clone(),
-                state,
-                value: t.value,
-                detail: t.detail.clone(),
-                at_ms: now_ms,
-            });
         }
         self.metrics.alerts_open.set(self.monitors.open_alerts() as i64);
+        let events = self.events.clone();
+        // Stored, then announced: a listener that reads the alerts on
+        // hearing one finds it.
         self.db.do_send(Exec(move |conn| {
             for t in transitions {
                 let stored = if t.fired {
@@ -169,6 +159,18 @@ impl SharedDeps {
                 if let Err(e) = stored {
                     log::warn!("project {project_id}: storing a {} alert failed: {e}", t.key.monitor);
                 }
+                events.publish(Event::Alert {
+                    project_id,
+                    source_id,
+                    platform,
+                    monitor: t.key.monitor,
+                    metric: t.key.metric,
+                    threshold: t.key.at,
+                    state: if t.fired { AlertState::Fired } else { AlertState::Recovered },
+                    value: t.value,
+                    detail: t.detail,
+                    at_ms: now_ms,
+                });
             }
             Ok(())
         }));
