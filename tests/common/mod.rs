@@ -135,6 +135,7 @@ pub fn server_env(db_url: &str, sim: &str, extra: &[(&str, &str)]) -> Vec<(&'sta
         ("TRAWLER_KICKSTARTER_URL", format!("{sim}/kickstarter")),
         ("TRAWLER_INDIEGOGO_URL", format!("{sim}/indiegogo")),
         ("TRAWLER_META_URL", format!("{sim}/meta")),
+        ("TRAWLER_ECB_URL", format!("{sim}/ecb")),
         ("TRAWLER_RATE_KICKSTARTER", "200".into()),
         ("TRAWLER_RATE_META_ADS", "200".into()),
         ("TRAWLER_HTTP_WORKERS", "2".into()),

@@ -112,6 +112,7 @@ mod tests {
             deadline_ms: None,
             started_ms: None,
             seen_at_ms: 1,
+            currency: None,
         };
         let other = Source { id: 8, ..source(Some(stored)) };
         let again = book.observe(&other, &CampaignReport::new("canceled", Phase::Ended), 7_000).expect("new word");

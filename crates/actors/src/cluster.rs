@@ -386,7 +386,7 @@ impl Coordinator {
                 Ok((held, trawler_store::Source::count_active_by_platform(conn)?))
             })
             .await?;
-        let shares: std::collections::BTreeMap<Platform, f64> = Platform::ALL
+        let shares: std::collections::BTreeMap<Platform, f64> = Platform::SOURCES
             .into_iter()
             .map(|p| {
                 let mine = held.iter().find(|(name, _)| name == p.as_str()).map_or(0, |(_, n)| *n) as f64;

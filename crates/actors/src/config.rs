@@ -67,6 +67,13 @@ trawler_domain::settings! {
         /// against the target (webhooks `project.slo_breached` and
         /// `slo_restored`).
         slo_check_interval: Span = Span::secs(300);
+        /// Fetch the European Central Bank's euro reference rates, so money
+        /// in several currencies is reported in one (`false`: no rates; a
+        /// figure that needs a conversion is absent, with the reason).
+        exchange_rates: bool = true;
+        /// How often the exchange rates are fetched (the ECB fixes them
+        /// once a working day, about 16:00 CET).
+        exchange_rates_interval: Span = Span::secs(6 * 3600);
         /// How long raw points are kept before they are rolled into hourly
         /// rollups (`90d`, `12h`), or `off` to keep every raw point.
         retention: Retention = Retention(Some(Span::secs(90 * 86_400)));
@@ -137,6 +144,7 @@ impl ActorsSettings {
             max_restarts: self.max_restarts.u32(),
             restart_window: self.restart_window.get(),
             retention: self.retention.0.map(Span::get),
+            exchange_rates: self.exchange_rates.then(|| self.exchange_rates_interval.get()),
             housekeeping: self.housekeeping(),
             chunk_span: self.chunk_span.get(),
             webhooks: self.webhooks(),
@@ -225,6 +233,8 @@ pub struct ActorsConfig {
     /// How long raw points are kept before they are rolled into hourly
     /// rollups; `None` keeps them forever.
     pub retention: Option<Duration>,
+    /// How often the exchange rates are fetched; `None`: never.
+    pub exchange_rates: Option<Duration>,
     /// Operational retention: runs, deliveries, commands, sessions, nodes.
     pub housekeeping: Housekeeping,
     /// The window one chunk of stored points covers.

@@ -55,6 +55,8 @@ pub struct CampaignReport {
     pub deadline_ms: Option<i64>,
     /// When it launched, epoch ms, if the platform says.
     pub started_ms: Option<i64>,
+    /// The currency its money is counted in, if the platform says.
+    pub currency: Option<crate::Currency>,
 }
 
 impl CampaignReport {
@@ -63,12 +65,19 @@ impl CampaignReport {
     pub fn new(state: &str, phase: Phase) -> CampaignReport {
         let state: String =
             state.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').take(40).collect();
-        CampaignReport { state, phase, deadline_ms: None, started_ms: None }
+        CampaignReport { state, phase, deadline_ms: None, started_ms: None, currency: None }
     }
 
     /// The same report with a deadline, if it is a believable one.
     pub fn with_deadline(mut self, deadline_ms: Option<i64>) -> CampaignReport {
         self.deadline_ms = deadline_ms.filter(|ms| (EARLIEST_MS..=LATEST_MS).contains(ms));
+        self
+    }
+
+    /// The same report with the currency the platform names, if it is a
+    /// currency code at all.
+    pub fn with_currency(mut self, code: Option<&str>) -> CampaignReport {
+        self.currency = code.and_then(|c| crate::Currency::code(c).ok());
         self
     }
 

@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod capacity;
 pub mod clock;
 pub mod metric;
+pub mod money;
 pub mod monitor;
 pub mod platform;
 pub mod project;
@@ -16,6 +17,7 @@ pub mod slo;
 pub mod time;
 
 pub use metric::{downsample, downsample_weighted, Agg, Derived, Metric, Observation, Point, Totals};
+pub use money::{Currencies, Currency, FxRates};
 pub use platform::Platform;
 pub use project::{ProjectId, ProjectStatus, RunId, RunKind, RunStatus, RunTrigger};
 

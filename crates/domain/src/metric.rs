@@ -260,6 +260,73 @@ impl Derived {
             funded_pct: ratio(latest(Metric::PLEDGED), latest(Metric::GOAL)).map(|r| r * 100.0),
         }
     }
+
+    /// The derived figures by name, as the API calls them.
+    pub fn named(&self) -> [(&'static str, Option<f64>); 4] {
+        [
+            (Derived::ROAS, self.roas),
+            (Derived::BLENDED_ROAS, self.blended_roas),
+            (Derived::COST_PER_BACKER, self.cost_per_backer),
+            (Derived::FUNDED_PCT, self.funded_pct),
+        ]
+    }
+
+    /// Why each figure that is absent is: an input that could not be
+    /// converted into the reporting currency (its reason in `unavailable`),
+    /// an input never observed, or a denominator that did not move.
+    pub fn reasons(&self, t: &Totals, unavailable: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (name, value) in self.named() {
+            if value.is_some() {
+                continue;
+            }
+            let Some((num, den, of_delta)) = Derived::inputs(name) else { continue };
+            let values = if of_delta { &t.delta } else { &t.latest };
+            let reason = [num, den]
+                .iter()
+                .find_map(|m| unavailable.get(*m).cloned())
+                .or_else(|| [num, den].iter().find(|m| !values.contains_key(**m)).map(|m| format!("no {m} observed")))
+                .unwrap_or_else(|| {
+                    if of_delta {
+                        format!("{den} did not change in the range")
+                    } else {
+                        format!("{den} is 0")
+                    }
+                });
+            out.insert(name.to_owned(), reason);
+        }
+        out
+    }
+
+    /// The figures' names.
+    pub const NAMES: [&'static str; 4] =
+        [Derived::ROAS, Derived::BLENDED_ROAS, Derived::COST_PER_BACKER, Derived::FUNDED_PCT];
+
+    /// Return on ad spend.
+    pub const ROAS: &'static str = "roas";
+    /// Blended RoAS.
+    pub const BLENDED_ROAS: &'static str = "blended_roas";
+    /// Ad spend per new backer.
+    pub const COST_PER_BACKER: &'static str = "cost_per_backer";
+    /// Percent of the goal pledged.
+    pub const FUNDED_PCT: &'static str = "funded_pct";
+
+    /// A derived figure's numerator and denominator, and whether it divides
+    /// their changes over the range (else their latest values).
+    pub fn inputs(name: &str) -> Option<(&'static str, &'static str, bool)> {
+        match name {
+            Derived::ROAS => Some((Metric::PURCHASE_VALUE, Metric::SPEND, true)),
+            Derived::BLENDED_ROAS => Some((Metric::PLEDGED, Metric::SPEND, true)),
+            Derived::COST_PER_BACKER => Some((Metric::SPEND, Metric::BACKERS, true)),
+            Derived::FUNDED_PCT => Some((Metric::PLEDGED, Metric::GOAL, false)),
+            _ => None,
+        }
+    }
+
+    /// One figure by name.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.named().into_iter().find(|(n, _)| *n == name).and_then(|(_, v)| v)
+    }
 }
 
 #[cfg(test)]

@@ -18,11 +18,25 @@ pub enum Platform {
     HttpJson,
     /// Any HTML page, metrics picked by CSS selector.
     Html,
+    /// The European Central Bank's euro reference rates: the node's own
+    /// source of exchange rates, not a project's.
+    Ecb,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 5] =
+    pub const ALL: [Platform; 6] = [
+        Platform::Kickstarter,
+        Platform::Indiegogo,
+        Platform::MetaAds,
+        Platform::HttpJson,
+        Platform::Html,
+        Platform::Ecb,
+    ];
+
+    /// The platforms a project's sources read (all but the node's own
+    /// exchange rates).
+    pub const SOURCES: [Platform; 5] =
         [Platform::Kickstarter, Platform::Indiegogo, Platform::MetaAds, Platform::HttpJson, Platform::Html];
 
     /// The snake_case name used in the API, the database and config keys.
@@ -33,6 +47,7 @@ impl Platform {
             Platform::MetaAds => "meta_ads",
             Platform::HttpJson => "http_json",
             Platform::Html => "html",
+            Platform::Ecb => "ecb",
         }
     }
 }
@@ -45,7 +60,7 @@ impl fmt::Display for Platform {
 
 /// The error for a platform name that is not one of [`Platform::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown platform `{0}` (expected one of kickstarter, indiegogo, meta_ads, http_json, html)")]
+#[error("unknown platform `{0}` (expected one of kickstarter, indiegogo, meta_ads, http_json, html, ecb)")]
 pub struct UnknownPlatform(pub String);
 
 impl FromStr for Platform {

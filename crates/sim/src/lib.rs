@@ -8,6 +8,7 @@ pub mod anomaly;
 pub mod fault;
 pub mod model;
 mod platforms;
+pub mod rates;
 mod server;
 mod state;
 

@@ -144,6 +144,11 @@ pub struct Ads {
 }
 
 impl Ads {
+    /// The currency the ad account `reference` is billed in.
+    pub fn currency(reference: &str) -> &'static str {
+        ["USD", "EUR", "GBP", "CAD"][((seed(reference) >> 24) % 4) as usize]
+    }
+
     /// The account `reference`, `elapsed` seconds after the epoch.
     pub fn at(reference: &str, elapsed: i64) -> Ads {
         let s = seed(reference);

@@ -281,6 +281,9 @@ pub(crate) async fn meta_object(
         if fields.split(',').any(|f| f == "effective_status") {
             body["effective_status"] = json!(if paused { "PAUSED" } else { "ACTIVE" });
         }
+        if fields.split(',').any(|f| f == "currency") && object.starts_with("act_") {
+            body["currency"] = json!(crate::model::Ads::currency(&object));
+        }
         HttpResponse::Ok().json(body)
     })
     .await

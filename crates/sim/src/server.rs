@@ -149,7 +149,8 @@ async fn index(state: web::Data<SimState>) -> HttpResponse {
             "GET /kickstarter/projects/{creator}/{slug}/stats.json?v=1",
             "GET /indiegogo/1.1/campaigns/{id}.json",
             "GET /meta/{version}/{act_id|campaign_id}/insights",
-            "GET /meta/{version}/{act_id|campaign_id}?fields=account_status,effective_status",
+            "GET /meta/{version}/{act_id|campaign_id}?fields=account_status,effective_status,currency",
+            "GET /ecb/stats/eurofxref/eurofxref-daily.xml|eurofxref-hist-90d.xml",
             "GET /json/{ref}",
             "GET /html/{ref}",
             "GET /_sim/log?platform=&reference=",
@@ -169,6 +170,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/indiegogo/1.1/campaigns/{file}", web::get().to(indiegogo_campaign))
         .route("/meta/{version}/{object}/insights", web::get().to(meta_insights))
         .route("/meta/{version}/{object}", web::get().to(meta_object))
+        .route("/ecb/stats/eurofxref/{file}", web::get().to(crate::rates::ecb_rates))
         .route("/json/{reference:.*}", web::get().to(generic_json))
         .route("/html/{reference:.*}", web::get().to(generic_html))
         .route("/_sim/log", web::get().to(log))

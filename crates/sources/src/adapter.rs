@@ -52,6 +52,9 @@ pub struct Fetched {
     pub notes: Vec<String>,
     /// The campaign's state, where the platform reports one.
     pub campaign: Option<trawler_domain::campaign::CampaignReport>,
+    /// Samples the platform dates itself (the ECB's rates, by day): each
+    /// stored at its own time, epoch seconds.
+    pub dated: Vec<(i64, Sample)>,
 }
 
 /// A platform adapter. One instance serves every project on its platform.

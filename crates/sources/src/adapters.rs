@@ -23,6 +23,9 @@ pub struct SourcesConfig {
     pub meta_url: String,
     /// The Marketing API version in paths (`v21.0`).
     pub meta_api_version: String,
+    /// The ECB's base URL, for the euro reference rates
+    /// (`https://www.ecb.europa.eu`).
+    pub ecb_url: String,
     /// The HTTP client's bounds.
     pub http: HttpConfig,
     /// Requests per second per platform.
@@ -69,12 +72,13 @@ impl Adapters {
     /// Builds the adapters from the configuration.
     pub fn new(config: &SourcesConfig) -> Result<Adapters, SourceError> {
         let http = HttpClient::new(config.http.clone())?;
-        let list: [Arc<dyn Adapter>; 5] = [
+        let list: [Arc<dyn Adapter>; 6] = [
             Arc::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)),
             Arc::new(crate::indiegogo::Indiegogo::new(&config.indiegogo_url)),
             Arc::new(crate::meta_ads::MetaAds::new(&config.meta_url, &config.meta_api_version)),
             Arc::new(crate::http_json::HttpJson),
             Arc::new(crate::html::Html),
+            Arc::new(crate::ecb::Ecb::new(&config.ecb_url)),
         ];
         let adapters: BTreeMap<Platform, Arc<dyn Adapter>> = list.into_iter().map(|a| (a.platform(), a)).collect();
         Ok(Adapters {
@@ -129,6 +133,10 @@ impl Adapters {
         }
         if !spec.options.is_object() {
             return Err("options must be a JSON object".into());
+        }
+        if let Some(c) = spec.options.get("currency") {
+            let code = c.as_str().ok_or("option `currency` must be a currency code such as \"USD\"")?;
+            trawler_domain::Currency::code(code).map_err(|e| format!("option `currency`: {e}"))?;
         }
         self.adapter(spec.platform).validate(spec)
     }
@@ -196,7 +204,7 @@ impl Adapters {
 /// overflowed, a custom adapter's arithmetic): such a value is a parse error
 /// of its metric, never a stored point.
 fn finite(fetched: Fetched) -> Result<Fetched, SourceError> {
-    match fetched.samples.iter().find(|s| !s.value.is_finite()) {
+    match fetched.samples.iter().chain(fetched.dated.iter().map(|(_, s)| s)).find(|s| !s.value.is_finite()) {
         Some(s) => Err(SourceError::Parse(format!("{} is not a finite number ({})", s.metric, s.value))),
         None => Ok(fetched),
     }

@@ -77,7 +77,8 @@ fn campaign(c: &Value) -> Option<CampaignReport> {
     Some(
         CampaignReport::new(state, crowdfunding_phase(state))
             .with_deadline(deadline_ms)
-            .with_start(date("funding_started_at")),
+            .with_start(date("funding_started_at"))
+            .with_currency(c.pointer("/currency/iso_code").and_then(Value::as_str)),
     )
 }
 

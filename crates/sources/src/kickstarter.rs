@@ -68,14 +68,15 @@ impl Kickstarter {
 }
 
 /// The campaign's `state`, `launched_at` and `deadline` (epoch seconds;
-/// the stats poll has neither time).
+/// the stats poll has neither time) and its `currency`.
 fn campaign(project: &Value) -> Option<CampaignReport> {
     let state = project.get("state").and_then(Value::as_str)?;
     let ms = |field: &str| project.get(field).and_then(Value::as_i64).and_then(|s| s.checked_mul(1000));
     Some(
         CampaignReport::new(state, crowdfunding_phase(state))
             .with_deadline(ms("deadline"))
-            .with_start(ms("launched_at")),
+            .with_start(ms("launched_at"))
+            .with_currency(project.get("currency").and_then(Value::as_str)),
     )
 }
 

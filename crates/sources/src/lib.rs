@@ -5,6 +5,7 @@
 
 mod adapter;
 mod adapters;
+pub mod ecb;
 mod error;
 mod gate;
 mod html;

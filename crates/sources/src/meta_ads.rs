@@ -110,19 +110,26 @@ impl MetaAds {
         let Some(token) = spec.secret.as_deref() else { return };
         let account = spec.external_ref.starts_with("act_");
         let field = if account { "account_status" } else { "effective_status" };
-        let url = format!("{}/{}/{}?fields={field}", self.base, self.version, spec.external_ref);
+        // An account is billed in one currency; a campaign is its account's.
+        let fields = if account { "account_status,currency" } else { field };
+        let url = format!("{}/{}/{}?fields={fields}", self.base, self.version, spec.external_ref);
         let auth = format!("Bearer {token}");
         let read = async {
             let resp = http.get(&url, &[("Authorization", &auth), ("Accept", "application/json")]).await?;
             let json = parse_json(Platform::MetaAds, check(resp)?).await?;
-            Ok::<_, SourceError>(json.get(field).and_then(|v| match v {
+            let state = json.get(field).and_then(|v| match v {
                 Value::String(s) => Some(s.clone()),
                 Value::Number(n) => n.as_i64().map(account_status_name),
                 _ => None,
-            }))
+            });
+            let currency = json.get("currency").and_then(Value::as_str).map(str::to_owned);
+            Ok::<_, SourceError>(state.map(|s| (s, currency)))
         };
         match read.await {
-            Ok(Some(state)) => fetched.campaign = Some(CampaignReport::new(&state, ads_phase(&state))),
+            Ok(Some((state, currency))) => {
+                fetched.campaign =
+                    Some(CampaignReport::new(&state, ads_phase(&state)).with_currency(currency.as_deref()))
+            }
             Ok(None) => fetched.notes.push(format!("no {field} in the answer")),
             Err(e) => fetched.notes.push(format!("{field} not read: {e}")),
         }

@@ -35,12 +35,16 @@ trawler_domain::settings! {
         rate_http_json: Rate = Rate::of(20.0);
         /// Requests per second to html sources (all hosts together).
         rate_html: Rate = Rate::of(10.0);
+        /// Requests per second to the ECB (exchange rates).
+        rate_ecb: Rate = Rate::of(1.0);
         /// Kickstarter's base URL.
         kickstarter_url: BaseUrl = BaseUrl::of("https://www.kickstarter.com");
         /// Indiegogo's API base URL.
         indiegogo_url: BaseUrl = BaseUrl::of("https://api.indiegogo.com");
         /// The Graph API base URL for Meta Ads.
         meta_url: BaseUrl = BaseUrl::of("https://graph.facebook.com");
+        /// The European Central Bank's base URL (euro reference rates).
+        ecb_url: BaseUrl = BaseUrl::of("https://www.ecb.europa.eu");
         /// The Marketing API version used in paths.
         meta_api_version: String = "v21.0".into();
         /// Requests in flight at once per platform.
@@ -70,6 +74,7 @@ impl SourcesSettings {
             (Platform::MetaAds, self.rate_meta_ads.get()),
             (Platform::HttpJson, self.rate_http_json.get()),
             (Platform::Html, self.rate_html.get()),
+            (Platform::Ecb, self.rate_ecb.get()),
         ])
     }
 
@@ -80,6 +85,7 @@ impl SourcesSettings {
             indiegogo_url: self.indiegogo_url.0.clone(),
             meta_url: self.meta_url.0.clone(),
             meta_api_version: self.meta_api_version.clone(),
+            ecb_url: self.ecb_url.0.clone(),
             http: HttpConfig {
                 timeout: self.http_timeout.get(),
                 max_body_bytes: self.max_body_bytes.usize(),

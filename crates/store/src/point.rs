@@ -223,7 +223,7 @@ impl Point {
         let platforms: Vec<Platform> = match q.platform {
             Some(p) => vec![p],
             None => {
-                let mut all = Platform::ALL.to_vec();
+                let mut all = Platform::SOURCES.to_vec();
                 all.sort_by_key(|p| p.as_str());
                 all
             }

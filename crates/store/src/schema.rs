@@ -16,6 +16,7 @@ diesel::table! {
         poll_interval_ms -> Nullable<BigInt>,
         ended_at_ms -> Nullable<BigInt>,
         monitors -> Nullable<Text>,
+        reporting_currency -> Nullable<Text>,
     }
 }
 
@@ -34,6 +35,7 @@ diesel::table! {
         campaign_started_ms -> Nullable<BigInt>,
         deadline_ms -> Nullable<BigInt>,
         campaign_seen_at_ms -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
     }
 }
 

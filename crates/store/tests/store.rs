@@ -996,9 +996,12 @@ fn a_campaign_state_is_stored_per_source_and_a_project_ends_once() -> Result<()>
             deadline_ms: Some(5_000),
             started_ms: Some(500),
             seen_at_ms: 1_000,
+            currency: Some(trawler_domain::Currency::EUR),
         };
         Source::set_campaign(&mut conn, sources[0].id, &live)?;
-        assert_eq!(Source::list_for_project(&mut conn, p.id)?[0].campaign, Some(live));
+        let stored = Source::list_for_project(&mut conn, p.id)?.remove(0);
+        assert_eq!(stored.currency(), Some(trawler_domain::Currency::EUR), "the platform's currency is kept");
+        assert_eq!(stored.campaign, Some(live));
         let ended = Project::end(&mut conn, p.id, "campaign ended (kickstarter successful)", 9_000)?.expect("active");
         assert_eq!((ended.status, ended.ended_at_ms), (ProjectStatus::Ended, Some(9_000)));
         assert!(Source::list_active_for_platform(&mut conn, Platform::Kickstarter)?.is_empty(), "no more polls");

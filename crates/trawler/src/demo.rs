@@ -180,6 +180,7 @@ fn demo_settings(args: &DemoArgs, token: &str, password: &str, sim_url: &str) ->
         ("kickstarter_url", format!("{sim_url}/kickstarter")),
         ("indiegogo_url", format!("{sim_url}/indiegogo")),
         ("meta_url", format!("{sim_url}/meta")),
+        ("ecb_url", format!("{sim_url}/ecb")),
         ("http_workers", "2".into()),
         ("shutdown_timeout", "10s".into()),
         ("monitor_stale_after", humantime::format_duration(args.stale_after).to_string()),

@@ -61,6 +61,12 @@ error_codes! {
     /// 422: a monitor rule that does not hold (an unknown platform or
     /// metric, a number out of range); the message names the field.
     InvalidMonitor = "invalid_monitor" => UNPROCESSABLE_ENTITY,
+    /// 422: a currency code that is not one figures can be reported in
+    /// (three letters the ECB publishes a rate for, or the euro).
+    InvalidCurrency = "invalid_currency" => UNPROCESSABLE_ENTITY,
+    /// 422: a derived metric asked of a project without the sources it
+    /// needs (RoAS without an ad account); the message names them.
+    MissingSources = "missing_sources" => UNPROCESSABLE_ENTITY,
     /// 404: no such route.
     RouteNotFound = "route_not_found" => NOT_FOUND,
     /// 404: no such project.

@@ -230,6 +230,19 @@ pub(crate) fn check_cadence(
     Ok(Cadence { full_ms: check("full_interval", full_interval)?, poll_ms: check("poll_interval", poll_interval)? })
 }
 
+/// A project's reporting currency: `"default"` (`None`: its campaign's) or
+/// a code figures can be converted into (`Some`).
+pub(crate) fn check_currency(value: &serde_json::Value) -> Result<Option<trawler_domain::Currency>, ApiError> {
+    let refuse = |text: String| ApiError::Refused(crate::ErrorCode::InvalidCurrency, text);
+    match value.as_str() {
+        Some("default") => Ok(None),
+        Some(code) => trawler_domain::Currency::reporting(code)
+            .map(Some)
+            .map_err(|e| refuse(format!("`reporting_currency`: {e}"))),
+        None => Err(refuse("`reporting_currency` must be a currency code (\"EUR\") or \"default\"".into())),
+    }
+}
+
 /// A project's own interval for `field`: `"default"` (`None`: the node's
 /// setting), `"manual"` (`Some(0)`) or a duration between `min` and a year.
 pub(crate) fn check_interval(

@@ -261,6 +261,7 @@ mod tests {
             deadline_ms: Some(deadline_ms),
             started_ms: None,
             seen_at_ms: 0,
+            currency: None,
         };
         let s = Source {
             id,

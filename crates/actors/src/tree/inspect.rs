@@ -118,6 +118,9 @@ impl Tree {
         }
         actors.push(self.retention.send(GetRetentionState).await?);
         actors.push(self.compactor.send(GetCompactorState).await?);
+        if let Some(rates) = &self.rates {
+            actors.push(rates.send(crate::rates::GetRatesState).await?);
+        }
         let scrapers = self.registry.send(ListScrapers).await?;
         // A scraper that stops between the listing and the query is skipped.
         // Not counted in the mailbox: the query would count itself.

@@ -51,6 +51,8 @@ pub struct Tree {
     sources: Vec<(Platform, Addr<SourceActor>)>,
     retention: Addr<RetentionActor>,
     compactor: Addr<CompactorActor>,
+    /// Fetches the exchange rates (unless they are off).
+    rates: Option<Addr<crate::rates::RatesActor>>,
     metrics: Metrics,
     db: Addr<DbExecutor>,
     adapters: Adapters,
@@ -89,6 +91,9 @@ impl Tree {
         let db = db_lane(&pool, config.db_threads);
         let retention = RetentionActor::new(db.clone(), config.retention, config.housekeeping).start();
         let compactor = CompactorActor::new(db.clone(), trawler_domain::clock::system(), config.chunk_span).start();
+        let rates = config
+            .exchange_rates
+            .map(|every| crate::rates::RatesActor::new(adapters.clone(), db.clone(), every).start());
         let metrics = Metrics::new();
         crate::stall::start(metrics.clone());
         let waits = metrics.gate_wait_seconds.clone();
@@ -156,8 +161,10 @@ impl Tree {
         // The poll windows' loads get a thread of their own too (see
         // `SourceActor::loads`).
         let loads = db_lane(&pool, 1);
-        let sources: Vec<(Platform, Addr<SourceActor>)> =
-            Platform::ALL.into_iter().map(|p| (p, SourceActor::new(p, deps.clone(), loads.clone()).start())).collect();
+        let sources: Vec<(Platform, Addr<SourceActor>)> = Platform::SOURCES
+            .into_iter()
+            .map(|p| (p, SourceActor::new(p, deps.clone(), loads.clone()).start()))
+            .collect();
         let supervisor =
             ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
         // Tells this process from an earlier one under the same name.
@@ -193,6 +200,7 @@ impl Tree {
             sources,
             retention,
             compactor,
+            rates,
             metrics,
             db,
             adapters,

@@ -99,6 +99,8 @@ pub fn platform_metrics(platform: Platform) -> Option<&'static [&'static str]> {
             Some(&[Metric::SPEND, Metric::IMPRESSIONS, Metric::CLICKS, Metric::PURCHASES, Metric::PURCHASE_VALUE])
         }
         Platform::HttpJson | Platform::Html => None,
+        // The node's own rates: no project watches them.
+        Platform::Ecb => Some(&[]),
     }
 }
 

@@ -21,6 +21,8 @@ pub struct SourceCampaign {
     pub started_ms: Option<i64>,
     /// When it was last heard, epoch ms.
     pub seen_at_ms: i64,
+    /// The currency its money is counted in, where the platform said.
+    pub currency: Option<trawler_domain::Currency>,
 }
 
 impl SourceCampaign {
@@ -31,6 +33,7 @@ impl SourceCampaign {
             || self.phase != report.phase
             || (report.deadline_ms.is_some() && report.deadline_ms != self.deadline_ms)
             || (report.started_ms.is_some() && report.started_ms != self.started_ms)
+            || (report.currency.is_some() && report.currency != self.currency)
     }
 
     /// This campaign after `report` at `now_ms`; a report without a
@@ -42,6 +45,7 @@ impl SourceCampaign {
             deadline_ms: report.deadline_ms.or(previous.and_then(|p| p.deadline_ms)),
             started_ms: report.started_ms.or(previous.and_then(|p| p.started_ms)),
             seen_at_ms: now_ms,
+            currency: report.currency.or(previous.and_then(|p| p.currency)),
         }
     }
 }
@@ -57,6 +61,7 @@ impl Source {
                     sources::deadline_ms.eq(campaign.deadline_ms),
                     sources::campaign_started_ms.eq(campaign.started_ms),
                     sources::campaign_seen_at_ms.eq(campaign.seen_at_ms),
+                    sources::currency.eq(campaign.currency.map(String::from)),
                 ))
                 .execute(conn)?;
         });

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use diesel::prelude::*;
 use trawler_domain::campaign::Phase;
-use trawler_domain::{now_millis, Platform, ProjectId, ProjectStatus};
+use trawler_domain::{now_millis, Currency, Platform, ProjectId, ProjectStatus};
 
 use crate::schema::{projects, sources};
 use crate::{AnyConnection, StoreError, StoreResult};
@@ -50,6 +50,8 @@ pub struct Project {
     /// Its own monitor rules and silenced monitors (`None`: the platform
     /// defaults alone).
     pub monitors: Option<Arc<trawler_domain::monitor::ProjectMonitors>>,
+    /// The currency its figures are reported in (`None`: its campaign's).
+    pub reporting_currency: Option<Currency>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -67,6 +69,7 @@ struct ProjectRow {
     poll_interval_ms: Option<i64>,
     ended_at_ms: Option<i64>,
     monitors: Option<String>,
+    reporting_currency: Option<String>,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -94,6 +97,7 @@ impl TryFrom<ProjectRow> for Project {
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(format!("project {} monitors: {e}", r.id)))?
                 .map(Arc::new),
+            reporting_currency: r.reporting_currency.as_deref().and_then(|c| Currency::code(c).ok()),
         })
     }
 }
@@ -163,6 +167,7 @@ struct SourceRow {
     campaign_started_ms: Option<i64>,
     deadline_ms: Option<i64>,
     campaign_seen_at_ms: Option<i64>,
+    currency: Option<String>,
 }
 
 impl TryFrom<SourceRow> for Source {
@@ -187,7 +192,8 @@ impl TryFrom<SourceRow> for Source {
             ) {
                 (Some(state), Some(phase), Some(seen_at_ms)) => {
                     let (deadline_ms, started_ms) = (r.deadline_ms, r.campaign_started_ms);
-                    Some(SourceCampaign { state, phase, deadline_ms, started_ms, seen_at_ms })
+                    let currency = r.currency.as_deref().and_then(|c| Currency::code(c).ok());
+                    Some(SourceCampaign { state, phase, deadline_ms, started_ms, seen_at_ms, currency })
                 }
                 _ => None,
             },

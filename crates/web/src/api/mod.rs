@@ -2,6 +2,7 @@
 //! `<verb>_<resource>`; wired in `routes.rs`.
 
 pub mod admin;
+mod derived;
 pub mod export;
 pub mod health;
 pub mod import;

@@ -2,13 +2,14 @@
 //! bulk actions.
 
 use actix_web::{web, HttpResponse};
-use trawler_domain::{ProjectId, ProjectStatus};
+use trawler_domain::{now_millis, ProjectId, ProjectStatus};
 use trawler_store::{Project, ProjectPatch, Source};
 
 use super::{from_body, Body};
 use crate::auth::{Admin, Reader};
 use crate::service::{
-    bulk_apply, check_cadence, check_name, check_source_edit, check_sources, db, set_project_status, Data,
+    bulk_apply, check_cadence, check_currency, check_name, check_source_edit, check_sources, db, set_project_status,
+    Data,
 };
 use crate::views::*;
 use crate::ApiError;
@@ -57,7 +58,7 @@ pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> R
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
     responses((status = 201, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody),
-        (status = 422, description = "A cadence out of range or a monitor rule that does not hold", body = ErrorBody),
+        (status = 422, description = "A cadence out of range, a monitor rule that does not hold or an unknown currency", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
     let body: CreateProject = from_body(body)?;
@@ -65,8 +66,13 @@ pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpRes
     let sources = check_sources(&state, body.sources, &[])?;
     let cadence = check_cadence(&state, body.full_interval.as_ref(), body.poll_interval.as_ref())?;
     let monitors = body.monitors.as_ref().map(crate::api::monitors::check_monitors).transpose()?.flatten();
-    let (project, sources) = state.tree.create_project(name, sources, cadence, monitors).await?;
+    let currency = body.reporting_currency.as_ref().map(check_currency).transpose()?.flatten();
+    let (mut project, sources) = state.tree.create_project(name, sources, cadence, monitors).await?;
     let id = project.id;
+    if let Some(currency) = currency {
+        project =
+            db(&state, move |conn| Project::set_reporting_currency(conn, id, Some(currency), now_millis())).await?;
+    }
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/projects/{id}")))
         .json(ProjectView::new(project, sources)))
@@ -90,7 +96,7 @@ pub async fn get_project(reader: Reader, state: Data, id: web::Path<i64>) -> Res
     request_body = UpdateProject,
     responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 422, description = "A cadence out of range", body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 422, description = "A cadence out of range or an unknown currency", body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Body) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
     let body: UpdateProject = from_body(body)?;
@@ -106,7 +112,11 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
         Some(_) => return Err(ApiError::BadRequest("`paused` must be true or false".into())),
     };
     let cadence = check_cadence(&state, body.full_interval.as_ref(), body.poll_interval.as_ref())?;
+    let currency = body.reporting_currency.as_ref().map(check_currency).transpose()?;
     let (mut p, mut s) = state.tree.update_project(id, ProjectPatch { name, sources }).await?;
+    if let Some(currency) = currency {
+        p = db(&state, move |conn| Project::set_reporting_currency(conn, id, currency, now_millis())).await?;
+    }
     if let Some(paused) = paused {
         (p, s) = state.tree.set_paused(id, paused).await?;
     }

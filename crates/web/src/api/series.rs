@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use trawler_domain::{now_secs, Agg, Derived, Metric, Platform, ProjectId, Totals};
+use trawler_domain::{now_secs, Agg, Derived, Metric, Platform, ProjectId};
 use trawler_store::{Point, Project, Run, SeriesQuery, Source};
 
 use crate::auth::Reader;
@@ -75,6 +75,13 @@ pub async fn get_series(
         None => Agg::Last,
         Some(a) => a.parse().map_err(ApiError::BadRequest)?,
     };
+    if let Some(&name) = Derived::NAMES.iter().find(|n| **n == metric.as_str()) {
+        let ask = super::derived::Ask { project: id, name, from, to, step: q.step, agg, over: q.over };
+        return super::derived::series(&state, ask).await;
+    }
+    if q.over.is_some() {
+        return Err(ApiError::BadRequest("`over` applies to a derived metric (roas, blended_roas, …) only".into()));
+    }
     let platform = q
         .platform
         .as_deref()
@@ -83,12 +90,15 @@ pub async fn get_series(
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let query = SeriesQuery { project: id, metric: metric.clone(), platform, from, to, step: q.step, agg };
     let adapters = state.tree.adapters().clone();
-    let (result, known) = db(&state, move |conn| {
+    let money = trawler_domain::money::is_money(metric.as_str());
+    let (result, known, currencies) = db(&state, move |conn| {
         let result = Point::series(conn, &query)?;
         if result.series.iter().any(|s| !s.points.is_empty()) {
             // Points are stored only for a project that exists (projects
-            // are archived, never deleted): no lookup on this, the hot path.
-            return Ok((result, None));
+            // are archived, never deleted): no lookup on this, the hot path,
+            // but for the currencies of money.
+            let currencies = if money { Some(super::derived::source_currencies(conn, id)?) } else { None };
+            return Ok((result, None, currencies));
         }
         Project::get(conn, id)?;
         // Nothing in the range: is the metric one this project has at all?
@@ -98,7 +108,7 @@ pub async fn get_series(
         }
         known.sort();
         known.dedup();
-        Ok((result, Some(known)))
+        Ok((result, Some(known), None))
     })
     .await?;
     if let Some(known) = known.filter(|k| !k.iter().any(|m| m == metric.as_str())) {
@@ -107,8 +117,15 @@ pub async fn get_series(
             "project {id} has no metric `{metric}`: no source reads it and no point of it is stored (its metrics: {list})"
         )));
     }
-    let series =
-        result.series.into_iter().map(|s| SeriesLine { platform: s.platform.into(), points: s.points }).collect();
+    let series = result
+        .series
+        .into_iter()
+        .map(|s| SeriesLine {
+            platform: Some(s.platform.into()),
+            currency: currencies.as_ref().and_then(|c| c.get(&s.platform)).map(|c| String::from(*c)),
+            points: s.points,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(SeriesResponse {
         project_id: id.0,
         metric: metric.into(),
@@ -118,6 +135,7 @@ pub async fn get_series(
         agg: agg.into(),
         truncated: result.truncated,
         series,
+        gaps: Vec::new(),
     }))
 }
 
@@ -146,18 +164,22 @@ pub async fn get_summary(
     }
     let config = state.tree.config().clone();
     let now_ms = trawler_domain::now_millis();
-    let (end, start, full) = db(&state, move |conn| {
+    let (end, start, full, (currencies, fx)) = db(&state, move |conn| {
         let p = Project::get(conn, id)?;
         let end = Point::observations_at(conn, id, to)?;
         let start = if from > 0 { Point::observations_at(conn, id, from - 1)? } else { Vec::new() };
+        let money = super::derived::money(conn, &p)?;
         let full = Run::freshness(conn, config.full_interval, &[p], now_ms - 86_400_000, now_ms)?;
-        Ok((end, start, full.into_iter().next()))
+        Ok((end, start, full.into_iter().next(), money))
     })
     .await?;
     let polls = state.tree.poll_freshness(Some(id), now_ms - 86_400_000, now_ms).await?.remove(&id);
     let target = state.tree.config().slo_target;
-    let totals = Totals::from_observations(&end, &start);
+    let converted = currencies.totals(&fx, &end, &start);
+    let totals = converted.totals;
     let derived = Derived::from_totals(&totals);
+    let mut absent = converted.unavailable;
+    absent.extend(derived.reasons(&totals, &absent));
     let mut latest: BTreeMap<String, LatestValue> = BTreeMap::new();
     for (metric, value) in &totals.latest {
         let ts = end.iter().filter(|o| o.metric.as_str() == metric).map(|o| o.ts).max();
@@ -170,7 +192,16 @@ pub async fn get_summary(
         latest,
         delta: totals.delta,
         derived: derived.into(),
-        observations: end.into_iter().map(Observation::from).collect(),
+        currency: currencies.reporting.map(String::from),
+        absent,
+        exchange_rates: super::derived::rates_age(&currencies, &fx),
+        observations: end
+            .into_iter()
+            .map(|o| {
+                let currency = currencies.of.get(&o.platform).copied();
+                Observation::new(o, currency)
+            })
+            .collect(),
         freshness: SummaryFreshness {
             window_secs: 86_400,
             target,

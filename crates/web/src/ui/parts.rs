@@ -39,7 +39,7 @@ pub(super) const RUN_STATUSES: [RunStatus; 6] = [
 
 pub(super) fn filter_form(f: &Filters, nodes: Vec<String>) -> FilterForm {
     FilterForm {
-        platforms: choices(&Platform::ALL, &f.platforms, Platform::as_str),
+        platforms: choices(&Platform::SOURCES, &f.platforms, Platform::as_str),
         statuses: choices(
             &[ProjectStatus::Active, ProjectStatus::Quarantined, ProjectStatus::Ended, ProjectStatus::Archived],
             &f.project_statuses,

@@ -27,6 +27,10 @@ pub struct SourceView {
     /// Where its campaign stands, as its platform last reported it
     /// (`null` until a fetch has said, or for platforms without one).
     pub campaign: Option<CampaignView>,
+    /// The currency its money is counted in (ISO 4217): as its platform
+    /// reported it, else its `currency` option; `null` while unknown.
+    #[schema(example = "USD")]
+    pub currency: Option<String>,
 }
 
 /// A source's campaign as its platform last reported it.
@@ -48,12 +52,14 @@ pub struct CampaignView {
 
 impl From<Source> for SourceView {
     fn from(s: Source) -> SourceView {
+        let currency = s.currency().map(String::from);
         SourceView {
             id: s.id,
             platform: s.platform.into(),
             external_ref: s.external_ref,
             options: std::sync::Arc::unwrap_or_clone(s.options),
             has_secret: s.secret.is_some_and(|x| !x.is_empty()),
+            currency,
             campaign: s.campaign.map(|c| CampaignView {
                 state: c.state,
                 phase: c.phase.as_str().to_owned(),
@@ -102,6 +108,10 @@ pub struct Project {
     /// defaults alone); see `PUT /projects/{id}/monitors`.
     #[schema(value_type = Option<Object>)]
     pub monitors: Option<Value>,
+    /// The currency its figures are reported in, as set (`null`: its
+    /// campaign's, see the summary's `currency`).
+    #[schema(example = "EUR")]
+    pub reporting_currency: Option<String>,
 }
 
 impl From<trawler_store::Project> for Project {
@@ -119,6 +129,7 @@ impl From<trawler_store::Project> for Project {
             poll_interval_ms,
             ended_at_ms,
             monitors,
+            reporting_currency,
         } = p;
         Project {
             id: id.0,
@@ -133,6 +144,7 @@ impl From<trawler_store::Project> for Project {
             poll_interval_ms,
             ended_at_ms,
             monitors: monitors.and_then(|m| serde_json::to_value(&*m).ok()),
+            reporting_currency: reporting_currency.map(String::from),
         }
     }
 }
@@ -224,6 +236,11 @@ pub struct CreateProject {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub monitors: Option<serde_json::Value>,
+    /// The currency its figures are reported in (`"EUR"`, one the ECB
+    /// publishes a rate for); its campaign's when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "EUR")]
+    pub reporting_currency: Option<serde_json::Value>,
 }
 
 /// The body of `PATCH /projects/{id}`.
@@ -258,6 +275,11 @@ pub struct UpdateProject {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub poll_interval: Option<serde_json::Value>,
+    /// The currency its figures are reported in (`"EUR"`, one the ECB
+    /// publishes a rate for), or `"default"` (its campaign's).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "EUR")]
+    pub reporting_currency: Option<serde_json::Value>,
 }
 
 /// `?status=` of `GET /projects`.

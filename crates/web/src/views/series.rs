@@ -11,7 +11,9 @@ use super::wire::{Agg, Derived, Freshness, Observation, Platform};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SeriesParams {
-    /// The metric: `pledged`, `backers`, `spend`, …
+    /// The metric: `pledged`, `backers`, `spend`, …, or a derived figure:
+    /// `roas`, `blended_roas`, `cost_per_backer`, `funded_pct` (these need a
+    /// `step`).
     #[param(required = true, value_type = String, pattern = "^[a-z0-9_]{1,64}$")]
     pub metric: Option<String>,
     /// Start, epoch seconds or RFC 3339 (default: `to` minus 7 days).
@@ -30,6 +32,11 @@ pub struct SeriesParams {
     /// One platform only.
     #[param(value_type = Option<Platform>)]
     pub platform: Option<String>,
+    /// For a derived figure: `cumulative` (the default: each bucket's value
+    /// is the figure from `from` to the bucket's end, as the summary over
+    /// that range gives it) or `bucket` (the figure over each bucket alone).
+    #[param(pattern = "^(cumulative|bucket)$")]
+    pub over: Option<String>,
     /// A read token, for clients that cannot send an Authorization header.
     pub token: Option<String>,
 }
@@ -37,11 +44,24 @@ pub struct SeriesParams {
 /// One platform's line of a series.
 #[derive(Serialize, ToSchema)]
 pub struct SeriesLine {
-    /// The platform.
-    pub platform: Platform,
+    /// The platform; `null` for a derived figure (computed across them).
+    pub platform: Option<Platform>,
+    /// The currency of the values, for money (ISO 4217): the source's for a
+    /// platform's line, the reporting currency for a derived figure.
+    pub currency: Option<String>,
     /// `[ts, value]` pairs, `ts` in epoch seconds.
     #[schema(value_type = Vec<Vec<f64>>)]
     pub points: Vec<(i64, f64)>,
+}
+
+/// A bucket of a derived series without a value, and why.
+#[derive(Serialize, ToSchema)]
+pub struct Gap {
+    /// The bucket's start, epoch seconds.
+    pub ts: i64,
+    /// Why there is no value (an input not observed yet, a denominator that
+    /// did not move, a currency without a rate).
+    pub reason: String,
 }
 
 /// A metric over time.
@@ -64,6 +84,9 @@ pub struct SeriesResponse {
     pub truncated: bool,
     /// One line per platform.
     pub series: Vec<SeriesLine>,
+    /// Buckets of a derived figure without a value, with the reason
+    /// (empty for a stored metric).
+    pub gaps: Vec<Gap>,
 }
 
 /// The query of `GET /projects/{id}/summary`.
@@ -88,6 +111,18 @@ pub struct LatestValue {
     pub value: f64,
     /// When it was observed, epoch seconds.
     pub ts: Option<i64>,
+}
+
+/// How old the exchange rates in use are.
+#[derive(Serialize, ToSchema)]
+pub struct RatesAge {
+    /// The day of the newest rate stored (the ECB's fixing), `YYYY-MM-DD`.
+    #[schema(example = "2026-12-04")]
+    pub newest: Option<String>,
+    /// Seconds since that day began; above about four days the rate source
+    /// has been failing (see the `rates` actor in `/admin/actors`), and the
+    /// last rates known stay in use.
+    pub age_secs: Option<i64>,
 }
 
 /// A project's freshness SLO over the last 24 hours.
@@ -120,6 +155,18 @@ pub struct SummaryResponse {
     pub delta: BTreeMap<String, f64>,
     /// RoAS, blended RoAS, cost per backer, funded %.
     pub derived: Derived,
+    /// The currency of every money figure in `latest`, `delta` and
+    /// `derived` (ISO 4217): the project's reporting currency, by default
+    /// its campaign's; `null` when no source's currency is known (nothing
+    /// is converted).
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
+    /// Why each figure left out of `latest`, `delta` and `derived` is
+    /// absent (an amount without a rate into the reporting currency, an
+    /// input never observed, a denominator that did not move).
+    pub absent: BTreeMap<String, String>,
+    /// The exchange rates the conversions used, when money was converted.
+    pub exchange_rates: Option<RatesAge>,
     /// The observations behind `latest`, per platform.
     pub observations: Vec<Observation>,
     /// The project's freshness over the last 24 hours (whatever the range).

@@ -45,6 +45,9 @@ mirror_enum!(
         HttpJson,
         /// Any HTML page, metrics picked by CSS selector.
         Html,
+        /// The European Central Bank's euro reference rates: the node's own
+        /// exchange rates, not a project's source.
+        Ecb,
     }
 );
 
@@ -149,14 +152,18 @@ pub struct Observation {
     pub metric: String,
     /// When it was observed, epoch seconds.
     pub ts: i64,
-    /// The value.
+    /// The value, as the platform reported it.
     pub value: f64,
+    /// Its currency, for money (ISO 4217), where the source's is known.
+    pub currency: Option<String>,
 }
 
-impl From<domain::Observation> for Observation {
-    fn from(o: domain::Observation) -> Observation {
+impl Observation {
+    /// `o`, in `currency` if it is money.
+    pub fn new(o: domain::Observation, currency: Option<domain::Currency>) -> Observation {
         let domain::Observation { platform, metric, ts, value } = o;
-        Observation { platform: platform.into(), metric: metric.into(), ts, value }
+        let currency = currency.filter(|_| domain::money::is_money(metric.as_str())).map(String::from);
+        Observation { platform: platform.into(), metric: metric.into(), ts, value, currency }
     }
 }
 
