@@ -462,3 +462,64 @@ async fn alerts_scenario(b: &mut Browser, base: &str, dropping: i64, ending: i64
     b.shot("monitor-silenced").await?;
     Ok(())
 }
+
+#[test]
+fn a_euro_campaign_with_dollar_ads_is_shown_in_one_currency() -> Result<()> {
+    let Some(driver) = chromedriver()? else { return Ok(()) };
+    let node = ui_node(&[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1m")])?;
+    let api = &node.api;
+    let body = json!({"name": "Euro Lamp", "sources": [
+        {"platform": "kickstarter", "external_ref": common::campaign_in("EUR")?},
+        {"platform": "meta_ads", "external_ref": common::account_in("USD")?, "secret": "sim-token"},
+    ]});
+    let (status, made) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
+    ensure!(status == 201, "{status} {made}");
+    let id = made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))?;
+    common::wait_until("both currencies and the rates", Duration::from_secs(20), || {
+        let s = api.ok(&format!("/api/v1/projects/{id}/summary"))?;
+        Ok(s["derived"]["blended_roas"].is_number() && s["currency"] == "EUR")
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let base = api.base.clone();
+    rt.block_on(in_browser(&driver, "currencies", move |b| {
+        Box::pin(async move { currency_scenario(b, &base, id).await })
+    }))?;
+    ensure!(api.ok(&format!("/api/v1/projects/{id}"))?["reporting_currency"] == "USD", "chosen on the page");
+    drop(driver);
+    Ok(())
+}
+
+async fn currency_scenario(b: &mut Browser, base: &str, id: i64) -> Result<()> {
+    log_in(b, base).await?;
+    b.client.goto(&format!("{base}/ui/projects/{id}")).await?;
+    let shown = b.client.find(Locator::Css("#reporting-currency")).await?.text().await?;
+    ensure!(shown == "EUR (the campaign's)", "{shown}");
+    let campaigns = b.client.find(Locator::Css("#campaigns")).await?.text().await?;
+    ensure!(campaigns.contains("counts in EUR") && campaigns.contains("counts in USD"), "{campaigns}");
+    // Spend, billed in dollars, is shown in euros beside the pledges.
+    let unit = |metric: &str| {
+        format!("(document.querySelector('.figures [data-metric={metric}]').parentElement.querySelector('.unit') || {{}}).textContent")
+    };
+    let units = b
+        .wait("the figures' currency", Duration::from_secs(5), &format!("[{}, {}]", unit("pledged"), unit("spend")))
+        .await?;
+    ensure!(units == json!(["EUR", "EUR"]), "{units}");
+    b.client.find(Locator::Css("[data-metric=blended_roas]")).await?;
+    b.shot("project-in-euros").await?;
+    // Reported in dollars from now on.
+    b.client.execute("document.querySelector('#currency').value = 'USD'", vec![]).await?;
+    b.client.find(Locator::Css("#set-currency")).await?.click().await?;
+    b.wait(
+        "the page in dollars",
+        Duration::from_secs(10),
+        "document.querySelector('#reporting-currency').textContent === 'USD (chosen)'",
+    )
+    .await?;
+    let units = b
+        .wait("the figures' new currency", Duration::from_secs(5), &format!("[{}, {}]", unit("pledged"), unit("spend")))
+        .await?;
+    ensure!(units == json!(["USD", "USD"]), "{units}");
+    b.shot("project-in-dollars").await?;
+    b.check_console().await?;
+    Ok(())
+}

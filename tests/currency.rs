@@ -13,25 +13,9 @@ mod common;
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use common::{server_env, start_server, start_sim, wait_until, Api};
+use common::{account_in, campaign_in, server_env, start_server, start_sim, wait_until, Api};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-/// A Kickstarter reference whose simulated campaign is in `currency`.
-fn campaign_in(currency: &str) -> Result<String> {
-    (0..500)
-        .map(|i| format!("fx/campaign-{i}"))
-        .find(|r| trawler_sim::Campaign::at(r, 0, 0).currency == currency)
-        .ok_or_else(|| anyhow!("no simulated campaign in {currency}"))
-}
-
-/// An ad account billed in `currency`.
-fn account_in(currency: &str) -> Result<String> {
-    (0..500)
-        .map(|i| format!("act_{}", 7_000 + i))
-        .find(|r| trawler_sim::model::Ads::currency(r) == currency)
-        .ok_or_else(|| anyhow!("no simulated account in {currency}"))
-}
 
 /// Units of `currency` per euro in force at `ts` as the simulator fixes
 /// them: the rate of the last working day at or before it.
@@ -122,6 +106,27 @@ fn a_euro_campaign_with_dollar_ads_reports_in_euros() -> Result<()> {
     let roas = number(&s["derived"]["roas"], "RoAS")?;
     ensure!(close(roas, pv / number(&spend["value"], "spend")?), "RoAS of one currency: {roas}");
     ensure!(s["exchange_rates"]["age_secs"].as_i64().is_some_and(|a| (0..8 * 86_400).contains(&a)), "{s}");
+
+    // Exports name the currency of every amount, and of nothing else.
+    let lines = api
+        .client
+        .get(format!("{}/api/v1/projects/{id}/export.jsonl?to={to}", api.base))
+        .bearer_auth(common::TOKEN)
+        .send()?
+        .text()?;
+    let rows: Vec<Value> = lines.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    for (metric, currency) in [("pledged", json!("EUR")), ("spend", json!("USD")), ("backers", Value::Null)] {
+        let of: Vec<&Value> = rows.iter().filter(|r| r["metric"] == metric).map(|r| &r["currency"]).collect();
+        ensure!(!of.is_empty() && of.iter().all(|c| **c == currency), "{metric} rows: {of:?}");
+    }
+    let csv = api
+        .client
+        .get(format!("{}/api/v1/projects/{id}/export.csv", api.base))
+        .bearer_auth(common::TOKEN)
+        .send()?
+        .text()?;
+    ensure!(csv.starts_with("project_id,platform,metric,ts,time,value,resolution,currency\n"), "{csv}");
+    ensure!(csv.lines().any(|l| l.contains(",pledged,") && l.ends_with(",EUR")), "{csv}");
 
     // A derived series equals the summary over the same range at each step,
     // from the start (cumulative) or over each bucket alone.

@@ -235,7 +235,10 @@ fn run_scenario(db_url: &str) -> Result<()> {
             "Campaign with ads",
             vec![
                 json!({"platform": "kickstarter", "external_ref": "e2e/stove"}),
-                json!({"platform": "meta_ads", "external_ref": "9001", "secret": "meta-token-2"}),
+                // A campaign id says no currency: the option does (the
+                // campaign's, so no rate is needed for its blended RoAS).
+                json!({"platform": "meta_ads", "external_ref": "9001", "secret": "meta-token-2",
+                    "options": {"currency": Campaign::at("e2e/stove", 0, 0).currency}}),
             ],
         ),
     ];
@@ -267,14 +270,15 @@ fn run_scenario(db_url: &str) -> Result<()> {
             None => break,
         }
     }
-    // Compared without the sources' campaign state, which the scrapes under
-    // way fill in between the two listings.
+    // Compared without the sources' campaign state and currency, which the
+    // scrapes under way fill in between the two listings.
     let settled = |list: &[Value]| -> Vec<Value> {
         let mut list = list.to_vec();
         for p in &mut list {
             for s in p["sources"].as_array_mut().into_iter().flatten() {
                 if let Some(s) = s.as_object_mut() {
                     s.remove("campaign");
+                    s.remove("currency");
                 }
             }
         }
@@ -411,7 +415,7 @@ fn run_scenario(db_url: &str) -> Result<()> {
     ensure!(csv.headers().get("content-type").is_some_and(|v| v.to_str().is_ok_and(|t| t.starts_with("text/csv"))));
     let csv = csv.text()?;
     let mut lines = csv.lines();
-    ensure!(lines.next() == Some("project_id,platform,metric,ts,time,value,resolution"), "{csv}");
+    ensure!(lines.next() == Some("project_id,platform,metric,ts,time,value,resolution,currency"), "{csv}");
     ensure!(lines.clone().count() == total, "CSV has {} rows, series have {total} points", lines.count());
     let jsonl = client
         .get(format!("{}/api/v1/projects/{pid}/export.jsonl?to={to}", api.base))

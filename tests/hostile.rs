@@ -133,8 +133,14 @@ fn serve_one(
 /// and each project's first scrape, fetch. `extra` overrides the settings.
 fn node(db: &TestDb, platform: &str, extra: &[(&str, &str)]) -> Result<(common::Proc, Api)> {
     let meta = format!("{platform}/meta");
-    let mut settings =
-        vec![("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h"), ("TRAWLER_META_URL", &meta)];
+    // No exchange rates: the scripted platform records every request, and
+    // counts none but its sources'.
+    let mut settings = vec![
+        ("TRAWLER_FULL_INTERVAL", "1h"),
+        ("TRAWLER_POLL_INTERVAL", "1h"),
+        ("TRAWLER_META_URL", &meta),
+        ("TRAWLER_EXCHANGE_RATES", "false"),
+    ];
     settings.extend_from_slice(extra);
     start_server(&server_env(&db.url, platform, &settings))
 }

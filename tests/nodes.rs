@@ -62,6 +62,10 @@ fn one_node_per_sqlite_file_and_the_registry_says_who_runs() -> Result<()> {
     ensure!(term.success());
     ensure!(alpha.child.wait()?.success(), "alpha exits 0");
     let (_beta, api) = start_server(&with_name(&second, "beta"))?;
+    // Its first heartbeat writes its row, moments after it is ready.
+    wait_until("beta's first heartbeat", Duration::from_secs(10), || {
+        Ok(api.ok("/api/v1/admin/cluster")?["nodes"].as_array().is_some_and(|n| n.len() == 2))
+    })?;
     let cluster = api.ok("/api/v1/admin/cluster")?;
     let nodes = cluster["nodes"].as_array().ok_or_else(|| anyhow!("no nodes: {cluster}"))?;
     ensure!(nodes.len() == 2, "{cluster}");

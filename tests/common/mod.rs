@@ -305,3 +305,19 @@ pub fn promtool_check(text: &str) -> Result<()> {
     );
     Ok(())
 }
+
+/// A Kickstarter reference whose simulated campaign is in `currency`.
+pub fn campaign_in(currency: &str) -> Result<String> {
+    (0..500)
+        .map(|i| format!("fx/campaign-{i}"))
+        .find(|r| trawler_sim::Campaign::at(r, 0, 0).currency == currency)
+        .ok_or_else(|| anyhow!("no simulated campaign in {currency}"))
+}
+
+/// An ad account billed in `currency`.
+pub fn account_in(currency: &str) -> Result<String> {
+    (0..500)
+        .map(|i| format!("act_{}", 7_000 + i))
+        .find(|r| trawler_sim::model::Ads::currency(r) == currency)
+        .ok_or_else(|| anyhow!("no simulated account in {currency}"))
+}

@@ -21,6 +21,8 @@ use crate::state::{ActorInfo, ActorStatus};
 
 /// Rates older than this are topped up from the 90-day file.
 const HISTORY_AFTER_SECS: i64 = 5 * 86_400;
+/// How long after start the first fetch waits.
+const START_DELAY: Duration = Duration::from_secs(2);
 /// The first retry after a failure; it doubles up to the interval.
 const FIRST_RETRY: Duration = Duration::from_secs(60);
 
@@ -139,7 +141,9 @@ impl Actor for RatesActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.run(ctx);
+        // Off the start-up's busiest seconds (the node's first heartbeat,
+        // the catch-up scrapes), but soon: summaries wait for the rates.
+        self.arm(START_DELAY, ctx);
     }
 }
 

@@ -323,6 +323,17 @@ impl Derived {
         }
     }
 
+    /// Sets one figure by name (an unknown name changes nothing).
+    pub fn set(&mut self, name: &str, value: Option<f64>) {
+        match name {
+            Derived::ROAS => self.roas = value,
+            Derived::BLENDED_ROAS => self.blended_roas = value,
+            Derived::COST_PER_BACKER => self.cost_per_backer = value,
+            Derived::FUNDED_PCT => self.funded_pct = value,
+            _ => {}
+        }
+    }
+
     /// One figure by name.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.named().into_iter().find(|(n, _)| *n == name).and_then(|(_, v)| v)

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Metric, Observation, Platform, Totals};
+use crate::{Derived, Metric, Observation, Platform, Totals};
 
 /// The currencies the ECB publishes reference rates for (against the euro),
 /// besides the euro itself: the ones a figure can be converted between.
@@ -276,6 +276,36 @@ impl Currencies {
             totals.delta.remove(metric);
         }
         Converted { totals, unavailable }
+    }
+
+    /// The derived figures of `converted` (the totals of `end` and
+    /// `start`), and why each absent one is. A ratio of two amounts that all
+    /// come from one platform whose currency is unknown (a Meta campaign id's
+    /// RoAS) needs no conversion: it is computed as the platform reports
+    /// them.
+    pub fn derived(
+        &self,
+        converted: &Converted,
+        end: &[Observation],
+        start: &[Observation],
+    ) -> (Derived, BTreeMap<String, String>) {
+        let mut derived = Derived::from_totals(&converted.totals);
+        for name in Derived::NAMES {
+            let Some((num, den, _)) = Derived::inputs(name) else { continue };
+            let blocked = converted.unavailable.contains_key(num) || converted.unavailable.contains_key(den);
+            if derived.get(name).is_some() || !blocked || !is_money(num) || !is_money(den) {
+                continue;
+            }
+            let inputs = |o: &&Observation| o.metric.as_str() == num || o.metric.as_str() == den;
+            let mut platforms = end.iter().chain(start).filter(inputs).map(|o| o.platform);
+            let Some(first) = platforms.next() else { continue };
+            if platforms.all(|p| p == first) && !self.of.contains_key(&first) {
+                let as_reported = Derived::from_totals(&Totals::from_observations(end, start));
+                derived.set(name, as_reported.get(name));
+            }
+        }
+        let reasons = derived.reasons(&converted.totals, &converted.unavailable);
+        (derived, reasons)
     }
 }
 

@@ -141,14 +141,30 @@
       }
     });
     load();
+    // The figures are sums over platforms in the reporting currency, and
+    // derived ones: re-read from the summary, at most once a second.
+    let figuresDue = null;
+    const refreshFigures = () => {
+      if (figuresDue) return;
+      figuresDue = setTimeout(async () => {
+        figuresDue = null;
+        try {
+          const s = await getJson(`/api/v1/projects/${id}/summary`);
+          document.querySelectorAll(".figures [data-metric]").forEach((cell) => {
+            const m = cell.dataset.metric;
+            const v = s.latest[m] ? s.latest[m].value : s.derived[m];
+            if (v != null) { cell.textContent = fmt(v); cell.classList.add("fresh"); }
+          });
+        } catch (e) { /* the next event retries */ }
+      }, 1000);
+    };
     const events = stream(withToken(`/api/v1/projects/${id}/events`));
     events.addEventListener("points", (e) => {
       const p = JSON.parse(e.data);
       for (const [metric, value] of Object.entries(p.values)) {
         appendPoint(plots[metric], p.platform, p.ts, value);
-        const cell = document.querySelector(`.figures [data-metric="${metric}"]`);
-        if (cell) { cell.textContent = fmt(value); cell.classList.add("fresh"); }
       }
+      refreshFigures();
     });
     const runs = document.querySelector("#runs tbody");
     events.addEventListener("run_started", (e) => {

@@ -10,6 +10,7 @@ mod filters;
 mod limits;
 mod login;
 mod moment;
+mod money;
 pub use moment::Moment;
 pub mod openapi;
 mod routes;

@@ -138,3 +138,29 @@ fn without_any_known_currency_nothing_is_converted() {
     let conv = cur.totals(&FxRates::new(), &end, &[]);
     assert_eq!(conv.totals.latest["spend"], 5.0);
 }
+
+#[test]
+fn a_ratio_of_one_platforms_amounts_needs_no_currency() {
+    // A Meta campaign id says no currency; the campaign does.
+    let cur = Currencies::new(BTreeMap::from([(Platform::Kickstarter, Currency::EUR)]), None);
+    let end = [
+        obs(Platform::Kickstarter, "pledged", 11 * DAY, 4_000.0),
+        obs(Platform::Kickstarter, "backers", 11 * DAY, 40.0),
+        obs(Platform::MetaAds, "spend", 11 * DAY, 200.0),
+        obs(Platform::MetaAds, "purchase_value", 11 * DAY, 600.0),
+    ];
+    let start =
+        [obs(Platform::MetaAds, "spend", 10 * DAY, 100.0), obs(Platform::Kickstarter, "backers", 10 * DAY, 20.0)];
+    let conv = cur.totals(&rates(), &end, &start);
+    let (d, reasons) = cur.derived(&conv, &end, &start);
+    assert_eq!(d.roas, Some(6.0), "Δpurchase_value / Δspend, both in the account's currency");
+    assert_eq!(d.blended_roas, None, "euros against an unknown currency");
+    assert_eq!(d.cost_per_backer, None, "an amount in an unknown currency per backer");
+    assert!(reasons["blended_roas"].contains("unknown"), "{reasons:?}");
+    assert!(!reasons.contains_key("roas"));
+    // Two platforms of unknown currencies: no ratio across them.
+    let end =
+        [obs(Platform::MetaAds, "spend", 11 * DAY, 200.0), obs(Platform::HttpJson, "purchase_value", 11 * DAY, 600.0)];
+    let conv = cur.totals(&rates(), &end, &[]);
+    assert_eq!(cur.derived(&conv, &end, &[]).0.roas, None);
+}

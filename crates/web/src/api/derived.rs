@@ -1,57 +1,17 @@
-//! Money in one currency, and the derived figures over time: the currencies
-//! and rates a project's figures are converted with, and
-//! `GET /series?metric=roas` (and the other derived figures), each bucket's
-//! figure computed from the same observations the summary takes.
+//! The derived figures over time: `GET /series?metric=roas` (and the other
+//! derived figures), each bucket's figure computed from the same
+//! observations the summary takes, in the reporting currency.
 
 use std::collections::BTreeMap;
 
 use actix_web::HttpResponse;
-use trawler_domain::{now_secs, Agg, Currencies, Currency, Derived, FxRates, Metric, Observation, Platform, ProjectId};
-use trawler_store::{AnyConnection, Point, Project, SeriesQuery, Source, StoreResult};
+use trawler_domain::{Agg, Currencies, Derived, FxRates, Metric, Observation, Platform, ProjectId};
+use trawler_store::{Point, Project, SeriesQuery, Source};
 
+use crate::money::money;
 use crate::service::{db, Data};
-use crate::views::{Gap, RatesAge, SeriesLine, SeriesResponse};
+use crate::views::{Gap, SeriesLine, SeriesResponse};
 use crate::ApiError;
-
-/// The currency of each of project `id`'s platforms, where known.
-pub(super) fn source_currencies(conn: &mut AnyConnection, id: ProjectId) -> StoreResult<BTreeMap<Platform, Currency>> {
-    let mut of = BTreeMap::new();
-    for source in Source::list_for_project(conn, id)? {
-        if let Some(c) = source.currency() {
-            of.entry(source.platform).or_insert(c);
-        }
-    }
-    Ok(of)
-}
-
-/// What converting `project`'s money takes: where it is counted, in what it
-/// is reported, and the rates (read only when a conversion is needed).
-pub(super) fn money(conn: &mut AnyConnection, project: &Project) -> StoreResult<(Currencies, FxRates)> {
-    let currencies = Currencies::new(source_currencies(conn, project.id)?, project.reporting_currency);
-    let fx = match currencies.reporting {
-        Some(to) if currencies.of.values().any(|c| *c != to) => {
-            let mut needed: Vec<Currency> = currencies.of.values().copied().chain([to]).collect();
-            needed.sort();
-            needed.dedup();
-            Point::rates(conn, &needed)?
-        }
-        _ => FxRates::new(),
-    };
-    Ok((currencies, fx))
-}
-
-/// How old the rates are, when money is converted at all.
-pub(super) fn rates_age(currencies: &Currencies, fx: &FxRates) -> Option<RatesAge> {
-    let to = currencies.reporting?;
-    if !currencies.of.values().any(|c| *c != to) {
-        return None;
-    }
-    let newest = fx.newest();
-    Some(RatesAge {
-        newest: newest.map(|d| trawler_domain::time::rfc3339(d).chars().take(10).collect()),
-        age_secs: newest.map(|d| now_secs().saturating_sub(d)),
-    })
-}
 
 /// A derived series asked for.
 pub(super) struct Ask {
@@ -188,12 +148,12 @@ fn sweep(inputs: &Inputs, name: &str, from: i64, to: i64, step: i64, cumulative:
         let end: Vec<Observation> = latest.values().cloned().collect();
         let start = if cumulative { &initial } else { &before };
         let converted = inputs.currencies.totals(&inputs.fx, &end, start);
-        let derived = Derived::from_totals(&converted.totals);
+        let (derived, mut reasons) = inputs.currencies.derived(&converted, &end, start);
         match derived.get(name) {
             Some(v) => values.push((bucket, v)),
             None => {
-                let reason = derived.reasons(&converted.totals, &converted.unavailable).remove(name);
-                gaps.push(Gap { ts: bucket, reason: reason.unwrap_or_else(|| "no value".into()) });
+                let reason = reasons.remove(name).unwrap_or_else(|| "no value".into());
+                gaps.push(Gap { ts: bucket, reason });
             }
         }
         before = end;

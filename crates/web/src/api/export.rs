@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
-use trawler_domain::{Metric, ProjectId};
+use std::collections::BTreeMap;
+
+use trawler_domain::{Currency, Metric, Platform, ProjectId};
 use trawler_store::{Point, Project};
 
 use super::series::times;
@@ -20,18 +22,42 @@ enum ExportFormat {
     JsonLines,
 }
 
-fn render_rows(project: ProjectId, rows: &[trawler_store::ExportRow], format: ExportFormat) -> String {
+/// The currency of each platform's money in an export.
+type ExportCurrencies = BTreeMap<Platform, Currency>;
+
+fn render_rows(
+    project: ProjectId,
+    rows: &[trawler_store::ExportRow],
+    format: ExportFormat,
+    currencies: &ExportCurrencies,
+) -> String {
     let mut out = String::with_capacity(rows.len() * 80);
     for r in rows {
         let resolution = if r.rollup { "hour" } else { "raw" };
         let time = trawler_domain::time::rfc3339(r.ts);
+        // Money names its currency; other metrics, and money of a source
+        // whose currency is unknown, leave it empty.
+        let currency = r
+            .platform
+            .parse::<Platform>()
+            .ok()
+            .and_then(|p| currencies.get(&p))
+            .filter(|_| trawler_domain::money::is_money(&r.metric));
         match format {
-            // Platform and metric names are [a-z0-9_]: nothing to quote.
-            ExportFormat::Csv => out
-                .push_str(&format!("{project},{},{},{},{time},{},{resolution}\n", r.platform, r.metric, r.ts, r.value)),
+            // Platform and metric names are [a-z0-9_], currencies [A-Z]:
+            // nothing to quote.
+            ExportFormat::Csv => out.push_str(&format!(
+                "{project},{},{},{},{time},{},{resolution},{}\n",
+                r.platform,
+                r.metric,
+                r.ts,
+                r.value,
+                currency.map_or("", |c| c.as_str())
+            )),
             ExportFormat::JsonLines => {
                 let line = json!({"project_id": project, "platform": r.platform, "metric": r.metric,
-                    "ts": r.ts, "time": time, "value": r.value, "resolution": resolution});
+                    "ts": r.ts, "time": time, "value": r.value, "resolution": resolution,
+                    "currency": currency.map(|c| c.as_str())});
                 out.push_str(&line.to_string());
                 out.push('\n');
             }
@@ -53,14 +79,16 @@ async fn export(reader: Reader, state: Data, q: ExportParams, format: ExportForm
     if from > to {
         return Err(ApiError::BadRequest("`from` must not be after `to` (both epoch seconds)".into()));
     }
-    let cursor = db(&state, move |conn| {
+    let (cursor, currencies) = db(&state, move |conn| {
         Project::get(conn, id)?;
-        Point::export_start(conn, id, metric.as_ref())
+        Ok((Point::export_start(conn, id, metric.as_ref())?, crate::money::source_currencies(conn, id)?))
     })
     .await?;
+    let currencies = std::sync::Arc::new(currencies);
     let pool = state.pool.clone();
     let chunks = futures_util::stream::unfold(Some(cursor), move |cursor| {
         let pool = pool.clone();
+        let currencies = currencies.clone();
         let _held = &permit;
         async move {
             let cursor = cursor?;
@@ -70,7 +98,7 @@ async fn export(reader: Reader, state: Data, q: ExportParams, format: ExportForm
             })
             .await;
             Some(match read {
-                Ok(Ok((rows, next))) => (Ok(web::Bytes::from(render_rows(id, &rows, format))), next),
+                Ok(Ok((rows, next))) => (Ok(web::Bytes::from(render_rows(id, &rows, format, &currencies))), next),
                 // The response has started: the error can only end it.
                 Ok(Err(e)) => (Err(actix_web::Error::from(ApiError::from(e))), None),
                 Err(e) => (Err(actix_web::Error::from(ApiError::from(e))), None),
@@ -79,7 +107,7 @@ async fn export(reader: Reader, state: Data, q: ExportParams, format: ExportForm
     });
     let (content_type, extension, header) = match format {
         ExportFormat::Csv => {
-            ("text/csv; charset=utf-8", "csv", "project_id,platform,metric,ts,time,value,resolution\n")
+            ("text/csv; charset=utf-8", "csv", "project_id,platform,metric,ts,time,value,resolution,currency\n")
         }
         ExportFormat::JsonLines => ("application/x-ndjson", "jsonl", ""),
     };
@@ -96,7 +124,7 @@ async fn export(reader: Reader, state: Data, q: ExportParams, format: ExportForm
 /// Streams a project's points (raw and hourly rollups) as CSV.
 #[utoipa::path(get, security(("admin" = []), ("read_token" = [])), path = "/api/v1/projects/{id}/export.csv", tag = "data",
     params(("id" = i64, Path, description = "Project id"), ExportParams),
-    responses((status = 200, description = "project_id,platform,metric,ts,time,value,resolution", content_type = "text/csv", body = String),
+    responses((status = 200, description = "project_id,platform,metric,ts,time,value,resolution,currency", content_type = "text/csv", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "A read token of another project", body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 429, description = "This read token holds its most at once (Retry-After)", body = ErrorBody),

@@ -97,7 +97,7 @@ pub async fn get_series(
             // Points are stored only for a project that exists (projects
             // are archived, never deleted): no lookup on this, the hot path,
             // but for the currencies of money.
-            let currencies = if money { Some(super::derived::source_currencies(conn, id)?) } else { None };
+            let currencies = if money { Some(crate::money::source_currencies(conn, id)?) } else { None };
             return Ok((result, None, currencies));
         }
         Project::get(conn, id)?;
@@ -168,7 +168,7 @@ pub async fn get_summary(
         let p = Project::get(conn, id)?;
         let end = Point::observations_at(conn, id, to)?;
         let start = if from > 0 { Point::observations_at(conn, id, from - 1)? } else { Vec::new() };
-        let money = super::derived::money(conn, &p)?;
+        let money = crate::money::money(conn, &p)?;
         let full = Run::freshness(conn, config.full_interval, &[p], now_ms - 86_400_000, now_ms)?;
         Ok((end, start, full.into_iter().next(), money))
     })
@@ -176,10 +176,9 @@ pub async fn get_summary(
     let polls = state.tree.poll_freshness(Some(id), now_ms - 86_400_000, now_ms).await?.remove(&id);
     let target = state.tree.config().slo_target;
     let converted = currencies.totals(&fx, &end, &start);
-    let totals = converted.totals;
-    let derived = Derived::from_totals(&totals);
-    let mut absent = converted.unavailable;
-    absent.extend(derived.reasons(&totals, &absent));
+    let (derived, reasons) = currencies.derived(&converted, &end, &start);
+    let (totals, mut absent) = (converted.totals, converted.unavailable);
+    absent.extend(reasons);
     let mut latest: BTreeMap<String, LatestValue> = BTreeMap::new();
     for (metric, value) in &totals.latest {
         let ts = end.iter().filter(|o| o.metric.as_str() == metric).map(|o| o.ts).max();
@@ -194,7 +193,7 @@ pub async fn get_summary(
         derived: derived.into(),
         currency: currencies.reporting.map(String::from),
         absent,
-        exchange_rates: super::derived::rates_age(&currencies, &fx),
+        exchange_rates: crate::money::rates_age(&currencies, &fx),
         observations: end
             .into_iter()
             .map(|o| {

@@ -8,7 +8,7 @@ pub(super) struct DashboardPage {
     pub(super) id: i64,
     pub(super) name: String,
     pub(super) token: String,
-    pub(super) figures: Vec<(String, String)>,
+    pub(super) figures: Vec<parts::Figure>,
     pub(super) metrics: Vec<String>,
     pub(super) from: i64,
     pub(super) step: i64,
@@ -29,9 +29,13 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, ApiError> {
     let id = reader.project;
     let now = now_secs();
-    let (project, obs) =
-        db(&state, move |conn| Ok((Project::get(conn, id)?, Point::observations_at(conn, id, now)?))).await?;
-    let (figures, metrics) = figures(&obs);
+    let (project, obs, (currencies, fx)) = db(&state, move |conn| {
+        let project = Project::get(conn, id)?;
+        let money = crate::money::money(conn, &project)?;
+        Ok((project, Point::observations_at(conn, id, now)?, money))
+    })
+    .await?;
+    let (figures, metrics) = figures(&obs, &currencies, &fx);
     let span = 7 * 86_400;
     html(&DashboardPage {
         id: id.0,

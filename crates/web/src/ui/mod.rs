@@ -38,7 +38,9 @@ use login::{login, login_page, logout};
 use monitors::{save_monitors, silence};
 use parts::{figures, filter_form, pager, FilterForm, FlashQuery, Pager, RANGES};
 use platforms::platforms;
-use project::{archive, cadence, cancel, make_token, project, resume, revoke_token, save_sources, schedule, scrape};
+use project::{
+    archive, cadence, cancel, currency, make_token, project, resume, revoke_token, save_sources, schedule, scrape,
+};
 use projects::{bulk, create_project, projects};
 use runs::runs;
 
@@ -163,6 +165,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/projects/{id}/resume").route(web::post().to(resume)))
         .service(web::resource("/ui/projects/{id}/schedule/{verb}").route(web::post().to(schedule)))
         .service(web::resource("/ui/projects/{id}/cadence").route(web::post().to(cadence)))
+        .service(web::resource("/ui/projects/{id}/currency").route(web::post().to(currency)))
         .service(web::resource("/ui/projects/{id}/monitors").route(web::post().to(save_monitors)))
         .service(web::resource("/ui/projects/{id}/monitors/{monitor}/{verb}").route(web::post().to(silence)))
         .service(web::resource("/ui/projects/{id}/sources").route(web::post().to(save_sources)))

@@ -97,22 +97,48 @@ pub(super) const RANGES: [(&str, &str, i64); 4] = [
     ("30d", "last 30 days", 30 * 86_400),
 ];
 
-/// The figures and chart metrics of a project: latest values summed over
-/// platforms, then the derived ones.
-pub(super) fn figures(obs: &[trawler_domain::Observation]) -> (Vec<(String, String)>, Vec<String>) {
-    let mut latest: BTreeMap<String, f64> = BTreeMap::new();
-    for o in obs {
-        *latest.entry(o.metric.as_str().to_owned()).or_default() += o.value;
-    }
-    let totals = trawler_domain::Totals::from_observations(obs, &[]);
-    let derived = trawler_domain::Derived::from_totals(&totals);
-    let mut out: Vec<(String, String)> = latest.iter().map(|(m, v)| (m.clone(), number(Some(*v)))).collect();
-    for (name, v) in
-        [("roas", derived.roas), ("cost_per_backer", derived.cost_per_backer), ("funded_pct", derived.funded_pct)]
-    {
-        if v.is_some() {
-            out.push((name.to_owned(), number(v)));
+/// One figure of a project's page: its name, its value as shown, and the
+/// currency of money.
+pub(super) struct Figure {
+    pub(super) name: String,
+    pub(super) value: String,
+    pub(super) currency: Option<String>,
+}
+
+/// The figures and chart metrics of a project now, from its latest
+/// observations: each metric summed over platforms in the reporting
+/// currency, then the derived figures. An amount that cannot be converted
+/// is left out (never added to another currency); its chart stays.
+pub(super) fn figures(
+    obs: &[trawler_domain::Observation],
+    currencies: &trawler_domain::Currencies,
+    fx: &trawler_domain::FxRates,
+) -> (Vec<Figure>, Vec<String>) {
+    use trawler_domain::Derived;
+    let converted = currencies.totals(fx, obs, &[]);
+    let unit = |money: bool| currencies.reporting.filter(|_| money).map(String::from);
+    let mut out: Vec<Figure> = converted
+        .totals
+        .latest
+        .iter()
+        .map(|(m, v)| Figure {
+            name: m.clone(),
+            value: number(Some(*v)),
+            currency: unit(trawler_domain::money::is_money(m)),
+        })
+        .collect();
+    let (derived, _) = currencies.derived(&converted, obs, &[]);
+    for name in Derived::NAMES {
+        if let Some(v) = derived.get(name) {
+            out.push(Figure {
+                name: name.to_owned(),
+                value: number(Some(v)),
+                currency: unit(name == Derived::COST_PER_BACKER),
+            });
         }
     }
-    (out, latest.into_keys().collect())
+    let mut metrics: Vec<String> = obs.iter().map(|o| o.metric.as_str().to_owned()).collect();
+    metrics.sort();
+    metrics.dedup();
+    (out, metrics)
 }

@@ -37,11 +37,17 @@ pub(super) struct ProjectPage {
     pub(super) cadence: String,
     /// Its poll cadence as people read it.
     pub(super) poll_cadence: String,
+    /// The currency its money is shown in, and why.
+    pub(super) currency_text: String,
+    /// The currencies it may be reported in.
+    pub(super) currency_choices: Vec<String>,
+    /// Its own reporting currency, if chosen.
+    pub(super) chosen_currency: Option<String>,
     /// When its campaign ended, if it has.
     pub(super) ended: Option<String>,
     /// Where each source's campaign stands, one line each.
     pub(super) campaigns: Vec<String>,
-    pub(super) figures: Vec<(String, String)>,
+    pub(super) figures: Vec<parts::Figure>,
     pub(super) metrics: Vec<String>,
     pub(super) ranges: Vec<(String, String)>,
     pub(super) range: String,
@@ -68,8 +74,9 @@ pub(super) async fn project_page(
         .find(|r| Some(r.0) == range.as_deref())
         .map_or(("24h".to_owned(), 86_400), |r| (r.0.to_owned(), r.2));
     let now = now_secs();
-    let (project, sources, obs, runs, tokens, alerts) = db(state, move |conn| {
+    let (project, sources, obs, runs, tokens, alerts, (currencies, fx)) = db(state, move |conn| {
         let p = Project::get(conn, id)?;
+        let money = crate::money::money(conn, &p)?;
         Ok((
             p,
             Source::list_for_project(conn, id)?,
@@ -77,11 +84,12 @@ pub(super) async fn project_page(
             Run::list_for_project(conn, id, 20)?,
             ProjectToken::list(conn, id)?,
             trawler_store::Alert::list(conn, id, false, 100)?,
+            money,
         ))
     })
     .await?;
     let monitors = super::monitors::MonitorsPart::new(state, &project, alerts);
-    let (figures, metrics) = figures(&obs);
+    let (figures, metrics) = figures(&obs, &currencies, &fx);
     let sources_json = serde_json::to_string_pretty(
         &sources
             .iter()
@@ -100,6 +108,16 @@ pub(super) async fn project_page(
         paused: project.paused,
         cadence: cadence_text(project.full_interval_ms, state.tree.config().full_interval, "only when triggered"),
         poll_cadence: cadence_text(project.poll_interval_ms, state.tree.config().poll_interval, "never"),
+        currency_text: match (currencies.reporting, project.reporting_currency) {
+            (Some(c), Some(_)) => format!("{c} (chosen)"),
+            (Some(c), None) => format!("{c} (the campaign's)"),
+            (None, _) => "the platforms' own currencies (none known yet)".into(),
+        },
+        currency_choices: std::iter::once("EUR")
+            .chain(trawler_domain::money::ECB_CURRENCIES)
+            .map(str::to_owned)
+            .collect(),
+        chosen_currency: project.reporting_currency.map(String::from),
         ended: project.ended_at_ms.filter(|_| project.status == ProjectStatus::Ended).map(|ms| ms_text(Some(ms))),
         campaigns: sources.iter().filter_map(campaign_line).collect(),
         figures,
@@ -205,13 +223,14 @@ pub async fn resume(
 /// Where a source's campaign stands, as a line of its project's page.
 fn campaign_line(source: &Source) -> Option<String> {
     let c = source.campaign.as_ref()?;
+    let money = source.currency().map_or_else(String::new, |c| format!("; counts in {c}"));
     let when = match (c.phase, c.deadline_ms) {
         (trawler_domain::campaign::Phase::Live, Some(d)) => format!(", ends {}", ms_text(Some(d))),
         (_, Some(d)) => format!(", deadline {}", ms_text(Some(d))),
         (_, None) => String::new(),
     };
     Some(format!(
-        "{} {}: {} ({}){when}; heard {}",
+        "{} {}: {} ({}){when}{money}; heard {}",
         source.platform,
         source.external_ref,
         c.state,
@@ -255,6 +274,27 @@ pub async fn cadence(
     }
     state.tree.set_cadence(id, cadence).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Cadence+saved")))
+}
+
+#[derive(Deserialize)]
+pub struct CurrencyForm {
+    csrf: String,
+    currency: String,
+}
+
+/// Sets the currency the project's figures are shown in (`default`: its
+/// campaign's).
+pub async fn currency(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<CurrencyForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let currency = crate::service::check_currency(&serde_json::Value::String(form.currency.trim().to_owned()))?;
+    db(&state, move |conn| Project::set_reporting_currency(conn, id, currency, trawler_domain::now_millis())).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Currency+saved")))
 }
 
 /// Pauses the project's schedule (`/pause`) or resumes it (`/unpause`).
