@@ -479,17 +479,42 @@ fn a_euro_campaign_with_dollar_ads_is_shown_in_one_currency() -> Result<()> {
         let s = api.ok(&format!("/api/v1/projects/{id}/summary"))?;
         Ok(s["derived"]["blended_roas"].is_number() && s["currency"] == "EUR")
     })?;
+    // A project created while the list is open, once the page says so.
+    let list_open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let creator = {
+        let (list_open, api) = (list_open.clone(), common::Api { client: api.client.clone(), base: api.base.clone() });
+        std::thread::spawn(move || -> Result<()> {
+            common::wait_until("the list to open", Duration::from_secs(60), || {
+                Ok(list_open.load(std::sync::atomic::Ordering::Relaxed))
+            })?;
+            let body = json!({"name": "Created meanwhile", "sources": []});
+            let (status, made) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
+            ensure!(status == 201, "{status} {made}");
+            Ok(())
+        })
+    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let base = api.base.clone();
-    rt.block_on(in_browser(&driver, "currencies", move |b| {
-        Box::pin(async move { currency_scenario(b, &base, id).await })
-    }))?;
+    let open = list_open.clone();
+    let seen = rt.block_on(in_browser(&driver, "currencies", move |b| {
+        Box::pin(async move { currency_scenario(b, &base, id, &open).await })
+    }));
+    // Whatever the browser saw, the creating thread stops.
+    list_open.store(true, std::sync::atomic::Ordering::Relaxed);
+    let created = creator.join().map_err(|_| anyhow!("the creating thread panicked"))?;
+    seen?;
+    created?;
     ensure!(api.ok(&format!("/api/v1/projects/{id}"))?["reporting_currency"] == "USD", "chosen on the page");
     drop(driver);
     Ok(())
 }
 
-async fn currency_scenario(b: &mut Browser, base: &str, id: i64) -> Result<()> {
+async fn currency_scenario(
+    b: &mut Browser,
+    base: &str,
+    id: i64,
+    list_open: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
     log_in(b, base).await?;
     b.client.goto(&format!("{base}/ui/projects/{id}")).await?;
     let shown = b.client.find(Locator::Css("#reporting-currency")).await?.text().await?;
@@ -520,6 +545,23 @@ async fn currency_scenario(b: &mut Browser, base: &str, id: i64) -> Result<()> {
         .await?;
     ensure!(units == json!(["USD", "USD"]), "{units}");
     b.shot("project-in-dollars").await?;
+    // The list says each amount's currency, and shows a project created
+    // while it is open, without a reload.
+    b.client.goto(&format!("{base}/ui/")).await?;
+    b.client.execute("window.__same_page = true;", vec![]).await?;
+    let pledged =
+        b.client.find(Locator::Css(&format!("tr[data-project=\"{id}\"] [data-metric=pledged]"))).await?.text().await?;
+    ensure!(pledged.ends_with(" USD"), "{pledged}");
+    list_open.store(true, std::sync::atomic::Ordering::Relaxed);
+    b.wait(
+        "the new project's row",
+        Duration::from_secs(15),
+        "window.__same_page === true && document.querySelectorAll('#projects tbody tr').length === 2",
+    )
+    .await?;
+    let added = b.client.find(Locator::Css("#projects tbody tr:last-child")).await?.text().await?;
+    ensure!(added.contains("Created meanwhile"), "{added}");
+    b.shot("list-with-a-new-project").await?;
     b.check_console().await?;
     Ok(())
 }

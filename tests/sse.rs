@@ -21,6 +21,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Opens an event stream with a raw request; returns once the server said
 /// `: connected` (the subscription exists).
 async fn subscribe(addr: &str, path: &str, token: &str, recv_buffer: Option<u32>) -> Result<TcpStream> {
+    Ok(open(addr, path, token, recv_buffer, "").await?.0)
+}
+
+/// [`subscribe`] with more request headers (`Last-Event-ID: …\r\n`); also
+/// returns what the server sent with `: connected` (a replay comes in it).
+async fn open(
+    addr: &str,
+    path: &str,
+    token: &str,
+    recv_buffer: Option<u32>,
+    headers: &str,
+) -> Result<(TcpStream, String)> {
     let host = addr.trim_start_matches("http://");
     let sock = TcpSocket::new_v4()?;
     if let Some(size) = recv_buffer {
@@ -28,7 +40,7 @@ async fn subscribe(addr: &str, path: &str, token: &str, recv_buffer: Option<u32>
     }
     let mut stream = sock.connect(host.parse()?).await?;
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{headers}\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut seen = Vec::new();
@@ -40,8 +52,14 @@ async fn subscribe(addr: &str, path: &str, token: &str, recv_buffer: Option<u32>
         }
         seen.extend_from_slice(&buf[..n]);
     }
-    ensure!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
-    Ok(stream)
+    let seen = String::from_utf8_lossy(&seen).into_owned();
+    ensure!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    Ok((stream, seen))
+}
+
+/// The ids of the events in `text`, in order.
+fn ids(text: &str) -> Vec<String> {
+    text.lines().filter_map(|l| l.strip_prefix("id: ")).map(str::to_owned).collect()
 }
 
 /// Reads until `needle` has been seen `count` times; returns what was read.
@@ -168,5 +186,49 @@ fn a_subscriber_that_stops_reading_delays_no_one() -> Result<()> {
     });
     let finished = backlog.matches("event: run_finished").count();
     ensure!(finished == runs || backlog.contains("event: lagged"), "{finished} of {runs} runs, and no lag notice");
+    Ok(())
+}
+
+#[test]
+fn a_subscriber_that_reconnects_with_its_last_event_id_misses_nothing() -> Result<()> {
+    let (_server, _sim, _db, api, id, token) = setup()?;
+    let path = format!("/api/v1/projects/{id}/events");
+    let rt = runtime()?;
+    // One subscriber stays all along: what it reads is what there was.
+    let (mut watcher, mut client) = rt.block_on(async {
+        Ok::<_, anyhow::Error>((
+            subscribe(&api.base, &path, &token, None).await?,
+            subscribe(&api.base, &path, &token, None).await?,
+        ))
+    })?;
+    trigger(&api, id)?;
+    let read = rt.block_on(read_until(&mut client, "event: run_finished", 1, Duration::from_secs(20)))?;
+    let last = ids(&read).pop().ok_or_else(|| anyhow!("no id: {read}"))?;
+    let mut seen = rt.block_on(read_until(&mut watcher, "event: run_finished", 1, Duration::from_secs(20)))?;
+    ensure!(ids(&seen).last() == Some(&last), "both read the same events: {seen}");
+    // The client drops off for a few seconds, while two more runs happen.
+    drop(client);
+    trigger(&api, id)?;
+    seen.push_str(&rt.block_on(read_until(&mut watcher, "event: run_finished", 1, Duration::from_secs(20)))?);
+    trigger(&api, id)?;
+    seen.push_str(&rt.block_on(read_until(&mut watcher, "event: run_finished", 1, Duration::from_secs(20)))?);
+    std::thread::sleep(Duration::from_secs(2));
+    let missed: Vec<String> = ids(&seen).into_iter().skip_while(|i| *i != last).skip(1).collect();
+    ensure!(missed.len() >= 2 * 7, "two runs of seven events: {missed:?}");
+    // Back with the id of the last event it read: it gets exactly the rest.
+    let (mut client, mut got) =
+        rt.block_on(open(&api.base, &path, &token, None, &format!("Last-Event-ID: {last}\r\n")))?;
+    if got.matches("event: run_finished").count() < 2 {
+        got.push_str(&rt.block_on(read_until(
+            &mut client,
+            "event: run_finished",
+            2 - got.matches("event: run_finished").count(),
+            Duration::from_secs(10),
+        ))?);
+    }
+    ensure!(ids(&got) == missed, "the replay is what it missed, once each: {:?} against {missed:?}", ids(&got));
+    // An id this node never gave (another process, a restart): reload.
+    let (_, text) = rt.block_on(open(&api.base, &path, &token, None, "Last-Event-ID: 1.1\r\n"))?;
+    ensure!(text.contains("event: reset"), "{text}");
     Ok(())
 }

@@ -44,7 +44,7 @@ pub use config::{host_name, ActorsConfig, ActorsSettings, Housekeeping, NodeName
 pub use db::{DbExecutor, Exec};
 pub use deps::source_spec;
 pub use error::ActorError;
-pub use events::{Envelope, Event, EventBus, Shared};
+pub use events::{Envelope, Event, EventBus, Replay, Shared};
 pub use ingest::{Flush, GetIngestState, IngestActor, IngestConfig, IngestPoints};
 pub use metrics::Metrics;
 pub use pipeline::Imported;

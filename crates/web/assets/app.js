@@ -14,8 +14,12 @@
   // open by pages left behind would starve the next page's requests. A page
   // restored from that cache reloads to be live again.
   const streams = [];
+  // A stream that drops reconnects by itself with the id of the last event
+  // read and gets what it missed; when that is no longer kept, the server
+  // says `reset` and the page reloads to be whole again.
   function stream(url) {
     const es = new EventSource(url);
+    es.addEventListener("reset", () => location.reload());
     streams.push(es);
     return es;
   }
@@ -306,8 +310,11 @@
       try {
         const s = await getJson(`/api/v1/projects/${id}/summary`);
         row.querySelectorAll("[data-metric]").forEach((cell) => {
-          const v = s.latest[cell.dataset.metric];
-          if (v) { cell.textContent = fmt(v.value); cell.classList.add("fresh"); }
+          const m = cell.dataset.metric;
+          const v = s.latest[m];
+          // Amounts are in the project's reporting currency, and say it.
+          const unit = s.currency && ["pledged", "spend", "goal", "purchase_value"].includes(m) ? " " + s.currency : "";
+          if (v) { cell.textContent = fmt(v.value) + unit; cell.classList.add("fresh"); }
         });
       } catch (e) { /* the next event retries */ }
     };
@@ -321,6 +328,24 @@
       const r = JSON.parse(e.data);
       const cell = list.querySelector(`tr[data-project="${r.project_id}"] [data-run]`);
       if (cell) cell.textContent = `${r.status} · ${time(r.at_ms)}`;
+    });
+    // A project created while the list is open: its row, as the page now
+    // renders it, if the list's filter and page show it.
+    events.addEventListener("project_created", async (e) => {
+      const id = JSON.parse(e.data).project_id;
+      if (list.querySelector(`tr[data-project="${id}"]`)) return;
+      try {
+        const resp = await fetch(location.href, { credentials: "same-origin" });
+        if (!resp.ok) return;
+        const page = new DOMParser().parseFromString(await resp.text(), "text/html");
+        const row = page.querySelector(`#projects tr[data-project="${id}"]`);
+        const body = list.querySelector("tbody");
+        if (!row || !body || list.querySelector(`tr[data-project="${id}"]`)) return;
+        row.classList.add("fresh");
+        body.appendChild(document.importNode(row, true));
+        const empty = list.querySelector("[data-empty]");
+        if (empty) empty.remove();
+      } catch (err) { /* a reload shows it */ }
     });
   }
 })();

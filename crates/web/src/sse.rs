@@ -3,16 +3,20 @@
 //! lifecycle stream of every project for operators (`/admin/events`).
 //!
 //! A stream starts with `retry:` and a comment, sends each event as
-//! `event: <type>` + `data: <json>`, and a `: keep-alive` comment every 15 s
-//! so proxies keep the connection. A subscriber that falls too far behind
-//! (its socket full, its channel overrun) gets an `event: lagged` and is
-//! closed: it reconnects, it never holds up the bus or other subscribers.
+//! `id: <id>` + `event: <type>` + `data: <json>`, and a `: keep-alive`
+//! comment every 15 s so proxies keep the connection. A subscriber that
+//! falls too far behind (its socket full, its channel overrun) gets an
+//! `event: lagged` and is closed: it reconnects, it never holds up the bus
+//! or other subscribers. A client that reconnects with `Last-Event-ID`
+//! (browsers' `EventSource` does by itself) first receives the events it
+//! missed, or an `event: reset` when they are no longer kept: then it
+//! reloads what it shows.
 
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use tokio::sync::broadcast;
-use trawler_actors::Shared;
+use trawler_actors::{Replay, Shared};
 use trawler_domain::ProjectId;
 use trawler_store::{Project, ProjectToken};
 
@@ -42,10 +46,16 @@ impl AsRef<[u8]> for Frame {
     }
 }
 
-/// One Server-Sent Events frame: the `event:` line (the event's type), the
-/// `data:` line (its JSON, which has no newline) and the blank line.
-fn sse_frame(name: &str, json: &str) -> String {
-    let mut out = String::with_capacity(name.len() + json.len() + 16);
+/// One Server-Sent Events frame: the `id:` line (for `Last-Event-ID`), the
+/// `event:` line (the event's type), the `data:` line (its JSON, which has
+/// no newline) and the blank line.
+fn sse_frame(id: Option<&str>, name: &str, json: &str) -> String {
+    let mut out = String::with_capacity(name.len() + json.len() + 48);
+    if let Some(id) = id {
+        out.push_str("id: ");
+        out.push_str(id);
+        out.push('\n');
+    }
     out.push_str("event: ");
     out.push_str(name);
     out.push_str("\ndata: ");
@@ -109,9 +119,18 @@ pub async fn watch_revocations(state: Data) {
     }
 }
 
+/// The frame telling a reconnecting client that what it missed is gone.
+const RESET: &[u8] =
+    b"event: reset\ndata: {\"reason\": \"the events since the last one received are no longer kept: reload\"}\n\n";
+
 /// What a stream reads from: the bus, and for a read token, the revocations.
 struct Source {
     rx: broadcast::Receiver<Shared>,
+    /// What a reconnecting client missed, sent before the live events.
+    replay: Option<Replay>,
+    /// The last event sent from the replay: live events up to it are not
+    /// sent twice.
+    replayed_to: u64,
     tick: tokio::time::Interval,
     phase: Phase,
     /// The read token's id and the revocations it listens to.
@@ -137,7 +156,7 @@ async fn revoked(token: &mut Option<(i64, broadcast::Receiver<i64>, OpenStream)>
 /// The response streaming a receiver's events; a read-token stream ends
 /// with `event: revoked` within a second of its token's revocation.
 fn stream(
-    rx: broadcast::Receiver<Shared>,
+    (rx, replay): (broadcast::Receiver<Shared>, Option<Replay>),
     token: Option<(i64, &std::sync::Arc<Revocations>)>,
     permit: Permit,
 ) -> HttpResponse {
@@ -147,16 +166,28 @@ fn stream(
         revocations.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (id, revocations.tx.subscribe(), OpenStream(revocations.clone()))
     });
-    let source = Source { rx, tick, phase: Phase::Start, token, _permit: permit };
+    let source = Source { rx, replay, replayed_to: 0, tick, phase: Phase::Start, token, _permit: permit };
     let body = futures_util::stream::unfold(source, |mut s| async move {
         let bytes = match s.phase {
             Phase::Done => return None,
             Phase::Start => {
                 s.phase = Phase::Live;
-                return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"retry: 3000\n: connected\n\n")), s));
+                let mut start = b"retry: 3000\n: connected\n\n".to_vec();
+                match s.replay.take() {
+                    None => {}
+                    Some(Replay::Reset) => start.extend_from_slice(RESET),
+                    Some(Replay::Events(missed)) => {
+                        for event in &missed {
+                            start.extend_from_slice(event.wire(sse_frame).as_bytes());
+                            s.replayed_to = s.replayed_to.max(event.seq());
+                        }
+                    }
+                }
+                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(start)), s));
             }
             Phase::Live => tokio::select! {
                 received = s.rx.recv() => match received {
+                    Ok(event) if event.seq() != 0 && event.seq() <= s.replayed_to => return Some((Ok(web::Bytes::new()), s)),
                     Ok(event) => frame(&event),
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
                         s.phase = Phase::Done;
@@ -193,6 +224,7 @@ fn stream(
         (status = 404, body = ErrorBody), (status = 429, description = "This read token holds its most at once (Retry-After)", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn project_events(
+    req: actix_web::HttpRequest,
     reader: Reader,
     state: Data,
     _: web::Query<EventsParams>,
@@ -201,17 +233,30 @@ pub async fn project_events(
     let permit = state.limits.streams.enter(reader.token_id)?;
     db(&state, move |conn| Project::get(conn, id)).await?;
     let token = reader.token_id.map(|t| (t, &state.revocations));
-    Ok(stream(state.tree.events().subscribe_project(id), token, permit))
+    Ok(stream(state.tree.events().subscribe_project_since(id, last_event_id(&req).as_deref()), token, permit))
+}
+
+/// The `Last-Event-ID` a reconnecting client sends (at most 64 bytes of
+/// it: an id is shorter; anything else asks for a reset).
+fn last_event_id(req: &actix_web::HttpRequest) -> Option<String> {
+    let value = req.headers().get("last-event-id")?;
+    Some(value.to_str().ok().filter(|v| v.len() <= 64).unwrap_or("invalid").to_owned())
 }
 
 /// Every project's runs and state changes; with `points=true`, its points too.
 #[utoipa::path(get, path = "/api/v1/admin/events", tag = "admin", params(AdminEventsParams),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn admin_events(_: Admin, state: Data, q: web::Query<AdminEventsParams>) -> Result<HttpResponse, ApiError> {
+pub async fn admin_events(
+    req: actix_web::HttpRequest,
+    _: Admin,
+    state: Data,
+    q: web::Query<AdminEventsParams>,
+) -> Result<HttpResponse, ApiError> {
     let permit = state.limits.streams.enter(None)?;
-    let events = state.tree.events();
-    Ok(stream(if q.points.unwrap_or(false) { events.subscribe_all() } else { events.subscribe() }, None, permit))
+    let last = last_event_id(&req);
+    let subscribed = state.tree.events().subscribe_since(last.as_deref(), q.points.unwrap_or(false));
+    Ok(stream(subscribed, None, permit))
 }
 
 #[cfg(test)]
@@ -230,7 +275,8 @@ mod tests {
             let _ = tx.send(Envelope::new(Event::ProjectResumed { project_id: ProjectId(i), at_ms: 0 }));
         }
         // The stream ends by itself (the sender is still alive): it was dropped.
-        let body = actix_web::body::to_bytes(stream(rx, None, test_permit()).into_body()).await.expect("the body");
+        let body =
+            actix_web::body::to_bytes(stream((rx, None), None, test_permit()).into_body()).await.expect("the body");
         let text = String::from_utf8_lossy(&body);
         assert!(text.starts_with("retry: 3000\n: connected\n\n"), "{text}");
         assert!(text.ends_with("event: lagged\ndata: {\"skipped\": 6}\n\n"), "{text}");
@@ -242,17 +288,42 @@ mod tests {
         let (tx, rx) = broadcast::channel(4);
         let _ = tx.send(Envelope::new(Event::ProjectArchived { project_id: ProjectId(3), at_ms: 5 }));
         drop(tx);
-        let body = actix_web::body::to_bytes(stream(rx, None, test_permit()).into_body()).await.expect("the body");
+        let body =
+            actix_web::body::to_bytes(stream((rx, None), None, test_permit()).into_body()).await.expect("the body");
         assert!(String::from_utf8_lossy(&body).ends_with(
             "event: project_archived\ndata: {\"type\":\"project_archived\",\"project_id\":3,\"at_ms\":5}\n\n"
         ));
     }
 
     #[actix_web::test]
+    async fn a_reconnecting_client_gets_what_it_missed_once_or_a_reset() {
+        let archived =
+            |seq| Envelope::sequenced(Event::ProjectArchived { project_id: ProjectId(3), at_ms: 5 }, 77, seq);
+        let (tx, rx) = broadcast::channel(4);
+        // Live: the last replayed event again (not sent twice), then a new one.
+        let _ = tx.send(archived(2));
+        let _ = tx.send(archived(3));
+        drop(tx);
+        let replay = Some(Replay::Events(vec![archived(1), archived(2)]));
+        let body =
+            actix_web::body::to_bytes(stream((rx, replay), None, test_permit()).into_body()).await.expect("body");
+        let text = String::from_utf8_lossy(&body);
+        let ids: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+        assert_eq!(ids, ["77.1", "77.2", "77.3"], "{text}");
+        assert!(text.starts_with("retry: 3000\n: connected\n\nid: 77.1\nevent: project_archived\n"), "{text}");
+        let (tx, rx) = broadcast::channel::<Shared>(4);
+        drop(tx);
+        let body = actix_web::body::to_bytes(stream((rx, Some(Replay::Reset)), None, test_permit()).into_body())
+            .await
+            .expect("body");
+        assert!(String::from_utf8_lossy(&body).contains("event: reset\ndata: {\"reason\""));
+    }
+
+    #[actix_web::test]
     async fn a_read_token_stream_ends_when_its_token_is_revoked() {
         let revocations = std::sync::Arc::new(Revocations::default());
         let (tx, rx) = broadcast::channel::<Shared>(4);
-        let response = stream(rx, Some((7, &revocations)), test_permit());
+        let response = stream((rx, None), Some((7, &revocations)), test_permit());
         assert_eq!(revocations.open.load(std::sync::atomic::Ordering::Relaxed), 1, "counted while open");
         let revoke = revocations.clone();
         actix_web::rt::spawn(async move {

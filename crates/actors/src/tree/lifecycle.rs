@@ -121,6 +121,8 @@ impl Tree {
             }))
             .await??;
         self.project_created(project.id).await?;
+        let (project_id, name) = (project.id, project.name.clone());
+        self.events.publish(Event::ProjectCreated { project_id, name, at_ms: project.created_at_ms });
         Ok((project, sources))
     }
 

@@ -128,13 +128,31 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
         let mut open_alerts = trawler_store::Alert::open_counts(conn)?;
         let mut observed =
             trawler_store::view::latest_values(conn, &page.iter().map(|p| p.id).collect::<Vec<_>>(), now)?;
+        // Each row's money in its project's reporting currency: the rates
+        // of every currency on the page, read once.
+        let currencies: BTreeMap<ProjectId, trawler_domain::Currencies> = page
+            .iter()
+            .map(|p| {
+                let of = sources.get(&p.id).into_iter().flatten().filter_map(|s| Some((s.platform, s.currency()?)));
+                let mut map = BTreeMap::new();
+                for (platform, c) in of {
+                    map.entry(platform).or_insert(c);
+                }
+                (p.id, trawler_domain::Currencies::new(map, p.reporting_currency))
+            })
+            .collect();
+        let mut needed: Vec<trawler_domain::Currency> =
+            currencies.values().flat_map(|c| c.of.values().copied().chain(c.reporting)).collect();
+        needed.sort();
+        needed.dedup();
+        let fx = if needed.len() > 1 { Point::rates(conn, &needed)? } else { trawler_domain::FxRates::new() };
         let mut rows = Vec::with_capacity(page.len());
         for (p, fr) in page.into_iter().zip(fresh) {
             let obs = observed.remove(&p.id).unwrap_or_default();
-            let mut values: BTreeMap<String, f64> = BTreeMap::new();
-            for o in &obs {
-                *values.entry(o.metric.as_str().to_owned()).or_default() += o.value;
-            }
+            let money = currencies.get(&p.id).cloned().unwrap_or_default();
+            let values = money.totals(&fx, &obs, &[]).totals.latest;
+            let unit = money.reporting.map_or_else(String::new, |c| format!(" {c}"));
+            let amount = |m: &str| values.get(m).map(|v| format!("{}{unit}", number(Some(*v))));
             let last = latest.remove(&p.id);
             // A metric the project has points of (none yet: no sparkline).
             let spark_metric = ["pledged", "spend"]
@@ -155,9 +173,9 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                     .map(|s| format!("{}:{}", s.platform, s.external_ref))
                     .collect::<Vec<_>>()
                     .join(" "),
-                pledged: number(values.get("pledged").copied()),
+                pledged: amount("pledged").unwrap_or_else(|| number(None)),
                 backers: number(values.get("backers").copied()),
-                spend: number(values.get("spend").copied()),
+                spend: amount("spend").unwrap_or_else(|| number(None)),
                 spark_metric,
                 last_status: last.as_ref().map_or(String::new(), |r| r.status.to_string()),
                 last_run: last.map_or("–".into(), |r| ms_text(Some(r.started_at_ms))),

@@ -17,16 +17,25 @@
 //! heartbeats.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use trawler_domain::{now_millis, ProjectId, RunId, RunKind, RunStatus, RunTrigger};
 
+mod replay;
+pub use replay::Replay;
+use replay::{parse_id, Ring, LIFECYCLE_KEPT, PROJECT_KEPT};
+
 /// Events kept for a slow listener before it starts skipping.
 const CAPACITY: usize = 4096;
 /// The same, for one project's channel.
 const PROJECT_CAPACITY: usize = 256;
+/// How long a project's channel (and what it kept) outlives its last
+/// follower: a dashboard that reconnects within it misses nothing.
+const LINGER: Duration = Duration::from_secs(120);
 
 /// Something that happened in the tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +77,15 @@ pub enum Event {
         project_id: ProjectId,
         /// The crash behind it.
         reason: String,
+        /// When, epoch ms.
+        at_ms: i64,
+    },
+    /// A project was created (its first scrape starts at once).
+    ProjectCreated {
+        /// The project.
+        project_id: ProjectId,
+        /// Its name.
+        name: String,
         /// When, epoch ms.
         at_ms: i64,
     },
@@ -140,6 +158,7 @@ impl Event {
             Event::RunStarted { project_id, .. }
             | Event::RunFinished { project_id, .. }
             | Event::ProjectQuarantined { project_id, .. }
+            | Event::ProjectCreated { project_id, .. }
             | Event::ProjectResumed { project_id, .. }
             | Event::ProjectArchived { project_id, .. }
             | Event::CampaignEnded { project_id, .. }
@@ -154,6 +173,7 @@ impl Event {
             Event::RunStarted { .. } => "run_started",
             Event::RunFinished { .. } => "run_finished",
             Event::ProjectQuarantined { .. } => "project_quarantined",
+            Event::ProjectCreated { .. } => "project_created",
             Event::ProjectResumed { .. } => "project_resumed",
             Event::ProjectArchived { .. } => "project_archived",
             Event::CampaignEnded { .. } => "campaign_ended",
@@ -184,6 +204,10 @@ pub enum AlertState {
 #[derive(Debug)]
 pub struct Envelope {
     event: Event,
+    /// Its place among this process's events (0: not published on a bus).
+    seq: u64,
+    /// When this process started, epoch ms: with `seq`, the event's id.
+    boot: u64,
     json: std::sync::OnceLock<String>,
     /// Its wire form for listeners, made once for every subscriber.
     wire: std::sync::OnceLock<String>,
@@ -192,17 +216,33 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Wraps an event for listeners.
+    /// Wraps an event for listeners, without an id (not published on a bus).
     pub fn new(event: Event) -> Shared {
-        Arc::new(Envelope { event, json: OnceLock::new(), wire: OnceLock::new(), remote: false })
+        Envelope::sequenced(event, 0, 0)
+    }
+
+    /// Wraps an event numbered `seq` by the process started at `boot`.
+    pub fn sequenced(event: Event, boot: u64, seq: u64) -> Shared {
+        Arc::new(Envelope { event, seq, boot, json: OnceLock::new(), wire: OnceLock::new(), remote: false })
+    }
+
+    /// Its place among this process's events (0: none).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Its id, `<boot>.<seq>`, for a stream's `Last-Event-ID`; `None`
+    /// unless it was published on a bus.
+    pub fn id(&self) -> Option<String> {
+        (self.seq > 0).then(|| format!("{}.{}", self.boot, self.seq))
     }
 
     /// The event in a listener's wire form (the web layer's Server-Sent
-    /// Events frame), made by `make` from the event's name and JSON for the
-    /// first subscriber that asks and shared by every other: one form per
-    /// envelope, whoever makes it.
-    pub fn wire(&self, make: fn(name: &str, json: &str) -> String) -> &str {
-        self.wire.get_or_init(|| make(self.name(), self.json()))
+    /// Events frame), made by `make` from the event's id, name and JSON for
+    /// the first subscriber that asks and shared by every other: one form
+    /// per envelope, whoever makes it.
+    pub fn wire(&self, make: fn(id: Option<&str>, name: &str, json: &str) -> String) -> &str {
+        self.wire.get_or_init(|| make(self.id().as_deref(), self.name(), self.json()))
     }
 
     /// Whether another node published it (relayed in cluster mode).
@@ -261,15 +301,37 @@ struct Relayed {
     event: Event,
 }
 
+/// One followed project's channel, and what it kept for reconnections.
+struct Topic {
+    tx: broadcast::Sender<Shared>,
+    kept: Ring,
+    /// Since when nobody follows it (it is dropped [`LINGER`] later).
+    idle_since: Option<Instant>,
+}
+
+impl Topic {
+    fn lingered(&self, now: Instant) -> bool {
+        self.tx.receiver_count() == 0 && self.idle_since.is_some_and(|t| now.duration_since(t) > LINGER)
+    }
+}
+
 /// The bus. Cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Shared>,
+    /// The lifecycle channel's last events, for reconnections; held while
+    /// an event is sent, so a new subscriber's replay and its live events
+    /// neither overlap nor leave a gap.
+    kept: Arc<Mutex<Ring>>,
     /// Everything, points included, for the few who want it all (the admin
     /// UI's project list); fed only while someone listens.
     firehose: broadcast::Sender<Shared>,
-    projects: Arc<Mutex<HashMap<ProjectId, broadcast::Sender<Shared>>>>,
+    projects: Arc<Mutex<HashMap<ProjectId, Topic>>>,
     relay: Arc<OnceLock<Relay>>,
+    /// When this process's bus started, epoch ms (the ids' first part).
+    boot: u64,
+    /// The last event's number.
+    seq: Arc<AtomicU64>,
 }
 
 impl Default for EventBus {
@@ -283,9 +345,12 @@ impl EventBus {
     pub fn new() -> EventBus {
         EventBus {
             tx: broadcast::channel(CAPACITY).0,
+            kept: Arc::new(Mutex::new(Ring::new(LIFECYCLE_KEPT, 1))),
             firehose: broadcast::channel(CAPACITY).0,
             projects: Arc::default(),
             relay: Arc::default(),
+            boot: u64::try_from(now_millis()).unwrap_or(0),
+            seq: Arc::default(),
         }
     }
 
@@ -322,8 +387,11 @@ impl EventBus {
         if self.relay.get().is_some_and(|r| r.node == relayed.node) {
             return true;
         }
+        let seq = self.next_seq();
         self.fan_out(Arc::new(Envelope {
             event: relayed.event,
+            seq,
+            boot: self.boot,
             json: OnceLock::new(),
             wire: OnceLock::new(),
             remote: true,
@@ -336,14 +404,24 @@ impl EventBus {
         self.relay.get().map_or(0, |r| r.dropped.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, broadcast::Sender<Shared>>> {
+    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, Topic>> {
         self.projects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// What a subscriber that read up to `last` missed on `ring`.
+    fn replay(&self, ring: &Ring, last: Option<&str>) -> Option<Replay> {
+        let last = last?;
+        Some(parse_id(last, self.boot).map_or(Replay::Reset, |seq| ring.since(seq)))
     }
 
     /// Sends an event to its project's followers and, unless it is points,
     /// to every lifecycle listener. Without listeners it is dropped.
     pub fn publish(&self, event: Event) {
-        let event = Envelope::new(event);
+        let event = Envelope::sequenced(event, self.boot, self.next_seq());
         if let Some(relay) = self.relay.get() {
             if !matches!(**event, Event::Points { .. }) || relay.wants(event.project()) {
                 let node = serde_json::to_string(&relay.node).unwrap_or_else(|_| "\"\"".into());
@@ -360,10 +438,16 @@ impl EventBus {
         let project = event.project();
         {
             let mut topics = self.topics();
-            if let Some(tx) = topics.get(&project) {
-                if tx.send(event.clone()).is_err() {
-                    // Everyone left: forget the channel.
-                    topics.remove(&project);
+            if let Some(topic) = topics.get_mut(&project) {
+                topic.kept.push(event.clone());
+                if topic.tx.send(event.clone()).is_err() {
+                    // Everyone left: the channel stays a while for those
+                    // who come back, then goes.
+                    let now = Instant::now();
+                    topic.idle_since.get_or_insert(now);
+                    if topic.lingered(now) {
+                        topics.remove(&project);
+                    }
                 }
             }
         }
@@ -371,6 +455,8 @@ impl EventBus {
             let _ = self.firehose.send(event.clone());
         }
         if !matches!(**event, Event::Points { .. }) {
+            let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+            kept.push(event.clone());
             let _ = self.tx.send(event);
         }
     }
@@ -388,7 +474,42 @@ impl EventBus {
 
     /// A new follower of one project: all its events, points included.
     pub fn subscribe_project(&self, project: ProjectId) -> broadcast::Receiver<Shared> {
-        self.topics().entry(project).or_insert_with(|| broadcast::channel(PROJECT_CAPACITY).0).subscribe()
+        self.subscribe_project_since(project, None).0
+    }
+
+    /// A follower of one project that read up to event `last` (an id, as
+    /// a stream's `Last-Event-ID` gives it): what it missed, then its live
+    /// events. `None` for a first connection.
+    pub fn subscribe_project_since(
+        &self,
+        project: ProjectId,
+        last: Option<&str>,
+    ) -> (broadcast::Receiver<Shared>, Option<Replay>) {
+        self.sweep(Instant::now());
+        let mut topics = self.topics();
+        let floor = self.seq.load(Ordering::Relaxed) + 1;
+        let topic = topics.entry(project).or_insert_with(|| Topic {
+            tx: broadcast::channel(PROJECT_CAPACITY).0,
+            kept: Ring::new(PROJECT_KEPT, floor),
+            idle_since: None,
+        });
+        topic.idle_since = None;
+        let rx = topic.tx.subscribe();
+        (rx, self.replay(&topic.kept, last))
+    }
+
+    /// Drops the channels nobody has followed for [`LINGER`] at `now`.
+    fn sweep(&self, now: Instant) {
+        self.topics().retain(|_, t| !t.lingered(now));
+    }
+
+    /// A lifecycle listener that read up to event `last`: what it missed
+    /// (of the lifecycle events: points are not kept here), then the
+    /// events of `all` (every event) or of the lifecycle channel.
+    pub fn subscribe_since(&self, last: Option<&str>, all: bool) -> (broadcast::Receiver<Shared>, Option<Replay>) {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = if all { self.firehose.subscribe() } else { self.tx.subscribe() };
+        (rx, self.replay(&kept, last))
     }
 
     /// Whether anyone follows a project (so a publisher can skip building
@@ -399,7 +520,7 @@ impl EventBus {
             || self.relay.get().is_some_and(|r| r.wants(project))
     }
 
-    /// Projects followed now.
+    /// Projects followed now (or left moments ago: their channels linger).
     pub fn followed_projects(&self) -> usize {
         self.topics().len()
     }
@@ -479,6 +600,39 @@ mod tests {
         assert_eq!(bus.followed_projects(), 1);
         drop(seven);
         bus.publish(points(7));
-        assert_eq!(bus.followed_projects(), 0, "a channel nobody follows is dropped");
+        assert_eq!(bus.followed_projects(), 1, "a channel nobody follows lingers a while");
+        bus.sweep(Instant::now() + LINGER + Duration::from_secs(1));
+        assert_eq!(bus.followed_projects(), 0, "and is dropped after it");
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_comes_back_gets_what_it_missed() {
+        let bus = EventBus::new();
+        let resumed = |p| Event::ProjectResumed { project_id: ProjectId(p), at_ms: 0 };
+        let (mut rx, replay) = bus.subscribe_project_since(ProjectId(7), None);
+        assert!(replay.is_none(), "a first connection replays nothing");
+        bus.publish(resumed(7));
+        let read = rx.recv().await.expect("an event");
+        let last = read.id().expect("published events have ids");
+        drop(rx);
+        // Away: two more of its events, and one of another project.
+        bus.publish(resumed(7));
+        bus.publish(resumed(8));
+        bus.publish(Event::ProjectArchived { project_id: ProjectId(7), at_ms: 1 });
+        assert!(bus.followed(ProjectId(7)), "its channel lingers, so its points are still made");
+        let (mut rx, replay) = bus.subscribe_project_since(ProjectId(7), Some(&last));
+        let Some(Replay::Events(missed)) = replay else { panic!("a replay: {replay:?}") };
+        assert_eq!(missed.iter().map(|e| e.name()).collect::<Vec<_>>(), ["project_resumed", "project_archived"]);
+        assert!(missed.iter().all(|e| e.project() == ProjectId(7) && e.seq() > read.seq()));
+        bus.publish(resumed(7));
+        assert!(rx.recv().await.expect("live").seq() > missed[1].seq(), "then live, without overlap");
+        // An id of another process, or no id at all: reload.
+        for foreign in ["1.5", "garbage"] {
+            assert!(matches!(bus.subscribe_project_since(ProjectId(7), Some(foreign)).1, Some(Replay::Reset)));
+        }
+        // The lifecycle channel keeps its own (no points).
+        let (_, replay) = bus.subscribe_since(Some(&last), false);
+        let Some(Replay::Events(missed)) = replay else { panic!("a replay") };
+        assert_eq!(missed.len(), 4, "every project's lifecycle events after it: {missed:?}");
     }
 }
