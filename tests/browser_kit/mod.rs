@@ -160,7 +160,12 @@ pub struct UiNode {
 /// Starts a [`UiNode`] with the server's settings `extra` on top of the
 /// tests' own (a simulator whose campaigns began an hour ago).
 pub fn ui_node(extra: &[(&str, &str)]) -> Result<UiNode> {
-    let sim = common::start_sim(trawler_domain::now_secs() - 3600, &[])?;
+    ui_node_on(common::start_sim(trawler_domain::now_secs() - 3600, &[])?, extra)
+}
+
+/// [`ui_node`] scraping a simulator already started (its address may go in
+/// the settings).
+pub fn ui_node_on(sim: Proc, extra: &[(&str, &str)]) -> Result<UiNode> {
     let db = trawler_store::testing::TestDb::sqlite()?;
     let hash = trawler_web::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
     let mut settings = vec![("TRAWLER_ADMIN_PASSWORD_HASH", hash.as_str())];

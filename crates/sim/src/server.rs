@@ -116,6 +116,27 @@ struct RequestsQuery {
     platform: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct EmbedQuery {
+    src: String,
+}
+
+/// A page of another site framing `src` (a creator's dashboard): what the
+/// framed page says over `postMessage` is kept in `window.__embedded`.
+async fn embed(query: web::Query<EmbedQuery>) -> HttpResponse {
+    let src = &query.src;
+    if !(src.starts_with("http://") || src.starts_with("https://")) || src.contains(['"', '<', '>']) {
+        return HttpResponse::BadRequest().json(json!({"error": "`src` is an http(s) URL"}));
+    }
+    let body = format!(
+        "<!doctype html><html><head><title>An agency's site</title><link rel=\"icon\" href=\"data:,\"></head><body><h1>Our client</h1>\
+         <iframe id=\"frame\" src=\"{src}\" width=\"800\" height=\"600\"></iframe>\
+         <script>window.addEventListener('message', (e) => {{ if (e.data && e.data.trawler) window.__embedded = e.data; }});</script>\
+         </body></html>"
+    );
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+}
+
 async fn requests(state: web::Data<SimState>, query: web::Query<RequestsQuery>) -> HttpResponse {
     HttpResponse::Ok().json(state.requests(query.platform.as_deref()))
 }
@@ -158,6 +179,7 @@ async fn index(state: web::Data<SimState>) -> HttpResponse {
             "GET /_sim/requests?platform=",
             "GET|POST|DELETE /_sim/faults",
             "POST /_sim/campaigns {platform, reference, ends_in_secs}",
+            "GET /_sim/embed?src=URL (a page that frames URL, as an agency's site would)",
         ],
     }))
 }
@@ -180,7 +202,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/_sim/faults", web::post().to(set_fault))
         .route("/_sim/faults", web::delete().to(clear_faults))
         .route("/_sim/campaigns", web::post().to(end_campaign))
-        .route("/_sim/anomalies", web::post().to(set_anomaly));
+        .route("/_sim/anomalies", web::post().to(set_anomaly))
+        .route("/_sim/embed", web::get().to(embed));
 }
 
 /// A running simulator.

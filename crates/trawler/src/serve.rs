@@ -59,6 +59,7 @@ pub async fn start(settings: Settings, seed: impl FnOnce(&mut AnyConnection) -> 
         ui_password_hash: w.admin_password_hash.as_ref().map(|h| h.as_str().to_owned()),
         secure_cookies: w.cookie_secure,
         login_guard: trawler_web::LoginGuard::new(w.trusted_proxies.clone()),
+        embed_origins: w.embed_origins.iter().map(|o| o.as_str().to_owned()).collect(),
         revocations: Default::default(),
         limits: trawler_web::Limits::new(w.limits()),
     });

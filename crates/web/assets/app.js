@@ -88,13 +88,23 @@
 
   const palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c"];
 
+  // Axis labels that fit: 4.5M, 120k above ten thousand.
+  const axisNumber = (v) => {
+    const a = Math.abs(v);
+    if (a >= 1e6) return (Math.round(v / 1e5) / 10) + "M";
+    if (a >= 1e4) return (Math.round(v / 100) / 10) + "k";
+    return v.toLocaleString("en-US");
+  };
+
   function drawChart(el, series, opts) {
     const lines = series.filter((s) => s.points.length > 0);
     if (lines.length === 0) {
       el.dataset.empty = "true";
       return null;
     }
-    const tables = lines.map((s) => [s.points.map((p) => p[0]), s.points.map((p) => p[1])]);
+    // Dashed lines drawn after the platforms' (a projection and its band).
+    const extra = opts.extra || [];
+    const tables = lines.concat(extra).map((s) => [s.points.map((p) => p[0]), s.points.map((p) => p[1])]);
     const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
     const width = Math.max(200, el.clientWidth || 600);
     const plot = new uPlot({
@@ -102,12 +112,28 @@
       height: opts.height || 180,
       legend: { show: !opts.spark },
       cursor: { show: !opts.spark },
-      axes: opts.spark ? [{ show: false }, { show: false }] : [{}, { size: 70 }],
+      axes: opts.spark ? [{ show: false }, { show: false }] : [{}, { size: 70, values: (u, vals) => vals.map(axisNumber) }],
       // The whole asked-for range, whatever the points cover.
-      scales: { x: { time: true, range: (u, min, max) => [Math.min(min, opts.from || min), Math.max(max, Date.now() / 1000)] } },
-      series: [{}].concat(lines.map((s, i) => ({ label: s.platform, stroke: palette[i % palette.length], width: opts.spark ? 1 : 2, spanGaps: true }))),
+      // (From the data itself: uPlot widens a lone point's range by years.)
+      scales: { x: { time: true, range: (u) => {
+        const xs = u.data[0];
+        const lo = Math.min(xs[0], opts.from || xs[0]);
+        const hi = Math.max(xs[xs.length - 1], opts.to || Date.now() / 1000);
+        return [lo, hi > lo ? hi : lo + 60];
+      } } },
+      series: [{}].concat(lines.map((s, i) => ({ label: s.platform, stroke: palette[i % palette.length], width: opts.spark ? 1 : 2, spanGaps: true })))
+        .concat(extra.map((s) => ({ label: s.platform, stroke: s.stroke || "#6b7280", width: 2, dash: s.dash || [6, 4], spanGaps: true }))),
     }, data, el);
+    if (extra.length > 0) el.dataset.projection = "drawn";
     plot.trawler = { platforms: lines.map((s) => s.platform), data: data.map((col) => Array.from(col)) };
+    // The chart follows its box (a phone turned, a window resized).
+    if (!opts.spark && window.ResizeObserver) {
+      let last = width;
+      new ResizeObserver(() => {
+        const w = Math.max(200, el.clientWidth || last);
+        if (Math.abs(w - last) > 2) { last = w; plot.setSize({ width: w, height: opts.height || 180 }); }
+      }).observe(el);
+    }
     el.dataset.points = String(data[0].length);
     return plot;
   }
@@ -117,9 +143,12 @@
     const i = plot.trawler.platforms.indexOf(platform);
     if (i < 0) return;
     const data = plot.trawler.data;
-    if (data[0].length > 0 && ts <= data[0][data[0].length - 1]) return; // already drawn
-    data[0].push(ts);
-    for (let s = 1; s < data.length; s++) data[s].push(s === i + 1 ? value : null);
+    // In time order (a projection may already reach past now).
+    let at = data[0].length;
+    while (at > 0 && data[0][at - 1] > ts) at--;
+    if (at > 0 && data[0][at - 1] === ts) return; // already drawn
+    data[0].splice(at, 0, ts);
+    for (let s = 1; s < data.length; s++) data[s].splice(at, 0, s === i + 1 ? value : null);
     plot.setData(data);
     plot.root.parentElement.dataset.points = String(data[0].length);
   }
@@ -131,15 +160,27 @@
     const id = charts.dataset.project;
     const from = charts.dataset.from;
     const step = charts.dataset.step;
+    const to = charts.dataset.to ? `&to=${charts.dataset.to}` : "";
+    // The creator's dashboard: where the pledges are heading, dashed.
+    let projection = [];
+    if (charts.dataset.projection) {
+      const [now, likely, low, high] = JSON.parse(charts.dataset.projection);
+      projection = [
+        { platform: "projection", points: [now, likely], stroke: "#2563eb" },
+        { platform: "low", points: [now, low], dash: [2, 4] },
+        { platform: "high", points: [now, high], dash: [2, 4] },
+      ];
+    }
     const plots = {};
     // Draws (or redraws) every chart from the series API.
     const load = () => charts.querySelectorAll("[data-chart]").forEach(async (fig) => {
       const metric = fig.dataset.chart;
       try {
-        const s = await getJson(`/api/v1/projects/${id}/series?metric=${metric}&from=${from}&step=${step}`);
+        const s = await getJson(`/api/v1/projects/${id}/series?metric=${metric}&from=${from}${to}&step=${step}`);
         if (plots[metric]) plots[metric].destroy();
         fig.querySelectorAll(".uplot").forEach((n) => n.remove());
-        plots[metric] = drawChart(fig, s.series, { from: Number(from) });
+        const extra = metric === "pledged" ? projection : [];
+        plots[metric] = drawChart(fig, s.series, { from: Number(from), to: charts.dataset.to ? Number(charts.dataset.to) : 0, extra });
       } catch (e) {
         fig.dataset.error = String(e);
       }
@@ -264,6 +305,26 @@
         if (status) status.textContent = kind.replace("project_", "");
       });
     }
+  }
+
+  // ---- the creator's dashboard: countdown, embedding --------------------
+
+  const countdown = document.getElementById("countdown");
+  if (countdown) {
+    const tick = () => {
+      const left = Math.max(0, Number(countdown.dataset.deadline) - Date.now());
+      const d = Math.floor(left / 86400000), h = Math.floor((left % 86400000) / 3600000), m = Math.floor((left % 3600000) / 60000);
+      countdown.textContent = left === 0 ? "ended" : `${d} d ${h} h ${m} min left`;
+    };
+    tick();
+    setInterval(tick, 30000);
+  }
+  // Shown in a frame on an agency's site: tell it how tall the page is, so
+  // it can size the frame.
+  if (window.parent !== window && document.body.classList.contains("dashboard")) {
+    const tell = () => window.parent.postMessage({ trawler: "dashboard", height: document.documentElement.scrollHeight }, "*");
+    window.addEventListener("load", tell);
+    new ResizeObserver(tell).observe(document.body);
   }
 
   // ---- pages that refresh themselves (actors, platforms) ---------------

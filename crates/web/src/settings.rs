@@ -38,6 +38,11 @@ trawler_domain::settings! {
         /// Expensive reads in progress at once with one read token; past it,
         /// 429.
         max_reads_per_token: Bounded<1, 100_000> = Bounded::of(32);
+        /// Sites that may show the creator's dashboard (`/d/…`) in a frame:
+        /// origins such as `https://agency.example` or
+        /// `https://*.agency.example`, comma-separated. Empty: no site may
+        /// (every other page is never framed).
+        embed_origins: Vec<EmbedOrigin> = Vec::new();
         /// HTTP worker threads (default: one per CPU).
         http_workers: Option<Bounded<1, 1024>> = None, unset "one per CPU";
     }
@@ -72,6 +77,68 @@ impl WebSettings {
             }
         }
         Ok(())
+    }
+}
+
+/// An origin allowed to frame the creator's dashboard: `http(s)://host`
+/// with an optional port, the host a name (possibly `*.` and a name) or an
+/// IP literal; no path, no quote, no space, nothing a Content Security
+/// Policy would read as more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmbedOrigin(String);
+
+impl EmbedOrigin {
+    /// The origin as the policy writes it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for EmbedOrigin {
+    type Err = String;
+    fn from_str(text: &str) -> Result<EmbedOrigin, String> {
+        let text = text.trim().trim_end_matches('/');
+        let bad =
+            || format!("`{text}` is not an origin such as https://agency.example or https://*.agency.example:8443");
+        let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
+        if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.len() > 253 {
+            return Err(bad());
+        }
+        // The port: after the last `:`, unless that is inside an IPv6 literal.
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (h, Some(p)),
+            _ => (rest, None),
+        };
+        let name = host.strip_prefix("*.").unwrap_or(host);
+        let ip6 = host.len() > 2
+            && host.starts_with('[')
+            && host.ends_with(']')
+            && host[1..host.len() - 1].chars().all(|c| c.is_ascii_hexdigit() || c == ':');
+        let dns = !name.is_empty()
+            && name.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        let port_ok = port.is_none_or(|p| p.chars().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok());
+        if !(ip6 || dns) || !port_ok {
+            return Err(bad());
+        }
+        Ok(EmbedOrigin(format!("{scheme}://{}", rest.to_ascii_lowercase())))
+    }
+}
+
+impl Show for EmbedOrigin {
+    fn show(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl Serialize for EmbedOrigin {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EmbedOrigin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EmbedOrigin, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
     }
 }
 
@@ -132,5 +199,38 @@ impl Serialize for Cidr {
 impl<'de> Deserialize<'de> for Cidr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
         String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EmbedOrigin;
+
+    #[test]
+    fn embed_origins_are_origins_and_nothing_more() {
+        for (given, kept) in [
+            ("https://agency.example", "https://agency.example"),
+            ("https://Agency.Example/", "https://agency.example"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://*.agency.example", "https://*.agency.example"),
+            ("http://[::1]:3000", "http://[::1]:3000"),
+        ] {
+            assert_eq!(given.parse::<EmbedOrigin>().map(|o| o.as_str().to_owned()), Ok(kept.to_owned()), "{given}");
+        }
+        for bad in [
+            "agency.example",
+            "ftp://agency.example",
+            "https://",
+            "https://agency.example/path",
+            "https://a.example 'unsafe-inline'",
+            "https://a.example;script-src *",
+            "https://a.example:99999",
+            "https://a.example:80x",
+            "https://*",
+            "https://a..example",
+            "*",
+        ] {
+            assert!(bad.parse::<EmbedOrigin>().is_err(), "{bad}");
+        }
     }
 }

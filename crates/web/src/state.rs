@@ -32,4 +32,6 @@ pub struct AppState {
     pub revocations: std::sync::Arc<crate::sse::Revocations>,
     /// Limits login attempts per client address.
     pub login_guard: crate::login::LoginGuard,
+    /// Origins that may frame the creator's dashboard (none: no site may).
+    pub embed_origins: Vec<String>,
 }

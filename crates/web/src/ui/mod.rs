@@ -79,17 +79,29 @@ fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location.to_owned())).finish()
 }
 
+/// The pages' Content Security Policy, but for who may frame them.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'";
+
 fn html(template: &impl Template) -> Result<HttpResponse, ApiError> {
+    framed_by(template, &[])
+}
+
+/// A page that the sites of `origins` may show in a frame (none: no site
+/// may, as every page but the creator's dashboard).
+fn framed_by(template: &impl Template, origins: &[String]) -> Result<HttpResponse, ApiError> {
     let body = template.render().map_err(|e| ApiError::Internal(format!("template: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
-        ))
-        .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header(("Referrer-Policy", "no-referrer"))
-        .body(body))
+    let mut response = HttpResponse::Ok();
+    response.content_type("text/html; charset=utf-8").insert_header(("Referrer-Policy", "no-referrer"));
+    if origins.is_empty() {
+        response
+            .insert_header(("Content-Security-Policy", format!("{CSP}; frame-ancestors 'none'")))
+            .insert_header(("X-Frame-Options", "DENY"));
+    } else {
+        // Checked origins (`EmbedOrigin`): nothing in them ends the directive.
+        let policy = format!("{CSP}; frame-ancestors 'self' {}", origins.join(" "));
+        response.insert_header(("Content-Security-Policy", policy));
+    }
+    Ok(response.body(body))
 }
 
 fn ms_text(ms: Option<i64>) -> String {
