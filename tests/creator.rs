@@ -74,12 +74,71 @@ fn a_creator_reads_its_page_on_any_range_on_a_phone_and_in_an_agencys_frame() ->
     let login = reqwest::blocking::get(format!("{}/ui/login", api.base))?;
     ensure!(login.headers().get("x-frame-options").is_some_and(|v| v == "DENY"), "the UI is never framed");
 
+    // One token for a creator's two campaigns, and a third project it may
+    // not read.
+    let create = |name: &str| -> Result<i64> {
+        let (status, made) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(json!({"name": name})))?;
+        ensure!(status == 201, "{status} {made}");
+        made["id"].as_i64().ok_or_else(|| anyhow!("no id"))
+    };
+    let (second, stranger) = (create("Second Lamp")?, create("Someone else's")?);
+    let set = json!({"name": "the studio", "projects": [id, second, id]});
+    let (status, made) = api.send(reqwest::Method::POST, "/api/v1/tokens", Some(set))?;
+    ensure!(status == 201 && made["projects"] == json!([id, second]), "{status} {made}");
+    let studio = made["token"].as_str().ok_or_else(|| anyhow!("no token"))?.to_owned();
+    let read = |token: &str, project: i64| -> Result<u16> {
+        let url = format!("{}/api/v1/projects/{project}/summary", api.base);
+        Ok(api.client.get(url).bearer_auth(token).send()?.status().as_u16())
+    };
+    ensure!(read(&studio, id)? == 200 && read(&studio, second)? == 200, "it reads its projects");
+    ensure!(read(&studio, stranger)? == 403, "and nothing else");
+    let listed = api.ok(&format!("/api/v1/projects/{id}/tokens"))?;
+    ensure!(
+        listed["tokens"].as_array().is_some_and(|t| t.iter().any(|t| t["projects"] == json!([id, second]))),
+        "{listed}"
+    );
+    for bad in [json!({"name": "none", "projects": []}), json!({"name": "gone", "projects": [id, 999_999]})] {
+        let (status, body) = api.send(reqwest::Method::POST, "/api/v1/tokens", Some(bad.clone()))?;
+        ensure!(status == 400 || status == 404, "{bad}: {status} {body}");
+    }
+    ensure!(api.ok(&format!("/api/v1/projects/{stranger}/tokens"))?["tokens"].as_array().is_some_and(Vec::is_empty));
+    let tokens = api.ok(&format!("/api/v1/projects/{id}/tokens"))?;
+    ensure!(!tokens.to_string().contains("\"gone\""), "a refused token leaves nothing behind: {tokens}");
+
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let other = allowed.replace("127.0.0.1", "localhost");
+    let index = format!("{}/d?token={studio}", api.base);
     rt.block_on(in_browser(&driver, "creator-page", move |b| {
-        Box::pin(async move { scenario(b, &page, &allowed, &other).await })
+        Box::pin(async move {
+            scenario(b, &page, &allowed, &other).await?;
+            index_scenario(b, &index, [id, second]).await
+        })
     }))?;
+    // Revoked: it reads nothing, its index page included.
+    let token_id = made["id"].as_i64().ok_or_else(|| anyhow!("no token id"))?;
+    let (status, _) = api.send(reqwest::Method::DELETE, &format!("/api/v1/projects/{id}/tokens/{token_id}"), None)?;
+    ensure!(status == 200);
+    ensure!(read(&studio, second)? == 401, "revoked");
+    ensure!(reqwest::blocking::get(format!("{}/d?token={studio}", api.base))?.status() == 401);
     drop(driver);
+    Ok(())
+}
+
+/// The token's index page lists exactly its projects, and opens each.
+async fn index_scenario(b: &mut Browser, index: &str, projects: [i64; 2]) -> Result<()> {
+    b.client.goto(index).await?;
+    let listed = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#dashboards li')].map((li) => Number(li.dataset.project))",
+            vec![],
+        )
+        .await?;
+    ensure!(listed == json!(projects), "{listed}");
+    b.shot("creator-index").await?;
+    b.client.find(Locator::Css(&format!("#dashboards li[data-project='{}'] a", projects[1]))).await?.click().await?;
+    let title = b.client.find(Locator::Css("h1")).await?.text().await?;
+    ensure!(title == "Second Lamp", "{title}");
     Ok(())
 }
 

@@ -261,3 +261,11 @@ diesel::table! {
         recovered_detail -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    /// The other projects a read token reads besides its own.
+    token_projects (token_id, project_id) {
+        token_id -> BigInt,
+        project_id -> BigInt,
+    }
+}

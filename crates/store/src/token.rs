@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use trawler_domain::{now_millis, ProjectId};
 
 use crate::schema::project_tokens as pt;
+use crate::schema::token_projects as tp;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// How often `last_used_at_ms` is written at most: reads must not turn into
@@ -29,7 +30,12 @@ pub struct ProjectToken {
     pub last_used_at_ms: Option<i64>,
     /// When it was revoked, epoch ms; a revoked token reads nothing.
     pub revoked_at_ms: Option<i64>,
+    /// The other projects it reads, by id (a token for several projects).
+    pub also: Vec<ProjectId>,
 }
+
+/// Most projects one token reads.
+pub const MAX_TOKEN_PROJECTS: usize = 100;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = pt)]
@@ -53,11 +59,59 @@ impl From<Row> for ProjectToken {
             created_at_ms: r.created_at_ms,
             last_used_at_ms: r.last_used_at_ms,
             revoked_at_ms: r.revoked_at_ms,
+            also: Vec::new(),
         }
     }
 }
 
 impl ProjectToken {
+    /// Whether it reads `project`.
+    pub fn covers(&self, project: ProjectId) -> bool {
+        self.project_id == project || self.also.contains(&project)
+    }
+
+    /// Every project it reads: its own first.
+    pub fn projects(&self) -> Vec<ProjectId> {
+        std::iter::once(self.project_id).chain(self.also.iter().copied()).collect()
+    }
+
+    /// With the other projects it reads.
+    fn with_also(mut self, conn: &mut AnyConnection) -> StoreResult<ProjectToken> {
+        let ids: Vec<i64> = db_run!(conn: {
+            tp::table.filter(tp::token_id.eq(self.id)).order(tp::project_id).select(tp::project_id).load(conn)?
+        });
+        self.also = ids.into_iter().map(ProjectId).collect();
+        Ok(self)
+    }
+
+    /// Stores a token that reads every one of `projects` (the first is its
+    /// own: the token is listed and revoked there), by its hash. Each
+    /// project must exist; duplicates count once.
+    pub fn create_for(
+        conn: &mut AnyConnection,
+        projects: &[ProjectId],
+        name: &str,
+        token_hash: &str,
+        prefix: &str,
+    ) -> StoreResult<ProjectToken> {
+        let Some((&first, rest)) = projects.split_first() else {
+            return Err(StoreError::NotFound("project"));
+        };
+        crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+            let token = ProjectToken::create(conn, first, name, token_hash, prefix)?;
+            let mut others: Vec<ProjectId> = rest.iter().copied().filter(|p| *p != first).collect();
+            others.sort();
+            others.dedup();
+            for p in others {
+                crate::Project::get(conn, p)?;
+                db_run!(conn: {
+                    diesel::insert_into(tp::table).values((tp::token_id.eq(token.id), tp::project_id.eq(p.0))).execute(conn)?
+                });
+            }
+            ProjectToken::get(conn, first, token.id)
+        })
+    }
+
     /// Stores a token of `project` by its hash; the project must exist.
     pub fn create(
         conn: &mut AnyConnection,
@@ -93,7 +147,7 @@ impl ProjectToken {
                 .first(conn)
                 .optional()?
         });
-        Ok(row.ok_or(StoreError::NotFound("token"))?.into())
+        ProjectToken::from(row.ok_or(StoreError::NotFound("token"))?).with_also(conn)
     }
 
     /// A project's tokens, newest first, revoked ones included.
@@ -102,7 +156,7 @@ impl ProjectToken {
         let rows: Vec<Row> = db_run!(conn: {
             pt::table.filter(pt::project_id.eq(project.0)).order(pt::id.desc()).select(Row::as_select()).load(conn)?
         });
-        Ok(rows.into_iter().map(ProjectToken::from).collect())
+        rows.into_iter().map(|r| ProjectToken::from(r).with_also(conn)).collect()
     }
 
     /// Revokes a token (idempotent); returns it.
@@ -136,6 +190,7 @@ impl ProjectToken {
         let Some(token) = row.map(ProjectToken::from) else {
             return Ok(None);
         };
+        let token = token.with_also(conn)?;
         let now = now_millis();
         if token.last_used_at_ms.is_none_or(|t| now - t >= TOUCH_EVERY_MS) {
             db_run!(conn: {

@@ -143,7 +143,7 @@ fn credential(req: &HttpRequest) -> Option<(String, bool)> {
 
 /// Whether `token` is a live read token of some project (well-formed
 /// tokens only reach the database).
-async fn live_read_token(state: &AppState, token: &str) -> Result<Option<ProjectToken>, ApiError> {
+pub(crate) async fn live_read_token(state: &AppState, token: &str) -> Result<Option<ProjectToken>, ApiError> {
     if !is_read_token(token) {
         return Ok(None);
     }
@@ -204,7 +204,7 @@ impl FromRequest for Reader {
                 return Ok(Reader { project, admin: true, token_id: None });
             }
             match live_read_token(&state, &token).await? {
-                Some(t) if t.project_id == project => Ok(Reader { project, admin: false, token_id: Some(t.id) }),
+                Some(t) if t.covers(project) => Ok(Reader { project, admin: false, token_id: Some(t.id) }),
                 Some(_) => Err(ApiError::Forbidden("this token reads another project".into())),
                 None if state.metrics_token.as_ref().is_some_and(|t| t.matches(&token)) => {
                     Err(ApiError::Forbidden("the metrics token reads /metrics only".into()))

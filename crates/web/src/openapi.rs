@@ -23,7 +23,7 @@ use crate::sse::*;
         get_series, get_summary, export_csv, export_jsonl, import_points,
         list_runs, search_runs, get_run, cancel_run, bulk_projects,
         project_events, admin_events,
-        create_token, list_tokens, revoke_token, rotate_token,
+        create_token, create_set_token, list_tokens, revoke_token, rotate_token,
         get_monitors, put_monitors, list_alerts,
         get_actors, get_platforms, get_freshness, get_cluster,
         list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, ping_webhook, list_deliveries,

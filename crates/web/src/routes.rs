@@ -92,6 +92,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/projects/{id}/alerts", "GET").route(web::get().to(list_alerts)))
                 .service(resource("/projects/{id}/events", "GET").route(web::get().to(crate::sse::project_events)))
+                .service(resource("/tokens", "POST").route(web::post().to(crate::api::tokens::create_set_token)))
                 .service(
                     resource("/projects/{id}/tokens", "GET, POST")
                         .route(web::get().to(crate::api::tokens::list_tokens))

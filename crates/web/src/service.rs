@@ -281,8 +281,13 @@ pub(crate) fn check_label(name: &str) -> Result<String, ApiError> {
 }
 
 pub(crate) async fn issue(state: &Data, project: ProjectId, name: String) -> Result<CreatedToken, ApiError> {
+    issue_for(state, vec![project], name).await
+}
+
+/// A new read token of every one of `projects` (the first is its own).
+pub(crate) async fn issue_for(state: &Data, projects: Vec<ProjectId>, name: String) -> Result<CreatedToken, ApiError> {
     let token = new_read_token()?;
     let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
-    let record = db(state, move |conn| ProjectToken::create(conn, project, &name, &hash, &prefix)).await?;
+    let record = db(state, move |conn| ProjectToken::create_for(conn, &projects, &name, &hash, &prefix)).await?;
     Ok(CreatedToken { record: record.into(), token })
 }

@@ -7,7 +7,7 @@ use trawler_store::ProjectToken;
 
 use crate::api::{from_body, Body};
 use crate::auth::Admin;
-use crate::service::{check_label, db, issue, Data};
+use crate::service::{check_label, db, issue, issue_for, Data};
 use crate::views::*;
 use crate::ApiError;
 
@@ -20,6 +20,28 @@ pub async fn create_token(_: Admin, state: Data, id: web::Path<i64>, body: Body)
     let project = ProjectId(id.into_inner());
     let body: CreateToken = from_body(body)?;
     let created = issue(&state, project, check_label(&body.name)?).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Creates one read token for several projects (a creator's campaigns);
+/// the token is in this answer only. It reads each of them exactly as a
+/// project's own token does, and nothing else; it is listed, rotated and
+/// revoked with the first project's tokens. `GET /d?token=…` lists its
+/// projects' pages.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateSetToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "One of the projects does not exist", body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn create_set_token(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
+    let body: CreateSetToken = from_body(body)?;
+    let name = check_label(&body.name)?;
+    if body.projects.is_empty() || body.projects.len() > trawler_store::token::MAX_TOKEN_PROJECTS {
+        return Err(ApiError::BadRequest(format!(
+            "`projects` lists 1 to {} project ids",
+            trawler_store::token::MAX_TOKEN_PROJECTS
+        )));
+    }
+    let created = issue_for(&state, body.projects.into_iter().map(ProjectId).collect(), name).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -59,7 +81,8 @@ pub async fn rotate_token(_: Admin, state: Data, path: web::Path<(i64, i64)>) ->
     if old.revoked_at_ms.is_some() {
         return Err(ApiError::Refused(crate::ErrorCode::TokenRevoked, "the token is revoked; create a new one".into()));
     }
-    let created = issue(&state, project, old.name.clone()).await?;
+    // The new one reads what the old one did.
+    let created = issue_for(&state, old.projects(), old.name.clone()).await?;
     db(&state, move |conn| ProjectToken::revoke(conn, project, token)).await?;
     Ok(HttpResponse::Created().json(created))
 }

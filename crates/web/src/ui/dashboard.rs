@@ -239,3 +239,36 @@ pub async fn dashboard(
         &state.embed_origins,
     )
 }
+
+#[derive(Template)]
+#[template(path = "dashboards.html")]
+pub(super) struct DashboardsPage {
+    pub(super) token: String,
+    /// Each project it reads: id, name, status.
+    pub(super) projects: Vec<(i64, String, String)>,
+}
+
+#[derive(Deserialize)]
+pub struct IndexQuery {
+    token: Option<String>,
+}
+
+/// `/d?token=…`: the pages a read token opens (a creator's campaigns).
+pub async fn dashboards(state: Data, q: web::Query<IndexQuery>) -> Result<HttpResponse, ApiError> {
+    let token = q.into_inner().token.unwrap_or_default();
+    let unknown = || ApiError::Unauthorized("open this page with `?token=<a read token>`".into());
+    let read = crate::auth::live_read_token(&state, &token).await?.ok_or_else(unknown)?;
+    let ids = read.projects();
+    let projects = db(&state, move |conn| {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // A project of the set deleted meanwhile is simply not listed.
+            if let Ok(p) = Project::get(conn, id) {
+                out.push((p.id.0, p.name, p.status.to_string()));
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    framed_by(&DashboardsPage { token, projects }, &state.embed_origins)
+}

@@ -33,7 +33,7 @@ use crate::views::SourceInput;
 use crate::ApiError;
 
 use actors::actors;
-use dashboard::dashboard;
+use dashboard::{dashboard, dashboards};
 use login::{login, login_page, logout};
 use monitors::{save_monitors, silence};
 use parts::{figures, filter_form, pager, FilterForm, FlashQuery, Pager, RANGES};
@@ -185,5 +185,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/projects/{id}/tokens/{token_id}/revoke").route(web::post().to(revoke_token)))
         .service(web::resource("/ui/actors").route(web::get().to(actors)))
         .service(web::resource("/ui/platforms").route(web::get().to(platforms)))
-        .service(web::resource("/d/{id}").route(web::get().to(dashboard)));
+        .service(web::resource("/d/{id}").route(web::get().to(dashboard)))
+        .service(web::resource("/d").route(web::get().to(dashboards)));
 }

@@ -16,6 +16,23 @@ pub struct CreateToken {
     pub name: String,
 }
 
+/// The body of `POST /tokens`: one read token for several projects.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSetToken {
+    /// A label, 1 to 100 characters ("Aurora Studio's campaigns").
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub name: String,
+    /// The projects it reads, 1 to 100 ids; the first is where it is listed,
+    /// rotated and revoked.
+    #[schema(min_items = 1, max_items = 100)]
+    pub projects: Vec<i64>,
+}
+
 /// A new read token: the token itself is in this answer only.
 #[derive(Serialize, ToSchema)]
 pub struct CreatedToken {
@@ -52,12 +69,33 @@ pub struct ProjectToken {
     pub last_used_at_ms: Option<i64>,
     /// When it was revoked, epoch ms; a revoked token reads nothing.
     pub revoked_at_ms: Option<i64>,
+    /// Every project it reads, its own first (one, unless it was made for
+    /// several with `POST /tokens`).
+    pub projects: Vec<i64>,
 }
 
 impl From<trawler_store::ProjectToken> for ProjectToken {
     fn from(t: trawler_store::ProjectToken) -> ProjectToken {
-        let trawler_store::ProjectToken { id, project_id, name, prefix, created_at_ms, last_used_at_ms, revoked_at_ms } =
-            t;
-        ProjectToken { id, project_id: project_id.0, name, prefix, created_at_ms, last_used_at_ms, revoked_at_ms }
+        let projects = t.projects().into_iter().map(|p| p.0).collect();
+        let trawler_store::ProjectToken {
+            id,
+            project_id,
+            name,
+            prefix,
+            created_at_ms,
+            last_used_at_ms,
+            revoked_at_ms,
+            also: _,
+        } = t;
+        ProjectToken {
+            id,
+            project_id: project_id.0,
+            name,
+            prefix,
+            created_at_ms,
+            last_used_at_ms,
+            revoked_at_ms,
+            projects,
+        }
     }
 }
