@@ -468,17 +468,7 @@ fn a_euro_campaign_with_dollar_ads_is_shown_in_one_currency() -> Result<()> {
     let Some(driver) = chromedriver()? else { return Ok(()) };
     let node = ui_node(&[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1m")])?;
     let api = &node.api;
-    let body = json!({"name": "Euro Lamp", "sources": [
-        {"platform": "kickstarter", "external_ref": common::campaign_in("EUR")?},
-        {"platform": "meta_ads", "external_ref": common::account_in("USD")?, "secret": "sim-token"},
-    ]});
-    let (status, made) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
-    ensure!(status == 201, "{status} {made}");
-    let id = made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))?;
-    common::wait_until("both currencies and the rates", Duration::from_secs(20), || {
-        let s = api.ok(&format!("/api/v1/projects/{id}/summary"))?;
-        Ok(s["derived"]["blended_roas"].is_number() && s["currency"] == "EUR")
-    })?;
+    let id = browser_kit::euro_project(api)?;
     // A project created while the list is open, once the page says so.
     let list_open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let creator = {

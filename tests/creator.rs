@@ -28,17 +28,7 @@ fn a_creator_reads_its_page_on_any_range_on_a_phone_and_in_an_agencys_frame() ->
         &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1m"), ("TRAWLER_EMBED_ORIGINS", &allowed)],
     )?;
     let api = &node.api;
-    let body = json!({"name": "Euro Lamp", "sources": [
-        {"platform": "kickstarter", "external_ref": common::campaign_in("EUR")?},
-        {"platform": "meta_ads", "external_ref": common::account_in("USD")?, "secret": "sim-token"},
-    ]});
-    let (status, made) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
-    ensure!(status == 201, "{status} {made}");
-    let id = made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))?;
-    common::wait_until("the numbers and the rates", Duration::from_secs(20), || {
-        let s = api.ok(&format!("/api/v1/projects/{id}/summary"))?;
-        Ok(s["derived"]["blended_roas"].is_number())
-    })?;
+    let id = browser_kit::euro_project(api)?;
     // Three days of history: the pledges' trend.
     let pledged = api.ok(&format!("/api/v1/projects/{id}/summary"))?["latest"]["pledged"]["value"]
         .as_f64()

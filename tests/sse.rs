@@ -213,8 +213,10 @@ fn a_subscriber_that_reconnects_with_its_last_event_id_misses_nothing() -> Resul
     trigger(&api, id)?;
     seen.push_str(&rt.block_on(read_until(&mut watcher, "event: run_finished", 1, Duration::from_secs(20)))?);
     std::thread::sleep(Duration::from_secs(2));
-    let missed: Vec<String> = ids(&seen).into_iter().skip_while(|i| *i != last).skip(1).collect();
-    ensure!(missed.len() >= 2 * 7, "two runs of seven events: {missed:?}");
+    let away: Vec<String> = ids(&seen).into_iter().skip_while(|i| *i != last).skip(1).collect();
+    // Two runs: each starts and finishes, with points between (two runs in
+    // the same second store, and announce, some points once).
+    ensure!(away.len() >= 2 * 2, "two runs' events: {away:?}");
     // Back with the id of the last event it read: it gets exactly the rest.
     let (mut client, mut got) =
         rt.block_on(open(&api.base, &path, &token, None, &format!("Last-Event-ID: {last}\r\n")))?;
@@ -226,6 +228,12 @@ fn a_subscriber_that_reconnects_with_its_last_event_id_misses_nothing() -> Resul
             Duration::from_secs(10),
         ))?);
     }
+    // Events may have followed the last run (a late point): the watcher
+    // reads on to the client's last one, and both must have read the same.
+    if let Some(end) = ids(&got).last().filter(|end| !seen.contains(&format!("id: {end}\n"))) {
+        seen.push_str(&rt.block_on(read_until(&mut watcher, &format!("id: {end}\n"), 1, Duration::from_secs(10)))?);
+    }
+    let missed: Vec<String> = ids(&seen).into_iter().skip_while(|i| *i != last).skip(1).collect();
     ensure!(ids(&got) == missed, "the replay is what it missed, once each: {:?} against {missed:?}", ids(&got));
     // An id this node never gave (another process, a restart): reload.
     let (_, text) = rt.block_on(open(&api.base, &path, &token, None, "Last-Event-ID: 1.1\r\n"))?;

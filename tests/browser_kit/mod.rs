@@ -173,3 +173,20 @@ pub fn ui_node_on(sim: Proc, extra: &[(&str, &str)]) -> Result<UiNode> {
     let (server, api) = common::start_server(&common::server_env(&db.url, &sim.addr, &settings))?;
     Ok(UiNode { server, api, sim, db })
 }
+
+/// A project of a EUR campaign advertised from a USD ad account, once its
+/// figures are in (both currencies known, the rates fetched): its id.
+pub fn euro_project(api: &common::Api) -> Result<i64> {
+    let body = json!({"name": "Euro Lamp", "sources": [
+        {"platform": "kickstarter", "external_ref": common::campaign_in("EUR")?},
+        {"platform": "meta_ads", "external_ref": common::account_in("USD")?, "secret": "sim-token"},
+    ]});
+    let (status, made) = api.send(reqwest::Method::POST, "/api/v1/projects", Some(body))?;
+    ensure!(status == 201, "{status} {made}");
+    let id = made["id"].as_i64().ok_or_else(|| anyhow!("no id: {made}"))?;
+    common::wait_until("both currencies and the rates", Duration::from_secs(20), || {
+        let s = api.ok(&format!("/api/v1/projects/{id}/summary"))?;
+        Ok(s["derived"]["blended_roas"].is_number() && s["currency"] == "EUR")
+    })?;
+    Ok(id)
+}

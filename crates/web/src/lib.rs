@@ -12,6 +12,7 @@ mod login;
 mod moment;
 mod money;
 pub use moment::Moment;
+pub use money::CurrencyMemo;
 pub mod openapi;
 mod routes;
 mod service;

@@ -2,7 +2,9 @@
 //! figures are reported, and the rates they are converted with — for the
 //! API's summaries, series and exports and the UI's figures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use trawler_domain::{now_secs, Currencies, Currency, FxRates, Platform, ProjectId};
 use trawler_store::{AnyConnection, Point, Project, Source, StoreResult};
@@ -10,7 +12,7 @@ use trawler_store::{AnyConnection, Point, Project, Source, StoreResult};
 use crate::views::RatesAge;
 
 /// The currency of each of project `id`'s platforms, where known.
-pub(crate) fn source_currencies(conn: &mut AnyConnection, id: ProjectId) -> StoreResult<BTreeMap<Platform, Currency>> {
+pub(crate) fn source_currencies(conn: &mut AnyConnection, id: ProjectId) -> StoreResult<SourceCurrencies> {
     let mut of = BTreeMap::new();
     for source in Source::list_for_project(conn, id)? {
         if let Some(c) = source.currency() {
@@ -18,6 +20,42 @@ pub(crate) fn source_currencies(conn: &mut AnyConnection, id: ProjectId) -> Stor
         }
     }
     Ok(of)
+}
+
+/// How long a project's source currencies are remembered.
+const REMEMBERED: Duration = Duration::from_secs(60);
+/// Most projects remembered at once (past it, the memory starts afresh).
+const REMEMBERED_MAX: usize = 100_000;
+
+/// Each project's source currencies, remembered a minute, so that a series
+/// of money names its currency without a query on every read (the series
+/// route is the hot one). A platform's currency is learnt once and rarely
+/// changes; a change shows within the minute.
+#[derive(Default)]
+pub struct CurrencyMemo {
+    known: Mutex<HashMap<ProjectId, (Instant, SourceCurrencies)>>,
+}
+
+/// The currency of each of a project's platforms, where known.
+type SourceCurrencies = BTreeMap<Platform, Currency>;
+
+impl CurrencyMemo {
+    /// Project `id`'s source currencies, read when not remembered.
+    pub(crate) fn of(&self, conn: &mut AnyConnection, id: ProjectId) -> StoreResult<SourceCurrencies> {
+        let lock = || self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, of)) = lock().get(&id) {
+            if at.elapsed() < REMEMBERED {
+                return Ok(of.clone());
+            }
+        }
+        let of = source_currencies(conn, id)?;
+        let mut known = lock();
+        if known.len() >= REMEMBERED_MAX {
+            known.clear();
+        }
+        known.insert(id, (Instant::now(), of.clone()));
+        Ok(of)
+    }
 }
 
 /// What converting `project`'s money takes: where it is counted, in what it

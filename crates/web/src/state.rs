@@ -34,4 +34,6 @@ pub struct AppState {
     pub login_guard: crate::login::LoginGuard,
     /// Origins that may frame the creator's dashboard (none: no site may).
     pub embed_origins: Vec<String>,
+    /// Each project's source currencies, remembered a minute.
+    pub currencies: std::sync::Arc<crate::CurrencyMemo>,
 }

@@ -44,6 +44,8 @@ pub(super) fn actors(args: ActorsArgs) -> Result<()> {
         let config = ActorsConfig {
             full_interval: Duration::from_secs(30 * 86_400),
             poll_interval: Duration::from_secs(30 * 86_400),
+            // What is measured is the scrapers: no exchange rates.
+            exchange_rates: None,
             ..ActorsConfig::default()
         };
         let adapters = trawler_sources::Adapters::new(&trawler_sources::SourcesConfig::default())?;

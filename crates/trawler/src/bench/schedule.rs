@@ -85,6 +85,8 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
             full_interval: Duration::from_secs(30 * 86_400),
             poll_interval: args.window,
             retention: None,
+            // The platforms' schedule is what is measured: no exchange rates.
+            exchange_rates: None,
             ingest,
             ..ActorsConfig::default()
         };
@@ -223,6 +225,8 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<()> {
             full_interval: args.full_interval,
             poll_interval: args.poll_interval,
             retention: None,
+            // The platforms' schedule is what is measured: no exchange rates.
+            exchange_rates: None,
             ingest,
             ..ActorsConfig::default()
         };

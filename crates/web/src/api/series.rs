@@ -91,13 +91,14 @@ pub async fn get_series(
     let query = SeriesQuery { project: id, metric: metric.clone(), platform, from, to, step: q.step, agg };
     let adapters = state.tree.adapters().clone();
     let money = trawler_domain::money::is_money(metric.as_str());
+    let memo = state.currencies.clone();
     let (result, known, currencies) = db(&state, move |conn| {
         let result = Point::series(conn, &query)?;
         if result.series.iter().any(|s| !s.points.is_empty()) {
             // Points are stored only for a project that exists (projects
             // are archived, never deleted): no lookup on this, the hot path,
             // but for the currencies of money.
-            let currencies = if money { Some(crate::money::source_currencies(conn, id)?) } else { None };
+            let currencies = if money { Some(memo.of(conn, id)?) } else { None };
             return Ok((result, None, currencies));
         }
         Project::get(conn, id)?;
