@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use trawler_domain::time::MAX_EPOCH;
-use trawler_domain::{Agg, Currencies, Currency, FxRates, Platform, ProjectId};
+use trawler_domain::{Agg, Currency, FxRates, Platform, ProjectId};
 
 use crate::schema::projects;
 use crate::{AnyConnection, Point, Project, SeriesQuery, Source, StoreError, StoreResult};
@@ -47,6 +47,18 @@ impl Point {
 }
 
 impl Source {
+    /// The currency of each platform of `sources` (one project's): its
+    /// first source's with a known currency.
+    pub fn currencies<'a>(sources: impl IntoIterator<Item = &'a Source>) -> BTreeMap<Platform, Currency> {
+        let mut of = BTreeMap::new();
+        for source in sources {
+            if let Some(c) = source.currency() {
+                of.entry(source.platform).or_insert(c);
+            }
+        }
+        of
+    }
+
     /// The currency of the source's money: as its platform last reported
     /// it, else the source's `currency` option.
     pub fn currency(&self) -> Option<Currency> {
@@ -74,17 +86,5 @@ impl Project {
             return Err(StoreError::NotFound("project"));
         }
         Project::get(conn, id)
-    }
-
-    /// Where `project`'s money is counted (each platform's first source
-    /// with a known currency) and in what its figures are reported.
-    pub fn currencies(conn: &mut AnyConnection, project: &Project) -> StoreResult<Currencies> {
-        let mut of = BTreeMap::new();
-        for source in Source::list_for_project(conn, project.id)? {
-            if let Some(c) = source.currency() {
-                of.entry(source.platform).or_insert(c);
-            }
-        }
-        Ok(Currencies::new(of, project.reporting_currency))
     }
 }

@@ -13,13 +13,7 @@ use crate::views::RatesAge;
 
 /// The currency of each of project `id`'s platforms, where known.
 pub(crate) fn source_currencies(conn: &mut AnyConnection, id: ProjectId) -> StoreResult<SourceCurrencies> {
-    let mut of = BTreeMap::new();
-    for source in Source::list_for_project(conn, id)? {
-        if let Some(c) = source.currency() {
-            of.entry(source.platform).or_insert(c);
-        }
-    }
-    Ok(of)
+    Ok(Source::currencies(&Source::list_for_project(conn, id)?))
 }
 
 /// How long a project's source currencies are remembered.

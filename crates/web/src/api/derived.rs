@@ -13,6 +13,31 @@ use crate::service::{db, Data};
 use crate::views::{Gap, SeriesLine, SeriesResponse};
 use crate::ApiError;
 
+/// The metrics project `id` has: those its sources read and those stored,
+/// sorted, once each.
+pub(super) fn known_metrics(
+    conn: &mut trawler_store::AnyConnection,
+    adapters: &trawler_actors::Adapters,
+    id: ProjectId,
+) -> trawler_store::StoreResult<Vec<String>> {
+    let mut known = Point::metrics_of(conn, id)?;
+    for source in Source::list_for_project(conn, id)? {
+        known.extend(adapters.metrics(&trawler_actors::source_spec(&source)));
+    }
+    known.sort();
+    known.dedup();
+    Ok(known)
+}
+
+/// A project's metrics for an error message.
+pub(super) fn metric_list(known: &[String]) -> String {
+    if known.is_empty() {
+        "none yet".to_owned()
+    } else {
+        known.join(", ")
+    }
+}
+
 /// A derived series asked for.
 pub(super) struct Ask {
     pub(super) project: ProjectId,
@@ -61,13 +86,8 @@ pub(super) async fn series(state: &Data, ask: Ask) -> Result<HttpResponse, ApiEr
     let adapters = state.tree.adapters().clone();
     let loaded = db(state, move |conn| {
         let project = Project::get(conn, id)?;
-        let mut known = Point::metrics_of(conn, id)?;
-        for source in Source::list_for_project(conn, id)? {
-            known.extend(adapters.metrics(&trawler_actors::source_spec(&source)));
-        }
+        let known = known_metrics(conn, &adapters, id)?;
         if let Some(missing) = [num, den].into_iter().find(|m| !known.iter().any(|k| k == m)) {
-            known.sort();
-            known.dedup();
             return Ok(Err((missing, known)));
         }
         let (currencies, fx) = money(conn, &project)?;
@@ -105,7 +125,7 @@ pub(super) async fn series(state: &Data, ask: Ask) -> Result<HttpResponse, ApiEr
     })
     .await?;
     let inputs = loaded.map_err(|(missing, known)| {
-        let list = if known.is_empty() { "none yet".to_owned() } else { known.join(", ") };
+        let list = metric_list(&known);
         ApiError::Refused(
             crate::ErrorCode::MissingSources,
             format!("`{name}` needs `{num}` and `{den}`: project {id} has no source that reads `{missing}` (its metrics: {list})"),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
 use trawler_domain::{now_secs, Agg, Derived, Metric, Platform, ProjectId};
-use trawler_store::{Point, Project, Run, SeriesQuery, Source};
+use trawler_store::{Point, Project, Run, SeriesQuery};
 
 use crate::auth::Reader;
 use crate::service::{db, Data};
@@ -103,17 +103,11 @@ pub async fn get_series(
         }
         Project::get(conn, id)?;
         // Nothing in the range: is the metric one this project has at all?
-        let mut known = Point::metrics_of(conn, id)?;
-        for source in Source::list_for_project(conn, id)? {
-            known.extend(adapters.metrics(&trawler_actors::source_spec(&source)));
-        }
-        known.sort();
-        known.dedup();
-        Ok((result, Some(known), None))
+        Ok((result, Some(super::derived::known_metrics(conn, &adapters, id)?), None))
     })
     .await?;
     if let Some(known) = known.filter(|k| !k.iter().any(|m| m == metric.as_str())) {
-        let list = if known.is_empty() { "none yet".to_owned() } else { known.join(", ") };
+        let list = super::derived::metric_list(&known);
         return Err(ApiError::Refused(crate::ErrorCode::MetricNotFound, format!(
             "project {id} has no metric `{metric}`: no source reads it and no point of it is stored (its metrics: {list})"
         )));

@@ -133,12 +133,8 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
         let currencies: BTreeMap<ProjectId, trawler_domain::Currencies> = page
             .iter()
             .map(|p| {
-                let of = sources.get(&p.id).into_iter().flatten().filter_map(|s| Some((s.platform, s.currency()?)));
-                let mut map = BTreeMap::new();
-                for (platform, c) in of {
-                    map.entry(platform).or_insert(c);
-                }
-                (p.id, trawler_domain::Currencies::new(map, p.reporting_currency))
+                let of = Source::currencies(sources.get(&p.id).into_iter().flatten());
+                (p.id, trawler_domain::Currencies::new(of, p.reporting_currency))
             })
             .collect();
         let mut needed: Vec<trawler_domain::Currency> =
