@@ -32,11 +32,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
+use trawler_domain::gaps::Cause;
 use trawler_domain::{now_millis, Platform, ProjectId};
 use trawler_sources::Gates;
 use trawler_store::lease::Holder;
 use trawler_store::node::{HEARTBEAT_MS, TTL_MS};
-use trawler_store::{Command, Lease, Node, Run};
+use trawler_store::{Command, Lease, Node, Run, Timeline};
 
 use crate::db::{DbExecutor, Exec};
 use crate::events::{EventBus, Interest};
@@ -153,13 +154,21 @@ impl Coordinator {
         // alive then: the watchdog fences from these.
         let last_beat = Arc::new(std::sync::atomic::AtomicI64::new(now_millis()));
         let others_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // When the watchdog fenced the node (epoch ms; 0: it did not), for
+        // the timeline once the database answers again.
+        let fenced_at = Arc::new(std::sync::atomic::AtomicI64::new(0));
         // The watchdog lives as long as this run of the loop: a restart
         // after a panic starts a fresh one with fresh clocks.
         let _watchdog = self.ownership.is_cluster().then(|| {
-            let (last_beat, others_seen) = (last_beat.clone(), others_seen.clone());
+            let (last_beat, others_seen, fenced_at) = (last_beat.clone(), others_seen.clone(), fenced_at.clone());
             let (ownership, supervisor, node) = (self.ownership.clone(), self.supervisor.clone(), self.node.clone());
             crate::task::AbortOnDrop(crate::task::spawn_supervised("watchdog", self.metrics.clone(), move || {
-                watchdog(last_beat.clone(), others_seen.clone(), ownership.clone(), supervisor.clone(), node.clone())
+                let fence = Fence {
+                    last_beat: last_beat.clone(),
+                    others_seen: others_seen.clone(),
+                    fenced_at: fenced_at.clone(),
+                };
+                watchdog(fence, ownership.clone(), supervisor.clone(), node.clone())
             }))
         });
         let mut failing = false;
@@ -184,6 +193,10 @@ impl Coordinator {
                             log::info!("node {}: the database answers again", self.node);
                         }
                         failing = false;
+                        let fenced = fenced_at.swap(0, Ordering::Relaxed);
+                        if fenced != 0 {
+                            self.record_fence(fenced).await;
+                        }
                     }
                     Err(RoundError { beat, error }) => {
                         if beat {
@@ -200,6 +213,24 @@ impl Coordinator {
             }
             round += 1;
             tokio::time::sleep(Duration::from_millis(HEARTBEAT_MS as u64)).await;
+        }
+    }
+
+    /// Writes the span the node stood fenced in to the timeline: the
+    /// series of its projects say why they have no points then.
+    async fn record_fence(&self, since_ms: i64) {
+        let node = self.node.clone();
+        let now = now_millis();
+        let detail = format!(
+            "node {node} lost the database for {:.0} s and stopped its scrapers until other nodes took its projects",
+            (now - since_ms) as f64 / 1000.0
+        );
+        let scope = move |conn: &mut trawler_store::AnyConnection| {
+            let scope = trawler_store::Scope { node: Some(&node), ..Default::default() };
+            Timeline::record(conn, scope, Cause::NodeFenced, &detail, since_ms, Some(now))
+        };
+        if let Err(e) = self.exec(scope).await {
+            log::warn!("node {}: recording its fencing in the timeline failed: {e}", self.node);
         }
     }
 
@@ -411,28 +442,31 @@ impl Coordinator {
     }
 }
 
+/// What the watchdog reads and writes: the last heartbeat written (epoch
+/// ms), whether other nodes were alive then, and when it fenced the node.
+struct Fence {
+    last_beat: Arc<std::sync::atomic::AtomicI64>,
+    others_seen: Arc<std::sync::atomic::AtomicBool>,
+    fenced_at: Arc<std::sync::atomic::AtomicI64>,
+}
+
 /// Fencing, on its own timer so that slow database calls cannot delay it:
 /// past `TTL - 2 heartbeats` since the last heartbeat written, a node that
 /// saw other nodes alive stops all its scrapers, since those nodes may take
 /// its projects once the TTL has passed.
-async fn watchdog(
-    last_beat: Arc<std::sync::atomic::AtomicI64>,
-    others_seen: Arc<std::sync::atomic::AtomicBool>,
-    ownership: Arc<Ownership>,
-    supervisor: Addr<ProjectSupervisor>,
-    node: String,
-) {
+async fn watchdog(fence: Fence, ownership: Arc<Ownership>, supervisor: Addr<ProjectSupervisor>, node: String) {
     let fence_after = TTL_MS - 2 * HEARTBEAT_MS;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let silent = now_millis() - last_beat.load(Ordering::Relaxed);
-        if silent <= fence_after || !others_seen.load(Ordering::Relaxed) {
+        let silent = now_millis() - fence.last_beat.load(Ordering::Relaxed);
+        if silent <= fence_after || !fence.others_seen.load(Ordering::Relaxed) {
             continue;
         }
         let all = ownership.owned();
         if all.is_empty() {
             continue;
         }
+        let _ = fence.fenced_at.compare_exchange(0, now_millis(), Ordering::Relaxed, Ordering::Relaxed);
         log::warn!(
             "node {node}: no heartbeat for {:.1} s; stopping its {} projects, which other nodes may take over",
             silent as f64 / 1000.0,
@@ -453,143 +487,9 @@ pub(crate) async fn finish(control: &tokio::sync::Mutex<Control>) {
     control.lock().await.done = true;
 }
 
-/// The PostgreSQL channel events travel on between nodes.
-const CHANNEL: &str = "trawler_events";
-
-/// Starts relaying events between nodes through `NOTIFY`/`LISTEN` (cluster
-/// mode): one thread sends what this node publishes for the others, one
-/// listens on a connection of its own and publishes what the others send.
-/// Events sent while the listener reconnects are not replayed: live
-/// updates are best effort, the database has the data.
-pub(crate) fn start_relay(pool: trawler_store::DbPool, bus: EventBus, node: &str) {
-    let Some(outgoing) = bus.enable_relay(node) else {
-        return;
-    };
-    let send_pool = pool.clone();
-    let spawned = std::thread::Builder::new()
-        .name("trawler-notify".into())
-        .spawn(move || restarting("notify", || send(&send_pool, &outgoing)));
-    if let Err(e) = spawned {
-        log::error!("event relay: cannot start the sending thread: {e}");
-    }
-    let spawned = std::thread::Builder::new()
-        .name("trawler-listen".into())
-        .spawn(move || restarting("listen", || listen(pool.clone(), bus.clone())));
-    if let Err(e) = spawned {
-        log::error!("event relay: cannot start the listening thread: {e}");
-    }
-}
-
-/// Runs a relay thread's loop, again after a panic (logged, a second
-/// later), until it returns.
-fn restarting(what: &str, mut body: impl FnMut()) {
-    while let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut body)) {
-        log::error!(
-            "event relay: the {what} thread panicked ({}); restarting it",
-            crate::task::panic_message(p.as_ref())
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-/// Sends relayed events in batches, one statement per batch, as few
-/// notifications as fit them (see [`pack`]).
-fn send(pool: &trawler_store::DbPool, outgoing: &std::sync::mpsc::Receiver<String>) {
-    let mut failing = false;
-    while let Ok(first) = outgoing.recv() {
-        let mut events = vec![first];
-        events.extend(outgoing.try_iter().take(4_999));
-        let batch = pack(events);
-        let sent = pool
-            .get()
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| trawler_store::notify::notify(&mut conn, CHANNEL, &batch).map_err(|e| e.to_string()));
-        match sent {
-            Ok(_) => failing = false,
-            Err(e) if !failing => {
-                failing = true;
-                log::warn!("event relay: sending {} events failed: {e}", batch.len());
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-/// Packs events (JSON, one line each) into notifications of up to
-/// `NOTIFY`'s largest payload, one event per line. A notification costs the
-/// database about as much whatever it carries: a node catching up on a
-/// million runs sent two million of them, one per event, and the database
-/// spent more time on them than on the runs. An event too big for a
-/// notification goes alone (and is skipped by the sender).
-fn pack(events: Vec<String>) -> Vec<String> {
-    let mut packed: Vec<String> = Vec::new();
-    for event in events {
-        match packed.last_mut() {
-            Some(last) if last.len() + 1 + event.len() <= trawler_store::notify::MAX_PAYLOAD => {
-                last.push('\n');
-                last.push_str(&event);
-            }
-            _ => packed.push(event),
-        }
-    }
-    packed
-}
-
-/// Listens for the other nodes' events and publishes them here.
-fn listen(pool: trawler_store::DbPool, bus: EventBus) {
-    let mut failing = false;
-    loop {
-        let mut listener = match trawler_store::notify::Listener::connect(&pool, CHANNEL) {
-            Ok(l) => l,
-            Err(e) => {
-                if !failing {
-                    log::warn!("event relay: listening failed, retrying every second: {e}");
-                }
-                failing = true;
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
-            }
-        };
-        if failing {
-            log::info!("event relay: listening again");
-        }
-        failing = false;
-        loop {
-            match listener.poll() {
-                Ok(payloads) if payloads.is_empty() => std::thread::sleep(Duration::from_millis(20)),
-                Ok(payloads) => {
-                    for p in payloads.iter().flat_map(|p| p.lines()) {
-                        if !bus.publish_relayed(p) {
-                            log::warn!("event relay: an event that does not parse: {p}");
-                        }
-                    }
-                }
-                Err(e) => {
-                    log::warn!("event relay: the listening connection failed: {e}");
-                    break;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{pack, Duty};
-
-    #[test]
-    fn relayed_events_are_packed_a_line_each_into_notifications_that_fit() {
-        let max = trawler_store::notify::MAX_PAYLOAD;
-        let event = |i: usize| format!(r#"{{"node":"a","event":{{"n":{i},"pad":"{}"}}}}"#, "x".repeat(180));
-        let events: Vec<String> = (0..500).map(event).collect();
-        let packed = pack(events.clone());
-        assert!(packed.len() < 20, "{} notifications for 500 events", packed.len());
-        assert!(packed.iter().all(|p| p.len() <= max));
-        let unpacked: Vec<&str> = packed.iter().flat_map(|p| p.lines()).collect();
-        assert_eq!(unpacked, events.iter().map(String::as_str).collect::<Vec<_>>(), "every event, in order");
-        let huge = "y".repeat(max + 1);
-        assert_eq!(pack(vec![event(1), huge.clone(), event(2)]), vec![event(1), huge, event(2)]);
-    }
+    use super::Duty;
 
     #[test]
     fn the_census_takes_at_most_a_tenth_of_the_time_and_comes_at_once_when_nodes_change() {

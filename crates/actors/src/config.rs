@@ -48,7 +48,8 @@ trawler_domain::settings! {
         /// The funding milestones of crowdfunding campaigns, percent of the
         /// goal (`project.milestone`); empty for none.
         monitor_funded_milestones: Vec<f64> = vec![100.0, 200.0];
-        /// How long recovered alerts are kept, or `off`.
+        /// How long recovered alerts (and ended spans of the timeline, which
+        /// say why a series has no point) are kept, or `off`.
         alerts_retention: Retention = Retention(Some(Span::secs(90 * 86_400)));
         /// The shortest interval a project may be given as its own cadence
         /// (up to a year).

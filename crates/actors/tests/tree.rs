@@ -358,6 +358,14 @@ fn a_crash_loop_is_quarantined_and_resumed_by_an_admin() -> Result<()> {
         })
         .await?;
         assert_eq!(scraper_restarts(&fx, project).await?, Some(0), "resumed with a clean history");
+        // The timeline holds the quarantine, from the supervisor's decision
+        // to the resumption: the project's series say why they are empty.
+        let spans = trawler_store::Timeline::for_project(&mut *fx.db.pool.get()?, project, 0, i64::MAX)?;
+        let quarantine: Vec<_> = spans.iter().filter(|s| s.cause == trawler_domain::gaps::Cause::Quarantined).collect();
+        assert_eq!(quarantine.len(), 1, "{spans:?}");
+        assert!(quarantine[0].detail.contains("crashed more than 1 times"), "{spans:?}");
+        assert!(quarantine[0].to_ms.is_some(), "closed by the resumption: {spans:?}");
+        assert!(spans.iter().any(|s| s.cause == trawler_domain::gaps::Cause::Failed), "the crashed runs: {spans:?}");
         Ok(())
     })
 }

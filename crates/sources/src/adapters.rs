@@ -108,6 +108,12 @@ impl Adapters {
         self.adapters[&platform].as_ref()
     }
 
+    /// The host whose circuit and pause a source's requests share, for the
+    /// platforms that reach unrelated sites (see [`Adapter::circuit_host`]).
+    pub fn circuit_host(&self, spec: &SourceSpec) -> Option<String> {
+        self.adapter(spec.platform).circuit_host(spec)
+    }
+
     /// The shared HTTP client (webhooks send through it too).
     pub fn http(&self) -> &HttpClient {
         &self.http

@@ -23,7 +23,8 @@ pub use adapter::{Adapter, BoxFuture, Fetched, Sample, SourceSpec};
 pub use adapters::{Adapters, RetryBudget, SourcesConfig};
 pub use error::SourceError;
 pub use gate::{
-    GateConfig, GateSnapshot, Gates, GatesSnapshot, HostCircuit, LinePlace, Pass, PauseAsked, PlatformGate, Standing,
+    GateChange, GateConfig, GateEvent, GateSnapshot, Gates, GatesSnapshot, HostCircuit, LinePlace, Pass, PauseAsked,
+    PlatformGate, Standing,
 };
 pub use http::{shown_url, HttpClient, HttpConfig, HttpResponse};
 pub use settings::{BaseUrl, HostPattern, SourcesSettings};

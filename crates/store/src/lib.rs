@@ -26,6 +26,7 @@ pub mod secret;
 pub mod session;
 mod settings;
 pub mod testing;
+pub mod timeline;
 pub mod token;
 pub mod view;
 pub mod webhook;
@@ -46,6 +47,7 @@ pub use runbook::{Booked, Booking, OwnedRunEnd};
 pub use secret::Cipher;
 pub use session::Session;
 pub use settings::StoreSettings;
+pub use timeline::{Scope, Timeline};
 pub use token::ProjectToken;
 pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, Webhook};
 

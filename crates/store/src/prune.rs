@@ -35,8 +35,8 @@ pub struct Policy {
     /// Rows of nodes whose last heartbeat is older than this (ms) are
     /// deleted; `None` keeps them.
     pub nodes_before_ms: Option<i64>,
-    /// Monitor alerts recovered before this (ms) are deleted; `None` keeps
-    /// them (open alerts always stay).
+    /// Monitor alerts recovered, and spans of the timeline ended, before
+    /// this (ms) are deleted; `None` keeps them (open ones always stay).
     pub alerts_before_ms: Option<i64>,
     /// Rows per statement.
     pub batch: u32,
@@ -75,6 +75,8 @@ pub struct Pruned {
     pub nodes: u64,
     /// Recovered monitor alerts.
     pub alerts: u64,
+    /// Ended spans of the timeline.
+    pub timeline: u64,
 }
 
 impl Pruned {
@@ -86,11 +88,12 @@ impl Pruned {
         self.sessions += other.sessions;
         self.nodes += other.nodes;
         self.alerts += other.alerts;
+        self.timeline += other.timeline;
     }
 
     /// Rows deleted in all.
     pub fn total(&self) -> u64 {
-        self.runs + self.deliveries + self.commands + self.sessions + self.nodes + self.alerts
+        self.runs + self.deliveries + self.commands + self.sessions + self.nodes + self.alerts + self.timeline
     }
 }
 
@@ -161,6 +164,7 @@ pub fn prune(conn: &mut AnyConnection, policy: &Policy) -> StoreResult<Pruned> {
     }
     if let Some(before) = policy.alerts_before_ms {
         pruned.alerts = crate::Alert::prune(conn, before)? as u64;
+        pruned.timeline = crate::Timeline::prune(conn, before)? as u64;
     }
     Ok(pruned)
 }

@@ -126,6 +126,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Spans of time when a project, a platform (or host) or a node stood
+    /// still: why a series has no point.
+    timeline (id) {
+        id -> BigInt,
+        project_id -> Nullable<BigInt>,
+        platform -> Nullable<Text>,
+        host -> Nullable<Text>,
+        node -> Nullable<Text>,
+        cause -> Text,
+        detail -> Text,
+        started_ms -> BigInt,
+        ended_ms -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(chunks -> series (series_id));
 diesel::allow_tables_to_appear_in_same_query!(chunks, series);
 

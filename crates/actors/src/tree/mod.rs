@@ -96,6 +96,7 @@ impl Tree {
             .map(|every| crate::rates::RatesActor::new(adapters.clone(), db.clone(), every).start());
         let metrics = Metrics::new();
         crate::stall::start(metrics.clone());
+        crate::timeline::start(db.clone(), adapters.gates().clone(), config.node.clone(), metrics.clone());
         let waits = metrics.gate_wait_seconds.clone();
         adapters.gates().observe_waits(Arc::new(move |platform, waited| {
             waits.get_or_create(&metrics::PlatformLabel { platform: platform.as_str() }).observe(waited.as_secs_f64());
@@ -187,7 +188,7 @@ impl Tree {
         };
         crate::task::spawn_supervised("coordinator", metrics.clone(), move || coordinator.clone().run());
         if cluster {
-            crate::cluster::start_relay(pool.clone(), events.clone(), &config.node);
+            crate::relay::start_relay(pool.clone(), events.clone(), &config.node);
         }
         let tree = Tree {
             pipeline,

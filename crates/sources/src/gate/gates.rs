@@ -77,6 +77,11 @@ impl Gates {
         self.get(platform).standing(ticket)
     }
 
+    /// Every gate's circuit and pause changes since the last call.
+    pub fn take_changes(&self) -> Vec<GateChange> {
+        self.gates.values().flat_map(PlatformGate::take_changes).collect()
+    }
+
     /// Every gate's state.
     pub fn snapshot(&self) -> GatesSnapshot {
         GatesSnapshot {

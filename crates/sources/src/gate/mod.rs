@@ -32,6 +32,8 @@ mod gates;
 mod line;
 mod view;
 
+mod changes;
+pub use changes::{GateChange, GateEvent};
 pub use config::*;
 pub use gates::*;
 use line::Line;
@@ -88,6 +90,8 @@ struct GateState {
     hosts: std::collections::HashMap<String, HostState>,
     /// The last pause asked for.
     last_pause: Option<PauseAsked>,
+    /// Circuit and pause changes not yet read (the node's timeline).
+    changes: changes::Changes,
 }
 
 impl GateState {
@@ -253,6 +257,7 @@ impl PlatformGate {
                 avg_request: None,
                 hosts: std::collections::HashMap::new(),
                 last_pause: None,
+                changes: changes::Changes::default(),
             }),
             config: GateConfig { rate_per_sec: rate, max_in_flight, ..config },
             waiting: AtomicUsize::new(0),
@@ -443,6 +448,7 @@ impl PlatformGate {
         };
         let who = host.map_or_else(|| self.platform.to_string(), |h| format!("{} host {h}", self.platform));
         let mut last_pause = None;
+        let mut event = None;
         match result {
             Err(e) if e.is_platform_failure() => {
                 if let SourceError::Throttled { retry_after, platform_wide, .. } = e {
@@ -456,6 +462,10 @@ impl PlatformGate {
                         if asked > wait {
                             log::warn!("{who}: asked to pause for {}s, capped at {}s", asked.as_secs(), wait.as_secs());
                         }
+                        event = Some(GateEvent::Paused {
+                            until_ms: trawler_domain::now_millis().saturating_add(wait.as_millis() as i64),
+                            detail: e.to_string(),
+                        });
                         last_pause = Some(PauseAsked {
                             host: host.map(str::to_owned),
                             at_ms: trawler_domain::now_millis(),
@@ -470,6 +480,7 @@ impl PlatformGate {
                     Circuit::Closed { failures } if failures + 1 >= self.config.circuit_failures => {
                         *opened_total += 1;
                         log::warn!("{who}: circuit opened after {} consecutive failures", failures + 1);
+                        event = Some(GateEvent::CircuitOpened(e.to_string()));
                         open
                     }
                     Circuit::Closed { failures } => Circuit::Closed { failures: failures + 1 },
@@ -486,11 +497,18 @@ impl PlatformGate {
                 if *circuit == Circuit::HalfOpen {
                     log::info!("{who}: circuit closed after a successful probe");
                 }
+                if !matches!(*circuit, Circuit::Closed { .. }) {
+                    event = Some(GateEvent::CircuitClosed);
+                }
                 *circuit = Circuit::Closed { failures: 0 };
             }
         }
         if last_pause.is_some() {
             state.last_pause = last_pause;
+        }
+        if let Some(event) = event {
+            let at_ms = trawler_domain::now_millis();
+            state.changes.push(GateChange { platform: self.platform, host: host.map(str::to_owned), at_ms, event });
         }
         // A host that is healthy again is forgotten: the map holds the
         // failing ones only.
@@ -499,6 +517,11 @@ impl PlatformGate {
                 state.hosts.remove(h);
             }
         }
+    }
+
+    /// The circuit and pause changes since the last call, oldest first.
+    pub fn take_changes(&self) -> Vec<GateChange> {
+        self.lock().changes.take()
     }
 
     /// Most requests in flight at once through this gate.
@@ -702,6 +725,14 @@ mod tests {
         g.record(None, &Err::<(), _>(SourceError::Parse("bad body".into())));
         assert_eq!(g.snapshot().circuit, "closed");
         assert_eq!(g.snapshot().circuit_opened_total, 2);
+        // For the timeline: one span from the first opening to the close
+        // (a failed probe re-opens what never closed).
+        let changes: Vec<GateEvent> = g.take_changes().into_iter().map(|c| c.event).collect();
+        assert_eq!(
+            changes,
+            vec![GateEvent::CircuitOpened(timeout().unwrap_err().to_string()), GateEvent::CircuitClosed]
+        );
+        assert!(g.take_changes().is_empty(), "read once");
     }
 
     #[tokio::test]
@@ -743,6 +774,21 @@ mod tests {
         g.record(Some("bad.example:443"), &Ok::<(), SourceError>(()));
         g.record(Some("slow.example:80"), &Ok::<(), SourceError>(()));
         assert!(g.snapshot().hosts.is_empty(), "{:?}", g.snapshot().hosts);
+        let changes: Vec<(Option<String>, &str)> = g
+            .take_changes()
+            .into_iter()
+            .map(|c| {
+                let what = match c.event {
+                    GateEvent::CircuitOpened(_) => "opened",
+                    GateEvent::CircuitClosed => "closed",
+                    GateEvent::Paused { .. } => "paused",
+                };
+                (c.host, what)
+            })
+            .collect();
+        let bad = Some("bad.example:443".to_owned());
+        let slow = Some("slow.example:80".to_owned());
+        assert_eq!(changes, vec![(bad.clone(), "opened"), (slow, "paused"), (bad, "closed")]);
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 use trawler_domain::campaign::{CampaignReport, Phase};
+use trawler_domain::gaps::Cause;
 use trawler_domain::{ProjectId, ProjectStatus};
 
 use super::{Project, Source};
@@ -94,6 +95,7 @@ impl Project {
             if n == 0 {
                 return Ok(None);
             }
+            crate::Timeline::open(conn, crate::Scope::project(id), Cause::CampaignEnded, reason, now_ms)?;
             Project::get(conn, id).map(Some)
         })
     }

@@ -5,10 +5,11 @@ use std::sync::{Arc, Mutex, Weak};
 
 use diesel::prelude::*;
 use trawler_domain::campaign::Phase;
+use trawler_domain::gaps::Cause;
 use trawler_domain::{now_millis, Currency, Platform, ProjectId, ProjectStatus};
 
 use crate::schema::{projects, sources};
-use crate::{AnyConnection, StoreError, StoreResult};
+use crate::{AnyConnection, Scope, StoreError, StoreResult, Timeline};
 
 mod campaign;
 mod schedule;
@@ -389,6 +390,14 @@ impl Project {
             }
             if let Some(list) = &patch.sources {
                 let old = Source::list_for_project(conn, id)?;
+                let same = old.len() == list.len()
+                    && old.iter().zip(list).all(|(o, n)| {
+                        (o.platform, &o.external_ref, &*o.options) == (n.platform, &n.external_ref, &n.options)
+                    });
+                if !same {
+                    let what = format!("the sources were edited ({} before, {} now)", old.len(), list.len());
+                    Timeline::record(conn, Scope::project(id), Cause::SourceEdited, &what, now, Some(now))?;
+                }
                 let merged: Vec<NewSource> = list
                     .iter()
                     .map(|s| {
@@ -424,18 +433,31 @@ impl Project {
         status: ProjectStatus,
         reason: Option<&str>,
     ) -> StoreResult<Project> {
-        let n = db_run!(conn: {
-            diesel::update(projects::table.find(id.0))
-                .set((
-                    projects::status.eq(status.as_str()),
-                    projects::status_reason.eq(reason),
-                    projects::updated_at_ms.eq(now_millis()),
-                ))
-                .execute(conn)?
-        });
-        if n == 0 {
-            return Err(StoreError::NotFound("project"));
-        }
+        let now = now_millis();
+        crate::write_transaction::<_, StoreError, _>(conn, |conn| {
+            let before = Project::get(conn, id)?.status;
+            db_run!(conn: {
+                diesel::update(projects::table.find(id.0))
+                    .set((
+                        projects::status.eq(status.as_str()),
+                        projects::status_reason.eq(reason),
+                        projects::updated_at_ms.eq(now),
+                    ))
+                    .execute(conn)?
+            });
+            if before != status {
+                let me = Scope::project(id);
+                Timeline::close(conn, me, &[Cause::Archived, Cause::Quarantined, Cause::CampaignEnded], now)?;
+                let (cause, default) = match status {
+                    ProjectStatus::Active => return Ok(()),
+                    ProjectStatus::Archived => (Cause::Archived, "archived by an admin"),
+                    ProjectStatus::Quarantined => (Cause::Quarantined, "quarantined"),
+                    ProjectStatus::Ended => (Cause::CampaignEnded, "the campaign ended"),
+                };
+                Timeline::open(conn, me, cause, reason.unwrap_or(default), now)?;
+            }
+            Ok(())
+        })?;
         Project::get(conn, id)
     }
 }

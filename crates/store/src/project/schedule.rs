@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
+use trawler_domain::gaps::Cause;
 use trawler_domain::schedule::own_interval;
 use trawler_domain::{Platform, ProjectId, ProjectStatus};
 
@@ -52,6 +53,12 @@ impl Project {
                     .set((projects::schedule_paused.eq(paused), projects::updated_at_ms.eq(now_ms)))
                     .execute(conn)?;
             });
+            let me = crate::Scope::project(id);
+            if paused {
+                crate::Timeline::open(conn, me, Cause::Paused, "the schedule was paused", now_ms)?;
+            } else {
+                crate::Timeline::close(conn, me, &[Cause::Paused], now_ms)?;
+            }
             if !paused && before.scheduled_from_ms.is_some() {
                 db_run!(conn: {
                     diesel::update(projects::table.find(id.0))

@@ -157,7 +157,7 @@ fn sweep(inputs: &Inputs, name: &str, from: i64, to: i64, step: i64, cumulative:
         inputs.start.iter().map(|o| ((o.platform, o.metric.as_str().to_owned()), o.clone())).collect();
     let initial: Vec<Observation> = latest.values().cloned().collect();
     let mut before = initial.clone();
-    let (mut values, mut gaps) = (Vec::new(), Vec::new());
+    let (mut values, mut gaps): (Vec<(i64, f64)>, Vec<Gap>) = (Vec::new(), Vec::new());
     let mut next = inputs.points.iter().peekable();
     let mut bucket = from.div_euclid(step) * step;
     while bucket <= to {
@@ -173,7 +173,11 @@ fn sweep(inputs: &Inputs, name: &str, from: i64, to: i64, step: i64, cumulative:
             Some(v) => values.push((bucket, v)),
             None => {
                 let reason = reasons.remove(name).unwrap_or_else(|| "no value".into());
-                gaps.push(Gap { ts: bucket, reason });
+                let end = bucket.saturating_add(step);
+                match gaps.last_mut() {
+                    Some(g) if g.until == bucket && g.reason == reason => g.until = end,
+                    _ => gaps.push(Gap { ts: bucket, until: end, platform: None, cause: "no_value".into(), reason }),
+                }
             }
         }
         before = end;

@@ -4,6 +4,7 @@
 pub mod admin;
 mod derived;
 pub mod export;
+mod gaps;
 pub mod health;
 pub mod import;
 pub mod monitors;

@@ -92,18 +92,29 @@ pub async fn get_series(
     let adapters = state.tree.adapters().clone();
     let money = trawler_domain::money::is_money(metric.as_str());
     let memo = state.currencies.clone();
-    let (result, known, currencies) = db(&state, move |conn| {
+    let config = state.tree.config();
+    let cadences = super::gaps::Cadences { full: config.full_interval, poll: config.poll_interval };
+    let (step, now_ms) = (q.step, trawler_domain::now_millis());
+    let asked = metric.clone();
+    let (result, known, currencies, context) = db(&state, move |conn| {
         let result = Point::series(conn, &query)?;
-        if result.series.iter().any(|s| !s.points.is_empty()) {
+        let found = result.series.iter().any(|s| !s.points.is_empty());
+        // What explains empty slots, read only when there are some.
+        let context = if super::gaps::may_have_gaps(&result.series, (from, to), step, now_ms / 1000) {
+            Some(super::gaps::load(conn, &adapters, id, &asked, (from, to), cadences)?)
+        } else {
+            None
+        };
+        if found {
             // Points are stored only for a project that exists (projects
             // are archived, never deleted): no lookup on this, the hot path,
             // but for the currencies of money.
             let currencies = if money { Some(memo.of(conn, id)?) } else { None };
-            return Ok((result, None, currencies));
+            return Ok((result, None, currencies, context));
         }
         Project::get(conn, id)?;
         // Nothing in the range: is the metric one this project has at all?
-        Ok((result, Some(super::derived::known_metrics(conn, &adapters, id)?), None))
+        Ok((result, Some(super::derived::known_metrics(conn, &adapters, id)?), None, context))
     })
     .await?;
     if let Some(known) = known.filter(|k| !k.iter().any(|m| m == metric.as_str())) {
@@ -112,6 +123,7 @@ pub async fn get_series(
             "project {id} has no metric `{metric}`: no source reads it and no point of it is stored (its metrics: {list})"
         )));
     }
+    let gaps = context.map(|c| super::gaps::explain(&c, &result.series, (from, to), step, now_ms)).unwrap_or_default();
     let series = result
         .series
         .into_iter()
@@ -130,7 +142,7 @@ pub async fn get_series(
         agg: agg.into(),
         truncated: result.truncated,
         series,
-        gaps: Vec::new(),
+        gaps,
     }))
 }
 

@@ -54,13 +54,27 @@ pub struct SeriesLine {
     pub points: Vec<(i64, f64)>,
 }
 
-/// A bucket of a derived series without a value, and why.
+/// Slots of a line without a point (or of a derived series without a
+/// value), one cause for all of them.
 #[derive(Serialize, ToSchema)]
 pub struct Gap {
-    /// The bucket's start, epoch seconds.
+    /// The first empty slot's start, epoch seconds.
     pub ts: i64,
-    /// Why there is no value (an input not observed yet, a denominator that
-    /// did not move, a currency without a rate).
+    /// The end of the last empty slot (exclusive), epoch seconds.
+    pub until: i64,
+    /// The line (platform) it belongs to; `null` for a derived figure.
+    pub platform: Option<Platform>,
+    /// Why, in a word: `archived`, `campaign_ended`, `paused` (the schedule),
+    /// `quarantined`, `node_fenced`, `circuit_open` (the platform or its
+    /// host was down), `throttled`, `source_edited`, `failed` (the fetch
+    /// failed), `not_yet_due` (no scrape was due: before the project's
+    /// first, or between the scrapes of a slower metric), `missed` (nothing
+    /// was recorded: the node was not running); `no_value` for a derived
+    /// figure.
+    #[schema(example = "circuit_open")]
+    pub cause: String,
+    /// Why, for a person: the platform's error, the quarantine's reason, the
+    /// input a derived figure lacks.
     pub reason: String,
 }
 
@@ -84,8 +98,8 @@ pub struct SeriesResponse {
     pub truncated: bool,
     /// One line per platform.
     pub series: Vec<SeriesLine>,
-    /// Buckets of a derived figure without a value, with the reason
-    /// (empty for a stored metric).
+    /// The slots without a point, each run of them with its cause, by line
+    /// then time; `not_yet_due` slots say no point was expected.
     pub gaps: Vec<Gap>,
 }
 
