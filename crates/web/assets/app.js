@@ -96,6 +96,64 @@
     return v.toLocaleString("en-US");
   };
 
+  // Why a line has no point, as a person says it, and the shade of its gap.
+  const CAUSES = {
+    circuit_open: ["platform down", "rgba(220, 38, 38, .13)"],
+    failed: ["fetch failed", "rgba(220, 38, 38, .13)"],
+    missed: ["no scrape recorded", "rgba(220, 38, 38, .08)"],
+    throttled: ["throttled", "rgba(217, 119, 6, .15)"],
+    quarantined: ["quarantined", "rgba(124, 58, 237, .13)"],
+    paused: ["scraping paused", "rgba(107, 114, 128, .15)"],
+    source_edited: ["source edited", "rgba(37, 99, 235, .12)"],
+    campaign_ended: ["campaign ended", "rgba(107, 114, 128, .10)"],
+    archived: ["archived", "rgba(107, 114, 128, .10)"],
+    node_fenced: ["node fenced", "rgba(124, 58, 237, .10)"],
+    no_value: ["no value", "rgba(107, 114, 128, .08)"],
+  };
+
+  // The gaps a chart draws: every cause but "not yet due" (no point was
+  // expected there, so the line goes on).
+  const drawnGaps = (gaps) => (gaps || []).filter((g) => g.cause !== "not_yet_due");
+
+  // A line's own gaps, as pixel ranges where uPlot must not draw it.
+  const lineGaps = (gaps, platform) => (u, sidx, i0, i1, nullGaps) =>
+    nullGaps.concat(gaps.filter((g) => g.platform === platform).map((g) => [
+      Math.round(u.valToPos(g.ts, "x", true)), Math.round(u.valToPos(g.until, "x", true)),
+    ]));
+
+  // Shades each gap and, under the cursor, names its cause.
+  function gapHooks(el, gaps) {
+    if (gaps.length === 0) return {};
+    const note = document.createElement("div");
+    note.className = "gap-note";
+    note.hidden = true;
+    el.appendChild(note);
+    el.dataset.gaps = Array.from(new Set(gaps.map((g) => g.cause))).sort().join(" ");
+    return {
+      drawClear: [(u) => {
+        const ctx = u.ctx;
+        const { top, height, left, width } = u.bbox;
+        const clamp = (x) => Math.min(left + width, Math.max(left, x));
+        gaps.forEach((g) => {
+          const x0 = clamp(u.valToPos(g.ts, "x", true)), x1 = clamp(u.valToPos(g.until, "x", true));
+          ctx.fillStyle = (CAUSES[g.cause] || ["", "rgba(107, 114, 128, .1)"])[1];
+          ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+        });
+      }],
+      setCursor: [(u) => {
+        const left = u.cursor.left;
+        const x = left == null || left < 0 ? null : u.posToVal(left, "x");
+        const g = x == null ? null : gaps.find((g) => x >= g.ts && x < g.until);
+        if (!g) { note.hidden = true; return; }
+        const label = (CAUSES[g.cause] || [g.cause])[0];
+        note.textContent = `${g.platform ? g.platform + ": " : ""}${label} — ${g.reason}`;
+        note.dataset.cause = g.cause;
+        note.style.left = `${Math.min(left + 8, Math.max(0, u.over.clientWidth - 240))}px`;
+        note.hidden = false;
+      }],
+    };
+  }
+
   function drawChart(el, series, opts) {
     const lines = series.filter((s) => s.points.length > 0);
     if (lines.length === 0) {
@@ -107,6 +165,7 @@
     const tables = lines.concat(extra).map((s) => [s.points.map((p) => p[0]), s.points.map((p) => p[1])]);
     const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
     const width = Math.max(200, el.clientWidth || 600);
+    const gaps = drawnGaps(opts.gaps);
     const plot = new uPlot({
       width: width,
       height: opts.height || 180,
@@ -121,7 +180,11 @@
         const hi = Math.max(xs[xs.length - 1], opts.to || Date.now() / 1000);
         return [lo, hi > lo ? hi : lo + 60];
       } } },
-      series: [{}].concat(lines.map((s, i) => ({ label: s.platform, stroke: palette[i % palette.length], width: opts.spark ? 1 : 2, spanGaps: true })))
+      hooks: gapHooks(el, gaps),
+      // A line breaks where its gaps are (and nowhere else: the platforms'
+      // points interleave).
+      series: [{}].concat(lines.map((s, i) => ({ label: s.platform, stroke: palette[i % palette.length], width: opts.spark ? 1 : 2,
+        spanGaps: gaps.length === 0, gaps: lineGaps(gaps, s.platform) })))
         .concat(extra.map((s) => ({ label: s.platform, stroke: s.stroke || "#6b7280", width: 2, dash: s.dash || [6, 4], spanGaps: true }))),
     }, data, el);
     if (extra.length > 0) el.dataset.projection = "drawn";
@@ -180,7 +243,8 @@
         if (plots[metric]) plots[metric].destroy();
         fig.querySelectorAll(".uplot").forEach((n) => n.remove());
         const extra = metric === "pledged" ? projection : [];
-        plots[metric] = drawChart(fig, s.series, { from: Number(from), to: charts.dataset.to ? Number(charts.dataset.to) : 0, extra });
+        fig.querySelectorAll(".gap-note").forEach((n) => n.remove());
+        plots[metric] = drawChart(fig, s.series, { from: Number(from), to: charts.dataset.to ? Number(charts.dataset.to) : 0, extra, gaps: s.gaps });
       } catch (e) {
         fig.dataset.error = String(e);
       }

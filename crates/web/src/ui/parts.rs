@@ -90,7 +90,8 @@ pub struct FlashQuery {
     pub(super) range: Option<String>,
 }
 
-pub(super) const RANGES: [(&str, &str, i64); 4] = [
+pub(super) const RANGES: [(&str, &str, i64); 5] = [
+    ("15m", "last 15 minutes", 900),
     ("1h", "last hour", 3600),
     ("24h", "last 24 hours", 86_400),
     ("7d", "last 7 days", 7 * 86_400),
