@@ -1,9 +1,10 @@
 //! Gaps that explain themselves, end to end: a project polled every second
 //! lives through a platform outage (the simulator answers 500: the
-//! platform's circuit opens), a paused schedule (through the API) and a
-//! quarantine; its series then marks the three gaps with their three
-//! causes — downsampled and raw — and its chart in a real Chromium draws
-//! them as gaps and names each cause under the cursor.
+//! platform's circuit opens), its own campaign's page failing (404: the
+//! platform is fine), a paused schedule (through the API) and a
+//! quarantine; its series then marks the four gaps with their causes —
+//! downsampled and raw — and its chart in a real Chromium draws them as
+//! gaps and names each cause under the cursor.
 //!
 //! The supervisor quarantines a project that keeps crashing by storing its
 //! status (`Project::set_status`; the crash loop itself is tested in the
@@ -88,7 +89,7 @@ fn check(series: &Value, windows: &[(&str, i64, i64)], slot: i64) -> Result<()> 
 }
 
 #[test]
-fn an_outage_a_pause_and_a_quarantine_are_three_gaps_with_their_causes() -> Result<()> {
+fn an_outage_a_broken_page_a_pause_and_a_quarantine_are_gaps_with_their_causes() -> Result<()> {
     let driver = browser_kit::chromedriver()?;
     let db = TestDb::sqlite()?;
     let sim = start_sim(now_secs() - 3600, &[])?;
@@ -128,6 +129,15 @@ fn an_outage_a_pause_and_a_quarantine_are_three_gaps_with_their_causes() -> Resu
     let outage_end = now_secs();
     healthy_after(&api, id, outage_end, 5)?;
 
+    // The campaign's own page fails; the platform answers everyone else.
+    let broken = now_secs();
+    let fault = json!({"target": "kickstarter:gaps/lamp", "fault": {"kind": "server_error", "status": 404}});
+    ensure!(http.post(&sim_faults).json(&fault).send()?.status() == 200);
+    std::thread::sleep(Duration::from_secs(TROUBLE));
+    ensure!(http.delete(&sim_faults).send()?.status() == 200);
+    let broken_end = now_secs();
+    healthy_after(&api, id, broken_end, 5)?;
+
     // An admin pauses the schedule, then resumes it.
     let pause = now_secs();
     let (status, p) = api.send(Method::PATCH, &format!("/api/v1/projects/{id}"), Some(json!({"paused": true})))?;
@@ -161,6 +171,7 @@ fn an_outage_a_pause_and_a_quarantine_are_three_gaps_with_their_causes() -> Resu
 
     let windows = [
         ("circuit_open", outage, outage_end),
+        ("failed", broken, broken_end),
         ("paused", pause, pause_end),
         ("quarantined", quarantine, quarantine_end),
     ];
@@ -181,6 +192,7 @@ fn an_outage_a_pause_and_a_quarantine_are_three_gaps_with_their_causes() -> Resu
     ensure!(reason("circuit_open").contains("kickstarter"), "{}", reason("circuit_open"));
     ensure!(reason("quarantined").contains("crashed 4 times"), "{}", reason("quarantined"));
     ensure!(reason("paused").contains("paused"), "{}", reason("paused"));
+    ensure!(reason("failed").contains("404"), "{}", reason("failed"));
     // The raw points (one a second) say the same, slot by slot.
     let raw = api.ok(&format!("/api/v1/projects/{id}/series?metric=pledged&from={from}"))?;
     check(&raw, &windows, 2).context("raw")?;
@@ -200,7 +212,7 @@ fn an_outage_a_pause_and_a_quarantine_are_three_gaps_with_their_causes() -> Resu
     Ok(())
 }
 
-/// The project page's pledges chart over the last 15 minutes: three gaps
+/// The project page's pledges chart over the last 15 minutes: four gaps
 /// drawn, each named under the cursor as the pointer sweeps the chart.
 async fn chart(b: &mut browser_kit::Browser, base: &str, id: i64) -> Result<()> {
     use fantoccini::actions::{InputSource, MouseActions, PointerAction};
@@ -214,7 +226,7 @@ async fn chart(b: &mut browser_kit::Browser, base: &str, id: i64) -> Result<()> 
             "(document.querySelector('figure[data-chart=pledged]') || {dataset: {}}).dataset.gaps",
         )
         .await?;
-    for cause in ["circuit_open", "paused", "quarantined"] {
+    for cause in ["circuit_open", "failed", "paused", "quarantined"] {
         ensure!(drawn.as_str().is_some_and(|d| d.split(' ').any(|c| c == cause)), "drawn: {drawn}");
     }
     b.shot("chart-with-gaps").await?;
@@ -252,9 +264,13 @@ async fn chart(b: &mut browser_kit::Browser, base: &str, id: i64) -> Result<()> 
         x += 3.0;
         ensure!(started.elapsed() < Duration::from_secs(90), "the sweep took too long");
     }
-    for (cause, words) in
-        [("circuit_open", "platform down"), ("paused", "scraping paused"), ("quarantined", "quarantined")]
-    {
+    let named = [
+        ("circuit_open", "platform down"),
+        ("failed", "fetch failed"),
+        ("paused", "scraping paused"),
+        ("quarantined", "quarantined"),
+    ];
+    for (cause, words) in named {
         let text = seen.get(cause).ok_or_else(|| anyhow!("no {cause} under the cursor; seen {seen:?}"))?;
         ensure!(text.contains(words), "{cause}: {text}");
     }

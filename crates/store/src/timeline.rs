@@ -132,6 +132,33 @@ impl Timeline {
         Ok(n)
     }
 
+    /// Ends the open spans of `causes` of every project on `scope`'s
+    /// platform and node (a node starting again ends what it left open).
+    pub fn close_projects(
+        conn: &mut AnyConnection,
+        scope: Scope<'_>,
+        causes: &[Cause],
+        at_ms: i64,
+    ) -> StoreResult<usize> {
+        let causes: Vec<&str> = causes.iter().map(|c| c.as_str()).collect();
+        let (platform, node) = (scope.platform.map(|p| p.as_str()), scope.node);
+        let n = db_run!(conn: {
+            let mut q = diesel::update(tl::table)
+                .filter(tl::project_id.is_not_null())
+                .filter(tl::cause.eq_any(&causes))
+                .filter(tl::ended_ms.is_null())
+                .into_boxed();
+            if let Some(p) = platform {
+                q = q.filter(tl::platform.eq(p));
+            }
+            if let Some(n) = node {
+                q = q.filter(tl::node.eq(n));
+            }
+            q.set(tl::ended_ms.eq(at_ms)).execute(conn)?
+        });
+        Ok(n)
+    }
+
     /// What explains a project's empty slots between `from_ms` and
     /// `to_ms`: its own spans and moments, those of the platforms and
     /// nodes, and its failed runs, oldest first.

@@ -23,6 +23,7 @@ use crate::ledger::PollLedger;
 use crate::state::{ActorInfo, ActorStatus};
 use crate::task::caught;
 
+mod failing;
 mod plan;
 mod weigh;
 
@@ -114,11 +115,14 @@ pub struct SourceActor {
     halted: bool,
     /// Which poll slots started on time and succeeded (the poll SLO).
     ledger: PollLedger,
+    /// The sources whose polls fail (spans of the timeline).
+    failing: failing::Failing,
 }
 
 impl SourceActor {
     /// The fast-poll actor of `platform`.
     pub(crate) fn new(platform: Platform, deps: Deps, loads: Addr<crate::db::DbExecutor>) -> SourceActor {
+        let failing = failing::Failing::new(platform, deps.config.node.clone());
         SourceActor {
             platform,
             deps,
@@ -141,6 +145,7 @@ impl SourceActor {
             last_load: None,
             halted: false,
             ledger: PollLedger::new(),
+            failing,
         }
     }
 
@@ -235,7 +240,7 @@ impl SourceActor {
                                 source.project_id, source.external_ref
                             ))
                         };
-                        return (true, result, true);
+                        return (true, result, true, None);
                     }
                 };
                 // On time is within 1% of the project's poll interval after
@@ -250,18 +255,21 @@ impl SourceActor {
                 if let Some(late) = late {
                     deps.metrics.slot_lateness("poll", late);
                 }
+                let kind = fetched.as_ref().err().map(|e| e.code());
                 let result = match fetched {
                     Ok(f) => deps.keep(&source, RunKind::Poll, f.samples).await,
                     Err(e) => Err(format!("project {} {}: {e}", source.project_id, source.external_ref)),
                 };
-                (late.is_some_and(|l| l <= tolerance), result, false)
+                (late.is_some_and(|l| l <= tolerance), result, false, kind)
             })
             .await;
-            let (on_time, result, joined) = done.unwrap_or_else(|msg| {
+            let (on_time, result, joined, error_kind) = done.unwrap_or_else(|msg| {
                 shared.metrics.task_panic("poll");
-                (false, Err(format!("project {project_id} source {source_id}: panic: {msg}")), false)
+                (false, Err(format!("project {project_id} source {source_id}: panic: {msg}")), false, None)
             });
-            addr.do_send(PollDone { source: source_id, project: project_id, slot_ms, on_time, result, joined });
+            let done =
+                PollDone { source: source_id, project: project_id, slot_ms, on_time, result, joined, error_kind };
+            addr.do_send(done);
         });
         self.in_flight.insert(id, (project, task));
     }
@@ -284,6 +292,8 @@ struct PollDone {
     result: Result<usize, String>,
     /// Whether a full scrape's fetch of the source served the slot.
     joined: bool,
+    /// The fetch's error code, when the fetch itself failed.
+    error_kind: Option<&'static str>,
 }
 
 impl Handler<PollNow> for SourceActor {
@@ -301,13 +311,18 @@ impl Handler<PollDone> for SourceActor {
         if msg.joined {
             self.counters.polls_joined_full_scrape += 1;
         }
+        let now = self.deps.clock.now_ms();
         match msg.result {
             Ok(n) => {
                 self.counters.polls_ok += 1;
                 self.counters.points += n as u64;
+                self.failing.succeeded(&self.deps.db, msg.source, now);
             }
             Err(e) => {
                 self.counters.polls_failed += 1;
+                if let Some(kind) = msg.error_kind {
+                    self.failing.failed(&self.deps.db, msg.source, msg.project, kind, &e, now);
+                }
                 self.note_error(e);
             }
         }
@@ -321,6 +336,7 @@ impl Actor for SourceActor {
         // The window under way is polled from now on: a restart leaves no
         // gap of up to an interval before the next window.
         let now = self.deps.clock.now_ms();
+        self.failing.close_stale(&self.deps.db, now);
         let current = current_slot_ms(now, self.interval(), 0);
         if current < now {
             self.open_window(current, now, ctx);
@@ -344,6 +360,7 @@ impl Handler<ProjectStopped> for SourceActor {
         self.active.remove(&msg.0);
         self.stopped.insert(msg.0);
         self.ledger.forget(msg.0);
+        self.failing.stopped(&self.deps.db, msg.0, self.deps.clock.now_ms());
     }
 }
 
@@ -409,6 +426,8 @@ impl Handler<GetSourceState> for SourceActor {
             "last_load_ms": self.last_load.map(|d| d.as_millis() as u64),
             "lead_ms": self.lead().as_millis() as u64,
             "in_flight": self.in_flight.len(),
+            // Sources whose last poll failed (not counting an open circuit).
+            "failing_sources": self.failing.len(),
             // Sources of every platform being fetched now (polls and full scrapes).
             "fetching_sources": self.deps.fetching.len(),
             "counters": self.counters,
