@@ -198,10 +198,11 @@ impl Explain<'_> {
         (Cause::Missed, "no scrape was recorded (the node may have been down)".into())
     }
 
-    /// The gaps of a line downsampled to `step`: each bucket of
-    /// `[from, to]` before now without a point. `points` are the buckets'
-    /// (ts, value) in time order; `before` is the time of the line's last
-    /// point before `from`, epoch seconds.
+    /// The gaps of a line downsampled to `step`: each bucket wholly inside
+    /// `[from, to]` and before now without a point (a bucket cut by the
+    /// range's edge, or under way, may yet have its point). `points` are
+    /// the buckets' (ts, value) in time order; `before` is the time of the
+    /// line's last point before `from`, epoch seconds.
     pub fn stepped(&self, points: &[(i64, f64)], before: Option<i64>, (from, to): (i64, i64), step: i64) -> Vec<Gap> {
         let step = step.max(1);
         let mut gaps = Vec::new();
@@ -219,7 +220,8 @@ impl Explain<'_> {
                 last = Some(ts.saturating_mul(1000));
                 next.next();
             }
-            if !filled {
+            let whole = bucket >= from && end <= to.saturating_add(1);
+            if !filled && whole {
                 let end_ms = end.saturating_mul(1000).min(self.now_ms);
                 let (cause, reason) = self.slot(bucket.saturating_mul(1000), end_ms, last);
                 push(&mut gaps, Gap { from: bucket, until: end, cause, reason });

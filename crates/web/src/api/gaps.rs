@@ -37,9 +37,9 @@ pub(super) struct Cadences {
     pub(super) poll: Duration,
 }
 
-/// Whether any line may have a gap: an empty bucket before now, a line
-/// with no point, or (raw) points further apart than their own spacing
-/// allows. Decided from the points alone.
+/// Whether any line may have a gap: an empty bucket (wholly inside the
+/// range and before now), a line with no point, or (raw) points further
+/// apart than their own spacing allows. Decided from the points alone.
 pub(super) fn may_have_gaps(lines: &[Series], (from, to): (i64, i64), step: Option<i64>, now: i64) -> bool {
     if lines.is_empty() || lines.iter().any(|l| l.points.is_empty()) {
         return true;
@@ -47,9 +47,16 @@ pub(super) fn may_have_gaps(lines: &[Series], (from, to): (i64, i64), step: Opti
     let end = to.min(now);
     lines.iter().any(|l| match step {
         Some(step) => {
-            let first = from.div_euclid(step) * step;
-            let buckets = (end.div_euclid(step) * step - first) / step + 1;
-            (l.points.len() as i64) < buckets
+            // The whole buckets: from the first starting at or after `from`
+            // to the last ending by `to` (and starting before now).
+            let first = from.div_euclid(step) * step + if from.rem_euclid(step) == 0 { 0 } else { step };
+            let last = (to.saturating_add(1).div_euclid(step) - 1).saturating_mul(step).min(end.div_euclid(step) * step);
+            if last < first {
+                return false;
+            }
+            let buckets = (last - first) / step + 1;
+            let filled = l.points.iter().filter(|(ts, _)| (first..=last).contains(ts)).count() as i64;
+            filled < buckets
         }
         None => {
             let spacing = median_spacing(&l.points).unwrap_or(i64::MAX);
@@ -155,5 +162,32 @@ fn cadence_ms(known: &Known, points: &[(i64, f64)]) -> i64 {
         (Some(s), Some(f)) => s.saturating_mul(1000).max(f),
         (None, _) => known.full_ms.or(known.poll_ms).unwrap_or(NEVER),
         (Some(s), None) => s.saturating_mul(1000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(ts: &[i64]) -> Series {
+        Series { platform: Platform::Kickstarter, points: ts.iter().map(|t| (*t, 1.0)).collect() }
+    }
+
+    #[test]
+    fn only_an_empty_whole_bucket_reads_the_timeline() {
+        let now = 10_000;
+        // Range [105, 395]: whole buckets of 100 at 200 and 300 (100 and
+        // 400 stick out of the range).
+        assert!(!may_have_gaps(&[line(&[200, 300])], (105, 399), Some(100), now));
+        assert!(!may_have_gaps(&[line(&[100, 200, 300])], (105, 399), Some(100), now));
+        assert!(may_have_gaps(&[line(&[200])], (105, 399), Some(100), now), "300 is empty");
+        assert!(may_have_gaps(&[line(&[200, 300]), line(&[])], (105, 399), Some(100), now), "a line without points");
+        // A range inside one bucket has no whole bucket.
+        assert!(!may_have_gaps(&[line(&[100])], (110, 150), Some(100), now));
+        // Buckets from now on are not due.
+        assert!(!may_have_gaps(&[line(&[200])], (200, 999), Some(100), 250));
+        // Raw points: a hole wider than one and a half spacings.
+        assert!(!may_have_gaps(&[line(&[0, 10, 20, 30, 40])], (0, 45), None, now));
+        assert!(may_have_gaps(&[line(&[0, 10, 20, 50, 60])], (0, 65), None, now));
     }
 }
