@@ -310,7 +310,7 @@ fn a_cluster_that_loses_its_database_fences_then_resumes_with_the_same_leases() 
     };
     let (_a, a) = start_server(&node("a"))?;
     let (_b, b) = start_server(&node("b"))?;
-    create_projects(&a, &sim.addr)?;
+    let projects = create_projects(&a, &sim.addr)?;
     wait_until("both nodes run a share", Duration::from_secs(30), || Ok(scrapers(&a)? == 3 && scrapers(&b)? == 3))?;
     let before: Vec<Value> = [&a, &b].iter().map(|api| api.ok("/api/v1/admin/actors")).collect::<Result<_>>()?;
 
@@ -344,5 +344,20 @@ fn a_cluster_that_loses_its_database_fences_then_resumes_with_the_same_leases() 
     }
     let cluster = a.ok("/api/v1/admin/cluster")?;
     ensure!(cluster["leased"] == 6 && cluster["coordinator"]["lost_total"] == 0, "{cluster}");
+
+    // The projects' series say why they stopped: their node was fenced.
+    let from = trawler_domain::now_secs() - crashed.elapsed().as_secs() as i64 - 5;
+    wait_until("a gap named node_fenced", Duration::from_secs(15), || {
+        for (id, _, _) in &projects {
+            let series = a.ok(&format!("/api/v1/projects/{id}/series?metric=pledged&from={from}&step=1"))?;
+            let fenced = series["gaps"].as_array().into_iter().flatten().find(|g| g["cause"] == "node_fenced");
+            if let Some(gap) = fenced {
+                let reason = gap["reason"].as_str().unwrap_or_default();
+                ensure!(reason.contains("node a") || reason.contains("node b"), "{gap}");
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })?;
     Ok(())
 }

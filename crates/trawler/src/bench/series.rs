@@ -84,6 +84,8 @@ pub(super) fn series_over_http(
         .env("TRAWLER_BIND", "127.0.0.1:0")
         .env("TRAWLER_DATA_DIR", &dir)
         .env("TRAWLER_RETENTION", "off")
+        // Nothing to fetch: the node only serves the series.
+        .env("TRAWLER_EXCHANGE_RATES", "false")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -50,7 +50,8 @@ pub(super) fn may_have_gaps(lines: &[Series], (from, to): (i64, i64), step: Opti
             // The whole buckets: from the first starting at or after `from`
             // to the last ending by `to` (and starting before now).
             let first = from.div_euclid(step) * step + if from.rem_euclid(step) == 0 { 0 } else { step };
-            let last = (to.saturating_add(1).div_euclid(step) - 1).saturating_mul(step).min(end.div_euclid(step) * step);
+            let last =
+                (to.saturating_add(1).div_euclid(step) - 1).saturating_mul(step).min(end.div_euclid(step) * step);
             if last < first {
                 return false;
             }
