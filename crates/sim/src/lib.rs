@@ -6,6 +6,7 @@
 
 pub mod anomaly;
 pub mod fault;
+pub mod generic;
 pub mod model;
 mod platforms;
 pub mod rates;

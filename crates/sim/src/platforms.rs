@@ -330,12 +330,24 @@ pub(crate) async fn generic_html(
         if !bad {
             state.record(at, "html", &reference, "html", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
         }
+        // The numbers twice more as sites carry them: JSON-LD (after an
+        // unrelated block), and a script variable.
+        let price = if bad { json!("TBD") } else { json!(c.pledged()) };
+        let ld = json!({"@context": "https://schema.org", "@type": "Product", "name": c.title,
+            "offers": {"@type": "Offer", "price": price, "priceCurrency": c.currency},
+            "aggregateRating": {"@type": "AggregateRating", "ratingCount": c.backers}});
+        let data = json!({"campaign": {"raised": price, "supporters": c.backers}});
         let body = format!(
-            "<!DOCTYPE html><html><head><meta property=\"sim:backers\" content=\"{backers}\"></head><body>\
+            "<!DOCTYPE html><html><head><meta property=\"sim:backers\" content=\"{backers}\">\
+             <script type=\"application/ld+json\">{{\"@type\": \"Organization\", \"name\": \"Sim\"}}</script>\
+             <script type=\"application/ld+json\">{ld}</script></head><body>\
              <div class=\"campaign\"><span class=\"raised\">{raised}</span> raised by \
-             <b class=\"supporters\">{backers}</b> supporters</div></body></html>",
+             <b class=\"supporters\">{backers}</b> supporters</div>\
+             <script>window.__CAMPAIGN__ = {data};</script></body></html>",
             backers = grouped(c.backers),
             raised = if bad { "—".to_owned() } else { euro(c.pledged_cents) },
+            ld = ld.to_string().replace("</", "<\\/"),
+            data = data.to_string().replace("</", "<\\/"),
         );
         HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
     })

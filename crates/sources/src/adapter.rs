@@ -190,7 +190,8 @@ pub fn validate_generic(spec: &SourceSpec, check: impl Fn(&str) -> Result<(), St
 }
 
 /// Headers a generic source must not set: the client sets them itself.
-const RESERVED_HEADERS: [&str; 6] = ["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
+pub(crate) const RESERVED_HEADERS: [&str; 6] =
+    ["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
 
 /// The header that carries a generic source's secret: `options.secret_header`
 /// names it, `options.secret_format` shapes its value (default `{secret}`,

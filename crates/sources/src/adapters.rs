@@ -76,8 +76,8 @@ impl Adapters {
             Arc::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)),
             Arc::new(crate::indiegogo::Indiegogo::new(&config.indiegogo_url)),
             Arc::new(crate::meta_ads::MetaAds::new(&config.meta_url, &config.meta_api_version)),
-            Arc::new(crate::http_json::HttpJson),
-            Arc::new(crate::html::Html),
+            Arc::new(crate::http_json::HttpJson::default()),
+            Arc::new(crate::html::Html::default()),
             Arc::new(crate::ecb::Ecb::new(&config.ecb_url)),
         ];
         let adapters: BTreeMap<Platform, Arc<dyn Adapter>> = list.into_iter().map(|a| (a.platform(), a)).collect();

@@ -2,19 +2,78 @@
 //! metric names to CSS selectors. The first matching element's text is read,
 //! or an attribute with `selector@attribute` (`meta[property=x]@content`),
 //! and parsed tolerantly (`$1,234`, `1.234,50 €`, `3.2k`).
+//!
+//! JSON inside the page is read with `=> /pointer`:
+//! `script[type='application/ld+json'] => /offers/price` reads the first
+//! matching element whose JSON has the pointer; `var window.__DATA__ =>
+//! /campaign/raised` reads the JSON value assigned to a script variable.
 
 use scraper::{Html as Document, Selector};
+use serde_json::Value;
 use trawler_domain::{Platform, RunKind};
 
-use crate::adapter::{
-    fill_template, generic_metrics, option_str, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec,
-};
+use crate::adapter::{generic_metrics, json_number, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec};
 use crate::http::excerpt;
 use crate::number::parse_number;
+use crate::request::{Answer, Conditional};
 use crate::{HttpClient, SourceError};
 
 /// The generic HTML adapter.
-pub struct Html;
+#[derive(Default)]
+pub struct Html {
+    memory: Conditional,
+}
+
+/// Where a metric is in a page.
+enum Locator<'a> {
+    /// An element's text, or one of its attributes.
+    Css(&'a str, Option<&'a str>),
+    /// A pointer into the JSON text of the first matching element that has it.
+    JsonIn(&'a str, &'a str),
+    /// A pointer into the JSON value a script assigns to a variable.
+    Variable(&'a str, &'a str),
+}
+
+fn locator(text: &str) -> Result<Locator<'_>, String> {
+    let Some((left, pointer)) = text.split_once("=>") else {
+        let (sel, attr) = split_locator(text);
+        return Ok(Locator::Css(sel, attr));
+    };
+    let (left, pointer) = (left.trim(), pointer.trim());
+    if !(pointer.is_empty() || pointer.starts_with('/')) {
+        return Err(format!("`{pointer}` is not a JSON pointer (it must start with `/`)"));
+    }
+    match left.strip_prefix("var ") {
+        Some(name) => {
+            let name = name.trim();
+            let ident = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.');
+            if name.is_empty() || !name.chars().all(ident) {
+                return Err(format!("`{name}` is not a script variable (letters, digits, `_`, `$`, `.`)"));
+            }
+            Ok(Locator::Variable(name, pointer))
+        }
+        None => Ok(Locator::JsonIn(left, pointer)),
+    }
+}
+
+/// The JSON value a script assigns to `name` (`name = {…}` or `name: {…}`).
+fn variable(page: &str, name: &str) -> Option<Value> {
+    let mut from = 0;
+    // A hostile page repeating the name is read a bounded number of times.
+    for _ in 0..1_000 {
+        let Some(at) = page[from..].find(name) else { break };
+        let after = from + at + name.len();
+        let rest = page[after..].trim_start();
+        if let Some(value) = rest.strip_prefix('=').or_else(|| rest.strip_prefix(':')) {
+            let mut values = serde_json::Deserializer::from_str(value.trim_start()).into_iter::<Value>();
+            if let Some(Ok(v)) = values.next() {
+                return Some(v);
+            }
+        }
+        from = after;
+    }
+    None
+}
 
 /// Splits `selector@attribute` into its parts.
 fn split_locator(locator: &str) -> (&str, Option<&str>) {
@@ -29,9 +88,36 @@ fn split_locator(locator: &str) -> (&str, Option<&str>) {
 pub(crate) fn extract(page: &str, metrics: &[(String, String)]) -> Result<Vec<Sample>, SourceError> {
     let doc = Document::parse_document(page);
     let mut out = Vec::with_capacity(metrics.len());
-    for (name, locator) in metrics {
-        let (sel, attr) = split_locator(locator);
-        let selector = Selector::parse(sel).map_err(|e| SourceError::Config(format!("html: selector `{sel}`: {e}")))?;
+    for (name, text) in metrics {
+        let parse =
+            |sel: &str| Selector::parse(sel).map_err(|e| SourceError::Config(format!("html: selector `{sel}`: {e}")));
+        let (sel, attr) = match locator(text).map_err(|e| SourceError::Config(format!("html: {e}")))? {
+            Locator::Css(sel, attr) => (sel, attr),
+            Locator::JsonIn(sel, pointer) => {
+                let selector = parse(sel)?;
+                let found = doc
+                    .select(&selector)
+                    .filter_map(|e| serde_json::from_str::<Value>(&e.text().collect::<String>()).ok())
+                    .find_map(|json| json.pointer(pointer).cloned());
+                let value = found.ok_or_else(|| {
+                    SourceError::Parse(format!("html: no JSON in `{sel}` has `{pointer}` for {name}"))
+                })?;
+                out.push(json_sample(name, &value, pointer)?);
+                continue;
+            }
+            Locator::Variable(var, pointer) => {
+                let scripts = Selector::parse("script").map_err(|e| SourceError::Config(format!("html: {e}")))?;
+                let found = doc.select(&scripts).find_map(|s| {
+                    variable(&s.text().collect::<String>(), var).and_then(|v| v.pointer(pointer).cloned())
+                });
+                let value = found.ok_or_else(|| {
+                    SourceError::Parse(format!("html: no script sets `{var}` with `{pointer}` for {name}"))
+                })?;
+                out.push(json_sample(name, &value, pointer)?);
+                continue;
+            }
+        };
+        let selector = parse(sel)?;
         let element = doc
             .select(&selector)
             .next()
@@ -52,19 +138,29 @@ pub(crate) fn extract(page: &str, metrics: &[(String, String)]) -> Result<Vec<Sa
     Ok(out)
 }
 
+/// A metric's value from JSON found in a page.
+fn json_sample(name: &str, value: &Value, pointer: &str) -> Result<Sample, SourceError> {
+    let number = json_number(value).ok_or_else(|| {
+        SourceError::Parse(format!("html: `{pointer}` for {name} is not a number: {}", excerpt(&value.to_string(), 60)))
+    })?;
+    let metric = name.parse().map_err(|e| SourceError::Config(format!("{e}")))?;
+    Ok(Sample { metric, value: number })
+}
+
 impl Html {
     async fn read(&self, http: &HttpClient, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
-        let template =
-            option_str(&spec.options, "url").ok_or_else(|| SourceError::Config("options.url missing".into()))?;
-        let url = fill_template(template, &spec.external_ref);
-        let secret = crate::adapter::secret_header(spec).map_err(SourceError::Config)?;
-        let mut headers = vec![("Accept", "text/html")];
-        if let Some((name, value)) = &secret {
-            headers.push((name.as_str(), value.as_str()));
+        let remember = match crate::request::send(http, spec, kind, "text/html", &self.memory).await? {
+            Answer::Unchanged(samples) => return Ok(Fetched { samples, ..Fetched::default() }),
+            Answer::Full { response, remember, .. } => {
+                let (page, metrics) = (response.text(), generic_metrics(&spec.options, kind));
+                let samples = crate::adapter::parse_off_thread(page.len(), move || extract(&page, &metrics)).await??;
+                (samples, remember)
+            }
+        };
+        let (samples, remember) = remember;
+        if let Some(remember) = remember {
+            remember.keep(&self.memory, &samples);
         }
-        let resp = http.get(&url, &headers).await?.error_for_status()?;
-        let (page, metrics) = (resp.text(), generic_metrics(&spec.options, kind));
-        let samples = crate::adapter::parse_off_thread(page.len(), move || extract(&page, &metrics)).await??;
         Ok(Fetched { samples, ..Fetched::default() })
     }
 }
@@ -75,8 +171,12 @@ impl Adapter for Html {
     }
 
     fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
-        validate_generic(spec, |locator| {
-            let (sel, _) = split_locator(locator);
+        crate::request::build(spec, "*/*")?;
+        validate_generic(spec, |text| {
+            let sel = match locator(text)? {
+                Locator::Css(sel, _) | Locator::JsonIn(sel, _) => sel,
+                Locator::Variable(..) => return Ok(()),
+            };
             Selector::parse(sel).map(|_| ()).map_err(|e| format!("`{sel}` is not a CSS selector: {e}"))
         })
     }
@@ -111,6 +211,30 @@ mod tests {
         let samples = extract(page, &metrics)?;
         let values: Vec<f64> = samples.iter().map(|s| s.value).collect();
         assert_eq!(values, vec![1234.5, 3200.0, 1234.5]);
+        Ok(())
+    }
+
+    #[test]
+    fn json_in_a_page_is_read_by_pointer() -> Result<(), SourceError> {
+        let page = r#"<html><head>
+            <script type="application/ld+json">{"@type": "Organization", "name": "x"}</script>
+            <script type="application/ld+json">{"@type": "Product", "offers": {"price": "1,234.50"}, "aggregateRating": {"ratingCount": 12}}</script>
+            <script>window.__DATA__ = {"campaign": {"raised": 99.5, "supporters": [1, 2]}}; var other = 1;</script>
+            </head><body></body></html>"#;
+        let metrics = vec![
+            ("pledged".to_string(), "script[type='application/ld+json'] => /offers/price".to_string()),
+            ("backers".to_string(), "script[type='application/ld+json'] => /aggregateRating/ratingCount".to_string()),
+            ("spend".to_string(), "var window.__DATA__ => /campaign/raised".to_string()),
+        ];
+        let values: Vec<f64> = extract(page, &metrics)?.iter().map(|s| s.value).collect();
+        assert_eq!(values, vec![1234.5, 12.0, 99.5]);
+        let missing = vec![("pledged".to_string(), "var window.__DATA__ => /campaign/goal".to_string())];
+        let err = extract(page, &missing).expect_err("no goal");
+        assert!(err.to_string().contains("no script sets `window.__DATA__` with `/campaign/goal`"), "{err}");
+        let not_number = vec![("pledged".to_string(), "var window.__DATA__ => /campaign/supporters".to_string())];
+        assert!(matches!(extract(page, &not_number), Err(SourceError::Parse(_))));
+        assert!(locator("var 1+1 => /x").is_err());
+        assert!(locator("script => x").is_err());
         Ok(())
     }
 

@@ -324,9 +324,24 @@ impl HttpClient {
     /// GETs a URL and reads its body up to the size limit. Any status is
     /// returned as is: adapters decide what an error body means.
     pub async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, SourceError> {
-        let mut req = self.client.get(self.check_url(url)?);
+        self.send(reqwest::Method::GET, url, headers, None).await
+    }
+
+    /// Sends a request with `method` (and a body) and reads its answer up
+    /// to the size limit, like [`HttpClient::get`].
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<HttpResponse, SourceError> {
+        let mut req = self.client.request(method, self.check_url(url)?);
         for (k, v) in headers {
             req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.body(body);
         }
         self.read(req).await
     }

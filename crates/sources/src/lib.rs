@@ -17,7 +17,9 @@ mod meta_ads;
 pub mod number;
 #[cfg(test)]
 mod props;
+pub mod request;
 mod settings;
+mod table;
 
 pub use adapter::{Adapter, BoxFuture, Fetched, Sample, SourceSpec};
 pub use adapters::{Adapters, RetryBudget, SourcesConfig};

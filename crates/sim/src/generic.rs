@@ -1,0 +1,114 @@
+//! The generic platforms' richer endpoints: a CSV table, a GraphQL endpoint
+//! that checks its header secret, and JSON that changes once a minute and
+//! answers a conditional request with `304 Not Modified`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trawler_domain::now_secs;
+
+use crate::model::money;
+use crate::state::{serve, SimState};
+
+/// The key the GraphQL endpoint wants in `X-Api-Key`.
+pub const GRAPHQL_KEY: &str = "sim-key";
+
+/// `/csv/{ref}`: a table of campaigns, the asked one among two others
+/// (`id,name,raised,supporters`; `raised` with a currency sign and
+/// separators, as spreadsheets export it).
+pub(crate) async fn csv_table(state: web::Data<SimState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let reference = path.into_inner();
+    serve(&state, &req, "http_json", &reference, |bad| {
+        let at = now_secs();
+        let row = |r: &str| {
+            let c = state.campaign("http_json", r, at);
+            let raised = if bad { "TBD".to_owned() } else { format!("\"${}\"", money(c.pledged_cents)) };
+            (c.pledged(), c.backers, format!("{},{},{raised},{}\n", csv_field(r), csv_field(&c.title), c.backers))
+        };
+        let (pledged, backers, mine) = row(&reference);
+        if !bad {
+            state.record(at, "http_json", &reference, "csv", &[("pledged", pledged), ("backers", backers as f64)]);
+        }
+        let (_, _, before) = row(&format!("{reference}-before"));
+        let (_, _, after) = row(&format!("{reference}-after"));
+        let body = format!("id,name,raised,supporters\n{before}{mine}{after}");
+        HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body)
+    })
+    .await
+}
+
+/// A CSV field, quoted when it must be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct GraphQl {
+    query: String,
+    #[serde(default)]
+    variables: Value,
+}
+
+/// `POST /graphql`: `{"query": …, "variables": {"ref": …}}` with the key in
+/// `X-Api-Key`; answers `{"data": {"campaign": {"raised", "supporters"}}}`,
+/// or GraphQL errors (with 200, as GraphQL servers do) for a query without
+/// its variable; 401 without the key.
+pub(crate) async fn graphql(state: web::Data<SimState>, req: HttpRequest, body: web::Json<GraphQl>) -> HttpResponse {
+    let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+    if key != Some(GRAPHQL_KEY) {
+        return HttpResponse::Unauthorized().json(json!({"errors": [{"message": "missing or wrong X-Api-Key"}]}));
+    }
+    let Some(reference) = body.variables.get("ref").and_then(Value::as_str).map(str::to_owned) else {
+        return HttpResponse::Ok().json(json!({"data": null, "errors": [{"message": "variable `ref` is required"}]}));
+    };
+    if !body.query.contains("campaign") {
+        return HttpResponse::Ok().json(json!({"data": null, "errors": [{"message": "unknown field"}]}));
+    }
+    serve(&state, &req, "http_json", &reference, |bad| {
+        let at = now_secs();
+        let c = state.campaign("http_json", &reference, at);
+        if !bad {
+            state.record(
+                at,
+                "http_json",
+                &reference,
+                "graphql",
+                &[("pledged", c.pledged()), ("backers", c.backers as f64)],
+            );
+        }
+        let raised = if bad { json!("TBD") } else { json!(c.pledged()) };
+        HttpResponse::Ok().json(json!({"data": {"campaign": {"raised": raised, "supporters": c.backers}}}))
+    })
+    .await
+}
+
+/// `/static/{ref}`: the campaign as it stood at the start of the current
+/// minute, with an `ETag` and `Last-Modified`; a request that names the
+/// current `ETag` (`If-None-Match`) gets `304 Not Modified`.
+pub(crate) async fn minutely(state: web::Data<SimState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let reference = path.into_inner();
+    let now = now_secs();
+    let minute = now - now.rem_euclid(60);
+    let etag = format!("\"{}-{minute}\"", crate::model::seed(&reference));
+    let asked = req.headers().get("if-none-match").and_then(|v| v.to_str().ok());
+    if asked.is_some_and(|a| a.split(',').any(|t| t.trim() == etag)) {
+        state.count("http_json", &reference, now);
+        state.note_request("http_json", &reference, "not_modified", req.path());
+        return HttpResponse::NotModified().insert_header(("ETag", etag)).finish();
+    }
+    serve(&state, &req, "http_json", &reference, |bad| {
+        let c = state.campaign("http_json", &reference, minute);
+        if !bad {
+            state.record(now, "http_json", &reference, "static", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
+        }
+        HttpResponse::Ok()
+            .insert_header(("ETag", etag.clone()))
+            .insert_header(("Last-Modified", trawler_domain::time::http_date(minute)))
+            .json(json!({"campaign": {"raised": if bad { json!("TBD") } else { json!(c.pledged()) }, "supporters": c.backers}}))
+    })
+    .await
+}

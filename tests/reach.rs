@@ -1,0 +1,170 @@
+//! Generic sources that reach real sites, against the real binary and the
+//! simulator: a CSV table (a column and a row by its id), JSON inside an
+//! HTML page (JSON-LD, a script variable), a GraphQL endpoint that wants
+//! its key in a header (the source's secret), and a page that answers
+//! conditional requests with `304 Not Modified`. Each stored value is the
+//! one the simulator served; bad request options are refused at creation.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::{anyhow, ensure, Context, Result};
+use common::{server_env, start_server, start_sim, wait_until, Api};
+use reqwest::Method;
+use serde_json::{json, Value};
+use trawler_domain::now_secs;
+use trawler_store::testing::TestDb;
+
+fn create(api: &Api, name: &str, source: Value) -> Result<i64> {
+    let (status, made) =
+        api.send(Method::POST, "/api/v1/projects", Some(json!({"name": name, "sources": [source]})))?;
+    ensure!(status == 201, "{name}: {status} {made}");
+    made["id"].as_i64().context("id")
+}
+
+/// The values of `metric` the simulator served for `reference`, by time.
+fn served(sim: &str, reference: &str, metric: &str) -> Result<Vec<f64>> {
+    let log: Value =
+        reqwest::blocking::get(format!("{sim}/_sim/log?platform=http_json&reference={reference}"))?.json()?;
+    let html: Value = reqwest::blocking::get(format!("{sim}/_sim/log?platform=html&reference={reference}"))?.json()?;
+    Ok(log
+        .as_array()
+        .into_iter()
+        .chain(html.as_array())
+        .flatten()
+        .filter_map(|e| e["values"][metric].as_f64())
+        .collect())
+}
+
+/// Waits until the project has stored `metric`, and checks every stored
+/// value is one the simulator served.
+fn stored_as_served(api: &Api, sim: &str, id: i64, reference: &str, metric: &str) -> Result<Vec<f64>> {
+    let path = format!("/api/v1/projects/{id}/series?metric={metric}&from={}", now_secs() - 600);
+    wait_until(&format!("{reference}: {metric}"), Duration::from_secs(20), || {
+        Ok(api.ok(&path)?["series"][0]["points"].as_array().is_some_and(|p| !p.is_empty()))
+    })?;
+    let series = api.ok(&path)?;
+    let values: Vec<f64> =
+        series["series"][0]["points"].as_array().into_iter().flatten().filter_map(|p| p[1].as_f64()).collect();
+    let served = served(sim, reference, metric)?;
+    for v in &values {
+        ensure!(served.iter().any(|s| (s - v).abs() < 1e-6), "{reference} {metric}: stored {v}, served {served:?}");
+    }
+    Ok(values)
+}
+
+#[test]
+fn csv_json_in_pages_graphql_and_conditional_requests_store_what_was_served() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let sim = start_sim(now_secs() - 3600, &[])?;
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1s"), ("TRAWLER_EXCHANGE_RATES", "false")],
+    );
+    let (_server, api) = start_server(&env)?;
+    let s = &sim.addr;
+    let csv = create(
+        &api,
+        "csv",
+        json!({"platform": "http_json", "external_ref": "table-lamp", "options": {
+        "url": format!("{s}/csv/{{ref}}"), "format": "csv", "row": {"column": "id", "equals": "{ref}"},
+        "metrics": {"pledged": "raised", "backers": "supporters"}}}),
+    )?;
+    let page = create(
+        &api,
+        "page",
+        json!({"platform": "html", "external_ref": "ld-lamp", "options": {
+        "url": format!("{s}/html/{{ref}}"),
+        "metrics": {"pledged": "script[type='application/ld+json'] => /offers/price",
+                    "backers": "var window.__CAMPAIGN__ => /campaign/supporters"}}}),
+    )?;
+    let graphql = json!({"platform": "http_json", "external_ref": "gql-lamp", "secret": trawler_sim::generic::GRAPHQL_KEY,
+        "options": {"url": format!("{s}/graphql"), "method": "POST", "secret_header": "X-Api-Key",
+        "body": {"graphql": {"query": "query($ref: ID!) { campaign(ref: $ref) { raised supporters } }", "variables": {"ref": "{ref}"}}},
+        "metrics": {"pledged": "/data/campaign/raised", "backers": "/data/campaign/supporters"}}});
+    let gql = create(&api, "graphql", graphql.clone())?;
+    let mut wrong_key = graphql.clone();
+    wrong_key["secret"] = json!("not-the-key");
+    wrong_key["external_ref"] = json!("gql-denied");
+    let denied = create(&api, "denied", wrong_key)?;
+    let fixed = create(
+        &api,
+        "static",
+        json!({"platform": "http_json", "external_ref": "still-lamp", "options": {
+        "url": format!("{s}/static/{{ref}}"), "metrics": {"pledged": "/campaign/raised", "backers": "/campaign/supporters"}}}),
+    )?;
+
+    for (id, reference) in [(csv, "table-lamp"), (page, "ld-lamp"), (gql, "gql-lamp"), (fixed, "still-lamp")] {
+        for metric in ["pledged", "backers"] {
+            stored_as_served(&api, s, id, reference, metric)?;
+        }
+    }
+    // The wrong key: every poll fails, classified, and the key is not told.
+    wait_until("the denied source's failure", Duration::from_secs(20), || {
+        let actors = api.ok("/api/v1/admin/actors")?;
+        let source =
+            actors["actors"].as_array().into_iter().flatten().find(|a| a["name"] == "source:http_json").cloned();
+        Ok(source
+            .is_some_and(|a| a["last_error"].as_str().is_some_and(|e| e.contains("gql-denied") && e.contains("401"))))
+    })?;
+    let points = api.ok(&format!("/api/v1/projects/{denied}/series?metric=pledged&from={}", now_secs() - 600))?;
+    ensure!(points["series"].as_array().is_some_and(|s| s.iter().all(|l| l["points"] == json!([]))), "{points}");
+
+    // The page that changes once a minute: polled every second, it is
+    // fetched in full once a minute and answers 304 the other times; each
+    // poll still stores the values (a fresh slot, the same numbers).
+    std::thread::sleep(Duration::from_secs(6));
+    let requests: Value = reqwest::blocking::get(format!("{s}/_sim/requests?platform=http_json"))?.json()?;
+    let mine: Vec<&Value> =
+        requests.as_array().into_iter().flatten().filter(|r| r["reference"] == "still-lamp").collect();
+    let not_modified = mine.iter().filter(|r| r["outcome"] == "not_modified").count();
+    ensure!(
+        mine.len() >= 5 && not_modified * 2 >= mine.len(),
+        "{not_modified} of {} answered 304: {mine:?}",
+        mine.len()
+    );
+    let series = api.ok(&format!("/api/v1/projects/{fixed}/series?metric=pledged&from={}", now_secs() - 600))?;
+    let stored = series["series"][0]["points"].as_array().map_or(0, Vec::len);
+    ensure!(stored + 2 >= mine.len(), "{stored} points for {} polls", mine.len());
+    Ok(())
+}
+
+#[test]
+fn bad_request_options_are_refused_at_creation() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let sim = start_sim(now_secs() - 3600, &[])?;
+    let env = server_env(&db.url, &sim.addr, &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "1h")]);
+    let (_server, api) = start_server(&env)?;
+    let url = format!("{}/json/{{ref}}", sim.addr);
+    let cases = [
+        (json!({"method": "DELETE"}), "options.method must be GET or POST"),
+        (json!({"headers": {"Host": "elsewhere.example"}}), "cannot set `host`"),
+        (json!({"headers": {"Content-Length": "1"}}), "cannot set `content-length`"),
+        (json!({"body": {"json": {"a": 1}}}), "needs options.method POST"),
+        (json!({"method": "POST", "body": {"yaml": "a: 1"}}), "options.body is one of"),
+        (json!({"format": "xml"}), "options.format"),
+        (json!({"format": "csv", "row": "last"}), "options.row"),
+    ];
+    for (extra, says) in cases {
+        let mut options = json!({"url": url, "metrics": {"pledged": "/campaign/raised"}});
+        for (k, v) in extra.as_object().ok_or_else(|| anyhow!("an object"))? {
+            options[k] = v.clone();
+        }
+        let source = json!({"platform": "http_json", "external_ref": "x", "options": options});
+        let (status, body) =
+            api.send(Method::POST, "/api/v1/projects", Some(json!({"name": "bad", "sources": [source]})))?;
+        ensure!(
+            status == 400 && body["error"]["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{extra}: {status} {body}"
+        );
+    }
+    let source = json!({"platform": "html", "external_ref": "x", "options": {"url": url, "metrics": {"pledged": "var 1+1 => /a"}}});
+    let (status, body) =
+        api.send(Method::POST, "/api/v1/projects", Some(json!({"name": "bad", "sources": [source]})))?;
+    ensure!(status == 400 && body.to_string().contains("not a script variable"), "{status} {body}");
+    let listed = api.ok("/api/v1/projects")?;
+    ensure!(listed["projects"].as_array().is_some_and(Vec::is_empty), "nothing was created: {listed}");
+    Ok(())
+}
