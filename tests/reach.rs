@@ -168,3 +168,112 @@ fn bad_request_options_are_refused_at_creation() -> Result<()> {
     ensure!(listed["projects"].as_array().is_some_and(Vec::is_empty), "nothing was created: {listed}");
     Ok(())
 }
+
+#[test]
+fn a_saturated_host_waits_for_its_own_rate_and_the_others_keep_their_pace() -> Result<()> {
+    // The simulator as two sites of one platform: 127.0.0.1 with a rate of
+    // its own (2 a second) and six sources wanting 6; localhost with two
+    // sources, limited by the platform's rate only.
+    let db = TestDb::sqlite()?;
+    let sim = start_sim(now_secs() - 3600, &[])?;
+    let port = sim.addr.rsplit(':').next().ok_or_else(|| anyhow!("no port in {}", sim.addr))?.to_owned();
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1s"),
+            ("TRAWLER_HOST_RATES", "127.0.0.1=2"),
+            ("TRAWLER_EXCHANGE_RATES", "false"),
+        ],
+    );
+    let (_server, api) = start_server(&env)?;
+    let source = |host: &str, reference: String| {
+        json!({"platform": "http_json", "external_ref": reference, "options": {
+            "url": format!("http://{host}:{port}/json/{{ref}}"), "metrics": {"pledged": "/campaign/raised"}}})
+    };
+    for i in 0..6 {
+        create(&api, &format!("busy {i}"), source("127.0.0.1", format!("busy-{i}")))?;
+    }
+    for i in 0..2 {
+        create(&api, &format!("calm {i}"), source("localhost", format!("calm-{i}")))?;
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let from_ms = trawler_domain::now_millis();
+    std::thread::sleep(Duration::from_secs(8));
+    let to_ms = trawler_domain::now_millis();
+    let requests: Value = reqwest::blocking::get(format!("{}/_sim/requests?platform=http_json", sim.addr))?.json()?;
+    let count = |prefix: &str| {
+        requests
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["reference"].as_str().is_some_and(|x| x.starts_with(prefix)))
+            .filter(|r| r["at_ms"].as_i64().is_some_and(|t| (from_ms..to_ms).contains(&t)))
+            .count()
+    };
+    let secs = (to_ms - from_ms) as f64 / 1000.0;
+    let (busy, calm) = (count("busy-") as f64 / secs, count("calm-") as f64 / secs);
+    eprintln!("busy host {busy:.2}/s (its rate: 2), calm host {calm:.2}/s (its demand: 2)");
+    ensure!(busy <= 2.6, "the busy host got {busy:.2} requests a second, over its rate");
+    ensure!(busy >= 1.4, "the busy host got {busy:.2} requests a second, well under its rate");
+    ensure!(calm >= 1.8, "the calm host got {calm:.2} requests a second: slowed by the busy one");
+    // Operators see the host's own rate.
+    let platforms = api.ok("/api/v1/admin/platforms")?;
+    let gate = platforms["platforms"].as_array().into_iter().flatten().find(|p| p["platform"] == "http_json");
+    let limits = gate.map(|g| g["host_rates"].clone()).unwrap_or_default();
+    ensure!(
+        limits == json!([{"host": format!("127.0.0.1:{port}"), "rate_per_sec": 2.0, "pattern": "127.0.0.1"}]),
+        "{limits}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_paged_source_adds_up_every_page_and_a_loop_is_an_error() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let sim = start_sim(now_secs() - 3600, &[])?;
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[("TRAWLER_FULL_INTERVAL", "1h"), ("TRAWLER_POLL_INTERVAL", "2s"), ("TRAWLER_EXCHANGE_RATES", "false")],
+    );
+    let (_server, api) = start_server(&env)?;
+    let s = &sim.addr;
+    let paged = |reference: &str, next: &str, query: &str| {
+        json!({"platform": "http_json", "external_ref": reference, "options": {
+            "url": format!("{s}/pages/{{ref}}{query}"), "paginate": {"next": next},
+            "metrics": {"pledged": "sum /items/*/amount", "backers": "count /items"}}})
+    };
+    let by_pointer = create(&api, "by pointer", paged("paged-lamp", "/next", ""))?;
+    let by_link = create(&api, "by link", paged("linked-lamp", "link", ""))?;
+    let looping = create(&api, "looping", paged("loop-lamp", "/next", "?loop=true"))?;
+    for (id, reference) in [(by_pointer, "paged-lamp"), (by_link, "linked-lamp")] {
+        stored_as_served(&api, s, id, reference, "pledged")?;
+        let series = api.ok(&format!("/api/v1/projects/{id}/series?metric=backers&from={}", now_secs() - 600))?;
+        let counts: Vec<f64> =
+            series["series"][0]["points"].as_array().into_iter().flatten().filter_map(|p| p[1].as_f64()).collect();
+        ensure!(!counts.is_empty() && counts.iter().all(|c| *c == 6.0), "six items over three pages: {counts:?}");
+    }
+    // Each poll read the three pages: the pages' request count is about
+    // three times the polls' (the points stored).
+    let requests: Value = reqwest::blocking::get(format!("{s}/_sim/requests?platform=http_json"))?.json()?;
+    let asked = requests.as_array().into_iter().flatten().filter(|r| r["reference"] == "paged-lamp").count();
+    let polls = api.ok(&format!("/api/v1/projects/{by_pointer}/series?metric=pledged&from={}", now_secs() - 600))?
+        ["series"][0]["points"]
+        .as_array()
+        .map_or(0, Vec::len);
+    ensure!(asked >= 3 * polls && asked <= 3 * polls + 6, "{asked} page requests for {polls} polls");
+    // The looping source stores nothing and says why.
+    wait_until("the loop's failure", Duration::from_secs(20), || {
+        let actors = api.ok("/api/v1/admin/actors")?;
+        let source =
+            actors["actors"].as_array().into_iter().flatten().find(|a| a["name"] == "source:http_json").cloned();
+        Ok(source.is_some_and(|a| {
+            a["last_error"].as_str().is_some_and(|e| e.contains("loop-lamp") && e.contains("comes twice"))
+        }))
+    })?;
+    let series = api.ok(&format!("/api/v1/projects/{looping}/series?metric=pledged&from={}", now_secs() - 600))?;
+    ensure!(series["series"].as_array().is_some_and(|l| l.iter().all(|l| l["points"] == json!([]))), "{series}");
+    Ok(())
+}

@@ -112,3 +112,61 @@ pub(crate) async fn minutely(state: web::Data<SimState>, req: HttpRequest, path:
     })
     .await
 }
+
+#[derive(Deserialize)]
+pub(crate) struct PageQuery {
+    page: Option<u32>,
+    /// The moment the first page showed (later pages show the same one).
+    at: Option<i64>,
+    /// Page 2 names itself as the next page.
+    #[serde(default, rename = "loop")]
+    looping: bool,
+}
+
+/// Items per page, and pages.
+const PER_PAGE: i64 = 2;
+const PAGES: u32 = 3;
+
+/// `/pages/{ref}?page=n`: the campaign's pledges as six items
+/// (`{"amount"}`) over three pages, adding up to its pledged amount at the
+/// moment of the first page; each page names the next in `next` (relative)
+/// and in a `Link` header, the last has `next: null`. `loop=true` makes
+/// page 2 name itself.
+pub(crate) async fn pages(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> HttpResponse {
+    let reference = path.into_inner();
+    let page = query.page.unwrap_or(1).clamp(1, PAGES);
+    let at = query.at.unwrap_or_else(now_secs);
+    serve(&state, &req, "http_json", &reference, |_| {
+        let c = state.campaign("http_json", &reference, at);
+        if page == 1 {
+            state.record(now_secs(), "http_json", &reference, "pages", &[("pledged", c.pledged())]);
+        }
+        let items = PER_PAGE * i64::from(PAGES);
+        let each = c.pledged_cents / items;
+        let amounts: Vec<f64> = (0..PER_PAGE)
+            .map(|i| {
+                let index = i64::from(page - 1) * PER_PAGE + i;
+                let cents = if index == items - 1 { c.pledged_cents - each * (items - 1) } else { each };
+                cents as f64 / 100.0
+            })
+            .collect();
+        let loop_arg = if query.looping { "&loop=true" } else { "" };
+        let next = match page {
+            _ if query.looping && page == 2 => Some(format!("?page=2&at={at}{loop_arg}")),
+            p if p < PAGES => Some(format!("?page={}&at={at}{loop_arg}", p + 1)),
+            _ => None,
+        };
+        let body = json!({"page": page, "items": amounts.iter().map(|a| json!({"amount": a})).collect::<Vec<_>>(), "next": next});
+        let mut resp = HttpResponse::Ok();
+        if let Some(n) = &next {
+            resp.insert_header(("Link", format!("<{n}>; rel=\"next\"")));
+        }
+        resp.json(body)
+    })
+    .await
+}

@@ -198,6 +198,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/csv/{reference:.*}", web::get().to(crate::generic::csv_table))
         .route("/static/{reference:.*}", web::get().to(crate::generic::minutely))
         .route("/graphql", web::post().to(crate::generic::graphql))
+        .route("/pages/{reference:.*}", web::get().to(crate::generic::pages))
         .route("/_sim/log", web::get().to(log))
         .route("/_sim/stats", web::get().to(stats))
         .route("/_sim/requests", web::get().to(requests))

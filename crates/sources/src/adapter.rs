@@ -55,6 +55,9 @@ pub struct Fetched {
     /// Samples the platform dates itself (the ECB's rates, by day): each
     /// stored at its own time, epoch seconds.
     pub dated: Vec<(i64, Sample)>,
+    /// Requests made beyond the first (the pages of a paged source): they
+    /// take their tokens from the gate afterwards.
+    pub extra_requests: u32,
 }
 
 /// A platform adapter. One instance serves every project on its platform.

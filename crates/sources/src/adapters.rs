@@ -47,6 +47,9 @@ pub struct SourcesConfig {
     pub max_retry_delay: Duration,
     /// The longest pause a platform's answer can impose on its gate.
     pub max_pause: Duration,
+    /// Each generic host matching a pattern gets its own rate (requests
+    /// per second) inside its platform's: `(pattern, rate)`, first match.
+    pub host_rates: Vec<(String, f64)>,
 }
 
 impl Default for SourcesConfig {
@@ -175,6 +178,9 @@ impl Adapters {
             let pass = self.gates.enter(spec.platform, place, host.as_deref()).await?;
             let result = adapter.fetch(&self.http, spec, kind).await.and_then(finite);
             gate.record(host.as_deref(), &result);
+            if let Ok(extra) = result.as_ref().map(|f| f.extra_requests).map_err(drop) {
+                gate.charge(extra, host.as_deref()).await;
+            }
             drop(pass);
             result
         };

@@ -1,15 +1,17 @@
 //! Any JSON (or CSV) endpoint: `options.url` with `{ref}`, and
 //! `options.metrics` mapping metric names to JSON pointers (RFC 6901,
-//! `/data/0/pledged`) — or, with `options.format: "csv"`, to column names
-//! (see `table.rs`). The request's method, headers and body, and the
-//! conditional request, are `request.rs`'s.
+//! `/data/0/pledged`), `sum /items/*/amount` or `count /items` (see
+//! `paging.rs`, which also follows pages) — or, with `options.format:
+//! "csv"`, to column names (see `table.rs`). The request's method, headers
+//! and body, and the conditional request, are `request.rs`'s.
+
+use std::collections::HashSet;
 
 use serde_json::Value;
 use trawler_domain::{Platform, RunKind};
 
 use crate::adapter::{
-    generic_metrics, json_number, option_str, parse_json, validate_generic, Adapter, BoxFuture, Fetched, Sample,
-    SourceSpec,
+    generic_metrics, option_str, parse_json, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec,
 };
 use crate::request::{Answer, Conditional};
 use crate::{HttpClient, SourceError};
@@ -35,20 +37,18 @@ pub struct HttpJson {
     memory: Conditional,
 }
 
-/// Reads the metrics (name → pointer) out of a JSON answer.
-fn read_json(json: &Value, metrics: &[(String, String)], graphql: bool) -> Result<Vec<Sample>, SourceError> {
+/// Reads the metrics (name → locator) out of JSON pages (one, unless the
+/// source pages).
+fn read_json(pages: &[Value], metrics: &[(String, String)], graphql: bool) -> Result<Vec<Sample>, SourceError> {
     let mut out = Vec::with_capacity(metrics.len());
-    for (name, pointer) in metrics {
-        let Some(value) = json.pointer(pointer) else {
+    for (name, locator) in metrics {
+        let value = crate::paging::value(pages, name, locator).map_err(|e| {
             // A GraphQL server answers 200 with its errors beside no data.
-            if let Some(error) = graphql.then(|| crate::request::graphql_error(json)).flatten() {
-                return Err(SourceError::Parse(format!("http_json: graphql: {error}")));
+            let error = graphql.then(|| pages.first().and_then(crate::request::graphql_error)).flatten();
+            match (e, error) {
+                (SourceError::Parse(_), Some(error)) => SourceError::Parse(format!("http_json: graphql: {error}")),
+                (e, _) => e,
             }
-            return Err(SourceError::Parse(format!("http_json: nothing at `{pointer}` for {name}")));
-        };
-        let value = json_number(value).ok_or_else(|| {
-            let value = crate::http::excerpt(&value.to_string(), 60);
-            SourceError::Parse(format!("http_json: `{pointer}` for {name} is not a number: {value}"))
         })?;
         let metric = name.parse().map_err(|e| SourceError::Config(format!("{e}")))?;
         out.push(Sample { metric, value });
@@ -59,6 +59,9 @@ fn read_json(json: &Value, metrics: &[(String, String)], graphql: bool) -> Resul
 impl HttpJson {
     async fn read(&self, http: &HttpClient, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
         let format = format(&spec.options).map_err(SourceError::Config)?;
+        if let Some(paging) = crate::paging::paging(&spec.options).map_err(SourceError::Config)? {
+            return self.read_pages(http, spec, kind, paging).await;
+        }
         let accept = match format {
             Format::Json => "application/json",
             Format::Csv => "text/csv",
@@ -69,7 +72,7 @@ impl HttpJson {
         };
         let metrics = generic_metrics(&spec.options, kind);
         let samples = match format {
-            Format::Json => read_json(&parse_json(Platform::HttpJson, response.body).await?, &metrics, graphql)?,
+            Format::Json => read_json(&[parse_json(Platform::HttpJson, response.body).await?], &metrics, graphql)?,
             Format::Csv => {
                 let row = crate::table::row(&spec.options, &spec.external_ref).map_err(SourceError::Config)?;
                 let body = response.body;
@@ -84,6 +87,57 @@ impl HttpJson {
     }
 }
 
+impl HttpJson {
+    /// Reads a paged source: the first page as asked, then each next page
+    /// with `GET`, within the bounds of its paging (see `paging.rs`).
+    async fn read_pages(
+        &self,
+        http: &HttpClient,
+        spec: &SourceSpec,
+        kind: RunKind,
+        paging: crate::paging::Paging,
+    ) -> Result<Fetched, SourceError> {
+        let request = crate::request::build(spec, "application/json").map_err(SourceError::Config)?;
+        let headers: Vec<(&str, &str)> = request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let limit = http.config().max_body_bytes.saturating_mul(4);
+        let (first, mut url) = (request.url.clone(), request.url.clone());
+        let (mut seen, mut pages, mut bytes) = (HashSet::new(), Vec::new(), 0usize);
+        loop {
+            seen.insert(url.clone());
+            let resp = if pages.is_empty() {
+                let mut with_type = headers.clone();
+                if let Some((_, content_type)) = &request.body {
+                    with_type.push(("content-type", content_type));
+                }
+                let body = request.body.as_ref().map(|(b, _)| b.clone());
+                http.send(request.method.clone(), &url, &with_type, body).await?
+            } else {
+                http.send(reqwest::Method::GET, &url, &headers, None).await?
+            };
+            let resp = resp.error_for_status()?;
+            bytes = bytes.saturating_add(resp.body.len());
+            if bytes > limit {
+                return Err(SourceError::TooLarge { limit });
+            }
+            let link = crate::paging::link_next(&resp.headers);
+            let json = parse_json(Platform::HttpJson, resp.body).await?;
+            let next = match &paging.next {
+                crate::paging::Next::Pointer(p) => json.pointer(p).and_then(Value::as_str).map(str::to_owned),
+                crate::paging::Next::Link => link,
+            };
+            pages.push(json);
+            let Some(next) = next.filter(|n| !n.trim().is_empty()) else { break };
+            if pages.len() >= paging.max_pages {
+                return Err(SourceError::Parse(format!("paging: more than {} pages", paging.max_pages)));
+            }
+            url = crate::paging::next_url(&url, &next, &first, &seen)?;
+        }
+        let samples = read_json(&pages, &generic_metrics(&spec.options, kind), request.graphql)?;
+        let extra_requests = u32::try_from(pages.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        Ok(Fetched { samples, extra_requests, ..Fetched::default() })
+    }
+}
+
 impl Adapter for HttpJson {
     fn platform(&self) -> Platform {
         Platform::HttpJson
@@ -92,12 +146,15 @@ impl Adapter for HttpJson {
     fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
         let format = format(&spec.options)?;
         crate::request::build(spec, "*/*")?;
+        let pages = crate::paging::paging(&spec.options)?;
         if format == Format::Csv {
             crate::table::row(&spec.options, &spec.external_ref)?;
+            if pages.is_some() {
+                return Err("options.paginate reads JSON pages; a CSV answer has none".into());
+            }
         }
         validate_generic(spec, |locator| match format {
-            Format::Json if locator.is_empty() || locator.starts_with('/') => Ok(()),
-            Format::Json => Err(format!("`{locator}` is not a JSON pointer (it must start with `/`)")),
+            Format::Json => crate::paging::locator(locator).map(drop),
             Format::Csv if !locator.trim().is_empty() => Ok(()),
             Format::Csv => Err("a CSV metric names its column".into()),
         })
@@ -126,11 +183,11 @@ mod tests {
     fn graphql_errors_are_named_when_the_data_is_missing() {
         let metrics = vec![("pledged".to_string(), "/data/campaign/raised".to_string())];
         let answer = json!({"data": null, "errors": [{"message": "unknown campaign"}]});
-        let err = read_json(&answer, &metrics, true).expect_err("no data");
+        let err = read_json(std::slice::from_ref(&answer), &metrics, true).expect_err("no data");
         assert!(err.to_string().contains("graphql: unknown campaign"), "{err}");
-        let err = read_json(&answer, &metrics, false).expect_err("no data");
+        let err = read_json(&[answer], &metrics, false).expect_err("no data");
         assert!(err.to_string().contains("nothing at"), "{err}");
         let ok = json!({"data": {"campaign": {"raised": "1,234"}}, "errors": [{"message": "partial"}]});
-        assert_eq!(read_json(&ok, &metrics, true).map(|s| s[0].value).ok(), Some(1234.0));
+        assert_eq!(read_json(&[ok], &metrics, true).map(|s| s[0].value).ok(), Some(1234.0));
     }
 }

@@ -15,6 +15,7 @@ mod indiegogo;
 mod kickstarter;
 mod meta_ads;
 pub mod number;
+mod paging;
 #[cfg(test)]
 mod props;
 pub mod request;

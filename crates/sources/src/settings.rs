@@ -37,6 +37,13 @@ trawler_domain::settings! {
         rate_html: Rate = Rate::of(10.0);
         /// Requests per second to the ECB (exchange rates).
         rate_ecb: Rate = Rate::of(1.0);
+        /// Requests per second to the hosts of the generic platforms
+        /// (`http_json`, `html`) that match a pattern, comma separated:
+        /// `api.shop.example=2,*.cdn.example=0.5`. Each matching host gets
+        /// its own bucket at that rate, inside its platform's: one busy site
+        /// cannot take a platform's whole budget. Unset: the hosts share
+        /// their platform's rate.
+        host_rates: Option<Vec<HostRate>> = None, unset "hosts share their platform's rate";
         /// Kickstarter's base URL.
         kickstarter_url: BaseUrl = BaseUrl::of("https://www.kickstarter.com");
         /// Indiegogo's API base URL.
@@ -107,6 +114,7 @@ impl SourcesSettings {
             retry_budget_per_run: self.retry_budget.u32(),
             max_retry_delay: Duration::from_secs(30),
             max_pause: self.max_pause.get(),
+            host_rates: self.host_rates.iter().flatten().map(|h| (h.pattern.0.clone(), h.rate)).collect(),
         }
     }
 }
@@ -120,6 +128,7 @@ impl SourcesConfig {
             circuit_failures: self.circuit_failures.max(1),
             circuit_open_for: self.circuit_open_for,
             max_pause: self.max_pause,
+            host_rates: self.host_rates.clone(),
         }
     }
 }
@@ -203,5 +212,46 @@ impl Show for HostPattern {
 impl<'de> Deserialize<'de> for HostPattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HostPattern, D::Error> {
         HostPattern::new(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// A host pattern and its own rate (`api.shop.example=2`).
+#[derive(Clone, PartialEq, Serialize)]
+pub struct HostRate {
+    /// The hosts it covers (a name, an IP literal, `*.example.com`; with
+    /// `:port`, that port only).
+    pub pattern: HostPattern,
+    /// Requests per second to each such host.
+    pub rate: f64,
+}
+
+impl HostRate {
+    /// Parses `pattern=rate`.
+    pub fn new(entry: &str) -> Result<HostRate, String> {
+        let (pattern, rate) =
+            entry.split_once('=').ok_or_else(|| format!("`{entry}` is not host=rate (e.g. api.example.com=2)"))?;
+        let rate: f64 = rate.trim().parse().map_err(|_| format!("`{rate}` in `{entry}` is not a number"))?;
+        if !(rate.is_finite() && (0.001..=100_000.0).contains(&rate)) {
+            return Err(format!("the rate in `{entry}` must be between 0.001 and 100000 requests a second"));
+        }
+        Ok(HostRate { pattern: HostPattern::new(pattern)?, rate })
+    }
+}
+
+impl fmt::Debug for HostRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.pattern.0, self.rate)
+    }
+}
+
+impl Show for HostRate {
+    fn show(&self) -> String {
+        format!("{}={}", self.pattern.0, self.rate)
+    }
+}
+
+impl<'de> Deserialize<'de> for HostRate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HostRate, D::Error> {
+        HostRate::new(&String::deserialize(d)?).map_err(de::Error::custom)
     }
 }

@@ -17,6 +17,9 @@ pub struct GateConfig {
     /// The longest pause a platform's answer can impose (`Retry-After`, a
     /// regain time): a longer ask is cut to this.
     pub max_pause: Duration,
+    /// Generic hosts' own rates: `(pattern, requests per second)`, the
+    /// first matching pattern wins.
+    pub host_rates: Vec<(String, f64)>,
 }
 
 impl Default for GateConfig {

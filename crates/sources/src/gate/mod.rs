@@ -33,9 +33,12 @@ mod line;
 mod view;
 
 mod changes;
+mod charge;
+mod hosts;
 pub use changes::{GateChange, GateEvent};
 pub use config::*;
 pub use gates::*;
+pub use hosts::HostLimit;
 use line::Line;
 pub use line::Ticket;
 pub use view::*;
@@ -48,13 +51,12 @@ use std::time::{Duration, Instant};
 
 use governor::middleware::StateInformationMiddleware;
 use governor::{clock::DefaultClock, state::InMemoryState, state::NotKeyed, Quota, RateLimiter};
-use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use trawler_domain::Platform;
 
 use crate::SourceError;
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+pub(crate) type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
 /// `now + d`, or the latest instant the clock can hold a century ahead
 /// when `d` is too long to add: arithmetic on durations from outside never
@@ -122,6 +124,8 @@ pub struct PlatformGate {
     passed: AtomicU64,
     throttled: AtomicU64,
     failures: AtomicU64,
+    /// Generic hosts with a rate of their own.
+    hosts: hosts::HostBuckets,
 }
 
 /// A token bucket and the rate it was built for.
@@ -217,23 +221,6 @@ impl HostState {
     }
 }
 
-/// A host of a generic platform whose circuit is not plainly closed.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostCircuit {
-    /// `host:port`.
-    pub host: String,
-    /// `closed` (counting failures), `open` or `half_open`.
-    pub circuit: &'static str,
-    /// Consecutive failures counted while closed.
-    pub consecutive_failures: u32,
-    /// Until when an open circuit refuses requests, epoch ms.
-    pub circuit_open_until_ms: Option<i64>,
-    /// Until when the host asked us to pause, epoch ms.
-    pub paused_until_ms: Option<i64>,
-    /// How often its circuit has opened.
-    pub circuit_opened_total: u64,
-}
-
 impl PlatformGate {
     /// A gate for `platform`.
     pub fn new(platform: Platform, config: GateConfig) -> PlatformGate {
@@ -241,6 +228,7 @@ impl PlatformGate {
         let bucket = Bucket::new(rate, 1.0);
         let burst = bucket.burst;
         let max_in_flight = config.max_in_flight.max(1);
+        let hosts = hosts::HostBuckets::new(config.host_rates.clone());
         PlatformGate {
             platform,
             bucket: Mutex::new(bucket),
@@ -265,6 +253,7 @@ impl PlatformGate {
             passed: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            hosts,
         }
     }
 
@@ -296,6 +285,7 @@ impl PlatformGate {
         state.last_token_at = Some(Instant::now());
         drop(state);
         *bucket = fresh;
+        self.hosts.reset();
         true
     }
 
@@ -335,6 +325,12 @@ impl PlatformGate {
         host: Option<&str>,
     ) -> Result<Pass<'a>, SourceError> {
         self.check_circuit(host)?;
+        if let Some(h) = host.filter(|_| self.hosts.any()) {
+            let share = self.bucket().share;
+            if let Some(limiter) = self.hosts.limiter(h, share) {
+                limiter.until_ready().await;
+            }
+        }
         let due = place.and_then(|p| p.due).unwrap_or_else(Instant::now);
         let (ticket, wait) = self.lock().line.join(due, host);
         self.waiting.fetch_add(1, Ordering::Relaxed);
@@ -584,6 +580,7 @@ impl PlatformGate {
                 hosts.sort_by(|a, b| a.host.cmp(&b.host));
                 hosts
             },
+            host_rates: self.hosts.snapshot(),
         }
     }
 }
@@ -599,6 +596,7 @@ mod tests {
             circuit_failures: failures,
             circuit_open_for: open_for,
             max_pause: GateConfig::default().max_pause,
+            host_rates: Vec::new(),
         };
         (PlatformGate::new(Platform::HttpJson, config), Arc::new(Semaphore::new(100)))
     }

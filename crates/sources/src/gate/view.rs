@@ -179,6 +179,9 @@ pub struct GateSnapshot {
     /// Generic platforms: the hosts that are failing, paused or recovering,
     /// each with its own circuit.
     pub hosts: Vec<HostCircuit>,
+    /// Generic platforms: the hosts with a rate of their own
+    /// (`TRAWLER_HOST_RATES`) seen so far.
+    pub host_rates: Vec<super::HostLimit>,
 }
 
 /// Every gate at once.
@@ -190,4 +193,21 @@ pub struct GatesSnapshot {
     pub max_in_flight: usize,
     /// One entry per platform.
     pub platforms: Vec<GateSnapshot>,
+}
+
+/// A host of a generic platform whose circuit is not plainly closed.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostCircuit {
+    /// `host:port`.
+    pub host: String,
+    /// `closed` (counting failures), `open` or `half_open`.
+    pub circuit: &'static str,
+    /// Consecutive failures counted while closed.
+    pub consecutive_failures: u32,
+    /// Until when an open circuit refuses requests, epoch ms.
+    pub circuit_open_until_ms: Option<i64>,
+    /// Until when the host asked us to pause, epoch ms.
+    pub paused_until_ms: Option<i64>,
+    /// How often its circuit has opened.
+    pub circuit_opened_total: u64,
 }

@@ -82,6 +82,20 @@ pub struct GateSnapshot {
     /// Generic platforms: the hosts that are failing, paused or recovering,
     /// each with its own circuit.
     pub hosts: Vec<HostCircuit>,
+    /// Generic platforms: the hosts with a rate of their own
+    /// (`TRAWLER_HOST_RATES`) seen so far.
+    pub host_rates: Vec<HostRate>,
+}
+
+/// A generic host with a rate of its own.
+#[derive(Serialize, ToSchema)]
+pub struct HostRate {
+    /// `host:port`.
+    pub host: String,
+    /// Its requests per second at this node (its share included).
+    pub rate_per_sec: f64,
+    /// The pattern of `TRAWLER_HOST_RATES` that gave it.
+    pub pattern: String,
 }
 
 impl From<gate::GateSnapshot> for GateSnapshot {
@@ -107,6 +121,7 @@ impl From<gate::GateSnapshot> for GateSnapshot {
             throttled,
             failures,
             hosts,
+            host_rates,
         } = g;
         GateSnapshot {
             platform: platform.into(),
@@ -129,6 +144,10 @@ impl From<gate::GateSnapshot> for GateSnapshot {
             throttled,
             failures,
             hosts: hosts.into_iter().map(HostCircuit::from).collect(),
+            host_rates: host_rates
+                .into_iter()
+                .map(|h| HostRate { host: h.host, rate_per_sec: h.rate_per_sec, pattern: h.pattern })
+                .collect(),
         }
     }
 }
