@@ -69,17 +69,7 @@ pub(crate) async fn graphql(state: web::Data<SimState>, req: HttpRequest, body: 
         return HttpResponse::Ok().json(json!({"data": null, "errors": [{"message": "unknown field"}]}));
     }
     serve(&state, &req, "http_json", &reference, |bad| {
-        let at = now_secs();
-        let c = state.campaign("http_json", &reference, at);
-        if !bad {
-            state.record(
-                at,
-                "http_json",
-                &reference,
-                "graphql",
-                &[("pledged", c.pledged()), ("backers", c.backers as f64)],
-            );
-        }
+        let c = state.generic_campaign("http_json", &reference, "graphql", now_secs(), bad);
         let raised = if bad { json!("TBD") } else { json!(c.pledged()) };
         HttpResponse::Ok().json(json!({"data": {"campaign": {"raised": raised, "supporters": c.backers}}}))
     })
@@ -101,10 +91,7 @@ pub(crate) async fn minutely(state: web::Data<SimState>, req: HttpRequest, path:
         return HttpResponse::NotModified().insert_header(("ETag", etag)).finish();
     }
     serve(&state, &req, "http_json", &reference, |bad| {
-        let c = state.campaign("http_json", &reference, minute);
-        if !bad {
-            state.record(now, "http_json", &reference, "static", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
-        }
+        let c = state.generic_campaign("http_json", &reference, "static", minute, bad);
         HttpResponse::Ok()
             .insert_header(("ETag", etag.clone()))
             .insert_header(("Last-Modified", trawler_domain::time::http_date(minute)))

@@ -297,16 +297,7 @@ pub(crate) async fn generic_json(
     let reference = path.into_inner();
     serve(&state, &req, "http_json", &reference, |bad| {
         let at = now_secs();
-        let c = state.campaign("http_json", &reference, at);
-        if !bad {
-            state.record(
-                at,
-                "http_json",
-                &reference,
-                "json",
-                &[("pledged", c.pledged()), ("backers", c.backers as f64)],
-            );
-        }
+        let c = state.generic_campaign("http_json", &reference, "json", at, bad);
         HttpResponse::Ok().json(json!({
             "campaign": {
                 "raised": if bad { "TBD".to_owned() } else { format!("${}", money(c.pledged_cents)) },
@@ -325,11 +316,7 @@ pub(crate) async fn generic_html(
 ) -> HttpResponse {
     let reference = path.into_inner();
     serve(&state, &req, "html", &reference, |bad| {
-        let at = now_secs();
-        let c = state.campaign("html", &reference, at);
-        if !bad {
-            state.record(at, "html", &reference, "html", &[("pledged", c.pledged()), ("backers", c.backers as f64)]);
-        }
+        let c = state.generic_campaign("html", &reference, "html", now_secs(), bad);
         // The numbers twice more as sites carry them: JSON-LD (after an
         // unrelated block), and a script variable.
         let price = if bad { json!("TBD") } else { json!(c.pledged()) };

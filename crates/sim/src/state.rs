@@ -190,6 +190,29 @@ impl SimState {
     }
 
     /// The campaign `reference` on `platform` at `at` (epoch seconds).
+    /// A generic page's campaign at `at`, its pledges and backers logged
+    /// as served (`endpoint`) unless the answer is broken on purpose.
+    pub(crate) fn generic_campaign(
+        &self,
+        platform: &str,
+        reference: &str,
+        endpoint: &str,
+        at: i64,
+        bad: bool,
+    ) -> crate::model::Campaign {
+        let c = self.campaign(platform, reference, at);
+        if !bad {
+            self.record(
+                now_secs(),
+                platform,
+                reference,
+                endpoint,
+                &[("pledged", c.pledged()), ("backers", c.backers as f64)],
+            );
+        }
+        c
+    }
+
     pub(crate) fn campaign(&self, platform: &str, reference: &str, at: i64) -> crate::model::Campaign {
         let ending = self.ending(platform, reference);
         let deadline = ending.map_or(self.epoch + 30 * 86_400, |e| e.deadline);
