@@ -277,3 +277,56 @@ fn a_paged_source_adds_up_every_page_and_a_loop_is_an_error() -> Result<()> {
     ensure!(series["series"].as_array().is_some_and(|l| l.iter().all(|l| l["points"] == json!([]))), "{series}");
     Ok(())
 }
+
+#[test]
+fn a_platform_that_obeys_robots_txt_skips_what_it_disallows_and_waits_its_delay() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let sim = start_sim(now_secs() - 3600, &[])?;
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1s"),
+            ("TRAWLER_ROBOTS_TXT", "http_json"),
+            ("TRAWLER_EXCHANGE_RATES", "false"),
+        ],
+    );
+    let (_server, api) = start_server(&env)?;
+    let s = &sim.addr;
+    let source = |reference: &str| {
+        json!({"platform": "http_json", "external_ref": reference, "options": {
+            "url": format!("{s}/json/{{ref}}"), "metrics": {"pledged": "/campaign/raised"}}})
+    };
+    let forbidden = create(&api, "forbidden", source("forbidden-lamp"))?;
+    let fine = create(&api, "fine", source("fine-lamp"))?;
+    let also = create(&api, "also fine", source("fine-chair"))?;
+    stored_as_served(&api, s, fine, "fine-lamp", "pledged")?;
+    stored_as_served(&api, s, also, "fine-chair", "pledged")?;
+    wait_until("the disallowed source's failure", Duration::from_secs(20), || {
+        let actors = api.ok("/api/v1/admin/actors")?;
+        let source =
+            actors["actors"].as_array().into_iter().flatten().find(|a| a["name"] == "source:http_json").cloned();
+        Ok(source.is_some_and(|a| {
+            a["last_error"].as_str().is_some_and(|e| e.contains("forbidden-lamp") && e.contains("robots.txt disallows"))
+        }))
+    })?;
+    std::thread::sleep(Duration::from_secs(5));
+    let requests: Value = reqwest::blocking::get(format!("{s}/_sim/requests"))?.json()?;
+    let list: Vec<&Value> = requests.as_array().into_iter().flatten().collect();
+    // The disallowed page was never asked for; robots.txt was read once.
+    ensure!(!list.iter().any(|r| r["reference"] == "forbidden-lamp"), "the disallowed page was fetched");
+    ensure!(list.iter().filter(|r| r["platform"] == "robots").count() == 1, "robots.txt read once (cached)");
+    // Two sources polled every second, one request a second allowed.
+    let times: Vec<i64> =
+        list.iter().filter(|r| r["platform"] == "http_json").filter_map(|r| r["at_ms"].as_i64()).collect();
+    let span = (times.iter().max().copied().unwrap_or(0) - times.iter().min().copied().unwrap_or(0)) as f64 / 1000.0;
+    ensure!(
+        times.len() >= 4 && times.len() as f64 <= span + 2.0,
+        "{} requests in {span:.1} s with a crawl delay of 1 s",
+        times.len()
+    );
+    let series = api.ok(&format!("/api/v1/projects/{forbidden}/series?metric=pledged&from={}", now_secs() - 600))?;
+    ensure!(series["series"].as_array().is_some_and(|l| l.iter().all(|l| l["points"] == json!([]))), "{series}");
+    Ok(())
+}

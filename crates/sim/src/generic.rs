@@ -157,3 +157,15 @@ pub(crate) async fn pages(
     })
     .await
 }
+
+/// The simulator's `robots.txt`: `trawler` may not fetch `/json/forbidden-…`
+/// and must wait a second between requests; others may not fetch
+/// `/html/private-…`.
+pub const ROBOTS_TXT: &str = "User-agent: *\nDisallow: /html/private-\n\n\
+    User-agent: trawler\nDisallow: /json/forbidden-\nCrawl-delay: 1\n";
+
+/// `/robots.txt` (counted in `/_sim/requests` as platform `robots`).
+pub(crate) async fn robots(state: web::Data<SimState>, req: HttpRequest) -> HttpResponse {
+    state.note_request("robots", "", "ok", req.path());
+    HttpResponse::Ok().content_type("text/plain").body(ROBOTS_TXT)
+}

@@ -50,6 +50,8 @@ pub struct SourcesConfig {
     /// Each generic host matching a pattern gets its own rate (requests
     /// per second) inside its platform's: `(pattern, rate)`, first match.
     pub host_rates: Vec<(String, f64)>,
+    /// The generic platforms whose sources obey robots.txt.
+    pub robots_txt: Vec<Platform>,
 }
 
 impl Default for SourcesConfig {
@@ -69,6 +71,9 @@ pub struct Adapters {
     max_retries: usize,
     max_retry_delay: Duration,
     retry_budget_per_run: u32,
+    /// The generic platforms that obey robots.txt, and the sites' rules.
+    robots_for: Vec<Platform>,
+    robots: Arc<crate::robots::Robots>,
 }
 
 impl Adapters {
@@ -91,6 +96,13 @@ impl Adapters {
                 &config.rates.keys().map(|p| (*p, config.gate(*p))).collect(),
                 config.max_in_flight_total,
             ),
+            robots_for: config
+                .robots_txt
+                .iter()
+                .copied()
+                .filter(|p| matches!(p, Platform::HttpJson | Platform::Html))
+                .collect(),
+            robots: Arc::default(),
             max_retries: config.max_retries,
             max_retry_delay: config.max_retry_delay,
             retry_budget_per_run: config.retry_budget_per_run,
@@ -171,6 +183,10 @@ impl Adapters {
     ) -> Result<Fetched, SourceError> {
         let adapter = self.adapter(spec.platform);
         let gate = self.gates.get(spec.platform);
+        if self.robots_for.contains(&spec.platform) {
+            let url = crate::request::build(spec, "*/*").map_err(SourceError::Config)?.url;
+            self.robots.check(&self.http, &self.gates, spec.platform, &url).await?;
+        }
         let cap = self.max_retry_delay;
         let spent = std::sync::atomic::AtomicBool::new(false);
         let host = adapter.circuit_host(spec);

@@ -19,6 +19,7 @@ mod paging;
 #[cfg(test)]
 mod props;
 pub mod request;
+mod robots;
 mod settings;
 mod table;
 

@@ -44,6 +44,9 @@ trawler_domain::settings! {
         /// cannot take a platform's whole budget. Unset: the hosts share
         /// their platform's rate.
         host_rates: Option<Vec<HostRate>> = None, unset "hosts share their platform's rate";
+        /// The generic platforms (`http_json`, `html`) whose sources obey
+        /// the robots.txt of their sites, comma separated. Unset: none.
+        robots_txt: Option<Vec<Platform>> = None, unset "none";
         /// Kickstarter's base URL.
         kickstarter_url: BaseUrl = BaseUrl::of("https://www.kickstarter.com");
         /// Indiegogo's API base URL.
@@ -115,6 +118,7 @@ impl SourcesSettings {
             max_retry_delay: Duration::from_secs(30),
             max_pause: self.max_pause.get(),
             host_rates: self.host_rates.iter().flatten().map(|h| (h.pattern.0.clone(), h.rate)).collect(),
+            robots_txt: self.robots_txt.iter().flatten().copied().collect(),
         }
     }
 }

@@ -142,7 +142,7 @@ pub fn shown<T: Show>(value: &T, unset: &[&str]) -> String {
 macro_rules! show_display {
     ($($t:ty),*) => { $( impl Show for $t { fn show(&self) -> String { self.to_string() } } )* };
 }
-show_display!(u32, u64, usize, f64, String, std::net::SocketAddr);
+show_display!(u32, u64, usize, f64, String, std::net::SocketAddr, crate::Platform);
 
 impl Show for bool {
     const SWITCH: bool = true;
