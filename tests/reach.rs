@@ -330,3 +330,55 @@ fn a_platform_that_obeys_robots_txt_skips_what_it_disallows_and_waits_its_delay(
     ensure!(series["series"].as_array().is_some_and(|l| l.iter().all(|l| l["points"] == json!([]))), "{series}");
     Ok(())
 }
+
+#[test]
+fn a_proxy_that_cannot_be_reached_is_benched_and_the_source_keeps_its_cadence() -> Result<()> {
+    // Three proxies for the html platform: the simulator twice (it answers
+    // a proxied request by its path) and a closed port. The page's host
+    // does not resolve: only a proxy can reach it.
+    let db = TestDb::sqlite()?;
+    let sim = start_sim(now_secs() - 3600, &[])?;
+    let port = sim.addr.rsplit(':').next().ok_or_else(|| anyhow!("no port in {}", sim.addr))?.to_owned();
+    let proxies = format!("html=http://127.0.0.1:{port},html=http://user:pw@127.0.0.1:1,html=http://localhost:{port}");
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1s"),
+            ("TRAWLER_PROXIES", &proxies),
+            ("TRAWLER_EXCHANGE_RATES", "false"),
+        ],
+    );
+    let (_server, api) = start_server(&env)?;
+    let id = create(
+        &api,
+        "proxied",
+        json!({"platform": "html", "external_ref": "proxied-lamp", "options": {
+        "url": "http://campaigns.invalid/html/{ref}", "metrics": {"pledged": ".raised"}}}),
+    )?;
+    stored_as_served(&api, &sim.addr, id, "proxied-lamp", "pledged")?;
+    let from = now_secs();
+    std::thread::sleep(Duration::from_secs(8));
+    let series = api.ok(&format!("/api/v1/projects/{id}/series?metric=pledged&from={from}&to={}", from + 7))?;
+    let points = series["series"][0]["points"].as_array().map_or(0, Vec::len);
+    ensure!(points >= 7, "{points} points in 8 s polled every second: {series}");
+    let platforms = api.ok("/api/v1/admin/platforms")?;
+    let list = platforms["proxies"].as_array().ok_or_else(|| anyhow!("no proxies: {platforms}"))?;
+    ensure!(list.len() == 3 && list.iter().all(|p| p["serves"] == "html"), "{platforms}");
+    let dead =
+        list.iter().find(|p| p["proxy"].as_str().is_some_and(|u| u.contains(":1/"))).context("the dead proxy")?;
+    ensure!(dead["failed"].as_u64() >= Some(1) && !dead.to_string().contains("pw"), "{dead}");
+    for live in list.iter().filter(|p| p["proxy"] != dead["proxy"]) {
+        ensure!(live["failed"] == 0 && live["used"].as_u64() >= Some(2) && live["state"] == "ok", "{live}");
+    }
+    // The settings show the proxies without their credentials.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_trawler"))
+        .args(["config", "check"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()?;
+    let shown = String::from_utf8_lossy(&check.stdout);
+    ensure!(check.status.success() && shown.contains("127.0.0.1:1"), "{shown}");
+    ensure!(!shown.contains("user:pw") && !shown.contains(":pw@"), "credentials shown: {shown}");
+    Ok(())
+}

@@ -63,6 +63,7 @@ pub use trawler_sources::{Adapters, SourceSpec};
 /// The platforms' gates as the tree reports them (`Tree::gates`, a run's
 /// place in line), for the layers above, which do not reach the sources.
 pub mod gates {
+    pub use trawler_sources::proxy::ProxyState;
     pub use trawler_sources::{GateSnapshot, GatesSnapshot, HostCircuit, PauseAsked, Standing};
 }
 pub use tree::{Bulk, BulkDone, BulkSkip, Cadence, Tree};

@@ -183,16 +183,19 @@ impl Adapters {
     ) -> Result<Fetched, SourceError> {
         let adapter = self.adapter(spec.platform);
         let gate = self.gates.get(spec.platform);
+        // The platform's proxies, if it has any.
+        let routed = self.http.has_proxies().then(|| self.http.for_platform(spec.platform));
+        let http = routed.as_ref().unwrap_or(&self.http);
         if self.robots_for.contains(&spec.platform) {
             let url = crate::request::build(spec, "*/*").map_err(SourceError::Config)?.url;
-            self.robots.check(&self.http, &self.gates, spec.platform, &url).await?;
+            self.robots.check(http, &self.gates, spec.platform, &url).await?;
         }
         let cap = self.max_retry_delay;
         let spent = std::sync::atomic::AtomicBool::new(false);
         let host = adapter.circuit_host(spec);
         let attempt = || async {
             let pass = self.gates.enter(spec.platform, place, host.as_deref()).await?;
-            let result = adapter.fetch(&self.http, spec, kind).await.and_then(finite);
+            let result = adapter.fetch(http, spec, kind).await.and_then(finite);
             gate.record(host.as_deref(), &result);
             if let Ok(extra) = result.as_ref().map(|f| f.extra_requests).map_err(drop) {
                 gate.charge(extra, host.as_deref()).await;

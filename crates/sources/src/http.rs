@@ -34,6 +34,8 @@ pub struct HttpConfig {
     /// redirect targets): exact names or IP literals, or `*.example.com` for
     /// a domain and its subdomains. An egress allowlist.
     pub egress_allow: Option<Vec<String>>,
+    /// Proxy routes: `(platform or host pattern, proxy URL)`.
+    pub proxies: Vec<(String, String)>,
 }
 
 impl Default for HttpConfig {
@@ -275,6 +277,9 @@ pub fn host_allowed(allow: &[String], host: &str) -> bool {
 pub struct HttpClient {
     client: reqwest::Client,
     config: Arc<HttpConfig>,
+    proxies: Arc<crate::proxy::Pools>,
+    /// The platform whose proxies this handle's requests use.
+    platform: Option<trawler_domain::Platform>,
 }
 
 impl HttpClient {
@@ -282,38 +287,66 @@ impl HttpClient {
     pub fn new(config: HttpConfig) -> Result<HttpClient, SourceError> {
         let max_redirects = config.max_redirects;
         let allow_private = config.allow_private;
-        let egress = config.egress_allow.clone();
-        let policy = redirect::Policy::custom(move |attempt| {
-            let outside = egress
-                .as_deref()
-                .is_some_and(|allow| !host_allowed(allow, attempt.url().host_str().unwrap_or_default()));
-            if attempt.previous().len() > max_redirects {
-                attempt.error(format!("more than {max_redirects} redirects"))
-            } else if outside {
-                let msg = format!("redirect to {}, outside the egress allowlist", shown_url(attempt.url().as_str()));
-                attempt.error(msg)
-            } else if !allow_private && blocked_literal(attempt.url()) {
-                let msg = format!("redirect to private address {}", shown_url(attempt.url().as_str()));
-                attempt.error(msg)
-            } else {
-                attempt.follow()
-            }
-        });
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .redirect(policy)
-            .user_agent(config.user_agent.clone())
-            .pool_idle_timeout(Duration::from_secs(60))
+        let egress_list = config.egress_allow.clone();
+        let policy = || {
+            let egress = egress_list.clone();
+            redirect::Policy::custom(move |attempt| {
+                let outside = egress
+                    .as_deref()
+                    .is_some_and(|allow| !host_allowed(allow, attempt.url().host_str().unwrap_or_default()));
+                if attempt.previous().len() > max_redirects {
+                    attempt.error(format!("more than {max_redirects} redirects"))
+                } else if outside {
+                    let msg =
+                        format!("redirect to {}, outside the egress allowlist", shown_url(attempt.url().as_str()));
+                    attempt.error(msg)
+                } else if !allow_private && blocked_literal(attempt.url()) {
+                    let msg = format!("redirect to private address {}", shown_url(attempt.url().as_str()));
+                    attempt.error(msg)
+                } else {
+                    attempt.follow()
+                }
+            })
+        };
+        let build = |proxy: Option<reqwest::Proxy>| {
+            let mut builder = reqwest::Client::builder()
+                .timeout(config.timeout)
+                .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+                .redirect(policy())
+                .user_agent(config.user_agent.clone())
+                .pool_idle_timeout(Duration::from_secs(60));
             // A proxy from the environment (HTTP_PROXY, …) would resolve
             // names itself, past the resolver that refuses private
-            // addresses: none is used unless configured here.
-            .no_proxy();
-        if !config.allow_private {
-            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
-        }
-        let client = builder.build().map_err(|e| SourceError::Config(format!("HTTP client: {e}")))?;
-        Ok(HttpClient { client, config: Arc::new(config) })
+            // addresses: none is used unless configured (and then the
+            // target is resolved here first, in `send`).
+            builder = match proxy {
+                Some(p) => builder.proxy(p),
+                None => builder.no_proxy(),
+            };
+            if !config.allow_private {
+                builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+            }
+            builder.build().map_err(|e| SourceError::Config(format!("HTTP client: {e}")))
+        };
+        let client = build(None)?;
+        let proxies = crate::proxy::Pools::new(&config.proxies, |p| build(Some(p)))?;
+        Ok(HttpClient { client, config: Arc::new(config), proxies: Arc::new(proxies), platform: None })
+    }
+
+    /// This client for the sources of `platform`: its requests go through
+    /// the platform's proxies, if it has any.
+    pub fn for_platform(&self, platform: trawler_domain::Platform) -> HttpClient {
+        HttpClient { platform: Some(platform), ..self.clone() }
+    }
+
+    /// Whether any proxy is configured.
+    pub fn has_proxies(&self) -> bool {
+        !self.proxies.is_empty()
+    }
+
+    /// Every proxy's state.
+    pub fn proxies(&self) -> Vec<crate::proxy::ProxyState> {
+        self.proxies.snapshot()
     }
 
     /// The client's settings.
@@ -336,14 +369,24 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<HttpResponse, SourceError> {
-        let mut req = self.client.request(method, self.check_url(url)?);
+        let url = self.check_url(url)?;
+        let proxy = self.proxies.pick(self.platform, url.host_str().unwrap_or_default());
+        if proxy.is_some() && !self.config.allow_private {
+            refuse_private_target(&url).await?;
+        }
+        let mut req = proxy.map_or(&self.client, |(_, c)| c).request(method, url);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         if let Some(body) = body {
             req = req.body(body);
         }
-        self.read(req).await
+        let result = self.read(req).await;
+        if let Some((i, _)) = proxy {
+            let unreachable = matches!(result, Err(SourceError::Connect(_) | SourceError::Timeout(_)));
+            self.proxies.outcome(i, !unreachable);
+        }
+        result
     }
 
     /// POSTs a body (webhooks) under the same guards and bounds as `get`.
@@ -417,6 +460,23 @@ impl HttpClient {
         }
         Ok(HttpResponse { status, headers, body })
     }
+}
+
+/// Before a request goes through a proxy (which resolves its target past
+/// the node's resolver): a target named by a host whose addresses are all
+/// private is refused here.
+async fn refuse_private_target(url: &reqwest::Url) -> Result<(), SourceError> {
+    let Some(url::Host::Domain(name)) = url.host() else { return Ok(()) };
+    let port = url.port_or_known_default().unwrap_or(80);
+    let Ok(addrs) = tokio::net::lookup_host((name, port)).await else {
+        // The proxy may know names this node does not.
+        return Ok(());
+    };
+    let addrs: Vec<SocketAddr> = addrs.collect();
+    if !addrs.is_empty() && addrs.iter().all(|a| !is_public(a.ip())) {
+        return Err(SourceError::Blocked(format!("{name} resolves only to private or loopback addresses")));
+    }
+    Ok(())
 }
 
 /// Maps a reqwest error to a classified [`SourceError`].

@@ -18,6 +18,7 @@ pub mod number;
 mod paging;
 #[cfg(test)]
 mod props;
+pub mod proxy;
 pub mod request;
 mod robots;
 mod settings;
@@ -31,4 +32,4 @@ pub use gate::{
     PlatformGate, Standing,
 };
 pub use http::{shown_url, HttpClient, HttpConfig, HttpResponse};
-pub use settings::{BaseUrl, HostPattern, SourcesSettings};
+pub use settings::{BaseUrl, HostPattern, HostRate, ProxyRoute, SourcesSettings};

@@ -47,6 +47,11 @@ trawler_domain::settings! {
         /// The generic platforms (`http_json`, `html`) whose sources obey
         /// the robots.txt of their sites, comma separated. Unset: none.
         robots_txt: Option<Vec<Platform>> = None, unset "none";
+        /// Proxies, comma separated `target=url`: the target a platform
+        /// (`html`) or a host pattern (`*.shop.example`), the URL an
+        /// `http`, `https`, `socks5` or `socks5h` proxy; several for one
+        /// target make a pool that takes turns. Unset: direct.
+        proxies: Option<Vec<ProxyRoute>> = None, unset "none: direct";
         /// Kickstarter's base URL.
         kickstarter_url: BaseUrl = BaseUrl::of("https://www.kickstarter.com");
         /// Indiegogo's API base URL.
@@ -107,6 +112,7 @@ impl SourcesSettings {
                     .as_ref()
                     .filter(|a| !a.is_empty())
                     .map(|a| a.iter().map(|h| h.0.clone()).collect()),
+                proxies: self.proxies.iter().flatten().map(|r| (r.target.clone(), r.url.clone())).collect(),
             },
             rates: self.rates(),
             max_in_flight_per_platform: self.max_in_flight_per_platform.usize(),
@@ -257,5 +263,64 @@ impl Show for HostRate {
 impl<'de> Deserialize<'de> for HostRate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HostRate, D::Error> {
         HostRate::new(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// A proxy route (`html=http://10.0.0.1:3128`).
+#[derive(Clone, PartialEq)]
+pub struct ProxyRoute {
+    /// A platform's name or a host pattern.
+    pub target: String,
+    /// The proxy's URL (its credentials, if any, are never shown).
+    pub url: String,
+}
+
+impl ProxyRoute {
+    /// Parses `target=url`.
+    pub fn new(entry: &str) -> Result<ProxyRoute, String> {
+        let (target, url) =
+            entry.split_once('=').ok_or_else(|| "a proxy is target=url (e.g. html=http://10.0.0.1:3128)".to_owned())?;
+        let target = target.trim();
+        if target.parse::<Platform>().is_err() {
+            HostPattern::new(target).map_err(|e| format!("proxy target: {e} (or a platform's name)"))?;
+        }
+        crate::proxy::check_route(target, url.trim())?;
+        Ok(ProxyRoute { target: target.to_owned(), url: url.trim().to_owned() })
+    }
+
+    fn shown(&self) -> String {
+        let url = reqwest::Url::parse(&self.url).map_or_else(
+            |_| "?".to_owned(),
+            |mut u| {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            },
+        );
+        format!("{}={url}", self.target)
+    }
+}
+
+impl fmt::Debug for ProxyRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+impl Serialize for ProxyRoute {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.shown())
+    }
+}
+
+impl Show for ProxyRoute {
+    fn show(&self) -> String {
+        self.shown()
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyRoute {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ProxyRoute, D::Error> {
+        ProxyRoute::new(&String::deserialize(d)?).map_err(de::Error::custom)
     }
 }

@@ -215,7 +215,8 @@ pub(crate) async fn platforms_view(state: &Data) -> Result<PlatformsView, ApiErr
             .collect();
         c.poll_division.sort_by_key(|s| s.interval_ms);
     }
-    Ok(PlatformsView { gates: gates.into(), capacity, warnings })
+    let proxies = state.tree.adapters().http().proxies().into_iter().map(ProxyState::from).collect();
+    Ok(PlatformsView { gates: gates.into(), capacity, warnings, proxies })
 }
 
 /// A change of a project's own cadences from the `full_interval` and

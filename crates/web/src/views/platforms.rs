@@ -18,6 +18,35 @@ pub struct PlatformsView {
     pub capacity: Vec<Capacity>,
     /// The warnings of the entries over 90% of their budget.
     pub warnings: Vec<String>,
+    /// The proxies (`TRAWLER_PROXIES`) and their health.
+    pub proxies: Vec<ProxyState>,
+}
+
+/// A proxy and its health.
+#[derive(Serialize, ToSchema)]
+pub struct ProxyState {
+    /// The proxy's URL, without its credentials.
+    pub proxy: String,
+    /// The platform or host pattern it serves.
+    pub serves: String,
+    /// `ok`, or `benched` (it could not be reached; the others carry its
+    /// requests until then).
+    pub state: &'static str,
+    /// Until when it is benched, epoch ms.
+    pub benched_until_ms: Option<i64>,
+    /// Times in a row it could not be reached.
+    pub failures_in_row: u32,
+    /// Requests sent through it.
+    pub used: u64,
+    /// Requests that could not reach it.
+    pub failed: u64,
+}
+
+impl From<gate::ProxyState> for ProxyState {
+    fn from(p: gate::ProxyState) -> ProxyState {
+        let gate::ProxyState { proxy, serves, state, benched_until_ms, failures_in_row, used, failed } = p;
+        ProxyState { proxy, serves, state, benched_until_ms, failures_in_row, used, failed }
+    }
 }
 /// Every gate at once.
 #[derive(Serialize, ToSchema)]
