@@ -14,6 +14,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::HeaderMap;
 use reqwest::redirect;
 
+pub use crate::egress::host_allowed;
 use crate::SourceError;
 
 /// Settings of the HTTP client.
@@ -256,20 +257,6 @@ fn blocked_literal(url: &reqwest::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => !is_public(IpAddr::V6(ip)),
         _ => false,
     }
-}
-
-/// Whether `host` matches one entry of an egress allowlist: the same name
-/// (case-insensitive; IPv6 literals with or without brackets), or for
-/// `*.example.com` the domain itself or any subdomain.
-pub fn host_allowed(allow: &[String], host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
-    allow.iter().any(|entry| {
-        let entry = entry.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        match entry.strip_prefix("*.") {
-            Some(domain) => host == domain || host.ends_with(&format!(".{domain}")),
-            None => host == entry,
-        }
-    })
 }
 
 /// The shared, bounded HTTP client. Cheap to clone (one connection pool).

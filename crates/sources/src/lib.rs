@@ -6,6 +6,7 @@
 mod adapter;
 mod adapters;
 pub mod ecb;
+mod egress;
 mod error;
 mod gate;
 mod html;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use trawler_domain::Platform;
 
-use crate::http::host_allowed;
+use crate::egress::host_allowed;
 use crate::SourceError;
 
 /// The first bench, and the longest.
