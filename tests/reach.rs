@@ -382,3 +382,75 @@ fn a_proxy_that_cannot_be_reached_is_benched_and_the_source_keeps_its_cadence() 
     ensure!(!shown.contains("user:pw") && !shown.contains(":pw@"), "credentials shown: {shown}");
     Ok(())
 }
+
+#[test]
+fn a_sites_session_cookie_is_sent_back_and_survives_a_restart() -> Result<()> {
+    let db = TestDb::sqlite()?;
+    let sim = start_sim(now_secs() - 3600, &[])?;
+    let data = std::env::temp_dir().join(format!("trawler_cookies_{}", std::process::id()));
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_DATA_DIR", &data.to_string_lossy()),
+            ("TRAWLER_SECRET_KEY", common::TEST_SECRET_KEY),
+            ("TRAWLER_FULL_INTERVAL", "1h"),
+            ("TRAWLER_POLL_INTERVAL", "1s"),
+            ("TRAWLER_EXCHANGE_RATES", "false"),
+        ],
+    );
+    let (server, api) = start_server(&env)?;
+    let s = &sim.addr;
+    let id = create(
+        &api,
+        "members",
+        json!({"platform": "http_json", "external_ref": "member-lamp", "options": {
+        "url": format!("{s}/members/{{ref}}"), "cookies": "source", "metrics": {"pledged": "/campaign/raised"}}}),
+    )?;
+    stored_as_served(&api, s, id, "member-lamp", "pledged")?;
+    let refused = || -> Result<usize> {
+        let requests: Value = reqwest::blocking::get(format!("{s}/_sim/requests?platform=http_json"))?.json()?;
+        Ok(requests.as_array().into_iter().flatten().filter(|r| r["outcome"] == "no_session").count())
+    };
+    ensure!(refused()? == 1, "one refusal opened the session");
+    // The jar is kept (within two seconds) and read back by the next node.
+    std::thread::sleep(Duration::from_secs(3));
+    drop(server);
+    let (_server, api) = start_server(&env)?;
+    let after = now_secs();
+    wait_until("a point after the restart", Duration::from_secs(20), || {
+        let series = api.ok(&format!("/api/v1/projects/{id}/series?metric=pledged&from={after}"))?;
+        Ok(series["series"][0]["points"].as_array().is_some_and(|p| !p.is_empty()))
+    })?;
+    ensure!(refused()? == 1, "the session survived the restart: {} refusals", refused()?);
+    // The jar is sealed at rest: the cookie's value is not in the database.
+    let kept: Vec<String> = {
+        use diesel::prelude::*;
+        let mut conn = db.pool.get()?;
+        match &mut **conn {
+            trawler_store::AnyConnection::Sqlite(c) => diesel::sql_query("SELECT sealed AS v FROM cookie_jars")
+                .load::<Sealed>(c)?
+                .into_iter()
+                .map(|r| r.v)
+                .collect(),
+            trawler_store::AnyConnection::Postgresql(c) => diesel::sql_query("SELECT sealed AS v FROM cookie_jars")
+                .load::<Sealed>(c)?
+                .into_iter()
+                .map(|r| r.v)
+                .collect(),
+        }
+    };
+    ensure!(kept.len() == 1 && !kept[0].contains("sim_session"), "{kept:?}");
+    let bad = json!({"platform": "http_json", "external_ref": "x", "options": {
+        "url": format!("{s}/members/{{ref}}"), "cookies": "always", "metrics": {"pledged": "/campaign/raised"}}});
+    let (status, body) = api.send(Method::POST, "/api/v1/projects", Some(json!({"name": "bad", "sources": [bad]})))?;
+    ensure!(status == 400 && body.to_string().contains("options.cookies"), "{status} {body}");
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+#[derive(diesel::QueryableByName)]
+struct Sealed {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    v: String,
+}

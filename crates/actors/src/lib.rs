@@ -8,6 +8,7 @@ mod campaign;
 mod cluster;
 mod compactor;
 mod config;
+mod cookies;
 mod db;
 mod deps;
 mod error;

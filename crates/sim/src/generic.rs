@@ -169,3 +169,29 @@ pub(crate) async fn robots(state: web::Data<SimState>, req: HttpRequest) -> Http
     state.note_request("robots", "", "ok", req.path());
     HttpResponse::Ok().content_type("text/plain").body(ROBOTS_TXT)
 }
+
+/// The session cookie `/members/{ref}` sets and wants.
+pub const SESSION_COOKIE: &str = "sim_session";
+
+/// `/members/{ref}`: JSON like `/json/{ref}`, for a client with the
+/// session cookie only; without it, 401 and the cookie (as a site that
+/// opens a session on the first visit), logged as `no_session`.
+pub(crate) async fn members(state: web::Data<SimState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let reference = path.into_inner();
+    let session = format!("s{}", crate::model::seed(&reference) % 1_000_000);
+    let has = req.cookie(SESSION_COOKIE).is_some_and(|c| c.value() == session);
+    if !has {
+        state.note_request("http_json", &reference, "no_session", req.path());
+        return HttpResponse::Unauthorized()
+            .insert_header((
+                "Set-Cookie",
+                format!("{SESSION_COOKIE}={session}; Path=/members; Max-Age=86400; HttpOnly"),
+            ))
+            .json(json!({"error": "sign in first"}));
+    }
+    serve(&state, &req, "http_json", &reference, |bad| {
+        let c = state.generic_campaign("http_json", &reference, "members", now_secs(), bad);
+        HttpResponse::Ok().json(json!({"campaign": {"raised": if bad { json!("TBD") } else { json!(c.pledged()) }, "supporters": c.backers}}))
+    })
+    .await
+}

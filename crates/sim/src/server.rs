@@ -200,6 +200,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/graphql", web::post().to(crate::generic::graphql))
         .route("/pages/{reference:.*}", web::get().to(crate::generic::pages))
         .route("/robots.txt", web::get().to(crate::generic::robots))
+        .route("/members/{reference:.*}", web::get().to(crate::generic::members))
         .route("/_sim/log", web::get().to(log))
         .route("/_sim/stats", web::get().to(stats))
         .route("/_sim/requests", web::get().to(requests))

@@ -74,18 +74,21 @@ pub struct Adapters {
     /// The generic platforms that obey robots.txt, and the sites' rules.
     robots_for: Vec<Platform>,
     robots: Arc<crate::robots::Robots>,
+    /// The generic sources' cookie jars.
+    cookies: Arc<crate::cookies::Jars>,
 }
 
 impl Adapters {
     /// Builds the adapters from the configuration.
     pub fn new(config: &SourcesConfig) -> Result<Adapters, SourceError> {
         let http = HttpClient::new(config.http.clone())?;
+        let cookies = Arc::new(crate::cookies::Jars::default());
         let list: [Arc<dyn Adapter>; 6] = [
             Arc::new(crate::kickstarter::Kickstarter::new(&config.kickstarter_url)),
             Arc::new(crate::indiegogo::Indiegogo::new(&config.indiegogo_url)),
             Arc::new(crate::meta_ads::MetaAds::new(&config.meta_url, &config.meta_api_version)),
-            Arc::new(crate::http_json::HttpJson::default()),
-            Arc::new(crate::html::Html::default()),
+            Arc::new(crate::http_json::HttpJson::new(cookies.clone())),
+            Arc::new(crate::html::Html::new(cookies.clone())),
             Arc::new(crate::ecb::Ecb::new(&config.ecb_url)),
         ];
         let adapters: BTreeMap<Platform, Arc<dyn Adapter>> = list.into_iter().map(|a| (a.platform(), a)).collect();
@@ -103,6 +106,7 @@ impl Adapters {
                 .filter(|p| matches!(p, Platform::HttpJson | Platform::Html))
                 .collect(),
             robots: Arc::default(),
+            cookies,
             max_retries: config.max_retries,
             max_retry_delay: config.max_retry_delay,
             retry_budget_per_run: config.retry_budget_per_run,
@@ -127,6 +131,11 @@ impl Adapters {
     /// platforms that reach unrelated sites (see [`Adapter::circuit_host`]).
     pub fn circuit_host(&self, spec: &SourceSpec) -> Option<String> {
         self.adapter(spec.platform).circuit_host(spec)
+    }
+
+    /// The generic sources' cookie jars (kept in the database by the node).
+    pub fn cookie_jars(&self) -> &crate::cookies::Jars {
+        &self.cookies
     }
 
     /// The shared HTTP client (webhooks send through it too).

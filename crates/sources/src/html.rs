@@ -22,6 +22,14 @@ use crate::{HttpClient, SourceError};
 #[derive(Default)]
 pub struct Html {
     memory: Conditional,
+    jars: std::sync::Arc<crate::cookies::Jars>,
+}
+
+impl Html {
+    /// The adapter, its cookies kept in `jars`.
+    pub fn new(jars: std::sync::Arc<crate::cookies::Jars>) -> Html {
+        Html { memory: Conditional::default(), jars }
+    }
 }
 
 /// Where a metric is in a page.
@@ -149,7 +157,7 @@ fn json_sample(name: &str, value: &Value, pointer: &str) -> Result<Sample, Sourc
 
 impl Html {
     async fn read(&self, http: &HttpClient, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
-        let remember = match crate::request::send(http, spec, kind, "text/html", &self.memory).await? {
+        let remember = match crate::request::send(http, spec, kind, "text/html", &self.memory, &self.jars).await? {
             Answer::Unchanged(samples) => return Ok(Fetched { samples, ..Fetched::default() }),
             Answer::Full { response, remember, .. } => {
                 let (page, metrics) = (response.text(), generic_metrics(&spec.options, kind));
@@ -172,6 +180,7 @@ impl Adapter for Html {
 
     fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
         crate::request::build(spec, "*/*")?;
+        crate::cookies::check(&spec.options)?;
         validate_generic(spec, |text| {
             let sel = match locator(text)? {
                 Locator::Css(sel, _) | Locator::JsonIn(sel, _) => sel,

@@ -35,6 +35,14 @@ fn format(options: &Value) -> Result<Format, String> {
 #[derive(Default)]
 pub struct HttpJson {
     memory: Conditional,
+    jars: std::sync::Arc<crate::cookies::Jars>,
+}
+
+impl HttpJson {
+    /// The adapter, its cookies kept in `jars`.
+    pub fn new(jars: std::sync::Arc<crate::cookies::Jars>) -> HttpJson {
+        HttpJson { memory: Conditional::default(), jars }
+    }
 }
 
 /// Reads the metrics (name → locator) out of JSON pages (one, unless the
@@ -66,10 +74,11 @@ impl HttpJson {
             Format::Json => "application/json",
             Format::Csv => "text/csv",
         };
-        let (response, graphql, remember) = match crate::request::send(http, spec, kind, accept, &self.memory).await? {
-            Answer::Unchanged(samples) => return Ok(Fetched { samples, ..Fetched::default() }),
-            Answer::Full { response, graphql, remember } => (response, graphql, remember),
-        };
+        let (response, graphql, remember) =
+            match crate::request::send(http, spec, kind, accept, &self.memory, &self.jars).await? {
+                Answer::Unchanged(samples) => return Ok(Fetched { samples, ..Fetched::default() }),
+                Answer::Full { response, graphql, remember } => (response, graphql, remember),
+            };
         let metrics = generic_metrics(&spec.options, kind);
         let samples = match format {
             Format::Json => read_json(&[parse_json(Platform::HttpJson, response.body).await?], &metrics, graphql)?,
@@ -146,6 +155,7 @@ impl Adapter for HttpJson {
     fn validate(&self, spec: &SourceSpec) -> Result<(), String> {
         let format = format(&spec.options)?;
         crate::request::build(spec, "*/*")?;
+        crate::cookies::check(&spec.options)?;
         let pages = crate::paging::paging(&spec.options)?;
         if format == Format::Csv {
             crate::table::row(&spec.options, &spec.external_ref)?;

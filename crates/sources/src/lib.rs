@@ -5,6 +5,7 @@
 
 mod adapter;
 mod adapters;
+pub mod cookies;
 pub mod ecb;
 mod egress;
 mod error;

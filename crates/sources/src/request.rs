@@ -180,8 +180,12 @@ pub async fn send(
     kind: RunKind,
     accept: &str,
     memory: &Conditional,
+    jars: &crate::cookies::Jars,
 ) -> Result<Answer, SourceError> {
     let request = build(spec, accept).map_err(SourceError::Config)?;
+    let jar = crate::cookies::key(spec);
+    let target = reqwest::Url::parse(&request.url).map_err(|e| SourceError::Config(format!("bad URL: {e}")))?;
+    let cookie = jar.as_ref().and_then(|j| jars.header(j, &target));
     let conditional = spec.options.get("conditional").and_then(Value::as_bool).unwrap_or(true);
     let key = key(&request, spec, kind);
     let mut headers: Vec<(&str, &str)> = request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -198,7 +202,14 @@ pub async fn send(
     if let Some((_, content_type)) = &request.body {
         headers.push(("content-type", content_type));
     }
+    if let Some(cookie) = &cookie {
+        headers.push(("cookie", cookie));
+    }
     let resp = http.send(request.method.clone(), &request.url, &headers, body).await?;
+    // A site may set its session on a refusal too.
+    if let Some(jar) = &jar {
+        jars.store(jar, &target, &resp.headers);
+    }
     if resp.status == 304 {
         if let Some(r) = remembered {
             return Ok(Answer::Unchanged(r.samples));

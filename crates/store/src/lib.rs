@@ -8,6 +8,7 @@ mod pool;
 pub mod chunk;
 pub mod codec;
 pub mod command;
+pub mod cookie_jar;
 mod error;
 pub mod lease;
 mod migrate;
@@ -33,6 +34,7 @@ pub mod webhook;
 
 pub use chunk::{Chunks, Pass};
 pub use command::{Command, CommandKind};
+pub use cookie_jar::CookieJar;
 pub use error::StoreError;
 pub use lease::{Holder, Lease};
 pub use migrate::{migrations_pending, revert_all, run_migrations};

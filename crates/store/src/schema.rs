@@ -142,6 +142,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The generic sources' cookie jars, sealed.
+    cookie_jars (jar) {
+        jar -> Text,
+        sealed -> Text,
+        updated_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(chunks -> series (series_id));
 diesel::allow_tables_to_appear_in_same_query!(chunks, series);
 

@@ -97,6 +97,8 @@ impl Tree {
         let metrics = Metrics::new();
         crate::stall::start(metrics.clone());
         crate::timeline::start(db.clone(), adapters.gates().clone(), config.node.clone(), metrics.clone());
+        crate::cookies::restore(&pool, &adapters, &config.cipher);
+        crate::cookies::start(db.clone(), adapters.clone(), config.cipher.clone(), metrics.clone());
         let waits = metrics.gate_wait_seconds.clone();
         adapters.gates().observe_waits(Arc::new(move |platform, waited| {
             waits.get_or_create(&metrics::PlatformLabel { platform: platform.as_str() }).observe(waited.as_secs_f64());
