@@ -137,13 +137,34 @@ struct Site {
     next_at: Instant,
 }
 
-/// The sites' rules, per origin.
+/// The sites' rules, per origin, and a lock per origin so that callers
+/// who find a site unknown at once read its file once.
 #[derive(Default)]
-pub struct Robots(Mutex<HashMap<String, Site>>);
+pub struct Robots {
+    sites: Mutex<HashMap<String, Site>>,
+    reading: Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
 
 impl Robots {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Site>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.sites.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The rules of `origin` if they were read recently enough.
+    fn known(&self, origin: &str) -> Option<Rules> {
+        self.lock().get(origin).and_then(|s| {
+            let fresh = s.read_at.elapsed() < if s.rules.closed { KEPT_FAILED } else { KEPT };
+            fresh.then(|| s.rules.clone())
+        })
+    }
+
+    /// The lock callers hold while one of them reads `origin`'s file.
+    fn reading(&self, origin: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_SITES {
+            map.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+        }
+        map.entry(origin.to_owned()).or_default().clone()
     }
 
     /// Checks `url` against its site's `robots.txt` (read through the gate
@@ -161,10 +182,17 @@ impl Robots {
             Some(q) => format!("{}?{q}", parsed.path()),
             None => parsed.path().to_owned(),
         };
-        let known = self.lock().get(&origin).and_then(|s| {
-            let fresh = s.read_at.elapsed() < if s.rules.closed { KEPT_FAILED } else { KEPT };
-            fresh.then(|| s.rules.clone())
-        });
+        let mut known = self.known(&origin);
+        let reading = self.reading(&origin);
+        let held = match known {
+            Some(_) => None,
+            // Another caller may have read it while this one waited.
+            None => {
+                let guard = reading.lock().await;
+                known = self.known(&origin);
+                Some(guard)
+            }
+        };
         let rules = match known {
             Some(r) => r,
             None => {
@@ -190,6 +218,7 @@ impl Robots {
                 rules
             }
         };
+        drop(held);
         rules.allows(&path).map_err(|why| SourceError::Blocked(format!("{}: {why}", shown_url(&origin))))?;
         if let Some(delay) = rules.delay {
             let at = {
