@@ -54,6 +54,20 @@ fn stored_as_served(api: &Api, sim: &str, id: i64, reference: &str, metric: &str
     Ok(values)
 }
 
+/// Waits until the http_json poller's last error names `reference` and
+/// says `says`, then checks the project stored nothing.
+fn fails_storing_nothing(api: &Api, id: i64, reference: &str, says: &str) -> Result<()> {
+    wait_until(&format!("{reference}'s failure"), Duration::from_secs(20), || {
+        let actors = api.ok("/api/v1/admin/actors")?;
+        let source =
+            actors["actors"].as_array().into_iter().flatten().find(|a| a["name"] == "source:http_json").cloned();
+        Ok(source.is_some_and(|a| a["last_error"].as_str().is_some_and(|e| e.contains(reference) && e.contains(says))))
+    })?;
+    let series = api.ok(&format!("/api/v1/projects/{id}/series?metric=pledged&from={}", now_secs() - 600))?;
+    ensure!(series["series"].as_array().is_some_and(|l| l.iter().all(|l| l["points"] == json!([]))), "{series}");
+    Ok(())
+}
+
 #[test]
 fn csv_json_in_pages_graphql_and_conditional_requests_store_what_was_served() -> Result<()> {
     let db = TestDb::sqlite()?;
@@ -102,15 +116,7 @@ fn csv_json_in_pages_graphql_and_conditional_requests_store_what_was_served() ->
         }
     }
     // The wrong key: every poll fails, classified, and the key is not told.
-    wait_until("the denied source's failure", Duration::from_secs(20), || {
-        let actors = api.ok("/api/v1/admin/actors")?;
-        let source =
-            actors["actors"].as_array().into_iter().flatten().find(|a| a["name"] == "source:http_json").cloned();
-        Ok(source
-            .is_some_and(|a| a["last_error"].as_str().is_some_and(|e| e.contains("gql-denied") && e.contains("401"))))
-    })?;
-    let points = api.ok(&format!("/api/v1/projects/{denied}/series?metric=pledged&from={}", now_secs() - 600))?;
-    ensure!(points["series"].as_array().is_some_and(|s| s.iter().all(|l| l["points"] == json!([]))), "{points}");
+    fails_storing_nothing(&api, denied, "gql-denied", "401")?;
 
     // The page that changes once a minute: polled every second, it is
     // fetched in full once a minute and answers 304 the other times; each
@@ -265,16 +271,7 @@ fn a_paged_source_adds_up_every_page_and_a_loop_is_an_error() -> Result<()> {
         .map_or(0, Vec::len);
     ensure!(asked >= 3 * polls && asked <= 3 * polls + 6, "{asked} page requests for {polls} polls");
     // The looping source stores nothing and says why.
-    wait_until("the loop's failure", Duration::from_secs(20), || {
-        let actors = api.ok("/api/v1/admin/actors")?;
-        let source =
-            actors["actors"].as_array().into_iter().flatten().find(|a| a["name"] == "source:http_json").cloned();
-        Ok(source.is_some_and(|a| {
-            a["last_error"].as_str().is_some_and(|e| e.contains("loop-lamp") && e.contains("comes twice"))
-        }))
-    })?;
-    let series = api.ok(&format!("/api/v1/projects/{looping}/series?metric=pledged&from={}", now_secs() - 600))?;
-    ensure!(series["series"].as_array().is_some_and(|l| l.iter().all(|l| l["points"] == json!([]))), "{series}");
+    fails_storing_nothing(&api, looping, "loop-lamp", "comes twice")?;
     Ok(())
 }
 
@@ -303,14 +300,7 @@ fn a_platform_that_obeys_robots_txt_skips_what_it_disallows_and_waits_its_delay(
     let also = create(&api, "also fine", source("fine-chair"))?;
     stored_as_served(&api, s, fine, "fine-lamp", "pledged")?;
     stored_as_served(&api, s, also, "fine-chair", "pledged")?;
-    wait_until("the disallowed source's failure", Duration::from_secs(20), || {
-        let actors = api.ok("/api/v1/admin/actors")?;
-        let source =
-            actors["actors"].as_array().into_iter().flatten().find(|a| a["name"] == "source:http_json").cloned();
-        Ok(source.is_some_and(|a| {
-            a["last_error"].as_str().is_some_and(|e| e.contains("forbidden-lamp") && e.contains("robots.txt disallows"))
-        }))
-    })?;
+    fails_storing_nothing(&api, forbidden, "forbidden-lamp", "robots.txt disallows")?;
     std::thread::sleep(Duration::from_secs(5));
     let requests: Value = reqwest::blocking::get(format!("{s}/_sim/requests"))?.json()?;
     let list: Vec<&Value> = requests.as_array().into_iter().flatten().collect();
@@ -326,8 +316,6 @@ fn a_platform_that_obeys_robots_txt_skips_what_it_disallows_and_waits_its_delay(
         "{} requests in {span:.1} s with a crawl delay of 1 s",
         times.len()
     );
-    let series = api.ok(&format!("/api/v1/projects/{forbidden}/series?metric=pledged&from={}", now_secs() - 600))?;
-    ensure!(series["series"].as_array().is_some_and(|l| l.iter().all(|l| l["points"] == json!([]))), "{series}");
     Ok(())
 }
 
