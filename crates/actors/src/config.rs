@@ -93,6 +93,19 @@ trawler_domain::settings! {
         /// How long the row of a node that stopped sending heartbeats stays
         /// on the admin pages, or `off`.
         nodes_retention: Retention = Retention(Some(Span::secs(7 * 86_400)));
+        /// Keep the answers of the generic sources (`http_json`, `html`)
+        /// in the response archive, so that a parser fixed after a page
+        /// changed its layout can read them again and recover the points
+        /// the broken one missed (`false`: keep none).
+        archive: bool = true;
+        /// How long kept answers stay.
+        archive_max_age: Span = Span::secs(7 * 86_400);
+        /// The most one project's kept answers may take (compressed, with
+        /// their rows); past it, its oldest go.
+        archive_project_bytes: Bytes = Bytes::of(32 * 1024 * 1024);
+        /// The most all kept answers may take together; past it, the
+        /// oldest go.
+        archive_total_bytes: Bytes = Bytes::of(2 * 1024 * 1024 * 1024);
         /// How often points move from the head (a row each) into chunks:
         /// each series keeps one compressed chunk per 24 spans (a day at
         /// the default), to which the compactor adds the head's points of
@@ -147,6 +160,7 @@ impl ActorsSettings {
             retention: self.retention.0.map(Span::get),
             exchange_rates: self.exchange_rates.then(|| self.exchange_rates_interval.get()),
             housekeeping: self.housekeeping(),
+            archive: self.archive.then(|| self.archive_bounds()),
             chunk_span: self.chunk_span.get(),
             webhooks: self.webhooks(),
             run_deadline: self.run_deadline.get(),
@@ -179,6 +193,16 @@ impl ActorsSettings {
             mailbox: 1024,
             spool_dir,
             spool_max_bytes: self.spool_max_bytes.get(),
+        }
+    }
+
+    /// The response archive's bounds.
+    pub fn archive_bounds(&self) -> trawler_store::Bounds {
+        let bytes = |b: Bytes| i64::try_from(b.get()).unwrap_or(i64::MAX);
+        trawler_store::Bounds {
+            max_age_ms: i64::try_from(self.archive_max_age.get().as_millis()).unwrap_or(i64::MAX),
+            project_bytes: bytes(self.archive_project_bytes),
+            total_bytes: bytes(self.archive_total_bytes),
         }
     }
 
@@ -238,6 +262,8 @@ pub struct ActorsConfig {
     pub exchange_rates: Option<Duration>,
     /// Operational retention: runs, deliveries, commands, sessions, nodes.
     pub housekeeping: Housekeeping,
+    /// The response archive's bounds; `None`: no archive.
+    pub archive: Option<trawler_store::Bounds>,
     /// The window one chunk of stored points covers.
     pub chunk_span: Duration,
     /// Webhook delivery.

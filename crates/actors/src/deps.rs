@@ -6,8 +6,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use trawler_domain::campaign::CampaignReport;
 use trawler_domain::clock::SharedClock;
-use trawler_domain::RunKind;
-use trawler_sources::{Adapters, Fetched, LinePlace, RetryBudget, SourceError, SourceSpec};
+use trawler_domain::{RunId, RunKind};
+use trawler_sources::{Adapters, Fetched, Keeper, LinePlace, RetryBudget, SourceError, SourceSpec};
 use trawler_store::Source;
 
 use crate::campaign::CampaignBook;
@@ -50,17 +50,21 @@ pub(crate) struct SharedDeps {
     pub(crate) monitors: crate::monitor::MonitorBook,
     /// Which ad sources are spending (the poll division weighs them).
     pub(crate) spending: crate::spend::SpendBook,
+    /// Where the generic sources' answers are kept, if they are.
+    pub(crate) archive: Option<Addr<crate::archive::ArchiveBook>>,
 }
 
 impl SharedDeps {
-    /// Fetches one source through its platform's gate and records the fetch
-    /// in the metrics.
+    /// Fetches one source through its platform's gate, records the fetch
+    /// in the metrics and keeps its answers in the archive (a generic
+    /// source's, when the node keeps them; `run` is the full scrape's).
     pub(crate) async fn fetch(
         &self,
         source: &Source,
         kind: RunKind,
         budget: &RetryBudget,
         place: Option<&LinePlace>,
+        run: Option<RunId>,
     ) -> Result<Fetched, SourceError> {
         let mut spec = source_spec(source);
         spec.secret = match spec.secret.take().map(|s| self.config.cipher.open(&s)).transpose() {
@@ -68,7 +72,24 @@ impl SharedDeps {
             Err(e) => return Err(SourceError::Config(e.to_string())),
         };
         let started = std::time::Instant::now();
-        let fetched = self.adapters.fetch(&spec, kind, budget, place).await;
+        let archive = self.archive.as_ref().filter(|_| crate::archive::keeps(source.platform));
+        let keep = if archive.is_some() { Keeper::on() } else { Keeper::off() };
+        let fetched = self.adapters.fetch(&spec, kind, budget, place, &keep).await;
+        if let Some(archive) = archive {
+            let answers = keep.take();
+            if !answers.is_empty() {
+                spec.secret = None;
+                archive.do_send(crate::archive::KeepFetch(crate::archive::Fetch {
+                    project: source.project_id,
+                    spec,
+                    kind,
+                    run,
+                    at_ms: self.clock.now_ms(),
+                    answers,
+                    error: fetched.as_ref().err().cloned(),
+                }));
+            }
+        }
         let outcome = fetched.as_ref().map_or_else(SourceError::code, |_| "ok");
         self.metrics.fetch(source.platform.as_str(), kind.as_str(), outcome, started.elapsed().as_secs_f64());
         if let Some(report) = fetched.as_ref().ok().and_then(|f| f.campaign.as_ref()) {

@@ -4,6 +4,7 @@
 //! ingestion actor that batches points into the database with back-pressure.
 //! [`Tree`] starts the whole tree and is the handle the web layer uses.
 
+mod archive;
 mod campaign;
 mod cluster;
 mod compactor;
@@ -67,5 +68,5 @@ pub mod gates {
     pub use trawler_sources::proxy::ProxyState;
     pub use trawler_sources::{GateSnapshot, GatesSnapshot, HostCircuit, PauseAsked, Standing};
 }
-pub use tree::{Bulk, BulkDone, BulkSkip, Cadence, Tree};
+pub use tree::{Bulk, BulkDone, BulkSkip, Cadence, Reparsed, Tree};
 pub use webhook::{WebhookConfig, Webhooks, WEBHOOK_EVENTS};

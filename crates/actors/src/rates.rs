@@ -88,7 +88,7 @@ impl RatesActor {
                 secret: None,
             };
             let fetched = adapters
-                .fetch(&spec, RunKind::Full, &adapters.run_budget(), None)
+                .fetch(&spec, RunKind::Full, &adapters.run_budget(), None, &trawler_sources::Keeper::off())
                 .await
                 .map_err(|e| format!("ecb: {e}"))?;
             let points: Vec<Point> = fetched

@@ -5,7 +5,7 @@ use crate::deps::Deps;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use trawler_domain::{RunKind, RunStatus};
+use trawler_domain::{RunId, RunKind, RunStatus};
 use trawler_sources::LinePlace;
 use trawler_store::Source;
 
@@ -63,7 +63,7 @@ impl Progress {
 }
 
 /// Fetches every source of a project once and hands the points to ingestion.
-pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress) -> Outcome {
+pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress, run: Option<RunId>) -> Outcome {
     progress.begun.store(true, Ordering::Relaxed);
     if sources.is_empty() {
         return Outcome {
@@ -82,7 +82,7 @@ pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress)
         let started = Instant::now();
         // A poll of this source in flight finishes first: one fetch at a time.
         let claim = deps.fetching.claim(source.id).await;
-        let fetched = deps.fetch(source, RunKind::Full, &budget, Some(&progress.place)).await;
+        let fetched = deps.fetch(source, RunKind::Full, &budget, Some(&progress.place), run).await;
         claim.done(fetched.is_ok());
         match fetched {
             Ok(fetched) => {

@@ -49,6 +49,7 @@ impl Adapter for Scripted {
         _: &'a HttpClient,
         _: &'a SourceSpec,
         _: RunKind,
+        _keep: &'a trawler_sources::Keeper,
     ) -> BoxFuture<'a, Result<Fetched, trawler_sources::SourceError>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let delay = self.delay;

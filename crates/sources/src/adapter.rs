@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use trawler_domain::{Metric, Platform, RunKind};
 
+use crate::keep::{Keeper, Kept};
 use crate::{HttpClient, SourceError};
 
 /// A boxed, sendable future (adapters are used as trait objects).
@@ -70,13 +71,27 @@ pub trait Adapter: Send + Sync {
     fn validate(&self, spec: &SourceSpec) -> Result<(), String>;
 
     /// Fetches the metrics of one source: every metric for a full scrape,
-    /// the hot ones for a poll.
+    /// the hot ones for a poll. An adapter whose parser a user writes puts
+    /// the answers it read in `keep` (see [`Adapter::reparse`]).
     fn fetch<'a>(
         &'a self,
         http: &'a HttpClient,
         spec: &'a SourceSpec,
         kind: RunKind,
+        keep: &'a Keeper,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>>;
+
+    /// Reads the metrics again out of the answers of one earlier fetch (as
+    /// kept, pages in order), with the source as it is now: `None` for an
+    /// adapter that keeps no answers.
+    fn reparse(
+        &self,
+        _spec: &SourceSpec,
+        _kind: RunKind,
+        _answers: &[Kept],
+    ) -> Option<Result<Vec<Sample>, SourceError>> {
+        None
+    }
 
     /// The host whose circuit a request belongs to, for platforms that reach
     /// unrelated sites; `None` shares the platform's circuit.

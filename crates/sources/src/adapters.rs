@@ -10,7 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use trawler_domain::{Platform, RunKind};
 
 use crate::adapter::{Adapter, Fetched, SourceSpec};
-use crate::{Gates, HttpClient, HttpConfig, LinePlace, SourceError};
+use crate::{Gates, HttpClient, HttpConfig, Keeper, Kept, LinePlace, SourceError};
 
 /// Settings of the sources: platform base URLs, HTTP bounds, rates, retries.
 #[derive(Debug, Clone)]
@@ -182,13 +182,16 @@ impl Adapters {
     /// `max_retries` times for this request and only while `budget` lasts,
     /// with a platform's Retry-After replacing the backoff delay up to the
     /// cap. The slot is released before any sleep.
-    /// `place`, if given, shows where the request stands while it waits.
+    /// `place`, if given, shows where the request stands while it waits;
+    /// `keep` receives the answers of the try that counted, for the
+    /// adapters that keep them.
     pub async fn fetch(
         &self,
         spec: &SourceSpec,
         kind: RunKind,
         budget: &RetryBudget,
         place: Option<&LinePlace>,
+        keep: &Keeper,
     ) -> Result<Fetched, SourceError> {
         let adapter = self.adapter(spec.platform);
         let gate = self.gates.get(spec.platform);
@@ -204,7 +207,8 @@ impl Adapters {
         let host = adapter.circuit_host(spec);
         let attempt = || async {
             let pass = self.gates.enter(spec.platform, place, host.as_deref()).await?;
-            let result = adapter.fetch(http, spec, kind).await.and_then(finite);
+            keep.start_over();
+            let result = adapter.fetch(http, spec, kind, keep).await.and_then(finite);
             gate.record(host.as_deref(), &result);
             if let Ok(extra) = result.as_ref().map(|f| f.extra_requests).map_err(drop) {
                 gate.charge(extra, host.as_deref()).await;
@@ -237,6 +241,27 @@ impl Adapters {
             Err(e) if spent.load(std::sync::atomic::Ordering::Relaxed) => Err(SourceError::BudgetSpent(Box::new(e))),
             other => other,
         }
+    }
+}
+
+impl Adapters {
+    /// Whether a source's platform keeps its answers (see
+    /// [`Adapter::reparse`]): the generic ones, whose parsers users write.
+    pub fn keeps_answers(platform: Platform) -> bool {
+        matches!(platform, Platform::HttpJson | Platform::Html)
+    }
+
+    /// Reads a source's metrics again, as it is configured now, out of the
+    /// answers one earlier fetch kept; `None` when its adapter keeps none.
+    /// Synchronous and CPU-bound: call it off the async threads.
+    pub fn reparse(
+        &self,
+        spec: &SourceSpec,
+        kind: RunKind,
+        answers: &[Kept],
+    ) -> Option<Result<Vec<crate::Sample>, SourceError>> {
+        let read = self.adapter(spec.platform).reparse(spec, kind, answers)?;
+        Some(read.and_then(|samples| finite(Fetched { samples, ..Fetched::default() }).map(|f| f.samples)))
     }
 }
 

@@ -94,6 +94,7 @@ impl Adapter for Ecb {
         http: &'a HttpClient,
         spec: &'a SourceSpec,
         _: RunKind,
+        _keep: &'a crate::Keeper,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(self.read(http, spec))
     }

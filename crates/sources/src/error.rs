@@ -53,6 +53,16 @@ pub enum SourceError {
     /// The body was not in the shape the adapter expects.
     #[error("parse: {0}")]
     Parse(String),
+    /// An answer that was fetched well but in which one metric's selector
+    /// or pointer found nothing, or something that is not a number: the
+    /// page changed its layout, most likely.
+    #[error("parse: {detail}")]
+    Unread {
+        /// The metric that could not be read.
+        metric: String,
+        /// What was looked for and what was found.
+        detail: String,
+    },
     /// The platform's circuit is open after repeated failures: not tried.
     #[error("circuit_open: {platform} is failing; next probe in {}s", retry_in.as_secs())]
     CircuitOpen {
@@ -80,7 +90,7 @@ impl SourceError {
             SourceError::TooLarge { .. } => "too_large",
             SourceError::HttpStatus { .. } => "http_status",
             SourceError::Throttled { .. } => "throttled",
-            SourceError::Parse(_) => "parse",
+            SourceError::Parse(_) | SourceError::Unread { .. } => "parse",
             SourceError::CircuitOpen { .. } => "circuit_open",
             SourceError::BudgetSpent(inner) => inner.code(),
             SourceError::Config(_) => "config",
@@ -100,6 +110,15 @@ impl SourceError {
             SourceError::Timeout(_) | SourceError::Connect(_) | SourceError::Throttled { .. } => true,
             SourceError::HttpStatus { status, .. } => *status >= 500 || *status == 408,
             _ => false,
+        }
+    }
+
+    /// The metric a well-fetched answer did not give, if that is the failure.
+    pub fn unread_metric(&self) -> Option<&str> {
+        match self {
+            SourceError::Unread { metric, .. } => Some(metric),
+            SourceError::BudgetSpent(inner) => inner.unread_metric(),
+            _ => None,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::adapter::{generic_metrics, json_number, validate_generic, Adapter, Bo
 use crate::http::excerpt;
 use crate::number::parse_number;
 use crate::request::{Answer, Conditional};
-use crate::{HttpClient, SourceError};
+use crate::{HttpClient, Kept, SourceError};
 
 /// The generic HTML adapter.
 #[derive(Default)]
@@ -83,6 +83,11 @@ fn variable(page: &str, name: &str) -> Option<Value> {
     None
 }
 
+/// A metric this answer does not give.
+fn unread(metric: &str, detail: String) -> SourceError {
+    SourceError::Unread { metric: metric.to_owned(), detail }
+}
+
 /// Splits `selector@attribute` into its parts.
 fn split_locator(locator: &str) -> (&str, Option<&str>) {
     match locator.rsplit_once('@') {
@@ -107,9 +112,8 @@ pub(crate) fn extract(page: &str, metrics: &[(String, String)]) -> Result<Vec<Sa
                     .select(&selector)
                     .filter_map(|e| serde_json::from_str::<Value>(&e.text().collect::<String>()).ok())
                     .find_map(|json| json.pointer(pointer).cloned());
-                let value = found.ok_or_else(|| {
-                    SourceError::Parse(format!("html: no JSON in `{sel}` has `{pointer}` for {name}"))
-                })?;
+                let value = found
+                    .ok_or_else(|| unread(name, format!("html: no JSON in `{sel}` has `{pointer}` for {name}")))?;
                 out.push(json_sample(name, &value, pointer)?);
                 continue;
             }
@@ -118,9 +122,8 @@ pub(crate) fn extract(page: &str, metrics: &[(String, String)]) -> Result<Vec<Sa
                 let found = doc.select(&scripts).find_map(|s| {
                     variable(&s.text().collect::<String>(), var).and_then(|v| v.pointer(pointer).cloned())
                 });
-                let value = found.ok_or_else(|| {
-                    SourceError::Parse(format!("html: no script sets `{var}` with `{pointer}` for {name}"))
-                })?;
+                let value = found
+                    .ok_or_else(|| unread(name, format!("html: no script sets `{var}` with `{pointer}` for {name}")))?;
                 out.push(json_sample(name, &value, pointer)?);
                 continue;
             }
@@ -129,17 +132,17 @@ pub(crate) fn extract(page: &str, metrics: &[(String, String)]) -> Result<Vec<Sa
         let element = doc
             .select(&selector)
             .next()
-            .ok_or_else(|| SourceError::Parse(format!("html: nothing matches `{sel}` for {name}")))?;
+            .ok_or_else(|| unread(name, format!("html: nothing matches `{sel}` for {name}")))?;
         let text = match attr {
             Some(a) => element
                 .value()
                 .attr(a)
-                .ok_or_else(|| SourceError::Parse(format!("html: `{sel}` has no attribute `{a}` for {name}")))?
+                .ok_or_else(|| unread(name, format!("html: `{sel}` has no attribute `{a}` for {name}")))?
                 .to_owned(),
             None => element.text().collect::<String>(),
         };
         let value = parse_number(&text)
-            .ok_or_else(|| SourceError::Parse(format!("html: `{}` for {name} is not a number", excerpt(&text, 60))))?;
+            .ok_or_else(|| unread(name, format!("html: `{}` for {name} is not a number", excerpt(&text, 60))))?;
         let metric = name.parse().map_err(|e| SourceError::Config(format!("{e}")))?;
         out.push(Sample { metric, value });
     }
@@ -149,15 +152,22 @@ pub(crate) fn extract(page: &str, metrics: &[(String, String)]) -> Result<Vec<Sa
 /// A metric's value from JSON found in a page.
 fn json_sample(name: &str, value: &Value, pointer: &str) -> Result<Sample, SourceError> {
     let number = json_number(value).ok_or_else(|| {
-        SourceError::Parse(format!("html: `{pointer}` for {name} is not a number: {}", excerpt(&value.to_string(), 60)))
+        unread(name, format!("html: `{pointer}` for {name} is not a number: {}", excerpt(&value.to_string(), 60)))
     })?;
     let metric = name.parse().map_err(|e| SourceError::Config(format!("{e}")))?;
     Ok(Sample { metric, value: number })
 }
 
 impl Html {
-    async fn read(&self, http: &HttpClient, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
-        let remember = match crate::request::send(http, spec, kind, "text/html", &self.memory, &self.jars).await? {
+    async fn read(
+        &self,
+        http: &HttpClient,
+        spec: &SourceSpec,
+        kind: RunKind,
+        keep: &crate::Keeper,
+    ) -> Result<Fetched, SourceError> {
+        let sent = crate::request::send(http, spec, kind, "text/html", &self.memory, &self.jars, keep).await?;
+        let remember = match sent {
             Answer::Unchanged(samples) => return Ok(Fetched { samples, ..Fetched::default() }),
             Answer::Full { response, remember, .. } => {
                 let (page, metrics) = (response.text(), generic_metrics(&spec.options, kind));
@@ -199,8 +209,17 @@ impl Adapter for Html {
         http: &'a HttpClient,
         spec: &'a SourceSpec,
         kind: RunKind,
+        keep: &'a crate::Keeper,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
-        Box::pin(self.read(http, spec, kind))
+        Box::pin(self.read(http, spec, kind, keep))
+    }
+
+    fn reparse(&self, spec: &SourceSpec, kind: RunKind, answers: &[Kept]) -> Option<Result<Vec<Sample>, SourceError>> {
+        let read = || {
+            let answer = crate::keep::readable(answers)?;
+            extract(&String::from_utf8_lossy(&answer.body), &generic_metrics(&spec.options, kind))
+        };
+        Some(read())
     }
 }
 
@@ -241,7 +260,7 @@ mod tests {
         let err = extract(page, &missing).expect_err("no goal");
         assert!(err.to_string().contains("no script sets `window.__DATA__` with `/campaign/goal`"), "{err}");
         let not_number = vec![("pledged".to_string(), "var window.__DATA__ => /campaign/supporters".to_string())];
-        assert!(matches!(extract(page, &not_number), Err(SourceError::Parse(_))));
+        assert!(matches!(extract(page, &not_number), Err(SourceError::Unread { .. })));
         assert!(locator("var 1+1 => /x").is_err());
         assert!(locator("script => x").is_err());
         Ok(())
@@ -250,9 +269,11 @@ mod tests {
     #[test]
     fn missing_elements_are_parse_errors() {
         let metrics = vec![("pledged".to_string(), ".nope".to_string())];
-        assert!(matches!(extract("<p>1</p>", &metrics), Err(SourceError::Parse(_))));
+        assert!(
+            matches!(extract("<p>1</p>", &metrics), Err(SourceError::Unread { metric, .. }) if metric == "pledged")
+        );
         let metrics = vec![("pledged".to_string(), "p".to_string())];
-        assert!(matches!(extract("<p>n/a</p>", &metrics), Err(SourceError::Parse(_))));
+        assert!(matches!(extract("<p>n/a</p>", &metrics), Err(SourceError::Unread { .. })));
     }
 
     #[test]
@@ -260,7 +281,7 @@ mod tests {
         let huge = format!("<p>{}</p>", "9".repeat(400));
         let metrics = vec![("pledged".to_string(), "p".to_string())];
         let err = extract(&huge, &metrics).expect_err("infinity is not stored");
-        assert!(matches!(&err, SourceError::Parse(m) if m.contains("pledged")), "{err}");
+        assert!(matches!(&err, SourceError::Unread { metric, .. } if metric == "pledged"), "{err}");
         assert!(err.to_string().len() < 300, "the error quotes a bounded excerpt: {err}");
     }
 

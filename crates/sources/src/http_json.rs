@@ -14,7 +14,7 @@ use crate::adapter::{
     generic_metrics, option_str, parse_json, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec,
 };
 use crate::request::{Answer, Conditional};
-use crate::{HttpClient, SourceError};
+use crate::{HttpClient, Kept, SourceError};
 
 /// What the answer is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,7 +54,9 @@ fn read_json(pages: &[Value], metrics: &[(String, String)], graphql: bool) -> Re
             // A GraphQL server answers 200 with its errors beside no data.
             let error = graphql.then(|| pages.first().and_then(crate::request::graphql_error)).flatten();
             match (e, error) {
-                (SourceError::Parse(_), Some(error)) => SourceError::Parse(format!("http_json: graphql: {error}")),
+                (SourceError::Unread { metric, .. }, Some(error)) => {
+                    SourceError::Unread { metric, detail: format!("http_json: graphql: {error}") }
+                }
                 (e, _) => e,
             }
         })?;
@@ -65,17 +67,23 @@ fn read_json(pages: &[Value], metrics: &[(String, String)], graphql: bool) -> Re
 }
 
 impl HttpJson {
-    async fn read(&self, http: &HttpClient, spec: &SourceSpec, kind: RunKind) -> Result<Fetched, SourceError> {
+    async fn read(
+        &self,
+        http: &HttpClient,
+        spec: &SourceSpec,
+        kind: RunKind,
+        keep: &crate::Keeper,
+    ) -> Result<Fetched, SourceError> {
         let format = format(&spec.options).map_err(SourceError::Config)?;
         if let Some(paging) = crate::paging::paging(&spec.options).map_err(SourceError::Config)? {
-            return self.read_pages(http, spec, kind, paging).await;
+            return self.read_pages(http, spec, kind, paging, keep).await;
         }
         let accept = match format {
             Format::Json => "application/json",
             Format::Csv => "text/csv",
         };
         let (response, graphql, remember) =
-            match crate::request::send(http, spec, kind, accept, &self.memory, &self.jars).await? {
+            match crate::request::send(http, spec, kind, accept, &self.memory, &self.jars, keep).await? {
                 Answer::Unchanged(samples) => return Ok(Fetched { samples, ..Fetched::default() }),
                 Answer::Full { response, graphql, remember } => (response, graphql, remember),
             };
@@ -105,6 +113,7 @@ impl HttpJson {
         spec: &SourceSpec,
         kind: RunKind,
         paging: crate::paging::Paging,
+        keep: &crate::Keeper,
     ) -> Result<Fetched, SourceError> {
         let request = crate::request::build(spec, "application/json").map_err(SourceError::Config)?;
         let headers: Vec<(&str, &str)> = request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -123,6 +132,7 @@ impl HttpJson {
             } else {
                 http.send(reqwest::Method::GET, &url, &headers, None).await?
             };
+            keep.keep(&url, &resp);
             let resp = resp.error_for_status()?;
             bytes = bytes.saturating_add(resp.body.len());
             if bytes > limit {
@@ -179,8 +189,35 @@ impl Adapter for HttpJson {
         http: &'a HttpClient,
         spec: &'a SourceSpec,
         kind: RunKind,
+        keep: &'a crate::Keeper,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
-        Box::pin(self.read(http, spec, kind))
+        Box::pin(self.read(http, spec, kind, keep))
+    }
+
+    fn reparse(&self, spec: &SourceSpec, kind: RunKind, answers: &[Kept]) -> Option<Result<Vec<Sample>, SourceError>> {
+        Some(reread(spec, kind, answers))
+    }
+}
+
+/// Reads a source's metrics out of the answers of one earlier fetch.
+fn reread(spec: &SourceSpec, kind: RunKind, answers: &[Kept]) -> Result<Vec<Sample>, SourceError> {
+    let first = crate::keep::readable(answers)?;
+    let metrics = generic_metrics(&spec.options, kind);
+    let graphql = crate::request::build(spec, "application/json").map_err(SourceError::Config)?.graphql;
+    let json = |body: &[u8]| {
+        serde_json::from_slice::<Value>(body)
+            .map_err(|e| SourceError::Parse(format!("http_json: body is not JSON: {e}")))
+    };
+    if crate::paging::paging(&spec.options).map_err(SourceError::Config)?.is_some() {
+        let pages = answers.iter().map(|a| json(&a.body)).collect::<Result<Vec<_>, _>>()?;
+        return read_json(&pages, &metrics, graphql);
+    }
+    match format(&spec.options).map_err(SourceError::Config)? {
+        Format::Json => read_json(&[json(&first.body)?], &metrics, graphql),
+        Format::Csv => {
+            let row = crate::table::row(&spec.options, &spec.external_ref).map_err(SourceError::Config)?;
+            crate::table::extract(&first.body, &metrics, &row)
+        }
     }
 }
 

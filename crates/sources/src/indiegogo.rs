@@ -103,6 +103,7 @@ impl Adapter for Indiegogo {
         http: &'a HttpClient,
         spec: &'a SourceSpec,
         kind: RunKind,
+        _keep: &'a crate::Keeper,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(self.campaign(http, spec, kind))
     }

@@ -188,6 +188,7 @@ impl Adapter for Kickstarter {
         http: &'a HttpClient,
         spec: &'a SourceSpec,
         kind: RunKind,
+        _keep: &'a crate::Keeper,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         Box::pin(async move {
             match kind {

@@ -14,10 +14,12 @@ mod html;
 mod http;
 mod http_json;
 mod indiegogo;
+mod keep;
 mod kickstarter;
 mod meta_ads;
 pub mod number;
 mod paging;
+pub mod propose;
 #[cfg(test)]
 mod props;
 pub mod proxy;
@@ -34,4 +36,5 @@ pub use gate::{
     PlatformGate, Standing,
 };
 pub use http::{shown_url, HttpClient, HttpConfig, HttpResponse};
+pub use keep::{Keeper, Kept};
 pub use settings::{BaseUrl, HostPattern, HostRate, ProxyRoute, SourcesSettings};

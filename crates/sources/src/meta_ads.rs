@@ -268,6 +268,7 @@ impl Adapter for MetaAds {
         http: &'a HttpClient,
         spec: &'a SourceSpec,
         kind: RunKind,
+        _keep: &'a crate::Keeper,
     ) -> BoxFuture<'a, Result<Fetched, SourceError>> {
         // One insights request carries every ad metric, so the poll and the
         // full scrape read the same numbers; a full scrape also reads where

@@ -13,6 +13,13 @@
 
 /// Parses a human-formatted number, or `None` when there is no number in it.
 pub fn parse_number(text: &str) -> Option<f64> {
+    read(text).map(|(value, _)| value)
+}
+
+/// The value of a human-formatted number and the step of its last shown
+/// digit (`"1.2k"` → 1200 and 100; `"$1,234"` → 1234 and 1): how far the
+/// value it stands for may be from it once rounded for display.
+pub(crate) fn read(text: &str) -> Option<(f64, f64)> {
     let text = text.trim();
     // Find the numeric core: from the first digit (or sign/point before one)
     // to the last digit, then an optional magnitude suffix right after it.
@@ -45,8 +52,10 @@ pub fn parse_number(text: &str) -> Option<f64> {
     let normalised = normalise_separators(&core)?;
     let value: f64 = normalised.parse().ok()?;
     let value = value * multiplier;
+    let decimals = normalised.split_once('.').map_or(0, |(_, d)| d.len());
+    let step = multiplier / 10f64.powi(i32::try_from(decimals).unwrap_or(i32::MAX));
     // "1" followed by 400 zeros parses as infinity: not a number anyone can store.
-    value.is_finite().then_some(if negative { -value } else { value })
+    value.is_finite().then_some((if negative { -value } else { value }, step))
 }
 
 /// Rewrites digits with `.`/`,` separators into Rust's float syntax.
@@ -92,7 +101,15 @@ fn normalise_separators(core: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_number;
+    use super::{parse_number, read};
+
+    #[test]
+    fn the_step_of_the_last_shown_digit_is_known() {
+        assert_eq!(read("1.2k"), Some((1200.0, 100.0)));
+        assert_eq!(read("$1,234"), Some((1234.0, 1.0)));
+        assert_eq!(read("1.234,50 €"), Some((1234.5, 0.01)));
+        assert_eq!(read("3 M"), Some((3e6, 1e6)));
+    }
 
     #[test]
     fn human_numbers_parse() {

@@ -122,7 +122,7 @@ pub(crate) fn select<'a>(value: &'a Value, pointer: &str) -> Vec<&'a Value> {
 
 /// A metric's value over the pages read; an error names the metric.
 pub(crate) fn value(pages: &[Value], name: &str, text: &str) -> Result<f64, SourceError> {
-    let parse = |m: String| SourceError::Parse(format!("http_json: {m}"));
+    let parse = |m: String| SourceError::Unread { metric: name.to_owned(), detail: format!("http_json: {m}") };
     match locator(text).map_err(SourceError::Config)? {
         Locator::First(pointer) => {
             let first = pages.first().and_then(|p| p.pointer(pointer));
@@ -200,9 +200,9 @@ mod tests {
         assert_eq!(value(&pages, "backers", "count /items")?, 3.0);
         assert_eq!(value(&pages, "goal", "/total")?, 7.0);
         assert!(value(&pages, "goal", "sum /items/*/missing").is_ok_and(|v| v == 0.0));
-        assert!(matches!(value(&pages, "backers", "count /nothing"), Err(SourceError::Parse(_))));
+        assert!(matches!(value(&pages, "backers", "count /nothing"), Err(SourceError::Unread { .. })));
         let bad = [json!({"items": [{"amount": "soon"}]})];
-        assert!(matches!(value(&bad, "pledged", "sum /items/*/amount"), Err(SourceError::Parse(_))));
+        assert!(matches!(value(&bad, "pledged", "sum /items/*/amount"), Err(SourceError::Unread { .. })));
         Ok(())
     }
 

@@ -63,7 +63,7 @@ proptest! {
         let metrics = vec![("pledged".to_owned(), selector)];
         match crate::html::extract(&page, &metrics) {
             Ok(samples) => prop_assert!(samples.iter().all(|s| s.value.is_finite())),
-            Err(SourceError::Parse(_) | SourceError::Config(_)) => {}
+            Err(SourceError::Parse(_) | SourceError::Unread { .. } | SourceError::Config(_)) => {}
             Err(other) => prop_assert!(false, "unexpected error {other:?}"),
         }
     }

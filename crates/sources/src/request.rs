@@ -181,6 +181,7 @@ pub async fn send(
     accept: &str,
     memory: &Conditional,
     jars: &crate::cookies::Jars,
+    keep: &crate::Keeper,
 ) -> Result<Answer, SourceError> {
     let request = build(spec, accept).map_err(SourceError::Config)?;
     let jar = crate::cookies::key(spec);
@@ -206,6 +207,7 @@ pub async fn send(
         headers.push(("cookie", cookie));
     }
     let resp = http.send(request.method.clone(), &request.url, &headers, body).await?;
+    keep.keep(&request.url, &resp);
     // A site may set its session on a refusal too.
     if let Some(jar) = &jar {
         jars.store(jar, &target, &resp.headers);

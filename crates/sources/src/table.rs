@@ -66,10 +66,14 @@ pub(crate) fn extract(body: &[u8], metrics: &[(String, String)], row: &Row) -> R
         .map_err(|e| SourceError::Parse(format!("csv: {e}")))?;
     let mut out = Vec::with_capacity(metrics.len());
     for (name, header) in metrics {
-        let at = column(header).ok_or_else(|| SourceError::Parse(format!("csv: no column `{header}` for {name}")))?;
+        let at = column(header).ok_or_else(|| SourceError::Unread {
+            metric: name.clone(),
+            detail: format!("csv: no column `{header}` for {name}"),
+        })?;
         let text = record.get(at).unwrap_or_default();
         let value = parse_number(text).ok_or_else(|| {
-            SourceError::Parse(format!("csv: `{}` in column `{header}` for {name} is not a number", excerpt(text, 60)))
+            let detail = format!("csv: `{}` in column `{header}` for {name} is not a number", excerpt(text, 60));
+            SourceError::Unread { metric: name.clone(), detail }
         })?;
         let metric = name.parse().map_err(|e| SourceError::Config(format!("{e}")))?;
         out.push(Sample { metric, value });

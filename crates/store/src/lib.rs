@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod pool;
+pub mod archive;
 pub mod chunk;
 pub mod codec;
 pub mod command;
@@ -32,6 +33,7 @@ pub mod token;
 pub mod view;
 pub mod webhook;
 
+pub use archive::{Archive, Bounds, Break, NewResponse, Response, ResponseFilter};
 pub use chunk::{Chunks, Pass};
 pub use command::{Command, CommandKind};
 pub use cookie_jar::CookieJar;

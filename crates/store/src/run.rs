@@ -41,6 +41,9 @@ pub struct Run {
     /// start the freshness SLO counts (a run can wait in line after
     /// `started_at_ms`). Set when the run ends; none if nothing passed.
     pub fetch_started_at_ms: Option<i64>,
+    /// When a re-parse of the answers it kept recovered the points it
+    /// missed, epoch ms.
+    pub recovered_at_ms: Option<i64>,
 }
 
 /// How a run ended.
@@ -103,6 +106,7 @@ pub(crate) struct RunRow {
     error_kind: Option<String>,
     node: String,
     fetch_started_at_ms: Option<i64>,
+    recovered_at_ms: Option<i64>,
 }
 
 fn corrupt(e: trawler_domain::project::UnknownName) -> StoreError {
@@ -126,6 +130,7 @@ impl TryFrom<RunRow> for Run {
             error_kind: r.error_kind,
             node: r.node,
             fetch_started_at_ms: r.fetch_started_at_ms,
+            recovered_at_ms: r.recovered_at_ms,
         })
     }
 }

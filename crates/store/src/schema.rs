@@ -95,6 +95,7 @@ diesel::table! {
         error_kind -> Nullable<Text>,
         node -> Text,
         fetch_started_at_ms -> Nullable<BigInt>,
+        recovered_at_ms -> Nullable<BigInt>,
     }
 }
 
@@ -148,6 +149,31 @@ diesel::table! {
         jar -> Text,
         sealed -> Text,
         updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The answers the generic sources' fetches brought back, compressed.
+    responses (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        platform -> Text,
+        external_ref -> Text,
+        run_id -> Nullable<BigInt>,
+        kind -> Text,
+        fetched_at_ms -> BigInt,
+        page -> Integer,
+        status -> Integer,
+        url -> Text,
+        headers -> Text,
+        body -> Binary,
+        body_bytes -> BigInt,
+        stored_bytes -> BigInt,
+        outcome -> Text,
+        error -> Nullable<Text>,
+        metric -> Nullable<Text>,
+        proposals -> Nullable<Text>,
+        recovered_at_ms -> Nullable<BigInt>,
     }
 }
 

@@ -481,7 +481,7 @@ impl ScraperActor {
         let deadline = deps.config.run_deadline;
         let started_ms = deps.clock.now_ms();
         async move {
-            let bounded = tokio::time::timeout(deadline, scrape(&sources, &deps, &progress));
+            let bounded = tokio::time::timeout(deadline, scrape(&sources, &deps, &progress, run));
             let outcome = caught(bounded).await;
             let (outcome, panicked) = match outcome {
                 Ok(Ok(o)) => (o, false),

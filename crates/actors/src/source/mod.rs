@@ -249,7 +249,7 @@ impl SourceActor {
                 let tolerance = (every_ms / 100).max(1);
                 let place = LinePlace::due_in_ms(slot_ms.saturating_add(tolerance).saturating_sub(deps.clock.now_ms()));
                 // A poll retries at most once: the next window comes soon.
-                let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place)).await;
+                let fetched = deps.fetch(&source, RunKind::Poll, &RetryBudget::new(1), Some(&place), None).await;
                 claim.done(fetched.is_ok());
                 let late = place.first_pass_ms().map(|first| first - slot_ms);
                 if let Some(late) = late {

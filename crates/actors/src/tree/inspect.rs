@@ -118,6 +118,9 @@ impl Tree {
         }
         actors.push(self.retention.send(GetRetentionState).await?);
         actors.push(self.compactor.send(GetCompactorState).await?);
+        if let Some(archive) = &self.archive {
+            actors.push(archive.send(crate::archive::GetArchiveState).await?);
+        }
         if let Some(rates) = &self.rates {
             actors.push(rates.send(crate::rates::GetRatesState).await?);
         }

@@ -2,7 +2,10 @@
 
 mod inspect;
 mod lifecycle;
+mod reparse;
+
 pub use lifecycle::{Bulk, BulkDone, BulkSkip, Cadence};
+pub use reparse::Reparsed;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -48,6 +51,8 @@ pub struct Tree {
     ingest_mailbox: Mailbox,
     /// Starts and ends of runs not yet committed.
     run_book_depth: Arc<AtomicUsize>,
+    /// The response archive's writer, if answers are kept.
+    archive: Option<Addr<crate::archive::ArchiveBook>>,
     sources: Vec<(Platform, Addr<SourceActor>)>,
     retention: Addr<RetentionActor>,
     compactor: Addr<CompactorActor>,
@@ -144,6 +149,12 @@ impl Tree {
         let run_book_depth = Arc::new(AtomicUsize::new(0));
         let runs = RunBook::new(db_lane(&pool, 1), &config.node, run_book_depth.clone()).start();
         let monitor_defaults = config.monitors.clone();
+        // Kept answers are compressed and written on a thread of their own.
+        let archive_stats = Arc::new(crate::archive::ArchiveStats::default());
+        let clock = trawler_domain::clock::system();
+        let archive = config.archive.map(|bounds| {
+            crate::archive::ArchiveBook::new(db_lane(&pool, 1), bounds, clock.clone(), archive_stats.clone()).start()
+        });
         let deps = Arc::new(SharedDeps {
             db: db.clone(),
             runs,
@@ -154,10 +165,11 @@ impl Tree {
             events: events.clone(),
             ownership: ownership.clone(),
             fetching: Arc::default(),
-            clock: trawler_domain::clock::system(),
+            clock,
             campaigns: Default::default(),
             monitors: crate::monitor::MonitorBook::new(monitor_defaults),
             spending: Default::default(),
+            archive: archive.clone(),
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();
@@ -200,6 +212,7 @@ impl Tree {
             ingest_info,
             ingest_mailbox: deps_mailbox,
             run_book_depth,
+            archive,
             sources,
             retention,
             compactor,

@@ -106,6 +106,9 @@ pub struct RunBrief {
     /// When its first request passed the platform's gate, epoch ms (the
     /// time in line is this minus `started_at_ms`).
     pub fetch_started_at_ms: Option<i64>,
+    /// When a re-parse of its kept answers recovered the points it missed,
+    /// epoch ms.
+    pub recovered_at_ms: Option<i64>,
 }
 
 impl From<Run> for RunBrief {
@@ -124,6 +127,7 @@ impl From<Run> for RunBrief {
             error_kind,
             node,
             fetch_started_at_ms,
+            recovered_at_ms,
         } = r;
         RunBrief {
             id: id.0,
@@ -138,6 +142,7 @@ impl From<Run> for RunBrief {
             points_written,
             node,
             fetch_started_at_ms,
+            recovered_at_ms,
         }
     }
 }
