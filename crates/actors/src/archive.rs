@@ -162,18 +162,31 @@ impl ArchiveBook {
     }
 }
 
-/// The proposals for `metric` in a fetch's answers, as JSON: its last
-/// stored value looked for in the new answer.
-fn proposals(conn: &mut trawler_store::AnyConnection, fetch: &Fetch, metric: &str) -> Option<String> {
-    let now_secs = fetch.at_ms / 1000;
-    let last = Point::observations_at(conn, fetch.project, now_secs)
-        .map_err(|e| log::warn!("archive: reading {metric}'s last value failed: {e}"))
-        .ok()?
-        .into_iter()
-        .find(|o| o.platform == fetch.spec.platform && o.metric.as_str() == metric)?
-        .value;
-    let found = trawler_sources::propose::propose(&fetch.spec, metric, last, &fetch.answers);
-    serde_json::to_string(&serde_json::json!({"last_value": last, "found": found})).ok()
+/// The proposals for every metric a fetch's answers do not give (the one
+/// its error names among them), as JSON: each metric's last stored value
+/// looked for in the new answer.
+fn proposals(conn: &mut trawler_store::AnyConnection, fetch: &Fetch, named: &str) -> Option<String> {
+    let mut unread = trawler_sources::propose::unread(&fetch.spec, fetch.kind, &fetch.answers);
+    if !unread.iter().any(|m| m == named) {
+        unread.insert(0, named.to_owned());
+    }
+    let observed = Point::observations_at(conn, fetch.project, fetch.at_ms / 1000)
+        .map_err(|e| log::warn!("archive: reading the last values of project {} failed: {e}", fetch.project))
+        .ok()?;
+    let metrics: Vec<serde_json::Value> = unread
+        .iter()
+        .map(|metric| {
+            let last = observed
+                .iter()
+                .find(|o| o.platform == fetch.spec.platform && o.metric.as_str() == metric)
+                .map(|o| o.value);
+            let found = last
+                .map(|last| trawler_sources::propose::propose(&fetch.spec, metric, last, &fetch.answers))
+                .unwrap_or_default();
+            serde_json::json!({"metric": metric, "last_value": last, "found": found})
+        })
+        .collect();
+    serde_json::to_string(&serde_json::json!({ "metrics": metrics })).ok()
 }
 
 /// The rows of one fetch: one per answer, the outcome on each, the

@@ -6,6 +6,7 @@ pub mod allocation;
 pub mod campaign;
 pub mod capacity;
 pub mod clock;
+pub mod fixture;
 pub mod gaps;
 pub mod metric;
 pub mod money;

@@ -5,6 +5,7 @@
 //! platform said.
 
 pub mod anomaly;
+mod changes;
 pub mod fault;
 pub mod generic;
 pub mod model;

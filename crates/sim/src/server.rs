@@ -179,6 +179,8 @@ async fn index(state: web::Data<SimState>) -> HttpResponse {
             "GET /_sim/requests?platform=",
             "GET|POST|DELETE /_sim/faults",
             "POST /_sim/campaigns {platform, reference, ends_in_secs}",
+            "POST /_sim/layouts {reference, in_secs} (when /layout/{reference} changes its markup)",
+            "GET /fixture/{platform}/{reference} (a fixture's answers in turn: trawler sim --fixture FILE)",
             "GET /_sim/embed?src=URL (a page that frames URL, as an agency's site would)",
         ],
     }))
@@ -201,6 +203,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/pages/{reference:.*}", web::get().to(crate::generic::pages))
         .route("/robots.txt", web::get().to(crate::generic::robots))
         .route("/members/{reference:.*}", web::get().to(crate::generic::members))
+        .route("/layout/{reference:.*}", web::get().to(crate::changes::layout_page))
+        .route("/fixture/{platform}/{reference:.*}", web::get().to(crate::changes::fixture_answer))
+        .route("/_sim/layouts", web::post().to(crate::changes::set_layout))
         .route("/_sim/log", web::get().to(log))
         .route("/_sim/stats", web::get().to(stats))
         .route("/_sim/requests", web::get().to(requests))

@@ -73,6 +73,8 @@ pub struct SimState {
     pub(crate) deadlines: Mutex<BTreeMap<String, Ending>>,
     /// References whose numbers go wrong on purpose (`platform:reference`).
     pub(crate) anomalies: Mutex<BTreeMap<String, crate::anomaly::Anomaly>>,
+    /// Pages whose layout changes, and fixtures served again.
+    pub(crate) changes: crate::changes::Changes,
 }
 
 /// How one campaign ends: its deadline, its final state when it is not the
@@ -133,6 +135,7 @@ impl SimState {
             delayed: Arc::default(),
             deadlines: Mutex::new(BTreeMap::new()),
             anomalies: Mutex::new(BTreeMap::new()),
+            changes: Default::default(),
         }
     }
 

@@ -200,7 +200,7 @@ impl Adapter for HttpJson {
 }
 
 /// Reads a source's metrics out of the answers of one earlier fetch.
-fn reread(spec: &SourceSpec, kind: RunKind, answers: &[Kept]) -> Result<Vec<Sample>, SourceError> {
+pub(crate) fn reread(spec: &SourceSpec, kind: RunKind, answers: &[Kept]) -> Result<Vec<Sample>, SourceError> {
     let first = crate::keep::readable(answers)?;
     let metrics = generic_metrics(&spec.options, kind);
     let graphql = crate::request::build(spec, "application/json").map_err(SourceError::Config)?.graphql;

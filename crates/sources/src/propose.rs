@@ -16,7 +16,7 @@
 use scraper::{ElementRef, Html as Document, Selector};
 use serde::Serialize;
 use serde_json::Value;
-use trawler_domain::Platform;
+use trawler_domain::{Platform, RunKind};
 
 use crate::number::read;
 use crate::{Kept, SourceSpec};
@@ -42,6 +42,38 @@ pub struct Proposal {
     pub value: f64,
     /// How that compares with the last good value.
     pub closeness: Closeness,
+}
+
+/// The metrics of a generic source that its answers (one fetch's, as
+/// kept) do not give, each tried alone: a layout change often breaks
+/// several at once, while a fetch's error names the first.
+pub fn unread(spec: &SourceSpec, kind: RunKind, answers: &[Kept]) -> Vec<String> {
+    let Ok(first) = crate::keep::readable(answers) else { return Vec::new() };
+    let metrics = crate::adapter::generic_metrics(&spec.options, kind);
+    let page = (spec.platform == Platform::Html).then(|| String::from_utf8_lossy(&first.body).into_owned());
+    metrics
+        .into_iter()
+        .filter(|(name, locator)| {
+            let one = [(name.clone(), locator.clone())];
+            let read = match (&page, spec.platform) {
+                (Some(page), _) => crate::html::extract(page, &one),
+                (None, Platform::HttpJson) => {
+                    let mut options = (*spec.options).clone();
+                    if let Some(o) = options.as_object_mut() {
+                        let mut alone = serde_json::Map::new();
+                        alone.insert(name.clone(), Value::String(locator.clone()));
+                        o.insert("metrics".into(), Value::Object(alone));
+                        o.remove("hot");
+                    }
+                    let alone = SourceSpec { options: std::sync::Arc::new(options), ..spec.clone() };
+                    crate::http_json::reread(&alone, kind, answers)
+                }
+                _ => return false,
+            };
+            matches!(read, Err(crate::SourceError::Unread { .. }))
+        })
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// Proposals kept at most.
@@ -251,14 +283,17 @@ fn own(element: ElementRef<'_>) -> String {
 }
 
 /// The shortest selector, from the element up through at most four of its
-/// ancestors, whose first match in the page is the element.
+/// ancestors, whose first match in the page is the element, and that names
+/// something more than tags (`strong` alone would read whatever comes
+/// first once the page changes again).
 fn selector(doc: &Document, element: ElementRef<'_>) -> Option<String> {
     let mut chain = vec![own(element)];
     let mut at = element;
     for _ in 0..5 {
+        let described = chain.iter().any(|part| part.contains(['#', '.', '[']));
         let sel = chain.iter().rev().cloned().collect::<Vec<_>>().join(" > ");
         let parsed = Selector::parse(&sel).ok()?;
-        if doc.select(&parsed).next().is_some_and(|first| first.id() == element.id()) {
+        if described && doc.select(&parsed).next().is_some_and(|first| first.id() == element.id()) {
             return Some(sel);
         }
         at = at.parent().and_then(ElementRef::wrap)?;

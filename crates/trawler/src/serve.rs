@@ -208,9 +208,19 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         for (platform, per_sec) in &args.limits {
             state.faults.set_limit(platform, *per_sec);
         }
+        let mut served = Vec::new();
+        for file in &args.fixtures {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let fixture: trawler_domain::fixture::Fixture =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a trawler fixture", file.display()))?;
+            served.extend(state.load_fixture(fixture).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?);
+        }
         let sim = trawler_sim::SimServer::start_with(&args.bind.to_string(), state, args.workers)
             .with_context(|| format!("binding {}", args.bind))?;
         println!("trawler sim: listening on http://{} (epoch {epoch})", sim.addr);
+        for source in served {
+            println!("trawler sim: serving a fixture at http://{}/fixture/{source}", sim.addr);
+        }
         wait_for_signal().await;
         sim.handle.stop(true).await;
         Ok(())

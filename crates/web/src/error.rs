@@ -83,6 +83,11 @@ error_codes! {
     NodeNotFound = "node_not_found" => NOT_FOUND,
     /// 404: the project has no such metric.
     MetricNotFound = "metric_not_found" => NOT_FOUND,
+    /// 404: no such kept answer (the archive's bounds may have dropped it),
+    /// or a run that kept none.
+    ResponseNotFound = "response_not_found" => NOT_FOUND,
+    /// 404: the project has no such source.
+    SourceNotFound = "source_not_found" => NOT_FOUND,
     /// 404: anything else that does not exist.
     NotFound = "not_found" => NOT_FOUND,
     /// 405: the route exists, not with this method (see `Allow`).

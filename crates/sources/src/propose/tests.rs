@@ -76,3 +76,18 @@ fn nothing_is_proposed_when_the_value_is_not_there() {
     assert!(propose(&source, "pledged", 1234.0, &failed).is_empty(), "an error page proposes nothing");
     assert!(propose(&source, "pledged", f64::NAN, &answer("<p>1234</p>")).is_empty());
 }
+
+#[test]
+fn every_metric_a_changed_page_does_not_give_is_named() {
+    let options =
+        json!({"url": "http://x/", "metrics": {"pledged": ".raised", "backers": ".supporters", "title": "h1"}});
+    let source = spec(Platform::Html, options);
+    let page = "<h1>12</h1><div data-stat=raised><b>1,234</b></div><div data-stat=backers><b>56</b></div>";
+    let mut unread = unread(&source, trawler_domain::RunKind::Full, &answer(page));
+    unread.sort();
+    assert_eq!(unread, vec!["backers", "pledged"]);
+    let json_source =
+        spec(Platform::HttpJson, json!({"url": "http://x/", "metrics": {"pledged": "/a", "backers": "/b"}}));
+    let unread = super::unread(&json_source, trawler_domain::RunKind::Full, &answer(r#"{"a": 1, "c": 2}"#));
+    assert_eq!(unread, vec!["backers"]);
+}

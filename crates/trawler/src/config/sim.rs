@@ -29,6 +29,12 @@ pub struct SimArgs {
     /// with 429 above it (repeatable).
     #[arg(long = "limit", value_parser = limit)]
     pub limits: Vec<(String, u64)>,
+
+    /// A fixture exported from trawler's response archive
+    /// (`GET /api/v1/runs/{id}/fixture`): its answers are served again at
+    /// `/fixture/{platform}/{ref}`, in turn (repeatable).
+    #[arg(long = "fixture")]
+    pub fixtures: Vec<PathBuf>,
 }
 
 fn limit(s: &str) -> Result<(String, u64), String> {

@@ -2,6 +2,7 @@
 //! `<verb>_<resource>`; wired in `routes.rs`.
 
 pub mod admin;
+pub mod archive;
 mod derived;
 pub mod export;
 mod gaps;
@@ -15,6 +16,7 @@ pub mod tokens;
 pub mod webhooks;
 
 pub use admin::*;
+pub use archive::*;
 pub use export::*;
 pub use health::*;
 pub use import::*;

@@ -76,10 +76,18 @@ pub async fn cancel_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<Htt
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_run(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = RunId(id.into_inner());
-    let run = db(&state, move |conn| Run::get(conn, id)).await?;
+    let (run, kept) = db(&state, move |conn| {
+        let run = Run::get(conn, id)?;
+        let filter = trawler_store::ResponseFilter { run_id: Some(id), limit: 1_000, ..Default::default() };
+        let kept = trawler_store::Archive::list(conn, run.project_id, &filter)?;
+        Ok((run, kept))
+    })
+    .await?;
     let progress = match run.status {
         trawler_domain::RunStatus::Running => state.tree.run_phase(run.project_id, id).await?,
         _ => None,
     };
-    Ok(HttpResponse::Ok().json(RunDetail::new(run, progress)))
+    let mut detail = RunDetail::new(run, progress);
+    detail.responses = kept.into_iter().rev().map(ResponseView::from).collect();
+    Ok(HttpResponse::Ok().json(detail))
 }

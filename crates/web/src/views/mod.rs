@@ -4,6 +4,7 @@
 
 mod actors;
 mod admin;
+mod archive;
 mod health;
 mod monitors;
 mod platforms;
@@ -16,6 +17,7 @@ pub mod wire;
 
 pub use actors::*;
 pub use admin::*;
+pub use archive::*;
 pub use health::*;
 pub use monitors::*;
 pub use platforms::*;

@@ -18,13 +18,16 @@ pub struct RunDetail {
     /// For a running run: `waiting` at a platform's gate (with its place in
     /// line and estimated start) or `fetching`. Absent for ended runs.
     pub progress: Option<RunPhase>,
+    /// The answers its generic sources' fetches kept, in the order they
+    /// came (see `GET /responses/{id}`).
+    pub responses: Vec<super::ResponseView>,
 }
 
 impl RunDetail {
     /// A run with its log, and where it stands if it is running here.
     pub fn new(mut run: Run, progress: Option<actors::RunPhase>) -> RunDetail {
         let log = std::mem::take(&mut run.log);
-        RunDetail { run: run.into(), log, progress: progress.map(RunPhase::from) }
+        RunDetail { run: run.into(), log, progress: progress.map(RunPhase::from), responses: Vec::new() }
     }
 }
 
