@@ -148,7 +148,7 @@ pub async fn reparse(
     Ok(HttpResponse::Ok().json(done))
 }
 
-async fn run_reparse(
+pub(crate) async fn run_reparse(
     state: &Data,
     id: ProjectId,
     platform: Platform,
@@ -179,25 +179,40 @@ pub async fn repair(
     let id = ProjectId(id.into_inner());
     let body = body.into_inner();
     let platform = platform(&body.platform)?;
-    let kept = db(&state, move |conn| {
+    let reparse = body.reparse.unwrap_or(true);
+    let done = repair_source(&state, id, platform, &body.external_ref, &body.metrics, reparse).await?;
+    Ok(HttpResponse::Ok().json(done))
+}
+
+/// Gives metrics of a source new locators, then re-parses it if asked:
+/// the one path of the API and the UI.
+pub(crate) async fn repair_source(
+    state: &Data,
+    id: ProjectId,
+    platform: Platform,
+    reference: &str,
+    locators: &std::collections::BTreeMap<String, String>,
+    reparse: bool,
+) -> Result<RepairView, ApiError> {
+    let kept = db(state, move |conn| {
         Project::get(conn, id)?;
         Source::list_for_project(conn, id)
     })
     .await?;
-    if !kept.iter().any(|s| s.platform == platform && s.external_ref == body.external_ref) {
-        return Err(no_source(platform, &body.external_ref));
+    if !kept.iter().any(|s| s.platform == platform && s.external_ref == reference) {
+        return Err(no_source(platform, reference));
     }
     let mut input = Vec::with_capacity(kept.len());
     for s in &kept {
         let mut options = (*s.options).clone();
-        if s.platform == platform && s.external_ref == body.external_ref {
-            if body.metrics.is_empty() {
+        if s.platform == platform && s.external_ref == reference {
+            if locators.is_empty() {
                 return Err(ApiError::BadRequest("`metrics` must map at least one metric to its locator".into()));
             }
             let Some(metrics) = options.get_mut("metrics").and_then(Value::as_object_mut) else {
                 return Err(ApiError::BadRequest("the source reads no metrics by locator".into()));
             };
-            for (metric, locator) in &body.metrics {
+            for (metric, locator) in locators {
                 let Some(slot) = metrics.get_mut(metric) else {
                     return Err(ApiError::BadRequest(format!("the source has no metric `{metric}`")));
                 };
@@ -211,14 +226,14 @@ pub async fn repair(
             secret: None,
         });
     }
-    let sources = check_sources(&state, input, &kept)?;
+    let sources = check_sources(state, input, &kept)?;
     let patch = trawler_store::ProjectPatch { name: None, sources: Some(sources) };
     let (p, s) = state.tree.update_project(id, patch).await?;
-    let reparse = match body.reparse.unwrap_or(true) {
-        true => Some(run_reparse(&state, id, platform, &body.external_ref, None).await?),
+    let reparse = match reparse {
+        true => Some(run_reparse(state, id, platform, reference, None).await?),
         false => None,
     };
-    Ok(HttpResponse::Ok().json(RepairView { project: ProjectView::new(p, s), reparse }))
+    Ok(RepairView { project: ProjectView::new(p, s), reparse })
 }
 
 /// A run's kept answers as a simulator fixture: `trawler sim --fixture

@@ -4,6 +4,7 @@
 //! a form post carrying the session's CSRF token).
 
 mod actors;
+mod archive;
 mod dashboard;
 mod login;
 mod monitors;
@@ -174,6 +175,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/projects/{id}/scrape").route(web::post().to(scrape)))
         .service(web::resource("/ui/projects/{id}/archive").route(web::post().to(archive)))
         .service(web::resource("/ui/runs/{id}/cancel").route(web::post().to(cancel)))
+        .service(web::resource("/ui/runs/{id}").route(web::get().to(archive::run_page)))
+        .service(web::resource("/ui/responses/{id}").route(web::get().to(archive::response_page)))
+        .service(web::resource("/ui/projects/{id}/repair").route(web::post().to(archive::repair)))
+        .service(web::resource("/ui/projects/{id}/reparse").route(web::post().to(archive::reparse)))
         .service(web::resource("/ui/projects/{id}/resume").route(web::post().to(resume)))
         .service(web::resource("/ui/projects/{id}/schedule/{verb}").route(web::post().to(schedule)))
         .service(web::resource("/ui/projects/{id}/cadence").route(web::post().to(cadence)))

@@ -59,6 +59,8 @@ pub(super) struct ProjectPage {
     pub(super) new_token: Option<String>,
     /// Its monitors: open alerts, history, rules.
     pub(super) monitors: super::monitors::MonitorsPart,
+    /// Its sources whose answers a metric could not be read in.
+    pub(super) breaks: Vec<super::archive::BreakRow>,
 }
 
 pub(super) async fn project_page(
@@ -89,6 +91,7 @@ pub(super) async fn project_page(
     })
     .await?;
     let monitors = super::monitors::MonitorsPart::new(state, &project, alerts);
+    let breaks = super::archive::breaks(state, id).await?;
     let (figures, metrics) = figures(&obs, &currencies, &fx);
     let sources_json = serde_json::to_string_pretty(
         &sources
@@ -152,6 +155,7 @@ pub(super) async fn project_page(
             .collect(),
         new_token,
         monitors,
+        breaks,
     };
     html(&page)
 }
