@@ -221,6 +221,8 @@ fn the_archive_stays_within_its_bounds_under_a_long_run() -> Result<()> {
             ("TRAWLER_EXCHANGE_RATES", "false"),
             ("TRAWLER_ARCHIVE_PROJECT_BYTES", "3000"),
             ("TRAWLER_ARCHIVE_TOTAL_BYTES", "5000"),
+            // Every poll's answer kept, not one an hour per source.
+            ("TRAWLER_ARCHIVE_POLLS_EVERY", "1ms"),
         ],
     );
     let (_server, api) = start_server(&env)?;

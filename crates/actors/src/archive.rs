@@ -284,3 +284,62 @@ impl Handler<GetArchiveState> for ArchiveBook {
 pub(crate) fn keeps(platform: Platform) -> bool {
     trawler_sources::Adapters::keeps_answers(platform)
 }
+
+/// Sources remembered at most by the poll sampler; past it, it starts
+/// again (and keeps one more answer of each).
+const MAX_SAMPLED: usize = 1_000_000;
+
+/// The archive as the fetches see it: where answers go, and which of them.
+pub(crate) struct Archiving {
+    pub(crate) book: Addr<ArchiveBook>,
+    pub(crate) sampler: Sampler,
+}
+
+/// Which answers are kept. A full scrape's answers and a failed fetch's
+/// always are; a poll that read well is kept once per `polls_every` per
+/// source — polls come every few minutes, and what a re-parse needs is the
+/// answers that failed.
+pub(crate) struct Sampler {
+    polls_every_ms: i64,
+    last_kept: std::sync::Mutex<HashMap<i64, i64>>,
+}
+
+impl Sampler {
+    pub(crate) fn new(polls_every: std::time::Duration) -> Sampler {
+        let polls_every_ms = i64::try_from(polls_every.as_millis()).unwrap_or(i64::MAX);
+        Sampler { polls_every_ms, last_kept: std::sync::Mutex::default() }
+    }
+
+    /// Whether a fetch of `source` ending `failed` (or not) at `now_ms`
+    /// keeps its answers.
+    pub(crate) fn wanted(&self, source: i64, kind: RunKind, failed: bool, now_ms: i64) -> bool {
+        if kind == RunKind::Full || failed {
+            return true;
+        }
+        let mut last = self.last_kept.lock().unwrap_or_else(|p| p.into_inner());
+        if last.get(&source).is_some_and(|at| now_ms.saturating_sub(*at) < self.polls_every_ms) {
+            return false;
+        }
+        if last.len() >= MAX_SAMPLED {
+            last.clear();
+        }
+        last.insert(source, now_ms);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_that_read_well_are_sampled_and_the_rest_kept() {
+        let a = Sampler::new(std::time::Duration::from_secs(60));
+        assert!(a.wanted(1, RunKind::Poll, false, 0), "the first poll of a source");
+        assert!(!a.wanted(1, RunKind::Poll, false, 30_000), "within the minute");
+        assert!(a.wanted(1, RunKind::Poll, true, 31_000), "a failure, always");
+        assert!(a.wanted(1, RunKind::Full, false, 32_000), "a full scrape, always");
+        assert!(a.wanted(2, RunKind::Poll, false, 33_000), "another source");
+        assert!(a.wanted(1, RunKind::Poll, false, 60_000), "a minute later");
+    }
+}

@@ -106,6 +106,10 @@ trawler_domain::settings! {
         /// The most all kept answers may take together; past it, the
         /// oldest go.
         archive_total_bytes: Bytes = Bytes::of(2 * 1024 * 1024 * 1024);
+        /// How often a poll's answer that read well is kept, per source: a
+        /// full scrape's answers, and every answer a metric could not be
+        /// read in, are always kept (those are what a re-parse reads).
+        archive_polls_every: Span = Span::secs(3600);
         /// How often points move from the head (a row each) into chunks:
         /// each series keeps one compressed chunk per 24 spans (a day at
         /// the default), to which the compactor adds the head's points of
@@ -160,7 +164,7 @@ impl ActorsSettings {
             retention: self.retention.0.map(Span::get),
             exchange_rates: self.exchange_rates.then(|| self.exchange_rates_interval.get()),
             housekeeping: self.housekeeping(),
-            archive: self.archive.then(|| self.archive_bounds()),
+            archive: self.archive.then(|| (self.archive_bounds(), self.archive_polls_every.get())),
             chunk_span: self.chunk_span.get(),
             webhooks: self.webhooks(),
             run_deadline: self.run_deadline.get(),
@@ -262,8 +266,9 @@ pub struct ActorsConfig {
     pub exchange_rates: Option<Duration>,
     /// Operational retention: runs, deliveries, commands, sessions, nodes.
     pub housekeeping: Housekeeping,
-    /// The response archive's bounds; `None`: no archive.
-    pub archive: Option<trawler_store::Bounds>,
+    /// The response archive's bounds, and how often a poll that read well
+    /// keeps its answers; `None`: no archive.
+    pub archive: Option<(trawler_store::Bounds, Duration)>,
     /// The window one chunk of stored points covers.
     pub chunk_span: Duration,
     /// Webhook delivery.

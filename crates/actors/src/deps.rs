@@ -51,7 +51,7 @@ pub(crate) struct SharedDeps {
     /// Which ad sources are spending (the poll division weighs them).
     pub(crate) spending: crate::spend::SpendBook,
     /// Where the generic sources' answers are kept, if they are.
-    pub(crate) archive: Option<Addr<crate::archive::ArchiveBook>>,
+    pub(crate) archive: Option<crate::archive::Archiving>,
 }
 
 impl SharedDeps {
@@ -75,16 +75,17 @@ impl SharedDeps {
         let archive = self.archive.as_ref().filter(|_| crate::archive::keeps(source.platform));
         let keep = if archive.is_some() { Keeper::on() } else { Keeper::off() };
         let fetched = self.adapters.fetch(&spec, kind, budget, place, &keep).await;
-        if let Some(archive) = archive {
+        let now_ms = self.clock.now_ms();
+        if let Some(archive) = archive.filter(|a| a.sampler.wanted(source.id, kind, fetched.is_err(), now_ms)) {
             let answers = keep.take();
             if !answers.is_empty() {
                 spec.secret = None;
-                archive.do_send(crate::archive::KeepFetch(crate::archive::Fetch {
+                archive.book.do_send(crate::archive::KeepFetch(crate::archive::Fetch {
                     project: source.project_id,
                     spec,
                     kind,
                     run,
-                    at_ms: self.clock.now_ms(),
+                    at_ms: now_ms,
                     answers,
                     error: fetched.as_ref().err().cloned(),
                 }));

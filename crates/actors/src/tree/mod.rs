@@ -152,8 +152,12 @@ impl Tree {
         // Kept answers are compressed and written on a thread of their own.
         let archive_stats = Arc::new(crate::archive::ArchiveStats::default());
         let clock = trawler_domain::clock::system();
-        let archive = config.archive.map(|bounds| {
+        let archive = config.archive.map(|(bounds, _)| {
             crate::archive::ArchiveBook::new(db_lane(&pool, 1), bounds, clock.clone(), archive_stats.clone()).start()
+        });
+        let archiving = archive.clone().zip(config.archive).map(|(book, (_, polls_every))| crate::archive::Archiving {
+            book,
+            sampler: crate::archive::Sampler::new(polls_every),
         });
         let deps = Arc::new(SharedDeps {
             db: db.clone(),
@@ -169,7 +173,7 @@ impl Tree {
             campaigns: Default::default(),
             monitors: crate::monitor::MonitorBook::new(monitor_defaults),
             spending: Default::default(),
-            archive: archive.clone(),
+            archive: archiving,
         });
         let config = deps.config.clone();
         let registry = Registry::default().start();
