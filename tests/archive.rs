@@ -178,10 +178,17 @@ fn after_a_layout_change_a_repair_recovers_every_missed_slot() -> Result<()> {
     ensure!(fixed_run["status"] == "succeeded", "{fixed_run}");
 
     // The failed run as a fixture, served again by another simulator.
-    let fixture = api.ok(&format!("/api/v1/runs/{}/fixture", failed_run["id"]))?;
-    ensure!(fixture["format"] == "trawler-fixture/1", "{fixture}");
+    // In one command: `trawler fixture RUN -o FILE`.
     let file = std::env::temp_dir().join(format!("trawler-fixture-{}.json", std::process::id()));
-    std::fs::write(&file, serde_json::to_vec(&fixture)?)?;
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_trawler"))
+        .args(["fixture", &failed_run["id"].to_string(), "-o", &file.to_string_lossy()])
+        .env("TRAWLER_URL", &api.base)
+        .env("TRAWLER_ADMIN_TOKEN", common::TOKEN)
+        .output()?;
+    let said = String::from_utf8_lossy(&cli.stderr);
+    ensure!(cli.status.success() && said.contains("trawler sim --fixture"), "{said}");
+    let fixture: Value = serde_json::from_slice(&std::fs::read(&file)?)?;
+    ensure!(fixture["format"] == "trawler-fixture/1" && fixture["run_id"] == failed_run["id"], "{fixture}");
     let replay = start_sim(now_secs(), &["--fixture", &file.to_string_lossy()]);
     let _ = std::fs::remove_file(&file);
     let replay = replay?;

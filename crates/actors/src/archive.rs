@@ -18,7 +18,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use trawler_domain::clock::SharedClock;
 use trawler_domain::{Platform, ProjectId, RunId, RunKind};
-use trawler_sources::{Kept, SourceError, SourceSpec};
+use trawler_sources::{Keeping, Kept, SourceError, SourceSpec};
+use trawler_store::archive::Usage;
 use trawler_store::{Archive, Bounds, NewResponse, Point};
 
 use crate::db::{DbExecutor, Exec};
@@ -79,7 +80,15 @@ pub(crate) struct ArchiveBook {
     stats: Arc<ArchiveStats>,
     last_write_ms: Option<i64>,
     last_error: Option<String>,
+    /// What the archive held after the last write, and when it was last
+    /// summed over every row (other nodes write to it too).
+    usage: Option<Usage>,
+    summed_ms: i64,
 }
+
+/// How often the archive's total is summed over every row instead of
+/// counted from the last write's.
+const RESUM_EVERY_MS: i64 = 60_000;
 
 impl ArchiveBook {
     pub(crate) fn new(lane: Addr<DbExecutor>, bounds: Bounds, clock: SharedClock, stats: Arc<ArchiveStats>) -> Self {
@@ -94,6 +103,8 @@ impl ArchiveBook {
             stats,
             last_write_ms: None,
             last_error: None,
+            usage: None,
+            summed_ms: 0,
         }
     }
 
@@ -126,6 +137,10 @@ impl ArchiveBook {
         self.last_write_ms = Some(self.clock.now_ms());
         let (bounds, now_ms, n) =
             (self.bounds, self.clock.now_ms(), batch.iter().map(|(f, _)| f.answers.len()).sum::<usize>());
+        let known = self.usage.filter(|_| now_ms.saturating_sub(self.summed_ms) < RESUM_EVERY_MS);
+        if known.is_none() {
+            self.summed_ms = now_ms;
+        }
         let write = self.lane.send(Exec(move |conn| {
             let mut rows = Vec::new();
             for (fetch, metric) in batch {
@@ -135,7 +150,7 @@ impl ArchiveBook {
                 };
                 rows.extend(responses(fetch, proposals));
             }
-            Archive::keep(conn, &rows, &bounds, now_ms)
+            Archive::keep(conn, &rows, &bounds, now_ms, known)
         }));
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.writing = false;
@@ -145,10 +160,12 @@ impl ArchiveBook {
                     act.stats.pruned.fetch_add(pruned, Ordering::Relaxed);
                     act.stats.rows.store(u64::try_from(usage.rows).unwrap_or(0), Ordering::Relaxed);
                     act.stats.bytes.store(u64::try_from(usage.bytes).unwrap_or(0), Ordering::Relaxed);
+                    act.usage = Some(usage);
                     act.last_error = None;
                 }
                 Ok(Err(e)) => {
                     act.stats.lost.fetch_add(n as u64, Ordering::Relaxed);
+                    act.usage = None;
                     log::warn!("archive: keeping {n} answers failed: {e}");
                     act.last_error = Some(e.to_string());
                 }
@@ -310,21 +327,22 @@ impl Sampler {
         Sampler { polls_every_ms, last_kept: std::sync::Mutex::default() }
     }
 
-    /// Whether a fetch of `source` ending `failed` (or not) at `now_ms`
-    /// keeps its answers.
-    pub(crate) fn wanted(&self, source: i64, kind: RunKind, failed: bool, now_ms: i64) -> bool {
-        if kind == RunKind::Full || failed {
-            return true;
+    /// Which answers a fetch of `source` starting at `now_ms` keeps: a
+    /// poll whose turn has not come keeps only those of a failure (the
+    /// others are never copied).
+    pub(crate) fn keeping(&self, source: i64, kind: RunKind, now_ms: i64) -> Keeping {
+        if kind == RunKind::Full {
+            return Keeping::Everything;
         }
         let mut last = self.last_kept.lock().unwrap_or_else(|p| p.into_inner());
         if last.get(&source).is_some_and(|at| now_ms.saturating_sub(*at) < self.polls_every_ms) {
-            return false;
+            return Keeping::Failures;
         }
         if last.len() >= MAX_SAMPLED {
             last.clear();
         }
         last.insert(source, now_ms);
-        true
+        Keeping::Everything
     }
 }
 
@@ -335,11 +353,10 @@ mod tests {
     #[test]
     fn polls_that_read_well_are_sampled_and_the_rest_kept() {
         let a = Sampler::new(std::time::Duration::from_secs(60));
-        assert!(a.wanted(1, RunKind::Poll, false, 0), "the first poll of a source");
-        assert!(!a.wanted(1, RunKind::Poll, false, 30_000), "within the minute");
-        assert!(a.wanted(1, RunKind::Poll, true, 31_000), "a failure, always");
-        assert!(a.wanted(1, RunKind::Full, false, 32_000), "a full scrape, always");
-        assert!(a.wanted(2, RunKind::Poll, false, 33_000), "another source");
-        assert!(a.wanted(1, RunKind::Poll, false, 60_000), "a minute later");
+        assert_eq!(a.keeping(1, RunKind::Poll, 0), Keeping::Everything, "the first poll of a source");
+        assert_eq!(a.keeping(1, RunKind::Poll, 30_000), Keeping::Failures, "within the minute");
+        assert_eq!(a.keeping(1, RunKind::Full, 32_000), Keeping::Everything, "a full scrape, always");
+        assert_eq!(a.keeping(2, RunKind::Poll, 33_000), Keeping::Everything, "another source");
+        assert_eq!(a.keeping(1, RunKind::Poll, 60_000), Keeping::Everything, "a minute later");
     }
 }

@@ -73,10 +73,13 @@ impl SharedDeps {
         };
         let started = std::time::Instant::now();
         let archive = self.archive.as_ref().filter(|_| crate::archive::keeps(source.platform));
-        let keep = if archive.is_some() { Keeper::on() } else { Keeper::off() };
+        let keep = match archive {
+            Some(a) => Keeper::new(a.sampler.keeping(source.id, kind, self.clock.now_ms())),
+            None => Keeper::off(),
+        };
         let fetched = self.adapters.fetch(&spec, kind, budget, place, &keep).await;
         let now_ms = self.clock.now_ms();
-        if let Some(archive) = archive.filter(|a| a.sampler.wanted(source.id, kind, fetched.is_err(), now_ms)) {
+        if let Some(archive) = archive {
             let answers = keep.take();
             if !answers.is_empty() {
                 spec.secret = None;

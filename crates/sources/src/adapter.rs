@@ -279,6 +279,18 @@ pub async fn parse_json(platform: Platform, body: Vec<u8>) -> Result<Value, Sour
     .await?
 }
 
+/// [`parse_json`] that gives the body back, to be kept if what is read in
+/// it fails.
+pub(crate) async fn parse_json_back(platform: Platform, body: Vec<u8>) -> (Result<Value, SourceError>, Vec<u8>) {
+    let parsed = parse_off_thread(body.len(), move || {
+        let json =
+            serde_json::from_slice(&body).map_err(|e| SourceError::Parse(format!("{platform}: body is not JSON: {e}")));
+        (json, body)
+    })
+    .await;
+    parsed.unwrap_or_else(|e| (Err(e), Vec::new()))
+}
+
 /// Bodies up to this size are parsed where they arrive: a thread hop costs
 /// more than parsing them.
 pub const INLINE_PARSE_BYTES: usize = 64 * 1024;

@@ -169,10 +169,12 @@ impl Html {
         let sent = crate::request::send(http, spec, kind, "text/html", &self.memory, &self.jars, keep).await?;
         let remember = match sent {
             Answer::Unchanged(samples) => return Ok(Fetched { samples, ..Fetched::default() }),
-            Answer::Full { response, remember, .. } => {
+            Answer::Full { response, remember, url, .. } => {
                 let (page, metrics) = (response.text(), generic_metrics(&spec.options, kind));
-                let samples = crate::adapter::parse_off_thread(page.len(), move || extract(&page, &metrics)).await??;
-                (samples, remember)
+                let read = crate::adapter::parse_off_thread(page.len(), move || extract(&page, &metrics)).await;
+                let read = read.and_then(|r| r);
+                keep.keep(&url, &response, read.is_err());
+                (read?, remember)
             }
         };
         let (samples, remember) = remember;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use trawler_domain::{Platform, RunKind};
 
 use crate::adapter::{
-    generic_metrics, option_str, parse_json, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec,
+    generic_metrics, option_str, parse_json_back, validate_generic, Adapter, BoxFuture, Fetched, Sample, SourceSpec,
 };
 use crate::request::{Answer, Conditional};
 use crate::{HttpClient, Kept, SourceError};
@@ -82,27 +82,39 @@ impl HttpJson {
             Format::Json => "application/json",
             Format::Csv => "text/csv",
         };
-        let (response, graphql, remember) =
+        let (response, graphql, remember, url) =
             match crate::request::send(http, spec, kind, accept, &self.memory, &self.jars, keep).await? {
                 Answer::Unchanged(samples) => return Ok(Fetched { samples, ..Fetched::default() }),
-                Answer::Full { response, graphql, remember } => (response, graphql, remember),
+                Answer::Full { response, graphql, remember, url } => (response, graphql, remember, url),
             };
         let metrics = generic_metrics(&spec.options, kind);
-        let samples = match format {
-            Format::Json => read_json(&[parse_json(Platform::HttpJson, response.body).await?], &metrics, graphql)?,
+        let crate::HttpResponse { status, headers, body } = response;
+        // The body goes through the parser and comes back, to be kept if
+        // what is read in it fails.
+        let (read, body) = match format {
+            Format::Json => {
+                let (json, body) = parse_json_back(Platform::HttpJson, body).await;
+                (json.and_then(|json| read_json(&[json], &metrics, graphql)), body)
+            }
             Format::Csv => {
                 let row = crate::table::row(&spec.options, &spec.external_ref).map_err(SourceError::Config)?;
-                let body = response.body;
                 let len = body.len();
-                crate::adapter::parse_off_thread(len, move || crate::table::extract(&body, &metrics, &row)).await??
+                crate::adapter::parse_off_thread(len, move || (crate::table::extract(&body, &metrics, &row), body))
+                    .await
+                    .unwrap_or_else(|e| (Err(e), Vec::new()))
             }
         };
+        keep.answer(&url, status, &headers, &body, read.is_err());
+        let samples = read?;
         if let Some(remember) = remember {
             remember.keep(&self.memory, &samples);
         }
         Ok(Fetched { samples, ..Fetched::default() })
     }
 }
+
+/// A page's answer, held until its fetch ends: URL, status, headers, body.
+type Page = (String, u16, reqwest::header::HeaderMap, Vec<u8>);
 
 impl HttpJson {
     /// Reads a paged source: the first page as asked, then each next page
@@ -114,6 +126,24 @@ impl HttpJson {
         kind: RunKind,
         paging: crate::paging::Paging,
         keep: &crate::Keeper,
+    ) -> Result<Fetched, SourceError> {
+        // Each page's answer is held until the fetch ends: kept then, all
+        // of them, if the fetch failed (or if every answer is kept).
+        let mut pages = Vec::new();
+        let read = self.fetch_pages(http, spec, kind, paging, keep.is_on().then_some(&mut pages)).await;
+        for (url, status, headers, body) in pages {
+            keep.answer(&url, status, &headers, &body, read.is_err());
+        }
+        read
+    }
+
+    async fn fetch_pages(
+        &self,
+        http: &HttpClient,
+        spec: &SourceSpec,
+        kind: RunKind,
+        paging: crate::paging::Paging,
+        mut kept: Option<&mut Vec<Page>>,
     ) -> Result<Fetched, SourceError> {
         let request = crate::request::build(spec, "application/json").map_err(SourceError::Config)?;
         let headers: Vec<(&str, &str)> = request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -132,14 +162,23 @@ impl HttpJson {
             } else {
                 http.send(reqwest::Method::GET, &url, &headers, None).await?
             };
-            keep.keep(&url, &resp);
+            if !(200..300).contains(&resp.status) {
+                if let Some(kept) = kept.as_mut() {
+                    kept.push((url.clone(), resp.status, resp.headers.clone(), resp.body.clone()));
+                }
+            }
             let resp = resp.error_for_status()?;
             bytes = bytes.saturating_add(resp.body.len());
             if bytes > limit {
                 return Err(SourceError::TooLarge { limit });
             }
             let link = crate::paging::link_next(&resp.headers);
-            let json = parse_json(Platform::HttpJson, resp.body).await?;
+            let crate::HttpResponse { status, headers, body } = resp;
+            let (json, body) = parse_json_back(Platform::HttpJson, body).await;
+            if let Some(kept) = kept.as_mut() {
+                kept.push((url.clone(), status, headers, body));
+            }
+            let json = json?;
             let next = match &paging.next {
                 crate::paging::Next::Pointer(p) => json.pointer(p).and_then(Value::as_str).map(str::to_owned),
                 crate::paging::Next::Link => link,

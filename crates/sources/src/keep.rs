@@ -43,10 +43,23 @@ pub struct Kept {
     pub body: Vec<u8>,
 }
 
+/// Which answers a fetch keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Keeping {
+    /// None.
+    #[default]
+    Nothing,
+    /// Only those of a fetch that failed (an error status, or a metric that
+    /// could not be read): the others are never copied.
+    Failures,
+    /// Every answer.
+    Everything,
+}
+
 /// Where a fetch puts its answers.
 #[derive(Debug, Default)]
 pub struct Keeper {
-    on: bool,
+    keeping: Keeping,
     kept: Mutex<Vec<Kept>>,
 }
 
@@ -59,27 +72,52 @@ impl Keeper {
         Keeper::default()
     }
 
-    /// A keeper that keeps the answers.
+    /// A keeper that keeps every answer.
     pub fn on() -> Keeper {
-        Keeper { on: true, kept: Mutex::default() }
+        Keeper::new(Keeping::Everything)
+    }
+
+    /// A keeper that keeps what `keeping` says.
+    pub fn new(keeping: Keeping) -> Keeper {
+        Keeper { keeping, kept: Mutex::default() }
     }
 
     /// Whether it keeps anything.
     pub fn is_on(&self) -> bool {
-        self.on
+        self.keeping != Keeping::Nothing
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Kept>> {
         self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keeps an answer to a request for `url`.
-    pub(crate) fn keep(&self, url: &str, response: &HttpResponse) {
-        if !self.on {
+    /// Whether an answer whose read `failed` (or not) is kept.
+    fn wants(&self, failed: bool) -> bool {
+        match self.keeping {
+            Keeping::Nothing => false,
+            Keeping::Failures => failed,
+            Keeping::Everything => true,
+        }
+    }
+
+    /// Keeps an answer to a request for `url`, whose read `failed` or not.
+    pub(crate) fn keep(&self, url: &str, response: &HttpResponse, failed: bool) {
+        self.answer(url, response.status, &response.headers, &response.body, failed);
+    }
+
+    /// Keeps an answer given in parts (its body moved through a parser).
+    pub(crate) fn answer(
+        &self,
+        url: &str,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+        failed: bool,
+    ) {
+        if !self.wants(failed) {
             return;
         }
-        let headers = response
-            .headers
+        let headers = headers
             .iter()
             .filter(|(name, _)| KEPT_HEADERS.contains(&name.as_str()))
             .filter_map(|(name, value)| {
@@ -90,14 +128,13 @@ impl Keeper {
         let mut kept = self.lock();
         if kept.len() < MAX_KEPT {
             let page = u32::try_from(kept.len()).unwrap_or(u32::MAX);
-            let body = response.body.clone();
-            kept.push(Kept { page, status: response.status, url: shown_url(url), headers, body });
+            kept.push(Kept { page, status, url: shown_url(url), headers, body: body.to_vec() });
         }
     }
 
     /// Forgets what an earlier try kept.
     pub(crate) fn start_over(&self) {
-        if self.on {
+        if self.is_on() {
             self.lock().clear();
         }
     }
@@ -134,8 +171,8 @@ mod tests {
     #[test]
     fn answers_are_kept_without_their_cookies_or_secret_query_values() {
         let keeper = Keeper::on();
-        keeper.keep("https://example.com/p?access_token=abc", &response(200, "<p>1</p>"));
-        keeper.keep("https://example.com/p?page=2", &response(200, "<p>2</p>"));
+        keeper.keep("https://example.com/p?access_token=abc", &response(200, "<p>1</p>"), false);
+        keeper.keep("https://example.com/p?page=2", &response(200, "<p>2</p>"), false);
         let kept = keeper.take();
         assert_eq!(kept.len(), 2);
         assert_eq!((kept[0].page, kept[1].page), (0, 1));
@@ -149,14 +186,19 @@ mod tests {
     #[test]
     fn a_keeper_that_is_off_keeps_nothing_and_each_try_starts_over() {
         let off = Keeper::off();
-        off.keep("https://example.com/", &response(200, "x"));
+        off.keep("https://example.com/", &response(200, "x"), true);
         assert!(off.take().is_empty());
         let on = Keeper::on();
-        on.keep("https://example.com/", &response(503, "busy"));
+        on.keep("https://example.com/", &response(503, "busy"), true);
         on.start_over();
-        on.keep("https://example.com/", &response(200, "ok"));
+        on.keep("https://example.com/", &response(200, "ok"), false);
         let kept = on.take();
         assert_eq!(kept.len(), 1);
         assert_eq!((kept[0].status, kept[0].page), (200, 0));
+        let failures = Keeper::new(Keeping::Failures);
+        failures.keep("https://example.com/", &response(200, "read well"), false);
+        assert!(failures.take().is_empty(), "an answer read well is not kept");
+        failures.keep("https://example.com/", &response(200, "<p>changed</p>"), true);
+        assert_eq!(failures.take().len(), 1, "one that failed is");
     }
 }

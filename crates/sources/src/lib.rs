@@ -36,5 +36,5 @@ pub use gate::{
     PlatformGate, Standing,
 };
 pub use http::{shown_url, HttpClient, HttpConfig, HttpResponse};
-pub use keep::{Keeper, Kept};
+pub use keep::{Keeper, Keeping, Kept};
 pub use settings::{BaseUrl, HostPattern, HostRate, ProxyRoute, SourcesSettings};

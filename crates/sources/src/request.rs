@@ -207,7 +207,11 @@ pub async fn send(
         headers.push(("cookie", cookie));
     }
     let resp = http.send(request.method.clone(), &request.url, &headers, body).await?;
-    keep.keep(&request.url, &resp);
+    // A 2xx is kept by its reader, once it knows whether it read well; a
+    // 304 read well; any other status failed.
+    if !(200..300).contains(&resp.status) {
+        keep.keep(&request.url, &resp, resp.status != 304);
+    }
     // A site may set its session on a refusal too.
     if let Some(jar) = &jar {
         jars.store(jar, &target, &resp.headers);
@@ -226,7 +230,7 @@ pub async fn send(
     let last_modified = validator(reqwest::header::LAST_MODIFIED);
     let remember =
         (conditional && (etag.is_some() || last_modified.is_some())).then_some(Remember { key, etag, last_modified });
-    Ok(Answer::Full { response: resp, graphql: request.graphql, remember })
+    Ok(Answer::Full { response: resp, graphql: request.graphql, remember, url: request.url })
 }
 
 /// What to remember of a full answer once its values are read.
@@ -260,6 +264,8 @@ pub enum Answer {
         graphql: bool,
         /// Its validators, to remember with the values read from it.
         remember: Option<Remember>,
+        /// The URL asked (the reader keeps the answer under it).
+        url: String,
     },
     /// `304 Not Modified`: the values of the last full answer.
     Unchanged(Vec<Sample>),

@@ -158,6 +158,15 @@ pub struct Break {
     pub last_ok_ms: Option<i64>,
 }
 
+/// What a prune dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Dropped {
+    /// Rows.
+    pub rows: u64,
+    /// Their bytes.
+    pub bytes: i64,
+}
+
 /// How much the archive holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
@@ -190,13 +199,20 @@ impl Archive {
     /// bytes, then the oldest of all past the total. One transaction: the
     /// bounds hold whenever it is seen. Returns how many rows it dropped,
     /// and what the archive holds after.
+    ///
+    /// `known` is what the archive held after the caller's last write, if
+    /// it trusts it: the total is then counted from it instead of summed
+    /// over every row (a scan of the whole archive per batch). A caller
+    /// sharing the database with other writers passes `None` now and then.
     pub fn keep(
         conn: &mut AnyConnection,
         list: &[NewResponse],
         bounds: &Bounds,
         now_ms: i64,
+        known: Option<Usage>,
     ) -> StoreResult<(u64, Usage)> {
         let mut rows = Vec::with_capacity(list.len());
+        let mut added_bytes = 0i64;
         for n in list {
             let body = compress(&n.body)?;
             let headers = serde_json::to_string(&n.headers).unwrap_or_else(|_| "[]".into());
@@ -204,6 +220,7 @@ impl Archive {
             let text = text + n.error.as_ref().map_or(0, String::len) + n.proposals.as_ref().map_or(0, String::len);
             let stored =
                 i64::try_from(body.len().saturating_add(text)).unwrap_or(i64::MAX).saturating_add(ROW_OVERHEAD);
+            added_bytes = added_bytes.saturating_add(stored);
             rows.push((
                 r::project_id.eq(n.project_id.0),
                 r::platform.eq(n.platform.as_str()),
@@ -235,21 +252,37 @@ impl Archive {
                     diesel::insert_into(r::table).values(row.clone()).execute(conn)?;
                 });
             }
-            let mut dropped = Archive::prune_older(conn, now_ms.saturating_sub(bounds.max_age_ms))?;
+            let aged = Archive::prune_older(conn, now_ms.saturating_sub(bounds.max_age_ms))?;
+            let mut dropped = aged.rows;
+            let mut dropped_bytes = aged.bytes;
             for project in &projects {
-                dropped += trim(conn, Some(*project), bounds.project_bytes)?.rows;
+                let t = trim(conn, Some(*project), bounds.project_bytes, None)?;
+                dropped += t.rows;
+                dropped_bytes = dropped_bytes.saturating_add(t.bytes);
             }
-            let all = trim(conn, None, bounds.total_bytes)?;
+            // What the archive holds now, if the caller knew it before.
+            let added = Usage { rows: i64::try_from(rows.len()).unwrap_or(i64::MAX), bytes: added_bytes };
+            let now = known.map(|k| Usage {
+                rows: (k.rows + added.rows - i64::try_from(dropped).unwrap_or(i64::MAX)).max(0),
+                bytes: k.bytes.saturating_add(added.bytes).saturating_sub(dropped_bytes).max(0),
+            });
+            let all = trim(conn, None, bounds.total_bytes, now)?;
             Ok((dropped + all.rows, Usage { rows: all.rows_left, bytes: all.bytes_left }))
         })
     }
 
-    /// Drops the answers fetched before `before_ms`; returns how many.
-    pub fn prune_older(conn: &mut AnyConnection, before_ms: i64) -> StoreResult<u64> {
-        let n = db_run!(conn: {
-            diesel::delete(r::table.filter(r::fetched_at_ms.lt(before_ms))).execute(conn)?
+    /// Drops the answers fetched before `before_ms`; returns how many, and
+    /// their bytes.
+    pub fn prune_older(conn: &mut AnyConnection, before_ms: i64) -> StoreResult<Dropped> {
+        let old = r::fetched_at_ms.lt(before_ms);
+        let bytes = db_run!(conn: {
+            r::table.filter(old).select(sql::<BigInt>("CAST(COALESCE(SUM(stored_bytes), 0) AS BIGINT)")).get_result::<i64>(conn)?
         });
-        Ok(n as u64)
+        if bytes == 0 {
+            return Ok(Dropped::default());
+        }
+        let n = db_run!(conn: { diesel::delete(r::table.filter(old)).execute(conn)? });
+        Ok(Dropped { rows: n as u64, bytes })
     }
 
     /// Answers kept, newest first.
@@ -429,14 +462,18 @@ impl Archive {
 /// What a trim dropped and left.
 struct Trimmed {
     rows: u64,
+    bytes: i64,
     rows_left: i64,
     bytes_left: i64,
 }
 
 /// Drops the oldest answers of `project` (or of all) until they cost at
-/// most `bound` bytes.
-fn trim(conn: &mut AnyConnection, project: Option<i64>, bound: i64) -> StoreResult<Trimmed> {
-    let used = Archive::usage(conn, project.map(ProjectId))?;
+/// most `bound` bytes; `known` is what they cost, if the caller knows.
+fn trim(conn: &mut AnyConnection, project: Option<i64>, bound: i64, known: Option<Usage>) -> StoreResult<Trimmed> {
+    let used = match known {
+        Some(k) => k,
+        None => Archive::usage(conn, project.map(ProjectId))?,
+    };
     let mut over = used.bytes.saturating_sub(bound.max(0));
     let (mut dropped, mut dropped_bytes) = (0, 0i64);
     while over > 0 {
@@ -462,7 +499,7 @@ fn trim(conn: &mut AnyConnection, project: Option<i64>, bound: i64) -> StoreResu
         dropped += db_run!(conn: { diesel::delete(r::table.filter(r::id.eq_any(&ids))).execute(conn)? }) as u64;
     }
     let rows_left = used.rows.saturating_sub(i64::try_from(dropped).unwrap_or(i64::MAX));
-    Ok(Trimmed { rows: dropped, rows_left, bytes_left: used.bytes.saturating_sub(dropped_bytes) })
+    Ok(Trimmed { rows: dropped, bytes: dropped_bytes, rows_left, bytes_left: used.bytes.saturating_sub(dropped_bytes) })
 }
 
 #[cfg(test)]

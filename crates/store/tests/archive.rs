@@ -46,7 +46,7 @@ fn answers_are_kept_compressed_and_read_back_whole() -> anyhow::Result<()> {
         let mut failed = answer(p.id, "a", 2_000, page.clone());
         (failed.outcome, failed.metric, failed.run_id) = ("parse".into(), Some("pledged".into()), Some(RunId(7)));
         failed.error = Some("html: nothing matches `.raised` for pledged".into());
-        Archive::keep(conn, &[answer(p.id, "a", 1_000, page.clone()), failed], &ROOMY, 3_000)?;
+        Archive::keep(conn, &[answer(p.id, "a", 1_000, page.clone()), failed], &ROOMY, 3_000, None)?;
         let all = Archive::list(conn, p.id, &ResponseFilter { limit: 10, ..ResponseFilter::default() })?;
         assert_eq!(all.iter().map(|r| r.fetched_at_ms).collect::<Vec<_>>(), vec![2_000, 1_000], "newest first");
         assert!(all[0].stored_bytes < page.len() as i64 / 5, "compressed: {} of {}", all[0].stored_bytes, page.len());
@@ -95,19 +95,26 @@ fn the_archive_never_holds_more_than_its_bounds() -> anyhow::Result<()> {
                 })
                 .collect::<String>()
         };
+        let mut known = Usage::default();
         for i in 0..40 {
             let project = if i % 4 == 0 { b.id } else { a.id };
-            Archive::keep(conn, &[answer(project, "x", 10_000 + i, page(i as u64))], &bounds, 10_000 + i)?;
+            // Every other batch trusts the usage the last one returned.
+            let trusted = (i % 2 == 1).then_some(known);
+            let one = [answer(project, "x", 10_000 + i, page(i as u64))];
+            let (_, after) = Archive::keep(conn, &one, &bounds, 10_000 + i, trusted)?;
             let (ua, ub, all) =
                 (Archive::usage(conn, Some(a.id))?, Archive::usage(conn, Some(b.id))?, Archive::usage(conn, None)?);
             assert!(ua.bytes <= 20_000 && ub.bytes <= 20_000, "{ua:?} {ub:?}");
             assert!(all.bytes <= 30_000, "{all:?}");
+            assert_eq!(after, all, "the usage returned is the archive's");
+            known = after;
         }
         let kept = Archive::list(conn, a.id, &ResponseFilter { limit: 100, ..ResponseFilter::default() })?;
         assert!(kept.len() >= 4, "the newest are kept: {}", kept.len());
         assert_eq!(kept[0].fetched_at_ms, 10_039, "the newest answer is there");
         // Past the age, everything goes.
-        Archive::keep(conn, &[], &bounds, 10_040 + 1_000_000)?;
+        let (_, left) = Archive::keep(conn, &[], &bounds, 10_040 + 1_000_000, Some(known))?;
+        assert_eq!(left, Usage::default(), "the aged answers' bytes are counted out");
         assert_eq!(Archive::usage(conn, None)?.rows, 0);
     }
     Ok(())

@@ -57,6 +57,8 @@ enum Command {
     Runs(client::RunsArgs),
     /// Stream a project's points to a file (CSV or JSON lines).
     Export(client::ExportArgs),
+    /// Write a run's kept answers as a simulator fixture (`trawler sim --fixture FILE` serves them).
+    Fixture(client::FixtureArgs),
     /// Load points into a project from a file (CSV or JSON lines, as exported).
     Import(client::ImportArgs),
     /// Read a password on standard input and print its argon2 hash, for
@@ -157,6 +159,7 @@ fn main() -> ExitCode {
         Command::Runs(args) => client::runs(args),
         Command::Webhooks(args) => client::webhooks(args),
         Command::Export(args) => client::export(args),
+        Command::Fixture(args) => client::fixture(args),
         Command::Import(args) => client::import(args),
         Command::HashPassword => hash_password(),
         Command::Secrets { what: SecretsCommand::NewKey } => {

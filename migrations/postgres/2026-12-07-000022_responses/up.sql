@@ -28,6 +28,9 @@ CREATE TABLE responses (
     proposals TEXT,
     recovered_at_ms BIGINT
 );
+-- The bodies come compressed: PostgreSQL keeps them out of line without
+-- compressing them again.
+ALTER TABLE responses ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE INDEX responses_source ON responses (project_id, platform, external_ref, fetched_at_ms);
 CREATE INDEX responses_run ON responses (run_id) WHERE run_id IS NOT NULL;
 CREATE INDEX responses_age ON responses (fetched_at_ms);

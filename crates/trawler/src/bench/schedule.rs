@@ -47,6 +47,10 @@ pub struct ScrapeArgs {
     /// How long to measure after a warm-up window.
     #[arg(long, default_value = "10s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     pub seconds: Duration,
+    /// Keep no answers in the response archive (the default keeps them as
+    /// `serve` does: a poll that read well once an hour per source).
+    #[arg(long)]
+    pub no_archive: bool,
 }
 
 /// Requests in flight to the platform, for trawler and for the ceiling.
@@ -90,6 +94,7 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
             ingest,
             ..ActorsConfig::default()
         };
+        let config = ActorsConfig { archive: config.archive.filter(|_| !args.no_archive), ..config };
         let tree = Tree::start(config, pool, trawler_sources::Adapters::new(&sources)?)?;
         // The sum of every sample of a metric family (all labels).
         let total = |text: &str, name: &str| -> f64 {
@@ -153,7 +158,11 @@ pub(super) fn scrape(args: ScrapeArgs) -> Result<()> {
         rate
     })?;
     let demand = n as f64 / args.window.as_secs_f64();
-    println!("projects     : {n}, each polled every {:?} (demand {demand:.0} pages/s)", args.window);
+    println!(
+        "projects     : {n}, each polled every {:?} (demand {demand:.0} pages/s), archive {}",
+        args.window,
+        if args.no_archive { "off" } else { "on" }
+    );
     println!("sustained    : {pages_per_s:.0} pages/s stored ({} failed fetches)", errors as u64);
     println!("cpu          : {cpu_per_1000:.3} CPU-seconds per 1,000 scrapes (trawler and the in-process simulator)");
     let super::ceiling::Ceiling { pages_per_s: ceiling, cpu_s_per_1000: ceiling_cpu } = ceiling;

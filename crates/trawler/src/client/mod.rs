@@ -23,12 +23,14 @@ macro_rules! out {
     }};
 }
 
+mod archive;
 mod monitors;
 mod nodes;
 mod points;
 mod projects;
 mod webhooks;
 
+pub use archive::*;
 pub use nodes::*;
 pub use points::*;
 pub use projects::*;
