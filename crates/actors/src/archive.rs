@@ -31,6 +31,8 @@ const MAX_WAITING_BYTES: usize = 64 * 1024 * 1024;
 const MAX_PROPOSED: usize = 100_000;
 /// How often the proposals for one broken metric are looked for again.
 const PROPOSE_EVERY_MS: i64 = 3_600_000;
+/// Failed answers looked through for proposals per second, at most.
+const PROPOSALS_PER_SECOND: u32 = 20;
 
 /// What the archive book has done, for `/admin/actors`.
 #[derive(Debug, Default)]
@@ -76,7 +78,7 @@ pub(crate) struct ArchiveBook {
     waiting: Vec<(Fetch, Option<String>)>,
     waiting_bytes: usize,
     writing: bool,
-    proposed: HashMap<u64, i64>,
+    proposals: Proposing,
     stats: Arc<ArchiveStats>,
     last_write_ms: Option<i64>,
     last_error: Option<String>,
@@ -90,6 +92,39 @@ pub(crate) struct ArchiveBook {
 /// counted from the last write's.
 const RESUM_EVERY_MS: i64 = 60_000;
 
+/// When proposals are looked for: once an hour per source, metric and
+/// configuration, and at a bounded rate — a site's redesign breaks every
+/// source of it at once, and each proposal parses a page; a source left
+/// out now gets them at its next failure.
+#[derive(Default)]
+struct Proposing {
+    /// When each key (source, metric, configuration) last got them.
+    done: HashMap<u64, i64>,
+    /// The second they are being looked for in, and how many so far.
+    second: (i64, u32),
+}
+
+impl Proposing {
+    fn due(&mut self, key: u64, now_ms: i64) -> bool {
+        if self.done.get(&key).is_some_and(|at| now_ms.saturating_sub(*at) < PROPOSE_EVERY_MS) {
+            return false;
+        }
+        let second = now_ms.div_euclid(1000);
+        if self.second.0 != second {
+            self.second = (second, 0);
+        }
+        if self.second.1 >= PROPOSALS_PER_SECOND {
+            return false;
+        }
+        self.second.1 += 1;
+        if self.done.len() >= MAX_PROPOSED {
+            self.done.clear();
+        }
+        self.done.insert(key, now_ms);
+        true
+    }
+}
+
 impl ArchiveBook {
     pub(crate) fn new(lane: Addr<DbExecutor>, bounds: Bounds, clock: SharedClock, stats: Arc<ArchiveStats>) -> Self {
         ArchiveBook {
@@ -99,7 +134,7 @@ impl ArchiveBook {
             waiting: Vec::new(),
             waiting_bytes: 0,
             writing: false,
-            proposed: HashMap::new(),
+            proposals: Proposing::default(),
             stats,
             last_write_ms: None,
             last_error: None,
@@ -115,16 +150,7 @@ impl ArchiveBook {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (fetch.project.0, fetch.spec.platform.as_str(), &fetch.spec.external_ref, &metric).hash(&mut h);
         fetch.spec.options.to_string().hash(&mut h);
-        let key = h.finish();
-        let now = fetch.at_ms;
-        if self.proposed.get(&key).is_some_and(|at| now.saturating_sub(*at) < PROPOSE_EVERY_MS) {
-            return None;
-        }
-        if self.proposed.len() >= MAX_PROPOSED {
-            self.proposed.clear();
-        }
-        self.proposed.insert(key, now);
-        Some(metric)
+        self.proposals.due(h.finish(), fetch.at_ms).then_some(metric)
     }
 
     fn write(&mut self, ctx: &mut Context<Self>) {
@@ -349,6 +375,17 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proposals_come_once_an_hour_per_metric_and_at_a_bounded_rate() {
+        let mut p = Proposing::default();
+        assert!(p.due(1, 0));
+        assert!(!p.due(1, 10_000), "the same key within the hour");
+        assert!(p.due(1, PROPOSE_EVERY_MS), "an hour later");
+        let storm: Vec<bool> = (100..140).map(|key| p.due(key, 5_000_500)).collect();
+        assert_eq!(storm.iter().filter(|d| **d).count(), PROPOSALS_PER_SECOND as usize, "a second's worth");
+        assert!(p.due(139, 5_001_000), "one left out gets them the next second");
+    }
 
     #[test]
     fn polls_that_read_well_are_sampled_and_the_rest_kept() {
