@@ -28,6 +28,10 @@ pub(crate) struct Progress {
     pub(crate) begun: AtomicBool,
     /// Where its request waits at a gate, while it does.
     pub(crate) place: LinePlace,
+    /// Lines written to its log.
+    pub(crate) lines: std::sync::atomic::AtomicU32,
+    /// Where its lines go live: the bus, its project and its run.
+    pub(crate) tap: Option<(crate::events::EventBus, trawler_domain::ProjectId, RunId)>,
 }
 
 impl Progress {
@@ -51,8 +55,24 @@ impl Progress {
     /// memory (the stored log says it was cut).
     pub(crate) fn note(&self, line: String) {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        if log.len() <= trawler_store::run::MAX_LOG_BYTES {
-            log.push_str(&line);
+        if log.len() > trawler_store::run::MAX_LOG_BYTES {
+            return;
+        }
+        log.push_str(&line);
+        let seq = self.lines.fetch_add(1, Ordering::Relaxed);
+        drop(log);
+        // Sent while someone follows the project: a run's page, `trawler
+        // runs follow`. Nobody pays for it otherwise.
+        if let Some((events, project_id, run_id)) = &self.tap {
+            if events.followed(*project_id) {
+                events.publish(crate::events::Event::RunLog {
+                    project_id: *project_id,
+                    run_id: *run_id,
+                    seq,
+                    line: line.trim_end_matches('\n').to_owned(),
+                    at_ms: trawler_domain::now_millis(),
+                });
+            }
         }
     }
 

@@ -473,4 +473,43 @@
       } catch (err) { /* a reload shows it */ }
     });
   }
+
+  // A running run's page: its log grows line by line as the run writes it
+  // (`run_log` events on its project's stream, numbered from 0). The
+  // stream opens first, then the log so far is read: lines already in it
+  // are skipped, none is missed. When the run ends the page reloads, with
+  // its outcome and the answers it kept.
+  const following = document.querySelector("pre.log[data-follow]");
+  if (following) {
+    const run = Number(following.dataset.follow);
+    const project = following.dataset.project;
+    let shown = -1;
+    const held = [];
+    const add = (e) => {
+      if (e.run_id !== run || e.seq <= shown) return;
+      following.textContent += e.line + "\n";
+      shown = e.seq;
+      following.dataset.lines = String(shown + 1);
+    };
+    const events = stream(`/api/v1/projects/${project}/events`);
+    events.addEventListener("run_log", (m) => {
+      const e = JSON.parse(m.data);
+      if (shown < 0 && following.dataset.lines === undefined) held.push(e); else add(e);
+    });
+    events.addEventListener("run_finished", (m) => {
+      if (JSON.parse(m.data).run_id === run) setTimeout(() => location.reload(), 300);
+    });
+    events.addEventListener("open", async () => {
+      if (following.dataset.lines !== undefined) return;
+      try {
+        const r = await getJson(`/api/v1/runs/${run}`);
+        const lines = r.log ? r.log.replace(/\n$/, "").split("\n") : [];
+        following.textContent = lines.length ? lines.join("\n") + "\n" : "";
+        shown = lines.length - 1;
+        following.dataset.lines = String(lines.length);
+        held.splice(0).forEach(add);
+        if (r.status !== "running") location.reload();
+      } catch (err) { following.dataset.error = String(err); }
+    }, { once: true });
+  }
 })();

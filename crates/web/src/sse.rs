@@ -155,6 +155,12 @@ async fn revoked(token: &mut Option<(i64, broadcast::Receiver<i64>, OpenStream)>
 
 /// The response streaming a receiver's events; a read-token stream ends
 /// with `event: revoked` within a second of its token's revocation.
+/// Whether a read token's stream carries the event: a run's log lines are
+/// the operators'.
+fn for_readers(event: &Shared) -> bool {
+    !matches!(***event, trawler_actors::Event::RunLog { .. })
+}
+
 fn stream(
     (rx, replay): (broadcast::Receiver<Shared>, Option<Replay>),
     token: Option<(i64, &std::sync::Arc<Revocations>)>,
@@ -178,6 +184,10 @@ fn stream(
                     Some(Replay::Reset) => start.extend_from_slice(RESET),
                     Some(Replay::Events(missed)) => {
                         for event in &missed {
+                            s.replayed_to = s.replayed_to.max(event.seq());
+                            if s.token.is_some() && !for_readers(event) {
+                                continue;
+                            }
                             start.extend_from_slice(event.wire(sse_frame).as_bytes());
                             s.replayed_to = s.replayed_to.max(event.seq());
                         }
@@ -188,6 +198,7 @@ fn stream(
             Phase::Live => tokio::select! {
                 received = s.rx.recv() => match received {
                     Ok(event) if event.seq() != 0 && event.seq() <= s.replayed_to => return Some((Ok(web::Bytes::new()), s)),
+                    Ok(event) if s.token.is_some() && !for_readers(&event) => return Some((Ok(web::Bytes::new()), s)),
                     Ok(event) => frame(&event),
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
                         s.phase = Phase::Done;

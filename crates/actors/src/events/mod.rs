@@ -138,6 +138,21 @@ pub enum Event {
         /// When, epoch ms.
         at_ms: i64,
     },
+    /// A running run wrote a line to its log (sent while someone follows
+    /// its project; the run's page and `trawler runs follow` show them).
+    RunLog {
+        /// The project.
+        project_id: ProjectId,
+        /// The run.
+        run_id: RunId,
+        /// The line's place in the run's log, from 0: a follower who read
+        /// the first lines from the run itself skips those.
+        seq: u32,
+        /// The line, without its newline.
+        line: String,
+        /// When, epoch ms.
+        at_ms: i64,
+    },
     /// Points of one source fetch were stored (database or spool).
     Points {
         /// The project.
@@ -163,6 +178,7 @@ impl Event {
             | Event::ProjectArchived { project_id, .. }
             | Event::CampaignEnded { project_id, .. }
             | Event::Alert { project_id, .. }
+            | Event::RunLog { project_id, .. }
             | Event::Points { project_id, .. } => *project_id,
         }
     }
@@ -178,8 +194,16 @@ impl Event {
             Event::ProjectArchived { .. } => "project_archived",
             Event::CampaignEnded { .. } => "campaign_ended",
             Event::Alert { .. } => "alert",
+            Event::RunLog { .. } => "run_log",
             Event::Points { .. } => "points",
         }
+    }
+
+    /// Whether it goes to every lifecycle listener (webhooks, the admin
+    /// stream, other nodes): not points and log lines, which only their
+    /// project's followers get.
+    pub fn is_lifecycle(&self) -> bool {
+        !matches!(self, Event::Points { .. } | Event::RunLog { .. })
     }
 
     /// A quarantine event stamped now.
@@ -423,7 +447,7 @@ impl EventBus {
     pub fn publish(&self, event: Event) {
         let event = Envelope::sequenced(event, self.boot, self.next_seq());
         if let Some(relay) = self.relay.get() {
-            if !matches!(**event, Event::Points { .. }) || relay.wants(event.project()) {
+            if event.is_lifecycle() || relay.wants(event.project()) {
                 let node = serde_json::to_string(&relay.node).unwrap_or_else(|_| "\"\"".into());
                 let payload = format!(r#"{{"node":{node},"event":{}}}"#, event.json());
                 if relay.out.try_send(payload).is_err() {
@@ -454,7 +478,7 @@ impl EventBus {
         if self.firehose.receiver_count() > 0 {
             let _ = self.firehose.send(event.clone());
         }
-        if !matches!(**event, Event::Points { .. }) {
+        if event.is_lifecycle() {
             let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
             kept.push(event.clone());
             let _ = self.tx.send(event);

@@ -84,6 +84,8 @@ pub struct RunPhase {
     pub phase: &'static str,
     /// For a waiting run: its place in line and estimated start.
     pub wait: Option<Standing>,
+    /// Its log so far (a run's log is stored when it ends).
+    pub log: String,
 }
 
 /// A scraper's state as the supervisor loaded it at start-up.
@@ -392,16 +394,17 @@ impl Handler<GetRunPhase> for ScraperActor {
         }
         let gates = self.deps.adapters.gates();
         let (_, progress) = self.exec.as_ref()?;
+        let (_, log) = progress.snapshot();
         if let Some(standing) = gates.standing(&progress.place) {
-            return Some(RunPhase { phase: "waiting", wait: Some(standing) });
+            return Some(RunPhase { phase: "waiting", wait: Some(standing), log });
         }
         if progress.begun.load(Ordering::Relaxed) {
-            return Some(RunPhase { phase: "fetching", wait: None });
+            return Some(RunPhase { phase: "fetching", wait: None, log });
         }
         // Spawned but not yet polled: it is about to join the first
         // source's line, behind everyone there now.
         let first = self.sources.first()?;
-        Some(RunPhase { phase: "waiting", wait: Some(gates.get(first.platform).standing_if_joined()) })
+        Some(RunPhase { phase: "waiting", wait: Some(gates.get(first.platform).standing_if_joined()), log })
     }
 }
 
@@ -460,7 +463,9 @@ impl ScraperActor {
                 triggered_by: run.triggered_by,
                 at_ms: run.started_at_ms,
             });
-            let progress = Arc::new(Progress::for_run(slot, awaited, act.deps.clock.now_ms(), act.interval()));
+            let mut progress = Progress::for_run(slot, awaited, act.deps.clock.now_ms(), act.interval());
+            progress.tap = Some((act.deps.events.clone(), project, run.id));
+            let progress = Arc::new(progress);
             let handle = ctx.spawn(act.execute(Some(run.id), progress.clone(), slot));
             act.exec = Some((handle, progress));
             Ok(run.id)

@@ -24,6 +24,7 @@ macro_rules! out {
 }
 
 mod archive;
+mod follow;
 mod monitors;
 mod nodes;
 mod points;

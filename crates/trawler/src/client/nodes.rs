@@ -49,6 +49,24 @@ pub struct RunsArgs {
     /// Most runs to list (1 to 500).
     #[arg(long, default_value = "50")]
     pub limit: u32,
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
+}
+
+/// What `trawler runs` does besides listing.
+#[derive(clap::Subcommand, Clone, Debug)]
+pub enum RunsAction {
+    /// Print a run's log as it is written, until the run ends.
+    Follow(FollowArgs),
+}
+
+/// `trawler runs follow ID`
+#[derive(Args, Clone, Debug)]
+pub struct FollowArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// The run.
+    pub id: i64,
 }
 
 pub(super) fn ago(ms: &Value) -> String {
@@ -160,6 +178,9 @@ pub fn cluster(args: ClusterArgs) -> Result<()> {
 
 /// `trawler runs`: every project's runs, newest first, filtered.
 pub fn runs(args: RunsArgs) -> Result<()> {
+    if let Some(RunsAction::Follow(follow)) = args.action {
+        return super::follow::follow(&follow.remote, follow.id);
+    }
     let api = Api::new(&args.remote)?;
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (key, value) in [

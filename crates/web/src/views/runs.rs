@@ -13,7 +13,9 @@ pub struct RunDetail {
     /// The run as recorded.
     #[serde(flatten)]
     pub run: RunBrief,
-    /// What happened, one line per step.
+    /// What happened, one line per step (while the run runs on the node
+    /// asked, its lines so far; each new one comes as a `run_log` event on
+    /// its project's stream, numbered from 0).
     pub log: String,
     /// For a running run: `waiting` at a platform's gate (with its place in
     /// line and estimated start) or `fetching`. Absent for ended runs.
@@ -24,9 +26,15 @@ pub struct RunDetail {
 }
 
 impl RunDetail {
-    /// A run with its log, and where it stands if it is running here.
+    /// A run with its log (so far, while it runs here), and where it
+    /// stands if it is running here.
     pub fn new(mut run: Run, progress: Option<actors::RunPhase>) -> RunDetail {
-        let log = std::mem::take(&mut run.log);
+        let mut log = std::mem::take(&mut run.log);
+        if let Some(p) = &progress {
+            if log.is_empty() {
+                log.clone_from(&p.log);
+            }
+        }
         RunDetail { run: run.into(), log, progress: progress.map(RunPhase::from), responses: Vec::new() }
     }
 }
@@ -44,7 +52,7 @@ pub struct RunPhase {
 
 impl From<actors::RunPhase> for RunPhase {
     fn from(p: actors::RunPhase) -> RunPhase {
-        let actors::RunPhase { phase, wait } = p;
+        let actors::RunPhase { phase, wait, log: _ } = p;
         RunPhase { phase, wait: wait.map(Standing::from) }
     }
 }
