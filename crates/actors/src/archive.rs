@@ -214,7 +214,7 @@ fn proposals(conn: &mut trawler_store::AnyConnection, fetch: &Fetch, named: &str
         unread.insert(0, named.to_owned());
     }
     let observed = Point::observations_at(conn, fetch.project, fetch.at_ms / 1000)
-        .map_err(|e| log::warn!("archive: reading the last values of project {} failed: {e}", fetch.project))
+        .map_err(|e| log::warn!(project = fetch.project.0; "archive: reading the last values of project {} failed: {e}", fetch.project))
         .ok()?;
     let metrics: Vec<serde_json::Value> = unread
         .iter()

@@ -399,6 +399,11 @@ impl NodeName {
             Err(format!("`{s}` is not a node name: 1 to 64 letters, digits, `.`, `_` or `-`"))
         }
     }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for NodeName {

@@ -152,7 +152,7 @@ impl SharedDeps {
         let (project_id, source_id, platform) = (source.project_id, source.id, source.platform);
         for t in &transitions {
             self.metrics.alert(t.key.monitor.as_str(), if t.fired { "fired" } else { "recovered" });
-            log::info!(
+            log::info!(project = project_id.0, platform = platform.as_str();
                 "project {project_id} {platform} {}: {} {} ({})",
                 source.external_ref,
                 t.key.monitor,
@@ -182,7 +182,7 @@ impl SharedDeps {
                     Alert::recover(conn, source_id, &t.key, t.value, &t.detail, now_ms)
                 };
                 if let Err(e) = stored {
-                    log::warn!("project {project_id}: storing a {} alert failed: {e}", t.key.monitor);
+                    log::warn!(project = project_id.0; "project {project_id}: storing a {} alert failed: {e}", t.key.monitor);
                 }
                 events.publish(Event::Alert {
                     project_id,

@@ -16,6 +16,8 @@ pub(crate) struct Outcome {
     pub(crate) error: Option<(&'static str, String)>,
     pub(crate) points: i64,
     pub(crate) log: String,
+    /// The platform of the first error.
+    pub(crate) platform: Option<trawler_domain::Platform>,
 }
 
 /// What a scrape has done so far, shared with its actor so that a cancel or
@@ -91,10 +93,12 @@ pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress,
             error: Some(("config", "the project has no sources".into())),
             points: 0,
             log: "no sources configured\n".into(),
+            platform: None,
         };
     }
     let mut ok = 0usize;
     let mut first_error = None;
+    let mut failed_platform = None;
     // One budget for the whole run: a failing platform cannot keep a run
     // retrying past it, however many sources the project has.
     let budget = deps.adapters.run_budget();
@@ -112,6 +116,7 @@ pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress,
                     Err(e) => {
                         progress.note(format!("{} {}: {e}\n", source.platform, source.external_ref));
                         first_error.get_or_insert(("ingest", e));
+                        failed_platform.get_or_insert(source.platform);
                         continue;
                     }
                 };
@@ -135,6 +140,7 @@ pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress,
                 ));
                 first_error
                     .get_or_insert_with(|| (e.code(), format!("{} {}: {e}", source.platform, source.external_ref)));
+                failed_platform.get_or_insert(source.platform);
             }
         }
     }
@@ -144,5 +150,5 @@ pub(crate) async fn scrape(sources: &[Source], deps: &Deps, progress: &Progress,
         _ => RunStatus::Partial,
     };
     let (points, log) = progress.snapshot();
-    Outcome { status, error: first_error, points, log }
+    Outcome { status, error: first_error, points, log, platform: failed_platform }
 }

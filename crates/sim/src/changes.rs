@@ -3,31 +3,14 @@
 //! fixture exported from trawler's response archive, served again in turn
 //! (`/fixture/{platform}/{ref}`, `trawler sim --fixture FILE`).
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use trawler_domain::fixture::{Fixture, FixtureAnswer};
+use trawler_domain::fixture::Fixture;
 use trawler_domain::now_secs;
 
 use crate::platforms::grouped;
 use crate::state::{serve, SimState};
-
-/// When each reference's page changes its layout (epoch seconds), and the
-/// fixtures' answers with the next one each source serves.
-#[derive(Default)]
-pub(crate) struct Changes {
-    layouts: Mutex<BTreeMap<String, i64>>,
-    fixtures: Mutex<BTreeMap<String, (Vec<FixtureAnswer>, usize)>>,
-}
-
-impl Changes {
-    fn layout_changes_at(&self, reference: &str) -> Option<i64> {
-        self.layouts.lock().unwrap_or_else(|p| p.into_inner()).get(reference).copied()
-    }
-}
 
 /// `$1,234.56`, as an American page writes money.
 fn dollars(cents: i64) -> String {

@@ -74,7 +74,22 @@ pub struct SimState {
     /// References whose numbers go wrong on purpose (`platform:reference`).
     pub(crate) anomalies: Mutex<BTreeMap<String, crate::anomaly::Anomaly>>,
     /// Pages whose layout changes, and fixtures served again.
-    pub(crate) changes: crate::changes::Changes,
+    pub(crate) changes: Changes,
+}
+
+/// When each reference's page changes its layout (epoch seconds), and the
+/// fixtures' answers with the next one each source serves (see
+/// `changes.rs`).
+#[derive(Default)]
+pub(crate) struct Changes {
+    pub(crate) layouts: Mutex<BTreeMap<String, i64>>,
+    pub(crate) fixtures: Mutex<BTreeMap<String, (Vec<trawler_domain::fixture::FixtureAnswer>, usize)>>,
+}
+
+impl Changes {
+    pub(crate) fn layout_changes_at(&self, reference: &str) -> Option<i64> {
+        self.layouts.lock().unwrap_or_else(|p| p.into_inner()).get(reference).copied()
+    }
 }
 
 /// How one campaign ends: its deadline, its final state when it is not the

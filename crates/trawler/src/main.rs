@@ -9,6 +9,7 @@ mod bench_sse_baseline;
 mod client;
 mod config;
 mod demo;
+mod logs;
 mod serve;
 
 use std::process::ExitCode;
@@ -28,6 +29,12 @@ struct Cli {
     /// settings by name.
     #[arg(long, global = true, env = "TRAWLER_CONFIG")]
     config: Option<std::path::PathBuf>,
+
+    /// How log lines are written on standard error: `text` for people, or
+    /// `json`, one object a line with the node, and the project, run and
+    /// platform a line concerns, as fields.
+    #[arg(long, global = true, env = "TRAWLER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 
     #[command(subcommand)]
     command: Command,
@@ -142,11 +149,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,actix_server=warn,actix_web=warn"),
-    )
-    .format_timestamp_millis()
-    .init();
+    let node = settings.actors.node_name.as_ref().map_or_else(trawler_actors::host_name, |n| n.as_str().to_owned());
+    logs::init(cli.log_format == "json", &node);
     let result = match cli.command {
         Command::Serve(_) => serve::run(settings),
         Command::Demo(args) => demo::run(args),

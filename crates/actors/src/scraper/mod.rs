@@ -325,11 +325,11 @@ impl Handler<Reload> for ScraperActor {
                 Some(paused)
             }
             Ok(Err(e)) => {
-                log::warn!("scraper {}: reloading the project failed: {e}", act.project);
+                log::warn!(project = act.project.0; "scraper {}: reloading the project failed: {e}", act.project);
                 None
             }
             Err(e) => {
-                log::warn!("scraper {}: reloading the project failed: {e}", act.project);
+                log::warn!(project = act.project.0; "scraper {}: reloading the project failed: {e}", act.project);
                 None
             }
         })))
@@ -411,7 +411,7 @@ impl Handler<GetRunPhase> for ScraperActor {
 impl ScraperActor {
     /// Records a crash and stops; the supervisor restarts the actor.
     fn crash(&mut self, error: String, ctx: &mut Context<Self>) {
-        log::error!("scraper {} crashed: {error}", self.project);
+        log::error!(project = self.project.0; "scraper {} crashed: {error}", self.project);
         self.last_error = Some(error);
         self.crashed = true;
         ctx.stop();
@@ -497,7 +497,8 @@ impl ScraperActor {
                     log.push_str(&format!("stopped at the run deadline ({} s)\n", deadline.as_secs()));
                     let error =
                         format!("the run passed its deadline of {} s (TRAWLER_RUN_DEADLINE)", deadline.as_secs());
-                    (Outcome { status: RunStatus::Failed, error: Some(("deadline", error)), points, log }, false)
+                    let outcome = Outcome { status: RunStatus::Failed, error: Some(("deadline", error)), points, log, platform: None };
+                    (outcome, false)
                 }
                 Err(msg) => (
                     Outcome {
@@ -505,11 +506,18 @@ impl ScraperActor {
                         error: Some(("panic", format!("panic: {msg}"))),
                         points: 0,
                         log: format!("panic: {msg}\n"),
+                        platform: None,
                     },
                     true,
                 ),
             };
-            let Outcome { status, error, points, log } = outcome;
+            let Outcome { status, error, points, log, platform } = outcome;
+            if matches!(status, RunStatus::Failed | RunStatus::Partial) {
+                let (kind, message) = error.as_ref().map_or(("", ""), |(k, m)| (*k, m.as_str()));
+                let (run_id, platform) = (run.map_or(0, |r| r.0), platform.map_or("", |p| p.as_str()));
+                log::warn!(project = project.0, run = run_id, platform = platform, error_kind = kind;
+                    "project {project}: run {run_id} {status}: {message}");
+            }
             if let (Some(slot), Some(first)) = (slot, progress.place.first_pass_ms()) {
                 deps.metrics.slot_lateness("full", first - slot);
             }
@@ -523,7 +531,7 @@ impl ScraperActor {
                 };
                 let recorded = deps.runs.send(End { run, end }).await;
                 if !matches!(recorded, Ok(Ok(()))) {
-                    log::warn!("scraper {project}: recording the end of run {run} failed: {recorded:?}");
+                    log::warn!(project = project.0, run = run.0; "scraper {project}: recording the end of run {run} failed: {recorded:?}");
                 }
             }
             (status, error, panicked, points)

@@ -180,7 +180,7 @@ impl SourceActor {
     }
 
     fn note_error(&mut self, error: String) {
-        log::warn!("source {}: {error}", self.platform);
+        log::warn!(platform = self.platform.as_str(); "source {}: {error}", self.platform);
         self.last_error = Some(error);
     }
 

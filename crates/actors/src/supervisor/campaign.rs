@@ -31,7 +31,7 @@ impl ProjectSupervisor {
         let store = self.deps.db.send(Exec(move |conn| Project::end(conn, project, &text, now)));
         ctx.spawn(store.into_actor(self).map(move |result, act, ctx| match result {
             Ok(Ok(Some(_))) => {
-                log::info!("project {project}: {reason}; its final numbers are in, nothing more is scheduled");
+                log::info!(project = project.0; "project {project}: {reason}; its final numbers are in, nothing more is scheduled");
                 act.handle(super::StopProject(project), ctx);
                 act.deps.events.publish(Event::CampaignEnded { project_id: project, reason, at_ms: now });
             }

@@ -469,7 +469,7 @@ impl ProjectSupervisor {
         let restarts = child.restarts + 1;
         self.total_restarts += 1;
         self.deps.metrics.restarts.inc();
-        log::warn!("supervisor: scraper {project} crashed; restart {restarts} in {delay:?}");
+        log::warn!(project = project.0; "supervisor: scraper {project} crashed; restart {restarts} in {delay:?}");
         let at_ms = now.saturating_add(delay.as_millis() as i64);
         self.restarting.insert(project, Restart { restarts, at_ms, reason });
         ctx.run_later(delay, move |act, ctx| {
@@ -483,7 +483,7 @@ impl ProjectSupervisor {
 impl ProjectSupervisor {
     /// Stops restarting a project: stores its status and stops its polls.
     fn quarantine(&mut self, project: ProjectId, restarts: u32, reason: Option<String>, ctx: &mut Context<Self>) {
-        log::error!(
+        log::error!(project = project.0;
             "supervisor: project {project} crashed more than {} times in {:?}; quarantined",
             self.deps.config.max_restarts,
             self.deps.config.restart_window
@@ -507,7 +507,7 @@ impl ProjectSupervisor {
         }));
         ctx.spawn(store.into_actor(self).map(move |result, _, _| {
             if !matches!(result, Ok(Ok(()))) {
-                log::error!("supervisor: storing the quarantine of project {project} failed: {result:?}");
+                log::error!(project = project.0; "supervisor: storing the quarantine of project {project} failed: {result:?}");
             }
         }));
     }
