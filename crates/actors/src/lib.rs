@@ -15,6 +15,7 @@ mod deps;
 mod error;
 pub mod events;
 mod fetching;
+pub mod history;
 mod ingest;
 mod ledger;
 pub mod metrics;

@@ -260,7 +260,28 @@ impl Metrics {
             m.alerts.clone(),
         );
         registry.register("monitor_alerts_open", "Monitor alerts open on this node", m.alerts_open.clone());
-        Metrics { registry: Arc::new(registry), ..m }
+        let m = Metrics { registry: Arc::new(registry), ..m };
+        m.start_at_zero();
+        m
+    }
+
+    /// Creates the series of fixed label sets at zero, so that a dashboard
+    /// or an alert finds them before the first event (a family without a
+    /// series is not exported at all).
+    fn start_at_zero(&self) {
+        for kind in ["full", "poll"] {
+            drop(self.slots_skipped.get_or_create(&KindLabel { kind }));
+            drop(self.slot_lateness_seconds.get_or_create(&KindLabel { kind }));
+            for platform in trawler_domain::Platform::SOURCES {
+                drop(self.fetches.get_or_create(&FetchLabels { platform: platform.as_str(), kind, outcome: "ok" }));
+            }
+        }
+        for platform in trawler_domain::Platform::SOURCES {
+            drop(self.fetch_seconds.get_or_create(&PlatformLabel { platform: platform.as_str() }));
+        }
+        for task in crate::task::TASKS {
+            drop(self.task_panics.get_or_create(&TaskLabel { task }));
+        }
     }
 
     /// Records one fetch.

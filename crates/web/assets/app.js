@@ -474,6 +474,39 @@
     });
   }
 
+  // The node's page: charts of its own samples (every 30 s, the last
+  // hours), redrawn each step.
+  const node = document.querySelector(".charts[data-live=node]");
+  if (node) {
+    const plots = {};
+    const from = () => Math.floor(Date.now() / 1000) - Number(node.dataset.hours) * 3600;
+    // Each chart's lines: one per key of a map field, or the field alone.
+    const lines = (samples, field) => {
+      const keys = new Set();
+      samples.forEach((s) => {
+        if (s[field] !== null && typeof s[field] === "object") Object.keys(s[field]).forEach((k) => keys.add(k));
+      });
+      if (keys.size === 0) return [{ platform: field.replace("_", " "), points: samples.map((s) => [s.ts, s[field]]) }];
+      return Array.from(keys).sort().map((k) => ({ platform: k, points: samples.map((s) => [s.ts, s[field][k] || 0]) }));
+    };
+    const draw = async () => {
+      try {
+        const h = await getJson(`/api/v1/admin/history?hours=${node.dataset.hours}`);
+        node.dataset.samples = String(h.samples.length);
+        node.querySelectorAll("[data-history]").forEach((fig) => {
+          const field = fig.dataset.history;
+          if (plots[field]) plots[field].destroy();
+          fig.querySelectorAll(".uplot").forEach((n) => n.remove());
+          plots[field] = drawChart(fig, lines(h.samples, field), { from: from() });
+        });
+      } catch (e) {
+        node.dataset.error = String(e);
+      }
+    };
+    draw();
+    setInterval(draw, 30000);
+  }
+
   // A running run's page: its log grows line by line as the run writes it
   // (`run_log` events on its project's stream, numbered from 0). The
   // stream opens first, then the log so far is read: lines already in it

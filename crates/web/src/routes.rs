@@ -126,6 +126,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/cluster", "GET").route(web::get().to(get_cluster)))
                 .service(resource("/admin/projects/bulk", "POST").route(web::post().to(bulk_projects)))
                 .service(resource("/admin/freshness", "GET").route(web::get().to(get_freshness)))
+                .service(resource("/admin/history", "GET").route(web::get().to(get_history)))
                 .service(resource("/admin/events", "GET").route(web::get().to(crate::sse::admin_events)))
                 .service(
                     resource("/admin/webhooks", "GET, POST")

@@ -1,5 +1,6 @@
 //! Starting the tree, and the handle the rest of the program uses to talk to it.
 
+mod history;
 mod inspect;
 mod lifecycle;
 mod reparse;
@@ -53,6 +54,8 @@ pub struct Tree {
     run_book_depth: Arc<AtomicUsize>,
     /// The response archive's writer, if answers are kept.
     archive: Option<Addr<crate::archive::ArchiveBook>>,
+    /// The node's own samples over the last hours.
+    history: Arc<crate::history::History>,
     sources: Vec<(Platform, Addr<SourceActor>)>,
     retention: Addr<RetentionActor>,
     compactor: Addr<CompactorActor>,
@@ -217,6 +220,7 @@ impl Tree {
             ingest_mailbox: deps_mailbox,
             run_book_depth,
             archive,
+            history: Arc::default(),
             sources,
             retention,
             compactor,
@@ -243,6 +247,7 @@ impl Tree {
                 })
             });
         }
+        tree.start_history();
         Ok(tree)
     }
 

@@ -8,6 +8,7 @@ mod archive;
 mod dashboard;
 mod login;
 mod monitors;
+mod node;
 mod parts;
 mod platforms;
 mod project;
@@ -190,6 +191,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/projects/{id}/tokens/{token_id}/revoke").route(web::post().to(revoke_token)))
         .service(web::resource("/ui/actors").route(web::get().to(actors)))
         .service(web::resource("/ui/platforms").route(web::get().to(platforms)))
+        .service(web::resource("/ui/node").route(web::get().to(node::node)))
         .service(web::resource("/d/{id}").route(web::get().to(dashboard)))
         .service(web::resource("/d").route(web::get().to(dashboards)));
 }
