@@ -85,6 +85,22 @@ pub struct HttpLabels {
     pub status: String,
 }
 
+/// The node's own tasks, by the names they are spawned under (their panic
+/// counters start at zero).
+pub(crate) const TASKS: [&str; 11] = [
+    "coordinator",
+    "commands",
+    "history",
+    "timeline",
+    "webhook_watcher",
+    "webhook_dispatch",
+    "slo_watcher",
+    "revocations",
+    "cookies",
+    "watchdog",
+    "stall probe",
+];
+
 /// Every metric of a node.
 #[derive(Clone)]
 pub struct Metrics {
@@ -279,7 +295,7 @@ impl Metrics {
         for platform in trawler_domain::Platform::SOURCES {
             drop(self.fetch_seconds.get_or_create(&PlatformLabel { platform: platform.as_str() }));
         }
-        for task in crate::task::TASKS {
+        for task in TASKS {
             drop(self.task_panics.get_or_create(&TaskLabel { task }));
         }
     }

@@ -30,22 +30,6 @@ pub(crate) async fn caught<F: Future>(fut: F) -> Result<F::Output, String> {
     AssertUnwindSafe(fut).catch_unwind().await.map_err(|p| panic_message(p.as_ref()))
 }
 
-/// The node's own tasks, by the names they are spawned under (their panic
-/// counters start at zero).
-pub(crate) const TASKS: [&str; 11] = [
-    "coordinator",
-    "commands",
-    "history",
-    "timeline",
-    "webhook_watcher",
-    "webhook_dispatch",
-    "slo_watcher",
-    "revocations",
-    "cookies",
-    "watchdog",
-    "stall probe",
-];
-
 /// Spawns a loop that is meant to run for the node's life. When it panics
 /// it is logged, counted and started again from `make` after a pause that
 /// doubles from 100 ms up to 30 s (reset after a minute without a panic);
