@@ -84,6 +84,7 @@ pub async fn run_page(session: UiSession, state: Data, id: web::Path<i64>) -> Re
         Ok((run, project, answers))
     })
     .await?;
+    let took = took_text(&run);
     html(&RunPage {
         csrf: session.csrf,
         nav: "runs",
@@ -96,7 +97,7 @@ pub async fn run_page(session: UiSession, state: Data, id: web::Path<i64>) -> Re
         trigger: run.triggered_by.to_string(),
         node: run.node,
         started: ms_text(Some(run.started_at_ms)),
-        took: run.finished_at_ms.map_or("–".into(), |e| format!("{:.1} s", (e - run.started_at_ms) as f64 / 1000.0)),
+        took,
         points: run.points_written,
         error: run.error.unwrap_or_default(),
         recovered: run.recovered_at_ms.map(|ms| ms_text(Some(ms))),

@@ -110,6 +110,11 @@ fn ms_text(ms: Option<i64>) -> String {
     ms.map_or("–".into(), trawler_domain::time::display_ms)
 }
 
+/// How long a run took (`–` while it runs).
+fn took_text(run: &Run) -> String {
+    run.finished_at_ms.map_or("–".into(), |e| format!("{:.1} s", (e - run.started_at_ms) as f64 / 1000.0))
+}
+
 fn number(v: Option<f64>) -> String {
     match v {
         None => "–".into(),

@@ -41,7 +41,8 @@ pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<H
         (runs.len() == PAGE_SIZE).then(|| f.next_runs("/ui/runs", runs.last().map_or(0, |(r, _)| r.id.0), None));
     let rows = runs
         .into_iter()
-        .map(|(r, project)| RunListRow {
+        .map(|(r, project)| (took_text(&r), r, project))
+        .map(|(took, r, project)| RunListRow {
             id: r.id.0,
             project_id: r.project_id.0,
             project,
@@ -49,7 +50,7 @@ pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<H
             trigger: r.triggered_by.to_string(),
             node: r.node,
             started: ms_text(Some(r.started_at_ms)),
-            took: r.finished_at_ms.map_or("–".into(), |e| format!("{:.1} s", (e - r.started_at_ms) as f64 / 1000.0)),
+            took,
             points: r.points_written,
             error: r.error.unwrap_or_default(),
         })
