@@ -110,12 +110,19 @@ pub async fn get_response_body(_: Admin, state: Data, id: web::Path<i64>) -> Res
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_breaks(_: Admin, state: Data, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = ProjectId(id.into_inner());
-    let (breaks, sources) = db(&state, move |conn| {
+    let breaks = breaks_of(&state, id).await?;
+    Ok(HttpResponse::Ok().json(BreakList { project_id: id.0, breaks }))
+}
+
+/// A project's broken sources, each with its metrics' locators as the
+/// source has them now: the one path of the API and the UI.
+pub(crate) async fn breaks_of(state: &Data, id: ProjectId) -> Result<Vec<BreakView>, ApiError> {
+    let (breaks, sources) = db(state, move |conn| {
         Project::get(conn, id)?;
         Ok((Archive::breaks(conn, id)?, Source::list_for_project(conn, id)?))
     })
     .await?;
-    let breaks = breaks
+    Ok(breaks
         .into_iter()
         .map(|b| {
             let options = sources
@@ -124,8 +131,7 @@ pub async fn list_breaks(_: Admin, state: Data, id: web::Path<i64>) -> Result<Ht
                 .map(|s| (*s.options).clone());
             BreakView::new(b, options.as_ref())
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(BreakList { project_id: id.0, breaks }))
+        .collect())
 }
 
 /// Reads a source's failed fetches again with its parser as it is now,

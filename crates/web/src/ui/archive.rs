@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use trawler_store::{Archive, Response, ResponseFilter};
 
 use super::*;
-use crate::views::{BreakView, ReparseView};
+use crate::views::ReparseView;
 
 /// The most of a body an answer's page shows.
 const SHOWN_BODY: usize = 256 * 1024;
@@ -169,39 +169,31 @@ pub(super) struct BrokenRow {
 
 /// A project's broken sources, for its page.
 pub(super) async fn breaks(state: &Data, id: ProjectId) -> Result<Vec<BreakRow>, ApiError> {
-    let (breaks, sources) =
-        db(state, move |conn| Ok((Archive::breaks(conn, id)?, Source::list_for_project(conn, id)?))).await?;
-    Ok(breaks
+    Ok(crate::api::archive::breaks_of(state, id)
+        .await?
         .into_iter()
-        .map(|b| {
-            let options = sources
-                .iter()
-                .find(|s| s.platform.as_str() == b.platform && s.external_ref == b.external_ref)
-                .map(|s| (*s.options).clone());
-            let b = BreakView::new(b, options.as_ref());
-            BreakRow {
-                platform: b.platform,
-                external_ref: b.external_ref,
-                open: b.open,
-                failures: b.failures,
-                since: ms_text(Some(b.since_ms)),
-                last_failed: ms_text(Some(b.last_failed_ms)),
-                error: b.error.unwrap_or_default(),
-                metrics: b
-                    .metrics
-                    .into_iter()
-                    .map(|m| BrokenRow {
-                        metric: m.metric,
-                        locator: m.locator.unwrap_or_default(),
-                        last_value: number(m.last_value),
-                        proposals: m
-                            .proposals
-                            .into_iter()
-                            .map(|p| (p.locator, number(Some(p.value)), p.closeness))
-                            .collect(),
-                    })
-                    .collect(),
-            }
+        .map(|b| BreakRow {
+            platform: b.platform,
+            external_ref: b.external_ref,
+            open: b.open,
+            failures: b.failures,
+            since: ms_text(Some(b.since_ms)),
+            last_failed: ms_text(Some(b.last_failed_ms)),
+            error: b.error.unwrap_or_default(),
+            metrics: b
+                .metrics
+                .into_iter()
+                .map(|m| BrokenRow {
+                    metric: m.metric,
+                    locator: m.locator.unwrap_or_default(),
+                    last_value: number(m.last_value),
+                    proposals: m
+                        .proposals
+                        .into_iter()
+                        .map(|p| (p.locator, number(Some(p.value)), p.closeness))
+                        .collect(),
+                })
+                .collect(),
         })
         .collect())
 }
