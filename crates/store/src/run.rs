@@ -109,6 +109,42 @@ pub(crate) struct RunRow {
     recovered_at_ms: Option<i64>,
 }
 
+/// The runs matching every part of a [`RunFilter`] (its `limit` aside), as
+/// a boxed query of the connection in scope.
+macro_rules! filtered_runs {
+    ($filter:expr) => {{
+        use crate::schema::sources;
+        let filter: &RunFilter = $filter;
+        let mut q = runs::table.into_boxed();
+        if !filter.platforms.is_empty() {
+            let platforms: Vec<&str> = filter.platforms.iter().map(|p| p.as_str()).collect();
+            q = q.filter(
+                runs::project_id
+                    .eq_any(sources::table.filter(sources::platform.eq_any(platforms)).select(sources::project_id)),
+            );
+        }
+        if !filter.statuses.is_empty() {
+            q = q.filter(runs::status.eq_any(filter.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+        }
+        if !filter.nodes.is_empty() {
+            q = q.filter(runs::node.eq_any(filter.nodes.clone()));
+        }
+        if !filter.projects.is_empty() {
+            q = q.filter(runs::project_id.eq_any(filter.projects.iter().map(|p| p.0).collect::<Vec<_>>()));
+        }
+        if let Some(from) = filter.from_ms {
+            q = q.filter(runs::started_at_ms.ge(from));
+        }
+        if let Some(to) = filter.to_ms {
+            q = q.filter(runs::started_at_ms.lt(to));
+        }
+        if let Some(before) = filter.before_id {
+            q = q.filter(runs::id.lt(before));
+        }
+        q
+    }};
+}
+
 fn corrupt(e: trawler_domain::project::UnknownName) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -389,40 +425,23 @@ impl Run {
 
     /// Runs matching every part of `filter`, newest first.
     pub fn search(conn: &mut AnyConnection, filter: &RunFilter) -> StoreResult<Vec<Run>> {
-        use crate::schema::sources;
-        let platforms: Vec<&str> = filter.platforms.iter().map(|p| p.as_str()).collect();
-        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-        let projects: Vec<i64> = filter.projects.iter().map(|p| p.0).collect();
         let rows: Vec<RunRow> = db_run!(conn: {
-            let mut q = runs::table.into_boxed();
-            if !platforms.is_empty() {
-                q = q.filter(
-                    runs::project_id.eq_any(
-                        sources::table.filter(sources::platform.eq_any(platforms.clone())).select(sources::project_id),
-                    ),
-                );
-            }
-            if !statuses.is_empty() {
-                q = q.filter(runs::status.eq_any(statuses.clone()));
-            }
-            if !filter.nodes.is_empty() {
-                q = q.filter(runs::node.eq_any(filter.nodes.clone()));
-            }
-            if !projects.is_empty() {
-                q = q.filter(runs::project_id.eq_any(projects.clone()));
-            }
-            if let Some(from) = filter.from_ms {
-                q = q.filter(runs::started_at_ms.ge(from));
-            }
-            if let Some(to) = filter.to_ms {
-                q = q.filter(runs::started_at_ms.lt(to));
-            }
-            if let Some(before) = filter.before_id {
-                q = q.filter(runs::id.lt(before));
-            }
-            q.order(runs::id.desc()).limit(filter.limit.max(0)).select(RunRow::as_select()).load(conn)?
+            filtered_runs!(filter)
+                .order(runs::id.desc())
+                .limit(filter.limit.max(0))
+                .select(RunRow::as_select())
+                .load(conn)?
         });
         rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// The projects of every run matching `filter` (its `limit` aside), by
+    /// id, ascending: what a job over a runs view acts on.
+    pub fn projects_matching(conn: &mut AnyConnection, filter: &RunFilter) -> StoreResult<Vec<ProjectId>> {
+        let ids: Vec<i64> = db_run!(conn: {
+            filtered_runs!(filter).select(runs::project_id).distinct().order(runs::project_id).load(conn)?
+        });
+        Ok(ids.into_iter().map(ProjectId).collect())
     }
 
     /// The latest run of every project that has runs.

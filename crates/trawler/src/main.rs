@@ -60,6 +60,8 @@ enum Command {
     Actors(client::ActorsArgs),
     /// Print the nodes sharing the database and the projects each leases.
     Cluster(client::ClusterArgs),
+    /// List, show or cancel the node's bulk jobs (`projects bulk --filter`).
+    Jobs(client::JobsArgs),
     /// List runs of every project, filtered by outcome, platform, node and time.
     Runs(client::RunsArgs),
     /// Stream a project's points to a file (CSV or JSON lines).
@@ -161,6 +163,7 @@ fn main() -> ExitCode {
         Command::Actors(args) => client::actors(args),
         Command::Cluster(args) => client::cluster(args),
         Command::Runs(args) => client::runs(args),
+        Command::Jobs(args) => client::jobs(args),
         Command::Webhooks(args) => client::webhooks(args),
         Command::Export(args) => client::export(args),
         Command::Fixture(args) => client::fixture(args),

@@ -61,6 +61,7 @@ pub async fn start(settings: Settings, seed: impl FnOnce(&mut AnyConnection) -> 
         login_guard: trawler_web::LoginGuard::new(w.trusted_proxies.clone()),
         embed_origins: w.embed_origins.iter().map(|o| o.as_str().to_owned()).collect(),
         currencies: Default::default(),
+        jobs: Default::default(),
         revocations: Default::default(),
         limits: trawler_web::Limits::new(w.limits()),
     });

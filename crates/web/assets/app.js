@@ -43,10 +43,15 @@
       const action = e.submitter && e.submitter.name === "action" ? e.submitter.value : "";
       // getAttribute: `form.id` would be the form's controls named "id".
       const formId = form.getAttribute("id");
-      const count = formId
+      // "All N matching" counts what the filter matches, not the boxes.
+      const every = form.querySelector("input[name=scope]:checked");
+      const count = every
+        ? Number(every.dataset.total)
+        : formId
         ? document.querySelectorAll("input[type=checkbox][name=id][form='" + formId + "']:checked").length
         : 0;
-      const message = (e.submitter && e.submitter.dataset.confirm) || form.dataset.confirm;
+      const message = (every && e.submitter && e.submitter.dataset.confirmAll)
+        || (e.submitter && e.submitter.dataset.confirm) || form.dataset.confirm;
       dialog.querySelector("[data-message]").textContent = message.replace("{count}", count).replace("{s}", count === 1 ? "" : "s");
       dialog.returnValue = "";
       dialog.onclose = () => {
@@ -63,15 +68,35 @@
     });
   });
 
+  // A running job's page: the bar and the counts move with each batch
+  // (the job's own event stream); when it ends, the page reloads to show
+  // its report.
+  const job = document.querySelector("[data-job]");
+  if (job) {
+    const es = stream("/api/v1/admin/jobs/" + job.dataset.job + "/events");
+    const bar = document.getElementById("job-progress");
+    const show = (p) => {
+      bar.max = p.total;
+      bar.value = p.done + p.skipped;
+      document.getElementById("job-done").textContent = p.done;
+      document.getElementById("job-skipped").textContent = p.skipped;
+      document.getElementById("job-state").textContent = p.state;
+    };
+    es.addEventListener("progress", (e) => show(JSON.parse(e.data)));
+    es.addEventListener("done", (e) => { show(JSON.parse(e.data)); es.close(); location.reload(); });
+  }
+
   // Bulk selection: a box in the header selects the page; the bar counts.
   const bulk = document.getElementById("bulk");
   if (bulk) {
     const boxes = () => document.querySelectorAll("input[type=checkbox][name=id][form=bulk]");
+    const every = document.getElementById("bulk-all");
     const count = () => {
-      const n = [...boxes()].filter((b) => b.checked).length;
+      const n = every && every.checked ? Number(every.dataset.total) : [...boxes()].filter((b) => b.checked).length;
       bulk.querySelector("[data-selected]").textContent = n;
       bulk.querySelectorAll("button[name=action]").forEach((b) => { b.disabled = n === 0; });
     };
+    if (every) every.addEventListener("change", count);
     document.querySelectorAll("[data-select-all]").forEach((all) => all.addEventListener("change", () => {
       boxes().forEach((b) => { b.checked = all.checked; });
       count();

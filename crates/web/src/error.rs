@@ -88,6 +88,9 @@ error_codes! {
     ResponseNotFound = "response_not_found" => NOT_FOUND,
     /// 404: the project has no such source.
     SourceNotFound = "source_not_found" => NOT_FOUND,
+    /// 404: no such job on this node (it may have ended long ago, or run
+    /// on another node).
+    JobNotFound = "job_not_found" => NOT_FOUND,
     /// 404: anything else that does not exist.
     NotFound = "not_found" => NOT_FOUND,
     /// 405: the route exists, not with this method (see `Allow`).
@@ -100,6 +103,11 @@ error_codes! {
     RunNotRunning = "run_not_running" => CONFLICT,
     /// 409: the read token is revoked.
     TokenRevoked = "token_revoked" => CONFLICT,
+    /// 409: a job's filter matches another number of projects than the
+    /// caller was shown (`expect`): nothing started.
+    FilterChanged = "filter_changed" => CONFLICT,
+    /// 409: the job has ended: there is nothing to cancel.
+    JobNotRunning = "job_not_running" => CONFLICT,
     /// 409: another state forbids the action.
     Conflict = "conflict" => CONFLICT,
     /// 413: the body is over the limit.

@@ -4,7 +4,10 @@
 //! them) or be comma-separated (`platform=kickstarter,indiegogo`), so any
 //! view is a URL that can be bookmarked and shared.
 
-use trawler_domain::{Platform, ProjectStatus, RunStatus};
+use std::collections::HashMap;
+
+use trawler_domain::{Platform, ProjectId, ProjectStatus, RunStatus};
+use trawler_store::{AnyConnection, Project, Run, Source, StoreResult};
 
 use crate::error::ApiError;
 
@@ -218,6 +221,59 @@ impl Filters {
             q.push_str(&format!("{}limit={limit}", if q.is_empty() { "" } else { "&" }));
         }
         format!("{path}?{q}{}before={last}", if q.is_empty() { "" } else { "&" })
+    }
+
+    /// Whether the projects page's filters ask about each project's latest
+    /// run (its outcome, node or time).
+    pub fn by_latest_run(&self) -> bool {
+        !self.run_statuses.is_empty() || !self.nodes.is_empty() || self.from_ms.is_some() || self.to_ms.is_some()
+    }
+
+    /// Whether a project passes the projects page's filters, given its
+    /// sources and latest run.
+    pub fn matches_project(&self, p: &Project, sources: &[Source], last: Option<&Run>) -> bool {
+        (self.platforms.is_empty() || sources.iter().any(|s| self.platforms.contains(&s.platform)))
+            && (self.project_statuses.is_empty() || self.project_statuses.contains(&p.status))
+            && (self.run_statuses.is_empty() || last.is_some_and(|r| self.run_statuses.contains(&r.status)))
+            && (self.nodes.is_empty() || last.is_some_and(|r| self.nodes.contains(&r.node)))
+            && (self.from_ms.is_none() && self.to_ms.is_none() || last.is_some_and(|r| self.in_range(r.started_at_ms)))
+            && (self.name.is_empty() || p.name.to_lowercase().contains(&self.name.to_lowercase()))
+            && (self.projects.is_empty() || self.projects.contains(&p.id.0))
+    }
+
+    /// Every project the projects page's filters match, by id, ascending
+    /// (every page of the view, not one).
+    pub fn matching_projects(&self, conn: &mut AnyConnection) -> StoreResult<Vec<ProjectId>> {
+        let projects = Project::list(conn, None)?;
+        let mut sources: HashMap<ProjectId, Vec<Source>> = HashMap::new();
+        if !self.platforms.is_empty() {
+            for s in Source::list_all(conn)? {
+                sources.entry(s.project_id).or_default().push(s);
+            }
+        }
+        let latest: HashMap<ProjectId, Run> = if self.by_latest_run() {
+            Run::latest_per_project(conn)?.into_iter().map(|r| (r.project_id, r)).collect()
+        } else {
+            HashMap::new()
+        };
+        let mut ids: Vec<ProjectId> = projects
+            .iter()
+            .filter(|p| {
+                let own = sources.get(&p.id).map_or(&[][..], Vec::as_slice);
+                self.matches_project(p, own, latest.get(&p.id))
+            })
+            .map(|p| p.id)
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The projects of every run the runs page's filters match, by id,
+    /// ascending (every page of the view, not one).
+    pub fn projects_of_matching_runs(&self, conn: &mut AnyConnection) -> StoreResult<Vec<ProjectId>> {
+        let mut filter = self.run_filter(0);
+        filter.before_id = None;
+        Run::projects_matching(conn, &filter)
     }
 
     /// Whether a time falls in the range.

@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod error;
 mod filters;
+mod jobs;
 mod limits;
 mod login;
 mod moment;
@@ -24,6 +25,7 @@ pub mod views;
 
 pub use auth::AdminToken;
 pub use error::{ApiError, ErrorCode};
+pub use jobs::Jobs;
 pub use limits::{Limits, LimitsConfig};
 pub use login::{Cidr, LoginGuard};
 pub use routes::{configure, record_request};

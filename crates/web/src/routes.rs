@@ -125,6 +125,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/platforms", "GET").route(web::get().to(get_platforms)))
                 .service(resource("/admin/cluster", "GET").route(web::get().to(get_cluster)))
                 .service(resource("/admin/projects/bulk", "POST").route(web::post().to(bulk_projects)))
+                .service(
+                    resource("/admin/jobs", "GET, POST")
+                        .route(web::get().to(list_jobs))
+                        .route(web::post().to(start_jobs)),
+                )
+                .service(resource("/admin/jobs/{id}", "GET").route(web::get().to(get_job)))
+                .service(resource("/admin/jobs/{id}/cancel", "POST").route(web::post().to(cancel_job)))
+                .service(resource("/admin/jobs/{id}/events", "GET").route(web::get().to(job_events)))
                 .service(resource("/admin/freshness", "GET").route(web::get().to(get_freshness)))
                 .service(resource("/admin/history", "GET").route(web::get().to(get_history)))
                 .service(resource("/admin/events", "GET").route(web::get().to(crate::sse::admin_events)))

@@ -127,24 +127,31 @@ pub(crate) async fn bulk_apply(
     full_interval: Option<&serde_json::Value>,
     poll_interval: Option<&serde_json::Value>,
 ) -> Result<BulkResult, ApiError> {
-    let cadence = check_cadence(state, full_interval, poll_interval)?;
-    match (action, cadence.is_empty()) {
-        (BulkAction::Cadence, true) => {
-            return Err(ApiError::BadRequest(
-                "action `cadence` needs `full_interval` or `poll_interval` (`2h`, `manual` or `default`)".into(),
-            ))
-        }
-        (BulkAction::Cadence, false) | (_, true) => {}
-        (_, false) => {
-            return Err(ApiError::BadRequest(
-                "`full_interval` and `poll_interval` go with action `cadence` only".into(),
-            ))
-        }
-    }
+    let cadence = check_bulk(state, action, full_interval, poll_interval)?;
     let outcome = state.tree.bulk(action.to_bulk(cadence), ids).await?;
     let skipped =
         outcome.skipped.into_iter().map(|(id, skip)| BulkSkip { id, reason: skip_reason(action, id, skip) }).collect();
     Ok(BulkResult { action, done: outcome.done, skipped })
+}
+
+/// Checks a bulk action's cadence values: one of them required for action
+/// `cadence`, refused with any other action.
+pub(crate) fn check_bulk(
+    state: &Data,
+    action: BulkAction,
+    full_interval: Option<&serde_json::Value>,
+    poll_interval: Option<&serde_json::Value>,
+) -> Result<trawler_actors::Cadence, ApiError> {
+    let cadence = check_cadence(state, full_interval, poll_interval)?;
+    match (action, cadence.is_empty()) {
+        (BulkAction::Cadence, true) => Err(ApiError::BadRequest(
+            "action `cadence` needs `full_interval` or `poll_interval` (`2h`, `manual` or `default`)".into(),
+        )),
+        (BulkAction::Cadence, false) | (_, true) => Ok(cadence),
+        (_, false) => {
+            Err(ApiError::BadRequest("`full_interval` and `poll_interval` go with action `cadence` only".into()))
+        }
+    }
 }
 
 fn skip_reason(action: BulkAction, id: ProjectId, skip: trawler_actors::BulkSkip) -> String {

@@ -36,4 +36,6 @@ pub struct AppState {
     pub embed_origins: Vec<String>,
     /// Each project's source currencies, remembered a minute.
     pub currencies: std::sync::Arc<crate::CurrencyMemo>,
+    /// This node's bulk jobs.
+    pub jobs: crate::jobs::Jobs,
 }

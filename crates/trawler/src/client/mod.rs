@@ -25,6 +25,7 @@ macro_rules! out {
 
 mod archive;
 mod follow;
+mod jobs;
 mod monitors;
 mod nodes;
 mod points;
@@ -32,6 +33,7 @@ mod projects;
 mod webhooks;
 
 pub use archive::*;
+pub use jobs::{jobs, JobsArgs};
 pub use nodes::*;
 pub use points::*;
 pub use projects::*;

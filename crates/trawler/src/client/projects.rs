@@ -84,6 +84,9 @@ pub enum ProjectsCommand {
     /// Apply one action to many projects: `trigger`, `resume`, `archive`,
     /// `pause`, `unpause` or `cadence` (with `--full`, `--poll` or both);
     /// projects the action does not fit are skipped and listed with why.
+    /// Given ids, to those; given `--filter`, to every project it matches,
+    /// as a job on the node followed with a progress bar.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["ids", "filter"])))]
     Bulk {
         /// `trigger`, `resume`, `archive`, `pause`, `unpause` or `cadence`.
         action: String,
@@ -94,8 +97,25 @@ pub enum ProjectsCommand {
         #[arg(long)]
         poll: Option<String>,
         /// Project ids.
-        #[arg(required = true)]
         ids: Vec<i64>,
+        /// Every project this filter matches, written as the UI's URL
+        /// writes it: `last=failed&platform=kickstarter`, `status=active`,
+        /// `q=lamp` (an empty filter: every project).
+        #[arg(long)]
+        filter: Option<String>,
+        /// The filter is the runs page's (`status=failed&node=n1`): act on
+        /// the projects of the runs it matches.
+        #[arg(long, requires = "filter")]
+        runs: bool,
+        /// Act without asking how many (needed when not on a terminal).
+        #[arg(long, short = 'y', requires = "filter")]
+        yes: bool,
+        /// Only count the matches.
+        #[arg(long, requires = "filter")]
+        dry_run: bool,
+        /// Start the job and return (`trawler jobs show ID` follows it).
+        #[arg(long, requires = "filter")]
+        no_wait: bool,
     },
     /// List a project's monitor alerts (the open ones; `--all`: every one
     /// kept, recovered too).
@@ -226,9 +246,16 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
                 every("poll_interval_ms", "never")
             );
         }
-        ProjectsCommand::Bulk { action, full, poll, ids } => {
+        ProjectsCommand::Bulk { action, full, poll, ids, filter, runs, yes, dry_run, no_wait } => {
             if !matches!(action.as_str(), "trigger" | "resume" | "archive" | "pause" | "unpause" | "cadence") {
                 bail!("unknown action `{action}` (trigger, resume, archive, pause, unpause or cadence)");
+            }
+            if let Some(filter) = filter {
+                if !ids.is_empty() {
+                    bail!("give project ids or --filter, not both");
+                }
+                let job = super::jobs::FilterJob { action, filter, runs, full, poll, yes, dry_run, no_wait };
+                return super::jobs::filter_job(&api, job);
             }
             let mut body = json!({"action": action, "ids": ids});
             if let Some(full) = full {

@@ -6,6 +6,7 @@
 mod actors;
 mod archive;
 mod dashboard;
+mod jobs;
 mod login;
 mod monitors;
 mod node;
@@ -176,6 +177,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/").route(web::get().to(projects)))
         .service(web::resource("/ui/runs").route(web::get().to(runs)))
         .service(web::resource("/ui/bulk").route(web::post().to(bulk)))
+        .service(web::resource("/ui/jobs").route(web::get().to(jobs::jobs_page)))
+        .service(web::resource("/ui/jobs/{id}").route(web::get().to(jobs::job_page)))
+        .service(web::resource("/ui/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
         .service(web::resource("/ui/projects").route(web::post().to(create_project)))
         .service(web::resource("/ui/projects/{id}").route(web::get().to(project)))
         .service(web::resource("/ui/projects/{id}/scrape").route(web::post().to(scrape)))

@@ -1,6 +1,7 @@
 //! The projects page: filters, pages, bulk actions, and a new project.
 
 use super::*;
+use crate::views::JobTarget;
 
 pub(super) struct ProjectRow {
     pub(super) id: i64,
@@ -36,22 +37,13 @@ pub(super) struct ProjectsPage {
     pub(super) pager: Pager,
     /// This view's URL, where bulk actions come back to.
     pub(super) here: String,
+    /// The filter alone (no page, order or range): what "all matching" acts on.
+    pub(super) filter_query: String,
     /// The order shown, and links to the others.
     pub(super) sort: String,
     pub(super) sort_fresh: String,
     pub(super) sort_name: String,
     pub(super) sort_id: String,
-}
-
-/// Whether a project passes the filters, given its sources and latest run.
-pub(super) fn project_matches(f: &Filters, p: &Project, sources: &[Source], last: Option<&Run>) -> bool {
-    (f.platforms.is_empty() || sources.iter().any(|s| f.platforms.contains(&s.platform)))
-        && (f.project_statuses.is_empty() || f.project_statuses.contains(&p.status))
-        && (f.run_statuses.is_empty() || last.is_some_and(|r| f.run_statuses.contains(&r.status)))
-        && (f.nodes.is_empty() || last.is_some_and(|r| f.nodes.contains(&r.node)))
-        && (f.from_ms.is_none() && f.to_ms.is_none() || last.is_some_and(|r| f.in_range(r.started_at_ms)))
-        && (f.name.is_empty() || p.name.to_lowercase().contains(&f.name.to_lowercase()))
-        && (f.projects.is_empty() || f.projects.contains(&p.id.0))
 }
 
 /// The projects page: filtered by platform, state, latest run (outcome,
@@ -88,7 +80,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
         // Every project's latest run only when a filter asks about it;
         // otherwise only the shown page's (at 100,000 projects and a
         // million runs, the difference between a second and a blink).
-        let by_run = !f.run_statuses.is_empty() || !f.nodes.is_empty() || f.from_ms.is_some() || f.to_ms.is_some();
+        let by_run = f.by_latest_run();
         let mut latest: BTreeMap<ProjectId, Run> = if by_run {
             Run::latest_per_project(conn)?.into_iter().map(|r| (r.project_id, r)).collect()
         } else {
@@ -98,7 +90,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
             .into_iter()
             .filter(|p| {
                 let s = sources.get(&p.id).map_or(&[][..], Vec::as_slice);
-                project_matches(&f, p, s, latest.get(&p.id))
+                f.matches_project(p, s, latest.get(&p.id))
             })
             .collect();
         let total = if one_page { all } else { matched.len() };
@@ -218,6 +210,11 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
         pager: pager("/ui/", &f, true, total),
         filters: filter_form(&f, nodes),
         here: if query.is_empty() { "/ui/".into() } else { format!("/ui/?{query}") },
+        filter_query: {
+            let mut g = f.clone();
+            (g.sort, g.range) = (None, None);
+            g.query(true, 1)
+        },
     })
 }
 
@@ -229,6 +226,8 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
     let mut back = "/ui/".to_owned();
     let mut ids = Vec::new();
     let (mut full_interval, mut poll_interval) = (None, None);
+    // "All N matching": the view's filter, what it lists, the count shown.
+    let (mut every, mut filter, mut of, mut expect) = (false, String::new(), JobTarget::Projects, None);
     for (k, v) in url::form_urlencoded::parse(&body) {
         match k.as_ref() {
             "csrf" => csrf = v.into_owned(),
@@ -236,6 +235,10 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
             "poll_interval" if !v.trim().is_empty() => poll_interval = Some(serde_json::Value::String(v.trim().into())),
             "action" => action = Some(v.into_owned()),
             "back" => back = v.into_owned(),
+            "scope" => every = v == "filter",
+            "filter" => filter = v.into_owned(),
+            "of" if v == "runs" => of = JobTarget::Runs,
+            "expect" => expect = v.parse::<u64>().ok(),
             "id" => ids.push(v.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("`{v}` is not a project id")))?),
             _ => {}
         }
@@ -243,14 +246,21 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
     check_csrf(&session, &csrf)?;
     let action: BulkAction =
         action.as_deref().unwrap_or_default().parse().map_err(|e: String| ApiError::BadRequest(e))?;
-    let message = if ids.is_empty() {
+    // The cadence fields are read for the cadence button only.
+    let cadence = action == BulkAction::Cadence;
+    let (full_interval, poll_interval) = (full_interval.filter(|_| cadence), poll_interval.filter(|_| cadence));
+    let message = if every {
+        match super::jobs::start_from_view(&state, action, of, filter, expect, (full_interval, poll_interval)).await? {
+            Ok(job) => return Ok(see_other(&format!("/ui/jobs/{job}"))),
+            Err(message) => message,
+        }
+    } else if ids.is_empty() {
         "Nothing was selected".to_owned()
     } else {
-        // The cadence fields are read for the cadence button only.
-        let cadence = action == BulkAction::Cadence;
-        let (full, poll) = (full_interval.filter(|_| cadence), poll_interval.filter(|_| cadence));
         let ids = ids.into_iter().map(ProjectId).collect();
-        crate::service::bulk_apply(&state, action, ids, full.as_ref(), poll.as_ref()).await?.summary(action)
+        crate::service::bulk_apply(&state, action, ids, full_interval.as_ref(), poll_interval.as_ref())
+            .await?
+            .summary(action)
     };
     let mut to = return_url(&back);
     let kept: Vec<(String, String)> =

@@ -26,6 +26,10 @@ pub(super) struct RunsPage {
     /// The next page (older runs), if there may be one.
     pub(super) older: Option<String>,
     pub(super) here: String,
+    /// With a filter: the projects of every run it matches (what "all
+    /// matching" acts on).
+    pub(super) matching: usize,
+    pub(super) filter_query: String,
 }
 
 /// The runs page: every project's runs, newest first, filtered by platform,
@@ -34,9 +38,12 @@ pub(super) struct RunsPage {
 pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let f = Filters::parse(req.query_string(), false)?;
     let filter = f.run_filter(PAGE_SIZE as i64);
-    let (runs, nodes) =
-        db(&state, move |conn| Ok((trawler_store::view::runs_with_project_names(conn, &filter)?, Run::nodes(conn)?)))
-            .await?;
+    let every = f.clone();
+    let (runs, nodes, matching) = db(&state, move |conn| {
+        let matching = if every.any() { every.projects_of_matching_runs(conn)?.len() } else { 0 };
+        Ok((trawler_store::view::runs_with_project_names(conn, &filter)?, Run::nodes(conn)?, matching))
+    })
+    .await?;
     let older =
         (runs.len() == PAGE_SIZE).then(|| f.next_runs("/ui/runs", runs.last().map_or(0, |(r, _)| r.id.0), None));
     let rows = runs
@@ -64,5 +71,7 @@ pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<H
         filters: filter_form(&f, nodes),
         older,
         here: if query.is_empty() { "/ui/runs".into() } else { format!("/ui/runs?{query}") },
+        matching,
+        filter_query: f.query(false, 1),
     })
 }

@@ -379,7 +379,7 @@ pub struct BulkRequest {
 }
 
 /// A project a bulk action left alone, and why.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BulkSkip {
     /// The project.
     #[schema(value_type = i64)]
