@@ -132,6 +132,10 @@ trawler_domain::settings! {
         /// pages (letters, digits, `.`, `_`, `-`; at most 64). Defaults to
         /// the host name.
         node_name: Option<NodeName> = None, unset "the host name";
+        /// One level for every log line (`off`, `error`, `warn`, `info`,
+        /// `debug`, `trace`), changed by a reload without a restart; unset,
+        /// `RUST_LOG` filters the log as usual (read at start only).
+        log_level: Option<LogLevel> = None, unset "RUST_LOG";
         /// How long a shutdown waits for scrapes in progress before it
         /// aborts them.
         shutdown_timeout: Span = Span::secs(20);
@@ -421,5 +425,36 @@ impl Show for NodeName {
 impl<'de> Deserialize<'de> for NodeName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NodeName, D::Error> {
         NodeName::new(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// A level for every log line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LogLevel(pub log::LevelFilter);
+
+impl fmt::Debug for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.show())
+    }
+}
+
+impl Show for LogLevel {
+    fn show(&self) -> String {
+        self.0.as_str().to_ascii_lowercase()
+    }
+}
+
+impl Serialize for LogLevel {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.show())
+    }
+}
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
+        let text = String::deserialize(d)?;
+        text.trim().parse().map(LogLevel).map_err(|_| {
+            de::Error::custom(format!("`{text}` is not a log level (off, error, warn, info, debug or trace)"))
+        })
     }
 }

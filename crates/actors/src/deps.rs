@@ -11,7 +11,6 @@ use trawler_sources::{Adapters, Fetched, Keeper, LinePlace, RetryBudget, SourceE
 use trawler_store::Source;
 
 use crate::campaign::CampaignBook;
-use crate::config::ActorsConfig;
 use crate::db::{DbExecutor, Exec};
 use crate::events::EventBus;
 use crate::events::{AlertState, Event};
@@ -35,7 +34,8 @@ pub(crate) struct SharedDeps {
     pub(crate) pipeline: Pipeline,
     pub(crate) metrics: Metrics,
     pub(crate) adapters: Adapters,
-    pub(crate) config: Arc<ActorsConfig>,
+    /// The configuration in force (a reload replaces it).
+    pub(crate) config: crate::live::Live,
     /// Where runs and state changes are announced.
     pub(crate) events: EventBus,
     /// Which projects this node runs (all of them outside cluster mode).
@@ -67,7 +67,7 @@ impl SharedDeps {
         run: Option<RunId>,
     ) -> Result<Fetched, SourceError> {
         let mut spec = source_spec(source);
-        spec.secret = match spec.secret.take().map(|s| self.config.cipher.open(&s)).transpose() {
+        spec.secret = match spec.secret.take().map(|s| self.config.get().cipher.open(&s)).transpose() {
             Ok(secret) => secret,
             Err(e) => return Err(SourceError::Config(e.to_string())),
         };

@@ -18,6 +18,7 @@ mod fetching;
 pub mod history;
 mod ingest;
 mod ledger;
+mod live;
 pub mod metrics;
 mod monitor;
 mod ownership;
@@ -45,7 +46,7 @@ pub mod webhook;
 
 pub use cluster::CoordinatorView;
 pub use compactor::{CompactorActor, GetCompactorState};
-pub use config::{host_name, ActorsConfig, ActorsSettings, Housekeeping, NodeName, Retention};
+pub use config::{host_name, ActorsConfig, ActorsSettings, Housekeeping, LogLevel, NodeName, Retention};
 pub use db::{DbExecutor, Exec};
 pub use deps::source_spec;
 pub use error::ActorError;

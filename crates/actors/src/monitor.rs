@@ -12,7 +12,8 @@ use trawler_store::{Alert, Source};
 
 /// Every source's monitor state on this node.
 pub(crate) struct MonitorBook {
-    defaults: MonitorDefaults,
+    /// The rules of projects without their own (a reload replaces them).
+    defaults: std::sync::RwLock<Arc<MonitorDefaults>>,
     inner: Mutex<Inner>,
 }
 
@@ -32,7 +33,13 @@ static NO_RULES: std::sync::LazyLock<ProjectMonitors> = std::sync::LazyLock::new
 
 impl MonitorBook {
     pub(crate) fn new(defaults: MonitorDefaults) -> MonitorBook {
-        MonitorBook { defaults, inner: Mutex::default() }
+        MonitorBook { defaults: std::sync::RwLock::new(Arc::new(defaults)), inner: Mutex::default() }
+    }
+
+    /// Puts new defaults in force (a reload): each source's next fetch
+    /// is judged by them; what is open stays open until they say otherwise.
+    pub(crate) fn set_defaults(&self, defaults: MonitorDefaults) {
+        *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(defaults);
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -65,13 +72,14 @@ impl MonitorBook {
         live: bool,
         now_ms: i64,
     ) -> Vec<Transition> {
-        if !self.defaults.enabled {
+        let defaults = self.defaults.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if !defaults.enabled {
             return Vec::new();
         }
         let mut inner = self.inner();
         let Inner { tracks, loaded, rules } = &mut *inner;
         let project = rules.get(&source.project_id).map_or(&*NO_RULES, |r| &**r);
-        let rules = Rules { project, defaults: &self.defaults, platform: source.platform };
+        let rules = Rules { project, defaults: &defaults, platform: source.platform };
         let (_, track) = tracks.entry(source.id).or_insert_with(|| {
             let open = loaded.remove(&source.id).unwrap_or_default();
             (source.platform, Track::with_open(open))

@@ -160,6 +160,26 @@ impl Actor for RetentionActor {
     }
 }
 
+/// Puts new retention settings in force (a reload): the next pass keeps
+/// and deletes by them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Reconfigure {
+    /// Raw points' retention; `None` keeps them all.
+    pub(crate) keep: Option<Duration>,
+    /// What operational retention deletes.
+    pub(crate) housekeeping: Housekeeping,
+}
+
+impl Handler<Reconfigure> for RetentionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconfigure, _: &mut Context<Self>) {
+        self.keep = msg.keep;
+        self.housekeeping = msg.housekeeping;
+    }
+}
+
 impl Handler<GetRetentionState> for RetentionActor {
     type Result = MessageResult<GetRetentionState>;
 

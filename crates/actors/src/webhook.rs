@@ -108,9 +108,8 @@ pub struct Webhooks {
 impl Webhooks {
     /// Starts the watcher and the dispatcher on the current actix system.
     pub(crate) fn start(
-        config: WebhookConfig,
+        live: crate::live::Live,
         cipher: Arc<trawler_store::Cipher>,
-        slo: SloCheck,
         db: Addr<DbExecutor>,
         http: HttpClient,
         bus: &EventBus,
@@ -119,14 +118,14 @@ impl Webhooks {
         let wake = Arc::new(Notify::new());
         let hooks = Webhooks { wake: wake.clone(), db: db.clone() };
         let watcher =
-            Watcher { config: config.clone(), hooks: hooks.clone(), streaks: HashMap::new(), alerted: HashSet::new() };
+            Watcher { live: live.clone(), hooks: hooks.clone(), streaks: HashMap::new(), alerted: HashSet::new() };
         let bus = bus.clone();
         spawn_supervised("webhook_watcher", metrics.clone(), move || watcher.clone().run(bus.subscribe()));
-        let (every, slo_hooks) = (config.slo_check_every, hooks.clone());
-        spawn_supervised("slo_watcher", metrics.clone(), move || watch_slo(slo, every, slo_hooks.clone()));
+        let (slo_live, slo_hooks) = (live.clone(), hooks.clone());
+        spawn_supervised("slo_watcher", metrics.clone(), move || watch_slo(slo_live.clone(), slo_hooks.clone()));
         let m = metrics.clone();
         spawn_supervised("webhook_dispatch", metrics, move || {
-            dispatch(config.clone(), cipher.clone(), db.clone(), http.clone(), wake.clone(), m.clone())
+            dispatch(live.clone(), cipher.clone(), db.clone(), http.clone(), wake.clone(), m.clone())
         });
         hooks
     }
@@ -172,7 +171,8 @@ pub fn payload(event: &str, project: Option<ProjectId>, name: Option<String>, da
 /// Turns events into deliveries.
 #[derive(Clone)]
 struct Watcher {
-    config: WebhookConfig,
+    /// The configuration in force (its failure streak).
+    live: crate::live::Live,
     hooks: Webhooks,
     /// Consecutive failed full scrapes per project.
     streaks: HashMap<ProjectId, u32>,
@@ -203,7 +203,7 @@ impl Watcher {
                     RunStatus::Failed => {
                         let streak = self.streaks.entry(p).or_default();
                         *streak += 1;
-                        if *streak == self.config.failure_streak && self.alerted.insert(p) {
+                        if *streak == self.live.get().webhooks.failure_streak && self.alerted.insert(p) {
                             let data = json!({
                                 "consecutive_failures": *streak,
                                 "run_id": run_id,
@@ -265,32 +265,26 @@ impl Watcher {
     }
 }
 
-/// What the SLO check compares.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SloCheck {
-    /// The full-scrape interval (the slots).
-    pub(crate) full_interval: Duration,
-    /// The target share.
-    pub(crate) target: f64,
-}
-
 /// The 24-hour window of the SLO check.
 const SLO_WINDOW_MS: i64 = 86_400_000;
 
 /// Checks every active project's 24-hour freshness against the target every
-/// `every`, and queues `project.slo_breached` when a project falls below it
-/// and `project.slo_restored` when it is back. The first check only notes
-/// where projects stand: a restart does not repeat alerts already sent.
-async fn watch_slo(slo: SloCheck, every: Duration, hooks: Webhooks) {
+/// `slo_check_every`, and queues `project.slo_breached` when a project
+/// falls below it and `project.slo_restored` when it is back. The first
+/// check only notes where projects stand: a restart does not repeat alerts
+/// already sent. The interval, the slots and the target are those in force
+/// at each check.
+async fn watch_slo(live: crate::live::Live, hooks: Webhooks) {
     let mut below: Option<HashSet<ProjectId>> = None;
     loop {
         let now = now_millis();
+        let config = live.get();
+        let (full_interval, target, every) = (config.full_interval, config.slo_target, config.webhooks.slo_check_every);
         let checked = hooks
             .db
             .send(Exec(move |conn| {
                 let projects = Project::list(conn, Some(trawler_domain::ProjectStatus::Active))?;
-                let fresh =
-                    trawler_store::Run::freshness(conn, slo.full_interval, &projects, now - SLO_WINDOW_MS, now)?;
+                let fresh = trawler_store::Run::freshness(conn, full_interval, &projects, now - SLO_WINDOW_MS, now)?;
                 Ok::<_, trawler_store::StoreError>(projects.into_iter().map(|p| p.id).zip(fresh).collect::<Vec<_>>())
             }))
             .await;
@@ -303,12 +297,12 @@ async fn watch_slo(slo: SloCheck, every: Duration, hooks: Webhooks) {
             }
         };
         let now_below: HashSet<ProjectId> =
-            rows.iter().filter(|(_, f)| f.share.is_some_and(|s| s < slo.target)).map(|(p, _)| *p).collect();
+            rows.iter().filter(|(_, f)| f.share.is_some_and(|s| s < target)).map(|(p, _)| *p).collect();
         if let Some(before) = &below {
             for (p, f) in &rows {
                 let data = json!({
                     "window_secs": SLO_WINDOW_MS / 1000,
-                    "target": slo.target,
+                    "target": target,
                     "share": f.share,
                     "slots": f.slots,
                     "met": f.met,
@@ -340,7 +334,7 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// others' deliveries, and no claimed delivery waits behind another for
 /// longer than its claim lasts.
 async fn dispatch(
-    config: WebhookConfig,
+    live: crate::live::Live,
     cipher: Arc<trawler_store::Cipher>,
     db: Addr<DbExecutor>,
     http: HttpClient,
@@ -351,7 +345,7 @@ async fn dispatch(
     // attempt starts as soon as its row is claimed: no other node sends it
     // meanwhile.
     let lease_ms = (http.config().timeout.as_millis() as i64) * 3 + 10_000;
-    let slots = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+    let slots = Arc::new(tokio::sync::Semaphore::new(live.get().webhooks.concurrency.max(1)));
     // Logged when it changes, not on every round of an outage.
     let mut failing = false;
     loop {
@@ -390,7 +384,9 @@ async fn dispatch(
         for d in due {
             // Only this loop takes slots: the ones counted free are there.
             let Some(permit) = first.take().or_else(|| slots.clone().try_acquire_owned().ok()) else { break };
-            let (config, db, http, metrics) = (config.clone(), db.clone(), http.clone(), metrics.clone());
+            // Each delivery's retries follow the settings in force when it is sent.
+            let config = live.get().webhooks.clone();
+            let (db, http, metrics) = (db.clone(), http.clone(), metrics.clone());
             let cipher = cipher.clone();
             actix::spawn(async move {
                 let id = d.delivery.id;

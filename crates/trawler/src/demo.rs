@@ -216,7 +216,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let settings = demo_settings(&args, &token, &password, &sim_url)?;
         let n = args.projects;
         let sim_for_seed = sim_url.clone();
-        let running = start(settings, move |conn| seed(conn, n, &sim_for_seed)).await?;
+        let running = start(settings, None, move |conn| seed(conn, n, &sim_for_seed)).await?;
         let api = format!("http://{}", running.addr);
         println!("trawler demo: serving on {api}");
         println!();

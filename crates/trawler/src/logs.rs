@@ -4,6 +4,9 @@
 //! `platform` — as keys of their own.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use log::LevelFilter;
 
 use log::kv::{Key, Value, VisitSource};
 
@@ -46,8 +49,45 @@ fn json_line(record: &log::Record<'_>, node: &str, at: chrono::DateTime<chrono::
     serde_json::Value::Object(object).to_string()
 }
 
-/// Starts the log (`RUST_LOG` filters it as usual).
-pub fn init(json: bool, node: &str) {
+/// The level a setting gave every line (`usize::MAX`: none, `RUST_LOG`
+/// filters), and the most verbose level `RUST_LOG` lets through.
+static LEVEL: AtomicUsize = AtomicUsize::new(usize::MAX);
+static FILTERED_MAX: AtomicUsize = AtomicUsize::new(0);
+
+fn level() -> Option<LevelFilter> {
+    let n = LEVEL.load(Ordering::Relaxed);
+    LevelFilter::iter().find(|l| *l as usize == n)
+}
+
+/// The log: `RUST_LOG`'s filter, or one level for every line when the
+/// settings give one (`TRAWLER_LOG_LEVEL`, which a reload may change).
+struct Logger {
+    filtered: env_logger::Logger,
+    open: env_logger::Logger,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        match level() {
+            Some(l) => meta.level() <= l,
+            None => self.filtered.enabled(meta),
+        }
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        match level() {
+            Some(l) if record.level() <= l => self.open.log(record),
+            Some(_) => {}
+            None => self.filtered.log(record),
+        }
+    }
+
+    fn flush(&self) {
+        self.filtered.flush();
+    }
+}
+
+fn builder(json: bool, node: &str) -> env_logger::Builder {
     let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(FILTER));
     if json {
         let node = node.to_owned();
@@ -55,7 +95,24 @@ pub fn init(json: bool, node: &str) {
     } else {
         builder.format_timestamp_millis();
     }
-    builder.init();
+    builder
+}
+
+/// Starts the log: `RUST_LOG` filters it as usual, unless `level` is set.
+pub fn init(json: bool, node: &str, level: Option<LevelFilter>) {
+    let filtered = builder(json, node).build();
+    let open = builder(json, node).filter_level(LevelFilter::Trace).build();
+    FILTERED_MAX.store(filtered.filter() as usize, Ordering::Relaxed);
+    if log::set_boxed_logger(Box::new(Logger { filtered, open })).is_ok() {
+        set_level(level);
+    }
+}
+
+/// Gives every line one level (`None`: back to `RUST_LOG`'s filter).
+pub fn set_level(level: Option<LevelFilter>) {
+    LEVEL.store(level.map_or(usize::MAX, |l| l as usize), Ordering::Relaxed);
+    let filtered = LevelFilter::iter().find(|l| *l as usize == FILTERED_MAX.load(Ordering::Relaxed));
+    log::set_max_level(level.or(filtered).unwrap_or(LevelFilter::Info));
 }
 
 #[cfg(test)]

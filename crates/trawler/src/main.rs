@@ -10,6 +10,7 @@ mod client;
 mod config;
 mod demo;
 mod logs;
+mod reload;
 mod serve;
 
 use std::process::ExitCode;
@@ -152,9 +153,9 @@ fn main() -> ExitCode {
         }
     };
     let node = settings.actors.node_name.as_ref().map_or_else(trawler_actors::host_name, |n| n.as_str().to_owned());
-    logs::init(cli.log_format == "json", &node);
+    logs::init(cli.log_format == "json", &node, settings.actors.log_level.map(|l| l.0));
     let result = match cli.command {
-        Command::Serve(_) => serve::run(settings),
+        Command::Serve(args) => serve::run(settings, reload::Origins { file: cli.config.clone(), args: args.clone() }),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => serve::run_sim(args),
         Command::Migrate(_) => serve::migrate(settings),

@@ -22,14 +22,22 @@ pub struct Running {
     shutdown_timeout: std::time::Duration,
     handle: ServerHandle,
     tree: Tree,
+    reloader: Option<Arc<dyn trawler_web::Reloader>>,
 }
 
 /// Opens the database, applies migrations, lets `seed` add data, starts the
 /// actor tree and the HTTP server. Must run inside an actix system.
-pub async fn start(settings: Settings, seed: impl FnOnce(&mut AnyConnection) -> Result<()>) -> Result<Running> {
+/// `origins` says where the settings came from, so that a reload can read
+/// them again (none: nothing to reload).
+pub async fn start(
+    settings: Settings,
+    origins: Option<crate::reload::Origins>,
+    seed: impl FnOnce(&mut AnyConnection) -> Result<()>,
+) -> Result<Running> {
     settings.check()?;
     let cipher = Arc::new(settings.store.cipher().map_err(anyhow::Error::msg)?);
-    let actors = settings.actors.config(cipher.clone(), Some(settings.store.data_dir.join("spool")));
+    let spool_dir = Some(settings.store.data_dir.join("spool"));
+    let actors = settings.actors.config(cipher.clone(), spool_dir.clone());
     let pool = DbPool::open(&settings.store.store()).context("opening the database")?;
     pool.probe().with_context(|| format!("connecting to {}", pool.url_redacted()))?;
     {
@@ -62,6 +70,11 @@ pub async fn start(settings: Settings, seed: impl FnOnce(&mut AnyConnection) -> 
         embed_origins: w.embed_origins.iter().map(|o| o.as_str().to_owned()).collect(),
         currencies: Default::default(),
         jobs: Default::default(),
+        reloader: origins.map(|origins| {
+            let reloader =
+                crate::reload::NodeReloader::new(origins, &settings, tree.clone(), cipher.clone(), spool_dir);
+            Arc::new(reloader) as Arc<dyn trawler_web::Reloader>
+        }),
         revocations: Default::default(),
         limits: trawler_web::Limits::new(w.limits()),
     });
@@ -99,7 +112,8 @@ pub async fn start(settings: Settings, seed: impl FnOnce(&mut AnyConnection) -> 
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    Ok(Running { addr, handle, tree, shutdown_timeout: settings.actors.shutdown_timeout.get() })
+    let reloader = state.reloader.clone();
+    Ok(Running { addr, handle, tree, reloader, shutdown_timeout: settings.actors.shutdown_timeout.get() })
 }
 
 /// Refuses to start beside another live node under the same name, and on
@@ -183,12 +197,29 @@ pub async fn wait_for_signal() {
     }
 }
 
-/// `trawler serve`.
-pub fn run(settings: Settings) -> Result<()> {
+/// `trawler serve`: serves until Ctrl-C or SIGTERM; SIGHUP reloads the
+/// settings.
+pub fn run(settings: Settings, origins: crate::reload::Origins) -> Result<()> {
     actix_web::rt::System::new().block_on(async move {
-        let running = start(settings, |_| Ok(())).await?;
+        let running = start(settings, Some(origins), |_| Ok(())).await?;
         println!("trawler: serving on http://{}", running.addr);
-        wait_for_signal().await;
+        let stop = wait_for_signal();
+        tokio::pin!(stop);
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let (Ok(mut hup), Some(reloader)) = (signal(SignalKind::hangup()), running.reloader.clone()) {
+                loop {
+                    tokio::select! {
+                        () = &mut stop => return running.stop().await,
+                        _ = hup.recv() => {
+                            reloader.reload("signal").await;
+                        }
+                    }
+                }
+            }
+        }
+        stop.await;
         running.stop().await
     })
 }

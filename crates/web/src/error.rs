@@ -64,6 +64,9 @@ error_codes! {
     /// 422: a currency code that is not one figures can be reported in
     /// (three letters the ECB publishes a rate for, or the euro).
     InvalidCurrency = "invalid_currency" => UNPROCESSABLE_ENTITY,
+    /// 422: a reload found a setting that does not read (an unknown key, a
+    /// bad value); the old configuration stays in force.
+    InvalidConfig = "invalid_config" => UNPROCESSABLE_ENTITY,
     /// 422: a derived metric asked of a project without the sources it
     /// needs (RoAS without an ad account); the message names them.
     MissingSources = "missing_sources" => UNPROCESSABLE_ENTITY,

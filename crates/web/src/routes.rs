@@ -133,6 +133,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/jobs/{id}", "GET").route(web::get().to(get_job)))
                 .service(resource("/admin/jobs/{id}/cancel", "POST").route(web::post().to(cancel_job)))
                 .service(resource("/admin/jobs/{id}/events", "GET").route(web::get().to(job_events)))
+                .service(resource("/admin/config", "GET").route(web::get().to(get_config)))
+                .service(resource("/admin/reload", "POST").route(web::post().to(reload_config)))
                 .service(resource("/admin/freshness", "GET").route(web::get().to(get_freshness)))
                 .service(resource("/admin/history", "GET").route(web::get().to(get_history)))
                 .service(resource("/admin/events", "GET").route(web::get().to(crate::sse::admin_events)))

@@ -38,4 +38,6 @@ pub struct AppState {
     pub currencies: std::sync::Arc<crate::CurrencyMemo>,
     /// This node's bulk jobs.
     pub jobs: crate::jobs::Jobs,
+    /// Reloads the settings (none: this node has nothing to reload).
+    pub reloader: Option<std::sync::Arc<dyn crate::Reloader>>,
 }

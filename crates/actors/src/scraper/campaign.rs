@@ -39,7 +39,7 @@ impl Handler<FinalScrape> for ScraperActor {
 
 impl ScraperActor {
     fn final_delay_ms(&self) -> i64 {
-        self.deps.config.final_scrape_delay.as_millis().min(i64::MAX as u128) as i64
+        self.deps.config.get().final_scrape_delay.as_millis().min(i64::MAX as u128) as i64
     }
 
     /// Why the project's campaign counts as over at `at_ms`, if it does:

@@ -32,6 +32,7 @@ mod schedule;
 
 pub(crate) use campaign::FinalScrape;
 pub use cancel::CancelRun;
+pub use schedule::Rearm;
 
 /// Starts a full scrape now, or joins the one running; answers its run id.
 #[derive(Message)]
@@ -483,7 +484,7 @@ impl ScraperActor {
         let project = self.project;
         let sources = self.sources.clone();
         let deps = self.deps.clone();
-        let deadline = deps.config.run_deadline;
+        let deadline = deps.config.get().run_deadline;
         let started_ms = deps.clock.now_ms();
         async move {
             let bounded = tokio::time::timeout(deadline, scrape(&sources, &deps, &progress, run));

@@ -16,12 +16,13 @@ impl ScraperActor {
     /// The project's full-scrape interval: its own, or the node's (also
     /// for a manual-only project, whose wait estimates need one).
     pub(super) fn interval(&self) -> Duration {
-        own_interval(self.full_interval_ms, self.deps.config.full_interval).unwrap_or(self.deps.config.full_interval)
+        own_interval(self.full_interval_ms, self.deps.config.get().full_interval)
+            .unwrap_or(self.deps.config.get().full_interval)
     }
 
     /// Whether runs start on a schedule: not paused, not manual only.
     fn scheduled(&self) -> bool {
-        !self.paused && own_interval(self.full_interval_ms, self.deps.config.full_interval).is_some()
+        !self.paused && own_interval(self.full_interval_ms, self.deps.config.get().full_interval).is_some()
     }
 
     fn offset(&self) -> u64 {
@@ -107,5 +108,26 @@ impl ScraperActor {
             ctx.wait(act.start_run(RunTrigger::Schedule).map(|_, _, _| ()));
             act.schedule_next(ctx);
         }));
+    }
+}
+
+/// The node's full-scrape interval may have changed (a reload): a project
+/// on the node's interval arms its schedule again at once, so a shorter
+/// interval is not waited out at the old one (a project with its own
+/// interval, paused or manual is left as it is).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Rearm;
+
+impl Handler<Rearm> for ScraperActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Rearm, ctx: &mut Context<Self>) {
+        if self.full_interval_ms.is_some() || !self.scheduled() || self.timer.is_none() {
+            return;
+        }
+        self.disarm(ctx);
+        self.first_run = FirstRun::IfMissed;
+        self.schedule_first(self.last_run_ms, ctx);
     }
 }

@@ -122,7 +122,7 @@ pub struct SourceActor {
 impl SourceActor {
     /// The fast-poll actor of `platform`.
     pub(crate) fn new(platform: Platform, deps: Deps, loads: Addr<crate::db::DbExecutor>) -> SourceActor {
-        let failing = failing::Failing::new(platform, deps.config.node.clone());
+        let failing = failing::Failing::new(platform, deps.config.get().node.clone());
         SourceActor {
             platform,
             deps,
@@ -150,7 +150,7 @@ impl SourceActor {
     }
 
     fn interval(&self) -> Duration {
-        self.deps.config.poll_interval
+        self.deps.config.get().poll_interval
     }
 
     /// How long before its window a window's sources are loaded and its

@@ -108,7 +108,7 @@ impl SourceActor {
             Ok(Arc::new(rows.into_iter().map(|(s, own)| (Arc::new(s), own)).collect::<Vec<_>>()))
         }));
         let known = self.known.clone();
-        let config = &self.deps.config;
+        let config = self.deps.config.get();
         let idle_ms = millis(config.idle_poll_interval);
         let budget = Budget {
             default_ms: millis(interval),
@@ -250,7 +250,7 @@ impl SourceActor {
         }
         self.active.insert(id, every_ms);
         let sources: Vec<(Arc<Source>, Option<i64>)> = sources.into_iter().map(|s| (Arc::new(s), None)).collect();
-        let idle_ms = millis(self.deps.config.idle_poll_interval);
+        let idle_ms = millis(self.deps.config.get().idle_poll_interval);
         let intervals = HashMap::from([(id, every_ms)]);
         let planned = plan_slots(&sources, &intervals, self.deps.clock.now_ms(), self.planned_until_ms, idle_ms);
         if self.deps.ownership.owns(id) {

@@ -33,7 +33,9 @@ use crate::source::{ProjectReplan, ProjectStarted, ProjectStopped, SourceActor};
 use crate::state::{ActorInfo, ActorStatus, Mailbox};
 
 mod campaign;
+mod rearm;
 mod shutdown;
+pub use rearm::RearmAll;
 
 /// Starts the scraper of a project (created or reactivated).
 #[derive(Message)]
@@ -222,7 +224,7 @@ impl Handler<StartAll> for ProjectSupervisor {
     type Result = ();
 
     fn handle(&mut self, _: StartAll, ctx: &mut Context<Self>) {
-        let me = self.deps.config.node.clone();
+        let me = self.deps.config.get().node.clone();
         let started_ms = self.started_ms;
         // In cluster mode the coordinator hands out projects (`Adopt`).
         let cluster = self.deps.ownership.is_cluster();
@@ -458,7 +460,7 @@ impl ProjectSupervisor {
         self.last_error = reason.as_ref().map(|r| format!("project {project}: {r}"));
         // Restart intensity: crashes inside the window, this one included.
         let now = self.deps.clock.now_ms();
-        let (max, window) = (self.deps.config.max_restarts, self.deps.config.restart_window);
+        let (max, window) = (self.deps.config.get().max_restarts, self.deps.config.get().restart_window);
         let delay = match self.crashes.entry(project).or_default().record(now, child.restarts, max, window) {
             Verdict::Quarantine => {
                 self.quarantine(project, child.restarts, reason, ctx);
@@ -485,8 +487,8 @@ impl ProjectSupervisor {
     fn quarantine(&mut self, project: ProjectId, restarts: u32, reason: Option<String>, ctx: &mut Context<Self>) {
         log::error!(project = project.0;
             "supervisor: project {project} crashed more than {} times in {:?}; quarantined",
-            self.deps.config.max_restarts,
-            self.deps.config.restart_window
+            self.deps.config.get().max_restarts,
+            self.deps.config.get().restart_window
         );
         self.crashes.remove(&project);
         self.deps.metrics.quarantines.inc();
@@ -495,8 +497,8 @@ impl ProjectSupervisor {
         }
         let text = format!(
             "crashed more than {} times in {} s; last: {}",
-            self.deps.config.max_restarts,
-            self.deps.config.restart_window.as_secs(),
+            self.deps.config.get().max_restarts,
+            self.deps.config.get().restart_window.as_secs(),
             reason.as_deref().unwrap_or("unknown")
         );
         self.quarantined
@@ -569,10 +571,10 @@ impl Handler<GetSupervisorState> for ProjectSupervisor {
             "children": self.children.len(),
             "restarting": self.restarting.len(),
             "quarantined": self.quarantined.len(),
-            "max_restarts": self.deps.config.max_restarts,
-            "restart_window_ms": self.deps.config.restart_window.as_millis() as u64,
+            "max_restarts": self.deps.config.get().max_restarts,
+            "restart_window_ms": self.deps.config.get().restart_window.as_millis() as u64,
             "shutting_down": self.shutting_down,
-            "full_interval_ms": self.deps.config.full_interval.as_millis() as u64,
+            "full_interval_ms": self.deps.config.get().full_interval.as_millis() as u64,
         });
         MessageResult(info)
     }

@@ -3,6 +3,7 @@
 mod history;
 mod inspect;
 mod lifecycle;
+mod reload;
 mod reparse;
 
 pub use lifecycle::{Bulk, BulkDone, BulkSkip, Cadence};
@@ -66,7 +67,12 @@ pub struct Tree {
     adapters: Adapters,
     events: EventBus,
     webhooks: Webhooks,
+    /// The configuration it started with (its name and cipher stay).
     config: Arc<ActorsConfig>,
+    /// The configuration in force (a reload replaces it).
+    live: crate::live::Live,
+    /// What every actor shares (the monitors' defaults, for a reload).
+    deps: crate::deps::Deps,
     /// This process's id in the node registry.
     instance: Arc<str>,
     /// Which projects this node runs.
@@ -87,6 +93,8 @@ impl Tree {
     /// Starts the tree on the current actix system. Migrations must have run.
     /// Fails only when the spool cannot be opened.
     pub fn start(config: ActorsConfig, pool: DbPool, adapters: Adapters) -> Result<Tree, ActorError> {
+        let live = crate::live::Live::new(Arc::new(config));
+        let config = live.get();
         let spool = match &config.ingest.spool_dir {
             Some(dir) => {
                 Some(Spool::open(dir, config.ingest.spool_max_bytes).map_err(|e| ActorError::Spool(e.to_string()))?)
@@ -130,11 +138,9 @@ impl Tree {
         .start();
         let deps_mailbox = ingest_mailbox.clone();
         let events = EventBus::new();
-        let slo = crate::webhook::SloCheck { full_interval: config.full_interval, target: config.slo_target };
         let webhooks = Webhooks::start(
-            config.webhooks.clone(),
+            live.clone(),
             config.cipher.clone(),
-            slo,
             db.clone(),
             adapters.http().clone(),
             &events,
@@ -168,7 +174,7 @@ impl Tree {
             pipeline: pipeline.clone(),
             metrics: metrics.clone(),
             adapters: adapters.clone(),
-            config: Arc::new(config),
+            config: live.clone(),
             events: events.clone(),
             ownership: ownership.clone(),
             fetching: Arc::default(),
@@ -178,7 +184,6 @@ impl Tree {
             spending: Default::default(),
             archive: archiving,
         });
-        let config = deps.config.clone();
         let registry = Registry::default().start();
         // The poll windows' loads get a thread of their own too (see
         // `SourceActor::loads`).
@@ -187,6 +192,7 @@ impl Tree {
             .into_iter()
             .map(|p| (p, SourceActor::new(p, deps.clone(), loads.clone()).start()))
             .collect();
+        let shared = deps.clone();
         let supervisor =
             ProjectSupervisor::new(deps, registry.clone(), sources.iter().map(|(_, a)| a.clone()).collect()).start();
         // Tells this process from an earlier one under the same name.
@@ -231,6 +237,8 @@ impl Tree {
             events,
             webhooks,
             config,
+            live,
+            deps: shared,
             instance,
             ownership,
             control,
@@ -267,8 +275,8 @@ impl Tree {
     }
 
     /// The tree's settings (cadences, for the capacity check).
-    pub fn config(&self) -> &ActorsConfig {
-        &self.config
+    pub fn config(&self) -> Arc<ActorsConfig> {
+        self.live.get()
     }
 
     /// The event bus (runs, state changes).

@@ -50,6 +50,12 @@ impl Gates {
         shares.iter().filter(|(p, share)| self.get(**p).set_share(**share)).map(|(p, _)| *p).collect()
     }
 
+    /// Sets each platform's budget (see [`PlatformGate::set_budget`]).
+    /// Returns the platforms whose budget changed.
+    pub fn set_budgets(&self, budgets: &BTreeMap<Platform, f64>) -> Vec<Platform> {
+        budgets.iter().filter(|(p, budget)| self.get(**p).set_budget(**budget)).map(|(p, _)| *p).collect()
+    }
+
     /// The gate of `platform`.
     pub fn get(&self, platform: Platform) -> &PlatformGate {
         // Every platform has a gate: `new` fills all of Platform::ALL.

@@ -79,7 +79,7 @@ impl HostBuckets {
         }
         let made = self.rates.iter().find(|(p, _)| matches(p, host)).map(|(pattern, rate)| {
             let limit = HostLimit { host: host.to_owned(), rate_per_sec: rate * share, pattern: pattern.clone() };
-            (Bucket::new(rate * share, share).limiter, limit)
+            (Bucket::new(*rate, share).limiter, limit)
         });
         let limiter = made.as_ref().map(|(l, _)| l.clone());
         map.insert(host.to_owned(), made);

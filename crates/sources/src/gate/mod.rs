@@ -27,6 +27,7 @@
 //! bucket will have and when the slots in use will free (see
 //! [`PlatformGate::standing`]).
 
+mod budget;
 mod config;
 mod gates;
 mod line;
@@ -135,19 +136,23 @@ struct Bucket {
     burst: u32,
     /// This node's share of the platform's budget (1: all of it).
     share: f64,
+    /// The platform's budget, requests per second across the nodes (a
+    /// reload may change it).
+    budget: f64,
 }
 
 impl Bucket {
     /// A bucket refilling at `rate` per second, holding up to a second's
     /// worth of tokens (at least one).
-    fn new(rate: f64, share: f64) -> Bucket {
+    fn new(budget: f64, share: f64) -> Bucket {
+        let rate = budget * share;
         let period = Duration::from_secs_f64(1.0 / rate);
         let burst = rate.floor().clamp(1.0, 10_000.0) as u32;
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         let limiter = Arc::new(RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>());
-        Bucket { limiter, rate, burst, share }
+        Bucket { limiter, rate, burst, share, budget }
     }
 }
 
@@ -263,30 +268,6 @@ impl PlatformGate {
 
     fn bucket(&self) -> std::sync::MutexGuard<'_, Bucket> {
         self.bucket.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sets this node's share of the platform's rate (cluster mode): the
-    /// gate lets through `rate_per_sec * share`. A change of less than 1%
-    /// is ignored, so a bucket is not rebuilt at every project created.
-    /// The new bucket starts empty, so a change never adds a burst on top of
-    /// what the other nodes' buckets allow. Returns whether it changed.
-    pub fn set_share(&self, share: f64) -> bool {
-        let share = if share.is_finite() { share.clamp(1e-6, 1.0) } else { 1.0 };
-        let mut bucket = self.bucket();
-        if (bucket.share - share).abs() <= bucket.share * 0.01 {
-            return false;
-        }
-        let fresh = Bucket::new(self.config.rate_per_sec * share, share);
-        if let Some(n) = NonZeroU32::new(fresh.burst) {
-            let _ = fresh.limiter.check_n(n);
-        }
-        let mut state = self.lock();
-        state.remaining_burst = 0;
-        state.last_token_at = Some(Instant::now());
-        drop(state);
-        *bucket = fresh;
-        self.hosts.reset();
-        true
     }
 
     /// Fails fast while the circuit (the platform's, or `host`'s) is open;
@@ -527,9 +508,9 @@ impl PlatformGate {
 
     /// The gate's current state.
     pub fn snapshot(&self) -> GateSnapshot {
-        let (rate, burst, share) = {
+        let (rate, burst, share, budget) = {
             let bucket = self.bucket();
-            (bucket.rate, bucket.burst, bucket.share)
+            (bucket.rate, bucket.burst, bucket.share, bucket.budget)
         };
         let state = self.lock();
         let (circuit, failures, open_until) = match state.circuit {
@@ -540,7 +521,7 @@ impl PlatformGate {
         GateSnapshot {
             platform: self.platform,
             rate_per_sec: rate,
-            budget_per_sec: self.config.rate_per_sec,
+            budget_per_sec: budget,
             share,
             burst,
             tokens: state.remaining_burst,
@@ -694,6 +675,21 @@ mod tests {
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(900), "{took:?}");
         assert_eq!(g.standing_if_joined().waiting_for, "rate");
+    }
+
+    #[test]
+    fn a_new_budget_keeps_the_share_and_refuses_nonsense() {
+        let g = PlatformGate::new(Platform::Html, GateConfig { rate_per_sec: 40.0, ..GateConfig::default() });
+        assert!(g.set_share(0.5));
+        assert!(g.set_budget(8.0));
+        assert!(!g.set_budget(8.0), "the same budget: unchanged");
+        for nonsense in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(!g.set_budget(nonsense), "{nonsense}");
+        }
+        let snap = g.snapshot();
+        assert_eq!((snap.rate_per_sec, snap.budget_per_sec, snap.share, snap.burst), (4.0, 8.0, 0.5, 4));
+        assert!(g.set_share(0.25));
+        assert_eq!(g.snapshot().rate_per_sec, 2.0, "a later share applies to the new budget");
     }
 
     #[tokio::test]

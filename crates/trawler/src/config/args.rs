@@ -56,6 +56,11 @@ impl NodeArgs {
     pub fn load(&self, file: Option<&Path>) -> Result<Settings, Invalid> {
         Settings::load(file, &self.given)
     }
+
+    /// The settings given as flags or in the environment, and which.
+    pub fn given(&self) -> Vec<(&'static str, Origin)> {
+        self.given.iter().map(|(key, _, origin)| (*key, *origin)).collect()
+    }
 }
 
 impl clap::FromArgMatches for NodeArgs {

@@ -12,6 +12,7 @@ pub use args::{NodeArgs, StoreArgs};
 pub use sim::SimArgs;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use trawler_actors::ActorsSettings;
 use trawler_domain::settings::{Field, Section, Text};
@@ -81,6 +82,21 @@ pub enum Origin {
     Env,
     /// A flag.
     Flag,
+}
+
+/// Where each setting's value came from: `default`, `file`, `env` or
+/// `flag` (a flag over the environment over the file).
+pub fn origins(file: Option<&Path>, given: &[(&'static str, Origin)]) -> BTreeMap<&'static str, &'static str> {
+    let mut out: BTreeMap<&'static str, &'static str> = fields().map(|f| (f.key, "default")).collect();
+    for (key, _) in file.and_then(|path| file::read(path).ok()).unwrap_or_default() {
+        if let Some(f) = fields().find(|f| f.key == key) {
+            out.insert(f.key, "file");
+        }
+    }
+    for (key, origin) in given {
+        out.insert(key, if *origin == Origin::Env { "env" } else { "flag" });
+    }
+    out
 }
 
 impl Settings {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod archive;
+pub mod config;
 mod derived;
 pub mod export;
 mod gaps;
@@ -19,6 +20,7 @@ pub mod webhooks;
 
 pub use admin::*;
 pub use archive::*;
+pub use config::*;
 pub use export::*;
 pub use health::*;
 pub use history::*;

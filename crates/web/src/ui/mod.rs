@@ -5,6 +5,7 @@
 
 mod actors;
 mod archive;
+mod config;
 mod dashboard;
 mod jobs;
 mod login;
@@ -201,6 +202,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/actors").route(web::get().to(actors)))
         .service(web::resource("/ui/platforms").route(web::get().to(platforms)))
         .service(web::resource("/ui/node").route(web::get().to(node::node)))
+        .service(web::resource("/ui/config").route(web::get().to(config::config_page)))
+        .service(web::resource("/ui/config/reload").route(web::post().to(config::reload)))
         .service(web::resource("/d/{id}").route(web::get().to(dashboard)))
         .service(web::resource("/d").route(web::get().to(dashboards)));
 }

@@ -5,6 +5,7 @@
 mod actors;
 mod admin;
 mod archive;
+mod config;
 mod health;
 mod jobs;
 mod monitors;
@@ -19,6 +20,7 @@ pub mod wire;
 pub use actors::*;
 pub use admin::*;
 pub use archive::*;
+pub use config::*;
 pub use health::*;
 pub use jobs::*;
 pub use monitors::*;
