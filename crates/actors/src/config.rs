@@ -136,6 +136,10 @@ trawler_domain::settings! {
         /// `debug`, `trace`), changed by a reload without a restart; unset,
         /// `RUST_LOG` filters the log as usual (read at start only).
         log_level: Option<LogLevel> = None, unset "RUST_LOG";
+        /// A project label `/metrics` aggregates by: `projects_labelled`
+        /// counts projects per value of it and state (`client`: projects
+        /// per client); unset, none.
+        metrics_label: Option<LabelKey> = None, unset "none";
         /// How long a shutdown waits for scrapes in progress before it
         /// aborts them.
         shutdown_timeout: Span = Span::secs(20);
@@ -174,6 +178,7 @@ impl ActorsSettings {
             run_deadline: self.run_deadline.get(),
             final_scrape_delay: self.final_scrape_delay.get(),
             slo_target: self.slo_target.get(),
+            metrics_label: self.metrics_label.as_ref().map(|k| k.0.clone()),
             node: self.node_name.as_ref().map_or_else(host_name, |n| n.0.clone()),
             cipher,
         }
@@ -286,6 +291,8 @@ pub struct ActorsConfig {
     /// The freshness target: the share of slots that must start on time and
     /// succeed.
     pub slo_target: f64,
+    /// The project label `/metrics` aggregates by, if any.
+    pub metrics_label: Option<String>,
     /// This node's name, recorded with each run.
     pub node: String,
     /// Seals and opens the secrets stored with sources and webhooks.
@@ -456,5 +463,30 @@ impl<'de> Deserialize<'de> for LogLevel {
         text.trim().parse().map(LogLevel).map_err(|_| {
             de::Error::custom(format!("`{text}` is not a log level (off, error, warn, info, debug or trace)"))
         })
+    }
+}
+
+/// A project label's key (see `trawler_domain::labels::check_key`).
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct LabelKey(pub String);
+
+impl fmt::Debug for LabelKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Show for LabelKey {
+    fn show(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LabelKey, D::Error> {
+        let key = String::deserialize(d)?;
+        trawler_domain::labels::check_key(key.trim()).map_err(de::Error::custom)?;
+        Ok(LabelKey(key.trim().to_owned()))
     }
 }

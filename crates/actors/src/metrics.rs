@@ -44,6 +44,17 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+/// A value of the project label `/metrics` aggregates by, and a state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LabelValueLabels {
+    /// The label's key (`TRAWLER_METRICS_LABEL`).
+    pub label: String,
+    /// Its value (`other` past the thousandth).
+    pub value: String,
+    /// The projects' state.
+    pub status: String,
+}
+
 /// The kind of a slot: `full` scrape or fast `poll`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -133,6 +144,8 @@ pub struct Metrics {
     pub ingest_buffered: Gauge,
     /// Scrapers by status.
     pub scrapers: Family<StatusLabel, Gauge>,
+    /// Projects by a chosen label's value and state.
+    pub projects_labelled: Family<LabelValueLabels, Gauge>,
     /// Circuit state per platform: 0 closed, 1 half open, 2 open.
     pub circuit_state: Family<PlatformLabel, Gauge>,
     /// How long requests waited at a platform's gate (rate, pause, slots).
@@ -190,6 +203,7 @@ impl Metrics {
             spool_bytes: Gauge::default(),
             ingest_buffered: Gauge::default(),
             scrapers: Family::default(),
+            projects_labelled: Family::default(),
             circuit_state: Family::default(),
             gate_wait_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 4.0, 10))),
             gate_waiting: Family::default(),
@@ -230,6 +244,11 @@ impl Metrics {
         registry.register("spool_bytes", "Size of the spool", m.spool_bytes.clone());
         registry.register("ingest_buffered_points", "Points buffered by the ingest actor", m.ingest_buffered.clone());
         registry.register("scrapers", "Scraper actors by status", m.scrapers.clone());
+        registry.register(
+            "projects_labelled",
+            "Projects by the value of the label TRAWLER_METRICS_LABEL names, and state",
+            m.projects_labelled.clone(),
+        );
         registry.register(
             "circuit_state",
             "Circuit per platform: 0 closed, 1 half open, 2 open",

@@ -8,6 +8,7 @@ pub mod capacity;
 pub mod clock;
 pub mod fixture;
 pub mod gaps;
+pub mod labels;
 pub mod metric;
 pub mod money;
 pub mod monitor;

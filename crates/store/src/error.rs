@@ -46,6 +46,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the failure is a unique constraint refusing a second row with
+    /// the same key (an external key another project holds).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
     /// Whether the failure is the database being unreachable or failing, as
     /// opposed to a row missing: the first is retried, the second is not.
     pub fn is_unavailable(&self) -> bool {

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod command;
 pub mod cookie_jar;
 mod error;
+pub mod labels;
 pub mod lease;
 mod migrate;
 pub mod money;

@@ -17,6 +17,8 @@ diesel::table! {
         ended_at_ms -> Nullable<BigInt>,
         monitors -> Nullable<Text>,
         reporting_currency -> Nullable<Text>,
+        labels -> Nullable<Text>,
+        external_key -> Nullable<Text>,
     }
 }
 

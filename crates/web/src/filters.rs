@@ -38,6 +38,9 @@ pub struct Filters {
     pub name: String,
     /// Only projects with these ids (runs page: one project's runs).
     pub projects: Vec<i64>,
+    /// Only projects with every one of these labels (`client=acme`: that
+    /// value; `client`: any value).
+    pub labels: Vec<(String, Option<String>)>,
     /// Page number, from 1.
     pub page: usize,
     /// Runs older than this run id (the runs list's next page).
@@ -112,6 +115,20 @@ impl Filters {
                         );
                     }
                 }
+                "label" => {
+                    for v in values {
+                        let (k, want) = match v.split_once('=') {
+                            Some((k, want)) => (k.trim(), Some(want.trim().to_owned())),
+                            None => (v, None),
+                        };
+                        trawler_domain::labels::check_key(k)
+                            .map_err(|e| ApiError::BadRequest(format!("label: {e}")))?;
+                        if f.labels.len() >= trawler_domain::labels::MOST_LABELS {
+                            return Err(ApiError::BadRequest("label: at most 16 labels in a filter".into()));
+                        }
+                        f.labels.push((k.to_owned(), want));
+                    }
+                }
                 "from" => {
                     f.from_ms = bound("from", value.trim(), false)?;
                     f.from = value.trim().to_owned();
@@ -160,7 +177,8 @@ impl Filters {
             && self.from_ms.is_none()
             && self.to_ms.is_none()
             && self.name.is_empty()
-            && self.projects.is_empty())
+            && self.projects.is_empty()
+            && self.labels.is_empty())
     }
 
     /// The query string of these filters (without the flash) at `page`,
@@ -183,6 +201,12 @@ impl Filters {
         for p in &self.projects {
             out.append_pair("project", &p.to_string());
         }
+        for (k, v) in &self.labels {
+            match v {
+                Some(v) => out.append_pair("label", &format!("{k}={v}")),
+                None => out.append_pair("label", k),
+            };
+        }
         for (k, v) in [("from", &self.from), ("to", &self.to), ("q", &self.name)] {
             if !v.is_empty() {
                 out.append_pair(k, v);
@@ -198,6 +222,26 @@ impl Filters {
             out.append_pair("page", &page.to_string());
         }
         out.finish()
+    }
+
+    /// The store's run query for these filters, at most `limit` runs, with
+    /// the labels turned into the projects that carry them (runs have no
+    /// labels of their own).
+    pub fn run_filter_in(&self, conn: &mut AnyConnection, limit: i64) -> StoreResult<trawler_store::RunFilter> {
+        let mut filter = self.run_filter(limit);
+        if !self.labels.is_empty() {
+            let labelled = Project::list(conn, None)?
+                .into_iter()
+                .filter(|p| p.labels.matches(&self.labels))
+                .filter(|p| self.projects.is_empty() || self.projects.contains(&p.id.0))
+                .map(|p| p.id);
+            filter.projects = labelled.collect();
+            if filter.projects.is_empty() {
+                // No project carries them: no run matches (id 0 is no project's).
+                filter.projects.push(ProjectId(0));
+            }
+        }
+        Ok(filter)
     }
 
     /// The store's run query for these filters, at most `limit` runs.
@@ -239,6 +283,7 @@ impl Filters {
             && (self.from_ms.is_none() && self.to_ms.is_none() || last.is_some_and(|r| self.in_range(r.started_at_ms)))
             && (self.name.is_empty() || p.name.to_lowercase().contains(&self.name.to_lowercase()))
             && (self.projects.is_empty() || self.projects.contains(&p.id.0))
+            && p.labels.matches(&self.labels)
     }
 
     /// Every project the projects page's filters match, by id, ascending
@@ -271,7 +316,7 @@ impl Filters {
     /// The projects of every run the runs page's filters match, by id,
     /// ascending (every page of the view, not one).
     pub fn projects_of_matching_runs(&self, conn: &mut AnyConnection) -> StoreResult<Vec<ProjectId>> {
-        let mut filter = self.run_filter(0);
+        let mut filter = self.run_filter_in(conn, 0)?;
         filter.before_id = None;
         Run::projects_matching(conn, &filter)
     }

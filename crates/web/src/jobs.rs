@@ -73,10 +73,8 @@ pub struct JobSpec {
     pub filter: String,
     /// Who starts it.
     pub by: String,
-    /// Action `cadence`'s values.
-    pub full_interval: Option<serde_json::Value>,
-    /// Likewise.
-    pub poll_interval: Option<serde_json::Value>,
+    /// Its values besides the projects.
+    pub values: crate::views::BulkValues,
 }
 
 /// This node's jobs.
@@ -165,7 +163,7 @@ impl Jobs {
 /// The keys a job's filter may have: those that choose projects or runs,
 /// and those of a view's URL that do not (its page, order, chart range).
 const FILTER_KEYS: &[&str] =
-    &["platform", "status", "last", "node", "project", "from", "to", "q", "page", "sort", "range", "flash"];
+    &["platform", "status", "last", "node", "project", "label", "from", "to", "q", "page", "sort", "range", "flash"];
 
 /// Starts a job over what `request`'s filter matches now, for `by`: the
 /// one path of the API, the UI and the CLI. No match, or a dry run, starts
@@ -179,12 +177,12 @@ pub(crate) async fn start_job(state: &Data, request: StartJob, by: String) -> Re
     for (key, _) in url::form_urlencoded::parse(filter.as_bytes()) {
         if !FILTER_KEYS.contains(&key.as_ref()) {
             return Err(ApiError::BadRequest(format!(
-                "filter: unknown key `{key}` (platform, status, last, node, project, from, to or q)"
+                "filter: unknown key `{key}` (platform, status, last, node, project, label, from, to or q)"
             )));
         }
     }
     let f = Filters::parse(&filter, request.of == JobTarget::Projects)?;
-    crate::service::check_bulk(state, request.action, request.full_interval.as_ref(), request.poll_interval.as_ref())?;
+    crate::service::check_bulk(state, request.action, &request.values())?;
     let of = request.of;
     let ids = db(state, move |conn| match of {
         JobTarget::Projects => f.matching_projects(conn),
@@ -207,14 +205,7 @@ pub(crate) async fn start_job(state: &Data, request: StartJob, by: String) -> Re
         };
         return Ok(JobStarted { matched, job: None, message });
     }
-    let spec = JobSpec {
-        action: request.action,
-        of,
-        filter,
-        by,
-        full_interval: request.full_interval,
-        poll_interval: request.poll_interval,
-    };
+    let spec = JobSpec { action: request.action, of, filter, by, values: request.values() };
     let job = state.jobs.start(state.clone(), spec, ids)?;
     let view = job.view();
     let message = format!("job {} started: {matched} {plural} the filter", view.progress.id);
@@ -230,16 +221,7 @@ async fn work(state: Data, job: Arc<Job>, spec: JobSpec, ids: Vec<ProjectId>) {
         }
         // A database that is away for a moment delays the job; one that
         // stays away ends it (what was done stays done).
-        let apply = || async {
-            crate::service::bulk_apply(
-                &state,
-                spec.action,
-                batch.to_vec(),
-                spec.full_interval.as_ref(),
-                spec.poll_interval.as_ref(),
-            )
-            .await
-        };
+        let apply = || async { crate::service::bulk_apply(&state, spec.action, batch.to_vec(), &spec.values).await };
         let outcome = apply
             .retry(
                 ExponentialBuilder::default()

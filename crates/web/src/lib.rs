@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod filters;
 mod jobs;
+mod labels;
 mod limits;
 mod login;
 mod moment;

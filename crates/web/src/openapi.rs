@@ -27,7 +27,7 @@ use crate::sse::*;
         get_monitors, put_monitors, list_alerts,
         get_actors, get_platforms, get_freshness, get_cluster, get_history,
         start_jobs, list_jobs, get_job, cancel_job, job_events,
-        get_config, reload_config,
+        get_config, reload_config, import_projects,
         list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, ping_webhook, list_deliveries,
         list_responses, get_response, get_response_body, list_breaks, reparse, repair, get_fixture,
     ),

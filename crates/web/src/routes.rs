@@ -125,6 +125,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/platforms", "GET").route(web::get().to(get_platforms)))
                 .service(resource("/admin/cluster", "GET").route(web::get().to(get_cluster)))
                 .service(resource("/admin/projects/bulk", "POST").route(web::post().to(bulk_projects)))
+                .service(resource("/admin/projects/import", "POST").route(web::post().to(import_projects)))
                 .service(
                     resource("/admin/jobs", "GET, POST")
                         .route(web::get().to(list_jobs))

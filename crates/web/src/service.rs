@@ -15,6 +15,20 @@ use crate::{ApiError, AppState};
 pub(crate) type Data = web::Data<AppState>;
 
 /// Runs blocking database work on actix-web's blocking pool.
+/// [`db`] for work that refuses with the API's own errors.
+pub(crate) async fn db_checked<R, F>(state: &Data, f: F) -> Result<R, ApiError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<R, ApiError> + Send + 'static,
+    R: Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(ApiError::from)?;
+        f(&mut conn)
+    })
+    .await?
+}
+
 pub(crate) async fn db<R, F>(state: &Data, f: F) -> Result<R, ApiError>
 where
     F: FnOnce(&mut AnyConnection) -> StoreResult<R> + Send + 'static,
@@ -124,33 +138,46 @@ pub(crate) async fn bulk_apply(
     state: &Data,
     action: BulkAction,
     ids: Vec<ProjectId>,
-    full_interval: Option<&serde_json::Value>,
-    poll_interval: Option<&serde_json::Value>,
+    values: &BulkValues,
 ) -> Result<BulkResult, ApiError> {
-    let cadence = check_bulk(state, action, full_interval, poll_interval)?;
-    let outcome = state.tree.bulk(action.to_bulk(cadence), ids).await?;
+    let (cadence, labels) = check_bulk(state, action, values)?;
+    if let Some(change) = labels {
+        return bulk_label(state, ids, change).await;
+    }
+    let Some(bulk) = action.to_bulk(cadence) else {
+        return Err(ApiError::Internal(format!("bulk {action:?} has no tree action")));
+    };
+    let outcome = state.tree.bulk(bulk, ids).await?;
     let skipped =
         outcome.skipped.into_iter().map(|(id, skip)| BulkSkip { id, reason: skip_reason(action, id, skip) }).collect();
     Ok(BulkResult { action, done: outcome.done, skipped })
 }
 
-/// Checks a bulk action's cadence values: one of them required for action
-/// `cadence`, refused with any other action.
+/// Checks a bulk action's values: a cadence (one of `full_interval` and
+/// `poll_interval`) for action `cadence` and only for it, `labels` for
+/// action `label` and only for it.
 pub(crate) fn check_bulk(
     state: &Data,
     action: BulkAction,
-    full_interval: Option<&serde_json::Value>,
-    poll_interval: Option<&serde_json::Value>,
-) -> Result<trawler_actors::Cadence, ApiError> {
-    let cadence = check_cadence(state, full_interval, poll_interval)?;
-    match (action, cadence.is_empty()) {
-        (BulkAction::Cadence, true) => Err(ApiError::BadRequest(
+    values: &BulkValues,
+) -> Result<(trawler_actors::Cadence, Option<crate::labels::LabelChange>), ApiError> {
+    let cadence = check_cadence(state, values.full_interval.as_ref(), values.poll_interval.as_ref())?;
+    let labels = values.labels.as_ref().map(crate::labels::check_label_change).transpose()?;
+    match (action, cadence.is_empty(), labels) {
+        (BulkAction::Cadence, true, _) => Err(ApiError::BadRequest(
             "action `cadence` needs `full_interval` or `poll_interval` (`2h`, `manual` or `default`)".into(),
         )),
-        (BulkAction::Cadence, false) | (_, true) => Ok(cadence),
-        (_, false) => {
+        (BulkAction::Label, _, None) => Err(ApiError::BadRequest(
+            "action `label` needs `labels`: an object of values to set, `null` to remove ({\"wave\": \"spring\", \"old\": null})"
+                .into(),
+        )),
+        (BulkAction::Label, true, Some(change)) => Ok((cadence, Some(change))),
+        (BulkAction::Cadence, false, None) => Ok((cadence, None)),
+        (_, true, None) => Ok((cadence, None)),
+        (_, false, _) => {
             Err(ApiError::BadRequest("`full_interval` and `poll_interval` go with action `cadence` only".into()))
         }
+        (_, true, Some(_)) => Err(ApiError::BadRequest("`labels` goes with action `label` only".into())),
     }
 }
 
@@ -298,4 +325,54 @@ pub(crate) async fn issue_for(state: &Data, projects: Vec<ProjectId>, name: Stri
     let (hash, prefix) = (token_hash(&token), token[..8].to_owned());
     let record = db(state, move |conn| ProjectToken::create_for(conn, &projects, &name, &hash, &prefix)).await?;
     Ok(CreatedToken { record: record.into(), token })
+}
+
+/// Applies a label change to each project: set and removed, the others
+/// kept; a project the change would give more than 16 is skipped.
+pub(crate) async fn bulk_label(
+    state: &Data,
+    ids: Vec<ProjectId>,
+    change: crate::labels::LabelChange,
+) -> Result<crate::views::BulkResult, ApiError> {
+    let (done, skipped) = db(state, move |conn| {
+        let (mut done, mut skipped) = (Vec::new(), Vec::new());
+        let now = trawler_domain::now_millis();
+        for id in ids {
+            let project = match Project::get(conn, id) {
+                Ok(p) => p,
+                Err(trawler_store::StoreError::NotFound(_)) => {
+                    skipped.push(crate::views::BulkSkip { id, reason: "not found".into() });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut labels = project.labels.clone();
+            let mut refused = None;
+            for (k, v) in &change {
+                match v {
+                    Some(v) => {
+                        if let Err(e) = labels.set(k, v) {
+                            refused = Some(e);
+                        }
+                    }
+                    None => {
+                        labels.remove(k);
+                    }
+                }
+            }
+            match refused {
+                Some(reason) => skipped.push(crate::views::BulkSkip { id, reason }),
+                None if labels == project.labels => {
+                    skipped.push(crate::views::BulkSkip { id, reason: "already labelled so".into() })
+                }
+                None => {
+                    Project::set_labels(conn, id, &labels, now)?;
+                    done.push(id);
+                }
+            }
+        }
+        Ok((done, skipped))
+    })
+    .await?;
+    Ok(crate::views::BulkResult { action: crate::views::BulkAction::Label, done, skipped })
 }

@@ -69,6 +69,24 @@ impl Tree {
             m.gate_in_flight.get_or_create(&label).set(gate.in_flight as i64);
             m.throttled.get_or_create(&label).set(gate.throttled as i64);
         }
+        m.projects_labelled.clear();
+        if let Some(key) = self.live.get().metrics_label.clone() {
+            let by = key.clone();
+            let counts =
+                self.db.send(crate::db::Exec(move |conn| trawler_store::Project::label_counts(conn, &by))).await??;
+            // A thousand values at most: the rest are counted as `other`.
+            let mut values = std::collections::HashSet::new();
+            for ((value, status), n) in counts {
+                let value = if values.len() < 1000 || values.contains(&value) {
+                    values.insert(value.clone());
+                    value
+                } else {
+                    "other".to_owned()
+                };
+                let labels = metrics::LabelValueLabels { label: key.clone(), value, status };
+                m.projects_labelled.get_or_create(&labels).inc_by(n);
+            }
+        }
         m.encode().map_err(|e| ActorError::Metrics(e.to_string()))
     }
 

@@ -53,11 +53,15 @@ pub struct Project {
     pub monitors: Option<Arc<trawler_domain::monitor::ProjectMonitors>>,
     /// The currency its figures are reported in (`None`: its campaign's).
     pub reporting_currency: Option<Currency>,
+    /// Its labels (`client=acme`).
+    pub labels: trawler_domain::labels::Labels,
+    /// The stable key an import finds it by, if it has one.
+    pub external_key: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = projects)]
-struct ProjectRow {
+pub(crate) struct ProjectRow {
     id: i64,
     name: String,
     status: String,
@@ -71,6 +75,21 @@ struct ProjectRow {
     ended_at_ms: Option<i64>,
     monitors: Option<String>,
     reporting_currency: Option<String>,
+    labels: Option<String>,
+    external_key: Option<String>,
+}
+
+/// Labels as stored: none is NULL.
+pub(crate) fn labels_text(labels: &trawler_domain::labels::Labels) -> Option<String> {
+    (!labels.is_empty()).then(|| serde_json::to_string(labels).unwrap_or_else(|_| "{}".into()))
+}
+
+/// Labels as read back.
+pub(crate) fn read_labels(id: i64, text: Option<&str>) -> StoreResult<trawler_domain::labels::Labels> {
+    match text {
+        None => Ok(trawler_domain::labels::Labels::new()),
+        Some(t) => serde_json::from_str(t).map_err(|e| StoreError::Corrupt(format!("project {id} labels: {e}"))),
+    }
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -99,6 +118,8 @@ impl TryFrom<ProjectRow> for Project {
                 .map_err(|e| StoreError::Corrupt(format!("project {} monitors: {e}", r.id)))?
                 .map(Arc::new),
             reporting_currency: r.reporting_currency.as_deref().and_then(|c| Currency::code(c).ok()),
+            labels: read_labels(r.id, r.labels.as_deref())?,
+            external_key: r.external_key,
         })
     }
 }

@@ -43,6 +43,7 @@ pub struct FilterJob {
     pub runs: bool,
     pub full: Option<String>,
     pub poll: Option<String>,
+    pub labels: Option<Value>,
     pub yes: bool,
     pub dry_run: bool,
     pub no_wait: bool,
@@ -143,6 +144,9 @@ pub fn filter_job(api: &Api, job: FilterJob) -> Result<()> {
     }
     if let Some(poll) = &job.poll {
         body["poll_interval"] = json!(poll);
+    }
+    if let Some(labels) = &job.labels {
+        body["labels"] = labels.clone();
     }
     let mut count = body.clone();
     count["dry_run"] = json!(true);

@@ -26,6 +26,7 @@ macro_rules! out {
 mod archive;
 mod follow;
 mod jobs;
+mod labels;
 mod monitors;
 mod nodes;
 mod points;

@@ -33,6 +33,30 @@ pub enum ProjectsCommand {
         /// `active`, `archived`, `quarantined` or `all`.
         #[arg(long, default_value = "all")]
         status: String,
+        /// Only projects with this label: `client=acme` (that value) or
+        /// `client` (any value); repeatable, every one must match.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+    },
+    /// Create or update projects from a file, by their `external_key`:
+    /// JSON lines (`{"external_key", "name", "sources", "labels"}`) or CSV
+    /// (`external_key,name,sources,labels`). Importing the same file again
+    /// changes nothing; each line is reported created, updated, unchanged
+    /// or refused (and why).
+    Import {
+        /// The file.
+        file: std::path::PathBuf,
+        /// `csv` or `jsonl` (default: from the file name, else jsonl).
+        #[arg(long, value_parser = ["csv", "jsonl"])]
+        format: Option<String>,
+    },
+    /// Set labels on a project (`key=value`), or remove them (`key=`).
+    Label {
+        /// The project id.
+        id: i64,
+        /// `key=value` or `key=`.
+        #[arg(required = true)]
+        labels: Vec<String>,
     },
     /// Add a project.
     Add {
@@ -96,6 +120,9 @@ pub enum ProjectsCommand {
         /// The poll interval of `cadence` (`1m`, `manual`, `default`).
         #[arg(long)]
         poll: Option<String>,
+        /// The labels of `label`: `wave=spring,old=` (an empty value removes).
+        #[arg(long)]
+        labels: Option<String>,
         /// Project ids.
         ids: Vec<i64>,
         /// Every project this filter matches, written as the UI's URL
@@ -178,17 +205,28 @@ pub(super) fn sources_line(project: &Value) -> String {
 pub fn projects(args: ProjectsArgs) -> Result<()> {
     let api = Api::new(&args.remote)?;
     match args.what {
-        ProjectsCommand::List { status } => {
-            let body = api.get(&format!("/api/v1/projects?status={status}"))?;
+        ProjectsCommand::Import { file, format } => super::labels::import(&api, &file, format.as_deref())?,
+        ProjectsCommand::Label { id, labels } => super::labels::label(&api, id, &labels)?,
+        ProjectsCommand::List { status, labels } => {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("status", &status);
+            if !labels.is_empty() {
+                query.append_pair("label", &labels.join(","));
+            }
+            let body = api.get(&format!("/api/v1/projects?{}", query.finish()))?;
             let projects = body["projects"].as_array().cloned().unwrap_or_default();
             out!("{:>6}  {:<11}  {:<28}  sources", "id", "status", "name");
             for p in &projects {
                 out!(
-                    "{:>6}  {:<11}  {:<28}  {}",
+                    "{:>6}  {:<11}  {:<28}  {}{}",
                     p["id"],
                     p["status"].as_str().unwrap_or("?"),
                     p["name"].as_str().unwrap_or("?"),
-                    sources_line(p)
+                    sources_line(p),
+                    match super::labels::labels_line(p).as_str() {
+                        "no labels" => String::new(),
+                        labels => format!("  [{labels}]"),
+                    }
                 );
             }
             out!("{} projects", projects.len());
@@ -246,18 +284,23 @@ pub fn projects(args: ProjectsArgs) -> Result<()> {
                 every("poll_interval_ms", "never")
             );
         }
-        ProjectsCommand::Bulk { action, full, poll, ids, filter, runs, yes, dry_run, no_wait } => {
-            if !matches!(action.as_str(), "trigger" | "resume" | "archive" | "pause" | "unpause" | "cadence") {
-                bail!("unknown action `{action}` (trigger, resume, archive, pause, unpause or cadence)");
+        ProjectsCommand::Bulk { action, full, poll, labels, ids, filter, runs, yes, dry_run, no_wait } => {
+            if !matches!(action.as_str(), "trigger" | "resume" | "archive" | "pause" | "unpause" | "cadence" | "label")
+            {
+                bail!("unknown action `{action}` (trigger, resume, archive, pause, unpause, cadence or label)");
             }
+            let labels = labels.as_deref().map(super::labels::change).transpose()?;
             if let Some(filter) = filter {
                 if !ids.is_empty() {
                     bail!("give project ids or --filter, not both");
                 }
-                let job = super::jobs::FilterJob { action, filter, runs, full, poll, yes, dry_run, no_wait };
+                let job = super::jobs::FilterJob { action, filter, runs, full, poll, labels, yes, dry_run, no_wait };
                 return super::jobs::filter_job(&api, job);
             }
             let mut body = json!({"action": action, "ids": ids});
+            if let Some(labels) = labels {
+                body["labels"] = labels;
+            }
             if let Some(full) = full {
                 body["full_interval"] = json!(full);
             }

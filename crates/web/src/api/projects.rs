@@ -8,8 +8,8 @@ use trawler_store::{Project, ProjectPatch, Source};
 use super::{from_body, Body};
 use crate::auth::{Admin, Reader};
 use crate::service::{
-    bulk_apply, check_cadence, check_currency, check_name, check_source_edit, check_sources, db, set_project_status,
-    Data,
+    bulk_apply, check_cadence, check_currency, check_name, check_source_edit, check_sources, db, db_checked,
+    set_project_status, Data,
 };
 use crate::views::*;
 use crate::ApiError;
@@ -31,8 +31,24 @@ pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> R
         return Err(ApiError::BadRequest("`limit` must be between 1 and 10000".into()));
     }
     let (limit, after) = (q.limit, q.after.map(ProjectId));
+    let labels = match q.label.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(text) => {
+            let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("label", text).finish();
+            crate::filters::Filters::parse(&query, true)?.labels
+        }
+    };
     let views = db(&state, move |conn| {
-        let projects = Project::list_page(conn, status, after, limit)?;
+        let projects = if labels.is_empty() {
+            Project::list_page(conn, status, after, limit)?
+        } else {
+            // Labels are read from each project's row: filtered here, then paged.
+            let mut all = Project::list(conn, status)?;
+            all.retain(|p| after.is_none_or(|a| p.id > a) && p.labels.matches(&labels));
+            all.sort_by_key(|p| p.id);
+            all.truncate(limit.map_or(usize::MAX, |l| l as usize));
+            all
+        };
         let ids: Vec<ProjectId> = projects.iter().map(|p| p.id).collect();
         let mut sources: std::collections::HashMap<ProjectId, Vec<Source>> = Default::default();
         for s in Source::list_for_projects(conn, &ids)? {
@@ -67,8 +83,23 @@ pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpRes
     let cadence = check_cadence(&state, body.full_interval.as_ref(), body.poll_interval.as_ref())?;
     let monitors = body.monitors.as_ref().map(crate::api::monitors::check_monitors).transpose()?.flatten();
     let currency = body.reporting_currency.as_ref().map(check_currency).transpose()?.flatten();
+    let labels = body.labels.as_ref().map(crate::labels::check_labels).transpose()?;
+    let key = body.external_key.as_deref().map(crate::labels::check_external_key).transpose()?.flatten();
+    if let Some(key) = key.clone() {
+        // Refused before anything is created.
+        let held = db(&state, move |conn| Project::by_external_keys(conn, std::slice::from_ref(&key))).await?;
+        if let Some((key, other)) = held.into_iter().next() {
+            return Err(crate::labels::taken(&key, other.id));
+        }
+    }
     let (mut project, sources) = state.tree.create_project(name, sources, cadence, monitors).await?;
     let id = project.id;
+    if labels.is_some() || key.is_some() {
+        let stored =
+            db_checked(&state, move |conn| crate::labels::store(conn, id, labels.as_ref(), key.as_deref().map(Some)))
+                .await?;
+        project = stored.unwrap_or(project);
+    }
     if let Some(currency) = currency {
         project =
             db(&state, move |conn| Project::set_reporting_currency(conn, id, Some(currency), now_millis())).await?;
@@ -113,7 +144,16 @@ pub async fn update_project(_: Admin, state: Data, id: web::Path<i64>, body: Bod
     };
     let cadence = check_cadence(&state, body.full_interval.as_ref(), body.poll_interval.as_ref())?;
     let currency = body.reporting_currency.as_ref().map(check_currency).transpose()?;
+    let labels = body.labels.as_ref().map(crate::labels::check_labels).transpose()?;
+    let key = body.external_key.as_deref().map(crate::labels::check_external_key).transpose()?;
     let (mut p, mut s) = state.tree.update_project(id, ProjectPatch { name, sources }).await?;
+    if labels.is_some() || key.is_some() {
+        let stored = db_checked(&state, move |conn| {
+            crate::labels::store(conn, id, labels.as_ref(), key.as_ref().map(Option::as_deref))
+        })
+        .await?;
+        p = stored.unwrap_or(p);
+    }
     if let Some(currency) = currency {
         p = db(&state, move |conn| Project::set_reporting_currency(conn, id, currency, now_millis())).await?;
     }
@@ -175,7 +215,5 @@ pub async fn bulk_projects(_: Admin, state: Data, body: Body) -> Result<HttpResp
     if body.ids.is_empty() || body.ids.len() > 10_000 {
         return Err(ApiError::BadRequest("`ids` must list 1 to 10,000 projects".into()));
     }
-    Ok(HttpResponse::Ok().json(
-        bulk_apply(&state, body.action, body.ids, body.full_interval.as_ref(), body.poll_interval.as_ref()).await?,
-    ))
+    Ok(HttpResponse::Ok().json(bulk_apply(&state, body.action, body.ids.clone(), &body.values()).await?))
 }

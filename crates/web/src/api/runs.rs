@@ -51,8 +51,12 @@ pub async fn search_runs(_: Admin, state: Data, req: HttpRequest) -> Result<Http
                 .ok_or_else(|| ApiError::BadRequest("`limit` must be between 1 and 500".into()))?;
         }
     }
-    let filter = f.run_filter(limit);
-    let runs = db(&state, move |conn| Run::search(conn, &filter)).await?;
+    let labelled = f.clone();
+    let runs = db(&state, move |conn| {
+        let filter = labelled.run_filter_in(conn, limit)?;
+        Run::search(conn, &filter)
+    })
+    .await?;
     let next = (runs.len() as i64 == limit)
         .then(|| f.next_runs("/api/v1/runs", runs.last().map_or(0, |r| r.id.0), Some(limit)));
     Ok(HttpResponse::Ok().json(RunSearch { runs: runs.into_iter().map(RunBrief::from).collect(), next }))

@@ -138,10 +138,18 @@ pub(super) async fn start_from_view(
     of: JobTarget,
     filter: String,
     expect: Option<u64>,
-    cadence: (Option<serde_json::Value>, Option<serde_json::Value>),
+    values: crate::views::BulkValues,
 ) -> Result<Result<u64, String>, ApiError> {
-    let request =
-        StartJob { action, filter, of, expect, dry_run: false, full_interval: cadence.0, poll_interval: cadence.1 };
+    let request = StartJob {
+        action,
+        filter,
+        of,
+        expect,
+        dry_run: false,
+        full_interval: values.full_interval,
+        poll_interval: values.poll_interval,
+        labels: values.labels,
+    };
     match crate::jobs::start_job(state, request, "admin".into()).await {
         Ok(started) => Ok(started.job.map(|j| j.progress.id).ok_or(started.message)),
         // Said on the page the operator came from, not as an error page.

@@ -194,6 +194,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/projects/{id}/schedule/{verb}").route(web::post().to(schedule)))
         .service(web::resource("/ui/projects/{id}/cadence").route(web::post().to(cadence)))
         .service(web::resource("/ui/projects/{id}/currency").route(web::post().to(currency)))
+        .service(web::resource("/ui/projects/{id}/labels").route(web::post().to(project::labels)))
         .service(web::resource("/ui/projects/{id}/monitors").route(web::post().to(save_monitors)))
         .service(web::resource("/ui/projects/{id}/monitors/{monitor}/{verb}").route(web::post().to(silence)))
         .service(web::resource("/ui/projects/{id}/sources").route(web::post().to(save_sources)))

@@ -25,6 +25,8 @@ pub(super) struct FilterForm {
     pub(super) from: String,
     pub(super) to: String,
     pub(super) name: String,
+    /// `client=acme,team` as typed.
+    pub(super) labels: String,
     pub(super) any: bool,
 }
 
@@ -54,6 +56,12 @@ pub(super) fn filter_form(f: &Filters, nodes: Vec<String>) -> FilterForm {
         from: f.from.clone(),
         to: f.to.clone(),
         name: f.name.clone(),
+        labels: f
+            .labels
+            .iter()
+            .map(|(k, v)| v.as_ref().map_or_else(|| k.clone(), |v| format!("{k}={v}")))
+            .collect::<Vec<_>>()
+            .join(","),
         any: f.any(),
     }
 }

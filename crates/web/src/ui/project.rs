@@ -29,6 +29,9 @@ pub(super) struct ProjectPage {
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) id: i64,
+    /// Its labels as `key=value, …`, and its external key.
+    pub(super) labels: String,
+    pub(super) external_key: String,
     pub(super) name: String,
     pub(super) status: String,
     pub(super) status_reason: Option<String>,
@@ -105,6 +108,8 @@ pub(super) async fn project_page(
         nav: "projects",
         flash,
         id: id.0,
+        labels: project.labels.to_text(", "),
+        external_key: project.external_key.clone().unwrap_or_default(),
         name: project.name,
         status: project.status.to_string(),
         status_reason: project.status_reason,
@@ -278,6 +283,27 @@ pub async fn cadence(
     }
     state.tree.set_cadence(id, cadence).await?;
     Ok(see_other(&format!("/ui/projects/{id}?flash=Cadence+saved")))
+}
+
+#[derive(Deserialize)]
+pub struct LabelsForm {
+    csrf: String,
+    labels: String,
+}
+
+/// Replaces the project's labels (`key=value, …`; empty: none).
+pub async fn labels(
+    session: UiSession,
+    state: Data,
+    id: web::Path<i64>,
+    form: web::Form<LabelsForm>,
+) -> Result<HttpResponse, ApiError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = ProjectId(id.into_inner());
+    let labels = trawler_domain::labels::Labels::parse_text(&form.labels)
+        .map_err(|e| ApiError::BadRequest(format!("labels: {e}")))?;
+    db(&state, move |conn| Project::set_labels(conn, id, &labels, trawler_domain::now_millis())).await?;
+    Ok(see_other(&format!("/ui/projects/{id}?flash=Labels+saved")))
 }
 
 #[derive(Deserialize)]

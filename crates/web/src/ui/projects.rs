@@ -22,6 +22,8 @@ pub(super) struct ProjectRow {
     pub(super) polls_bad: bool,
     /// Open monitor alerts: monitor, how many, good news (a milestone).
     pub(super) alerts: Vec<(String, i64, bool)>,
+    /// Its labels, key and value.
+    pub(super) labels: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -150,6 +152,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
                 .unwrap_or_default()
                 .to_owned();
             rows.push(ProjectRow {
+                labels: p.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
                 id: p.id.0,
                 name: p.name,
                 status: p.status.to_string(),
@@ -225,7 +228,7 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
     let mut action = None;
     let mut back = "/ui/".to_owned();
     let mut ids = Vec::new();
-    let (mut full_interval, mut poll_interval) = (None, None);
+    let (mut full_interval, mut poll_interval, mut labels) = (None, None, None);
     // "All N matching": the view's filter, what it lists, the count shown.
     let (mut every, mut filter, mut of, mut expect) = (false, String::new(), JobTarget::Projects, None);
     for (k, v) in url::form_urlencoded::parse(&body) {
@@ -233,6 +236,7 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
             "csrf" => csrf = v.into_owned(),
             "full_interval" if !v.trim().is_empty() => full_interval = Some(serde_json::Value::String(v.trim().into())),
             "poll_interval" if !v.trim().is_empty() => poll_interval = Some(serde_json::Value::String(v.trim().into())),
+            "labels" if !v.trim().is_empty() => labels = Some(crate::labels::form_change(&v)?),
             "action" => action = Some(v.into_owned()),
             "back" => back = v.into_owned(),
             "scope" => every = v == "filter",
@@ -246,11 +250,16 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
     check_csrf(&session, &csrf)?;
     let action: BulkAction =
         action.as_deref().unwrap_or_default().parse().map_err(|e: String| ApiError::BadRequest(e))?;
-    // The cadence fields are read for the cadence button only.
+    // The cadence fields are read for the cadence button only, the labels
+    // for the label button.
     let cadence = action == BulkAction::Cadence;
-    let (full_interval, poll_interval) = (full_interval.filter(|_| cadence), poll_interval.filter(|_| cadence));
+    let values = crate::views::BulkValues {
+        full_interval: full_interval.filter(|_| cadence),
+        poll_interval: poll_interval.filter(|_| cadence),
+        labels: labels.filter(|_| action == BulkAction::Label),
+    };
     let message = if every {
-        match super::jobs::start_from_view(&state, action, of, filter, expect, (full_interval, poll_interval)).await? {
+        match super::jobs::start_from_view(&state, action, of, filter, expect, values).await? {
             Ok(job) => return Ok(see_other(&format!("/ui/jobs/{job}"))),
             Err(message) => message,
         }
@@ -258,9 +267,7 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
         "Nothing was selected".to_owned()
     } else {
         let ids = ids.into_iter().map(ProjectId).collect();
-        crate::service::bulk_apply(&state, action, ids, full_interval.as_ref(), poll_interval.as_ref())
-            .await?
-            .summary(action)
+        crate::service::bulk_apply(&state, action, ids, &values).await?.summary(action)
     };
     let mut to = return_url(&back);
     let kept: Vec<(String, String)> =

@@ -37,9 +37,9 @@ pub(super) struct RunsPage {
 /// projects.
 pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let f = Filters::parse(req.query_string(), false)?;
-    let filter = f.run_filter(PAGE_SIZE as i64);
     let every = f.clone();
     let (runs, nodes, matching) = db(&state, move |conn| {
+        let filter = every.run_filter_in(conn, PAGE_SIZE as i64)?;
         let matching = if every.any() { every.projects_of_matching_runs(conn)?.len() } else { 0 };
         Ok((trawler_store::view::runs_with_project_names(conn, &filter)?, Run::nodes(conn)?, matching))
     })

@@ -60,6 +60,21 @@ pub struct StartJob {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub poll_interval: Option<serde_json::Value>,
+    /// The label changes of action `label`: a value sets, `null` removes.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub labels: Option<serde_json::Value>,
+}
+
+impl StartJob {
+    /// Its values besides the filter.
+    pub fn values(&self) -> super::BulkValues {
+        super::BulkValues {
+            full_interval: self.full_interval.clone(),
+            poll_interval: self.poll_interval.clone(),
+            labels: self.labels.clone(),
+        }
+    }
 }
 
 /// Where a job stands.
@@ -153,6 +168,7 @@ impl JobView {
             BulkAction::Pause => " paused",
             BulkAction::Unpause => " unpaused",
             BulkAction::Cadence => " given the cadence",
+            BulkAction::Label => " labelled",
         });
         if p.skipped > 0 {
             let reasons: Vec<String> = self.skip_reasons.iter().map(|(r, n)| format!("{r}: {n}")).collect();

@@ -112,6 +112,11 @@ pub struct Project {
     /// campaign's, see the summary's `currency`).
     #[schema(example = "EUR")]
     pub reporting_currency: Option<String>,
+    /// Its labels (`{"client": "acme", "wave": "spring"}`).
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub labels: trawler_domain::labels::Labels,
+    /// The stable key an import finds it by (`null`: none).
+    pub external_key: Option<String>,
 }
 
 impl From<trawler_store::Project> for Project {
@@ -130,6 +135,8 @@ impl From<trawler_store::Project> for Project {
             ended_at_ms,
             monitors,
             reporting_currency,
+            labels,
+            external_key,
         } = p;
         Project {
             id: id.0,
@@ -145,6 +152,8 @@ impl From<trawler_store::Project> for Project {
             ended_at_ms,
             monitors: monitors.and_then(|m| serde_json::to_value(&*m).ok()),
             reporting_currency: reporting_currency.map(String::from),
+            labels,
+            external_key,
         }
     }
 }
@@ -173,6 +182,9 @@ impl ProjectView {
             s.options = Value::Object(Default::default());
         }
         self.project.monitors = None;
+        // Labels and keys are the agency's own bookkeeping.
+        self.project.labels = Default::default();
+        self.project.external_key = None;
         self
     }
 }
@@ -188,7 +200,7 @@ pub struct ProjectList {
 }
 
 /// A source in a create or update body.
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {
     /// `kickstarter`, `indiegogo`, `meta_ads`, `http_json` or `html`.
@@ -241,6 +253,15 @@ pub struct CreateProject {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "EUR")]
     pub reporting_currency: Option<serde_json::Value>,
+    /// Its labels: an object of strings (`{"client": "acme"}`; keys a
+    /// lower-case letter then letters, digits or `_`; at most 16).
+    #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub labels: Option<serde_json::Value>,
+    /// A stable key of its own (1 to 200 characters), unique: what
+    /// `trawler projects import` finds it by.
+    #[serde(default)]
+    pub external_key: Option<String>,
 }
 
 /// The body of `PATCH /projects/{id}`.
@@ -280,6 +301,13 @@ pub struct UpdateProject {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "EUR")]
     pub reporting_currency: Option<serde_json::Value>,
+    /// Its labels, all of them (`{}` removes every label).
+    #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub labels: Option<serde_json::Value>,
+    /// Its external key (`""` removes it).
+    #[serde(default)]
+    pub external_key: Option<String>,
 }
 
 /// `?status=` of `GET /projects`.
@@ -295,6 +323,10 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     /// Only projects with a larger id: the previous page's `next_after`.
     pub after: Option<i64>,
+    /// Only projects with these labels: `client=acme` (that value) or
+    /// `client` (any value), comma-separated, every one must match.
+    #[param(max_length = 500)]
+    pub label: Option<String>,
 }
 
 /// The answer to a trigger.
@@ -327,19 +359,35 @@ pub enum BulkAction {
     /// Give each its own cadences (`full_interval`, `poll_interval` or
     /// both in the request: `"2h"`, `"manual"` or `"default"`).
     Cadence,
+    /// Set or remove labels (`labels` in the request: `{"wave":
+    /// "spring", "old": null}`; `null` removes), others kept.
+    Label,
+}
+
+/// The values a bulk action may take besides its projects.
+#[derive(Debug, Clone, Default)]
+pub struct BulkValues {
+    /// Action `cadence`'s full-scrape interval.
+    pub full_interval: Option<serde_json::Value>,
+    /// Action `cadence`'s poll interval.
+    pub poll_interval: Option<serde_json::Value>,
+    /// Action `label`'s changes.
+    pub labels: Option<serde_json::Value>,
 }
 
 impl BulkAction {
     /// The tree's action; `cadence` (checked) is action `cadence`'s.
-    pub fn to_bulk(self, cadence: trawler_actors::Cadence) -> trawler_actors::Bulk {
-        match self {
+    /// (`label` is no tree's action: `None`.)
+    pub fn to_bulk(self, cadence: trawler_actors::Cadence) -> Option<trawler_actors::Bulk> {
+        Some(match self {
             BulkAction::Trigger => trawler_actors::Bulk::Trigger,
             BulkAction::Resume => trawler_actors::Bulk::Resume,
             BulkAction::Archive => trawler_actors::Bulk::Archive,
             BulkAction::Pause => trawler_actors::Bulk::Pause,
             BulkAction::Unpause => trawler_actors::Bulk::Unpause,
             BulkAction::Cadence => trawler_actors::Bulk::Cadence(cadence),
-        }
+            BulkAction::Label => return None,
+        })
     }
 }
 
@@ -353,7 +401,10 @@ impl std::str::FromStr for BulkAction {
             "pause" => Ok(BulkAction::Pause),
             "unpause" => Ok(BulkAction::Unpause),
             "cadence" => Ok(BulkAction::Cadence),
-            other => Err(format!("unknown action `{other}` (trigger, resume, archive, pause, unpause or cadence)")),
+            "label" => Ok(BulkAction::Label),
+            other => {
+                Err(format!("unknown action `{other}` (trigger, resume, archive, pause, unpause, cadence or label)"))
+            }
         }
     }
 }
@@ -376,6 +427,21 @@ pub struct BulkRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub poll_interval: Option<serde_json::Value>,
+    /// The label changes of action `label`: a value sets, `null` removes.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub labels: Option<serde_json::Value>,
+}
+
+impl BulkRequest {
+    /// Its values besides the projects.
+    pub fn values(&self) -> BulkValues {
+        BulkValues {
+            full_interval: self.full_interval.clone(),
+            poll_interval: self.poll_interval.clone(),
+            labels: self.labels.clone(),
+        }
+    }
 }
 
 /// A project a bulk action left alone, and why.
@@ -410,6 +476,7 @@ impl BulkResult {
             BulkAction::Pause => "Paused the schedules of",
             BulkAction::Unpause => "Resumed the schedules of",
             BulkAction::Cadence => "Set the cadence of",
+            BulkAction::Label => "Labelled",
         };
         let n = self.done.len();
         let mut out = format!("{verb} {n} project{}", if n == 1 { "" } else { "s" });
