@@ -82,6 +82,9 @@ trawler_domain::settings! {
         /// to keep them all; each project keeps its newest `runs_keep`
         /// however old.
         runs_retention: Retention = Retention(Some(Span::secs(30 * 86_400)));
+        /// How long the audit log's entries (who changed what) are kept,
+        /// or `off`.
+        audit_retention: Retention = Retention(Some(Span::secs(365 * 86_400)));
         /// Newest runs of each project kept whatever their age.
         runs_keep: Bounded<0, 100_000> = Bounded::of(20);
         /// How long delivered and failed webhook deliveries are kept, or
@@ -228,6 +231,7 @@ impl ActorsSettings {
             deliveries_keep: self.deliveries_keep.u32(),
             nodes: self.nodes_retention.0.map(Span::get),
             alerts: self.alerts_retention.0.map(Span::get),
+            audit: self.audit_retention.0.map(Span::get),
         }
     }
 
@@ -340,6 +344,8 @@ pub struct Housekeeping {
     pub nodes: Option<Duration>,
     /// Age of recovered monitor alerts deleted.
     pub alerts: Option<Duration>,
+    /// Age of audit entries deleted.
+    pub audit: Option<Duration>,
 }
 
 /// How long something is kept: a duration of at least an hour (for raw

@@ -73,7 +73,7 @@ impl RetentionActor {
 
     fn every(&self) -> Duration {
         let h = &self.housekeeping;
-        [self.keep, h.runs, h.deliveries, h.nodes, h.alerts]
+        [self.keep, h.runs, h.deliveries, h.nodes, h.alerts, h.audit]
             .into_iter()
             .flatten()
             .min()
@@ -95,6 +95,7 @@ impl RetentionActor {
             sessions_before_ms: now_ms,
             nodes_before_ms: before(h.nodes),
             alerts_before_ms: before(h.alerts),
+            audit_before_ms: before(h.audit),
             batch: BATCH,
         }
     }

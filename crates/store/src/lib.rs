@@ -6,6 +6,7 @@
 #[macro_use]
 mod pool;
 pub mod archive;
+pub mod audit;
 pub mod chunk;
 pub mod codec;
 pub mod command;
@@ -31,10 +32,12 @@ mod settings;
 pub mod testing;
 pub mod timeline;
 pub mod token;
+pub mod user;
 pub mod view;
 pub mod webhook;
 
 pub use archive::{Archive, Bounds, Break, NewResponse, Response, ResponseFilter};
+pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use chunk::{Chunks, Pass};
 pub use command::{Command, CommandKind};
 pub use cookie_jar::CookieJar;
@@ -54,6 +57,7 @@ pub use session::Session;
 pub use settings::StoreSettings;
 pub use timeline::{Scope, Timeline};
 pub use token::ProjectToken;
+pub use user::User;
 pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, NewWebhook, Webhook};
 
 /// The result type of every store function.

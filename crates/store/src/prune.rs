@@ -38,6 +38,8 @@ pub struct Policy {
     /// Monitor alerts recovered, and spans of the timeline ended, before
     /// this (ms) are deleted; `None` keeps them (open ones always stay).
     pub alerts_before_ms: Option<i64>,
+    /// Audit entries written before this (ms) are deleted; `None` keeps them.
+    pub audit_before_ms: Option<i64>,
     /// Rows per statement.
     pub batch: u32,
 }
@@ -55,6 +57,7 @@ impl Policy {
             sessions_before_ms: i64::MIN,
             nodes_before_ms: None,
             alerts_before_ms: None,
+            audit_before_ms: None,
             batch,
         }
     }
@@ -77,6 +80,8 @@ pub struct Pruned {
     pub alerts: u64,
     /// Ended spans of the timeline.
     pub timeline: u64,
+    /// Audit entries.
+    pub audit: u64,
 }
 
 impl Pruned {
@@ -89,11 +94,19 @@ impl Pruned {
         self.nodes += other.nodes;
         self.alerts += other.alerts;
         self.timeline += other.timeline;
+        self.audit += other.audit;
     }
 
     /// Rows deleted in all.
     pub fn total(&self) -> u64 {
-        self.runs + self.deliveries + self.commands + self.sessions + self.nodes + self.alerts + self.timeline
+        self.runs
+            + self.deliveries
+            + self.commands
+            + self.sessions
+            + self.nodes
+            + self.alerts
+            + self.timeline
+            + self.audit
     }
 }
 
@@ -165,6 +178,9 @@ pub fn prune(conn: &mut AnyConnection, policy: &Policy) -> StoreResult<Pruned> {
     if let Some(before) = policy.alerts_before_ms {
         pruned.alerts = crate::Alert::prune(conn, before)? as u64;
         pruned.timeline = crate::Timeline::prune(conn, before)? as u64;
+    }
+    if let Some(before) = policy.audit_before_ms {
+        pruned.audit = crate::AuditEntry::prune(conn, before)? as u64;
     }
     Ok(pruned)
 }

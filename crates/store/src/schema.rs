@@ -249,6 +249,7 @@ diesel::table! {
         csrf -> Text,
         created_at_ms -> BigInt,
         expires_at_ms -> BigInt,
+        user_name -> Nullable<Text>,
     }
 }
 
@@ -320,5 +321,31 @@ diesel::table! {
     token_projects (token_id, project_id) {
         token_id -> BigInt,
         project_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Who changed what, when and from where.
+    audit_log (id) {
+        id -> BigInt,
+        at_ms -> BigInt,
+        actor -> Text,
+        role -> Text,
+        action -> Text,
+        path -> Text,
+        status -> Integer,
+        projects -> Text,
+        detail -> Nullable<Text>,
+        remote -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// People who use the admin UI, with their roles.
+    users (name) {
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_at_ms -> BigInt,
     }
 }

@@ -61,6 +61,8 @@ enum Command {
     Actors(client::ActorsArgs),
     /// Print the nodes sharing the database and the projects each leases.
     Cluster(client::ClusterArgs),
+    /// List, add, remove users of the admin UI or change their roles.
+    Users(client::UsersArgs),
     /// List, show or cancel the node's bulk jobs (`projects bulk --filter`).
     Jobs(client::JobsArgs),
     /// List runs of every project, filtered by outcome, platform, node and time.
@@ -165,6 +167,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => client::cluster(args),
         Command::Runs(args) => client::runs(args),
         Command::Jobs(args) => client::jobs(args),
+        Command::Users(args) => client::users(args),
         Command::Webhooks(args) => client::webhooks(args),
         Command::Export(args) => client::export(args),
         Command::Fixture(args) => client::fixture(args),

@@ -78,6 +78,8 @@ struct InForce {
 pub struct NodeReloader {
     origins: Origins,
     tree: Tree,
+    /// Where a reload by signal is written down (the API's are by the API).
+    pool: trawler_store::DbPool,
     cipher: Arc<trawler_store::Cipher>,
     spool_dir: Option<PathBuf>,
     started_at_ms: i64,
@@ -93,7 +95,7 @@ impl NodeReloader {
     pub fn new(
         origins: Origins,
         settings: &Settings,
-        tree: Tree,
+        (tree, pool): (Tree, trawler_store::DbPool),
         cipher: Arc<trawler_store::Cipher>,
         spool_dir: Option<PathBuf>,
     ) -> NodeReloader {
@@ -106,7 +108,7 @@ impl NodeReloader {
             origins: crate::config::origins(origins.file.as_deref(), &origins.args.given()),
             last: None,
         };
-        NodeReloader { origins, tree, cipher, spool_dir, started_at_ms: now, state: Arc::new(Mutex::new(state)) }
+        NodeReloader { origins, tree, pool, cipher, spool_dir, started_at_ms: now, state: Arc::new(Mutex::new(state)) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, InForce> {
@@ -179,6 +181,7 @@ impl trawler_web::Reloader for NodeReloader {
         let this = NodeReloader {
             origins: Origins { file: self.origins.file.clone(), args: self.origins.args.clone() },
             tree: self.tree.clone(),
+            pool: self.pool.clone(),
             cipher: self.cipher.clone(),
             spool_dir: self.spool_dir.clone(),
             started_at_ms: self.started_at_ms,
@@ -200,6 +203,9 @@ impl trawler_web::Reloader for NodeReloader {
                 ),
             }
             this.lock().last = Some(report.clone());
+            if by == "signal" {
+                this.audit(&report).await;
+            }
             report
         })
     }
@@ -222,6 +228,33 @@ impl trawler_web::Reloader for NodeReloader {
             started_at_ms: self.started_at_ms,
             settings,
             last_reload: state.last.clone(),
+        }
+    }
+}
+
+impl NodeReloader {
+    /// Writes a reload by signal in the audit log (SIGHUP has no user: the
+    /// actor is `signal`).
+    async fn audit(&self, report: &ReloadReport) {
+        let entry = trawler_store::NewAudit {
+            at_ms: report.at_ms,
+            actor: "signal".into(),
+            role: "admin".into(),
+            action: "SIGHUP reload".into(),
+            path: String::new(),
+            status: if report.ok { 200 } else { 422 },
+            projects: Vec::new(),
+            detail: serde_json::to_value(report).ok(),
+            remote: None,
+        };
+        let pool = self.pool.clone();
+        let written = actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            trawler_store::AuditEntry::record(&mut conn, &entry)
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            log::warn!("reload: the audit entry could not be written");
         }
     }
 }

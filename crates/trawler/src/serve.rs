@@ -57,6 +57,7 @@ pub async fn start(
     let token = |t: &Option<trawler_domain::settings::Secret>| {
         t.as_ref().filter(|t| !t.is_empty()).map(|t| AdminToken::new(t.expose().to_owned()))
     };
+    let reload_pool = pool.clone();
     let state = web::Data::new(AppState {
         pool,
         tree: tree.clone(),
@@ -71,8 +72,13 @@ pub async fn start(
         currencies: Default::default(),
         jobs: Default::default(),
         reloader: origins.map(|origins| {
-            let reloader =
-                crate::reload::NodeReloader::new(origins, &settings, tree.clone(), cipher.clone(), spool_dir);
+            let reloader = crate::reload::NodeReloader::new(
+                origins,
+                &settings,
+                (tree.clone(), reload_pool),
+                cipher.clone(),
+                spool_dir,
+            );
             Arc::new(reloader) as Arc<dyn trawler_web::Reloader>
         }),
         revocations: Default::default(),
@@ -97,6 +103,7 @@ pub async fn start(
                     let response = response.await?;
                     let seconds = started.elapsed().as_secs_f64();
                     trawler_web::record_request(&state, &method, route, response.status().as_u16(), seconds);
+                    trawler_web::audit_request(&state, response.request(), response.status().as_u16());
                     Ok(response)
                 }
             })

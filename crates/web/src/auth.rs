@@ -27,8 +27,9 @@ pub const SESSION_COOKIE: &str = "trawler_session";
 /// The admin session a request's cookie names, if it is live. Only read
 /// requests may ride on a cookie: state changes need a bearer token or a
 /// form with the session's CSRF token.
-/// A pending session lookup: the id's hash and the session, if live.
-type SessionLookup = LocalBoxFuture<'static, Result<Option<(String, Session)>, ApiError>>;
+/// A pending session lookup: the id's hash, the session and its user's
+/// name and role, if live (a session whose user was removed is not).
+type SessionLookup = LocalBoxFuture<'static, Result<Option<(String, Session, String, Role)>, ApiError>>;
 
 fn session_lookup(req: &HttpRequest) -> Option<SessionLookup> {
     let id = req.cookie(SESSION_COOKIE)?.value().to_owned();
@@ -37,23 +38,113 @@ fn session_lookup(req: &HttpRequest) -> Option<SessionLookup> {
         let hash = token_hash(&id);
         let found = web::block(move || {
             let mut conn = pool.get()?;
-            Session::get(&mut conn, &hash).map(|s| s.map(|s| (hash, s)))
+            let Some(session) = Session::get(&mut conn, &hash)? else { return Ok(None) };
+            // The role is read at each request: a change or a removal
+            // holds at once.
+            let who = match &session.user {
+                None => Some(("admin".to_owned(), Role::Admin)),
+                Some(name) => trawler_store::User::get(&mut conn, name)?
+                    .and_then(|u| u.role.parse::<Role>().ok().map(|role| (u.name, role))),
+            };
+            Ok::<_, trawler_store::StoreError>(who.map(|(name, role)| (hash, session, name, role)))
         })
         .await??;
         Ok(found)
     }))
 }
 
+/// What a user of the admin UI may do: a viewer reads; an operator also
+/// triggers, resumes, pauses and cancels; an admin does everything.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads.
+    Viewer,
+    /// Reads, triggers, resumes, pauses and cancels.
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// The word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("unknown role `{other}` (admin, operator or viewer)")),
+        }
+    }
+}
+
+/// The role a UI route that changes state needs: an operator's actions
+/// (triggers, resumes, pauses, cancels, the bulk bar — whose admin-only
+/// actions its handler refuses), logging out for anyone, the rest an
+/// admin's.
+pub fn role_needed(pattern: &str) -> Role {
+    match pattern {
+        "/ui/logout" => Role::Viewer,
+        "/ui/projects/{id}/scrape"
+        | "/ui/projects/{id}/resume"
+        | "/ui/projects/{id}/schedule/{verb}"
+        | "/ui/runs/{id}/cancel"
+        | "/ui/jobs/{id}/cancel"
+        | "/ui/bulk" => Role::Operator,
+        _ => Role::Admin,
+    }
+}
+
 fn is_read(req: &HttpRequest) -> bool {
     matches!(*req.method(), Method::GET | Method::HEAD)
 }
 
-/// A logged-in admin of the web UI; pages without one redirect to the login.
+/// A logged-in user of the web UI; pages without one redirect to the
+/// login. A state change beyond the user's role is refused (403, naming
+/// the role it needs) before its handler runs.
 pub struct UiSession {
     /// The token the session's forms carry.
     pub csrf: String,
     /// The hash of the session's id (to end it).
     pub id_hash: String,
+    /// Who (`admin`: the node's own password).
+    pub user: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+impl UiSession {
+    /// Refuses what needs more than the user's role.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.role >= needed {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "this needs the {} role; {} is {} {}",
+            needed.as_str(),
+            self.user,
+            if self.role == Role::Viewer { "a" } else { "an" },
+            self.role.as_str()
+        )))
+    }
+
+    /// The role's word, for the pages (what they show and hide).
+    pub fn role_str(&self) -> &'static str {
+        self.role.as_str()
+    }
 }
 
 impl FromRequest for UiSession {
@@ -62,6 +153,7 @@ impl FromRequest for UiSession {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let lookup = session_lookup(req);
+        let req = req.clone();
         Box::pin(async move {
             let to_login = || -> actix_web::Error {
                 let resp = HttpResponse::SeeOther().insert_header((header::LOCATION, "/ui/login")).finish();
@@ -69,7 +161,15 @@ impl FromRequest for UiSession {
             };
             let Some(lookup) = lookup else { return Err(to_login()) };
             match lookup.await? {
-                Some((id_hash, session)) => Ok(UiSession { csrf: session.csrf, id_hash }),
+                Some((id_hash, session, user, role)) => {
+                    crate::audit::act_as(&req, &user, role.as_str());
+                    let ui = UiSession { csrf: session.csrf, id_hash, user, role };
+                    if !is_read(&req) {
+                        let pattern = req.match_pattern().unwrap_or_default();
+                        ui.require(role_needed(&pattern))?;
+                    }
+                    Ok(ui)
+                }
                 None => Err(to_login()),
             }
         })
@@ -226,7 +326,10 @@ impl FromRequest for Admin {
         let state = state.clone();
         let token = bearer(req).map(str::to_owned);
         let verdict = match &token {
-            Some(token) if state.admin_token.matches(token) => Ok(Admin),
+            Some(token) if state.admin_token.matches(token) => {
+                crate::audit::act_as(req, "token", "admin");
+                Ok(Admin)
+            }
             Some(_) => Err(ApiError::Unauthorized("invalid token".into())),
             None => Err(ApiError::Unauthorized("send `Authorization: Bearer <admin token>`".into())),
         };

@@ -56,7 +56,7 @@ pub struct Filters {
 
 /// Parses a time bound: epoch seconds, or a `YYYY-MM-DD` date (midnight
 /// UTC; as an end, the midnight after, so the day counts whole).
-fn bound(name: &str, value: &str, end: bool) -> Result<Option<i64>, ApiError> {
+pub(crate) fn bound(name: &str, value: &str, end: bool) -> Result<Option<i64>, ApiError> {
     if value.is_empty() {
         return Ok(None);
     }

@@ -73,6 +73,8 @@ pub struct JobSpec {
     pub filter: String,
     /// Who starts it.
     pub by: String,
+    /// Their role.
+    pub role: &'static str,
     /// Its values besides the projects.
     pub values: crate::views::BulkValues,
 }
@@ -168,7 +170,11 @@ const FILTER_KEYS: &[&str] =
 /// Starts a job over what `request`'s filter matches now, for `by`: the
 /// one path of the API, the UI and the CLI. No match, or a dry run, starts
 /// nothing and says how many match.
-pub(crate) async fn start_job(state: &Data, request: StartJob, by: String) -> Result<JobStarted, ApiError> {
+pub(crate) async fn start_job(
+    state: &Data,
+    request: StartJob,
+    by: crate::audit::Actor,
+) -> Result<JobStarted, ApiError> {
     if request.filter.len() > 4096 {
         return Err(ApiError::BadRequest("`filter` has at most 4096 characters".into()));
     }
@@ -205,7 +211,7 @@ pub(crate) async fn start_job(state: &Data, request: StartJob, by: String) -> Re
         };
         return Ok(JobStarted { matched, job: None, message });
     }
-    let spec = JobSpec { action: request.action, of, filter, by, values: request.values() };
+    let spec = JobSpec { action: request.action, of, filter, by: by.name, role: by.role, values: request.values() };
     let job = state.jobs.start(state.clone(), spec, ids)?;
     let view = job.view();
     let message = format!("job {} started: {matched} {plural} the filter", view.progress.id);
@@ -215,6 +221,8 @@ pub(crate) async fn start_job(state: &Data, request: StartJob, by: String) -> Re
 /// Works through a job's projects a batch at a time.
 async fn work(state: Data, job: Arc<Job>, spec: JobSpec, ids: Vec<ProjectId>) {
     let mut failure = None;
+    // The projects it changed, for the audit log (the first thousand).
+    let mut changed: Vec<i64> = Vec::new();
     for batch in ids.chunks(BATCH) {
         if job.cancel.load(Ordering::Relaxed) {
             break;
@@ -234,6 +242,8 @@ async fn work(state: Data, job: Arc<Job>, spec: JobSpec, ids: Vec<ProjectId>) {
             .await;
         match outcome {
             Ok(result) => job.view.send_modify(|v| {
+                let room = trawler_store::audit::MOST_PROJECTS.saturating_sub(changed.len());
+                changed.extend(result.done.iter().take(room).map(|p| p.0));
                 v.progress.done += result.done.len() as u64;
                 v.progress.skipped += result.skipped.len() as u64;
                 for skip in result.skipped {
@@ -268,4 +278,27 @@ async fn work(state: Data, job: Arc<Job>, spec: JobSpec, ids: Vec<ProjectId>) {
         log::error!("job {} failed: {e}", view.progress.id);
     }
     log::info!("job {} {}: {}", view.progress.id, view.progress.state.as_str(), view.summary());
+    crate::audit::write(
+        &state,
+        trawler_store::NewAudit {
+            at_ms: now_millis(),
+            actor: spec.by.clone(),
+            role: spec.role.into(),
+            action: format!("job {} {}", view.progress.id, view.progress.state.as_str()),
+            path: format!("/api/v1/admin/jobs/{}", view.progress.id),
+            status: 200,
+            projects: changed,
+            detail: Some(serde_json::json!({
+                "action": view.action,
+                "filter": view.filter,
+                "of": view.of,
+                "total": view.progress.total,
+                "done": view.progress.done,
+                "skipped": view.progress.skipped,
+                "not_reached": view.not_reached,
+                "summary": view.summary(),
+            })),
+            remote: None,
+        },
+    );
 }

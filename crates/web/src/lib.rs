@@ -4,6 +4,7 @@
 //! through [`ApiError`].
 
 mod api;
+mod audit;
 mod auth;
 mod error;
 mod filters;
@@ -26,6 +27,7 @@ mod state;
 pub mod ui;
 pub mod views;
 
+pub use audit::record as audit_request;
 pub use auth::AdminToken;
 pub use error::{ApiError, ErrorCode};
 pub use jobs::Jobs;

@@ -135,6 +135,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/admin/jobs/{id}/cancel", "POST").route(web::post().to(cancel_job)))
                 .service(resource("/admin/jobs/{id}/events", "GET").route(web::get().to(job_events)))
                 .service(resource("/admin/config", "GET").route(web::get().to(get_config)))
+                .service(resource("/admin/audit", "GET").route(web::get().to(get_audit)))
+                .service(
+                    resource("/admin/users", "GET, POST")
+                        .route(web::get().to(list_users))
+                        .route(web::post().to(create_user)),
+                )
+                .service(
+                    resource("/admin/users/{name}", "PATCH, DELETE")
+                        .route(web::patch().to(update_user))
+                        .route(web::delete().to(delete_user)),
+                )
+                .service(resource("/admin/audit.jsonl", "GET").route(web::get().to(export_audit)))
                 .service(resource("/admin/reload", "POST").route(web::post().to(reload_config)))
                 .service(resource("/admin/freshness", "GET").route(web::get().to(get_freshness)))
                 .service(resource("/admin/history", "GET").route(web::get().to(get_history)))
@@ -157,22 +169,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// The metrics label of a request method: one of the standard methods, or
-/// `other`. Anyone can send any method; a label per made-up method would
-/// let anonymous requests grow the node's memory and its `/metrics` page.
-pub fn method_label(method: &actix_web::http::Method) -> &'static str {
-    use actix_web::http::Method;
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
-}
+pub use crate::audit::method_label;
 
 /// Counts a served request in the node's metrics, by route pattern (not the
 /// raw path, which would make every project id a new series) and method

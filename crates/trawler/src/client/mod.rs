@@ -31,6 +31,7 @@ mod monitors;
 mod nodes;
 mod points;
 mod projects;
+mod users;
 mod webhooks;
 
 pub use archive::*;
@@ -38,6 +39,7 @@ pub use jobs::{jobs, JobsArgs};
 pub use nodes::*;
 pub use points::*;
 pub use projects::*;
+pub use users::{users, UsersArgs};
 pub use webhooks::*;
 
 /// Where the node is and how to reach it.

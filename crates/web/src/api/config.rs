@@ -28,8 +28,9 @@ pub async fn get_config(_: Admin, state: Data) -> Result<HttpResponse, ApiError>
 #[utoipa::path(post, path = "/api/v1/admin/reload", tag = "admin",
     responses((status = 200, body = ReloadReport), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, description = "`invalid_config`: the old configuration stays", body = ErrorBody)))]
-pub async fn reload_config(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
+pub async fn reload_config(_: Admin, state: Data, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     let report = reloader(&state)?.reload("admin").await;
+    crate::audit::note(&req, Vec::new(), serde_json::to_value(&report).ok());
     match report.error {
         Some(e) if !report.ok => Err(ApiError::Refused(ErrorCode::InvalidConfig, e)),
         _ => Ok(HttpResponse::Ok().json(report)),

@@ -22,9 +22,17 @@ use crate::{ApiError, ErrorCode};
         (status = 409, description = "`filter_changed`: the filter matches another number than `expect`", body = ErrorBody),
         (status = 422, body = ErrorBody),
         (status = 503, description = "The node runs its most jobs at once (Retry-After)", body = ErrorBody)))]
-pub async fn start_jobs(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
+pub async fn start_jobs(
+    _: Admin,
+    state: Data,
+    req: actix_web::HttpRequest,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
     let request: StartJob = from_body(body)?;
-    let started = start_job(&state, request, "admin".into()).await?;
+    let actor = crate::audit::actor_of(&req);
+    let started = start_job(&state, request, actor).await?;
+    let job = started.job.as_ref().map(|j| j.progress.id);
+    crate::audit::note(&req, Vec::new(), Some(serde_json::json!({"job": job, "matched": started.matched})));
     Ok(match started.job {
         Some(_) => HttpResponse::Accepted().json(started),
         None => HttpResponse::Ok().json(started),

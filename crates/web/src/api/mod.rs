@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod archive;
+pub mod audit;
 pub mod config;
 mod derived;
 pub mod export;
@@ -17,10 +18,12 @@ pub mod projects_import;
 pub mod runs;
 pub mod series;
 pub mod tokens;
+pub mod users;
 pub mod webhooks;
 
 pub use admin::*;
 pub use archive::*;
+pub use audit::*;
 pub use config::*;
 pub use export::*;
 pub use health::*;
@@ -33,6 +36,7 @@ pub use projects_import::*;
 pub use runs::*;
 pub use series::*;
 pub use tokens::*;
+pub use users::*;
 pub use webhooks::*;
 
 use actix_web::web;

@@ -76,7 +76,12 @@ pub async fn list_projects(_: Admin, state: Data, q: web::Query<ListQuery>) -> R
         (status = 413, body = ErrorBody),
         (status = 422, description = "A cadence out of range, a monitor rule that does not hold or an unknown currency", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
-pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
+pub async fn create_project(
+    _: Admin,
+    state: Data,
+    req: actix_web::HttpRequest,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
     let body: CreateProject = from_body(body)?;
     let name = check_name(&body.name)?;
     let sources = check_sources(&state, body.sources, &[])?;
@@ -94,6 +99,7 @@ pub async fn create_project(_: Admin, state: Data, body: Body) -> Result<HttpRes
     }
     let (mut project, sources) = state.tree.create_project(name, sources, cadence, monitors).await?;
     let id = project.id;
+    crate::audit::note(&req, vec![id.0], None);
     if labels.is_some() || key.is_some() {
         let stored =
             db_checked(&state, move |conn| crate::labels::store(conn, id, labels.as_ref(), key.as_deref().map(Some)))
@@ -210,10 +216,21 @@ pub async fn trigger_scrape(_: Admin, state: Data, id: web::Path<i64>) -> Result
     responses((status = 200, body = BulkResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, description = "A cadence out of range", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
-pub async fn bulk_projects(_: Admin, state: Data, body: Body) -> Result<HttpResponse, ApiError> {
+pub async fn bulk_projects(
+    _: Admin,
+    state: Data,
+    req: actix_web::HttpRequest,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
     let body: BulkRequest = from_body(body)?;
     if body.ids.is_empty() || body.ids.len() > 10_000 {
         return Err(ApiError::BadRequest("`ids` must list 1 to 10,000 projects".into()));
     }
-    Ok(HttpResponse::Ok().json(bulk_apply(&state, body.action, body.ids.clone(), &body.values()).await?))
+    let result = bulk_apply(&state, body.action, body.ids.clone(), &body.values()).await?;
+    crate::audit::note(
+        &req,
+        result.done.iter().map(|p| p.0).collect(),
+        Some(serde_json::json!({"action": body.action, "done": result.done.len(), "skipped": result.skipped.len()})),
+    );
+    Ok(HttpResponse::Ok().json(result))
 }

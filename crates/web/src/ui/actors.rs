@@ -15,6 +15,8 @@ pub(super) struct ActorRow {
 #[template(path = "actors.html")]
 pub(super) struct ActorsPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) taken: String,
@@ -113,6 +115,7 @@ pub async fn actors(session: UiSession, state: Data, q: web::Query<ActorsQuery>)
         })
         .collect();
     html(&ActorsPage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "actors",
         flash: None,

@@ -55,6 +55,8 @@ impl From<Response> for AnswerRow {
 #[template(path = "run.html")]
 pub(super) struct RunPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) id: i64,
@@ -86,6 +88,7 @@ pub async fn run_page(session: UiSession, state: Data, id: web::Path<i64>) -> Re
     .await?;
     let took = took_text(&run);
     html(&RunPage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "runs",
         flash: None,
@@ -110,6 +113,8 @@ pub async fn run_page(session: UiSession, state: Data, id: web::Path<i64>) -> Re
 #[template(path = "response.html")]
 pub(super) struct ResponsePage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) answer: AnswerRow,
@@ -132,6 +137,7 @@ pub async fn response_page(session: UiSession, state: Data, id: web::Path<i64>) 
     let cut = body.len() > SHOWN_BODY;
     let shown = String::from_utf8_lossy(&body[..body.len().min(SHOWN_BODY)]).into_owned();
     html(&ResponsePage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "runs",
         flash: None,

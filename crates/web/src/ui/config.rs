@@ -19,6 +19,8 @@ pub(super) struct ReloadRow {
 #[template(path = "config.html")]
 pub(super) struct ConfigPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) file: String,
@@ -39,6 +41,7 @@ pub async fn config_page(session: UiSession, state: Data, q: web::Query<FlashQue
     };
     let started = view.started_at_ms;
     html(&ConfigPage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "config",
         flash: q.into_inner().flash,

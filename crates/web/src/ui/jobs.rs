@@ -41,6 +41,8 @@ impl From<&JobView> for JobRow {
 #[template(path = "job.html")]
 pub(super) struct JobPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) job: JobRow,
@@ -62,6 +64,8 @@ pub(super) struct JobPage {
 #[template(path = "jobs.html")]
 pub(super) struct JobsPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) jobs: Vec<JobRow>,
@@ -87,6 +91,7 @@ pub async fn job_page(
         JobTarget::Runs => "/ui/runs",
     };
     html(&JobPage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "jobs",
         flash: q.into_inner().flash,
@@ -105,6 +110,7 @@ pub async fn job_page(
 /// This node's jobs, newest first.
 pub async fn jobs_page(session: UiSession, state: Data, q: web::Query<FlashQuery>) -> Result<HttpResponse, ApiError> {
     html(&JobsPage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "jobs",
         flash: q.into_inner().flash,
@@ -139,6 +145,7 @@ pub(super) async fn start_from_view(
     filter: String,
     expect: Option<u64>,
     values: crate::views::BulkValues,
+    by: crate::audit::Actor,
 ) -> Result<Result<u64, String>, ApiError> {
     let request = StartJob {
         action,
@@ -150,7 +157,7 @@ pub(super) async fn start_from_view(
         poll_interval: values.poll_interval,
         labels: values.labels,
     };
-    match crate::jobs::start_job(state, request, "admin".into()).await {
+    match crate::jobs::start_job(state, request, by).await {
         Ok(started) => Ok(started.job.map(|j| j.progress.id).ok_or(started.message)),
         // Said on the page the operator came from, not as an error page.
         Err(e @ (ApiError::Refused(crate::ErrorCode::FilterChanged, _) | ApiError::Busy { .. })) => {

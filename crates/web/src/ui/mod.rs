@@ -5,6 +5,7 @@
 
 mod actors;
 mod archive;
+mod audit;
 mod config;
 mod dashboard;
 mod jobs;
@@ -16,6 +17,7 @@ mod platforms;
 mod project;
 mod projects;
 mod runs;
+mod users;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -204,6 +206,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ui/platforms").route(web::get().to(platforms)))
         .service(web::resource("/ui/node").route(web::get().to(node::node)))
         .service(web::resource("/ui/config").route(web::get().to(config::config_page)))
+        .service(web::resource("/ui/audit").route(web::get().to(audit::audit_page)))
+        .service(
+            web::resource("/ui/users").route(web::get().to(users::users_page)).route(web::post().to(users::add_user)),
+        )
+        .service(web::resource("/ui/users/{name}/role").route(web::post().to(users::set_role)))
+        .service(web::resource("/ui/users/{name}/remove").route(web::post().to(users::remove_user)))
         .service(web::resource("/ui/config/reload").route(web::post().to(config::reload)))
         .service(web::resource("/d/{id}").route(web::get().to(dashboard)))
         .service(web::resource("/d").route(web::get().to(dashboards)));

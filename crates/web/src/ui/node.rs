@@ -8,6 +8,8 @@ use super::*;
 #[template(path = "node.html")]
 pub(super) struct NodePage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) node: String,
@@ -26,6 +28,7 @@ pub struct NodeQuery {
 /// The node's page.
 pub async fn node(session: UiSession, state: Data, q: web::Query<NodeQuery>) -> Result<HttpResponse, ApiError> {
     html(&NodePage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "node",
         flash: None,

@@ -32,6 +32,8 @@ pub(super) struct PlatformRow {
 #[template(path = "platforms.html")]
 pub(super) struct PlatformsPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) in_flight: usize,
@@ -107,6 +109,7 @@ pub async fn platforms(session: UiSession, state: Data) -> Result<HttpResponse, 
         })
         .collect();
     html(&PlatformsPage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "platforms",
         flash: None,

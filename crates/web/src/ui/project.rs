@@ -26,6 +26,8 @@ pub(super) struct TokenRow {
 #[template(path = "project.html")]
 pub(super) struct ProjectPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) id: i64,
@@ -104,6 +106,7 @@ pub(super) async fn project_page(
     )
     .unwrap_or_default();
     let page = ProjectPage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "projects",
         flash,

@@ -30,6 +30,8 @@ pub(super) struct ProjectRow {
 #[template(path = "projects.html")]
 pub(super) struct ProjectsPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) rows: Vec<ProjectRow>,
@@ -204,6 +206,7 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
         sort_name: sorted(Some("name")),
         sort_id: sorted(None),
         sort: f.sort.clone().unwrap_or_else(|| "id".into()),
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "projects",
         flash: f.flash.clone(),
@@ -223,7 +226,12 @@ pub async fn projects(session: UiSession, state: Data, req: HttpRequest) -> Resu
 
 /// Applies a bulk action to the checked projects, then returns to the view
 /// it came from with a message that counts what was done and skipped.
-pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn bulk(
+    session: UiSession,
+    state: Data,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let mut csrf = String::new();
     let mut action = None;
     let mut back = "/ui/".to_owned();
@@ -250,6 +258,10 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
     check_csrf(&session, &csrf)?;
     let action: BulkAction =
         action.as_deref().unwrap_or_default().parse().map_err(|e: String| ApiError::BadRequest(e))?;
+    // An operator triggers, resumes and pauses; the rest is an admin's.
+    if matches!(action, BulkAction::Archive | BulkAction::Cadence | BulkAction::Label) {
+        session.require(crate::auth::Role::Admin)?;
+    }
     // The cadence fields are read for the cadence button only, the labels
     // for the label button.
     let cadence = action == BulkAction::Cadence;
@@ -259,15 +271,31 @@ pub async fn bulk(session: UiSession, state: Data, body: web::Bytes) -> Result<H
         labels: labels.filter(|_| action == BulkAction::Label),
     };
     let message = if every {
-        match super::jobs::start_from_view(&state, action, of, filter, expect, values).await? {
-            Ok(job) => return Ok(see_other(&format!("/ui/jobs/{job}"))),
+        match super::jobs::start_from_view(
+            &state,
+            action,
+            of,
+            filter,
+            expect,
+            values,
+            crate::audit::Actor { name: session.user.clone(), role: session.role_str() },
+        )
+        .await?
+        {
+            Ok(job) => {
+                crate::audit::note(&req, Vec::new(), Some(serde_json::json!({"action": action, "job": job})));
+                return Ok(see_other(&format!("/ui/jobs/{job}")));
+            }
             Err(message) => message,
         }
     } else if ids.is_empty() {
         "Nothing was selected".to_owned()
     } else {
         let ids = ids.into_iter().map(ProjectId).collect();
-        crate::service::bulk_apply(&state, action, ids, &values).await?.summary(action)
+        let result = crate::service::bulk_apply(&state, action, ids, &values).await?;
+        let detail = serde_json::json!({"action": action, "done": result.done.len(), "skipped": result.skipped.len()});
+        crate::audit::note(&req, result.done.iter().map(|p| p.0).collect(), Some(detail));
+        result.summary(action)
     };
     let mut to = return_url(&back);
     let kept: Vec<(String, String)> =

@@ -19,6 +19,8 @@ pub(super) struct RunListRow {
 #[template(path = "runs.html")]
 pub(super) struct RunsPage {
     pub(super) csrf: String,
+    /// The user's role: what the page shows them to press.
+    pub(super) role: &'static str,
     pub(super) nav: &'static str,
     pub(super) flash: Option<String>,
     pub(super) rows: Vec<RunListRow>,
@@ -64,6 +66,7 @@ pub async fn runs(session: UiSession, state: Data, req: HttpRequest) -> Result<H
         .collect();
     let query = f.query(false, 1);
     html(&RunsPage {
+        role: session.role_str(),
         csrf: session.csrf,
         nav: "runs",
         flash: f.flash.clone(),

@@ -5,6 +5,7 @@
 mod actors;
 mod admin;
 mod archive;
+mod audit;
 mod config;
 mod health;
 mod jobs;
@@ -20,6 +21,7 @@ pub mod wire;
 pub use actors::*;
 pub use admin::*;
 pub use archive::*;
+pub use audit::*;
 pub use config::*;
 pub use health::*;
 pub use jobs::*;

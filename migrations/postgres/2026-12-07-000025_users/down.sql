@@ -1,0 +1,2 @@
+ALTER TABLE sessions DROP COLUMN user_name;
+DROP TABLE users;
