@@ -100,7 +100,7 @@ impl Jobs {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             let running = inner.jobs.iter().filter(|j| j.view.borrow().progress.state == JobState::Running).count();
             if running >= MOST_RUNNING {
-                return Err(ApiError::Busy {
+                return Err(ApiError::TooManyRequests {
                     message: format!("{running} jobs are running on this node, the most it runs at once"),
                     retry_after_secs: 5,
                 });

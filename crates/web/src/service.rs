@@ -46,8 +46,11 @@ where
 const MAX_SOURCES: usize = 20;
 
 pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
+    // The length as sent counts (spaces around it included), then the
+    // name is kept trimmed.
+    let long = name.chars().count() > 200;
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || long {
         return Err(ApiError::BadRequest("name must be 1 to 200 characters".into()));
     }
     if name.chars().any(char::is_control) {

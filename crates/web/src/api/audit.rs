@@ -24,6 +24,12 @@ pub(crate) fn audit_filter(q: &AuditQuery, most: i64) -> Result<AuditFilter, Api
             return Err(ApiError::BadRequest("`from` must come before `to`".into()));
         }
     }
+    if q.actor.as_ref().is_some_and(|a| a.chars().count() > 100) {
+        return Err(ApiError::BadRequest("`actor` has at most 100 characters".into()));
+    }
+    if q.action.as_ref().is_some_and(|a| a.chars().count() > 200) {
+        return Err(ApiError::BadRequest("`action` has at most 200 characters".into()));
+    }
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     Ok(AuditFilter {
         actor: text(&q.actor),

@@ -21,7 +21,8 @@ use crate::{ApiError, ErrorCode};
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "`filter_changed`: the filter matches another number than `expect`", body = ErrorBody),
         (status = 422, body = ErrorBody),
-        (status = 503, description = "The node runs its most jobs at once (Retry-After)", body = ErrorBody)))]
+        (status = 429, description = "The node runs its most jobs at once (Retry-After)", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn start_jobs(
     _: Admin,
     state: Data,

@@ -51,8 +51,8 @@ pub struct LineOutcome {
     pub outcome: &'static str,
     /// The project, unless refused.
     pub project_id: Option<i64>,
-    /// What an update changed (`name`, `sources`, `labels`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// What an update changed (`name`, `sources`, `labels`; empty
+    /// otherwise).
     pub changed: Vec<&'static str>,
     /// Why it was refused.
     pub reason: Option<String>,

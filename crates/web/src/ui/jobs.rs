@@ -160,7 +160,7 @@ pub(super) async fn start_from_view(
     match crate::jobs::start_job(state, request, by).await {
         Ok(started) => Ok(started.job.map(|j| j.progress.id).ok_or(started.message)),
         // Said on the page the operator came from, not as an error page.
-        Err(e @ (ApiError::Refused(crate::ErrorCode::FilterChanged, _) | ApiError::Busy { .. })) => {
+        Err(e @ (ApiError::Refused(crate::ErrorCode::FilterChanged, _) | ApiError::TooManyRequests { .. })) => {
             Ok(Err(e.to_string()))
         }
         Err(e) => Err(e),
