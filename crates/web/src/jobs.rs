@@ -155,6 +155,11 @@ impl Jobs {
         inner.jobs.iter().find(|j| j.view.borrow().progress.id == id).cloned()
     }
 
+    /// A job by id, or the API's 404 `job_not_found`.
+    pub fn find(&self, id: u64) -> Result<Arc<Job>, ApiError> {
+        self.get(id).ok_or_else(|| ApiError::Refused(ErrorCode::JobNotFound, format!("no job {id} on this node")))
+    }
+
     /// Every job kept, newest first.
     pub fn list(&self) -> Vec<JobView> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

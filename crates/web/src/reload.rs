@@ -6,6 +6,11 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::views::{ConfigView, ReloadReport};
 
+/// The node's reloader (a node without one has nothing to reload: 409).
+pub(crate) fn of(state: &crate::AppState) -> Result<std::sync::Arc<dyn Reloader>, crate::ApiError> {
+    state.reloader.clone().ok_or_else(|| crate::ApiError::Conflict("this node has no settings to reload".into()))
+}
+
 /// Reads the settings again and puts what can change live in force.
 pub trait Reloader: Send + Sync {
     /// Re-reads the file and the environment; an invalid configuration is

@@ -53,15 +53,7 @@ pub async fn get_audit(_: Admin, state: Data, q: web::Query<AuditQuery>) -> Resu
     let limit = filter.limit;
     let entries = db(&state, move |conn| AuditEntry::search(conn, &filter)).await?;
     let next = (entries.len() as i64 == limit).then(|| {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("actor", &q.actor), ("action", &q.action), ("from", &q.from), ("to", &q.to)] {
-            if let Some(v) = v {
-                query.append_pair(k, v);
-            }
-        }
-        if let Some(p) = q.project {
-            query.append_pair("project", &p.to_string());
-        }
+        let mut query = q.filter_query();
         query.append_pair("limit", &limit.to_string());
         query.append_pair("before", &entries.last().map_or(0, |e| e.id).to_string());
         format!("/api/v1/admin/audit?{}", query.finish())

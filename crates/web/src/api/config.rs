@@ -7,17 +7,13 @@ use crate::service::Data;
 use crate::views::*;
 use crate::{ApiError, ErrorCode};
 
-fn reloader(state: &Data) -> Result<std::sync::Arc<dyn crate::Reloader>, ApiError> {
-    state.reloader.clone().ok_or_else(|| ApiError::Conflict("this node has no settings to reload".into()))
-}
-
 /// Every setting in force: its value (secrets masked), where it came from,
 /// whether a reload changes it live, since when it is in force, a value
 /// waiting for a restart, and the last reload.
 #[utoipa::path(get, path = "/api/v1/admin/config", tag = "admin",
     responses((status = 200, body = ConfigView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn get_config(_: Admin, state: Data) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(reloader(&state)?.config()))
+    Ok(HttpResponse::Ok().json(crate::reload::of(&state)?.config()))
 }
 
 /// Re-reads the configuration file and the environment (as SIGHUP does)
@@ -29,7 +25,7 @@ pub async fn get_config(_: Admin, state: Data) -> Result<HttpResponse, ApiError>
     responses((status = 200, body = ReloadReport), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, description = "`invalid_config`: the old configuration stays", body = ErrorBody)))]
 pub async fn reload_config(_: Admin, state: Data, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    let report = reloader(&state)?.reload("admin").await;
+    let report = crate::reload::of(&state)?.reload("admin").await;
     crate::audit::note(&req, Vec::new(), serde_json::to_value(&report).ok());
     match report.error {
         Some(e) if !report.ok => Err(ApiError::Refused(ErrorCode::InvalidConfig, e)),

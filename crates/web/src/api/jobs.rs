@@ -48,10 +48,10 @@ pub async fn list_jobs(_: Admin, state: Data) -> Result<HttpResponse, ApiError> 
 }
 
 fn job(state: &Data, id: &str) -> Result<std::sync::Arc<Job>, ApiError> {
-    id.parse::<u64>()
-        .ok()
-        .and_then(|id| state.jobs.get(id))
-        .ok_or_else(|| ApiError::Refused(ErrorCode::JobNotFound, format!("no job {id} on this node")))
+    match id.parse::<u64>() {
+        Ok(id) => state.jobs.find(id),
+        Err(_) => Err(ApiError::Refused(ErrorCode::JobNotFound, format!("no job {id} on this node"))),
+    }
 }
 
 /// One job, with the projects it skipped and why.

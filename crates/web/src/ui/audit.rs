@@ -37,15 +37,7 @@ pub async fn audit_page(session: UiSession, state: Data, req: HttpRequest) -> Re
     let filter = crate::api::audit::audit_filter(&AuditQuery { limit: Some(100), ..q.clone() }, 1000)?;
     let entries = db(&state, move |conn| trawler_store::AuditEntry::search(conn, &filter)).await?;
     let older = (entries.len() == 100).then(|| entries.last().map_or(0, |e| e.id));
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [("actor", &q.actor), ("action", &q.action), ("from", &q.from), ("to", &q.to)] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            query.append_pair(k, v);
-        }
-    }
-    if let Some(p) = q.project {
-        query.append_pair("project", &p.to_string());
-    }
+    let mut query = q.filter_query();
     let rows = entries
         .into_iter()
         .map(AuditView::from)

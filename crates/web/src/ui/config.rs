@@ -29,13 +29,9 @@ pub(super) struct ConfigPage {
     pub(super) last: Option<ReloadRow>,
 }
 
-fn reloader(state: &Data) -> Result<std::sync::Arc<dyn crate::Reloader>, ApiError> {
-    state.reloader.clone().ok_or_else(|| ApiError::Conflict("this node has no settings to reload".into()))
-}
-
 /// The settings in force.
 pub async fn config_page(session: UiSession, state: Data, q: web::Query<FlashQuery>) -> Result<HttpResponse, ApiError> {
-    let view = reloader(&state)?.config();
+    let view = crate::reload::of(&state)?.config();
     let changes = |list: &[crate::views::SettingChange]| {
         list.iter().map(|c| (c.key.clone(), c.from.clone(), c.to.clone())).collect::<Vec<_>>()
     };
@@ -69,7 +65,7 @@ pub async fn config_page(session: UiSession, state: Data, q: web::Query<FlashQue
 /// Reloads, then shows the page with what happened.
 pub async fn reload(session: UiSession, state: Data, form: web::Form<CsrfForm>) -> Result<HttpResponse, ApiError> {
     check_csrf(&session, &form.csrf)?;
-    let report = reloader(&state)?.reload("admin").await;
+    let report = crate::reload::of(&state)?.reload("admin").await;
     let message = match (&report.error, report.ok) {
         (Some(e), false) => format!("Reload refused, the settings in force stay: {e}"),
         _ if report.applied.is_empty() && report.needs_restart.is_empty() => "Reloaded: nothing changed".into(),

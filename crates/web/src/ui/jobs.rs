@@ -71,13 +71,6 @@ pub(super) struct JobsPage {
     pub(super) jobs: Vec<JobRow>,
 }
 
-fn job_of(state: &Data, id: u64) -> Result<std::sync::Arc<crate::jobs::Job>, ApiError> {
-    state
-        .jobs
-        .get(id)
-        .ok_or_else(|| ApiError::Refused(crate::ErrorCode::JobNotFound, format!("no job {id} on this node")))
-}
-
 /// One job: its progress bar, counts, cancel, and skips.
 pub async fn job_page(
     session: UiSession,
@@ -85,7 +78,7 @@ pub async fn job_page(
     id: web::Path<u64>,
     q: web::Query<FlashQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = job_of(&state, id.into_inner())?.view();
+    let view = state.jobs.find(id.into_inner())?.view();
     let path = match view.of {
         JobTarget::Projects => "/ui/",
         JobTarget::Runs => "/ui/runs",
@@ -127,7 +120,7 @@ pub async fn cancel_job(
 ) -> Result<HttpResponse, ApiError> {
     check_csrf(&session, &form.csrf)?;
     let id = id.into_inner();
-    let message = if job_of(&state, id)?.cancel() {
+    let message = if state.jobs.find(id)?.cancel() {
         "Cancelling: the job stops before its next batch"
     } else {
         "The job had ended"

@@ -79,3 +79,20 @@ pub struct AuditQuery {
     /// At most this many (1 to 1,000; the export: to 100,000).
     pub limit: Option<i64>,
 }
+
+impl AuditQuery {
+    /// The filters as a query string (no page, no limit): what an export
+    /// and the next page carry.
+    pub fn filter_query(&self) -> url::form_urlencoded::Serializer<'static, String> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [("actor", &self.actor), ("action", &self.action), ("from", &self.from), ("to", &self.to)] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                query.append_pair(k, v);
+            }
+        }
+        if let Some(p) = self.project {
+            query.append_pair("project", &p.to_string());
+        }
+        query
+    }
+}
