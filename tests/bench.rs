@@ -9,10 +9,20 @@ use anyhow::{ensure, Context, Result};
 
 /// Runs `trawler bench <args>`; returns the `bench <name> k=v …` line's fields.
 fn bench(args: &[&str], name: &str) -> Result<HashMap<String, String>> {
+    fields(&run(args)?, name)
+}
+
+/// What `trawler bench ARGS` printed, once it succeeded.
+fn run(args: &[&str]) -> Result<String> {
     let out = Command::new(env!("CARGO_BIN_EXE_trawler")).arg("bench").args(args).env("RUST_LOG", "warn").output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(out.status.success(), "bench {args:?} failed: {stdout}\n{stderr}");
+    Ok(stdout.into_owned())
+}
+
+/// The fields of the `bench NAME k=v …` line of a bench's output.
+fn fields(stdout: &str, name: &str) -> Result<HashMap<String, String>> {
     let prefix = format!("bench {name} ");
     let line =
         stdout.lines().find(|l| l.starts_with(&prefix)).with_context(|| format!("no `{prefix}…` line in: {stdout}"))?;
@@ -122,13 +132,22 @@ fn actors_reports_memory_per_actor() -> Result<()> {
 /// smaller by far.
 #[test]
 fn storage_compares_chunks_with_rows_on_disk() -> Result<()> {
-    let f = bench(&["storage", "--projects", "6", "--days", "3"], "storage")?;
+    let out = run(&["storage", "--projects", "6", "--days", "3"])?;
+    let f = fields(&out, "storage")?;
     ensure!(f["backend"] == "sqlite" && f["projects"] == "6", "{f:?}");
     let (chunked, rows) = (number(&f, "bytes_per_point")?, number(&f, "baseline_bytes_per_point")?);
     ensure!(number(&f, "points")? > 10_000.0 && number(&f, "chunks")? > 0.0, "{f:?}");
     ensure!(number(&f, "head_points")? > 0.0, "the head is measured too: {f:?}");
     ensure!(rows > 20.0 && chunked > 0.0 && chunked < rows / 4.0, "{f:?}");
     ensure!((number(&f, "ratio")? - chunked / rows).abs() < 0.01, "{f:?}");
+    // Retention in the same run: the older half of the history rolled up
+    // from whole chunks (the bench checks that no point is lost or counted
+    // twice), and from rows as the baseline.
+    let r = fields(&out, "retention")?;
+    ensure!(r["backend"] == "sqlite" && number(&r, "chunks")? > 0.0, "{r:?}");
+    let rolled = number(&r, "points")?;
+    ensure!(rolled > number(&f, "points")? / 4.0 && rolled < number(&f, "points")? * 3.0 / 4.0, "{r:?} of {f:?}");
+    ensure!(number(&r, "chunk_ms")? > 0.0 && number(&r, "row_ms")? > 0.0, "{r:?}");
     Ok(())
 }
 

@@ -92,6 +92,18 @@ impl Point {
         Ok(Pass { moved: head.moved + chunked.moved, busy: chunked.busy })
     }
 
+    /// The raw points the hourly rollups hold (the sum of their counts).
+    pub fn rolled_total(conn: &mut AnyConnection) -> StoreResult<i64> {
+        #[derive(QueryableByName)]
+        struct Total {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        const SUM: &str = "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM points_hourly";
+        let total: Total = db_run!(conn: { diesel::sql_query(SUM).get_result(conn)? });
+        Ok(total.n)
+    }
+
     /// The head's part of [`Point::roll_up_before`].
     fn roll_up_head_before(conn: &mut AnyConnection, cutoff: i64) -> StoreResult<Pass> {
         let oldest: Option<i64> = db_run!(conn: {

@@ -224,26 +224,64 @@ fn retention_rolls_chunks_as_it_rolls_the_head() -> Result<()> {
         Point::insert_batch(&mut conn, &three_days(b.id))?;
         let rolled = Point::roll_up_before(&mut conn, START + DAY + 1)?.moved;
         ensure!(rolled == 2 * (DAY / 300 * 3) as u64, "one day of each twin rolled: {rolled}");
-        let read = |conn: &mut AnyConnection, p: ProjectId, agg: Agg, step: Option<i64>| -> Result<SeriesResult> {
-            Ok(Point::series(conn, &SeriesQuery { agg, step, ..series_query(p) })?)
-        };
-        for (agg, step) in [(Agg::Last, None), (Agg::Avg, Some(3600)), (Agg::Min, Some(DAY)), (Agg::Max, Some(7200))] {
-            let (x, y) = (read(&mut conn, a.id, agg, step)?, read(&mut conn, b.id, agg, step)?);
-            ensure!(x.series.len() == y.series.len() && x.truncated == y.truncated);
-            for (s, t) in x.series.iter().zip(&y.series) {
-                ensure!(s.platform == t.platform && s.points.len() == t.points.len(), "{agg:?} {step:?}");
-                for (p, q) in s.points.iter().zip(&t.points) {
-                    // Sums may add in another order: equal to the last bits.
-                    let close = (p.1 - q.1).abs() <= 1e-9 * p.1.abs().max(1.0);
-                    ensure!(p.0 == q.0 && close, "{agg:?} {step:?}: {p:?} != {q:?}");
-                }
+        read_alike(&mut conn, a.id, b.id)?;
+    }
+    Ok(())
+}
+
+/// Two projects with the same points read the same: series raw and
+/// downsampled by every aggregate, and the observations of a rolled-up
+/// moment.
+fn read_alike(conn: &mut AnyConnection, a: ProjectId, b: ProjectId) -> Result<()> {
+    let read = |conn: &mut AnyConnection, p: ProjectId, agg: Agg, step: Option<i64>| -> Result<SeriesResult> {
+        Ok(Point::series(conn, &SeriesQuery { agg, step, ..series_query(p) })?)
+    };
+    for (agg, step) in [(Agg::Last, None), (Agg::Avg, Some(3600)), (Agg::Min, Some(DAY)), (Agg::Max, Some(7200))] {
+        let (x, y) = (read(conn, a, agg, step)?, read(conn, b, agg, step)?);
+        ensure!(x.series.len() == y.series.len() && x.truncated == y.truncated);
+        for (s, t) in x.series.iter().zip(&y.series) {
+            ensure!(s.platform == t.platform && s.points.len() == t.points.len(), "{agg:?} {step:?}");
+            for (p, q) in s.points.iter().zip(&t.points) {
+                // Sums may add in another order: equal to the last bits.
+                let close = (p.1 - q.1).abs() <= 1e-9 * p.1.abs().max(1.0);
+                ensure!(p.0 == q.0 && close, "{agg:?} {step:?}: {p:?} != {q:?}");
             }
         }
-        ensure!(Point::observations_at(&mut conn, a.id, START + DAY / 2)?.len() == 3);
-        ensure!(
-            Point::observations_at(&mut conn, a.id, START + DAY / 2)?
-                == Point::observations_at(&mut conn, b.id, START + DAY / 2)?
-        );
+    }
+    ensure!(Point::observations_at(conn, a, START + DAY / 2)?.len() == 3);
+    ensure!(Point::observations_at(conn, a, START + DAY / 2)? == Point::observations_at(conn, b, START + DAY / 2)?);
+    Ok(())
+}
+
+/// Retention rolls chunks a few at a time, each batch in one statement:
+/// with a span that does not divide an hour, two chunks of a series share
+/// an hour (in one batch or in two), and its rollup holds both parts once,
+/// as the head's twin's does.
+#[test]
+fn retention_in_batches_merges_an_hour_two_chunks_share() -> Result<()> {
+    for db in TestDb::all()? {
+        let mut conn = db.pool.get()?;
+        let (a, _) = Project::create(&mut conn, "compacted", &[])?;
+        let (b, _) = Project::create(&mut conn, "head", &[])?;
+        Point::insert_batch(&mut conn, &three_days(a.id))?;
+        // A 1,000-second span: day chunks of 24,000 s and week chunks of
+        // 168,000 s, which begin and end inside hours.
+        Chunks::compact(&mut conn, START + 3 * DAY, 1000, 10_000)?;
+        Point::insert_batch(&mut conn, &three_days(b.id))?;
+        let before = Chunks::points_total(&mut conn)?;
+        // On the hour and between two day chunks: no chunk reaches past it.
+        let cutoff = START + 216_000;
+        ensure!(cutoff % 24_000 == 0 && cutoff % 3600 == 0);
+        let chunks = Chunks::census(&mut conn)?.1;
+        let pass = Chunks::roll_up_before(&mut conn, cutoff, 2)?;
+        ensure!(!pass.busy && pass.moved == (216_000 / 300 * 3) as u64, "{pass:?}");
+        let left = Chunks::census(&mut conn)?.1;
+        ensure!(chunks - left > 2, "several batches of whole chunks are gone: {chunks} then {left}");
+        let head = Point::roll_up_before(&mut conn, cutoff)?;
+        ensure!(head.moved == pass.moved, "the twin rolls as many points from the head: {head:?}");
+        let rolled = Point::rolled_total(&mut conn)?;
+        ensure!(rolled == (head.moved + pass.moved) as i64 && Chunks::points_total(&mut conn)? + rolled == before);
+        read_alike(&mut conn, a.id, b.id)?;
     }
     Ok(())
 }

@@ -1,18 +1,35 @@
 //! Retention by chunk: whole chunks older than the cutoff become hourly
 //! rollups.
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Text};
 
 use super::compact::{exclusive, Pass};
 use super::{ChunkRow, Chunks};
 use crate::schema::{chunks, series};
-use crate::{AnyConnection, StoreResult};
+use crate::{AnyConnection, StoreError, StoreResult};
 
-/// Folds one hour of a chunk into the hourly rollups, with the merge of the
-/// head's roll-up ([`crate::rollup::ROLLUP_MERGE`]).
-const INSERT_HOUR: &str = "INSERT INTO points_hourly (project_id, metric, platform, hour_ts, last_ts, last_value,
-        min_value, max_value, sum_value, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// Rows of hourly rollups per insert: ten binds a row stays under both
+/// backends' limits on binds per statement (SQLite 32,766, PostgreSQL
+/// 65,535).
+const HOURS_PER_INSERT: usize = 1000;
+
+/// An hour of a series as a row of `points_hourly`.
+#[derive(Debug, Clone, PartialEq)]
+struct HourRow {
+    project_id: i64,
+    metric: String,
+    platform: String,
+    hour_ts: i64,
+    last_ts: i64,
+    last_value: f64,
+    min_value: f64,
+    max_value: f64,
+    sum_value: f64,
+    count: i64,
+}
 
 /// One hour of a series, rolled up.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,6 +63,72 @@ fn hours(points: &[(i64, f64)]) -> Vec<Hour> {
         .collect()
 }
 
+impl Hour {
+    /// Both hours' points as one hour: the later last point wins; min, max,
+    /// sum and count combine (as [`crate::rollup::ROLLUP_MERGE`] does with a
+    /// stored row).
+    fn merge(self, other: Hour) -> Hour {
+        let (last_ts, last) =
+            if other.last_ts >= self.last_ts { (other.last_ts, other.last) } else { (self.last_ts, self.last) };
+        Hour {
+            hour_ts: self.hour_ts,
+            last_ts,
+            last,
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+            sum: self.sum + other.sum,
+            count: self.count + other.count,
+        }
+    }
+}
+
+/// Upserts hourly rollups, many rows per statement, merging each with the
+/// row already stored for its hour ([`crate::rollup::ROLLUP_MERGE`]). The
+/// keys must be unique (PostgreSQL refuses to update one row twice in a
+/// statement). Plain SQL: diesel's batch insert has no upsert on SQLite.
+fn upsert_hours(conn: &mut AnyConnection, rows: &[HourRow]) -> StoreResult<()> {
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    for part in rows.chunks(HOURS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO points_hourly (project_id, metric, platform, hour_ts, last_ts, last_value, min_value, max_value, sum_value, count) VALUES ",
+        );
+        for i in 0..part.len() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for c in 0..10 {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                if postgres {
+                    sql.push_str(&format!("${}", i * 10 + c + 1));
+                } else {
+                    sql.push('?');
+                }
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(crate::rollup::ROLLUP_MERGE);
+        db_run!(conn: {
+            let mut query = diesel::sql_query(&sql).into_boxed();
+            for r in part {
+                query = query
+                    .bind::<BigInt, _>(r.project_id)
+                    .bind::<Text, _>(&r.metric)
+                    .bind::<Text, _>(&r.platform)
+                    .bind::<BigInt, _>(r.hour_ts)
+                    .bind::<BigInt, _>(r.last_ts)
+                    .bind::<Double, _>(r.last_value)
+                    .bind::<Double, _>(r.min_value)
+                    .bind::<Double, _>(r.max_value)
+                    .bind::<Double, _>(r.sum_value)
+                    .bind::<BigInt, _>(r.count);
+            }
+            query.execute(conn)?;
+        });
+    }
+    Ok(())
+}
+
 impl Chunks {
     /// Rolls whole chunks that end before `cutoff` into hourly rollups and
     /// deletes them, `batch` chunks per transaction: retention by chunk (a
@@ -76,37 +159,57 @@ impl Chunks {
                 if old.is_empty() {
                     return Ok(Some(None));
                 }
+                // The batch's hours, merged by series and hour: two chunks of a
+                // series may share an hour when the span does not divide it.
                 let mut n = 0u64;
-                let sql = match conn {
-                    AnyConnection::Postgresql(_) => format!("{INSERT_HOUR} {}", crate::rollup::ROLLUP_MERGE),
-                    AnyConnection::Sqlite(_) => {
-                        (1..=10).rev().fold(format!("{INSERT_HOUR} {}", crate::rollup::ROLLUP_MERGE), |s, i| {
-                            s.replace(&format!("${i}"), "?")
-                        })
-                    }
-                };
+                let mut merged: BTreeMap<(i64, &str, &str, i64), Hour> = BTreeMap::new();
                 for (chunk, (project, metric, platform)) in &old {
                     let points = chunk.points()?;
                     n += points.len() as u64;
                     for h in hours(&points) {
-                        db_run!(conn: {
-                            diesel::sql_query(&sql)
-                                .bind::<BigInt, _>(project)
-                                .bind::<Text, _>(metric)
-                                .bind::<Text, _>(platform)
-                                .bind::<BigInt, _>(h.hour_ts)
-                                .bind::<BigInt, _>(h.last_ts)
-                                .bind::<Double, _>(h.last)
-                                .bind::<Double, _>(h.min)
-                                .bind::<Double, _>(h.max)
-                                .bind::<Double, _>(h.sum)
-                                .bind::<BigInt, _>(h.count)
-                                .execute(conn)?;
-                        });
+                        merged
+                            .entry((*project, metric.as_str(), platform.as_str(), h.hour_ts))
+                            .and_modify(|m| *m = m.merge(h))
+                            .or_insert(h);
                     }
-                    db_run!(conn: {
-                        diesel::delete(chunks::table.find((chunk.series_id, chunk.start_ts))).execute(conn)?;
+                }
+                let rows: Vec<HourRow> = merged
+                    .into_iter()
+                    .map(|((project_id, metric, platform, hour_ts), h)| HourRow {
+                        project_id,
+                        metric: metric.to_owned(),
+                        platform: platform.to_owned(),
+                        hour_ts,
+                        last_ts: h.last_ts,
+                        last_value: h.last,
+                        min_value: h.min,
+                        max_value: h.max,
+                        sum_value: h.sum,
+                        count: h.count,
+                    })
+                    .collect();
+                upsert_hours(conn, &rows)?;
+                // The batch is the first chunks, by key, that end before the
+                // cutoff, and the compaction lock keeps them as they were read:
+                // one statement deletes them all.
+                if let Some((last, _)) = old.last() {
+                    let (series_id, start_ts) = (last.series_id, last.start_ts);
+                    let deleted = db_run!(conn: {
+                        diesel::delete(
+                            chunks::table.filter(chunks::end_ts.lt(cutoff)).filter(
+                                chunks::series_id
+                                    .lt(series_id)
+                                    .or(chunks::series_id.eq(series_id).and(chunks::start_ts.le(start_ts))),
+                            ),
+                        )
+                        .execute(conn)?
                     });
+                    if deleted != old.len() {
+                        return Err(StoreError::Corrupt(format!(
+                            "retention read {} chunks but would delete {deleted}: rolled back",
+                            old.len()
+                        )));
+                    }
                 }
                 Ok(Some(Some(n)))
             })?;

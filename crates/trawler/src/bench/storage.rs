@@ -136,6 +136,9 @@ pub fn storage(args: StorageArgs) -> Result<()> {
         bail!("the chunk layout holds {stored} points, {n} were written");
     }
     let chunk_bytes = chunked.point_bytes()?.saturating_sub(empty);
+    // Retention: the older half of the history, whole hours.
+    let cutoff = (start + i64::from(args.days) * 86_400 / 2).div_euclid(3600) * 3600;
+    let chunk_retention = retention(&chunked, cutoff)?;
     if std::env::var_os("TRAWLER_BENCH_KEEP").is_some() {
         eprintln!("  kept: {}", chunked.url);
         std::mem::forget(chunked);
@@ -147,6 +150,7 @@ pub fn storage(args: StorageArgs) -> Result<()> {
     let rows_db = fresh_db(&args.database_url)?;
     product(&rows_db, &rows, 10, 64, 10_000, None, true)?;
     let row_bytes = rows_db.point_bytes()?.saturating_sub(empty);
+    let row_retention = retention(&rows_db, cutoff)?;
 
     let per = |b: u64| b as f64 / n as f64;
     println!(
@@ -162,5 +166,49 @@ pub fn storage(args: StorageArgs) -> Result<()> {
         per(row_bytes),
         per(chunk_bytes) / per(row_bytes)
     );
+    let ms = |r: &Retention| r.took.as_secs_f64() * 1000.0;
+    println!(
+        "retention    : {} points older than {} days rolled up in {:.0} ms from {} chunks ({:.0} µs a chunk); from rows {:.0} ms",
+        chunk_retention.points,
+        args.days - args.days / 2,
+        ms(&chunk_retention),
+        chunk_retention.chunks,
+        ms(&chunk_retention) * 1000.0 / chunk_retention.chunks.max(1) as f64,
+        ms(&row_retention)
+    );
+    println!(
+        "bench retention backend={backend} projects={} days={} points={} chunks={} chunk_ms={:.1} row_ms={:.1} ratio={:.3}",
+        args.projects,
+        args.days,
+        chunk_retention.points,
+        chunk_retention.chunks,
+        ms(&chunk_retention),
+        ms(&row_retention),
+        ms(&chunk_retention) / ms(&row_retention).max(f64::MIN_POSITIVE)
+    );
     Ok(())
+}
+
+/// What one retention pass did, and how long it took.
+struct Retention {
+    points: u64,
+    chunks: i64,
+    took: std::time::Duration,
+}
+
+/// Rolls up everything older than `cutoff` as the retention actor does,
+/// timed, and checks that every point is either still raw or counted in
+/// the rollups.
+fn retention(db: &trawler_store::testing::TestDb, cutoff: i64) -> Result<Retention> {
+    let mut conn = db.pool.get()?;
+    let (raw, chunks) = (Chunks::points_total(&mut conn)?, Chunks::census(&mut conn)?.1);
+    let started = std::time::Instant::now();
+    let pass = trawler_store::Point::roll_up_before(&mut conn, cutoff)?;
+    let took = started.elapsed();
+    let (left, chunks_left) = (Chunks::points_total(&mut conn)?, Chunks::census(&mut conn)?.1);
+    let rolled = trawler_store::Point::rolled_total(&mut conn)?;
+    if pass.busy || left + rolled != raw || rolled as u64 != pass.moved {
+        bail!("retention lost or doubled points: {raw} before, {left} raw and {rolled} rolled up after");
+    }
+    Ok(Retention { points: pass.moved, chunks: chunks - chunks_left, took })
 }
