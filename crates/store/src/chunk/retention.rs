@@ -16,20 +16,8 @@ use crate::{AnyConnection, StoreError, StoreResult};
 /// 65,535).
 const HOURS_PER_INSERT: usize = 1000;
 
-/// An hour of a series as a row of `points_hourly`.
-#[derive(Debug, Clone, PartialEq)]
-struct HourRow {
-    project_id: i64,
-    metric: String,
-    platform: String,
-    hour_ts: i64,
-    last_ts: i64,
-    last_value: f64,
-    min_value: f64,
-    max_value: f64,
-    sum_value: f64,
-    count: i64,
-}
+/// A series' key as `points_hourly` holds it: project, metric, platform.
+type SeriesOf<'a> = (i64, &'a str, &'a str);
 
 /// One hour of a series, rolled up.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,7 +74,7 @@ impl Hour {
 /// row already stored for its hour ([`crate::rollup::ROLLUP_MERGE`]). The
 /// keys must be unique (PostgreSQL refuses to update one row twice in a
 /// statement). Plain SQL: diesel's batch insert has no upsert on SQLite.
-fn upsert_hours(conn: &mut AnyConnection, rows: &[HourRow]) -> StoreResult<()> {
+fn upsert_hours(conn: &mut AnyConnection, rows: &[(SeriesOf<'_>, Hour)]) -> StoreResult<()> {
     let postgres = matches!(conn, AnyConnection::Postgresql(_));
     for part in rows.chunks(HOURS_PER_INSERT) {
         let mut sql = String::from(
@@ -110,18 +98,18 @@ fn upsert_hours(conn: &mut AnyConnection, rows: &[HourRow]) -> StoreResult<()> {
         sql.push_str(crate::rollup::ROLLUP_MERGE);
         db_run!(conn: {
             let mut query = diesel::sql_query(&sql).into_boxed();
-            for r in part {
+            for ((project, metric, platform), h) in part {
                 query = query
-                    .bind::<BigInt, _>(r.project_id)
-                    .bind::<Text, _>(&r.metric)
-                    .bind::<Text, _>(&r.platform)
-                    .bind::<BigInt, _>(r.hour_ts)
-                    .bind::<BigInt, _>(r.last_ts)
-                    .bind::<Double, _>(r.last_value)
-                    .bind::<Double, _>(r.min_value)
-                    .bind::<Double, _>(r.max_value)
-                    .bind::<Double, _>(r.sum_value)
-                    .bind::<BigInt, _>(r.count);
+                    .bind::<BigInt, _>(*project)
+                    .bind::<Text, _>(*metric)
+                    .bind::<Text, _>(*platform)
+                    .bind::<BigInt, _>(h.hour_ts)
+                    .bind::<BigInt, _>(h.last_ts)
+                    .bind::<Double, _>(h.last)
+                    .bind::<Double, _>(h.min)
+                    .bind::<Double, _>(h.max)
+                    .bind::<Double, _>(h.sum)
+                    .bind::<BigInt, _>(h.count);
             }
             query.execute(conn)?;
         });
@@ -173,20 +161,9 @@ impl Chunks {
                             .or_insert(h);
                     }
                 }
-                let rows: Vec<HourRow> = merged
+                let rows: Vec<(SeriesOf<'_>, Hour)> = merged
                     .into_iter()
-                    .map(|((project_id, metric, platform, hour_ts), h)| HourRow {
-                        project_id,
-                        metric: metric.to_owned(),
-                        platform: platform.to_owned(),
-                        hour_ts,
-                        last_ts: h.last_ts,
-                        last_value: h.last,
-                        min_value: h.min,
-                        max_value: h.max,
-                        sum_value: h.sum,
-                        count: h.count,
-                    })
+                    .map(|((project, metric, platform, _), h)| ((project, metric, platform), h))
                     .collect();
                 upsert_hours(conn, &rows)?;
                 // The batch is the first chunks, by key, that end before the
