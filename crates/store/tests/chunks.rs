@@ -215,18 +215,25 @@ fn series_query(p: ProjectId) -> SeriesQuery {
 fn retention_rolls_chunks_as_it_rolls_the_head() -> Result<()> {
     for db in TestDb::all()? {
         let mut conn = db.pool.get()?;
-        let (a, _) = Project::create(&mut conn, "compacted", &[])?;
-        let (b, _) = Project::create(&mut conn, "head", &[])?;
-        Point::insert_batch(&mut conn, &three_days(a.id))?;
         // A 1-hour span: a chunk per day, so the first day's is all older
         // than the cutoff.
-        Chunks::compact(&mut conn, START + 3 * DAY, 3600, 10_000)?;
-        Point::insert_batch(&mut conn, &three_days(b.id))?;
+        let (a, b) = twins(&mut conn, 3600)?;
         let rolled = Point::roll_up_before(&mut conn, START + DAY + 1)?.moved;
         ensure!(rolled == 2 * (DAY / 300 * 3) as u64, "one day of each twin rolled: {rolled}");
-        read_alike(&mut conn, a.id, b.id)?;
+        read_alike(&mut conn, a, b)?;
     }
     Ok(())
+}
+
+/// Two projects with the same three days of points: the first compacted
+/// into chunks of `span`, its twin left in the head.
+fn twins(conn: &mut AnyConnection, span: i64) -> Result<(ProjectId, ProjectId)> {
+    let (a, _) = Project::create(conn, "compacted", &[])?;
+    let (b, _) = Project::create(conn, "head", &[])?;
+    Point::insert_batch(conn, &three_days(a.id))?;
+    Chunks::compact(conn, START + 3 * DAY, span, 10_000)?;
+    Point::insert_batch(conn, &three_days(b.id))?;
+    Ok((a.id, b.id))
 }
 
 /// Two projects with the same points read the same: series raw and
@@ -261,13 +268,9 @@ fn read_alike(conn: &mut AnyConnection, a: ProjectId, b: ProjectId) -> Result<()
 fn retention_in_batches_merges_an_hour_two_chunks_share() -> Result<()> {
     for db in TestDb::all()? {
         let mut conn = db.pool.get()?;
-        let (a, _) = Project::create(&mut conn, "compacted", &[])?;
-        let (b, _) = Project::create(&mut conn, "head", &[])?;
-        Point::insert_batch(&mut conn, &three_days(a.id))?;
         // A 1,000-second span: day chunks of 24,000 s and week chunks of
         // 168,000 s, which begin and end inside hours.
-        Chunks::compact(&mut conn, START + 3 * DAY, 1000, 10_000)?;
-        Point::insert_batch(&mut conn, &three_days(b.id))?;
+        let (a, b) = twins(&mut conn, 1000)?;
         let before = Chunks::points_total(&mut conn)?;
         // On the hour and between two day chunks: no chunk reaches past it.
         let cutoff = START + 216_000;
@@ -281,7 +284,7 @@ fn retention_in_batches_merges_an_hour_two_chunks_share() -> Result<()> {
         ensure!(head.moved == pass.moved, "the twin rolls as many points from the head: {head:?}");
         let rolled = Point::rolled_total(&mut conn)?;
         ensure!(rolled == (head.moved + pass.moved) as i64 && Chunks::points_total(&mut conn)? + rolled == before);
-        read_alike(&mut conn, a.id, b.id)?;
+        read_alike(&mut conn, a, b)?;
     }
     Ok(())
 }
