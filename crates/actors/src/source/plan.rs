@@ -13,7 +13,7 @@ use trawler_domain::{ProjectId, ProjectStatus};
 use trawler_store::{Project, Source};
 
 use super::weigh::{self, Budget};
-use super::{PollNow, ProjectReplan, SourceActor};
+use super::{PollsDue, ProjectReplan, SourceActor};
 use crate::db::Exec;
 
 /// One poll to send: a source, its slot, the poll interval (ms) its
@@ -83,8 +83,8 @@ impl SourceActor {
     /// Loads the sources and plans their polls inside the window.
     ///
     /// The plan runs as one task outside this actor's context, sending
-    /// `PollNow` at each slot, and each poll runs as its own task that
-    /// reports back with `PollDone`. An actix context polls every future
+    /// the polls due at each slot, and each poll runs as its own task that
+    /// queues its report (see `Reports`). An actix context polls every future
     /// spawned on it at each wake-up and cancels them one linear search at a
     /// time, so thousands of per-source futures on the context made a window
     /// cost grow with the square of the sources (profiled: most of the CPU at
@@ -264,19 +264,30 @@ impl SourceActor {
     }
 }
 
-/// Sends `PollNow` for `planned[first..]`, each at its time.
+/// Polls sent in one message at most: a thread held for a moment releases
+/// the polls due meanwhile a slice at a time, with the polls' reports
+/// handled in between.
+const DUE_SLICE: usize = 1024;
+
+/// Sends `planned[first..]` to the actor as their slots come: every poll
+/// due by now in one `PollsDue`, instead of a message each.
 async fn send_polls(
     addr: Addr<SourceActor>,
     clock: trawler_domain::clock::SharedClock,
     planned: Arc<Vec<Planned>>,
     first: usize,
 ) {
-    for p in planned.iter().skip(first) {
+    let mut next = first;
+    while let Some(p) = planned.get(next) {
         let wait = p.at_ms - clock.now_ms();
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
-        addr.do_send(PollNow(p.clone()));
+        let now = clock.now_ms();
+        let rest = &planned[next..];
+        let due = rest.partition_point(|p| p.at_ms <= now).clamp(1, DUE_SLICE);
+        addr.do_send(PollsDue { planned: planned.clone(), range: next..next + due });
+        next += due;
     }
 }
 
