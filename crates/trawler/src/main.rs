@@ -15,6 +15,13 @@ mod serve;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a poll allocates and frees dozens
+/// of small blocks (request, headers, answer, points, messages), and
+/// glibc's malloc and free were a third of the actors' thread at 20,000
+/// polls a second (docs/benchmarks.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 use crate::config::{NodeArgs, SimArgs, StoreArgs};
