@@ -15,10 +15,14 @@ mod serve;
 
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc's malloc: a poll allocates and frees dozens
-/// of small blocks (request, headers, answer, points, messages), and
-/// glibc's malloc and free were a third of the actors' thread at 20,000
-/// polls a second (docs/benchmarks.md, "Allocator").
+/// mimalloc instead of the system's malloc, when built with `--features
+/// mimalloc`: a poll allocates and frees dozens of blocks (its task,
+/// request, answer, points, messages), and glibc's malloc and free were a
+/// third of the actors' thread at 20,000 polls a second. Measured: 1.5-1.9x
+/// the pages a second past capacity, and 10-15% more resident memory per
+/// idle project, so the default stays the system's (docs/benchmarks.md,
+/// "Allocator").
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
