@@ -15,6 +15,10 @@ mod serve;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+use crate::config::{NodeArgs, SimArgs, StoreArgs};
+
 /// mimalloc instead of the system's malloc, when built with `--features
 /// mimalloc`: a poll allocates and frees dozens of blocks (its task,
 /// request, answer, points, messages), and glibc's malloc and free were a
@@ -25,10 +29,6 @@ use std::process::ExitCode;
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::{Parser, Subcommand};
-
-use crate::config::{NodeArgs, SimArgs, StoreArgs};
 
 /// trawler keeps dashboards fed with numbers scraped from crowdfunding and ad platforms.
 #[derive(Parser)]
