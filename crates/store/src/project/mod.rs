@@ -258,8 +258,15 @@ pub struct ProjectPatch {
     pub sources: Option<Vec<NewSource>>,
 }
 
+/// Rows converted, into a list of their exact length: a collected
+/// `Result` iterator does not know its length and grows the list, and a
+/// scraper keeps its project's sources for life.
 fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Vec<T>> {
-    rows.into_iter().map(T::try_from).collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(T::try_from(row)?);
+    }
+    Ok(out)
 }
 
 fn insert_sources(conn: &mut AnyConnection, project: ProjectId, list: &[NewSource], now: i64) -> StoreResult<()> {
