@@ -17,7 +17,13 @@ use trawler_domain::ProjectId;
 /// How long slots are kept.
 const KEEP: Duration = Duration::from_secs(86_400);
 
-/// One project's slots, as bit rings indexed by slot number from `base`.
+/// Which bit of a slot's word: planned, met, failed.
+const PLANNED: usize = 0;
+const MET: usize = 1;
+const FAILED: usize = 2;
+
+/// One project's slots, as a ring of bit words indexed by slot number from
+/// `base`.
 #[derive(Debug, Default)]
 struct Track {
     /// Its poll interval, ms: slot k is at `k × interval_ms + offset_ms`.
@@ -26,9 +32,9 @@ struct Track {
     keep_slots: i64,
     /// Slot number of bit 0 of the first word.
     base: i64,
-    planned: VecDeque<u64>,
-    met: VecDeque<u64>,
-    failed: VecDeque<u64>,
+    /// Per 64 slots, their planned, met and failed bits: one allocation
+    /// per project, not one per kind.
+    words: VecDeque<[u64; 3]>,
 }
 
 impl Track {
@@ -48,16 +54,16 @@ impl Track {
         (at_ms.rem_euclid(self.interval_ms) == self.offset_ms).then(|| at_ms.div_euclid(self.interval_ms))
     }
 
-    fn set(ring: &mut VecDeque<u64>, index: usize) {
+    fn set(&mut self, bit: usize, index: usize) {
         let word = index / 64;
-        while ring.len() <= word {
-            ring.push_back(0);
+        while self.words.len() <= word {
+            self.words.push_back([0; 3]);
         }
-        ring[word] |= 1 << (index % 64);
+        self.words[word][bit] |= 1 << (index % 64);
     }
 
-    fn get(ring: &VecDeque<u64>, index: usize) -> bool {
-        ring.get(index / 64).is_some_and(|w| w & (1 << (index % 64)) != 0)
+    fn get(&self, bit: usize, index: usize) -> bool {
+        self.words.get(index / 64).is_some_and(|w| w[bit] & (1 << (index % 64)) != 0)
     }
 
     fn index(&self, slot: i64) -> Option<usize> {
@@ -66,10 +72,8 @@ impl Track {
 
     /// Drops whole words older than `keep` slots before `newest`.
     fn trim(&mut self, newest: i64, keep: i64) {
-        while newest - self.base >= keep + 64 && !self.planned.is_empty() {
-            self.planned.pop_front();
-            self.met.pop_front();
-            self.failed.pop_front();
+        while newest - self.base >= keep + 64 && !self.words.is_empty() {
+            self.words.pop_front();
             self.base += 64;
         }
     }
@@ -98,11 +102,7 @@ impl PollLedger {
         let keep = track.keep_slots;
         track.trim(slot, keep);
         if let Some(i) = track.index(slot) {
-            Track::set(&mut track.planned, i);
-            // Keep the rings the same length.
-            let words = track.planned.len();
-            track.met.resize(words, 0);
-            track.failed.resize(words, 0);
+            track.set(PLANNED, i);
         }
     }
 
@@ -113,8 +113,8 @@ impl PollLedger {
         let Some(track) = self.tracks.get_mut(&project) else { return };
         let Some(i) = track.slot(at_ms).and_then(|slot| track.index(slot)) else { return };
         match (on_time, ok) {
-            (true, true) => Track::set(&mut track.met, i),
-            (true, false) => Track::set(&mut track.failed, i),
+            (true, true) => track.set(MET, i),
+            (true, false) => track.set(FAILED, i),
             (false, _) => {}
         }
     }
@@ -139,13 +139,13 @@ impl PollLedger {
                 for slot in lo.max(track.base)..=hi {
                     let at = slot * every + offset;
                     let Some(i) = track.index(slot) else { continue };
-                    if at < from_ms || !Track::get(&track.planned, i) {
+                    if at < from_ms || !track.get(PLANNED, i) {
                         continue;
                     }
                     f.slots += 1;
-                    if Track::get(&track.failed, i) {
+                    if track.get(FAILED, i) {
                         f.failed += 1;
-                    } else if Track::get(&track.met, i) {
+                    } else if track.get(MET, i) {
                         f.met += 1;
                     } else {
                         f.missed += 1;
@@ -198,7 +198,7 @@ mod tests {
             ledger.record(p, k * 300_000, true, true);
         }
         let track = &ledger.tracks[&p];
-        assert!(track.planned.len() <= 288 / 64 + 2, "{} words", track.planned.len());
+        assert!(track.words.len() <= 288 / 64 + 2, "{} words", track.words.len());
         let f = ledger.freshness(None, 1999 * 300_000 - 86_400_000 + 300_000, 1999 * 300_000 + 3_000)[0].1;
         assert_eq!((f.slots, f.met), (288, 288));
     }

@@ -149,8 +149,9 @@ pub struct ScraperActor {
     first_run: FirstRun,
     restarts: u32,
     mailbox: Mailbox,
-    /// State the supervisor loaded for many scrapers at once (start-up).
-    preloaded: Option<Preloaded>,
+    /// State the supervisor loaded for many scrapers at once (start-up),
+    /// boxed: it is read once, and every idle scraper would carry its room.
+    preloaded: Option<Box<Preloaded>>,
     sources: Vec<Source>,
     status: ActorStatus,
     current_run: Option<RunId>,
@@ -194,7 +195,7 @@ impl ScraperActor {
         preloaded: Option<Preloaded>,
     ) -> ScraperActor {
         ScraperActor {
-            preloaded,
+            preloaded: preloaded.map(Box::new),
             project,
             deps,
             supervisor,
