@@ -164,9 +164,21 @@ impl Conditional {
 
 /// A request's key: what it sends and what it reads.
 fn key(request: &Request, spec: &SourceSpec, kind: RunKind) -> u64 {
+    /// Feeds the options' JSON text to the hasher without building it.
+    struct Feed<'a>(&'a mut std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Feed<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            std::hash::Hasher::write(self.0, bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (request.method.as_str(), &request.url, &request.headers, &request.body).hash(&mut h);
-    spec.options.to_string().hash(&mut h);
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(Feed(&mut h), &*spec.options);
     kind.as_str().hash(&mut h);
     h.finish()
 }
@@ -188,9 +200,12 @@ pub async fn send(
     let target = reqwest::Url::parse(&request.url).map_err(|e| SourceError::Config(format!("bad URL: {e}")))?;
     let cookie = jar.as_ref().and_then(|j| jars.header(j, &target));
     let conditional = spec.options.get("conditional").and_then(Value::as_bool).unwrap_or(true);
-    let key = key(&request, spec, kind);
+    // Keyed only when something was remembered or is to be: most sites
+    // send no validators, and the key hashes the whole request.
+    let key_of = || key(&request, spec, kind);
+    let key = (conditional && !memory.lock().is_empty()).then(key_of);
     let mut headers: Vec<(&str, &str)> = request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let remembered = if conditional { memory.lock().get(&key).cloned() } else { None };
+    let remembered = key.and_then(|key| memory.lock().get(&key).cloned());
     if let Some(r) = &remembered {
         if let Some(etag) = &r.etag {
             headers.push(("if-none-match", etag));
@@ -228,8 +243,11 @@ pub async fn send(
     };
     let etag = validator(reqwest::header::ETAG);
     let last_modified = validator(reqwest::header::LAST_MODIFIED);
-    let remember =
-        (conditional && (etag.is_some() || last_modified.is_some())).then_some(Remember { key, etag, last_modified });
+    let remember = (conditional && (etag.is_some() || last_modified.is_some())).then(|| Remember {
+        key: key.unwrap_or_else(key_of),
+        etag,
+        last_modified,
+    });
     Ok(Answer::Full { response: resp, graphql: request.graphql, remember, url: request.url })
 }
 
