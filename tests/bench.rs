@@ -162,6 +162,11 @@ fn scrape_compares_with_a_bare_loop_measured_in_the_same_run() -> Result<()> {
     ensure!(ceiling > trawler, "the bare loop stored {ceiling} pages/s, trawler {trawler}");
     let ratio = number(&f, "ratio_to_ceiling")?;
     ensure!((ratio - trawler / ceiling).abs() < 0.01 + 0.01 * ratio, "{f:?}");
+    // Measured before trawler's run and after it; the ratio holds trawler
+    // against their mean.
+    let (before, after) = (number(&f, "ceiling_before_pages_per_s")?, number(&f, "ceiling_after_pages_per_s")?);
+    ensure!(before > trawler && after > trawler, "{f:?}");
+    ensure!((ceiling - (before + after) / 2.0).abs() <= 1.0, "{f:?}");
     // Flat out, the bare loop keeps the process busy: its CPU per page is
     // a cost measured, not the idle remainder of a light load.
     let ceiling_cpu = number(&f, "ceiling_cpu_s_per_1000")?;
