@@ -200,7 +200,10 @@ impl Adapters {
         let http = routed.as_ref().unwrap_or(&self.http);
         if self.robots_for.contains(&spec.platform) {
             let url = crate::request::build(spec, "*/*").map_err(SourceError::Config)?.url;
-            self.robots.check(http, &self.gates, spec.platform, &url).await?;
+            // Boxed, as the charge below: every fetch waiting at its gate
+            // carries its future's largest step inline, and these two are
+            // seldom taken.
+            Box::pin(self.robots.check(http, &self.gates, spec.platform, &url)).await?;
         }
         let cap = self.max_retry_delay;
         let spent = std::sync::atomic::AtomicBool::new(false);
@@ -211,7 +214,7 @@ impl Adapters {
             let result = adapter.fetch(http, spec, kind, keep).await.and_then(finite);
             gate.record(host.as_deref(), &result);
             if let Ok(extra) = result.as_ref().map(|f| f.extra_requests).map_err(drop) {
-                gate.charge(extra, host.as_deref()).await;
+                Box::pin(gate.charge(extra, host.as_deref())).await;
             }
             drop(pass);
             result

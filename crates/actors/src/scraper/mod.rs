@@ -488,7 +488,11 @@ impl ScraperActor {
         let deadline = deps.config.get().run_deadline;
         let started_ms = deps.clock.now_ms();
         async move {
-            let bounded = tokio::time::timeout(deadline, scrape(&sources, &deps, &progress, run));
+            // Boxed: a run waiting at its platform's gate holds this future
+            // the whole time (a million catch-up runs wait at once on a
+            // node's first start), and inline under the deadline and the
+            // panic guard it took twice its size.
+            let bounded = tokio::time::timeout(deadline, Box::pin(scrape(&sources, &deps, &progress, run)));
             let outcome = caught(bounded).await;
             let (outcome, panicked) = match outcome {
                 Ok(Ok(o)) => (o, false),
