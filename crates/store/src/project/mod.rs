@@ -258,14 +258,10 @@ pub struct ProjectPatch {
     pub sources: Option<Vec<NewSource>>,
 }
 
-/// Rows converted, into a list of their exact length: a collected
-/// `Result` iterator does not know its length and grows the list, and a
-/// scraper keeps its project's sources for life.
+/// Rows converted into a list of their length (a scraper keeps it for life).
 fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Vec<T>> {
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(T::try_from(row)?);
-    }
+    rows.into_iter().try_for_each(|row| T::try_from(row).map(|t| out.push(t)))?;
     Ok(out)
 }
 
