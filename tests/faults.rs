@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use common::{rss_kib, server_env, start_server, start_sim, Api};
+use common::{rss_kib, server_env, start_server, start_server_logged, start_sim, Api};
 use reqwest::blocking::Client;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -296,5 +296,82 @@ fn a_failing_site_opens_its_own_circuit_not_the_platforms() -> Result<()> {
     let hosts = gate["hosts"].as_array().ok_or_else(|| anyhow!("{gate}"))?;
     ensure!(hosts.len() == 1 && hosts[0]["host"] == format!("127.0.0.1:{port}"), "{gate}");
     ensure!(hosts[0]["circuit"] == "open" && hosts[0]["circuit_opened_total"] == 1, "{gate}");
+    Ok(())
+}
+
+/// A platform that is down fails every poll and every run of every project
+/// on it. The node's log says so in a few lines — the circuit's opening,
+/// the first poll failure, then a count per ten seconds — not a line per
+/// poll and per run, which at a million projects buried the log under a
+/// million lines within seconds.
+#[test]
+fn a_platform_down_is_a_few_lines_in_the_log_not_one_per_poll() -> Result<()> {
+    const N: usize = 200;
+    let db = TestDb::sqlite()?;
+    {
+        let mut conn = db.pool.get()?;
+        for i in 0..N {
+            let source = trawler_store::NewSource {
+                platform: trawler_domain::Platform::Kickstarter,
+                external_ref: format!("down/p{i}"),
+                options: json!({}),
+                secret: None,
+            };
+            trawler_store::Project::create(&mut conn, &format!("p{i}"), &[source])?;
+        }
+    }
+    let sim = start_sim(trawler_domain::now_secs() - 600, &[])?;
+    let resp = Client::new()
+        .post(format!("{}/_sim/faults", sim.addr))
+        .json(&json!({"target": "kickstarter", "fault": {"kind": "server_error"}}))
+        .send()?;
+    ensure!(resp.status() == 200);
+    let env = server_env(
+        &db.url,
+        &sim.addr,
+        &[
+            ("TRAWLER_FULL_INTERVAL", "2s"),
+            ("TRAWLER_POLL_INTERVAL", "1s"),
+            ("TRAWLER_MAX_RETRIES", "0"),
+            ("TRAWLER_CIRCUIT_FAILURES", "5"),
+            ("TRAWLER_CIRCUIT_OPEN_FOR", "2s"),
+            ("TRAWLER_RATE_KICKSTARTER", "1000"),
+        ],
+    );
+    let (_server, api, log) = start_server_logged(&env)?;
+    // Twelve seconds: past one quiet while of ten, some 2,400 polls due
+    // and 1,200 full scrapes.
+    std::thread::sleep(Duration::from_secs(12));
+    let actors = api.ok("/api/v1/admin/actors")?;
+    let source = actors["actors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["name"] == "source:kickstarter")
+        .ok_or_else(|| anyhow!("no kickstarter poller: {actors}"))?;
+    let failed = source["detail"]["counters"]["polls_failed"].as_u64().ok_or_else(|| anyhow!("{source}"))?;
+    ensure!(failed >= 1_000, "the platform was down for 12 s: {failed} polls failed ({source})");
+    let lines = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let polls: Vec<&String> = lines.iter().filter(|l| l.contains("source kickstarter:")).collect();
+    let runs: Vec<&String> = lines.iter().filter(|l| l.contains(": run ") && l.contains("circuit_open")).collect();
+    ensure!(
+        (1..=4).contains(&polls.len()),
+        "{failed} polls failed in {} lines about them:\n{}",
+        polls.len(),
+        polls.iter().take(20).map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
+    );
+    ensure!(runs.is_empty(), "{} runs failed at the open circuit logged a line each: {:?}", runs.len(), runs.first());
+    // The count names what failed and how many.
+    let counted = polls
+        .iter()
+        .find(|l| l.contains("more polls failed within 10 s"))
+        .ok_or_else(|| anyhow!("no count of the polls not logged: {polls:?}"))?;
+    let n: u64 = counted
+        .split("source kickstarter: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow!("no count in {counted}"))?;
+    ensure!(n >= 500 && counted.contains("circuit_open"), "{counted}");
     Ok(())
 }

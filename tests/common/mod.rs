@@ -35,14 +35,31 @@ impl Drop for Proc {
     }
 }
 
+/// The lines a process wrote to its log (stderr), as they came.
+pub type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// Starts the binary and waits for the stdout line that names its address.
 pub fn spawn(args: &[&str], env: &[(&str, String)], marker: &str) -> Result<Proc> {
+    spawn_with(args, env, marker, None)
+}
+
+/// [`spawn`], keeping the process's log lines in `log` when given (they
+/// are not shown then).
+fn spawn_with(args: &[&str], env: &[(&str, String)], marker: &str, log: Option<Lines>) -> Result<Proc> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawler"));
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).env("RUST_LOG", "warn");
+    let stderr = if log.is_some() { Stdio::piped() } else { Stdio::inherit() };
+    cmd.args(args).stdout(Stdio::piped()).stderr(stderr).env("RUST_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().context("starting trawler")?;
+    if let (Some(log), Some(stderr)) = (log, child.stderr.take()) {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+    }
     let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
     let (tx, rx) = mpsc::channel();
     let marker = marker.to_owned();
@@ -162,7 +179,18 @@ pub fn start_sim(epoch: i64, extra: &[&str]) -> Result<Proc> {
 
 /// Starts a server and waits until it is ready.
 pub fn start_server(env: &[(&'static str, String)]) -> Result<(Proc, Api)> {
-    let mut server = spawn(&["serve"], env, "serving on ")?;
+    start_server_with(env, None)
+}
+
+/// [`start_server`], keeping its log lines.
+pub fn start_server_logged(env: &[(&'static str, String)]) -> Result<(Proc, Api, Lines)> {
+    let log = Lines::default();
+    let (server, api) = start_server_with(env, Some(log.clone()))?;
+    Ok((server, api, log))
+}
+
+fn start_server_with(env: &[(&'static str, String)], log: Option<Lines>) -> Result<(Proc, Api)> {
+    let mut server = spawn_with(&["serve"], env, "serving on ", log)?;
     // Data dirs made by server_env live in the temp dir: remove them with the process.
     server.cleanup = env
         .iter()

@@ -23,6 +23,7 @@ pub mod metrics;
 mod monitor;
 mod ownership;
 mod pipeline;
+mod quiet;
 mod rates;
 mod registry;
 mod relay;

@@ -22,6 +22,7 @@ use trawler_store::{Attempt, Delivery, DueDelivery, Project, StoreResult, Webhoo
 use crate::db::{DbExecutor, Exec};
 use crate::events::{Event, EventBus};
 use crate::metrics::Metrics;
+use crate::quiet::{Heard, QUIET_FOR};
 use crate::task::spawn_supervised;
 
 /// The events a webhook can subscribe to.
@@ -182,13 +183,30 @@ struct Watcher {
 
 impl Watcher {
     async fn run(mut self, mut rx: broadcast::Receiver<crate::events::Shared>) {
+        // A node flooded with events falls behind many times a second:
+        // a line per while (see `crate::quiet`), the count of the rest
+        // with the first event after it.
+        let mut quiet = crate::quiet::Quiet::default();
+        let mut counted = false;
         loop {
-            match rx.recv().await {
+            let event = rx.recv().await;
+            if counted {
+                if let Some(held) = quiet.take_after(std::time::Instant::now()) {
+                    log::warn!("webhooks: fell {} more events behind within {} s", held.total, QUIET_FOR.as_secs());
+                    counted = false;
+                }
+            }
+            match event {
                 // Another node's events are its own webhooks' business.
                 Ok(event) if event.is_remote() => {}
                 Ok(event) => self.handle(&event).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    log::warn!("webhooks: fell {n} events behind; streaks may be off by those runs");
+                    match quiet.hear("lagged", n, "", std::time::Instant::now()) {
+                        Heard::Log => {
+                            log::warn!("webhooks: fell {n} events behind; streaks may be off by those runs")
+                        }
+                        Heard::Counted { .. } => counted = true,
+                    }
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }

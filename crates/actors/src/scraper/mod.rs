@@ -521,7 +521,11 @@ impl ScraperActor {
             if matches!(status, RunStatus::Failed | RunStatus::Partial) {
                 let (kind, message) = error.as_ref().map_or(("", ""), |(k, m)| (*k, m.as_str()));
                 let (run_id, platform) = (run.map_or(0, |r| r.0), platform.map_or("", |p| p.as_str()));
-                log::warn!(project = project.0, run = run_id, platform = platform, error_kind = kind;
+                // An open circuit fails every run of its platform at the
+                // gate, which logged its opening: a line per run would be a
+                // million at a million projects. The run keeps its error.
+                let level = if kind == "circuit_open" { log::Level::Debug } else { log::Level::Warn };
+                log::log!(level, project = project.0, run = run_id, platform = platform, error_kind = kind;
                     "project {project}: run {run_id} {status}: {message}");
             }
             if let (Some(slot), Some(first)) = (slot, progress.place.first_pass_ms()) {

@@ -20,6 +20,7 @@ use trawler_sources::{LinePlace, RetryBudget};
 
 use crate::deps::Deps;
 use crate::ledger::PollLedger;
+use crate::quiet::{Heard, Held, QUIET_FOR};
 use crate::state::{ActorInfo, ActorStatus};
 use crate::task::caught;
 
@@ -105,6 +106,9 @@ pub struct SourceActor {
     last_window_ms: Option<i64>,
     next_window_ms: Option<i64>,
     last_error: Option<String>,
+    /// Poll failures logged a line per while (a platform down fails every
+    /// poll).
+    quiet: crate::quiet::Quiet,
     /// The tasks sending the polls due, by window: this window's, and the
     /// next one's once it is planned (ahead of its start).
     plans: Vec<(i64, tokio::task::JoinHandle<()>)>,
@@ -163,6 +167,7 @@ impl SourceActor {
             last_window_ms: None,
             next_window_ms: None,
             last_error: None,
+            quiet: Default::default(),
             plans: Vec::new(),
             applied_window_ms: i64::MIN,
             last_load: None,
@@ -206,6 +211,31 @@ impl SourceActor {
     fn note_error(&mut self, error: String) {
         log::warn!(platform = self.platform.as_str(); "source {}: {error}", self.platform);
         self.last_error = Some(error);
+    }
+
+    /// A poll failed with an error of `kind`: logged at once, or counted
+    /// and logged with the others of its while (see [`crate::quiet`]).
+    fn note_poll_error(&mut self, kind: &'static str, error: String, ctx: &mut Context<Self>) {
+        match self.quiet.hear(kind, 1, &error, std::time::Instant::now()) {
+            Heard::Log => {
+                self.log_held();
+                log::warn!(platform = self.platform.as_str(); "source {}: {error}", self.platform);
+            }
+            Heard::Counted { first: true, in_ } => {
+                ctx.run_later(in_, |act, _| act.log_held());
+            }
+            Heard::Counted { .. } => {}
+        }
+        self.last_error = Some(error);
+    }
+
+    /// Logs the poll failures counted and not logged, if any.
+    fn log_held(&mut self) {
+        if let Some(Held { total, kinds, last }) = self.quiet.take() {
+            log::warn!(platform = self.platform.as_str();
+                "source {}: {total} more polls failed within {} s ({kinds}); the last: {last}",
+                self.platform, QUIET_FOR.as_secs());
+        }
     }
 
     /// Polls one source's hot metrics, as a task of its own, for the slot
@@ -340,16 +370,16 @@ impl Handler<PollsDue> for SourceActor {
 
 impl Handler<TakeReports> for SourceActor {
     type Result = ();
-    fn handle(&mut self, _: TakeReports, _: &mut Context<Self>) {
+    fn handle(&mut self, _: TakeReports, ctx: &mut Context<Self>) {
         for done in self.reports.take() {
-            self.poll_done(done);
+            self.poll_done(done, ctx);
         }
     }
 }
 
 impl SourceActor {
     /// Takes in one poll's report.
-    fn poll_done(&mut self, msg: PollDone) {
+    fn poll_done(&mut self, msg: PollDone, ctx: &mut Context<Self>) {
         self.in_flight.remove(&msg.source);
         self.ledger.record(msg.project, msg.slot_ms, msg.on_time, msg.result.is_ok());
         if msg.joined {
@@ -367,7 +397,7 @@ impl SourceActor {
                 if let Some(kind) = msg.error_kind {
                     self.failing.failed(&self.deps.db, msg.source, msg.project, kind, &e, now);
                 }
-                self.note_error(e);
+                self.note_poll_error(msg.error_kind.unwrap_or("error"), e, ctx);
             }
         }
     }

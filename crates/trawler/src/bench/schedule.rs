@@ -14,11 +14,12 @@ pub struct ScheduleArgs {
     /// Projects (one http_json source each).
     #[arg(long, default_value = "100000")]
     pub projects: usize,
-    /// Full-scrape interval (4 h in production; compressed here).
-    #[arg(long, default_value = "5m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    /// Full-scrape interval: the production default; shorter ones make
+    /// more full-scrape slots in a short run.
+    #[arg(long, default_value = "4h", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     pub full_interval: Duration,
-    /// Poll interval (5 min in production).
-    #[arg(long, default_value = "1m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+    /// Poll interval: the production default.
+    #[arg(long, default_value = "5m", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
     pub poll_interval: Duration,
     /// Warm-up before measuring (the start-up catch-up runs).
     #[arg(long, default_value = "90s", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
