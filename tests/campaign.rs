@@ -248,14 +248,7 @@ fn a_campaign_in_its_last_days_is_polled_more_often() -> Result<()> {
     // polls); the others every 9 s (2 to 3 each).
     ensure!(hot as f64 >= 2.0 * per_quiet.max(1.0), "hot {hot}, quiet {per_quiet} each");
     ensure!(hot + others <= 6 * 4 + 3, "more than the default would spend: {hot} + {others}");
-    let actors = api.ok("/api/v1/admin/actors")?;
-    let source = actors["actors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["name"] == "source:kickstarter")
-        .cloned()
-        .ok_or_else(|| anyhow!("no kickstarter source actor: {actors}"))?;
+    let source = api.actor("source:kickstarter")?;
     let division = &source["detail"]["projects_by_poll_interval_ms"];
     ensure!(division.as_object().is_some_and(|d| d.len() >= 2), "{source}");
     // The capacity check shows the same division: one project at the

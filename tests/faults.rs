@@ -342,13 +342,7 @@ fn a_platform_down_is_a_few_lines_in_the_log_not_one_per_poll() -> Result<()> {
     // Twelve seconds: past one quiet while of ten, some 2,400 polls due
     // and 1,200 full scrapes.
     std::thread::sleep(Duration::from_secs(12));
-    let actors = api.ok("/api/v1/admin/actors")?;
-    let source = actors["actors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["name"] == "source:kickstarter")
-        .ok_or_else(|| anyhow!("no kickstarter poller: {actors}"))?;
+    let source = api.actor("source:kickstarter")?;
     let failed = source["detail"]["counters"]["polls_failed"].as_u64().ok_or_else(|| anyhow!("{source}"))?;
     ensure!(failed >= 1_000, "the platform was down for 12 s: {failed} polls failed ({source})");
     let lines = log.lock().unwrap_or_else(|p| p.into_inner()).clone();

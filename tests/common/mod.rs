@@ -93,6 +93,19 @@ impl Api {
         Ok(body)
     }
 
+    /// One actor's row of `/api/v1/admin/actors` by its name
+    /// (`source:kickstarter`).
+    pub fn actor(&self, name: &str) -> Result<Value> {
+        let actors = self.ok("/api/v1/admin/actors")?;
+        actors["actors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["name"] == name)
+            .cloned()
+            .ok_or_else(|| anyhow!("no actor {name}: {actors}"))
+    }
+
     pub fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
         let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
         if let Some(b) = body {
