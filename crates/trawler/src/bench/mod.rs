@@ -39,8 +39,9 @@ pub enum BenchWhat {
     Scrape(ScrapeArgs),
     /// Time for an event to reach N subscribers of a project's stream.
     Sse(crate::bench_sse::SseArgs),
-    /// N projects on a compressed schedule: the share of full-scrape and
-    /// poll slots started within 1% of the interval.
+    /// N projects on schedule (the production cadence unless told): the
+    /// share of full-scrape and poll slots started within 1% of the
+    /// interval, peak memory, and the database's growth a day.
     Schedule(ScheduleArgs),
     /// Bytes on disk per stored point: the chunk layout against rows.
     Storage(StorageArgs),
